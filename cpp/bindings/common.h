@@ -1,0 +1,74 @@
+// Argument checks shared by every op's binding. Each names the op and the argument, what was
+// expected and what came, and throws (ValueError / TypeError in Python); kernels below the bindings
+// can then trust their inputs.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pycnn/check.h"
+#include "pycnn/tensor.h"
+
+namespace pycnn {
+
+namespace nb = nanobind;
+
+inline void require_dtype(const Tensor& t, DType dtype, const char* op, const char* arg) {
+  if (!t.defined()) value_error(op, ": ", arg, " is an undefined tensor");
+  if (t.dtype() != dtype)
+    type_error(op, ": expected ", arg, " to be ", dtype_name(dtype), ", got ", dtype_name(t.dtype()));
+}
+
+inline void require_float(const Tensor& t, const char* op, const char* arg) {
+  require_dtype(t, DType::Float32, op, arg);
+}
+
+inline void require_ndim(const Tensor& t, int ndim, const char* op, const char* arg,
+                         const char* layout) {
+  if (t.ndim() != ndim)
+    value_error(op, ": expected ", arg, " to be ", ndim, "-d ", layout, ", got shape ",
+                shape_str(t.shape()));
+}
+
+inline void require_shape(const Tensor& t, const Shape& shape, const char* op, const char* arg) {
+  if (t.shape() != shape)
+    value_error(op, ": expected ", arg, " of shape ", shape_str(shape), ", got ",
+                shape_str(t.shape()));
+}
+
+inline void require_same_device(const Tensor& a, const Tensor& b, const char* op, const char* arg_a,
+                                const char* arg_b) {
+  if (a.device() != b.device())
+    value_error(op, ": expected ", arg_a, " and ", arg_b, " on the same device, got ",
+                device_name(a.device()), " and ", device_name(b.device()));
+}
+
+inline Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda" || name == "cuda:0") return Device::CUDA;
+  value_error("device: expected 'cpu' or 'cuda', got '", name, "'");
+}
+
+inline DType parse_dtype(const std::string& name) {
+  if (name == "float32") return DType::Float32;
+  if (name == "int64") return DType::Int64;
+  type_error("dtype: expected 'float32' or 'int64', got '", name, "'");
+}
+
+// A pair (h, w) from Python: two ints, each checked later by the op's shape struct.
+using Pair = std::tuple<int64_t, int64_t>;
+
+// Binding entry points of each op file, called from module.cpp.
+void bind_tensor(nb::module_& m);
+void bind_gemm(nb::module_& m);
+void bind_conv2d(nb::module_& m);
+void bind_linear(nb::module_& m);
+void bind_elementwise(nb::module_& m);
+
+}  // namespace pycnn

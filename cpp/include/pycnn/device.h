@@ -1,0 +1,51 @@
+// Devices and their allocators.
+//
+// The CPU allocator hands out 64-byte aligned blocks (one cache line, one AVX-512 vector). The CUDA
+// runtime lives in cpp/src/cuda/runtime.cu and is compiled only when nvcc is found; the extension
+// links cudart statically, so it imports on machines with no GPU and no driver, and
+// cuda::device_count() then answers 0.
+#pragma once
+
+#include <cstddef>
+
+#include "pycnn/check.h"
+
+namespace pycnn {
+
+enum class Device : int { CPU = 0, CUDA = 1 };
+
+inline const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+
+namespace cpu {
+void* allocate(size_t bytes);  // 64-byte aligned; throws RuntimeError when memory runs out
+void release(void* ptr);
+}  // namespace cpu
+
+// True when this build has the CUDA backend compiled in.
+bool built_with_cuda();
+
+namespace cuda {
+int device_count();  // 0 when there is no GPU or no driver; never throws
+void* allocate(size_t bytes);
+void release(void* ptr);
+void copy_host_to_device(void* dst, const void* src, size_t bytes);
+void copy_device_to_host(void* dst, const void* src, size_t bytes);
+void copy_device_to_device(void* dst, const void* src, size_t bytes);
+void fill_zero(void* ptr, size_t bytes);
+void synchronize();
+size_t memory_allocated();      // bytes held by live tensors
+size_t max_memory_allocated();  // high-water mark of memory_allocated()
+}  // namespace cuda
+
+// Raises a clear error when CUDA was asked for and cannot be had.
+[[noreturn]] void throw_no_cuda(const char* op);
+
+// PYCNN_ON_CUDA(op, call): run the CUDA launcher `call` in a build with CUDA; in a build without it
+// raise instead, without referencing the launcher (so CPU-only builds link).
+#ifdef PYCNN_WITH_CUDA
+#define PYCNN_ON_CUDA(op, call) call
+#else
+#define PYCNN_ON_CUDA(op, call) ::pycnn::throw_no_cuda(op)
+#endif
+
+}  // namespace pycnn

@@ -1,0 +1,236 @@
+// conv2d on the CPU: im2col + the packed sgemm (pycnn/gemm.h), one group at a time.
+//
+// Per image and group, the input patch under every output position is unrolled into a column of
+// col[C_in/g * KH * KW, OH * OW]; then
+//   forward   y_g[C_out/g, P]   = w_g[C_out/g, K] @ col[K, P]
+//   backward  dw_g[C_out/g, K] += dy_g[C_out/g, P] @ col[K, P]^T
+//             dcol[K, P]        = w_g^T @ dy_g, folded back into dx by col2im (+= where windows overlap)
+// A 1x1 kernel with stride 1 and no padding needs no unrolling: the image is already col.
+// Threads: when the batch has at least as many images as threads, each thread takes whole images
+// (single-threaded gemm, private dw/db summed at the end); otherwise the gemm itself is parallel.
+#include "pycnn/ops/conv2d.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "pycnn/check.h"
+#include "pycnn/gemm.h"
+#include "scratch.h"
+
+namespace pycnn {
+
+void Conv2dShape::validate() const {
+  if (N < 0 || C_in <= 0 || H <= 0 || W <= 0)
+    value_error("conv2d: input must have positive channels, height and width, got (N=", N,
+                ", C=", C_in, ", H=", H, ", W=", W, ")");
+  if (C_out <= 0 || KH <= 0 || KW <= 0)
+    value_error("conv2d: weight must have positive out_channels and kernel size, got (", C_out,
+                ", ", KH, ", ", KW, ")");
+  if (stride_h <= 0 || stride_w <= 0)
+    value_error("conv2d: stride must be positive, got (", stride_h, ", ", stride_w, ")");
+  if (pad_h < 0 || pad_w < 0)
+    value_error("conv2d: padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
+  if (dil_h <= 0 || dil_w <= 0)
+    value_error("conv2d: dilation must be positive, got (", dil_h, ", ", dil_w, ")");
+  if (groups <= 0 || C_in % groups != 0 || C_out % groups != 0)
+    value_error("conv2d: groups=", groups, " must divide in_channels=", C_in,
+                " and out_channels=", C_out);
+  if (out_h() <= 0 || out_w() <= 0)
+    value_error("conv2d: kernel (", dil_h * (KH - 1) + 1, ", ", dil_w * (KW - 1) + 1,
+                ") with dilation is larger than the padded input (", H + 2 * pad_h, ", ",
+                W + 2 * pad_w, ")");
+}
+
+namespace cpu {
+
+namespace {
+
+bool is_pointwise(const Conv2dShape& s) {
+  return s.KH == 1 && s.KW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
+         s.pad_w == 0;
+}
+
+// The range [lo, hi) of output columns whose input column ow*stride - pad + offset lies in [0, W).
+void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t out, int64_t& lo,
+                 int64_t& hi) {
+  // ow*stride + offset >= 0  and  ow*stride + offset < size
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = offset >= size ? 0 : (size - offset + stride - 1) / stride;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
+}
+
+// col[K, OH*OW] from x[C_in/g, H, W] (one image, one group).
+void im2col(float* col, const float* x, const Conv2dShape& s) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW;
+  for (int64_t c = 0; c < s.cin_per_group(); ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw) {
+        float* row = col + ((c * s.KH + kh) * s.KW + kw) * P;
+        const float* plane = x + c * s.H * s.W;
+        const int64_t w_off = kw * s.dil_w - s.pad_w;
+        int64_t lo, hi;
+        valid_range(w_off, s.stride_w, s.W, OW, lo, hi);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          float* out = row + oh * OW;
+          const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+          if (ih < 0 || ih >= s.H) {
+            std::memset(out, 0, OW * sizeof(float));
+            continue;
+          }
+          const float* in = plane + ih * s.W + w_off;
+          std::fill(out, out + lo, 0.0f);
+          if (s.stride_w == 1) std::memcpy(out + lo, in + lo, (hi - lo) * sizeof(float));
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * s.stride_w];
+          std::fill(out + hi, out + OW, 0.0f);
+        }
+      }
+}
+
+// dx[C_in/g, H, W] += col2im(dcol[K, OH*OW]) (one image, one group; dx zeroed by the caller).
+void col2im(float* dx, const float* dcol, const Conv2dShape& s) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW;
+  for (int64_t c = 0; c < s.cin_per_group(); ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw) {
+        const float* row = dcol + ((c * s.KH + kh) * s.KW + kw) * P;
+        float* plane = dx + c * s.H * s.W;
+        const int64_t w_off = kw * s.dil_w - s.pad_w;
+        int64_t lo, hi;
+        valid_range(w_off, s.stride_w, s.W, OW, lo, hi);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+          if (ih < 0 || ih >= s.H) continue;
+          const float* in = row + oh * OW;
+          float* out = plane + ih * s.W + w_off;
+          for (int64_t ow = lo; ow < hi; ++ow) out[ow * s.stride_w] += in[ow];
+        }
+      }
+}
+
+// Forward of one image: y_n[C_out, P].
+void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
+                   const Conv2dShape& s, bool parallel_gemm) {
+  const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
+  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+  static thread_local Scratch col_scratch;
+  float* col = is_pointwise(s) ? nullptr : col_scratch.get(static_cast<size_t>(K * P));
+  for (int64_t g = 0; g < G; ++g) {
+    const float* x_g = x_n + g * cin_g * s.H * s.W;
+    const float* cols = x_g;
+    if (col) {
+      im2col(col, x_g, s);
+      cols = col;
+    }
+    float* y_g = y_n + g * cout_g * P;
+    gemm(y_g, P, w + g * cout_g * K, K, cols, P, cout_g, P, K, false, false, false, parallel_gemm);
+  }
+  if (b)
+    for (int64_t co = 0; co < s.C_out; ++co) {
+      float* y_c = y_n + co * P;
+      const float bias = b[co];
+      for (int64_t p = 0; p < P; ++p) y_c[p] += bias;
+    }
+}
+
+// Backward of one image into dx_n (=) and the given dw/db accumulators (+=).
+void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const float* x_n,
+                    const float* w, const Conv2dShape& s, bool parallel_gemm) {
+  const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
+  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+  const bool pointwise = is_pointwise(s);
+  static thread_local Scratch col_scratch;
+  static thread_local Scratch dcol_scratch;
+  float* col = pointwise ? nullptr : col_scratch.get(static_cast<size_t>(K * P));
+  float* dcol = pointwise ? nullptr : dcol_scratch.get(static_cast<size_t>(K * P));
+  if (dx_n && !pointwise) std::memset(dx_n, 0, s.C_in * s.H * s.W * sizeof(float));
+  for (int64_t g = 0; g < G; ++g) {
+    const float* x_g = x_n + g * cin_g * s.H * s.W;
+    const float* dy_g = dy_n + g * cout_g * P;
+    const float* w_g = w + g * cout_g * K;
+    if (dw) {
+      const float* cols = x_g;
+      if (!pointwise) {
+        im2col(col, x_g, s);
+        cols = col;
+      }
+      gemm(dw + g * cout_g * K, K, dy_g, P, cols, P, cout_g, K, P, false, true, true,
+           parallel_gemm);
+    }
+    if (dx_n) {
+      float* dx_g = dx_n + g * cin_g * s.H * s.W;
+      // dcol = w_g^T @ dy_g; for a pointwise conv dcol is dx itself.
+      gemm(pointwise ? dx_g : dcol, P, w_g, K, dy_g, P, K, P, cout_g, true, false, false,
+           parallel_gemm);
+      if (!pointwise) col2im(dx_g, dcol, s);
+    }
+  }
+  if (db)
+    for (int64_t co = 0; co < s.C_out; ++co) {
+      const float* dy_c = dy_n + co * P;
+      double sum = 0.0;
+      for (int64_t p = 0; p < P; ++p) sum += dy_c[p];
+      db[co] += static_cast<float>(sum);
+    }
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
+  const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
+  const int threads = omp_get_max_threads();
+  if (s.N >= threads && threads > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < s.N; ++n)
+      forward_image(y + n * out_size, x + n * in_size, w, b, s, false);
+  } else {
+    for (int64_t n = 0; n < s.N; ++n)
+      forward_image(y + n * out_size, x + n * in_size, w, b, s, true);
+  }
+}
+
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* w, const Conv2dShape& s) {
+  const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
+  const int64_t w_size = s.C_out * s.col_rows();
+  const int threads = omp_get_max_threads();
+  if (s.N >= threads && threads > 1) {
+    // Each thread sums its images' parameter gradients privately; one reduction at the end.
+    std::vector<std::vector<float>> dw_part(threads), db_part(threads);
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num();
+      float* my_dw = nullptr;
+      float* my_db = nullptr;
+      if (dw) {
+        dw_part[t].assign(w_size, 0.0f);
+        my_dw = dw_part[t].data();
+      }
+      if (db) {
+        db_part[t].assign(s.C_out, 0.0f);
+        my_db = db_part[t].data();
+      }
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
+                       x + n * in_size, w, s, false);
+    }
+    for (int t = 0; t < threads; ++t) {
+      if (dw && !dw_part[t].empty())
+        for (int64_t i = 0; i < w_size; ++i) dw[i] += dw_part[t][i];
+      if (db && !db_part[t].empty())
+        for (int64_t i = 0; i < s.C_out; ++i) db[i] += db_part[t][i];
+    }
+  } else {
+    for (int64_t n = 0; n < s.N; ++n)
+      backward_image(dx ? dx + n * in_size : nullptr, dw, db, dy + n * out_size, x + n * in_size,
+                     w, s, true);
+  }
+}
+
+}  // namespace cpu
+}  // namespace pycnn

@@ -1,0 +1,20 @@
+// The gemm micro-kernel compiled for avx2 (flags set per file in CMakeLists.txt); gemm.cpp picks
+// the widest one the processor supports at run time. Tile: 6 rows x 16 columns.
+#include <cstdint>
+
+#include "gemm_kernels.h"
+
+namespace {
+#define MR 6
+#define NV 2
+#define VW 8
+#include "gemm_microkernel.inc"
+}  // namespace
+
+namespace pycnn::cpu {
+static void macro_kernel_avx2(int64_t kc, const float* Ap, int64_t rows, const float* Bp,
+                                 int64_t cols, float* C, int64_t ldc, bool accumulate) {
+  macro_kernel(kc, Ap, rows, Bp, cols, C, ldc, accumulate);
+}
+GemmKernel gemm_kernel_avx2() { return {MR, NR, macro_kernel_avx2, "avx2"}; }
+}  // namespace pycnn::cpu

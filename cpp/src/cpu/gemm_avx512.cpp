@@ -1,0 +1,20 @@
+// The gemm micro-kernel compiled for avx512 (flags set per file in CMakeLists.txt); gemm.cpp picks
+// the widest one the processor supports at run time. Tile: 8 rows x 32 columns.
+#include <cstdint>
+
+#include "gemm_kernels.h"
+
+namespace {
+#define MR 8
+#define NV 2
+#define VW 16
+#include "gemm_microkernel.inc"
+}  // namespace
+
+namespace pycnn::cpu {
+static void macro_kernel_avx512(int64_t kc, const float* Ap, int64_t rows, const float* Bp,
+                                 int64_t cols, float* C, int64_t ldc, bool accumulate) {
+  macro_kernel(kc, Ap, rows, Bp, cols, C, ldc, accumulate);
+}
+GemmKernel gemm_kernel_avx512() { return {MR, NR, macro_kernel_avx512, "avx512"}; }
+}  // namespace pycnn::cpu

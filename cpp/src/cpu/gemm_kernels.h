@@ -1,0 +1,22 @@
+// The per-instruction-set gemm kernels (gemm_avx512.cpp, gemm_avx2.cpp, gemm_portable.cpp), as seen
+// by gemm.cpp: the tile they compute and the macro-kernel over packed panels.
+#pragma once
+
+#include <cstdint>
+
+namespace pycnn::cpu {
+
+struct GemmKernel {
+  int mr;  // rows of an A panel
+  int nr;  // columns of a B panel
+  // C[rows, cols] (+)= A panels (kc x mr each) times B panels (kc x nr each)
+  void (*macro)(int64_t kc, const float* Ap, int64_t rows, const float* Bp, int64_t cols, float* C,
+                int64_t ldc, bool accumulate);
+  const char* isa;
+};
+
+GemmKernel gemm_kernel_avx512();
+GemmKernel gemm_kernel_avx2();
+GemmKernel gemm_kernel_portable();
+
+}  // namespace pycnn::cpu

@@ -1,0 +1,20 @@
+// The gemm micro-kernel compiled for portable (flags set per file in CMakeLists.txt); gemm.cpp picks
+// the widest one the processor supports at run time. Tile: 4 rows x 8 columns.
+#include <cstdint>
+
+#include "gemm_kernels.h"
+
+namespace {
+#define MR 4
+#define NV 2
+#define VW 4
+#include "gemm_microkernel.inc"
+}  // namespace
+
+namespace pycnn::cpu {
+static void macro_kernel_portable(int64_t kc, const float* Ap, int64_t rows, const float* Bp,
+                                 int64_t cols, float* C, int64_t ldc, bool accumulate) {
+  macro_kernel(kc, Ap, rows, Bp, cols, C, ldc, accumulate);
+}
+GemmKernel gemm_kernel_portable() { return {MR, NR, macro_kernel_portable, "portable"}; }
+}  // namespace pycnn::cpu

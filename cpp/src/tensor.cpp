@@ -1,0 +1,148 @@
+// Tensor storage, copies between devices, and the CPU allocator.
+#include "pycnn/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace pycnn {
+
+namespace cpu {
+void* allocate(size_t bytes) {
+  // aligned_alloc wants a multiple of the alignment; 64 bytes is one AVX-512 vector and a cache line.
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (ptr == nullptr) runtime_error("out of CPU memory allocating ", bytes, " bytes");
+  return ptr;
+}
+void release(void* ptr) { std::free(ptr); }
+}  // namespace cpu
+
+bool built_with_cuda() {
+#ifdef PYCNN_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+void throw_no_cuda(const char* op) {
+  runtime_error(op, ": this pycnn was built without the CUDA backend (nvcc was not found at build "
+                "time); reinstall with nvcc on PATH or use device='cpu'");
+}
+
+int64_t numel_of(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) value_error("tensor: sizes must be non-negative, got shape ", shape_str(shape));
+    n *= d;
+  }
+  return n;
+}
+
+static std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
+  auto storage = std::make_shared<Storage>();
+  storage->bytes = bytes;
+  storage->device = device;
+  if (device == Device::CPU) {
+    storage->data = cpu::allocate(bytes);
+    storage->release = cpu::release;
+  } else {
+    PYCNN_ON_CUDA("tensor", (storage->data = cuda::allocate(bytes), storage->release = cuda::release));
+  }
+  return storage;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  Tensor t;
+  t.numel_ = numel_of(shape);
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.storage_ = allocate_storage(t.nbytes(), device);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.zero_();
+  return t;
+}
+
+Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device,
+                    std::function<void(void*)> release) {
+  Tensor t;
+  t.numel_ = numel_of(shape);
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.storage_ = std::make_shared<Storage>();
+  t.storage_->data = data;
+  t.storage_->bytes = t.nbytes();
+  t.storage_->device = device;
+  t.storage_->release = std::move(release);
+  return t;
+}
+
+int64_t Tensor::size(int axis) const {
+  int n = ndim();
+  int a = axis < 0 ? axis + n : axis;
+  if (a < 0 || a >= n) value_error("tensor: axis ", axis, " is out of range for a ", n, "-d tensor");
+  return shape_[a];
+}
+
+float* Tensor::f32() const {
+  if (dtype_ != DType::Float32) type_error("expected a float32 tensor, got ", dtype_name(dtype_));
+  return static_cast<float*>(raw());
+}
+
+int64_t* Tensor::i64() const {
+  if (dtype_ != DType::Int64) type_error("expected an int64 tensor, got ", dtype_name(dtype_));
+  return static_cast<int64_t*>(raw());
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  if (numel_of(shape) != numel_)
+    value_error("reshape: cannot view a tensor of shape ", shape_str(shape_), " (", numel_,
+                " elements) as ", shape_str(shape), " (", numel_of(shape), " elements)");
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device_);
+  t.copy_from(*this);
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == device_) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::zero_() {
+  if (nbytes() == 0) return;
+  if (device_ == Device::CPU) std::memset(raw(), 0, nbytes());
+  else PYCNN_ON_CUDA("zero_", cuda::fill_zero(raw(), nbytes()));
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  if (src.numel_ != numel_ || src.dtype_ != dtype_)
+    value_error("copy: expected ", numel_, " ", dtype_name(dtype_), " elements, got ", src.numel_,
+                " ", dtype_name(src.dtype_));
+  size_t bytes = nbytes();
+  if (bytes == 0 || raw() == src.raw()) return;
+  if (device_ == Device::CPU && src.device_ == Device::CPU) {
+    std::memcpy(raw(), src.raw(), bytes);
+  } else if (device_ == Device::CUDA && src.device_ == Device::CPU) {
+    PYCNN_ON_CUDA("to", cuda::copy_host_to_device(raw(), src.raw(), bytes));
+  } else if (device_ == Device::CPU && src.device_ == Device::CUDA) {
+    PYCNN_ON_CUDA("to", cuda::copy_device_to_host(raw(), src.raw(), bytes));
+  } else {
+    PYCNN_ON_CUDA("to", cuda::copy_device_to_device(raw(), src.raw(), bytes));
+  }
+}
+
+}  // namespace pycnn

@@ -1,0 +1,23 @@
+"""pycnn: a small, readable CNN engine. C++ and CUDA kernels with forward and backward passes,
+driven from Python with PyTorch's names and semantics."""
+from . import _C
+from . import cuda
+from .autograd import enable_grad, is_grad_enabled, no_grad
+from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
+from . import nn
+
+__version__ = "0.1.0"
+
+
+def cat(tensors, dim=0):
+    """Concatenates tensors along ``dim`` (differentiable), like torch.cat."""
+    return nn.functional.cat(tensors, dim)
+
+
+def get_num_threads():
+    return _C.get_num_threads()
+
+
+def set_num_threads(n):
+    """Threads the CPU kernels use (OpenMP)."""
+    _C.set_num_threads(int(n))

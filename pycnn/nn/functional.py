@@ -1,0 +1,240 @@
+"""pycnn.nn.functional: every op as an autograd Function pairing its C++ forward and backward kernels.
+
+Names, arguments and defaults follow torch.nn.functional. Each op checks the Python-level arguments
+(types, pairs) here and leaves shape checks to its C++ binding (cpp/bindings/<op>.cpp), which names
+the op, what was expected and what came.
+"""
+import numbers
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+# ----- argument helpers ---------------------------------------------------------------------------
+def _int(value, op, name):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{op}: expected {name} to be an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _pair(value, op, name):
+    """An int or a pair of ints, as (h, w)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{op}: expected {name} to be an int or a pair (h, w), got {value!r}")
+        return (_int(value[0], op, name), _int(value[1], op, name))
+    v = _int(value, op, name)
+    return (v, v)
+
+
+def _tensor(value, op, name):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
+    return value
+
+
+# ----- conv2d -------------------------------------------------------------------------------------
+class Conv2dFunction(Function):
+    def forward(self, x, w, b, stride, padding, dilation, groups):
+        self.saved = (x, w, stride, padding, dilation, groups)
+        return _C.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+
+    def backward(self, grad):
+        x, w, stride, padding, dilation, groups = self.saved
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        return _C.conv2d_backward(grad, x, w, stride, padding, dilation, groups, need_x, need_w, need_b)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-d convolution. input (N, C_in, H, W), weight (C_out, C_in/groups, KH, KW), bias (C_out,)
+    -> (N, C_out, OH, OW) with OH = (H + 2*pad - dilation*(KH-1) - 1) // stride + 1.
+
+    ``padding`` may be an int, a pair, 'valid' or 'same' (stride 1)."""
+    _tensor(input, "conv2d", "input")
+    _tensor(weight, "conv2d", "weight")
+    if bias is not None:
+        _tensor(bias, "conv2d", "bias")
+    stride = _pair(stride, "conv2d", "stride")
+    dilation = _pair(dilation, "conv2d", "dilation")
+    groups = _int(groups, "conv2d", "groups")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
+            if weight.ndim != 4:
+                raise ValueError(f"conv2d: expected 4-d weight, got shape {weight.shape}")
+            total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+            if any(t % 2 for t in total):
+                raise ValueError("conv2d: padding='same' with an even effective kernel needs "
+                                 "asymmetric padding, which pycnn does not support")
+            padding = (total[0] // 2, total[1] // 2)
+        else:
+            raise ValueError(f"conv2d: expected padding to be an int, a pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+    padding = _pair(padding, "conv2d", "padding")
+    return Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
+
+
+# ----- linear -------------------------------------------------------------------------------------
+class LinearFunction(Function):
+    def forward(self, x, w, b):
+        self.saved = (x, w)
+        return _C.linear_forward(x, w, b)
+
+    def backward(self, grad):
+        x, w = self.saved
+        need_x, need_w, need_b = self.needs_input_grad
+        return _C.linear_backward(grad, x, w, need_x, need_w, need_b)
+
+
+def linear(input, weight, bias=None):
+    """y = input @ weight.T + bias. input (*, in), weight (out, in), bias (out,) -> (*, out)."""
+    _tensor(input, "linear", "input")
+    _tensor(weight, "linear", "weight")
+    if bias is not None:
+        _tensor(bias, "linear", "bias")
+    return LinearFunction.apply(input, weight, bias)
+
+
+# ----- elementwise arithmetic with broadcasting ---------------------------------------------------
+_BINARY = {"add": 0, "sub": 1, "mul": 2, "div": 3}
+
+
+def _reduce_to(grad, shape):
+    return grad if tuple(grad.shape) == tuple(shape) else _C.sum_to(grad, list(shape))
+
+
+class BinaryFunction(Function):
+    def forward(self, a, b, op):
+        self.op = op
+        self.saved = (a, b) if op in ("mul", "div") else (a.shape, b.shape)
+        return _C.binary_forward(a, b, _BINARY[op])
+
+    def backward(self, grad):
+        need_a, need_b = self.needs_input_grad[:2]
+        op = self.op
+        if op in ("add", "sub"):
+            a_shape, b_shape = self.saved
+            ga = _reduce_to(grad, a_shape) if need_a else None
+            gb = None
+            if need_b:
+                gb = _reduce_to(grad, b_shape)
+                if op == "sub":
+                    gb = _C.binary_forward(gb, _scalar(-1.0, gb), 2)
+            return ga, gb, None
+        a, b = self.saved
+        if op == "mul":
+            ga = _reduce_to(_C.binary_forward(grad, b, 2), a.shape) if need_a else None
+            gb = _reduce_to(_C.binary_forward(grad, a, 2), b.shape) if need_b else None
+            return ga, gb, None
+        # div: d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        ga = _reduce_to(_C.binary_forward(grad, b, 3), a.shape) if need_a else None
+        gb = None
+        if need_b:
+            q = _C.binary_forward(_C.binary_forward(grad, a, 2), _C.binary_forward(b, b, 2), 3)
+            gb = _reduce_to(_C.binary_forward(q, _scalar(-1.0, q), 2), b.shape)
+        return ga, gb, None
+
+
+def _scalar(value, like):
+    return _C.from_numpy(np.array(value, dtype=np.float32)).to(like.device)
+
+
+def binary(a, b, op):
+    """a (op) b with numpy broadcasting; op is 'add', 'sub', 'mul' or 'div'."""
+    if op not in _BINARY:
+        raise ValueError(f"binary: expected op in {sorted(_BINARY)}, got {op!r}")
+    return BinaryFunction.apply(_tensor(a, op, "input"), _tensor(b, op, "other"), op)
+
+
+def add(a, b):
+    return binary(a, b, "add")
+
+
+def mul(a, b):
+    return binary(a, b, "mul")
+
+
+# ----- shape --------------------------------------------------------------------------------------
+class ReshapeFunction(Function):
+    def forward(self, x, shape):
+        self.in_shape = list(x.shape)
+        return x.view(list(shape))
+
+    def backward(self, grad):
+        return grad.view(self.in_shape), None
+
+
+def reshape(input, shape):
+    """The same data viewed with a new shape; one dimension may be -1."""
+    _tensor(input, "reshape", "input")
+    shape = [_int(d, "reshape", "shape") for d in shape]
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: at most one dimension may be -1, got {tuple(shape)}")
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1]))
+        if known == 0 or input.numel() % known:
+            raise ValueError(f"reshape: cannot view shape {input.shape} as {tuple(shape)}")
+        shape[shape.index(-1)] = input.numel() // known
+    return ReshapeFunction.apply(input, tuple(shape))
+
+
+def flatten(input, start_dim=1, end_dim=-1):
+    """Merges dimensions start_dim..end_dim (torch.flatten; note F.flatten here defaults to
+    start_dim=1 like nn.Flatten, Tensor.flatten to 0 like torch.flatten)."""
+    _tensor(input, "flatten", "input")
+    shape = list(input.shape)
+    n = len(shape)
+    if n == 0:
+        return reshape(input, (1,))
+    s = start_dim + n if start_dim < 0 else start_dim
+    e = end_dim + n if end_dim < 0 else end_dim
+    if not 0 <= s <= e < n:
+        raise ValueError(f"flatten: dims ({start_dim}, {end_dim}) out of range for shape {tuple(shape)}")
+    merged = int(np.prod(shape[s:e + 1]))
+    return reshape(input, tuple(shape[:s] + [merged] + shape[e + 1:]))
+
+
+# ----- reductions ---------------------------------------------------------------------------------
+class SumFunction(Function):
+    def forward(self, x, scale):
+        self.in_shape, self.scale, self.device = list(x.shape), scale, x.device
+        out = _C.sum_to(x, [])
+        return out if scale == 1.0 else _C.binary_forward(out, _scalar(scale, out), 2)
+
+    def backward(self, grad):
+        zeros = _C.zeros(self.in_shape, "float32", self.device)
+        g = _C.binary_forward(zeros, grad, 0)
+        return (g if self.scale == 1.0 else _C.binary_forward(g, _scalar(self.scale, g), 2)), None
+
+
+def sum(input):
+    """The sum of all elements, as a 0-d tensor."""
+    return SumFunction.apply(_tensor(input, "sum", "input"), 1.0)
+
+
+def mean(input):
+    """The mean of all elements, as a 0-d tensor."""
+    _tensor(input, "mean", "input")
+    if input.numel() == 0:
+        raise ValueError("mean: the input has no elements")
+    return SumFunction.apply(input, 1.0 / input.numel())
+
+
+# ----- devices ------------------------------------------------------------------------------------
+class ToDeviceFunction(Function):
+    def forward(self, x, device):
+        self.source = x.device
+        return x.to(device)
+
+    def backward(self, grad):
+        return grad.to(self.source), None
+
+
+def to_device(input, device):
+    return ToDeviceFunction.apply(input, device)

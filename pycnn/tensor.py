@@ -1,0 +1,322 @@
+"""pycnn.Tensor: a C++ tensor (``_C.Tensor``) plus what autograd needs.
+
+Data lives in C++ (float32, or int64 for class labels), on the CPU or a CUDA GPU. ``numpy()`` shares
+the memory of a CPU tensor; ``pycnn.from_numpy`` shares a numpy array's memory; ``pycnn.tensor``
+copies, like ``torch.tensor``. DLPack works both ways (``pycnn.from_dlpack``, ``Tensor.__dlpack__``).
+"""
+import numbers
+
+import numpy as np
+
+from . import _C
+from . import autograd
+
+_DEVICES = ("cpu", "cuda")
+
+
+def _check_device(device):
+    name = str(device)
+    if name == "cuda:0":
+        name = "cuda"
+    if name not in _DEVICES:
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+    if name == "cuda":
+        from . import cuda
+
+        if not cuda.is_available():
+            why = ("this pycnn was built without the CUDA backend" if not _C.built_with_cuda()
+                   else "no CUDA GPU or driver was found")
+            raise RuntimeError(f"device='cuda' requested but CUDA is not available: {why}; "
+                               "use device='cpu'")
+    return name
+
+
+class Tensor:
+    """An n-d array on a device, with autograd. Create with :func:`pycnn.tensor`."""
+
+    __slots__ = ("_data", "requires_grad", "grad", "_fn", "__weakref__")
+
+    def __init__(self, data, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data._data
+        if not isinstance(data, _C.Tensor):
+            raise TypeError(f"Tensor: expected a _C.Tensor, got {type(data).__name__}; "
+                            "use pycnn.tensor(data) to make a tensor from Python or numpy data")
+        self._data = data
+        self.grad = None
+        self._fn = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data, requires_grad=False):
+        t = cls.__new__(cls)
+        t._data = data
+        t.requires_grad = requires_grad
+        t.grad = None
+        t._fn = None
+        return t
+
+    # ----- attributes -------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._data.shape
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self._data.ndim
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return self._data.numel()
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def device(self):
+        return self._data.device
+
+    @property
+    def is_leaf(self):
+        return self._fn is None
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.dtype != "float32":
+            raise TypeError(f"requires_grad: only float32 tensors can require gradients, got {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # ----- conversion -------------------------------------------------------------------------
+    def numpy(self):
+        """A numpy array: shares memory on the CPU, a copy from a GPU."""
+        return self._data.numpy()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item: expected a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(-1)[0].item()
+
+    def to(self, device):
+        """This tensor on ``device`` ('cpu' or 'cuda'); differentiable."""
+        device = _check_device(device)
+        if device == self.device:
+            return self
+        from .nn import functional as F
+
+        return F.to_device(self, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def detach(self):
+        """The same data, cut from the tape."""
+        return Tensor._wrap(self._data)
+
+    def clone(self):
+        return Tensor._wrap(self._data.clone(), requires_grad=False)
+
+    def zero_(self):
+        self._data.zero_()
+        return self
+
+    def copy_(self, other):
+        """Copies ``other``'s values into this tensor in place (no gradient)."""
+        other = other._data if isinstance(other, Tensor) else tensor(other, device=self.device)._data
+        self._data.copy_(other)
+        return self
+
+    def __dlpack__(self, stream=None, **kwargs):
+        return self._data.dlpack().__dlpack__(**({"stream": stream} if stream is not None else {}))
+
+    def __dlpack_device__(self):
+        return self._data.dlpack().__dlpack_device__()
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    # ----- autograd ---------------------------------------------------------------------------
+    def backward(self, grad=None):
+        """Back-propagates from this tensor. ``grad`` defaults to 1 for a one-element tensor."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no tape "
+                               "(did an input have requires_grad=True? was it made under no_grad?)")
+        if grad is None:
+            if self.numel() != 1:
+                raise ValueError(f"backward: grad can be implied only for a one-element tensor, got "
+                                 f"shape {self.shape}; pass grad= of the same shape")
+            g = _C.from_numpy(np.ones(self.shape, dtype=np.float32))
+            g = g.to(self.device)
+        else:
+            g = grad._data if isinstance(grad, Tensor) else tensor(grad)._data
+            if g.shape != self.shape:
+                raise ValueError(f"backward: expected grad of shape {self.shape}, got {g.shape}")
+            g = g.to(self.device)
+        autograd.backward(self, g)
+
+    def _accumulate_grad(self, g):
+        if self.grad is None:
+            self.grad = Tensor._wrap(g if g is not self._data else g.clone())
+        else:
+            self.grad = Tensor._wrap(_C.binary_forward(self.grad._data, g, 0))
+
+    # ----- shape ------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        from .nn import functional as F
+
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return F.reshape(self, shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        from .nn import functional as F
+
+        return F.flatten(self, start_dim, end_dim)
+
+    def sum(self):
+        from .nn import functional as F
+
+        return F.sum(self)
+
+    def mean(self):
+        from .nn import functional as F
+
+        return F.mean(self)
+
+    # ----- arithmetic with broadcasting -------------------------------------------------------
+    def _binary(self, other, op, reverse=False):
+        from .nn import functional as F
+
+        if not isinstance(other, Tensor):
+            if isinstance(other, numbers.Number):
+                other = Tensor._wrap(_C.from_numpy(np.array(other, dtype=np.float32)).to(self.device))
+            else:
+                other = tensor(other, device=self.device)
+        a, b = (other, self) if reverse else (self, other)
+        return F.binary(a, b, op)
+
+    def __add__(self, other):
+        return self._binary(other, "add")
+
+    def __radd__(self, other):
+        return self._binary(other, "add", reverse=True)
+
+    def __sub__(self, other):
+        return self._binary(other, "sub")
+
+    def __rsub__(self, other):
+        return self._binary(other, "sub", reverse=True)
+
+    def __mul__(self, other):
+        return self._binary(other, "mul")
+
+    def __rmul__(self, other):
+        return self._binary(other, "mul", reverse=True)
+
+    def __truediv__(self, other):
+        return self._binary(other, "div")
+
+    def __rtruediv__(self, other):
+        return self._binary(other, "div", reverse=True)
+
+    def __neg__(self):
+        return self._binary(-1.0, "mul")
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        dev = ", device='cuda'" if self.device == "cuda" else ""
+        return f"tensor({np.array2string(self.numpy(), precision=4, separator=', ')}{dev}{grad})"
+
+
+def _as_numpy(data, dtype=None):
+    if isinstance(data, Tensor):
+        data = data.numpy()
+    array = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(np.float32, copy=False)
+    if kind in "iub":
+        return array.astype(np.int64, copy=False)
+    raise TypeError(f"tensor: expected numeric (float, int or bool) data, got numpy dtype {array.dtype}")
+
+
+def tensor(data, dtype=None, device="cpu", requires_grad=False):
+    """A new tensor holding a copy of ``data``: float data becomes float32, integers int64.
+
+    ``dtype`` may force 'float32' or 'int64'.
+    """
+    if dtype not in (None, "float32", "int64", np.float32, np.int64):
+        raise TypeError(f"tensor: expected dtype 'float32' or 'int64', got {dtype!r}")
+    array = np.array(_as_numpy(data, None if dtype is None else np.dtype(dtype)), copy=True, order="C")
+    device = _check_device(device)
+    t = Tensor._wrap(_C.from_numpy(array))
+    if device != "cpu":
+        t = Tensor._wrap(t._data.to(device))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def from_numpy(array):
+    """A CPU tensor sharing ``array``'s memory (float32 or int64, C-contiguous), like torch.from_numpy."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype not in (np.float32, np.int64):
+        raise TypeError(f"from_numpy: expected dtype float32 or int64, got {array.dtype} "
+                        "(convert with .astype(np.float32) or use pycnn.tensor, which converts)")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"from_numpy: expected a C-contiguous array, got strides {array.strides} for "
+                         f"shape {array.shape} (use np.ascontiguousarray or pycnn.tensor, which copies)")
+    return Tensor._wrap(_C.from_numpy(array))
+
+
+def from_dlpack(obj):
+    """A tensor sharing the memory of any DLPack producer (numpy, PyTorch, CuPy; CPU or CUDA)."""
+    if isinstance(obj, Tensor):
+        return obj.detach()
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__, got {type(obj).__name__}")
+    return Tensor._wrap(_C.from_dlpack(obj))
+
+
+def _filled(shape, value, device, requires_grad):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tensor(np.full(shape, value, dtype=np.float32), device=device, requires_grad=requires_grad)
+
+
+def zeros(*shape, device="cpu", requires_grad=False):
+    return _filled(shape, 0.0, device, requires_grad)
+
+
+def ones(*shape, device="cpu", requires_grad=False):
+    return _filled(shape, 1.0, device, requires_grad)
+
+
+def randn(*shape, device="cpu", requires_grad=False, seed=None):
+    """Standard normal samples (numpy's generator, seeded when ``seed`` is given)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    data = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return tensor(data, device=device, requires_grad=requires_grad)
