@@ -87,11 +87,9 @@ def crop(batch, top, left, height, width):
     if n and (top.min() < 0 or left.min() < 0 or top.max() + height > h or left.max() + width > w):
         raise ValueError(f"crop: a {height}x{width} window at top {top.tolist()}, left {left.tolist()} "
                          f"does not fit in images of size {h}x{w}")
-    rows = top[:, None] + np.arange(height)  # (N, height)
-    cols = left[:, None] + np.arange(width)  # (N, width)
-    images = np.arange(n)[:, None, None, None]
-    channels = np.arange(batch.shape[1])[None, :, None, None]
-    return batch[images, channels, rows[:, None, :, None], cols[:, None, None, :]]
+    # A view of every height x width window; picking one window per image copies whole rows.
+    windows = np.lib.stride_tricks.sliding_window_view(batch, (height, width), axis=(2, 3))
+    return np.ascontiguousarray(windows[np.arange(n), :, top, left])  # (N, C, height, width)
 
 
 def _interpolation_matrix(in_size, out_size, antialias):
@@ -133,14 +131,12 @@ def _sample(batch, src_y, src_x, interpolation, fill):
     if interpolation not in ("bilinear", "nearest"):
         raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
     n, c, h, w = batch.shape
-    padded = np.pad(batch, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=fill)
-    images = np.arange(n)[:, None, None, None]
-    channels = np.arange(c)[None, :, None, None]
+    padded = np.pad(batch, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=fill).reshape(n, c, -1)
 
     def gather(y, x):  # integer positions (N, h, w) in input coordinates -> (N, C, h, w)
-        y = np.clip(y, -1, h) + 1
-        x = np.clip(x, -1, w) + 1
-        return padded[images, channels, y[:, None], x[:, None]]
+        flat = (np.clip(y, -1, h) + 1) * (w + 2) + np.clip(x, -1, w) + 1  # index into padded rows
+        out = np.take_along_axis(padded, flat.reshape(n, 1, -1), axis=2)
+        return out.reshape(n, c, *y.shape[1:])
 
     if interpolation == "nearest":
         return gather(np.floor(src_y + 0.5).astype(np.int64), np.floor(src_x + 0.5).astype(np.int64))
