@@ -369,6 +369,7 @@ def test_worker_exception_reaches_the_consumer():
 
 def test_early_break_and_dropped_iterator_stop_the_worker():
     loader = DataLoader(identity_dataset(1000), batch_size=2)
+    converting = DataLoader(identity_dataset(1000), batch_size=2, to_tensor=np.copy)
 
     def consume():
         for _ in loader:
@@ -376,6 +377,8 @@ def test_early_break_and_dropped_iterator_stop_the_worker():
         iterator = iter(loader)
         next(iterator)
         del iterator
+        for _ in converting:
+            break
 
     runner = threading.Thread(target=consume)
     runner.start()
