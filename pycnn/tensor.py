@@ -268,11 +268,12 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     """
     if dtype not in (None, "float32", "int64", np.float32, np.int64):
         raise TypeError(f"tensor: expected dtype 'float32' or 'int64', got {dtype!r}")
-    array = np.array(_as_numpy(data, None if dtype is None else np.dtype(dtype)), copy=True, order="C")
+    array = np.asarray(_as_numpy(data, None if dtype is None else np.dtype(dtype)), order="C")
     device = _check_device(device)
-    t = Tensor._wrap(_C.from_numpy(array))
-    if device != "cpu":
-        t = Tensor._wrap(t._data.to(device))
+    # One copy, into memory from pycnn's own (64-byte aligned) allocator.
+    storage = _C.empty(list(array.shape), array.dtype.name, "cpu")
+    storage.copy_(_C.from_numpy(array))
+    t = Tensor._wrap(storage if device == "cpu" else storage.to(device))
     if requires_grad:
         t.requires_grad_(True)
     return t

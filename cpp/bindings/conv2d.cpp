@@ -19,11 +19,11 @@ static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const std::opt
   std::tie(s.pad_h, s.pad_w) = padding;
   std::tie(s.dil_h, s.dil_w) = dilation;
   s.groups = groups;
-  if (groups > 0 && w.size(1) * groups != s.C_in)
+  s.validate();
+  if (w.size(1) * groups != s.C_in)
     value_error("conv2d: weight of shape ", shape_str(w.shape()), " with groups=", groups,
                 " expects input with ", w.size(1) * groups, " channels, got input of shape ",
                 shape_str(x.shape()));
-  s.validate();
   if (b) {
     require_float(*b, "conv2d", "bias");
     require_shape(*b, {s.C_out}, "conv2d", "bias");

@@ -1,0 +1,146 @@
+"""conv2d forward and backward against PyTorch float64, the seeds' worked examples, and bad input."""
+import numpy as np
+import pytest
+import torch
+
+import pycnn
+import pycnn.nn.functional as F
+from op_check import check_op, random_configs
+
+
+def make_config(rng):
+    groups = int(rng.choice([1, 1, 2, 3]))
+    depthwise = rng.random() < 0.15
+    cin_g = int(rng.integers(1, 4))
+    cin = cin_g * groups
+    cout = int(rng.integers(1, 4)) * groups
+    if depthwise:
+        groups = cin = cout = int(rng.integers(2, 6))
+    kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    dilation = (int(rng.choice([1, 2])), int(rng.choice([1, 2])))
+    n = int(rng.choice([1, 2, 3]))
+    h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 14))
+    w = int(rng.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 14))
+    bias = rng.random() < 0.7
+    return dict(n=n, cin=cin, cout=cout, h=h, w=w, kh=kh, kw=kw, stride=stride, padding=padding,
+                dilation=dilation, groups=groups, bias=bias, seed=int(rng.integers(1 << 30)))
+
+
+CONFIGS = random_configs(40, 1234, make_config)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}s{stride}p{padding}d{dilation}g{groups}".format(**c))
+def test_conv2d_matches_torch(cfg, device):
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"]))
+    w = rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], cfg["kh"], cfg["kw"]))
+    inputs = [x, w] + ([rng.standard_normal(cfg["cout"])] if cfg["bias"] else [])
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"])
+    check_op(lambda *t: F.conv2d(*t, **kw), lambda *t: torch.nn.functional.conv2d(*t, **kw),
+             inputs, device=device, seed=cfg["seed"])
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 9, 11, 32, 3, 1), (3, 16, 5, 5, 24, 1, 1), (1, 300, 6, 6, 70, 3, 2)])
+def test_conv2d_larger_channels(shape, device):
+    # Channel counts past the gemm's panel widths and K past one packed slice (300 * 9 > 256).
+    n, cin, h, w, cout, k, s = shape
+    rng = np.random.default_rng(7)
+    check_op(lambda x, wt, b: F.conv2d(x, wt, b, stride=s, padding=1),
+             lambda x, wt, b: torch.nn.functional.conv2d(x, wt, b, stride=s, padding=1),
+             [rng.standard_normal((n, cin, h, w)), rng.standard_normal((cout, cin, k, k)) * 0.1,
+              rng.standard_normal(cout)], device=device)
+
+
+def worked_image():
+    """The seeds' 10x10 image: a 5x5 block of 90 at rows 2-6, columns 3-7, a 0 hole at (5, 4), a 90 at (8, 2)."""
+    img = np.zeros((10, 10), dtype=np.float32)
+    img[2:7, 3:8] = 90
+    img[5, 4] = 0
+    img[8, 2] = 90
+    return img
+
+
+def test_mean_filter_worked_example():
+    x = pycnn.tensor(worked_image()[None, None])
+    out = F.conv2d(x, pycnn.tensor(np.full((1, 1, 3, 3), 1 / 9, dtype=np.float32))).numpy()[0, 0]
+    assert out.shape == (8, 8)
+    np.testing.assert_allclose(out[0], [0, 10, 20, 30, 30, 30, 20, 10], atol=1e-4)
+    np.testing.assert_allclose(out[1], [0, 20, 40, 60, 60, 60, 40, 20], atol=1e-4)
+    five = F.conv2d(x, pycnn.tensor(np.full((1, 1, 5, 5), 1 / 25, dtype=np.float32)))
+    assert five.shape == (1, 1, 6, 6)
+    for k in (3, 5):
+        same = F.conv2d(x, pycnn.tensor(np.full((1, 1, k, k), 1 / k**2, dtype=np.float32)), padding=k // 2)
+        assert same.shape == (1, 1, 10, 10)
+
+
+@pytest.mark.parametrize("size,kernel,stride,pad,expected", [
+    (7, 3, 1, 0, 5), (7, 3, 2, 0, 3), (227, 11, 4, 0, 55), (10, 3, 1, 1, 10), (32, 5, 1, 2, 32)])
+def test_output_size_formula(size, kernel, stride, pad, expected):
+    assert (size - kernel + 2 * pad) // stride + 1 == expected
+    x = pycnn.zeros(1, 1, size, size)
+    w = pycnn.zeros(1, 1, kernel, kernel)
+    assert F.conv2d(x, w, stride=stride, padding=pad).shape == (1, 1, expected, expected)
+
+
+def test_alexnet_first_layer():
+    x = pycnn.randn(1, 3, 227, 227, seed=0)
+    w = pycnn.randn(96, 3, 11, 11, seed=1)
+    assert F.conv2d(x, w, stride=4).shape == (1, 96, 55, 55)
+    assert w.numel() == 34848
+
+
+def test_gemm_matches_reference():
+    rng = np.random.default_rng(3)
+    for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 300, 257), (131, 17, 600), (256, 513, 64)]:
+        for ta in (False, True):
+            for tb in (False, True):
+                a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+                b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+                fast = pycnn._C.gemm(pycnn.tensor(a)._data, pycnn.tensor(b)._data, ta, tb).numpy()
+                ref = pycnn._C.gemm(pycnn.tensor(a)._data, pycnn.tensor(b)._data, ta, tb, True).numpy()
+                exact = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+                assert np.linalg.norm(ref - exact) / np.linalg.norm(exact) < 1e-6
+                assert np.linalg.norm(fast - exact) / np.linalg.norm(exact) < 1e-5
+
+
+class TestBadInput:
+    def x(self, *shape):
+        return pycnn.zeros(*shape)
+
+    def test_wrong_rank(self):
+        with pytest.raises(ValueError, match=r"conv2d: expected input to be 4-d .* got shape \(3, 8, 8\)"):
+            F.conv2d(self.x(3, 8, 8), self.x(2, 3, 3, 3))
+
+    def test_channel_mismatch(self):
+        with pytest.raises(ValueError, match=r"conv2d: .*expects input with 3 channels, got input of shape \(1, 4, 8, 8\)"):
+            F.conv2d(self.x(1, 4, 8, 8), self.x(2, 3, 3, 3))
+
+    def test_groups_not_dividing(self):
+        with pytest.raises(ValueError, match=r"conv2d: groups=3 must divide"):
+            F.conv2d(self.x(1, 4, 8, 8), self.x(4, 2, 3, 3), groups=3)
+
+    def test_kernel_larger_than_padded_input(self):
+        with pytest.raises(ValueError, match=r"conv2d: kernel \(5, 5\) .* larger than the padded input \(4, 4\)"):
+            F.conv2d(self.x(1, 1, 4, 4), self.x(1, 1, 5, 5))
+
+    def test_non_positive_stride(self):
+        with pytest.raises(ValueError, match=r"conv2d: stride must be positive, got \(0, 1\)"):
+            F.conv2d(self.x(1, 1, 4, 4), self.x(1, 1, 3, 3), stride=(0, 1))
+
+    def test_float_stride(self):
+        with pytest.raises(TypeError, match=r"conv2d: expected stride to be an int, got float"):
+            F.conv2d(self.x(1, 1, 4, 4), self.x(1, 1, 3, 3), stride=1.5)
+
+    def test_int64_input(self):
+        with pytest.raises(TypeError, match=r"conv2d: expected input to be float32, got int64"):
+            F.conv2d(pycnn.tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), self.x(1, 1, 3, 3))
+
+    def test_bias_shape(self):
+        with pytest.raises(ValueError, match=r"conv2d: expected bias of shape \(2,\), got \(3,\)"):
+            F.conv2d(self.x(1, 1, 4, 4), self.x(2, 1, 3, 3), self.x(3))
+
+    def test_not_a_tensor(self):
+        with pytest.raises(TypeError, match=r"conv2d: expected input to be a pycnn.Tensor, got ndarray"):
+            F.conv2d(np.zeros((1, 1, 4, 4)), self.x(1, 1, 3, 3))

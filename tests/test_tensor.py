@@ -1,0 +1,172 @@
+"""Tensor creation, numpy and DLPack exchange, devices, broadcasting arithmetic and the autograd tape."""
+import numpy as np
+import pytest
+import torch
+
+import pycnn
+import pycnn.nn.functional as F
+from op_check import check_op, random_configs
+
+
+def test_dtypes_follow_the_data():
+    assert pycnn.tensor([1.5, 2]).dtype == "float32"
+    assert pycnn.tensor(np.arange(3, dtype=np.float64)).dtype == "float32"
+    assert pycnn.tensor([1, 2, 3]).dtype == "int64"
+    assert pycnn.tensor(np.array([True, False])).dtype == "int64"
+    np.testing.assert_array_equal(pycnn.tensor([[1, 2], [3, 4]]).numpy(), [[1, 2], [3, 4]])
+
+
+def test_tensor_copies_from_numpy_shares():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    copied, shared = pycnn.tensor(a), pycnn.from_numpy(a)
+    a[0, 0] = 42
+    assert copied.numpy()[0, 0] == 0 and shared.numpy()[0, 0] == 42
+    view = shared.numpy()
+    view[1, 2] = -1
+    assert a[1, 2] == -1  # numpy() of a CPU tensor shares memory too
+
+
+def test_tensor_data_is_aligned_and_outlives_the_array():
+    t = pycnn.tensor(np.ones((3, 5)))
+    assert t._data.data_ptr() % 64 == 0
+    a = np.arange(4, dtype=np.float32)
+    shared = pycnn.from_numpy(a)
+    del a
+    np.testing.assert_array_equal(shared.numpy(), [0, 1, 2, 3])
+
+
+def test_bad_numpy_input():
+    with pytest.raises(TypeError, match=r"from_numpy: expected dtype float32 or int64, got float64"):
+        pycnn.from_numpy(np.zeros(3))
+    with pytest.raises(ValueError, match=r"from_numpy: expected a C-contiguous array"):
+        pycnn.from_numpy(np.zeros((4, 4), dtype=np.float32)[:, ::2])
+    with pytest.raises(TypeError, match=r"tensor: expected numeric .* got numpy dtype <U1"):
+        pycnn.tensor(["a", "b"])
+    with pytest.raises(TypeError, match=r"tensor: expected numeric .* complex128"):
+        pycnn.tensor(np.zeros(2, dtype=complex))
+    # pycnn.tensor copies, so non-contiguous input is fine there
+    np.testing.assert_array_equal(pycnn.tensor(np.arange(8.0).reshape(2, 4)[:, ::2]).numpy(), [[0, 2], [4, 6]])
+
+
+def test_dlpack_round_trip_with_torch():
+    t = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    p = pycnn.from_dlpack(t)
+    t[0, 0] = 100  # shared, no copy
+    assert p.numpy()[0, 0] == 100
+    back = torch.from_dlpack(pycnn.tensor(np.ones((2, 2))))
+    assert back.shape == (2, 2) and back.sum().item() == 4
+    labels = pycnn.from_dlpack(torch.tensor([1, 2, 3]))
+    assert labels.dtype == "int64"
+    with pytest.raises(TypeError, match="float32 or int64"):
+        pycnn.from_dlpack(torch.zeros(2, dtype=torch.float16))
+
+
+def test_cuda_unavailable_is_a_clear_error():
+    if pycnn.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert pycnn.cuda.is_available() is False
+    with pytest.raises(RuntimeError, match=r"device='cuda' requested but CUDA is not available"):
+        pycnn.tensor([1.0], device="cuda")
+    with pytest.raises(ValueError, match=r"device: expected 'cpu' or 'cuda', got 'tpu'"):
+        pycnn.tensor([1.0], device="tpu")
+
+
+def test_mismatched_devices(device):
+    if device == "cpu":
+        pytest.skip("needs a second device")
+    with pytest.raises(ValueError, match=r"conv2d: expected input and weight on the same device, got cuda and cpu"):
+        F.conv2d(pycnn.zeros(1, 1, 4, 4, device="cuda"), pycnn.zeros(1, 1, 3, 3))
+
+
+def broadcast_config(rng):
+    nd = int(rng.integers(1, 5))
+    shape = [int(d) for d in rng.integers(1, 6, size=nd)]
+    other = list(shape)
+    for i in range(nd):
+        if rng.random() < 0.4:
+            other[i] = 1
+    other = other[int(rng.integers(0, nd)):]  # sometimes fewer dims
+    if rng.random() < 0.5:
+        shape, other = other, shape
+    return dict(a=shape, b=other, op=str(rng.choice(["add", "sub", "mul", "div"])), seed=int(rng.integers(1 << 30)))
+
+
+TORCH_OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
+
+
+@pytest.mark.parametrize("cfg", random_configs(40, 5, broadcast_config), ids=str)
+def test_broadcasting_arithmetic(cfg, device):
+    rng = np.random.default_rng(cfg["seed"])
+    a = rng.standard_normal(cfg["a"])
+    b = rng.standard_normal(cfg["b"])
+    if cfg["op"] == "div":
+        b = np.sign(b) * (np.abs(b) + 0.5)
+    check_op(lambda x, y: F.binary(x, y, cfg["op"]), TORCH_OPS[cfg["op"]], [a, b], device=device, seed=cfg["seed"])
+
+
+def test_python_operators_and_scalars():
+    x = pycnn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = (2 * x + 1 - x / 4) * x
+    np.testing.assert_allclose(y.numpy(), (2 * x.numpy() + 1 - x.numpy() / 4) * x.numpy(), rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3.5 * x.numpy() + 1, rtol=1e-6)
+    np.testing.assert_allclose((-x).numpy(), -x.numpy())
+    np.testing.assert_allclose((1 / x).numpy(), 1 / x.numpy(), rtol=1e-6)
+
+
+def test_incompatible_shapes():
+    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) and \(4,\) do not broadcast"):
+        pycnn.zeros(2, 3) + pycnn.zeros(4)
+
+
+def test_gradient_accumulates_over_branches():
+    # y = w*x + w*x*x: w feeds two ops, as a residual/inception branch does.
+    x = pycnn.tensor([1.0, 2.0, 3.0])
+    w = pycnn.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = w * x + w * x * x
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), x.numpy() + x.numpy() ** 2)
+    (w * x).sum().backward()  # a second backward accumulates into .grad, like PyTorch
+    np.testing.assert_allclose(w.grad.numpy(), 2 * x.numpy() + x.numpy() ** 2)
+
+
+def test_no_grad_and_detach():
+    w = pycnn.tensor([1.0, 2.0], requires_grad=True)
+    with pycnn.no_grad():
+        y = w * 3
+    assert not y.requires_grad and y.is_leaf
+    z = (w * 2).detach()
+    assert not z.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        z.sum().backward()
+    assert pycnn.is_grad_enabled()
+
+
+def test_reshape_flatten_and_mean(device):
+    rng = np.random.default_rng(0)
+    check_op(lambda x: x.reshape(3, -1).flatten(), lambda x: x.reshape(3, -1).flatten(),
+             [rng.standard_normal((3, 4, 5))], device=device)
+    check_op(lambda x: F.flatten(x) * 2, lambda x: torch.flatten(x, 1) * 2, [rng.standard_normal((2, 3, 4))], device=device)
+    check_op(lambda x: x.mean(), lambda x: x.mean(), [rng.standard_normal((4, 7))], device=device)
+    with pytest.raises(ValueError, match=r"reshape: cannot view a tensor of shape \(2, 3\)"):
+        pycnn.zeros(2, 3).reshape(4, 2)
+
+
+def test_deep_tape_does_not_hit_recursion_limit():
+    x = pycnn.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(3000):
+        y = y * 1.0
+    y.sum().backward()
+    assert x.grad.item() == 1.0
+
+
+def test_item_and_backward_errors():
+    assert pycnn.tensor([[3.5]]).item() == 3.5
+    with pytest.raises(ValueError, match="item: expected a tensor with one element"):
+        pycnn.zeros(2).item()
+    x = pycnn.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="backward: grad can be implied only for a one-element tensor"):
+        (x * 2).backward()
+    with pytest.raises(TypeError, match="only float32 tensors can require gradients"):
+        pycnn.tensor([1, 2], requires_grad=True)
