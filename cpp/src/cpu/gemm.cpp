@@ -35,54 +35,45 @@ const GemmKernel& kernel() {
   return chosen;
 }
 
-// Ap[panel][k][r] = op(A)(row0 + panel*mr + r, k0 + k), zero beyond M.
-void pack_a(float* Ap, const float* A, int64_t lda, bool trans_a, int64_t M, int64_t k0, int64_t kc,
-            int mr, bool parallel) {
-  int64_t panels = (M + mr - 1) / mr;
-#pragma omp parallel for if (parallel && panels > 1) schedule(static)
-  for (int64_t p = 0; p < panels; ++p) {
-    float* dst = Ap + p * kc * mr;
-    int64_t i0 = p * mr;
-    int rows = static_cast<int>(std::min<int64_t>(mr, M - i0));
-    if (trans_a) {  // A stored K x M: a row of the panel is contiguous in memory
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = A + (k0 + k) * lda + i0;
-        for (int r = 0; r < rows; ++r) dst[k * mr + r] = src[r];
-        for (int r = rows; r < mr; ++r) dst[k * mr + r] = 0.0f;
+// Packs op(X) restricted to k in [k0, k0+kc) into panels of `width` along the other dimension:
+//   dst[panel][k][c] = op(X)(panel*width + c, k0 + k), zero beyond `extent`.
+// Works for both operands: an A panel holds rows of op(A), a B panel columns of op(B).
+// When the stored matrix has k as its row index (A transposed, B not), each source row is contiguous
+// across panels, so we stream rows (threads split k); otherwise each panel gathers `width` source
+// rows, 16 k at a time, so reads stay sequential and the written block stays in L1.
+void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t extent, int64_t k0,
+          int64_t kc, int width, bool parallel) {
+  const int64_t panels = (extent + width - 1) / width;
+  const int64_t full = extent / width, tail = extent - full * width;
+  if (rows_are_k) {
+#pragma omp parallel for if (parallel && kc > 16) schedule(static)
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = X + (k0 + k) * ld;
+      for (int64_t p = 0; p < full; ++p) {
+        float* d = dst + p * kc * width + k * width;
+        const float* sp = src + p * width;
+        for (int c = 0; c < width; ++c) d[c] = sp[c];
       }
-    } else {
-      for (int r = 0; r < rows; ++r) {
-        const float* src = A + (i0 + r) * lda + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = src[k];
+      if (tail) {
+        float* d = dst + full * kc * width + k * width;
+        const float* sp = src + full * width;
+        for (int c = 0; c < width; ++c) d[c] = c < tail ? sp[c] : 0.0f;
       }
-      for (int r = rows; r < mr; ++r)
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
     }
+    return;
   }
-}
-
-// Bp[panel][k][c] = op(B)(k0 + k, panel*nr + c), zero beyond N.
-void pack_b(float* Bp, const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t k0, int64_t kc,
-            int nr, bool parallel) {
-  int64_t panels = (N + nr - 1) / nr;
 #pragma omp parallel for if (parallel && panels > 1) schedule(static)
   for (int64_t p = 0; p < panels; ++p) {
-    float* dst = Bp + p * kc * nr;
-    int64_t j0 = p * nr;
-    int cols = static_cast<int>(std::min<int64_t>(nr, N - j0));
-    if (!trans_b) {  // B stored K x N: a row of the panel is contiguous in memory
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = B + (k0 + k) * ldb + j0;
-        for (int c = 0; c < cols; ++c) dst[k * nr + c] = src[c];
-        for (int c = cols; c < nr; ++c) dst[k * nr + c] = 0.0f;
-      }
-    } else {
+    float* d = dst + p * kc * width;
+    const int cols = static_cast<int>(std::min<int64_t>(width, extent - p * width));
+    for (int64_t k = 0; k < kc; k += 16) {
+      const int64_t kb = std::min<int64_t>(16, kc - k);
       for (int c = 0; c < cols; ++c) {
-        const float* src = B + (j0 + c) * ldb + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = src[k];
+        const float* sp = X + (p * width + c) * ld + k0 + k;
+        for (int64_t kk = 0; kk < kb; ++kk) d[(k + kk) * width + c] = sp[kk];
       }
-      for (int c = cols; c < nr; ++c)
-        for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = 0.0f;
+      for (int c = cols; c < width; ++c)
+        for (int64_t kk = 0; kk < kb; ++kk) d[(k + kk) * width + c] = 0.0f;
     }
   }
 }
@@ -113,8 +104,8 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     const bool acc = accumulate || k0 > 0;
-    pack_a(Ap, A, lda, trans_a, M, k0, kc, kern.mr, threads);
-    pack_b(Bp, B, ldb, trans_b, N, k0, kc, kern.nr, threads);
+    pack(Ap, A, lda, trans_a, M, k0, kc, kern.mr, threads);
+    pack(Bp, B, ldb, !trans_b, N, k0, kc, kern.nr, threads);
 #pragma omp parallel for collapse(2) if (threads) schedule(static)
     for (int64_t ti = 0; ti < m_tasks; ++ti)
       for (int64_t tj = 0; tj < n_tasks; ++tj) {

@@ -1,0 +1,241 @@
+"""pycnn benchmarks, always next to a peer measured in the same run, printed as a ratio.
+
+    python tools/bench.py ops   [--device cpu|cuda] [--threads N] [--repeat R]
+    python tools/bench.py train [--device cpu|cuda] [--models lenet5,resnet20,...]
+
+`ops`: forward and backward time of each op at LeNet-5, AlexNet and VGG-16 layer shapes, pycnn vs
+PyTorch, with conv/linear GFLOP/s next to numpy's float32 matmul rate (this machine's ceiling).
+`train`: one training step (forward, cross-entropy, backward, SGD momentum) of whole models, pycnn vs
+PyTorch. Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time
+(below 1 means pycnn is faster). Nothing here asserts: tests never time anything.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import pycnn  # noqa: E402
+import pycnn.nn.functional as F  # noqa: E402
+
+
+def median_time(fn, repeat, sync=None):
+    fn()
+    if sync:
+        sync()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def numpy_matmul_gflops(repeat):
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    t = median_time(lambda: a @ a, repeat)
+    return 2 * 2048**3 / t / 1e9
+
+
+# (label, op, shapes and keyword arguments). Conv: (N, C_in, H, W, C_out, k, stride, pad, groups).
+def op_cases():
+    cases = []
+    for label, n, cin, h, cout, k, s, p, g in [
+        ("lenet conv1", 64, 1, 28, 6, 5, 1, 2, 1),
+        ("lenet conv2", 64, 6, 14, 16, 5, 1, 0, 1),
+        ("alexnet conv1", 16, 3, 227, 96, 11, 4, 0, 1),
+        ("alexnet conv2 (g=2)", 16, 96, 27, 256, 5, 1, 2, 2),
+        ("alexnet conv3", 16, 256, 13, 384, 3, 1, 1, 1),
+        ("vgg16 conv1_2", 2, 64, 224, 64, 3, 1, 1, 1),
+        ("vgg16 conv2_2", 2, 128, 112, 128, 3, 1, 1, 1),
+        ("vgg16 conv3_3", 2, 256, 56, 256, 3, 1, 1, 1),
+        ("vgg16 conv4_3", 2, 512, 28, 512, 3, 1, 1, 1),
+        ("vgg16 conv5_3", 2, 512, 14, 512, 3, 1, 1, 1),
+    ]:
+        flops = 2 * n * cout * (cin // g) * k * k * ((h + 2 * p - k) // s + 1) ** 2
+        cases.append(dict(label=label, kind="conv2d", x=(n, cin, h, h), w=(cout, cin // g, k, k),
+                          kw=dict(stride=s, padding=p, groups=g), flops=flops))
+    for label, n, fin, fout in [("lenet fc1", 64, 400, 120), ("alexnet fc6", 16, 9216, 4096),
+                                ("vgg16 fc7", 16, 4096, 4096)]:
+        cases.append(dict(label=label, kind="linear", x=(n, fin), w=(fout, fin), kw={}, flops=2 * n * fin * fout))
+    pointwise = [("lenet relu", (64, 6, 28, 28)), ("vgg16 relu1", (2, 64, 224, 224))]
+    for label, shape in pointwise:
+        cases.append(dict(label=label, kind="relu", x=shape, kw={}, flops=0))
+    for label, shape, k, s in [("lenet maxpool", (64, 6, 28, 28), 2, 2), ("alexnet maxpool", (16, 96, 55, 55), 3, 2),
+                               ("vgg16 maxpool1", (2, 64, 224, 224), 2, 2)]:
+        cases.append(dict(label=label, kind="max_pool2d", x=shape, kw=dict(kernel_size=k, stride=s), flops=0))
+    cases.append(dict(label="alexnet lrn", kind="local_response_norm", x=(16, 96, 55, 55),
+                      kw=dict(size=5, alpha=1e-4, beta=0.75, k=2.0), flops=0))
+    cases.append(dict(label="vgg16 batchnorm", kind="batch_norm", x=(2, 64, 224, 224), kw={}, flops=0))
+    cases.append(dict(label="cross_entropy 1000", kind="cross_entropy", x=(64, 1000), kw={}, flops=0))
+    return cases
+
+
+def build(case, lib, device, torch):
+    """(forward closure, backward closure) for pycnn or torch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case["x"]).astype(np.float32)
+    w = rng.standard_normal(case["w"]).astype(np.float32) * 0.05 if "w" in case else None
+    kind, kw = case["kind"], case["kw"]
+    if lib == "pycnn":
+        X = pycnn.tensor(x, device=device, requires_grad=True)
+        W = pycnn.tensor(w, device=device, requires_grad=True) if w is not None else None
+        extra = {}
+        if kind == "batch_norm":
+            c = case["x"][1]
+            extra = dict(running_mean=pycnn.zeros(c, device=device), running_var=pycnn.ones(c, device=device),
+                         weight=pycnn.ones(c, device=device, requires_grad=True),
+                         bias=pycnn.zeros(c, device=device, requires_grad=True))
+        if kind == "cross_entropy":
+            extra = dict(target=pycnn.tensor(rng.integers(0, case["x"][1], case["x"][0]), device=device))
+        fn = getattr(F, kind)
+        make = lambda: call(fn, kind, X, W, kw, extra)  # noqa: E731
+        grad = None
+
+        def forward():
+            return make()
+
+        def backward():
+            out = make()
+            nonlocal grad
+            if grad is None or tuple(grad.shape) != tuple(out.shape):
+                grad = pycnn.ones(*out.shape, device=device) if out.shape else None
+            out.backward(grad)
+        return forward, backward
+    tdev = "cuda" if device == "cuda" else "cpu"
+    X = torch.tensor(x, device=tdev, requires_grad=True)
+    W = torch.tensor(w, device=tdev, requires_grad=True) if w is not None else None
+    extra = {}
+    if kind == "batch_norm":
+        c = case["x"][1]
+        extra = dict(running_mean=torch.zeros(c, device=tdev), running_var=torch.ones(c, device=tdev),
+                     weight=torch.ones(c, device=tdev, requires_grad=True), bias=torch.zeros(c, device=tdev, requires_grad=True))
+    if kind == "cross_entropy":
+        extra = dict(target=torch.tensor(rng.integers(0, case["x"][1], case["x"][0]), device=tdev))
+    fn = getattr(torch.nn.functional, kind)
+
+    def forward():
+        with torch.no_grad():
+            return call(fn, kind, X, W, kw, extra)
+
+    def backward():
+        out = call(fn, kind, X, W, kw, extra)
+        out.backward(torch.ones_like(out))
+    return forward, backward
+
+
+def call(fn, kind, X, W, kw, extra):
+    if kind in ("conv2d", "linear"):
+        return fn(X, W, **kw)
+    if kind == "batch_norm":
+        return fn(X, extra["running_mean"], extra["running_var"], extra["weight"], extra["bias"], training=True)
+    if kind == "cross_entropy":
+        return fn(X, extra["target"])
+    return fn(X, **kw)
+
+
+def run_ops(args):
+    import torch
+
+    torch.set_num_threads(args.threads)
+    pycnn.set_num_threads(args.threads)
+    sync_p = pycnn.cuda.synchronize if args.device == "cuda" else None
+    sync_t = torch.cuda.synchronize if args.device == "cuda" else None
+    print(f"pycnn {pycnn.__version__} ops on {args.device}, {args.threads} threads, gemm kernel "
+          f"{pycnn._C.gemm_isa()}, torch {torch.__version__}")
+    if args.device == "cpu":
+        print(f"numpy float32 matmul (2048^3): {numpy_matmul_gflops(args.repeat):.0f} GFLOP/s (the ceiling)")
+    header = f"{'op':<22}{'pass':<5}{'pycnn ms':>10}{'torch ms':>10}{'ratio':>7}{'pycnn GF/s':>12}{'torch GF/s':>12}"
+    print(header)
+    print("-" * len(header))
+    for case in op_cases():
+        if not hasattr(F, case["kind"]):
+            print(f"{case['label']:<22}(op not available in this build)")
+            continue
+        ours = build(case, "pycnn", args.device, torch)
+        theirs = build(case, "torch", args.device, torch)
+        for i, name in enumerate(("fwd", "bwd")):
+            t_ours = median_time(ours[i], args.repeat, sync_p)
+            t_theirs = median_time(theirs[i], args.repeat, sync_t)
+            # backward timings include the forward that builds the tape (3x the forward's flops)
+            flops = case["flops"] * (1 if i == 0 else 3)
+            rate = lambda t: f"{flops / t / 1e9:12.1f}" if flops else f"{'':12}"  # noqa: E731
+            print(f"{case['label']:<22}{name:<5}{t_ours * 1e3:10.2f}{t_theirs * 1e3:10.2f}"
+                  f"{t_ours / t_theirs:7.2f}{rate(t_ours)}{rate(t_theirs)}")
+
+
+def run_train(args):
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reference_models
+
+    torch.set_num_threads(args.threads)
+    pycnn.set_num_threads(args.threads)
+    try:
+        import pycnn.models as zoo
+    except ImportError:
+        print("pycnn.models is not available in this build")
+        return
+    print(f"training step (forward + cross-entropy + backward + SGD momentum) on {args.device}, "
+          f"{args.threads} threads, torch {torch.__version__}")
+    header = f"{'model':<12}{'batch':>6}{'input':>8}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    sizes = {"lenet5": (28, 1, 10), "resnet20": (32, 3, 10), "alexnet": (224, 3, 1000), "resnet18": (224, 3, 1000)}
+    for spec in args.models.split(","):
+        name, _, batch = spec.partition(":")
+        size, channels, classes = sizes.get(name, (224, 3, 1000))
+        batch = int(batch or (64 if name in ("lenet5", "resnet20") else 16))
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
+        y = rng.integers(0, classes, batch)
+        ours = getattr(zoo, name)(num_classes=classes).to(args.device)
+        opt = pycnn.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+        X, Y = pycnn.tensor(x, device=args.device), pycnn.tensor(y, device=args.device)
+
+        def step_ours():
+            opt.zero_grad()
+            loss = F.cross_entropy(ours(X), Y)
+            loss.backward()
+            opt.step()
+
+        tdev = "cuda" if args.device == "cuda" else "cpu"
+        theirs = reference_models.MODELS[name](num_classes=classes).to(tdev)
+        topt = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
+        TX, TY = torch.tensor(x, device=tdev), torch.tensor(y, device=tdev)
+
+        def step_theirs():
+            topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(theirs(TX), TY)
+            loss.backward()
+            topt.step()
+
+        sync_p = pycnn.cuda.synchronize if args.device == "cuda" else None
+        sync_t = torch.cuda.synchronize if args.device == "cuda" else None
+        t_ours = median_time(step_ours, args.repeat, sync_p)
+        t_theirs = median_time(step_theirs, args.repeat, sync_t)
+        print(f"{name:<12}{batch:>6}{size:>8}{t_ours * 1e3:11.1f}{t_theirs * 1e3:11.1f}{t_ours / t_theirs:7.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["ops", "train"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--models", default="lenet5,lenet5:256,resnet20:128")
+    args = parser.parse_args()
+    if args.device == "cuda" and not pycnn.cuda.is_available():
+        sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
+    run_ops(args) if args.what == "ops" else run_train(args)
+
+
+if __name__ == "__main__":
+    main()
