@@ -15,6 +15,11 @@ from . import _C
 
 _state = threading.local()
 
+# Set by pycnn.onnx.export while it records a forward pass: called as tracer(cls, args, kwargs, out)
+# for every op, so the exporter sees each op once, with its normalised arguments, and no op is
+# written twice.
+tracer = None
+
 
 def is_grad_enabled():
     """True unless inside ``pycnn.no_grad()`` (per thread, like PyTorch)."""
@@ -65,6 +70,8 @@ class Function:
         fn.needs_input_grad = needs if track else (False,) * len(args)
         out = fn.forward(*raw, **kwargs)
         result = Tensor._wrap(out, requires_grad=track)
+        if tracer is not None:
+            tracer(cls, args, kwargs, result)
         if track:
             fn.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
             result._fn = fn

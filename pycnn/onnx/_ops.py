@@ -1,0 +1,680 @@
+"""The ONNX ops pycnn imports, opsets 7 to 21: for each op, what it supports (``check``), which inputs
+must be known before the network runs (``static``: shapes, axes, pads), which are weights (``weights``,
+with the layout pycnn keeps them in), how to compute it on numpy values when every input is a constant
+or a shape (``host``, used to fold shape subgraphs), and how to run it on pycnn Tensors (``run``).
+
+Attributes that changed between opsets are read per node opset: BatchNormalization's ``spatial``,
+``is_test`` and ``consumed_inputs``, Gemm's and the arithmetic ops' ``broadcast``/``axis``, Dropout's
+``ratio`` attribute (an input from opset 12), Clip/Pad/Reshape/Unsqueeze/Squeeze/ReduceMean arguments
+that moved from attributes to inputs.
+"""
+import math
+
+import numpy as np
+
+from ..nn import functional as F
+from . import _host
+from ._proto import OnnxImportError, tensor_to_numpy
+
+INF = float("inf")
+
+
+class Node:
+    """One ONNX node as pycnn runs it."""
+
+    __slots__ = ("name", "op", "opset", "attrs", "inputs", "outputs", "frozen")
+
+    def __init__(self, name, op, opset, attrs, inputs, outputs):
+        self.name, self.op, self.opset, self.attrs = name, op, opset, attrs
+        self.inputs, self.outputs = inputs, outputs
+        self.frozen = False  # set by pycnn.transfer: batch norm keeps its running statistics
+
+    def attr(self, key, default=None):
+        return self.attrs.get(key, default)
+
+    def __repr__(self):
+        return f"Node({self.name!r}, {self.op}, {self.inputs} -> {self.outputs})"
+
+
+def read_attributes(node, base_dir):
+    """The node's attributes as Python values; graph-valued attributes raise OnnxImportError."""
+    out = {}
+    for a in node.attribute:
+        kind = a.type
+        if kind == 0:  # files from old tools leave the type unset: infer it from the field present
+            kind = 7 if a.ints else 6 if a.floats else 4 if a.HasField("t") else 3 if a.s else \
+                1 if a.HasField("f") else 2
+        if kind == 1:
+            out[a.name] = float(a.f)
+        elif kind == 2:
+            out[a.name] = int(a.i)
+        elif kind == 3:
+            out[a.name] = a.s.decode("utf-8", "replace")
+        elif kind == 4:
+            out[a.name] = tensor_to_numpy(a.t, base_dir)
+        elif kind == 6:
+            out[a.name] = [float(v) for v in a.floats]
+        elif kind == 7:
+            out[a.name] = [int(v) for v in a.ints]
+        elif kind == 8:
+            out[a.name] = [s.decode("utf-8", "replace") for s in a.strings]
+        else:
+            raise OnnxImportError(f"attribute {a.name!r} holds a graph, tensors or a sparse tensor, which "
+                                  "pycnn does not support")
+    return out
+
+
+class Op:
+    def __init__(self, run=None, host=None, check=None, static=(), weights=None, buffers=(), attrs=()):
+        self.run, self.host, self.check_fn = run, host, check
+        self.static = set(static)
+        self.weights = weights or (lambda node: {})
+        self.buffers = set(buffers)
+        self.attrs = set(attrs)
+
+    def static_inputs(self, node):
+        return self.static(node) if callable(self.static) else self.static
+
+    def check(self, node, outputs_used):
+        problems = [f"attribute {k!r} is not supported" for k in node.attrs if k not in self.attrs]
+        if self.check_fn is not None:
+            problems += self.check_fn(node, outputs_used)
+        if self.run is None and self.host is not None:
+            pass
+        return problems
+
+
+# ----- helpers ------------------------------------------------------------------------------------
+def _ints(values):
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
+def _axis(axis, rank, node):
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < max(rank, 1):
+        raise ValueError(f"{node.op} {node.name!r}: axis {axis} is out of range for rank {rank}")
+    return a
+
+
+def _extra_outputs_check(count):
+    def check(node, used):
+        return [f"output {i} ({node.outputs[i]!r}) is used; pycnn computes only the first {count}"
+                for i in range(count, len(node.outputs)) if used[i]]
+    return check
+
+
+def _reshape_target(in_shape, shape, allowzero, node):
+    shape = _ints(shape)
+    out = []
+    for i, d in enumerate(shape):
+        if d == 0 and not allowzero:
+            if i >= len(in_shape):
+                raise ValueError(f"Reshape {node.name!r}: 0 at position {i} copies a dimension the input "
+                                 f"{tuple(in_shape)} does not have")
+            out.append(int(in_shape[i]))
+        else:
+            out.append(d)
+    if out.count(-1) > 1 or any(d < -1 for d in out):
+        raise ValueError(f"Reshape {node.name!r}: invalid target shape {shape}")
+    total = int(np.prod(in_shape, dtype=np.int64))
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+        if known == 0 or total % known:
+            raise ValueError(f"Reshape {node.name!r}: cannot view shape {tuple(in_shape)} as {shape}")
+        out[out.index(-1)] = total // known
+    if int(np.prod(out, dtype=np.int64)) != total:
+        raise ValueError(f"Reshape {node.name!r}: cannot view shape {tuple(in_shape)} as {shape}")
+    return out
+
+
+def _shape_of(x):
+    return tuple(int(d) for d in x.shape)
+
+
+def _reshape(x, shape):
+    return x.reshape(shape) if isinstance(x, np.ndarray) else F.reshape(x, tuple(shape))
+
+
+# ----- Conv and pooling ---------------------------------------------------------------------------
+def _spatial_pads(node, in_hw, kernel, strides, dilations):
+    """(top, left, bottom, right) from ``pads`` or ``auto_pad``."""
+    auto = node.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in zip(in_hw, kernel, strides, dilations):
+            out = -(-size // s)
+            pads.append(max((out - 1) * s + (k - 1) * d + 1 - size, 0))
+        small = [p // 2 for p in pads]
+        large = [p - p // 2 for p in pads]
+        return (small + large) if auto == "SAME_UPPER" else (large + small)
+    if auto == "VALID":
+        return [0, 0, 0, 0]
+    pads = node.attr("pads", [0, 0, 0, 0])
+    return list(pads)
+
+
+def _pool_check(node, used):
+    problems = []
+    kernel = node.attr("kernel_shape")
+    if kernel is None or len(kernel) != 2:
+        problems.append(f"kernel_shape {kernel} is not 2-d; pycnn pools 2-d (N, C, H, W) tensors only")
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value")
+    pads = node.attr("pads", [0, 0, 0, 0])
+    if len(pads) != 4 or min(pads, default=0) < 0:
+        problems.append(f"pads {pads} are not 4 non-negative values")
+    if node.op == "MaxPool" and node.attr("storage_order", 0) != 0:
+        problems.append("storage_order=1 (column-major indices) is not supported")
+    if node.op == "AveragePool" and node.attr("dilations", [1, 1]) != [1, 1]:
+        problems.append(f"dilations {node.attr('dilations')} are not supported by average pooling")
+    if node.attr("ceil_mode", 0) and len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
+        problems.append("ceil_mode with asymmetric pads is not supported")
+    if node.op == "AveragePool" and not node.attr("count_include_pad", 0) and len(pads) == 4 and \
+            (pads[0] != pads[2] or pads[1] != pads[3]):
+        problems.append("asymmetric pads without count_include_pad are not supported")
+    if node.op == "MaxPool" and len(node.outputs) > 1 and used[1]:
+        problems.append("the Indices output is used; pycnn returns only the pooled values")
+    return problems
+
+
+def _pool_setup(node, x):
+    kernel = list(node.attr("kernel_shape"))
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    pads = _spatial_pads(node, _shape_of(x)[2:], kernel, strides, dilations)
+    return kernel, strides, dilations, pads
+
+
+def _symmetric(x, pads, value):
+    """(x, (pad_h, pad_w)): asymmetric padding is applied explicitly, symmetric left to the op."""
+    top, left, bottom, right = pads
+    if top == bottom and left == right:
+        return x, (top, left)
+    return _host.pad(x, [0, 0, top, left, 0, 0, bottom, right], value), (0, 0)
+
+
+def _run_conv(node, xs, training):
+    x, w, b = xs[0], xs[1], (xs[2] if len(xs) > 2 else None)
+    kernel = list(_shape_of(w)[2:])
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    pads = _spatial_pads(node, _shape_of(x)[2:], kernel, strides, dilations)
+    x, padding = _symmetric(x, pads, 0.0)
+    return (F.conv2d(x, w, b, tuple(strides), padding, tuple(dilations), node.attr("group", 1)),)
+
+
+def _conv_check(node, used):
+    problems = []
+    for key in ("strides", "dilations", "kernel_shape"):
+        value = node.attr(key)
+        if value is not None and len(value) != 2:
+            problems.append(f"{key} {value} is not 2-d; pycnn convolves (N, C, H, W) tensors only")
+    pads = node.attr("pads", [0, 0, 0, 0])
+    if len(pads) != 4 or min(pads, default=0) < 0:
+        problems.append(f"pads {pads} are not 4 non-negative values")
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value")
+    return problems
+
+
+def _run_maxpool(node, xs, training):
+    kernel, strides, dilations, pads = _pool_setup(node, xs[0])
+    x, padding = _symmetric(xs[0], pads, -INF)
+    return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations),
+                         bool(node.attr("ceil_mode", 0))),)
+
+
+def _run_avgpool(node, xs, training):
+    kernel, strides, _, pads = _pool_setup(node, xs[0])
+    x, padding = _symmetric(xs[0], pads, 0.0)
+    return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, bool(node.attr("ceil_mode", 0)),
+                         bool(node.attr("count_include_pad", 0))),)
+
+
+def _run_global_avg(node, xs, training):
+    return (F.adaptive_avg_pool2d(xs[0], 1),)
+
+
+def _run_global_max(node, xs, training):
+    h, w = _shape_of(xs[0])[2:]
+    return (F.max_pool2d(xs[0], (h, w)),)
+
+
+def _rank4(node, used):
+    return []
+
+
+# ----- Gemm and MatMul ----------------------------------------------------------------------------
+def _gemm_weights(node):
+    layout = {1: "as_is" if node.attr("transB", 0) else "transposed"}
+    if len(node.inputs) > 2 and node.inputs[2]:
+        layout[2] = "vector"
+    return layout
+
+
+def _gemm_check(node, used):
+    problems = []
+    if node.attr("transA", 0):
+        problems.append("transA=1 is not supported (the activations must be (batch, features))")
+    return problems
+
+
+def _run_gemm(node, xs, training):
+    a, w = xs[0], xs[1]
+    c = xs[2] if len(xs) > 2 else None
+    alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+    bias = c if (c is not None and beta == 1.0 and alpha == 1.0 and c.ndim == 1) else None
+    y = F.linear(a, w, bias)
+    if alpha != 1.0:
+        y = y * alpha
+    if c is not None and bias is None:
+        y = y + (c * beta if beta != 1.0 else c)
+    return (y,)
+
+
+def _run_matmul(node, xs, training):
+    return (F.linear(xs[0], xs[1]),)
+
+
+def _matmul_check(node, used):
+    return []
+
+
+# ----- activations --------------------------------------------------------------------------------
+def _softmax_like(fn):
+    def run(node, xs, training):
+        x = xs[0]
+        rank = x.ndim
+        if node.opset >= 13:
+            return (fn(x, _axis(node.attr("axis", -1), rank, node)),)
+        axis = _axis(node.attr("axis", 1), rank, node)  # opset < 13: coerced to 2-d at axis
+        shape = _shape_of(x)
+        if axis == rank - 1:
+            return (fn(x, axis),)
+        flat = F.reshape(x, (int(np.prod(shape[:axis], dtype=np.int64)), -1))
+        return (F.reshape(fn(flat, 1), shape),)
+    return run
+
+
+def _prelu_weights(node):
+    return {1: "vector"}
+
+
+def _run_prelu(node, xs, training):
+    x, slope = xs
+    if slope.ndim == 1 and x.ndim >= 2 and slope.shape[0] not in (1, x.shape[1]) or slope.ndim > 1:
+        raise ValueError(f"PRelu {node.name!r}: slope of shape {tuple(slope.shape)} does not broadcast per "
+                         f"channel over input {tuple(x.shape)}")
+    return (F.prelu(x, slope),)
+
+
+def _clip_bounds(node, xs):
+    if node.opset < 11:
+        return node.attr("min", -INF), node.attr("max", INF)
+    low = float(np.asarray(xs[1]).reshape(-1)[0]) if len(xs) > 1 and xs[1] is not None else None
+    high = float(np.asarray(xs[2]).reshape(-1)[0]) if len(xs) > 2 and xs[2] is not None else None
+    return low, high
+
+
+def _run_clip(node, xs, training):
+    low, high = _clip_bounds(node, xs)
+    low = None if low == -INF else low
+    high = None if high == INF else high
+    if low is None and high is None:
+        return (xs[0],)
+    return (F.clip(xs[0], low, high),)
+
+
+def _host_clip(node, xs):
+    low, high = _clip_bounds(node, xs)
+    return (np.clip(xs[0], -INF if low is None else low, INF if high is None else high),)
+
+
+# ----- normalization and dropout ------------------------------------------------------------------
+def _bn_check(node, used):
+    problems = _extra_outputs_check(1)(node, used)
+    if node.opset < 9 and node.attr("spatial", 1) != 1:
+        problems.append("spatial=0 (per-activation statistics) is not supported")
+    if node.attr("training_mode", 0):
+        problems.append("training_mode=1 in the file is not supported; pycnn sets the mode with "
+                        "model.train()/eval()")
+    return problems
+
+
+def _run_bn(node, xs, training):
+    x, scale, bias, mean, var = xs
+    momentum = 1.0 - node.attr("momentum", 0.9)  # ONNX weighs the old statistics, torch the new batch
+    use_batch = training and not node.frozen
+    return (F.batch_norm(x, mean, var, scale, bias, use_batch, momentum, node.attr("epsilon", 1e-5)),)
+
+
+def _run_lrn(node, xs, training):
+    size = node.attr("size")
+    return (F.local_response_norm(xs[0], size, node.attr("alpha", 1e-4), node.attr("beta", 0.75),
+                                  node.attr("bias", 1.0), window_before=(size - 1) // 2),)
+
+
+def _lrn_check(node, used):
+    return [] if isinstance(node.attr("size"), int) and node.attr("size") > 0 else \
+        [f"size {node.attr('size')!r} is not a positive int"]
+
+
+def _dropout_ratio(node, xs):
+    if node.opset >= 12:
+        return float(np.asarray(xs[1]).reshape(-1)[0]) if len(xs) > 1 and xs[1] is not None else 0.5
+    return node.attr("ratio", 0.5)
+
+
+def _run_dropout(node, xs, training):
+    if node.opset >= 12 and len(xs) > 2 and xs[2] is not None and bool(np.asarray(xs[2]).reshape(-1)[0]):
+        training = True  # the file asks for dropout at inference too
+    p = _dropout_ratio(node, xs)
+    return (F.dropout(xs[0], p, training),) if training and p > 0 else (xs[0],)
+
+
+# ----- shape ops (on Tensors and on host numpy values) ---------------------------------------------
+def _flatten_shape(node, shape):
+    axis = node.attr("axis", 1)
+    axis = axis + len(shape) if axis < 0 else axis
+    if not 0 <= axis <= len(shape):
+        raise ValueError(f"Flatten {node.name!r}: axis {node.attr('axis', 1)} out of range for shape {shape}")
+    return (int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64)))
+
+
+def _run_flatten(node, xs, training):
+    return (_reshape(xs[0], _flatten_shape(node, _shape_of(xs[0]))),)
+
+
+def _reshape_shape(node, xs):
+    return node.attr("shape") if node.opset < 5 else xs[1]
+
+
+def _run_reshape(node, xs, training):
+    target = _reshape_target(_shape_of(xs[0]), _reshape_shape(node, xs), node.attr("allowzero", 0), node)
+    return (_reshape(xs[0], target),)
+
+
+def _unsqueeze_axes(node, xs):
+    return _ints(node.attr("axes", []) if node.opset < 13 else xs[1])
+
+
+def _unsqueezed_shape(node, shape, axes):
+    rank = len(shape) + len(axes)
+    axes = sorted(_axis(a, rank, node) for a in axes)
+    out = list(shape)
+    for a in axes:
+        out.insert(a, 1)
+    return out
+
+
+def _run_unsqueeze(node, xs, training):
+    return (_reshape(xs[0], _unsqueezed_shape(node, _shape_of(xs[0]), _unsqueeze_axes(node, xs))),)
+
+
+def _squeezed_shape(node, shape, axes):
+    if axes is None or len(axes) == 0:
+        return [d for d in shape if d != 1]
+    axes = {_axis(a, len(shape), node) for a in axes}
+    for a in axes:
+        if shape[a] != 1:
+            raise ValueError(f"Squeeze {node.name!r}: axis {a} of shape {tuple(shape)} is not 1")
+    return [d for i, d in enumerate(shape) if i not in axes]
+
+
+def _squeeze_axes(node, xs):
+    if node.opset < 13:
+        return node.attr("axes")
+    return _ints(xs[1]) if len(xs) > 1 and xs[1] is not None else None
+
+
+def _run_squeeze(node, xs, training):
+    return (_reshape(xs[0], _squeezed_shape(node, _shape_of(xs[0]), _squeeze_axes(node, xs))),)
+
+
+def _run_concat(node, xs, training):
+    axis = _axis(node.attr("axis", 0), xs[0].ndim, node)
+    return (F.cat(list(xs), axis),)
+
+
+def _host_concat(node, xs):
+    arrays = [np.asarray(x) for x in xs]
+    axis = _axis(node.attr("axis", 0), arrays[0].ndim, node)
+    return (np.concatenate(arrays, axis=axis),)
+
+
+def _run_transpose(node, xs, training):
+    perm = node.attr("perm", list(range(xs[0].ndim))[::-1])
+    return (_host.transpose(xs[0], perm),)
+
+
+def _pad_args(node, xs, rank):
+    if node.opset < 11:
+        pads, value, axes = node.attr("pads", node.attr("paddings")), node.attr("value", 0.0), None
+    else:
+        pads = _ints(xs[1])
+        value = float(np.asarray(xs[2]).reshape(-1)[0]) if len(xs) > 2 and xs[2] is not None and \
+            np.asarray(xs[2]).size else 0.0
+        axes = _ints(xs[3]) if len(xs) > 3 and xs[3] is not None else None
+    pads = _ints(pads)
+    if axes is not None:
+        full = [0] * (2 * rank)
+        axes = [_axis(a, rank, node) for a in axes]
+        if len(pads) != 2 * len(axes):
+            raise ValueError(f"Pad {node.name!r}: {len(pads)} pads for {len(axes)} axes")
+        for i, a in enumerate(axes):
+            full[a], full[a + rank] = pads[i], pads[i + len(axes)]
+        pads = full
+    if len(pads) != 2 * rank or min(pads, default=0) < 0:
+        raise ValueError(f"Pad {node.name!r}: expected {2 * rank} non-negative pads, got {pads}")
+    return pads, value
+
+
+def _pad_check(node, used):
+    mode = node.attr("mode", "constant")
+    return [] if mode == "constant" else [f"mode {mode!r} is not supported (only 'constant')"]
+
+
+def _run_pad(node, xs, training):
+    pads, value = _pad_args(node, xs, xs[0].ndim)
+    return (_host.pad(xs[0], pads, value),)
+
+
+def _host_pad(node, xs):
+    x = np.asarray(xs[0])
+    pads, value = _pad_args(node, xs, x.ndim)
+    return (np.pad(x, [(pads[i], pads[i + x.ndim]) for i in range(x.ndim)], constant_values=value),)
+
+
+def _reduce_axes(node, xs):
+    if node.opset < 18:
+        return node.attr("axes")
+    return _ints(xs[1]) if len(xs) > 1 and xs[1] is not None and np.asarray(xs[1]).size else None
+
+
+def _run_reduce_mean(node, xs, training):
+    x = xs[0]
+    axes = _reduce_axes(node, xs)
+    if axes is None and node.attr("noop_with_empty_axes", 0):
+        return (x,)
+    axes = sorted(_axis(a, x.ndim, node) for a in (axes if axes is not None else range(x.ndim)))
+    if x.ndim != 4 or axes != [2, 3]:
+        raise ValueError(f"ReduceMean {node.name!r}: pycnn averages over the spatial axes (2, 3) of a 4-d "
+                         f"tensor only, got axes {axes} of shape {tuple(x.shape)}")
+    y = F.adaptive_avg_pool2d(x, 1)
+    return (y,) if node.attr("keepdims", 1) else (F.reshape(y, _shape_of(y)[:2]),)
+
+
+def _host_reduce_mean(node, xs):
+    x = np.asarray(xs[0], dtype=np.float32)
+    axes = _reduce_axes(node, xs)
+    if axes is None and node.attr("noop_with_empty_axes", 0):
+        return (x,)
+    axes = tuple(_axis(a, x.ndim, node) for a in axes) if axes is not None else None
+    return (x.mean(axis=axes, keepdims=bool(node.attr("keepdims", 1))),)
+
+
+# ----- arithmetic ---------------------------------------------------------------------------------
+def _legacy_broadcast(node, a, b):
+    """Opset < 7: ``broadcast=1`` aligns b with a starting at ``axis`` (default: the trailing dims)."""
+    if node.opset >= 7 or not node.attr("broadcast", 0) or "axis" not in node.attrs:
+        return b
+    shape_b = _shape_of(b)
+    axis = _axis(node.attr("axis"), a.ndim, node)
+    trailing = a.ndim - axis - len(shape_b)
+    if trailing < 0:
+        raise ValueError(f"{node.op} {node.name!r}: cannot broadcast {shape_b} into {_shape_of(a)} at axis {axis}")
+    return _reshape(b, list(shape_b) + [1] * trailing)
+
+
+_NUMPY_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}
+
+
+def _run_binary(node, xs, training):
+    a, b = xs[0], _legacy_broadcast(node, xs[0], xs[1])
+    return (F.binary(a, b, node.op.lower()),)
+
+
+def _host_binary(node, xs):
+    a, b = np.asarray(xs[0]), np.asarray(_legacy_broadcast(node, np.asarray(xs[0]), np.asarray(xs[1])))
+    if node.op == "Div":
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+            if np.any(b == 0):
+                raise ValueError(f"Div {node.name!r}: integer division by zero")
+            return (np.trunc(a / b).astype(a.dtype),)
+        return (np.divide(a, b).astype(np.result_type(a, b)),)
+    return (_NUMPY_BINARY[node.op](a, b),)
+
+
+def _run_sum(node, xs, training):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return (out,)
+
+
+def _host_sum(node, xs):
+    out = np.asarray(xs[0])
+    for x in xs[1:]:
+        out = out + np.asarray(x)
+    return (out,)
+
+
+def _run_identity(node, xs, training):
+    return (xs[0],)
+
+
+# ----- host-only ops (constants and shapes) -------------------------------------------------------
+def _host_constant(node, xs):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in node.attrs:
+            value = node.attrs[key]
+            if key in ("value_float", "value_floats"):
+                return (np.asarray(value, dtype=np.float32),)
+            if key in ("value_int", "value_ints"):
+                return (np.asarray(value, dtype=np.int64),)
+            return (value,)
+    raise ValueError(f"Constant {node.name!r}: no value attribute")
+
+
+def _constant_check(node, used):
+    keys = [k for k in ("value", "value_float", "value_floats", "value_int", "value_ints") if k in node.attrs]
+    return [] if len(keys) == 1 else ["expected exactly one of value, value_float(s), value_int(s)"]
+
+
+def _host_shape(node, xs):
+    shape = np.asarray(_shape_of(xs[0]), dtype=np.int64)
+    rank = len(shape)
+    start, end = node.attr("start", 0), node.attr("end", rank)
+    start = min(max(start + rank if start < 0 else start, 0), rank)
+    end = min(max(end + rank if end < 0 else end, 0), rank)
+    return (shape[start:end],)
+
+
+def _host_gather(node, xs):
+    data, indices = np.asarray(xs[0]), np.asarray(xs[1]).astype(np.int64)
+    axis = _axis(node.attr("axis", 0), data.ndim, node)
+    size = data.shape[axis]
+    if indices.size and (indices.min() < -size or indices.max() >= size):
+        raise ValueError(f"Gather {node.name!r}: indices {indices.tolist()} out of range for size {size}")
+    return (np.take(data, np.where(indices < 0, indices + size, indices), axis=axis),)
+
+
+def _host_constant_of_shape(node, xs):
+    shape = _ints(xs[0])
+    if min(shape, default=0) < 0 or int(np.prod(shape, dtype=np.float64)) > 1 << 28:
+        raise ValueError(f"ConstantOfShape {node.name!r}: shape {shape} is negative or too large")
+    value = node.attr("value", np.zeros(1, dtype=np.float32))
+    return (np.full(shape, np.asarray(value).reshape(-1)[0], dtype=np.asarray(value).dtype),)
+
+
+def _host_cast(node, xs):
+    to = node.attr("to", 1)
+    dtype = {1: np.float32, 10: np.float32, 11: np.float32, 9: np.bool_}.get(to, np.int64)
+    return (np.asarray(xs[0]).astype(dtype),)
+
+
+def _host_unary(fn):
+    return lambda node, xs: (fn(np.asarray(xs[0])),)
+
+
+def _host_via_run(node, xs):
+    """Shape ops on host values reuse their Tensor implementation's numpy branch."""
+    return OPS[node.op].run(node, [np.asarray(x) if x is not None else None for x in xs], False)
+
+
+def _host_transpose(node, xs):
+    x = np.asarray(xs[0])
+    return (np.transpose(x, node.attr("perm", list(range(x.ndim))[::-1])),)
+
+
+_POOL_ATTRS = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
+_OLD_BINARY = ("broadcast", "axis", "consumed_inputs")
+
+OPS = {
+    "Conv": Op(_run_conv, check=_conv_check, weights=lambda n: {1: "as_is", 2: "as_is"},
+               attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")),
+    "MaxPool": Op(_run_maxpool, check=_pool_check, attrs=_POOL_ATTRS + ("storage_order",)),
+    "AveragePool": Op(_run_avgpool, check=_pool_check, attrs=_POOL_ATTRS + ("count_include_pad",)),
+    "GlobalAveragePool": Op(_run_global_avg),
+    "GlobalMaxPool": Op(_run_global_max),
+    "Gemm": Op(_run_gemm, check=_gemm_check, weights=_gemm_weights,
+               attrs=("alpha", "beta", "transA", "transB", "broadcast")),
+    "MatMul": Op(_run_matmul, check=_matmul_check, weights=lambda n: {1: "transposed"}),
+    "Relu": Op(lambda n, xs, t: (F.relu(xs[0]),), _host_unary(lambda x: np.maximum(x, 0)),
+               attrs=("consumed_inputs",)),
+    "LeakyRelu": Op(lambda n, xs, t: (F.leaky_relu(xs[0], n.attr("alpha", 0.01)),), attrs=("alpha", "consumed_inputs")),
+    "PRelu": Op(_run_prelu, weights=_prelu_weights, attrs=("consumed_inputs",)),
+    "Sigmoid": Op(lambda n, xs, t: (F.sigmoid(xs[0]),), attrs=("consumed_inputs",)),
+    "Tanh": Op(lambda n, xs, t: (F.tanh(xs[0]),), attrs=("consumed_inputs",)),
+    "Softmax": Op(_softmax_like(F.softmax), attrs=("axis",)),
+    "LogSoftmax": Op(_softmax_like(F.log_softmax), attrs=("axis",)),
+    "BatchNormalization": Op(_run_bn, check=_bn_check, weights=lambda n: {1: "as_is", 2: "as_is"},
+                             buffers=(3, 4), attrs=("epsilon", "momentum", "spatial", "is_test",
+                                                    "consumed_inputs", "training_mode")),
+    "LRN": Op(_run_lrn, check=_lrn_check, attrs=("alpha", "beta", "bias", "size")),
+    "Dropout": Op(_run_dropout, check=_extra_outputs_check(1), static=(1, 2), attrs=("ratio", "is_test", "seed")),
+    "Flatten": Op(_run_flatten, _host_via_run, attrs=("axis",)),
+    "Reshape": Op(_run_reshape, _host_via_run, static=(1,), attrs=("allowzero", "shape")),
+    "Concat": Op(_run_concat, _host_concat, attrs=("axis",)),
+    "Add": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
+    "Sub": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
+    "Mul": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
+    "Div": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
+    "Sum": Op(_run_sum, _host_sum),
+    "Clip": Op(_run_clip, _host_clip, static=(1, 2), attrs=("min", "max")),
+    "Pad": Op(_run_pad, _host_pad, check=_pad_check, static=(1, 2, 3), attrs=("mode", "pads", "value", "paddings")),
+    "Identity": Op(_run_identity, lambda n, xs: (np.asarray(xs[0]),)),
+    "Constant": Op(None, _host_constant, check=_constant_check,
+                   attrs=("value", "value_float", "value_floats", "value_int", "value_ints")),
+    "ConstantOfShape": Op(None, _host_constant_of_shape, attrs=("value",)),
+    "Shape": Op(None, _host_shape, attrs=("start", "end")),
+    "Gather": Op(None, _host_gather, attrs=("axis",)),
+    "Unsqueeze": Op(_run_unsqueeze, _host_via_run, static=(1,), attrs=("axes",)),
+    "Squeeze": Op(_run_squeeze, _host_via_run, static=(1,), attrs=("axes",)),
+    "Transpose": Op(_run_transpose, _host_transpose, attrs=("perm",)),
+    "ReduceMean": Op(_run_reduce_mean, _host_reduce_mean, static=(1,), attrs=("axes", "keepdims", "noop_with_empty_axes")),
+    "Cast": Op(None, _host_cast, attrs=("to", "saturate")),
+}
+
+# Ops whose pycnn kernels exist for CPU and CUDA vs ops computed with numpy on the host.
+HOST_TENSOR_OPS = {"Transpose", "Pad"}

@@ -1,0 +1,174 @@
+"""Reading ONNX files as untrusted input: the protobuf, its tensors (inline or external data) and
+atomic writes.
+
+Everything here raises :class:`OnnxImportError` for a bad file, never lets a protobuf or numpy error
+through, and never allocates more than the file actually holds: a tensor's element count is checked
+against its data before an array is made, and external data is read only from files inside the
+model's own folder.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+MAX_ELEMENTS = 1 << 31  # one tensor; 8 GiB of float32 is beyond any model pycnn trains
+MAX_FILE_BYTES = 1 << 31  # protobuf itself cannot hold more than 2 GiB in one message
+
+# ONNX TensorProto.DataType -> (numpy dtype of the stored data, typed field holding it)
+_DTYPES = {
+    1: (np.float32, "float_data"), 2: (np.uint8, "int32_data"), 3: (np.int8, "int32_data"),
+    4: (np.uint16, "int32_data"), 5: (np.int16, "int32_data"), 6: (np.int32, "int32_data"),
+    7: (np.int64, "int64_data"), 9: (np.bool_, "int32_data"), 10: (np.float16, "int32_data"),
+    11: (np.float64, "double_data"), 12: (np.uint32, "uint64_data"), 13: (np.uint64, "uint64_data"),
+}
+DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+               8: "string", 9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64",
+               16: "bfloat16"}
+
+
+class OnnxImportError(ValueError):
+    """An ONNX model pycnn cannot load. ``problems`` lists every reason, each a dict with ``node``
+    (node name, or '' for the file or graph), ``op`` (op type or ''), ``opset`` and ``message``."""
+
+    def __init__(self, message, problems=None):
+        self.problems = list(problems or [])
+        if self.problems:
+            lines = [_problem_line(p) for p in self.problems]
+            message = f"{message}:\n  " + "\n  ".join(lines)
+        super().__init__(message)
+
+
+def _problem_line(problem):
+    where = f"node {problem['node']!r} ({problem['op']}, opset {problem['opset']})" if problem["op"] \
+        else "model"
+    return f"{where}: {problem['message']}"
+
+
+def parse_model(source):
+    """(onnx.ModelProto, folder of the file or None) from a path or the bytes of a file."""
+    import onnx
+
+    base_dir = None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"onnx.load: no file at {path!r}")
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            raise OnnxImportError(f"onnx.load: {path!r} is larger than 2 GiB, the protobuf limit; "
+                                  "keep the weights as external data")
+        with open(path, "rb") as f:
+            data = f.read()
+        base_dir = os.path.dirname(os.path.abspath(path))
+    else:
+        raise TypeError(f"onnx.load: expected a path or bytes, got {type(source).__name__}")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as error:  # protobuf raises DecodeError, RuntimeError or ValueError by backend
+        raise OnnxImportError(f"onnx.load: not an ONNX model (the protobuf does not parse: {error})") from None
+    if not model.HasField("graph") or len(model.graph.node) == 0:
+        raise OnnxImportError("onnx.load: not an ONNX model (no graph, or a graph without nodes)")
+    return model, base_dir
+
+
+def default_opset(model):
+    """The opset of the default ('' or 'ai.onnx') domain; ONNX says 1 when it is absent."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return int(versions[0]) if versions else 1
+
+
+def _external_path(tensor, base_dir):
+    info = {e.key: e.value for e in tensor.external_data}
+    location = info.get("location", "")
+    if base_dir is None:
+        raise OnnxImportError(f"tensor {tensor.name!r}: its data is external ({location!r}) but the model "
+                              "was given as bytes; load it from its file so the data can be found")
+    if not location or os.path.isabs(location) or ".." in location.replace("\\", "/").split("/"):
+        raise OnnxImportError(f"tensor {tensor.name!r}: external data location {location!r} is not a "
+                              "relative path inside the model's folder; refused")
+    path = os.path.realpath(os.path.join(base_dir, location))
+    root = os.path.realpath(base_dir)
+    if os.path.commonpath([path, root]) != root:
+        raise OnnxImportError(f"tensor {tensor.name!r}: external data {location!r} resolves outside the "
+                              "model's folder (a link?); refused")
+    if not os.path.isfile(path):
+        raise OnnxImportError(f"tensor {tensor.name!r}: external data file {location!r} is missing")
+    try:
+        offset = int(info.get("offset", "0"))
+        length = int(info["length"]) if "length" in info else None
+    except ValueError:
+        raise OnnxImportError(f"tensor {tensor.name!r}: external data offset/length are not integers") from None
+    return path, offset, length
+
+
+def tensor_to_numpy(tensor, base_dir):
+    """A TensorProto as a numpy array (floats as float32, integers as int64, bool as bool)."""
+    name = tensor.name
+    if tensor.data_type not in _DTYPES:
+        kind = DTYPE_NAMES.get(tensor.data_type, str(tensor.data_type))
+        raise OnnxImportError(f"tensor {name!r}: data type {kind} is not supported")
+    dtype, field = _DTYPES[tensor.data_type]
+    dims = list(tensor.dims)
+    if any(d < 0 for d in dims):
+        raise OnnxImportError(f"tensor {name!r}: negative dimension in shape {dims}")
+    count = 1
+    for d in dims:
+        count *= d
+        if count > MAX_ELEMENTS:
+            raise OnnxImportError(f"tensor {name!r}: shape {dims} has more than 2^31 elements")
+    if tensor.HasField("segment"):
+        raise OnnxImportError(f"tensor {name!r}: segmented tensors are not supported")
+    itemsize = np.dtype(dtype).itemsize
+    if tensor.data_location == 1:  # EXTERNAL
+        path, offset, length = _external_path(tensor, base_dir)
+        size = os.path.getsize(path)
+        want = count * itemsize
+        if length is not None and length != want:
+            raise OnnxImportError(f"tensor {name!r}: external length {length} bytes does not match shape "
+                                  f"{dims} ({want} bytes)")
+        if offset < 0 or offset + want > size:
+            raise OnnxImportError(f"tensor {name!r}: external data {offset}+{want} bytes is past the end of "
+                                  f"its file ({size} bytes)")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = f.read(want)
+        array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
+    elif tensor.HasField("raw_data"):
+        if len(tensor.raw_data) != count * itemsize:
+            raise OnnxImportError(f"tensor {name!r}: raw data has {len(tensor.raw_data)} bytes, shape {dims} "
+                                  f"needs {count * itemsize}")
+        array = np.frombuffer(tensor.raw_data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
+    else:
+        values = getattr(tensor, field)
+        if len(values) != count:
+            raise OnnxImportError(f"tensor {name!r}: {len(values)} values stored, shape {dims} needs {count}")
+        if dtype == np.float16:  # float16 bits are stored in int32_data
+            array = np.asarray(values, dtype=np.uint16).view(np.float16)
+        else:
+            array = np.asarray(values).astype(dtype)
+    array = array.reshape(dims)
+    if array.dtype.kind == "f":
+        return np.ascontiguousarray(array, dtype=np.float32)
+    if array.dtype == np.bool_:
+        return array.copy()
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def atomic_write(path, data):
+    """Writes ``data`` (bytes) to ``path`` through a temporary file in the same folder and a rename,
+    so a crash never leaves half a file under the final name."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".onnx")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
