@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "pycnn/check.h"
 
@@ -65,10 +66,13 @@ struct Pool2dShape {
     if (pad_h > KH / 2 || pad_w > KW / 2)
       value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h,
                   ", ", pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
-    if (out_h() <= 0 || out_w() <= 0)
-      value_error(op, ": kernel_size (", KH, ", ", KW, ") with dilation (", dil_h, ", ", dil_w,
-                  ") does not fit the input (", H, ", ", W, ") padded by (", pad_h, ", ", pad_w,
-                  "): output size would be (", out_h(), ", ", out_w(), ")");
+    if (out_h() <= 0 || out_w() <= 0) {
+      const std::string dilated =
+          dil_h == 1 && dil_w == 1 ? "" : concat(" with dilation (", dil_h, ", ", dil_w, ")");
+      value_error(op, ": kernel_size (", KH, ", ", KW, ")", dilated, " does not fit the input (", H,
+                  ", ", W, ") padded by (", pad_h, ", ", pad_w, "): output size would be (",
+                  out_h(), ", ", out_w(), ")");
+    }
   }
 };
 
