@@ -49,7 +49,8 @@ static Tensor avg_pool2d_backward(const Tensor& dy, const Shape& input_shape, Pa
   require_float(dy, "avg_pool2d backward", "grad_output");
   require_shape(dy, {s.N, s.C, s.out_h(), s.out_w()}, "avg_pool2d backward", "grad_output");
   Tensor dx = Tensor::empty(input_shape, DType::Float32, dy.device());
-  if (dy.is_cuda()) PYCNN_ON_CUDA("avg_pool2d", cuda::avg_pool2d_backward(dx.f32(), dy.f32(), s, o));
+  if (dy.is_cuda())
+    PYCNN_ON_CUDA("avg_pool2d", cuda::avg_pool2d_backward(dx.f32(), dy.f32(), s, o));
   else cpu::avg_pool2d_backward(dx.f32(), dy.f32(), s, o);
   return dx;
 }

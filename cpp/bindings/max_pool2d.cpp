@@ -1,6 +1,6 @@
-// max_pool2d binding: argument and shape checks, device dispatch. Forward returns the argmax indices
-// beside the output; backward takes them and the input's shape (not the input, which it never
-// reads), so the tape keeps no activation alive for a pooling layer.
+// max_pool2d binding: argument and shape checks, device dispatch. Forward returns the argmax
+// indices beside the output; backward takes them and the input's shape (not the input, which it
+// never reads), so the tape keeps no activation alive for a pooling layer.
 #include "pycnn/ops/max_pool2d.h"
 
 #include "common.h"
@@ -31,7 +31,8 @@ static std::tuple<Tensor, Tensor> max_pool2d_forward(const Tensor& x, Pair kerne
   const Shape out_shape = {s.N, s.C, s.out_h(), s.out_w()};
   Tensor y = Tensor::empty(out_shape, DType::Float32, x.device());
   Tensor idx = Tensor::empty(out_shape, DType::Int64, x.device());
-  if (x.is_cuda()) PYCNN_ON_CUDA("max_pool2d", cuda::max_pool2d_forward(y.f32(), idx.i64(), x.f32(), s));
+  if (x.is_cuda())
+    PYCNN_ON_CUDA("max_pool2d", cuda::max_pool2d_forward(y.f32(), idx.i64(), x.f32(), s));
   else cpu::max_pool2d_forward(y.f32(), idx.i64(), x.f32(), s);
   return {y, idx};
 }

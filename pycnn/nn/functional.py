@@ -288,8 +288,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     OH = floor_or_ceil((H + 2*padding - dilation*(kernel-1) - 1) / stride) + 1, as in torch; stride
     defaults to kernel_size; padding (at most half the kernel) counts as -inf.
 
-    With ``return_indices`` also returns the int64 argmax of each window as a flat index h*W + w into
-    its input plane, like torch."""
+    With ``return_indices`` also returns the int64 argmax of each window as a flat index h*W + w
+    into its input plane, like torch."""
     op = "max_pool2d"
     x, added_batch = _pool_input(input, op)
     kernel_size = _pair(kernel_size, op, "kernel_size")
@@ -326,8 +326,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     """2-d average pooling. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)) with
     OH = floor_or_ceil((H + 2*padding - kernel) / stride) + 1, as in torch; stride defaults to
-    kernel_size. Each window's sum is divided by ``divisor_override`` when given, else by the window's
-    extent inside the padded input (count_include_pad=True) or by the real elements it covers."""
+    kernel_size. Each window's sum is divided by ``divisor_override`` when given, else by the
+    window's extent inside the padded input (count_include_pad=True) or by the real elements it
+    covers."""
     op = "avg_pool2d"
     x, added_batch = _pool_input(input, op)
     kernel_size = _pair(kernel_size, op, "kernel_size")
@@ -356,9 +357,9 @@ class AdaptiveAvgPool2dFunction(Function):
 
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or
-    (C, OH, OW)); ``output_size`` is an int or a pair whose None entries keep the input's size. Output
-    row i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1, like torch; output_size 1 is
-    global average pooling."""
+    (C, OH, OW)); ``output_size`` is an int or a pair whose None entries keep the input's size.
+    Output row i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1, like torch;
+    output_size 1 is global average pooling."""
     op = "adaptive_avg_pool2d"
     x, added_batch = _pool_input(input, op)
     if isinstance(output_size, (tuple, list)):

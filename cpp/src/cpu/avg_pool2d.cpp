@@ -1,9 +1,9 @@
-// avg_pool2d on the CPU: a direct loop over each window's real input elements; the divisor comes
-// from avg_pool_span/avg_pool_divisor (avg_pool2d.h), the same code the CUDA kernels run.
+// avg_pool2d on the CPU: a direct loop over each window's real input elements; the divisor
+// comes from avg_pool_span/avg_pool_divisor (avg_pool2d.h), the same code the CUDA kernels run.
 //
 // x [N, C, H, W] -> y [N, C, OH, OW]. Forward threads take (plane, output row) pairs, which keeps
-// both cores busy at batch 1; backward threads take whole planes, because overlapping windows of one
-// plane add into the same input elements.
+// both cores busy at batch 1; backward threads take whole planes, because overlapping windows of
+// one plane add into the same input elements.
 #include "pycnn/ops/avg_pool2d.h"
 
 #include <cstring>

@@ -1,7 +1,7 @@
-// adaptive_avg_pool2d on CUDA. Global (1x1) pooling: one warp per plane, lanes stride over the
-// plane and combine with warp shuffles. Other sizes: one thread per output element forward. Backward
-// (any size): one thread per input element, gathering dy / bin size over the bins that cover it;
-// no atomics, so the result is deterministic and dx is simply overwritten (=).
+// adaptive_avg_pool2d on CUDA. Global (1x1) pooling: one warp per plane, lanes stride over
+// the plane and combine with warp shuffles. Other sizes: one thread per output element forward.
+// Backward (any size): one thread per input element, gathering dy / bin size over the bins that
+// cover it; no atomics, so the result is deterministic and dx is simply overwritten (=).
 //
 // x [N, C, H, W] -> y [N, C, OH, OW]; bins from adaptive_bin_start/end (adaptive_avg_pool2d.h), the
 // code the CPU kernels run.

@@ -73,7 +73,8 @@ unsigned int blocks_for(int64_t total) {
 
 void check_launch(const char* what) {
   const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) runtime_error("avg_pool2d: ", what, " failed: ", cudaGetErrorString(status));
+  if (status != cudaSuccess)
+    runtime_error("avg_pool2d: ", what, " failed: ", cudaGetErrorString(status));
 }
 
 }  // namespace

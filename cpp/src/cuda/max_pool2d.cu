@@ -1,10 +1,10 @@
-// max_pool2d on CUDA: one thread per output element forward, one thread per input element backward.
+// max_pool2d on CUDA: one thread per output element forward, one per input element backward.
 //
-// x [N, C, H, W] -> y, idx [N, C, OH, OW]; idx holds the flat argmax h*W + w within its plane, and the
-// window scan (pool_taps in max_pool2d.h, kh then kw, strict >, NaN wins) is the CPU's, so both pick
-// the same element among ties. Backward gathers: each input element sums dy over the few windows
-// that can reach it and whose argmax is it. No atomics, so the result is deterministic and dx is
-// simply overwritten (=).
+// x [N, C, H, W] -> y, idx [N, C, OH, OW]; idx holds the flat argmax h*W + w within its plane, and
+// the window scan (pool_taps in max_pool2d.h, kh then kw, strict >, NaN wins) is the CPU's, so both
+// pick the same element among ties. Backward gathers: each input element sums dy over the few
+// windows that can reach it and whose argmax is it. No atomics, so the result is deterministic and
+// dx is simply overwritten (=).
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -83,7 +83,8 @@ unsigned int blocks_for(int64_t total) {
 
 void check_launch(const char* what) {
   const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) runtime_error("max_pool2d: ", what, " failed: ", cudaGetErrorString(status));
+  if (status != cudaSuccess)
+    runtime_error("max_pool2d: ", what, " failed: ", cudaGetErrorString(status));
 }
 
 }  // namespace

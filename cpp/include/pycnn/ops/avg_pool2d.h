@@ -5,9 +5,10 @@
 //   output y [N, C, OH, OW] = (sum of the real input elements under the window) / divisor
 //
 // The divisor follows PyTorch exactly. With hstart = oh*stride_h - pad_h,
-//   pool_size = (min(hstart + KH, H + pad_h) - hstart) * (min(wstart + KW, W + pad_w) - wstart)
-// counts the window inside the PADDED input, measured before clamping to the real one; so a ceil_mode
-// window running past the right padding counts only up to it. Then
+//   pool_size = (min(hstart + KH, H + pad_h) - hstart)
+//             * (min(wstart + KW, W + pad_w) - wstart)
+// counts the window inside the PADDED input, measured before clamping to the real one; so a
+// ceil_mode window running past the right padding counts only up to it. Then
 //   divisor = divisor_override            when given (> 0),
 //           = pool_size                   when count_include_pad,
 //           = real input elements covered otherwise.

@@ -2,11 +2,13 @@
 //
 //   input   x   [N, C, H, W]
 //   output  y   [N, C, OH, OW]  the largest input under each window; padding counts as -inf
-//   indices idx [N, C, OH, OW]  int64: where that maximum lies, as a flat index h*W + w into its own
-//                               input plane (PyTorch's convention), -1 for a window holding no input
+//   indices idx [N, C, OH, OW]  int64: where that maximum lies, as a flat index h*W + w into
+//                               its own input plane (PyTorch's convention), -1 for a window
+//                               holding no input
 //
 // Ties keep the first maximum in the window's row-major scan (kh, then kw), and a NaN wins over
-// every number, both as in PyTorch; so the gradient of a tie goes to one element, the one torch picks.
+// every number, both as in PyTorch; so the gradient of a tie goes to one element, the one torch
+// picks.
 // Accumulation contract: the input gradient is overwritten, dx = (no parameters).
 #pragma once
 
@@ -16,9 +18,9 @@
 
 namespace pycnn {
 
-// The kernel taps [lo, hi) of one window along one axis that land on real input: the window starts
-// at `start` (negative inside the left padding) and tap k reads start + k*dilation, which must lie in
-// [0, size). An empty range (lo == hi) means the window holds no input at all.
+// The kernel taps [lo, hi) of one window along one axis that land on real input: the window
+// starts at `start` (negative inside the left padding) and tap k reads start + k*dilation, which
+// must lie in [0, size). An empty range (lo == hi) means the window holds no input at all.
 struct PoolTaps {
   int64_t lo, hi;
 };

@@ -1,11 +1,11 @@
 // Pool2dShape: the window geometry shared by max_pool2d and avg_pool2d (NCHW, per-axis kernel,
-// stride, padding, dilation and ceil_mode), read alike by the CPU kernels, the CUDA kernels and the
-// bindings' shape inference.
+// stride, padding, dilation and ceil_mode), read alike by the CPU kernels, the CUDA kernels and
+// the bindings' shape inference.
 //
 // Output size, exactly as PyTorch computes it (pooling_output_shape):
 //   OH = floor_or_ceil((H + 2*pad_h - dil_h*(KH-1) - 1) / stride_h) + 1
-// and with ceil_mode, if (OH-1)*stride_h >= H + pad_h then OH -= 1: the last window must start inside
-// the input or its left padding, never wholly in the right padding.
+// and with ceil_mode, if (OH-1)*stride_h >= H + pad_h then OH -= 1: the last window must start
+// inside the input or its left padding, never wholly in the right padding.
 #pragma once
 
 #include <cstdint>
