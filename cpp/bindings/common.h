@@ -70,5 +70,8 @@ void bind_gemm(nb::module_& m);
 void bind_conv2d(nb::module_& m);
 void bind_linear(nb::module_& m);
 void bind_elementwise(nb::module_& m);
+void bind_max_pool2d(nb::module_& m);
+void bind_avg_pool2d(nb::module_& m);
+void bind_adaptive_avg_pool2d(nb::module_& m);
 
 }  // namespace pycnn

@@ -27,7 +27,8 @@ static Tensor wrap_ndarray(const nb::ndarray<>& arr, Device device, const char* 
   Shape shape(arr.shape_ptr(), arr.shape_ptr() + arr.ndim());
   // nanobind reports strides in elements; require the row-major layout kernels index by.
   int64_t expected = 1;
-  for (int i = static_cast<int>(arr.ndim()) - 1; i >= 0; --i) {
+  const bool empty = numel_of(shape) == 0;  // an empty array has no layout to check
+  for (int i = static_cast<int>(arr.ndim()) - 1; i >= 0 && !empty; --i) {
     if (shape[i] != 1 && arr.stride(i) != expected)
       value_error(op, ": expected a C-contiguous array, got shape ", shape_str(shape),
                   " with strides that are not row-major (use np.ascontiguousarray)");
