@@ -70,5 +70,9 @@ void bind_gemm(nb::module_& m);
 void bind_conv2d(nb::module_& m);
 void bind_linear(nb::module_& m);
 void bind_elementwise(nb::module_& m);
+void bind_batch_norm(nb::module_& m);
+void bind_local_response_norm(nb::module_& m);
+void bind_dropout(nb::module_& m);
+void bind_cat(nb::module_& m);
 
 }  // namespace pycnn

@@ -27,4 +27,8 @@ NB_MODULE(_C, m) {
   bind_elementwise(m);
   bind_conv2d(m);
   bind_linear(m);
+  bind_batch_norm(m);
+  bind_local_response_norm(m);
+  bind_dropout(m);
+  bind_cat(m);
 }
