@@ -73,5 +73,9 @@ void bind_elementwise(nb::module_& m);
 void bind_max_pool2d(nb::module_& m);
 void bind_avg_pool2d(nb::module_& m);
 void bind_adaptive_avg_pool2d(nb::module_& m);
+void bind_batch_norm(nb::module_& m);
+void bind_local_response_norm(nb::module_& m);
+void bind_dropout(nb::module_& m);
+void bind_cat(nb::module_& m);
 
 }  // namespace pycnn

@@ -30,4 +30,8 @@ NB_MODULE(_C, m) {
   bind_max_pool2d(m);
   bind_avg_pool2d(m);
   bind_adaptive_avg_pool2d(m);
+  bind_batch_norm(m);
+  bind_local_response_norm(m);
+  bind_dropout(m);
+  bind_cat(m);
 }

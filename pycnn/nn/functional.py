@@ -372,3 +372,151 @@ def adaptive_avg_pool2d(input, output_size):
         output_size = _pair(output_size, op, "output_size")
     out = AdaptiveAvgPool2dFunction.apply(x, output_size)
     return reshape(out, tuple(out.shape[1:])) if added_batch else out
+
+
+def _float(value, op, name):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
+        raise TypeError(f"{op}: expected {name} to be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+# ----- batch_norm ---------------------------------------------------------------------------------
+class BatchNormFunction(Function):
+    def forward(self, x, running_mean, running_var, w, b, training, momentum, eps):
+        y, mean, rstd = _C.batch_norm_forward(x, running_mean, running_var, w, b, training,
+                                              momentum, eps)
+        self.saved = (x, mean, rstd, w, training)
+        return y
+
+    def backward(self, grad):
+        x, mean, rstd, w, training = self.saved
+        need_x, _, _, need_w, need_b = self.needs_input_grad[:5]
+        dx, dw, db = _C.batch_norm_backward(grad, x, mean, rstd, w, training, need_x, need_w, need_b)
+        return dx, None, None, dw, db, None, None, None
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Per-channel normalisation. input (N, C, *), running_mean/running_var/weight/bias (C,)
+    -> (N, C, *).
+
+    Training normalises with the batch's mean and biased variance and, when running_mean/running_var
+    are given, updates them in place: running = (1 - momentum) * running + momentum * batch, with the
+    unbiased variance for running_var (as torch). Eval normalises with the running statistics, which
+    must then be given. The running statistics are plain tensors, not part of the tape."""
+    _tensor(input, "batch_norm", "input")
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        if value is not None:
+            _tensor(value, "batch_norm", name)
+    for name, value in (("running_mean", running_mean), ("running_var", running_var)):
+        if value is not None and value.requires_grad:
+            raise ValueError(f"batch_norm: {name} is updated in place and must not require grad")
+    momentum = _float(momentum, "batch_norm", "momentum")
+    eps = _float(eps, "batch_norm", "eps")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must be given when training is False")
+    return BatchNormFunction.apply(input, running_mean, running_var, weight, bias, bool(training),
+                                   momentum, eps)
+
+
+# ----- local_response_norm ------------------------------------------------------------------------
+class LocalResponseNormFunction(Function):
+    def forward(self, x, size, before, alpha, beta, k):
+        y, scale = _C.local_response_norm_forward(x, size, before, alpha, beta, k)
+        self.saved = (x, scale, size, before, alpha, beta, k)
+        return y
+
+    def backward(self, grad):
+        x, scale, size, before, alpha, beta, k = self.saved
+        return (_C.local_response_norm_backward(grad, x, scale, size, before, alpha, beta, k),
+                None, None, None, None, None)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, window_before=None):
+    """Normalisation across channels. input (N, C, *) with at least 3 dimensions -> same shape:
+
+        b_c = a_c / (k + alpha / size * sum_{j in window(c)} a_j^2) ** beta
+
+    window(c) = [c - window_before, c - window_before + size - 1], clipped to [0, C) (zero padding;
+    the divisor stays ``size``). ``window_before`` defaults to ``size // 2``, PyTorch's window; ONNX's
+    LRN centres the window the other way for even sizes and is ``window_before=(size - 1) // 2``."""
+    _tensor(input, "local_response_norm", "input")
+    size = _int(size, "local_response_norm", "size")
+    if size <= 0:
+        raise ValueError(f"local_response_norm: expected size > 0, got {size}")
+    before = size // 2 if window_before is None else _int(window_before, "local_response_norm",
+                                                          "window_before")
+    if not 0 <= before <= size - 1:
+        raise ValueError(f"local_response_norm: expected window_before in [0, size - 1] = "
+                         f"[0, {size - 1}], got {before}")
+    alpha = _float(alpha, "local_response_norm", "alpha")
+    beta = _float(beta, "local_response_norm", "beta")
+    k = _float(k, "local_response_norm", "k")
+    return LocalResponseNormFunction.apply(input, size, before, alpha, beta, k)
+
+
+# ----- dropout ------------------------------------------------------------------------------------
+_DEFAULT_SEED = 67280421310721  # torch's default seed, so an unseeded run is reproducible too
+_rng = np.random.default_rng(_DEFAULT_SEED)
+
+
+def manual_seed(seed):
+    """Seeds the generator that draws dropout's per-call seeds (``pycnn.manual_seed``)."""
+    global _rng
+    _rng = np.random.default_rng(_int(seed, "manual_seed", "seed"))
+
+
+class DropoutFunction(Function):
+    def forward(self, x, p, seed):
+        y, self.mask = _C.dropout_forward(x, p, seed)
+        return y
+
+    def backward(self, grad):
+        return _C.dropout_backward(grad, self.mask), None, None
+
+
+def dropout(input, p=0.5, training=True, seed=None):
+    """Inverted dropout: each element is zeroed with probability ``p`` and the kept ones are scaled
+    by 1 / (1 - p). input (*) -> same shape. Identity when ``training`` is False.
+
+    The mask comes from Philox4x32-10 keyed by ``seed`` (element i is kept iff its uniform draw is
+    >= p), so CPU and CUDA give the same mask for the same seed; ``seed=None`` draws one from the
+    generator that :func:`manual_seed` seeds."""
+    _tensor(input, "dropout", "input")
+    p = _float(p, "dropout", "p")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: expected p in [0, 1], got {p}")
+    if not training:
+        return input
+    if seed is None:
+        seed = int(_rng.integers(0, 2**63))
+    else:
+        seed = _int(seed, "dropout", "seed")
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"dropout: expected seed in [0, 2**64), got {seed}")
+    return DropoutFunction.apply(input, p, seed)
+
+
+# ----- cat ----------------------------------------------------------------------------------------
+class CatFunction(Function):
+    def forward(self, *xs, dim):
+        self.inputs_raw, self.dim = xs, dim
+        return _C.cat_forward(list(xs), dim)
+
+    def backward(self, grad):
+        return tuple(_C.cat_backward(grad, list(self.inputs_raw), self.dim,
+                                     list(self.needs_input_grad)))
+
+
+def cat(tensors, dim=0):
+    """Concatenates float32 tensors along ``dim`` (negative counts from the end), like torch.cat:
+    all shapes must match except along ``dim``. The gradient is split back to each input."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"cat: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        _tensor(t, "cat", f"tensors[{i}]")
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors, got an empty one")
+    dim = _int(dim, "cat", "dim")
+    return CatFunction.apply(*tensors, dim=dim)
