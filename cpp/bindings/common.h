@@ -70,5 +70,15 @@ void bind_gemm(nb::module_& m);
 void bind_conv2d(nb::module_& m);
 void bind_linear(nb::module_& m);
 void bind_elementwise(nb::module_& m);
+void bind_relu(nb::module_& m);
+void bind_leaky_relu(nb::module_& m);
+void bind_sigmoid(nb::module_& m);
+void bind_tanh(nb::module_& m);
+void bind_clip(nb::module_& m);
+void bind_prelu(nb::module_& m);
+void bind_softmax(nb::module_& m);
+void bind_log_softmax(nb::module_& m);
+void bind_cross_entropy(nb::module_& m);
+void bind_mse_loss(nb::module_& m);
 
 }  // namespace pycnn
