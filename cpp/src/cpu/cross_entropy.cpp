@@ -35,10 +35,14 @@ int64_t count_valid_targets(const int64_t* target, const CrossEntropyShape& s) {
   return valid;
 }
 
-// The loss of one position from its shifted statistics: lse = log sum exp(x - m),
-// shifted_target = x_t - m, shifted_total = sum_c (x_c - m).
-inline float position_loss(float lse, float shifted_target, float shifted_total, float eps, int64_t C) {
-  return lse - (1.0f - eps) * shifted_target - eps / static_cast<float>(C) * shifted_total;
+// The loss of one position from its shifted statistics: sum = sum_c exp(x_c - m), rest = the same
+// sum without the target, shifted_target = x_t - m, shifted_total = sum_c (x_c - m). When the
+// target is the maximum, its nll log(1 + rest) is tiny and log(sum) would round it away: log1p.
+inline float position_loss(float sum, float rest, float shifted_target, float shifted_total,
+                           float eps, int64_t C) {
+  const float lse = std::log(sum);
+  const float nll = shifted_target == 0.0f ? std::log1p(rest) : lse - shifted_target;
+  return (1.0f - eps) * nll + eps * (lse - shifted_total / static_cast<float>(C));
 }
 
 }  // namespace
@@ -67,12 +71,12 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
       float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
       for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
-      float sum = 0.0f, total = 0.0f;
+      float rest = 0.0f, total = 0.0f;
       for (int64_t c = 0; c < C; ++c) {
-        sum += std::exp(xr[c] - m);
+        rest += c == t ? 0.0f : std::exp(xr[c] - m);
         total += xr[c] - m;
       }
-      per[n] = position_loss(std::log(sum), xr[t] - m, total, eps, C);
+      per[n] = position_loss(rest + std::exp(xr[t] - m), rest, xr[t] - m, total, eps, C);
     }
   } else {
     const int64_t blocks = (inner + kBlock - 1) / kBlock;
@@ -81,9 +85,11 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
       const int64_t n = task / blocks, i0 = (task % blocks) * kBlock;
       const int64_t w = std::min(kBlock, inner - i0);
       const float* xb = x + n * C * inner + i0;
-      float m[kBlock], sum[kBlock], total[kBlock];
+      const int64_t* tb = target + n * inner + i0;
+      float m[kBlock], sum[kBlock], rest[kBlock], total[kBlock];
       std::fill(m, m + w, -std::numeric_limits<float>::infinity());
       std::fill(sum, sum + w, 0.0f);
+      std::fill(rest, rest + w, 0.0f);
       std::fill(total, total + w, 0.0f);
       for (int64_t c = 0; c < C; ++c) {
 #pragma omp simd
@@ -91,16 +97,18 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
       }
       for (int64_t c = 0; c < C; ++c) {
         for (int64_t j = 0; j < w; ++j) {
-          const float v = xb[c * inner + j] - m[j];
-          sum[j] += std::exp(v);
+          const float v = xb[c * inner + j] - m[j], e = std::exp(v);
+          sum[j] += e;
+          rest[j] += c == tb[j] ? 0.0f : e;
           total[j] += v;
         }
       }
       for (int64_t j = 0; j < w; ++j) {
-        const int64_t p = n * inner + i0 + j, t = target[p];
-        per[p] = t == s.ignore_index
-                     ? 0.0f
-                     : position_loss(std::log(sum[j]), xb[t * inner + j] - m[j], total[j], eps, C);
+        const int64_t t = tb[j];
+        per[n * inner + i0 + j] =
+            t == s.ignore_index
+                ? 0.0f
+                : position_loss(sum[j], rest[j], xb[t * inner + j] - m[j], total[j], eps, C);
       }
     }
   }
@@ -142,15 +150,17 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
       float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
       for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
-      float sum = 0.0f;
+      float rest = 0.0f;  // sum of exp(x_c - m) over c != t
       for (int64_t c = 0; c < C; ++c) {
         dxr[c] = std::exp(xr[c] - m);
-        sum += dxr[c];
+        rest += c == t ? 0.0f : dxr[c];
       }
-      const float inv = 1.0f / sum;
+      const bool hit = t >= 0 && t < C;
+      const float sum = rest + (hit ? dxr[t] : 0.0f), inv = 1.0f / sum;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) dxr[c] = g * (dxr[c] * inv - smooth);
-      if (t >= 0 && t < C) dxr[t] -= g * (1.0f - eps);
+      // softmax_t - 1 = -rest / sum, without the cancellation of p_t - 1 when p_t rounds near 1.
+      if (hit) dxr[t] = g * (-rest * inv + eps - smooth);
     }
     return;
   }
@@ -178,14 +188,24 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
         sum[j] += dxb[c * inner + j];
       }
     }
+    float rest[kBlock];  // sum over c != t, summed apart (see the row path)
+    for (int64_t j = 0; j < w; ++j) {
+      const int64_t t = target[n * inner + i0 + j];
+      rest[j] = 0.0f;
+      if (t < 0 || t >= C) continue;
+      for (int64_t c = 0; c < C; ++c) rest[j] += c == t ? 0.0f : dxb[c * inner + j];
+      sum[j] = rest[j] + dxb[t * inner + j];
+    }
     for (int64_t j = 0; j < w; ++j) sum[j] = 1.0f / sum[j];
     for (int64_t c = 0; c < C; ++c) {
 #pragma omp simd
-      for (int64_t j = 0; j < w; ++j) dxb[c * inner + j] = g[j] * (dxb[c * inner + j] * sum[j] - smooth);
+      for (int64_t j = 0; j < w; ++j)
+        dxb[c * inner + j] = g[j] * (dxb[c * inner + j] * sum[j] - smooth);
     }
     for (int64_t j = 0; j < w; ++j) {
       const int64_t t = target[n * inner + i0 + j];
-      if (t != s.ignore_index && t >= 0 && t < C) dxb[t * inner + j] -= g[j] * (1.0f - eps);
+      if (t != s.ignore_index && t >= 0 && t < C)
+        dxb[t * inner + j] = g[j] * (-rest[j] * sum[j] + eps - smooth);
     }
   }
 }

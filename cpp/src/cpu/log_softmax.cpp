@@ -27,9 +27,10 @@ void log_softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
       for (int64_t d = 0; d < D; ++d) m = std::max(m, xr[d]);
       float sum = 0.0f;
       for (int64_t d = 0; d < D; ++d) sum += std::exp(xr[d] - m);
-      const float shift = m + std::log(sum);
+      const float lse = std::log(sum);
+      // (x - m) - lse, not x - (m + lse): m + lse would round to the ulp of m (large for m ~ 100).
 #pragma omp simd
-      for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] - shift;
+      for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - lse;
     }
     return;
   }
@@ -49,10 +50,10 @@ void log_softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
     }
     for (int64_t d = 0; d < D; ++d)
       for (int64_t j = 0; j < w; ++j) sum[j] += std::exp(xb[d * inner + j] - m[j]);
-    for (int64_t j = 0; j < w; ++j) m[j] += std::log(sum[j]);  // m now holds the shift
+    for (int64_t j = 0; j < w; ++j) sum[j] = std::log(sum[j]);  // sum now holds lse
     for (int64_t d = 0; d < D; ++d) {
 #pragma omp simd
-      for (int64_t j = 0; j < w; ++j) yb[d * inner + j] = xb[d * inner + j] - m[j];
+      for (int64_t j = 0; j < w; ++j) yb[d * inner + j] = (xb[d * inner + j] - m[j]) - sum[j];
     }
   }
 }
