@@ -30,7 +30,8 @@ static CrossEntropyShape cross_entropy_shape(const Tensor& x, const Tensor& t, i
       target_shape.push_back(x.size(k));
     }
   }
-  if (s.C == 0) value_error(op, ": expected at least one class, got input of shape ", shape_str(x.shape()));
+  if (s.C == 0)
+    value_error(op, ": expected at least one class, got input of shape ", shape_str(x.shape()));
   if (t.shape() != target_shape)
     value_error(op, ": expected target of shape ", shape_str(target_shape), " for input of shape ",
                 shape_str(x.shape()), ", got target of shape ", shape_str(t.shape()));
@@ -51,7 +52,8 @@ static std::tuple<Tensor, int64_t> cross_entropy_forward(const Tensor& x, const 
                               x.device());
   int64_t valid;
   if (x.is_cuda())
-    PYCNN_ON_CUDA("cross_entropy", valid = cuda::cross_entropy_forward(loss.f32(), x.f32(), t.i64(), s));
+    PYCNN_ON_CUDA("cross_entropy",
+                  valid = cuda::cross_entropy_forward(loss.f32(), x.f32(), t.i64(), s));
   else valid = cpu::cross_entropy_forward(loss.f32(), x.f32(), t.i64(), s);
   return {loss, valid};
 }

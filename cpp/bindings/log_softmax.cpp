@@ -24,14 +24,16 @@ static Tensor log_softmax_backward(const Tensor& dy, const Tensor& y, int64_t di
   const SoftmaxShape s = SoftmaxShape::make(y.shape(), dim, "log_softmax backward");
   Tensor dx = Tensor::empty(y.shape(), DType::Float32, y.device());
   if (y.numel() == 0) return dx;
-  if (y.is_cuda()) PYCNN_ON_CUDA("log_softmax", cuda::log_softmax_backward(dx.f32(), dy.f32(), y.f32(), s));
+  if (y.is_cuda())
+    PYCNN_ON_CUDA("log_softmax", cuda::log_softmax_backward(dx.f32(), dy.f32(), y.f32(), s));
   else cpu::log_softmax_backward(dx.f32(), dy.f32(), y.f32(), s);
   return dx;
 }
 
 void bind_log_softmax(nb::module_& m) {
   m.def("log_softmax_forward", &log_softmax_forward, nb::arg("input"), nb::arg("dim"));
-  m.def("log_softmax_backward", &log_softmax_backward, nb::arg("grad_output"), nb::arg("output"), nb::arg("dim"));
+  m.def("log_softmax_backward", &log_softmax_backward, nb::arg("grad_output"), nb::arg("output"),
+        nb::arg("dim"));
 }
 
 }  // namespace pycnn

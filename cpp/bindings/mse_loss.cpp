@@ -24,7 +24,8 @@ static Tensor mse_loss_forward(const Tensor& x, const Tensor& t, int64_t reducti
   Tensor loss = Tensor::empty(s.reduction == Reduction::None ? x.shape() : Shape{},
                               DType::Float32, x.device());
   if (s.reduction == Reduction::None && s.n == 0) return loss;
-  if (x.is_cuda()) PYCNN_ON_CUDA("mse_loss", cuda::mse_loss_forward(loss.f32(), x.f32(), t.f32(), s));
+  if (x.is_cuda())
+    PYCNN_ON_CUDA("mse_loss", cuda::mse_loss_forward(loss.f32(), x.f32(), t.f32(), s));
   else cpu::mse_loss_forward(loss.f32(), x.f32(), t.f32(), s);
   return loss;
 }

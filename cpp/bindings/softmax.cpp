@@ -31,7 +31,8 @@ static Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim) {
 
 void bind_softmax(nb::module_& m) {
   m.def("softmax_forward", &softmax_forward, nb::arg("input"), nb::arg("dim"));
-  m.def("softmax_backward", &softmax_backward, nb::arg("grad_output"), nb::arg("output"), nb::arg("dim"));
+  m.def("softmax_backward", &softmax_backward, nb::arg("grad_output"), nb::arg("output"),
+        nb::arg("dim"));
 }
 
 }  // namespace pycnn

@@ -117,7 +117,8 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
 #pragma omp parallel for simd reduction(+ : acc) if (P > kParallelWork)
     for (int64_t p = 0; p < P; ++p) acc += per[p];
     // Mean over no valid target is 0/0 = NaN, as in PyTorch.
-    loss[0] = static_cast<float>(s.reduction == Reduction::Mean ? acc / static_cast<double>(valid) : acc);
+    const double divisor = s.reduction == Reduction::Mean ? static_cast<double>(valid) : 1.0;
+    loss[0] = static_cast<float>(acc / divisor);
   }
   return valid;
 }

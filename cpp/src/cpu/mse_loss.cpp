@@ -35,7 +35,8 @@ void mse_loss_backward(float* dx, float* dt, const float* dloss, const float* x,
     }
     return;
   }
-  const float scale = 2.0f * (s.reduction == Reduction::Mean ? dloss[0] / static_cast<float>(n) : dloss[0]);
+  const float divisor = s.reduction == Reduction::Mean ? static_cast<float>(n) : 1.0f;
+  const float scale = 2.0f * (dloss[0] / divisor);
 #pragma omp parallel for simd if (big)
   for (int64_t i = 0; i < n; ++i) {
     const float g = scale * (x[i] - t[i]);
