@@ -77,5 +77,15 @@ void bind_batch_norm(nb::module_& m);
 void bind_local_response_norm(nb::module_& m);
 void bind_dropout(nb::module_& m);
 void bind_cat(nb::module_& m);
+void bind_relu(nb::module_& m);
+void bind_leaky_relu(nb::module_& m);
+void bind_sigmoid(nb::module_& m);
+void bind_tanh(nb::module_& m);
+void bind_clip(nb::module_& m);
+void bind_prelu(nb::module_& m);
+void bind_softmax(nb::module_& m);
+void bind_log_softmax(nb::module_& m);
+void bind_cross_entropy(nb::module_& m);
+void bind_mse_loss(nb::module_& m);
 
 }  // namespace pycnn
