@@ -27,4 +27,7 @@ NB_MODULE(_C, m) {
   bind_elementwise(m);
   bind_conv2d(m);
   bind_linear(m);
+  bind_sgd(m);
+  bind_adam(m);
+  bind_rmsprop(m);
 }
