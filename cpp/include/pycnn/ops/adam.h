@@ -64,7 +64,9 @@ PYCNN_HOST_DEVICE inline void adam_update_element(float* param, float* exp_avg, 
   exp_avg[i] = m;
   exp_avg_sq[i] = v;
   if (AMSGRAD) {
-    v = fmaxf(max_exp_avg_sq[i], v);
+    // torch.maximum: a NaN on either side wins (fmaxf would drop it, and does not vectorise).
+    const float old = max_exp_avg_sq[i];
+    v = (old > v || old != old) ? old : v;
     max_exp_avg_sq[i] = v;
   }
   const float denom = sqrtf(v) / c.bias_correction2_sqrt + c.eps;
