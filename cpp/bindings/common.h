@@ -49,6 +49,15 @@ inline void require_same_device(const Tensor& a, const Tensor& b, const char* op
                 device_name(a.device()), " and ", device_name(b.device()));
 }
 
+// A tensor that rides along with a parameter (its gradient, an optimizer state buffer): float32, the
+// parameter's shape, on its device.
+inline void require_like_param(const Tensor& t, const Tensor& param, const char* op,
+                               const char* arg) {
+  require_float(t, op, arg);
+  require_shape(t, param.shape(), op, arg);
+  require_same_device(param, t, op, "param", arg);
+}
+
 inline Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda" || name == "cuda:0") return Device::CUDA;
@@ -87,5 +96,8 @@ void bind_softmax(nb::module_& m);
 void bind_log_softmax(nb::module_& m);
 void bind_cross_entropy(nb::module_& m);
 void bind_mse_loss(nb::module_& m);
+void bind_sgd(nb::module_& m);
+void bind_adam(nb::module_& m);
+void bind_rmsprop(nb::module_& m);
 
 }  // namespace pycnn
