@@ -613,6 +613,24 @@ def _host_cast(node, xs):
     return (np.asarray(xs[0]).astype(dtype),)
 
 
+def _host_cast_like(node, xs):
+    """CastLike(value, like): only ``like``'s type matters; a network value is float32."""
+    like = xs[1]
+    dtype = np.asarray(like).dtype if isinstance(like, np.ndarray) else np.float32
+    return (np.asarray(xs[0]).astype(dtype),)
+
+
+def _host_expand(node, xs):
+    x, shape = np.asarray(xs[0]), _ints(xs[1])
+    try:
+        target = np.broadcast_shapes(x.shape, tuple(shape))
+    except ValueError:
+        raise ValueError(f"Expand {node.name!r}: shape {shape} does not broadcast with {x.shape}") from None
+    if int(np.prod(target, dtype=np.float64)) > 1 << 28:
+        raise ValueError(f"Expand {node.name!r}: result {target} is too large")
+    return (np.array(np.broadcast_to(x, target)),)
+
+
 def _host_unary(fn):
     return lambda node, xs: (fn(np.asarray(xs[0])),)
 
@@ -674,6 +692,8 @@ OPS = {
     "Transpose": Op(_run_transpose, _host_transpose, attrs=("perm",)),
     "ReduceMean": Op(_run_reduce_mean, _host_reduce_mean, static=(1,), attrs=("axes", "keepdims", "noop_with_empty_axes")),
     "Cast": Op(None, _host_cast, attrs=("to", "saturate")),
+    "CastLike": Op(None, _host_cast_like, attrs=("saturate",)),
+    "Expand": Op(None, _host_expand),
 }
 
 # Ops whose pycnn kernels exist for CPU and CUDA vs ops computed with numpy on the host.

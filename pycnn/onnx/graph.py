@@ -99,8 +99,7 @@ class _Parsed:
                 self.problems.append(_problem(node, f"domain {proto.domain!r} is not supported (only the "
                                                     "default ONNX domain)"))
             elif proto.op_type not in _ops.OPS:
-                self.problems.append(_problem(node, f"op {proto.op_type} is not supported; supported: "
-                                                    f"{', '.join(sorted(_ops.OPS))}"))
+                self.problems.append(_problem(node, f"op {proto.op_type} is not supported"))
         self._sort()
         used = set(self.output_names)
         for node in self.nodes:
@@ -190,6 +189,8 @@ class Graph(Module):
             op = _ops.OPS[node.op]
             static = op.static_inputs(node)
             in_kinds = [kind.get(name, "const") if name else None for name in node.inputs]
+            if node.op == "CastLike" and len(in_kinds) > 1:
+                in_kinds[1] = "const"  # only its type is read, and a network value is float32
             data_kinds = [k for i, k in enumerate(in_kinds) if k is not None and i not in static]
             for i, k in enumerate(in_kinds):
                 if i in static and k == "dynamic":
@@ -227,6 +228,8 @@ class Graph(Module):
                         continue
                     if i in op.buffers:
                         layout = "buffer"
+                    elif name not in inits:
+                        continue  # a folded constant (e.g. the zero bias an exporter made) stays one
                     elif i in layouts:
                         layout = layouts[i]
                     elif value.ndim >= 1 and value.size > 1:
@@ -375,7 +378,8 @@ def load(source):
     model, base_dir = parse_model(source)
     parsed = _Parsed(model, base_dir)
     if parsed.problems:
-        raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems)", parsed.problems)
+        raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
+                              f"{', '.join(sorted(_ops.OPS))})", parsed.problems)
     try:
         return Graph(parsed)
     except OnnxImportError:
