@@ -349,6 +349,62 @@ class Graph(Module):
                 return node
         raise KeyError(f"Graph: no node named {name!r}")
 
+    def replace_head(self, num_classes):
+        """Gives the classifier a new output size: finds the last Gemm, MatMul or 1x1 Conv feeding the
+        output (through Flatten, Reshape, pooling, Relu, Dropout; a trailing Softmax or LogSoftmax is
+        dropped, so the graph returns logits), replaces its weight and bias with freshly initialised
+        Parameters for ``num_classes`` outputs and returns the head node's name."""
+        from .. import nn
+
+        if len(self.output_names) != 1:
+            raise ValueError(f"replace_head: expected a graph with one output, got {self.output_names}")
+        producer = {out: node for node, _ in self._plan for out in node.outputs}
+        node = producer.get(self.output_names[0])
+        if node is not None and node.op in ("Softmax", "LogSoftmax"):
+            self._plan = [(n, k) for n, k in self._plan if n is not node]
+            self.output_names = [node.inputs[0]]
+            node = producer.get(node.inputs[0])
+        path = []
+        while node is not None and node.op in ("Flatten", "Reshape", "Identity", "Dropout", "GlobalAveragePool",
+                                               "AveragePool", "Squeeze", "Unsqueeze", "Relu"):
+            path.append(node)
+            node = producer.get(node.inputs[0])
+        weight_key = next(((n, lay) for (n, lay) in self._weights if node is not None and len(node.inputs) > 1
+                           and n == node.inputs[1] and lay != "buffer"), None)
+        is_1x1 = node is not None and node.op == "Conv" and weight_key is not None and \
+            tuple(getattr(self, self._weights[weight_key]).shape[2:]) == (1, 1)
+        if node is None or weight_key is None or not (node.op in ("Gemm", "MatMul") or is_1x1):
+            found = "nothing" if node is None else f"{node.op} {node.name!r}"
+            raise ValueError(f"replace_head: no Gemm, MatMul or 1x1 Conv with a weight feeds the output "
+                             f"(walking back from it reached {found})")
+        old = getattr(self, self._weights[weight_key])
+        old_classes = old.shape[0]
+        if node.op == "Conv":
+            fresh = nn.Conv2d(old.shape[1] * node.attr("group", 1), num_classes, 1, groups=node.attr("group", 1))
+        else:
+            fresh = nn.Linear(old.shape[1], num_classes)
+        pname = self._weights[weight_key]
+        self._parameters[pname] = fresh.weight
+        name, layout, shape = self.onnx_names[pname]
+        self.onnx_names[pname] = (name, layout, (shape[0], num_classes) if layout == "transposed"
+                                  else tuple(fresh.weight.shape))
+        bias_key = next(((n, lay) for (n, lay) in self._weights if len(node.inputs) > 2
+                         and n == node.inputs[2] and lay != "buffer"), None)
+        if bias_key is not None:
+            bname = self._weights[bias_key]
+            self._parameters[bname] = fresh.bias
+            bshape = self.onnx_names[bname][2]
+            self.onnx_names[bname] = (bias_key[0], bias_key[1], tuple(bshape[:-1]) + (num_classes,))
+        elif len(node.inputs) > 2 and node.inputs[2] in self._consts:  # a constant bias the exporter made
+            self._consts[node.inputs[2]] = np.zeros(num_classes, dtype=np.float32)
+            self.__dict__.pop("_const_tensors", None)
+        for step in path:
+            target = step.inputs[1] if step.op == "Reshape" and len(step.inputs) > 1 else None
+            if target in self._consts and self._consts[target].size and self._consts[target][-1] == old_classes:
+                self._consts[target] = np.concatenate([self._consts[target][:-1], [num_classes]]).astype(np.int64)
+        self._refresh_last_use()
+        return node.name
+
     def onnx_arrays(self, grads=False):
         """{ONNX value name: numpy array in the ONNX layout} of every weight (its gradient when
         ``grads``; weights without a gradient are left out)."""
