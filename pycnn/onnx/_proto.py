@@ -148,12 +148,12 @@ def tensor_to_numpy(tensor, base_dir):
             array = np.asarray(values, dtype=np.uint16).view(np.float16)
         else:
             array = np.asarray(values).astype(dtype)
-    array = array.reshape(dims)
+    array = array.reshape(dims)  # np.array, not np.ascontiguousarray, which turns a scalar into (1,)
     if array.dtype.kind == "f":
-        return np.ascontiguousarray(array, dtype=np.float32)
+        return np.array(array, dtype=np.float32, order="C")
     if array.dtype == np.bool_:
         return array.copy()
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return np.array(array, dtype=np.int64, order="C")
 
 
 def atomic_write(path, data):
