@@ -169,9 +169,6 @@ def _pool_check(node, used):
         problems.append(f"dilations {node.attr('dilations')} are not supported by average pooling")
     if node.attr("ceil_mode", 0) and len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
         problems.append("ceil_mode with asymmetric pads is not supported")
-    if node.op == "AveragePool" and not node.attr("count_include_pad", 0) and len(pads) == 4 and \
-            (pads[0] != pads[2] or pads[1] != pads[3]):
-        problems.append("asymmetric pads without count_include_pad are not supported")
     if node.op == "MaxPool" and len(node.outputs) > 1 and used[1]:
         problems.append("the Indices output is used; pycnn returns only the pooled values")
     return problems
@@ -224,11 +221,33 @@ def _run_maxpool(node, xs, training):
                          bool(node.attr("ceil_mode", 0))),)
 
 
+def _ceil_equivalent(size, kernel, stride, begin, end):
+    """True when ONNX floor pooling with pads (begin, end >= begin) gives the same windows as torch's
+    ceil_mode pooling with symmetric padding ``begin`` (how pycnn and torch export ceil_mode)."""
+    onnx_out = (size + begin + end - kernel) // stride + 1
+    span = size + 2 * begin - kernel
+    torch_out = -(-span // stride) + 1
+    if (torch_out - 1) * stride >= size + begin:
+        torch_out -= 1
+    return end >= begin and onnx_out == torch_out
+
+
 def _run_avgpool(node, xs, training):
     kernel, strides, _, pads = _pool_setup(node, xs[0])
+    include = bool(node.attr("count_include_pad", 0))
+    ceil = bool(node.attr("ceil_mode", 0))
+    top, left, bottom, right = pads
+    if not include and (top, left) != (bottom, right):
+        # Without count_include_pad, extra end padding only makes room for a last, clipped window:
+        # torch's ceil_mode with the begin padding computes exactly that.
+        h, w = _shape_of(xs[0])[2:]
+        if ceil or not (_ceil_equivalent(h, kernel[0], strides[0], top, bottom)
+                        and _ceil_equivalent(w, kernel[1], strides[1], left, right)):
+            raise ValueError(f"AveragePool {node.name!r}: asymmetric pads {pads} without count_include_pad are "
+                             f"supported only where they add a last clipped window (input {h}x{w})")
+        return (F.avg_pool2d(xs[0], tuple(kernel), tuple(strides), (top, left), True, False),)
     x, padding = _symmetric(xs[0], pads, 0.0)
-    return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, bool(node.attr("ceil_mode", 0)),
-                         bool(node.attr("count_include_pad", 0))),)
+    return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, ceil, include),)
 
 
 def _run_global_avg(node, xs, training):
@@ -302,7 +321,10 @@ def _prelu_weights(node):
 
 def _run_prelu(node, xs, training):
     x, slope = xs
-    if slope.ndim == 1 and x.ndim >= 2 and slope.shape[0] not in (1, x.shape[1]) or slope.ndim > 1:
+    shape = _shape_of(slope)
+    if len(shape) > 1 and x.ndim >= 2 and len(shape) == x.ndim - 1 and all(d == 1 for d in shape[1:]):
+        slope = F.reshape(slope, (shape[0],))  # (C, 1, 1) broadcast from the right is per channel
+    if slope.ndim != 1 or (x.ndim >= 2 and slope.shape[0] not in (1, x.shape[1])):
         raise ValueError(f"PRelu {node.name!r}: slope of shape {tuple(slope.shape)} does not broadcast per "
                          f"channel over input {tuple(x.shape)}")
     return (F.prelu(x, slope),)

@@ -130,8 +130,10 @@ class _Tracer:
         for i in range(2):
             size = x.shape[2 + i]
             want = _pool_out(size, kernel[i], stride[i], padding[i], dilation[i], ceil)
-            have = _pool_out(size, kernel[i], stride[i], padding[i], dilation[i], False)
-            pads_end[i] += (want - have) * stride[i]
+            span = dilation[i] * (kernel[i] - 1) + 1
+            # the least end padding that fits `want` windows; below the kernel because torch's last
+            # window starts inside the input or the begin padding
+            pads_end[i] = max(padding[i], (want - 1) * stride[i] + span - size - padding[i])
         return pads_begin + pads_end, pads_end != list(padding)
 
     def emit_MaxPool2dFunction(self, out, x, kernel, stride, padding, dilation, ceil_mode, indices_out=None):

@@ -197,9 +197,15 @@ class Graph(Module):
                     problems.append(_problem(node, f"input {i} ({node.inputs[i]!r}) must be a constant or "
                                                    "computed from shapes, but it depends on the network's values"))
             host_only = op.run is None
+            # A float initializer reshaped or transposed on its way to a weight slot (PRelu's (C,1,1)
+            # slope, a transposed MatMul weight) stays a Parameter: the op runs in the network.
+            weight_chain = not host_only and node.op != "Identity" and any(
+                name in inits and inits[name].dtype == np.float32
+                for i, name in enumerate(node.inputs) if name and i not in static)
             if node.op == "Shape":
                 out_kind = "const" if in_kinds[0] == "const" else "shape"
-            elif host_only or (op.host is not None and all(k in ("const", "shape") for k in data_kinds)):
+            elif host_only or (op.host is not None and not weight_chain
+                               and all(k in ("const", "shape") for k in data_kinds)):
                 if any(k == "dynamic" for k in in_kinds if k is not None):
                     problems.append(_problem(node, f"{node.op} on the network's values is not supported "
                                                    "(only on constants and shapes)"))
@@ -232,7 +238,7 @@ class Graph(Module):
                         continue  # a folded constant (e.g. the zero bias an exporter made) stays one
                     elif i in layouts:
                         layout = layouts[i]
-                    elif value.ndim >= 1 and value.size > 1:
+                    elif value.ndim >= 1:
                         layout = "as_is"
                     else:
                         continue
