@@ -205,3 +205,34 @@ def test_dynamo_pytorch_export_runs_with_pycnn_tensor_call():
     x = np.array([[-1.0, 2.0, -3.0, 4.0]], np.float32)
     np.testing.assert_array_equal(pycnn.onnx.load(model.SerializeToString())(pycnn.tensor(x)).numpy(),
                                   np.maximum(x, 0))
+
+
+def test_graph_runs_and_trains_on_each_device(device):
+    """The same imported graph (including the host-computed Pad and Transpose) on CPU and CUDA."""
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"]),
+             helper.make_node("Conv", ["p", "w", "b"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["bn"]),
+             helper.make_node("Relu", ["bn"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Transpose", ["f"], ["t"], perm=[1, 0]),
+             helper.make_node("Transpose", ["t"], ["t2"], perm=[1, 0]),
+             helper.make_node("Gemm", ["t2", "fw", "fb"], ["y"], transB=1)]
+    inits = [_init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)),
+             _init("w", rng.standard_normal((4, 2, 3, 3)).astype(np.float32)),
+             _init("b", rng.standard_normal(4).astype(np.float32)),
+             _init("s", rng.random(4).astype(np.float32) + 0.5), _init("bb", rng.standard_normal(4).astype(np.float32)),
+             _init("m", rng.standard_normal(4).astype(np.float32)), _init("v", rng.random(4).astype(np.float32) + 0.5),
+             _init("fw", rng.standard_normal((3, 4)).astype(np.float32)), _init("fb", np.zeros(3, np.float32))]
+    model = _model(nodes, inits, ["N", 2, 5, 5], 13)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    expected = _run_ort(model, x)
+    graph = pycnn.onnx.load(model.SerializeToString()).eval().to(device)
+    out = graph(pycnn.tensor(x, device=device))
+    assert out.device == device
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    grads = graph.onnx_arrays(grads=True)
+    assert set(grads) == {"w", "b", "s", "bb", "fw", "fb"}
+    np.testing.assert_allclose(grads["fb"], np.full(3, 2.0), rtol=1e-6)

@@ -260,6 +260,7 @@ class Graph(Module):
         if problems:
             raise OnnxImportError(f"pycnn cannot load this model ({len(problems)} problems)", problems)
         self._weights = weights
+        self._weight_sources = {name for name, _ in weights}
         # Keep only what reaches an output (drops the aliases and shape chains the network never uses).
         needed = set(self.output_names)
         kept = []
@@ -287,8 +288,7 @@ class Graph(Module):
             return None
         if name in values:
             return values[name]
-        layout_keys = [key for key in self._weights if key[0] == name]
-        if layout_keys:
+        if name in self._weight_sources:
             op = _ops.OPS[node.op]
             layouts = op.weights(node)
             layout = "buffer" if index in op.buffers else layouts.get(index, "as_is")
