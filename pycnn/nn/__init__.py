@@ -1,2 +1,7 @@
 """pycnn.nn: layers (Modules) and the functional ops they are built from."""
 from . import functional
+from . import init
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss,
+                     Dropout, Flatten, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax, MaxPool2d,
+                     MSELoss, ReLU, Sigmoid, Softmax, Tanh)
+from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential

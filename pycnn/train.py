@@ -1,0 +1,443 @@
+"""pycnn.train: the training loop, evaluation, callbacks and checkpoints.
+
+    history = fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None,
+                  callbacks=(), device="cpu", progress=True, resume=None)
+    metrics = evaluate(model, loader, topk=(1, 5), loss=None, device="cpu")
+
+Loaders yield (images, labels) batches as numpy arrays or pycnn Tensors (pycnn.data.DataLoader does).
+Checkpoints are .npz files (numpy arrays plus one JSON string; never pickle), written to a temporary
+file in the same folder, flushed to disk and renamed over the old one, so a run killed mid-write
+leaves the previous checkpoint intact. A run resumed from a checkpoint restores the weights, the
+optimizer's and scheduler's state, the epoch, the history and every random generator, and so ends
+with exactly the weights of a run never interrupted.
+"""
+import csv
+import json
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from .autograd import no_grad
+from .tensor import Tensor, from_numpy
+
+__all__ = ["fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "save_checkpoint",
+           "load_checkpoint"]
+
+
+# ----- history ------------------------------------------------------------------------------------
+class History:
+    """Per-epoch metrics: ``history["train_loss"]`` is a list with one value per epoch."""
+
+    def __init__(self, records=None):
+        self.records = list(records or [])
+
+    def append(self, record):
+        self.records.append(dict(record))
+
+    def __getitem__(self, key):
+        return [r.get(key) for r in self.records]
+
+    def __len__(self):
+        return len(self.records)
+
+    def keys(self):
+        keys = []
+        for r in self.records:
+            keys += [k for k in r if k not in keys]
+        return keys
+
+    def save_json(self, path):
+        _atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()))
+
+    def save_csv(self, path):
+        keys = self.keys()
+
+        def write(f):
+            import io
+
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.records)
+            f.write(text.getvalue().encode())
+        _atomic_write(path, write)
+
+    def plot(self, path):
+        """Loss and accuracy curves, train vs validation, as a PNG (needs matplotlib)."""
+        from .viz import plot_history
+
+        plot_history(self, path)
+
+
+# ----- batches ------------------------------------------------------------------------------------
+def _as_tensor(value, device):
+    if isinstance(value, Tensor):
+        return value if value.device == device else value.to(device)
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    elif array.dtype.kind in "iu":
+        array = np.ascontiguousarray(array, dtype=np.int64)
+    else:
+        raise TypeError(f"fit: expected numeric batches, got dtype {array.dtype}")
+    t = from_numpy(array)
+    return t if device == "cpu" else t.to(device)
+
+
+def _labels_numpy(labels):
+    return labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
+
+
+def _topk_correct(logits, labels, ks):
+    """How many rows have their label among the k largest logits, for each k."""
+    scores = logits.reshape(logits.shape[0], -1)
+    order = np.argsort(-scores, axis=1)
+    hits = order == labels[:, None]
+    return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
+
+
+def evaluate(model, loader, topk=(1, 5), loss=None, device="cpu"):
+    """Accuracy (top-k for each k, as fractions ``top1``, ``top5``...) and mean loss over ``loader``,
+    in eval mode without a tape. The model's train/eval mode is restored afterwards."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    correct = [0] * len(topk)
+    total, loss_sum = 0, 0.0
+    try:
+        with no_grad():
+            for images, labels in loader:
+                x = _as_tensor(images, device)
+                y = _as_tensor(labels, device)
+                out = model(x)
+                out = out[0] if isinstance(out, tuple) else out
+                if loss is not None:
+                    loss_sum += float(loss(out, y).item()) * x.shape[0]
+                scores = out.numpy()
+                ks = [min(k, scores.shape[1]) for k in topk]
+                for i, c in enumerate(_topk_correct(scores, _labels_numpy(labels), ks)):
+                    correct[i] += c
+                total += x.shape[0]
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("evaluate: the loader yielded no batches")
+    metrics = {f"top{k}": c / total for k, c in zip(topk, correct)}
+    if loss is not None:
+        metrics["loss"] = loss_sum / total
+    return metrics
+
+
+# ----- callbacks ----------------------------------------------------------------------------------
+class Callback:
+    """Hooks into fit. ``on_epoch_end`` returns True to stop training."""
+
+    def on_train_begin(self, run):
+        pass
+
+    def on_epoch_end(self, epoch, logs, run):
+        return False
+
+    def on_train_end(self, run):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stops when ``monitor`` has not improved for ``patience`` epochs; restores the best weights."""
+
+    def __init__(self, monitor="val_loss", patience=5, mode="auto", min_delta=0.0, restore_best_weights=True):
+        if mode == "auto":
+            mode = "min" if "loss" in monitor else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, mode, min_delta
+        self.restore_best_weights = restore_best_weights
+        self.best, self.best_epoch, self.wait, self.best_weights = None, None, 0, None
+        self.stopped_epoch = None
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs, run):
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: metric {self.monitor!r} is not logged; have {sorted(logs)}")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = {k: v.copy() for k, v in run.model.state_dict().items()}
+            return False
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, run):
+        if self.restore_best_weights and self.best_weights is not None:
+            run.model.load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = state.get("best_weights")
+
+
+class Checkpoint(Callback):
+    """Saves model, optimizer, scheduler, history and random state to ``path`` every ``every`` epochs
+    (atomically). ``fit(..., resume=path)`` continues from it."""
+
+    def __init__(self, path, every=1):
+        if every < 1:
+            raise ValueError(f"Checkpoint: every must be >= 1, got {every}")
+        self.path, self.every = os.fspath(path), every
+
+    def on_epoch_end(self, epoch, logs, run):
+        if (epoch + 1) % self.every == 0:
+            save_checkpoint(self.path, run, next_epoch=epoch + 1)
+        return False
+
+
+# ----- checkpoints --------------------------------------------------------------------------------
+def _atomic_write(path, write):
+    """Writes through ``write(file)`` to a temporary file next to ``path``, then renames it over."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _pack(obj, arrays, prefix):
+    """JSON-able structure of ``obj`` with numpy arrays moved into ``arrays`` under unique keys."""
+    if isinstance(obj, Tensor):
+        obj = obj.numpy()
+    if isinstance(obj, np.ndarray):
+        key = f"{prefix}#{len(arrays)}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"__dict__": {k: _pack(v, arrays, prefix) for k, v in obj.items()}}
+        return {"__items__": [[_pack(k, arrays, prefix), _pack(v, arrays, prefix)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_pack(v, arrays, prefix) for v in obj], "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        if isinstance(obj, float) and not math.isfinite(obj):
+            return {"__float__": repr(obj)}
+        return obj
+    raise TypeError(f"checkpoint: cannot store a {type(obj).__name__}")
+
+
+def _unpack(obj, arrays):
+    if isinstance(obj, dict):
+        if "__array__" in obj:
+            return arrays[obj["__array__"]]
+        if "__dict__" in obj:
+            return {k: _unpack(v, arrays) for k, v in obj["__dict__"].items()}
+        if "__items__" in obj:
+            return {_unpack(k, arrays): _unpack(v, arrays) for k, v in obj["__items__"]}
+        if "__list__" in obj:
+            items = [_unpack(v, arrays) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+        if "__float__" in obj:
+            return float(obj["__float__"])
+    return obj
+
+
+def _random_states():
+    from .nn import functional as F
+
+    states = {}
+    for name, owner in (("functional", F), ("init", _init_module())):
+        rng = getattr(owner, "_rng", None) if owner is not None else None
+        if isinstance(rng, np.random.Generator):
+            states[name] = rng.bit_generator.state
+    return states
+
+
+def _set_random_states(states):
+    from .nn import functional as F
+
+    for name, owner in (("functional", F), ("init", _init_module())):
+        rng = getattr(owner, "_rng", None) if owner is not None else None
+        if name in states and isinstance(rng, np.random.Generator):
+            rng.bit_generator.state = states[name]
+
+
+def _init_module():
+    try:
+        from .nn import init
+    except ImportError:
+        return None
+    return init
+
+
+def save_checkpoint(path, run, next_epoch):
+    """Writes ``run``'s state (see :class:`Checkpoint`) to ``path`` atomically."""
+    arrays = {}
+    meta = {
+        "format": "pycnn-checkpoint-1",
+        "next_epoch": next_epoch,
+        "model": _pack(run.model.state_dict(), arrays, "model"),
+        "optimizer": _pack(run.optimizer.state_dict(), arrays, "optimizer"),
+        "scheduler": _pack(run.scheduler.state_dict() if run.scheduler is not None else None, arrays, "scheduler"),
+        "history": run.history.records,
+        "callbacks": [_pack(cb.state_dict(), arrays, f"callback{i}") for i, cb in enumerate(run.callbacks)],
+        "random": _random_states(),
+    }
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(path):
+    """The saved state as a dict: ``model`` (a state_dict), ``optimizer``, ``scheduler``, ``history``,
+    ``next_epoch``, ``callbacks``, ``random``. Raises ValueError for a file that is not one."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except Exception as error:  # a zip/npz reader raises many kinds on a damaged file
+        raise ValueError(f"load_checkpoint: {path!r} is not a readable pycnn checkpoint ({error})") from None
+    if meta.get("format") != "pycnn-checkpoint-1":
+        raise ValueError(f"load_checkpoint: {path!r} has format {meta.get('format')!r}, expected 'pycnn-checkpoint-1'")
+    state = {k: _unpack(v, arrays) for k, v in meta.items()}
+    state["callbacks"] = [_unpack(c, arrays) for c in meta["callbacks"]]
+    return state
+
+
+# ----- the loop -----------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, model, optimizer, scheduler, callbacks, history):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.callbacks, self.history = callbacks, history
+
+
+def _progress(loader, epoch, epochs, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
+                dynamic_ncols=True)
+
+
+def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None, callbacks=(),
+        device="cpu", progress=True, resume=None):
+    """Trains ``model`` for ``epochs`` epochs (counting those done before a resume) and returns the
+    :class:`History` (train_loss, train_acc, val_loss, val_top1, val_top5, lr, seconds, images_per_s).
+
+    ``loss(logits, labels)`` returns a scalar tensor. ``scheduler.step()`` runs once per epoch
+    (``ReduceLROnPlateau`` gets the validation loss, or the training loss without a val_loader).
+    A non-finite loss stops training with FloatingPointError naming the epoch and batch.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+    callbacks = list(callbacks)
+    history = History()
+    run = _Run(model, optimizer, scheduler, callbacks, history)
+    start = 0
+    if resume is not None:
+        state = load_checkpoint(resume)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        for cb, cb_state in zip(callbacks, state["callbacks"]):
+            cb.load_state_dict(cb_state)
+        history.records = list(state["history"])
+        _set_random_states(state["random"])
+        start = state["next_epoch"]
+    for loader in (train_loader, val_loader):
+        if loader is not None and hasattr(loader, "set_epoch"):
+            loader.set_epoch(start)
+    for cb in callbacks:
+        cb.on_train_begin(run)
+    plateau = scheduler is not None and type(scheduler).__name__ == "ReduceLROnPlateau"
+    for epoch in range(start, epochs):
+        model.train()
+        began = time.perf_counter()
+        seen, correct, loss_sum = 0, 0, 0.0
+        bar = _progress(train_loader, epoch, epochs, progress)
+        for step, (images, labels) in enumerate(train_loader):
+            x, y = _as_tensor(images, device), _as_tensor(labels, device)
+            optimizer.zero_grad()
+            out = model(x)
+            logits = out[0] if isinstance(out, tuple) else out
+            value = loss(logits, y)
+            loss_value = float(value.item())
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"fit: the loss became {loss_value} at epoch {epoch + 1}, batch "
+                                         f"{step + 1} (learning rate too high? NaN in the data?)")
+            value.backward()
+            optimizer.step()
+            n = x.shape[0]
+            seen += n
+            loss_sum += loss_value * n
+            correct += _topk_correct(logits.numpy(), _labels_numpy(labels), [1])[0]
+            if bar is not None:
+                elapsed = time.perf_counter() - began
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                img_s=f"{seen / max(elapsed, 1e-9):.0f}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if seen == 0:
+            raise ValueError("fit: the training loader yielded no batches")
+        seconds = time.perf_counter() - began
+        logs = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "images_per_s": seen / seconds}
+        if val_loader is not None:
+            metrics = evaluate(model, val_loader, topk=(1, 5), loss=loss, device=device)
+            logs.update({"val_loss": metrics["loss"], "val_top1": metrics["top1"], "val_top5": metrics["top5"]})
+        if scheduler is not None:
+            if plateau:
+                scheduler.step(logs.get("val_loss", logs["train_loss"]))
+            else:
+                scheduler.step()
+        history.append(logs)
+        if progress:
+            shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
+            print(shown, flush=True)
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(epoch, logs, run)) or stop
+        if stop:
+            break
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return history
+
