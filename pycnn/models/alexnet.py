@@ -1,6 +1,6 @@
 """AlexNet (torchvision's single tower, or the 2012 paper's grouped network) and ZFNet."""
-from ... import nn
-from ...nn import functional as F
+from .. import nn
+from ..nn import functional as F
 
 
 def _fc_classifier(in_features, num_classes, dropout, dropout_first):

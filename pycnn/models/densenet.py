@@ -1,9 +1,9 @@
 """DenseNet-BC (Huang et al. 2016) as torchvision defines it: DenseNet-121, -169, -201."""
 from collections import OrderedDict
 
-from ... import nn
-from ...nn import functional as F
-from ...nn import init
+from .. import nn
+from ..nn import functional as F
+from ..nn import init
 from .resnet import _init_conv_bn
 
 

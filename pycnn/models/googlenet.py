@@ -1,9 +1,9 @@
 """GoogLeNet / Inception v1 (Szegedy et al. 2014): the paper's network or torchvision's BN variant."""
 from collections import OrderedDict
 
-from ... import nn
-from ...nn import functional as F
-from ...nn import init
+from .. import nn
+from ..nn import functional as F
+from ..nn import init
 
 
 class BasicConv2d(nn.Module):

@@ -1,6 +1,6 @@
 """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling, for 1x28x28 input (MNIST)."""
-from ... import nn
-from ...nn import functional as F
+from .. import nn
+from ..nn import functional as F
 
 
 class LeNet5(nn.Module):

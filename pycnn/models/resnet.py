@@ -1,8 +1,8 @@
 """ResNets (He et al. 2015): torchvision's ImageNet ResNet-18..152 (v1.5) and the CIFAR ResNet-20/56."""
-from ... import nn
-from ...nn import functional as F
-from ...nn import init
-from ...tensor import zeros
+from .. import nn
+from ..nn import functional as F
+from ..nn import init
+from ..tensor import zeros
 
 
 class BasicBlock(nn.Module):

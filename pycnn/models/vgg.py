@@ -1,7 +1,7 @@
 """VGG (Simonyan & Zisserman 2014), configurations A, B, D, E with and without batch norm."""
-from ... import nn
-from ...nn import functional as F
-from ...nn import init
+from .. import nn
+from ..nn import functional as F
+from ..nn import init
 from .alexnet import _fc_classifier
 
 # Output channels of each 3x3 conv, "M" for a 2x2 max pool.
