@@ -5,6 +5,7 @@ from . import cuda
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
 from . import nn
+from . import optim
 from .summary import summary
 
 __version__ = "0.1.0"
@@ -13,6 +14,12 @@ __version__ = "0.1.0"
 def cat(tensors, dim=0):
     """Concatenates tensors along ``dim`` (differentiable), like torch.cat."""
     return nn.functional.cat(tensors, dim)
+
+
+def manual_seed(seed):
+    """Seeds pycnn's random generators: parameter initialisation and dropout masks."""
+    nn.init.manual_seed(seed)
+    nn.functional.manual_seed(seed)
 
 
 def get_num_threads():

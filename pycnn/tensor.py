@@ -134,6 +134,13 @@ class Tensor:
     def clone(self):
         return Tensor._wrap(self._data.clone(), requires_grad=False)
 
+    def __deepcopy__(self, memo):
+        """A copy of the data and the requires_grad flag, cut from the tape (like torch's leaves)."""
+        copy = type(self).__new__(type(self))
+        Tensor.__init__(copy, self._data.clone(), requires_grad=self.requires_grad)
+        memo[id(self)] = copy
+        return copy
+
     def zero_(self):
         self._data.zero_()
         return self

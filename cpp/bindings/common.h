@@ -49,6 +49,15 @@ inline void require_same_device(const Tensor& a, const Tensor& b, const char* op
                 device_name(a.device()), " and ", device_name(b.device()));
 }
 
+// A tensor that rides along with a parameter (its gradient, an optimizer state buffer): float32, the
+// parameter's shape, on its device.
+inline void require_like_param(const Tensor& t, const Tensor& param, const char* op,
+                               const char* arg) {
+  require_float(t, op, arg);
+  require_shape(t, param.shape(), op, arg);
+  require_same_device(param, t, op, "param", arg);
+}
+
 inline Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda" || name == "cuda:0") return Device::CUDA;
@@ -70,5 +79,25 @@ void bind_gemm(nb::module_& m);
 void bind_conv2d(nb::module_& m);
 void bind_linear(nb::module_& m);
 void bind_elementwise(nb::module_& m);
+void bind_max_pool2d(nb::module_& m);
+void bind_avg_pool2d(nb::module_& m);
+void bind_adaptive_avg_pool2d(nb::module_& m);
+void bind_batch_norm(nb::module_& m);
+void bind_local_response_norm(nb::module_& m);
+void bind_dropout(nb::module_& m);
+void bind_cat(nb::module_& m);
+void bind_relu(nb::module_& m);
+void bind_leaky_relu(nb::module_& m);
+void bind_sigmoid(nb::module_& m);
+void bind_tanh(nb::module_& m);
+void bind_clip(nb::module_& m);
+void bind_prelu(nb::module_& m);
+void bind_softmax(nb::module_& m);
+void bind_log_softmax(nb::module_& m);
+void bind_cross_entropy(nb::module_& m);
+void bind_mse_loss(nb::module_& m);
+void bind_sgd(nb::module_& m);
+void bind_adam(nb::module_& m);
+void bind_rmsprop(nb::module_& m);
 
 }  // namespace pycnn

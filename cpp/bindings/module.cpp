@@ -27,4 +27,24 @@ NB_MODULE(_C, m) {
   bind_elementwise(m);
   bind_conv2d(m);
   bind_linear(m);
+  bind_max_pool2d(m);
+  bind_avg_pool2d(m);
+  bind_adaptive_avg_pool2d(m);
+  bind_batch_norm(m);
+  bind_local_response_norm(m);
+  bind_dropout(m);
+  bind_cat(m);
+  bind_relu(m);
+  bind_leaky_relu(m);
+  bind_sigmoid(m);
+  bind_tanh(m);
+  bind_clip(m);
+  bind_prelu(m);
+  bind_softmax(m);
+  bind_log_softmax(m);
+  bind_cross_entropy(m);
+  bind_mse_loss(m);
+  bind_sgd(m);
+  bind_adam(m);
+  bind_rmsprop(m);
 }

@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 
 #include "common.h"
+#include "pycnn/cuda_gemm.h"
 
 namespace pycnn {
 
@@ -27,7 +28,8 @@ static Tensor wrap_ndarray(const nb::ndarray<>& arr, Device device, const char* 
   Shape shape(arr.shape_ptr(), arr.shape_ptr() + arr.ndim());
   // nanobind reports strides in elements; require the row-major layout kernels index by.
   int64_t expected = 1;
-  for (int i = static_cast<int>(arr.ndim()) - 1; i >= 0; --i) {
+  const bool empty = numel_of(shape) == 0;  // an empty array has no layout to check
+  for (int i = static_cast<int>(arr.ndim()) - 1; i >= 0 && !empty; --i) {
     if (shape[i] != 1 && arr.stride(i) != expected)
       value_error(op, ": expected a C-contiguous array, got shape ", shape_str(shape),
                   " with strides that are not row-major (use np.ascontiguousarray)");
@@ -54,6 +56,8 @@ static Tensor from_dlpack(nb::ndarray<> arr) {
 
 template <typename Framework>
 static nb::object export_array(const Tensor& t) {
+  // The consumer reads on its own stream: finish what pycnn queued for this tensor first.
+  if (t.is_cuda()) PYCNN_ON_CUDA("dlpack", cuda::synchronize());
   // The capsule owns a reference to the storage: the array stays valid after the tensor dies.
   auto* keep = new std::shared_ptr<Storage>(t.storage());
   nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::shared_ptr<Storage>*>(p); });
@@ -118,7 +122,27 @@ void bind_tensor(nb::module_& m) {
     if (built_with_cuda()) PYCNN_ON_CUDA("cuda", bytes = cuda::max_memory_allocated());
     return bytes;
   });
+  m.def("cuda_reset_peak_memory_stats", [] {
+    if (built_with_cuda()) PYCNN_ON_CUDA("cuda", cuda::reset_peak_memory_stats());
+  });
+  m.def("cuda_memory_reserved", [] {
+    size_t bytes = 0;
+    if (built_with_cuda()) PYCNN_ON_CUDA("cuda", bytes = cuda::memory_reserved());
+    return bytes;
+  });
+  m.def("cuda_empty_cache", [] {
+    if (built_with_cuda()) PYCNN_ON_CUDA("cuda", cuda::empty_cache());
+  });
   m.def("cuda_synchronize", [] { PYCNN_ON_CUDA("cuda.synchronize", cuda::synchronize()); });
+  // A build without CUDA has no GPU matrix products: the flag reads False and setting it does nothing.
+  m.def("cuda_set_allow_tf32", [](bool allow) {
+    if (built_with_cuda()) PYCNN_ON_CUDA("cuda", cuda::set_allow_tf32(allow));
+  }, nb::arg("allow"));
+  m.def("cuda_get_allow_tf32", [] {
+    bool allow = false;
+    if (built_with_cuda()) PYCNN_ON_CUDA("cuda", allow = cuda::allow_tf32());
+    return allow;
+  });
 }
 
 }  // namespace pycnn

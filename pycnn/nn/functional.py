@@ -238,3 +238,502 @@ class ToDeviceFunction(Function):
 
 def to_device(input, device):
     return ToDeviceFunction.apply(input, device)
+
+
+# ----- pooling ------------------------------------------------------------------------------------
+def _pool_input(input, op):
+    """``input`` as 4-d (N, C, H, W): a 3-d (C, H, W) input gains a batch of one, like torch.
+    Returns the 4-d tensor and whether the batch dimension was added."""
+    _tensor(input, op, "input")
+    if input.ndim == 3:
+        return reshape(input, (1,) + tuple(input.shape)), True
+    if input.ndim != 4:
+        raise ValueError(f"{op}: expected input to be 3-d (C, H, W) or 4-d (N, C, H, W), "
+                         f"got shape {tuple(input.shape)}")
+    return input, False
+
+
+def _pool_stride(stride, kernel_size, op):
+    """PyTorch's default: a missing (None or empty) stride is the kernel size."""
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return kernel_size
+    return _pair(stride, op, "stride")
+
+
+def _bool(value, op, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: expected {name} to be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+class MaxPool2dFunction(Function):
+    def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, indices_out=None):
+        y, indices = _C.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
+        # Backward needs only the argmax and the input's shape, so the input itself is not kept.
+        self.saved = (indices, list(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
+        if indices_out is not None:
+            indices_out.append(indices)
+        return y
+
+    def backward(self, grad):
+        indices, in_shape, kernel_size, stride, padding, dilation, ceil_mode = self.saved
+        dx = _C.max_pool2d_backward(grad, indices, in_shape, kernel_size, stride, padding, dilation,
+                                    ceil_mode)
+        return dx, None, None, None, None, None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-d max pooling. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)) with
+    OH = floor_or_ceil((H + 2*padding - dilation*(kernel-1) - 1) / stride) + 1, as in torch; stride
+    defaults to kernel_size; padding (at most half the kernel) counts as -inf.
+
+    With ``return_indices`` also returns the int64 argmax of each window as a flat index h*W + w
+    into its input plane, like torch."""
+    op = "max_pool2d"
+    x, added_batch = _pool_input(input, op)
+    kernel_size = _pair(kernel_size, op, "kernel_size")
+    stride = _pool_stride(stride, kernel_size, op)
+    padding = _pair(padding, op, "padding")
+    dilation = _pair(dilation, op, "dilation")
+    ceil_mode = _bool(ceil_mode, op, "ceil_mode")
+    indices_out = [] if return_indices else None
+    out = MaxPool2dFunction.apply(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                  indices_out=indices_out)
+    if added_batch:
+        out = reshape(out, tuple(out.shape[1:]))
+    if not return_indices:
+        return out
+    indices = indices_out[0]
+    if added_batch:
+        indices = indices.view(list(indices.shape[1:]))
+    return out, Tensor._wrap(indices)
+
+
+class AvgPool2dFunction(Function):
+    def forward(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                divisor_override):
+        self.saved = (list(x.shape), kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+        return _C.avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                     divisor_override)
+
+    def backward(self, grad):
+        return (_C.avg_pool2d_backward(grad, *self.saved),) + (None,) * 6
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-d average pooling. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)) with
+    OH = floor_or_ceil((H + 2*padding - kernel) / stride) + 1, as in torch; stride defaults to
+    kernel_size. Each window's sum is divided by ``divisor_override`` when given, else by the
+    window's extent inside the padded input (count_include_pad=True) or by the real elements it
+    covers."""
+    op = "avg_pool2d"
+    x, added_batch = _pool_input(input, op)
+    kernel_size = _pair(kernel_size, op, "kernel_size")
+    stride = _pool_stride(stride, kernel_size, op)
+    padding = _pair(padding, op, "padding")
+    ceil_mode = _bool(ceil_mode, op, "ceil_mode")
+    count_include_pad = _bool(count_include_pad, op, "count_include_pad")
+    if divisor_override is not None:
+        divisor_override = _int(divisor_override, op, "divisor_override")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must not be zero")
+    out = AvgPool2dFunction.apply(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override)
+    return reshape(out, tuple(out.shape[1:])) if added_batch else out
+
+
+class AdaptiveAvgPool2dFunction(Function):
+    def forward(self, x, output_size):
+        self.saved = (list(x.shape), output_size)
+        return _C.adaptive_avg_pool2d_forward(x, output_size)
+
+    def backward(self, grad):
+        in_shape, output_size = self.saved
+        return _C.adaptive_avg_pool2d_backward(grad, in_shape, output_size), None
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or
+    (C, OH, OW)); ``output_size`` is an int or a pair whose None entries keep the input's size.
+    Output row i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1, like torch;
+    output_size 1 is global average pooling."""
+    op = "adaptive_avg_pool2d"
+    x, added_batch = _pool_input(input, op)
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"{op}: expected output_size to be an int or a pair (h, w), "
+                             f"got {output_size!r}")
+        output_size = tuple(x.shape[2 + i] if v is None else _int(v, op, "output_size")
+                            for i, v in enumerate(output_size))
+    else:
+        output_size = _pair(output_size, op, "output_size")
+    out = AdaptiveAvgPool2dFunction.apply(x, output_size)
+    return reshape(out, tuple(out.shape[1:])) if added_batch else out
+
+
+def _float(value, op, name):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
+# ----- activations --------------------------------------------------------------------------------
+def _float(value, op, name):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{op}: expected {name} to be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+# ----- batch_norm ---------------------------------------------------------------------------------
+class BatchNormFunction(Function):
+    def forward(self, x, running_mean, running_var, w, b, training, momentum, eps):
+        y, mean, rstd = _C.batch_norm_forward(x, running_mean, running_var, w, b, training,
+                                              momentum, eps)
+        self.saved = (x, mean, rstd, w, training)
+        return y
+
+    def backward(self, grad):
+        x, mean, rstd, w, training = self.saved
+        need_x, _, _, need_w, need_b = self.needs_input_grad[:5]
+        dx, dw, db = _C.batch_norm_backward(grad, x, mean, rstd, w, training, need_x, need_w, need_b)
+        return dx, None, None, dw, db, None, None, None
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Per-channel normalisation. input (N, C, *), running_mean/running_var/weight/bias (C,)
+    -> (N, C, *).
+
+    Training normalises with the batch's mean and biased variance and, when running_mean/running_var
+    are given, updates them in place: running = (1 - momentum) * running + momentum * batch, with the
+    unbiased variance for running_var (as torch). Eval normalises with the running statistics, which
+    must then be given. The running statistics are plain tensors, not part of the tape."""
+    _tensor(input, "batch_norm", "input")
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        if value is not None:
+            _tensor(value, "batch_norm", name)
+    for name, value in (("running_mean", running_mean), ("running_var", running_var)):
+        if value is not None and value.requires_grad:
+            raise ValueError(f"batch_norm: {name} is updated in place and must not require grad")
+    momentum = _float(momentum, "batch_norm", "momentum")
+    eps = _float(eps, "batch_norm", "eps")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must be given when training is False")
+    return BatchNormFunction.apply(input, running_mean, running_var, weight, bias, bool(training),
+                                   momentum, eps)
+
+
+# ----- local_response_norm ------------------------------------------------------------------------
+class LocalResponseNormFunction(Function):
+    def forward(self, x, size, before, alpha, beta, k):
+        y, scale = _C.local_response_norm_forward(x, size, before, alpha, beta, k)
+        self.saved = (x, scale, size, before, alpha, beta, k)
+        return y
+
+    def backward(self, grad):
+        x, scale, size, before, alpha, beta, k = self.saved
+        return (_C.local_response_norm_backward(grad, x, scale, size, before, alpha, beta, k),
+                None, None, None, None, None)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, window_before=None):
+    """Normalisation across channels. input (N, C, *) with at least 3 dimensions -> same shape:
+
+        b_c = a_c / (k + alpha / size * sum_{j in window(c)} a_j^2) ** beta
+
+    window(c) = [c - window_before, c - window_before + size - 1], clipped to [0, C) (zero padding;
+    the divisor stays ``size``). ``window_before`` defaults to ``size // 2``, PyTorch's window; ONNX's
+    LRN centres the window the other way for even sizes and is ``window_before=(size - 1) // 2``."""
+    _tensor(input, "local_response_norm", "input")
+    size = _int(size, "local_response_norm", "size")
+    if size <= 0:
+        raise ValueError(f"local_response_norm: expected size > 0, got {size}")
+    before = size // 2 if window_before is None else _int(window_before, "local_response_norm",
+                                                          "window_before")
+    if not 0 <= before <= size - 1:
+        raise ValueError(f"local_response_norm: expected window_before in [0, size - 1] = "
+                         f"[0, {size - 1}], got {before}")
+    alpha = _float(alpha, "local_response_norm", "alpha")
+    beta = _float(beta, "local_response_norm", "beta")
+    k = _float(k, "local_response_norm", "k")
+    return LocalResponseNormFunction.apply(input, size, before, alpha, beta, k)
+
+
+# ----- dropout ------------------------------------------------------------------------------------
+_DEFAULT_SEED = 67280421310721  # torch's default seed, so an unseeded run is reproducible too
+_rng = np.random.default_rng(_DEFAULT_SEED)
+
+
+def manual_seed(seed):
+    """Seeds the generator that draws dropout's per-call seeds (``pycnn.manual_seed``)."""
+    global _rng
+    _rng = np.random.default_rng(_int(seed, "manual_seed", "seed"))
+
+
+class DropoutFunction(Function):
+    def forward(self, x, p, seed):
+        y, self.mask = _C.dropout_forward(x, p, seed)
+        return y
+
+    def backward(self, grad):
+        return _C.dropout_backward(grad, self.mask), None, None
+
+
+def dropout(input, p=0.5, training=True, seed=None):
+    """Inverted dropout: each element is zeroed with probability ``p`` and the kept ones are scaled
+    by 1 / (1 - p). input (*) -> same shape. Identity when ``training`` is False.
+
+    The mask comes from Philox4x32-10 keyed by ``seed`` (element i is kept iff its uniform draw is
+    >= p), so CPU and CUDA give the same mask for the same seed; ``seed=None`` draws one from the
+    generator that :func:`manual_seed` seeds."""
+    _tensor(input, "dropout", "input")
+    p = _float(p, "dropout", "p")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: expected p in [0, 1], got {p}")
+    if not training:
+        return input
+    if seed is None:
+        seed = int(_rng.integers(0, 2**63))
+    else:
+        seed = _int(seed, "dropout", "seed")
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"dropout: expected seed in [0, 2**64), got {seed}")
+    return DropoutFunction.apply(input, p, seed)
+
+
+# ----- cat ----------------------------------------------------------------------------------------
+class CatFunction(Function):
+    def forward(self, *xs, dim):
+        self.inputs_raw, self.dim = xs, dim
+        return _C.cat_forward(list(xs), dim)
+
+    def backward(self, grad):
+        return tuple(_C.cat_backward(grad, list(self.inputs_raw), self.dim,
+                                     list(self.needs_input_grad)))
+
+
+def cat(tensors, dim=0):
+    """Concatenates float32 tensors along ``dim`` (negative counts from the end), like torch.cat:
+    all shapes must match except along ``dim``. The gradient is split back to each input."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"cat: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        _tensor(t, "cat", f"tensors[{i}]")
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors, got an empty one")
+    dim = _int(dim, "cat", "dim")
+    return CatFunction.apply(*tensors, dim=dim)
+def _float_input(value, op):
+    _tensor(value, op, "input")
+    if value.dtype != "float32":
+        raise TypeError(f"{op}: expected input to be float32, got {value.dtype}")
+    return value
+
+
+class ReluFunction(Function):
+    def forward(self, x):
+        self.y = _C.relu_forward(x)
+        return self.y
+
+    def backward(self, grad):
+        return _C.relu_backward(grad, self.y)
+
+
+def relu(input):
+    """max(input, 0), elementwise; any shape."""
+    return ReluFunction.apply(_float_input(input, "relu"))
+
+
+class LeakyReluFunction(Function):
+    def forward(self, x, negative_slope):
+        self.saved = (x, negative_slope)
+        return _C.leaky_relu_forward(x, negative_slope)
+
+    def backward(self, grad):
+        x, negative_slope = self.saved
+        return _C.leaky_relu_backward(grad, x, negative_slope), None
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """input where input > 0, else negative_slope * input; any shape."""
+    _float_input(input, "leaky_relu")
+    return LeakyReluFunction.apply(input, _float(negative_slope, "leaky_relu", "negative_slope"))
+
+
+class SigmoidFunction(Function):
+    def forward(self, x):
+        self.y = _C.sigmoid_forward(x)
+        return self.y
+
+    def backward(self, grad):
+        return _C.sigmoid_backward(grad, self.y)
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input)), elementwise; any shape."""
+    return SigmoidFunction.apply(_float_input(input, "sigmoid"))
+
+
+class TanhFunction(Function):
+    def forward(self, x):
+        self.y = _C.tanh_forward(x)
+        return self.y
+
+    def backward(self, grad):
+        return _C.tanh_backward(grad, self.y)
+
+
+def tanh(input):
+    """tanh(input), elementwise; any shape."""
+    return TanhFunction.apply(_float_input(input, "tanh"))
+
+
+class ClipFunction(Function):
+    def forward(self, x, lo, hi):
+        self.saved = (x, lo, hi)
+        return _C.clip_forward(x, lo, hi)
+
+    def backward(self, grad):
+        x, lo, hi = self.saved
+        return _C.clip_backward(grad, x, lo, hi), None, None
+
+
+def clip(input, min=None, max=None):
+    """min(max(input, min), max), elementwise, as torch.clip / torch.clamp: a bound may be None but
+    not both; min > max gives max everywhere. The gradient passes where min <= input <= max."""
+    _float_input(input, "clip")
+    if min is None and max is None:
+        raise ValueError("clip: expected at least one of min and max to be a number, got both None")
+    lo = -np.inf if min is None else _float(min, "clip", "min")
+    hi = np.inf if max is None else _float(max, "clip", "max")
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError(f"clip: expected bounds that are not NaN, got min={min!r}, max={max!r}")
+    return ClipFunction.apply(input, lo, hi)
+
+
+class PreluFunction(Function):
+    def forward(self, x, w):
+        self.saved = (x, w)
+        return _C.prelu_forward(x, w)
+
+    def backward(self, grad):
+        x, w = self.saved
+        need_x, need_w = self.needs_input_grad
+        return _C.prelu_backward(grad, x, w, need_x, need_w)
+
+
+def prelu(input, weight):
+    """input where input > 0, else weight * input, with weight (1,) or (C,) broadcast over dim 1 of
+    input (N, C, *), as torch.nn.functional.prelu. weight is learned: it gets a gradient."""
+    _float_input(input, "prelu")
+    _tensor(weight, "prelu", "weight")
+    return PreluFunction.apply(input, weight)
+
+
+# ----- softmax, log_softmax -----------------------------------------------------------------------
+def _dim(dim, op):
+    if dim is None:
+        raise ValueError(f"{op}: expected dim to be an int, got None (PyTorch's implicit dim choice "
+                         "is deprecated; pass dim explicitly)")
+    return _int(dim, op, "dim")
+
+
+class SoftmaxFunction(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        self.y = _C.softmax_forward(x, dim)
+        return self.y
+
+    def backward(self, grad):
+        return _C.softmax_backward(grad, self.y, self.dim), None
+
+
+def softmax(input, dim=None):
+    """exp(input) / sum(exp(input)) along dim (negative counts from the end); numerically stable."""
+    return SoftmaxFunction.apply(_float_input(input, "softmax"), _dim(dim, "softmax"))
+
+
+class LogSoftmaxFunction(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        self.y = _C.log_softmax_forward(x, dim)
+        return self.y
+
+    def backward(self, grad):
+        return _C.log_softmax_backward(grad, self.y, self.dim), None
+
+
+def log_softmax(input, dim=None):
+    """log(softmax(input, dim)), computed stably as (x - max) - log(sum(exp(x - max)))."""
+    return LogSoftmaxFunction.apply(_float_input(input, "log_softmax"), _dim(dim, "log_softmax"))
+
+
+# ----- losses -------------------------------------------------------------------------------------
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+
+def _reduction(reduction, op):
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: expected reduction to be 'none', 'mean' or 'sum', got {reduction!r}")
+    return _REDUCTIONS[reduction]
+
+
+class CrossEntropyFunction(Function):
+    def forward(self, x, target, ignore_index, label_smoothing, reduction):
+        loss, valid = _C.cross_entropy_forward(x, target, ignore_index, label_smoothing, reduction)
+        self.saved = (x, target, valid, ignore_index, label_smoothing, reduction)
+        return loss
+
+    def backward(self, grad):
+        return (_C.cross_entropy_backward(grad, *self.saved), None, None, None, None)
+
+
+def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+    """Cross entropy between logits and class indices: log_softmax over dim 1 and the negative
+    log-likelihood of the target class, fused and stable, as torch.nn.functional.cross_entropy.
+
+    input (N, C) or (N, C, d1, ..., dk) float32 logits (or (C,) for one sample); target (N,) or
+    (N, d1, ..., dk) int64 class indices in [0, C) or ignore_index. reduction 'mean' divides by the
+    number of non-ignored targets; 'none' returns the per-target losses (0 where ignored).
+    label_smoothing eps mixes the one-hot target with the uniform distribution: (1 - eps) on the
+    target, eps / C on every class."""
+    op = "cross_entropy"
+    _float_input(input, op)
+    _tensor(target, op, "target")
+    if target.dtype != "int64":
+        raise TypeError(f"{op}: expected target to be int64 class indices, got {target.dtype} "
+                        "(class-probability targets are not supported)")
+    code = _reduction(reduction, op)
+    ignore_index = _int(ignore_index, op, "ignore_index")
+    label_smoothing = _float(label_smoothing, op, "label_smoothing")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: expected label_smoothing in [0, 1], got {label_smoothing}")
+    return CrossEntropyFunction.apply(input, target, ignore_index, label_smoothing, code)
+
+
+class MseLossFunction(Function):
+    def forward(self, x, target, reduction):
+        self.saved = (x, target, reduction)
+        return _C.mse_loss_forward(x, target, reduction)
+
+    def backward(self, grad):
+        x, target, reduction = self.saved
+        need_x, need_t = self.needs_input_grad[:2]
+        dx, dt = _C.mse_loss_backward(grad, x, target, reduction, need_x, need_t)
+        return dx, dt, None
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (input - target)^2 reduced by 'mean', 'sum' or 'none'; input and target
+    must have the same shape (PyTorch warns and broadcasts; pycnn raises ValueError). Both get
+    gradients."""
+    _float_input(input, "mse_loss")
+    _tensor(target, "mse_loss", "target")
+    if target.dtype != "float32":
+        raise TypeError(f"mse_loss: expected target to be float32, got {target.dtype}")
+    code = _reduction(reduction, "mse_loss")
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"mse_loss: expected input and target of the same shape, got input "
+                         f"{tuple(input.shape)} and target {tuple(target.shape)} (pycnn does not "
+                         "broadcast a loss's operands)")
+    return MseLossFunction.apply(input, target, code)

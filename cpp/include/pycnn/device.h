@@ -1,7 +1,8 @@
 // Devices and their allocators.
 //
 // The CPU allocator hands out 64-byte aligned blocks (one cache line, one AVX-512 vector). The CUDA
-// runtime lives in cpp/src/cuda/runtime.cu and is compiled only when nvcc is found; the extension
+// runtime (a caching allocator and one stream per device, see pycnn/cuda_utils.h) lives in
+// cpp/src/cuda/runtime.cu and is compiled only when nvcc is found; the extension
 // links cudart statically, so it imports on machines with no GPU and no driver, and
 // cuda::device_count() then answers 0.
 #pragma once
@@ -35,6 +36,9 @@ void fill_zero(void* ptr, size_t bytes);
 void synchronize();
 size_t memory_allocated();      // bytes held by live tensors
 size_t max_memory_allocated();  // high-water mark of memory_allocated()
+void reset_peak_memory_stats();  // max_memory_allocated() restarts from memory_allocated()
+size_t memory_reserved();       // bytes taken from the driver: live tensors plus the allocator's cache
+void empty_cache();             // returns the cached (free) blocks to the driver
 }  // namespace cuda
 
 // Raises a clear error when CUDA was asked for and cannot be had.

@@ -1,0 +1,48 @@
+// max_pool2d: 2-d max pooling, NCHW, as torch.nn.functional.max_pool2d (geometry in pool2d.h).
+//
+//   input   x   [N, C, H, W]
+//   output  y   [N, C, OH, OW]  the largest input under each window; padding counts as -inf
+//   indices idx [N, C, OH, OW]  int64: where that maximum lies, as a flat index h*W + w into
+//                               its own input plane (PyTorch's convention), -1 for a window
+//                               holding no input
+//
+// Ties keep the first maximum in the window's row-major scan (kh, then kw), and a NaN wins over
+// every number, both as in PyTorch; so the gradient of a tie goes to one element, the one torch
+// picks.
+// Accumulation contract: the input gradient is overwritten, dx = (no parameters).
+#pragma once
+
+#include <cstdint>
+
+#include "pycnn/ops/pool2d.h"
+
+namespace pycnn {
+
+// The kernel taps [lo, hi) of one window along one axis that land on real input: the window
+// starts at `start` (negative inside the left padding) and tap k reads start + k*dilation, which
+// must lie in [0, size). An empty range (lo == hi) means the window holds no input at all.
+struct PoolTaps {
+  int64_t lo, hi;
+};
+PYCNN_HOST_DEVICE inline PoolTaps pool_taps(int64_t start, int64_t dilation, int64_t kernel,
+                                            int64_t size) {
+  int64_t lo = start < 0 ? (-start + dilation - 1) / dilation : 0;
+  int64_t hi = start < size ? (size - start + dilation - 1) / dilation : 0;
+  if (hi > kernel) hi = kernel;
+  if (lo > hi) lo = hi;
+  return {lo, hi};
+}
+
+namespace cpu {
+// y, idx [N, C, OH, OW] = max and argmax of x [N, C, H, W] over each window
+void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShape& s);
+// dx [N, C, H, W] = dy [N, C, OH, OW] routed to the argmax of its window (summed where they meet)
+void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s);
+}  // namespace cpu
+
+namespace cuda {
+void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShape& s);
+void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s);
+}  // namespace cuda
+
+}  // namespace pycnn

@@ -1,0 +1,79 @@
+// Pool2dShape: the window geometry shared by max_pool2d and avg_pool2d (NCHW, per-axis kernel,
+// stride, padding, dilation and ceil_mode), read alike by the CPU kernels, the CUDA kernels and
+// the bindings' shape inference.
+//
+// Output size, exactly as PyTorch computes it (pooling_output_shape):
+//   OH = floor_or_ceil((H + 2*pad_h - dil_h*(KH-1) - 1) / stride_h) + 1
+// and with ceil_mode, if (OH-1)*stride_h >= H + pad_h then OH -= 1: the last window must start
+// inside the input or its left padding, never wholly in the right padding.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pycnn/check.h"
+
+// Window arithmetic that the CPU kernels and the CUDA kernels must agree on is written once, in
+// these headers, and compiled for both.
+#ifndef PYCNN_HOST_DEVICE
+#ifdef __CUDACC__
+#define PYCNN_HOST_DEVICE __host__ __device__
+#else
+#define PYCNN_HOST_DEVICE
+#endif
+#endif
+
+namespace pycnn {
+
+// One axis of the output-size formula above. Callers check stride > 0 first.
+inline int64_t pool2d_out_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride,
+                               int64_t dilation, bool ceil_mode) {
+  const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  // Floor division also for a negative span (a kernel larger than the padded input): C++ truncates
+  // toward zero, which would turn -1/2 into a valid-looking output of size 1.
+  int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+struct Pool2dShape {
+  int64_t N, C, H, W;
+  int64_t KH, KW;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dil_h = 1, dil_w = 1;
+  bool ceil_mode = false;
+
+  int64_t out_h() const { return pool2d_out_size(H, KH, pad_h, stride_h, dil_h, ceil_mode); }
+  int64_t out_w() const { return pool2d_out_size(W, KW, pad_w, stride_w, dil_w, ceil_mode); }
+  int64_t planes() const { return N * C; }
+
+  // Raises ValueError, naming `op`, for non-positive input sizes, kernel, stride or dilation, a
+  // negative padding, padding over half the kernel (PyTorch's rule: every window must hold an input
+  // element) or a window that does not fit the padded input.
+  void validate(const char* op) const {
+    if (N < 0 || C <= 0 || H <= 0 || W <= 0)
+      value_error(op, ": input must have positive channels, height and width, got (N=", N,
+                  ", C=", C, ", H=", H, ", W=", W, ")");
+    if (KH <= 0 || KW <= 0)
+      value_error(op, ": kernel_size must be positive, got (", KH, ", ", KW, ")");
+    if (stride_h <= 0 || stride_w <= 0)
+      value_error(op, ": stride must be positive, got (", stride_h, ", ", stride_w, ")");
+    if (dil_h <= 0 || dil_w <= 0)
+      value_error(op, ": dilation must be positive, got (", dil_h, ", ", dil_w, ")");
+    if (pad_h < 0 || pad_w < 0)
+      value_error(op, ": padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
+    if (pad_h > KH / 2 || pad_w > KW / 2)
+      value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h,
+                  ", ", pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
+    if (out_h() <= 0 || out_w() <= 0) {
+      const std::string dilated =
+          dil_h == 1 && dil_w == 1 ? "" : concat(" with dilation (", dil_h, ", ", dil_w, ")");
+      value_error(op, ": kernel_size (", KH, ", ", KW, ")", dilated, " does not fit the input (", H,
+                  ", ", W, ") padded by (", pad_h, ", ", pad_w, "): output size would be (",
+                  out_h(), ", ", out_w(), ")");
+    }
+  }
+};
+
+}  // namespace pycnn

@@ -1,0 +1,71 @@
+// max_pool2d on the CPU: a direct loop over each window's in-bounds taps (pool_taps in
+// max_pool2d.h), so padding never needs a -inf sentinel in memory and never wins.
+//
+// x [N, C, H, W] -> y, idx [N, C, OH, OW]; idx holds the flat argmax h*W + w within its plane.
+// Forward threads take (plane, output row) pairs, which keeps both cores busy at batch 1; backward
+// threads take whole planes, because overlapping windows of one plane may route gradient to the
+// same input element.
+#include "pycnn/ops/max_pool2d.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace pycnn::cpu {
+
+// Below this many window taps a parallel region costs more than it saves.
+static constexpr int64_t kParallelWork = 1 << 15;
+
+void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShape& s) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
+  const bool parallel = planes * OH * OW * s.KH * s.KW > kParallelWork;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const float* xp = x + p * s.H * s.W;
+      float* yrow = y + (p * OH + oh) * OW;
+      int64_t* irow = idx + (p * OH + oh) * OW;
+      const int64_t h0 = oh * s.stride_h - s.pad_h;
+      const PoolTaps th = pool_taps(h0, s.dil_h, s.KH, s.H);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = ow * s.stride_w - s.pad_w;
+        const PoolTaps tw = pool_taps(w0, s.dil_w, s.KW, s.W);
+        float best = -std::numeric_limits<float>::infinity();
+        // PyTorch starts from the first in-bounds tap, so an all -inf window still points at input.
+        int64_t best_i = (th.lo < th.hi && tw.lo < tw.hi)
+                             ? (h0 + th.lo * s.dil_h) * s.W + w0 + tw.lo * s.dil_w
+                             : -1;
+        for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+          const int64_t row = (h0 + kh * s.dil_h) * s.W + w0;
+          for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+            const int64_t i = row + kw * s.dil_w;
+            const float v = xp[i];
+            // Strict > keeps the first of equal maxima; a NaN always takes over (PyTorch's rule).
+            if (v > best || std::isnan(v)) {
+              best = v;
+              best_i = i;
+            }
+          }
+        }
+        yrow[ow] = best;
+        irow[ow] = best_i;
+      }
+    }
+}
+
+void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
+  const int64_t plane_in = s.H * s.W, plane_out = OH * OW;
+  const bool parallel = planes * (plane_in + plane_out) > kParallelWork;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t p = 0; p < planes; ++p) {
+    float* dxp = dx + p * plane_in;
+    const float* dyp = dy + p * plane_out;
+    const int64_t* ip = idx + p * plane_out;
+    std::memset(dxp, 0, plane_in * sizeof(float));
+    for (int64_t o = 0; o < plane_out; ++o)
+      if (ip[o] >= 0) dxp[ip[o]] += dyp[o];
+  }
+}
+
+}  // namespace pycnn::cpu

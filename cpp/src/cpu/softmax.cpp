@@ -1,0 +1,128 @@
+// softmax on the CPU, x and y viewed as [outer, dim, inner] (softmax.h).
+//
+// Two loop orders, both vectorisable on contiguous memory:
+//  - inner == 1 (the last dimension, (N, C) logits): one contiguous row of `dim` floats per outer
+//    index; OpenMP splits the rows.
+//  - inner > 1 (e.g. dim 1 of (N, C, H, W)): the `dim` values of one position are `inner` apart, so
+//    a block of up to kBlock neighbouring positions is reduced together, the innermost loop running
+//    along memory; the per-position max and sum live in small stack arrays. OpenMP splits
+//    (outer, block) tasks, so a batch of one still uses every core.
+// Three passes (max, exp and sum, scale) keep exp's argument <= 0: no overflow for large logits.
+#include "pycnn/ops/softmax.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "pycnn/check.h"
+
+namespace pycnn {
+
+SoftmaxShape SoftmaxShape::make(const std::vector<int64_t>& shape, int64_t dim, const char* op) {
+  const int64_t nd = static_cast<int64_t>(shape.size()), rank = nd > 0 ? nd : 1;
+  if (dim < -rank || dim >= rank)
+    value_error(op, ": dim ", dim, " is out of range for input of shape ", shape_str(shape),
+                " (expected a dim in [", -rank, ", ", rank - 1, "])");
+  if (dim < 0) dim += rank;
+  SoftmaxShape s{1, nd > 0 ? shape[dim] : 1, 1};
+  for (int64_t k = 0; k < dim; ++k) s.outer *= shape[k];
+  for (int64_t k = dim + 1; k < nd; ++k) s.inner *= shape[k];
+  return s;
+}
+
+namespace cpu {
+
+namespace {
+constexpr int64_t kBlock = 256;
+constexpr int64_t kParallelWork = 1 << 15;
+}  // namespace
+
+void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
+  const int64_t D = s.dim, inner = s.inner;
+  const bool big = s.outer * D * inner > kParallelWork;
+  if (inner == 1) {
+#pragma omp parallel for if (big)
+    for (int64_t o = 0; o < s.outer; ++o) {
+      const float* xr = x + o * D;
+      float* yr = y + o * D;
+      float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+      for (int64_t d = 0; d < D; ++d) m = std::max(m, xr[d]);
+      float sum = 0.0f;
+      for (int64_t d = 0; d < D; ++d) {
+        yr[d] = std::exp(xr[d] - m);
+        sum += yr[d];
+      }
+      const float inv = 1.0f / sum;
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
+    }
+    return;
+  }
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
+#pragma omp parallel for if (big)
+  for (int64_t task = 0; task < s.outer * blocks; ++task) {
+    const int64_t o = task / blocks, i0 = (task % blocks) * kBlock;
+    const int64_t w = std::min(kBlock, inner - i0);
+    const float* xb = x + o * D * inner + i0;
+    float* yb = y + o * D * inner + i0;
+    float m[kBlock], sum[kBlock];
+    std::fill(m, m + w, -std::numeric_limits<float>::infinity());
+    std::fill(sum, sum + w, 0.0f);
+    for (int64_t d = 0; d < D; ++d) {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) m[j] = std::max(m[j], xb[d * inner + j]);
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < w; ++j) {
+        yb[d * inner + j] = std::exp(xb[d * inner + j] - m[j]);
+        sum[j] += yb[d * inner + j];
+      }
+    }
+    for (int64_t j = 0; j < w; ++j) sum[j] = 1.0f / sum[j];
+    for (int64_t d = 0; d < D; ++d) {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) yb[d * inner + j] *= sum[j];
+    }
+  }
+}
+
+void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
+  const int64_t D = s.dim, inner = s.inner;
+  const bool big = s.outer * D * inner > kParallelWork;
+  if (inner == 1) {
+#pragma omp parallel for if (big)
+    for (int64_t o = 0; o < s.outer; ++o) {
+      const float* yr = y + o * D;
+      const float* dyr = dy + o * D;
+      float* dxr = dx + o * D;
+      float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t d = 0; d < D; ++d) dot += dyr[d] * yr[d];
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) dxr[d] = yr[d] * (dyr[d] - dot);
+    }
+    return;
+  }
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
+#pragma omp parallel for if (big)
+  for (int64_t task = 0; task < s.outer * blocks; ++task) {
+    const int64_t o = task / blocks, i0 = (task % blocks) * kBlock;
+    const int64_t w = std::min(kBlock, inner - i0);
+    const int64_t base = o * D * inner + i0;
+    float dot[kBlock];
+    std::fill(dot, dot + w, 0.0f);
+    for (int64_t d = 0; d < D; ++d) {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) dot[j] += dy[base + d * inner + j] * y[base + d * inner + j];
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t k = base + d * inner;
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) dx[k + j] = y[k + j] * (dy[k + j] - dot[j]);
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace pycnn

@@ -1,0 +1,225 @@
+// conv2d on the GPU: implicit GEMM for the forward pass and both gradients, per group (blockIdx.z);
+// no im2col matrix is ever materialised: the gathered operand's tile is read from the NCHW tensor
+// on the fly, with padding, stride and dilation resolved per element (zero outside the image).
+//
+//   forward  y_g[C_out/g, N*OH*OW]   = w_g[C_out/g, K]          x  col(x)_g[K, N*OH*OW]
+//   dx       dx_g[C_in/g, N*H*W]     = w_g^T[C_in/g, C_out/g*KH*KW] x  dycol_g[.., N*H*W]
+//   dw       dw_g[C_out/g, K]       += dy_g[C_out/g, N*OH*OW]   x  col(x)_g^T[N*OH*OW, K]
+//   db       db[C_out]              += sum over n, oh, ow of dy
+// with K = C_in/g * KH * KW ordered (c, kh, kw) like the weight. dycol(co, kh, kw; n, ih, iw) is
+// dy[n, co, oh, ow] where ih = oh*stride - pad + kh*dil has an integral solution oh in [0, OH) (and
+// likewise for w), else 0: the transposed convolution written as a gather, so dx is written once per
+// element (=) without atomics. dw's reduction runs over N*OH*OW, long next to its small output, so it
+// is split over blockIdx.z and the splits meet through atomicAdd (dw is += anyway).
+// Accumulation contract: dx =, dw +=, db +=; each may be null to skip.
+#include "pycnn/ops/conv2d.h"
+
+#include "gemm_mainloop.cuh"
+
+namespace pycnn::cuda {
+
+namespace detail {
+namespace {
+
+// Sizes as ints: the launchers check every extent fits in 32 bits.
+struct ConvDims {
+  int N, C_in, H, W, C_out, KH, KW, OH, OW;
+  int sh, sw, ph, pw, dil_h, dil_w;
+  int cin_g, cout_g;
+
+  // x[n, group's channel c, oh*stride - pad + kh*dil, ...] for the im2col element ((c, kh, kw), pix),
+  // pix = (n, oh, ow); 0 in the padding.
+  __device__ float im2col(const float* x, int g, int ck, int pix) const {
+    const int khw = KH * KW, c = ck / khw, r = ck - c * khw, kh = r / KW, kw = r - kh * KW;
+    const int P = OH * OW, n = pix / P, p = pix - n * P, oh = p / OW, ow = p - oh * OW;
+    const int ih = oh * sh - ph + kh * dil_h, iw = ow * sw - pw + kw * dil_w;
+    if (ih < 0 || ih >= H || iw < 0 || iw >= W) return 0.0f;
+    return __ldg(x + ((int64_t(n) * C_in + g * cin_g + c) * H + ih) * W + iw);
+  }
+};
+
+// A gathered operand: element (row, k) = fn(row, k), zero outside rows x K.
+template <class Fn, bool K_CONTIG_>
+struct GatherOperand {
+  static constexpr bool K_CONTIG = K_CONTIG_;
+  Fn fn;
+  int rows, K;
+  __device__ void set_batch(int group) { fn.g = group; }
+  __device__ void load4(int row, int k, float (&v)[4]) const {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int r = K_CONTIG ? row : row + j, kk = K_CONTIG ? k + j : k;
+      v[j] = r < rows && kk < K ? fn(r, kk) : 0.0f;
+    }
+  }
+};
+
+// ---- forward ----
+struct ForwardWeight {  // (m, k) = w[g*cout_g + m, k]: k contiguous
+  const float* w;
+  int K, cout_g, g;
+  __device__ float operator()(int m, int k) const {
+    return __ldg(w + (int64_t(g) * cout_g + m) * K + k);
+  }
+};
+struct ForwardInput {  // (pix, k) = im2col(x)[k, pix]: consecutive pixels are adjacent in x
+  const float* x;
+  ConvDims d;
+  int g;
+  __device__ float operator()(int pix, int k) const { return d.im2col(x, g, k, pix); }
+};
+struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
+  float* y;
+  const float* b;
+  int P, C_out, cout_g, g;
+  __device__ void set_batch(int group) { g = group; }
+  __device__ void store(int m, int pix, float value) const {
+    const int n = pix / P, p = pix - n * P, co = g * cout_g + m;
+    y[(int64_t(n) * C_out + co) * P + p] = b ? value + b[co] : value;
+  }
+};
+
+// ---- dx ----
+struct DataWeight {  // (c, k = (co, kh, kw)) = w[g*cout_g + co, c, kh, kw]
+  const float* w;
+  int cin_g, cout_g, khw, g;
+  __device__ float operator()(int c, int k) const {
+    const int co = k / khw, r = k - co * khw;
+    return __ldg(w + ((int64_t(g) * cout_g + co) * cin_g + c) * khw + r);
+  }
+};
+struct DataGrad {  // (pix = (n, ih, iw), k = (co, kh, kw)) = dy[n, g*cout_g + co, oh, ow] or 0
+  const float* dy;
+  ConvDims d;
+  int g;
+  __device__ float operator()(int pix, int k) const {
+    const int khw = d.KH * d.KW, co = k / khw, r = k - co * khw, kh = r / d.KW, kw = r - kh * d.KW;
+    const int HW = d.H * d.W, n = pix / HW, q = pix - n * HW, ih = q / d.W, iw = q - ih * d.W;
+    const int th = ih + d.ph - kh * d.dil_h, tw = iw + d.pw - kw * d.dil_w;
+    if (th < 0 || tw < 0) return 0.0f;
+    const int oh = th / d.sh, ow = tw / d.sw;
+    if (oh * d.sh != th || ow * d.sw != tw || oh >= d.OH || ow >= d.OW) return 0.0f;
+    return __ldg(dy + ((int64_t(n) * d.C_out + g * d.cout_g + co) * d.OH + oh) * d.OW + ow);
+  }
+};
+struct DataStore {  // dx[n, g*cin_g + c, ih, iw] = value
+  float* dx;
+  int HW, C_in, cin_g, g;
+  __device__ void set_batch(int group) { g = group; }
+  __device__ void store(int c, int pix, float value) const {
+    const int n = pix / HW, q = pix - n * HW;
+    dx[(int64_t(n) * C_in + g * cin_g + c) * HW + q] = value;
+  }
+};
+
+// ---- dw ----
+struct FilterGrad {  // (m, q = (n, p)) = dy[n, g*cout_g + m, p]: consecutive q adjacent
+  const float* dy;
+  int P, C_out, cout_g, g;
+  __device__ float operator()(int m, int q) const {
+    const int n = q / P, p = q - n * P;
+    return __ldg(dy + (int64_t(n) * C_out + g * cout_g + m) * P + p);
+  }
+};
+struct FilterInput {  // (ck, q) = im2col(x)[ck, q]: consecutive q adjacent
+  const float* x;
+  ConvDims d;
+  int g;
+  __device__ float operator()(int ck, int q) const { return d.im2col(x, g, ck, q); }
+};
+struct FilterStore {  // dw[g*cout_g + m, ck] += value (atomically when the reduction is split)
+  float* dw;
+  int K, cout_g, g;
+  bool atomic;
+  __device__ void set_batch(int group) { g = group; }
+  __device__ void store(int m, int ck, float value) const {
+    float* dst = dw + (int64_t(g) * cout_g + m) * K + ck;
+    if (atomic) atomicAdd(dst, value);
+    else *dst += value;
+  }
+};
+
+// db[c] += sum over n and p of dy[n, c, p]: one block per channel, warp shuffles then shared memory.
+__global__ void bias_grad_kernel(float* db, const float* dy, int N, int C, int P) {
+  const int c = blockIdx.x;
+  float sum = 0.0f;
+  for (int n = 0; n < N; ++n) {
+    const float* row = dy + (int64_t(n) * C + c) * P;
+    for (int p = threadIdx.x; p < P; p += blockDim.x) sum += row[p];
+  }
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+  __shared__ float warp_sums[32];
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    const int warps = blockDim.x / 32;
+    sum = threadIdx.x < warps ? warp_sums[threadIdx.x] : 0.0f;
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if (threadIdx.x == 0) db[c] += sum;
+  }
+}
+
+ConvDims dims_of(const Conv2dShape& s) {
+  return {int(s.N),        int(s.C_in),     int(s.H),       int(s.W),       int(s.C_out),
+          int(s.KH),       int(s.KW),       int(s.out_h()), int(s.out_w()), int(s.stride_h),
+          int(s.stride_w), int(s.pad_h),    int(s.pad_w),   int(s.dil_h),   int(s.dil_w),
+          int(s.cin_per_group()), int(s.cout_per_group())};
+}
+
+void require_sizes(const Conv2dShape& s) {
+  const char* op = "conv2d";
+  require_int32(s.N * s.C_in * s.H * s.W, op);
+  require_int32(s.N * s.C_out * s.out_h() * s.out_w(), op);
+  require_int32(s.C_out * s.col_rows(), op);
+}
+
+}  // namespace
+}  // namespace detail
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
+  using namespace detail;
+  if (s.N == 0) return;
+  require_sizes(s);
+  const ConvDims d = dims_of(s);
+  const int K = int(s.col_rows()), P = d.OH * d.OW;
+  GemmProblem<GatherOperand<ForwardWeight, true>, GatherOperand<ForwardInput, false>, ForwardStore> p;
+  p.a = {{w, K, d.cout_g, 0}, d.cout_g, K};
+  p.b = {{x, d, 0}, d.N * P, K};
+  p.epilogue = {y, b, P, d.C_out, d.cout_g, 0};
+  p.M = d.cout_g, p.N = d.N * P, p.K = K, p.batches = int(s.groups);
+  launch_gemm(p, "conv2d");
+}
+
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* w, const Conv2dShape& s) {
+  using namespace detail;
+  if (s.N == 0) return;  // dx is empty; nothing adds to dw or db
+  require_sizes(s);
+  const ConvDims d = dims_of(s);
+  const int K = int(s.col_rows()), P = d.OH * d.OW, khw = d.KH * d.KW;
+  if (dx) {
+    GemmProblem<GatherOperand<DataWeight, true>, GatherOperand<DataGrad, false>, DataStore> p;
+    p.a = {{w, d.cin_g, d.cout_g, khw, 0}, d.cin_g, d.cout_g * khw};
+    p.b = {{dy, d, 0}, d.N * d.H * d.W, d.cout_g * khw};
+    p.epilogue = {dx, d.H * d.W, d.C_in, d.cin_g, 0};
+    p.M = d.cin_g, p.N = d.N * d.H * d.W, p.K = d.cout_g * khw, p.batches = int(s.groups);
+    launch_gemm(p, "conv2d backward (input)");
+  }
+  if (dw) {
+    GemmProblem<GatherOperand<FilterGrad, true>, GatherOperand<FilterInput, true>, FilterStore> p;
+    const int reduce = d.N * P;
+    const int64_t tiles = int64_t((d.cout_g + 127) / 128) * ((K + 127) / 128) * s.groups;
+    p.splits = choose_splits(tiles, reduce, p.k_chunk);
+    p.a = {{dy, P, d.C_out, d.cout_g, 0}, d.cout_g, reduce};
+    p.b = {{x, d, 0}, K, reduce};
+    p.epilogue = {dw, K, d.cout_g, 0, p.splits > 1};
+    p.M = d.cout_g, p.N = K, p.K = reduce, p.batches = int(s.groups);
+    launch_gemm(p, "conv2d backward (weight)");
+  }
+  if (db) {
+    bias_grad_kernel<<<static_cast<unsigned>(d.C_out), 256, 0, stream()>>>(db, dy, d.N, d.C_out, P);
+    check_launch("conv2d backward (bias)");
+  }
+}
+
+}  // namespace pycnn::cuda

@@ -1,0 +1,57 @@
+"""clip: forward and backward against torch.clamp in float64 (one bound, both, crossed bounds)."""
+import numpy as np
+import pytest
+import torch
+
+import pycnn
+import pycnn.nn.functional as F
+from op_check import check_op, random_configs
+
+
+def make(rng):
+    rank = int(rng.integers(0, 5))
+    shape = tuple(int(d) for d in rng.integers(1, 8, size=rank))
+    if rng.random() < 0.1:
+        shape = (5, 160, 97)
+    # Bounds on a grid of 0.25 are exact in float32, so both sides clip the same elements.
+    lo = float(rng.integers(-8, 4)) / 4
+    hi = float(rng.integers(-4, 8)) / 4
+    kind = rng.choice(["both", "min", "max", "crossed"])
+    if kind == "min":
+        hi = None
+    elif kind == "max":
+        lo = None
+    elif kind == "crossed":  # min > max: torch gives max everywhere and no gradient
+        lo, hi = max(lo, hi) + 0.5, min(lo, hi)
+    return shape, lo, hi
+
+
+CONFIGS = random_configs(30, 105, make)
+
+
+@pytest.mark.parametrize("shape,lo,hi", CONFIGS, ids=[f"{s}[{a},{b}]" for s, a, b in CONFIGS])
+def test_clip_matches_torch(device, shape, lo, hi):
+    rng = np.random.default_rng(len(shape) + 7)
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    check_op(lambda x: F.clip(x, lo, hi), lambda x: torch.clamp(x, lo, hi), [x], device=device)
+
+
+def test_clip_keywords_and_gradient_at_bounds(device):
+    # torch.clamp passes the gradient where min <= x <= max, the bounds included.
+    x = pycnn.tensor([-1.0, 0.0, 0.5, 1.0, 2.0], device=device, requires_grad=True)
+    y = F.clip(x, min=0.0, max=1.0)
+    assert y.numpy().tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    y.backward(pycnn.tensor([1.0] * 5, device=device))
+    assert x.grad.numpy().tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def test_clip_rejects_bad_input(device):
+    x = pycnn.tensor([1.0, -1.0], device=device)
+    with pytest.raises(ValueError, match="clip: expected at least one of min and max"):
+        F.clip(x)
+    with pytest.raises(TypeError, match="clip: expected min to be a number"):
+        F.clip(x, min="0")
+    with pytest.raises(ValueError, match="clip: expected bounds that are not NaN"):
+        F.clip(x, max=float("nan"))
+    with pytest.raises(TypeError, match="clip: expected input to be float32, got int64"):
+        F.clip(pycnn.tensor([1, 2], device=device), 0.0, 1.0)

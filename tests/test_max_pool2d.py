@@ -1,0 +1,173 @@
+"""max_pool2d: forward and backward against torch float64, output sizes, ties, indices, bad input."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import pycnn
+import pycnn.nn.functional as F
+from op_check import check_op, random_configs
+
+
+def _out_size(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling_output_shape, written out independently of the C++ one."""
+    span = size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = span // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _every_window_holds_input(size, k, s, p, d, ceil_mode):
+    out = _out_size(size, k, s, p, d, ceil_mode)
+    return out > 0 and all(any(0 <= o * s - p + t * d < size for t in range(k)) for o in range(out))
+
+
+def _make_config(rng):
+    while True:
+        n = int(rng.integers(1, 3))
+        c = int(rng.integers(1, 4))
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        sh, sw = (int(v) for v in rng.integers(1, 4, size=2))
+        ph, pw = int(rng.integers(0, min(2, kh // 2) + 1)), int(rng.integers(0, min(2, kw // 2) + 1))
+        dh, dw = (int(v) for v in rng.choice([1, 2], size=2))
+        h, w = (int(v) for v in rng.integers(3, 14, size=2))
+        ceil_mode = bool(rng.integers(0, 2))
+        if all(_every_window_holds_input(*axis, ceil_mode)
+               for axis in ((h, kh, sh, ph, dh), (w, kw, sw, pw, dw))):
+            return dict(shape=(n, c, h, w), kernel_size=(kh, kw), stride=(sh, sw),
+                        padding=(ph, pw), dilation=(dh, dw), ceil_mode=ceil_mode)
+
+
+CONFIGS = random_configs(36, seed=2024, make=_make_config)
+
+
+def test_configs_cover_the_brief():
+    assert any(c["shape"][0] == 1 for c in CONFIGS)
+    assert any(c["dilation"] != (1, 1) for c in CONFIGS)
+    assert any(c["ceil_mode"] for c in CONFIGS) and not all(c["ceil_mode"] for c in CONFIGS)
+    assert any(c["kernel_size"][0] != c["kernel_size"][1] for c in CONFIGS)
+    assert any(max(c["padding"]) == 2 for c in CONFIGS) and any(max(c["stride"]) == 3 for c in CONFIGS)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: str(tuple(c.values())))
+def test_matches_torch(config, device):
+    kwargs = {k: v for k, v in config.items() if k != "shape"}
+    x = np.random.default_rng(7).standard_normal(config["shape"]).astype(np.float32)
+    check_op(lambda t: F.max_pool2d(t, **kwargs), lambda t: TF.max_pool2d(t, **kwargs), [x],
+             device=device)
+
+
+def test_worked_example_2x2_stride_2_keeps_a_quarter(device):
+    x = pycnn.tensor(np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8), device=device,
+                     requires_grad=True)
+    y = F.max_pool2d(x, 2, 2)
+    assert y.shape == (1, 1, 4, 4)
+    # Each 2x2 block of 0..63 keeps its bottom-right value 8*(2i+1) + 2j + 1.
+    expected = np.array([[8 * (2 * i + 1) + 2 * j + 1 for j in range(4)] for i in range(4)])
+    np.testing.assert_array_equal(y.numpy()[0, 0], expected)
+    y.sum().backward()
+    grad = x.grad.numpy()[0, 0]
+    assert grad.sum() == 16 and np.count_nonzero(grad) == 16
+    assert np.all(grad[1::2, 1::2] == 1)
+
+
+@pytest.mark.parametrize("stride, size", [(1, 5), (2, 3), (3, 2)])
+def test_output_size_7x7_with_3x3_window(stride, size, device):
+    x = pycnn.tensor(np.zeros((1, 2, 7, 7), np.float32), device=device)
+    assert F.max_pool2d(x, 3, stride).shape == (1, 2, size, size)
+
+
+@pytest.mark.parametrize("size, k, s, p, expected", [
+    (6, 3, 2, 0, 3),   # floor 2, ceil 3
+    (5, 2, 2, 1, 3),   # ceil gives 4, but its last window would start in the right padding
+    (7, 3, 3, 1, 3),
+])
+def test_ceil_mode_output_size(size, k, s, p, expected, device):
+    x = np.random.default_rng(1).standard_normal((1, 1, size, size)).astype(np.float32)
+    ours = F.max_pool2d(pycnn.tensor(x, device=device), k, s, p, ceil_mode=True)
+    ref = TF.max_pool2d(torch.tensor(x), k, s, p, ceil_mode=True)
+    assert ours.shape == tuple(ref.shape) == (1, 1, expected, expected)
+    np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 1, 1), (3, 2, 1)])
+def test_ties_route_the_gradient_like_torch(kernel_size, stride, padding, device):
+    # Whole planes of equal values: every window is one big tie.
+    data = np.ones((1, 2, 6, 7), np.float32)
+    data[0, 1, :, 3:] = 2.0
+    upstream = np.random.default_rng(3).standard_normal(
+        TF.max_pool2d(torch.tensor(data), kernel_size, stride, padding).shape)
+    x = pycnn.tensor(data, device=device, requires_grad=True)
+    out, indices = F.max_pool2d(x, kernel_size, stride, padding, return_indices=True)
+    out.backward(pycnn.tensor(upstream, device=device))
+    xt = torch.tensor(data, dtype=torch.float64, requires_grad=True)
+    ref, ref_indices = TF.max_pool2d(xt, kernel_size, stride, padding, return_indices=True)
+    ref.backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(indices.numpy(), ref_indices.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_indices_match_torch_with_padding_and_dilation(device):
+    x = np.random.default_rng(5).standard_normal((2, 3, 9, 11)).astype(np.float32)
+    args = dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), dilation=(2, 3), ceil_mode=True)
+    out, indices = F.max_pool2d(pycnn.tensor(x, device=device), return_indices=True, **args)
+    ref, ref_indices = TF.max_pool2d(torch.tensor(x), return_indices=True, **args)
+    assert indices.dtype == "int64"
+    np.testing.assert_array_equal(indices.numpy(), ref_indices.numpy())
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+def test_nan_wins_like_torch(device):
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = np.nan
+    out = F.max_pool2d(pycnn.tensor(x, device=device), 2).numpy()
+    ref = TF.max_pool2d(torch.tensor(x), 2).numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    assert np.isnan(out[0, 0, 0, 0]) and out[0, 0, 1, 1] == 15
+
+
+def test_3d_input_is_one_unbatched_image(device):
+    x = np.random.default_rng(2).standard_normal((3, 7, 6)).astype(np.float32)
+    check_op(lambda t: F.max_pool2d(t, 3, 2, 1), lambda t: TF.max_pool2d(t, 3, 2, 1), [x],
+             device=device)
+    out, indices = F.max_pool2d(pycnn.tensor(x, device=device), 3, 2, 1, return_indices=True)
+    assert out.shape == indices.shape == (3, 4, 3)
+
+
+def test_default_stride_is_kernel_size(device):
+    x = pycnn.tensor(np.zeros((1, 1, 9, 8), np.float32), device=device)
+    assert F.max_pool2d(x, (3, 2)).shape == (1, 1, 3, 4)
+    assert F.max_pool2d(x, 3, stride=()).shape == (1, 1, 3, 2)
+
+
+@pytest.mark.parametrize("shape, kwargs, error, match", [
+    ((4, 4), dict(kernel_size=2), ValueError, r"max_pool2d: expected input to be 3-d .* got shape \(4, 4\)"),
+    ((1, 1, 1, 4, 4), dict(kernel_size=2), ValueError, "max_pool2d: expected input"),
+    ((1, 1, 4, 4), dict(kernel_size=2, stride=0), ValueError, r"max_pool2d: stride must be positive, got \(0, 0\)"),
+    ((1, 1, 4, 4), dict(kernel_size=(0, 2)), ValueError, "max_pool2d: kernel_size must be positive"),
+    ((1, 1, 4, 4), dict(kernel_size=2, dilation=0), ValueError, "max_pool2d: dilation must be positive"),
+    ((1, 1, 4, 4), dict(kernel_size=3, padding=2), ValueError,
+     r"max_pool2d: padding should be at most half of kernel_size, got padding=\(2, 2\)"),
+    ((1, 1, 4, 4), dict(kernel_size=2, padding=-1), ValueError, "max_pool2d: padding must be non-negative"),
+    ((1, 1, 4, 4), dict(kernel_size=7, padding=1), ValueError,
+     r"max_pool2d: kernel_size \(7, 7\) does not fit the input \(4, 4\) padded by \(1, 1\)"),
+    ((1, 1, 5, 5), dict(kernel_size=3, dilation=3), ValueError, r"max_pool2d: kernel_size \(3, 3\) with dilation \(3, 3\) does not fit"),
+    ((1, 1, 4, 4), dict(kernel_size=2.0), TypeError, "max_pool2d: expected kernel_size to be an int"),
+    ((1, 1, 4, 4), dict(kernel_size=(2, 2, 2)), ValueError, "max_pool2d: expected kernel_size to be an int or a pair"),
+])
+def test_bad_arguments_raise(shape, kwargs, error, match, device):
+    x = pycnn.tensor(np.zeros(shape, np.float32), device=device)
+    with pytest.raises(error, match=match):
+        F.max_pool2d(x, **kwargs)
+
+
+def test_int64_input_raises(device):
+    x = pycnn.tensor(np.zeros((1, 1, 4, 4), np.int64), device=device)
+    with pytest.raises(TypeError, match="max_pool2d: expected input to be float32, got int64"):
+        F.max_pool2d(x, 2)
+
+
+def test_non_tensor_input_raises():
+    with pytest.raises(TypeError, match="max_pool2d: expected input to be a pycnn.Tensor"):
+        F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 2)

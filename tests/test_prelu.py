@@ -1,0 +1,41 @@
+"""prelu: forward and both gradients (input, weight) against torch float64."""
+import numpy as np
+import pytest
+import torch
+
+import pycnn
+import pycnn.nn.functional as F
+from op_check import check_op, random_configs
+
+
+def make(rng):
+    rank = int(rng.integers(1, 5))
+    shape = tuple(int(d) for d in rng.integers(1, 8, size=rank))
+    if rng.random() < 0.1:
+        shape = (2, 3, 140, 150)
+    per_channel = rank >= 2 and rng.random() < 0.6
+    weight_shape = (shape[1],) if per_channel else [(1,), ()][int(rng.integers(0, 2))]
+    return shape, tuple(int(d) for d in weight_shape)
+
+
+CONFIGS = random_configs(30, 106, make)
+
+
+@pytest.mark.parametrize("shape,weight_shape", CONFIGS, ids=[f"{s}-{w}" for s, w in CONFIGS])
+def test_prelu_matches_torch(device, shape, weight_shape):
+    rng = np.random.default_rng(len(shape) * 10 + len(weight_shape))
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    w = rng.uniform(-0.5, 0.8, size=weight_shape).astype(np.float32)
+    check_op(F.prelu, torch.nn.functional.prelu, [x, w], device=device)
+
+
+def test_prelu_rejects_bad_input(device):
+    x = pycnn.tensor(np.ones((2, 3, 4), np.float32), device=device)
+    with pytest.raises(ValueError, match=r"prelu: expected weight of 1 element or of input.size\(1\) = 3"):
+        F.prelu(x, pycnn.tensor(np.ones(4, np.float32), device=device))
+    with pytest.raises(ValueError, match="prelu: expected weight to be a scalar or 1-d"):
+        F.prelu(x, pycnn.tensor(np.ones((3, 1), np.float32), device=device))
+    with pytest.raises(TypeError, match="prelu: expected weight to be float32, got int64"):
+        F.prelu(x, pycnn.tensor([1], device=device))
+    with pytest.raises(TypeError, match="prelu: expected input to be float32, got int64"):
+        F.prelu(pycnn.tensor([[1, 2]], device=device), pycnn.tensor([0.1], device=device))

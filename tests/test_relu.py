@@ -1,0 +1,43 @@
+"""relu: forward and backward against torch float64 on random shapes of rank 0 to 4."""
+import numpy as np
+import pytest
+import torch
+
+import pycnn
+import pycnn.nn.functional as F
+from op_check import check_op, random_configs
+
+
+def make(rng):
+    rank = int(rng.integers(0, 5))
+    shape = tuple(int(d) for d in rng.integers(1, 8, size=rank))
+    if rng.random() < 0.1:  # large enough for the OpenMP path
+        shape = (3, 211, 127)
+    scale = float(rng.choice([1.0, 5.0, 50.0]))
+    return shape, scale
+
+
+CONFIGS = random_configs(30, 101, make)
+
+
+@pytest.mark.parametrize("shape,scale", CONFIGS, ids=[f"{s}x{c}" for s, c in CONFIGS])
+def test_relu_matches_torch(device, shape, scale):
+    rng = np.random.default_rng(len(shape) * 1000 + int(scale))
+    x = (rng.standard_normal(shape) * scale).astype(np.float32)
+    check_op(lambda x: F.relu(x), lambda x: torch.relu(x), [x], device=device)
+
+
+def test_relu_rejects_bad_input(device):
+    with pytest.raises(TypeError, match="relu: expected input to be float32, got int64"):
+        F.relu(pycnn.tensor(np.arange(6).reshape(2, 3), device=device))
+    with pytest.raises(TypeError, match="relu: expected input to be a pycnn.Tensor"):
+        F.relu(np.zeros(3, dtype=np.float32))
+
+
+def test_relu_values_and_gradient_at_zero(device):
+    # relu'(0) is taken as 0, as PyTorch does.
+    x = pycnn.tensor([-2.0, 0.0, 3.0], device=device, requires_grad=True)
+    y = F.relu(x)
+    assert y.numpy().tolist() == [0.0, 0.0, 3.0]
+    y.backward(pycnn.tensor([1.0, 1.0, 1.0], device=device))
+    assert x.grad.numpy().tolist() == [0.0, 0.0, 1.0]
