@@ -374,8 +374,6 @@ def adaptive_avg_pool2d(input, output_size):
     return reshape(out, tuple(out.shape[1:])) if added_batch else out
 
 
-def _float(value, op, name):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
 # ----- activations --------------------------------------------------------------------------------
 def _float(value, op, name):
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
