@@ -3,10 +3,10 @@
 Layout: every model's state_dict keys and shapes equal the twin's, in order, and its parameter count
 is the published one. Numbers: summary's MACs and shapes (ResNet-18/34/50 at 224, the paper's
 AlexNet at 227, LeNet-5 row by row). Parity: each family runs forward in eval mode and in training
-mode (batch norm on batch statistics, dropout p=0) on the twin's weights at the smallest input it
-accepts, within 1e-4 relative; LeNet-5, ResNet-20 and ResNet-18 also match the twin's gradients and
-one SGD step within 1e-3. Training: ResNet-20 halves its loss on a learnable synthetic set.
-The big models are built once each, only to count; their torch twins live on the meta device.
+mode (batch norm on batch statistics, dropout p=0) on the twin's weights, the twin in float64, at a
+small input, within 1e-4 relative; LeNet-5, ResNet-20 and ResNet-18 also match the twin's gradients
+and one SGD step within 1e-3. Training: ResNet-20 halves its loss on a learnable synthetic set.
+Each big model is built once; the twins that only give keys and shapes live on the meta device.
 """
 import sys
 from pathlib import Path
