@@ -6,6 +6,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
 from . import nn
 from . import optim
+from .summary import summary
 
 __version__ = "0.1.0"
 

@@ -144,3 +144,14 @@ class TestBadInput:
     def test_not_a_tensor(self):
         with pytest.raises(TypeError, match=r"conv2d: expected input to be a pycnn.Tensor, got ndarray"):
             F.conv2d(np.zeros((1, 1, 4, 4)), self.x(1, 1, 3, 3))
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 2, 1), (1, 0, 2), (3, 1, 2)])
+def test_conv2d_in_column_chunks(stride, padding, dilation, device):
+    # 64 channels x 3x3 = 576 unrolled rows: the CPU kernel works through the output in chunks of a
+    # few hundred positions, which split output rows; 37x41 outputs cross many chunk boundaries.
+    rng = np.random.default_rng(11)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw),
+             [rng.standard_normal((2, 64, 37, 41)), rng.standard_normal((5, 64, 3, 3)) * 0.1,
+              rng.standard_normal(5)], device=device)

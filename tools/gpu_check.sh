@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: build pycnn with the CUDA backend in place (the module lands in
-# pycnn/, where the tests import it from) and run every CUDA test. One command for a device session:
-#   bash tools/gpu_check.sh            (PYTHON=/path/to/python3 to choose the interpreter)
-set -euo pipefail
+# pycnn/, where the tests import it from), run every CUDA test, then the GPU benchmarks. One command
+# for a device session; logs go to $OUT (or ./gpu-logs) and a short summary is printed last.
+#   bash tools/gpu_check.sh [ops|train|all]      (PYTHON=/path/to/python3 to choose the interpreter)
+set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+LOGS="${OUT:-gpu-logs}"
+mkdir -p "$LOGS"
+WHAT="${1:-all}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 nvcc --version | tail -1
-cmake -S . -B .gpubuild -G Ninja -DPYCNN_CUDA=ON -DPython_EXECUTABLE="$(command -v "$PYTHON")" >/dev/null
-ninja -C .gpubuild
-"$PYTHON" - <<'PY'
-import pycnn
-assert pycnn._C.built_with_cuda(), "built without CUDA"
-assert pycnn.cuda.is_available(), "CUDA build, but no GPU visible"
-import subprocess
-print("device:", subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                capture_output=True, text=True).stdout.strip())
-PY
-"$PYTHON" -m pytest -q -m cuda -p no:cacheprovider tests "$@"
+cmake -S . -B .gpubuild -G Ninja -DPYCNN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${ARCHS:-90}" \
+      -DPython_EXECUTABLE="$(command -v "$PYTHON")" >/dev/null || exit 1
+ninja -C .gpubuild -j "$(nproc)" > "$LOGS/build.log" 2>&1 || { tail -40 "$LOGS/build.log"; exit 1; }
+"$PYTHON" -c "import pycnn; assert pycnn.cuda.is_available(), 'CUDA build, but no GPU visible'; print('pycnn sees', pycnn.cuda.device_count(), 'GPU(s)')" || exit 1
+xdist=""
+"$PYTHON" -c "import xdist" 2>/dev/null && xdist="-n 8"
+"$PYTHON" -m pytest -q -m cuda -p no:cacheprovider $xdist tests > "$LOGS/cuda_tests.log" 2>&1
+grep -E "^(FAILED|ERROR)" "$LOGS/cuda_tests.log" | head -40
+tail -1 "$LOGS/cuda_tests.log"
+if [ "$WHAT" = all ] || [ "$WHAT" = ops ]; then
+  timeout 240 "$PYTHON" tools/bench.py ops --device cuda --repeat 20 > "$LOGS/bench_ops.log" 2>&1
+  cat "$LOGS/bench_ops.log"
+fi
+if [ "$WHAT" = all ] || [ "$WHAT" = train ]; then
+  timeout 240 "$PYTHON" tools/bench.py train --device cuda --repeat 10 --models lenet5:256,resnet18:64 > "$LOGS/bench_train.log" 2>&1
+  cat "$LOGS/bench_train.log"
+fi

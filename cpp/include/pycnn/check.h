@@ -7,7 +7,8 @@
 #pragma once
 
 #include <cstdint>
-#include <sstream>
+#include <cstdio>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,21 +27,37 @@ class RuntimeError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Message text is built with std::to_string and snprintf rather than iostreams: formatting a number
+// through an ostream goes through the process's locale facets, and a process that also loads the
+// CUDA driver and PyTorch was seen to crash there (H200, 2026-11-28). Plain formatting cannot.
+inline void append_part(std::string& out, const std::string& part) { out += part; }
+inline void append_part(std::string& out, const char* part) { out += part ? part : "(null)"; }
+inline void append_part(std::string& out, char part) { out += part; }
+inline void append_part(std::string& out, bool part) { out += part ? "true" : "false"; }
+template <typename T>
+std::enable_if_t<std::is_integral_v<T>> append_part(std::string& out, T part) {
+  out += std::to_string(part);
+}
+template <typename T>
+std::enable_if_t<std::is_floating_point_v<T>> append_part(std::string& out, T part) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%g", static_cast<double>(part));
+  out += buffer;
+}
+
 template <typename... Parts>
 std::string concat(const Parts&... parts) {
-  std::ostringstream out;
-  (out << ... << parts);
-  return out.str();
+  std::string out;
+  (append_part(out, parts), ...);
+  return out;
 }
 
 // "(2, 3, 5)": the Python spelling, so messages read like the caller's own code.
 inline std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << "(";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  if (shape.size() == 1) out << ",";
-  out << ")";
-  return out.str();
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) out += ",";
+  return out + ")";
 }
 
 template <typename... Parts>

@@ -63,52 +63,74 @@ void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t out, int6
   hi = std::max(lo, std::min(hi, out));
 }
 
-// col[K, OH*OW] from x[C_in/g, H, W] (one image, one group).
-void im2col(float* col, const float* x, const Conv2dShape& s) {
-  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW;
+// Output positions are processed in chunks of `chunk_columns` so that a chunk of the unrolled
+// matrix (K rows) stays in L2 between im2col writing it and the gemm reading it: unrolling a whole
+// 224x224 image at once would stream a 100 MB matrix through DRAM three times.
+int64_t chunk_columns(const Conv2dShape& s) {
+  const int64_t P = s.out_h() * s.out_w();
+  const int64_t target = (int64_t(1) << 18) / std::max<int64_t>(1, s.col_rows());  // ~1 MB of floats
+  return std::min(P, std::max<int64_t>(256, target / 64 * 64));
+}
+
+// Calls fn(row, oh, ow_begin, ow_end, dst_offset) for every output row segment of positions
+// [p0, p1): the positions (oh, ow) with ow in [ow_begin, ow_end) land at columns dst_offset + ow.
+template <typename Fn>
+void for_each_row_segment(int64_t p0, int64_t p1, int64_t OW, Fn fn) {
+  for (int64_t oh = p0 / OW; oh * OW < p1; ++oh) {
+    const int64_t begin = std::max(p0, oh * OW) - oh * OW;
+    const int64_t end = std::min(p1, (oh + 1) * OW) - oh * OW;
+    fn(oh, begin, end, oh * OW - p0);
+  }
+}
+
+// col[K, p1-p0] from x[C_in/g, H, W]: columns p0..p1 of one image's and one group's unrolled matrix.
+void im2col(float* col, const float* x, const Conv2dShape& s, int64_t p0, int64_t p1) {
+  const int64_t OW = s.out_w(), width = p1 - p0;
   for (int64_t c = 0; c < s.cin_per_group(); ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
-        float* row = col + ((c * s.KH + kh) * s.KW + kw) * P;
+        float* row = col + ((c * s.KH + kh) * s.KW + kw) * width;
         const float* plane = x + c * s.H * s.W;
         const int64_t w_off = kw * s.dil_w - s.pad_w;
         int64_t lo, hi;
         valid_range(w_off, s.stride_w, s.W, OW, lo, hi);
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          float* out = row + oh * OW;
+        for_each_row_segment(p0, p1, OW, [&](int64_t oh, int64_t begin, int64_t end, int64_t at) {
+          float* out = row + at;
           const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
           if (ih < 0 || ih >= s.H) {
-            std::memset(out, 0, OW * sizeof(float));
-            continue;
+            std::fill(out + begin, out + end, 0.0f);
+            return;
           }
           const float* in = plane + ih * s.W + w_off;
-          std::fill(out, out + lo, 0.0f);
-          if (s.stride_w == 1) std::memcpy(out + lo, in + lo, (hi - lo) * sizeof(float));
+          const int64_t a = std::max(begin, lo), b = std::max(a, std::min(end, hi));
+          std::fill(out + begin, out + a, 0.0f);
+          if (s.stride_w == 1) std::memcpy(out + a, in + a, (b - a) * sizeof(float));
           else
-            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * s.stride_w];
-          std::fill(out + hi, out + OW, 0.0f);
-        }
+            for (int64_t ow = a; ow < b; ++ow) out[ow] = in[ow * s.stride_w];
+          std::fill(out + b, out + end, 0.0f);
+        });
       }
 }
 
-// dx[C_in/g, H, W] += col2im(dcol[K, OH*OW]) (one image, one group; dx zeroed by the caller).
-void col2im(float* dx, const float* dcol, const Conv2dShape& s) {
-  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW;
+// dx[C_in/g, H, W] += col2im(dcol[K, p1-p0]) for columns p0..p1 (dx zeroed by the caller).
+void col2im(float* dx, const float* dcol, const Conv2dShape& s, int64_t p0, int64_t p1) {
+  const int64_t OW = s.out_w(), width = p1 - p0;
   for (int64_t c = 0; c < s.cin_per_group(); ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
-        const float* row = dcol + ((c * s.KH + kh) * s.KW + kw) * P;
+        const float* row = dcol + ((c * s.KH + kh) * s.KW + kw) * width;
         float* plane = dx + c * s.H * s.W;
         const int64_t w_off = kw * s.dil_w - s.pad_w;
         int64_t lo, hi;
         valid_range(w_off, s.stride_w, s.W, OW, lo, hi);
-        for (int64_t oh = 0; oh < OH; ++oh) {
+        for_each_row_segment(p0, p1, OW, [&](int64_t oh, int64_t begin, int64_t end, int64_t at) {
           const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
-          if (ih < 0 || ih >= s.H) continue;
-          const float* in = row + oh * OW;
+          if (ih < 0 || ih >= s.H) return;
+          const float* in = row + at;
           float* out = plane + ih * s.W + w_off;
-          for (int64_t ow = lo; ow < hi; ++ow) out[ow * s.stride_w] += in[ow];
-        }
+          const int64_t a = std::max(begin, lo), b = std::max(a, std::min(end, hi));
+          for (int64_t ow = a; ow < b; ++ow) out[ow * s.stride_w] += in[ow];
+        });
       }
 }
 
@@ -117,17 +139,25 @@ void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
                    const Conv2dShape& s, bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+  const bool pointwise = is_pointwise(s);
+  const int64_t chunk = pointwise ? P : chunk_columns(s);
   static thread_local Scratch col_scratch;
-  float* col = is_pointwise(s) ? nullptr : col_scratch.get(static_cast<size_t>(K * P));
+  float* col = pointwise ? nullptr : col_scratch.get(static_cast<size_t>(K * chunk));
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
-    const float* cols = x_g;
-    if (col) {
-      im2col(col, x_g, s);
-      cols = col;
-    }
+    const float* w_g = w + g * cout_g * K;
     float* y_g = y_n + g * cout_g * P;
-    gemm(y_g, P, w + g * cout_g * K, K, cols, P, cout_g, P, K, false, false, false, parallel_gemm);
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t p1 = std::min(P, p0 + chunk);
+      const float* cols = x_g + p0;  // pointwise: the image itself, row stride P
+      int64_t ldb = P;
+      if (!pointwise) {
+        im2col(col, x_g, s, p0, p1);
+        cols = col;
+        ldb = p1 - p0;
+      }
+      gemm(y_g + p0, P, w_g, K, cols, ldb, cout_g, p1 - p0, K, false, false, false, parallel_gemm);
+    }
   }
   if (b)
     for (int64_t co = 0; co < s.C_out; ++co) {
@@ -143,30 +173,33 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const bool pointwise = is_pointwise(s);
+  const int64_t chunk = pointwise ? P : chunk_columns(s);
   static thread_local Scratch col_scratch;
   static thread_local Scratch dcol_scratch;
-  float* col = pointwise ? nullptr : col_scratch.get(static_cast<size_t>(K * P));
-  float* dcol = pointwise ? nullptr : dcol_scratch.get(static_cast<size_t>(K * P));
+  float* col = pointwise ? nullptr : col_scratch.get(static_cast<size_t>(K * chunk));
+  float* dcol = pointwise ? nullptr : dcol_scratch.get(static_cast<size_t>(K * chunk));
   if (dx_n && !pointwise) std::memset(dx_n, 0, s.C_in * s.H * s.W * sizeof(float));
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
     const float* dy_g = dy_n + g * cout_g * P;
     const float* w_g = w + g * cout_g * K;
-    if (dw) {
-      const float* cols = x_g;
-      if (!pointwise) {
-        im2col(col, x_g, s);
-        cols = col;
-      }
-      gemm(dw + g * cout_g * K, K, dy_g, P, cols, P, cout_g, K, P, false, true, true,
-           parallel_gemm);
+    float* dx_g = dx_n ? dx_n + g * cin_g * s.H * s.W : nullptr;
+    if (pointwise) {  // col is the image itself and dcol is dx itself
+      if (dw) gemm(dw + g * cout_g * K, K, dy_g, P, x_g, P, cout_g, K, P, false, true, true, parallel_gemm);
+      if (dx_g) gemm(dx_g, P, w_g, K, dy_g, P, K, P, cout_g, true, false, false, parallel_gemm);
+      continue;
     }
-    if (dx_n) {
-      float* dx_g = dx_n + g * cin_g * s.H * s.W;
-      // dcol = w_g^T @ dy_g; for a pointwise conv dcol is dx itself.
-      gemm(pointwise ? dx_g : dcol, P, w_g, K, dy_g, P, K, P, cout_g, true, false, false,
-           parallel_gemm);
-      if (!pointwise) col2im(dx_g, dcol, s);
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t p1 = std::min(P, p0 + chunk), width = p1 - p0;
+      if (dw) {
+        im2col(col, x_g, s, p0, p1);
+        gemm(dw + g * cout_g * K, K, dy_g + p0, P, col, width, cout_g, K, width, false, true, true,
+             parallel_gemm);
+      }
+      if (dx_g) {
+        gemm(dcol, width, w_g, K, dy_g + p0, P, K, width, cout_g, true, false, false, parallel_gemm);
+        col2im(dx_g, dcol, s, p0, p1);
+      }
     }
   }
   if (db)
