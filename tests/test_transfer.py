@@ -162,7 +162,7 @@ def test_partial_counts_layers_from_the_end_and_fine_tune_unfreezes():
 
 
 def test_graph_head_found_through_softmax_and_1x1_conv(tmp_path):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

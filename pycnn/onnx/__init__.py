@@ -7,7 +7,7 @@
 Model files are untrusted input: a bad file raises OnnxImportError (a ValueError) naming what is wrong.
 """
 from ._proto import OnnxImportError
-from .export import export
+from .export import OnnxExportError, export
 from .graph import CheckReport, Graph, check, load
 
-__all__ = ["CheckReport", "Graph", "OnnxImportError", "check", "export", "load"]
+__all__ = ["CheckReport", "Graph", "OnnxExportError", "OnnxImportError", "check", "export", "load"]

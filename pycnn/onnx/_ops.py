@@ -8,7 +8,6 @@ Attributes that changed between opsets are read per node opset: BatchNormalizati
 ``ratio`` attribute (an input from opset 12), Clip/Pad/Reshape/Unsqueeze/Squeeze/ReduceMean arguments
 that moved from attributes to inputs.
 """
-import math
 
 import numpy as np
 
@@ -79,8 +78,6 @@ class Op:
         problems = [f"attribute {k!r} is not supported" for k in node.attrs if k not in self.attrs]
         if self.check_fn is not None:
             problems += self.check_fn(node, outputs_used)
-        if self.run is None and self.host is not None:
-            pass
         return problems
 
 
@@ -259,10 +256,6 @@ def _run_global_max(node, xs, training):
     return (F.max_pool2d(xs[0], (h, w)),)
 
 
-def _rank4(node, used):
-    return []
-
-
 # ----- Gemm and MatMul ----------------------------------------------------------------------------
 def _gemm_weights(node):
     layout = {1: "as_is" if node.attr("transB", 0) else "transposed"}
@@ -293,10 +286,6 @@ def _run_gemm(node, xs, training):
 
 def _run_matmul(node, xs, training):
     return (F.linear(xs[0], xs[1]),)
-
-
-def _matmul_check(node, used):
-    return []
 
 
 # ----- activations --------------------------------------------------------------------------------
@@ -679,7 +668,7 @@ OPS = {
     "GlobalMaxPool": Op(_run_global_max),
     "Gemm": Op(_run_gemm, check=_gemm_check, weights=_gemm_weights,
                attrs=("alpha", "beta", "transA", "transB", "broadcast")),
-    "MatMul": Op(_run_matmul, check=_matmul_check, weights=lambda n: {1: "transposed"}),
+    "MatMul": Op(_run_matmul, weights=lambda n: {1: "transposed"}),
     "Relu": Op(lambda n, xs, t: (F.relu(xs[0]),), _host_unary(lambda x: np.maximum(x, 0)),
                attrs=("consumed_inputs",)),
     "LeakyRelu": Op(lambda n, xs, t: (F.leaky_relu(xs[0], n.attr("alpha", 0.01)),), attrs=("alpha", "consumed_inputs")),
