@@ -212,7 +212,8 @@ def export_one(model, x, path, exporter, opset):
         kwargs.update(dynamo=True, optimize=False,
                       custom_translation_table={torch.ops.pycnn_ref.lrn.default: _lrn_dynamo})
     tmp = path + ".tmp"
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), tmp, **kwargs)
     os.replace(tmp, path)
