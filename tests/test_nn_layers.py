@@ -11,7 +11,6 @@ import torch
 
 import pycnn
 from pycnn import nn
-from pycnn.nn import functional as F
 
 
 def check_layer(layer, torch_layer, inputs, device, target=None, rtol=1e-4, atol=1e-5, grad=True):
