@@ -37,6 +37,20 @@ def median_time(fn, repeat, sync=None):
     return statistics.median(times)
 
 
+def fp32_peer(torch, device):
+    """Makes PyTorch compute in true FP32 like pycnn (cuDNN and cuBLAS default to TF32 tensor cores
+    for convolutions, which would compare a different precision)."""
+    if device == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        import subprocess
+
+        name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                              capture_output=True, text=True).stdout.strip()
+        return f", GPU {name}, FP32 on both sides (TF32 off in PyTorch)"
+    return ""
+
+
 def numpy_matmul_gflops(repeat):
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     t = median_time(lambda: a @ a, repeat)
@@ -148,7 +162,7 @@ def run_ops(args):
     sync_p = pycnn.cuda.synchronize if args.device == "cuda" else None
     sync_t = torch.cuda.synchronize if args.device == "cuda" else None
     print(f"pycnn {pycnn.__version__} ops on {args.device}, {args.threads} threads, gemm kernel "
-          f"{pycnn._C.gemm_isa()}, torch {torch.__version__}")
+          f"{pycnn._C.gemm_isa()}, torch {torch.__version__}{fp32_peer(torch, args.device)}")
     if args.device == "cpu":
         print(f"numpy float32 matmul (2048^3): {numpy_matmul_gflops(args.repeat):.0f} GFLOP/s (the ceiling)")
     header = f"{'op':<22}{'pass':<5}{'pycnn ms':>10}{'torch ms':>10}{'ratio':>7}{'pycnn GF/s':>12}{'torch GF/s':>12}"
@@ -184,7 +198,7 @@ def run_train(args):
         print("pycnn.models is not available in this build")
         return
     print(f"training step (forward + cross-entropy + backward + SGD momentum) on {args.device}, "
-          f"{args.threads} threads, torch {torch.__version__}")
+          f"{args.threads} threads, torch {torch.__version__}{fp32_peer(torch, args.device)}")
     header = f"{'model':<12}{'batch':>6}{'input':>8}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
     print(header)
     print("-" * len(header))
