@@ -98,16 +98,19 @@ void im2col(float* col, const float* x, const Conv2dShape& s, int64_t p0, int64_
           float* out = row + at;
           const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
           if (ih < 0 || ih >= s.H) {
-            std::fill(out + begin, out + end, 0.0f);
+            for (int64_t ow = begin; ow < end; ++ow) out[ow] = 0.0f;
             return;
           }
           const float* in = plane + ih * s.W + w_off;
           const int64_t a = std::max(begin, lo), b = std::max(a, std::min(end, hi));
-          std::fill(out + begin, out + a, 0.0f);
-          if (s.stride_w == 1) std::memcpy(out + a, in + a, (b - a) * sizeof(float));
+          // Plain loops, not memcpy/fill calls: segments are often a dozen floats (LeNet), where
+          // the calls cost more than the copy.
+          for (int64_t ow = begin; ow < a; ++ow) out[ow] = 0.0f;
+          if (s.stride_w == 1)
+            for (int64_t ow = a; ow < b; ++ow) out[ow] = in[ow];
           else
             for (int64_t ow = a; ow < b; ++ow) out[ow] = in[ow * s.stride_w];
-          std::fill(out + b, out + end, 0.0f);
+          for (int64_t ow = b; ow < end; ++ow) out[ow] = 0.0f;
         });
       }
 }

@@ -54,10 +54,10 @@ void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t exten
         const float* sp = src + p * width;
         for (int c = 0; c < width; ++c) d[c] = sp[c];
       }
-      if (tail) {
+      if (tail) {  // copy, then zero: a per-element select here was a scalar loop
         float* d = dst + full * kc * width + k * width;
-        const float* sp = src + full * width;
-        for (int c = 0; c < width; ++c) d[c] = c < tail ? sp[c] : 0.0f;
+        std::copy(src + full * width, src + full * width + tail, d);
+        std::fill(d + tail, d + width, 0.0f);
       }
     }
     return;
@@ -66,14 +66,15 @@ void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t exten
   for (int64_t p = 0; p < panels; ++p) {
     float* d = dst + p * kc * width;
     const int cols = static_cast<int>(std::min<int64_t>(width, extent - p * width));
+    // A ragged panel is zeroed in one contiguous pass; zeroing its missing columns one by one
+    // would be kc * (width - cols) strided scalar stores.
+    if (cols < width) std::fill(d, d + kc * width, 0.0f);
     for (int64_t k = 0; k < kc; k += 16) {
       const int64_t kb = std::min<int64_t>(16, kc - k);
       for (int c = 0; c < cols; ++c) {
         const float* sp = X + (p * width + c) * ld + k0 + k;
         for (int64_t kk = 0; kk < kb; ++kk) d[(k + kk) * width + c] = sp[kk];
       }
-      for (int c = cols; c < width; ++c)
-        for (int64_t kk = 0; kk < kb; ++kk) d[(k + kk) * width + c] = 0.0f;
     }
   }
 }
@@ -101,18 +102,34 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
   const bool threads = parallel && omp_get_max_threads() > 1 && M * N * K > (1 << 20);
   const int64_t m_tasks = (M + MC - 1) / MC, n_tasks = (N + NC - 1) / NC;
 
+  // A row-major B used by only a few rows of A is read where it lies: packing it would copy all of
+  // B to use each panel a couple of times. Only its ragged last panel is packed (zero padded).
+  const bool direct_b = !trans_b && M <= 4 * kern.mr;
+  const int64_t full_cols = direct_b ? N / kern.nr * kern.nr : 0;
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     const bool acc = accumulate || k0 > 0;
     pack(Ap, A, lda, trans_a, M, k0, kc, kern.mr, threads);
-    pack(Bp, B, ldb, !trans_b, N, k0, kc, kern.nr, threads);
+    if (direct_b) {
+      if (full_cols < N) pack(Bp, B + full_cols, ldb, true, N - full_cols, k0, kc, kern.nr, false);
+    } else {
+      pack(Bp, B, ldb, !trans_b, N, k0, kc, kern.nr, threads);
+    }
 #pragma omp parallel for collapse(2) if (threads) schedule(static)
     for (int64_t ti = 0; ti < m_tasks; ++ti)
       for (int64_t tj = 0; tj < n_tasks; ++tj) {
-        const int64_t i0 = ti * MC, j0 = tj * NC;
-        kern.macro(kc, Ap + (i0 / kern.mr) * kc * kern.mr, std::min(MC, M - i0),
-                   Bp + (j0 / kern.nr) * kc * kern.nr, std::min(NC, N - j0), C + i0 * ldc + j0,
-                   ldc, acc);
+        const int64_t i0 = ti * MC, j0 = tj * NC, rows = std::min(MC, M - i0);
+        const float* a = Ap + (i0 / kern.mr) * kc * kern.mr;
+        float* c = C + i0 * ldc + j0;
+        const int64_t cols = std::min(NC, N - j0);
+        if (!direct_b) {
+          kern.macro(kc, a, rows, Bp + (j0 / kern.nr) * kc * kern.nr, kc * kern.nr, kern.nr, cols, c,
+                     ldc, acc);
+          continue;
+        }
+        const int64_t direct = std::max<int64_t>(0, std::min(cols, full_cols - j0));
+        if (direct > 0) kern.macro(kc, a, rows, B + k0 * ldb + j0, kern.nr, ldb, direct, c, ldc, acc);
+        if (direct < cols) kern.macro(kc, a, rows, Bp, kc * kern.nr, kern.nr, cols - direct, c + direct, ldc, acc);
       }
   }
 }
