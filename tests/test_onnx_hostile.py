@@ -15,7 +15,9 @@ from pycnn.onnx import OnnxImportError
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder the fuzz subprocess imports pycnn from: wherever this process found it (the checkout
+# in a development build, site-packages in an installed one).
+PYCNN_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(pycnn.__file__)))
 
 
 def _model(nodes, initializers, inputs=("x",), outputs=("y",), opset=13):
@@ -187,7 +189,7 @@ def test_mutation_fuzz_never_crashes_or_hangs(tmp_path):
     seeds.write_bytes(seed + b"\n--pycnn-fuzz--\n" + _small().SerializeToString())
     script = tmp_path / "fuzz.py"
     script.write_text(FUZZ)
-    result = subprocess.run([sys.executable, str(script), ROOT, str(seeds), "1000"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, str(script), PYCNN_PARENT, str(seeds), "1000"], capture_output=True, text=True,
                             timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     ran, load_errors, run_errors = map(int, result.stdout.split()[1:4])
