@@ -9,8 +9,10 @@
 // with K = C_in/g * KH * KW ordered (c, kh, kw) like the weight. dycol(co, kh, kw; n, ih, iw) is
 // dy[n, co, oh, ow] where ih = oh*stride - pad + kh*dil has an integral solution oh in [0, OH) (and
 // likewise for w), else 0: the transposed convolution written as a gather, so dx is written once per
-// element (=) without atomics. dw's reduction runs over N*OH*OW, long next to its small output, so it
-// is split over blockIdx.z and the splits meet through atomicAdd (dw is += anyway).
+// element (=) without atomics. The gather runs per stride phase (input pixels with one (ih mod sh,
+// iw mod sw)), each a GEMM over only the taps that reach that phase, so no reduction step multiplies
+// a structural zero (see Phase below). dw's reduction runs over N*OH*OW, long next to its small
+// output, so it is split over blockIdx.z and the splits meet through atomicAdd (dw is += anyway).
 // Accumulation contract: dx =, dw +=, db +=; each may be null to skip.
 #include "pycnn/ops/conv2d.h"
 
@@ -80,37 +82,77 @@ struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
 };
 
 // ---- dx ----
-struct DataWeight {  // (c, k = (co, kh, kw)) = w[g*cout_g + co, c, kh, kw]
+// dx is computed per stride phase: the input pixels (ih, iw) with ih = ih0 + a*sh, iw = iw0 + b*sw for
+// one (ih0, iw0) in [0, sh) x [0, sw) are reached only by the taps kh = kh0 + t*step_h (t < taps_h),
+// step_h = sh / gcd(sh, dil_h), through oh = a + q0_h - t*dq_h (likewise for w), so each phase is a
+// GEMM over just those taps. Gathering over all KH*KW taps instead let all but 1/(sh*sw) of the
+// reduction multiply zeros (AlexNet's conv1, stride 4: 15/16 of 11616).
+struct Phase {
+  int i0, count;          // pixels i0 + a*stride, a < count
+  int k0, step, taps;     // taps k0 + t*step, t < taps
+  int q0, dq;             // output index a + q0 - t*dq
+};
+struct PhaseDims {
+  Phase h, w;
+};
+struct DataWeight {  // (c, k = (co, t, u)) = w[g*cout_g + co, c, kh0 + t*step_h, kw0 + u*step_w]
   const float* w;
-  int cin_g, cout_g, khw, g;
+  int cin_g, cout_g, KH, KW;
+  PhaseDims ph;
+  int g;
   __device__ float operator()(int c, int k) const {
-    const int co = k / khw, r = k - co * khw;
-    return __ldg(w + ((int64_t(g) * cout_g + co) * cin_g + c) * khw + r);
+    const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps, t = r / ph.w.taps,
+              u = r - t * ph.w.taps;
+    const int kh = ph.h.k0 + t * ph.h.step, kw = ph.w.k0 + u * ph.w.step;
+    return __ldg(w + (((int64_t(g) * cout_g + co) * cin_g + c) * KH + kh) * KW + kw);
   }
 };
-struct DataGrad {  // (pix = (n, ih, iw), k = (co, kh, kw)) = dy[n, g*cout_g + co, oh, ow] or 0
+struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
   const float* dy;
   ConvDims d;
+  PhaseDims ph;
   int g;
   __device__ float operator()(int pix, int k) const {
-    const int khw = d.KH * d.KW, co = k / khw, r = k - co * khw, kh = r / d.KW, kw = r - kh * d.KW;
-    const int HW = d.H * d.W, n = pix / HW, q = pix - n * HW, ih = q / d.W, iw = q - ih * d.W;
-    const int th = ih + d.ph - kh * d.dil_h, tw = iw + d.pw - kw * d.dil_w;
-    if (th < 0 || tw < 0) return 0.0f;
-    const int oh = th / d.sh, ow = tw / d.sw;
-    if (oh * d.sh != th || ow * d.sw != tw || oh >= d.OH || ow >= d.OW) return 0.0f;
+    const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps, t = r / ph.w.taps,
+              u = r - t * ph.w.taps;
+    const int plane = ph.h.count * ph.w.count, n = pix / plane, q = pix - n * plane,
+              a = q / ph.w.count, b = q - a * ph.w.count;
+    const int oh = a + ph.h.q0 - t * ph.h.dq, ow = b + ph.w.q0 - u * ph.w.dq;
+    if (oh < 0 || oh >= d.OH || ow < 0 || ow >= d.OW) return 0.0f;
     return __ldg(dy + ((int64_t(n) * d.C_out + g * d.cout_g + co) * d.OH + oh) * d.OW + ow);
   }
 };
-struct DataStore {  // dx[n, g*cin_g + c, ih, iw] = value
+struct DataStore {  // dx[n, g*cin_g + c, ih0 + a*sh, iw0 + b*sw] = value
   float* dx;
-  int HW, C_in, cin_g, g;
+  int H, W, C_in, cin_g, sh, sw;
+  PhaseDims ph;
+  int g;
   __device__ void set_batch(int group) { g = group; }
   __device__ void store(int c, int pix, float value) const {
-    const int n = pix / HW, q = pix - n * HW;
-    dx[(int64_t(n) * C_in + g * cin_g + c) * HW + q] = value;
+    const int plane = ph.h.count * ph.w.count, n = pix / plane, q = pix - n * plane,
+              a = q / ph.w.count, b = q - a * ph.w.count;
+    const int ih = ph.h.i0 + a * sh, iw = ph.w.i0 + b * sw;
+    dx[((int64_t(n) * C_in + g * cin_g + c) * H + ih) * W + iw] = value;
   }
 };
+
+int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
+
+// Phase i0 of one axis (size input pixels, ksize taps).
+Phase phase_of(int i0, int size, int stride, int pad, int dil, int ksize) {
+  Phase p{i0, i0 < size ? (size - i0 + stride - 1) / stride : 0, 0, stride / gcd(stride, dil), 0, 0, 0};
+  for (int k = 0; k < std::min(ksize, p.step); ++k) {
+    const int num = i0 + pad - k * dil;  // oh * stride must equal num - a*stride for some oh
+    if (((num % stride) + stride) % stride == 0) {
+      p.k0 = k;
+      p.taps = (ksize - k + p.step - 1) / p.step;
+      p.q0 = num / stride;  // exact
+      p.dq = p.step * dil / stride;
+      break;
+    }
+  }
+  return p;
+}
 
 // ---- dw ----
 struct FilterGrad {  // (m, q = (n, p)) = dy[n, g*cout_g + m, p]: consecutive q adjacent
@@ -196,14 +238,21 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (s.N == 0) return;  // dx is empty; nothing adds to dw or db
   require_sizes(s);
   const ConvDims d = dims_of(s);
-  const int K = int(s.col_rows()), P = d.OH * d.OW, khw = d.KH * d.KW;
+  const int K = int(s.col_rows()), P = d.OH * d.OW;
   if (dx) {
-    GemmProblem<GatherOperand<DataWeight, true>, GatherOperand<DataGrad, false>, DataStore> p;
-    p.a = {{w, d.cin_g, d.cout_g, khw, 0}, d.cin_g, d.cout_g * khw};
-    p.b = {{dy, d, 0}, d.N * d.H * d.W, d.cout_g * khw};
-    p.epilogue = {dx, d.H * d.W, d.C_in, d.cin_g, 0};
-    p.M = d.cin_g, p.N = d.N * d.H * d.W, p.K = d.cout_g * khw, p.batches = int(s.groups);
-    launch_gemm(p, "conv2d backward (input)");
+    for (int ih0 = 0; ih0 < std::min(d.sh, d.H); ++ih0)
+      for (int iw0 = 0; iw0 < std::min(d.sw, d.W); ++iw0) {
+        const PhaseDims ph{phase_of(ih0, d.H, d.sh, d.ph, d.dil_h, d.KH),
+                           phase_of(iw0, d.W, d.sw, d.pw, d.dil_w, d.KW)};
+        // A phase no tap reaches still gets its zeros written: its GEMM has K = 0.
+        const int taps = ph.h.taps * ph.w.taps, pixels = d.N * ph.h.count * ph.w.count;
+        GemmProblem<GatherOperand<DataWeight, true>, GatherOperand<DataGrad, false>, DataStore> p;
+        p.a = {{w, d.cin_g, d.cout_g, d.KH, d.KW, ph, 0}, d.cin_g, d.cout_g * taps};
+        p.b = {{dy, d, ph, 0}, pixels, d.cout_g * taps};
+        p.epilogue = {dx, d.H, d.W, d.C_in, d.cin_g, d.sh, d.sw, ph, 0};
+        p.M = d.cin_g, p.N = pixels, p.K = d.cout_g * taps, p.batches = int(s.groups);
+        launch_gemm(p, "conv2d backward (input)");
+      }
   }
   if (dw) {
     GemmProblem<GatherOperand<FilterGrad, true>, GatherOperand<FilterInput, true>, FilterStore> p;
