@@ -29,18 +29,31 @@ struct ConvDims {
   int sh, sw, ph, pw, dil_h, dil_w;
   int cin_g, cout_g;
 
-  // x[n, group's channel c, oh*stride - pad + kh*dil, ...] for the im2col element ((c, kh, kw), pix),
-  // pix = (n, oh, ow); 0 in the padding.
-  __device__ float im2col(const float* x, int g, int ck, int pix) const {
+  // The im2col elements ((c, kh, kw) = ck, pix + j) for j < valid (<= 4; 0 after them), each
+  // x[n, group's channel c, oh*stride - pad + kh*dil, ...] for pix + j = (n, oh, ow), 0 in the padding.
+  // ck and pix are decomposed once, then (n, oh, ow) advances with carries: no division per element.
+  __device__ void im2col4(const float* x, int g, int ck, int pix, int valid, float (&v)[4]) const {
     const int khw = KH * KW, c = ck / khw, r = ck - c * khw, kh = r / KW, kw = r - kh * KW;
-    const int P = OH * OW, n = pix / P, p = pix - n * P, oh = p / OW, ow = p - oh * OW;
-    const int ih = oh * sh - ph + kh * dil_h, iw = ow * sw - pw + kw * dil_w;
-    if (ih < 0 || ih >= H || iw < 0 || iw >= W) return 0.0f;
-    return __ldg(x + ((int64_t(n) * C_in + g * cin_g + c) * H + ih) * W + iw);
+    const int P = OH * OW, n = pix / P, p = pix - n * P;
+    int oh = p / OW, ow = p - oh * OW;
+    const float* plane = x + (int64_t(n) * C_in + g * cin_g + c) * H * W;
+    const int dh = kh * dil_h - ph, dw = kw * dil_w - pw;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int ih = oh * sh + dh, iw = ow * sw + dw;
+      v[j] = j < valid && ih >= 0 && ih < H && iw >= 0 && iw < W ? __ldg(plane + ih * W + iw) : 0.0f;
+      if (++ow == OW) {
+        ow = 0;
+        if (++oh == OH) oh = 0, plane += int64_t(C_in) * H * W;
+      }
+    }
   }
 };
 
-// A gathered operand: element (row, k) = fn(row, k), zero outside rows x K.
+// A gathered operand: element (row, k) = fn(row, k), zero outside rows x K. A load4 reads four
+// elements consecutive along k (K_CONTIG) or along rows; an Fn with QUAD true reads them in one
+// call, fn.quad(fixed, first, valid, v) = fn at first, first+1, ... (`valid` of them, 0 after) along
+// that axis with the other index `fixed`, so it decomposes its indices once instead of four times.
 template <class Fn, bool K_CONTIG_>
 struct GatherOperand {
   static constexpr bool K_CONTIG = K_CONTIG_;
@@ -48,16 +61,28 @@ struct GatherOperand {
   int rows, K;
   __device__ void set_batch(int group) { fn.g = group; }
   __device__ void load4(int row, int k, float (&v)[4]) const {
+    if constexpr (Fn::QUAD) {
+      const int fixed = K_CONTIG ? row : k, first = K_CONTIG ? k : row;
+      const int fixed_end = K_CONTIG ? rows : K, first_end = K_CONTIG ? K : rows;
+      if (fixed < fixed_end) {
+        fn.quad(fixed, first, min(4, first_end - first), v);
+      } else {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int r = K_CONTIG ? row : row + j, kk = K_CONTIG ? k + j : k;
-      v[j] = r < rows && kk < K ? fn(r, kk) : 0.0f;
+        for (int j = 0; j < 4; ++j) v[j] = 0.0f;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int r = K_CONTIG ? row : row + j, kk = K_CONTIG ? k + j : k;
+        v[j] = r < rows && kk < K ? fn(r, kk) : 0.0f;
+      }
     }
   }
 };
 
 // ---- forward ----
 struct ForwardWeight {  // (m, k) = w[g*cout_g + m, k]: k contiguous
+  static constexpr bool QUAD = false;
   const float* w;
   int K, cout_g, g;
   __device__ float operator()(int m, int k) const {
@@ -68,7 +93,8 @@ struct ForwardInput {  // (pix, k) = im2col(x)[k, pix]: consecutive pixels are a
   const float* x;
   ConvDims d;
   int g;
-  __device__ float operator()(int pix, int k) const { return d.im2col(x, g, k, pix); }
+  static constexpr bool QUAD = true;
+  __device__ void quad(int k, int pix, int valid, float (&v)[4]) const { d.im2col4(x, g, k, pix, valid, v); }
 };
 struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
   float* y;
@@ -100,11 +126,19 @@ struct DataWeight {  // (c, k = (co, t, u)) = w[g*cout_g + co, c, kh0 + t*step_h
   int cin_g, cout_g, KH, KW;
   PhaseDims ph;
   int g;
-  __device__ float operator()(int c, int k) const {
-    const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps, t = r / ph.w.taps,
-              u = r - t * ph.w.taps;
-    const int kh = ph.h.k0 + t * ph.h.step, kw = ph.w.k0 + u * ph.w.step;
-    return __ldg(w + (((int64_t(g) * cout_g + co) * cin_g + c) * KH + kh) * KW + kw);
+  static constexpr bool QUAD = true;
+  __device__ void quad(int c, int k, int valid, float (&v)[4]) const {
+    const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps;
+    int t = r / ph.w.taps, u = r - t * ph.w.taps;
+    const float* filter = w + ((int64_t(g) * cout_g + co) * cin_g + c) * KH * KW;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      v[j] = j < valid ? __ldg(filter + (ph.h.k0 + t * ph.h.step) * KW + ph.w.k0 + u * ph.w.step) : 0.0f;
+      if (++u == ph.w.taps) {
+        u = 0;
+        if (++t == ph.h.taps) t = 0, filter += int64_t(cin_g) * KH * KW;
+      }
+    }
   }
 };
 struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
@@ -112,14 +146,23 @@ struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, o
   ConvDims d;
   PhaseDims ph;
   int g;
-  __device__ float operator()(int pix, int k) const {
+  static constexpr bool QUAD = true;
+  __device__ void quad(int k, int pix, int valid, float (&v)[4]) const {
     const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps, t = r / ph.w.taps,
               u = r - t * ph.w.taps;
-    const int plane = ph.h.count * ph.w.count, n = pix / plane, q = pix - n * plane,
-              a = q / ph.w.count, b = q - a * ph.w.count;
-    const int oh = a + ph.h.q0 - t * ph.h.dq, ow = b + ph.w.q0 - u * ph.w.dq;
-    if (oh < 0 || oh >= d.OH || ow < 0 || ow >= d.OW) return 0.0f;
-    return __ldg(dy + ((int64_t(n) * d.C_out + g * d.cout_g + co) * d.OH + oh) * d.OW + ow);
+    const int plane = ph.h.count * ph.w.count, n = pix / plane, q = pix - n * plane;
+    int a = q / ph.w.count, b = q - a * ph.w.count;
+    const float* map = dy + (int64_t(n) * d.C_out + g * d.cout_g + co) * d.OH * d.OW;
+    const int dh = ph.h.q0 - t * ph.h.dq, dw = ph.w.q0 - u * ph.w.dq;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int oh = a + dh, ow = b + dw;
+      v[j] = j < valid && oh >= 0 && oh < d.OH && ow >= 0 && ow < d.OW ? __ldg(map + oh * d.OW + ow) : 0.0f;
+      if (++b == ph.w.count) {
+        b = 0;
+        if (++a == ph.h.count) a = 0, map += int64_t(d.C_out) * d.OH * d.OW;
+      }
+    }
   }
 };
 struct DataStore {  // dx[n, g*cin_g + c, ih0 + a*sh, iw0 + b*sw] = value
@@ -158,16 +201,24 @@ Phase phase_of(int i0, int size, int stride, int pad, int dil, int ksize) {
 struct FilterGrad {  // (m, q = (n, p)) = dy[n, g*cout_g + m, p]: consecutive q adjacent
   const float* dy;
   int P, C_out, cout_g, g;
-  __device__ float operator()(int m, int q) const {
-    const int n = q / P, p = q - n * P;
-    return __ldg(dy + (int64_t(n) * C_out + g * cout_g + m) * P + p);
+  static constexpr bool QUAD = true;
+  __device__ void quad(int m, int q, int valid, float (&v)[4]) const {
+    const int n = q / P;
+    int p = q - n * P;
+    const float* row = dy + (int64_t(n) * C_out + g * cout_g + m) * P;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      v[j] = j < valid ? __ldg(row + p) : 0.0f;
+      if (++p == P) p = 0, row += int64_t(C_out) * P;
+    }
   }
 };
 struct FilterInput {  // (ck, q) = im2col(x)[ck, q]: consecutive q adjacent
   const float* x;
   ConvDims d;
   int g;
-  __device__ float operator()(int ck, int q) const { return d.im2col(x, g, ck, q); }
+  static constexpr bool QUAD = true;
+  __device__ void quad(int ck, int q, int valid, float (&v)[4]) const { d.im2col4(x, g, ck, q, valid, v); }
 };
 struct FilterStore {  // dw[g*cout_g + m, ck] += value (atomically when the reduction is split)
   float* dw;
