@@ -9,8 +9,10 @@
 // with K = C_in/g * KH * KW ordered (c, kh, kw) like the weight. dycol(co, kh, kw; n, ih, iw) is
 // dy[n, co, oh, ow] where ih = oh*stride - pad + kh*dil has an integral solution oh in [0, OH) (and
 // likewise for w), else 0: the transposed convolution written as a gather, so dx is written once per
-// element (=) without atomics. dw's reduction runs over N*OH*OW, long next to its small output, so it
-// is split over blockIdx.z and the splits meet through atomicAdd (dw is += anyway).
+// element (=) without atomics. The gather runs per stride phase (input pixels with one (ih mod sh,
+// iw mod sw)), each a GEMM over only the taps that reach that phase, so no reduction step multiplies
+// a structural zero (see Phase below). dw's reduction runs over N*OH*OW, long next to its small
+// output, so it is split over blockIdx.z and the splits meet through atomicAdd (dw is += anyway).
 // Accumulation contract: dx =, dw +=, db +=; each may be null to skip.
 #include "pycnn/ops/conv2d.h"
 
@@ -27,18 +29,31 @@ struct ConvDims {
   int sh, sw, ph, pw, dil_h, dil_w;
   int cin_g, cout_g;
 
-  // x[n, group's channel c, oh*stride - pad + kh*dil, ...] for the im2col element ((c, kh, kw), pix),
-  // pix = (n, oh, ow); 0 in the padding.
-  __device__ float im2col(const float* x, int g, int ck, int pix) const {
+  // The im2col elements ((c, kh, kw) = ck, pix + j) for j < valid (<= 4; 0 after them), each
+  // x[n, group's channel c, oh*stride - pad + kh*dil, ...] for pix + j = (n, oh, ow), 0 in the padding.
+  // ck and pix are decomposed once, then (n, oh, ow) advances with carries: no division per element.
+  __device__ void im2col4(const float* x, int g, int ck, int pix, int valid, float (&v)[4]) const {
     const int khw = KH * KW, c = ck / khw, r = ck - c * khw, kh = r / KW, kw = r - kh * KW;
-    const int P = OH * OW, n = pix / P, p = pix - n * P, oh = p / OW, ow = p - oh * OW;
-    const int ih = oh * sh - ph + kh * dil_h, iw = ow * sw - pw + kw * dil_w;
-    if (ih < 0 || ih >= H || iw < 0 || iw >= W) return 0.0f;
-    return __ldg(x + ((int64_t(n) * C_in + g * cin_g + c) * H + ih) * W + iw);
+    const int P = OH * OW, n = pix / P, p = pix - n * P;
+    int oh = p / OW, ow = p - oh * OW;
+    const float* plane = x + (int64_t(n) * C_in + g * cin_g + c) * H * W;
+    const int dh = kh * dil_h - ph, dw = kw * dil_w - pw;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int ih = oh * sh + dh, iw = ow * sw + dw;
+      v[j] = j < valid && ih >= 0 && ih < H && iw >= 0 && iw < W ? __ldg(plane + ih * W + iw) : 0.0f;
+      if (++ow == OW) {
+        ow = 0;
+        if (++oh == OH) oh = 0, plane += int64_t(C_in) * H * W;
+      }
+    }
   }
 };
 
-// A gathered operand: element (row, k) = fn(row, k), zero outside rows x K.
+// A gathered operand: element (row, k) = fn(row, k), zero outside rows x K. A load4 reads four
+// elements consecutive along k (K_CONTIG) or along rows; an Fn with QUAD true reads them in one
+// call, fn.quad(fixed, first, valid, v) = fn at first, first+1, ... (`valid` of them, 0 after) along
+// that axis with the other index `fixed`, so it decomposes its indices once instead of four times.
 template <class Fn, bool K_CONTIG_>
 struct GatherOperand {
   static constexpr bool K_CONTIG = K_CONTIG_;
@@ -46,16 +61,28 @@ struct GatherOperand {
   int rows, K;
   __device__ void set_batch(int group) { fn.g = group; }
   __device__ void load4(int row, int k, float (&v)[4]) const {
+    if constexpr (Fn::QUAD) {
+      const int fixed = K_CONTIG ? row : k, first = K_CONTIG ? k : row;
+      const int fixed_end = K_CONTIG ? rows : K, first_end = K_CONTIG ? K : rows;
+      if (fixed < fixed_end) {
+        fn.quad(fixed, first, min(4, first_end - first), v);
+      } else {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int r = K_CONTIG ? row : row + j, kk = K_CONTIG ? k + j : k;
-      v[j] = r < rows && kk < K ? fn(r, kk) : 0.0f;
+        for (int j = 0; j < 4; ++j) v[j] = 0.0f;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int r = K_CONTIG ? row : row + j, kk = K_CONTIG ? k + j : k;
+        v[j] = r < rows && kk < K ? fn(r, kk) : 0.0f;
+      }
     }
   }
 };
 
 // ---- forward ----
 struct ForwardWeight {  // (m, k) = w[g*cout_g + m, k]: k contiguous
+  static constexpr bool QUAD = false;
   const float* w;
   int K, cout_g, g;
   __device__ float operator()(int m, int k) const {
@@ -66,7 +93,8 @@ struct ForwardInput {  // (pix, k) = im2col(x)[k, pix]: consecutive pixels are a
   const float* x;
   ConvDims d;
   int g;
-  __device__ float operator()(int pix, int k) const { return d.im2col(x, g, k, pix); }
+  static constexpr bool QUAD = true;
+  __device__ void quad(int k, int pix, int valid, float (&v)[4]) const { d.im2col4(x, g, k, pix, valid, v); }
 };
 struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
   float* y;
@@ -80,52 +108,117 @@ struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
 };
 
 // ---- dx ----
-struct DataWeight {  // (c, k = (co, kh, kw)) = w[g*cout_g + co, c, kh, kw]
+// dx is computed per stride phase: the input pixels (ih, iw) with ih = ih0 + a*sh, iw = iw0 + b*sw for
+// one (ih0, iw0) in [0, sh) x [0, sw) are reached only by the taps kh = kh0 + t*step_h (t < taps_h),
+// step_h = sh / gcd(sh, dil_h), through oh = a + q0_h - t*dq_h (likewise for w), so each phase is a
+// GEMM over just those taps. Gathering over all KH*KW taps instead let all but 1/(sh*sw) of the
+// reduction multiply zeros (AlexNet's conv1, stride 4: 15/16 of 11616).
+struct Phase {
+  int i0, count;          // pixels i0 + a*stride, a < count
+  int k0, step, taps;     // taps k0 + t*step, t < taps
+  int q0, dq;             // output index a + q0 - t*dq
+};
+struct PhaseDims {
+  Phase h, w;
+};
+struct DataWeight {  // (c, k = (co, t, u)) = w[g*cout_g + co, c, kh0 + t*step_h, kw0 + u*step_w]
   const float* w;
-  int cin_g, cout_g, khw, g;
-  __device__ float operator()(int c, int k) const {
-    const int co = k / khw, r = k - co * khw;
-    return __ldg(w + ((int64_t(g) * cout_g + co) * cin_g + c) * khw + r);
+  int cin_g, cout_g, KH, KW;
+  PhaseDims ph;
+  int g;
+  static constexpr bool QUAD = true;
+  __device__ void quad(int c, int k, int valid, float (&v)[4]) const {
+    const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps;
+    int t = r / ph.w.taps, u = r - t * ph.w.taps;
+    const float* filter = w + ((int64_t(g) * cout_g + co) * cin_g + c) * KH * KW;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      v[j] = j < valid ? __ldg(filter + (ph.h.k0 + t * ph.h.step) * KW + ph.w.k0 + u * ph.w.step) : 0.0f;
+      if (++u == ph.w.taps) {
+        u = 0;
+        if (++t == ph.h.taps) t = 0, filter += int64_t(cin_g) * KH * KW;
+      }
+    }
   }
 };
-struct DataGrad {  // (pix = (n, ih, iw), k = (co, kh, kw)) = dy[n, g*cout_g + co, oh, ow] or 0
+struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
   const float* dy;
   ConvDims d;
+  PhaseDims ph;
   int g;
-  __device__ float operator()(int pix, int k) const {
-    const int khw = d.KH * d.KW, co = k / khw, r = k - co * khw, kh = r / d.KW, kw = r - kh * d.KW;
-    const int HW = d.H * d.W, n = pix / HW, q = pix - n * HW, ih = q / d.W, iw = q - ih * d.W;
-    const int th = ih + d.ph - kh * d.dil_h, tw = iw + d.pw - kw * d.dil_w;
-    if (th < 0 || tw < 0) return 0.0f;
-    const int oh = th / d.sh, ow = tw / d.sw;
-    if (oh * d.sh != th || ow * d.sw != tw || oh >= d.OH || ow >= d.OW) return 0.0f;
-    return __ldg(dy + ((int64_t(n) * d.C_out + g * d.cout_g + co) * d.OH + oh) * d.OW + ow);
+  static constexpr bool QUAD = true;
+  __device__ void quad(int k, int pix, int valid, float (&v)[4]) const {
+    const int taps = ph.h.taps * ph.w.taps, co = k / taps, r = k - co * taps, t = r / ph.w.taps,
+              u = r - t * ph.w.taps;
+    const int plane = ph.h.count * ph.w.count, n = pix / plane, q = pix - n * plane;
+    int a = q / ph.w.count, b = q - a * ph.w.count;
+    const float* map = dy + (int64_t(n) * d.C_out + g * d.cout_g + co) * d.OH * d.OW;
+    const int dh = ph.h.q0 - t * ph.h.dq, dw = ph.w.q0 - u * ph.w.dq;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int oh = a + dh, ow = b + dw;
+      v[j] = j < valid && oh >= 0 && oh < d.OH && ow >= 0 && ow < d.OW ? __ldg(map + oh * d.OW + ow) : 0.0f;
+      if (++b == ph.w.count) {
+        b = 0;
+        if (++a == ph.h.count) a = 0, map += int64_t(d.C_out) * d.OH * d.OW;
+      }
+    }
   }
 };
-struct DataStore {  // dx[n, g*cin_g + c, ih, iw] = value
+struct DataStore {  // dx[n, g*cin_g + c, ih0 + a*sh, iw0 + b*sw] = value
   float* dx;
-  int HW, C_in, cin_g, g;
+  int H, W, C_in, cin_g, sh, sw;
+  PhaseDims ph;
+  int g;
   __device__ void set_batch(int group) { g = group; }
   __device__ void store(int c, int pix, float value) const {
-    const int n = pix / HW, q = pix - n * HW;
-    dx[(int64_t(n) * C_in + g * cin_g + c) * HW + q] = value;
+    const int plane = ph.h.count * ph.w.count, n = pix / plane, q = pix - n * plane,
+              a = q / ph.w.count, b = q - a * ph.w.count;
+    const int ih = ph.h.i0 + a * sh, iw = ph.w.i0 + b * sw;
+    dx[((int64_t(n) * C_in + g * cin_g + c) * H + ih) * W + iw] = value;
   }
 };
+
+int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
+
+// Phase i0 of one axis (size input pixels, ksize taps).
+Phase phase_of(int i0, int size, int stride, int pad, int dil, int ksize) {
+  Phase p{i0, i0 < size ? (size - i0 + stride - 1) / stride : 0, 0, stride / gcd(stride, dil), 0, 0, 0};
+  for (int k = 0; k < std::min(ksize, p.step); ++k) {
+    const int num = i0 + pad - k * dil;  // oh * stride must equal num - a*stride for some oh
+    if (((num % stride) + stride) % stride == 0) {
+      p.k0 = k;
+      p.taps = (ksize - k + p.step - 1) / p.step;
+      p.q0 = num / stride;  // exact
+      p.dq = p.step * dil / stride;
+      break;
+    }
+  }
+  return p;
+}
 
 // ---- dw ----
 struct FilterGrad {  // (m, q = (n, p)) = dy[n, g*cout_g + m, p]: consecutive q adjacent
   const float* dy;
   int P, C_out, cout_g, g;
-  __device__ float operator()(int m, int q) const {
-    const int n = q / P, p = q - n * P;
-    return __ldg(dy + (int64_t(n) * C_out + g * cout_g + m) * P + p);
+  static constexpr bool QUAD = true;
+  __device__ void quad(int m, int q, int valid, float (&v)[4]) const {
+    const int n = q / P;
+    int p = q - n * P;
+    const float* row = dy + (int64_t(n) * C_out + g * cout_g + m) * P;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      v[j] = j < valid ? __ldg(row + p) : 0.0f;
+      if (++p == P) p = 0, row += int64_t(C_out) * P;
+    }
   }
 };
 struct FilterInput {  // (ck, q) = im2col(x)[ck, q]: consecutive q adjacent
   const float* x;
   ConvDims d;
   int g;
-  __device__ float operator()(int ck, int q) const { return d.im2col(x, g, ck, q); }
+  static constexpr bool QUAD = true;
+  __device__ void quad(int ck, int q, int valid, float (&v)[4]) const { d.im2col4(x, g, ck, q, valid, v); }
 };
 struct FilterStore {  // dw[g*cout_g + m, ck] += value (atomically when the reduction is split)
   float* dw;
@@ -196,14 +289,21 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (s.N == 0) return;  // dx is empty; nothing adds to dw or db
   require_sizes(s);
   const ConvDims d = dims_of(s);
-  const int K = int(s.col_rows()), P = d.OH * d.OW, khw = d.KH * d.KW;
+  const int K = int(s.col_rows()), P = d.OH * d.OW;
   if (dx) {
-    GemmProblem<GatherOperand<DataWeight, true>, GatherOperand<DataGrad, false>, DataStore> p;
-    p.a = {{w, d.cin_g, d.cout_g, khw, 0}, d.cin_g, d.cout_g * khw};
-    p.b = {{dy, d, 0}, d.N * d.H * d.W, d.cout_g * khw};
-    p.epilogue = {dx, d.H * d.W, d.C_in, d.cin_g, 0};
-    p.M = d.cin_g, p.N = d.N * d.H * d.W, p.K = d.cout_g * khw, p.batches = int(s.groups);
-    launch_gemm(p, "conv2d backward (input)");
+    for (int ih0 = 0; ih0 < std::min(d.sh, d.H); ++ih0)
+      for (int iw0 = 0; iw0 < std::min(d.sw, d.W); ++iw0) {
+        const PhaseDims ph{phase_of(ih0, d.H, d.sh, d.ph, d.dil_h, d.KH),
+                           phase_of(iw0, d.W, d.sw, d.pw, d.dil_w, d.KW)};
+        // A phase no tap reaches still gets its zeros written: its GEMM has K = 0.
+        const int taps = ph.h.taps * ph.w.taps, pixels = d.N * ph.h.count * ph.w.count;
+        GemmProblem<GatherOperand<DataWeight, true>, GatherOperand<DataGrad, false>, DataStore> p;
+        p.a = {{w, d.cin_g, d.cout_g, d.KH, d.KW, ph, 0}, d.cin_g, d.cout_g * taps};
+        p.b = {{dy, d, ph, 0}, pixels, d.cout_g * taps};
+        p.epilogue = {dx, d.H, d.W, d.C_in, d.cin_g, d.sh, d.sw, ph, 0};
+        p.M = d.cin_g, p.N = pixels, p.K = d.cout_g * taps, p.batches = int(s.groups);
+        launch_gemm(p, "conv2d backward (input)");
+      }
   }
   if (dw) {
     GemmProblem<GatherOperand<FilterGrad, true>, GatherOperand<FilterInput, true>, FilterStore> p;

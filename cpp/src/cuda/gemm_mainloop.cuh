@@ -41,6 +41,7 @@ struct TileConfig {
 };
 using BigTile = TileConfig<128, 128>;  // 256 threads, for problems that fill the GPU
 using SmallTile = TileConfig<64, 64>;  // 64 threads, four times the blocks for small problems
+using NarrowTile = TileConfig<32, 128>;  // 64 threads, for M <= 32 (conv2d's dx with 3 input channels)
 
 // The problem a kernel solves: two operands, an epilogue, the sizes, and a split of k over
 // blockIdx.z (blockIdx.z = batch * splits + split; split s covers [s * k_chunk, (s+1) * k_chunk)).
@@ -234,8 +235,10 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
   }
 }
 
-// Launches `p` on the stream with the tile that suits its size: TF32 tensor cores when allowed, the
-// 128x128 tile when there are enough such tiles to fill the GPU, else the 64x64 one.
+// Launches `p` on the stream with the tile that suits its size: the 32x128 tile when M <= 32 and it
+// fills the GPU (a 128-row tile would multiply 4x to 40x more zero rows than real ones), else TF32
+// tensor cores when allowed, the 128x128 tile when there are enough such tiles to fill the GPU, else
+// the 64x64 one.
 template <class Problem>
 void launch_gemm(const Problem& p, const char* op) {
   if (p.M <= 0 || p.N <= 0) return;
@@ -247,7 +250,10 @@ void launch_gemm(const Problem& p, const char* op) {
     return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(z));
   };
   const int64_t big_tiles = int64_t((p.M + 127) / 128) * ((p.N + 127) / 128) * z;
-  if (allow_tf32()) {
+  const int64_t narrow_tiles = int64_t((p.N + 127) / 128) * z;
+  if (p.M <= 32 && narrow_tiles >= sm_count()) {
+    gemm_kernel<NarrowTile, Problem, false><<<grid_for(32, 128), NarrowTile::THREADS, 0, stream()>>>(p);
+  } else if (allow_tf32()) {
     gemm_kernel<BigTile, Problem, true><<<grid_for(128, 128), BigTile::THREADS, 0, stream()>>>(p);
   } else if (big_tiles >= sm_count()) {
     gemm_kernel<BigTile, Problem, false><<<grid_for(128, 128), BigTile::THREADS, 0, stream()>>>(p);
