@@ -1,46 +1,5 @@
-"""tanh: forward and backward against torch float64 on random shapes of rank 0 to 4."""
-import numpy as np
-import pytest
-import torch
+"""tanh: forward and backward against torch float64 on random shapes of rank 0 to 4. The cases are
+saturating_cases.py's, shared with sigmoid (test_sigmoid.py)."""
+from saturating_cases import make_tests
 
-import pycnn
-import pycnn.nn.functional as F
-from op_check import check_op, random_configs
-
-
-def make(rng):
-    rank = int(rng.integers(0, 5))
-    shape = tuple(int(d) for d in rng.integers(1, 8, size=rank))
-    if rng.random() < 0.1:  # large enough for the OpenMP path
-        shape = (3, 211, 127)
-    scale = float(rng.choice([0.5, 1.0, 2.0, 50.0]))
-    return shape, scale
-
-
-CONFIGS = random_configs(30, 103, make)
-
-
-@pytest.mark.parametrize("shape,scale", CONFIGS, ids=[f"{s}x{c}" for s, c in CONFIGS])
-def test_tanh_matches_torch(device, shape, scale):
-    rng = np.random.default_rng(len(shape) * 1000 + int(scale))
-    x = (rng.standard_normal(shape) * scale).astype(np.float32)
-    if scale < 10:
-        check_op(lambda x: F.tanh(x), lambda x: torch.tanh(x), [x], device=device)
-        return
-    # In saturation the gradient from the float32 output (1 - y, 1 - y*y) keeps few significant
-    # bits, or none (y rounds to 1), in PyTorch's float32 as in ours: check the forward against
-    # float64 and the gradient against PyTorch's float32 (to an ulp of y: libm and PyTorch round
-    # tanh differently in the last bit).
-    check_op(lambda x: F.tanh(x), lambda x: torch.tanh(x), [x], device=device, check_grad=False)
-    ours = pycnn.tensor(x, device=device, requires_grad=True)
-    F.tanh(ours).backward(pycnn.tensor(np.ones(shape, np.float32), device=device))
-    theirs = torch.tensor(x, requires_grad=True)
-    torch.tanh(theirs).backward(torch.ones(shape))
-    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-6)
-
-
-def test_tanh_rejects_bad_input(device):
-    with pytest.raises(TypeError, match="tanh: expected input to be float32, got int64"):
-        F.tanh(pycnn.tensor(np.arange(6).reshape(2, 3), device=device))
-    with pytest.raises(TypeError, match="tanh: expected input to be a pycnn.Tensor"):
-        F.tanh(np.zeros(3, dtype=np.float32))
+test_tanh_matches_torch, test_tanh_rejects_bad_input = make_tests("tanh", seed=103)

@@ -39,6 +39,14 @@ inline unsigned blocks_for(int64_t n, int threads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }
 
+// Blocks for a grid-stride loop over `n` items, `threads` to a block: enough to cover n, at most 32
+// per multiprocessor (more only adds scheduling; the loop covers the rest), at least one.
+inline unsigned grid_stride_blocks(int64_t n, int threads) {
+  const unsigned cap = static_cast<unsigned>(sm_count()) * 32;
+  const unsigned blocks = blocks_for(n, threads);
+  return blocks < cap ? blocks : cap;
+}
+
 // The kernels index with 32-bit ints (cheaper address arithmetic); launchers check sizes first.
 inline void require_int32(int64_t n, const char* op) {
   if (n > INT32_MAX)

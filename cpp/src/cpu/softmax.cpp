@@ -1,4 +1,5 @@
-// softmax on the CPU, x and y viewed as [outer, dim, inner] (softmax.h).
+// softmax and log_softmax on the CPU, x and y viewed as [outer, dim, inner] (softmax.h,
+// log_softmax.h): one kernel for both, LOG picking the lines that differ.
 //
 // Two loop orders, both vectorisable on contiguous memory:
 //  - inner == 1 (the last dimension, (N, C) logits): one contiguous row of `dim` floats per outer
@@ -7,7 +8,9 @@
 //    a block of up to kBlock neighbouring positions is reduced together, the innermost loop running
 //    along memory; the per-position max and sum live in small stack arrays. OpenMP splits
 //    (outer, block) tasks, so a batch of one still uses every core.
-// Three passes (max, exp and sum, scale) keep exp's argument <= 0: no overflow for large logits.
+// Three passes (max, exp and sum, scale) keep exp's argument <= 0: no overflow for large logits;
+// log_softmax's y = (x - max) - log(sum exp(x - max)) never takes the log of an underflowed
+// probability.
 #include "pycnn/ops/softmax.h"
 
 #include <algorithm>
@@ -37,7 +40,8 @@ constexpr int64_t kBlock = 256;
 constexpr int64_t kParallelWork = 1 << 15;
 }  // namespace
 
-void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
+template <bool LOG>
+void softmax_family_forward(float* y, const float* x, const SoftmaxShape& s) {
   const int64_t D = s.dim, inner = s.inner;
   const bool big = s.outer * D * inner > kParallelWork;
   if (inner == 1) {
@@ -49,13 +53,21 @@ void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
 #pragma omp simd reduction(max : m)
       for (int64_t d = 0; d < D; ++d) m = std::max(m, xr[d]);
       float sum = 0.0f;
-      for (int64_t d = 0; d < D; ++d) {
-        yr[d] = std::exp(xr[d] - m);
-        sum += yr[d];
-      }
-      const float inv = 1.0f / sum;
+      if constexpr (LOG) {
+        for (int64_t d = 0; d < D; ++d) sum += std::exp(xr[d] - m);
+        const float lse = std::log(sum);
+        // (x - m) - lse, not x - (m + lse): m + lse would round to the ulp of m (large for m ~ 100).
 #pragma omp simd
-      for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
+        for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - lse;
+      } else {
+        for (int64_t d = 0; d < D; ++d) {
+          yr[d] = std::exp(xr[d] - m);
+          sum += yr[d];
+        }
+        const float inv = 1.0f / sum;
+#pragma omp simd
+        for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
+      }
     }
     return;
   }
@@ -75,19 +87,28 @@ void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
     }
     for (int64_t d = 0; d < D; ++d) {
       for (int64_t j = 0; j < w; ++j) {
-        yb[d * inner + j] = std::exp(xb[d * inner + j] - m[j]);
-        sum[j] += yb[d * inner + j];
+        if constexpr (LOG) {
+          sum[j] += std::exp(xb[d * inner + j] - m[j]);
+        } else {
+          yb[d * inner + j] = std::exp(xb[d * inner + j] - m[j]);
+          sum[j] += yb[d * inner + j];
+        }
       }
     }
-    for (int64_t j = 0; j < w; ++j) sum[j] = 1.0f / sum[j];
+    // sum becomes what the last pass needs: lse for log_softmax, 1 / sum for softmax.
+    for (int64_t j = 0; j < w; ++j) sum[j] = LOG ? std::log(sum[j]) : 1.0f / sum[j];
     for (int64_t d = 0; d < D; ++d) {
 #pragma omp simd
-      for (int64_t j = 0; j < w; ++j) yb[d * inner + j] *= sum[j];
+      for (int64_t j = 0; j < w; ++j)
+        yb[d * inner + j] = LOG ? (xb[d * inner + j] - m[j]) - sum[j] : yb[d * inner + j] * sum[j];
     }
   }
 }
 
-void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
+// From the saved output: softmax dx = y * (dy - sum(dy * y)),
+// log_softmax dx = dy - exp(y) * sum(dy).
+template <bool LOG>
+void softmax_family_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
   const int64_t D = s.dim, inner = s.inner;
   const bool big = s.outer * D * inner > kParallelWork;
   if (inner == 1) {
@@ -96,11 +117,15 @@ void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxS
       const float* yr = y + o * D;
       const float* dyr = dy + o * D;
       float* dxr = dx + o * D;
-      float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t d = 0; d < D; ++d) dot += dyr[d] * yr[d];
+      float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+      for (int64_t d = 0; d < D; ++d) total += LOG ? dyr[d] : dyr[d] * yr[d];
+      if constexpr (LOG) {
+        for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] - std::exp(yr[d]) * total;
+      } else {
 #pragma omp simd
-      for (int64_t d = 0; d < D; ++d) dxr[d] = yr[d] * (dyr[d] - dot);
+        for (int64_t d = 0; d < D; ++d) dxr[d] = yr[d] * (dyr[d] - total);
+      }
     }
     return;
   }
@@ -110,18 +135,38 @@ void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxS
     const int64_t o = task / blocks, i0 = (task % blocks) * kBlock;
     const int64_t w = std::min(kBlock, inner - i0);
     const int64_t base = o * D * inner + i0;
-    float dot[kBlock];
-    std::fill(dot, dot + w, 0.0f);
-    for (int64_t d = 0; d < D; ++d) {
-#pragma omp simd
-      for (int64_t j = 0; j < w; ++j) dot[j] += dy[base + d * inner + j] * y[base + d * inner + j];
-    }
+    float total[kBlock];
+    std::fill(total, total + w, 0.0f);
     for (int64_t d = 0; d < D; ++d) {
       const int64_t k = base + d * inner;
 #pragma omp simd
-      for (int64_t j = 0; j < w; ++j) dx[k + j] = y[k + j] * (dy[k + j] - dot[j]);
+      for (int64_t j = 0; j < w; ++j) total[j] += LOG ? dy[k + j] : dy[k + j] * y[k + j];
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t k = base + d * inner;
+      if constexpr (LOG) {
+        for (int64_t j = 0; j < w; ++j) dx[k + j] = dy[k + j] - std::exp(y[k + j]) * total[j];
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < w; ++j) dx[k + j] = y[k + j] * (dy[k + j] - total[j]);
+      }
     }
   }
+}
+
+template void softmax_family_forward<false>(float*, const float*, const SoftmaxShape&);
+template void softmax_family_forward<true>(float*, const float*, const SoftmaxShape&);
+template void softmax_family_backward<false>(float*, const float*, const float*,
+                                             const SoftmaxShape&);
+template void softmax_family_backward<true>(float*, const float*, const float*,
+                                            const SoftmaxShape&);
+
+void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
+  softmax_family_forward<false>(y, x, s);
+}
+
+void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
+  softmax_family_backward<false>(dx, dy, y, s);
 }
 
 }  // namespace cpu

@@ -2,9 +2,7 @@
 // computes what the CPU does; memory-bound, one pass over each array.
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/adam.h"
 
 namespace pycnn {
@@ -24,13 +22,16 @@ void adam_update(float* param, float* exp_avg, float* exp_avg_sq, float* max_exp
                  const float* grad, const AdamConfig& c) {
   if (c.numel == 0) return;
   const int threads = 256;
-  const int blocks = static_cast<int>(std::min<int64_t>((c.numel + threads - 1) / threads, 1 << 16));
+  const unsigned blocks = cuda::grid_stride_blocks(c.numel, threads);
   if (max_exp_avg_sq)
-    adam_update_kernel<true><<<blocks, threads>>>(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, c);
+    adam_update_kernel<true>
+        <<<blocks, threads, 0, cuda::stream()>>>(
+            param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, c);
   else
-    adam_update_kernel<false><<<blocks, threads>>>(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, c);
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) runtime_error("adam: CUDA kernel launch failed: ", cudaGetErrorString(status));
+    adam_update_kernel<false>
+        <<<blocks, threads, 0, cuda::stream()>>>(
+            param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, c);
+  check_launch("adam");
 }
 
 }  // namespace cuda

@@ -7,7 +7,7 @@
 // code the CPU kernels run.
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/adaptive_avg_pool2d.h"
 
 namespace pycnn {
@@ -76,17 +76,6 @@ __global__ void adaptive_avg_pool2d_backward_kernel(float* dx, const float* dy,
   }
 }
 
-unsigned int blocks_for(int64_t total, int64_t per_block) {
-  const int64_t blocks = (total + per_block - 1) / per_block;
-  return static_cast<unsigned int>(blocks < 65535 ? blocks : 65535);  // grid-stride covers the rest
-}
-
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error("adaptive_avg_pool2d: ", what, " failed: ", cudaGetErrorString(status));
-}
-
 }  // namespace
 
 namespace cuda {
@@ -94,22 +83,26 @@ namespace cuda {
 void adaptive_avg_pool2d_forward(float* y, const float* x, const AdaptivePool2dShape& s) {
   if (s.is_global()) {
     if (s.planes() == 0) return;
-    global_avg_pool2d_kernel<<<blocks_for(s.planes(), kThreads / kWarp), kThreads>>>(
+    global_avg_pool2d_kernel
+        <<<cuda::grid_stride_blocks(s.planes(), kThreads / kWarp), kThreads, 0, cuda::stream()>>>(
         y, x, s.planes(), s.H * s.W);
-    check_launch("global pooling kernel launch");
+    check_launch("adaptive_avg_pool2d (global)");
     return;
   }
   const int64_t total = s.planes() * s.OH * s.OW;
   if (total == 0) return;
-  adaptive_avg_pool2d_forward_kernel<<<blocks_for(total, kThreads), kThreads>>>(y, x, s, total);
-  check_launch("forward kernel launch");
+  adaptive_avg_pool2d_forward_kernel
+      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(y, x, s, total);
+  check_launch("adaptive_avg_pool2d");
 }
 
 void adaptive_avg_pool2d_backward(float* dx, const float* dy, const AdaptivePool2dShape& s) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  adaptive_avg_pool2d_backward_kernel<<<blocks_for(total, kThreads), kThreads>>>(dx, dy, s, total);
-  check_launch("backward kernel launch");
+  adaptive_avg_pool2d_backward_kernel
+      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
+          dx, dy, s, total);
+  check_launch("adaptive_avg_pool2d backward");
 }
 
 }  // namespace cuda

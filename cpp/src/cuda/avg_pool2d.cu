@@ -6,7 +6,7 @@
 // so the result is deterministic and dx is simply overwritten (=).
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/avg_pool2d.h"
 
 namespace pycnn {
@@ -66,17 +66,6 @@ __global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Pool2dSha
   }
 }
 
-unsigned int blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(blocks < 65535 ? blocks : 65535);  // grid-stride covers the rest
-}
-
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error("avg_pool2d: ", what, " failed: ", cudaGetErrorString(status));
-}
-
 }  // namespace
 
 namespace cuda {
@@ -84,17 +73,21 @@ namespace cuda {
 void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s, const AvgPool2dOptions& o) {
   const int64_t OH = s.out_h(), OW = s.out_w(), total = s.planes() * OH * OW;
   if (total == 0) return;
-  avg_pool2d_forward_kernel<<<blocks_for(total), kThreads>>>(y, x, s, o, OH, OW, total);
-  check_launch("forward kernel launch");
+  avg_pool2d_forward_kernel
+      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
+          y, x, s, o, OH, OW, total);
+  check_launch("avg_pool2d");
 }
 
 void avg_pool2d_backward(float* dx, const float* dy, const Pool2dShape& s,
                          const AvgPool2dOptions& o) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  avg_pool2d_backward_kernel<<<blocks_for(total), kThreads>>>(dx, dy, s, o, s.out_h(), s.out_w(),
+  avg_pool2d_backward_kernel
+      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
+          dx, dy, s, o, s.out_h(), s.out_w(),
                                                               total);
-  check_launch("backward kernel launch");
+  check_launch("avg_pool2d backward");
 }
 
 }  // namespace cuda

@@ -4,7 +4,7 @@
 // the device first.
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/cat.h"
 
 namespace pycnn {
@@ -32,13 +32,9 @@ void launch_copies(float* whole, const std::vector<float*>& parts, const CatShap
   for (size_t k = 0; k < parts.size(); ++k) {
     const int64_t block = s.sizes[k] * s.inner, total = s.outer * block;
     if (parts[k] && total > 0) {
-      int64_t blocks = (total + kThreads - 1) / kThreads;
-      if (blocks > 65535 * 32) blocks = 65535 * 32;
-      cat_copy_kernel<<<static_cast<int>(blocks), kThreads>>>(whole, parts[k], s.outer, block,
-                                                              whole_row, offset, to_whole);
-      const cudaError_t status = cudaGetLastError();
-      if (status != cudaSuccess)
-        runtime_error("cat: CUDA launch of cat_copy_kernel failed: ", cudaGetErrorString(status));
+      cat_copy_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
+          whole, parts[k], s.outer, block, whole_row, offset, to_whole);
+      cuda::check_launch("cat");
     }
     offset += block;
   }

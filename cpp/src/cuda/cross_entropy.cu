@@ -15,7 +15,8 @@
 
 #include <climits>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_reduce.cuh"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/device.h"
 #include "pycnn/ops/cross_entropy.h"
 
@@ -25,47 +26,10 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Enough blocks to fill the GPU; the grid-stride loops cover any n.
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
-
 struct Flags {
   unsigned long long bad_position;  // ULLONG_MAX when every label is valid
   unsigned long long valid;         // non-ignored targets
 };
-
-__device__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-template <typename T>
-__device__ T warp_sum(T v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// The sum of v over the block, valid in thread 0. blockDim.x is a multiple of 32. The leading
-// barrier lets a block call it twice in a row without overwriting partials still being read.
-__device__ double block_sum(double v) {
-  __shared__ double partial[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  v = warp_sum(v);
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
-  if (warp == 0) v = warp_sum(v);
-  return v;
-}
 
 struct Stats {
   float m, sum, rest, total;  // max, sum exp(x - m), the same without the target, sum (x - m)
@@ -78,7 +42,7 @@ __device__ Stats position_stats(const float* xp, int64_t step, int64_t C, int64_
   const int lanes = WARP ? 32 : 1;
   Stats s{-INFINITY, 0.0f, 0.0f, 0.0f};
   for (int64_t c = lane; c < C; c += lanes) s.m = fmaxf(s.m, xp[c * step]);
-  if (WARP) s.m = warp_max(s.m);
+  if (WARP) s.m = cuda::warp_max(s.m);
   for (int64_t c = lane; c < C; c += lanes) {
     const float v = xp[c * step] - s.m, e = expf(v);
     s.sum += e;
@@ -86,9 +50,9 @@ __device__ Stats position_stats(const float* xp, int64_t step, int64_t C, int64_
     s.total += v;
   }
   if (WARP) {
-    s.sum = warp_sum(s.sum);
-    s.rest = warp_sum(s.rest);
-    s.total = warp_sum(s.total);
+    s.sum = cuda::warp_sum(s.sum);
+    s.rest = cuda::warp_sum(s.rest);
+    s.total = cuda::warp_sum(s.total);
   }
   return s;
 }
@@ -134,8 +98,8 @@ __global__ void cross_entropy_finish_kernel(float* __restrict__ loss, Flags* __r
     valid += target[p] != s.ignore_index ? 1.0 : 0.0;
     if (s.reduction != Reduction::None) sum += per[p];
   }
-  valid = block_sum(valid);
-  sum = block_sum(sum);
+  valid = cuda::block_sum(valid);
+  sum = cuda::block_sum(sum);
   if (threadIdx.x == 0) {
     flags->valid = static_cast<unsigned long long>(valid);
     // Mean over no valid target is 0/0 = NaN, as in PyTorch.
@@ -202,12 +166,16 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
   if (P > 0) {
     if (s.inner == 1)
       cross_entropy_forward_kernel<true>
-          <<<blocks_for(P * 32), kThreads>>>(per, flags, x, target, s);
+          
+              <<<cuda::grid_stride_blocks(P * 32, kThreads), kThreads, 0, cuda::stream()>>>(
+                  per, flags, x, target, s);
     else
-      cross_entropy_forward_kernel<false><<<blocks_for(P), kThreads>>>(per, flags, x, target, s);
+      cross_entropy_forward_kernel<false>
+          <<<cuda::grid_stride_blocks(P, kThreads), kThreads, 0, cuda::stream()>>>(
+              per, flags, x, target, s);
     check_launch("cross_entropy");
   }
-  cross_entropy_finish_kernel<<<1, kThreads>>>(loss, flags, per, target, s);
+  cross_entropy_finish_kernel<<<1, kThreads, 0, cuda::stream()>>>(loss, flags, per, target, s);
   check_launch("cross_entropy");
   Flags result;
   copy_device_to_host(&result, flags, sizeof(Flags));
@@ -229,10 +197,14 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
   const float v = static_cast<float>(valid);
   if (s.inner == 1)
     cross_entropy_backward_kernel<true>
-        <<<blocks_for(P * 32), kThreads>>>(dx, dloss, x, target, v, s);
+        
+            <<<cuda::grid_stride_blocks(P * 32, kThreads), kThreads, 0, cuda::stream()>>>(
+                dx, dloss, x, target, v, s);
   else
     cross_entropy_backward_kernel<false>
-        <<<blocks_for(P), kThreads>>>(dx, dloss, x, target, v, s);
+        
+            <<<cuda::grid_stride_blocks(P, kThreads), kThreads, 0, cuda::stream()>>>(
+                dx, dloss, x, target, v, s);
   check_launch("cross_entropy backward");
 }
 

@@ -3,7 +3,7 @@
 // same mask bit for bit.
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/dropout.h"
 #include "pycnn/philox.h"
 
@@ -36,29 +36,22 @@ __global__ void dropout_backward_kernel(float* dx, const float* dy, const float*
     dx[i] = dy[i] * mask[i];
 }
 
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error("dropout: CUDA launch of ", what, " failed: ", cudaGetErrorString(status));
-}
-
-int blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 * 32 ? blocks : 65535 * 32);
-}
-
 }  // namespace
 
 namespace cuda {
 
 void dropout_forward(float* y, float* mask, const float* x, const DropoutShape& s) {
-  dropout_forward_kernel<<<blocks_for((s.numel + 3) / 4), kThreads>>>(y, mask, x, s, s.scale());
-  check_launch("dropout_forward_kernel");
+  dropout_forward_kernel
+      <<<cuda::grid_stride_blocks((s.numel + 3) / 4, kThreads), kThreads, 0, cuda::stream()>>>(
+          y, mask, x, s, s.scale());
+  check_launch("dropout");
 }
 
 void dropout_backward(float* dx, const float* dy, const float* mask, const DropoutShape& s) {
-  dropout_backward_kernel<<<blocks_for(s.numel), kThreads>>>(dx, dy, mask, s);
-  check_launch("dropout_backward_kernel");
+  dropout_backward_kernel
+      <<<cuda::grid_stride_blocks(s.numel, kThreads), kThreads, 0, cuda::stream()>>>(
+          dx, dy, mask, s);
+  check_launch("dropout backward");
 }
 
 }  // namespace cuda

@@ -11,6 +11,7 @@
 // (shuffles, then shared memory), whichever suits the length of its sum.
 #include <algorithm>
 
+#include "pycnn/cuda_reduce.cuh"
 #include "pycnn/cuda_utils.h"
 #include "pycnn/ops/elementwise.h"
 
@@ -81,11 +82,6 @@ __device__ __forceinline__ int offset_of(int index, const DimList& dims) {
   return offset;
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
 // Short sums: one thread per output.
 __global__ void sum_to_thread_kernel(float* out, const float* in, DimList kept, DimList reduced,
                                      int n_out, int length) {
@@ -113,23 +109,12 @@ __global__ void sum_to_warp_kernel(float* out, const float* in, DimList kept, Di
 // Long sums: one block per output.
 __global__ void sum_to_block_kernel(float* out, const float* in, DimList kept, DimList reduced,
                                     int length) {
-  __shared__ float warp_sums[kThreads / 32];
   const int o = blockIdx.x;
   const float* base = in + offset_of(o, kept);
   float sum = 0.0f;
   for (int r = threadIdx.x; r < length; r += blockDim.x) sum += base[offset_of(r, reduced)];
-  sum = warp_sum(sum);
-  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    sum = threadIdx.x < kThreads / 32 ? warp_sums[threadIdx.x] : 0.0f;
-    sum = warp_sum(sum);
-    if (threadIdx.x == 0) out[o] = sum;
-  }
-}
-
-unsigned grid_for(int64_t n) {
-  return std::min<unsigned>(blocks_for(n, kThreads), static_cast<unsigned>(sm_count()) * 32);
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) out[o] = sum;
 }
 
 template <BinaryOp OP>
@@ -138,11 +123,13 @@ void launch_binary(float* out, const float* a, const float* b, const BroadcastAr
   const bool aligned = ((reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(a) |
                          reinterpret_cast<uintptr_t>(b)) & 15) == 0;
   if (same_shape && aligned && n % 4 == 0) {
-    binary_same_shape4_kernel<OP><<<grid_for(n / 4), kThreads, 0, stream()>>>(
+    binary_same_shape4_kernel<OP>
+        <<<grid_stride_blocks(n / 4, kThreads), kThreads, 0, stream()>>>(
         reinterpret_cast<float4*>(out), reinterpret_cast<const float4*>(a),
         reinterpret_cast<const float4*>(b), n / 4);
   } else {
-    binary_broadcast_kernel<OP><<<grid_for(n), kThreads, 0, stream()>>>(out, a, b, s, n);
+    binary_broadcast_kernel<OP>
+        <<<grid_stride_blocks(n, kThreads), kThreads, 0, stream()>>>(out, a, b, s, n);
   }
 }
 
@@ -234,11 +221,11 @@ void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out
   }
   const int outputs = static_cast<int>(n_out), length = static_cast<int>(n_in / n_out);
   if (length <= 32) {
-    sum_to_thread_kernel<<<grid_for(outputs), kThreads, 0, stream()>>>(out, in, kept, reduced,
-                                                                        outputs, length);
-  } else if (length <= 4096) {
-    sum_to_warp_kernel<<<grid_for(int64_t(outputs) * 32), kThreads, 0, stream()>>>(
+    sum_to_thread_kernel<<<grid_stride_blocks(outputs, kThreads), kThreads, 0, stream()>>>(
         out, in, kept, reduced, outputs, length);
+  } else if (length <= 4096) {
+    sum_to_warp_kernel<<<grid_stride_blocks(int64_t(outputs) * 32, kThreads), kThreads, 0,
+                         stream()>>>(out, in, kept, reduced, outputs, length);
   } else {
     sum_to_block_kernel<<<static_cast<unsigned>(outputs), kThreads, 0, stream()>>>(
         out, in, kept, reduced, length);

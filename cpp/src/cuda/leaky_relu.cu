@@ -1,58 +1,37 @@
 // leaky_relu on CUDA: one grid-stride loop per pass, memory-bound (see leaky_relu.h for the math).
-#include <cuda_runtime.h>
-
-#include "pycnn/check.h"
+#include "pycnn/cuda_map.cuh"
 #include "pycnn/ops/leaky_relu.h"
 
 namespace pycnn {
 
 namespace {
 
-constexpr int kThreads = 256;
+struct LeakyReluForward {
+  float negative_slope;
+  __device__ float operator()(float x) const {
+    return x > 0.0f ? x : negative_slope * x;
+  }
+};
 
-// Enough blocks to fill the GPU; the grid-stride loops cover any n.
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
+// From the saved input.
+struct LeakyReluBackward {
+  float negative_slope;
+  __device__ float operator()(float dy, float x) const {
+    return x > 0.0f ? dy : negative_slope * dy;
+  }
+};
 
 }  // namespace
-
-__global__ void leaky_relu_forward_kernel(float* __restrict__ y, const float* __restrict__ x,
-                                    float negative_slope, int64_t n) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    y[i] = x[i] > 0.0f ? x[i] : negative_slope * x[i];
-  }
-}
-
-__global__ void leaky_relu_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                     const float* __restrict__ x, float negative_slope, int64_t n) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    dx[i] = x[i] > 0.0f ? dy[i] : negative_slope * dy[i];
-  }
-}
 
 namespace cuda {
 
 void leaky_relu_forward(float* y, const float* x, float negative_slope, int64_t n) {
-  if (n <= 0) return;
-  leaky_relu_forward_kernel<<<blocks_for(n), kThreads>>>(y, x, negative_slope, n);
-  check_launch("leaky_relu");
+  map_elements("leaky_relu", n, LeakyReluForward{negative_slope}, y, x);
 }
 
 void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope,
                          int64_t n) {
-  if (n <= 0) return;
-  leaky_relu_backward_kernel<<<blocks_for(n), kThreads>>>(dx, dy, x, negative_slope, n);
-  check_launch("leaky_relu backward");
+  map_elements("leaky_relu backward", n, LeakyReluBackward{negative_slope}, dx, dy, x);
 }
 
 }  // namespace cuda

@@ -3,7 +3,7 @@
 // then dx), the second reading the first's output, so they are separate launches.
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/local_response_norm.h"
 
 namespace pycnn {
@@ -61,34 +61,26 @@ __global__ void local_response_norm_dx_kernel(float* dx, const float* work, cons
   }
 }
 
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error("local_response_norm: CUDA launch of ", what, " failed: ", cudaGetErrorString(status));
-}
-
-int blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 * 32 ? blocks : 65535 * 32);
-}
-
 }  // namespace
 
 namespace cuda {
 
 void local_response_norm_forward(float* y, float* scale, const float* x,
                                  const LocalResponseNormShape& s) {
-  local_response_norm_forward_kernel<<<blocks_for(s.N * s.C * s.inner), kThreads>>>(y, scale, x, s);
-  check_launch("local_response_norm_forward_kernel");
+  local_response_norm_forward_kernel
+      <<<cuda::grid_stride_blocks(s.N * s.C * s.inner, kThreads), kThreads, 0, cuda::stream()>>>(
+          y, scale, x, s);
+  check_launch("local_response_norm");
 }
 
 void local_response_norm_backward(float* dx, float* work, const float* dy, const float* x,
                                   const float* scale, const LocalResponseNormShape& s) {
-  const int blocks = blocks_for(s.N * s.C * s.inner);
-  local_response_norm_work_kernel<<<blocks, kThreads>>>(dx, work, dy, x, scale, s);
-  check_launch("local_response_norm_work_kernel");
-  local_response_norm_dx_kernel<<<blocks, kThreads>>>(dx, work, x, s);
-  check_launch("local_response_norm_dx_kernel");
+  const int blocks = cuda::grid_stride_blocks(s.N * s.C * s.inner, kThreads);
+  local_response_norm_work_kernel
+      <<<blocks, kThreads, 0, cuda::stream()>>>(dx, work, dy, x, scale, s);
+  check_launch("local_response_norm backward");
+  local_response_norm_dx_kernel<<<blocks, kThreads, 0, cuda::stream()>>>(dx, work, x, s);
+  check_launch("local_response_norm backward");
 }
 
 }  // namespace cuda

@@ -1,124 +1,15 @@
-// log_softmax on CUDA, x and y viewed as [outer, dim, inner] (log_softmax.h).
-//  - inner == 1: one warp per row of `dim` contiguous floats; lanes stride along the row (coalesced)
-//    and combine max / sum / dot with warp shuffles.
-//  - inner > 1: one thread per (outer, inner) position walking its `dim` values `inner` apart;
-//    neighbouring threads read neighbouring floats, so each step is coalesced.
-// exp's argument stays <= 0 and y never takes the log of an underflowed probability.
-#include <cuda_runtime.h>
-
-#include "pycnn/check.h"
+// log_softmax on CUDA (log_softmax.h): the kernels are softmax's (softmax.cu) with LOG = true,
+// since the two differ in two lines of each pass.
 #include "pycnn/ops/log_softmax.h"
 
-namespace pycnn {
-
-namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
-
-__device__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Every lane of a warp gets the same row, so the shuffles see all 32 lanes.
-__global__ void log_softmax_rows_forward(float* __restrict__ y, const float* __restrict__ x,
-                                     int64_t rows, int64_t D) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
-  for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; r < rows; r += warps) {
-    const float* xr = x + r * D;
-    float* yr = y + r * D;
-    float m = -INFINITY;
-    for (int64_t d = lane; d < D; d += 32) m = fmaxf(m, xr[d]);
-    m = warp_max(m);
-    float sum = 0.0f;
-    for (int64_t d = lane; d < D; d += 32) sum += expf(xr[d] - m);
-    const float lse = logf(warp_sum(sum));
-    for (int64_t d = lane; d < D; d += 32) yr[d] = (xr[d] - m) - lse;
-  }
-}
-
-__global__ void log_softmax_columns_forward(float* __restrict__ y, const float* __restrict__ x,
-                                        int64_t outer, int64_t D, int64_t inner) {
-  const int64_t positions = outer * inner, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < positions; p += stride) {
-    const int64_t base = (p / inner) * D * inner + p % inner;
-    float m = -INFINITY;
-    for (int64_t d = 0; d < D; ++d) m = fmaxf(m, x[base + d * inner]);
-    float sum = 0.0f;
-    for (int64_t d = 0; d < D; ++d) sum += expf(x[base + d * inner] - m);
-    const float lse = logf(sum);
-    for (int64_t d = 0; d < D; ++d) y[base + d * inner] = (x[base + d * inner] - m) - lse;
-  }
-}
-
-__global__ void log_softmax_rows_backward(float* __restrict__ dx, const float* __restrict__ dy,
-                                      const float* __restrict__ y, int64_t rows, int64_t D) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
-  for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; r < rows; r += warps) {
-    const int64_t off = r * D;
-    float total = 0.0f;
-    for (int64_t d = lane; d < D; d += 32) total += dy[off + d];
-    total = warp_sum(total);
-    for (int64_t d = lane; d < D; d += 32) dx[off + d] = dy[off + d] - expf(y[off + d]) * total;
-  }
-}
-
-__global__ void log_softmax_columns_backward(float* __restrict__ dx, const float* __restrict__ dy,
-                                         const float* __restrict__ y, int64_t outer, int64_t D,
-                                         int64_t inner) {
-  const int64_t positions = outer * inner, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < positions; p += stride) {
-    const int64_t base = (p / inner) * D * inner + p % inner;
-    float total = 0.0f;
-    for (int64_t d = 0; d < D; ++d) total += dy[base + d * inner];
-    for (int64_t d = 0; d < D; ++d) {
-      const int64_t k = base + d * inner;
-      dx[k] = dy[k] - expf(y[k]) * total;
-    }
-  }
-}
-
-}  // namespace
-
-namespace cuda {
+namespace pycnn::cuda {
 
 void log_softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
-  if (s.outer * s.dim * s.inner == 0) return;
-  if (s.inner == 1)
-    log_softmax_rows_forward<<<blocks_for(s.outer * 32), kThreads>>>(y, x, s.outer, s.dim);
-  else
-    log_softmax_columns_forward<<<blocks_for(s.outer * s.inner), kThreads>>>(y, x, s.outer, s.dim,
-                                                                            s.inner);
-  check_launch("log_softmax");
+  softmax_family_forward<true>(y, x, s);
 }
 
 void log_softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
-  if (s.outer * s.dim * s.inner == 0) return;
-  if (s.inner == 1)
-    log_softmax_rows_backward<<<blocks_for(s.outer * 32), kThreads>>>(dx, dy, y, s.outer, s.dim);
-  else
-    log_softmax_columns_backward<<<blocks_for(s.outer * s.inner), kThreads>>>(dx, dy, y, s.outer,
-                                                                             s.dim, s.inner);
-  check_launch("log_softmax backward");
+  softmax_family_backward<true>(dx, dy, y, s);
 }
 
-}  // namespace cuda
-}  // namespace pycnn
+}  // namespace pycnn::cuda

@@ -9,7 +9,7 @@
 
 #include <cmath>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/max_pool2d.h"
 
 namespace pycnn {
@@ -76,17 +76,6 @@ __global__ void max_pool2d_backward_kernel(float* dx, const float* dy, const int
   }
 }
 
-unsigned int blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(blocks < 65535 ? blocks : 65535);  // grid-stride covers the rest
-}
-
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error("max_pool2d: ", what, " failed: ", cudaGetErrorString(status));
-}
-
 }  // namespace
 
 namespace cuda {
@@ -94,16 +83,20 @@ namespace cuda {
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w(), total = s.planes() * OH * OW;
   if (total == 0) return;
-  max_pool2d_forward_kernel<<<blocks_for(total), kThreads>>>(y, idx, x, s, OH, OW, total);
-  check_launch("forward kernel launch");
+  max_pool2d_forward_kernel
+      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
+          y, idx, x, s, OH, OW, total);
+  check_launch("max_pool2d");
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  max_pool2d_backward_kernel<<<blocks_for(total), kThreads>>>(dx, dy, idx, s, s.out_h(), s.out_w(),
+  max_pool2d_backward_kernel
+      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
+          dx, dy, idx, s, s.out_h(), s.out_w(),
                                                               total);
-  check_launch("backward kernel launch");
+  check_launch("max_pool2d backward");
 }
 
 }  // namespace cuda

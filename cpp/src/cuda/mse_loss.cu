@@ -3,7 +3,8 @@
 // then one block sums the partials in a fixed order and scales. Deterministic, no atomics.
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_reduce.cuh"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/device.h"
 #include "pycnn/ops/mse_loss.h"
 
@@ -12,35 +13,6 @@ namespace pycnn {
 namespace {
 
 constexpr int kThreads = 256;
-
-// Enough blocks to fill the GPU; the grid-stride loops cover any n.
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
-
-__device__ double warp_sum(double v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// The sum of v over the block, valid in thread 0. blockDim.x is a multiple of 32.
-__device__ double block_sum(double v) {
-  __shared__ double partial[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
-  if (warp == 0) v = warp_sum(v);
-  return v;
-}
 
 __global__ void mse_loss_none_kernel(float* __restrict__ loss, const float* __restrict__ x,
                                      const float* __restrict__ t, int64_t n) {
@@ -59,7 +31,7 @@ __global__ void mse_loss_partial_kernel(double* __restrict__ partial, const floa
     const double d = double(x[i]) - t[i];
     sum += d * d;
   }
-  sum = block_sum(sum);
+  sum = cuda::block_sum(sum);
   if (threadIdx.x == 0) partial[blockIdx.x] = sum;
 }
 
@@ -67,7 +39,7 @@ __global__ void mse_loss_finish_kernel(float* __restrict__ loss, const double* _
                                        int blocks, double divisor) {
   double sum = 0.0;
   for (int b = threadIdx.x; b < blocks; b += blockDim.x) sum += partial[b];
-  sum = block_sum(sum);
+  sum = cuda::block_sum(sum);
   if (threadIdx.x == 0) loss[0] = static_cast<float>(sum / divisor);  // n == 0, Mean: 0/0 = NaN
 }
 
@@ -91,17 +63,18 @@ namespace cuda {
 void mse_loss_forward(float* loss, const float* x, const float* t, const MseLossShape& s) {
   if (s.reduction == Reduction::None) {
     if (s.n <= 0) return;
-    mse_loss_none_kernel<<<blocks_for(s.n), kThreads>>>(loss, x, t, s.n);
+    mse_loss_none_kernel
+        <<<cuda::grid_stride_blocks(s.n, kThreads), kThreads, 0, cuda::stream()>>>(loss, x, t, s.n);
     check_launch("mse_loss");
     return;
   }
-  const int blocks = s.n > 0 ? blocks_for(s.n) : 1;
+  const int blocks = s.n > 0 ? cuda::grid_stride_blocks(s.n, kThreads) : 1;
   double* partial = static_cast<double*>(allocate(sizeof(double) * blocks));
-  mse_loss_partial_kernel<<<blocks, kThreads>>>(partial, x, t, s.n);
+  mse_loss_partial_kernel<<<blocks, kThreads, 0, cuda::stream()>>>(partial, x, t, s.n);
   cudaError_t status = cudaGetLastError();
   if (status == cudaSuccess) {
     const double divisor = s.reduction == Reduction::Mean ? double(s.n) : 1.0;
-    mse_loss_finish_kernel<<<1, kThreads>>>(loss, partial, blocks, divisor);
+    mse_loss_finish_kernel<<<1, kThreads, 0, cuda::stream()>>>(loss, partial, blocks, divisor);
     status = cudaGetLastError();
   }
   release(partial);  // cudaFree waits for the kernels that read it
@@ -113,7 +86,9 @@ void mse_loss_backward(float* dx, float* dt, const float* dloss, const float* x,
                        const MseLossShape& s) {
   if (s.n <= 0 || (!dx && !dt)) return;
   const float divisor = s.reduction == Reduction::Mean ? static_cast<float>(s.n) : 1.0f;
-  mse_loss_backward_kernel<<<blocks_for(s.n), kThreads>>>(dx, dt, dloss, x, t, s.n,
+  mse_loss_backward_kernel
+      <<<cuda::grid_stride_blocks(s.n, kThreads), kThreads, 0, cuda::stream()>>>(
+          dx, dt, dloss, x, t, s.n,
                                                           s.reduction == Reduction::None, divisor);
   check_launch("mse_loss backward");
 }

@@ -5,7 +5,8 @@
 //    the order of those few adds may vary from run to run, within float rounding).
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_reduce.cuh"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/prelu.h"
 
 namespace pycnn {
@@ -13,35 +14,6 @@ namespace pycnn {
 namespace {
 
 constexpr int kThreads = 256;
-
-// Enough blocks to fill the GPU; the grid-stride loops cover any n.
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
-
-__device__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// The sum of v over the block, valid in thread 0. blockDim.x is a multiple of 32.
-__device__ float block_sum(float v) {
-  __shared__ float partial[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0f;
-  if (warp == 0) v = warp_sum(v);
-  return v;
-}
 
 __global__ void prelu_forward_kernel(float* __restrict__ y, const float* __restrict__ x,
                                      const float* __restrict__ w, int64_t n, int64_t channels,
@@ -68,7 +40,7 @@ __global__ void prelu_weight_backward_kernel(float* __restrict__ dw, const float
     const int64_t i = ((k / inner) * channels + c) * inner + k % inner;
     sum += x[i] > 0.0f ? 0.0f : dy[i] * x[i];
   }
-  sum = block_sum(sum);
+  sum = cuda::block_sum(sum);
   if (threadIdx.x == 0) atomicAdd(dw + c, sum);
 }
 
@@ -79,7 +51,9 @@ namespace cuda {
 void prelu_forward(float* y, const float* x, const float* w, const PreluShape& s) {
   const int64_t n = s.outer * s.channels * s.inner;
   if (n <= 0) return;
-  prelu_forward_kernel<<<blocks_for(n), kThreads>>>(y, x, w, n, s.channels, s.inner);
+  prelu_forward_kernel
+      <<<cuda::grid_stride_blocks(n, kThreads), kThreads, 0, cuda::stream()>>>(
+          y, x, w, n, s.channels, s.inner);
   check_launch("prelu");
 }
 
@@ -88,7 +62,9 @@ void prelu_backward(float* dx, float* dw, const float* dy, const float* x, const
   const int64_t n = s.outer * s.channels * s.inner;
   if (n <= 0) return;
   if (dx) {
-    prelu_input_backward_kernel<<<blocks_for(n), kThreads>>>(dx, dy, x, w, n, s.channels, s.inner);
+    prelu_input_backward_kernel
+        <<<cuda::grid_stride_blocks(n, kThreads), kThreads, 0, cuda::stream()>>>(
+            dx, dy, x, w, n, s.channels, s.inner);
     check_launch("prelu backward");
   }
   if (dw) {
@@ -101,7 +77,8 @@ void prelu_backward(float* dx, float* dw, const float* dy, const float* x, const
     const int64_t cap = 1 + 1024 / s.channels;
     if (split > cap) split = cap;
     const dim3 grid(static_cast<unsigned>(split), static_cast<unsigned>(s.channels));
-    prelu_weight_backward_kernel<<<grid, kThreads>>>(dw, dy, x, s.outer, s.channels, s.inner);
+    prelu_weight_backward_kernel
+        <<<grid, kThreads, 0, cuda::stream()>>>(dw, dy, x, s.outer, s.channels, s.inner);
     check_launch("prelu backward");
   }
 }

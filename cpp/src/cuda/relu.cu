@@ -1,56 +1,32 @@
 // relu on CUDA: one grid-stride loop per pass, memory-bound (see relu.h for the math).
-#include <cuda_runtime.h>
-
-#include "pycnn/check.h"
+#include "pycnn/cuda_map.cuh"
 #include "pycnn/ops/relu.h"
 
 namespace pycnn {
 
 namespace {
 
-constexpr int kThreads = 256;
+struct ReluForward {
+  __device__ float operator()(float x) const {
+    return x > 0.0f ? x : 0.0f;
+  }
+};
 
-// Enough blocks to fill the GPU; the grid-stride loops cover any n.
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
+// From the saved output.
+struct ReluBackward {
+  __device__ float operator()(float dy, float y) const { return y > 0.0f ? dy : 0.0f; }
+};
 
 }  // namespace
-
-__global__ void relu_forward_kernel(float* __restrict__ y, const float* __restrict__ x, int64_t n) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-  }
-}
-
-__global__ void relu_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                     const float* __restrict__ y, int64_t n) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-  }
-}
 
 namespace cuda {
 
 void relu_forward(float* y, const float* x, int64_t n) {
-  if (n <= 0) return;
-  relu_forward_kernel<<<blocks_for(n), kThreads>>>(y, x, n);
-  check_launch("relu");
+  map_elements("relu", n, ReluForward{}, y, x);
 }
 
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
-  if (n <= 0) return;
-  relu_backward_kernel<<<blocks_for(n), kThreads>>>(dx, dy, y, n);
-  check_launch("relu backward");
+  map_elements("relu backward", n, ReluBackward{}, dx, dy, y);
 }
 
 }  // namespace cuda

@@ -2,9 +2,7 @@
 // GPU computes what the CPU does; memory-bound, one pass over each array.
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/rmsprop.h"
 
 namespace pycnn {
@@ -25,22 +23,28 @@ void rmsprop_update(float* param, float* square_avg, float* grad_avg, float* mom
                     const float* grad, const RmspropConfig& c) {
   if (c.numel == 0) return;
   const int threads = 256;
-  const int blocks = static_cast<int>(std::min<int64_t>((c.numel + threads - 1) / threads, 1 << 16));
+  const unsigned blocks = cuda::grid_stride_blocks(c.numel, threads);
   if (grad_avg && momentum_buffer)
     rmsprop_update_kernel<true, true>
-        <<<blocks, threads>>>(param, square_avg, grad_avg, momentum_buffer, grad, c);
+        
+            <<<blocks, threads, 0, cuda::stream()>>>(
+                param, square_avg, grad_avg, momentum_buffer, grad, c);
   else if (grad_avg)
     rmsprop_update_kernel<true, false>
-        <<<blocks, threads>>>(param, square_avg, grad_avg, momentum_buffer, grad, c);
+        
+            <<<blocks, threads, 0, cuda::stream()>>>(
+                param, square_avg, grad_avg, momentum_buffer, grad, c);
   else if (momentum_buffer)
     rmsprop_update_kernel<false, true>
-        <<<blocks, threads>>>(param, square_avg, grad_avg, momentum_buffer, grad, c);
+        
+            <<<blocks, threads, 0, cuda::stream()>>>(
+                param, square_avg, grad_avg, momentum_buffer, grad, c);
   else
     rmsprop_update_kernel<false, false>
-        <<<blocks, threads>>>(param, square_avg, grad_avg, momentum_buffer, grad, c);
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error("rmsprop: CUDA kernel launch failed: ", cudaGetErrorString(status));
+        
+            <<<blocks, threads, 0, cuda::stream()>>>(
+                param, square_avg, grad_avg, momentum_buffer, grad, c);
+  check_launch("rmsprop");
 }
 
 }  // namespace cuda

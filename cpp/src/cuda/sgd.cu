@@ -2,9 +2,7 @@
 // computes what the CPU does; memory-bound, one read of each array and one write of p (and buf).
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
-#include "pycnn/check.h"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/sgd.h"
 
 namespace pycnn {
@@ -23,11 +21,12 @@ namespace cuda {
 void sgd_update(float* param, float* momentum_buffer, const float* grad, const SgdConfig& c) {
   if (c.numel == 0) return;
   const int threads = 256;
-  const int blocks = static_cast<int>(std::min<int64_t>((c.numel + threads - 1) / threads, 1 << 16));
-  if (momentum_buffer) sgd_update_kernel<true><<<blocks, threads>>>(param, momentum_buffer, grad, c);
-  else sgd_update_kernel<false><<<blocks, threads>>>(param, momentum_buffer, grad, c);
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) runtime_error("sgd: CUDA kernel launch failed: ", cudaGetErrorString(status));
+  const unsigned blocks = cuda::grid_stride_blocks(c.numel, threads);
+  if (momentum_buffer) sgd_update_kernel<true>
+      <<<blocks, threads, 0, cuda::stream()>>>(param, momentum_buffer, grad, c);
+  else sgd_update_kernel<false>
+      <<<blocks, threads, 0, cuda::stream()>>>(param, momentum_buffer, grad, c);
+  check_launch("sgd");
 }
 
 }  // namespace cuda

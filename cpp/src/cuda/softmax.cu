@@ -1,12 +1,15 @@
-// softmax on CUDA, x and y viewed as [outer, dim, inner] (softmax.h).
+// softmax and log_softmax on CUDA, x and y viewed as [outer, dim, inner] (softmax.h,
+// log_softmax.h): one kernel pair for both, LOG picking the two lines that differ.
 //  - inner == 1: one warp per row of `dim` contiguous floats; lanes stride along the row (coalesced)
 //    and combine max / sum / dot with warp shuffles.
 //  - inner > 1: one thread per (outer, inner) position walking its `dim` values `inner` apart;
 //    neighbouring threads read neighbouring floats, so each step is coalesced.
-// Three passes keep exp's argument <= 0 (stable for large logits). No shared writes: no races.
+// exp's argument stays <= 0 (stable for large logits), and log_softmax's y = (x - m) - lse never
+// takes the log of an underflowed probability. No shared writes: no races.
 #include <cuda_runtime.h>
 
-#include "pycnn/check.h"
+#include "pycnn/cuda_reduce.cuh"
+#include "pycnn/cuda_utils.h"
 #include "pycnn/ops/softmax.h"
 
 namespace pycnn {
@@ -15,28 +18,8 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 4096 ? b : 4096);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    runtime_error(op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
-}
-
-__device__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 // Every lane of a warp gets the same row, so the shuffles see all 32 lanes.
+template <bool LOG>
 __global__ void softmax_rows_forward(float* __restrict__ y, const float* __restrict__ x,
                                      int64_t rows, int64_t D) {
   const int lane = threadIdx.x & 31;
@@ -46,18 +29,25 @@ __global__ void softmax_rows_forward(float* __restrict__ y, const float* __restr
     float* yr = y + r * D;
     float m = -INFINITY;
     for (int64_t d = lane; d < D; d += 32) m = fmaxf(m, xr[d]);
-    m = warp_max(m);
+    m = cuda::warp_max(m);
     float sum = 0.0f;
     for (int64_t d = lane; d < D; d += 32) {
       const float e = expf(xr[d] - m);
-      yr[d] = e;
+      if constexpr (!LOG) yr[d] = e;
       sum += e;
     }
-    const float inv = 1.0f / warp_sum(sum);
-    for (int64_t d = lane; d < D; d += 32) yr[d] *= inv;
+    sum = cuda::warp_sum(sum);
+    if constexpr (LOG) {
+      const float lse = logf(sum);
+      for (int64_t d = lane; d < D; d += 32) yr[d] = (xr[d] - m) - lse;
+    } else {
+      const float inv = 1.0f / sum;
+      for (int64_t d = lane; d < D; d += 32) yr[d] *= inv;
+    }
   }
 }
 
+template <bool LOG>
 __global__ void softmax_columns_forward(float* __restrict__ y, const float* __restrict__ x,
                                         int64_t outer, int64_t D, int64_t inner) {
   const int64_t positions = outer * inner, stride = int64_t(gridDim.x) * blockDim.x;
@@ -68,38 +58,59 @@ __global__ void softmax_columns_forward(float* __restrict__ y, const float* __re
     float sum = 0.0f;
     for (int64_t d = 0; d < D; ++d) {
       const float e = expf(x[base + d * inner] - m);
-      y[base + d * inner] = e;
+      if constexpr (!LOG) y[base + d * inner] = e;
       sum += e;
     }
-    const float inv = 1.0f / sum;
-    for (int64_t d = 0; d < D; ++d) y[base + d * inner] *= inv;
+    if constexpr (LOG) {
+      const float lse = logf(sum);
+      for (int64_t d = 0; d < D; ++d) y[base + d * inner] = (x[base + d * inner] - m) - lse;
+    } else {
+      const float inv = 1.0f / sum;
+      for (int64_t d = 0; d < D; ++d) y[base + d * inner] *= inv;
+    }
   }
 }
 
+// The backward from the saved output: softmax dx = y * (dy - sum(dy * y)),
+// log_softmax dx = dy - exp(y) * sum(dy).
+template <bool LOG>
+__device__ __forceinline__ float backward_term(float dy, float y) {
+  return LOG ? dy : dy * y;
+}
+
+template <bool LOG>
+__device__ __forceinline__ float backward_dx(float dy, float y, float total) {
+  return LOG ? dy - expf(y) * total : y * (dy - total);
+}
+
+template <bool LOG>
 __global__ void softmax_rows_backward(float* __restrict__ dx, const float* __restrict__ dy,
                                       const float* __restrict__ y, int64_t rows, int64_t D) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; r < rows; r += warps) {
     const int64_t off = r * D;
-    float dot = 0.0f;
-    for (int64_t d = lane; d < D; d += 32) dot += dy[off + d] * y[off + d];
-    dot = warp_sum(dot);
-    for (int64_t d = lane; d < D; d += 32) dx[off + d] = y[off + d] * (dy[off + d] - dot);
+    float total = 0.0f;
+    for (int64_t d = lane; d < D; d += 32) total += backward_term<LOG>(dy[off + d], y[off + d]);
+    total = cuda::warp_sum(total);
+    for (int64_t d = lane; d < D; d += 32)
+      dx[off + d] = backward_dx<LOG>(dy[off + d], y[off + d], total);
   }
 }
 
+template <bool LOG>
 __global__ void softmax_columns_backward(float* __restrict__ dx, const float* __restrict__ dy,
                                          const float* __restrict__ y, int64_t outer, int64_t D,
                                          int64_t inner) {
   const int64_t positions = outer * inner, stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < positions; p += stride) {
     const int64_t base = (p / inner) * D * inner + p % inner;
-    float dot = 0.0f;
-    for (int64_t d = 0; d < D; ++d) dot += dy[base + d * inner] * y[base + d * inner];
+    float total = 0.0f;
+    for (int64_t d = 0; d < D; ++d)
+      total += backward_term<LOG>(dy[base + d * inner], y[base + d * inner]);
     for (int64_t d = 0; d < D; ++d) {
       const int64_t k = base + d * inner;
-      dx[k] = y[k] * (dy[k] - dot);
+      dx[k] = backward_dx<LOG>(dy[k], y[k], total);
     }
   }
 }
@@ -108,24 +119,47 @@ __global__ void softmax_columns_backward(float* __restrict__ dx, const float* __
 
 namespace cuda {
 
-void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
+template <bool LOG>
+void softmax_family_forward(float* y, const float* x, const SoftmaxShape& s) {
   if (s.outer * s.dim * s.inner == 0) return;
   if (s.inner == 1)
-    softmax_rows_forward<<<blocks_for(s.outer * 32), kThreads>>>(y, x, s.outer, s.dim);
+    softmax_rows_forward<LOG>
+        <<<grid_stride_blocks(s.outer * 32, kThreads), kThreads, 0, stream()>>>(y, x, s.outer,
+                                                                                s.dim);
   else
-    softmax_columns_forward<<<blocks_for(s.outer * s.inner), kThreads>>>(y, x, s.outer, s.dim,
-                                                                        s.inner);
-  check_launch("softmax");
+    softmax_columns_forward<LOG>
+        <<<grid_stride_blocks(s.outer * s.inner, kThreads), kThreads, 0, stream()>>>(
+            y, x, s.outer, s.dim, s.inner);
+  check_launch(LOG ? "log_softmax" : "softmax");
+}
+
+template <bool LOG>
+void softmax_family_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
+  if (s.outer * s.dim * s.inner == 0) return;
+  if (s.inner == 1)
+    softmax_rows_backward<LOG>
+        <<<grid_stride_blocks(s.outer * 32, kThreads), kThreads, 0, stream()>>>(
+            dx, dy, y, s.outer, s.dim);
+  else
+    softmax_columns_backward<LOG>
+        <<<grid_stride_blocks(s.outer * s.inner, kThreads), kThreads, 0, stream()>>>(
+            dx, dy, y, s.outer, s.dim, s.inner);
+  check_launch(LOG ? "log_softmax backward" : "softmax backward");
+}
+
+template void softmax_family_forward<false>(float*, const float*, const SoftmaxShape&);
+template void softmax_family_forward<true>(float*, const float*, const SoftmaxShape&);
+template void softmax_family_backward<false>(float*, const float*, const float*,
+                                             const SoftmaxShape&);
+template void softmax_family_backward<true>(float*, const float*, const float*,
+                                            const SoftmaxShape&);
+
+void softmax_forward(float* y, const float* x, const SoftmaxShape& s) {
+  softmax_family_forward<false>(y, x, s);
 }
 
 void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s) {
-  if (s.outer * s.dim * s.inner == 0) return;
-  if (s.inner == 1)
-    softmax_rows_backward<<<blocks_for(s.outer * 32), kThreads>>>(dx, dy, y, s.outer, s.dim);
-  else
-    softmax_columns_backward<<<blocks_for(s.outer * s.inner), kThreads>>>(dx, dy, y, s.outer, s.dim,
-                                                                         s.inner);
-  check_launch("softmax backward");
+  softmax_family_backward<false>(dx, dy, y, s);
 }
 
 }  // namespace cuda

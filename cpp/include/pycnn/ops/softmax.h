@@ -21,14 +21,25 @@ struct SoftmaxShape {
   static SoftmaxShape make(const std::vector<int64_t>& shape, int64_t dim, const char* op);
 };
 
+// softmax (LOG = false) and log_softmax (LOG = true) differ in two lines of each pass, so each
+// backend has one kernel for both, defined (and instantiated for both) in softmax.cpp / softmax.cu;
+// softmax_* here and log_softmax_* (log_softmax.h) are the entry points that call them.
 namespace cpu {
 void softmax_forward(float* y, const float* x, const SoftmaxShape& s);
 void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s);
+template <bool LOG>
+void softmax_family_forward(float* y, const float* x, const SoftmaxShape& s);
+template <bool LOG>
+void softmax_family_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s);
 }  // namespace cpu
 
 namespace cuda {
 void softmax_forward(float* y, const float* x, const SoftmaxShape& s);
 void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s);
+template <bool LOG>
+void softmax_family_forward(float* y, const float* x, const SoftmaxShape& s);
+template <bool LOG>
+void softmax_family_backward(float* dx, const float* dy, const float* y, const SoftmaxShape& s);
 }  // namespace cuda
 
 }  // namespace pycnn
