@@ -10,6 +10,18 @@ from .summary import summary
 
 __version__ = "0.1.0"
 
+# Submodules loaded on first use (pycnn.onnx needs the optional onnx package; the others cost
+# import time that a user of the core never pays).
+_LAZY = ("data", "models", "onnx", "train", "transfer", "viz", "cli")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'pycnn' has no attribute {name!r}")
+
 
 def cat(tensors, dim=0):
     """Concatenates tensors along ``dim`` (differentiable), like torch.cat."""
