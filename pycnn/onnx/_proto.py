@@ -44,9 +44,18 @@ def _problem_line(problem):
     return f"{where}: {problem['message']}"
 
 
+def require_onnx():
+    """The onnx package, or an ImportError naming the extra that installs it."""
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError('pycnn.onnx needs the onnx package: pip install "pycnn[onnx]"') from None
+    return onnx
+
+
 def parse_model(source):
     """(onnx.ModelProto, folder of the file or None) from a path or the bytes of a file."""
-    import onnx
+    onnx = require_onnx()
 
     base_dir = None
     if isinstance(source, (bytes, bytearray, memoryview)):

@@ -12,7 +12,7 @@ import numpy as np
 from .. import autograd
 from ..autograd import no_grad
 from ..tensor import tensor
-from ._proto import atomic_write
+from ._proto import atomic_write, require_onnx
 
 MIN_EXPORT_OPSET, MAX_EXPORT_OPSET = 13, 21
 
@@ -237,7 +237,7 @@ def export(model, path, input_shape, opset=17):
 
     input_shape: one example batch, e.g. (1, 3, 224, 224); its first dimension is exported as the
     dynamic batch 'N'. The file passes onnx.checker's full check and is written atomically."""
-    import onnx
+    onnx = require_onnx()
     from onnx import helper, numpy_helper
 
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_EXPORT_OPSET <= opset <= MAX_EXPORT_OPSET:
