@@ -16,7 +16,7 @@ cmake -S . -B .gpubuild -G Ninja -DPYCNN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${A
 ninja -C .gpubuild -j "$(nproc)" > "$LOGS/build.log" 2>&1 || { tail -40 "$LOGS/build.log"; exit 1; }
 "$PYTHON" -c "import pycnn; assert pycnn.cuda.is_available(), 'CUDA build, but no GPU visible'; print('pycnn sees', pycnn.cuda.device_count(), 'GPU(s)')" || exit 1
 xdist=""
-"$PYTHON" -c "import xdist" 2>/dev/null && xdist="-n 8"
+"$PYTHON" -c "import xdist" 2>/dev/null && xdist="-n 12"
 "$PYTHON" -m pytest -q -m cuda -p no:cacheprovider $xdist tests > "$LOGS/cuda_tests.log" 2>&1
 grep -E "^(FAILED|ERROR)" "$LOGS/cuda_tests.log" | head -40
 tail -1 "$LOGS/cuda_tests.log"
