@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .autograd import no_grad
+from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, from_numpy
 
 __all__ = ["fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "save_checkpoint",
@@ -151,7 +152,8 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stops when ``monitor`` has not improved for ``patience`` epochs; restores the best weights."""
+    """Stops after ``patience`` epochs in a row without improvement of ``monitor`` (Keras' rule:
+    better than the best by more than ``min_delta``); restores the best epoch's weights at the end."""
 
     def __init__(self, monitor="val_loss", patience=5, mode="auto", min_delta=0.0, restore_best_weights=True):
         if mode == "auto":
@@ -182,7 +184,7 @@ class EarlyStopping(Callback):
                 self.best_weights = {k: v.copy() for k, v in run.model.state_dict().items()}
             return False
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             return True
         return False
@@ -209,6 +211,15 @@ class Checkpoint(Callback):
             raise ValueError(f"Checkpoint: every must be >= 1, got {every}")
         self.path, self.every = os.fspath(path), every
 
+    def on_train_begin(self, run):
+        # A run killed mid-write leaves its temporary file behind; this path's writer owns them.
+        folder = os.path.dirname(os.path.abspath(self.path))
+        prefix = _temporary_prefix(self.path)
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.startswith(prefix):
+                    os.unlink(os.path.join(folder, name))
+
     def on_epoch_end(self, epoch, logs, run):
         if (epoch + 1) % self.every == 0:
             save_checkpoint(self.path, run, next_epoch=epoch + 1)
@@ -216,12 +227,17 @@ class Checkpoint(Callback):
 
 
 # ----- checkpoints --------------------------------------------------------------------------------
+def _temporary_prefix(path):
+    return ".tmp-" + os.path.basename(os.fspath(path)) + "-"
+
+
 def _atomic_write(path, write):
-    """Writes through ``write(file)`` to a temporary file next to ``path``, then renames it over."""
+    """Writes through ``write(file)`` to a temporary file next to ``path``, flushes it to disk, then
+    renames it over ``path``: a reader sees the old file or the new one, never a part."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -232,6 +248,21 @@ def _atomic_write(path, write):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Makes the rename itself durable (a power cut after it keeps the new file); not on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _pack(obj, arrays, prefix):
@@ -273,32 +304,22 @@ def _unpack(obj, arrays):
     return obj
 
 
-def _random_states():
-    from .nn import functional as F
+def _generators():
+    """pycnn's global generators by name: dropout's seeds (nn.functional._rng) and parameter
+    initialisation (nn.init._generator). Looked up on each call: manual_seed replaces them."""
+    from .nn import functional, init
 
-    states = {}
-    for name, owner in (("functional", F), ("init", _init_module())):
-        rng = getattr(owner, "_rng", None) if owner is not None else None
-        if isinstance(rng, np.random.Generator):
-            states[name] = rng.bit_generator.state
-    return states
+    return {"functional": functional._rng, "init": init._generator}
+
+
+def _random_states():
+    return {name: rng.bit_generator.state for name, rng in _generators().items()}
 
 
 def _set_random_states(states):
-    from .nn import functional as F
-
-    for name, owner in (("functional", F), ("init", _init_module())):
-        rng = getattr(owner, "_rng", None) if owner is not None else None
-        if name in states and isinstance(rng, np.random.Generator):
+    for name, rng in _generators().items():
+        if name in states:
             rng.bit_generator.state = states[name]
-
-
-def _init_module():
-    try:
-        from .nn import init
-    except ImportError:
-        return None
-    return init
 
 
 def save_checkpoint(path, run, next_epoch):
@@ -386,7 +407,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
             loader.set_epoch(start)
     for cb in callbacks:
         cb.on_train_begin(run)
-    plateau = scheduler is not None and type(scheduler).__name__ == "ReduceLROnPlateau"
+    plateau = isinstance(scheduler, ReduceLROnPlateau)
     for epoch in range(start, epochs):
         model.train()
         began = time.perf_counter()
