@@ -50,7 +50,8 @@ def filter_grid(weight, pad=1):
     grid = np.ones((rows * (kh + pad) + pad, cols * (kw + pad) + pad, tiles.shape[3]), dtype=np.float32)
     for i in range(cout):
         r, c = divmod(i, cols)
-        grid[pad + r * (kh + pad): pad + r * (kh + pad) + kh, pad + c * (kw + pad): pad + c * (kw + pad) + kw] = tiles[i]
+        top, left = pad + r * (kh + pad), pad + c * (kw + pad)
+        grid[top:top + kh, left:left + kw] = tiles[i]
     return grid if grid.shape[2] == 3 else grid[:, :, 0]
 
 

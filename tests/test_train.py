@@ -15,8 +15,7 @@ import pytest
 import pycnn
 from pycnn import data, nn, optim
 from pycnn.optim import lr_scheduler
-from pycnn.train import (Callback, Checkpoint, EarlyStopping, History, evaluate, fit, load_checkpoint,
-                         save_checkpoint)
+from pycnn.train import Callback, Checkpoint, EarlyStopping, History, evaluate, fit, load_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

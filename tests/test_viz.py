@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pycnn
-from pycnn import models, nn, viz
+from pycnn import models, viz
 from pycnn.train import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
