@@ -117,6 +117,12 @@ def test_evaluate_top1_top5_hand_made():
     assert evaluate(model, loader, topk=(10,))["top10"] == 1.0
 
 
+def test_evaluate_bad_topk():
+    for topk in ((), (0,), (1.5,), (True,)):
+        with pytest.raises(ValueError, match="evaluate: topk must be positive ints"):
+            evaluate(tiny_net(), [], topk=topk)
+
+
 def test_evaluate_empty_loader():
     with pytest.raises(ValueError, match="evaluate: the loader yielded no batches"):
         evaluate(tiny_net(), [])
@@ -326,6 +332,19 @@ def test_resume_restores_early_stopping(tmp_path):
     assert len(history) == 4 and stopper.best_epoch == 1 and stopper.stopped_epoch == 3
 
 
+def test_resume_with_other_callbacks_refused(tmp_path):
+    path = tmp_path / "c.npz"
+    model, train_loader, _, optimizer, _ = make_setup()
+    fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, 1, callbacks=[EarlyStopping("train_loss"),
+                                                                             Checkpoint(path)], progress=False)
+    before = weights(model)
+    model.load_state_dict({k: v * 0 for k, v in before.items()})
+    with pytest.raises(ValueError, match="holds the state of 2 callbacks, this run has 1; resume with the same"):
+        fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, 2, callbacks=[Checkpoint(path)], progress=False,
+            resume=path)
+    assert not np.any(weights(model)["0.weight"])  # refused before anything was loaded
+
+
 def test_load_checkpoint_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="load_checkpoint: no checkpoint at .*missing.npz"):
         load_checkpoint(tmp_path / "missing.npz")
@@ -367,14 +386,19 @@ def test_save_checkpoint_refuses_objects_it_cannot_store(tmp_path):
 
 
 # ----- a run killed while it writes checkpoints ------------------------------------------------------
-KILL_EPOCHS = 400
+KILL_EPOCHS = 300
+# One thread in the child and in the reference run: the same arithmetic either way, and two OpenMP
+# threads on tiny tensors only slow down on a machine shared with other work.
 KILL_SCRIPT = f"""
 import sys
 sys.path.insert(0, {HERE!r})
 import numpy as np
+import pycnn
 from test_train import make_setup, KILL_EPOCHS
 from pycnn import nn
 from pycnn.train import Checkpoint, fit
+
+pycnn.set_num_threads(1)
 
 path, resume, out = sys.argv[1], sys.argv[2] == "resume", sys.argv[3]
 model, train_loader, _, optimizer, scheduler = make_setup(n_train=32, batch_size=16, t_max=KILL_EPOCHS)
@@ -415,8 +439,13 @@ def test_kill_during_checkpoint_writes(tmp_path):
     assert finished.returncode == 0, finished.stderr.decode()
     assert sorted(os.listdir(tmp_path)) == ["final.npz", "run.npz"]  # stale temporary files removed
 
-    model, train_loader, _, optimizer, scheduler = make_setup(n_train=32, batch_size=16, t_max=KILL_EPOCHS)
-    fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, KILL_EPOCHS, scheduler=scheduler, progress=False)
+    threads = pycnn.get_num_threads()
+    pycnn.set_num_threads(1)
+    try:
+        model, train_loader, _, optimizer, scheduler = make_setup(n_train=32, batch_size=16, t_max=KILL_EPOCHS)
+        fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, KILL_EPOCHS, scheduler=scheduler, progress=False)
+    finally:
+        pycnn.set_num_threads(threads)
     with np.load(out) as f:
         assert_bitwise_equal({k: f[k] for k in f.files}, weights(model))
     assert math.isfinite(float(np.abs(weights(model)["5.weight"]).sum()))
