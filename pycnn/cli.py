@@ -1,8 +1,8 @@
 """The ``pycnn`` command.
 
     pycnn train --model lenet5 --data mnist-sample --epochs 10 [--augment] [--optimizer sgd|adam|rmsprop]
-                [--lr 0.05] [--momentum 0.9] [--weight-decay 5e-4] [--batch-size 32] [--device cpu|cuda]
-                [--out DIR] [--resume] [--seed 0]
+                [--lr 0.05] [--momentum 0.9] [--weight-decay 1e-4] [--batch-size 32] [--device cpu|cuda]
+                [--out DIR] [--resume] [--seed 0] [--threads N]
     pycnn eval --model lenet5 --weights DIR/model.npz --data mnist-sample
     pycnn summary MODEL [--input-shape 3,224,224] [--num-classes 1000]
 
@@ -103,6 +103,8 @@ def _check_train_args(args):
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.momentum < 0 or args.weight_decay < 0:
         raise UsageError(f"--momentum and --weight-decay must be >= 0, got {args.momentum} and {args.weight_decay}")
 
@@ -112,6 +114,8 @@ def cmd_train(args):
     from . import data, nn, optim, train, viz
 
     _check_train_args(args)
+    if args.threads is not None:
+        pycnn.set_num_threads(args.threads)
     pycnn.manual_seed(args.seed)
     (x_train, y_train), (x_test, y_test), classes = load_data(args.data)
     mean, std = _normalizer(x_train)
@@ -217,13 +221,15 @@ def parser():
     t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default="sgd")
     t.add_argument("--lr", type=float, default=0.05)
     t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: all cores; 1 is faster when other work keeps the cores busy)")
     t.set_defaults(run=cmd_train)
     e = sub.add_parser("eval", help="evaluate saved weights")
     e.add_argument("--model", default="lenet5")

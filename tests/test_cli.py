@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import pycnn
 from pycnn import cli
 from pycnn.train import load_checkpoint
 
@@ -49,8 +50,13 @@ def test_train_resume_eval(tmp_path, capsys):
     with np.load(out / "model.npz") as f:
         assert f["features.0.weight"].shape == (6, 1, 5, 5) and len(f.files) == 10
 
-    code, stdout, _ = run(capsys, "train", "--data", "digits", "--epochs", 2, "--out", out, "--quiet", "--seed", 3,
-                          "--resume")
+    threads = pycnn.get_num_threads()
+    try:
+        code, stdout, _ = run(capsys, "train", "--data", "digits", "--epochs", 2, "--out", out, "--quiet", "--seed", 3,
+                              "--resume", "--threads", 1)
+        assert pycnn.get_num_threads() == 1
+    finally:
+        pycnn.set_num_threads(threads)
     assert code == 0
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
@@ -90,6 +96,7 @@ def write_idx(path, magic, shape, payload):
     (["train", "--batch-size", "0"], r"--batch-size must be at least 1, got 0"),
     (["train", "--epochs", "0"], r"--epochs must be at least 1, got 0"),
     (["train", "--lr", "-1"], r"--lr must be positive, got -1.0"),
+    (["train", "--threads", "0"], r"--threads must be at least 1, got 0"),
     (["train", "--epochs", "ten"], r"argument --epochs: invalid int value: 'ten' \(see pycnn train --help\)"),
     (["train", "--bogus"], r"unrecognized arguments: --bogus"),
     (["eval", "--weights", "/nonexistent/model.npz"], r"--weights: no file at /nonexistent/model.npz"),
