@@ -135,6 +135,12 @@ def cmd_train(args):
     resume = checkpoint if args.resume and os.path.exists(checkpoint) else None
     if args.resume and resume is None:
         raise UsageError(f"--resume: no checkpoint at {checkpoint}")
+    if resume is not None:
+        # The cosine schedule spans --epochs: resuming with another count would bend the rate's curve.
+        planned = (train.load_checkpoint(resume)["scheduler"] or {}).get("T_max")
+        if planned != args.epochs:
+            raise UsageError(f"--resume: {checkpoint} belongs to a run of --epochs {planned}, "
+                             f"got --epochs {args.epochs}")
     print(f"pycnn train: {args.model} on {args.data} ({len(y_train)} train / {len(y_test)} test images, "
           f"{len(classes)} classes), {args.epochs} epochs, {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
           f"augment {'on' if args.augment else 'off'}, device {args.device}, {pycnn.get_num_threads()} threads")

@@ -11,7 +11,7 @@ import pytest
 
 import pycnn
 from pycnn import cli
-from pycnn.train import load_checkpoint
+from pycnn.train import Checkpoint, load_checkpoint, save_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -50,23 +50,44 @@ def test_train_resume_eval(tmp_path, capsys):
     with np.load(out / "model.npz") as f:
         assert f["features.0.weight"].shape == (6, 1, 5, 5) and len(f.files) == 10
 
-    threads = pycnn.get_num_threads()
-    try:
-        code, stdout, _ = run(capsys, "train", "--data", "digits", "--epochs", 2, "--out", out, "--quiet", "--seed", 3,
-                              "--resume", "--threads", 1)
-        assert pycnn.get_num_threads() == 1
-    finally:
-        pycnn.set_num_threads(threads)
-    assert code == 0
-    history = json.loads((out / "history.json").read_text())
-    assert [r["epoch"] for r in history] == [1, 2]
-    assert load_checkpoint(out / "checkpoint.npz")["next_epoch"] == 2
-    top1 = float(stdout.strip().splitlines()[-1].split()[2].rstrip("%"))
+    # --epochs 1 became the cosine schedule's length: resuming it with another count is refused
+    code, _, err = run(capsys, "train", "--data", "digits", "--epochs", 2, "--out", out, "--quiet", "--resume")
+    assert_one_line_error(code, err, r"--resume: .*checkpoint.npz belongs to a run of --epochs 1, got --epochs 2")
 
     code, stdout, _ = run(capsys, "eval", "--model", "lenet5", "--weights", out / "model.npz", "--data", "digits")
     assert code == 0
     assert stdout.strip() == (f"lenet5 on digits: top-1 {top1:.2f}%  top-5 "
                               f"{history[-1]['val_top5'] * 100:.2f}%  (360 images)")
+
+
+def test_interrupted_run_resumes_exactly(tmp_path, capsys, monkeypatch):
+    argv = ["train", "--data", "digits", "--epochs", 2, "--quiet", "--seed", 1, "--threads", 1]
+    threads = pycnn.get_num_threads()
+    try:
+        assert run(capsys, *argv, "--out", tmp_path / "straight")[0] == 0
+        assert pycnn.get_num_threads() == 1
+
+        class Interrupted(Exception):
+            pass
+
+        def interrupt_after_saving(self, epoch, logs, run):
+            save_checkpoint(self.path, run, next_epoch=epoch + 1)
+            raise Interrupted  # as a Ctrl-C after the first epoch's checkpoint
+
+        with monkeypatch.context() as patch:
+            patch.setattr(Checkpoint, "on_epoch_end", interrupt_after_saving)
+            with pytest.raises(Interrupted):
+                cli.main([str(a) for a in argv + ["--out", tmp_path / "cut"]])
+        assert load_checkpoint(tmp_path / "cut" / "checkpoint.npz")["next_epoch"] == 1
+        code, stdout, _ = run(capsys, *argv, "--out", tmp_path / "cut", "--resume")
+        assert code == 0
+    finally:
+        pycnn.set_num_threads(threads)
+    assert [r["epoch"] for r in json.loads((tmp_path / "cut" / "history.json").read_text())] == [1, 2]
+    with np.load(tmp_path / "straight" / "model.npz") as a, np.load(tmp_path / "cut" / "model.npz") as b:
+        assert a.files == b.files
+        for key in a.files:
+            assert np.array_equal(a[key], b[key]), key
 
 
 def test_resume_without_checkpoint(tmp_path, capsys):
