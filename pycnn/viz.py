@@ -5,7 +5,6 @@
     plot_history(history, path)                     loss and accuracy curves, train vs validation
 """
 import math
-import os
 
 import numpy as np
 
@@ -25,11 +24,14 @@ def _pyplot():
 
 
 def _save(fig, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, ".tmp-" + os.path.basename(path))
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
+    """Writes the PNG atomically (a temporary file renamed over ``path``) and closes the figure."""
+    from .train import _atomic_write
+
+    try:
+        _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        fig.clear()
+        _pyplot().close(fig)
 
 
 def filter_grid(weight, pad=1):
@@ -48,7 +50,8 @@ def filter_grid(weight, pad=1):
     grid = np.ones((rows * (kh + pad) + pad, cols * (kw + pad) + pad, tiles.shape[3]), dtype=np.float32)
     for i in range(cout):
         r, c = divmod(i, cols)
-        grid[pad + r * (kh + pad): pad + r * (kh + pad) + kh, pad + c * (kw + pad): pad + c * (kw + pad) + kw] = tiles[i]
+        top, left = pad + r * (kh + pad), pad + c * (kw + pad)
+        grid[top:top + kh, left:left + kw] = tiles[i]
     return grid if grid.shape[2] == 3 else grid[:, :, 0]
 
 
@@ -61,7 +64,6 @@ def plot_filters(weight, path, title="first-layer filters"):
     ax.set_title(title)
     ax.axis("off")
     _save(fig, path)
-    plt.close(fig)
 
 
 def feature_maps(model, layer, image):
@@ -70,28 +72,32 @@ def feature_maps(model, layer, image):
     modules = dict(model.named_modules())
     if layer not in modules:
         raise ValueError(f"feature_maps: no layer named {layer!r}; layers: {[n for n in modules if n]}")
-    target = modules[layer]
     captured = {}
-    original = target.forward
 
-    def capture(*args, **kwargs):
-        out = original(*args, **kwargs)
-        captured["out"] = out
-        return out
+    def capture(module, inputs, output):
+        captured["out"] = output
 
     x = image if isinstance(image, Tensor) else tensor(np.asarray(image, dtype=np.float32))
-    if x.ndim == 3:
-        x = x.reshape(1, *x.shape)
-    target.forward = capture
+    if x.ndim != 3:
+        raise ValueError(f"feature_maps: expected one image (C, H, W), got shape {tuple(x.shape)}")
+    x = x.reshape(1, *x.shape)
+    first = next(iter(model.parameters()), None)
+    if first is not None and x.device != first.device:
+        x = x.to(first.device)
+    handle = modules[layer].register_forward_hook(capture)
     was_training = model.training
     model.eval()
     try:
         with no_grad():
             model(x)
     finally:
-        del target.forward
+        handle.remove()
         model.train(was_training)
-    return captured["out"].numpy()[0]
+    if "out" not in captured:
+        raise ValueError(f"feature_maps: layer {layer!r} was not called in the model's forward")
+    out = captured["out"]
+    out = out[0] if isinstance(out, tuple) else out
+    return out.numpy()[0]
 
 
 def plot_feature_maps(model, layer, image, path, max_maps=64):
@@ -108,7 +114,6 @@ def plot_feature_maps(model, layer, image, path, max_maps=64):
         ax.imshow(fmap, cmap="viridis", interpolation="nearest")
     fig.suptitle(f"feature maps of {layer}")
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_history(history, path):
@@ -129,4 +134,3 @@ def plot_history(history, path):
         ax.grid(alpha=0.3)
         ax.legend()
     _save(fig, path)
-    plt.close(fig)
