@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from .files import atomic_write
+
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 SPLIT_SEED = 0  # the train/test cut of the sets that come without one; independent of --seed
 
@@ -158,7 +160,7 @@ def cmd_train(args):
                         progress=not args.quiet, resume=resume)
     seconds = time.perf_counter() - began
     metrics = train.evaluate(model, test_loader, topk=(1, 5), device=args.device)
-    train._atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **model.state_dict()))
+    atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **model.state_dict()))
     history.save_csv(os.path.join(args.out, "history.csv"))
     history.save_json(os.path.join(args.out, "history.json"))
     try:

@@ -15,12 +15,12 @@ import csv
 import json
 import math
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from .autograd import no_grad
+from .files import atomic_write, temporary_prefix
 from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, from_numpy
 
@@ -51,7 +51,7 @@ class History:
         return keys
 
     def save_json(self, path):
-        _atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()))
+        atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()))
 
     def save_csv(self, path):
         keys = self.keys()
@@ -64,7 +64,7 @@ class History:
             writer.writeheader()
             writer.writerows(self.records)
             f.write(text.getvalue().encode())
-        _atomic_write(path, write)
+        atomic_write(path, write)
 
     def plot(self, path):
         """Loss and accuracy curves, train vs validation, as a PNG (needs matplotlib)."""
@@ -218,7 +218,7 @@ class Checkpoint(Callback):
     def on_train_begin(self, run):
         # A run killed mid-write leaves its temporary file behind; this path's writer owns them.
         folder = os.path.dirname(os.path.abspath(self.path))
-        prefix = _temporary_prefix(self.path)
+        prefix = temporary_prefix(self.path)
         if os.path.isdir(folder):
             for name in os.listdir(folder):
                 if name.startswith(prefix):
@@ -231,44 +231,6 @@ class Checkpoint(Callback):
 
 
 # ----- checkpoints --------------------------------------------------------------------------------
-def _temporary_prefix(path):
-    return ".tmp-" + os.path.basename(os.fspath(path)) + "-"
-
-
-def _atomic_write(path, write):
-    """Writes through ``write(file)`` to a temporary file next to ``path``, flushes it to disk, then
-    renames it over ``path``: a reader sees the old file or the new one, never a part."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder):
-    """Makes the rename itself durable (a power cut after it keeps the new file); not on Windows."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _pack(obj, arrays, prefix):
     """JSON-able structure of ``obj`` with numpy arrays moved into ``arrays`` under unique keys."""
     if isinstance(obj, Tensor):
@@ -340,7 +302,7 @@ def save_checkpoint(path, run, next_epoch):
         "random": _random_states(),
     }
     arrays["__meta__"] = np.array(json.dumps(meta))
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_checkpoint(path):

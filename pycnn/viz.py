@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .autograd import no_grad
+from .files import atomic_write
 from .tensor import Tensor, tensor
 
 
@@ -25,10 +26,8 @@ def _pyplot():
 
 def _save(fig, path):
     """Writes the PNG atomically (a temporary file renamed over ``path``) and closes the figure."""
-    from .train import _atomic_write
-
     try:
-        _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
     finally:
         fig.clear()
         _pyplot().close(fig)

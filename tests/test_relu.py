@@ -41,3 +41,10 @@ def test_relu_values_and_gradient_at_zero(device):
     assert y.numpy().tolist() == [0.0, 0.0, 3.0]
     y.backward(pycnn.tensor([1.0, 1.0, 1.0], device=device))
     assert x.grad.numpy().tolist() == [0.0, 0.0, 1.0]
+
+
+def test_relu_keeps_nan(device):
+    # PyTorch propagates NaN through relu; a NaN must reach the loss so fit() can report it.
+    x = pycnn.tensor([float("nan"), -1.0, 0.0, 2.0], device=device)
+    out = F.relu(x).numpy()
+    assert np.isnan(out[0]) and out[1:].tolist() == [0.0, 0.0, 2.0]

@@ -7,9 +7,10 @@ against its data before an array is made, and external data is read only from fi
 model's own folder.
 """
 import os
-import tempfile
 
 import numpy as np
+
+from ..files import atomic_write
 
 MAX_ELEMENTS = 1 << 31  # one tensor; 8 GiB of float32 is beyond any model pycnn trains
 MAX_FILE_BYTES = 1 << 31  # protobuf itself cannot hold more than 2 GiB in one message
@@ -165,19 +166,6 @@ def tensor_to_numpy(tensor, base_dir):
     return np.array(array, dtype=np.int64, order="C")
 
 
-def atomic_write(path, data):
-    """Writes ``data`` (bytes) to ``path`` through a temporary file in the same folder and a rename,
-    so a crash never leaves half a file under the final name."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".onnx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_bytes(path, data):
+    """Writes ``data`` to ``path`` atomically (pycnn.files.atomic_write)."""
+    atomic_write(path, lambda f: f.write(data))

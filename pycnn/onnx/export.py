@@ -12,7 +12,7 @@ import numpy as np
 from .. import autograd
 from ..autograd import no_grad
 from ..tensor import tensor
-from ._proto import atomic_write, require_onnx
+from ._proto import require_onnx, write_bytes
 
 MIN_EXPORT_OPSET, MAX_EXPORT_OPSET = 13, 21
 
@@ -284,5 +284,5 @@ def export(model, path, input_shape, opset=17):
     proto = helper.make_model(graph, producer_name="pycnn", opset_imports=[helper.make_opsetid("", opset)])
     proto.ir_version = min(proto.ir_version, 8 if opset <= 17 else 9 if opset <= 19 else 10)
     onnx.checker.check_model(proto, full_check=True)
-    atomic_write(path, proto.SerializeToString())
+    write_bytes(path, proto.SerializeToString())
     return path

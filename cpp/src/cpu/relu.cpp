@@ -6,7 +6,7 @@ namespace pycnn::cpu {
 
 void relu_forward(float* y, const float* x, int64_t n) {
 #pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN stays NaN, as in PyTorch
 }
 
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {

@@ -8,7 +8,7 @@ namespace {
 
 struct ReluForward {
   __device__ float operator()(float x) const {
-    return x > 0.0f ? x : 0.0f;
+    return x < 0.0f ? 0.0f : x;  // NaN stays NaN, as in PyTorch
   }
 };
 
