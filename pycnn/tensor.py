@@ -181,8 +181,14 @@ class Tensor:
         autograd.backward(self, g)
 
     def _accumulate_grad(self, g):
+        """.grad += g, in place once .grad exists (as PyTorch does), so a training step allocates
+        no second copy of every parameter's gradient."""
         if self.grad is None:
-            self.grad = Tensor._wrap(g if g is not self._data else g.clone())
+            # A copy: g may share storage with another leaf's gradient (a + b hands both the same
+            # tensor) or with the caller's grad argument, and .grad is updated in place later.
+            self.grad = Tensor._wrap(g.clone())
+        elif tuple(self.grad.shape) == tuple(g.shape) and self.grad.device == g.device:
+            _C.add_inplace(self.grad._data, g)
         else:
             self.grad = Tensor._wrap(_C.binary_forward(self.grad._data, g, 0))
 

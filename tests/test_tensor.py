@@ -170,3 +170,14 @@ def test_item_and_backward_errors():
         (x * 2).backward()
     with pytest.raises(TypeError, match="only float32 tensors can require gradients"):
         pycnn.tensor([1, 2], requires_grad=True)
+
+
+def test_grads_accumulate_in_place_without_sharing_storage():
+    a = pycnn.tensor([1.0, 2.0], requires_grad=True)
+    b = pycnn.tensor([3.0, 4.0], requires_grad=True)
+    upstream = pycnn.tensor([1.0, 1.0])
+    (a + b).backward(upstream)  # add hands the same gradient tensor to both leaves
+    (a * 2.0).backward(upstream)  # accumulates into a.grad in place
+    np.testing.assert_array_equal(a.grad.numpy(), [3.0, 3.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(upstream.numpy(), [1.0, 1.0])

@@ -24,7 +24,11 @@ import pycnn.nn.functional as F  # noqa: E402
 
 
 def median_time(fn, repeat, sync=None):
-    fn()
+    # pycnn and PyTorch each bring an OpenMP runtime whose idle threads spin for a while after a
+    # parallel region; a pause lets the other library's threads go to sleep before we warm up.
+    time.sleep(0.05)
+    for _ in range(2):
+        fn()
     if sync:
         sync()
     times = []

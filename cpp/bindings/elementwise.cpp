@@ -36,7 +36,21 @@ static Tensor sum_to(const Tensor& in, const Shape& shape) {
   return out;
 }
 
+// acc += other, in place (same shape, same device): how a gradient accumulates into .grad without
+// a new allocation per backward pass. Elementwise, so reading and writing acc in one pass is safe.
+static void add_inplace(Tensor& acc, const Tensor& other) {
+  require_float(acc, "add_", "self");
+  require_float(other, "add_", "other");
+  require_shape(other, acc.shape(), "add_", "other");
+  require_same_device(acc, other, "add_", "self", "other");
+  BroadcastShape s = BroadcastShape::make(acc.shape(), other.shape(), "add_");
+  if (acc.is_cuda())
+    PYCNN_ON_CUDA("add_", cuda::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s));
+  else cpu::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s);
+}
+
 void bind_elementwise(nb::module_& m) {
+  m.def("add_inplace", &add_inplace, nb::arg("self"), nb::arg("other"));
   m.def("binary_forward", &binary_forward, nb::arg("input"), nb::arg("other"), nb::arg("op"),
         "op: 0 add, 1 sub, 2 mul, 3 div; numpy broadcasting.");
   m.def("sum_to", &sum_to, nb::arg("input"), nb::arg("shape"));
