@@ -93,7 +93,9 @@ def test_alexnet_first_layer():
 
 def test_gemm_matches_reference():
     rng = np.random.default_rng(3)
-    for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 300, 257), (131, 17, 600), (256, 513, 64)]:
+    # includes few-row products against a wide B (the fully connected path that reads B in place)
+    for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 300, 257), (131, 17, 600), (256, 513, 64), (16, 300, 257),
+                    (5, 131, 70), (1, 1000, 600), (9, 64, 64)]:
         for ta in (False, True):
             for tb in (False, True):
                 a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)

@@ -25,8 +25,8 @@ import pycnn.nn.functional as F  # noqa: E402
 
 def median_time(fn, repeat, sync=None):
     # pycnn and PyTorch each bring an OpenMP runtime whose idle threads spin for a while after a
-    # parallel region; a pause lets the other library's threads go to sleep before we warm up.
-    time.sleep(0.05)
+    # parallel region (numpy's OpenBLAS too); a pause lets the other library's threads go to sleep before we warm up.
+    time.sleep(0.3)
     for _ in range(2):
         fn()
     if sync:

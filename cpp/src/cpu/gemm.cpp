@@ -81,6 +81,42 @@ void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t exten
 
 }  // namespace
 
+// C[M, N] (+)= op(A)[M, K] * B^T with B stored [N, K] and few rows M: a fully connected layer's
+// forward at a small batch. Packing B would copy a weight matrix (150 MB for AlexNet's fc6) to use
+// each panel once, so compute C^T[N, M] = B[N, K] * op(A)^T[K, M] instead: the micro-kernel reads
+// B in place as its A operand, and only the small op(A) is packed. C^T goes through a scratch
+// buffer and is transposed into C at the end.
+static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
+                          int64_t ldb, int64_t M, int64_t N, int64_t K, bool trans_a,
+                          bool accumulate, bool threads) {
+  const GemmKernel& kern = kernel();
+  const int64_t full_rows = N / kern.mr * kern.mr;  // rows of B read in place; the rest is packed
+  const int64_t kc_max = std::min(K, KC);
+  static thread_local Scratch tail_scratch, a_scratch, t_scratch;
+  float* tail = tail_scratch.get(static_cast<size_t>(kern.mr * kc_max));
+  float* Bp = a_scratch.get(static_cast<size_t>((M + kern.nr - 1) / kern.nr * kern.nr * kc_max));
+  float* T = t_scratch.get(static_cast<size_t>(N * M));
+  const int64_t blocks = (full_rows + MC - 1) / MC;
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    const bool acc = k0 > 0;
+    // op(A)^T as the B operand: its element (k, c) is op(A)(c, k); rows are k when A is stored K x M.
+    pack(Bp, A, lda, trans_a, M, k0, kc, kern.nr, false);
+#pragma omp parallel for if (threads && blocks > 1) schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t r0 = b * MC, rows = std::min(MC, full_rows - r0);
+      kern.macro(kc, B + r0 * ldb + k0, ldb, rows, Bp, kc * kern.nr, kern.nr, M, T + r0 * M, M, acc);
+    }
+    if (full_rows < N) {
+      pack(tail, B + full_rows * ldb, ldb, false, N - full_rows, k0, kc, kern.mr, false);
+      kern.macro(kc, tail, 0, N - full_rows, Bp, kc * kern.nr, kern.nr, M, T + full_rows * M, M, acc);
+    }
+  }
+#pragma omp parallel for if (threads) schedule(static)
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0f) + T[j * M + i];
+}
+
 const char* gemm_isa() { return kernel().isa; }
 
 void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
@@ -92,14 +128,16 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
     return;
   }
   const GemmKernel& kern = kernel();
+  // Threads pay off only when there is enough arithmetic to share (about 2 MFLOP).
+  const bool threads = parallel && omp_get_max_threads() > 1 && M * N * K > (1 << 20);
+  if (trans_b && M <= 2 * kern.mr && N >= 8 * kern.mr && K >= 64)
+    return gemm_small_m_trans_b(C, ldc, A, lda, B, ldb, M, N, K, trans_a, accumulate, threads);
   const int64_t m_panels = (M + kern.mr - 1) / kern.mr;
   const int64_t n_panels = (N + kern.nr - 1) / kern.nr;
   const int64_t kc_max = std::min(K, KC);
   static thread_local Scratch a_scratch, b_scratch;
   float* Ap = a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
   float* Bp = b_scratch.get(static_cast<size_t>(n_panels * kern.nr * kc_max));
-  // Threads pay off only when there is enough arithmetic to share (about 2 MFLOP).
-  const bool threads = parallel && omp_get_max_threads() > 1 && M * N * K > (1 << 20);
   const int64_t m_tasks = (M + MC - 1) / MC, n_tasks = (N + NC - 1) / NC;
 
   // A row-major B used by only a few rows of A is read where it lies: packing it would copy all of
@@ -123,13 +161,14 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
         float* c = C + i0 * ldc + j0;
         const int64_t cols = std::min(NC, N - j0);
         if (!direct_b) {
-          kern.macro(kc, a, rows, Bp + (j0 / kern.nr) * kc * kern.nr, kc * kern.nr, kern.nr, cols, c,
+          kern.macro(kc, a, 0, rows, Bp + (j0 / kern.nr) * kc * kern.nr, kc * kern.nr, kern.nr, cols, c,
                      ldc, acc);
           continue;
         }
         const int64_t direct = std::max<int64_t>(0, std::min(cols, full_cols - j0));
-        if (direct > 0) kern.macro(kc, a, rows, B + k0 * ldb + j0, kern.nr, ldb, direct, c, ldc, acc);
-        if (direct < cols) kern.macro(kc, a, rows, Bp, kc * kern.nr, kern.nr, cols - direct, c + direct, ldc, acc);
+        if (direct > 0) kern.macro(kc, a, 0, rows, B + k0 * ldb + j0, kern.nr, ldb, direct, c, ldc, acc);
+        if (direct < cols)
+          kern.macro(kc, a, 0, rows, Bp, kc * kern.nr, kern.nr, cols - direct, c + direct, ldc, acc);
       }
   }
 }
