@@ -11,7 +11,10 @@ void relu_forward(float* y, const float* x, int64_t n) {
 
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
 #pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];  // read unconditionally: a load only under the condition blocks SIMD
+    dx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
 }
 
 }  // namespace pycnn::cpu
