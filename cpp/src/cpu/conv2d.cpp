@@ -66,11 +66,12 @@ void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t out, int6
 // Output positions are processed in chunks of `chunk_columns` so that a chunk of the unrolled
 // matrix (K rows) stays in L2 between im2col writing it and the gemm reading it: unrolling a whole
 // 224x224 image at once would stream a 100 MB matrix through DRAM three times.
-int64_t chunk_columns(const Conv2dShape& s) {
-  const int64_t P = s.out_h() * s.out_w();
+int64_t target_columns(const Conv2dShape& s) {
   const int64_t target = (int64_t(1) << 18) / std::max<int64_t>(1, s.col_rows());  // ~1 MB of floats
-  return std::min(P, std::max<int64_t>(256, target / 64 * 64));
+  return std::max<int64_t>(256, target / 64 * 64);
 }
+
+int64_t chunk_columns(const Conv2dShape& s) { return std::min(s.out_h() * s.out_w(), target_columns(s)); }
 
 // Calls fn(row, oh, ow_begin, ow_end, dst_offset) for every output row segment of positions
 // [p0, p1): the positions (oh, ow) with ow in [ow_begin, ow_end) land at columns dst_offset + ow.
@@ -83,13 +84,14 @@ void for_each_row_segment(int64_t p0, int64_t p1, int64_t OW, Fn fn) {
   }
 }
 
-// col[K, p1-p0] from x[C_in/g, H, W]: columns p0..p1 of one image's and one group's unrolled matrix.
-void im2col(float* col, const float* x, const Conv2dShape& s, int64_t p0, int64_t p1) {
-  const int64_t OW = s.out_w(), width = p1 - p0;
+// col[K, p1-p0] (rows ld apart) from x[C_in/g, H, W]: columns p0..p1 of one image's and one
+// group's unrolled matrix.
+void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_t p0, int64_t p1) {
+  const int64_t OW = s.out_w();
   for (int64_t c = 0; c < s.cin_per_group(); ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
-        float* row = col + ((c * s.KH + kh) * s.KW + kw) * width;
+        float* row = col + ((c * s.KH + kh) * s.KW + kw) * ld;
         const float* plane = x + c * s.H * s.W;
         const int64_t w_off = kw * s.dil_w - s.pad_w;
         int64_t lo, hi;
@@ -155,7 +157,7 @@ void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
       const float* cols = x_g + p0;  // pointwise: the image itself, row stride P
       int64_t ldb = P;
       if (!pointwise) {
-        im2col(col, x_g, s, p0, p1);
+        im2col(col, p1 - p0, x_g, s, p0, p1);
         cols = col;
         ldb = p1 - p0;
       }
@@ -195,7 +197,7 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
       const int64_t p1 = std::min(P, p0 + chunk), width = p1 - p0;
       if (dw) {
-        im2col(col, x_g, s, p0, p1);
+        im2col(col, width, x_g, s, p0, p1);
         gemm(dw + g * cout_g * K, K, dy_g + p0, P, col, width, cout_g, K, width, false, true, true,
              parallel_gemm);
       }
@@ -214,11 +216,47 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
     }
 }
 
+// Small images (LeNet's 10x10 outputs): a per-image gemm is too small to run at speed, so
+// `images` images are unrolled side by side into one col[K, images*P] and multiplied at once,
+// then each image's slice of the product is copied out (with the bias).
+void forward_images(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
+                    int64_t n0, int64_t images, bool parallel_gemm) {
+  const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), width = images * P;
+  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+  const int64_t in_size = s.C_in * s.H * s.W;
+  static thread_local Scratch col_scratch, product_scratch;
+  float* col = col_scratch.get(static_cast<size_t>(K * width));
+  float* product = product_scratch.get(static_cast<size_t>(cout_g * width));
+  for (int64_t g = 0; g < s.groups; ++g) {
+    for (int64_t i = 0; i < images; ++i)
+      im2col(col + i * P, width, x + (n0 + i) * in_size + g * cin_g * s.H * s.W, s, 0, P);
+    gemm(product, width, w + g * cout_g * K, K, col, width, cout_g, width, K, false, false, false,
+         parallel_gemm);
+    for (int64_t i = 0; i < images; ++i)
+      for (int64_t co = 0; co < cout_g; ++co) {
+        const float* src = product + co * width + i * P;
+        float* dst = y + ((n0 + i) * s.C_out + g * cout_g + co) * P;
+        const float bias = b ? b[g * cout_g + co] : 0.0f;
+        for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
+      }
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
   const int threads = omp_get_max_threads();
+  const int64_t P = s.out_h() * s.out_w();
+  const int64_t per_gemm = is_pointwise(s) ? 1 : std::min<int64_t>(s.N, target_columns(s) / P);
+  if (per_gemm > 1) {
+    const int64_t batches = (s.N + per_gemm - 1) / per_gemm;
+    const bool by_batch = batches >= threads;
+#pragma omp parallel for schedule(static) if (by_batch && threads > 1)
+    for (int64_t t = 0; t < batches; ++t)
+      forward_images(y, x, w, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm), !by_batch);
+    return;
+  }
   if (s.N >= threads && threads > 1) {
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < s.N; ++n)

@@ -138,7 +138,13 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
   static thread_local Scratch a_scratch, b_scratch;
   float* Ap = a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
   float* Bp = b_scratch.get(static_cast<size_t>(n_panels * kern.nr * kc_max));
-  const int64_t m_tasks = (M + MC - 1) / MC, n_tasks = (N + NC - 1) / NC;
+  // Column blocks narrow (down to one panel) until every thread has at least two tasks: a
+  // 64 x 120 product is otherwise one task that one core does alone.
+  const int64_t m_tasks = (M + MC - 1) / MC;
+  int64_t nc = NC;
+  const int64_t want = threads ? 2 * omp_get_max_threads() : 1;
+  while (nc > kern.nr && m_tasks * ((N + nc - 1) / nc) < want) nc = std::max<int64_t>(kern.nr, nc / 2);
+  const int64_t n_tasks = (N + nc - 1) / nc;
 
   // A row-major B used by only a few rows of A is read where it lies: packing it would copy all of
   // B to use each panel a couple of times. Only its ragged last panel is packed (zero padded).
@@ -156,10 +162,10 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
 #pragma omp parallel for collapse(2) if (threads) schedule(static)
     for (int64_t ti = 0; ti < m_tasks; ++ti)
       for (int64_t tj = 0; tj < n_tasks; ++tj) {
-        const int64_t i0 = ti * MC, j0 = tj * NC, rows = std::min(MC, M - i0);
+        const int64_t i0 = ti * MC, j0 = tj * nc, rows = std::min(MC, M - i0);
         const float* a = Ap + (i0 / kern.mr) * kc * kern.mr;
         float* c = C + i0 * ldc + j0;
-        const int64_t cols = std::min(NC, N - j0);
+        const int64_t cols = std::min(nc, N - j0);
         if (!direct_b) {
           kern.macro(kc, a, 0, rows, Bp + (j0 / kern.nr) * kc * kern.nr, kc * kern.nr, kern.nr, cols, c,
                      ldc, acc);
