@@ -5,6 +5,8 @@
 // never from inside an OpenMP region). Loops follow softmax.cpp: contiguous rows of C logits when
 // inner == 1, else blocks of up to kBlock neighbouring positions whose C values are `inner` apart,
 // reduced together along memory. Per-position losses are summed in double for Mean and Sum.
+// exp is exp_vectorizable (vector_math.h), so the exp passes are packed simd loops; the row path
+// sums the non-target terms over [0, t) and (t, C) rather than testing c == t in the loop.
 #include "pycnn/ops/cross_entropy.h"
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "pycnn/check.h"
+#include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
 
@@ -20,6 +23,14 @@ namespace {
 
 constexpr int64_t kBlock = 256;
 constexpr int64_t kParallelWork = 1 << 15;
+
+// sum_{c in [c0, c1)} exp(xr[c] - m): the vectorised exp pass of one row.
+inline float sum_exp(const float* xr, float m, int64_t c0, int64_t c1) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t c = c0; c < c1; ++c) sum += exp_vectorizable(xr[c] - m);
+  return sum;
+}
 
 int64_t count_valid_targets(const int64_t* target, const CrossEntropyShape& s) {
   int64_t valid = 0;
@@ -71,12 +82,11 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
       float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
       for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
-      float rest = 0.0f, total = 0.0f;
-      for (int64_t c = 0; c < C; ++c) {
-        rest += c == t ? 0.0f : std::exp(xr[c] - m);
-        total += xr[c] - m;
-      }
-      per[n] = position_loss(rest + std::exp(xr[t] - m), rest, xr[t] - m, total, eps, C);
+      const float rest = sum_exp(xr, m, 0, t) + sum_exp(xr, m, t + 1, C);
+      float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+      for (int64_t c = 0; c < C; ++c) total += xr[c] - m;
+      per[n] = position_loss(rest + exp_vectorizable(xr[t] - m), rest, xr[t] - m, total, eps, C);
     }
   } else {
     const int64_t blocks = (inner + kBlock - 1) / kBlock;
@@ -87,6 +97,12 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
       const float* xb = x + n * C * inner + i0;
       const int64_t* tb = target + n * inner + i0;
       float m[kBlock], sum[kBlock], rest[kBlock], total[kBlock];
+      // The targets as int32 (-1 where ignored): a 32-bit compare against c sits in the same vector
+      // lanes as the floats, which an int64 one does not, and the exp loop below vectorises.
+      // Labels are already checked to lie in [0, C), and C < 2^31 for any tensor that fits.
+      int32_t t32[kBlock];
+      for (int64_t j = 0; j < w; ++j)
+        t32[j] = tb[j] == s.ignore_index ? -1 : static_cast<int32_t>(tb[j]);
       std::fill(m, m + w, -std::numeric_limits<float>::infinity());
       std::fill(sum, sum + w, 0.0f);
       std::fill(rest, rest + w, 0.0f);
@@ -96,10 +112,12 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
         for (int64_t j = 0; j < w; ++j) m[j] = std::max(m[j], xb[c * inner + j]);
       }
       for (int64_t c = 0; c < C; ++c) {
+        const int32_t c32 = static_cast<int32_t>(c);
+#pragma omp simd
         for (int64_t j = 0; j < w; ++j) {
-          const float v = xb[c * inner + j] - m[j], e = std::exp(v);
+          const float v = xb[c * inner + j] - m[j], e = exp_vectorizable(v);
           sum[j] += e;
-          rest[j] += c == tb[j] ? 0.0f : e;
+          rest[j] += c32 == t32[j] ? 0.0f : e;
           total[j] += v;
         }
       }
@@ -151,12 +169,16 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
       float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
       for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
-      float rest = 0.0f;  // sum of exp(x_c - m) over c != t
-      for (int64_t c = 0; c < C; ++c) {
-        dxr[c] = std::exp(xr[c] - m);
-        rest += c == t ? 0.0f : dxr[c];
-      }
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dxr[c] = exp_vectorizable(xr[c] - m);
       const bool hit = t >= 0 && t < C;
+      // The sum of exp(x_c - m) over c != t (over all c when t is out of range).
+      const int64_t t0 = hit ? t : C, t1 = hit ? t + 1 : C;
+      float rest = 0.0f;
+#pragma omp simd reduction(+ : rest)
+      for (int64_t c = 0; c < t0; ++c) rest += dxr[c];
+#pragma omp simd reduction(+ : rest)
+      for (int64_t c = t1; c < C; ++c) rest += dxr[c];
       const float sum = rest + (hit ? dxr[t] : 0.0f), inv = 1.0f / sum;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) dxr[c] = g * (dxr[c] * inv - smooth);
@@ -184,8 +206,9 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
       for (int64_t j = 0; j < w; ++j) m[j] = std::max(m[j], xb[c * inner + j]);
     }
     for (int64_t c = 0; c < C; ++c) {
+#pragma omp simd
       for (int64_t j = 0; j < w; ++j) {
-        dxb[c * inner + j] = std::exp(xb[c * inner + j] - m[j]);
+        dxb[c * inner + j] = exp_vectorizable(xb[c * inner + j] - m[j]);
         sum[j] += dxb[c * inner + j];
       }
     }

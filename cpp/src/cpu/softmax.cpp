@@ -10,7 +10,7 @@
 //    (outer, block) tasks, so a batch of one still uses every core.
 // Three passes (max, exp and sum, scale) keep exp's argument <= 0: no overflow for large logits;
 // log_softmax's y = (x - max) - log(sum exp(x - max)) never takes the log of an underflowed
-// probability.
+// probability. exp is exp_vectorizable (vector_math.h), so every pass is a packed simd loop.
 #include "pycnn/ops/softmax.h"
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "pycnn/check.h"
+#include "pycnn/vector_math.h"
 
 namespace pycnn {
 
@@ -54,14 +55,16 @@ void softmax_family_forward(float* y, const float* x, const SoftmaxShape& s) {
       for (int64_t d = 0; d < D; ++d) m = std::max(m, xr[d]);
       float sum = 0.0f;
       if constexpr (LOG) {
-        for (int64_t d = 0; d < D; ++d) sum += std::exp(xr[d] - m);
+#pragma omp simd reduction(+ : sum)
+        for (int64_t d = 0; d < D; ++d) sum += exp_vectorizable(xr[d] - m);
         const float lse = std::log(sum);
         // (x - m) - lse, not x - (m + lse): m + lse would round to the ulp of m (large for m ~ 100).
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - lse;
       } else {
+#pragma omp simd reduction(+ : sum)
         for (int64_t d = 0; d < D; ++d) {
-          yr[d] = std::exp(xr[d] - m);
+          yr[d] = exp_vectorizable(xr[d] - m);
           sum += yr[d];
         }
         const float inv = 1.0f / sum;
@@ -86,11 +89,12 @@ void softmax_family_forward(float* y, const float* x, const SoftmaxShape& s) {
       for (int64_t j = 0; j < w; ++j) m[j] = std::max(m[j], xb[d * inner + j]);
     }
     for (int64_t d = 0; d < D; ++d) {
+#pragma omp simd
       for (int64_t j = 0; j < w; ++j) {
         if constexpr (LOG) {
-          sum[j] += std::exp(xb[d * inner + j] - m[j]);
+          sum[j] += exp_vectorizable(xb[d * inner + j] - m[j]);
         } else {
-          yb[d * inner + j] = std::exp(xb[d * inner + j] - m[j]);
+          yb[d * inner + j] = exp_vectorizable(xb[d * inner + j] - m[j]);
           sum[j] += yb[d * inner + j];
         }
       }
@@ -121,7 +125,8 @@ void softmax_family_backward(float* dx, const float* dy, const float* y, const S
 #pragma omp simd reduction(+ : total)
       for (int64_t d = 0; d < D; ++d) total += LOG ? dyr[d] : dyr[d] * yr[d];
       if constexpr (LOG) {
-        for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] - std::exp(yr[d]) * total;
+#pragma omp simd
+        for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] - exp_vectorizable(yr[d]) * total;
       } else {
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) dxr[d] = yr[d] * (dyr[d] - total);
@@ -145,7 +150,9 @@ void softmax_family_backward(float* dx, const float* dy, const float* y, const S
     for (int64_t d = 0; d < D; ++d) {
       const int64_t k = base + d * inner;
       if constexpr (LOG) {
-        for (int64_t j = 0; j < w; ++j) dx[k + j] = dy[k + j] - std::exp(y[k + j]) * total[j];
+#pragma omp simd
+        for (int64_t j = 0; j < w; ++j)
+          dx[k + j] = dy[k + j] - exp_vectorizable(y[k + j]) * total[j];
       } else {
 #pragma omp simd
         for (int64_t j = 0; j < w; ++j) dx[k + j] = y[k + j] * (dy[k + j] - total[j]);
