@@ -3,18 +3,94 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
 
 namespace pycnn {
 
 namespace cpu {
+
+// A caching allocator for blocks of 64 KiB and more. glibc serves such blocks with a fresh mmap
+// and unmaps them on free, so every op output of a few hundred KB paid its page faults again on
+// each call (a relu over 64K floats: 0.24 ms, of which 0.01 ms is the relu). Freed blocks are kept,
+// binned by size, and handed to the next request of at most twice less; the cache holds at most
+// kCacheLimit bytes and returns the rest to the system. Smaller blocks go straight to malloc,
+// which already recycles them.
+namespace {
+constexpr size_t kCachedFrom = size_t(64) << 10;
+constexpr size_t kCacheLimit = size_t(1) << 30;
+
+struct CpuCache {
+  std::mutex mutex;
+  std::multimap<size_t, void*> free_blocks;  // size -> block
+  std::unordered_map<void*, size_t> sizes;   // every cached-size block handed out or kept
+  size_t cached_bytes = 0;
+};
+
+CpuCache& cache() {
+  static CpuCache* instance = new CpuCache;  // never destroyed: tensors may die at interpreter exit
+  return *instance;
+}
+
+size_t round_up(size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
+}  // namespace
+
 void* allocate(size_t bytes) {
+  if (bytes >= kCachedFrom) {
+    const size_t rounded = round_up(bytes);
+    CpuCache& c = cache();
+    {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      auto it = c.free_blocks.lower_bound(rounded);
+      if (it != c.free_blocks.end() && it->first <= 2 * rounded) {
+        void* ptr = it->second;
+        c.cached_bytes -= it->first;
+        c.free_blocks.erase(it);
+        return ptr;
+      }
+    }
+    void* ptr = std::aligned_alloc(64, rounded);
+    if (ptr == nullptr) {  // give the cache back to the system and try once more
+      std::lock_guard<std::mutex> lock(c.mutex);
+      for (auto& [size, block] : c.free_blocks) {
+        c.sizes.erase(block);
+        std::free(block);
+      }
+      c.free_blocks.clear();
+      c.cached_bytes = 0;
+      ptr = std::aligned_alloc(64, rounded);
+    }
+    if (ptr == nullptr) runtime_error("out of CPU memory allocating ", bytes, " bytes");
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.sizes[ptr] = rounded;
+    return ptr;
+  }
   // aligned_alloc wants a multiple of the alignment; 64 bytes is one AVX-512 vector and a cache line.
   size_t rounded = (bytes + 63) / 64 * 64;
   void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (ptr == nullptr) runtime_error("out of CPU memory allocating ", bytes, " bytes");
   return ptr;
 }
-void release(void* ptr) { std::free(ptr); }
+
+void release(void* ptr) {
+  if (ptr == nullptr) return;
+  CpuCache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.sizes.find(ptr);
+    if (it != c.sizes.end()) {
+      if (c.cached_bytes + it->second <= kCacheLimit) {
+        c.free_blocks.emplace(it->second, ptr);
+        c.cached_bytes += it->second;
+        return;
+      }
+      c.sizes.erase(it);
+    }
+  }
+  std::free(ptr);
+}
+
 }  // namespace cpu
 
 bool built_with_cuda() {

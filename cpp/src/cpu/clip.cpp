@@ -1,22 +1,28 @@
-// clip on the CPU: flat vectorisable loops (min/max and a select), OpenMP for large n.
+// clip on the CPU: flat loops with branch-free selects (NaN passes through, as in torch.clamp),
+// split over the cores by parallel_range when n is large (see relu.cpp).
 #include "pycnn/ops/clip.h"
+
+#include "parallel.h"
+#include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
 
 void clip_forward(float* y, const float* x, float lo, float hi, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i] < lo ? lo : x[i];
-    y[i] = v > hi ? hi : v;
-  }
+  parallel_range(n, [=](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float v = detail::select(x[i] < lo, lo, x[i]);
+      y[i] = detail::select(v > hi, hi, v);
+    }
+  });
 }
 
 void clip_backward(float* dx, const float* dy, const float* x, float lo, float hi, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = dy[i];  // read unconditionally: a load only under the condition blocks SIMD
-    dx[i] = (x[i] >= lo && x[i] <= hi) ? g : 0.0f;
-  }
+  parallel_range(n, [=](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i)
+      dx[i] = detail::select((x[i] >= lo) & (x[i] <= hi), dy[i], 0.0f);
+  });
 }
 
 }  // namespace pycnn::cpu

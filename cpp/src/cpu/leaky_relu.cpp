@@ -1,17 +1,27 @@
-// leaky_relu on the CPU: flat vectorisable loops (a select, no branch), OpenMP for large n.
+// leaky_relu on the CPU: flat loops with a branch-free select, split over the cores by
+// parallel_range when n is large (see relu.cpp).
 #include "pycnn/ops/leaky_relu.h"
+
+#include "parallel.h"
+#include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
 
 void leaky_relu_forward(float* y, const float* x, float negative_slope, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : negative_slope * x[i];
+  parallel_range(n, [=](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i)
+      y[i] = detail::select(x[i] > 0.0f, x[i], negative_slope * x[i]);
+  });
 }
 
 void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope,
                          int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : negative_slope * dy[i];
+  parallel_range(n, [=](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i)
+      dx[i] = detail::select(x[i] > 0.0f, dy[i], negative_slope * dy[i]);
+  });
 }
 
 }  // namespace pycnn::cpu

@@ -1,0 +1,35 @@
+// parallel_range: the elementwise kernels' loop driver.
+//
+// `#pragma omp parallel for simd if (n > threshold)` looked right but GCC compiles a separate
+// serial copy for the `if (false)` case that it does not vectorise (relu over 60K floats: 240 us
+// serial vs 4 us parallel). Here the body is one function: the caller's thread runs it over the
+// whole range below the threshold, each OpenMP thread over its share above it, and the loop inside
+// the body is what gets vectorised, either way.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace pycnn::cpu {
+
+// Waking the second core costs a few microseconds; below this many elements it does not pay.
+constexpr int64_t kElementwiseParallel = int64_t(1) << 16;
+
+template <typename Body>
+void parallel_range(int64_t n, Body body, int64_t min_parallel = kElementwiseParallel) {
+  if (n < min_parallel || omp_get_max_threads() == 1) {
+    body(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = (n + threads - 1) / threads;
+    const int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
+    if (begin < end) body(begin, end);
+  }
+}
+
+}  // namespace pycnn::cpu
