@@ -12,6 +12,15 @@
 #include <cstdint>
 #include <cstring>
 
+// PYCNN_VECTOR_CLONES on a hot loop function: GCC compiles it once per instruction set (AVX-512,
+// AVX2, baseline) and picks the clone at load time, so exp_vectorizable runs 16 lanes wide where
+// the processor has them, while the library still runs on any x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define PYCNN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
+#else
+#define PYCNN_VECTOR_CLONES
+#endif
+
 namespace pycnn {
 
 namespace detail {

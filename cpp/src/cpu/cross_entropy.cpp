@@ -25,7 +25,7 @@ constexpr int64_t kBlock = 256;
 constexpr int64_t kParallelWork = 1 << 15;
 
 // sum_{c in [c0, c1)} exp(xr[c] - m): the vectorised exp pass of one row.
-inline float sum_exp(const float* xr, float m, int64_t c0, int64_t c1) {
+PYCNN_VECTOR_CLONES float sum_exp(const float* xr, float m, int64_t c0, int64_t c1) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t c = c0; c < c1; ++c) sum += exp_vectorizable(xr[c] - m);
