@@ -422,18 +422,8 @@ class Module:
         return text + ")"
 
 
-class Sequential(Module):
-    """Modules applied in order. ``Sequential(m0, m1, ...)`` names them '0', '1', ...;
-    ``Sequential(OrderedDict(name=module, ...))`` keeps the given names."""
-
-    def __init__(self, *args):
-        super().__init__()
-        if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for name, module in args[0].items():
-                self.add_module(name, module)
-        else:
-            for index, module in enumerate(args):
-                self.add_module(str(index), module)
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: positional indexing, length, iteration, append."""
 
     def _index(self, idx):
         size = len(self)
@@ -442,22 +432,10 @@ class Sequential(Module):
             raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {size}")
         return idx % size
 
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[self._index(idx)]
-
-    def __setitem__(self, idx, module):
-        key = list(self._modules.keys())[self._index(idx)]
-        self.add_module(key, module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules.keys())
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
-            del self._modules[key]
-        modules = list(self._modules.values())
+    def _renumber(self, modules):
+        """Re-registers ``modules`` as '0'..'n-1', as torch does after a deletion."""
         self._modules.clear()
-        for index, module in enumerate(modules):  # renumbered '0'..'n-1', as torch does
+        for index, module in enumerate(modules):
             self.add_module(str(index), module)
 
     def __len__(self):
@@ -476,26 +454,48 @@ class Sequential(Module):
             self.append(module)
         return self
 
+
+class Sequential(_ModuleSequence):
+    """Modules applied in order. ``Sequential(m0, m1, ...)`` names them '0', '1', ...;
+    ``Sequential(OrderedDict(name=module, ...))`` keeps the given names."""
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(args):
+                self.add_module(str(index), module)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return list(self._modules.values())[self._index(idx)]
+
+    def __setitem__(self, idx, module):
+        key = list(self._modules.keys())[self._index(idx)]
+        self.add_module(key, module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules.keys())
+        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
+            del self._modules[key]
+        self._renumber(list(self._modules.values()))
+
     def forward(self, input):
         for module in self._modules.values():
             input = module(input)
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of Modules, registered under '0', '1', ... (no forward: index it)."""
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def _index(self, idx):
-        size = len(self)
-        idx = operator.index(idx)
-        if not -size <= idx < size:
-            raise IndexError(f"index {idx} is out of range for ModuleList of length {size}")
-        return idx % size
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
@@ -511,32 +511,12 @@ class ModuleList(Module):
             del modules[idx]
         else:
             del modules[self._index(idx)]
-        self._modules.clear()
-        for index, module in enumerate(modules):  # renumber so names stay '0'..'n-1', like torch
-            self.add_module(str(index), module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
+        self._renumber(modules)
 
     def insert(self, index, module):
         modules = list(self._modules.values())
         modules.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-
+        self._renumber(modules)
 
     def __repr__(self):
         # torch's compact form: runs of identical children print once as "(i-j): n x Child(...)"
