@@ -12,8 +12,8 @@ import pytest
 import pycnn
 from pycnn import cli
 from pycnn.train import Checkpoint, load_checkpoint, save_checkpoint
+from subprocess_env import subprocess_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -159,11 +159,11 @@ def test_data_errors_are_one_line(capsys, tmp_path):
 
 
 def test_command_line_exit_status(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     bad = subprocess.run([sys.executable, "-m", "pycnn.cli", "train", "--batch-size", "0", "--out", str(tmp_path)],
-                         capture_output=True, text=True, env=env, timeout=60)
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == "pycnn: error: --batch-size must be at least 1, got 0\n"
     good = subprocess.run([sys.executable, "-m", "pycnn.cli", "summary", "lenet5"], capture_output=True, text=True,
-                          env=env, timeout=60)
+                          env=env, cwd=tmp_path, timeout=60)
     assert good.returncode == 0 and "Total params: 61,706" in good.stdout

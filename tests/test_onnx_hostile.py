@@ -10,14 +10,13 @@ import pytest
 
 import pycnn
 import pycnn.onnx
+from subprocess_env import PYCNN_PARENT
 from pycnn.onnx import OnnxImportError
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-# The folder the fuzz subprocess imports pycnn from: wherever this process found it (the checkout
-# in a development build, site-packages in an installed one).
-PYCNN_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(pycnn.__file__)))
+
 
 
 def _model(nodes, initializers, inputs=("x",), outputs=("y",), opset=13):

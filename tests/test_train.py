@@ -16,6 +16,7 @@ import pycnn
 from pycnn import data, nn, optim
 from pycnn.optim import lr_scheduler
 from pycnn.train import Callback, Checkpoint, EarlyStopping, History, evaluate, fit, load_checkpoint
+from subprocess_env import subprocess_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -410,12 +411,13 @@ np.savez(out, **model.state_dict())
 
 def test_kill_during_checkpoint_writes(tmp_path):
     path, out = tmp_path / "run.npz", tmp_path / "final.npz"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     chooser = random.Random(1234)
     last_epoch = 0
     for round_ in range(4):
         proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path), "resume" if round_ else "fresh",
-                                 str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                 str(out)], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:  # wait until it writes checkpoints
             try:
@@ -435,7 +437,7 @@ def test_kill_during_checkpoint_writes(tmp_path):
             assert name == "run.npz" or name.startswith(".tmp-run.npz-"), name
     assert last_epoch < KILL_EPOCHS
     finished = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path), "resume", str(out)], env=env,
-                              capture_output=True, timeout=120)
+                              cwd=tmp_path, capture_output=True, timeout=120)
     assert finished.returncode == 0, finished.stderr.decode()
     assert sorted(os.listdir(tmp_path)) == ["final.npz", "run.npz"]  # stale temporary files removed
 
