@@ -24,14 +24,6 @@ namespace {
 constexpr int64_t kBlock = 256;
 constexpr int64_t kParallelWork = 1 << 15;
 
-// sum_{c in [c0, c1)} exp(xr[c] - m): the vectorised exp pass of one row.
-PYCNN_VECTOR_CLONES float sum_exp(const float* xr, float m, int64_t c0, int64_t c1) {
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t c = c0; c < c1; ++c) sum += exp_vectorizable(xr[c] - m);
-  return sum;
-}
-
 int64_t count_valid_targets(const int64_t* target, const CrossEntropyShape& s) {
   int64_t valid = 0;
   for (int64_t p = 0; p < s.positions(); ++p) {
@@ -56,6 +48,22 @@ inline float position_loss(float sum, float rest, float shifted_target, float sh
   return (1.0f - eps) * nll + eps * (lse - shifted_total / static_cast<float>(C));
 }
 
+// The loss of one contiguous row of C logits: its max, the exp sums on either side of the target
+// and the plain sum, each one vectorised pass, cloned per instruction set (PYCNN_VECTOR_CLONES).
+PYCNN_VECTOR_CLONES float row_loss(const float* xr, int64_t C, int64_t t, float eps) {
+  float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
+  float rest = 0.0f, total = 0.0f;
+#pragma omp simd reduction(+ : rest)
+  for (int64_t c = 0; c < t; ++c) rest += exp_vectorizable(xr[c] - m);
+#pragma omp simd reduction(+ : rest)
+  for (int64_t c = t + 1; c < C; ++c) rest += exp_vectorizable(xr[c] - m);
+#pragma omp simd reduction(+ : total)
+  for (int64_t c = 0; c < C; ++c) total += xr[c] - m;
+  return position_loss(rest + exp_vectorizable(xr[t] - m), rest, xr[t] - m, total, eps, C);
+}
+
 }  // namespace
 
 int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target,
@@ -78,15 +86,7 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
         per[n] = 0.0f;
         continue;
       }
-      const float* xr = x + n * C;
-      float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-      for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
-      const float rest = sum_exp(xr, m, 0, t) + sum_exp(xr, m, t + 1, C);
-      float total = 0.0f;
-#pragma omp simd reduction(+ : total)
-      for (int64_t c = 0; c < C; ++c) total += xr[c] - m;
-      per[n] = position_loss(rest + exp_vectorizable(xr[t] - m), rest, xr[t] - m, total, eps, C);
+      per[n] = row_loss(x + n * C, C, t, eps);
     }
   } else {
     const int64_t blocks = (inner + kBlock - 1) / kBlock;
