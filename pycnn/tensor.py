@@ -265,7 +265,11 @@ class Tensor:
 def _as_numpy(data, dtype=None):
     if isinstance(data, Tensor):
         data = data.numpy()
-    array = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+    try:
+        array = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"tensor: expected rectangular numeric data (nested lists of equal lengths), "
+                         f"got {type(data).__name__}: {error}") from None
     kind = array.dtype.kind
     if kind == "f":
         return array.astype(np.float32, copy=False)

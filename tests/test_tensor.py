@@ -181,3 +181,13 @@ def test_grads_accumulate_in_place_without_sharing_storage():
     np.testing.assert_array_equal(a.grad.numpy(), [3.0, 3.0])
     np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
     np.testing.assert_array_equal(upstream.numpy(), [1.0, 1.0])
+
+
+def test_hostile_shapes_raise_instead_of_wrapping():
+    # 2^40 x 2^40 elements would wrap a 64-bit size; a kernel would then fill a tiny buffer.
+    with pytest.raises(ValueError, match=r"tensor: shape \(1099511627776, 1099511627776\) has more elements"):
+        F.adaptive_avg_pool2d(pycnn.zeros(1, 1, 4, 4), 2**40)
+    with pytest.raises(ValueError, match=r"has more elements than fit in memory"):
+        pycnn.zeros(2, 3).reshape(2**62, 4)
+    with pytest.raises(ValueError, match=r"tensor: expected rectangular numeric data"):
+        pycnn.tensor([[1, 2], [3]])

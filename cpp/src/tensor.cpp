@@ -108,8 +108,14 @@ void throw_no_cuda(const char* op) {
 
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) {
+  for (int64_t d : shape)
     if (d < 0) value_error("tensor: sizes must be non-negative, got shape ", shape_str(shape));
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+    // A product past 2^62 elements would wrap around, and a wrapped size allocates too little for
+    // the kernel that then fills it: refuse it here, where every shape passes.
+    if (n > (int64_t(1) << 62) / d)
+      value_error("tensor: shape ", shape_str(shape), " has more elements than fit in memory");
     n *= d;
   }
   return n;
