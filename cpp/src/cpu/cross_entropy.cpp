@@ -51,9 +51,7 @@ inline float position_loss(float sum, float rest, float shifted_target, float sh
 // The loss of one contiguous row of C logits: its max, the exp sums on either side of the target
 // and the plain sum, each one vectorised pass, cloned per instruction set (PYCNN_VECTOR_CLONES).
 PYCNN_VECTOR_CLONES float row_loss(const float* xr, int64_t C, int64_t t, float eps) {
-  float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
+  const float m = row_max(xr, C);
   float rest = 0.0f, total = 0.0f;
 #pragma omp simd reduction(+ : rest)
   for (int64_t c = 0; c < t; ++c) rest += exp_vectorizable(xr[c] - m);
@@ -62,6 +60,27 @@ PYCNN_VECTOR_CLONES float row_loss(const float* xr, int64_t C, int64_t t, float 
 #pragma omp simd reduction(+ : total)
   for (int64_t c = 0; c < C; ++c) total += xr[c] - m;
   return position_loss(rest + exp_vectorizable(xr[t] - m), rest, xr[t] - m, total, eps, C);
+}
+
+// The gradient of one contiguous row: g * (softmax - one-hot, smoothed). Cloned per instruction set.
+PYCNN_VECTOR_CLONES void row_gradient(float* dxr, const float* xr, int64_t C, int64_t t, float g,
+                                      float eps, float smooth) {
+  const float m = row_max(xr, C);
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) dxr[c] = exp_vectorizable(xr[c] - m);
+  const bool hit = t >= 0 && t < C;
+  // The sum of exp(x_c - m) over c != t (over all c when t is out of range).
+  const int64_t t0 = hit ? t : C, t1 = hit ? t + 1 : C;
+  float rest = 0.0f;
+#pragma omp simd reduction(+ : rest)
+  for (int64_t c = 0; c < t0; ++c) rest += dxr[c];
+#pragma omp simd reduction(+ : rest)
+  for (int64_t c = t1; c < C; ++c) rest += dxr[c];
+  const float sum = rest + (hit ? dxr[t] : 0.0f), inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) dxr[c] = g * (dxr[c] * inv - smooth);
+  // softmax_t - 1 = -rest / sum, without the cancellation of p_t - 1 when p_t rounds near 1.
+  if (hit) dxr[t] = g * (-rest * inv + eps - smooth);
 }
 
 }  // namespace
@@ -165,25 +184,7 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
         std::fill(dxr, dxr + C, 0.0f);
         continue;
       }
-      const float g = scale_of(n);
-      float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-      for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dxr[c] = exp_vectorizable(xr[c] - m);
-      const bool hit = t >= 0 && t < C;
-      // The sum of exp(x_c - m) over c != t (over all c when t is out of range).
-      const int64_t t0 = hit ? t : C, t1 = hit ? t + 1 : C;
-      float rest = 0.0f;
-#pragma omp simd reduction(+ : rest)
-      for (int64_t c = 0; c < t0; ++c) rest += dxr[c];
-#pragma omp simd reduction(+ : rest)
-      for (int64_t c = t1; c < C; ++c) rest += dxr[c];
-      const float sum = rest + (hit ? dxr[t] : 0.0f), inv = 1.0f / sum;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dxr[c] = g * (dxr[c] * inv - smooth);
-      // softmax_t - 1 = -rest / sum, without the cancellation of p_t - 1 when p_t rounds near 1.
-      if (hit) dxr[t] = g * (-rest * inv + eps - smooth);
+      row_gradient(dxr, xr, C, t, scale_of(n), eps, smooth);
     }
     return;
   }
