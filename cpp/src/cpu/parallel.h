@@ -14,8 +14,9 @@
 
 namespace pycnn::cpu {
 
-// Waking the second core costs a few microseconds; below this many elements it does not pay.
-constexpr int64_t kElementwiseParallel = int64_t(1) << 16;
+// Waking the other threads costs tens of microseconds when they have gone to sleep, and these loops
+// are memory-bound (one core streams ~10 floats a nanosecond): below 1M elements one core wins.
+constexpr int64_t kElementwiseParallel = int64_t(1) << 20;
 
 template <typename Body>
 void parallel_range(int64_t n, Body body, int64_t min_parallel = kElementwiseParallel) {
