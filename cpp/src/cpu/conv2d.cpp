@@ -131,9 +131,10 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
       }
 }
 
-// dx[C_in/g, H, W] += col2im(dcol[K, p1-p0]) for columns p0..p1 (dx zeroed by the caller).
-void col2im(float* dx, const float* dcol, const Conv2dShape& s, int64_t p0, int64_t p1) {
-  const int64_t OW = s.out_w(), width = p1 - p0;
+// dx[C_in/g, H, W] += col2im(dcol[K, p1-p0], rows ld apart) for columns p0..p1 (dx zeroed by the
+// caller).
+void col2im(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s, int64_t p0, int64_t p1) {
+  const int64_t OW = s.out_w(), width = ld;
   for (int64_t c = 0; c < s.cin_per_group(); ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
@@ -217,7 +218,7 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
       }
       if (dx_g) {
         gemm(dcol, width, w_g, K, dy_g + p0, P, K, width, cout_g, true, false, false, parallel_gemm);
-        col2im(dx_g, dcol, s, p0, p1);
+        col2im(dx_g, dcol, width, s, p0, p1);
       }
     }
   }
@@ -256,13 +257,59 @@ void forward_images(float* y, const float* x, const float* w, const float* b, co
   }
 }
 
+// Backward of `images` small images side by side (see forward_images): dy is gathered into
+// dyg[C_out/g, images*P] so dw takes one gemm with images*P as its depth, and dx one gemm into
+// dcol[K, images*P] folded back image by image. dx (=) and the given dw/db accumulators (+=).
+void backward_images(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const Conv2dShape& s, int64_t n0, int64_t images, bool parallel_gemm) {
+  const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), width = images * P;
+  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+  const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * P;
+  static thread_local Scratch col_scratch, dyg_scratch, dcol_scratch;
+  float* col = dw ? col_scratch.get(static_cast<size_t>(K * width)) : nullptr;
+  float* dyg = dyg_scratch.get(static_cast<size_t>(cout_g * width));
+  float* dcol = dx ? dcol_scratch.get(static_cast<size_t>(K * width)) : nullptr;
+  if (dx) std::memset(dx + n0 * in_size, 0, images * in_size * sizeof(float));
+  for (int64_t g = 0; g < s.groups; ++g) {
+    for (int64_t i = 0; i < images; ++i)
+      for (int64_t co = 0; co < cout_g; ++co)
+        std::memcpy(dyg + co * width + i * P, dy + (n0 + i) * out_size + (g * cout_g + co) * P,
+                    P * sizeof(float));
+    if (dw) {
+      for (int64_t i = 0; i < images; ++i)
+        im2col(col + i * P, width, x + (n0 + i) * in_size + g * cin_g * s.H * s.W, s, 0, P);
+      gemm(dw + g * cout_g * K, K, dyg, width, col, width, cout_g, K, width, false, true, true,
+           parallel_gemm);
+    }
+    if (dx) {
+      gemm(dcol, width, w + g * cout_g * K, K, dyg, width, K, width, cout_g, true, false, false,
+           parallel_gemm);
+      for (int64_t i = 0; i < images; ++i)
+        col2im(dx + (n0 + i) * in_size + g * cin_g * s.H * s.W, dcol + i * P, width, s, 0, P);
+    }
+  }
+  if (db)
+    for (int64_t i = 0; i < images; ++i)
+      for (int64_t co = 0; co < s.C_out; ++co) {
+        const float* dy_c = dy + (n0 + i) * out_size + co * P;
+        double sum = 0.0;
+        for (int64_t p = 0; p < P; ++p) sum += dy_c[p];
+        db[co] += static_cast<float>(sum);
+      }
+}
+
+// Images per gemm for small images (1 when each image is big enough on its own).
+int64_t images_per_gemm(const Conv2dShape& s) {
+  const int64_t P = s.out_h() * s.out_w();
+  return is_pointwise(s) ? 1 : std::max<int64_t>(1, std::min<int64_t>(s.N, target_columns(s) / P));
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
   const int threads = omp_get_max_threads();
-  const int64_t P = s.out_h() * s.out_w();
-  const int64_t per_gemm = is_pointwise(s) ? 1 : std::min<int64_t>(s.N, target_columns(s) / P);
+  const int64_t per_gemm = images_per_gemm(s);
   if (per_gemm > 1) {
     const int64_t batches = (s.N + per_gemm - 1) / per_gemm;
     const bool by_batch = batches >= threads;
@@ -286,7 +333,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
   const int64_t w_size = s.C_out * s.col_rows();
   const int threads = omp_get_max_threads();
-  if (s.N >= threads && threads > 1) {
+  const int64_t per_gemm = images_per_gemm(s), batches = (s.N + per_gemm - 1) / per_gemm;
+  if (batches >= threads && threads > 1) {
     // Each thread sums its images' parameter gradients privately; one reduction at the end.
     std::vector<std::vector<float>> dw_part(threads), db_part(threads);
 #pragma omp parallel num_threads(threads)
@@ -302,10 +350,17 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         db_part[t].assign(s.C_out, 0.0f);
         my_db = db_part[t].data();
       }
+      if (per_gemm > 1) {
 #pragma omp for schedule(static)
-      for (int64_t n = 0; n < s.N; ++n)
-        backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
-                       x + n * in_size, w, s, false);
+        for (int64_t t = 0; t < batches; ++t)
+          backward_images(dx, my_dw, my_db, dy, x, w, s, t * per_gemm,
+                          std::min(per_gemm, s.N - t * per_gemm), false);
+      } else {
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < s.N; ++n)
+          backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
+                         x + n * in_size, w, s, false);
+      }
     }
     for (int t = 0; t < threads; ++t) {
       if (dw && !dw_part[t].empty())
@@ -313,6 +368,10 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       if (db && !db_part[t].empty())
         for (int64_t i = 0; i < s.C_out; ++i) db[i] += db_part[t][i];
     }
+  } else if (per_gemm > 1) {
+    for (int64_t t = 0; t < batches; ++t)
+      backward_images(dx, dw, db, dy, x, w, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
+                      true);
   } else {
     for (int64_t n = 0; n < s.N; ++n)
       backward_image(dx ? dx + n * in_size : nullptr, dw, db, dy + n * out_size, x + n * in_size,
