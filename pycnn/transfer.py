@@ -78,7 +78,7 @@ def prepare(model, num_classes, strategy="feature_extractor", trainable_layers=N
         layers = [(name, [getattr(model, p) for p in params], model.node(name))
                   for name, _, params in model.layers() if name != head]
     else:
-        head_name, head_module = _module_head(model, int(num_classes))
+        _, head_module = _module_head(model, int(num_classes))
         layers = [(name, list(m.parameters(recurse=False)), m) for name, m in model.named_modules()
                   if m is not head_module and any(p is not None for p in m._parameters.values())]
     count = {"feature_extractor": len(layers), "fine_tune": 0,

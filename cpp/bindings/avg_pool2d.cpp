@@ -2,24 +2,9 @@
 // not the input, which it never reads.
 #include "pycnn/ops/avg_pool2d.h"
 
-#include "common.h"
+#include "pool2d_args.h"
 
 namespace pycnn {
-
-static Pool2dShape avg_pool2d_shape(const Shape& input_shape, Pair kernel_size, Pair stride,
-                                    Pair padding, bool ceil_mode) {
-  if (input_shape.size() != 4)
-    value_error("avg_pool2d: expected input to be 4-d (N, C, H, W), got shape ",
-                shape_str(input_shape));
-  Pool2dShape s;
-  s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
-  std::tie(s.KH, s.KW) = kernel_size;
-  std::tie(s.stride_h, s.stride_w) = stride;
-  std::tie(s.pad_h, s.pad_w) = padding;
-  s.ceil_mode = ceil_mode;
-  s.validate("avg_pool2d");
-  return s;
-}
 
 static AvgPool2dOptions avg_pool2d_options(bool count_include_pad,
                                            std::optional<int64_t> divisor_override) {
@@ -32,7 +17,7 @@ static Tensor avg_pool2d_forward(const Tensor& x, Pair kernel_size, Pair stride,
                                  bool ceil_mode, bool count_include_pad,
                                  std::optional<int64_t> divisor_override) {
   require_float(x, "avg_pool2d", "input");
-  Pool2dShape s = avg_pool2d_shape(x.shape(), kernel_size, stride, padding, ceil_mode);
+  Pool2dShape s = pool2d_shape("avg_pool2d", x.shape(), kernel_size, stride, padding, {1, 1}, ceil_mode);
   AvgPool2dOptions o = avg_pool2d_options(count_include_pad, divisor_override);
   Tensor y = Tensor::empty({s.N, s.C, s.out_h(), s.out_w()}, DType::Float32, x.device());
   if (x.is_cuda()) PYCNN_ON_CUDA("avg_pool2d", cuda::avg_pool2d_forward(y.f32(), x.f32(), s, o));
@@ -44,7 +29,7 @@ static Tensor avg_pool2d_backward(const Tensor& dy, const Shape& input_shape, Pa
                                   Pair stride, Pair padding, bool ceil_mode,
                                   bool count_include_pad,
                                   std::optional<int64_t> divisor_override) {
-  Pool2dShape s = avg_pool2d_shape(input_shape, kernel_size, stride, padding, ceil_mode);
+  Pool2dShape s = pool2d_shape("avg_pool2d", input_shape, kernel_size, stride, padding, {1, 1}, ceil_mode);
   AvgPool2dOptions o = avg_pool2d_options(count_include_pad, divisor_override);
   require_float(dy, "avg_pool2d backward", "grad_output");
   require_shape(dy, {s.N, s.C, s.out_h(), s.out_w()}, "avg_pool2d backward", "grad_output");

@@ -3,31 +3,15 @@
 // never reads), so the tape keeps no activation alive for a pooling layer.
 #include "pycnn/ops/max_pool2d.h"
 
-#include "common.h"
+#include "pool2d_args.h"
 
 namespace pycnn {
-
-static Pool2dShape max_pool2d_shape(const Shape& input_shape, Pair kernel_size, Pair stride,
-                                    Pair padding, Pair dilation, bool ceil_mode) {
-  if (input_shape.size() != 4)
-    value_error("max_pool2d: expected input to be 4-d (N, C, H, W), got shape ",
-                shape_str(input_shape));
-  Pool2dShape s;
-  s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
-  std::tie(s.KH, s.KW) = kernel_size;
-  std::tie(s.stride_h, s.stride_w) = stride;
-  std::tie(s.pad_h, s.pad_w) = padding;
-  std::tie(s.dil_h, s.dil_w) = dilation;
-  s.ceil_mode = ceil_mode;
-  s.validate("max_pool2d");
-  return s;
-}
 
 // Returns (output, indices).
 static std::tuple<Tensor, Tensor> max_pool2d_forward(const Tensor& x, Pair kernel_size, Pair stride,
                                                      Pair padding, Pair dilation, bool ceil_mode) {
   require_float(x, "max_pool2d", "input");
-  Pool2dShape s = max_pool2d_shape(x.shape(), kernel_size, stride, padding, dilation, ceil_mode);
+  Pool2dShape s = pool2d_shape("max_pool2d", x.shape(), kernel_size, stride, padding, dilation, ceil_mode);
   const Shape out_shape = {s.N, s.C, s.out_h(), s.out_w()};
   Tensor y = Tensor::empty(out_shape, DType::Float32, x.device());
   Tensor idx = Tensor::empty(out_shape, DType::Int64, x.device());
@@ -40,7 +24,7 @@ static std::tuple<Tensor, Tensor> max_pool2d_forward(const Tensor& x, Pair kerne
 static Tensor max_pool2d_backward(const Tensor& dy, const Tensor& idx, const Shape& input_shape,
                                   Pair kernel_size, Pair stride, Pair padding, Pair dilation,
                                   bool ceil_mode) {
-  Pool2dShape s = max_pool2d_shape(input_shape, kernel_size, stride, padding, dilation, ceil_mode);
+  Pool2dShape s = pool2d_shape("max_pool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode);
   const Shape out_shape = {s.N, s.C, s.out_h(), s.out_w()};
   require_float(dy, "max_pool2d backward", "grad_output");
   require_dtype(idx, DType::Int64, "max_pool2d backward", "indices");

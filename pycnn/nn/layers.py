@@ -210,28 +210,28 @@ def _softmax_dim(dim, input):
     return 0 if input.ndim in (0, 1, 3) else 1
 
 
-class Softmax(Module):
+class _SoftmaxFamily(Module):
+    """Softmax and LogSoftmax: one module shape, the function differs."""
+
+    _function = None
+
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, input):
-        return F.softmax(input, _softmax_dim(self.dim, input))
+        return self._function(input, _softmax_dim(self.dim, input))
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Module):
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
+class Softmax(_SoftmaxFamily):
+    _function = staticmethod(F.softmax)
 
-    def forward(self, input):
-        return F.log_softmax(input, _softmax_dim(self.dim, input))
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
+class LogSoftmax(_SoftmaxFamily):
+    _function = staticmethod(F.log_softmax)
 
 
 class Dropout(Module):
