@@ -50,7 +50,7 @@ def assert_close(cpu, gpu, tol, what):
 GEMM_SIZES = [(1, 1, 1), (1, 7, 1), (5, 1, 3), (3, 5, 1), (127, 129, 8), (128, 128, 8), (129, 127, 9),
               (64, 64, 64), (65, 63, 17), (33, 200, 301), (300, 33, 70), (1000, 3, 500),
               (3, 1000, 500), (257, 255, 1023), (1024, 1024, 256), (2048, 1536, 96),
-              (10, 10, 100000)]
+              (10, 10, 100000), (64, 20000, 40), (48, 17001, 33)]  # the last two: the 64x128 tile
 
 
 @pytest.mark.parametrize("m,n,k", GEMM_SIZES)
@@ -126,7 +126,19 @@ CONV_LARGE = [
          groups=32, bias=True),
     dict(n=2, cin=3, cout=16, h=64, w=64, k=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1),
          groups=1, bias=True),
+    # 64 output channels over many pixels: the 64x128 tile (forward, dx and dw).
+    dict(n=8, cin=64, cout=64, h=56, w=56, k=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+         groups=1, bias=True),
+    # Long reductions over a small output (a ResNet's 7x7 layers): forward and dx split k over
+    # blockIdx.z into partial sums that a second kernel adds (launch_gemm_split).
+    dict(n=2, cin=256, cout=96, h=7, w=7, k=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+         groups=1, bias=True),
+    dict(n=2, cin=64, cout=256, h=10, w=9, k=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+         groups=1, bias=False),
+    dict(n=3, cin=512, cout=128, h=5, w=6, k=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+         groups=2, bias=True),
 ]
+SPLIT_CONV = CONV_LARGE[-3]
 CONV_CONFIGS = random_configs(40, seed=11, make=make_conv) + CONV_LARGE
 
 
@@ -152,6 +164,16 @@ def test_conv2d_cuda_matches_cpu(index):
     assert_close(cpu, gpu, FP32_TOL, f"conv2d {cfg}")
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
+def test_conv2d_cuda_split_reduction_is_deterministic():
+    """The split reduction adds its partial sums in a fixed order (no atomics): two runs of the
+    forward and of dx are bitwise equal."""
+    fn, arrays = conv_case(SPLIT_CONV, np.random.default_rng(7))
+    first, second = (run_both(fn, arrays, seed=7)[1] for _ in range(2))
+    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+
 @pytest.mark.parametrize("index", range(0, len(CONV_CONFIGS), 4))
 @pytest.mark.cuda
 @pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
@@ -173,6 +195,7 @@ LINEAR_CONFIGS = random_configs(35, seed=12, make=make_linear) + [
     dict(lead=[512], fin=1024, fout=1000, bias=True),
     dict(lead=[3000], fin=5, fout=7, bias=True),   # a long column sum for db
     dict(lead=[1], fin=4096, fout=1, bias=True),
+    dict(lead=[64], fin=9216, fout=300, bias=True),  # a small batch through a wide layer: k split
 ]
 
 

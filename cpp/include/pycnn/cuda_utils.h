@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "pycnn/check.h"
+#include "pycnn/device.h"
 
 namespace pycnn::cuda {
 
@@ -53,5 +54,21 @@ inline void require_int32(int64_t n, const char* op) {
     runtime_error(op, ": ", n, " elements exceed the CUDA kernels' 32-bit indexing (at most ",
                   INT32_MAX, ")");
 }
+
+// Scratch device memory for one launcher call, from the caching allocator, released when the launcher
+// returns. Safe although kernels reading it may still be queued: the block can only be handed out
+// again to work queued after them on the same stream.
+class Workspace {
+ public:
+  explicit Workspace(size_t bytes) : p_(allocate(bytes)) {}
+  ~Workspace() { release(p_); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  template <typename T>
+  T* as() const { return static_cast<T*>(p_); }
+
+ private:
+  void* p_;
+};
 
 }  // namespace pycnn::cuda

@@ -241,16 +241,6 @@ unsigned elementwise_blocks(int steps) {
   return std::min<unsigned>(cuda::blocks_for(steps, kThreads), 16u * unsigned(cuda::sm_count()));
 }
 
-// A workspace from the caching allocator, released when the launcher returns: safe because every
-// kernel reading it is already queued on the one stream before the block can be handed out again.
-struct Workspace {
-  void* p;
-  explicit Workspace(size_t bytes) : p(cuda::allocate(bytes)) {}
-  ~Workspace() { cuda::release(p); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 }  // namespace
 
 namespace cuda {
@@ -262,15 +252,15 @@ void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean,
   if (s.training) {
     int chunk;
     const int S = chunks_per_channel(d, chunk);
-    Workspace part(sizeof(double) * 2 * size_t(S) * d.C);
+    const cuda::Workspace part(sizeof(double) * 2 * size_t(S) * d.C);
     const unsigned grid = unsigned(S) * unsigned(d.C);
     if (vec)
-      batch_norm_stats_partial_kernel<true><<<grid, kThreads, 0, stream()>>>(static_cast<double*>(part.p), x, d, S, chunk);
+      batch_norm_stats_partial_kernel<true><<<grid, kThreads, 0, stream()>>>(part.as<double>(), x, d, S, chunk);
     else
-      batch_norm_stats_partial_kernel<false><<<grid, kThreads, 0, stream()>>>(static_cast<double*>(part.p), x, d, S, chunk);
+      batch_norm_stats_partial_kernel<false><<<grid, kThreads, 0, stream()>>>(part.as<double>(), x, d, S, chunk);
     check("batch_norm_stats_partial_kernel");
     batch_norm_stats_finish_kernel<<<blocks_for(int64_t(d.C) * 32, kThreads), kThreads, 0, stream()>>>(
-        mean, rstd, running_mean, running_var, static_cast<const double*>(part.p), x, d, S, s.eps, s.momentum);
+        mean, rstd, running_mean, running_var, part.as<const double>(), x, d, S, s.eps, s.momentum);
     check("batch_norm_stats_finish_kernel");
   } else {
     batch_norm_eval_stats_kernel<<<blocks_for(d.C, kThreads), kThreads, 0, stream()>>>(
@@ -292,8 +282,8 @@ void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const
   const bool vec = d.inner % 4 == 0 && aligned16(x) && aligned16(dy) && (!dx || aligned16(dx));
   int chunk;
   const int S = chunks_per_channel(d, chunk);
-  Workspace work(sizeof(double) * 2 * size_t(S) * d.C + sizeof(float4) * size_t(d.C));
-  double* part = static_cast<double*>(work.p);
+  const cuda::Workspace work(sizeof(double) * 2 * size_t(S) * d.C + sizeof(float4) * size_t(d.C));
+  double* part = work.as<double>();
   float4* coef = reinterpret_cast<float4*>(part + 2 * size_t(S) * d.C);  // 16-byte aligned
   const unsigned grid = unsigned(S) * unsigned(d.C);
   if (vec)

@@ -13,6 +13,8 @@
 // iw mod sw)), each a GEMM over only the taps that reach that phase, so no reduction step multiplies
 // a structural zero (see Phase below). dw's reduction runs over N*OH*OW, long next to its small
 // output, so it is split over blockIdx.z and the splits meet through atomicAdd (dw is += anyway).
+// The forward and dx products split their reduction too when their output is small (launch_gemm_split:
+// 7x7 and 14x14 layers), through ordered partial sums, so y and dx stay bitwise reproducible.
 // Accumulation contract: dx =, dw +=, db +=; each may be null to skip.
 #include "pycnn/ops/conv2d.h"
 
@@ -280,7 +282,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   p.b = {{x, d, 0}, d.N * P, K};
   p.epilogue = {y, b, P, d.C_out, d.cout_g, 0};
   p.M = d.cout_g, p.N = d.N * P, p.K = K, p.batches = int(s.groups);
-  launch_gemm(p, "conv2d");
+  launch_gemm_split(p, "conv2d");
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
@@ -302,7 +304,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         p.b = {{dy, d, ph, 0}, pixels, d.cout_g * taps};
         p.epilogue = {dx, d.H, d.W, d.C_in, d.cin_g, d.sh, d.sw, ph, 0};
         p.M = d.cin_g, p.N = pixels, p.K = d.cout_g * taps, p.batches = int(s.groups);
-        launch_gemm(p, "conv2d backward (input)");
+        launch_gemm_split(p, "conv2d backward (input)");
       }
   }
   if (dw) {

@@ -81,7 +81,7 @@ void run(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int
   p.b = {B, ldb, N, K, ldb % 4 == 0 && aligned16(B)};
   p.epilogue = {C, ldc, accumulate, bias};
   p.M = M, p.N = N, p.K = K;
-  launch_gemm(p, "gemm");
+  launch_gemm_split(p, "gemm");
 }
 
 }  // namespace

@@ -20,11 +20,17 @@
 // and an epilogue any type with set_batch and store(row, col, value), called for in-bounds elements.
 // K_CONTIG operands are loaded with consecutive threads along k, the others along rows: pick the one
 // whose consecutive elements are adjacent in memory, so a warp's loads coalesce.
+//
+// Launchers: launch_gemm runs the problem as given (a caller that splits k itself, conv2d's dw,
+// adds its splits atomically). launch_gemm_split also splits k when the output is too small to fill
+// the GPU, through partial sums in a workspace that a second kernel adds in a fixed order.
 #pragma once
 
 #include <mma.h>
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include "pycnn/cuda_gemm.h"
 #include "pycnn/cuda_utils.h"
@@ -42,6 +48,7 @@ struct TileConfig {
 using BigTile = TileConfig<128, 128>;  // 256 threads, for problems that fill the GPU
 using SmallTile = TileConfig<64, 64>;  // 64 threads, four times the blocks for small problems
 using NarrowTile = TileConfig<32, 128>;  // 64 threads, for M <= 32 (conv2d's dx with 3 input channels)
+using MidTile = TileConfig<64, 128>;  // 128 threads, for M <= 64 (64-channel layers: no zero rows)
 
 // The problem a kernel solves: two operands, an epilogue, the sizes, and a split of k over
 // blockIdx.z (blockIdx.z = batch * splits + split; split s covers [s * k_chunk, (s+1) * k_chunk)).
@@ -97,6 +104,25 @@ struct TileLoader {
     }
   }
 };
+
+// An epilogue with set_split(s) learns which k-split its block computed (see PartialStore).
+template <class E, class = void>
+struct TakesSplit : std::false_type {};
+template <class E>
+struct TakesSplit<E, std::void_t<decltype(std::declval<E&>().set_split(0))>> : std::true_type {};
+
+// The epilogue of a deterministically split product: split s of batch b writes its partial C, plain
+// stores, to ws[b][s][M][N]; reduce_splits_kernel then adds the splits in order.
+struct PartialStore {
+  float* ws;
+  int M, N, splits;
+  int batch = 0;
+  int64_t base = 0;
+  __device__ void set_batch(int b) { batch = b; }
+  __device__ void set_split(int s) { base = (int64_t(batch) * splits + s) * M * N; }
+  __device__ void store(int row, int col, float value) const { ws[base + int64_t(row) * N + col] = value; }
+};
+static_assert(TakesSplit<PartialStore>::value, "gemm_kernel must tell PartialStore its split");
 
 template <class Cfg, class Problem, bool TF32>
 __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
@@ -204,6 +230,7 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
 
   auto epilogue = p.epilogue;
   epilogue.set_batch(batch);
+  if constexpr (TakesSplit<decltype(epilogue)>::value) epilogue.set_split(split);
   if constexpr (TF32) {
     // Each warp stages one 16x16 fragment at a time through its own 256 floats of As (free after the
     // last barrier), then writes it element by element with bounds checks.
@@ -235,32 +262,34 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
   }
 }
 
+// Launches `p` with tile Cfg (TF32: tensor cores) on the stream, after checking the grid's limits.
+template <class Cfg, bool TF32, class Problem>
+void launch_tile(const Problem& p, const char* op) {
+  const int64_t gy = (p.M + Cfg::BM - 1) / Cfg::BM, gx = (p.N + Cfg::BN - 1) / Cfg::BN;
+  const int64_t z = int64_t(p.batches) * p.splits;
+  if (gy > 65535 || z > 65535 || gx > INT32_MAX)
+    runtime_error(op, ": matrix of ", p.M, " x ", p.N, " in ", z, " batches is beyond the grid");
+  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(z));
+  gemm_kernel<Cfg, Problem, TF32><<<grid, Cfg::THREADS, 0, stream()>>>(p);
+  check_launch(op);
+}
+
 // Launches `p` on the stream with the tile that suits its size: the 32x128 tile when M <= 32 and it
-// fills the GPU (a 128-row tile would multiply 4x to 40x more zero rows than real ones), else TF32
-// tensor cores when allowed, the 128x128 tile when there are enough such tiles to fill the GPU, else
-// the 64x64 one.
+// fills the GPU, the 64x128 one when M <= 64 and it fills the GPU (a 128-row tile would spend 2x to
+// 40x the multiply-adds on zero rows), else TF32 tensor cores when allowed, the 128x128 tile when there
+// are enough such tiles to fill the GPU, else the 64x64 one. The reduction is split as p.splits says
+// (conv2d's dw adds its splits atomically).
 template <class Problem>
 void launch_gemm(const Problem& p, const char* op) {
   if (p.M <= 0 || p.N <= 0) return;
   const int64_t z = int64_t(p.batches) * p.splits;
-  auto grid_for = [&](int bm, int bn) {
-    const int64_t gy = (p.M + bm - 1) / bm, gx = (p.N + bn - 1) / bn;
-    if (gy > 65535 || z > 65535 || gx > INT32_MAX)
-      runtime_error(op, ": matrix of ", p.M, " x ", p.N, " in ", z, " batches is beyond the grid");
-    return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(z));
-  };
   const int64_t big_tiles = int64_t((p.M + 127) / 128) * ((p.N + 127) / 128) * z;
-  const int64_t narrow_tiles = int64_t((p.N + 127) / 128) * z;
-  if (p.M <= 32 && narrow_tiles >= sm_count()) {
-    gemm_kernel<NarrowTile, Problem, false><<<grid_for(32, 128), NarrowTile::THREADS, 0, stream()>>>(p);
-  } else if (allow_tf32()) {
-    gemm_kernel<BigTile, Problem, true><<<grid_for(128, 128), BigTile::THREADS, 0, stream()>>>(p);
-  } else if (big_tiles >= sm_count()) {
-    gemm_kernel<BigTile, Problem, false><<<grid_for(128, 128), BigTile::THREADS, 0, stream()>>>(p);
-  } else {
-    gemm_kernel<SmallTile, Problem, false><<<grid_for(64, 64), SmallTile::THREADS, 0, stream()>>>(p);
-  }
-  check_launch(op);
+  const int64_t row_of_tiles = int64_t((p.N + 127) / 128) * z;  // the 32- and 64-row tiles when M fits
+  if (p.M <= 32 && row_of_tiles >= sm_count()) launch_tile<NarrowTile, false>(p, op);
+  else if (allow_tf32()) launch_tile<BigTile, true>(p, op);
+  else if (p.M <= 64 && row_of_tiles >= sm_count()) launch_tile<MidTile, false>(p, op);
+  else if (big_tiles >= sm_count()) launch_tile<BigTile, false>(p, op);
+  else launch_tile<SmallTile, false>(p, op);
 }
 
 // Splits of the reduction so that about two blocks per multiprocessor run, each split covering at
@@ -274,6 +303,111 @@ inline int choose_splits(int64_t output_tiles, int K, int& k_chunk) {
   k_chunk = static_cast<int>((k_tiles + splits - 1) / splits * kBK);
   splits = static_cast<int>((K + k_chunk - 1) / k_chunk);
   return splits;
+}
+
+// Blocks of gemm_kernel<Cfg, Problem, TF32> that fit on one multiprocessor at once (registers and
+// shared memory decide), asked of the runtime once per kernel.
+template <class Cfg, bool TF32, class Problem>
+int resident_blocks() {
+  static const int blocks = [] {
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, gemm_kernel<Cfg, Problem, TF32>, Cfg::THREADS, 0) !=
+        cudaSuccess) {
+      cudaGetLastError();
+      n = 1;
+    }
+    return std::max(n, 1);
+  }();
+  return blocks;
+}
+
+// How many k-splits make `tiles` output blocks of a K-long product finish soonest when `slots`
+// blocks run at once. Model, in units of one unsplit block's time: s splits run ceil(tiles*s/slots)
+// waves of blocks 1/s as long, plus writing and re-reading s partial outputs, which costs
+// kReduceCost*tiles*s/(K*slots) (4 bytes of traffic per partial element each way against 2*K flops of
+// the block per element, at the ~14 flop/byte of an H100/H200 in FP32, rounded up). Every split keeps
+// at least 32 k-tiles, so its main loop still hides the loads. Returns 1 unless splitting saves at
+// least 15%.
+inline int choose_deterministic_splits(int64_t tiles, int64_t slots, int K, int64_t most_by_memory,
+                                       int& k_chunk) {
+  constexpr double kReduceCost = 64.0;
+  const int64_t most = std::min<int64_t>({K / (32 * kBK), most_by_memory, 64});
+  int best = 1;
+  double best_cost = 1.0;
+  for (int64_t s = 2; s <= most; ++s) {
+    const double waves = double((tiles * s + slots - 1) / slots);
+    const double cost = waves / double(s) + kReduceCost * double(tiles) * double(s) / (double(K) * double(slots));
+    if (cost < best_cost) best = int(s), best_cost = cost;
+  }
+  if (best_cost > 0.85) best = 1;
+  const int64_t k_tiles = (K + kBK - 1) / kBK;
+  k_chunk = static_cast<int>((k_tiles + best - 1) / best * kBK);
+  return static_cast<int>((K + k_chunk - 1) / k_chunk);
+}
+
+// out = the splits of ws[b][s][M][N] added in order s = 0, 1, ..., handed to the problem's own
+// epilogue, so a split product stores (=, +=, bias) exactly as an unsplit one and is deterministic.
+template <class Epilogue>
+__global__ void reduce_splits_kernel(Epilogue epilogue, const float* __restrict__ ws, int M, int N,
+                                     int splits, int64_t total) {
+  const int64_t plane = int64_t(M) * N;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = i / plane, r = i - b * plane;
+    const float* src = ws + b * splits * plane + r;
+    float sum = 0.0f;
+    for (int s = 0; s < splits; ++s) sum += src[s * plane];
+    const int row = int(r / N), col = int(r - int64_t(row) * N);
+    Epilogue e = epilogue;
+    e.set_batch(int(b));
+    e.store(row, col, sum);
+  }
+}
+
+// Runs `p` with its reduction split over blockIdx.z in tile Cfg when the model of
+// choose_deterministic_splits says that pays: each split writes its partial product to a workspace
+// and a second kernel adds them in a fixed order, so results stay bitwise reproducible (no atomics).
+// Returns false, launching nothing, when one split is best.
+template <class Cfg, bool TF32, class Problem>
+bool launch_split(const Problem& p, const char* op) {
+  using Partial = GemmProblem<decltype(p.a), decltype(p.b), PartialStore>;
+  const int64_t tiles = int64_t((p.M + Cfg::BM - 1) / Cfg::BM) * ((p.N + Cfg::BN - 1) / Cfg::BN) * p.batches;
+  const int64_t slots = int64_t(sm_count()) * resident_blocks<Cfg, TF32, Partial>();
+  if (p.K <= 0 || tiles >= slots) return false;
+  const int64_t output_bytes = int64_t(sizeof(float)) * p.M * p.N * p.batches;
+  const int64_t most_by_memory = std::min<int64_t>(65535 / p.batches, (int64_t(512) << 20) / output_bytes);
+  int k_chunk = 0;
+  const int splits = choose_deterministic_splits(tiles, slots, p.K, most_by_memory, k_chunk);
+  if (splits < 2) return false;
+  const Workspace ws(size_t(output_bytes) * splits);
+  Partial q;
+  q.a = p.a;
+  q.b = p.b;
+  q.epilogue = {ws.as<float>(), p.M, p.N, splits};
+  q.M = p.M, q.N = p.N, q.K = p.K, q.batches = p.batches, q.splits = splits, q.k_chunk = k_chunk;
+  launch_tile<Cfg, TF32>(q, op);
+  const int64_t total = int64_t(p.M) * p.N * p.batches;
+  reduce_splits_kernel<<<grid_stride_blocks(total, 256), 256, 0, stream()>>>(p.epilogue, ws.as<const float>(), p.M,
+                                                                             p.N, splits, total);
+  check_launch(op);
+  return true;
+}
+
+// Launches `p` (p.splits must be 1; its epilogue stores each element once) like launch_gemm, except
+// that when its output fills too few blocks to occupy the GPU and K is long (the 7x7 and 14x14 layers
+// of a ResNet at batch 64, a fully connected layer at a small batch), the reduction is split (see
+// launch_split), in the 64x128 tile when M <= 64 and the 128x128 one otherwise.
+template <class Problem>
+void launch_gemm_split(const Problem& p, const char* op) {
+  if (p.M <= 0 || p.N <= 0) return;
+  const bool narrow = p.M <= 32 && int64_t((p.N + 127) / 128) * p.batches >= sm_count();
+  bool split = false;
+  if (!narrow) {
+    if (allow_tf32()) split = launch_split<BigTile, true>(p, op);
+    else if (p.M <= 64) split = launch_split<MidTile, false>(p, op);
+    else split = launch_split<BigTile, false>(p, op);
+  }
+  if (!split) launch_gemm(p, op);
 }
 
 }  // namespace pycnn::cuda::detail
