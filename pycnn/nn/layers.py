@@ -120,14 +120,20 @@ class Linear(Module):
 
 # ----- pooling ------------------------------------------------------------------------------------
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """2-d max pooling; arguments in torch's order (return_indices before ceil_mode). With
+    ``return_indices`` the call returns (output, int64 argmax indices)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -191,6 +197,28 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class PReLU(Module):
+    """x if x >= 0 else a * x with a learned slope ``a``: one shared (num_parameters=1) or one per
+    channel (dim 1 of the input), initialised to ``init``, as torch.nn.PReLU."""
+
+    def __init__(self, num_parameters=1, init=0.25):
+        super().__init__()
+        self.num_parameters = _positive_int(num_parameters, "PReLU", "num_parameters")
+        if isinstance(init, bool) or not isinstance(init, numbers.Real):
+            raise TypeError(f"PReLU: expected init to be a number, got {type(init).__name__} {init!r}")
+        self.init = float(init)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=np.float32))
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class Sigmoid(Module):
@@ -374,35 +402,56 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 def _reduction(value, loss):
-    if value not in _REDUCTIONS:
+    if not isinstance(value, str) or value not in _REDUCTIONS:
         raise ValueError(f"{loss}: expected reduction in {_REDUCTIONS}, got {value!r}")
     return value
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of logits (N, C) against int64 class labels (N,).
+    """Softmax cross-entropy of logits (N, C, *) against int64 class labels (N, *) or class
+    probabilities (N, C, *), as torch.nn.CrossEntropyLoss (same arguments, same order).
     ``weight`` (C,) rescales each class; it is a buffer, as in torch."""
 
-    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
+        self.ignore_index = F._int(ignore_index, "CrossEntropyLoss", "ignore_index")
+        reduction = F._legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss")
         self.reduction = _reduction(reduction, "CrossEntropyLoss")
+        label_smoothing = F._float(label_smoothing, "CrossEntropyLoss", "label_smoothing")
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"CrossEntropyLoss: expected label_smoothing in [0, 1], got {label_smoothing!r}")
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        extra = {} if self.weight is None else {"weight": self.weight}
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction,
-                               label_smoothing=self.label_smoothing, **extra)
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of log-probabilities (N, C, *) at int64 class labels (N, *), as
+    torch.nn.NLLLoss. ``weight`` (C,) rescales each class; it is a buffer, as in torch."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.ignore_index = F._int(ignore_index, "NLLLoss", "ignore_index")
+        reduction = F._legacy_reduction(size_average, reduce, reduction, "NLLLoss")
+        self.reduction = _reduction(reduction, "NLLLoss")
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 class MSELoss(Module):
     """Mean squared error between input and target of the same shape."""
 
-    def __init__(self, *, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
+        reduction = F._legacy_reduction(size_average, reduce, reduction, "MSELoss")
         self.reduction = _reduction(reduction, "MSELoss")
 
     def forward(self, input, target):
