@@ -17,7 +17,10 @@ from ..tensor import Tensor
 def _int(value, op, name):
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{op}: expected {name} to be an int, got {type(value).__name__} {value!r}")
-    return int(value)
+    value = int(value)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"{op}: expected {name} to fit in a signed 64-bit int, got {value}")
+    return value
 
 
 def _pair(value, op, name):
@@ -487,7 +490,10 @@ _rng = np.random.default_rng(_DEFAULT_SEED)
 def manual_seed(seed):
     """Seeds the generator that draws dropout's per-call seeds (``pycnn.manual_seed``)."""
     global _rng
-    _rng = np.random.default_rng(_int(seed, "manual_seed", "seed"))
+    seed = _int(seed, "manual_seed", "seed")
+    if seed < 0:
+        raise ValueError(f"manual_seed: expected a non-negative seed, got {seed}")
+    _rng = np.random.default_rng(seed)
 
 
 class DropoutFunction(Function):
@@ -499,14 +505,17 @@ class DropoutFunction(Function):
         return _C.dropout_backward(grad, self.mask), None, None
 
 
-def dropout(input, p=0.5, training=True, seed=None):
+def dropout(input, p=0.5, training=True, inplace=False, seed=None):
     """Inverted dropout: each element is zeroed with probability ``p`` and the kept ones are scaled
     by 1 / (1 - p). input (*) -> same shape. Identity when ``training`` is False.
 
     The mask comes from Philox4x32-10 keyed by ``seed`` (element i is kept iff its uniform draw is
     >= p), so CPU and CUDA give the same mask for the same seed; ``seed=None`` draws one from the
-    generator that :func:`manual_seed` seeds."""
+    generator that :func:`manual_seed` seeds. ``inplace`` is accepted for torch's signature; the
+    result is always a new tensor (same values and gradients)."""
     _tensor(input, "dropout", "input")
+    _bool(inplace, "dropout", "inplace")
+    training = _bool(training, "dropout", "training")
     p = _float(p, "dropout", "p")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: expected p in [0, 1], got {p}")
@@ -543,6 +552,29 @@ def cat(tensors, dim=0):
         raise ValueError("cat: expected a non-empty list of tensors, got an empty one")
     dim = _int(dim, "cat", "dim")
     return CatFunction.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0):
+    """Joins same-shaped tensors along a new dimension ``dim`` (in [-ndim-1, ndim]), like
+    torch.stack: each gains a dimension of size 1 there and they are concatenated."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"stack: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        _tensor(t, "stack", f"tensors[{i}]")
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors, got an empty one")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"stack: expected every tensor of shape {shape} (that of tensors[0]), got "
+                             f"tensors[{i}] of shape {tuple(t.shape)}")
+    dim = _int(dim, "stack", "dim")
+    n = len(shape) + 1
+    if not -n <= dim < n:
+        raise ValueError(f"stack: expected dim in [{-n}, {n - 1}] for {n - 1}-d tensors, got {dim}")
+    dim %= n
+    new_shape = shape[:dim] + (1,) + shape[dim:]
+    return cat([reshape(t, new_shape) for t in tensors], dim)
 def _float_input(value, op):
     _tensor(value, op, "input")
     if value.dtype != "float32":
@@ -559,8 +591,10 @@ class ReluFunction(Function):
         return _C.relu_backward(grad, self.y)
 
 
-def relu(input):
-    """max(input, 0), elementwise; any shape."""
+def relu(input, inplace=False):
+    """max(input, 0), elementwise; any shape. ``inplace`` is accepted for torch's signature; the
+    result is always a new tensor (same values and gradients)."""
+    _bool(inplace, "relu", "inplace")
     return ReluFunction.apply(_float_input(input, "relu"))
 
 
@@ -574,9 +608,10 @@ class LeakyReluFunction(Function):
         return _C.leaky_relu_backward(grad, x, negative_slope), None
 
 
-def leaky_relu(input, negative_slope=0.01):
-    """input where input > 0, else negative_slope * input; any shape."""
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input where input > 0, else negative_slope * input; any shape. ``inplace`` as in relu."""
     _float_input(input, "leaky_relu")
+    _bool(inplace, "leaky_relu", "inplace")
     return LeakyReluFunction.apply(input, _float(negative_slope, "leaky_relu", "negative_slope"))
 
 

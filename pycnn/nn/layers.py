@@ -8,28 +8,34 @@ import numbers
 
 import numpy as np
 
+from .. import _C
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 from ..tensor import tensor as _tensor
 
 
-def _pair(value, layer, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{layer}: expected {name} to be an int or a pair (h, w), got {value!r}")
-        return tuple(value)
-    return (value, value)
+def _pair(value, layer, name, low=None):
+    """An int or a pair of ints as (h, w), each checked to be an int >= ``low`` when given."""
+    pair = F._pair(value, layer, name)
+    if low is not None and any(v < low for v in pair):
+        raise ValueError(f"{layer}: expected {name} to be {'positive' if low == 1 else 'non-negative'}, "
+                         f"got {value!r}")
+    return pair
 
 
 def _positive_int(value, layer, name):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value <= 0:
-        raise ValueError(f"{layer}: expected {name} to be a positive int, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value <= 0
+            or value >= 2**63):
+        raise ValueError(f"{layer}: expected {name} to be a positive int, got {value!r} (the most is "
+                         f"2**63 - 1)")
     return int(value)
 
 
 def _empty(*shape):
-    return Parameter(np.zeros(shape, dtype=np.float32))
+    """A zero Parameter from pycnn's allocator, which refuses shapes too large for the machine with a
+    ValueError/RuntimeError that names the shape (numpy would raise MemoryError or be OOM-killed)."""
+    return Parameter(_C.zeros(list(shape), "float32", "cpu"))
 
 
 def _reset_weight_and_bias(weight, bias):
@@ -62,10 +68,13 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: expected padding to be an int, a pair, 'valid' or 'same', "
                              f"got {padding!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size")
-        self.stride = _pair(stride, "Conv2d", "stride")
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "Conv2d", "padding")
-        self.dilation = _pair(dilation, "Conv2d", "dilation")
+        self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size", 1)
+        self.stride = _pair(stride, "Conv2d", "stride", 1)
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' is not supported for strided convolutions, got "
+                             f"stride={self.stride}")
+        self.padding = padding if isinstance(padding, str) else _pair(padding, "Conv2d", "padding", 0)
+        self.dilation = _pair(dilation, "Conv2d", "dilation", 1)
         self.padding_mode = padding_mode
         self.weight = _empty(out_channels, in_channels // groups, *self.kernel_size)
         if bias:
@@ -209,7 +218,8 @@ class PReLU(Module):
         if isinstance(init, bool) or not isinstance(init, numbers.Real):
             raise TypeError(f"PReLU: expected init to be a number, got {type(init).__name__} {init!r}")
         self.init = float(init)
-        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=np.float32))
+        self.weight = _empty(self.num_parameters)
+        self.reset_parameters()
 
     def reset_parameters(self):
         init.constant_(self.weight, self.init)
@@ -293,22 +303,26 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(num_features, name, "num_features")
-        if eps <= 0:
+        eps = F._float(eps, name, "eps")
+        if not eps > 0:
             raise ValueError(f"{name}: expected eps > 0, got {eps!r}")
+        if momentum is not None:
+            momentum = F._float(momentum, name, "momentum")
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=np.float32))
+            self.weight = _empty(num_features)
+            init.ones_(self.weight)
             if bias:
-                self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
+                self.bias = _empty(num_features)
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", _tensor(np.zeros(num_features, dtype=np.float32)))
-            self.register_buffer("running_var", _tensor(np.ones(num_features, dtype=np.float32)))
+            self.register_buffer("running_mean", _empty(num_features).detach())
+            self.register_buffer("running_var", init.ones_(_empty(num_features)).detach())
             self.register_buffer("num_batches_tracked", _tensor(np.array(0, dtype=np.int64)))
         else:
             self.register_buffer("running_mean", None)
