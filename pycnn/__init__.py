@@ -28,6 +28,11 @@ def cat(tensors, dim=0):
     return nn.functional.cat(tensors, dim)
 
 
+def stack(tensors, dim=0):
+    """Joins same-shaped tensors along a new dimension ``dim`` (differentiable), like torch.stack."""
+    return nn.functional.stack(tensors, dim)
+
+
 def manual_seed(seed):
     """Seeds pycnn's random generators: parameter initialisation and dropout masks."""
     nn.init.manual_seed(seed)
@@ -40,4 +45,7 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Threads the CPU kernels use (OpenMP)."""
-    _C.set_num_threads(int(n))
+    n = nn.functional._int(n, "set_num_threads", "n")
+    if not 0 < n < 2**31:
+        raise ValueError(f"set_num_threads: expected a positive count below 2**31, got {n}")
+    _C.set_num_threads(n)

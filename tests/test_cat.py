@@ -81,3 +81,11 @@ def test_mixed_devices():
     with pytest.raises(ValueError, match=r"cat: expected all tensors on the same device, tensors\[0\] "
                                          r"is on cpu and tensors\[1\] on cuda"):
         F.cat([pycnn.zeros(2, 3), pycnn.zeros(2, 3, device="cuda")])
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2, -1, -3])
+def test_stack_matches_torch(dim, device):
+    rng = np.random.default_rng(dim + 10)
+    a, b, c = (rng.standard_normal((2, 3)).astype(np.float32) for _ in range(3))
+    check_op(lambda *xs: pycnn.stack(list(xs), dim), lambda *xs: torch.stack(list(xs), dim), [a, b, c],
+             device=device)

@@ -107,13 +107,33 @@ def test_gemm_matches_reference():
                 assert np.linalg.norm(fast - exact) / np.linalg.norm(exact) < 1e-5
 
 
+@pytest.mark.parametrize("kernel,dilation,shape", [((2, 2), (1, 1), (2, 3, 5, 6)), ((1, 4), (2, 1), (1, 2, 4, 7)),
+                                                    ((3, 2), (1, 3), (3, 2, 3)), ((4, 3), (1, 1), (1, 2, 1, 1))])
+def test_conv2d_same_padding_even_kernel_and_unbatched(kernel, dilation, shape, device):
+    # torch pads an even effective kernel asymmetrically (the extra row/column at the bottom/right)
+    # and accepts one (C, H, W) image.
+    rng = np.random.default_rng(sum(shape))
+    c = shape[-3]
+    kw = dict(padding="same", dilation=dilation)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw),
+             [rng.standard_normal(shape), rng.standard_normal((3, c, *kernel)), rng.standard_normal(3)],
+             device=device)
+
+
 class TestBadInput:
     def x(self, *shape):
         return pycnn.zeros(*shape)
 
     def test_wrong_rank(self):
-        with pytest.raises(ValueError, match=r"conv2d: expected input to be 4-d .* got shape \(3, 8, 8\)"):
-            F.conv2d(self.x(3, 8, 8), self.x(2, 3, 3, 3))
+        with pytest.raises(ValueError, match=r"conv2d: expected input to be 3-d \(C, H, W\) or 4-d .* got "
+                                             r"shape \(8, 8\)"):
+            F.conv2d(self.x(8, 8), self.x(2, 3, 3, 3))
+
+    def test_kernel_one_stride_too_large(self):
+        # (1 - 2 - 1) // 2 + 1 truncates to 1 in C++: the kernel must be compared with the input.
+        with pytest.raises(ValueError, match=r"conv2d: kernel \(4, 2\) .* larger than the padded input "
+                                             r"\(11, 1\)"):
+            F.conv2d(self.x(3, 1, 11, 1), self.x(1, 1, 4, 2), stride=(3, 2))
 
     def test_channel_mismatch(self):
         with pytest.raises(ValueError, match=r"conv2d: .*expects input with 3 channels, got input of shape \(1, 4, 8, 8\)"):

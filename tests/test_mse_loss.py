@@ -36,7 +36,7 @@ def test_mse_loss_value(device):
     x = pycnn.tensor([1.0, 2.0, 4.0], device=device)
     t = pycnn.tensor([1.0, 0.0, 1.0], device=device)
     assert F.mse_loss(x, t).item() == pytest.approx(13.0 / 3)
-    assert F.mse_loss(x, t, "sum").item() == pytest.approx(13.0)
+    assert F.mse_loss(x, t, reduction="sum").item() == pytest.approx(13.0)
     assert F.mse_loss(x, t, reduction="none").numpy().tolist() == [0.0, 4.0, 9.0]
 
 

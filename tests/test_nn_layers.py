@@ -124,6 +124,14 @@ def test_max_pool2d_matches_torch(device):
                 [randn(2, 3, 9, 8)], device)
     check_layer(nn.MaxPool2d(2), torch.nn.MaxPool2d(2), [randn(1, 2, 6, 7)], device)
     check_layer(nn.MaxPool2d(2, dilation=2), torch.nn.MaxPool2d(2, dilation=2), [randn(1, 2, 7, 7)], device)
+    # torch's positional order: (kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+    check_layer(nn.MaxPool2d(3, 2, 1, 1, False, True), torch.nn.MaxPool2d(3, 2, 1, 1, False, True),
+                [randn(2, 3, 8, 8)], device)
+    x = randn(2, 3, 7, 5)
+    out, indices = nn.MaxPool2d(2, return_indices=True)(pycnn.tensor(x, device=device))
+    ref, ref_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+    assert np.array_equal(indices.numpy(), ref_indices.numpy())
+    assert np.allclose(out.numpy(), ref.numpy())
 
 
 def test_avg_pool2d_matches_torch(device):

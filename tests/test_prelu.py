@@ -39,3 +39,17 @@ def test_prelu_rejects_bad_input(device):
         F.prelu(x, pycnn.tensor([1], device=device))
     with pytest.raises(TypeError, match="prelu: expected input to be float32, got int64"):
         F.prelu(pycnn.tensor([[1, 2]], device=device), pycnn.tensor([0.1], device=device))
+
+
+def test_prelu_empty_batch_and_module(device):
+    # an empty batch once divided numel by N * C in the binding (SIGFPE)
+    check_op(F.prelu, torch.nn.functional.prelu, [np.zeros((0, 3, 2), np.float32), np.ones(3, np.float32)],
+             device=device)
+    for n in (1, 3):
+        ours, ref = pycnn.nn.PReLU(n, init=0.1).to(device), torch.nn.PReLU(n, init=0.1).double()
+        assert ours.weight.shape == (n,) and np.allclose(ours.weight.numpy(), 0.1)
+        x = np.random.default_rng(n).standard_normal((2, 3, 4)).astype(np.float32)
+        check_op(ours, ref, [x], device=device)
+        ref(torch.tensor(x, dtype=torch.float64)).sum().backward()
+        ours(pycnn.tensor(x, device=device)).sum().backward()
+        assert np.allclose(ours.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-4)

@@ -19,7 +19,10 @@ static LinearShape linear_shape(const Tensor& x, const Tensor& w, const std::opt
     require_shape(*b, {w.size(0)}, "linear", "bias");
     require_same_device(x, *b, "linear", "input", "bias");
   }
-  return {x.numel() / w.size(1), w.size(1), w.size(0)};
+  // N = prod(shape[:-1]), computed directly: numel / in_features divides by zero when in is 0.
+  int64_t n = 1;
+  for (int k = 0; k + 1 < x.ndim(); ++k) n *= x.size(k);
+  return {n, w.size(1), w.size(0)};
 }
 
 static Tensor linear_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b) {

@@ -18,7 +18,10 @@ static PreluShape prelu_shape(const Tensor& x, const Tensor& w, const char* op) 
     value_error(op, ": expected weight of 1 element or of input.size(1) = ", channels,
                 " elements, got weight of shape ", shape_str(w.shape()), " for input of shape ",
                 shape_str(x.shape()));
-  return {x.size(0), channels, x.numel() / (x.size(0) * channels)};
+  // inner = prod(shape[2:]), computed directly: numel / (N * C) divides by zero for an empty batch.
+  int64_t inner = 1;
+  for (int k = 2; k < x.ndim(); ++k) inner *= x.size(k);
+  return {x.size(0), channels, inner};
 }
 
 static Tensor prelu_forward(const Tensor& x, const Tensor& w) {

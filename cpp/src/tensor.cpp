@@ -5,6 +5,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <unistd.h>
+
 #include <unordered_map>
 
 namespace pycnn {
@@ -34,9 +36,20 @@ CpuCache& cache() {
 }
 
 size_t round_up(size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
+
+// The machine's physical memory. Linux overcommits, so a request past it can succeed and the process
+// is then killed by the OOM killer while the tensor is filled; such a request is refused up front.
+size_t physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : SIZE_MAX;
+}
 }  // namespace
 
 void* allocate(size_t bytes) {
+  static const size_t limit = physical_memory();
+  if (bytes > limit)
+    runtime_error("out of CPU memory: a tensor of ", bytes, " bytes (", bytes >> 30,
+                  " GiB) is larger than this machine's memory (", limit >> 30, " GiB)");
   if (bytes >= kCachedFrom) {
     const size_t rounded = round_up(bytes);
     CpuCache& c = cache();
@@ -112,9 +125,10 @@ int64_t numel_of(const Shape& shape) {
     if (d < 0) value_error("tensor: sizes must be non-negative, got shape ", shape_str(shape));
   for (int64_t d : shape) {
     if (d == 0) return 0;
-    // A product past 2^62 elements would wrap around, and a wrapped size allocates too little for
+    // A product past 2^60 elements would wrap around once multiplied by the element size (8 bytes
+    // for int64: 2^62 floats made a 0-byte allocation), and a wrapped size allocates too little for
     // the kernel that then fills it: refuse it here, where every shape passes.
-    if (n > (int64_t(1) << 62) / d)
+    if (n > (int64_t(1) << 60) / d)
       value_error("tensor: shape ", shape_str(shape), " has more elements than fit in memory");
     n *= d;
   }

@@ -3,5 +3,5 @@ from . import functional
 from . import init
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss,
                      Dropout, Flatten, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax, MaxPool2d,
-                     MSELoss, ReLU, Sigmoid, Softmax, Tanh)
+                     MSELoss, NLLLoss, PReLU, ReLU, Sigmoid, Softmax, Tanh)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential

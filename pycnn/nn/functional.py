@@ -17,7 +17,10 @@ from ..tensor import Tensor
 def _int(value, op, name):
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{op}: expected {name} to be an int, got {type(value).__name__} {value!r}")
-    return int(value)
+    value = int(value)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"{op}: expected {name} to fit in a signed 64-bit int, got {value}")
+    return value
 
 
 def _pair(value, op, name):
@@ -49,10 +52,12 @@ class Conv2dFunction(Function):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-d convolution. input (N, C_in, H, W), weight (C_out, C_in/groups, KH, KW), bias (C_out,)
-    -> (N, C_out, OH, OW) with OH = (H + 2*pad - dilation*(KH-1) - 1) // stride + 1.
+    """2-d convolution. input (N, C_in, H, W) or unbatched (C_in, H, W), weight
+    (C_out, C_in/groups, KH, KW), bias (C_out,) -> (N, C_out, OH, OW) (or (C_out, OH, OW)) with
+    OH = (H + 2*pad - dilation*(KH-1) - 1) // stride + 1.
 
-    ``padding`` may be an int, a pair, 'valid' or 'same' (stride 1)."""
+    ``padding`` may be an int, a pair, 'valid' or 'same' (stride 1). As in torch, 'same' with an even
+    effective kernel dilation*(K-1) pads one more row/column at the bottom/right than at the top/left."""
     _tensor(input, "conv2d", "input")
     _tensor(weight, "conv2d", "weight")
     if bias is not None:
@@ -60,6 +65,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride = _pair(stride, "conv2d", "stride")
     dilation = _pair(dilation, "conv2d", "dilation")
     groups = _int(groups, "conv2d", "groups")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"conv2d: expected input to be 3-d (C, H, W) or 4-d (N, C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    unbatched = input.ndim == 3
+    if unbatched:  # torch accepts one (C, H, W) image
+        input = reshape(input, (1,) + tuple(input.shape))
     if isinstance(padding, str):
         if padding == "valid":
             padding = (0, 0)
@@ -69,15 +80,29 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             if weight.ndim != 4:
                 raise ValueError(f"conv2d: expected 4-d weight, got shape {weight.shape}")
             total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
-            if any(t % 2 for t in total):
-                raise ValueError("conv2d: padding='same' with an even effective kernel needs "
-                                 "asymmetric padding, which pycnn does not support")
+            input = _pad_bottom_right(input, total[0] % 2, total[1] % 2)
             padding = (total[0] // 2, total[1] // 2)
         else:
             raise ValueError(f"conv2d: expected padding to be an int, a pair, 'valid' or 'same', "
                              f"got {padding!r}")
     padding = _pair(padding, "conv2d", "padding")
-    return Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
+    out = Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
+    return reshape(out, tuple(out.shape[1:])) if unbatched else out
+
+
+def _pad_bottom_right(input, rows, cols):
+    """``input`` (N, C, H, W) with ``rows`` zero rows below and ``cols`` zero columns to the right
+    (differentiable: a cat with zeros). The extra side of torch's asymmetric 'same' padding."""
+    if input.ndim != 4 or input.dtype != "float32" or (rows == 0 and cols == 0):
+        return input  # the binding reports a wrong rank or dtype
+    n, c, h, w = input.shape
+    if cols:
+        zeros = Tensor._wrap(_C.zeros([n, c, h, cols], "float32", input.device))
+        input = cat([input, zeros], 3)
+    if rows:
+        zeros = Tensor._wrap(_C.zeros([n, c, rows, w + cols], "float32", input.device))
+        input = cat([input, zeros], 2)
+    return input
 
 
 # ----- linear -------------------------------------------------------------------------------------
@@ -465,7 +490,10 @@ _rng = np.random.default_rng(_DEFAULT_SEED)
 def manual_seed(seed):
     """Seeds the generator that draws dropout's per-call seeds (``pycnn.manual_seed``)."""
     global _rng
-    _rng = np.random.default_rng(_int(seed, "manual_seed", "seed"))
+    seed = _int(seed, "manual_seed", "seed")
+    if seed < 0:
+        raise ValueError(f"manual_seed: expected a non-negative seed, got {seed}")
+    _rng = np.random.default_rng(seed)
 
 
 class DropoutFunction(Function):
@@ -477,14 +505,17 @@ class DropoutFunction(Function):
         return _C.dropout_backward(grad, self.mask), None, None
 
 
-def dropout(input, p=0.5, training=True, seed=None):
+def dropout(input, p=0.5, training=True, inplace=False, seed=None):
     """Inverted dropout: each element is zeroed with probability ``p`` and the kept ones are scaled
     by 1 / (1 - p). input (*) -> same shape. Identity when ``training`` is False.
 
     The mask comes from Philox4x32-10 keyed by ``seed`` (element i is kept iff its uniform draw is
     >= p), so CPU and CUDA give the same mask for the same seed; ``seed=None`` draws one from the
-    generator that :func:`manual_seed` seeds."""
+    generator that :func:`manual_seed` seeds. ``inplace`` is accepted for torch's signature; the
+    result is always a new tensor (same values and gradients)."""
     _tensor(input, "dropout", "input")
+    _bool(inplace, "dropout", "inplace")
+    training = _bool(training, "dropout", "training")
     p = _float(p, "dropout", "p")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: expected p in [0, 1], got {p}")
@@ -521,6 +552,29 @@ def cat(tensors, dim=0):
         raise ValueError("cat: expected a non-empty list of tensors, got an empty one")
     dim = _int(dim, "cat", "dim")
     return CatFunction.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0):
+    """Joins same-shaped tensors along a new dimension ``dim`` (in [-ndim-1, ndim]), like
+    torch.stack: each gains a dimension of size 1 there and they are concatenated."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"stack: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        _tensor(t, "stack", f"tensors[{i}]")
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors, got an empty one")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"stack: expected every tensor of shape {shape} (that of tensors[0]), got "
+                             f"tensors[{i}] of shape {tuple(t.shape)}")
+    dim = _int(dim, "stack", "dim")
+    n = len(shape) + 1
+    if not -n <= dim < n:
+        raise ValueError(f"stack: expected dim in [{-n}, {n - 1}] for {n - 1}-d tensors, got {dim}")
+    dim %= n
+    new_shape = shape[:dim] + (1,) + shape[dim:]
+    return cat([reshape(t, new_shape) for t in tensors], dim)
 def _float_input(value, op):
     _tensor(value, op, "input")
     if value.dtype != "float32":
@@ -537,8 +591,10 @@ class ReluFunction(Function):
         return _C.relu_backward(grad, self.y)
 
 
-def relu(input):
-    """max(input, 0), elementwise; any shape."""
+def relu(input, inplace=False):
+    """max(input, 0), elementwise; any shape. ``inplace`` is accepted for torch's signature; the
+    result is always a new tensor (same values and gradients)."""
+    _bool(inplace, "relu", "inplace")
     return ReluFunction.apply(_float_input(input, "relu"))
 
 
@@ -552,9 +608,10 @@ class LeakyReluFunction(Function):
         return _C.leaky_relu_backward(grad, x, negative_slope), None
 
 
-def leaky_relu(input, negative_slope=0.01):
-    """input where input > 0, else negative_slope * input; any shape."""
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input where input > 0, else negative_slope * input; any shape. ``inplace`` as in relu."""
     _float_input(input, "leaky_relu")
+    _bool(inplace, "leaky_relu", "inplace")
     return LeakyReluFunction.apply(input, _float(negative_slope, "leaky_relu", "negative_slope"))
 
 
@@ -686,27 +743,196 @@ class CrossEntropyFunction(Function):
         return (_C.cross_entropy_backward(grad, *self.saved), None, None, None, None)
 
 
-def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
-    """Cross entropy between logits and class indices: log_softmax over dim 1 and the negative
-    log-likelihood of the target class, fused and stable, as torch.nn.functional.cross_entropy.
+def _legacy_reduction(size_average, reduce, reduction, op):
+    """torch's rule for the deprecated size_average/reduce flags: when either is given it overrides
+    ``reduction`` (reduce=False -> 'none', else size_average=False -> 'sum', else 'mean')."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else _bool(size_average, op, "size_average")
+    reduce = True if reduce is None else _bool(reduce, op, "reduce")
+    return "none" if not reduce else ("mean" if size_average else "sum")
 
-    input (N, C) or (N, C, d1, ..., dk) float32 logits (or (C,) for one sample); target (N,) or
-    (N, d1, ..., dk) int64 class indices in [0, C) or ignore_index. reduction 'mean' divides by the
-    number of non-ignored targets; 'none' returns the per-target losses (0 where ignored).
-    label_smoothing eps mixes the one-hot target with the uniform distribution: (1 - eps) on the
-    target, eps / C on every class."""
+
+class SumToFunction(Function):
+    """Sums ``x`` down to ``shape`` (every dimension of size 1 in ``shape`` summed over)."""
+
+    def forward(self, x, shape):
+        self.in_shape, self.device = list(x.shape), x.device
+        return _C.sum_to(x, list(shape))
+
+    def backward(self, grad):
+        zeros = _C.zeros(self.in_shape, "float32", self.device)
+        return _C.binary_forward(zeros, grad, 0), None
+
+
+def _class_weight(weight, C, device, op):
+    _tensor(weight, op, "weight")
+    if weight.dtype != "float32":
+        raise TypeError(f"{op}: expected weight to be float32, got {weight.dtype}")
+    if tuple(weight.shape) != (C,):
+        raise ValueError(f"{op}: expected weight of shape ({C},) (one per class), got "
+                         f"{tuple(weight.shape)}")
+    if weight.device != device:
+        raise ValueError(f"{op}: expected weight on the input's device {device}, got {weight.device}")
+    return weight
+
+
+def _weighted_nll(logp, target, weight, ignore_index, label_smoothing, reduction, op):
+    """The negative log-likelihood of log-probabilities ``logp`` (N, C, *) under class-index targets
+    (N, *) with class weights, as torch: each position's loss is -sum_c M_c * logp_c with
+    M_c = w_t * (1 - eps) * [c == t] + eps / C * w_c (0 at ignored positions), and 'mean' divides by
+    the sum of w_t over the non-ignored positions. M is built on the host from the labels (which are
+    checked here); the reduction over classes is a differentiable sum_to."""
+    C = logp.shape[1]
+    labels = target.numpy() if target.device == "cpu" else target.to("cpu").numpy()
+    keep = labels != ignore_index
+    bad = keep & ((labels < 0) | (labels >= C))
+    if bad.any():
+        where = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise ValueError(f"{op}: target label {int(labels.reshape(-1)[where])} at position {where} is "
+                         f"out of range: expected class indices in [0, {C}) (C = {C}) or "
+                         f"ignore_index = {ignore_index}")
+    w = (np.ones(C, np.float32) if weight is None else
+         (weight.numpy() if weight.device == "cpu" else weight.to("cpu").numpy()))
+    safe = np.where(keep, labels, 0)
+    inner = int(np.prod(labels.shape[1:])) if labels.ndim > 1 else 1
+    n = labels.shape[0]
+    onehot = np.zeros((n, C, inner), np.float32)
+    flat = safe.reshape(n, inner)
+    rows, cols = np.nonzero(keep.reshape(n, inner))
+    onehot[rows, flat[rows, cols], cols] = (1.0 - label_smoothing) * w[flat[rows, cols]]
+    if label_smoothing:
+        onehot += (label_smoothing / C) * w.reshape(1, C, 1) * keep.reshape(n, 1, inner)
+    coeff = Tensor._wrap(_C.from_numpy(-onehot.reshape(logp.shape)).to(logp.device))
+    per_class = binary(logp, coeff, "mul")
+    per_position = SumToFunction.apply(per_class, (n, 1) + tuple(logp.shape[2:]))
+    per_position = reshape(per_position, (n,) + tuple(logp.shape[2:]))
+    if reduction == "none":
+        return per_position
+    total = sum(per_position)
+    if reduction == "sum":
+        return total
+    divisor = float(np.sum(w[safe][keep], dtype=np.float64))
+    return binary(total, Tensor._wrap(_scalar(divisor, total._data)), "div")
+
+
+def _probability_cross_entropy(input, target, weight, label_smoothing, reduction, op):
+    """Cross entropy against class probabilities ``target`` (input's shape), as torch:
+    -sum_c w_c * ((1 - eps) * p_c + eps / C) * log_softmax(input)_c per position; 'mean' divides by
+    the number of positions. The target gets a gradient too."""
+    if target.dtype != "float32":
+        raise TypeError(f"{op}: expected probability targets to be float32, got {target.dtype}")
+    if target.device != input.device:
+        raise ValueError(f"{op}: expected input and target on the same device, got {input.device} "
+                         f"and {target.device}")
+    C = input.shape[1]
+    logp = log_softmax(input, 1)
+    p = target
+    if label_smoothing:
+        p = binary(binary(p, Tensor._wrap(_scalar(1.0 - label_smoothing, p._data)), "mul"),
+                   Tensor._wrap(_scalar(label_smoothing / C, p._data)), "add")
+    if weight is not None:
+        p = binary(p, reshape(weight, (1, C) + (1,) * (input.ndim - 2)), "mul")
+    per_class = binary(logp, p, "mul")
+    n = input.shape[0]
+    per_position = SumToFunction.apply(per_class, (n, 1) + tuple(input.shape[2:]))
+    per_position = -reshape(per_position, (n,) + tuple(input.shape[2:]))
+    if reduction == "none":
+        return per_position
+    return sum(per_position) if reduction == "sum" else mean(per_position)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Cross entropy between logits and targets, as torch.nn.functional.cross_entropy (same
+    arguments, same order).
+
+    input (N, C) or (N, C, d1, ..., dk) float32 logits (or (C,) for one sample). target is either
+    int64 class indices (N,) or (N, d1, ..., dk) in [0, C) or ignore_index, or float32 class
+    probabilities of the input's shape. weight (C,) rescales each class. reduction 'mean' divides by
+    the number of non-ignored targets (by the sum of their weights when weighted; by the number of
+    positions for probabilities); 'none' returns the per-target losses (0 where ignored).
+    label_smoothing eps mixes the target with the uniform distribution: (1 - eps) on the target,
+    eps / C on every class. Index targets without weights run one fused C++ kernel; the other
+    forms are composed from log_softmax."""
     op = "cross_entropy"
     _float_input(input, op)
     _tensor(target, op, "target")
-    if target.dtype != "int64":
-        raise TypeError(f"{op}: expected target to be int64 class indices, got {target.dtype} "
-                        "(class-probability targets are not supported)")
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
     code = _reduction(reduction, op)
     ignore_index = _int(ignore_index, op, "ignore_index")
     label_smoothing = _float(label_smoothing, op, "label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: expected label_smoothing in [0, 1], got {label_smoothing}")
-    return CrossEntropyFunction.apply(input, target, ignore_index, label_smoothing, code)
+    probabilities = target.dtype == "float32"
+    if not probabilities and target.dtype != "int64":
+        raise TypeError(f"{op}: expected target to be int64 class indices or float32 class "
+                        f"probabilities, got {target.dtype}")
+    if weight is None and not probabilities:
+        return CrossEntropyFunction.apply(input, target, ignore_index, label_smoothing, code)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
+    C = x.shape[1]
+    if C == 0:
+        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
+    if weight is not None:
+        _class_weight(weight, C, x.device, op)
+    if probabilities:
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"{op}: expected probability targets of the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        t = reshape(target, tuple(x.shape)) if unbatched else target
+        out = _probability_cross_entropy(x, t, weight, label_smoothing, reduction, op)
+    else:
+        want = tuple(x.shape[:1]) + tuple(x.shape[2:])
+        if tuple(target.shape) != (want[1:] if unbatched else want):
+            raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
+                             f"input of shape {tuple(input.shape)}, got target of shape "
+                             f"{tuple(target.shape)}")
+        if target.device != x.device:
+            raise ValueError(f"{op}: expected input and target on the same device, got {x.device} "
+                             f"and {target.device}")
+        t = target.detach().reshape(want) if unbatched else target
+        out = _weighted_nll(log_softmax(x, 1), t, weight, ignore_index, label_smoothing, reduction,
+                            op)
+    return reshape(out, ()) if unbatched and reduction == "none" else out
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """The negative log-likelihood of log-probabilities input (N, C, *) (or (C,)) at int64 class
+    indices target (N, *), as torch.nn.functional.nll_loss: -w_t * input_t per position, 0 where
+    ignored; 'mean' divides by the sum of w_t over the non-ignored positions."""
+    op = "nll_loss"
+    _float_input(input, op)
+    _tensor(target, op, "target")
+    if target.dtype != "int64":
+        raise TypeError(f"{op}: expected target to be int64 class indices, got {target.dtype}")
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    _reduction(reduction, op)
+    ignore_index = _int(ignore_index, op, "ignore_index")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
+    C = x.shape[1]
+    if C == 0:
+        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
+    if weight is not None:
+        _class_weight(weight, C, x.device, op)
+    want = tuple(x.shape[:1]) + tuple(x.shape[2:])
+    if tuple(target.shape) != (want[1:] if unbatched else want):
+        raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
+                         f"input of shape {tuple(input.shape)}, got target of shape "
+                         f"{tuple(target.shape)}")
+    if target.device != x.device:
+        raise ValueError(f"{op}: expected input and target on the same device, got {x.device} and "
+                         f"{target.device}")
+    t = target.detach().reshape(want) if unbatched else target
+    out = _weighted_nll(x, t, weight, ignore_index, 0.0, reduction, op)
+    return reshape(out, ()) if unbatched and reduction == "none" else out
 
 
 class MseLossFunction(Function):
@@ -721,17 +947,30 @@ class MseLossFunction(Function):
         return dx, dt, None
 
 
-def mse_loss(input, target, reduction="mean"):
-    """Mean squared error (input - target)^2 reduced by 'mean', 'sum' or 'none'; input and target
-    must have the same shape (PyTorch warns and broadcasts; pycnn raises ValueError). Both get
-    gradients."""
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error (input - target)^2 reduced by 'mean', 'sum' or 'none', as
+    torch.nn.functional.mse_loss (same arguments, same order); input and target must have the same
+    shape (PyTorch warns and broadcasts; pycnn raises ValueError). Both get gradients. ``weight``
+    (input's shape) scales each squared error and 'mean' then divides by sum(weight), as torch."""
     _float_input(input, "mse_loss")
     _tensor(target, "mse_loss", "target")
     if target.dtype != "float32":
         raise TypeError(f"mse_loss: expected target to be float32, got {target.dtype}")
+    reduction = _legacy_reduction(size_average, reduce, reduction, "mse_loss")
     code = _reduction(reduction, "mse_loss")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"mse_loss: expected input and target of the same shape, got input "
                          f"{tuple(input.shape)} and target {tuple(target.shape)} (pycnn does not "
                          "broadcast a loss's operands)")
-    return MseLossFunction.apply(input, target, code)
+    if weight is None:
+        return MseLossFunction.apply(input, target, code)
+    _tensor(weight, "mse_loss", "weight")
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"mse_loss: expected weight of the input's shape {tuple(input.shape)}, got "
+                         f"{tuple(weight.shape)}")
+    diff = binary(input, target, "sub")
+    weighted = binary(binary(diff, diff, "mul"), weight, "mul")
+    if reduction == "none":
+        return weighted
+    total = sum(weighted)
+    return total if reduction == "sum" else binary(total, sum(weight.detach()), "div")

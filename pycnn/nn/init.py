@@ -22,6 +22,8 @@ def manual_seed(seed):
     global _generator
     if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
         raise TypeError(f"manual_seed: expected an int seed, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: expected a non-negative seed, got {seed}")
     _generator = np.random.default_rng(int(seed))
     return _generator
 

@@ -8,28 +8,34 @@ import numbers
 
 import numpy as np
 
+from .. import _C
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 from ..tensor import tensor as _tensor
 
 
-def _pair(value, layer, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{layer}: expected {name} to be an int or a pair (h, w), got {value!r}")
-        return tuple(value)
-    return (value, value)
+def _pair(value, layer, name, low=None):
+    """An int or a pair of ints as (h, w), each checked to be an int >= ``low`` when given."""
+    pair = F._pair(value, layer, name)
+    if low is not None and any(v < low for v in pair):
+        raise ValueError(f"{layer}: expected {name} to be {'positive' if low == 1 else 'non-negative'}, "
+                         f"got {value!r}")
+    return pair
 
 
 def _positive_int(value, layer, name):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value <= 0:
-        raise ValueError(f"{layer}: expected {name} to be a positive int, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value <= 0
+            or value >= 2**63):
+        raise ValueError(f"{layer}: expected {name} to be a positive int, got {value!r} (the most is "
+                         f"2**63 - 1)")
     return int(value)
 
 
 def _empty(*shape):
-    return Parameter(np.zeros(shape, dtype=np.float32))
+    """A zero Parameter from pycnn's allocator, which refuses shapes too large for the machine with a
+    ValueError/RuntimeError that names the shape (numpy would raise MemoryError or be OOM-killed)."""
+    return Parameter(_C.zeros(list(shape), "float32", "cpu"))
 
 
 def _reset_weight_and_bias(weight, bias):
@@ -62,10 +68,13 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: expected padding to be an int, a pair, 'valid' or 'same', "
                              f"got {padding!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size")
-        self.stride = _pair(stride, "Conv2d", "stride")
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "Conv2d", "padding")
-        self.dilation = _pair(dilation, "Conv2d", "dilation")
+        self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size", 1)
+        self.stride = _pair(stride, "Conv2d", "stride", 1)
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' is not supported for strided convolutions, got "
+                             f"stride={self.stride}")
+        self.padding = padding if isinstance(padding, str) else _pair(padding, "Conv2d", "padding", 0)
+        self.dilation = _pair(dilation, "Conv2d", "dilation", 1)
         self.padding_mode = padding_mode
         self.weight = _empty(out_channels, in_channels // groups, *self.kernel_size)
         if bias:
@@ -120,14 +129,20 @@ class Linear(Module):
 
 # ----- pooling ------------------------------------------------------------------------------------
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """2-d max pooling; arguments in torch's order (return_indices before ceil_mode). With
+    ``return_indices`` the call returns (output, int64 argmax indices)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -191,6 +206,29 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class PReLU(Module):
+    """x if x >= 0 else a * x with a learned slope ``a``: one shared (num_parameters=1) or one per
+    channel (dim 1 of the input), initialised to ``init``, as torch.nn.PReLU."""
+
+    def __init__(self, num_parameters=1, init=0.25):
+        super().__init__()
+        self.num_parameters = _positive_int(num_parameters, "PReLU", "num_parameters")
+        if isinstance(init, bool) or not isinstance(init, numbers.Real):
+            raise TypeError(f"PReLU: expected init to be a number, got {type(init).__name__} {init!r}")
+        self.init = float(init)
+        self.weight = _empty(self.num_parameters)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class Sigmoid(Module):
@@ -265,22 +303,26 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(num_features, name, "num_features")
-        if eps <= 0:
+        eps = F._float(eps, name, "eps")
+        if not eps > 0:
             raise ValueError(f"{name}: expected eps > 0, got {eps!r}")
+        if momentum is not None:
+            momentum = F._float(momentum, name, "momentum")
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=np.float32))
+            self.weight = _empty(num_features)
+            init.ones_(self.weight)
             if bias:
-                self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
+                self.bias = _empty(num_features)
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", _tensor(np.zeros(num_features, dtype=np.float32)))
-            self.register_buffer("running_var", _tensor(np.ones(num_features, dtype=np.float32)))
+            self.register_buffer("running_mean", _empty(num_features).detach())
+            self.register_buffer("running_var", init.ones_(_empty(num_features)).detach())
             self.register_buffer("num_batches_tracked", _tensor(np.array(0, dtype=np.int64)))
         else:
             self.register_buffer("running_mean", None)
@@ -374,35 +416,56 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 def _reduction(value, loss):
-    if value not in _REDUCTIONS:
+    if not isinstance(value, str) or value not in _REDUCTIONS:
         raise ValueError(f"{loss}: expected reduction in {_REDUCTIONS}, got {value!r}")
     return value
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of logits (N, C) against int64 class labels (N,).
+    """Softmax cross-entropy of logits (N, C, *) against int64 class labels (N, *) or class
+    probabilities (N, C, *), as torch.nn.CrossEntropyLoss (same arguments, same order).
     ``weight`` (C,) rescales each class; it is a buffer, as in torch."""
 
-    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
+        self.ignore_index = F._int(ignore_index, "CrossEntropyLoss", "ignore_index")
+        reduction = F._legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss")
         self.reduction = _reduction(reduction, "CrossEntropyLoss")
+        label_smoothing = F._float(label_smoothing, "CrossEntropyLoss", "label_smoothing")
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"CrossEntropyLoss: expected label_smoothing in [0, 1], got {label_smoothing!r}")
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        extra = {} if self.weight is None else {"weight": self.weight}
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction,
-                               label_smoothing=self.label_smoothing, **extra)
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of log-probabilities (N, C, *) at int64 class labels (N, *), as
+    torch.nn.NLLLoss. ``weight`` (C,) rescales each class; it is a buffer, as in torch."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.ignore_index = F._int(ignore_index, "NLLLoss", "ignore_index")
+        reduction = F._legacy_reduction(size_average, reduce, reduction, "NLLLoss")
+        self.reduction = _reduction(reduction, "NLLLoss")
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 class MSELoss(Module):
     """Mean squared error between input and target of the same shape."""
 
-    def __init__(self, *, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
+        reduction = F._legacy_reduction(size_average, reduce, reduction, "MSELoss")
         self.reduction = _reduction(reduction, "MSELoss")
 
     def forward(self, input, target):

@@ -388,6 +388,10 @@ class Module:
                     errors.append(f'"{key}": expected a numpy array or pycnn.Tensor, got '
                                   f"{type(state_dict[key]).__name__}")
                     continue
+            if value.dtype.kind not in "fiub":
+                errors.append(f'"{key}": expected real numbers (float, int or bool), got dtype '
+                              f"{value.dtype}")
+                continue
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(f'size mismatch for "{key}": expected shape {tuple(target.shape)} '
                               f"(in the model), got {tuple(value.shape)} (in the state_dict)")

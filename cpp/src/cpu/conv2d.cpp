@@ -38,7 +38,10 @@ void Conv2dShape::validate() const {
   if (groups <= 0 || C_in % groups != 0 || C_out % groups != 0)
     value_error("conv2d: groups=", groups, " must divide in_channels=", C_in,
                 " and out_channels=", C_out);
-  if (out_h() <= 0 || out_w() <= 0)
+  // Compared directly: out_h()'s division truncates toward zero, so a kernel one stride too large
+  // would still give an output of size 1.
+  if (out_h() <= 0 || out_w() <= 0 || dil_h * (KH - 1) + 1 > H + 2 * pad_h ||
+      dil_w * (KW - 1) + 1 > W + 2 * pad_w)
     value_error("conv2d: kernel (", dil_h * (KH - 1) + 1, ", ", dil_w * (KW - 1) + 1,
                 ") with dilation is larger than the padded input (", H + 2 * pad_h, ", ",
                 W + 2 * pad_w, ")");
