@@ -86,6 +86,32 @@ def test_gemm_tf32(tf32, m, n, k):
         assert err > 1e-5
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
+def test_gemm_more_row_tiles_than_a_grid_holds():
+    """8,388,485 rows are 65,536 tiles of 128, one more than gridDim.y takes: two launches."""
+    m = 65535 * 128 + 5
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((m, 3)).astype(np.float32)
+    b = rng.standard_normal((3, 4)).astype(np.float32)
+    c = pycnn._C.gemm(pycnn.tensor(a, device="cuda")._data, pycnn.tensor(b, device="cuda")._data)
+    expected = a.astype(np.float64) @ b
+    out = c.numpy()
+    assert rel_error(out, expected) < FP32_TOL
+    assert np.abs(out[-130:] - expected[-130:]).max() < 1e-5  # the rows of the second launch
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
+def test_conv2d_more_groups_than_a_grid_holds():
+    """A depthwise conv with 70,000 groups: blockIdx.z takes 65,535 of them per launch."""
+    cfg = dict(n=1, cin=70000, cout=70000, h=3, w=3, k=(2, 2), stride=(1, 1), padding=(0, 0),
+               dilation=(1, 1), groups=70000, bias=True)
+    fn, arrays = conv_case(cfg, np.random.default_rng(4))
+    cpu, gpu = run_both(fn, arrays, seed=4)
+    assert_close(cpu, gpu, FP32_TOL, "conv2d with 70000 groups")
+
+
 def test_tf32_flag_round_trip():
     assert pycnn.cuda.allow_tf32() is False
     pycnn.cuda.set_allow_tf32(True)

@@ -48,3 +48,14 @@ def test_relu_keeps_nan(device):
     x = pycnn.tensor([float("nan"), -1.0, 0.0, 2.0], device=device)
     out = F.relu(x).numpy()
     assert np.isnan(out[0]) and out[1:].tolist() == [0.0, 0.0, 2.0]
+
+
+def test_relu_backward_at_nan_matches_torch(device):
+    # torch's threshold_backward zeroes the gradient only where the output is <= 0: a NaN output
+    # passes it on (torch.relu(nan).backward() gives 1).
+    values = [float("nan"), -1.0, 0.0, 2.0]
+    x = pycnn.tensor(values, device=device, requires_grad=True)
+    F.relu(x).backward(pycnn.tensor([3.0, 3.0, 3.0, 3.0], device=device))
+    ref = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    torch.relu(ref).backward(torch.full((4,), 3.0, dtype=torch.float64))
+    assert x.grad.numpy().tolist() == ref.grad.tolist() == [3.0, 0.0, 0.0, 3.0]

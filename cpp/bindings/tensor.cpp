@@ -51,6 +51,14 @@ static Tensor from_dlpack(nb::ndarray<> arr) {
   if (arr.device_type() == nb::device::cpu::value) device = Device::CPU;
   else if (arr.device_type() == nb::device::cuda::value) device = Device::CUDA;
   else value_error("from_dlpack: expected a CPU or CUDA array, got device type ", arr.device_type());
+  // pycnn's kernels run on the current device; memory of another GPU would fault there.
+  if (device == Device::CUDA) {
+    int current = 0;
+    PYCNN_ON_CUDA("from_dlpack", current = cuda::current_device());
+    if (arr.device_id() != current)
+      value_error("from_dlpack: expected an array on cuda:", current, " (pycnn's device), got one on cuda:",
+                  arr.device_id());
+  }
   return wrap_ndarray(arr, device, "from_dlpack");
 }
 

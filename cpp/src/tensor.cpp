@@ -5,9 +5,9 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <unistd.h>
-
 #include <unordered_map>
+
+#include <unistd.h>
 
 namespace pycnn {
 

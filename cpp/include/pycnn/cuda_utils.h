@@ -48,11 +48,14 @@ inline unsigned grid_stride_blocks(int64_t n, int threads) {
   return blocks < cap ? blocks : cap;
 }
 
-// The kernels index with 32-bit ints (cheaper address arithmetic); launchers check sizes first.
+// The kernels index with 32-bit ints (cheaper address arithmetic); launchers check sizes first. The
+// limit leaves 2^24 of headroom below INT32_MAX, so an index that steps past the end by a grid's
+// stride, a tile or a k-chunk (all far below 2^24) still does not wrap around.
+constexpr int64_t kMaxInt32Elements = INT32_MAX - (int64_t(1) << 24);
 inline void require_int32(int64_t n, const char* op) {
-  if (n > INT32_MAX)
+  if (n > kMaxInt32Elements)
     runtime_error(op, ": ", n, " elements exceed the CUDA kernels' 32-bit indexing (at most ",
-                  INT32_MAX, ")");
+                  kMaxInt32Elements, ")");
 }
 
 // Scratch device memory for one launcher call, from the caching allocator, released when the launcher

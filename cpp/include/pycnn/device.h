@@ -27,6 +27,7 @@ bool built_with_cuda();
 
 namespace cuda {
 int device_count();  // 0 when there is no GPU or no driver; never throws
+int current_device();  // the device pycnn's kernels run on (cudaGetDevice)
 void* allocate(size_t bytes);
 void release(void* ptr);
 void copy_host_to_device(void* dst, const void* src, size_t bytes);

@@ -18,7 +18,7 @@ void relu_forward(float* y, const float* x, int64_t n) {
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
   parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) dx[i] = detail::select(y[i] > 0.0f, dy[i], 0.0f);
+    for (int64_t i = begin; i < end; ++i) dx[i] = detail::select(y[i] <= 0.0f, 0.0f, dy[i]);
   });
 }
 

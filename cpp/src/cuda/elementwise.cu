@@ -46,7 +46,7 @@ __device__ __forceinline__ float apply(float x, float y) {
 // Same-shape operands, 16-byte aligned, n a multiple of 4: float4 loads and stores.
 template <BinaryOp OP>
 __global__ void binary_same_shape4_kernel(float4* out, const float4* a, const float4* b, int n4) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4; i += int64_t(gridDim.x) * blockDim.x) {
     const float4 x = a[i], y = b[i];
     out[i] = make_float4(apply<OP>(x.x, y.x), apply<OP>(x.y, y.y), apply<OP>(x.z, y.z),
                          apply<OP>(x.w, y.w));
@@ -56,8 +56,8 @@ __global__ void binary_same_shape4_kernel(float4* out, const float4* a, const fl
 template <BinaryOp OP>
 __global__ void binary_broadcast_kernel(float* out, const float* a, const float* b,
                                         BroadcastArgs s, int n) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    int rest = i, oa = 0, ob = 0;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int rest = int(i), oa = 0, ob = 0;
 #pragma unroll
     for (int d = kMaxDims - 1; d >= 0; --d) {
       if (d >= s.nd) continue;
@@ -85,8 +85,8 @@ __device__ __forceinline__ int offset_of(int index, const DimList& dims) {
 // Short sums: one thread per output.
 __global__ void sum_to_thread_kernel(float* out, const float* in, DimList kept, DimList reduced,
                                      int n_out, int length) {
-  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < n_out; o += gridDim.x * blockDim.x) {
-    const float* base = in + offset_of(o, kept);
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < n_out; o += int64_t(gridDim.x) * blockDim.x) {
+    const float* base = in + offset_of(int(o), kept);
     float sum = 0.0f;
     for (int r = 0; r < length; ++r) sum += base[offset_of(r, reduced)];
     out[o] = sum;

@@ -61,6 +61,10 @@ struct GemmProblem {
   int batches = 1;
   int splits = 1;
   int k_chunk = 0;  // a multiple of kBK; 0 means all of K
+  // Set by launch_tile when the grid needs more than 65535 blocks along y or z: this launch's first
+  // row of C and first blockIdx.z.
+  int m_base = 0;
+  int z_base = 0;
 };
 
 // Loads a ROWS x BK operand tile into registers (GROUPS quads per thread) and stores it k-major.
@@ -136,8 +140,8 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
   __shared__ __align__(32) float Bs[2][kBK][BN + kPad];
 
   const int tid = threadIdx.x;
-  const int batch = blockIdx.z / p.splits, split = blockIdx.z % p.splits;
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int z = p.z_base + int(blockIdx.z), batch = z / p.splits, split = z % p.splits;
+  const int m0 = p.m_base + int(blockIdx.y) * BM, n0 = int(blockIdx.x) * BN;
   A a = p.a;
   B b = p.b;
   a.set_batch(batch);
@@ -262,16 +266,25 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
   }
 }
 
-// Launches `p` with tile Cfg (TF32: tensor cores) on the stream, after checking the grid's limits.
+// Launches `p` with tile Cfg (TF32: tensor cores) on the stream: one launch, or several when the
+// row tiles or batches * splits exceed gridDim.y's and gridDim.z's 65535 (a linear layer over 8.4M
+// rows, a depthwise conv with more channels), each covering a slice through m_base and z_base.
 template <class Cfg, bool TF32, class Problem>
 void launch_tile(const Problem& p, const char* op) {
-  const int64_t gy = (p.M + Cfg::BM - 1) / Cfg::BM, gx = (p.N + Cfg::BN - 1) / Cfg::BN;
+  constexpr int64_t kMaxGrid = 65535;
+  const int64_t gy = (int64_t(p.M) + Cfg::BM - 1) / Cfg::BM, gx = (int64_t(p.N) + Cfg::BN - 1) / Cfg::BN;
   const int64_t z = int64_t(p.batches) * p.splits;
-  if (gy > 65535 || z > 65535 || gx > INT32_MAX)
-    runtime_error(op, ": matrix of ", p.M, " x ", p.N, " in ", z, " batches is beyond the grid");
-  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(z));
-  gemm_kernel<Cfg, Problem, TF32><<<grid, Cfg::THREADS, 0, stream()>>>(p);
-  check_launch(op);
+  if (gx > INT32_MAX) runtime_error(op, ": matrix of ", p.M, " x ", p.N, " is beyond the grid");
+  for (int64_t y0 = 0; y0 < gy; y0 += kMaxGrid)
+    for (int64_t z0 = 0; z0 < z; z0 += kMaxGrid) {
+      Problem part = p;
+      part.m_base = static_cast<int>(y0 * Cfg::BM);
+      part.z_base = static_cast<int>(z0);
+      const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(std::min(kMaxGrid, gy - y0)),
+                      static_cast<unsigned>(std::min(kMaxGrid, z - z0)));
+      gemm_kernel<Cfg, Problem, TF32><<<grid, Cfg::THREADS, 0, stream()>>>(part);
+      check_launch(op);
+    }
 }
 
 // Launches `p` on the stream with the tile that suits its size: the 32x128 tile when M <= 32 and it

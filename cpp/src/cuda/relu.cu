@@ -12,9 +12,9 @@ struct ReluForward {
   }
 };
 
-// From the saved output.
+// From the saved output; a NaN output passes dy on, as PyTorch's threshold_backward does.
 struct ReluBackward {
-  __device__ float operator()(float dy, float y) const { return y > 0.0f ? dy : 0.0f; }
+  __device__ float operator()(float dy, float y) const { return y <= 0.0f ? 0.0f : dy; }
 };
 
 }  // namespace

@@ -38,6 +38,8 @@ void check(cudaError_t status, const char* what) {
 
 constexpr int kMaxDevices = 64;
 
+}  // namespace
+
 int current_device() {
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
@@ -45,6 +47,8 @@ int current_device() {
     runtime_error("cuda: device index ", device, " is beyond the ", kMaxDevices, " supported");
   return device;
 }
+
+namespace {
 
 // Size classes: 512-byte steps below 1 MiB, 2 MiB steps above. A cached block serves a request of
 // its rounded size up to twice that, so a small tensor never pins a huge block.
