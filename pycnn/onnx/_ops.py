@@ -12,6 +12,7 @@ that moved from attributes to inputs.
 import numpy as np
 
 from ..nn import functional as F
+from ..tensor import tensor
 from . import _host
 from ._proto import OnnxImportError, tensor_to_numpy
 
@@ -164,19 +165,9 @@ def _pool_check(node, used):
         problems.append("storage_order=1 (column-major indices) is not supported")
     if node.op == "AveragePool" and node.attr("dilations", [1, 1]) != [1, 1]:
         problems.append(f"dilations {node.attr('dilations')} are not supported by average pooling")
-    if node.attr("ceil_mode", 0) and len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
-        problems.append("ceil_mode with asymmetric pads is not supported")
     if node.op == "MaxPool" and len(node.outputs) > 1 and used[1]:
         problems.append("the Indices output is used; pycnn returns only the pooled values")
     return problems
-
-
-def _pool_setup(node, x):
-    kernel = list(node.attr("kernel_shape"))
-    strides = list(node.attr("strides", [1, 1]))
-    dilations = list(node.attr("dilations", [1, 1]))
-    pads = _spatial_pads(node, _shape_of(x)[2:], kernel, strides, dilations)
-    return kernel, strides, dilations, pads
 
 
 def _symmetric(x, pads, value):
@@ -211,40 +202,81 @@ def _conv_check(node, used):
     return problems
 
 
+def _pool_geometry(node, x):
+    """(kernel, strides, dilations, pads, out_hw) of a MaxPool/AveragePool node on input ``x``, with
+    ONNX's output size: floor((in + begin + end - dilated kernel) / stride) + 1, or with ceil_mode the
+    ceiling, dropping a last window that would start in the end padding."""
+    in_hw = _shape_of(x)[2:]
+    kernel = list(node.attr("kernel_shape"))
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    pads = _spatial_pads(node, in_hw, kernel, strides, dilations)
+    ceil = bool(node.attr("ceil_mode", 0))
+    out_hw = []
+    for i, (size, k, s, d) in enumerate(zip(in_hw, kernel, strides, dilations)):
+        span = size + pads[i] + pads[i + 2] - ((k - 1) * d + 1)
+        if span < 0:
+            raise ValueError(f"{node.op} {node.name!r}: kernel_shape {kernel} with dilations {dilations} does not "
+                             f"fit the input {tuple(in_hw)} padded by {pads}")
+        out = -(-span // s) + 1 if ceil else span // s + 1
+        if ceil and (out - 1) * s >= size + pads[i]:
+            out -= 1
+        out_hw.append(out)
+    return kernel, strides, dilations, pads, out_hw
+
+
+def _native_pool_padding(pads, kernel):
+    """The symmetric (pad_h, pad_w) pycnn's pooling kernels take, or None when ``pads`` are asymmetric
+    or larger than half the kernel (those are padded explicitly)."""
+    top, left, bottom, right = pads
+    if top == bottom and left == right and 2 * top <= kernel[0] and 2 * left <= kernel[1]:
+        return top, left
+    return None
+
+
+def _explicit_pool_pads(in_hw, kernel, strides, dilations, pads, out_hw):
+    """Pads (ONNX layout, 4-d) that make floor pooling without padding give exactly the ONNX windows:
+    the begin pads as declared, at the end as much as the last window reaches (ceil_mode may reach past
+    the declared end pads; floor mode may leave trailing elements unused, which needs no padding)."""
+    ends = [max((o - 1) * s + (k - 1) * d + 1 - size - begin, 0)
+            for size, k, s, d, begin, o in zip(in_hw, kernel, strides, dilations, pads[:2], out_hw)]
+    return [0, 0, pads[0], pads[1], 0, 0, ends[0], ends[1]]
+
+
 def _run_maxpool(node, xs, training):
-    kernel, strides, dilations, pads = _pool_setup(node, xs[0])
-    x, padding = _symmetric(xs[0], pads, -INF)
-    return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations),
-                         bool(node.attr("ceil_mode", 0))),)
+    x = xs[0]
+    kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
+    ceil = bool(node.attr("ceil_mode", 0))
+    padding = _native_pool_padding(pads, kernel)
+    if padding is None:
+        x = _host.pad(x, _explicit_pool_pads(_shape_of(x)[2:], kernel, strides, dilations, pads, out_hw), -INF)
+        padding, ceil = (0, 0), False
+    return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations), ceil),)
 
 
-def _ceil_equivalent(size, kernel, stride, begin, end):
-    """True when ONNX floor pooling with pads (begin, end >= begin) gives the same windows as torch's
-    ceil_mode pooling with symmetric padding ``begin`` (how pycnn and torch export ceil_mode)."""
-    onnx_out = (size + begin + end - kernel) // stride + 1
-    span = size + 2 * begin - kernel
-    torch_out = -(-span // stride) + 1
-    if (torch_out - 1) * stride >= size + begin:
-        torch_out -= 1
-    return end >= begin and onnx_out == torch_out
+def _window_counts(size, begin, end, kernel, stride, out, include_pad):
+    """How many positions of each 1-d window ONNX averages over: those inside the input, or with
+    count_include_pad inside the input plus its declared pads (never the ceil_mode overhang)."""
+    low, high = (-begin, size + end) if include_pad else (0, size)
+    starts = np.arange(out) * stride - begin
+    return (np.minimum(starts + kernel, high) - np.maximum(starts, low)).astype(np.float32)
 
 
 def _run_avgpool(node, xs, training):
-    kernel, strides, _, pads = _pool_setup(node, xs[0])
+    x = xs[0]
+    kernel, strides, _, pads, out_hw = _pool_geometry(node, x)
     include = bool(node.attr("count_include_pad", 0))
-    ceil = bool(node.attr("ceil_mode", 0))
-    top, left, bottom, right = pads
-    if not include and (top, left) != (bottom, right):
-        # Without count_include_pad, extra end padding only makes room for a last, clipped window:
-        # torch's ceil_mode with the begin padding computes exactly that.
-        h, w = _shape_of(xs[0])[2:]
-        if ceil or not (_ceil_equivalent(h, kernel[0], strides[0], top, bottom)
-                        and _ceil_equivalent(w, kernel[1], strides[1], left, right)):
-            raise ValueError(f"AveragePool {node.name!r}: asymmetric pads {pads} without count_include_pad are "
-                             f"supported only where they add a last clipped window (input {h}x{w})")
-        return (F.avg_pool2d(xs[0], tuple(kernel), tuple(strides), (top, left), True, False),)
-    x, padding = _symmetric(xs[0], pads, 0.0)
-    return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, ceil, include),)
+    padding = _native_pool_padding(pads, kernel)
+    if padding is not None:
+        return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, bool(node.attr("ceil_mode", 0)), include),)
+    # Asymmetric or large pads: window sums over an explicitly zero-padded input, divided by each
+    # window's count (a constant: it depends on the geometry only).
+    in_hw = _shape_of(x)[2:]
+    padded = _host.pad(x, _explicit_pool_pads(in_hw, kernel, strides, [1, 1], pads, out_hw), 0.0)
+    sums = F.avg_pool2d(padded, tuple(kernel), tuple(strides), 0, False, True, divisor_override=1)
+    counts = np.outer(*[_window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], include)
+                        for i in range(2)])
+    return (sums / tensor(counts.reshape(1, 1, *out_hw), device=x.device),)
 
 
 def _run_global_avg(node, xs, training):
@@ -459,6 +491,7 @@ def _run_transpose(node, xs, training):
 
 
 def _pad_args(node, xs, rank):
+    """(pads for every axis in ONNX order, fill value) from the attributes (opset < 11) or inputs."""
     if node.opset < 11:
         pads, value, axes = node.attr("pads", node.attr("paddings")), node.attr("value", 0.0), None
     else:
@@ -471,29 +504,33 @@ def _pad_args(node, xs, rank):
         full = [0] * (2 * rank)
         axes = [_axis(a, rank, node) for a in axes]
         if len(pads) != 2 * len(axes):
-            raise ValueError(f"Pad {node.name!r}: {len(pads)} pads for {len(axes)} axes")
+            raise ValueError(f"Pad {node.name!r}: {len(pads)} pads for {len(axes)} axes {axes}; expected "
+                             f"{2 * len(axes)}")
         for i, a in enumerate(axes):
             full[a], full[a + rank] = pads[i], pads[i + len(axes)]
         pads = full
-    if len(pads) != 2 * rank or min(pads, default=0) < 0:
-        raise ValueError(f"Pad {node.name!r}: expected {2 * rank} non-negative pads, got {pads}")
+    if len(pads) != 2 * rank:
+        raise ValueError(f"Pad {node.name!r}: expected {2 * rank} pads (begins then ends) for a rank-{rank} "
+                         f"input, got {pads}")
     return pads, value
 
 
 def _pad_check(node, used):
     mode = node.attr("mode", "constant")
-    return [] if mode == "constant" else [f"mode {mode!r} is not supported (only 'constant')"]
+    modes = _host.PAD_MODES if node.opset >= 19 else _host.PAD_MODES[:3]
+    return [] if mode in modes else [f"mode {mode!r} is not supported at opset {node.opset} (expected one of "
+                                     f"{', '.join(modes)})"]
 
 
 def _run_pad(node, xs, training):
     pads, value = _pad_args(node, xs, xs[0].ndim)
-    return (_host.pad(xs[0], pads, value),)
+    return (_host.pad(xs[0], pads, value, node.attr("mode", "constant")),)
 
 
 def _host_pad(node, xs):
     x = np.asarray(xs[0])
     pads, value = _pad_args(node, xs, x.ndim)
-    return (np.pad(x, [(pads[i], pads[i + x.ndim]) for i in range(x.ndim)], constant_values=value),)
+    return (_host.pad_array(x, pads, value, node.attr("mode", "constant")),)
 
 
 def _reduce_axes(node, xs):

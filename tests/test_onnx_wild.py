@@ -1,0 +1,225 @@
+"""ONNX files as other tools write them (Caffe2/old PyTorch opsets 7-9, tf2onnx, keras2onnx, hand-made
+graphs) against onnxruntime, what pycnn does not support, and hostile files: every case either matches
+onnxruntime at 1e-5 (and trains: backward reaches the input and every Parameter) or raises a clean
+Python error that names the node, its op and what was expected."""
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import pycnn
+import pycnn.onnx
+from pycnn.onnx import OnnxImportError
+from subprocess_env import PYCNN_PARENT
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+RNG = np.random.default_rng(20240611)
+
+
+def _f32(*shape, scale=1.0, positive=False):
+    a = RNG.random(shape) + 0.5 if positive else RNG.standard_normal(shape)
+    return (a * scale).astype(np.float32)
+
+
+def _init(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _model(nodes, inits, inputs, opset, outputs=("y",), ir=None, inits_as_inputs=False, value_info=()):
+    """inputs: {name: shape} (float); outputs: names with no declared shape, as many exporters leave them."""
+    graph_inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()]
+    if inits_as_inputs:  # IR 3: every initializer is also a graph input
+        graph_inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
+    graph = helper.make_graph(nodes, "wild", graph_inputs,
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+                              inits, value_info=list(value_info))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir or (3 if opset < 8 else 4 if opset < 10 else 7)
+    return model
+
+
+def _strip(model, drop):
+    """A copy without the attributes later schemas removed (onnxruntime validates them strictly)."""
+    strict = onnx.ModelProto()
+    strict.CopyFrom(model)
+    for node in strict.graph.node:
+        keep = [a for a in node.attribute if a.name not in drop]
+        del node.attribute[:]
+        node.attribute.extend(keep)
+    return strict
+
+
+def _ort(model, feeds):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def _compare(model, feeds, reference=None, train=True, linear=False, rtol=1e-5, atol=1e-6):
+    """pycnn's outputs against onnxruntime's; then one backward pass from a random projection of every
+    output reaches each input and every Parameter with finite values. For a graph that is (piecewise)
+    linear in its one input without a constant term (``linear``), the gradient g of <w, y(x)> must
+    satisfy <x, g> = <w, y(x)>: the backward pass is exactly the adjoint. Returns the Graph."""
+    expected = _ort(reference or model, feeds)
+    graph = pycnn.onnx.load(model.SerializeToString()).eval()
+    xs = [pycnn.tensor(feeds[name], requires_grad=True) for name in graph.input_names]
+    outs = graph(*xs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    assert len(outs) == len(expected)
+    for out, want in zip(outs, expected):
+        assert tuple(out.shape) == want.shape
+        np.testing.assert_allclose(out.numpy(), want, rtol=rtol, atol=atol)
+    if train:
+        loss = None
+        projected = 0.0
+        for out, want in zip(outs, expected):
+            w = _f32(*out.shape)
+            projected += float(np.dot(want.reshape(-1).astype(np.float64), w.reshape(-1)))
+            term = (out * pycnn.tensor(w)).sum()
+            loss = term if loss is None else loss + term
+        loss.backward()
+        if linear:
+            x, = xs
+            adjoint = float(np.dot(x.numpy().reshape(-1).astype(np.float64), x.grad.numpy().reshape(-1)))
+            np.testing.assert_allclose(adjoint, projected, rtol=1e-4)
+        for x in xs:
+            assert x.grad is not None and x.grad.shape == x.shape and np.isfinite(x.grad.numpy()).all()
+        for name, p in graph.named_parameters():
+            assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
+    return graph
+
+
+def _node(op, inputs, outputs, name=None, **attrs):
+    return helper.make_node(op, inputs, outputs, name=name or f"{op.lower()}_{outputs[0]}", **attrs)
+
+
+# ----- old opsets (Caffe2, PyTorch 0.4 - 1.2) --------------------------------------------------------
+@pytest.mark.parametrize("opset", [7, 8, 9])
+def test_old_opset_file_with_legacy_attributes_and_initializers_as_inputs(opset):
+    """BatchNormalization with spatial/consumed_inputs/is_test, Dropout with ratio/is_test, Reshape with
+    a shape initializer, Softmax coercing to 2-d at axis 1 of a 4-d tensor, IR 3 initializers listed as
+    graph inputs."""
+    nodes = [_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+             _node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["bn"], spatial=1, epsilon=1e-3, momentum=0.9,
+                   is_test=1, consumed_inputs=[0, 0, 0, 1, 1]),
+             _node("Relu", ["bn"], ["r"]),
+             _node("Dropout", ["r"], ["d"], ratio=0.25, is_test=1),
+             _node("Softmax", ["d"], ["sm"], axis=1),
+             _node("Reshape", ["sm", "shape"], ["flat"]),
+             _node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
+    inits = [_init("w", _f32(4, 3, 3, 3)), _init("b", _f32(4)), _init("s", _f32(4, positive=True)),
+             _init("bb", _f32(4)), _init("m", _f32(4, scale=0.1)), _init("v", _f32(4, positive=True)),
+             _init("shape", np.array([2, -1], np.int64)), _init("fw", _f32(5, 4 * 5 * 6)), _init("fb", _f32(5))]
+    model = _model(nodes, inits, {"x": [2, 3, 5, 6]}, opset, inits_as_inputs=True)
+    strict = _strip(model, {"consumed_inputs", "is_test"} | ({"spatial"} if opset >= 9 else set()))
+    graph = _compare(model, {"x": _f32(2, 3, 5, 6)}, strict)
+    assert graph.input_names == ["x"]
+    assert sorted(n for n, _ in graph.named_buffers()) == ["m", "v"]
+
+
+@pytest.mark.parametrize("opset,axis", [(9, 1), (11, 2), (11, -1), (12, 0), (13, 1), (13, -2)])
+def test_softmax_and_log_softmax_axis_semantics_per_opset(opset, axis):
+    """Before opset 13 Softmax flattens to 2-d at ``axis``; from 13 it normalises along ``axis`` only."""
+    nodes = [_node("Softmax", ["x"], ["y"], axis=axis), _node("LogSoftmax", ["x"], ["z"], axis=axis)]
+    model = _model(nodes, [], {"x": [2, 3, 4, 5]}, opset, outputs=("y", "z"))
+    _compare(model, {"x": _f32(2, 3, 4, 5)})
+
+
+# ----- padding, pooling -----------------------------------------------------------------------------
+@pytest.mark.parametrize("auto_pad,stride,dilation", [(pad, s, 1) for pad in ("SAME_UPPER", "SAME_LOWER", "VALID")
+                                                     for s in (1, 2, 3)] + [("VALID", 2, 2)])
+def test_conv_auto_pad(auto_pad, stride, dilation):
+    """(onnxruntime refuses SAME with dilations, so those are not compared.)"""
+    nodes = [_node("Conv", ["x", "w", "b"], ["y"], auto_pad=auto_pad, strides=[stride, stride],
+                   dilations=[dilation, dilation], kernel_shape=[3, 2])]
+    model = _model(nodes, [_init("w", _f32(4, 3, 3, 2)), _init("b", _f32(4))], {"x": ["N", 3, 8, 7]}, 11)
+    _compare(model, {"x": _f32(2, 3, 8, 7)})
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+@pytest.mark.parametrize("count_include_pad", [0, 1])
+def test_pool_auto_pad(op, auto_pad, count_include_pad):
+    """(onnxruntime leaves the dilations out of SAME padding, against the spec: only VALID is compared.)"""
+    attrs = {"count_include_pad": count_include_pad} if op == "AveragePool" else {}
+    if op == "MaxPool" and count_include_pad and auto_pad == "VALID":
+        attrs["dilations"] = [2, 1]
+    nodes = [_node(op, ["x"], ["a"], auto_pad=auto_pad, kernel_shape=[3, 2], strides=[2, 2], **attrs),
+             _node(op, ["a"], ["y"], auto_pad=auto_pad, kernel_shape=[2, 3], strides=[1, 3], **attrs)]
+    model = _model(nodes, [], {"x": ["N", 2, 9, 8]}, 12)
+    _compare(model, {"x": _f32(2, 2, 9, 8)}, linear=True)
+
+
+POOL_CASES = [  # kernel, strides, pads (top, left, bottom, right), ceil_mode, count_include_pad, input hw
+    ([3, 3], [2, 2], [0, 0, 1, 1], 0, 0, (7, 7)),
+    ([3, 3], [2, 2], [1, 0, 0, 1], 0, 0, (8, 7)),
+    ([3, 3], [2, 2], [1, 2, 0, 1], 0, 1, (8, 9)),
+    ([2, 2], [2, 2], [0, 0, 0, 0], 1, 0, (7, 5)),
+    ([3, 3], [2, 2], [1, 1, 1, 1], 1, 0, (8, 8)),
+    ([3, 3], [2, 2], [1, 1, 1, 1], 1, 1, (8, 6)),
+    ([3, 2], [3, 2], [0, 1, 1, 0], 1, 0, (10, 7)),
+    ([3, 2], [3, 2], [0, 1, 1, 0], 1, 1, (10, 7)),
+    ([3, 3], [1, 1], [2, 2, 2, 2], 0, 1, (5, 5)),
+    ([3, 3], [1, 1], [2, 2, 2, 2], 0, 0, (5, 5)),
+    ([5, 5], [3, 3], [2, 0, 1, 2], 1, 1, (11, 9)),
+]
+
+
+@pytest.mark.parametrize("kernel,strides,pads,ceil,include,hw", POOL_CASES)
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_pool_asymmetric_pads_ceil_mode_and_count_include_pad(op, kernel, strides, pads, ceil, include, hw):
+    """For MaxPool ``include`` picks dilations 2 instead."""
+    attrs = {"count_include_pad": include} if op == "AveragePool" else {"dilations": [1 + include, 2 - include]}
+    nodes = [_node(op, ["x"], ["y"], kernel_shape=kernel, strides=strides, pads=pads, ceil_mode=ceil, **attrs)]
+    model = _model(nodes, [], {"x": ["N", 3, *hw]}, 12)
+    _compare(model, {"x": _f32(2, 3, *hw)}, linear=True)
+
+
+def test_conv_asymmetric_pads_grouped_and_global_pools():
+    nodes = [_node("Conv", ["x", "w"], ["c"], pads=[0, 1, 2, 0], group=2, strides=[2, 1]),
+             _node("GlobalAveragePool", ["c"], ["ga"]),
+             _node("GlobalMaxPool", ["c"], ["gm"]),
+             _node("Concat", ["ga", "gm"], ["y"], axis=-3)]
+    model = _model(nodes, [_init("w", _f32(6, 2, 3, 3))], {"x": ["N", 4, 7, 6]}, 11)
+    _compare(model, {"x": _f32(3, 4, 7, 6)})
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+@pytest.mark.parametrize("opset", [2, 11, 13, 18, 19])
+def test_pad_attribute_and_input_forms(mode, opset):
+    if opset == 2:
+        nodes = [_node("Pad", ["x"], ["y"], mode=mode, pads=[0, 0, 1, 2, 0, 0, 2, 1],
+                       **({"value": 0.75} if mode == "constant" else {}))]
+        inits = []
+        opset = 7  # the attribute form lives until opset 10
+    else:
+        names = ["x", "pads"] + (["value"] if mode == "constant" else [])
+        if opset >= 18:
+            names = ["x", "pads", "value" if mode == "constant" else "", "axes"]
+        nodes = [_node("Pad", names, ["y"], mode=mode)]
+        pads = [1, 2, 2, 1] if opset >= 18 else [0, 0, 1, 2, 0, 0, 2, 1]
+        inits = [_init("pads", np.array(pads, np.int64)), _init("value", np.float32(0.75)),
+                 _init("axes", np.array([2, -1], np.int64))]
+        inits = [t for t in inits if t.name in names]
+    model = _model(nodes, inits, {"x": ["N", 2, 4, 5]}, opset)
+    _compare(model, {"x": _f32(2, 2, 4, 5)}, linear=mode != "constant")
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
+def test_pad_with_negative_pads_crops(mode):
+    nodes = [_node("Pad", ["x", "pads"], ["y"], mode=mode)]
+    model = _model(nodes, [_init("pads", np.array([0, 0, -1, 2, 0, 0, 1, -2], np.int64))], {"x": ["N", 2, 4, 5]}, 19)
+    _compare(model, {"x": _f32(2, 2, 4, 5)}, linear=True)
+
+
+def test_pad_modes_the_opset_does_not_have_are_refused():
+    model = _model([_node("Pad", ["x", "pads"], ["y"], name="wrap13", mode="wrap")],
+                   [_init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], {"x": ["N", 2, 4, 5]}, 13)
+    with pytest.raises(OnnxImportError, match="node 'wrap13' \\(Pad, opset 13\\): mode 'wrap' is not supported at "
+                                              "opset 13 \\(expected one of constant, reflect, edge\\)"):
+        pycnn.onnx.load(model.SerializeToString())
