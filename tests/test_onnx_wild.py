@@ -167,6 +167,9 @@ POOL_CASES = [  # kernel, strides, pads (top, left, bottom, right), ceil_mode, c
     ([3, 3], [1, 1], [2, 2, 2, 2], 0, 1, (5, 5)),
     ([3, 3], [1, 1], [2, 2, 2, 2], 0, 0, (5, 5)),
     ([5, 5], [3, 3], [2, 0, 1, 2], 1, 1, (11, 9)),
+    ([2, 2], [3, 3], [1, 1, 1, 1], 1, 0, (4, 4)),  # ceil_mode's last window would start in the end pads
+    ([2, 2], [3, 3], [1, 1, 1, 1], 1, 1, (4, 4)),
+    ([2, 2], [3, 3], [1, 0, 0, 1], 1, 0, (4, 5)),
 ]
 
 
@@ -223,3 +226,19 @@ def test_pad_modes_the_opset_does_not_have_are_refused():
     with pytest.raises(OnnxImportError, match="node 'wrap13' \\(Pad, opset 13\\): mode 'wrap' is not supported at "
                                               "opset 13 \\(expected one of constant, reflect, edge\\)"):
         pycnn.onnx.load(model.SerializeToString())
+
+
+def test_graph_with_explicit_padding_paths_exports_and_round_trips(tmp_path):
+    """SAME_LOWER average pooling without the pads in the count, reflect padding and cropping run through
+    pycnn's host padding; the imported graph exports again and onnxruntime agrees with the original."""
+    nodes = [_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+             _node("AveragePool", ["p"], ["a"], auto_pad="SAME_LOWER", kernel_shape=[3, 3], strides=[2, 2]),
+             _node("MaxPool", ["a"], ["y"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1, strides=[2, 2])]
+    model = _model(nodes, [_init("pads", np.array([0, 0, 2, -1, 0, 0, 1, 2], np.int64))], {"x": ["N", 2, 9, 8]}, 13)
+    graph = _compare(model, {"x": _f32(2, 2, 9, 8)}, linear=True)
+    path = str(tmp_path / "again.onnx")
+    pycnn.onnx.export(graph, path, (2, 2, 9, 8))
+    x = _f32(3, 2, 9, 8)
+    again = onnx.load(path)
+    np.testing.assert_allclose(_ort(again, {again.graph.input[0].name: x})[0], _ort(model, {"x": x})[0],
+                               rtol=1e-5, atol=1e-6)

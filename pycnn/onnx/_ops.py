@@ -225,12 +225,33 @@ def _pool_geometry(node, x):
     return kernel, strides, dilations, pads, out_hw
 
 
-def _native_pool_padding(pads, kernel):
-    """The symmetric (pad_h, pad_w) pycnn's pooling kernels take, or None when ``pads`` are asymmetric
-    or larger than half the kernel (those are padded explicitly)."""
-    top, left, bottom, right = pads
-    if top == bottom and left == right and 2 * top <= kernel[0] and 2 * left <= kernel[1]:
-        return top, left
+def _torch_pool_out(size, k, s, p, d, ceil):
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw):
+    """(padding, ceil_mode) for which pycnn's pooling kernels (symmetric padding of at most half the
+    kernel) compute exactly the ONNX windows, or None. The windows start at the same places when the
+    padding is the begin pads; the output sizes must agree; and the divisor of each average must be the
+    same: count_include_pad=0 counts the input only, 1 counts up to the declared end pads, where the
+    kernel counts up to its own (mirrored) padding."""
+    padding = tuple(pads[:2])
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        return None
+    include = node.op == "AveragePool" and bool(node.attr("count_include_pad", 0))
+    for ceil in (bool(node.attr("ceil_mode", 0)), not node.attr("ceil_mode", 0)):
+        if [_torch_pool_out(*args, ceil) for args in zip(in_hw, kernel, strides, padding, dilations)] != out_hw:
+            continue
+        if include and any(not np.array_equal(
+                _window_counts(in_hw[i], pads[i], pads[i], kernel[i], strides[i], out_hw[i], True),
+                _window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], True))
+                for i in range(2)):
+            continue
+        return padding, ceil
     return None
 
 
@@ -246,11 +267,11 @@ def _explicit_pool_pads(in_hw, kernel, strides, dilations, pads, out_hw):
 def _run_maxpool(node, xs, training):
     x = xs[0]
     kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
-    ceil = bool(node.attr("ceil_mode", 0))
-    padding = _native_pool_padding(pads, kernel)
-    if padding is None:
+    native = _native_pool_args(node, _shape_of(x)[2:], kernel, strides, dilations, pads, out_hw)
+    if native is None:
         x = _host.pad(x, _explicit_pool_pads(_shape_of(x)[2:], kernel, strides, dilations, pads, out_hw), -INF)
-        padding, ceil = (0, 0), False
+        native = (0, 0), False
+    padding, ceil = native
     return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations), ceil),)
 
 
@@ -264,19 +285,21 @@ def _window_counts(size, begin, end, kernel, stride, out, include_pad):
 
 def _run_avgpool(node, xs, training):
     x = xs[0]
-    kernel, strides, _, pads, out_hw = _pool_geometry(node, x)
-    include = bool(node.attr("count_include_pad", 0))
-    padding = _native_pool_padding(pads, kernel)
-    if padding is not None:
-        return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, bool(node.attr("ceil_mode", 0)), include),)
-    # Asymmetric or large pads: window sums over an explicitly zero-padded input, divided by each
-    # window's count (a constant: it depends on the geometry only).
     in_hw = _shape_of(x)[2:]
+    kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
+    include = bool(node.attr("count_include_pad", 0))
+    native = _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw)
+    if native is not None:
+        return (F.avg_pool2d(x, tuple(kernel), tuple(strides), native[0], native[1], include),)
+    # Otherwise: whole-window averages over an explicitly zero-padded input, rescaled to each window's
+    # own count (a constant: it depends on the geometry only). No divisor_override, so an imported
+    # graph still exports as AveragePool and Mul.
     padded = _host.pad(x, _explicit_pool_pads(in_hw, kernel, strides, [1, 1], pads, out_hw), 0.0)
-    sums = F.avg_pool2d(padded, tuple(kernel), tuple(strides), 0, False, True, divisor_override=1)
+    means = F.avg_pool2d(padded, tuple(kernel), tuple(strides), 0, False, True)
     counts = np.outer(*[_window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], include)
                         for i in range(2)])
-    return (sums / tensor(counts.reshape(1, 1, *out_hw), device=x.device),)
+    scale = (kernel[0] * kernel[1] / counts).astype(np.float32)
+    return (means * tensor(scale.reshape(1, 1, *out_hw), device=x.device),)
 
 
 def _run_global_avg(node, xs, training):
