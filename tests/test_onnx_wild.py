@@ -60,11 +60,12 @@ def _ort(model, feeds):
     return session.run(None, feeds)
 
 
-def _compare(model, feeds, reference=None, train=True, linear=False, rtol=1e-5, atol=1e-6):
+def _compare(model, feeds, reference=None, train=True, linear=False, unused=(), rtol=1e-5, atol=1e-6):
     """pycnn's outputs against onnxruntime's; then one backward pass from a random projection of every
     output reaches each input and every Parameter with finite values. For a graph that is (piecewise)
     linear in its one input without a constant term (``linear``), the gradient g of <w, y(x)> must
-    satisfy <x, g> = <w, y(x)>: the backward pass is exactly the adjoint. Returns the Graph."""
+    satisfy <x, g> = <w, y(x)>: the backward pass is exactly the adjoint. Parameters in ``unused`` do not
+    take part (Gemm's C with beta=0). Returns the Graph."""
     expected = _ort(reference or model, feeds)
     graph = pycnn.onnx.load(model.SerializeToString()).eval()
     xs = [pycnn.tensor(feeds[name], requires_grad=True) for name in graph.input_names]
@@ -90,6 +91,9 @@ def _compare(model, feeds, reference=None, train=True, linear=False, rtol=1e-5, 
         for x in xs:
             assert x.grad is not None and x.grad.shape == x.shape and np.isfinite(x.grad.numpy()).all()
         for name, p in graph.named_parameters():
+            if name in unused:
+                assert p.grad is None, name
+                continue
             assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
     return graph
 
@@ -242,3 +246,58 @@ def test_graph_with_explicit_padding_paths_exports_and_round_trips(tmp_path):
     again = onnx.load(path)
     np.testing.assert_allclose(_ort(again, {again.graph.input[0].name: x})[0], _ort(model, {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
+
+
+# ----- dense layers -----------------------------------------------------------------------------------
+def test_matmul_add_in_place_of_gemm_on_2d_and_3d_activations():
+    nodes = [_node("Flatten", ["x"], ["f"], axis=1),
+             _node("MatMul", ["f", "w1"], ["m1"]), _node("Add", ["m1", "b1"], ["h"]),
+             _node("Relu", ["h"], ["r"]),
+             _node("Reshape", ["r", "shape3"], ["r3"]),  # (N, 2, 3): a sequence of 2 vectors of 3
+             _node("MatMul", ["r3", "w2"], ["m2"]), _node("Add", ["b2", "m2"], ["y"])]
+    inits = [_init("w1", _f32(2 * 3 * 4, 6)), _init("b1", _f32(6)), _init("shape3", np.array([0, 2, 3], np.int64)),
+             _init("w2", _f32(3, 5)), _init("b2", _f32(1, 5))]
+    graph = _compare(_model(nodes, inits, {"x": ["batch", 2, 3, 4]}, 13), {"x": _f32(4, 2, 3, 4)})
+    assert {"w1", "b1", "w2", "b2"} == {n for n, _ in graph.named_parameters()}
+
+
+@pytest.mark.parametrize("trans_a,trans_b,alpha,beta,c_shape", [
+    (0, 0, 1.0, 1.0, (5,)), (0, 1, 0.5, 2.0, (5,)), (1, 0, 1.0, 1.0, (1, 5)), (1, 1, 1.5, 0.5, (3, 5)),
+    (0, 1, 1.0, 1.0, ()), (0, 0, 1.0, 1.0, (3, 1)), (0, 1, 2.0, 0.0, (5,)), (0, 1, 1.0, 1.0, None)])
+def test_gemm_transposes_alpha_beta_and_c_shapes(trans_a, trans_b, alpha, beta, c_shape):
+    a_shape = (7, 3) if trans_a else (3, 7)
+    b_shape = (5, 7) if trans_b else (7, 5)
+    inputs = ["x", "b"] + ([] if c_shape is None else ["c"])
+    inits = [_init("b", _f32(*b_shape))] + ([] if c_shape is None else [_init("c", _f32(*c_shape))])
+    nodes = [_node("Gemm", inputs, ["y"], transA=trans_a, transB=trans_b, alpha=alpha, beta=beta)]
+    _compare(_model(nodes, inits, {"x": list(a_shape)}, 11), {"x": _f32(*a_shape)}, unused=("c",) if beta == 0 else ())
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_weights_from_constant_nodes_and_identity_chains(opset):
+    """Some exporters store weights as Constant nodes (or behind Identity) instead of initializers."""
+    w = _f32(4, 6)
+    nodes = [_node("Constant", [], ["wc"], value=numpy_helper.from_array(w, "wc")),
+             _node("Identity", ["wc"], ["wi"]), _node("Identity", ["wi"], ["wi2"]),
+             _node("Constant", [], ["bc"], value=numpy_helper.from_array(_f32(6), "bc")),
+             _node("Identity", ["x"], ["xi"]),
+             _node("MatMul", ["xi", "wi2"], ["m"]), _node("Add", ["m", "bc"], ["g"]),
+             _node("Gemm", ["g", "wt", "zero"], ["y"], transB=0)]  # C is required before opset 11
+    consts = [_init("wt", _f32(6, 2)), _init("zero", np.zeros(2, np.float32))]
+    if opset >= 13:
+        nodes.insert(0, _node("Constant", [], ["scale"], value_float=0.5))
+        nodes.insert(0, _node("Constant", [], ["shape"], value_ints=[-1, 4]))
+        nodes += [_node("Mul", ["y", "scale"], ["y2"]), _node("Reshape", ["y2", "shape"], ["y3"])]
+    model = _model(nodes, consts, {"x": ["N", 4]}, opset, outputs=("y3",) if opset >= 13 else ("y",))
+    _compare(model, {"x": _f32(6, 4)})
+
+
+def test_matmul_of_two_activations():
+    nodes = [_node("Transpose", ["x"], ["xt"], perm=[1, 0]), _node("MatMul", ["x", "xt"], ["y"])]
+    _compare(_model(nodes, [], {"x": [3, 5]}, 13), {"x": _f32(3, 5)})
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, 3, -1])
+def test_flatten_axis(axis):
+    nodes = [_node("Flatten", ["x"], ["y"], axis=axis)]
+    _compare(_model(nodes, [], {"x": [2, 3, 4, 5]}, 11), {"x": _f32(2, 3, 4, 5)})

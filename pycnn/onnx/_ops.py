@@ -313,34 +313,40 @@ def _run_global_max(node, xs, training):
 
 # ----- Gemm and MatMul ----------------------------------------------------------------------------
 def _gemm_weights(node):
+    """B as Linear's (N, K) weight (transposed unless transB), C as a bias vector when it is one."""
     layout = {1: "as_is" if node.attr("transB", 0) else "transposed"}
     if len(node.inputs) > 2 and node.inputs[2]:
         layout[2] = "vector"
     return layout
 
 
-def _gemm_check(node, used):
-    problems = []
-    if node.attr("transA", 0):
-        problems.append("transA=1 is not supported (the activations must be (batch, features))")
-    return problems
-
-
 def _run_gemm(node, xs, training):
+    """Y = alpha * A' B' + beta * C; B arrives as (N, K) (see ``_gemm_weights``), C broadcasts to (M, N)."""
     a, w = xs[0], xs[1]
     c = xs[2] if len(xs) > 2 else None
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-    bias = c if (c is not None and beta == 1.0 and alpha == 1.0 and c.ndim == 1) else None
-    y = F.linear(a, w, bias)
+    if a.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"Gemm {node.name!r}: expected 2-d A and B, got shapes {_shape_of(a)} and {_shape_of(w)} "
+                         "(B as (N, K))")
+    if node.attr("transA", 0):
+        a = _host.transpose(a, (1, 0))
+    n = w.shape[0]
+    fused = c is not None and alpha == 1.0 and beta == 1.0 and c.ndim == 1 and c.shape[0] == n and n > 1
+    y = F.linear(a, w, c if fused else None)
     if alpha != 1.0:
         y = y * alpha
-    if c is not None and bias is None:
+    if c is not None and not fused and beta != 0.0:
         y = y + (c * beta if beta != 1.0 else c)
     return (y,)
 
 
 def _run_matmul(node, xs, training):
-    return (F.linear(xs[0], xs[1]),)
+    """numpy's matmul with B arriving as (N, K): A (..., K) @ B (K, N) is Linear's A @ W.T."""
+    a, w = xs
+    if w.ndim != 2 or a.ndim < 1:
+        raise ValueError(f"MatMul {node.name!r}: pycnn multiplies (..., K) by a 2-d (K, N) matrix, got shapes "
+                         f"{_shape_of(a)} and {_shape_of(w)[::-1]}")
+    return (F.linear(a, w),)
 
 
 # ----- activations --------------------------------------------------------------------------------
@@ -359,19 +365,28 @@ def _softmax_like(fn):
     return run
 
 
-def _prelu_weights(node):
-    return {1: "vector"}
-
-
 def _run_prelu(node, xs, training):
+    """Y = X where X > 0, else slope * X, with slope broadcast to X from the right (numpy rules). A
+    slope that varies along axis 1 only is pycnn's per-channel PReLU; any other slope runs as
+    relu(X) + slope * (X - relu(X)), exact because X - relu(X) is X or 0 without rounding."""
     x, slope = xs
-    shape = _shape_of(slope)
-    if len(shape) > 1 and x.ndim >= 2 and len(shape) == x.ndim - 1 and all(d == 1 for d in shape[1:]):
-        slope = F.reshape(slope, (shape[0],))  # (C, 1, 1) broadcast from the right is per channel
-    if slope.ndim != 1 or (x.ndim >= 2 and slope.shape[0] not in (1, x.shape[1])):
-        raise ValueError(f"PRelu {node.name!r}: slope of shape {tuple(slope.shape)} does not broadcast per "
-                         f"channel over input {tuple(x.shape)}")
-    return (F.prelu(x, slope),)
+    shape, rank = _shape_of(slope), x.ndim
+    try:
+        np.broadcast_shapes(_shape_of(x), shape)
+    except ValueError:
+        raise ValueError(f"PRelu {node.name!r}: slope of shape {shape} does not broadcast to input "
+                         f"{_shape_of(x)}") from None
+    if len(shape) > rank or (shape and np.broadcast_shapes(_shape_of(x), shape) != _shape_of(x)):
+        raise ValueError(f"PRelu {node.name!r}: slope of shape {shape} would enlarge input {_shape_of(x)}; "
+                         "ONNX broadcasts the slope to the input")
+    aligned = (1,) * (rank - len(shape)) + shape
+    size = int(np.prod(shape, dtype=np.int64))
+    if rank >= 2 and aligned[1] == size and x.shape[1] == size:  # per channel (or one slope)
+        return (F.prelu(x, F.reshape(slope, (size,))),)
+    if size == 1 and rank >= 2:
+        return (F.prelu(x, F.reshape(slope, (1,))),)
+    positive = F.relu(x)
+    return (positive + slope * (x - positive),)
 
 
 def _clip_bounds(node, xs):
@@ -726,13 +741,13 @@ OPS = {
     "AveragePool": Op(_run_avgpool, check=_pool_check, attrs=_POOL_ATTRS + ("count_include_pad",)),
     "GlobalAveragePool": Op(_run_global_avg),
     "GlobalMaxPool": Op(_run_global_max),
-    "Gemm": Op(_run_gemm, check=_gemm_check, weights=_gemm_weights,
+    "Gemm": Op(_run_gemm, weights=_gemm_weights,
                attrs=("alpha", "beta", "transA", "transB", "broadcast")),
     "MatMul": Op(_run_matmul, weights=lambda n: {1: "transposed"}),
     "Relu": Op(lambda n, xs, t: (F.relu(xs[0]),), _host_unary(lambda x: np.maximum(x, 0)),
                attrs=("consumed_inputs",)),
     "LeakyRelu": Op(lambda n, xs, t: (F.leaky_relu(xs[0], n.attr("alpha", 0.01)),), attrs=("alpha", "consumed_inputs")),
-    "PRelu": Op(_run_prelu, weights=_prelu_weights, attrs=("consumed_inputs",)),
+    "PRelu": Op(_run_prelu, attrs=("consumed_inputs",)),
     "Sigmoid": Op(lambda n, xs, t: (F.sigmoid(xs[0]),), attrs=("consumed_inputs",)),
     "Tanh": Op(lambda n, xs, t: (F.tanh(xs[0]),), attrs=("consumed_inputs",)),
     "Softmax": Op(_softmax_like(F.softmax), attrs=("axis",)),

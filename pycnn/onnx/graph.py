@@ -16,7 +16,8 @@ import numpy as np
 
 from ..nn import Module, Parameter
 from ..tensor import Tensor, tensor
-from . import _ops
+from ..nn import functional as F
+from . import _host, _ops
 from ._proto import OnnxImportError, default_opset, parse_model, tensor_to_numpy
 
 MIN_OPSET, MAX_OPSET = 7, 21
@@ -41,12 +42,27 @@ def _sanitize(name, taken):
 
 
 def _to_layout(array, layout):
+    """A numpy weight in the layout pycnn's kernel takes: 'transposed' (a 2-d (in, out) MatMul/Gemm
+    weight as Linear's (out, in)), 'vector' (a Gemm bias: a (1, N) row as (N,); any other shape
+    broadcasts as it is); None when it cannot be."""
     if layout == "transposed":
         return np.ascontiguousarray(array.T) if array.ndim == 2 else None
     if layout == "vector":
-        return array.reshape(-1) if array.ndim <= 1 or max(array.shape[1:], default=1) == 1 or \
-            array.shape[0] == 1 else None
+        return array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array
     return array
+
+
+def _tensor_to_layout(x, layout, node, index):
+    """:func:`_to_layout` for a value the network computes (a MatMul of two activations)."""
+    if layout == "transposed":
+        if x.ndim != 2:
+            raise ValueError(f"{node.op} {node.name!r}: input {index} ({node.inputs[index]!r}) is computed by the "
+                             f"network with shape {tuple(x.shape)}; pycnn multiplies by a computed matrix only "
+                             "when it is 2-d")
+        return _host.transpose(x, (1, 0))
+    if layout == "vector" and x.ndim == 2 and x.shape[0] == 1:
+        return F.reshape(x, (x.shape[1],))
+    return x
 
 
 def _from_layout(array, layout, onnx_shape):
@@ -286,22 +302,28 @@ class Graph(Module):
     def _value(self, node, index, name, values, device, as_tensor):
         if not name:
             return None
-        if name in values:
-            return values[name]
-        if name in self._weight_sources:
+        layout = None
+        if node is not None:
             op = _ops.OPS[node.op]
-            layouts = op.weights(node)
-            layout = "buffer" if index in op.buffers else layouts.get(index, "as_is")
-            pname = self._weights.get((name, layout))
+            layout = "buffer" if index in op.buffers else op.weights(node).get(index)
+        if name in values:
+            value = values[name]
+            return _tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
+        if name in self._weight_sources:
+            pname = self._weights.get((name, layout or "as_is"))
             if pname is not None:
                 return getattr(self, pname)
         value = self._consts[name]
         if not as_tensor:
             return value
         cache = self.__dict__.setdefault("_const_tensors", {})
-        key = (name, device)
+        key = (name, layout, device)
         if key not in cache:
-            cache[key] = tensor(value.astype(np.float32) if value.dtype.kind != "f" else value, device=device)
+            stored = _to_layout(value, layout)
+            if stored is None:
+                raise ValueError(f"{node.op} {node.name!r}: constant {name!r} of shape {value.shape} has a layout "
+                                 f"pycnn cannot use here ({layout})")
+            cache[key] = tensor(stored.astype(np.float32) if stored.dtype.kind != "f" else stored, device=device)
         return cache[key]
 
     def forward(self, *inputs):
