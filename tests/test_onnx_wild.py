@@ -33,14 +33,15 @@ def _init(name, array):
 
 def _model(nodes, inits, inputs, opset, outputs=("y",), ir=None, inits_as_inputs=False, value_info=()):
     """inputs: {name: shape} (float); outputs: names with no declared shape, as many exporters leave them."""
+    ir = ir or (3 if opset < 8 else 4 if opset < 10 else 7)
     graph_inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()]
-    if inits_as_inputs:  # IR 3: every initializer is also a graph input
+    if inits_as_inputs or ir < 4:  # IR 3: every initializer is also a graph input
         graph_inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
     graph = helper.make_graph(nodes, "wild", graph_inputs,
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
                               inits, value_info=list(value_info))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = ir or (3 if opset < 8 else 4 if opset < 10 else 7)
+    model.ir_version = ir
     return model
 
 
@@ -301,3 +302,142 @@ def test_matmul_of_two_activations():
 def test_flatten_axis(axis):
     nodes = [_node("Flatten", ["x"], ["y"], axis=axis)]
     _compare(_model(nodes, [], {"x": [2, 3, 4, 5]}, 11), {"x": _f32(2, 3, 4, 5)})
+
+
+# ----- activations, elementwise ---------------------------------------------------------------------
+@pytest.mark.parametrize("slope_shape", [(3, 1, 1), (1, 3, 1, 1), (5,), (1,), (), (4, 5), (3, 4, 1)])
+def test_prelu_slope_broadcasting_and_leaky_relu(slope_shape):
+    nodes = [_node("PRelu", ["x", "slope"], ["p"]), _node("LeakyRelu", ["p"], ["y"], alpha=0.3)]
+    model = _model(nodes, [_init("slope", _f32(*slope_shape))], {"x": ["N", 3, 4, 5]}, 9)
+    graph = _compare(model, {"x": _f32(2, 3, 4, 5)})
+    if slope_shape:
+        assert tuple(graph.slope.shape) == slope_shape
+
+
+@pytest.mark.parametrize("opset", [7, 8, 13])
+def test_sum_mean_max_min_of_several_inputs(opset):
+    """(Max/Min broadcast from opset 8.)"""
+    nodes = [_node("Relu", ["x"], ["r"]), _node("Sigmoid", ["x"], ["s"]),
+             _node("Sum", ["x", "r", "s"], ["sum3"]), _node("Mean", ["x", "r", "s"], ["mean3"]),
+             _node("Max", ["x", "s", "row" if opset >= 8 else "r"], ["max3"]), _node("Min", ["x", "r"], ["min2"]),
+             _node("Max", ["x"], ["max1"]), _node("Sum", ["sum3", "mean3", "max3", "min2", "max1", "relu6"], ["y"])]
+    if opset >= 8:  # ReLU6 as Max(x, 0) -> Min(., 6)
+        nodes += [_node("Max", ["x", "zero"], ["relu"]), _node("Min", ["relu", "six"], ["relu6"])]
+    else:
+        nodes += [_node("Relu", ["x"], ["relu6"])]
+    model = _model(nodes, [_init("row", _f32(6)), _init("zero", np.float32(0.0)), _init("six", np.float32(0.6))],
+                   {"x": ["N", 6]}, opset)
+    _compare(model, {"x": _f32(4, 6)})
+
+
+@pytest.mark.parametrize("opset", [6, 11, 12, 13])
+def test_clip_bounds_as_attributes_and_optional_inputs(opset):
+    if opset < 11:
+        nodes = [_node("Clip", ["x"], ["a"], min=-0.5, max=0.7), _node("Clip", ["a"], ["b"], min=-0.2),
+                 _node("Clip", ["b"], ["y"])]
+        inits = []
+    else:
+        nodes = [_node("Clip", ["x", "lo", "hi"], ["a"]), _node("Clip", ["a", "", "hi2"], ["b"]),
+                 _node("Clip", ["b", "lo2"], ["c"]), _node("Clip", ["c"], ["y"])]
+        inits = [_init("lo", np.float32(-0.5)), _init("hi", np.float32(0.7)), _init("hi2", np.float32(0.6)),
+                 _init("lo2", np.float32(-0.2))]
+    model = _model(nodes, inits, {"x": ["N", 3, 4]}, max(opset, 7))
+    _compare(model, {"x": _f32(2, 3, 4)})
+
+
+def test_input_normalisation_with_constant_broadcasting():
+    """(x - mean) / std * scale + shift with (1, C, 1, 1), (C, 1, 1) and scalar constants, constants first."""
+    nodes = [_node("Sub", ["x", "mean"], ["centred"]), _node("Div", ["centred", "std"], ["normed"]),
+             _node("Mul", ["scale", "normed"], ["scaled"]), _node("Add", ["scaled", "shift"], ["shifted"]),
+             _node("Sub", ["one", "shifted"], ["flipped"]), _node("Div", ["flipped", "two"], ["y"])]
+    inits = [_init("mean", _f32(1, 3, 1, 1)), _init("std", _f32(3, 1, 1, positive=True)),
+             _init("scale", np.float32(1.7)), _init("shift", _f32(4)), _init("one", np.float32(1.0)),
+             _init("two", np.array([2.0], np.float32))]
+    _compare(_model(nodes, inits, {"x": ["N", 3, 5, 4]}, 13), {"x": _f32(2, 3, 5, 4)})
+
+
+def test_lrn_concat_negative_axis_and_identity_to_the_output():
+    nodes = [_node("LRN", ["x"], ["l3"], size=3, alpha=1e-3, beta=0.75, bias=2.0),
+             _node("LRN", ["x"], ["l4"], size=5, alpha=2e-3, beta=0.5),
+             _node("Concat", ["l3", "l4", "x"], ["cat"], axis=-3),
+             _node("Concat", ["cat", "cat"], ["cat2"], axis=1),
+             _node("Identity", ["cat2"], ["i1"]), _node("Identity", ["i1"], ["y"])]
+    _compare(_model(nodes, [], {"x": ["N", 5, 3, 4]}, 13), {"x": _f32(2, 5, 3, 4)})
+
+
+# ----- shapes: dynamic flatten, squeeze, NHWC ---------------------------------------------------------
+def test_pytorch_04_dynamic_flatten_chain_with_constant_nodes():
+    """x.view(x.size(0), -1) as PyTorch 0.4 wrote it at opset 9: Shape -> Gather -> Unsqueeze(axes attr)
+    -> Concat with a Constant -> Reshape."""
+    nodes = [_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
+             _node("Shape", ["c"], ["shape"]),
+             _node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.int64), "zero")),
+             _node("Gather", ["shape", "zero"], ["batch"], axis=0),
+             _node("Constant", [], ["minus1"], value=numpy_helper.from_array(np.array(-1, np.int64), "m1")),
+             _node("Unsqueeze", ["batch"], ["batch1"], axes=[0]),
+             _node("Unsqueeze", ["minus1"], ["minus1_1"], axes=[0]),
+             _node("Concat", ["batch1", "minus1_1"], ["target"], axis=0),
+             _node("Reshape", ["c", "target"], ["flat"]),
+             _node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
+    inits = [_init("w", _f32(2, 1, 3, 3)), _init("fw", _f32(3, 2 * 3 * 4)), _init("fb", _f32(3))]
+    model = _model(nodes, inits, {"x": ["batch", 1, 5, 6]}, 9)
+    for batch in (1, 3):
+        _compare(model, {"x": _f32(batch, 1, 5, 6)})
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_tf2onnx_nhwc_graph(opset):
+    """tf2onnx: NHWC input, Transpose to NCHW, SAME convolutions, Transpose back, Squeeze of the pooled
+    spatial axes (attribute before 13, input from 13), MatMul + Add, a second output."""
+    squeeze_axes = {"axes": [1, 2]} if opset < 13 else {}
+    nodes = [_node("Transpose", ["input:0"], ["nchw"], perm=[0, 3, 1, 2]),
+             _node("Conv", ["nchw", "conv/kernel:0", "conv/bias:0"], ["conv"], auto_pad="SAME_UPPER", strides=[2, 2],
+                   kernel_shape=[3, 3]),
+             _node("Relu", ["conv"], ["relu"]),
+             _node("Transpose", ["relu"], ["features:0"], perm=[0, 2, 3, 1]),
+             _node("ReduceMean", ["features:0"], ["pooled"], axes=[1, 2], keepdims=1),
+             _node("Squeeze", ["pooled"] + (["sq_axes"] if opset >= 13 else []), ["flat"], **squeeze_axes),
+             _node("MatMul", ["flat", "dense/kernel:0"], ["mm"]), _node("Add", ["mm", "dense/bias:0"], ["logits:0"])]
+    inits = [_init("conv/kernel:0", _f32(4, 3, 3, 3)), _init("conv/bias:0", _f32(4)),
+             _init("dense/kernel:0", _f32(4, 2)), _init("dense/bias:0", _f32(2)),
+             _init("sq_axes", np.array([1, 2], np.int64))]
+    inits = [t for t in inits if t.name != "sq_axes" or opset >= 13]
+    model = _model(nodes, inits, {"input:0": ["unk__0", 7, 6, 3]}, opset, outputs=("logits:0", "features:0"))
+    _compare(model, {"input:0": _f32(2, 7, 6, 3)})
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_squeeze_unsqueeze_axes_attribute_and_input(opset):
+    def axes(name, values):
+        return ({"axes": values}, []) if opset < 13 else ({}, [name])
+    a1, i1 = axes("ax_u", [0, -1])
+    a2, i2 = axes("ax_s", [0, 4])
+    nodes = [_node("Unsqueeze", ["x"] + i1, ["u"], **a1), _node("Relu", ["u"], ["r"]),
+             _node("Squeeze", ["r"] + i2, ["s"], **a2), _node("Squeeze", ["s"], ["y"])]
+    inits = [_init("ax_u", np.array([0, -1], np.int64)), _init("ax_s", np.array([0, 4], np.int64))]
+    model = _model(nodes, inits if opset >= 13 else [], {"x": ["N", 1, 5]}, opset)
+    _compare(model, {"x": _f32(3, 1, 5)})
+
+
+@pytest.mark.parametrize("axes,keepdims,opset", [([1], 1, 13), ([1, 3], 0, 13), ([-1, 0], 1, 13), (None, 0, 13),
+                                                  ([2, 3], 0, 18), ([1, 2], 1, 18), (None, 1, 18)])
+def test_reduce_mean_over_any_axes(axes, keepdims, opset):
+    if opset >= 18:
+        names, inits, attrs = (["x", "axes"] if axes else ["x"]), ([_init("axes", np.array(axes, np.int64))]
+                                                                   if axes else []), {}
+    else:
+        names, inits, attrs = ["x"], [], ({"axes": axes} if axes else {})
+    nodes = [_node("ReduceMean", names, ["y"], keepdims=keepdims, **attrs)]
+    _compare(_model(nodes, inits, {"x": ["N", 3, 4, 5]}, opset), {"x": _f32(2, 3, 4, 5)}, linear=True)
+
+
+def test_max_min_backward_and_export(tmp_path):
+    """|x|-like piecewise-linear Max/Min: the backward pass is the adjoint; the graph exports again."""
+    nodes = [_node("Mul", ["x", "minus_half"], ["neg"]), _node("Max", ["x", "neg", "neg"], ["m"]),
+             _node("Min", ["m", "x"], ["y"])]
+    model = _model(nodes, [_init("minus_half", np.float32(-0.5))], {"x": ["N", 3, 4]}, 13)
+    graph = _compare(model, {"x": _f32(2, 3, 4)}, linear=True)
+    path = str(tmp_path / "again.onnx")
+    pycnn.onnx.export(graph, path, (2, 3, 4))
+    again, x = onnx.load(path), _f32(5, 3, 4)
+    np.testing.assert_allclose(_ort(again, {again.graph.input[0].name: x})[0], _ort(model, {"x": x})[0], rtol=1e-6)

@@ -1,8 +1,9 @@
 """ONNX ops pycnn has no kernel for, as autograd Functions computed with numpy on the host:
-``Transpose`` (a permutation of the axes) and ``Pad`` (constant, reflect, edge, wrap; negative pads
-crop). They appear in imported graphs only around weights or at the edges of a network, so the copy
-to and from a GPU is no bottleneck; their backward passes are exact (the inverse permutation; each padded position's gradient added to the
-input position it copies)."""
+``Transpose`` (a permutation of the axes), ``Pad`` (constant, reflect, edge, wrap; negative pads
+crop) and ``Max``/``Min`` of several tensors. They appear in imported graphs only around weights or
+at the edges of a network, so the copy to and from a GPU is no bottleneck; their backward passes are
+exact (the inverse permutation; each padded position's gradient added to the input position it
+copies; the gradient of an extremum to the first input holding it)."""
 import numpy as np
 
 from .. import _C
@@ -21,6 +22,38 @@ class TransposeFunction(Function):
     def backward(self, grad):
         inverse = np.argsort(self.perm)
         return _to_device(np.transpose(grad.to("cpu").numpy(), inverse), self.device), None
+
+
+class ExtremumFunction(Function):
+    def forward(self, *xs, largest):
+        self.device = xs[0].device
+        arrays = [x.to("cpu").numpy() for x in xs]
+        self.shapes = [a.shape for a in arrays]
+        reduce = np.maximum if largest else np.minimum
+        out = reduce.reduce(np.broadcast_arrays(*arrays)) if len(arrays) > 1 else arrays[0].copy()
+        # The gradient goes to the first input holding the extremum (ties are not split).
+        self.winner = np.zeros(out.shape, dtype=np.int64)
+        taken = np.zeros(out.shape, dtype=bool)
+        for k, a in enumerate(arrays):
+            hit = (a == out) & ~taken
+            self.winner[hit] = k
+            taken |= hit
+        return _to_device(out, self.device)
+
+    def backward(self, grad):
+        g = grad.to("cpu").numpy()
+        grads = []
+        for k, shape in enumerate(self.shapes):
+            if not self.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            mine = np.where(self.winner == k, g, 0.0)
+            extra = mine.ndim - len(shape)
+            mine = mine.sum(axis=tuple(range(extra))) if extra else mine
+            mine = mine.sum(axis=tuple(i for i, d in enumerate(shape) if d == 1 and mine.shape[i] != 1),
+                            keepdims=True)
+            grads.append(_to_device(mine.astype(np.float32).reshape(shape), self.device))
+        return tuple(grads)
 
 
 def _source_index(length, begin, end, mode):
@@ -70,6 +103,16 @@ def transpose(input, perm):
         raise ValueError(f"Transpose: perm {perm} is not a permutation of the {input.ndim} axes of shape "
                          f"{tuple(input.shape)}")
     return TransposeFunction.apply(input, perm)
+
+
+def extremum(inputs, largest):
+    """ONNX Max (``largest``) or Min: the elementwise extremum of inputs broadcast together."""
+    shapes = [tuple(x.shape) for x in inputs]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{'Max' if largest else 'Min'}: input shapes {shapes} do not broadcast together") from None
+    return ExtremumFunction.apply(*inputs, largest=bool(largest))
 
 
 PAD_MODES = ("constant", "reflect", "edge", "wrap")

@@ -577,17 +577,41 @@ def _reduce_axes(node, xs):
     return _ints(xs[1]) if len(xs) > 1 and xs[1] is not None and np.asarray(xs[1]).size else None
 
 
+def _mean_over(x, axes):
+    """``x`` averaged over ``axes`` (sorted, distinct), keeping them as size 1: each run of adjacent axes
+    is a window of average pooling over ``x`` viewed as (outer, 1, run, inner), so any axes work
+    without a transpose."""
+    shape = list(_shape_of(x))
+    runs = []
+    for a in axes:
+        if runs and runs[-1][1] == a:
+            runs[-1][1] = a + 1
+        else:
+            runs.append([a, a + 1])
+    for begin, end in runs:
+        block = int(np.prod(shape[begin:end], dtype=np.int64))
+        if block == 1:
+            continue
+        view = (int(np.prod(shape[:begin], dtype=np.int64)), 1, block, int(np.prod(shape[end:], dtype=np.int64)))
+        x = F.avg_pool2d(F.reshape(x, view), (block, 1), (block, 1))
+        shape[begin:end] = [1] * (end - begin)
+        x = F.reshape(x, shape)
+    return x
+
+
 def _run_reduce_mean(node, xs, training):
     x = xs[0]
     axes = _reduce_axes(node, xs)
     if axes is None and node.attr("noop_with_empty_axes", 0):
         return (x,)
-    axes = sorted(_axis(a, x.ndim, node) for a in (axes if axes is not None else range(x.ndim)))
-    if x.ndim != 4 or axes != [2, 3]:
-        raise ValueError(f"ReduceMean {node.name!r}: pycnn averages over the spatial axes (2, 3) of a 4-d "
-                         f"tensor only, got axes {axes} of shape {tuple(x.shape)}")
-    y = F.adaptive_avg_pool2d(x, 1)
-    return (y,) if node.attr("keepdims", 1) else (F.reshape(y, _shape_of(y)[:2]),)
+    axes = sorted({_axis(a, x.ndim, node) for a in (axes if axes is not None else range(x.ndim))})
+    if x.ndim == 4 and axes == [2, 3]:
+        y = F.adaptive_avg_pool2d(x, 1)
+    else:
+        y = _mean_over(x, axes)
+    if node.attr("keepdims", 1):
+        return (y,)
+    return (F.reshape(y, [d for i, d in enumerate(_shape_of(y)) if i not in axes]),)
 
 
 def _host_reduce_mean(node, xs):
@@ -636,6 +660,32 @@ def _run_sum(node, xs, training):
     for x in xs[1:]:
         out = out + x
     return (out,)
+
+
+def _run_mean(node, xs, training):
+    return (_run_sum(node, xs, training)[0] / float(len(xs)),)
+
+
+def _run_extremum(node, xs, training):
+    """Max/Min. Against one-element constants (ReLU6 as Max(x, 0) -> Min(., 6)) it is a clip on the
+    device; otherwise the elementwise extremum on the host."""
+    largest = node.op == "Max"
+    bounds = [x for x in xs[1:] if x.numel() == 1 and not x.requires_grad and x.ndim <= xs[0].ndim]
+    if len(bounds) == len(xs) - 1 >= 1:
+        values = [float(b.numpy().reshape(-1)[0]) for b in bounds]
+        if largest:
+            return (F.clip(xs[0], max(values), None),)
+        return (F.clip(xs[0], None, min(values)),)
+    return (_host.extremum(list(xs), largest),)
+
+
+def _host_extremum(node, xs):
+    reduce = np.maximum if node.op == "Max" else np.minimum
+    return (reduce.reduce(np.broadcast_arrays(*[np.asarray(x) for x in xs])),)
+
+
+def _host_mean(node, xs):
+    return ((_host_sum(node, xs)[0] / len(xs)).astype(np.result_type(*[np.asarray(x) for x in xs])),)
 
 
 def _host_sum(node, xs):
@@ -764,7 +814,10 @@ OPS = {
     "Sub": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
     "Mul": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
     "Div": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Sum": Op(_run_sum, _host_sum),
+    "Sum": Op(_run_sum, _host_sum, attrs=("consumed_inputs",)),
+    "Mean": Op(_run_mean, _host_mean, attrs=("consumed_inputs",)),
+    "Max": Op(_run_extremum, _host_extremum, attrs=("consumed_inputs",)),
+    "Min": Op(_run_extremum, _host_extremum, attrs=("consumed_inputs",)),
     "Clip": Op(_run_clip, _host_clip, static=(1, 2), attrs=("min", "max")),
     "Pad": Op(_run_pad, _host_pad, check=_pad_check, static=(1, 2, 3), attrs=("mode", "pads", "value", "paddings")),
     "Identity": Op(_run_identity, lambda n, xs: (np.asarray(xs[0]),)),
@@ -784,4 +837,4 @@ OPS = {
 }
 
 # Ops whose pycnn kernels exist for CPU and CUDA vs ops computed with numpy on the host.
-HOST_TENSOR_OPS = {"Transpose", "Pad"}
+HOST_TENSOR_OPS = {"Transpose", "Pad", "Max", "Min"}

@@ -220,6 +220,9 @@ class _Tracer:
     def emit_TransposeFunction(self, out, x, perm):
         self.node("Transpose", [self.name_of(x)], out, perm=list(perm))
 
+    def emit_ExtremumFunction(self, out, *xs, largest):
+        self.node("Max" if largest else "Min", [self.name_of(x) for x in xs], out)
+
     def emit_PadFunction(self, out, x, crop, widths, value, mode):
         if mode == "wrap" and self.opset < 19:
             raise OnnxExportError(f"Pad mode 'wrap' needs opset 19 or later, exporting opset {self.opset}")
