@@ -441,3 +441,35 @@ def test_max_min_backward_and_export(tmp_path):
     pycnn.onnx.export(graph, path, (2, 3, 4))
     again, x = onnx.load(path), _f32(5, 3, 4)
     np.testing.assert_allclose(_ort(again, {again.graph.input[0].name: x})[0], _ort(model, {"x": x})[0], rtol=1e-6)
+
+
+# ----- graph structure and names ----------------------------------------------------------------------
+def test_odd_names_unused_initializer_several_outputs_and_outputs_that_are_not_computed():
+    """Value names with '/', ':', '.', spaces, unicode, Python and Module attribute names; an unused
+    initializer; outputs that are the input, an initializer, and the same value twice."""
+    nodes = [_node("Conv", ["x", "forward", "training"], ["conv/out:0"], name="", kernel_shape=[1, 1]),
+             _node("Mul", ["conv/out:0", "a.b"], ["mul 1"], name="mul 1"),
+             _node("Add", ["mul 1", "a_b"], ["säule"], name="säule"),
+             _node("Gemm", ["flat", "parameters"], ["gemm"], name="", transB=1),
+             _node("Flatten", ["säule"], ["flat"])]
+    inits = [_init("forward", _f32(2, 3, 1, 1)), _init("training", _f32(2)), _init("a.b", _f32(2, 1, 1)),
+             _init("a_b", _f32(2, 1, 1)), _init("parameters", _f32(3, 2 * 4 * 5)), _init("unused", _f32(7)),
+             _init("1st", _f32(3))]
+    model = _model(nodes, inits, {"x": ["N", 3, 4, 5]}, 13, outputs=("gemm", "säule", "x", "1st", "gemm"))
+    graph = _compare(model, {"x": _f32(2, 3, 4, 5)})
+    params = dict(graph.named_parameters())  # '1st' only feeds an output: a constant
+    assert {graph.onnx_names[n][0] for n in params} == {"forward", "training", "a.b", "a_b", "parameters"}
+    assert callable(graph.forward) and isinstance(graph.training, bool) and callable(graph.parameters)
+
+
+def test_input_without_declared_shape_and_nodes_out_of_topological_order():
+    """The spec asks for topologically sorted nodes, but onnxruntime sorts them itself; pycnn does too."""
+    nodes = [_node("Gemm", ["r", "w", "b"], ["y"], transB=1), _node("Relu", ["s"], ["r"]),
+             _node("Sigmoid", ["x"], ["s"])]
+    graph = helper.make_graph(nodes, "unsorted", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [_init("w", _f32(3, 4)), _init("b", _f32(3))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    _compare(model, {"x": _f32(5, 4)})
+    assert pycnn.onnx.check(model.SerializeToString()).runs["cpu"].startswith("skipped")

@@ -30,12 +30,14 @@ def _problem(node, message):
     return {"node": node.name, "op": node.op, "opset": node.opset, "message": message}
 
 
-def _sanitize(name, taken):
+def _sanitize(name, taken, owner):
+    """A Python identifier for ``name`` that no other weight and no attribute of ``owner`` (a Module:
+    forward, training, parameters, ...) has."""
     base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "param"
     if base[0].isdigit():
         base = "p_" + base
     candidate, k = base, 1
-    while candidate in taken:
+    while candidate in taken or hasattr(owner, candidate):
         candidate, k = f"{base}_{k}", k + 1
     taken.add(candidate)
     return candidate
@@ -265,7 +267,7 @@ class Graph(Module):
                             problems.append(_problem(node, f"weight {name!r} of shape {value.shape} has a layout "
                                                            f"pycnn cannot use here"))
                             continue
-                        pname = _sanitize(name, taken)
+                        pname = _sanitize(name, taken, self)
                         if layout == "buffer":
                             self.register_buffer(pname, tensor(stored.copy()))
                         else:
