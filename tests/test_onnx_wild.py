@@ -473,3 +473,72 @@ def test_input_without_declared_shape_and_nodes_out_of_topological_order():
     model.ir_version = 7
     _compare(model, {"x": _f32(5, 4)})
     assert pycnn.onnx.check(model.SerializeToString()).runs["cpu"].startswith("skipped")
+
+
+# ----- what pycnn does not support: a clear error naming the node --------------------------------------
+def _load_error(model):
+    """load and check both refuse ``model``; returns load's message."""
+    data = model.SerializeToString()
+    with pytest.raises(OnnxImportError) as info:
+        pycnn.onnx.load(data)
+    report = pycnn.onnx.check(data)
+    assert not report.ok and report.problems
+    return str(info.value)
+
+
+def _subgraph():
+    return helper.make_graph([_node("Identity", ["x"], ["z"])], "branch", [],
+                             [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
+
+
+UNSUPPORTED = {
+    "ConvTranspose": ([_node("ConvTranspose", ["x", "w"], ["y"], name="deconv")], [_init("w", _f32(3, 2, 2, 2))],
+                      "node 'deconv' \\(ConvTranspose, opset 13\\): op ConvTranspose is not supported"),
+    "QLinearConv": ([_node("QLinearConv", ["x", "s", "z", "w", "s", "z", "s", "z"], ["y"], name="qconv")],
+                    [_init("s", np.float32(0.1)), _init("z", np.uint8(0)),
+                     _init("w", np.ones((2, 3, 1, 1), np.uint8))], "'qconv' \\(QLinearConv.*not supported"),
+    "If": ([_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True), "c")),
+            _node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph(), else_branch=_subgraph())], [],
+           "'branchy' \\(If, opset 13\\): attribute 'else_branch' holds a graph"),
+    "Resize": ([_node("Resize", ["x", "", "scales"], ["y"], name="up")], [_init("scales", np.float32([1, 1, 2, 2]))],
+               "(?s)pycnn supports .*Conv.*'up' \\(Resize, opset 13\\): op Resize is not supported"),
+    "Upsample": ([_node("Upsample", ["x", "scales"], ["y"], name="up9")], [_init("scales", np.float32([1, 1, 2, 2]))],
+                 "'up9' \\(Upsample"),
+    "custom domain": ([helper.make_node("Relu", ["x"], ["y"], name="ms", domain="com.microsoft")], [],
+                      "'ms' \\(Relu, opset 13\\): domain 'com.microsoft' is not supported"),
+    "float16 weight": ([_node("Conv", ["x", "w"], ["y"], name="c16")], [_init("w", _f32(2, 3, 1, 1).astype(np.float16))],
+                       "'c16' \\(Conv, opset 13\\): input 1 \\('w'\\) is float16.*float32"),
+    "double weight": ([_node("Conv", ["x", "w"], ["y"], name="c64")], [_init("w", RNG.standard_normal((2, 3, 1, 1)))],
+                      "'c64' \\(Conv, opset 13\\): input 1 \\('w'\\) is double; pycnn computes in float32"),
+    "int8 weight": ([_node("Conv", ["x", "w"], ["y"], name="c8")], [_init("w", np.ones((2, 3, 1, 1), np.int8))],
+                    "'c8' \\(Conv, opset 13\\): input 1 \\('w'\\) is int8.*float32"),
+    "string tensor": ([_node("Identity", ["x"], ["y"])],
+                      [helper.make_tensor("names", TensorProto.STRING, [1], [b"cat"])], "data type string"),
+    "3-d conv": ([_node("Conv", ["x", "w"], ["y"], name="c3d")], [_init("w", _f32(2, 3, 1, 1, 1))],
+                 "'c3d' \\(Conv, opset 13\\): .*2-d"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_unsupported_content_names_the_node_and_what_is_supported(case):
+    nodes, inits, message = UNSUPPORTED[case]
+    _load_error(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13))
+    with pytest.raises(OnnxImportError, match=message):
+        pycnn.onnx.load(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13).SerializeToString())
+
+
+@pytest.mark.parametrize("elem_type", [TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.INT64])
+def test_graph_input_of_another_type_is_refused(elem_type):
+    graph = helper.make_graph([_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", elem_type, [2])],
+                              [helper.make_tensor_value_info("y", elem_type, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(OnnxImportError, match="graph input 'x' is (double|float16|int64); pycnn computes in float32"):
+        pycnn.onnx.load(model.SerializeToString())
+
+
+def test_float16_and_double_weights_behind_a_cast_load():
+    """How fp16-compressed models keep fp32 compute: the Cast folds at import, as onnxruntime computes it."""
+    nodes = [_node("Cast", ["w16"], ["w"], to=TensorProto.FLOAT), _node("Cast", ["b64"], ["b"], to=TensorProto.FLOAT),
+             _node("Conv", ["x", "w", "b"], ["y"])]
+    inits = [_init("w16", _f32(2, 3, 1, 1).astype(np.float16)), _init("b64", RNG.standard_normal(2))]
+    _compare(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13), {"x": _f32(2, 3, 4, 4)})

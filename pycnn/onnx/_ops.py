@@ -64,22 +64,73 @@ def read_attributes(node, base_dir):
     return out
 
 
+# The type each attribute must have (read_attributes gives int, float, str, an ndarray for a tensor, or
+# a list); an op may override one (Pad's ``value`` is a float, Constant's a tensor).
+_ATTR_KINDS = dict(
+    {k: "str" for k in ("auto_pad", "mode")},
+    **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
+                           "consumed_inputs", "paddings", "value_ints")},
+    **{k: "int" for k in ("group", "ceil_mode", "count_include_pad", "storage_order", "transA", "transB", "axis",
+                          "keepdims", "allowzero", "size", "is_test", "spatial", "training_mode",
+                          "noop_with_empty_axes", "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
+    **{k: "float" for k in ("alpha", "beta", "bias", "epsilon", "momentum", "ratio", "min", "max", "value_float")},
+    value_floats="floats", value="tensor")
+
+_KIND_TEST = {
+    "int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)),
+    "str": lambda v: isinstance(v, str), "tensor": lambda v: isinstance(v, np.ndarray),
+    "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    "floats": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
+}
+_KIND_NAMES = {"int": "an int", "float": "a float", "str": "a string", "tensor": "a tensor",
+               "ints": "a list of ints", "floats": "a list of floats"}
+
+
+def _kind_of(value):
+    if isinstance(value, list):
+        return "a list of strings" if value and isinstance(value[0], str) else "a list"
+    return {int: "an int", float: "a float", str: "a string"}.get(type(value), "a tensor")
+
+
 class Op:
-    def __init__(self, run=None, host=None, check=None, static=(), weights=None, buffers=(), attrs=()):
+    """``inputs``: (fewest, most) inputs (most None: any number), or a function of the node giving it;
+    the first ``fewest`` must not be empty names. ``outputs``: the most outputs. ``consts(node,
+    values)``: problems found in the inputs known at import (numpy arrays; None for the others)."""
+
+    def __init__(self, run=None, host=None, check=None, static=(), weights=None, buffers=(), attrs=(),
+                 inputs=(1, 1), outputs=1, consts=None, attr_kinds=None):
         self.run, self.host, self.check_fn = run, host, check
         self.static = set(static)
         self.weights = weights or (lambda node: {})
         self.buffers = set(buffers)
         self.attrs = set(attrs)
+        self.inputs, self.outputs, self.consts_fn = inputs, outputs, consts
+        self.attr_kinds = dict(_ATTR_KINDS, **(attr_kinds or {}))
 
     def static_inputs(self, node):
         return self.static(node) if callable(self.static) else self.static
 
     def check(self, node, outputs_used):
         problems = [f"attribute {k!r} is not supported" for k in node.attrs if k not in self.attrs]
-        if self.check_fn is not None:
+        wrong = [k for k in node.attrs if k in self.attrs and not _KIND_TEST[self.attr_kinds[k]](node.attrs[k])]
+        problems += [f"attribute {k!r} must be {_KIND_NAMES[self.attr_kinds[k]]}, got {_kind_of(node.attrs[k])} "
+                     f"{node.attrs[k]!r:.60}" for k in wrong]
+        fewest, most = self.inputs(node) if callable(self.inputs) else self.inputs
+        count = len(node.inputs)
+        if count < fewest or (most is not None and count > most):
+            expected = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else \
+                f"at least {fewest}"
+            problems.append(f"expected {expected} inputs, got {count}")
+        problems += [f"input {i} is required but its name is empty" for i in range(min(fewest, count))
+                     if not node.inputs[i]]
+        if not node.outputs or len(node.outputs) > self.outputs or not node.outputs[0]:
+            problems.append(f"expected 1 to {self.outputs} outputs with a named first one, got {node.outputs}")
+        if self.check_fn is not None and not wrong:
             problems += self.check_fn(node, outputs_used)
         return problems
+
+    def check_consts(self, node, values):
+        return self.consts_fn(node, values) if self.consts_fn is not None else []
 
 
 # ----- helpers ------------------------------------------------------------------------------------
@@ -151,16 +202,33 @@ def _spatial_pads(node, in_hw, kernel, strides, dilations):
     return list(pads)
 
 
-def _pool_check(node, used):
+def _window_check(node, what):
+    """Problems of the kernel_shape/strides/dilations/pads/auto_pad/group attributes of a Conv or pool."""
     problems = []
-    kernel = node.attr("kernel_shape")
-    if kernel is None or len(kernel) != 2:
-        problems.append(f"kernel_shape {kernel} is not 2-d; pycnn pools 2-d (N, C, H, W) tensors only")
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
-        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value")
+    for key, low in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+        value = node.attr(key)
+        if value is None:
+            continue
+        if len(value) != 2:
+            problems.append(f"{key} {value} is not 2-d; pycnn {what} 2-d (N, C, H, W) tensors only")
+        elif min(value) < low:
+            problems.append(f"{key} {value} must be positive")
     pads = node.attr("pads", [0, 0, 0, 0])
     if len(pads) != 4 or min(pads, default=0) < 0:
-        problems.append(f"pads {pads} are not 4 non-negative values")
+        problems.append(f"pads {pads} are not 4 non-negative values (top, left, bottom, right)")
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value (NOTSET, VALID, SAME_UPPER, "
+                        "SAME_LOWER)")
+    if node.attr("group", 1) < 1:
+        problems.append(f"group {node.attr('group')} must be positive")
+    return problems
+
+
+def _pool_check(node, used):
+    problems = []
+    if node.attr("kernel_shape") is None:
+        problems.append("kernel_shape is required")
+    problems += _window_check(node, "pools")
     if node.op == "MaxPool" and node.attr("storage_order", 0) != 0:
         problems.append("storage_order=1 (column-major indices) is not supported")
     if node.op == "AveragePool" and node.attr("dilations", [1, 1]) != [1, 1]:
@@ -189,17 +257,44 @@ def _run_conv(node, xs, training):
 
 
 def _conv_check(node, used):
+    return _window_check(node, "convolves")
+
+
+def _conv_consts(node, values):
+    """The weight (M, C/group, kH, kW) against kernel_shape and group, the bias (M,)."""
+    w = values[1]
+    if w is None:
+        return []
+    if w.ndim != 4:
+        return [f"weight {node.inputs[1]!r} has shape {w.shape}; pycnn convolves 2-d: expected (M, C/group, kH, kW)"]
     problems = []
-    for key in ("strides", "dilations", "kernel_shape"):
-        value = node.attr(key)
-        if value is not None and len(value) != 2:
-            problems.append(f"{key} {value} is not 2-d; pycnn convolves (N, C, H, W) tensors only")
-    pads = node.attr("pads", [0, 0, 0, 0])
-    if len(pads) != 4 or min(pads, default=0) < 0:
-        problems.append(f"pads {pads} are not 4 non-negative values")
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
-        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value")
+    kernel = node.attr("kernel_shape")
+    if kernel is not None and list(kernel) != list(w.shape[2:]):
+        problems.append(f"kernel_shape {kernel} does not match the weight {node.inputs[1]!r} of shape {w.shape}")
+    group = node.attr("group", 1)
+    if isinstance(group, int) and group >= 1 and w.shape[0] % group:
+        problems.append(f"group {group} does not divide the {w.shape[0]} output channels of weight {w.shape}")
+    b = values[2] if len(values) > 2 else None
+    if b is not None and b.shape != (w.shape[0],):
+        problems.append(f"bias {node.inputs[2]!r} has shape {b.shape}, expected ({w.shape[0]},)")
     return problems
+
+
+def _bn_consts(node, values):
+    shapes = {node.inputs[i]: v.shape for i, v in enumerate(values[1:5], 1) if v is not None}
+    if any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) > 1:
+        return [f"scale, bias, mean and var must be 1-d of one length (the channels), got "
+                + ", ".join(f"{name!r} {shape}" for name, shape in shapes.items())]
+    return []
+
+
+def _matrix_consts(index):
+    def check(node, values):
+        b = values[index] if len(values) > index else None
+        if b is not None and b.ndim != 2:
+            return [f"input {index} ({node.inputs[index]!r}) has shape {b.shape}; pycnn multiplies by 2-d matrices"]
+        return []
+    return check
 
 
 def _pool_geometry(node, x):
@@ -784,56 +879,67 @@ def _host_transpose(node, xs):
 _POOL_ATTRS = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
 _OLD_BINARY = ("broadcast", "axis", "consumed_inputs")
 
+_ANY = (1, None)
+_FLOAT_VALUE = {"value": "float"}
+
+
+def _inputs_from(opset, before, since):
+    return lambda node: since if node.opset >= opset else before
+
+
 OPS = {
-    "Conv": Op(_run_conv, check=_conv_check, weights=lambda n: {1: "as_is", 2: "as_is"},
-               attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")),
-    "MaxPool": Op(_run_maxpool, check=_pool_check, attrs=_POOL_ATTRS + ("storage_order",)),
+    "Conv": Op(_run_conv, check=_conv_check, weights=lambda n: {1: "as_is", 2: "as_is"}, inputs=(2, 3),
+               consts=_conv_consts, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")),
+    "MaxPool": Op(_run_maxpool, check=_pool_check, outputs=2, attrs=_POOL_ATTRS + ("storage_order",)),
     "AveragePool": Op(_run_avgpool, check=_pool_check, attrs=_POOL_ATTRS + ("count_include_pad",)),
     "GlobalAveragePool": Op(_run_global_avg),
     "GlobalMaxPool": Op(_run_global_max),
-    "Gemm": Op(_run_gemm, weights=_gemm_weights,
+    "Gemm": Op(_run_gemm, weights=_gemm_weights, inputs=(2, 3), consts=_matrix_consts(1),
                attrs=("alpha", "beta", "transA", "transB", "broadcast")),
-    "MatMul": Op(_run_matmul, weights=lambda n: {1: "transposed"}),
+    "MatMul": Op(_run_matmul, weights=lambda n: {1: "transposed"}, inputs=(2, 2), consts=_matrix_consts(1)),
     "Relu": Op(lambda n, xs, t: (F.relu(xs[0]),), _host_unary(lambda x: np.maximum(x, 0)),
                attrs=("consumed_inputs",)),
     "LeakyRelu": Op(lambda n, xs, t: (F.leaky_relu(xs[0], n.attr("alpha", 0.01)),), attrs=("alpha", "consumed_inputs")),
-    "PRelu": Op(_run_prelu, attrs=("consumed_inputs",)),
+    "PRelu": Op(_run_prelu, inputs=(2, 2), attrs=("consumed_inputs",)),
     "Sigmoid": Op(lambda n, xs, t: (F.sigmoid(xs[0]),), attrs=("consumed_inputs",)),
     "Tanh": Op(lambda n, xs, t: (F.tanh(xs[0]),), attrs=("consumed_inputs",)),
     "Softmax": Op(_softmax_like(F.softmax), attrs=("axis",)),
     "LogSoftmax": Op(_softmax_like(F.log_softmax), attrs=("axis",)),
-    "BatchNormalization": Op(_run_bn, check=_bn_check, weights=lambda n: {1: "as_is", 2: "as_is"},
-                             buffers=(3, 4), attrs=("epsilon", "momentum", "spatial", "is_test",
-                                                    "consumed_inputs", "training_mode")),
+    "BatchNormalization": Op(_run_bn, check=_bn_check, weights=lambda n: {1: "as_is", 2: "as_is"}, buffers=(3, 4),
+                             inputs=(5, 5), outputs=5, consts=_bn_consts,
+                             attrs=("epsilon", "momentum", "spatial", "is_test", "consumed_inputs", "training_mode")),
     "LRN": Op(_run_lrn, check=_lrn_check, attrs=("alpha", "beta", "bias", "size")),
-    "Dropout": Op(_run_dropout, check=_extra_outputs_check(1), static=(1, 2), attrs=("ratio", "is_test", "seed")),
+    "Dropout": Op(_run_dropout, check=_extra_outputs_check(1), static=(1, 2), inputs=(1, 3), outputs=2,
+                  attrs=("ratio", "is_test", "seed")),
     "Flatten": Op(_run_flatten, _host_via_run, attrs=("axis",)),
-    "Reshape": Op(_run_reshape, _host_via_run, static=(1,), attrs=("allowzero", "shape")),
-    "Concat": Op(_run_concat, _host_concat, attrs=("axis",)),
-    "Add": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Sub": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Mul": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Div": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Sum": Op(_run_sum, _host_sum, attrs=("consumed_inputs",)),
-    "Mean": Op(_run_mean, _host_mean, attrs=("consumed_inputs",)),
-    "Max": Op(_run_extremum, _host_extremum, attrs=("consumed_inputs",)),
-    "Min": Op(_run_extremum, _host_extremum, attrs=("consumed_inputs",)),
-    "Clip": Op(_run_clip, _host_clip, static=(1, 2), attrs=("min", "max")),
-    "Pad": Op(_run_pad, _host_pad, check=_pad_check, static=(1, 2, 3), attrs=("mode", "pads", "value", "paddings")),
+    "Reshape": Op(_run_reshape, _host_via_run, static=(1,), inputs=(2, 2), attrs=("allowzero", "shape")),
+    "Concat": Op(_run_concat, _host_concat, inputs=_ANY, attrs=("axis",)),
+    "Add": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Sub": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Mul": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Div": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Sum": Op(_run_sum, _host_sum, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Mean": Op(_run_mean, _host_mean, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Max": Op(_run_extremum, _host_extremum, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Min": Op(_run_extremum, _host_extremum, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Clip": Op(_run_clip, _host_clip, static=(1, 2), inputs=_inputs_from(11, (1, 1), (1, 3)), attrs=("min", "max")),
+    "Pad": Op(_run_pad, _host_pad, check=_pad_check, static=(1, 2, 3), inputs=_inputs_from(11, (1, 1), (2, 4)),
+              attrs=("mode", "pads", "value", "paddings"), attr_kinds=_FLOAT_VALUE),
     "Identity": Op(_run_identity, lambda n, xs: (np.asarray(xs[0]),)),
-    "Constant": Op(None, _host_constant, check=_constant_check,
+    "Constant": Op(None, _host_constant, check=_constant_check, inputs=(0, 0),
                    attrs=("value", "value_float", "value_floats", "value_int", "value_ints")),
     "ConstantOfShape": Op(None, _host_constant_of_shape, attrs=("value",)),
     "Shape": Op(None, _host_shape, attrs=("start", "end")),
-    "Gather": Op(None, _host_gather, attrs=("axis",)),
-    "Unsqueeze": Op(_run_unsqueeze, _host_via_run, static=(1,), attrs=("axes",)),
-    "Squeeze": Op(_run_squeeze, _host_via_run, static=(1,), attrs=("axes",)),
+    "Gather": Op(None, _host_gather, inputs=(2, 2), attrs=("axis",)),
+    "Unsqueeze": Op(_run_unsqueeze, _host_via_run, static=(1,), inputs=_inputs_from(13, (1, 1), (2, 2)),
+                    attrs=("axes",)),
+    "Squeeze": Op(_run_squeeze, _host_via_run, static=(1,), inputs=_inputs_from(13, (1, 1), (1, 2)), attrs=("axes",)),
     "Transpose": Op(_run_transpose, _host_transpose, attrs=("perm",)),
-    "ReduceMean": Op(_run_reduce_mean, _host_reduce_mean, static=(1,),
+    "ReduceMean": Op(_run_reduce_mean, _host_reduce_mean, static=(1,), inputs=_inputs_from(18, (1, 1), (1, 2)),
                      attrs=("axes", "keepdims", "noop_with_empty_axes")),
     "Cast": Op(None, _host_cast, attrs=("to", "saturate")),
-    "CastLike": Op(None, _host_cast_like, attrs=("saturate",)),
-    "Expand": Op(None, _host_expand),
+    "CastLike": Op(None, _host_cast_like, inputs=(2, 2), attrs=("saturate",)),
+    "Expand": Op(None, _host_expand, inputs=(2, 2)),
 }
 
 # Ops whose pycnn kernels exist for CPU and CUDA vs ops computed with numpy on the host.

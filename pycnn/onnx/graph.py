@@ -18,7 +18,7 @@ from ..nn import Module, Parameter
 from ..tensor import Tensor, tensor
 from ..nn import functional as F
 from . import _host, _ops
-from ._proto import OnnxImportError, default_opset, parse_model, tensor_to_numpy
+from ._proto import DTYPE_NAMES, OnnxImportError, default_opset, parse_model, tensor_to_numpy
 
 MIN_OPSET, MAX_OPSET = 7, 21
 _FOLD_ERRORS = (ValueError, TypeError, IndexError, OverflowError, MemoryError, OnnxImportError)
@@ -41,6 +41,10 @@ def _sanitize(name, taken, owner):
         candidate, k = f"{base}_{k}", k + 1
     taken.add(candidate)
     return candidate
+
+
+def _dtype_name(array):
+    return {"float64": "double"}.get(array.dtype.name, array.dtype.name)
 
 
 def _to_layout(array, layout):
@@ -94,6 +98,14 @@ class _Parsed:
             self.problems.append(_problem(None, "sparse initializers are not supported"))
         self.inputs = [i for i in g.input if i.name not in self.initializers]
         self.input_names = [i.name for i in self.inputs]
+        for i in self.inputs:
+            elem = i.type.tensor_type.elem_type if i.type.HasField("tensor_type") else None
+            if elem is None and i.type.WhichOneof("value") is not None:
+                self.problems.append(_problem(None, f"graph input {i.name!r} is a {i.type.WhichOneof('value')}, "
+                                                    "not a tensor"))
+            elif elem not in (None, 0, 1):
+                self.problems.append(_problem(None, f"graph input {i.name!r} is {DTYPE_NAMES.get(elem, elem)}; pycnn "
+                                                    "computes in float32"))
         self.output_names = [o.name for o in g.output]
         if not self.input_names:
             self.problems.append(_problem(None, "the graph has no input"))
@@ -176,6 +188,17 @@ class _Parsed:
                 self.problems.append(_problem(None, f"graph output {out!r} is not produced by any node"))
 
 
+def _in_node(error, node):
+    """``error`` with the node, its op and opset in front of its message, as the same exception type
+    where that type takes a message alone (ValueError otherwise)."""
+    where = f"node {node.name!r} ({node.op}, opset {node.opset}): "
+    message = str(error) if str(error).startswith(where) else where + str(error)
+    try:
+        return type(error)(message)
+    except Exception:  # an exception type with another constructor
+        return ValueError(message)
+
+
 class Graph(Module):
     """A network imported from ONNX. Call it with one Tensor per graph input; it returns the graph
     output (a tuple when there are several). Weights are Parameters named after their initializers
@@ -214,6 +237,14 @@ class Graph(Module):
                 if i in static and k == "dynamic":
                     problems.append(_problem(node, f"input {i} ({node.inputs[i]!r}) must be a constant or "
                                                    "computed from shapes, but it depends on the network's values"))
+            if op.run is not None and any(k == "dynamic" for k in in_kinds):
+                known = [consts.get(name) if name and kind.get(name) == "const" else None for name in node.inputs]
+                problems += [_problem(node, message) for message in op.check_consts(node, known)]
+                for i, name in enumerate(node.inputs):
+                    value = consts.get(name) if name and i not in static and kind.get(name) == "const" else None
+                    if value is not None and value.dtype != np.float32:
+                        problems.append(_problem(node, f"input {i} ({name!r}) is {_dtype_name(value)}; pycnn computes "
+                                                       "in float32 (the model should Cast it)"))
             host_only = op.run is None
             # A float initializer reshaped or transposed on its way to a weight slot (PRelu's (C,1,1)
             # slope, a transposed MatMul weight) stays a Parameter: the op runs in the network.
@@ -325,7 +356,7 @@ class Graph(Module):
             if stored is None:
                 raise ValueError(f"{node.op} {node.name!r}: constant {name!r} of shape {value.shape} has a layout "
                                  f"pycnn cannot use here ({layout})")
-            cache[key] = tensor(stored.astype(np.float32) if stored.dtype.kind != "f" else stored, device=device)
+            cache[key] = tensor(stored.astype(np.float32) if stored.dtype != np.float32 else stored, device=device)
         return cache[key]
 
     def forward(self, *inputs):
@@ -347,12 +378,15 @@ class Graph(Module):
         for (node, kind), free in zip(self._plan, self._free_after):
             op = _ops.OPS[node.op]
             static = op.static_inputs(node)
-            if kind == "shape":
-                xs = [self._value(node, i, n, values, device, False) for i, n in enumerate(node.inputs)]
-                outs = op.host(node, xs)
-            else:
-                xs = [self._value(node, i, n, values, device, i not in static) for i, n in enumerate(node.inputs)]
-                outs = op.run(node, xs, self.training)
+            try:
+                if kind == "shape":
+                    xs = [self._value(node, i, n, values, device, False) for i, n in enumerate(node.inputs)]
+                    outs = op.host(node, xs)
+                else:
+                    xs = [self._value(node, i, n, values, device, i not in static) for i, n in enumerate(node.inputs)]
+                    outs = op.run(node, xs, self.training)
+            except (ValueError, TypeError, IndexError, OverflowError, RuntimeError) as error:
+                raise _in_node(error, node) from None
             for name, out in zip(node.outputs, outs):
                 values[name] = out
             for name in free:
