@@ -542,3 +542,239 @@ def test_float16_and_double_weights_behind_a_cast_load():
              _node("Conv", ["x", "w", "b"], ["y"])]
     inits = [_init("w16", _f32(2, 3, 1, 1).astype(np.float16)), _init("b64", RNG.standard_normal(2))]
     _compare(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13), {"x": _f32(2, 3, 4, 4)})
+
+
+# ----- hostile files --------------------------------------------------------------------------------
+BIG = 1 << 40
+
+
+def _conv_model(**attrs):
+    return _model([_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)], [_init("w", _f32(4, 2, 3, 3))],
+                  {"x": ["N", 2, 6, 6]}, 13)
+
+
+def _one(op, inputs, inits, opset=13, shape=("N", 2, 6, 6), **attrs):
+    return _model([_node(op, ["x"] + inputs, ["y"], name="bad", **attrs)], inits, {"x": list(shape)}, opset)
+
+
+def _raw(name, dims, nbytes):
+    return onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims, raw_data=b"\0" * nbytes)
+
+
+# name -> (model, message the error must match: an OnnxImportError from load, or a ValueError naming the
+# node from the first call)
+HOSTILE_AT_LOAD = {
+    "negative kernel": (_one("MaxPool", [], [], kernel_shape=[-1, 3]), "'bad' \\(MaxPool.*kernel_shape \\[-1, 3\\] must be positive"),
+    "zero stride": (_conv_model(strides=[0, 1]), "'conv' \\(Conv.*strides \\[0, 1\\] must be positive"),
+    "pads too long": (_conv_model(pads=[1, 1, 1, 1, 1, 1]), "'conv'.*pads \\[1, 1, 1, 1, 1, 1\\] are not 4"),
+    "negative pads": (_conv_model(pads=[1, -1, 1, 1]), "pads \\[1, -1, 1, 1\\] are not 4 non-negative"),
+    "group": (_conv_model(group=3), "'conv'.*group 3 does not divide the 4 output channels"),
+    "kernel_shape disagrees": (_conv_model(kernel_shape=[5, 5]), "kernel_shape \\[5, 5\\] does not match the weight"),
+    "absurd kernel": (_one("MaxPool", [], [], kernel_shape=[BIG, 1]), f"kernel_shape \\[{BIG}, 1\\] is larger than 2\\^31"),
+    "absurd dilation": (_conv_model(dilations=[BIG, 1]), f"dilations \\[{BIG}, 1\\] is larger than 2\\^31"),
+    "string kernel": (_one("MaxPool", [], [], kernel_shape="3"), "attribute 'kernel_shape' must be a list of ints, got a string"),
+    "string alpha": (_one("LeakyRelu", [], [], alpha="x"), "attribute 'alpha' must be a float, got a string"),
+    "unknown auto_pad": (_conv_model(auto_pad="SAME"), "auto_pad 'SAME' is not an ONNX value"),
+    "initializer 2^40": (_one("Add", ["b"], [_raw("b", [BIG], 0)]), "tensor 'b': shape \\[1099511627776\\] has more than 2\\^31"),
+    "raw data short": (_one("Add", ["b"], [_raw("b", [2, 6], 20)]), "tensor 'b': raw data has 20 bytes, shape \\[2, 6\\] needs 48"),
+    "constant 2^40": (_model([_node("Constant", [], ["c"], value=_raw("c", [BIG, BIG], 0)), _node("Add", ["x", "c"], ["y"])],
+                             [], {"x": [2]}, 13), "more than 2\\^31"),
+    "constant of shape 2^40": (_model([_node("ConstantOfShape", ["s"], ["c"]), _node("Add", ["x", "c"], ["y"])],
+                                      [_init("s", np.array([BIG, BIG], np.int64))], {"x": [2]}, 13),
+                               "ConstantOfShape.*too large"),
+    "expand 2^40": (_model([_node("Expand", ["one", "s"], ["c"]), _node("Add", ["x", "c"], ["y"])],
+                           [_init("one", np.float32([1])), _init("s", np.array([BIG, 4], np.int64))], {"x": [4]}, 13),
+                    "Expand.*too large"),
+    "missing weight name": (_model([_node("Conv", ["x", ""], ["y"], name="conv")], [], {"x": ["N", 2, 6, 6]}, 13),
+                            "'conv'.*input 1 is required but its name is empty"),
+    "too many inputs": (_one("Relu", ["x", "x"], []), "'bad' \\(Relu.*expected 1 inputs, got 3"),
+    "no output": (_model([helper.make_node("Relu", ["x"], [], name="mute"), _node("Relu", ["x"], ["y"])], [],
+                         {"x": [2]}, 13), "'mute'.*expected 1 to 1 outputs"),
+    "cycle": (_model([_node("Add", ["x", "c"], ["a"], name="n1"), _node("Relu", ["a"], ["b"], name="n2"),
+                      _node("Relu", ["b"], ["c"], name="n3"), _node("Relu", ["c"], ["y"], name="n4")], [], {"x": [2]}, 13),
+              "cycle .*through nodes n1, n2, n3"),
+    "self loop": (_model([_node("Add", ["x", "y"], ["y"], name="loop")], [], {"x": [2]}, 13), "cycle"),
+    "duplicate output": (_model([_node("Relu", ["x"], ["y"], name="r1"), _node("Sigmoid", ["x"], ["y"], name="r2")],
+                                [], {"x": [2]}, 13), "'r2' \\(Sigmoid.*output 'y' is produced twice"),
+    "output overwrites input": (_model([_node("Relu", ["x"], ["x"], name="r1"), _node("Relu", ["x"], ["y"])], [],
+                                       {"x": [2]}, 13), "output 'x' is produced twice"),
+    "missing output producer": (_model([_node("Relu", ["x"], ["z"])], [], {"x": [2]}, 13),
+                                "graph output 'y' is not produced by any node"),
+    "opset 99": (_one("Relu", [], [], opset=99), "opset 99 is not supported"),
+    "two value attributes": (_model([_node("Constant", [], ["c"], value_float=1.0, value_ints=[1]),
+                                     _node("Add", ["x", "c"], ["y"])], [], {"x": [2]}, 13),
+                             "exactly one of value"),
+    "reshape overflow": (_one("Reshape", ["s"], [_init("s", np.array([(1 << 62) + 3, 4, 1, 1], np.int64))], shape=(3, 2, 1, 2)),
+                         "cannot view shape"),
+    "pad 2^40": (_one("Pad", ["p"], [_init("p", np.array([0, 0, 0, BIG, 0, 0, 0, 0], np.int64))]),
+                 "larger than 2\\^31 elements"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_AT_LOAD))
+def test_hostile_model_is_refused_quickly_with_the_reason(case):
+    model, message = HOSTILE_AT_LOAD[case]
+    data = model.SerializeToString()
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=message):
+        graph = pycnn.onnx.load(data)
+        graph(pycnn.tensor(_f32(*[d if isinstance(d, int) else 2 for d in _declared(model)])))
+    report = pycnn.onnx.check(data)
+    assert not report.ok
+    assert time.perf_counter() - start < 1.0
+
+
+def _declared(model):
+    return [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+
+
+HOSTILE_AT_LOAD.update({
+    "unsqueeze axis out of range": (_one("Unsqueeze", ["a"], [_init("a", np.array([7], np.int64))]),
+                                    "'bad' \\(Unsqueeze.*axis 7 is out of range for rank 5"),
+    "squeeze of a wide axis": (_one("Squeeze", ["a"], [_init("a", np.array([1], np.int64))]),
+                               "'bad' \\(Squeeze.*axis 1 of shape \\(2, 2, 6, 6\\) is not 1"),
+    "transpose perm": (_one("Transpose", [], [], perm=[0, 0, 1, 2]), "'bad' \\(Transpose.*not a permutation"),
+    "concat axis": (_one("Concat", ["x"], [], axis=4), "'bad' \\(Concat.*axis 4 is out of range for rank 4"),
+    "softmax axis": (_one("Softmax", [], [], axis=-5), "'bad' \\(Softmax.*axis -5 is out of range"),
+    "flatten axis": (_one("Flatten", [], [], axis=9), "'bad' \\(Flatten.*axis 9 out of range"),
+    "gather index": (_model([_node("Shape", ["x"], ["s"]), _node("Gather", ["s", "i"], ["n"], name="bad"),
+                             _node("Reshape", ["x", "n"], ["y"])], [_init("i", np.array([4], np.int64))],
+                            {"x": ["N", 2, 6, 6]}, 13), "'bad' \\(Gather.*indices \\[4\\] out of range for size 4"),
+    "kernel larger than input": (_one("MaxPool", [], [], kernel_shape=[9, 9]), "'bad' \\(MaxPool.*does not fit the input"),
+    "weight channels vs input": (_model([_node("Conv", ["x", "w"], ["y"], name="conv")], [_init("w", _f32(4, 3, 3, 3))],
+                                        {"x": ["N", 2, 6, 6]}, 13), "'conv' \\(Conv.*"),
+    "input shape differs from declared": (_model([_node("Relu", ["x"], ["y"])], [], {"x": ["N", 2, 6, 7]}, 13),
+                                          "input 'x' has shape \\(2, 2, 6, 6\\), the model declares \\('N', 2, 6, 7\\)"),
+})
+
+
+def test_hostile_model_is_refused_quickly_with_the_reason_at_run_time():
+    """(The cases added to HOSTILE_AT_LOAD above run with test_hostile_model_is_refused_quickly_with_the_reason;
+    this one runs the declared-shape case with a mismatching input.)"""
+    graph = pycnn.onnx.load(HOSTILE_AT_LOAD["input shape differs from declared"][0].SerializeToString())
+    with pytest.raises(ValueError, match="input 'x' has shape \\(2, 2, 6, 6\\), the model declares"):
+        graph(pycnn.tensor(_f32(2, 2, 6, 6)))
+
+
+def test_check_does_not_allocate_an_absurd_declared_input():
+    model = _model([_node("Relu", ["x"], ["y"])], [], {"x": [1, 3, 1 << 20, 1 << 20]}, 13)
+    start = time.perf_counter()
+    report = pycnn.onnx.check(model.SerializeToString())
+    assert report.runs["cpu"].startswith("skipped (the declared input (1, 3, 1048576, 1048576) is larger than")
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("garbage", ["tensor bytes", "graph without output", "deep chain"])
+def test_odd_but_parseable_files(garbage):
+    if garbage == "tensor bytes":  # parses as a ModelProto with nonsense fields
+        data = _init("w", _f32(3, 4)).SerializeToString()
+        with pytest.raises(OnnxImportError, match="not an ONNX model"):
+            pycnn.onnx.load(data)
+    elif garbage == "graph without output":
+        model = _model([_node("Relu", ["x"], ["y"])], [], {"x": [2]}, 13)
+        del model.graph.output[:]
+        with pytest.raises(OnnxImportError, match="the graph has no output"):
+            pycnn.onnx.load(model.SerializeToString())
+    else:  # 20,000 nodes: sorted and run without recursion
+        nodes = [_node("Identity", ["x" if i == 0 else f"v{i - 1}"], ["y" if i == 19999 else f"v{i}"]) for i in range(20000)]
+        model = _model(nodes[::-1], [], {"x": [2]}, 13)
+        start = time.perf_counter()
+        graph = pycnn.onnx.load(model.SerializeToString())
+        np.testing.assert_array_equal(graph(pycnn.tensor(np.float32([1, 2]))).numpy(), [1, 2])
+        assert time.perf_counter() - start < 3.0
+
+
+def test_external_data_missing_or_outside_the_folder(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+
+    def external(location, length="48"):
+        t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 4], data_location=TensorProto.EXTERNAL)
+        for key, value in (("location", location), ("offset", "0"), ("length", length)):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        path = folder / "model.onnx"
+        path.write_bytes(_model([_node("Gemm", ["x", "w"], ["y"], transB=1)], [t], {"x": ["N", 4]}, 13)
+                         .SerializeToString())
+        return str(path)
+
+    with pytest.raises(OnnxImportError, match="external data file 'absent.bin' is missing"):
+        pycnn.onnx.load(external("absent.bin"))
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 48)
+    for location in ("../secret.bin", str(tmp_path / "secret.bin"), "..\\secret.bin", ""):
+        with pytest.raises(OnnxImportError, match="not a relative path inside the model's folder"):
+            pycnn.onnx.load(external(location))
+    (folder / "w.bin").write_bytes(b"\0" * 48)
+    with pytest.raises(OnnxImportError, match="external length 40 bytes does not match shape \\[3, 4\\] \\(48 bytes\\)"):
+        pycnn.onnx.load(external("w.bin", "40"))
+    with pytest.raises(OnnxImportError, match="offset/length are not integers"):
+        pycnn.onnx.load(external("w.bin", "lots"))
+    assert pycnn.onnx.load(external("w.bin")).w.shape == (3, 4)
+
+
+MUTATE = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    import onnx
+    import pycnn, pycnn.onnx
+    seed = onnx.load_from_string(open(sys.argv[2], "rb").read())
+    values = [-(1 << 40), -1, 0, 1, 2, 5, (1 << 31) - 1, 1 << 40]
+    clean = (ValueError, TypeError, RuntimeError)
+    rng = np.random.default_rng(0)
+    outcomes = {"ran": 0, "refused": 0}
+    slowest = 0.0
+    for trial in range(int(sys.argv[3])):
+        model = onnx.ModelProto()
+        model.CopyFrom(seed)
+        for _ in range(int(rng.integers(1, 3))):  # one or two attributes, one value or the whole list
+            attrs = [a for n in model.graph.node for a in n.attribute if a.type in (2, 7)]
+            a = attrs[rng.integers(len(attrs))]
+            if a.type == 2:
+                a.i = int(rng.choice(values))
+            elif rng.integers(2) and len(a.ints):
+                a.ints[rng.integers(len(a.ints))] = int(rng.choice(values))
+            else:
+                del a.ints[:]
+                a.ints.extend(int(rng.choice(values)) for _ in range(rng.integers(0, 7)))
+        start = time.perf_counter()
+        try:
+            graph = pycnn.onnx.load(model.SerializeToString())
+            graph(pycnn.randn(2, 3, 9, 8, seed=trial)).sum().backward()
+            outcomes["ran"] += 1
+        except clean as error:
+            assert "node '" in str(error) or "pycnn cannot load" in str(error), repr(error)
+            outcomes["refused"] += 1
+        slowest = max(slowest, time.perf_counter() - start)
+    print(outcomes["ran"], outcomes["refused"], slowest)
+""")
+
+
+def test_mutated_attributes_give_clean_errors_naming_the_node(tmp_path):
+    """400 copies of a valid model with integer attributes set to hostile values (negative, zero, 2^31,
+    2^40, lists of the wrong length), in a subprocess: each loads and trains, or raises a Python error
+    naming the node, within a second; a crash fails the subprocess, a hang its time limit."""
+    nodes = [_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1],
+                   dilations=[1, 1], group=1),
+             _node("MaxPool", ["c"], ["m"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 0], ceil_mode=0),
+             _node("AveragePool", ["m"], ["a"], kernel_shape=[2, 2], strides=[1, 1], pads=[0, 1, 1, 0],
+                   count_include_pad=0),
+             _node("Pad", ["a", "pads"], ["p"]),
+             _node("Flatten", ["p"], ["f"], axis=1),
+             _node("Gemm", ["f", "fw"], ["g"], transB=1, transA=0),
+             _node("Softmax", ["g"], ["y"], axis=1)]
+    inits = [_init("w", _f32(4, 3, 3, 3)), _init("b", _f32(4)), _init("pads", np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64)),
+             _init("fw", _f32(5, 4 * 6 * 5))]
+    model = _model(nodes, inits, {"x": ["N", 3, 9, 8]}, 13)
+    _compare(model, {"x": _f32(2, 3, 9, 8)})
+    seed = tmp_path / "seed.onnx"
+    seed.write_bytes(model.SerializeToString())
+    script = tmp_path / "mutate.py"
+    script.write_text(MUTATE)
+    result = subprocess.run([sys.executable, str(script), PYCNN_PARENT, str(seed), "400"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran, refused, slowest = result.stdout.split()
+    print(f"\nmutations: {ran} ran, {refused} refused, slowest {float(slowest):.3f} s")
+    assert int(ran) + int(refused) == 400 and int(ran) > 20 and int(refused) > 200
+    assert float(slowest) < 1.0

@@ -9,6 +9,8 @@ Attributes that changed between opsets are read per node opset: BatchNormalizati
 that moved from attributes to inputs.
 """
 
+import math
+
 import numpy as np
 
 from ..nn import functional as F
@@ -165,13 +167,13 @@ def _reshape_target(in_shape, shape, allowzero, node):
             out.append(d)
     if out.count(-1) > 1 or any(d < -1 for d in out):
         raise ValueError(f"Reshape {node.name!r}: invalid target shape {shape}")
-    total = int(np.prod(in_shape, dtype=np.int64))
+    total = math.prod(in_shape)  # Python integers: an int64 product of hostile dims could wrap around
     if -1 in out:
-        known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+        known = math.prod(d for d in out if d != -1)
         if known == 0 or total % known:
             raise ValueError(f"Reshape {node.name!r}: cannot view shape {tuple(in_shape)} as {shape}")
         out[out.index(-1)] = total // known
-    if int(np.prod(out, dtype=np.int64)) != total:
+    if math.prod(out) != total:
         raise ValueError(f"Reshape {node.name!r}: cannot view shape {tuple(in_shape)} as {shape}")
     return out
 
@@ -213,9 +215,13 @@ def _window_check(node, what):
             problems.append(f"{key} {value} is not 2-d; pycnn {what} 2-d (N, C, H, W) tensors only")
         elif min(value) < low:
             problems.append(f"{key} {value} must be positive")
+        elif max(value) >= 1 << 31:
+            problems.append(f"{key} {value} is larger than 2^31")
     pads = node.attr("pads", [0, 0, 0, 0])
     if len(pads) != 4 or min(pads, default=0) < 0:
         problems.append(f"pads {pads} are not 4 non-negative values (top, left, bottom, right)")
+    elif max(pads) >= 1 << 31:
+        problems.append(f"pads {pads} are larger than 2^31")
     if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
         problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value (NOTSET, VALID, SAME_UPPER, "
                         "SAME_LOWER)")

@@ -10,6 +10,7 @@ Import runs in three passes over the nodes in topological order:
    chains, so that any batch size works);
 3. keep only the nodes that reach a graph output; what remains is the network.
 """
+import math
 import re
 
 import numpy as np
@@ -538,11 +539,12 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _example_input(graph):
+MAX_CHECK_ELEMENTS = 1 << 24  # check's trial input: 64 MiB of float32 at most
+
+
+def _example_shape(graph):
     dims = graph._input_dims.get(graph.input_names[0]) or []
-    if not dims:
-        return None
-    return np.random.default_rng(0).standard_normal([d or 1 for d in dims]).astype(np.float32)
+    return [d or 1 for d in dims] or None
 
 
 def _try_run(graph, device):
@@ -552,9 +554,13 @@ def _try_run(graph, device):
         return "skipped (no CUDA device here)"
     if len(graph.input_names) != 1:
         return "skipped (the graph has several inputs)"
-    x = _example_input(graph)
-    if x is None:
+    shape = _example_shape(graph)
+    if shape is None:
         return "skipped (the input shape is not declared)"
+    if math.prod(shape) > MAX_CHECK_ELEMENTS:
+        return (f"skipped (the declared input {tuple(shape)} is larger than {MAX_CHECK_ELEMENTS} elements; run it "
+                "yourself)")
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     try:
         graph.to(device).eval()
         out = graph(tensor(x, device=device))
