@@ -127,7 +127,7 @@ def test_old_opset_file_with_legacy_attributes_and_initializers_as_inputs(opset)
     assert sorted(n for n, _ in graph.named_buffers()) == ["m", "v"]
 
 
-@pytest.mark.parametrize("opset,axis", [(9, 1), (11, 2), (11, -1), (12, 0), (13, 1), (13, -2)])
+@pytest.mark.parametrize("opset,axis", [(9, 1), (11, 2), (11, -1), (12, 0), (13, 1), (13, -2), (22, 1), (25, -3)])
 def test_softmax_and_log_softmax_axis_semantics_per_opset(opset, axis):
     """Before opset 13 Softmax flattens to 2-d at ``axis``; from 13 it normalises along ``axis`` only."""
     nodes = [_node("Softmax", ["x"], ["y"], axis=axis), _node("LogSoftmax", ["x"], ["z"], axis=axis)]
@@ -193,8 +193,9 @@ def test_conv_asymmetric_pads_grouped_and_global_pools():
              _node("GlobalAveragePool", ["c"], ["ga"]),
              _node("GlobalMaxPool", ["c"], ["gm"]),
              _node("Concat", ["ga", "gm"], ["y"], axis=-3)]
-    model = _model(nodes, [_init("w", _f32(6, 2, 3, 3))], {"x": ["N", 4, 7, 6]}, 11)
-    _compare(model, {"x": _f32(3, 4, 7, 6)})
+    for opset in (11, 22, 25):
+        model = _model(nodes, [_init("w", _f32(6, 2, 3, 3))], {"x": ["N", 4, 7, 6]}, opset, ir=10)
+        _compare(model, {"x": _f32(3, 4, 7, 6)})
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
@@ -778,3 +779,32 @@ def test_mutated_attributes_give_clean_errors_naming_the_node(tmp_path):
     print(f"\nmutations: {ran} ran, {refused} refused, slowest {float(slowest):.3f} s")
     assert int(ran) + int(refused) == 400 and int(ran) > 20 and int(refused) > 200
     assert float(slowest) < 1.0
+
+
+def test_new_paths_run_and_train_on_each_device(device):
+    """The host-computed and composed paths (explicit pool padding, reflect Pad, Max, per-element PRelu,
+    ReduceMean over other axes, Gemm transA, MatMul of activations) on CPU and CUDA alike."""
+    nodes = [_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+             _node("Conv", ["p", "w"], ["c"], kernel_shape=[3, 3]),
+             _node("AveragePool", ["c"], ["a"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER"),
+             _node("MaxPool", ["a"], ["m"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1),
+             _node("PRelu", ["m", "slope"], ["pr"]),
+             _node("Max", ["pr", "row"], ["mx"]),
+             _node("ReduceMean", ["mx"], ["rm"], axes=[1], keepdims=0),
+             _node("Flatten", ["rm"], ["f"]),
+             _node("Gemm", ["f", "gw"], ["g"], transA=1),
+             _node("Transpose", ["g"], ["gt"], perm=[1, 0]),
+             _node("MatMul", ["g", "gt"], ["y"])]
+    inits = [_init("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)), _init("w", _f32(4, 2, 3, 3)),
+             _init("slope", _f32(4)), _init("row", _f32(4)), _init("gw", _f32(2, 5))]
+    model = _model(nodes, inits, {"x": [2, 2, 7, 6]}, 13)
+    x = _f32(2, 2, 7, 6)
+    expected = _ort(model, {"x": x})[0]
+    graph = pycnn.onnx.load(model.SerializeToString()).to(device)
+    xt = pycnn.tensor(x, device=device, requires_grad=True)
+    out = graph(xt)
+    assert out.device == device
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    assert xt.grad.device == device and np.isfinite(xt.grad.numpy()).all()
+    assert all(p.grad is not None for p in graph.parameters())

@@ -1,4 +1,4 @@
-"""The ONNX ops pycnn imports, opsets 7 to 21: for each op, what it supports (``check``), which inputs
+"""The ONNX ops pycnn imports, opsets 7 to 25: for each op, what it supports (``check``), which inputs
 must be known before the network runs (``static``: shapes, axes, pads), which are weights (``weights``,
 with the layout pycnn keeps them in), how to compute it on numpy values when every input is a constant
 or a shape (``host``, used to fold shape subgraphs), and how to run it on pycnn Tensors (``run``).
