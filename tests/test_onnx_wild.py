@@ -601,6 +601,7 @@ HOSTILE_AT_LOAD = {
                                        {"x": [2]}, 13), "output 'x' is produced twice"),
     "missing output producer": (_model([_node("Relu", ["x"], ["z"])], [], {"x": [2]}, 13),
                                 "graph output 'y' is not produced by any node"),
+    "initializer twice": (_one("Add", ["b"], [_init("b", _f32(6)), _init("b", _f32(6))]), "initializer 'b' is given twice"),
     "opset 99": (_one("Relu", [], [], opset=99), "opset 99 is not supported"),
     "two value attributes": (_model([_node("Constant", [], ["c"], value_float=1.0, value_ints=[1]),
                                      _node("Add", ["x", "c"], ["y"])], [], {"x": [2]}, 13),

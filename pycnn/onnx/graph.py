@@ -93,6 +93,9 @@ class _Parsed:
                                                 f"{MIN_OPSET} to {MAX_OPSET})"))
         self.initializers = {}
         for t in g.initializer:
+            if t.name in self.initializers:
+                self.problems.append(_problem(None, f"initializer {t.name!r} is given twice"))
+                continue
             try:
                 self.initializers[t.name] = tensor_to_numpy(t, base_dir)
             except OnnxImportError as error:
@@ -101,6 +104,8 @@ class _Parsed:
             self.problems.append(_problem(None, "sparse initializers are not supported"))
         self.inputs = [i for i in g.input if i.name not in self.initializers]
         self.input_names = [i.name for i in self.inputs]
+        for name in sorted({n for n in self.input_names if self.input_names.count(n) > 1}):
+            self.problems.append(_problem(None, f"graph input {name!r} is declared twice"))
         for i in self.inputs:
             elem = i.type.tensor_type.elem_type if i.type.HasField("tensor_type") else None
             if elem is None and i.type.WhichOneof("value") is not None:
@@ -503,6 +508,10 @@ def load(source):
     if parsed.problems:
         raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
                               f"{', '.join(sorted(_ops.OPS))})", parsed.problems)
+    return _graph(parsed)
+
+
+def _graph(parsed):
     try:
         return Graph(parsed)
     except OnnxImportError:
@@ -590,7 +599,7 @@ def check(source, run=True):
     graph = None
     if not problems:
         try:
-            graph = Graph(parsed)
+            graph = _graph(parsed)
         except OnnxImportError as error:
             problems = error.problems or [_problem(None, str(error))]
     bad = {p["node"] for p in problems}
