@@ -588,6 +588,7 @@ HOSTILE_AT_LOAD = {
                     "Expand.*too large"),
     "missing weight name": (_model([_node("Conv", ["x", ""], ["y"], name="conv")], [], {"x": ["N", 2, 6, 6]}, 13),
                             "'conv'.*input 1 is required but its name is empty"),
+    "empty name in Max": (_one("Max", ["", "x"], []), "'bad' \\(Max.*input 1 is required but its name is empty"),
     "too many inputs": (_one("Relu", ["x", "x"], []), "'bad' \\(Relu.*expected 1 inputs, got 3"),
     "no output": (_model([helper.make_node("Relu", ["x"], [], name="mute"), _node("Relu", ["x"], ["y"])], [],
                          {"x": [2]}, 13), "'mute'.*expected 1 to 1 outputs"),

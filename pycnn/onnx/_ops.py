@@ -95,8 +95,8 @@ def _kind_of(value):
 
 
 class Op:
-    """``inputs``: (fewest, most) inputs (most None: any number), or a function of the node giving it;
-    the first ``fewest`` must not be empty names. ``outputs``: the most outputs. ``consts(node,
+    """``inputs``: (fewest, most) inputs (most None: any number, none of them empty), or a function of
+    the node giving it; the first ``fewest`` must not be empty names. ``outputs``: the most outputs. ``consts(node,
     values)``: problems found in the inputs known at import (numpy arrays; None for the others)."""
 
     def __init__(self, run=None, host=None, check=None, static=(), weights=None, buffers=(), attrs=(),
@@ -123,8 +123,8 @@ class Op:
             expected = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else \
                 f"at least {fewest}"
             problems.append(f"expected {expected} inputs, got {count}")
-        problems += [f"input {i} is required but its name is empty" for i in range(min(fewest, count))
-                     if not node.inputs[i]]
+        required = count if most is None else min(fewest, count)  # variadic ops use every input
+        problems += [f"input {i} is required but its name is empty" for i in range(required) if not node.inputs[i]]
         if not node.outputs or len(node.outputs) > self.outputs or not node.outputs[0]:
             problems.append(f"expected 1 to {self.outputs} outputs with a named first one, got {node.outputs}")
         if self.check_fn is not None and not wrong:
