@@ -810,3 +810,16 @@ def test_new_paths_run_and_train_on_each_device(device):
     out.sum().backward()
     assert xt.grad.device == device and np.isfinite(xt.grad.numpy()).all()
     assert all(p.grad is not None for p in graph.parameters())
+
+
+def test_truncated_and_random_bytes_fail_fast():
+    data = _conv_model().SerializeToString()
+    cases = [data[:cut] for cut in (1, 7, len(data) // 2, len(data) - 1)] + \
+        [RNG.bytes(n) for n in (0, 1, 100, 100_000)] + [b"\x0a" + b"\xff" * 20]
+    for blob in cases:
+        start = time.perf_counter()
+        with pytest.raises(OnnxImportError):
+            pycnn.onnx.load(blob)
+        with pytest.raises(OnnxImportError):
+            pycnn.onnx.check(blob)
+        assert time.perf_counter() - start < 1.0
