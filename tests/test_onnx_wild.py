@@ -507,7 +507,8 @@ UNSUPPORTED = {
                  "'up9' \\(Upsample"),
     "custom domain": ([helper.make_node("Relu", ["x"], ["y"], name="ms", domain="com.microsoft")], [],
                       "'ms' \\(Relu, opset 13\\): domain 'com.microsoft' is not supported"),
-    "float16 weight": ([_node("Conv", ["x", "w"], ["y"], name="c16")], [_init("w", _f32(2, 3, 1, 1).astype(np.float16))],
+    "float16 weight": ([_node("Conv", ["x", "w"], ["y"], name="c16")],
+                       [_init("w", _f32(2, 3, 1, 1).astype(np.float16))],
                        "'c16' \\(Conv, opset 13\\): input 1 \\('w'\\) is float16.*float32"),
     "double weight": ([_node("Conv", ["x", "w"], ["y"], name="c64")], [_init("w", RNG.standard_normal((2, 3, 1, 1)))],
                       "'c64' \\(Conv, opset 13\\): input 1 \\('w'\\) is double; pycnn computes in float32"),
@@ -565,20 +566,26 @@ def _raw(name, dims, nbytes):
 # name -> (model, message the error must match: an OnnxImportError from load, or a ValueError naming the
 # node from the first call)
 HOSTILE_AT_LOAD = {
-    "negative kernel": (_one("MaxPool", [], [], kernel_shape=[-1, 3]), "'bad' \\(MaxPool.*kernel_shape \\[-1, 3\\] must be positive"),
+    "negative kernel": (_one("MaxPool", [], [], kernel_shape=[-1, 3]),
+                        "'bad' \\(MaxPool.*kernel_shape \\[-1, 3\\] must be positive"),
     "zero stride": (_conv_model(strides=[0, 1]), "'conv' \\(Conv.*strides \\[0, 1\\] must be positive"),
     "pads too long": (_conv_model(pads=[1, 1, 1, 1, 1, 1]), "'conv'.*pads \\[1, 1, 1, 1, 1, 1\\] are not 4"),
     "negative pads": (_conv_model(pads=[1, -1, 1, 1]), "pads \\[1, -1, 1, 1\\] are not 4 non-negative"),
     "group": (_conv_model(group=3), "'conv'.*group 3 does not divide the 4 output channels"),
     "kernel_shape disagrees": (_conv_model(kernel_shape=[5, 5]), "kernel_shape \\[5, 5\\] does not match the weight"),
-    "absurd kernel": (_one("MaxPool", [], [], kernel_shape=[BIG, 1]), f"kernel_shape \\[{BIG}, 1\\] is larger than 2\\^31"),
+    "absurd kernel": (_one("MaxPool", [], [], kernel_shape=[BIG, 1]),
+                      f"kernel_shape \\[{BIG}, 1\\] is larger than 2\\^31"),
     "absurd dilation": (_conv_model(dilations=[BIG, 1]), f"dilations \\[{BIG}, 1\\] is larger than 2\\^31"),
-    "string kernel": (_one("MaxPool", [], [], kernel_shape="3"), "attribute 'kernel_shape' must be a list of ints, got a string"),
+    "string kernel": (_one("MaxPool", [], [], kernel_shape="3"),
+                      "attribute 'kernel_shape' must be a list of ints, got a string"),
     "string alpha": (_one("LeakyRelu", [], [], alpha="x"), "attribute 'alpha' must be a float, got a string"),
     "unknown auto_pad": (_conv_model(auto_pad="SAME"), "auto_pad 'SAME' is not an ONNX value"),
-    "initializer 2^40": (_one("Add", ["b"], [_raw("b", [BIG], 0)]), "tensor 'b': shape \\[1099511627776\\] has more than 2\\^31"),
-    "raw data short": (_one("Add", ["b"], [_raw("b", [2, 6], 20)]), "tensor 'b': raw data has 20 bytes, shape \\[2, 6\\] needs 48"),
-    "constant 2^40": (_model([_node("Constant", [], ["c"], value=_raw("c", [BIG, BIG], 0)), _node("Add", ["x", "c"], ["y"])],
+    "initializer 2^40": (_one("Add", ["b"], [_raw("b", [BIG], 0)]),
+                         "tensor 'b': shape \\[1099511627776\\] has more than 2\\^31"),
+    "raw data short": (_one("Add", ["b"], [_raw("b", [2, 6], 20)]),
+                       "tensor 'b': raw data has 20 bytes, shape \\[2, 6\\] needs 48"),
+    "constant 2^40": (_model([_node("Constant", [], ["c"], value=_raw("c", [BIG, BIG], 0)), _node("Add", ["x", "c"],
+                       ["y"])],
                              [], {"x": [2]}, 13), "more than 2\\^31"),
     "constant of shape 2^40": (_model([_node("ConstantOfShape", ["s"], ["c"]), _node("Add", ["x", "c"], ["y"])],
                                       [_init("s", np.array([BIG, BIG], np.int64))], {"x": [2]}, 13),
@@ -593,7 +600,8 @@ HOSTILE_AT_LOAD = {
     "no output": (_model([helper.make_node("Relu", ["x"], [], name="mute"), _node("Relu", ["x"], ["y"])], [],
                          {"x": [2]}, 13), "'mute'.*expected 1 to 1 outputs"),
     "cycle": (_model([_node("Add", ["x", "c"], ["a"], name="n1"), _node("Relu", ["a"], ["b"], name="n2"),
-                      _node("Relu", ["b"], ["c"], name="n3"), _node("Relu", ["c"], ["y"], name="n4")], [], {"x": [2]}, 13),
+                      _node("Relu", ["b"], ["c"], name="n3"), _node("Relu", ["c"], ["y"], name="n4")], [],
+                     {"x": [2]}, 13),
               "cycle .*through nodes n1, n2, n3"),
     "self loop": (_model([_node("Add", ["x", "y"], ["y"], name="loop")], [], {"x": [2]}, 13), "cycle"),
     "duplicate output": (_model([_node("Relu", ["x"], ["y"], name="r1"), _node("Sigmoid", ["x"], ["y"], name="r2")],
@@ -602,12 +610,14 @@ HOSTILE_AT_LOAD = {
                                        {"x": [2]}, 13), "output 'x' is produced twice"),
     "missing output producer": (_model([_node("Relu", ["x"], ["z"])], [], {"x": [2]}, 13),
                                 "graph output 'y' is not produced by any node"),
-    "initializer twice": (_one("Add", ["b"], [_init("b", _f32(6)), _init("b", _f32(6))]), "initializer 'b' is given twice"),
+    "initializer twice": (_one("Add", ["b"], [_init("b", _f32(6)), _init("b", _f32(6))]),
+                          "initializer 'b' is given twice"),
     "opset 99": (_one("Relu", [], [], opset=99), "opset 99 is not supported"),
     "two value attributes": (_model([_node("Constant", [], ["c"], value_float=1.0, value_ints=[1]),
                                      _node("Add", ["x", "c"], ["y"])], [], {"x": [2]}, 13),
                              "exactly one of value"),
-    "reshape overflow": (_one("Reshape", ["s"], [_init("s", np.array([(1 << 62) + 3, 4, 1, 1], np.int64))], shape=(3, 2, 1, 2)),
+    "reshape overflow": (_one("Reshape", ["s"],
+                          [_init("s", np.array([(1 << 62) + 3, 4, 1, 1], np.int64))], shape=(3, 2, 1, 2)),
                          "cannot view shape"),
     "pad 2^40": (_one("Pad", ["p"], [_init("p", np.array([0, 0, 0, BIG, 0, 0, 0, 0], np.int64))]),
                  "larger than 2\\^31 elements"),
@@ -643,11 +653,13 @@ HOSTILE_AT_LOAD.update({
     "gather index": (_model([_node("Shape", ["x"], ["s"]), _node("Gather", ["s", "i"], ["n"], name="bad"),
                              _node("Reshape", ["x", "n"], ["y"])], [_init("i", np.array([4], np.int64))],
                             {"x": ["N", 2, 6, 6]}, 13), "'bad' \\(Gather.*indices \\[4\\] out of range for size 4"),
-    "kernel larger than input": (_one("MaxPool", [], [], kernel_shape=[9, 9]), "'bad' \\(MaxPool.*does not fit the input"),
+    "kernel larger than input": (_one("MaxPool", [], [], kernel_shape=[9, 9]),
+                                 "'bad' \\(MaxPool.*does not fit the input"),
     "weight channels vs input": (_model([_node("Conv", ["x", "w"], ["y"], name="conv")], [_init("w", _f32(4, 3, 3, 3))],
                                         {"x": ["N", 2, 6, 6]}, 13), "'conv' \\(Conv.*"),
-    "input shape differs from declared": (_model([_node("Relu", ["x"], ["y"])], [], {"x": ["N", 2, 6, 7]}, 13),
-                                          "input 'x' has shape \\(2, 2, 6, 6\\), the model declares \\('N', 2, 6, 7\\)"),
+    "input shape differs from declared": (
+        _model([_node("Relu", ["x"], ["y"])], [], {"x": ["N", 2, 6, 7]}, 13),
+        "input 'x' has shape \\(2, 2, 6, 6\\), the model declares \\('N', 2, 6, 7\\)"),
 })
 
 
@@ -679,7 +691,8 @@ def test_odd_but_parseable_files(garbage):
         with pytest.raises(OnnxImportError, match="the graph has no output"):
             pycnn.onnx.load(model.SerializeToString())
     else:  # 20,000 nodes: sorted and run without recursion
-        nodes = [_node("Identity", ["x" if i == 0 else f"v{i - 1}"], ["y" if i == 19999 else f"v{i}"]) for i in range(20000)]
+        nodes = [_node("Identity", ["x" if i == 0 else f"v{i - 1}"], ["y" if i == 19999 else f"v{i}"])
+                 for i in range(20000)]
         model = _model(nodes[::-1], [], {"x": [2]}, 13)
         start = time.perf_counter()
         graph = pycnn.onnx.load(model.SerializeToString())
@@ -708,7 +721,7 @@ def test_external_data_missing_or_outside_the_folder(tmp_path):
         with pytest.raises(OnnxImportError, match="not a relative path inside the model's folder"):
             pycnn.onnx.load(external(location))
     (folder / "w.bin").write_bytes(b"\0" * 48)
-    with pytest.raises(OnnxImportError, match="external length 40 bytes does not match shape \\[3, 4\\] \\(48 bytes\\)"):
+    with pytest.raises(OnnxImportError, match="external length 40 bytes does not match shape \\[3, 4\\] \\(48 "):
         pycnn.onnx.load(external("w.bin", "40"))
     with pytest.raises(OnnxImportError, match="offset/length are not integers"):
         pycnn.onnx.load(external("w.bin", "lots"))
@@ -766,7 +779,8 @@ def test_mutated_attributes_give_clean_errors_naming_the_node(tmp_path):
              _node("Flatten", ["p"], ["f"], axis=1),
              _node("Gemm", ["f", "fw"], ["g"], transB=1, transA=0),
              _node("Softmax", ["g"], ["y"], axis=1)]
-    inits = [_init("w", _f32(4, 3, 3, 3)), _init("b", _f32(4)), _init("pads", np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64)),
+    inits = [_init("w", _f32(4, 3, 3, 3)), _init("b", _f32(4)),
+             _init("pads", np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64)),
              _init("fw", _f32(5, 4 * 6 * 5))]
     model = _model(nodes, inits, {"x": ["N", 3, 9, 8]}, 13)
     _compare(model, {"x": _f32(2, 3, 9, 8)})
