@@ -1,4 +1,4 @@
-"""The ONNX ops pycnn imports, opsets 7 to 21: for each op, what it supports (``check``), which inputs
+"""The ONNX ops pycnn imports, opsets 7 to 25: for each op, what it supports (``check``), which inputs
 must be known before the network runs (``static``: shapes, axes, pads), which are weights (``weights``,
 with the layout pycnn keeps them in), how to compute it on numpy values when every input is a constant
 or a shape (``host``, used to fold shape subgraphs), and how to run it on pycnn Tensors (``run``).
@@ -9,9 +9,12 @@ Attributes that changed between opsets are read per node opset: BatchNormalizati
 that moved from attributes to inputs.
 """
 
+import math
+
 import numpy as np
 
 from ..nn import functional as F
+from ..tensor import tensor
 from . import _host
 from ._proto import OnnxImportError, tensor_to_numpy
 
@@ -63,22 +66,73 @@ def read_attributes(node, base_dir):
     return out
 
 
+# The type each attribute must have (read_attributes gives int, float, str, an ndarray for a tensor, or
+# a list); an op may override one (Pad's ``value`` is a float, Constant's a tensor).
+_ATTR_KINDS = dict(
+    {k: "str" for k in ("auto_pad", "mode")},
+    **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
+                           "consumed_inputs", "paddings", "value_ints")},
+    **{k: "int" for k in ("group", "ceil_mode", "count_include_pad", "storage_order", "transA", "transB", "axis",
+                          "keepdims", "allowzero", "size", "is_test", "spatial", "training_mode",
+                          "noop_with_empty_axes", "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
+    **{k: "float" for k in ("alpha", "beta", "bias", "epsilon", "momentum", "ratio", "min", "max", "value_float")},
+    value_floats="floats", value="tensor")
+
+_KIND_TEST = {
+    "int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)),
+    "str": lambda v: isinstance(v, str), "tensor": lambda v: isinstance(v, np.ndarray),
+    "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    "floats": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
+}
+_KIND_NAMES = {"int": "an int", "float": "a float", "str": "a string", "tensor": "a tensor",
+               "ints": "a list of ints", "floats": "a list of floats"}
+
+
+def _kind_of(value):
+    if isinstance(value, list):
+        return "a list of strings" if value and isinstance(value[0], str) else "a list"
+    return {int: "an int", float: "a float", str: "a string"}.get(type(value), "a tensor")
+
+
 class Op:
-    def __init__(self, run=None, host=None, check=None, static=(), weights=None, buffers=(), attrs=()):
+    """``inputs``: (fewest, most) inputs (most None: any number, none of them empty), or a function of
+    the node giving it; the first ``fewest`` must not be empty names. ``outputs``: the most outputs. ``consts(node,
+    values)``: problems found in the inputs known at import (numpy arrays; None for the others)."""
+
+    def __init__(self, run=None, host=None, check=None, static=(), weights=None, buffers=(), attrs=(),
+                 inputs=(1, 1), outputs=1, consts=None, attr_kinds=None):
         self.run, self.host, self.check_fn = run, host, check
         self.static = set(static)
         self.weights = weights or (lambda node: {})
         self.buffers = set(buffers)
         self.attrs = set(attrs)
+        self.inputs, self.outputs, self.consts_fn = inputs, outputs, consts
+        self.attr_kinds = dict(_ATTR_KINDS, **(attr_kinds or {}))
 
     def static_inputs(self, node):
         return self.static(node) if callable(self.static) else self.static
 
     def check(self, node, outputs_used):
         problems = [f"attribute {k!r} is not supported" for k in node.attrs if k not in self.attrs]
-        if self.check_fn is not None:
+        wrong = [k for k in node.attrs if k in self.attrs and not _KIND_TEST[self.attr_kinds[k]](node.attrs[k])]
+        problems += [f"attribute {k!r} must be {_KIND_NAMES[self.attr_kinds[k]]}, got {_kind_of(node.attrs[k])} "
+                     f"{node.attrs[k]!r:.60}" for k in wrong]
+        fewest, most = self.inputs(node) if callable(self.inputs) else self.inputs
+        count = len(node.inputs)
+        if count < fewest or (most is not None and count > most):
+            expected = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else \
+                f"at least {fewest}"
+            problems.append(f"expected {expected} inputs, got {count}")
+        required = count if most is None else min(fewest, count)  # variadic ops use every input
+        problems += [f"input {i} is required but its name is empty" for i in range(required) if not node.inputs[i]]
+        if not node.outputs or len(node.outputs) > self.outputs or not node.outputs[0]:
+            problems.append(f"expected 1 to {self.outputs} outputs with a named first one, got {node.outputs}")
+        if self.check_fn is not None and not wrong:
             problems += self.check_fn(node, outputs_used)
         return problems
+
+    def check_consts(self, node, values):
+        return self.consts_fn(node, values) if self.consts_fn is not None else []
 
 
 # ----- helpers ------------------------------------------------------------------------------------
@@ -113,13 +167,13 @@ def _reshape_target(in_shape, shape, allowzero, node):
             out.append(d)
     if out.count(-1) > 1 or any(d < -1 for d in out):
         raise ValueError(f"Reshape {node.name!r}: invalid target shape {shape}")
-    total = int(np.prod(in_shape, dtype=np.int64))
+    total = math.prod(in_shape)  # Python integers: an int64 product of hostile dims could wrap around
     if -1 in out:
-        known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+        known = math.prod(d for d in out if d != -1)
         if known == 0 or total % known:
             raise ValueError(f"Reshape {node.name!r}: cannot view shape {tuple(in_shape)} as {shape}")
         out[out.index(-1)] = total // known
-    if int(np.prod(out, dtype=np.int64)) != total:
+    if math.prod(out) != total:
         raise ValueError(f"Reshape {node.name!r}: cannot view shape {tuple(in_shape)} as {shape}")
     return out
 
@@ -150,33 +204,44 @@ def _spatial_pads(node, in_hw, kernel, strides, dilations):
     return list(pads)
 
 
-def _pool_check(node, used):
+def _window_check(node, what):
+    """Problems of the kernel_shape/strides/dilations/pads/auto_pad/group attributes of a Conv or pool."""
     problems = []
-    kernel = node.attr("kernel_shape")
-    if kernel is None or len(kernel) != 2:
-        problems.append(f"kernel_shape {kernel} is not 2-d; pycnn pools 2-d (N, C, H, W) tensors only")
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
-        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value")
+    for key, low in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+        value = node.attr(key)
+        if value is None:
+            continue
+        if len(value) != 2:
+            problems.append(f"{key} {value} is not 2-d; pycnn {what} 2-d (N, C, H, W) tensors only")
+        elif min(value) < low:
+            problems.append(f"{key} {value} must be positive")
+        elif max(value) >= 1 << 31:
+            problems.append(f"{key} {value} is larger than 2^31")
     pads = node.attr("pads", [0, 0, 0, 0])
     if len(pads) != 4 or min(pads, default=0) < 0:
-        problems.append(f"pads {pads} are not 4 non-negative values")
+        problems.append(f"pads {pads} are not 4 non-negative values (top, left, bottom, right)")
+    elif max(pads) >= 1 << 31:
+        problems.append(f"pads {pads} are larger than 2^31")
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value (NOTSET, VALID, SAME_UPPER, "
+                        "SAME_LOWER)")
+    if node.attr("group", 1) < 1:
+        problems.append(f"group {node.attr('group')} must be positive")
+    return problems
+
+
+def _pool_check(node, used):
+    problems = []
+    if node.attr("kernel_shape") is None:
+        problems.append("kernel_shape is required")
+    problems += _window_check(node, "pools")
     if node.op == "MaxPool" and node.attr("storage_order", 0) != 0:
         problems.append("storage_order=1 (column-major indices) is not supported")
     if node.op == "AveragePool" and node.attr("dilations", [1, 1]) != [1, 1]:
         problems.append(f"dilations {node.attr('dilations')} are not supported by average pooling")
-    if node.attr("ceil_mode", 0) and len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
-        problems.append("ceil_mode with asymmetric pads is not supported")
     if node.op == "MaxPool" and len(node.outputs) > 1 and used[1]:
         problems.append("the Indices output is used; pycnn returns only the pooled values")
     return problems
-
-
-def _pool_setup(node, x):
-    kernel = list(node.attr("kernel_shape"))
-    strides = list(node.attr("strides", [1, 1]))
-    dilations = list(node.attr("dilations", [1, 1]))
-    pads = _spatial_pads(node, _shape_of(x)[2:], kernel, strides, dilations)
-    return kernel, strides, dilations, pads
 
 
 def _symmetric(x, pads, value):
@@ -198,53 +263,144 @@ def _run_conv(node, xs, training):
 
 
 def _conv_check(node, used):
+    return _window_check(node, "convolves")
+
+
+def _conv_consts(node, values):
+    """The weight (M, C/group, kH, kW) against kernel_shape and group, the bias (M,)."""
+    w = values[1]
+    if w is None:
+        return []
+    if w.ndim != 4:
+        return [f"weight {node.inputs[1]!r} has shape {w.shape}; pycnn convolves 2-d: expected (M, C/group, kH, kW)"]
     problems = []
-    for key in ("strides", "dilations", "kernel_shape"):
-        value = node.attr(key)
-        if value is not None and len(value) != 2:
-            problems.append(f"{key} {value} is not 2-d; pycnn convolves (N, C, H, W) tensors only")
-    pads = node.attr("pads", [0, 0, 0, 0])
-    if len(pads) != 4 or min(pads, default=0) < 0:
-        problems.append(f"pads {pads} are not 4 non-negative values")
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
-        problems.append(f"auto_pad {node.attr('auto_pad')!r} is not an ONNX value")
+    kernel = node.attr("kernel_shape")
+    if kernel is not None and list(kernel) != list(w.shape[2:]):
+        problems.append(f"kernel_shape {kernel} does not match the weight {node.inputs[1]!r} of shape {w.shape}")
+    group = node.attr("group", 1)
+    if isinstance(group, int) and group >= 1 and w.shape[0] % group:
+        problems.append(f"group {group} does not divide the {w.shape[0]} output channels of weight {w.shape}")
+    b = values[2] if len(values) > 2 else None
+    if b is not None and b.shape != (w.shape[0],):
+        problems.append(f"bias {node.inputs[2]!r} has shape {b.shape}, expected ({w.shape[0]},)")
     return problems
 
 
+def _bn_consts(node, values):
+    shapes = {node.inputs[i]: v.shape for i, v in enumerate(values[1:5], 1) if v is not None}
+    if any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) > 1:
+        return [f"scale, bias, mean and var must be 1-d of one length (the channels), got "
+                + ", ".join(f"{name!r} {shape}" for name, shape in shapes.items())]
+    return []
+
+
+def _matrix_consts(index):
+    def check(node, values):
+        b = values[index] if len(values) > index else None
+        if b is not None and b.ndim != 2:
+            return [f"input {index} ({node.inputs[index]!r}) has shape {b.shape}; pycnn multiplies by 2-d matrices"]
+        return []
+    return check
+
+
+def _pool_geometry(node, x):
+    """(kernel, strides, dilations, pads, out_hw) of a MaxPool/AveragePool node on input ``x``, with
+    ONNX's output size: floor((in + begin + end - dilated kernel) / stride) + 1, or with ceil_mode the
+    ceiling, dropping a last window that would start in the end padding."""
+    in_hw = _shape_of(x)[2:]
+    kernel = list(node.attr("kernel_shape"))
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    pads = _spatial_pads(node, in_hw, kernel, strides, dilations)
+    ceil = bool(node.attr("ceil_mode", 0))
+    out_hw = []
+    for i, (size, k, s, d) in enumerate(zip(in_hw, kernel, strides, dilations)):
+        span = size + pads[i] + pads[i + 2] - ((k - 1) * d + 1)
+        if span < 0:
+            raise ValueError(f"{node.op} {node.name!r}: kernel_shape {kernel} with dilations {dilations} does not "
+                             f"fit the input {tuple(in_hw)} padded by {pads}")
+        out = -(-span // s) + 1 if ceil else span // s + 1
+        if ceil and (out - 1) * s >= size + pads[i]:
+            out -= 1
+        out_hw.append(out)
+    return kernel, strides, dilations, pads, out_hw
+
+
+def _torch_pool_out(size, k, s, p, d, ceil):
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw):
+    """(padding, ceil_mode) for which pycnn's pooling kernels (symmetric padding of at most half the
+    kernel) compute exactly the ONNX windows, or None. The windows start at the same places when the
+    padding is the begin pads; the output sizes must agree; and the divisor of each average must be the
+    same: count_include_pad=0 counts the input only, 1 counts up to the declared end pads, where the
+    kernel counts up to its own (mirrored) padding."""
+    padding = tuple(pads[:2])
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        return None
+    include = node.op == "AveragePool" and bool(node.attr("count_include_pad", 0))
+    for ceil in (bool(node.attr("ceil_mode", 0)), not node.attr("ceil_mode", 0)):
+        if [_torch_pool_out(*args, ceil) for args in zip(in_hw, kernel, strides, padding, dilations)] != out_hw:
+            continue
+        if include and any(not np.array_equal(
+                _window_counts(in_hw[i], pads[i], pads[i], kernel[i], strides[i], out_hw[i], True),
+                _window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], True))
+                for i in range(2)):
+            continue
+        return padding, ceil
+    return None
+
+
+def _explicit_pool_pads(in_hw, kernel, strides, dilations, pads, out_hw):
+    """Pads (ONNX layout, 4-d) that make floor pooling without padding give exactly the ONNX windows:
+    the begin pads as declared, at the end as much as the last window reaches (ceil_mode may reach past
+    the declared end pads; floor mode may leave trailing elements unused, which needs no padding)."""
+    ends = [max((o - 1) * s + (k - 1) * d + 1 - size - begin, 0)
+            for size, k, s, d, begin, o in zip(in_hw, kernel, strides, dilations, pads[:2], out_hw)]
+    return [0, 0, pads[0], pads[1], 0, 0, ends[0], ends[1]]
+
+
 def _run_maxpool(node, xs, training):
-    kernel, strides, dilations, pads = _pool_setup(node, xs[0])
-    x, padding = _symmetric(xs[0], pads, -INF)
-    return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations),
-                         bool(node.attr("ceil_mode", 0))),)
+    x = xs[0]
+    kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
+    native = _native_pool_args(node, _shape_of(x)[2:], kernel, strides, dilations, pads, out_hw)
+    if native is None:
+        x = _host.pad(x, _explicit_pool_pads(_shape_of(x)[2:], kernel, strides, dilations, pads, out_hw), -INF)
+        native = (0, 0), False
+    padding, ceil = native
+    return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations), ceil),)
 
 
-def _ceil_equivalent(size, kernel, stride, begin, end):
-    """True when ONNX floor pooling with pads (begin, end >= begin) gives the same windows as torch's
-    ceil_mode pooling with symmetric padding ``begin`` (how pycnn and torch export ceil_mode)."""
-    onnx_out = (size + begin + end - kernel) // stride + 1
-    span = size + 2 * begin - kernel
-    torch_out = -(-span // stride) + 1
-    if (torch_out - 1) * stride >= size + begin:
-        torch_out -= 1
-    return end >= begin and onnx_out == torch_out
+def _window_counts(size, begin, end, kernel, stride, out, include_pad):
+    """How many positions of each 1-d window ONNX averages over: those inside the input, or with
+    count_include_pad inside the input plus its declared pads (never the ceil_mode overhang)."""
+    low, high = (-begin, size + end) if include_pad else (0, size)
+    starts = np.arange(out) * stride - begin
+    return (np.minimum(starts + kernel, high) - np.maximum(starts, low)).astype(np.float32)
 
 
 def _run_avgpool(node, xs, training):
-    kernel, strides, _, pads = _pool_setup(node, xs[0])
+    x = xs[0]
+    in_hw = _shape_of(x)[2:]
+    kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
     include = bool(node.attr("count_include_pad", 0))
-    ceil = bool(node.attr("ceil_mode", 0))
-    top, left, bottom, right = pads
-    if not include and (top, left) != (bottom, right):
-        # Without count_include_pad, extra end padding only makes room for a last, clipped window:
-        # torch's ceil_mode with the begin padding computes exactly that.
-        h, w = _shape_of(xs[0])[2:]
-        if ceil or not (_ceil_equivalent(h, kernel[0], strides[0], top, bottom)
-                        and _ceil_equivalent(w, kernel[1], strides[1], left, right)):
-            raise ValueError(f"AveragePool {node.name!r}: asymmetric pads {pads} without count_include_pad are "
-                             f"supported only where they add a last clipped window (input {h}x{w})")
-        return (F.avg_pool2d(xs[0], tuple(kernel), tuple(strides), (top, left), True, False),)
-    x, padding = _symmetric(xs[0], pads, 0.0)
-    return (F.avg_pool2d(x, tuple(kernel), tuple(strides), padding, ceil, include),)
+    native = _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw)
+    if native is not None:
+        return (F.avg_pool2d(x, tuple(kernel), tuple(strides), native[0], native[1], include),)
+    # Otherwise: whole-window averages over an explicitly zero-padded input, rescaled to each window's
+    # own count (a constant: it depends on the geometry only). No divisor_override, so an imported
+    # graph still exports as AveragePool and Mul.
+    padded = _host.pad(x, _explicit_pool_pads(in_hw, kernel, strides, [1, 1], pads, out_hw), 0.0)
+    means = F.avg_pool2d(padded, tuple(kernel), tuple(strides), 0, False, True)
+    counts = np.outer(*[_window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], include)
+                        for i in range(2)])
+    scale = (kernel[0] * kernel[1] / counts).astype(np.float32)
+    return (means * tensor(scale.reshape(1, 1, *out_hw), device=x.device),)
 
 
 def _run_global_avg(node, xs, training):
@@ -258,34 +414,40 @@ def _run_global_max(node, xs, training):
 
 # ----- Gemm and MatMul ----------------------------------------------------------------------------
 def _gemm_weights(node):
+    """B as Linear's (N, K) weight (transposed unless transB), C as a bias vector when it is one."""
     layout = {1: "as_is" if node.attr("transB", 0) else "transposed"}
     if len(node.inputs) > 2 and node.inputs[2]:
         layout[2] = "vector"
     return layout
 
 
-def _gemm_check(node, used):
-    problems = []
-    if node.attr("transA", 0):
-        problems.append("transA=1 is not supported (the activations must be (batch, features))")
-    return problems
-
-
 def _run_gemm(node, xs, training):
+    """Y = alpha * A' B' + beta * C; B arrives as (N, K) (see ``_gemm_weights``), C broadcasts to (M, N)."""
     a, w = xs[0], xs[1]
     c = xs[2] if len(xs) > 2 else None
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-    bias = c if (c is not None and beta == 1.0 and alpha == 1.0 and c.ndim == 1) else None
-    y = F.linear(a, w, bias)
+    if a.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"Gemm {node.name!r}: expected 2-d A and B, got shapes {_shape_of(a)} and {_shape_of(w)} "
+                         "(B as (N, K))")
+    if node.attr("transA", 0):
+        a = _host.transpose(a, (1, 0))
+    n = w.shape[0]
+    fused = c is not None and alpha == 1.0 and beta == 1.0 and c.ndim == 1 and c.shape[0] == n and n > 1
+    y = F.linear(a, w, c if fused else None)
     if alpha != 1.0:
         y = y * alpha
-    if c is not None and bias is None:
+    if c is not None and not fused and beta != 0.0:
         y = y + (c * beta if beta != 1.0 else c)
     return (y,)
 
 
 def _run_matmul(node, xs, training):
-    return (F.linear(xs[0], xs[1]),)
+    """numpy's matmul with B arriving as (N, K): A (..., K) @ B (K, N) is Linear's A @ W.T."""
+    a, w = xs
+    if w.ndim != 2 or a.ndim < 1:
+        raise ValueError(f"MatMul {node.name!r}: pycnn multiplies (..., K) by a 2-d (K, N) matrix, got shapes "
+                         f"{_shape_of(a)} and {_shape_of(w)[::-1]}")
+    return (F.linear(a, w),)
 
 
 # ----- activations --------------------------------------------------------------------------------
@@ -304,19 +466,28 @@ def _softmax_like(fn):
     return run
 
 
-def _prelu_weights(node):
-    return {1: "vector"}
-
-
 def _run_prelu(node, xs, training):
+    """Y = X where X > 0, else slope * X, with slope broadcast to X from the right (numpy rules). A
+    slope that varies along axis 1 only is pycnn's per-channel PReLU; any other slope runs as
+    relu(X) + slope * (X - relu(X)), exact because X - relu(X) is X or 0 without rounding."""
     x, slope = xs
-    shape = _shape_of(slope)
-    if len(shape) > 1 and x.ndim >= 2 and len(shape) == x.ndim - 1 and all(d == 1 for d in shape[1:]):
-        slope = F.reshape(slope, (shape[0],))  # (C, 1, 1) broadcast from the right is per channel
-    if slope.ndim != 1 or (x.ndim >= 2 and slope.shape[0] not in (1, x.shape[1])):
-        raise ValueError(f"PRelu {node.name!r}: slope of shape {tuple(slope.shape)} does not broadcast per "
-                         f"channel over input {tuple(x.shape)}")
-    return (F.prelu(x, slope),)
+    shape, rank = _shape_of(slope), x.ndim
+    try:
+        np.broadcast_shapes(_shape_of(x), shape)
+    except ValueError:
+        raise ValueError(f"PRelu {node.name!r}: slope of shape {shape} does not broadcast to input "
+                         f"{_shape_of(x)}") from None
+    if len(shape) > rank or (shape and np.broadcast_shapes(_shape_of(x), shape) != _shape_of(x)):
+        raise ValueError(f"PRelu {node.name!r}: slope of shape {shape} would enlarge input {_shape_of(x)}; "
+                         "ONNX broadcasts the slope to the input")
+    aligned = (1,) * (rank - len(shape)) + shape
+    size = int(np.prod(shape, dtype=np.int64))
+    if rank >= 2 and aligned[1] == size and x.shape[1] == size:  # per channel (or one slope)
+        return (F.prelu(x, F.reshape(slope, (size,))),)
+    if size == 1 and rank >= 2:
+        return (F.prelu(x, F.reshape(slope, (1,))),)
+    positive = F.relu(x)
+    return (positive + slope * (x - positive),)
 
 
 def _clip_bounds(node, xs):
@@ -459,6 +630,7 @@ def _run_transpose(node, xs, training):
 
 
 def _pad_args(node, xs, rank):
+    """(pads for every axis in ONNX order, fill value) from the attributes (opset < 11) or inputs."""
     if node.opset < 11:
         pads, value, axes = node.attr("pads", node.attr("paddings")), node.attr("value", 0.0), None
     else:
@@ -471,29 +643,33 @@ def _pad_args(node, xs, rank):
         full = [0] * (2 * rank)
         axes = [_axis(a, rank, node) for a in axes]
         if len(pads) != 2 * len(axes):
-            raise ValueError(f"Pad {node.name!r}: {len(pads)} pads for {len(axes)} axes")
+            raise ValueError(f"Pad {node.name!r}: {len(pads)} pads for {len(axes)} axes {axes}; expected "
+                             f"{2 * len(axes)}")
         for i, a in enumerate(axes):
             full[a], full[a + rank] = pads[i], pads[i + len(axes)]
         pads = full
-    if len(pads) != 2 * rank or min(pads, default=0) < 0:
-        raise ValueError(f"Pad {node.name!r}: expected {2 * rank} non-negative pads, got {pads}")
+    if len(pads) != 2 * rank:
+        raise ValueError(f"Pad {node.name!r}: expected {2 * rank} pads (begins then ends) for a rank-{rank} "
+                         f"input, got {pads}")
     return pads, value
 
 
 def _pad_check(node, used):
     mode = node.attr("mode", "constant")
-    return [] if mode == "constant" else [f"mode {mode!r} is not supported (only 'constant')"]
+    modes = _host.PAD_MODES if node.opset >= 19 else _host.PAD_MODES[:3]
+    return [] if mode in modes else [f"mode {mode!r} is not supported at opset {node.opset} (expected one of "
+                                     f"{', '.join(modes)})"]
 
 
 def _run_pad(node, xs, training):
     pads, value = _pad_args(node, xs, xs[0].ndim)
-    return (_host.pad(xs[0], pads, value),)
+    return (_host.pad(xs[0], pads, value, node.attr("mode", "constant")),)
 
 
 def _host_pad(node, xs):
     x = np.asarray(xs[0])
     pads, value = _pad_args(node, xs, x.ndim)
-    return (np.pad(x, [(pads[i], pads[i + x.ndim]) for i in range(x.ndim)], constant_values=value),)
+    return (_host.pad_array(x, pads, value, node.attr("mode", "constant")),)
 
 
 def _reduce_axes(node, xs):
@@ -502,17 +678,41 @@ def _reduce_axes(node, xs):
     return _ints(xs[1]) if len(xs) > 1 and xs[1] is not None and np.asarray(xs[1]).size else None
 
 
+def _mean_over(x, axes):
+    """``x`` averaged over ``axes`` (sorted, distinct), keeping them as size 1: each run of adjacent axes
+    is a window of average pooling over ``x`` viewed as (outer, 1, run, inner), so any axes work
+    without a transpose."""
+    shape = list(_shape_of(x))
+    runs = []
+    for a in axes:
+        if runs and runs[-1][1] == a:
+            runs[-1][1] = a + 1
+        else:
+            runs.append([a, a + 1])
+    for begin, end in runs:
+        block = int(np.prod(shape[begin:end], dtype=np.int64))
+        if block == 1:
+            continue
+        view = (int(np.prod(shape[:begin], dtype=np.int64)), 1, block, int(np.prod(shape[end:], dtype=np.int64)))
+        x = F.avg_pool2d(F.reshape(x, view), (block, 1), (block, 1))
+        shape[begin:end] = [1] * (end - begin)
+        x = F.reshape(x, shape)
+    return x
+
+
 def _run_reduce_mean(node, xs, training):
     x = xs[0]
     axes = _reduce_axes(node, xs)
     if axes is None and node.attr("noop_with_empty_axes", 0):
         return (x,)
-    axes = sorted(_axis(a, x.ndim, node) for a in (axes if axes is not None else range(x.ndim)))
-    if x.ndim != 4 or axes != [2, 3]:
-        raise ValueError(f"ReduceMean {node.name!r}: pycnn averages over the spatial axes (2, 3) of a 4-d "
-                         f"tensor only, got axes {axes} of shape {tuple(x.shape)}")
-    y = F.adaptive_avg_pool2d(x, 1)
-    return (y,) if node.attr("keepdims", 1) else (F.reshape(y, _shape_of(y)[:2]),)
+    axes = sorted({_axis(a, x.ndim, node) for a in (axes if axes is not None else range(x.ndim))})
+    if x.ndim == 4 and axes == [2, 3]:
+        y = F.adaptive_avg_pool2d(x, 1)
+    else:
+        y = _mean_over(x, axes)
+    if node.attr("keepdims", 1):
+        return (y,)
+    return (F.reshape(y, [d for i, d in enumerate(_shape_of(y)) if i not in axes]),)
 
 
 def _host_reduce_mean(node, xs):
@@ -561,6 +761,32 @@ def _run_sum(node, xs, training):
     for x in xs[1:]:
         out = out + x
     return (out,)
+
+
+def _run_mean(node, xs, training):
+    return (_run_sum(node, xs, training)[0] / float(len(xs)),)
+
+
+def _run_extremum(node, xs, training):
+    """Max/Min. Against one-element constants (ReLU6 as Max(x, 0) -> Min(., 6)) it is a clip on the
+    device; otherwise the elementwise extremum on the host."""
+    largest = node.op == "Max"
+    bounds = [x for x in xs[1:] if x.numel() == 1 and not x.requires_grad and x.ndim <= xs[0].ndim]
+    if len(bounds) == len(xs) - 1 >= 1:
+        values = [float(b.numpy().reshape(-1)[0]) for b in bounds]
+        if largest:
+            return (F.clip(xs[0], max(values), None),)
+        return (F.clip(xs[0], None, min(values)),)
+    return (_host.extremum(list(xs), largest),)
+
+
+def _host_extremum(node, xs):
+    reduce = np.maximum if node.op == "Max" else np.minimum
+    return (reduce.reduce(np.broadcast_arrays(*[np.asarray(x) for x in xs])),)
+
+
+def _host_mean(node, xs):
+    return ((_host_sum(node, xs)[0] / len(xs)).astype(np.result_type(*[np.asarray(x) for x in xs])),)
 
 
 def _host_sum(node, xs):
@@ -659,54 +885,68 @@ def _host_transpose(node, xs):
 _POOL_ATTRS = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
 _OLD_BINARY = ("broadcast", "axis", "consumed_inputs")
 
+_ANY = (1, None)
+_FLOAT_VALUE = {"value": "float"}
+
+
+def _inputs_from(opset, before, since):
+    return lambda node: since if node.opset >= opset else before
+
+
 OPS = {
-    "Conv": Op(_run_conv, check=_conv_check, weights=lambda n: {1: "as_is", 2: "as_is"},
-               attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")),
-    "MaxPool": Op(_run_maxpool, check=_pool_check, attrs=_POOL_ATTRS + ("storage_order",)),
+    "Conv": Op(_run_conv, check=_conv_check, weights=lambda n: {1: "as_is", 2: "as_is"}, inputs=(2, 3),
+               consts=_conv_consts, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")),
+    "MaxPool": Op(_run_maxpool, check=_pool_check, outputs=2, attrs=_POOL_ATTRS + ("storage_order",)),
     "AveragePool": Op(_run_avgpool, check=_pool_check, attrs=_POOL_ATTRS + ("count_include_pad",)),
     "GlobalAveragePool": Op(_run_global_avg),
     "GlobalMaxPool": Op(_run_global_max),
-    "Gemm": Op(_run_gemm, check=_gemm_check, weights=_gemm_weights,
+    "Gemm": Op(_run_gemm, weights=_gemm_weights, inputs=(2, 3), consts=_matrix_consts(1),
                attrs=("alpha", "beta", "transA", "transB", "broadcast")),
-    "MatMul": Op(_run_matmul, weights=lambda n: {1: "transposed"}),
+    "MatMul": Op(_run_matmul, weights=lambda n: {1: "transposed"}, inputs=(2, 2), consts=_matrix_consts(1)),
     "Relu": Op(lambda n, xs, t: (F.relu(xs[0]),), _host_unary(lambda x: np.maximum(x, 0)),
                attrs=("consumed_inputs",)),
     "LeakyRelu": Op(lambda n, xs, t: (F.leaky_relu(xs[0], n.attr("alpha", 0.01)),), attrs=("alpha", "consumed_inputs")),
-    "PRelu": Op(_run_prelu, weights=_prelu_weights, attrs=("consumed_inputs",)),
+    "PRelu": Op(_run_prelu, inputs=(2, 2), attrs=("consumed_inputs",)),
     "Sigmoid": Op(lambda n, xs, t: (F.sigmoid(xs[0]),), attrs=("consumed_inputs",)),
     "Tanh": Op(lambda n, xs, t: (F.tanh(xs[0]),), attrs=("consumed_inputs",)),
     "Softmax": Op(_softmax_like(F.softmax), attrs=("axis",)),
     "LogSoftmax": Op(_softmax_like(F.log_softmax), attrs=("axis",)),
-    "BatchNormalization": Op(_run_bn, check=_bn_check, weights=lambda n: {1: "as_is", 2: "as_is"},
-                             buffers=(3, 4), attrs=("epsilon", "momentum", "spatial", "is_test",
-                                                    "consumed_inputs", "training_mode")),
+    "BatchNormalization": Op(_run_bn, check=_bn_check, weights=lambda n: {1: "as_is", 2: "as_is"}, buffers=(3, 4),
+                             inputs=(5, 5), outputs=5, consts=_bn_consts,
+                             attrs=("epsilon", "momentum", "spatial", "is_test", "consumed_inputs", "training_mode")),
     "LRN": Op(_run_lrn, check=_lrn_check, attrs=("alpha", "beta", "bias", "size")),
-    "Dropout": Op(_run_dropout, check=_extra_outputs_check(1), static=(1, 2), attrs=("ratio", "is_test", "seed")),
+    "Dropout": Op(_run_dropout, check=_extra_outputs_check(1), static=(1, 2), inputs=(1, 3), outputs=2,
+                  attrs=("ratio", "is_test", "seed")),
     "Flatten": Op(_run_flatten, _host_via_run, attrs=("axis",)),
-    "Reshape": Op(_run_reshape, _host_via_run, static=(1,), attrs=("allowzero", "shape")),
-    "Concat": Op(_run_concat, _host_concat, attrs=("axis",)),
-    "Add": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Sub": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Mul": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Div": Op(_run_binary, _host_binary, attrs=_OLD_BINARY),
-    "Sum": Op(_run_sum, _host_sum),
-    "Clip": Op(_run_clip, _host_clip, static=(1, 2), attrs=("min", "max")),
-    "Pad": Op(_run_pad, _host_pad, check=_pad_check, static=(1, 2, 3), attrs=("mode", "pads", "value", "paddings")),
+    "Reshape": Op(_run_reshape, _host_via_run, static=(1,), inputs=(2, 2), attrs=("allowzero", "shape")),
+    "Concat": Op(_run_concat, _host_concat, inputs=_ANY, attrs=("axis",)),
+    "Add": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Sub": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Mul": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Div": Op(_run_binary, _host_binary, inputs=(2, 2), attrs=_OLD_BINARY),
+    "Sum": Op(_run_sum, _host_sum, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Mean": Op(_run_mean, _host_mean, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Max": Op(_run_extremum, _host_extremum, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Min": Op(_run_extremum, _host_extremum, inputs=_ANY, attrs=("consumed_inputs",)),
+    "Clip": Op(_run_clip, _host_clip, static=(1, 2), inputs=_inputs_from(11, (1, 1), (1, 3)), attrs=("min", "max")),
+    "Pad": Op(_run_pad, _host_pad, check=_pad_check, static=(1, 2, 3), inputs=_inputs_from(11, (1, 1), (2, 4)),
+              attrs=("mode", "pads", "value", "paddings"), attr_kinds=_FLOAT_VALUE),
     "Identity": Op(_run_identity, lambda n, xs: (np.asarray(xs[0]),)),
-    "Constant": Op(None, _host_constant, check=_constant_check,
+    "Constant": Op(None, _host_constant, check=_constant_check, inputs=(0, 0),
                    attrs=("value", "value_float", "value_floats", "value_int", "value_ints")),
     "ConstantOfShape": Op(None, _host_constant_of_shape, attrs=("value",)),
     "Shape": Op(None, _host_shape, attrs=("start", "end")),
-    "Gather": Op(None, _host_gather, attrs=("axis",)),
-    "Unsqueeze": Op(_run_unsqueeze, _host_via_run, static=(1,), attrs=("axes",)),
-    "Squeeze": Op(_run_squeeze, _host_via_run, static=(1,), attrs=("axes",)),
+    "Gather": Op(None, _host_gather, inputs=(2, 2), attrs=("axis",)),
+    "Unsqueeze": Op(_run_unsqueeze, _host_via_run, static=(1,), inputs=_inputs_from(13, (1, 1), (2, 2)),
+                    attrs=("axes",)),
+    "Squeeze": Op(_run_squeeze, _host_via_run, static=(1,), inputs=_inputs_from(13, (1, 1), (1, 2)), attrs=("axes",)),
     "Transpose": Op(_run_transpose, _host_transpose, attrs=("perm",)),
-    "ReduceMean": Op(_run_reduce_mean, _host_reduce_mean, static=(1,),
+    "ReduceMean": Op(_run_reduce_mean, _host_reduce_mean, static=(1,), inputs=_inputs_from(18, (1, 1), (1, 2)),
                      attrs=("axes", "keepdims", "noop_with_empty_axes")),
     "Cast": Op(None, _host_cast, attrs=("to", "saturate")),
-    "CastLike": Op(None, _host_cast_like, attrs=("saturate",)),
-    "Expand": Op(None, _host_expand),
+    "CastLike": Op(None, _host_cast_like, inputs=(2, 2), attrs=("saturate",)),
+    "Expand": Op(None, _host_expand, inputs=(2, 2)),
 }
 
 # Ops whose pycnn kernels exist for CPU and CUDA vs ops computed with numpy on the host.
-HOST_TENSOR_OPS = {"Transpose", "Pad"}
+HOST_TENSOR_OPS = {"Transpose", "Pad", "Max", "Min"}

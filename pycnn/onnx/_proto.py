@@ -114,7 +114,7 @@ def _external_path(tensor, base_dir):
 
 
 def tensor_to_numpy(tensor, base_dir):
-    """A TensorProto as a numpy array (floats as float32, integers as int64, bool as bool)."""
+    """A TensorProto as a numpy array of its own type (float16/32/64, the integer types, bool)."""
     name = tensor.name
     if tensor.data_type not in _DTYPES:
         kind = DTYPE_NAMES.get(tensor.data_type, str(tensor.data_type))
@@ -158,12 +158,10 @@ def tensor_to_numpy(tensor, base_dir):
             array = np.asarray(values, dtype=np.uint16).view(np.float16)
         else:
             array = np.asarray(values).astype(dtype)
-    array = array.reshape(dims)  # np.array, not np.ascontiguousarray, which turns a scalar into (1,)
-    if array.dtype.kind == "f":
-        return np.array(array, dtype=np.float32, order="C")
-    if array.dtype == np.bool_:
-        return array.copy()
-    return np.array(array, dtype=np.int64, order="C")
+    # np.array, not np.ascontiguousarray, which turns a scalar into (1,). The stored type is kept: a
+    # float16 or double weight feeding the network is an error the graph reports with the node, and
+    # a Cast folds it exactly as ONNX would.
+    return np.array(array.reshape(dims), order="C")
 
 
 def write_bytes(path, data):

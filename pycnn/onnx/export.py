@@ -220,9 +220,18 @@ class _Tracer:
     def emit_TransposeFunction(self, out, x, perm):
         self.node("Transpose", [self.name_of(x)], out, perm=list(perm))
 
-    def emit_PadFunction(self, out, x, pads, value):
-        self.node("Pad", [self.name_of(x), self.const(np.asarray(pads, dtype=np.int64), "pads"),
-                          self.const(np.asarray(value, dtype=np.float32), "value")], out)
+    def emit_ExtremumFunction(self, out, *xs, largest):
+        self.node("Max" if largest else "Min", [self.name_of(x) for x in xs], out)
+
+    def emit_PadFunction(self, out, x, crop, widths, value, mode):
+        if mode == "wrap" and self.opset < 19:
+            raise OnnxExportError(f"Pad mode 'wrap' needs opset 19 or later, exporting opset {self.opset}")
+        begins = [b - c.start for (b, _), c in zip(widths, crop)]
+        ends = [e - (size - c.stop) for (_, e), c, size in zip(widths, crop, x.shape)]
+        inputs = [self.name_of(x), self.const(np.asarray(begins + ends, dtype=np.int64), "pads")]
+        if mode == "constant":
+            inputs.append(self.const(np.asarray(value, dtype=np.float32), "value"))
+        self.node("Pad", inputs, out, mode=mode)
 
 
 def _value_info(name, shape, batch):

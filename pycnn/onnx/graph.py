@@ -10,16 +10,20 @@ Import runs in three passes over the nodes in topological order:
    chains, so that any batch size works);
 3. keep only the nodes that reach a graph output; what remains is the network.
 """
+import math
 import re
 
 import numpy as np
 
 from ..nn import Module, Parameter
 from ..tensor import Tensor, tensor
-from . import _ops
-from ._proto import OnnxImportError, default_opset, parse_model, tensor_to_numpy
+from ..nn import functional as F
+from . import _host, _ops
+from ._proto import DTYPE_NAMES, OnnxImportError, default_opset, parse_model, tensor_to_numpy
 
-MIN_OPSET, MAX_OPSET = 7, 21
+# Opsets 22 to 25 changed only the types the imported ops accept (bfloat16, float8, int4...), and
+# Cast's new round_mode attribute is refused as unknown, so their files import with the same semantics.
+MIN_OPSET, MAX_OPSET = 7, 25
 _FOLD_ERRORS = (ValueError, TypeError, IndexError, OverflowError, MemoryError, OnnxImportError)
 
 
@@ -29,24 +33,45 @@ def _problem(node, message):
     return {"node": node.name, "op": node.op, "opset": node.opset, "message": message}
 
 
-def _sanitize(name, taken):
+def _sanitize(name, taken, owner):
+    """A Python identifier for ``name`` that no other weight and no attribute of ``owner`` (a Module:
+    forward, training, parameters, ...) has."""
     base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "param"
     if base[0].isdigit():
         base = "p_" + base
     candidate, k = base, 1
-    while candidate in taken:
+    while candidate in taken or hasattr(owner, candidate):
         candidate, k = f"{base}_{k}", k + 1
     taken.add(candidate)
     return candidate
 
 
+def _dtype_name(array):
+    return {"float64": "double"}.get(array.dtype.name, array.dtype.name)
+
+
 def _to_layout(array, layout):
+    """A numpy weight in the layout pycnn's kernel takes: 'transposed' (a 2-d (in, out) MatMul/Gemm
+    weight as Linear's (out, in)), 'vector' (a Gemm bias: a (1, N) row as (N,); any other shape
+    broadcasts as it is); None when it cannot be."""
     if layout == "transposed":
         return np.ascontiguousarray(array.T) if array.ndim == 2 else None
     if layout == "vector":
-        return array.reshape(-1) if array.ndim <= 1 or max(array.shape[1:], default=1) == 1 or \
-            array.shape[0] == 1 else None
+        return array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array
     return array
+
+
+def _tensor_to_layout(x, layout, node, index):
+    """:func:`_to_layout` for a value the network computes (a MatMul of two activations)."""
+    if layout == "transposed":
+        if x.ndim != 2:
+            raise ValueError(f"{node.op} {node.name!r}: input {index} ({node.inputs[index]!r}) is computed by the "
+                             f"network with shape {tuple(x.shape)}; pycnn multiplies by a computed matrix only "
+                             "when it is 2-d")
+        return _host.transpose(x, (1, 0))
+    if layout == "vector" and x.ndim == 2 and x.shape[0] == 1:
+        return F.reshape(x, (x.shape[1],))
+    return x
 
 
 def _from_layout(array, layout, onnx_shape):
@@ -68,6 +93,9 @@ class _Parsed:
                                                 f"{MIN_OPSET} to {MAX_OPSET})"))
         self.initializers = {}
         for t in g.initializer:
+            if t.name in self.initializers:
+                self.problems.append(_problem(None, f"initializer {t.name!r} is given twice"))
+                continue
             try:
                 self.initializers[t.name] = tensor_to_numpy(t, base_dir)
             except OnnxImportError as error:
@@ -76,6 +104,16 @@ class _Parsed:
             self.problems.append(_problem(None, "sparse initializers are not supported"))
         self.inputs = [i for i in g.input if i.name not in self.initializers]
         self.input_names = [i.name for i in self.inputs]
+        for name in sorted({n for n in self.input_names if self.input_names.count(n) > 1}):
+            self.problems.append(_problem(None, f"graph input {name!r} is declared twice"))
+        for i in self.inputs:
+            elem = i.type.tensor_type.elem_type if i.type.HasField("tensor_type") else None
+            if elem is None and i.type.WhichOneof("value") is not None:
+                self.problems.append(_problem(None, f"graph input {i.name!r} is a {i.type.WhichOneof('value')}, "
+                                                    "not a tensor"))
+            elif elem not in (None, 0, 1):
+                self.problems.append(_problem(None, f"graph input {i.name!r} is {DTYPE_NAMES.get(elem, elem)}; pycnn "
+                                                    "computes in float32"))
         self.output_names = [o.name for o in g.output]
         if not self.input_names:
             self.problems.append(_problem(None, "the graph has no input"))
@@ -158,6 +196,17 @@ class _Parsed:
                 self.problems.append(_problem(None, f"graph output {out!r} is not produced by any node"))
 
 
+def _in_node(error, node):
+    """``error`` with the node, its op and opset in front of its message, as the same exception type
+    where that type takes a message alone (ValueError otherwise)."""
+    where = f"node {node.name!r} ({node.op}, opset {node.opset}): "
+    message = str(error) if str(error).startswith(where) else where + str(error)
+    try:
+        return type(error)(message)
+    except Exception:  # an exception type with another constructor
+        return ValueError(message)
+
+
 class Graph(Module):
     """A network imported from ONNX. Call it with one Tensor per graph input; it returns the graph
     output (a tuple when there are several). Weights are Parameters named after their initializers
@@ -196,6 +245,14 @@ class Graph(Module):
                 if i in static and k == "dynamic":
                     problems.append(_problem(node, f"input {i} ({node.inputs[i]!r}) must be a constant or "
                                                    "computed from shapes, but it depends on the network's values"))
+            if op.run is not None and any(k == "dynamic" for k in in_kinds):
+                known = [consts.get(name) if name and kind.get(name) == "const" else None for name in node.inputs]
+                problems += [_problem(node, message) for message in op.check_consts(node, known)]
+                for i, name in enumerate(node.inputs):
+                    value = consts.get(name) if name and i not in static and kind.get(name) == "const" else None
+                    if value is not None and value.dtype != np.float32:
+                        problems.append(_problem(node, f"input {i} ({name!r}) is {_dtype_name(value)}; pycnn computes "
+                                                       "in float32 (the model should Cast it)"))
             host_only = op.run is None
             # A float initializer reshaped or transposed on its way to a weight slot (PRelu's (C,1,1)
             # slope, a transposed MatMul weight) stays a Parameter: the op runs in the network.
@@ -249,7 +306,7 @@ class Graph(Module):
                             problems.append(_problem(node, f"weight {name!r} of shape {value.shape} has a layout "
                                                            f"pycnn cannot use here"))
                             continue
-                        pname = _sanitize(name, taken)
+                        pname = _sanitize(name, taken, self)
                         if layout == "buffer":
                             self.register_buffer(pname, tensor(stored.copy()))
                         else:
@@ -286,22 +343,28 @@ class Graph(Module):
     def _value(self, node, index, name, values, device, as_tensor):
         if not name:
             return None
-        if name in values:
-            return values[name]
-        if name in self._weight_sources:
+        layout = None
+        if node is not None:
             op = _ops.OPS[node.op]
-            layouts = op.weights(node)
-            layout = "buffer" if index in op.buffers else layouts.get(index, "as_is")
-            pname = self._weights.get((name, layout))
+            layout = "buffer" if index in op.buffers else op.weights(node).get(index)
+        if name in values:
+            value = values[name]
+            return _tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
+        if name in self._weight_sources:
+            pname = self._weights.get((name, layout or "as_is"))
             if pname is not None:
                 return getattr(self, pname)
         value = self._consts[name]
         if not as_tensor:
             return value
         cache = self.__dict__.setdefault("_const_tensors", {})
-        key = (name, device)
+        key = (name, layout, device)
         if key not in cache:
-            cache[key] = tensor(value.astype(np.float32) if value.dtype.kind != "f" else value, device=device)
+            stored = _to_layout(value, layout)
+            if stored is None:
+                raise ValueError(f"{node.op} {node.name!r}: constant {name!r} of shape {value.shape} has a layout "
+                                 f"pycnn cannot use here ({layout})")
+            cache[key] = tensor(stored.astype(np.float32) if stored.dtype != np.float32 else stored, device=device)
         return cache[key]
 
     def forward(self, *inputs):
@@ -323,12 +386,15 @@ class Graph(Module):
         for (node, kind), free in zip(self._plan, self._free_after):
             op = _ops.OPS[node.op]
             static = op.static_inputs(node)
-            if kind == "shape":
-                xs = [self._value(node, i, n, values, device, False) for i, n in enumerate(node.inputs)]
-                outs = op.host(node, xs)
-            else:
-                xs = [self._value(node, i, n, values, device, i not in static) for i, n in enumerate(node.inputs)]
-                outs = op.run(node, xs, self.training)
+            try:
+                if kind == "shape":
+                    xs = [self._value(node, i, n, values, device, False) for i, n in enumerate(node.inputs)]
+                    outs = op.host(node, xs)
+                else:
+                    xs = [self._value(node, i, n, values, device, i not in static) for i, n in enumerate(node.inputs)]
+                    outs = op.run(node, xs, self.training)
+            except (ValueError, TypeError, IndexError, OverflowError, RuntimeError) as error:
+                raise _in_node(error, node) from None
             for name, out in zip(node.outputs, outs):
                 values[name] = out
             for name in free:
@@ -442,6 +508,10 @@ def load(source):
     if parsed.problems:
         raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
                               f"{', '.join(sorted(_ops.OPS))})", parsed.problems)
+    return _graph(parsed)
+
+
+def _graph(parsed):
     try:
         return Graph(parsed)
     except OnnxImportError:
@@ -480,11 +550,12 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _example_input(graph):
+MAX_CHECK_ELEMENTS = 1 << 24  # check's trial input: 64 MiB of float32 at most
+
+
+def _example_shape(graph):
     dims = graph._input_dims.get(graph.input_names[0]) or []
-    if not dims:
-        return None
-    return np.random.default_rng(0).standard_normal([d or 1 for d in dims]).astype(np.float32)
+    return [d or 1 for d in dims] or None
 
 
 def _try_run(graph, device):
@@ -494,9 +565,13 @@ def _try_run(graph, device):
         return "skipped (no CUDA device here)"
     if len(graph.input_names) != 1:
         return "skipped (the graph has several inputs)"
-    x = _example_input(graph)
-    if x is None:
+    shape = _example_shape(graph)
+    if shape is None:
         return "skipped (the input shape is not declared)"
+    if math.prod(shape) > MAX_CHECK_ELEMENTS:
+        return (f"skipped (the declared input {tuple(shape)} is larger than {MAX_CHECK_ELEMENTS} elements; run it "
+                "yourself)")
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     try:
         graph.to(device).eval()
         out = graph(tensor(x, device=device))
@@ -524,7 +599,7 @@ def check(source, run=True):
     graph = None
     if not problems:
         try:
-            graph = Graph(parsed)
+            graph = _graph(parsed)
         except OnnxImportError as error:
             problems = error.problems or [_problem(None, str(error))]
     bad = {p["node"] for p in problems}
