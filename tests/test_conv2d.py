@@ -93,9 +93,11 @@ def test_alexnet_first_layer():
 
 def test_gemm_matches_reference():
     rng = np.random.default_rng(3)
-    # includes few-row products against a wide B (the fully connected path that reads B in place)
+    # includes few-row products against a wide B (the fully connected path that reads B in place,
+    # up to 8 B panels of rows: 200 and 250 rows take it, 257 does not)
     for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 300, 257), (131, 17, 600), (256, 513, 64), (16, 300, 257),
-                    (5, 131, 70), (1, 1000, 600), (9, 64, 64)]:
+                    (5, 131, 70), (1, 1000, 600), (9, 64, 64), (200, 301, 130), (250, 70, 300),
+                    (257, 300, 100)]:
         for ta in (False, True):
             for tb in (False, True):
                 a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)

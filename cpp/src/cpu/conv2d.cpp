@@ -87,22 +87,57 @@ void for_each_row_segment(int64_t p0, int64_t p1, int64_t OW, Fn fn) {
   }
 }
 
+// Whole images (every output position at once, the small-image path) are unrolled from a zero-padded
+// copy of the image, so every (c, kh, kw) row of col is OH plain strided copies with no bounds or
+// padding logic: on 16x16 and 8x8 images (ResNet-20's layer2/3) the per-segment bookkeeping and the
+// 1-float zero fills at the borders (which GCC turns into memset calls) cost as much as the gemm.
+// The padded plane is at most a few KB per channel; col2im accumulates into one the same way.
+struct PaddedGeometry {
+  int64_t C, Hp, Wp, KH, KW, OH, OW, sh, sw, dh, dw;
+};
+
+PaddedGeometry padded_geometry(const Conv2dShape& s) {
+  return {s.cin_per_group(), s.H + 2 * s.pad_h, s.W + 2 * s.pad_w, s.KH,       s.KW,     s.out_h(),
+          s.out_w(),         s.stride_h,        s.stride_w,        s.dil_h,    s.dil_w};
+}
+
+// xp[C, Hp, Wp] = x[C, H, W] framed by pad_h rows and pad_w columns of zeros; returns xp, or x
+// itself when there is no padding.
+const float* pad_image(const float* x, const Conv2dShape& s) {
+  if (s.pad_h == 0 && s.pad_w == 0) return x;
+  const PaddedGeometry g = padded_geometry(s);
+  static thread_local Scratch padded_scratch;
+  float* xp = padded_scratch.get(static_cast<size_t>(g.C * g.Hp * g.Wp));
+  std::memset(xp, 0, g.C * g.Hp * g.Wp * sizeof(float));
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t h = 0; h < s.H; ++h)
+      std::memcpy(xp + (c * g.Hp + h + s.pad_h) * g.Wp + s.pad_w, x + (c * s.H + h) * s.W,
+                  s.W * sizeof(float));
+  return xp;
+}
+
+// col[K, OH*OW] (rows ld apart) from the padded image xp[C, Hp, Wp].
+void im2col_padded(float* col, int64_t ld, const float* xp, const PaddedGeometry& g) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        float* __restrict row = col + ((c * g.KH + kh) * g.KW + kw) * ld;
+        const float* __restrict src = xp + (c * g.Hp + kh * g.dh) * g.Wp + kw * g.dw;
+        if (g.sw == 1)
+          for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) row[oh * g.OW + ow] = src[oh * g.sh * g.Wp + ow];
+        else
+          for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) row[oh * g.OW + ow] = src[oh * g.sh * g.Wp + ow * g.sw];
+      }
+}
+
 // col[K, p1-p0] (rows ld apart) from x[C_in/g, H, W]: columns p0..p1 of one image's and one
 // group's unrolled matrix.
 void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_t p0, int64_t p1) {
   const int64_t OW = s.out_w();
-  if (s.pad_h == 0 && s.pad_w == 0 && s.stride_w == 1 && p0 == 0 && p1 == s.out_h() * OW) {
-    // The whole image with no padding (LeNet's layers): every output row is a plain copy, so skip
-    // the segment bookkeeping, which costs more than copying a 10-float row.
-    const int64_t OH = s.out_h(), H = s.H, W = s.W, sh = s.stride_h;
-    for (int64_t c = 0; c < s.cin_per_group(); ++c)
-      for (int64_t kh = 0; kh < s.KH; ++kh)
-        for (int64_t kw = 0; kw < s.KW; ++kw) {
-          float* __restrict row = col + ((c * s.KH + kh) * s.KW + kw) * ld;
-          const float* __restrict src = x + c * H * W + kh * s.dil_h * W + kw * s.dil_w;
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) row[oh * OW + ow] = src[oh * sh * W + ow];
-        }
+  if (p0 == 0 && p1 == s.out_h() * OW) {
+    im2col_padded(col, ld, pad_image(x, s), padded_geometry(s));
     return;
   }
   for (int64_t c = 0; c < s.cin_per_group(); ++c)
@@ -134,10 +169,42 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
       }
 }
 
+// dx[C, H, W] += the whole image's dcol[K, OH*OW] (rows ld apart) folded back: summed into a zeroed
+// padded plane by plain strided adds, whose interior is then added to dx.
+void col2im_whole(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s) {
+  const PaddedGeometry g = padded_geometry(s);
+  const bool padded = s.pad_h != 0 || s.pad_w != 0;
+  static thread_local Scratch padded_scratch;
+  float* dxp = dx;
+  if (padded) {
+    dxp = padded_scratch.get(static_cast<size_t>(g.C * g.Hp * g.Wp));
+    std::memset(dxp, 0, g.C * g.Hp * g.Wp * sizeof(float));
+  }
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const float* __restrict row = dcol + ((c * g.KH + kh) * g.KW + kw) * ld;
+        float* __restrict dst = dxp + (c * g.Hp + kh * g.dh) * g.Wp + kw * g.dw;
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) dst[oh * g.sh * g.Wp + ow * g.sw] += row[oh * g.OW + ow];
+      }
+  if (!padded) return;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t h = 0; h < s.H; ++h) {
+      float* __restrict out = dx + (c * s.H + h) * s.W;
+      const float* __restrict in = dxp + (c * g.Hp + h + s.pad_h) * g.Wp + s.pad_w;
+      for (int64_t w = 0; w < s.W; ++w) out[w] += in[w];
+    }
+}
+
 // dx[C_in/g, H, W] += col2im(dcol[K, p1-p0], rows ld apart) for columns p0..p1 (dx zeroed by the
 // caller).
 void col2im(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s, int64_t p0, int64_t p1) {
   const int64_t OW = s.out_w(), width = ld;
+  if (p0 == 0 && p1 == s.out_h() * OW) {
+    col2im_whole(dx, dcol, ld, s);
+    return;
+  }
   for (int64_t c = 0; c < s.cin_per_group(); ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
