@@ -18,6 +18,16 @@ namespace pycnn::cpu {
 void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
           int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate, bool parallel = true);
 
+// op(A) packed once for many products with the same A (a conv layer's weights against every chunk
+// of columns of every image: packing them per product cost as much as packing the columns).
+// pack_a fills packed_a_floats(M, K) floats; gemm_packed_a then computes C (+)= op(A) * op(B) exactly
+// as gemm would, reading the packed A in place of A (several threads may share one packed A).
+int64_t packed_a_floats(int64_t M, int64_t K);
+void pack_a(float* Ap, const float* A, int64_t lda, int64_t M, int64_t K, bool trans_a,
+            bool parallel = true);
+void gemm_packed_a(float* C, int64_t ldc, const float* Ap, const float* B, int64_t ldb, int64_t M,
+                   int64_t N, int64_t K, bool trans_b, bool accumulate, bool parallel = true);
+
 // The plain triple loop, in double accumulation: the reference the fast path is checked against.
 void gemm_reference(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
                     int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate);

@@ -224,8 +224,8 @@ void col2im(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s, int6
       }
 }
 
-// Forward of one image: y_n[C_out, P].
-void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
+// Forward of one image: y_n[C_out, P]. wp: each group's weights packed by pack_weights.
+void forward_image(float* y_n, const float* x_n, const float* wp, const float* b,
                    const Conv2dShape& s, bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
@@ -235,7 +235,7 @@ void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
   float* col = pointwise ? nullptr : col_scratch.get(static_cast<size_t>(K * chunk));
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
-    const float* w_g = w + g * cout_g * K;
+    const float* w_g = wp + g * packed_a_floats(cout_g, K);
     float* y_g = y_n + g * cout_g * P;
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
       const int64_t p1 = std::min(P, p0 + chunk);
@@ -246,7 +246,7 @@ void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
         cols = col;
         ldb = p1 - p0;
       }
-      gemm(y_g + p0, P, w_g, K, cols, ldb, cout_g, p1 - p0, K, false, false, false, parallel_gemm);
+      gemm_packed_a(y_g + p0, P, w_g, cols, ldb, cout_g, p1 - p0, K, false, false, parallel_gemm);
     }
   }
   if (b)
@@ -257,9 +257,10 @@ void forward_image(float* y_n, const float* x_n, const float* w, const float* b,
     }
 }
 
-// Backward of one image into dx_n (=) and the given dw/db accumulators (+=).
+// Backward of one image into dx_n (=) and the given dw/db accumulators (+=). wtp: each group's
+// transposed weights packed by pack_weights (read only for dx).
 void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const float* x_n,
-                    const float* w, const Conv2dShape& s, bool parallel_gemm) {
+                    const float* wtp, const Conv2dShape& s, bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const bool pointwise = is_pointwise(s);
@@ -272,11 +273,11 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
     const float* dy_g = dy_n + g * cout_g * P;
-    const float* w_g = w + g * cout_g * K;
+    const float* wt_g = wtp ? wtp + g * packed_a_floats(K, cout_g) : nullptr;
     float* dx_g = dx_n ? dx_n + g * cin_g * s.H * s.W : nullptr;
     if (pointwise) {  // col is the image itself and dcol is dx itself
       if (dw) gemm(dw + g * cout_g * K, K, dy_g, P, x_g, P, cout_g, K, P, false, true, true, parallel_gemm);
-      if (dx_g) gemm(dx_g, P, w_g, K, dy_g, P, K, P, cout_g, true, false, false, parallel_gemm);
+      if (dx_g) gemm_packed_a(dx_g, P, wt_g, dy_g, P, K, P, cout_g, false, false, parallel_gemm);
       continue;
     }
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
@@ -287,7 +288,7 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
              parallel_gemm);
       }
       if (dx_g) {
-        gemm(dcol, width, w_g, K, dy_g + p0, P, K, width, cout_g, true, false, false, parallel_gemm);
+        gemm_packed_a(dcol, width, wt_g, dy_g + p0, P, K, width, cout_g, false, false, parallel_gemm);
         col2im(dx_g, dcol, width, s, p0, p1);
       }
     }
@@ -304,7 +305,7 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
 // Small images (LeNet's 10x10 outputs): a per-image gemm is too small to run at speed, so
 // `images` images are unrolled side by side into one col[K, images*P] and multiplied at once,
 // then each image's slice of the product is copied out (with the bias).
-void forward_images(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
+void forward_images(float* y, const float* x, const float* wp, const float* b, const Conv2dShape& s,
                     int64_t n0, int64_t images, bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), width = images * P;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
@@ -315,8 +316,8 @@ void forward_images(float* y, const float* x, const float* w, const float* b, co
   for (int64_t g = 0; g < s.groups; ++g) {
     for (int64_t i = 0; i < images; ++i)
       im2col(col + i * P, width, x + (n0 + i) * in_size + g * cin_g * s.H * s.W, s, 0, P);
-    gemm(product, width, w + g * cout_g * K, K, col, width, cout_g, width, K, false, false, false,
-         parallel_gemm);
+    gemm_packed_a(product, width, wp + g * packed_a_floats(cout_g, K), col, width, cout_g, width, K,
+                  false, false, parallel_gemm);
     for (int64_t i = 0; i < images; ++i)
       for (int64_t co = 0; co < cout_g; ++co) {
         const float* src = product + co * width + i * P;
@@ -330,7 +331,7 @@ void forward_images(float* y, const float* x, const float* w, const float* b, co
 // Backward of `images` small images side by side (see forward_images): dy is gathered into
 // dyg[C_out/g, images*P] so dw takes one gemm with images*P as its depth, and dx one gemm into
 // dcol[K, images*P] folded back image by image. dx (=) and the given dw/db accumulators (+=).
-void backward_images(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+void backward_images(float* dx, float* dw, float* db, const float* dy, const float* x, const float* wtp,
                      const Conv2dShape& s, int64_t n0, int64_t images, bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), width = images * P;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
@@ -352,8 +353,8 @@ void backward_images(float* dx, float* dw, float* db, const float* dy, const flo
            parallel_gemm);
     }
     if (dx) {
-      gemm(dcol, width, w + g * cout_g * K, K, dyg, width, K, width, cout_g, true, false, false,
-           parallel_gemm);
+      gemm_packed_a(dcol, width, wtp + g * packed_a_floats(K, cout_g), dyg, width, K, width, cout_g,
+                    false, false, parallel_gemm);
       for (int64_t i = 0; i < images; ++i)
         col2im(dx + (n0 + i) * in_size + g * cin_g * s.H * s.W, dcol + i * P, width, s, 0, P);
     }
@@ -368,6 +369,20 @@ void backward_images(float* dx, float* dw, float* db, const float* dy, const flo
       }
 }
 
+// Every group's weights packed once per call for gemm_packed_a, shared by all images and chunks:
+// w_g[C_out/g, K] (forward) or, with transposed, w_g^T[K, C_out/g] (dx). Packing them again for each
+// chunk's product cost as much as packing that chunk's columns (VGG-16 at 56x56: 13 chunks an image).
+const float* pack_weights(const float* w, const Conv2dShape& s, bool transposed) {
+  const int64_t K = s.col_rows(), cout_g = s.cout_per_group();
+  const int64_t rows = transposed ? K : cout_g, depth = transposed ? cout_g : K;
+  const int64_t per_group = packed_a_floats(rows, depth);
+  static thread_local Scratch forward_scratch, transposed_scratch;
+  float* packed = (transposed ? transposed_scratch : forward_scratch).get(static_cast<size_t>(per_group * s.groups));
+  for (int64_t g = 0; g < s.groups; ++g)
+    pack_a(packed + g * per_group, w + g * cout_g * K, K, rows, depth, transposed);
+  return packed;
+}
+
 // Images per gemm for small images (1 when each image is big enough on its own).
 int64_t images_per_gemm(const Conv2dShape& s) {
   const int64_t P = s.out_h() * s.out_w();
@@ -380,21 +395,23 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
   const int threads = omp_get_max_threads();
   const int64_t per_gemm = images_per_gemm(s);
+  if (s.N == 0) return;
+  const float* wp = pack_weights(w, s, false);
   if (per_gemm > 1) {
     const int64_t batches = (s.N + per_gemm - 1) / per_gemm;
     const bool by_batch = batches >= threads;
 #pragma omp parallel for schedule(static) if (by_batch && threads > 1)
     for (int64_t t = 0; t < batches; ++t)
-      forward_images(y, x, w, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm), !by_batch);
+      forward_images(y, x, wp, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm), !by_batch);
     return;
   }
   if (s.N >= threads && threads > 1) {
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < s.N; ++n)
-      forward_image(y + n * out_size, x + n * in_size, w, b, s, false);
+      forward_image(y + n * out_size, x + n * in_size, wp, b, s, false);
   } else {
     for (int64_t n = 0; n < s.N; ++n)
-      forward_image(y + n * out_size, x + n * in_size, w, b, s, true);
+      forward_image(y + n * out_size, x + n * in_size, wp, b, s, true);
   }
 }
 
@@ -404,6 +421,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const int64_t w_size = s.C_out * s.col_rows();
   const int threads = omp_get_max_threads();
   const int64_t per_gemm = images_per_gemm(s), batches = (s.N + per_gemm - 1) / per_gemm;
+  if (s.N == 0) return;
+  const float* wtp = dx ? pack_weights(w, s, true) : nullptr;
   if (batches >= threads && threads > 1) {
     // Each thread sums its images' parameter gradients privately; one reduction at the end.
     std::vector<std::vector<float>> dw_part(threads), db_part(threads);
@@ -423,13 +442,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       if (per_gemm > 1) {
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < batches; ++t)
-          backward_images(dx, my_dw, my_db, dy, x, w, s, t * per_gemm,
+          backward_images(dx, my_dw, my_db, dy, x, wtp, s, t * per_gemm,
                           std::min(per_gemm, s.N - t * per_gemm), false);
       } else {
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < s.N; ++n)
           backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
-                         x + n * in_size, w, s, false);
+                         x + n * in_size, wtp, s, false);
       }
     }
     for (int t = 0; t < threads; ++t) {
@@ -440,12 +459,12 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     }
   } else if (per_gemm > 1) {
     for (int64_t t = 0; t < batches; ++t)
-      backward_images(dx, dw, db, dy, x, w, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
+      backward_images(dx, dw, db, dy, x, wtp, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
                       true);
   } else {
     for (int64_t n = 0; n < s.N; ++n)
       backward_image(dx ? dx + n * in_size : nullptr, dw, db, dy + n * out_size, x + n * in_size,
-                     w, s, true);
+                     wtp, s, true);
   }
 }
 

@@ -121,24 +121,33 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
 
 const char* gemm_isa() { return kernel().isa; }
 
-void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-          int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate, bool parallel) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
-    return;
-  }
+int64_t packed_a_floats(int64_t M, int64_t K) {
   const GemmKernel& kern = kernel();
-  // Threads pay off only when there is enough arithmetic to share (about 2 MFLOP).
-  const bool threads = parallel && omp_get_max_threads() > 1 && M * N * K > (1 << 20);
-  if (trans_b && M <= 8 * kern.nr && N >= 8 * kern.mr && K >= 64)
-    return gemm_small_m_trans_b(C, ldc, A, lda, B, ldb, M, N, K, trans_a, accumulate, threads);
+  return (M + kern.mr - 1) / kern.mr * kern.mr * std::max<int64_t>(K, 0);
+}
+
+// The KC slices one after another: slice k0 holds op(A)'s columns [k0, k0 + kc) as row panels and
+// starts at packed_a_floats(M, k0), the layout gemm_blocked reads.
+void pack_a(float* Ap, const float* A, int64_t lda, int64_t M, int64_t K, bool trans_a, bool parallel) {
+  const GemmKernel& kern = kernel();
+  for (int64_t k0 = 0; k0 < K; k0 += KC)
+    pack(Ap + packed_a_floats(M, k0), A, lda, trans_a, M, k0, std::min(KC, K - k0), kern.mr, parallel);
+}
+
+namespace {
+
+// The packed product behind gemm and gemm_packed_a: per KC slice, A's row panels (packed here
+// unless prepacked holds all of them, see pack_a) against B's column panels, the (row block, column
+// block) grid split over the threads.
+void gemm_blocked(float* C, int64_t ldc, const float* prepacked, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, int64_t M, int64_t N, int64_t K, bool trans_a,
+                  bool trans_b, bool accumulate, bool threads) {
+  const GemmKernel& kern = kernel();
   const int64_t m_panels = (M + kern.mr - 1) / kern.mr;
   const int64_t n_panels = (N + kern.nr - 1) / kern.nr;
   const int64_t kc_max = std::min(K, KC);
   static thread_local Scratch a_scratch, b_scratch;
-  float* Ap = a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
+  float* a_buffer = prepacked ? nullptr : a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
   float* Bp = b_scratch.get(static_cast<size_t>(n_panels * kern.nr * kc_max));
   // Column blocks narrow (down to one panel) until every thread has at least two tasks: a
   // 64 x 120 product is otherwise one task that one core does alone.
@@ -155,7 +164,8 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     const bool acc = accumulate || k0 > 0;
-    pack(Ap, A, lda, trans_a, M, k0, kc, kern.mr, threads);
+    const float* Ap = prepacked ? prepacked + packed_a_floats(M, k0) : a_buffer;
+    if (!prepacked) pack(a_buffer, A, lda, trans_a, M, k0, kc, kern.mr, threads);
     if (direct_b) {
       if (full_cols < N) pack(Bp, B + full_cols, ldb, true, N - full_cols, k0, kc, kern.nr, false);
     } else {
@@ -179,6 +189,38 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
           kern.macro(kc, a, 0, rows, Bp, kc * kern.nr, kern.nr, cols - direct, c + direct, ldc, acc);
       }
   }
+}
+
+// C's rows zeroed (or left, when accumulating) for a product with nothing to sum over.
+void empty_product(float* C, int64_t ldc, int64_t M, int64_t N, bool accumulate) {
+  if (!accumulate)
+    for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+}
+
+// Threads pay off only when there is enough arithmetic to share (about 2 MFLOP).
+bool use_threads(bool parallel, int64_t M, int64_t N, int64_t K) {
+  return parallel && omp_get_max_threads() > 1 && M * N * K > (1 << 20);
+}
+
+}  // namespace
+
+void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
+          int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate, bool parallel) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return empty_product(C, ldc, M, N, accumulate);
+  const GemmKernel& kern = kernel();
+  const bool threads = use_threads(parallel, M, N, K);
+  if (trans_b && M <= 8 * kern.nr && N >= 8 * kern.mr && K >= 64)
+    return gemm_small_m_trans_b(C, ldc, A, lda, B, ldb, M, N, K, trans_a, accumulate, threads);
+  gemm_blocked(C, ldc, nullptr, A, lda, B, ldb, M, N, K, trans_a, trans_b, accumulate, threads);
+}
+
+void gemm_packed_a(float* C, int64_t ldc, const float* Ap, const float* B, int64_t ldb, int64_t M,
+                   int64_t N, int64_t K, bool trans_b, bool accumulate, bool parallel) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return empty_product(C, ldc, M, N, accumulate);
+  gemm_blocked(C, ldc, Ap, nullptr, 0, B, ldb, M, N, K, false, trans_b, accumulate,
+               use_threads(parallel, M, N, K));
 }
 
 void gemm_reference(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
