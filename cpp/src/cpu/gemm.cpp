@@ -114,9 +114,22 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
       kern.macro(kc, tail, 0, N - full_rows, Bp, kc * kern.nr, kern.nr, M, T + full_rows * M, M, acc);
     }
   }
+  // C = T^T in 32 x 32 blocks: a row of C read T with a stride of M floats, one cache line per
+  // element, which took a fifth of conv2d's dw on 256 channels.
+  constexpr int64_t kBlock = 32;
 #pragma omp parallel for if (threads) schedule(static)
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0f) + T[j * M + i];
+  for (int64_t i0 = 0; i0 < M; i0 += kBlock)
+    for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
+      const int64_t i1 = std::min(M, i0 + kBlock), j1 = std::min(N, j0 + kBlock);
+      for (int64_t i = i0; i < i1; ++i) {
+        float* __restrict c = C + i * ldc;
+        const float* __restrict t = T + i;
+        if (accumulate)
+          for (int64_t j = j0; j < j1; ++j) c[j] += t[j * M];
+        else
+          for (int64_t j = j0; j < j1; ++j) c[j] = t[j * M];
+      }
+    }
 }
 
 const char* gemm_isa() { return kernel().isa; }
