@@ -18,6 +18,7 @@
 
 #include "pycnn/check.h"
 #include "pycnn/gemm.h"
+#include "pycnn/vector_math.h"
 #include "scratch.h"
 
 namespace pycnn {
@@ -116,8 +117,9 @@ const float* pad_image(const float* x, const Conv2dShape& s) {
   return xp;
 }
 
-// col[K, OH*OW] (rows ld apart) from the padded image xp[C, Hp, Wp].
-void im2col_padded(float* col, int64_t ld, const float* xp, const PaddedGeometry& g) {
+// col[K, OH*OW] (rows ld apart) from the padded image xp[C, Hp, Wp]. Cloned per instruction set: a
+// 16-float row is one AVX-512 move instead of four SSE ones.
+PYCNN_VECTOR_CLONES void im2col_padded(float* col, int64_t ld, const float* xp, const PaddedGeometry& g) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -170,8 +172,8 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
 }
 
 // dx[C, H, W] += the whole image's dcol[K, OH*OW] (rows ld apart) folded back: summed into a zeroed
-// padded plane by plain strided adds, whose interior is then added to dx.
-void col2im_whole(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s) {
+// padded plane by plain strided adds, whose interior is then added to dx (cloned like im2col_padded).
+PYCNN_VECTOR_CLONES void col2im_whole(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s) {
   const PaddedGeometry g = padded_geometry(s);
   const bool padded = s.pad_h != 0 || s.pad_w != 0;
   static thread_local Scratch padded_scratch;
