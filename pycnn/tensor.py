@@ -141,12 +141,35 @@ class Tensor:
         memo[id(self)] = copy
         return copy
 
+    @property
+    def _version(self):
+        """In-place writes to this tensor's storage so far (shared by its views), as torch's
+        ``Tensor._version``; autograd compares it to refuse a saved tensor that was changed."""
+        return self._data._version
+
+    def _check_inplace(self, op):
+        # An in-place write is not recorded on the tape, so on a tensor that needs a gradient it
+        # would give a wrong one: refuse it outside no_grad (torch refuses it for a leaf; a non-leaf
+        # torch would record, pycnn cannot).
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._fn is None:
+                raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
+                                   "in-place operation (wrap it in `with pycnn.no_grad():`, as "
+                                   "torch requires)")
+            raise RuntimeError(f"{op}: in-place operations on a tensor that is part of the autograd "
+                               "tape are not supported (pycnn records no in-place op); use the "
+                               "out-of-place form, or write under pycnn.no_grad() to a detach()ed "
+                               "tensor")
+
     def zero_(self):
+        """Fills this tensor with zeros in place (bumps its version)."""
+        self._check_inplace("zero_")
         self._data.zero_()
         return self
 
     def copy_(self, other):
-        """Copies ``other``'s values into this tensor in place (no gradient)."""
+        """Copies ``other``'s values into this tensor in place (no gradient; bumps its version)."""
+        self._check_inplace("copy_")
         other = other._data if isinstance(other, Tensor) else tensor(other, device=self.device)._data
         self._data.copy_(other)
         return self
@@ -162,23 +185,32 @@ class Tensor:
         return array if dtype is None else array.astype(dtype)
 
     # ----- autograd ---------------------------------------------------------------------------
-    def backward(self, grad=None):
-        """Back-propagates from this tensor. ``grad`` defaults to 1 for a one-element tensor."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Back-propagates from this tensor, as torch's ``Tensor.backward``: ``gradient`` defaults to 1
+        for a one-element tensor. The saved tensors of every op passed through are freed afterwards
+        (a second backward through them raises RuntimeError) unless ``retain_graph=True``.
+        ``create_graph=True`` (higher-order gradients) is not supported."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not "
+                                      "supported: pycnn's backward kernels are not themselves "
+                                      "recorded on the tape")
+        if retain_graph is None:
+            retain_graph = create_graph
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no tape "
                                "(did an input have requires_grad=True? was it made under no_grad?)")
-        if grad is None:
+        if gradient is None:
             if self.numel() != 1:
                 raise ValueError(f"backward: grad can be implied only for a one-element tensor, got "
-                                 f"shape {self.shape}; pass grad= of the same shape")
+                                 f"shape {self.shape}; pass gradient= of the same shape")
             g = _C.from_numpy(np.ones(self.shape, dtype=np.float32))
             g = g.to(self.device)
         else:
-            g = grad._data if isinstance(grad, Tensor) else tensor(grad)._data
+            g = gradient._data if isinstance(gradient, Tensor) else tensor(gradient)._data
             if g.shape != self.shape:
-                raise ValueError(f"backward: expected grad of shape {self.shape}, got {g.shape}")
+                raise ValueError(f"backward: expected gradient of shape {self.shape}, got {g.shape}")
             g = g.to(self.device)
-        autograd.backward(self, g)
+        autograd.backward(self, g, retain_graph=bool(retain_graph))
 
     def _accumulate_grad(self, g):
         """.grad += g, in place once .grad exists (as PyTorch does), so a training step allocates
@@ -291,9 +323,9 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     if not array.flags.writeable:  # _C.from_numpy takes writable arrays; this copy is read only once
         array = array.copy()
     device = _check_device(device)
-    # One copy, into memory from pycnn's own (64-byte aligned) allocator.
-    storage = _C.empty(list(array.shape), array.dtype.name, "cpu")
-    storage.copy_(_C.from_numpy(array))
+    # One copy, into memory from pycnn's own (64-byte aligned) allocator; a new tensor is at
+    # version 0 (clone is no in-place write).
+    storage = _C.from_numpy(array).clone()
     t = Tensor._wrap(storage if device == "cpu" else storage.to(device))
     if requires_grad:
         t.requires_grad_(True)
