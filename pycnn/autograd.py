@@ -102,6 +102,7 @@ class Function:
         track = any(needs) and is_grad_enabled()
         fn.needs_input_grad = needs if track else (False,) * len(args)
         out = fn.forward(*raw, **kwargs)
+        track = track and out.dtype == "float32"  # integer results carry no gradient, as in torch
         result = Tensor._wrap(out, requires_grad=track)
         if tracer is not None:
             tracer(cls, args, kwargs, result)
