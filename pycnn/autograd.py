@@ -66,15 +66,19 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
           "second time or if you need to access saved tensors after calling backward.")
 
 
-def _saved_tensors(fn):
-    """The raw tensors ``fn`` holds after its forward: those its backward may read."""
+def _saved_versions(fn):
+    """(tensor, version) for each raw tensor ``fn`` holds after its forward: what backward may read.
+    A plain loop: it runs once per op of every training step."""
+    raw_tensor = _C.Tensor
+    saved = []
     for value in fn.__dict__.values():
-        if isinstance(value, _C.Tensor):
-            yield value
+        if isinstance(value, raw_tensor):
+            saved.append((value, value._version))
         elif isinstance(value, (tuple, list)):
             for item in value:
-                if isinstance(item, _C.Tensor):
-                    yield item
+                if isinstance(item, raw_tensor):
+                    saved.append((item, item._version))
+    return saved
 
 
 class Function:
@@ -97,19 +101,28 @@ class Function:
         from .tensor import Tensor
 
         fn = cls()
-        raw = [a._data if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        track = any(needs) and is_grad_enabled()
-        fn.needs_input_grad = needs if track else (False,) * len(args)
+        # One pass over the arguments (this runs for every op): the raw values for forward and,
+        # per argument, the edge backward follows (None where no gradient flows).
+        raw, edges, wanted = [], [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a._data)
+                if a.requires_grad:
+                    edges.append(a if a._fn is None else a._fn)
+                    wanted = True
+                    continue
+            else:
+                raw.append(a)
+            edges.append(None)
+        track = wanted and is_grad_enabled()
+        fn.needs_input_grad = tuple(e is not None for e in edges) if track else (False,) * len(args)
         out = fn.forward(*raw, **kwargs)
-        track = track and out.dtype == "float32"  # integer results carry no gradient, as in torch
         result = Tensor._wrap(out, requires_grad=track)
         if tracer is not None:
             tracer(cls, args, kwargs, result)
         if track:
-            fn.edges = tuple((a if a._fn is None else a._fn) if need else None
-                             for a, need in zip(args, needs))
-            fn.saved_versions = tuple((t, t._version) for t in _saved_tensors(fn))
+            fn.edges = edges
+            fn.saved_versions = _saved_versions(fn)
             result._fn = fn
         return result
 

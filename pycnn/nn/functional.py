@@ -1384,7 +1384,8 @@ def cast(input, dtype):
         raise TypeError(f"cast: expected dtype 'float32' or 'int64', got {dtype!r}")
     if input.dtype == dtype:
         return input
-    return CastFunction.apply(input, dtype)
+    # integer results carry no gradient, as in torch: cut the tape for them
+    return CastFunction.apply(input.detach() if dtype == "int64" else input, dtype)
 
 
 def _unary_host(input, op, fn):
