@@ -4,9 +4,21 @@ Every differentiable op is a :class:`Function`: ``forward`` runs the op's C++ fo
 ``_C.Tensor`` values and saves what backward needs on ``self``; ``backward`` receives the gradient of
 the output and returns one gradient (or ``None``) per positional input, again as raw ``_C.Tensor``
 values. ``Function.apply`` wraps inputs and output in :class:`pycnn.Tensor` and, when gradients are
-wanted, links the output to the Function that made it. ``Tensor.backward`` walks those links in
-reverse topological order, summing gradients where a tensor feeds several ops (residual and
-inception branches) and accumulating (``+=``) into the ``.grad`` of leaf tensors.
+wanted, links the output to the Function that made it; the Function links to the Functions that made
+its inputs (or to the leaf tensors themselves), never to intermediate tensors, so an activation
+lives only as long as a Function keeps it saved. ``Tensor.backward`` walks those links in reverse
+topological order, summing gradients where a tensor feeds several ops (residual and inception
+branches) and accumulating (``+=``) into the ``.grad`` of leaf tensors.
+
+Two checks keep a gradient from being silently wrong, as in PyTorch:
+
+- Every ``_C.Tensor`` a Function holds after its forward (directly, or in a tuple or list attribute)
+  counts as saved for backward: its storage's version counter (bumped by every in-place write) is
+  recorded then and compared before the backward uses it. A mismatch raises RuntimeError naming the
+  Function and both versions.
+- Backward frees each Function's saved tensors once it has run, unless ``retain_graph=True``; going
+  through such a Function again raises RuntimeError. Functions that saved no tensor (add, reshape,
+  sum) can be gone through again, as in PyTorch.
 """
 import contextlib
 import threading
@@ -48,10 +60,35 @@ def enable_grad():
         _state.enabled = previous
 
 
-class Function:
-    """Base of every differentiable op. Subclasses implement ``forward`` and ``backward``."""
+_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after "
+          "they have already been freed). Saved intermediate values of the graph are freed when you "
+          "call .backward(). Specify retain_graph=True if you need to backward through the graph a "
+          "second time or if you need to access saved tensors after calling backward.")
 
-    __slots__ = ("inputs", "needs_input_grad", "__dict__")
+
+def _saved_versions(fn):
+    """(tensor, version) for each raw tensor ``fn`` holds after its forward: what backward may read.
+    A plain loop: it runs once per op of every training step."""
+    raw_tensor = _C.Tensor
+    saved = []
+    for value in fn.__dict__.values():
+        if isinstance(value, raw_tensor):
+            saved.append((value, value._version))
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, raw_tensor):
+                    saved.append((item, item._version))
+    return saved
+
+
+class Function:
+    """Base of every differentiable op. Subclasses implement ``forward`` and ``backward``.
+
+    ``edges`` holds, per positional input, the Function that made it, the leaf Tensor itself, or None
+    where no gradient flows; ``saved_versions`` pairs each saved raw tensor with its version at the
+    end of forward (None once backward freed them)."""
+
+    __slots__ = ("edges", "needs_input_grad", "saved_versions", "__dict__")
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -64,18 +101,53 @@ class Function:
         from .tensor import Tensor
 
         fn = cls()
-        raw = [a._data if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        track = any(needs) and is_grad_enabled()
-        fn.needs_input_grad = needs if track else (False,) * len(args)
+        # One pass over the arguments (this runs for every op): the raw values for forward and,
+        # per argument, the edge backward follows (None where no gradient flows).
+        raw, edges, wanted = [], [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a._data)
+                if a.requires_grad:
+                    edges.append(a if a._fn is None else a._fn)
+                    wanted = True
+                    continue
+            else:
+                raw.append(a)
+            edges.append(None)
+        track = wanted and is_grad_enabled()
+        fn.needs_input_grad = tuple(e is not None for e in edges) if track else (False,) * len(args)
         out = fn.forward(*raw, **kwargs)
         result = Tensor._wrap(out, requires_grad=track)
         if tracer is not None:
             tracer(cls, args, kwargs, result)
         if track:
-            fn.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            fn.edges = edges
+            fn.saved_versions = _saved_versions(fn)
             result._fn = fn
         return result
+
+    def _check_saved(self):
+        """Raises RuntimeError when backward freed the saved tensors or one was written in place."""
+        if self.saved_versions is None:
+            raise RuntimeError(f"{_FREED} (The graph was freed at {type(self).__name__}.)")
+        for t, version in self.saved_versions:
+            now = t._version
+            if now != version:
+                op = self.__dict__.get("op")  # BinaryFunction's 'add', 'mul', ...
+                name = type(self).__name__ + (f" ({op})" if isinstance(op, str) else "")
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [pycnn {t.dtype} tensor of shape {tuple(t.shape)}], which "
+                    f"{name} saved for backward, is at version {now}; expected version "
+                    f"{version} instead. Hint: an in-place write (zero_, copy_, an optimizer step, "
+                    "load_state_dict, ...) changed it after the forward pass that saved it; run the "
+                    "forward again after the write, or write to a clone().")
+
+    def _free_saved(self):
+        """Drops what forward saved (the activations); a later backward through here raises."""
+        if self.saved_versions:
+            self.__dict__.clear()
+            self.saved_versions = None
 
 
 def _accumulate(current, new):
@@ -84,40 +156,49 @@ def _accumulate(current, new):
     return _C.binary_forward(current, new, 0)
 
 
-def backward(root, grad):
-    """Back-propagates ``grad`` (a raw ``_C.Tensor`` shaped like ``root``) through the tape."""
+def backward(root, grad, retain_graph=False):
+    """Back-propagates ``grad`` (a raw ``_C.Tensor`` shaped like ``root``) through the tape; frees
+    each Function's saved tensors after it ran unless ``retain_graph``."""
+    if root._fn is None:
+        if root.requires_grad:
+            root._accumulate_grad(grad)
+        return
     order = []
     visited = set()
-    stack = [(root, False)]
+    stack = [(root._fn, False)]
     while stack:  # iterative DFS: DenseNet-sized tapes are deeper than Python's recursion limit
-        tensor, expanded = stack.pop()
+        fn, expanded = stack.pop()
         if expanded:
-            order.append(tensor)
+            order.append(fn)
             continue
-        if id(tensor) in visited:
+        if id(fn) in visited:
             continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        fn = tensor._fn
-        if fn is not None:
-            for parent in fn.inputs:
-                if parent is not None and parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for edge in fn.edges:
+            if isinstance(edge, Function) and id(edge) not in visited:
+                stack.append((edge, False))
 
-    grads = {id(root): grad}
-    for tensor in reversed(order):
-        g = grads.pop(id(tensor), None)
+    grads = {id(root._fn): grad}
+    leaves = {}  # id -> [leaf tensor, summed gradient], accumulated into .grad once at the end
+    for fn in reversed(order):
+        g = grads.pop(id(fn), None)
         if g is None:
             continue
-        fn = tensor._fn
-        if fn is None:
-            if tensor.requires_grad:
-                tensor._accumulate_grad(g)
-            continue
+        fn._check_saved()
         input_grads = fn.backward(g)
+        if not retain_graph:
+            fn._free_saved()
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for parent, parent_grad in zip(fn.inputs, input_grads):
-            if parent is None or parent_grad is None or not parent.requires_grad:
+        for edge, edge_grad in zip(fn.edges, input_grads):
+            if edge is None or edge_grad is None:
                 continue
-            grads[id(parent)] = _accumulate(grads.get(id(parent)), parent_grad)
+            if isinstance(edge, Function):
+                grads[id(edge)] = _accumulate(grads.get(id(edge)), edge_grad)
+            else:
+                entry = leaves.setdefault(id(edge), [edge, None])
+                entry[1] = _accumulate(entry[1], edge_grad)
+    for leaf, g in leaves.values():
+        if leaf.requires_grad:
+            leaf._accumulate_grad(g)

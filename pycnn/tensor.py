@@ -141,12 +141,35 @@ class Tensor:
         memo[id(self)] = copy
         return copy
 
+    @property
+    def _version(self):
+        """In-place writes to this tensor's storage so far (shared by its views), as torch's
+        ``Tensor._version``; autograd compares it to refuse a saved tensor that was changed."""
+        return self._data._version
+
+    def _check_inplace(self, op):
+        # An in-place write is not recorded on the tape, so on a tensor that needs a gradient it
+        # would give a wrong one: refuse it outside no_grad (torch refuses it for a leaf; a non-leaf
+        # torch would record, pycnn cannot).
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._fn is None:
+                raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
+                                   "in-place operation (wrap it in `with pycnn.no_grad():`, as "
+                                   "torch requires)")
+            raise RuntimeError(f"{op}: in-place operations on a tensor that is part of the autograd "
+                               "tape are not supported (pycnn records no in-place op); use the "
+                               "out-of-place form, or write under pycnn.no_grad() to a detach()ed "
+                               "tensor")
+
     def zero_(self):
+        """Fills this tensor with zeros in place (bumps its version)."""
+        self._check_inplace("zero_")
         self._data.zero_()
         return self
 
     def copy_(self, other):
-        """Copies ``other``'s values into this tensor in place (no gradient)."""
+        """Copies ``other``'s values into this tensor in place (no gradient; bumps its version)."""
+        self._check_inplace("copy_")
         other = other._data if isinstance(other, Tensor) else tensor(other, device=self.device)._data
         self._data.copy_(other)
         return self
@@ -162,23 +185,32 @@ class Tensor:
         return array if dtype is None else array.astype(dtype)
 
     # ----- autograd ---------------------------------------------------------------------------
-    def backward(self, grad=None):
-        """Back-propagates from this tensor. ``grad`` defaults to 1 for a one-element tensor."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Back-propagates from this tensor, as torch's ``Tensor.backward``: ``gradient`` defaults to 1
+        for a one-element tensor. The saved tensors of every op passed through are freed afterwards
+        (a second backward through them raises RuntimeError) unless ``retain_graph=True``.
+        ``create_graph=True`` (higher-order gradients) is not supported."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not "
+                                      "supported: pycnn's backward kernels are not themselves "
+                                      "recorded on the tape")
+        if retain_graph is None:
+            retain_graph = create_graph
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no tape "
                                "(did an input have requires_grad=True? was it made under no_grad?)")
-        if grad is None:
+        if gradient is None:
             if self.numel() != 1:
                 raise ValueError(f"backward: grad can be implied only for a one-element tensor, got "
-                                 f"shape {self.shape}; pass grad= of the same shape")
+                                 f"shape {self.shape}; pass gradient= of the same shape")
             g = _C.from_numpy(np.ones(self.shape, dtype=np.float32))
             g = g.to(self.device)
         else:
-            g = grad._data if isinstance(grad, Tensor) else tensor(grad)._data
+            g = gradient._data if isinstance(gradient, Tensor) else tensor(gradient)._data
             if g.shape != self.shape:
-                raise ValueError(f"backward: expected grad of shape {self.shape}, got {g.shape}")
+                raise ValueError(f"backward: expected gradient of shape {self.shape}, got {g.shape}")
             g = g.to(self.device)
-        autograd.backward(self, g)
+        autograd.backward(self, g, retain_graph=bool(retain_graph))
 
     def _accumulate_grad(self, g):
         """.grad += g, in place once .grad exists (as PyTorch does), so a training step allocates
@@ -217,16 +249,219 @@ class Tensor:
 
         return F.mean(self)
 
+    # ----- indexing, shapes, reductions (see pycnn.nn.functional for what runs on the host) ----
+    def __getitem__(self, key):
+        """``self[key]`` with torch's rules for ints, slices (step > 0), None, Ellipsis and one int64
+        tensor/array/list index or bool mask; a new tensor (a copy, not a view: writing to it leaves
+        ``self`` unchanged), differentiable. On the host (a CUDA tensor makes one round trip)."""
+        from .nn import functional as F
+
+        return F.index(self, key)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def argmax(self, dim=None, keepdim=False):
+        """Index of the largest value (flattened when ``dim`` is None), as torch.argmax."""
+        from .nn import functional as F
+
+        return F.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        """Index of the smallest value (flattened when ``dim`` is None), as torch.argmin."""
+        from .nn import functional as F
+
+        return F.argmin(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        """The largest value (0-d), or ``(values, indices)`` along ``dim``, as torch.max."""
+        from .nn import functional as F
+
+        return F.max_reduce(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        """The smallest value (0-d), or ``(values, indices)`` along ``dim``, as torch.min."""
+        from .nn import functional as F
+
+        return F.min_reduce(self, dim, keepdim)
+
+    def squeeze(self, dim=None):
+        from .nn import functional as F
+
+        return F.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        from .nn import functional as F
+
+        return F.unsqueeze(self, dim)
+
+    def permute(self, *dims):
+        """Dimensions reordered, as torch.permute (a copy; on the host)."""
+        from .nn import functional as F
+
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return F.permute(self, dims)
+
+    def transpose(self, dim0, dim1):
+        """Two dimensions swapped, as torch.transpose (a copy; on the host)."""
+        from .nn import functional as F
+
+        return F.transpose(self, dim0, dim1)
+
+    def t(self):
+        """The transpose of a tensor of at most 2 dimensions, as torch.t."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expected a tensor of at most 2 dimensions, got shape {self.shape} "
+                             "(use transpose or permute)")
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    @property
+    def T(self):
+        """The dimensions reversed (the transpose of a matrix), as torch's ``.T``."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    # ----- dtypes and Python numbers ----------------------------------------------------------
+    def float(self):
+        """This tensor as float32 (itself when already float32), as torch's ``.float()``."""
+        from .nn import functional as F
+
+        return F.cast(self, "float32")
+
+    def long(self):
+        """This tensor as int64 (float values truncated toward zero), as torch's ``.long()``."""
+        from .nn import functional as F
+
+        return F.cast(self, "int64")
+
+    def int(self):
+        """As :meth:`long`: pycnn's only integer dtype is int64 (torch's ``.int()`` gives int32)."""
+        return self.long()
+
+    def bool(self):
+        """``self != 0`` as pycnn's bool stand-in, an int64 0/1 :class:`BoolTensor` (see
+        :func:`pycnn.nn.functional.compare`)."""
+        return self != 0
+
+    def _scalar_value(self, kind):
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to {kind}")
+        return self.item()
+
+    def __float__(self):
+        return float(self._scalar_value("Scalar"))
+
+    def __int__(self):
+        return int(self._scalar_value("Scalar"))
+
+    def __index__(self):
+        if self.dtype != "int64" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return self.item()
+
+    def __bool__(self):
+        if self.numel() != 1:
+            which = "no values" if self.numel() == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {which} is ambiguous")
+        return bool(self.item())
+
+    # ----- comparisons (int64 0/1 results: see pycnn.nn.functional.compare) -------------------
+    __hash__ = object.__hash__  # identity, as torch: tensors are dict keys (optimizer state)
+
+    def _compare(self, other, op):
+        from .nn import functional as F
+
+        if not isinstance(other, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)):
+            return NotImplemented  # t == None is False, as in torch
+        return F.compare(self, other, op)
+
+    def __eq__(self, other):
+        return self._compare(other, "eq")
+
+    def __ne__(self, other):
+        return self._compare(other, "ne")
+
+    def __lt__(self, other):
+        return self._compare(other, "lt")
+
+    def __le__(self, other):
+        return self._compare(other, "le")
+
+    def __gt__(self, other):
+        return self._compare(other, "gt")
+
+    def __ge__(self, other):
+        return self._compare(other, "ge")
+
+    # ----- elementwise math and matrix products -----------------------------------------------
+    def exp(self):
+        from .nn import functional as F
+
+        return F.exp(self)
+
+    def log(self):
+        from .nn import functional as F
+
+        return F.log(self)
+
+    def sqrt(self):
+        from .nn import functional as F
+
+        return F.sqrt(self)
+
+    def abs(self):
+        from .nn import functional as F
+
+        return F.absolute(self)
+
+    __abs__ = abs
+
+    def pow(self, exponent):
+        from .nn import functional as F
+
+        return F.power(self, exponent)
+
+    __pow__ = pow
+
+    def __rpow__(self, base):
+        from .nn import functional as F
+
+        return F.rpow(self, base)
+
+    def clamp(self, min=None, max=None):
+        """min(max(self, min), max) elementwise, as torch.clamp (on the device)."""
+        from .nn import functional as F
+
+        return F.clip(self, min, max)
+
+    clip = clamp
+
+    def matmul(self, other):
+        """The matrix product of 1-d or 2-d tensors, as torch.matmul (on the device)."""
+        from .nn import functional as F
+
+        return F.matmul(self, other)
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
     # ----- arithmetic with broadcasting -------------------------------------------------------
     def _binary(self, other, op, reverse=False):
         from .nn import functional as F
 
+        # torch's promotion: int64 with a float32 tensor or a Python float computes in float32;
+        # int64 with a Python int stays int64, which pycnn's float32 kernels refuse with a TypeError
+        promote = not (isinstance(other, numbers.Integral) and self.dtype == "int64")
         if not isinstance(other, Tensor):
             if isinstance(other, numbers.Number):
                 other = Tensor._wrap(_C.from_numpy(np.array(other, dtype=np.float32)).to(self.device))
             else:
                 other = tensor(other, device=self.device)
         a, b = (other, self) if reverse else (self, other)
+        if promote and a.dtype != b.dtype:
+            a, b = F.cast(a, "float32"), F.cast(b, "float32")
         return F.binary(a, b, op)
 
     def __add__(self, other):
@@ -262,6 +497,14 @@ class Tensor:
         return f"tensor({np.array2string(self.numpy(), precision=4, separator=', ')}{dev}{grad})"
 
 
+class BoolTensor(Tensor):
+    """What comparisons and ``.bool()`` return: pycnn has no bool dtype, so an int64 tensor of 0 and
+    1 (``dtype`` reads 'int64') that indexing reads as a mask, like torch's bool tensors. Anything
+    computed from it (sum, float(), detach) is an ordinary tensor."""
+
+    __slots__ = ()
+
+
 def _as_numpy(data, dtype=None):
     if isinstance(data, Tensor):
         data = data.numpy()
@@ -291,9 +534,9 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     if not array.flags.writeable:  # _C.from_numpy takes writable arrays; this copy is read only once
         array = array.copy()
     device = _check_device(device)
-    # One copy, into memory from pycnn's own (64-byte aligned) allocator.
-    storage = _C.empty(list(array.shape), array.dtype.name, "cpu")
-    storage.copy_(_C.from_numpy(array))
+    # One copy, into memory from pycnn's own (64-byte aligned) allocator; a new tensor is at
+    # version 0 (clone is no in-place write).
+    storage = _C.from_numpy(array).clone()
     t = Tensor._wrap(storage if device == "cpu" else storage.to(device))
     if requires_grad:
         t.requires_grad_(True)

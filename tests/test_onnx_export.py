@@ -24,7 +24,8 @@ def _randomize_bn(model, seed):
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.copy_(rng.standard_normal(m.num_features).astype(np.float32) * 0.1)
             m.running_var.copy_(rng.random(m.num_features).astype(np.float32) + 0.5)
-            m.weight.copy_(rng.random(m.num_features).astype(np.float32) + 0.5)
+            with pycnn.no_grad():  # a parameter is written in place only outside the tape, as in torch
+                m.weight.copy_(rng.random(m.num_features).astype(np.float32) + 0.5)
 
 
 class Residual(nn.Module):

@@ -43,6 +43,10 @@ static void adam_update(const Tensor& param, const Tensor& grad, const Tensor& e
     PYCNN_ON_CUDA("adam", cuda::adam_update(param.f32(), exp_avg.f32(), exp_avg_sq.f32(), vmax,
                                             grad.f32(), c));
   else cpu::adam_update(param.f32(), exp_avg.f32(), exp_avg_sq.f32(), vmax, grad.f32(), c);
+  param.bump_version();  // autograd then refuses a graph that saved the old values
+  exp_avg.bump_version();
+  exp_avg_sq.bump_version();
+  if (max_exp_avg_sq) max_exp_avg_sq->bump_version();
 }
 
 void bind_adam(nb::module_& m) {

@@ -58,6 +58,8 @@ static std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(
     PYCNN_ON_CUDA("batch_norm", cuda::batch_norm_forward(y.f32(), mean.f32(), rstd.f32(), rm, rv,
                                                          x.f32(), pw, pb, s));
   else cpu::batch_norm_forward(y.f32(), mean.f32(), rstd.f32(), rm, rv, x.f32(), pw, pb, s);
+  if (training && running_mean) running_mean->bump_version();  // updated in place
+  if (training && running_var) running_var->bump_version();
   return {y, mean, rstd};
 }
 

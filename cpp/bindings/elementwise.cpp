@@ -47,6 +47,7 @@ static void add_inplace(Tensor& acc, const Tensor& other) {
   if (acc.is_cuda())
     PYCNN_ON_CUDA("add_", cuda::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s));
   else cpu::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s);
+  acc.bump_version();
 }
 
 void bind_elementwise(nb::module_& m) {

@@ -36,6 +36,7 @@ static Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
   else
     cpu::gemm(c.f32(), N, a.f32(), a.size(1), b.f32(), b.size(1), M, N, K, trans_a, trans_b,
               accumulate);
+  if (accumulate) c.bump_version();  // out was written in place
   return c;
 }
 

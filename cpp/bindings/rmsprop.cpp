@@ -38,6 +38,10 @@ static void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor
     PYCNN_ON_CUDA("rmsprop", cuda::rmsprop_update(param.f32(), square_avg.f32(), ga, buf,
                                                   grad.f32(), c));
   else cpu::rmsprop_update(param.f32(), square_avg.f32(), ga, buf, grad.f32(), c);
+  param.bump_version();  // autograd then refuses a graph that saved the old values
+  square_avg.bump_version();
+  if (grad_avg) grad_avg->bump_version();
+  if (momentum_buffer) momentum_buffer->bump_version();
 }
 
 void bind_rmsprop(nb::module_& m) {

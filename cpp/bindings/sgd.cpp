@@ -28,6 +28,8 @@ static void sgd_update(const Tensor& param, const Tensor& grad,
   float* buf = momentum_buffer ? momentum_buffer->f32() : nullptr;
   if (param.is_cuda()) PYCNN_ON_CUDA("sgd", cuda::sgd_update(param.f32(), buf, grad.f32(), c));
   else cpu::sgd_update(param.f32(), buf, grad.f32(), c);
+  param.bump_version();  // autograd then refuses a graph that saved the old values
+  if (momentum_buffer) momentum_buffer->bump_version();
 }
 
 void bind_sgd(nb::module_& m) {

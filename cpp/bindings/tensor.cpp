@@ -94,12 +94,18 @@ void bind_tensor(nb::module_& m) {
       .def("view", [](const Tensor& t, const Shape& shape) { return t.view(shape); })
       .def("clone", &Tensor::clone)
       .def("to", [](const Tensor& t, const std::string& device) { return t.to(parse_device(device)); })
-      .def("zero_", &Tensor::zero_)
+      .def_prop_ro("_version", &Tensor::version,
+                   "In-place writes to this tensor's storage so far (shared by its views).")
+      .def("zero_", [](Tensor& t) {
+        t.zero_();
+        t.bump_version();
+      })
       .def("copy_", [](Tensor& t, const Tensor& src) {
         if (t.shape() != src.shape())
           value_error("copy_: expected a source of shape ", shape_str(t.shape()), ", got ",
                       shape_str(src.shape()));
         t.copy_from(src);
+        t.bump_version();
       });
 
   m.def("empty", [](const Shape& shape, const std::string& dtype, const std::string& device) {

@@ -4,6 +4,8 @@ Names, arguments and defaults follow torch.nn.functional. Each op checks the Pyt
 (types, pairs) here and leaves shape checks to its C++ binding (cpp/bindings/<op>.cpp), which names
 the op, what was expected and what came.
 """
+import builtins
+import collections
 import numbers
 
 import numpy as np
@@ -239,13 +241,20 @@ class SumFunction(Function):
 
 
 def sum(input):
-    """The sum of all elements, as a 0-d tensor."""
-    return SumFunction.apply(_tensor(input, "sum", "input"), 1.0)
+    """The sum of all elements, as a 0-d tensor. An int64 tensor (a comparison's 0/1) sums exactly
+    to an int64 tensor, as torch (on the host: a CUDA tensor makes one round trip)."""
+    _tensor(input, "sum", "input")
+    if input.dtype == "int64":
+        return Tensor._wrap(_to_device(np.sum(input.numpy(), dtype=np.int64), input.device))
+    return SumFunction.apply(input, 1.0)
 
 
 def mean(input):
     """The mean of all elements, as a 0-d tensor."""
     _tensor(input, "mean", "input")
+    if input.dtype != "float32":
+        raise TypeError(f"mean(): could not infer output dtype. Input dtype must be floating point, "
+                        f"got {input.dtype} (use .float().mean(), as in torch)")
     if input.numel() == 0:
         raise ValueError("mean: the input has no elements")
     return SumFunction.apply(input, 1.0 / input.numel())
@@ -974,3 +983,553 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         return weighted
     total = sum(weighted)
     return total if reduction == "sum" else binary(total, sum(weight.detach()), "div")
+
+
+# ----- tensor methods: indexing, shapes, reductions, comparisons, casts, elementwise math, matmul ----
+# Indexing, permutations, argmax/max/min, comparisons, dtype casts and exp/log/sqrt/abs/pow have no
+# C++ kernel: their forward runs in numpy on the host (sharing a CPU tensor's memory; a CUDA tensor
+# makes one round trip to the host and back, which is acceptable for these small ops and documented
+# on each) and the result is a new tensor on the input's device. Backward passes that are products
+# run on the device; scatters (indexing, max along a dim) run on the host like their forward.
+def _to_device(array, device, dtype=None):
+    """A new raw tensor holding a copy of ``array`` on ``device`` (float32, or int64 for integers
+    and bools)."""
+    array = np.asarray(array)
+    if dtype is None:
+        dtype = np.int64 if array.dtype.kind in "iub" else np.float32
+    return _C.from_numpy(np.array(array, dtype=dtype, order="C", copy=True)).to(device)
+
+
+def _dim_index(dim, ndim, op="dim"):
+    """``dim`` in [-ndim, ndim - 1] (a 0-d tensor takes -1 and 0, as torch), as a non-negative int."""
+    dim = _int(dim, op, "dim")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but "
+                         f"got {dim})")
+    return dim % n
+
+
+_BASIC = (type(None), type(Ellipsis), slice)
+
+
+def _index_array(item):
+    """A tensor index: int64 positions (tensor, ndarray, list) or a boolean mask (a comparison's
+    result, .bool(), a numpy bool array, a list of bools), as a numpy int64 or bool array."""
+    from ..tensor import BoolTensor
+
+    if isinstance(item, Tensor):
+        if item.dtype != "int64":
+            raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got "
+                             f"{item.dtype}")
+        return item.numpy().astype(bool) if isinstance(item, BoolTensor) else item.numpy()
+    array = np.asarray(item)
+    if array.size == 0 and array.dtype.kind == "f":  # [] is an empty list of positions
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iub":
+        raise IndexError(f"indices must be ints, slices, None, Ellipsis, or int64/bool tensors, "
+                         f"arrays or lists; got an array of dtype {array.dtype}")
+    return array if array.dtype.kind == "b" else array.astype(np.int64)
+
+
+def _index_key(key, shape):
+    """torch's indexing rules as a plan for numpy: ``(basic, axis, merged, index)``. ``basic`` holds
+    ints, slices (step > 0) and None with the Ellipsis expanded and the tensor index replaced by
+    full slices (None for a 0-d mask); ``axis`` is the dimension of ``x[basic]`` the tensor index
+    applies to (None without one), ``merged`` how many dimensions it covers there (a mask covers its
+    own rank), ``index`` the int64 positions along them (negative ones wrapped). Integer indices
+    select first, as in torch."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    items, consumed, arrays = [], 0, 0
+    for item in key:
+        if isinstance(item, (bool, np.bool_)):
+            raise IndexError("indexing with a Python bool is not supported; use None to add a "
+                             "dimension")
+        if isinstance(item, (numbers.Integral, np.integer)):
+            items.append(int(item))
+            consumed += 1
+        elif item is None or item is Ellipsis:
+            items.append(item)
+        elif isinstance(item, slice):
+            for part in (item.start, item.stop, item.step):
+                if part is not None and (isinstance(part, bool) or
+                                         not isinstance(part, (numbers.Integral, np.integer))):
+                    raise IndexError(f"slice indices must be ints or None, got {item!r}")
+            if item.step is not None and item.step <= 0:
+                raise ValueError("step must be greater than zero")
+            items.append(item)
+            consumed += 1
+        elif isinstance(item, (Tensor, np.ndarray, list)):
+            array = _index_array(item)
+            items.append(array)
+            consumed += array.ndim if array.dtype.kind == "b" else 1
+            arrays += 1
+        else:
+            raise IndexError(f"indices must be ints, slices, None, Ellipsis, or int64/bool tensors, "
+                             f"arrays or lists; got {type(item).__name__}")
+    if builtins.sum(item is Ellipsis for item in items) > 1:  # sum is the tensor op here
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if arrays > 1:
+        raise IndexError(f"pycnn supports one tensor, array or list index per indexing, got {arrays}; "
+                         "index in two steps")
+    if consumed > len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    basic, axis, merged, index = [], None, 1, None
+    d = o = 0  # the input dimension the next item indexes, the dimension it makes in x[basic]
+    for item in items:
+        if item is Ellipsis:
+            fill = len(shape) - consumed
+            basic.extend([slice(None)] * fill)
+            d, o = d + fill, o + fill
+        elif item is None:
+            basic.append(None)
+            o += 1
+        elif isinstance(item, slice):
+            basic.append(item)
+            d, o = d + 1, o + 1
+        elif isinstance(item, int):
+            if not -shape[d] <= item < shape[d]:
+                raise IndexError(f"index {item} is out of bounds for dimension {d} with size {shape[d]}")
+            basic.append(item)
+            d += 1
+        elif item.dtype.kind == "b":
+            want = tuple(shape[d:d + item.ndim])
+            if item.shape != want:
+                raise IndexError(f"The shape of the mask {list(item.shape)} at index {d} does not "
+                                 f"match the shape of the indexed tensor {list(want)} at index {d}")
+            # a mask over k dimensions takes its true positions from those dimensions flattened; a
+            # 0-d mask adds a dimension of size 1 (True) or 0 (False), as torch
+            basic.extend([slice(None)] * item.ndim if item.ndim else [None])
+            axis, merged, index = o, max(item.ndim, 1), np.flatnonzero(item)
+            d, o = d + item.ndim, o + merged
+        else:
+            size = shape[d]
+            bad = (item < -size) | (item >= size)
+            if bad.any():
+                raise IndexError(f"index {int(item[bad].reshape(-1)[0])} is out of bounds for "
+                                 f"dimension {d} with size {size}")
+            basic.append(slice(None))
+            axis, merged, index = o, 1, item % size if size else item
+            d, o = d + 1, o + 1
+    return tuple(basic), axis, merged, index
+
+
+def _merged_shape(shape, axis, merged):
+    """``shape`` with its ``merged`` dimensions from ``axis`` on merged into one."""
+    return shape[:axis] + (int(np.prod(shape[axis:axis + merged])),) + shape[axis + merged:]
+
+
+def _gather(view, axis, merged, index):
+    """``index`` taken along ``axis`` of ``view`` after merging ``merged`` dimensions there."""
+    if merged != 1:
+        view = view.reshape(_merged_shape(view.shape, axis, merged))
+    return np.take(view, index, axis=axis)
+
+
+class IndexFunction(Function):
+    def forward(self, x, plan):
+        self.in_shape, self.device = tuple(x.shape), x.device
+        self.basic, self.axis, self.merged, self.index = plan
+        view = x.numpy()[self.basic]
+        self.view_shape = view.shape
+        out = view if self.axis is None else _gather(view, self.axis, self.merged, self.index)
+        return _to_device(out, x.device)
+
+    def backward(self, grad):
+        g = grad.numpy()
+        if self.axis is None:
+            partial = g
+        else:
+            partial = np.zeros(_merged_shape(self.view_shape, self.axis, self.merged), np.float32)
+            np.add.at(partial, (slice(None),) * self.axis + (self.index,), g)  # repeats add up
+            partial = partial.reshape(self.view_shape)
+        full = np.zeros(self.in_shape, np.float32)
+        full[self.basic] = partial
+        return _to_device(full, self.device), None
+
+
+def index(input, key):
+    """``input[key]`` with torch's rules for ints, slices (step > 0), None, Ellipsis and one int64
+    index (tensor, ndarray or list; any shape; negative entries count from the end) or boolean mask
+    (a comparison's result, ``.bool()``, a numpy bool array) along consecutive dimensions. Integer
+    indices select first. The result is a new tensor (a copy: pycnn has no strided views, so writing
+    to it does not change ``input``); backward adds the gradient back into zeros of the input's
+    shape, repeated indices accumulating. Runs in numpy on the host (a CUDA tensor makes one round
+    trip)."""
+    _tensor(input, "index", "input")
+    return IndexFunction.apply(input, _index_key(key, tuple(input.shape)))
+
+
+def _arg_extreme(input, dim, keepdim, largest):
+    op = "argmax" if largest else "argmin"
+    _tensor(input, op, "input")
+    keepdim = _bool(keepdim, op, "keepdim")
+    a = input.numpy()
+    pick = np.argmax if largest else np.argmin
+    if dim is None:
+        if a.size == 0:
+            raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        out = np.asarray(pick(a))
+        if keepdim:
+            out = out.reshape((1,) * a.ndim)
+    else:
+        dim = _dim_index(dim, a.ndim, op)
+        a = a.reshape(1) if a.ndim == 0 else a
+        if a.shape[dim] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
+        out = pick(a, axis=dim, keepdims=keepdim)
+        if input.ndim == 0:
+            out = out.reshape(())
+    return Tensor._wrap(_to_device(out, input.device, np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    """The int64 index of the largest value: of the flattened input when ``dim`` is None, else along
+    ``dim`` (that dimension dropped unless ``keepdim``). The first one wins a tie; NaN counts as the
+    largest, as torch. No gradient. Runs on the host (a CUDA tensor makes one round trip)."""
+    return _arg_extreme(input, dim, keepdim, True)
+
+
+def argmin(input, dim=None, keepdim=False):
+    """The int64 index of the smallest value, like :func:`argmax`."""
+    return _arg_extreme(input, dim, keepdim, False)
+
+
+class ExtremeAllFunction(Function):
+    def forward(self, x, largest):
+        a = x.numpy()
+        value = np.max(a) if largest else np.min(a)
+        # torch spreads the gradient evenly over every element equal to the extremum
+        hits = np.isnan(a) if np.isnan(value) else (a == value)
+        self.share = _to_device(hits / max(int(hits.sum()), 1), x.device, np.float32)
+        return _to_device(value, x.device)
+
+    def backward(self, grad):
+        return _C.binary_forward(self.share, grad, 2), None
+
+
+class ExtremeDimFunction(Function):
+    def forward(self, x, dim, keepdim, largest, indices_out):
+        a = x.numpy()
+        a = a.reshape(1) if a.ndim == 0 else a
+        where = (np.argmax if largest else np.argmin)(a, axis=dim, keepdims=True)
+        values = np.take_along_axis(a, where, axis=dim)
+        self.in_shape, self.dim, self.where, self.device = a.shape, dim, where, x.device
+        self.out_ndim = x.ndim
+        if not keepdim:
+            values, where = np.squeeze(values, dim), np.squeeze(where, dim)
+        if x.ndim == 0:
+            values, where = values.reshape(()), where.reshape(())
+        indices_out.append(Tensor._wrap(_to_device(where, x.device, np.int64)))
+        return _to_device(values, x.device)
+
+    def backward(self, grad):
+        g = grad.numpy().reshape(self.where.shape)
+        full = np.zeros(self.in_shape, np.float32)
+        np.put_along_axis(full, self.where, g, axis=self.dim)
+        if self.out_ndim == 0:
+            full = full.reshape(())
+        return _to_device(full, self.device), None, None, None, None
+
+
+def _extreme(input, dim, keepdim, largest):
+    op = "max" if largest else "min"
+    _tensor(input, op, "input")
+    keepdim = _bool(keepdim, op, "keepdim")
+    if isinstance(dim, Tensor):
+        raise TypeError(f"{op}: the elementwise {op} of two tensors is not supported; pass dim as an "
+                        "int")
+    if dim is None:
+        if input.numel() == 0:
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               "Specify the reduction dim with the 'dim' argument.")
+        return ExtremeAllFunction.apply(input, largest)
+    dim = _dim_index(dim, input.ndim, op)
+    if input.ndim and input.shape[dim] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
+    indices = []
+    values = ExtremeDimFunction.apply(input, dim, keepdim, largest, indices)
+    return (MaxResult if largest else MinResult)(values, indices[0])
+
+
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
+def max_reduce(input, dim=None, keepdim=False):
+    """torch.max (named max_reduce here so the builtin stays usable): without ``dim``, the largest value as a 0-d tensor (its gradient shared evenly by
+    every element equal to it); with ``dim``, a named tuple ``(values, indices)`` along that
+    dimension (dropped unless ``keepdim``), the gradient going to the index taken (the first of a
+    tie). NaN propagates. Runs on the host (a CUDA tensor makes one round trip)."""
+    return _extreme(input, dim, keepdim, True)
+
+
+def min_reduce(input, dim=None, keepdim=False):
+    """torch.min, like :func:`max_reduce`."""
+    return _extreme(input, dim, keepdim, False)
+
+
+def squeeze(input, dim=None):
+    """``input`` without dimensions of size 1: all of them, or those of ``dim`` (an int or a tuple;
+    a listed dimension whose size is not 1 is kept), as torch.squeeze. A view (differentiable)."""
+    _tensor(input, "squeeze", "input")
+    shape = tuple(input.shape)
+    if dim is None:
+        dims = set(range(len(shape)))
+    else:
+        listed = [_dim_index(d, len(shape), "squeeze") for d in (dim if isinstance(dim, (tuple, list))
+                                                                 else (dim,))]
+        dims = set(listed)
+        if len(dims) != len(listed):
+            raise ValueError(f"squeeze: a dim appears multiple times in the list of dims {tuple(dim)}")
+    return reshape(input, tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(input, dim):
+    """``input`` with a dimension of size 1 inserted at ``dim`` (in [-ndim-1, ndim]), as
+    torch.unsqueeze. A view (differentiable)."""
+    _tensor(input, "unsqueeze", "input")
+    shape = tuple(input.shape)
+    dim = _dim_index(dim, len(shape) + 1, "unsqueeze")
+    return reshape(input, shape[:dim] + (1,) + shape[dim:])
+
+
+class PermuteFunction(Function):
+    def forward(self, x, dims):
+        self.dims = dims
+        return _to_device(np.transpose(x.numpy(), dims), x.device)
+
+    def backward(self, grad):
+        return _to_device(np.transpose(grad.numpy(), np.argsort(self.dims)), grad.device), None
+
+
+def permute(input, dims):
+    """``input`` with its dimensions reordered: output dimension i is input dimension dims[i], as
+    torch.permute. A copy (pycnn tensors are contiguous), computed on the host (a CUDA tensor makes
+    one round trip); differentiable."""
+    _tensor(input, "permute", "input")
+    n = input.ndim
+    dims = tuple(_dim_index(d, n, "permute") for d in dims)
+    if sorted(dims) != list(range(n)):
+        raise ValueError(f"permute: expected a permutation of the {n} dimensions of shape "
+                         f"{tuple(input.shape)}, got {dims}")
+    if dims == tuple(range(n)):
+        return input
+    return PermuteFunction.apply(input, dims)
+
+
+def transpose(input, dim0, dim1):
+    """``input`` with dimensions ``dim0`` and ``dim1`` swapped, as torch.transpose (a copy; see
+    :func:`permute`)."""
+    _tensor(input, "transpose", "input")
+    dims = list(range(input.ndim))
+    a, b = _dim_index(dim0, input.ndim, "transpose"), _dim_index(dim1, input.ndim, "transpose")
+    if input.ndim:
+        dims[a], dims[b] = dims[b], dims[a]
+    return permute(input, dims)
+
+
+_COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+            "gt": np.greater, "ge": np.greater_equal}
+
+
+def compare(input, other, op):
+    """``input (op) other`` elementwise with broadcasting, op one of 'eq', 'ne', 'lt', 'le', 'gt',
+    'ge'; ``other`` a tensor on the same device, an array or a number. pycnn has no bool dtype: the
+    result is an int64 tensor of 0 and 1 (a BoolTensor, which indexing reads as a mask, as torch's
+    bool tensors), so ``(pred == y).sum().item()`` counts like torch and ``.float().mean()`` is the
+    fraction. No gradient. Runs on the host (a CUDA tensor makes one round trip)."""
+    from ..tensor import BoolTensor
+
+    _tensor(input, op, "input")
+    if isinstance(other, Tensor):
+        if other.device != input.device:
+            raise ValueError(f"{op}: expected both tensors on the same device, got {input.device} and "
+                             f"{other.device}")
+        b = other.numpy()
+    elif isinstance(other, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        b = np.asarray(other)
+    else:
+        raise TypeError(f"{op}: expected other to be a tensor, an array or a number, got "
+                        f"{type(other).__name__}")
+    a = input.numpy()
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
+    with np.errstate(invalid="ignore"):
+        out = _COMPARE[op](a, b)
+    return BoolTensor._wrap(_to_device(np.broadcast_to(out, shape), input.device, np.int64))
+
+
+class CastFunction(Function):
+    def forward(self, x, dtype):
+        a = x.numpy()
+        if dtype == "int64":  # truncation toward zero, as torch
+            with np.errstate(invalid="ignore"):
+                return _to_device(np.trunc(a).astype(np.int64), x.device, np.int64)
+        return _to_device(a, x.device, np.float32)
+
+    def backward(self, grad):
+        return grad, None
+
+
+def cast(input, dtype):
+    """``input`` converted to 'float32' or 'int64' (float to int truncates toward zero), as
+    torch's ``.to(dtype)``; ``input`` itself when it already has that dtype. Only the float32 side
+    has gradients. Runs on the host (a CUDA tensor makes one round trip)."""
+    _tensor(input, "cast", "input")
+    if dtype not in ("float32", "int64"):
+        raise TypeError(f"cast: expected dtype 'float32' or 'int64', got {dtype!r}")
+    if input.dtype == dtype:
+        return input
+    # integer results carry no gradient, as in torch: cut the tape for them
+    return CastFunction.apply(input.detach() if dtype == "int64" else input, dtype)
+
+
+def _unary_host(input, op, fn):
+    """``fn`` (a numpy ufunc) of a float32 tensor, as a raw tensor on its device."""
+    with np.errstate(all="ignore"):  # inf and NaN results, as torch, without numpy's warnings
+        return _to_device(fn(input.numpy()), input.device, np.float32)
+
+
+class ExpFunction(Function):
+    def forward(self, x):
+        self.y = _unary_host(x, "exp", np.exp)
+        return self.y
+
+    def backward(self, grad):
+        return _C.binary_forward(grad, self.y, 2)
+
+
+class LogFunction(Function):
+    def forward(self, x):
+        self.x = x
+        return _unary_host(x, "log", np.log)
+
+    def backward(self, grad):
+        return _C.binary_forward(grad, self.x, 3)
+
+
+class SqrtFunction(Function):
+    def forward(self, x):
+        self.y = _unary_host(x, "sqrt", np.sqrt)
+        return self.y
+
+    def backward(self, grad):
+        return _C.binary_forward(_C.binary_forward(grad, self.y, 3), _scalar(0.5, grad), 2)
+
+
+class AbsFunction(Function):
+    def forward(self, x):
+        self.sign = _unary_host(x, "abs", np.sign)  # 0 at 0, as torch's abs backward
+        return _unary_host(x, "abs", np.abs)
+
+    def backward(self, grad):
+        return _C.binary_forward(grad, self.sign, 2)
+
+
+class PowFunction(Function):
+    """x ** p for a number p, or p ** x for a number base p (``base``)."""
+
+    def forward(self, x, p, base):
+        a = x.numpy()
+        with np.errstate(all="ignore"):
+            if base:
+                y = np.power(np.float32(p), a)
+                slope = y * np.float32(np.log(p))
+            else:
+                y = np.power(a, np.float32(p))
+                # torch: exponent 0 has gradient 0 everywhere (also at x = 0)
+                slope = np.zeros_like(a) if p == 0 else np.float32(p) * np.power(a, np.float32(p - 1))
+        self.slope = _to_device(slope, x.device, np.float32)
+        return _to_device(y, x.device, np.float32)
+
+    def backward(self, grad):
+        return _C.binary_forward(grad, self.slope, 2), None, None
+
+
+def exp(input):
+    """e ** input, elementwise (on the host: a CUDA tensor makes one round trip)."""
+    return ExpFunction.apply(_float_input(input, "exp"))
+
+
+def log(input):
+    """The natural logarithm, elementwise (-inf at 0, NaN below, as torch; on the host)."""
+    return LogFunction.apply(_float_input(input, "log"))
+
+
+def sqrt(input):
+    """The square root, elementwise (NaN below 0, as torch; on the host)."""
+    return SqrtFunction.apply(_float_input(input, "sqrt"))
+
+
+def absolute(input):
+    """|input|, elementwise; the gradient is sign(input) (0 at 0, as torch; on the host)."""
+    return AbsFunction.apply(_float_input(input, "abs"))
+
+
+def power(input, exponent):
+    """input ** exponent for a number ``exponent``, elementwise, as torch.pow (on the host).
+    A tensor exponent is not supported."""
+    _float_input(input, "pow")
+    if isinstance(exponent, Tensor):
+        raise TypeError("pow: a tensor exponent is not supported; pass a number")
+    return PowFunction.apply(input, _float(exponent, "pow", "exponent"), False)
+
+
+def rpow(input, base):
+    """base ** input for a positive number ``base`` (``2 ** tensor``), elementwise (on the host)."""
+    _float_input(input, "pow")
+    base = _float(base, "pow", "base")
+    if not base > 0:
+        raise ValueError(f"pow: expected a positive base for base ** tensor, got {base}")
+    return PowFunction.apply(input, base, True)
+
+
+class MatmulFunction(Function):
+    def forward(self, a, b):
+        self.saved = (a, b)
+        if a.numel() == 0 or b.numel() == 0:
+            return _C.zeros([a.shape[0], b.shape[1]], "float32", a.device)
+        return _C.gemm(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        empty = a.numel() == 0 or b.numel() == 0 or grad.numel() == 0
+        da = db = None
+        if need_a:  # dA = dC @ B^T
+            da = _C.zeros(list(a.shape), "float32", a.device) if empty else _C.gemm(grad, b, False, True)
+        if need_b:  # dB = A^T @ dC
+            db = _C.zeros(list(b.shape), "float32", b.device) if empty else _C.gemm(a, grad, True, False)
+        return da, db
+
+
+def matmul(input, other):
+    """The matrix product, as torch.matmul for 1-d and 2-d operands: (n, k) @ (k, m) -> (n, m); a 1-d
+    operand is a row (left) or a column (right) vector whose dimension is dropped from the result.
+    On the device (pycnn's gemm); differentiable."""
+    _float_input(input, "matmul")
+    _tensor(other, "matmul", "other")
+    if other.dtype != "float32":
+        raise TypeError(f"matmul: expected other to be float32, got {other.dtype}")
+    if not (1 <= input.ndim <= 2 and 1 <= other.ndim <= 2):
+        raise ValueError(f"matmul: expected 1-d or 2-d operands, got shapes {tuple(input.shape)} and "
+                         f"{tuple(other.shape)}")
+    a = reshape(input, (1, input.shape[0])) if input.ndim == 1 else input
+    b = reshape(other, (other.shape[0], 1)) if other.ndim == 1 else other
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be "
+                         f"multiplied ({a.shape[1]} != {b.shape[0]})")
+    if a.device != b.device:
+        raise ValueError(f"matmul: expected both operands on the same device, got {a.device} and "
+                         f"{b.device}")
+    out = MatmulFunction.apply(a, b)
+    shape = tuple(out.shape)
+    if input.ndim == 1:
+        shape = shape[1:]
+    if other.ndim == 1:
+        shape = shape[:-1]
+    return out if shape == tuple(out.shape) else reshape(out, shape)

@@ -118,7 +118,8 @@ def ones_(tensor):
 
 def zeros_(tensor):
     _check(tensor, "zeros_")
-    tensor.zero_()
+    with no_grad():
+        tensor.zero_()
     return tensor
 
 

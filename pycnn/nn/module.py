@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import _C
+from ..autograd import no_grad
 from ..tensor import Tensor, _check_device, tensor
 
 
@@ -400,8 +401,9 @@ class Module:
         if errors:
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                              + "\n\t".join(errors))
-        for key, array in sources.items():
-            targets[key].copy_(array)
+        with no_grad():  # as torch: a copy into a parameter is no op of the tape
+            for key, array in sources.items():
+                targets[key].copy_(array)
         return _IncompatibleKeys(missing, unexpected)
 
     # ----- printing ---------------------------------------------------------------------------

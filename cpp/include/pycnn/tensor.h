@@ -4,8 +4,15 @@
 // a view that shares it. Tensors are always contiguous: kernels index them as flat arrays with the
 // shape's strides implied, which keeps every kernel simple. Memory imported from numpy or DLPack is
 // wrapped without a copy and released through the owner it came with.
+//
+// Each storage carries a version counter, as PyTorch's tensors do: every in-place write reachable
+// from Python (the bindings of zero_, copy_, add_inplace, the optimizer updates, batch_norm's running
+// statistics) bumps it, and autograd compares it with the value recorded when an op saved the
+// tensor for backward, so a saved tensor changed in between raises instead of giving a wrong
+// gradient. It lives in the storage because every view (reshape) of the memory must see the bump.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +35,7 @@ struct Storage {
   size_t bytes = 0;
   Device device = Device::CPU;
   std::function<void(void*)> release;  // returns the block to its allocator or drops its owner
+  std::atomic<int64_t> version{0};      // in-place writes so far (see the file comment)
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -69,6 +77,13 @@ class Tensor {
   void copy_from(const Tensor& src);      // same numel and dtype, any devices
 
   const std::shared_ptr<Storage>& storage() const { return storage_; }
+
+  // The storage's version counter (0 for an undefined tensor). Kernels do not bump it themselves:
+  // the binding of every in-place op does, once per call, after the write.
+  int64_t version() const { return storage_ ? storage_->version.load(std::memory_order_relaxed) : 0; }
+  void bump_version() const {
+    if (storage_) storage_->version.fetch_add(1, std::memory_order_relaxed);
+  }
 
  private:
   std::shared_ptr<Storage> storage_;
