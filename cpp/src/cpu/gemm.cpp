@@ -10,6 +10,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "gemm_kernels.h"
@@ -25,13 +27,33 @@ constexpr int64_t KC = 256;  // depth of a packed slice: an 8 x 256 A panel is 8
 constexpr int64_t MC = 192;  // rows per task: the A block (192 x 256 floats, 192 KB) stays in L2
 constexpr int64_t NC = 256;  // columns per task
 
+// The widest micro-kernel this processor runs, or the one PYCNN_GEMM_ISA names (avx512, avx2 or
+// portable: the tests run every kernel this machine supports, including the portable one that
+// aarch64 and other non-x86 machines use, through it).
+GemmKernel choose_kernel() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  const bool avx512 = false, avx2 = false;
+#endif
+  const char* forced = std::getenv("PYCNN_GEMM_ISA");
+  if (forced && *forced) {
+    const std::string isa(forced);
+    if (isa == "portable") return gemm_kernel_portable();
+    if (isa == "avx2" && avx2) return gemm_kernel_avx2();
+    if (isa == "avx512" && avx512) return gemm_kernel_avx512();
+    value_error("PYCNN_GEMM_ISA=", isa, ": expected one this processor supports: ",
+                avx512 ? "avx512, " : "", avx2 ? "avx2, " : "", "portable");
+  }
+  if (avx512) return gemm_kernel_avx512();
+  if (avx2) return gemm_kernel_avx2();
+  return gemm_kernel_portable();  // any other machine (aarch64: 128-bit NEON vectors)
+}
+
 const GemmKernel& kernel() {
-  static const GemmKernel chosen = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return gemm_kernel_avx512();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return gemm_kernel_avx2();
-    return gemm_kernel_portable();
-  }();
+  static const GemmKernel chosen = choose_kernel();
   return chosen;
 }
 
