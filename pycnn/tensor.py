@@ -453,14 +453,15 @@ class Tensor:
 
         # torch's promotion: int64 with a float32 tensor or a Python float computes in float32;
         # int64 with a Python int stays int64, which pycnn's float32 kernels refuse with a TypeError
-        promote = not (isinstance(other, numbers.Integral) and self.dtype == "int64")
+        # (true division always gives float32, as torch: (pred == y).sum() / len(y) is a fraction)
+        promote = op == "div" or not (isinstance(other, numbers.Integral) and self.dtype == "int64")
         if not isinstance(other, Tensor):
             if isinstance(other, numbers.Number):
                 other = Tensor._wrap(_C.from_numpy(np.array(other, dtype=np.float32)).to(self.device))
             else:
                 other = tensor(other, device=self.device)
         a, b = (other, self) if reverse else (self, other)
-        if promote and a.dtype != b.dtype:
+        if promote and (a.dtype != b.dtype or (op == "div" and a.dtype == "int64")):
             a, b = F.cast(a, "float32"), F.cast(b, "float32")
         return F.binary(a, b, op)
 
@@ -499,10 +500,61 @@ class Tensor:
 
 class BoolTensor(Tensor):
     """What comparisons and ``.bool()`` return: pycnn has no bool dtype, so an int64 tensor of 0 and
-    1 (``dtype`` reads 'int64') that indexing reads as a mask, like torch's bool tensors. Anything
-    computed from it (sum, float(), detach) is an ordinary tensor."""
+    1 (``dtype`` reads 'int64') that indexing reads as a mask, like torch's bool tensors. Reshaping,
+    indexing, permuting, detaching, cloning and moving it keep it a mask; ``~``, ``&``, ``|`` and
+    ``^`` combine masks; arithmetic and reductions (sum, float()) give ordinary tensors."""
 
     __slots__ = ()
+
+    def _logical(self, other, fn):
+        from .nn import functional as F
+
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise ValueError(f"{fn.__name__}: expected both masks on the same device, got "
+                                 f"{self.device} and {other.device}")
+            other = other.numpy()
+        other = np.asarray(other)
+        if other.dtype.kind not in "biu":
+            raise TypeError(f"{fn.__name__}: expected a mask (a comparison's result or bools), got "
+                            f"{other.dtype} values")
+        out = fn(self.numpy().astype(bool), other.astype(bool))
+        return BoolTensor._wrap(F._to_device(out, self.device, np.int64))
+
+    def __invert__(self):
+        return self._logical(True, np.logical_xor)
+
+    def __and__(self, other):
+        return self._logical(other, np.logical_and)
+
+    def __or__(self, other):
+        return self._logical(other, np.logical_or)
+
+    def __xor__(self, other):
+        return self._logical(other, np.logical_xor)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+
+def _keeps_mask(method):
+    """For a method that only moves or copies values (reshape, index, permute, detach, ...): called
+    on a mask, it returns a mask too, so ``m.reshape(-1)`` still indexes as a mask."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        if isinstance(self, BoolTensor) and isinstance(result, Tensor) and result.dtype == "int64":
+            result.__class__ = BoolTensor
+        return result
+    return wrapper
+
+
+for _name in ("to", "cpu", "cuda", "detach", "clone", "reshape", "view", "flatten", "__getitem__",
+              "squeeze", "unsqueeze", "permute", "transpose", "t"):
+    setattr(Tensor, _name, _keeps_mask(getattr(Tensor, _name)))
+Tensor.T = property(_keeps_mask(Tensor.T.fget), doc=Tensor.T.__doc__)
+del _name
 
 
 def _as_numpy(data, dtype=None):

@@ -52,3 +52,12 @@ def test_mse_loss_rejects_bad_input(device):
     with pytest.raises(ValueError, match="mse_loss: expected reduction to be 'none', 'mean' or "
                                          "'sum', got 'elementwise_mean'"):
         F.mse_loss(x, x, reduction="elementwise_mean")
+
+
+def test_mse_loss_weight_gets_its_gradient_through_the_mean(device):
+    """'mean' divides by sum(weight), and weight's gradient goes through that divisor too:
+    se/sum(w) - sum(w*se)/sum(w)^2, as torch.nn.functional.mse_loss(weight=...)."""
+    rng = np.random.default_rng(9)
+    a, b, w = rng.standard_normal((3, 5)), rng.standard_normal((3, 5)), rng.random((3, 5)) + 0.1
+    check_op(lambda a, b, w: F.mse_loss(a, b, weight=w),
+             lambda a, b, w: torch.nn.functional.mse_loss(a, b, weight=w), [a, b, w], device=device)

@@ -837,3 +837,31 @@ def test_truncated_and_random_bytes_fail_fast():
         with pytest.raises(OnnxImportError):
             pycnn.onnx.check(blob)
         assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("bound_shape", [(), (1,), (1, 1, 1, 1)])
+def test_relu6_from_max_min_runs_on_the_device_with_bound_gradients(bound_shape, monkeypatch):
+    """Max(x, 0) -> Min(., 6) with one-element bounds, 0-d or stored as (1,) Parameters: never a host
+    round trip (training or inference), the output within an ulp of onnxruntime's, and the bounds'
+    gradients the number of positions each one wins."""
+    from pycnn.onnx import _host
+
+    inits = [numpy_helper.from_array(np.zeros(bound_shape, np.float32), "zero"),
+             numpy_helper.from_array(np.full(bound_shape, 6.0, np.float32), "six")]
+    model = _model([_node("Max", ["x", "zero"], ["a"]), _node("Min", ["a", "six"], ["y"])], inits,
+                   {"x": [2, 3, 4, 4]}, 13)
+    data = (np.random.default_rng(6).standard_normal((2, 3, 4, 4)) * 5).astype(np.float32)
+    expected = _ort(model, {"x": data})[0]
+    monkeypatch.setattr(_host, "extremum", lambda *a, **k: pytest.fail("Max/Min went to the host"))
+    graph = pycnn.onnx.load(model.SerializeToString())
+    x = pycnn.tensor(data, requires_grad=True)
+    out = graph(x)
+    out.sum().backward()
+    assert np.abs(out.numpy() - expected).max() <= 1e-6 * np.abs(expected).max()
+    assert np.array_equal(x.grad.numpy(), ((data > 0) & (data < 6)).astype(np.float32))
+    params = dict(graph.named_parameters())
+    if params:
+        assert params["zero"].grad.numpy().ravel().tolist() == [float((data <= 0).sum())]
+        assert params["six"].grad.numpy().ravel().tolist() == [float((data >= 6).sum())]
+    with pycnn.no_grad():
+        assert np.array_equal(graph(pycnn.tensor(data)).numpy(), expected)

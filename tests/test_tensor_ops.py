@@ -367,3 +367,34 @@ def test_matmul_errors_and_empty(device):
     assert out.shape == (2, 4) and not out.numpy().any()
     out.sum().backward()
     assert e.grad.shape == (2, 0) and f.grad.shape == (0, 4)
+
+
+def test_masks_survive_shape_ops_and_combine(device):
+    """A comparison's mask stays a mask through reshape/view/flatten/index/permute/detach/clone (an
+    int64 0/1 tensor that lost the flag would index as positions), and ~ & | ^ combine masks."""
+    values = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]], np.float32)
+    x, t = pycnn.tensor(values, device=device), torch.from_numpy(values)
+    m, tm = x > 0, t > 0
+    cases = [(x.reshape(-1)[m.reshape(-1)], t.reshape(-1)[tm.reshape(-1)]),
+             (x.reshape(-1)[m.view(-1)], t.reshape(-1)[tm.view(-1)]),
+             (x.flatten()[m.flatten()], t.flatten()[tm.flatten()]),
+             (x[0][m[0]], t[0][tm[0]]),
+             (x.T[m.T], t.T[tm.T]),
+             (x.permute(1, 0)[m.permute(1, 0)], t.permute(1, 0)[tm.permute(1, 0)]),
+             (x[m.detach()], t[tm.detach()]),
+             (x[m.clone()], t[tm.clone()]),
+             (x[~m], t[~tm]),
+             (x[m & (x < 4)], t[tm & (t < 4)]),
+             (x[m | (x < -5)], t[tm | (t < -5)]),
+             (x[m ^ (x > 2)], t[tm ^ (t > 2)])]
+    for ours, theirs in cases:
+        assert ours.numpy().tolist() == theirs.tolist()
+    assert isinstance((m.sum()), pycnn.Tensor) and m.sum().item() == 3
+
+
+def test_int64_true_division_gives_float_like_torch(device):
+    pred, y = pycnn.tensor([1, 2, 3, 4], device=device), pycnn.tensor([1, 0, 3, 4], device=device)
+    accuracy = (pred == y).sum() / len(y)
+    assert accuracy.dtype == "float32" and accuracy.item() == pytest.approx(0.75)
+    assert (pred / pycnn.tensor([2, 2, 2, 2], device=device)).numpy().tolist() == [0.5, 1.0, 1.5, 2.0]
+    assert (7 / pycnn.tensor([2], device=device)).item() == pytest.approx(3.5)

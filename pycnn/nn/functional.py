@@ -982,7 +982,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     if reduction == "none":
         return weighted
     total = sum(weighted)
-    return total if reduction == "sum" else binary(total, sum(weight.detach()), "div")
+    return total if reduction == "sum" else binary(total, sum(weight), "div")
 
 
 # ----- tensor methods: indexing, shapes, reductions, comparisons, casts, elementwise math, matmul ----

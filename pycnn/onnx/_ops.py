@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..autograd import is_grad_enabled
 from ..nn import functional as F
 from ..tensor import tensor
 from . import _host
@@ -768,15 +769,22 @@ def _run_mean(node, xs, training):
 
 
 def _run_extremum(node, xs, training):
-    """Max/Min. Against one-element constants (ReLU6 as Max(x, 0) -> Min(., 6)) it is a clip on the
-    device; otherwise the elementwise extremum on the host."""
+    """Max/Min. Against one-element bounds (ReLU6 as Max(x, 0) -> Min(., 6)) it runs on the device:
+    a clip, or, when a bound is a trainable Parameter and gradients are on, b + relu(x - b) for Max
+    and b - relu(b - x) for Min (equal to the clip within an ulp, with the bound's gradient: the
+    gradient of the positions the bound wins). Otherwise the elementwise extremum on the host."""
     largest = node.op == "Max"
-    bounds = [x for x in xs[1:] if x.numel() == 1 and not x.requires_grad and x.ndim <= xs[0].ndim]
-    if len(bounds) == len(xs) - 1 >= 1:
+    x, bounds = xs[0], list(xs[1:])
+    if bounds and all(b.numel() == 1 and b.ndim <= x.ndim and b.device == x.device for b in bounds):
+        if any(b.requires_grad for b in bounds) and is_grad_enabled():
+            out = x
+            for b in bounds:
+                out = b + F.relu(out - b) if largest else b - F.relu(b - out)
+            return (out,)
         values = [float(b.numpy().reshape(-1)[0]) for b in bounds]
         if largest:
-            return (F.clip(xs[0], max(values), None),)
-        return (F.clip(xs[0], None, min(values)),)
+            return (F.clip(x, max(values), None),)
+        return (F.clip(x, None, min(values)),)
     return (_host.extremum(list(xs), largest),)
 
 
