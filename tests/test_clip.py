@@ -55,3 +55,35 @@ def test_clip_rejects_bad_input(device):
         F.clip(x, max=float("nan"))
     with pytest.raises(TypeError, match="clip: expected input to be float32, got int64"):
         F.clip(pycnn.tensor([1, 2], device=device), 0.0, 1.0)
+
+
+# ----- hardtanh / relu6: clip's forward, torch's exclusive-bound gradient ---------------------------
+@pytest.mark.parametrize("shape,lo,hi", [c for c in CONFIGS if c[1] is not None and c[2] is not None
+                                         and c[1] <= c[2]][:12])
+def test_hardtanh_matches_torch(device, shape, lo, hi):
+    rng = np.random.default_rng(len(shape) + 11)
+    # a quarter of the inputs sit exactly on a bound, where hardtanh's gradient differs from clip's
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    x.reshape(-1)[::4] = lo
+    x.reshape(-1)[1::4] = hi
+    check_op(lambda x: F.hardtanh(x, lo, hi), lambda x: torch.nn.functional.hardtanh(x, lo, hi), [x],
+             device=device)
+
+
+def test_relu6_and_layers_at_the_bounds(device):
+    values = [-1.0, 0.0, 3.0, 6.0, 7.0, 1e-45]
+    for ours, theirs in [(F.relu6, torch.nn.functional.relu6),
+                         (pycnn.nn.ReLU6(), torch.nn.ReLU6()),
+                         (pycnn.nn.Hardtanh(0.0, 6.0), torch.nn.Hardtanh(0.0, 6.0))]:
+        x = pycnn.tensor(values, device=device, requires_grad=True)
+        t = torch.tensor(values, dtype=torch.float32, requires_grad=True)
+        y, ty = ours(x), theirs(t)
+        y.backward(pycnn.tensor([1.0] * len(values), device=device))
+        ty.backward(torch.ones(len(values)))
+        assert y.numpy().tolist() == ty.tolist()
+        assert x.grad.numpy().tolist() == t.grad.tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="Hardtanh: expected min_val <= max_val"):
+        pycnn.nn.Hardtanh(2.0, 1.0)
+    with pytest.raises(ValueError, match="hardtanh: expected min_val <= max_val"):
+        F.hardtanh(pycnn.tensor([1.0], device=device), 1.0, 0.0)
+    assert repr(pycnn.nn.ReLU6()) == "ReLU6()"

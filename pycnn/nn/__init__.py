@@ -2,6 +2,6 @@
 from . import functional
 from . import init
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss,
-                     Dropout, Flatten, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax, MaxPool2d,
-                     MSELoss, NLLLoss, PReLU, ReLU, Sigmoid, Softmax, Tanh)
+                     Dropout, Flatten, Hardtanh, LeakyReLU, Linear, LocalResponseNorm, LogSoftmax,
+                     MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU, ReLU6, Sigmoid, Softmax, Tanh)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential

@@ -675,6 +675,39 @@ def clip(input, min=None, max=None):
     return ClipFunction.apply(input, lo, hi)
 
 
+class HardtanhFunction(Function):
+    """Clips like ClipFunction, but the gradient passes only strictly inside (lo < x < hi), as
+    torch's hardtanh_backward: the clip kernel's inclusive test runs on the float32 neighbours just
+    inside the bounds, which is the same test for every float32 x."""
+
+    def forward(self, x, lo, hi):
+        inner_lo = float(np.nextafter(np.float32(lo), np.float32(np.inf)))
+        inner_hi = float(np.nextafter(np.float32(hi), np.float32(-np.inf)))
+        self.saved = (x, inner_lo, inner_hi)
+        return _C.clip_forward(x, lo, hi)
+
+    def backward(self, grad):
+        x, lo, hi = self.saved
+        return _C.clip_backward(grad, x, lo, hi), None, None
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """min(max(input, min_val), max_val), as torch.nn.functional.hardtanh; the gradient passes where
+    min_val < input < max_val (not at the bounds, unlike clip). ``inplace`` as in relu."""
+    _float_input(input, "hardtanh")
+    _bool(inplace, "hardtanh", "inplace")
+    lo, hi = _float(min_val, "hardtanh", "min_val"), _float(max_val, "hardtanh", "max_val")
+    if not lo <= hi:
+        raise ValueError(f"hardtanh: expected min_val <= max_val, got min_val={min_val!r}, "
+                         f"max_val={max_val!r}")
+    return HardtanhFunction.apply(input, lo, hi)
+
+
+def relu6(input, inplace=False):
+    """min(max(input, 0), 6), as torch.nn.functional.relu6 (hardtanh(input, 0, 6))."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
 class PreluFunction(Function):
     def forward(self, x, w):
         self.saved = (x, w)

@@ -208,6 +208,34 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
+class Hardtanh(Module):
+    """min(max(x, min_val), max_val), as torch.nn.Hardtanh (see F.hardtanh for the gradient)."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        lo, hi = F._float(min_val, "Hardtanh", "min_val"), F._float(max_val, "Hardtanh", "max_val")
+        if not lo <= hi:  # checked at construction, as torch does
+            raise ValueError(f"Hardtanh: expected min_val <= max_val, got min_val={min_val!r}, "
+                             f"max_val={max_val!r}")
+        self.min_val, self.max_val, self.inplace = lo, hi, inplace
+
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6), as torch.nn.ReLU6."""
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
 class PReLU(Module):
     """x if x >= 0 else a * x with a learned slope ``a``: one shared (num_parameters=1) or one per
     channel (dim 1 of the input), initialised to ``init``, as torch.nn.PReLU."""

@@ -181,6 +181,8 @@ class _Tracer:
         high = "" if hi == np.inf else self.const(np.asarray(hi, dtype=np.float32), "max")
         self.node("Clip", [self.name_of(x), low, high], out)
 
+    emit_HardtanhFunction = emit_ClipFunction  # same forward; the gradient rule is not exported
+
     def emit_PreluFunction(self, out, x, w):
         slope = self.name_of(w)
         if x.ndim > 2 and w.numel() > 1:  # ONNX broadcasts from the right: (C,) must become (C, 1, 1)
