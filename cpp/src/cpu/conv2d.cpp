@@ -109,11 +109,18 @@ const float* pad_image(const float* x, const Conv2dShape& s) {
   const PaddedGeometry g = padded_geometry(s);
   static thread_local Scratch padded_scratch;
   float* xp = padded_scratch.get(static_cast<size_t>(g.C * g.Hp * g.Wp));
-  std::memset(xp, 0, g.C * g.Hp * g.Wp * sizeof(float));
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t h = 0; h < s.H; ++h)
-      std::memcpy(xp + (c * g.Hp + h + s.pad_h) * g.Wp + s.pad_w, x + (c * s.H + h) * s.W,
-                  s.W * sizeof(float));
+  // Only the frame is zeroed: the interior is overwritten anyway (a full memset wrote every padded
+  // plane twice, 3% of a ResNet-20 step).
+  for (int64_t c = 0; c < g.C; ++c) {
+    float* plane = xp + c * g.Hp * g.Wp;
+    std::memset(plane, 0, s.pad_h * g.Wp * sizeof(float));
+    std::memset(plane + (s.pad_h + s.H) * g.Wp, 0, s.pad_h * g.Wp * sizeof(float));
+    for (int64_t h = 0; h < s.H; ++h) {
+      float* row = plane + (h + s.pad_h) * g.Wp;
+      for (int64_t w = 0; w < s.pad_w; ++w) row[w] = row[s.pad_w + s.W + w] = 0.0f;
+      std::memcpy(row + s.pad_w, x + (c * s.H + h) * s.W, s.W * sizeof(float));
+    }
+  }
   return xp;
 }
 
