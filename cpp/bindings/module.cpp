@@ -36,6 +36,10 @@ NB_MODULE(_C, m) {
   bind_cat(m);
   bind_relu(m);
   bind_leaky_relu(m);
+  bind_elu(m);
+  bind_gelu(m);
+  bind_silu(m);
+  bind_softplus(m);
   bind_sigmoid(m);
   bind_tanh(m);
   bind_clip(m);

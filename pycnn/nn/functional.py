@@ -624,6 +624,80 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     return LeakyReluFunction.apply(input, _float(negative_slope, "leaky_relu", "negative_slope"))
 
 
+class EluFunction(Function):
+    def forward(self, x, alpha):
+        self.saved = (x, alpha)
+        return _C.elu_forward(x, alpha)
+
+    def backward(self, grad):
+        x, alpha = self.saved
+        return _C.elu_backward(grad, x, alpha), None
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """input where input > 0, else alpha * (exp(input) - 1) (computed as expm1, exact near 0); any
+    shape. ``inplace`` as in relu."""
+    _float_input(input, "elu")
+    _bool(inplace, "elu", "inplace")
+    return EluFunction.apply(input, _float(alpha, "elu", "alpha"))
+
+
+class GeluFunction(Function):
+    def forward(self, x, approximate):
+        self.saved = (x, approximate)
+        return _C.gelu_forward(x, approximate)
+
+    def backward(self, grad):
+        x, approximate = self.saved
+        return _C.gelu_backward(grad, x, approximate), None
+
+
+def gelu(input, approximate="none"):
+    """input * Phi(input), Phi the standard normal CDF; any shape. approximate='tanh' uses torch's
+    0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) instead."""
+    _float_input(input, "gelu")
+    if not isinstance(approximate, str):
+        raise TypeError(f"gelu: expected approximate to be a str ('none' or 'tanh'), got "
+                        f"{type(approximate).__name__} {approximate!r}")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: expected approximate to be 'none' or 'tanh', got {approximate!r}")
+    return GeluFunction.apply(input, approximate)
+
+
+class SiluFunction(Function):
+    def forward(self, x):
+        self.x = x
+        return _C.silu_forward(x)
+
+    def backward(self, grad):
+        return _C.silu_backward(grad, self.x)
+
+
+def silu(input, inplace=False):
+    """input * sigmoid(input) ("swish"); any shape. ``inplace`` as in relu."""
+    _float_input(input, "silu")
+    _bool(inplace, "silu", "inplace")
+    return SiluFunction.apply(input)
+
+
+class SoftplusFunction(Function):
+    def forward(self, x, beta, threshold):
+        self.saved = (x, beta, threshold)
+        return _C.softplus_forward(x, beta, threshold)
+
+    def backward(self, grad):
+        x, beta, threshold = self.saved
+        return _C.softplus_backward(grad, x, beta, threshold), None, None
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * input)) / beta, and input itself where beta * input > threshold (as
+    torch); any shape. Computed without overflow for any threshold."""
+    _float_input(input, "softplus")
+    return SoftplusFunction.apply(input, _float(beta, "softplus", "beta"),
+                                  _float(threshold, "softplus", "threshold"))
+
+
 class SigmoidFunction(Function):
     def forward(self, x):
         self.y = _C.sigmoid_forward(x)

@@ -893,6 +893,11 @@ def _host_transpose(node, xs):
 _POOL_ATTRS = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
 _OLD_BINARY = ("broadcast", "axis", "consumed_inputs")
 
+def _gelu_check(node, outputs_used):
+    mode = node.attr("approximate", "none")
+    return [] if mode in ("none", "tanh") else [f"approximate {mode!r} is not supported (expected 'none' or 'tanh')"]
+
+
 _ANY = (1, None)
 _FLOAT_VALUE = {"value": "float"}
 
@@ -914,6 +919,11 @@ OPS = {
     "Relu": Op(lambda n, xs, t: (F.relu(xs[0]),), _host_unary(lambda x: np.maximum(x, 0)),
                attrs=("consumed_inputs",)),
     "LeakyRelu": Op(lambda n, xs, t: (F.leaky_relu(xs[0], n.attr("alpha", 0.01)),), attrs=("alpha", "consumed_inputs")),
+    "Elu": Op(lambda n, xs, t: (F.elu(xs[0], n.attr("alpha", 1.0)),), attrs=("alpha", "consumed_inputs")),
+    # ONNX Softplus has no threshold; torch's 20 changes nothing in float32 (log1p(e^-x) < half an ulp of x).
+    "Softplus": Op(lambda n, xs, t: (F.softplus(xs[0]),)),
+    "Gelu": Op(lambda n, xs, t: (F.gelu(xs[0], approximate=n.attr("approximate", "none")),), check=_gelu_check,
+               attrs=("approximate",), attr_kinds={"approximate": "str"}),
     "PRelu": Op(_run_prelu, inputs=(2, 2), attrs=("consumed_inputs",)),
     "Sigmoid": Op(lambda n, xs, t: (F.sigmoid(xs[0]),), attrs=("consumed_inputs",)),
     "Tanh": Op(lambda n, xs, t: (F.tanh(xs[0]),), attrs=("consumed_inputs",)),

@@ -176,6 +176,40 @@ class _Tracer:
     def emit_LeakyReluFunction(self, out, x, slope):
         self.node("LeakyRelu", [self.name_of(x)], out, alpha=float(slope))
 
+    def emit_EluFunction(self, out, x, alpha):
+        self.node("Elu", [self.name_of(x)], out, alpha=float(alpha))
+
+    def emit_SiluFunction(self, out, x):
+        name = self.name_of(x)
+        self.node("Mul", [name, self.node("Sigmoid", [name])], out)
+
+    def emit_GeluFunction(self, out, x, approximate):
+        name = self.name_of(x)
+        if self.opset >= 20:  # Gelu is an ONNX op from opset 20
+            self.node("Gelu", [name], out, approximate=approximate)
+            return
+        f32 = lambda v, stem: self.const(np.asarray(v, dtype=np.float32), stem)  # noqa: E731
+        if approximate == "none":  # x * (1 + erf(x / sqrt2)) / 2
+            erf = self.node("Erf", [self.node("Mul", [name, f32(np.sqrt(0.5), "inv_sqrt2")])])
+            cdf = self.node("Mul", [self.node("Add", [erf, f32(1.0, "one")]), f32(0.5, "half")])
+        else:  # x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)), the tanh form without cancellation
+            cube = self.node("Mul", [self.node("Mul", [name, name]), name])
+            inner = self.node("Add", [name, self.node("Mul", [cube, f32(0.044715, "kappa")])])
+            cdf = self.node("Sigmoid", [self.node("Mul", [inner, f32(2.0 * np.sqrt(2.0 / np.pi), "two_beta")])])
+        self.node("Mul", [name, cdf], out)
+
+    def emit_SoftplusFunction(self, out, x, beta, threshold):
+        name = self.name_of(x)
+        # ONNX Softplus is log(1 + e^x) with neither beta nor threshold. Past x = 20 log1p(e^-x) is under
+        # half an ulp of x, so torch's default threshold changes nothing in float32.
+        if beta == 1.0 and threshold >= 20.0:
+            self.node("Softplus", [name], out)
+            return
+        scaled = self.node("Mul", [name, self.const(np.asarray(beta, dtype=np.float32), "beta")])
+        soft = self.node("Div", [self.node("Softplus", [scaled]), self.const(np.asarray(beta, dtype=np.float32), "beta")])
+        above = self.node("Greater", [scaled, self.const(np.asarray(threshold, dtype=np.float32), "threshold")])
+        self.node("Where", [above, name, soft], out)
+
     def emit_ClipFunction(self, out, x, lo, hi):
         low = "" if lo == -np.inf else self.const(np.asarray(lo, dtype=np.float32), "min")
         high = "" if hi == np.inf else self.const(np.asarray(hi, dtype=np.float32), "max")

@@ -83,6 +83,67 @@ inline float exp_vectorizable(float x) {
   return detail::select(x != x, x, y);
 }
 
+// e^x - 1 in float, accurate near 0 where exp_vectorizable(x) - 1 would cancel (x = 1e-6 gives
+// 1e-6 to ~1 ulp, not the 9.5e-7 of e^x - 1). For |x| < ln2/2 exp_vectorizable's range reduction is
+// the identity (n = 0, r = x), so Cephes' e^r - 1 = r + r^2 P(r) is taken without the final + 1;
+// beyond, e^x is at most ~0.71 or at least ~1.41 and subtracting 1 loses under 2 bits. Edges as
+// std::expm1: NaN -> NaN, -inf -> -1, +inf and overflow -> +inf.
+inline float expm1_vectorizable(float x) {
+  const float z = x * x;
+  float p = 1.9875691500e-4f;
+  p = p * x + 1.3981999507e-3f;
+  p = p * x + 8.3334519073e-3f;
+  p = p * x + 4.1665795894e-2f;
+  p = p * x + 1.6666665459e-1f;
+  p = p * x + 5.0000001201e-1f;
+  const float small = p * z + x;
+  return detail::select(std::fabs(x) < 0.34657359f, small, exp_vectorizable(x) - 1.0f);
+}
+
+// log(1 + t) for t in [0, 1] (NaN -> NaN), relative error ~2e-7 (a few ulp), t = 1e-30 included.
+// u = 1 + t rounds, so log(u) is corrected by the first-order term (t - (u - 1)) / u (u - 1 is exact
+// for u in [1, 2]); log(u) itself is Cephes' logf with the exponent known to be 0 or 1.
+inline float log1p_unit_vectorizable(float t) {
+  const float u = 1.0f + t;
+  const bool upper = u > 1.41421356f;
+  const float m = detail::select(upper, 0.5f * u - 1.0f, u - 1.0f);
+  const float e = detail::select(upper, 1.0f, 0.0f);
+  const float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = p * m - 1.1514610310e-1f;
+  p = p * m + 1.1676998740e-1f;
+  p = p * m - 1.2420140846e-1f;
+  p = p * m + 1.4249322787e-1f;
+  p = p * m - 1.6668057665e-1f;
+  p = p * m + 2.0000714765e-1f;
+  p = p * m - 2.4999993993e-1f;
+  p = p * m + 3.3333331174e-1f;
+  float y = p * m * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  const float log_u = (m + y) + 0.693359375f * e;
+  return log_u + (t - (u - 1.0f)) / u;
+}
+
+// erfc(a) for a >= 0 (NaN -> NaN, +inf -> 0): Numerical Recipes' erfcc, t exp(-a^2 + P(t)) with
+// t = 1 / (1 + a/2), fractional error < 1.2e-7 in exact arithmetic. In float the relative error is
+// ~2e-7 for a < 1 and grows with the rounding of the exponent's argument in the tail (measured max
+// 7.8e-6 at a = 8.2, where erfc is 1e-30), so the tail keeps its relative accuracy, unlike 1 - erf.
+inline float erfc_nonnegative_vectorizable(float a) {
+  const float t = 1.0f / (1.0f + 0.5f * a);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  return t * exp_vectorizable(p - a * a);
+}
+
 // The largest of x[0..n) (NaNs are passed over, like std::max(m, x); -inf for n == 0). A plain
 // max reduction is one serial chain of maxss (4 cycles an element: 1.3 us for a row of 1000
 // logits); 16 independent lanes break the chain, and the selects keep it vectorisable.
