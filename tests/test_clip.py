@@ -87,3 +87,26 @@ def test_relu6_and_layers_at_the_bounds(device):
     with pytest.raises(ValueError, match="hardtanh: expected min_val <= max_val"):
         F.hardtanh(pycnn.tensor([1.0], device=device), 1.0, 0.0)
     assert repr(pycnn.nn.ReLU6()) == "ReLU6()"
+
+
+# ----- hardsigmoid / hardswish (MobileNetV3): torch's values and gradients, bounds and NaN included -
+@pytest.mark.parametrize("name", ["hardsigmoid", "hardswish"])
+def test_hard_activations_match_torch(device, name):
+    ours, theirs = getattr(F, name), getattr(torch.nn.functional, name)
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal((4, 5, 6)) * 3).astype(np.float32)
+    x.reshape(-1)[::7] = -3.0
+    x.reshape(-1)[1::7] = 3.0
+    check_op(ours, theirs, [x], device=device)
+    edges = [-4.0, -3.0, -2.9999998, 0.0, 2.9999998, 3.0, 4.0, float("nan"), float("inf"), -float("inf")]
+    t = torch.tensor(edges, requires_grad=True)
+    p = pycnn.tensor(edges, device=device, requires_grad=True)
+    y, ty = ours(p), theirs(t)
+    y.backward(pycnn.tensor([1.0] * len(edges), device=device))
+    ty.backward(torch.ones(len(edges)))
+    assert np.array_equal(y.numpy(), ty.detach().numpy(), equal_nan=True)
+    assert np.array_equal(p.grad.numpy(), t.grad.numpy(), equal_nan=True)
+    layer = {"hardsigmoid": pycnn.nn.Hardsigmoid, "hardswish": pycnn.nn.Hardswish}[name]()
+    assert repr(layer) == repr({"hardsigmoid": torch.nn.Hardsigmoid, "hardswish": torch.nn.Hardswish}[name]())
+    with pytest.raises(TypeError, match=f"{name}: expected input to be float32, got int64"):
+        ours(pycnn.tensor([1, 2], device=device))

@@ -16,7 +16,9 @@ X = np.concatenate([np.linspace(-12, 12, 481), [-30.0, -1e-6, 0.0, 1e-6, 25.0]])
 
 LAYERS = [("elu", lambda: nn.ELU(alpha=0.7)), ("gelu", lambda: nn.GELU()),
           ("gelu_tanh", lambda: nn.GELU(approximate="tanh")), ("silu", lambda: nn.SiLU()),
-          ("softplus", lambda: nn.Softplus()), ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0))]
+          ("softplus", lambda: nn.Softplus()), ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0)),
+          ("hardsigmoid", lambda: nn.Hardsigmoid()), ("hardswish", lambda: nn.Hardswish()),
+          ("relu6", lambda: nn.ReLU6())]
 
 
 def _ort(path_or_bytes, x):
@@ -47,7 +49,8 @@ def test_export_matches_onnxruntime(tmp_path, name, make, opset):
 
 
 IMPORTS = [("Elu", {"alpha": 0.3}, 13), ("Elu", {}, 7), ("Softplus", {}, 13), ("Gelu", {}, 20),
-           ("Gelu", {"approximate": "tanh"}, 20)]
+           ("Gelu", {"approximate": "tanh"}, 20), ("HardSigmoid", {}, 13),
+           ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}, 7), ("HardSwish", {}, 14)]
 
 
 @pytest.mark.parametrize("op,attrs,opset", IMPORTS, ids=[f"{o}-{a}-{s}" for o, a, s in IMPORTS])

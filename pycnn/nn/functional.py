@@ -782,6 +782,59 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+class HardsigmoidFunction(Function):
+    """relu6(x + 3) / 6 with torch's hardsigmoid_backward: grad / 6 where -3 < x < 3 (tested on x
+    itself: x + 3 rounds the float32 just below 3 up to 6), else 0 (NaN included)."""
+
+    def forward(self, x):
+        self.x = x
+        gate = _C.clip_forward(_C.binary_forward(x, _scalar(3.0, x), 0), 0.0, 6.0)
+        return _C.binary_forward(gate, _scalar(6.0, x), 3)
+
+    def backward(self, grad):
+        above_lo = float(np.nextafter(np.float32(-3.0), np.float32(np.inf)))
+        below_hi = float(np.nextafter(np.float32(3.0), np.float32(-np.inf)))
+        sixth = _C.binary_forward(grad, _scalar(6.0, grad), 3)
+        return _C.clip_backward(sixth, self.x, above_lo, below_hi)
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(input + 3) / 6, as torch.nn.functional.hardsigmoid: the gradient is 1/6 where
+    -3 < input < 3 and 0 elsewhere (NaN included)."""
+    _float_input(input, "hardsigmoid")
+    _bool(inplace, "hardsigmoid", "inplace")
+    return HardsigmoidFunction.apply(input)
+
+
+class HardswishFunction(Function):
+    """x * relu6(x + 3) / 6 with torch's hardswish_backward: 0 where x <= -3, x/3 + 1/2 where
+    -3 < x < 3, 1 where x >= 3 and for NaN. The masks come from the clip kernels' inclusive test on
+    the float32 neighbours just inside the bounds (as in hardtanh), applied after the multiply, so a
+    NaN slope never leaks through a zero mask."""
+
+    def forward(self, x):
+        self.x = x
+        gate = _C.clip_forward(_C.binary_forward(x, _scalar(3.0, x), 0), 0.0, 6.0)
+        return _C.binary_forward(_C.binary_forward(x, gate, 2), _scalar(6.0, x), 3)
+
+    def backward(self, grad):
+        x = self.x
+        above_lo = float(np.nextafter(np.float32(-3.0), np.float32(np.inf)))
+        below_hi = float(np.nextafter(np.float32(3.0), np.float32(-np.inf)))
+        slope = _C.binary_forward(_C.binary_forward(x, _scalar(3.0, x), 3), _scalar(0.5, x), 0)
+        inside = _C.clip_backward(_C.binary_forward(grad, slope, 2), x, above_lo, below_hi)
+        right = _C.binary_forward(grad, _C.clip_backward(grad, x, -np.inf, below_hi), 1)  # x >= 3, NaN
+        return _C.binary_forward(inside, right, 0)
+
+
+def hardswish(input, inplace=False):
+    """input * relu6(input + 3) / 6, as torch.nn.functional.hardswish (MobileNetV3), with torch's
+    gradient (see HardswishFunction)."""
+    _float_input(input, "hardswish")
+    _bool(inplace, "hardswish", "inplace")
+    return HardswishFunction.apply(input)
+
+
 class PreluFunction(Function):
     def forward(self, x, w):
         self.saved = (x, w)

@@ -179,19 +179,31 @@ class AdaptiveAvgPool2d(Module):
 
 
 # ----- activations --------------------------------------------------------------------------------
-class ReLU(Module):
-    """max(x, 0). ``inplace`` is accepted for PyTorch compatibility (torchvision models pass it);
-    pycnn always returns a new tensor, which gives the same values and gradients."""
+class _InplaceActivation(Module):
+    """An activation whose only argument is torch's ``inplace``: accepted for PyTorch compatibility
+    (torchvision models pass it), while pycnn always returns a new tensor, which gives the same
+    values and gradients. Subclasses name their function in ``function``; ``show_inplace`` says
+    whether torch's repr prints the flag."""
+
+    function = None
+    show_inplace = True
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input)
+        return type(self).function(input)
 
     def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+        return "inplace=True" if self.inplace and self.show_inplace else ""
+
+
+class ReLU(_InplaceActivation):
+    """max(x, 0)."""
+
+    function = staticmethod(F.relu)
+
 
 
 class LeakyReLU(Module):
@@ -236,18 +248,10 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
-    """x * sigmoid(x), as torch.nn.SiLU. ``inplace`` as in :class:`ReLU`."""
+class SiLU(_InplaceActivation):
+    """x * sigmoid(x), as torch.nn.SiLU."""
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return F.silu(input)
-
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+    function = staticmethod(F.silu)
 
 
 class Softplus(Module):
@@ -290,6 +294,20 @@ class ReLU6(Hardtanh):
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+class Hardsigmoid(_InplaceActivation):
+    """relu6(x + 3) / 6, as torch.nn.Hardsigmoid."""
+
+    function = staticmethod(F.hardsigmoid)
+    show_inplace = False
+
+
+class Hardswish(_InplaceActivation):
+    """x * relu6(x + 3) / 6, as torch.nn.Hardswish."""
+
+    function = staticmethod(F.hardswish)
+    show_inplace = False
 
 
 class PReLU(Module):

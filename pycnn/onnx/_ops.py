@@ -893,6 +893,15 @@ def _host_transpose(node, xs):
 _POOL_ATTRS = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
 _OLD_BINARY = ("broadcast", "axis", "consumed_inputs")
 
+def _run_hard_sigmoid(node, xs, training):
+    """max(0, min(1, alpha * x + beta)) on the device (hardtanh: the gradient alpha strictly inside)."""
+    x = xs[0]
+    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    scaled = F.binary(F.binary(x, tensor(np.float32(alpha), device=x.device), "mul"),
+                      tensor(np.float32(beta), device=x.device), "add")
+    return (F.hardtanh(scaled, 0.0, 1.0),)
+
+
 def _gelu_check(node, outputs_used):
     mode = node.attr("approximate", "none")
     return [] if mode in ("none", "tanh") else [f"approximate {mode!r} is not supported (expected 'none' or 'tanh')"]
@@ -924,6 +933,8 @@ OPS = {
     "Softplus": Op(lambda n, xs, t: (F.softplus(xs[0]),)),
     "Gelu": Op(lambda n, xs, t: (F.gelu(xs[0], approximate=n.attr("approximate", "none")),), check=_gelu_check,
                attrs=("approximate",), attr_kinds={"approximate": "str"}),
+    "HardSigmoid": Op(_run_hard_sigmoid, attrs=("alpha", "beta", "consumed_inputs")),
+    "HardSwish": Op(lambda n, xs, t: (F.hardswish(xs[0]),)),
     "PRelu": Op(_run_prelu, inputs=(2, 2), attrs=("consumed_inputs",)),
     "Sigmoid": Op(lambda n, xs, t: (F.sigmoid(xs[0]),), attrs=("consumed_inputs",)),
     "Tanh": Op(lambda n, xs, t: (F.tanh(xs[0]),), attrs=("consumed_inputs",)),

@@ -183,6 +183,16 @@ class _Tracer:
         name = self.name_of(x)
         self.node("Mul", [name, self.node("Sigmoid", [name])], out)
 
+    def emit_HardsigmoidFunction(self, out, x):  # relu6(x + 3) / 6 = HardSigmoid(alpha=1/6, beta=1/2)
+        self.node("HardSigmoid", [self.name_of(x)], out, alpha=1.0 / 6.0, beta=0.5)
+
+    def emit_HardswishFunction(self, out, x):
+        name = self.name_of(x)
+        if self.opset >= 14:  # HardSwish is an ONNX op from opset 14
+            self.node("HardSwish", [name], out)
+            return
+        self.node("Mul", [name, self.node("HardSigmoid", [name], alpha=1.0 / 6.0, beta=0.5)], out)
+
     def emit_GeluFunction(self, out, x, approximate):
         name = self.name_of(x)
         if self.opset >= 20:  # Gelu is an ONNX op from opset 20
