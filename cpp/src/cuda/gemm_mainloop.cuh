@@ -29,6 +29,7 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 #include <utility>
 
@@ -410,12 +411,21 @@ bool launch_split(const Problem& p, const char* op) {
 // that when its output fills too few blocks to occupy the GPU and K is long (the 7x7 and 14x14 layers
 // of a ResNet at batch 64, a fully connected layer at a small batch), the reduction is split (see
 // launch_split), in the 64x128 tile when M <= 64 and the 128x128 one otherwise.
+// PYCNN_CUDA_SPLIT=0 turns the split off (read once), so a benchmark can time both in one session.
+inline bool split_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("PYCNN_CUDA_SPLIT");
+    return !(value && value[0] == '0' && value[1] == '\0');
+  }();
+  return enabled;
+}
+
 template <class Problem>
 void launch_gemm_split(const Problem& p, const char* op) {
   if (p.M <= 0 || p.N <= 0) return;
   const bool narrow = p.M <= 32 && int64_t((p.N + 127) / 128) * p.batches >= sm_count();
   bool split = false;
-  if (!narrow) {
+  if (!narrow && split_enabled()) {
     if (allow_tf32()) split = launch_split<BigTile, true>(p, op);
     else if (p.M <= 64) split = launch_split<MidTile, false>(p, op);
     else split = launch_split<BigTile, false>(p, op);
