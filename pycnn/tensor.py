@@ -452,16 +452,16 @@ class Tensor:
         from .nn import functional as F
 
         # torch's promotion: int64 with a float32 tensor or a Python float computes in float32;
-        # int64 with a Python int stays int64, which pycnn's float32 kernels refuse with a TypeError
-        # (true division always gives float32, as torch: (pred == y).sum() / len(y) is a fraction)
-        promote = op == "div" or not (isinstance(other, numbers.Integral) and self.dtype == "int64")
+        # int64 with a Python int stays int64, which pycnn's float32 kernels refuse with a TypeError;
+        # true division of int64 always gives float32, as torch: (pred == y).sum() / len(y)
+        keeps_int = isinstance(other, numbers.Integral) and self.dtype == "int64"
         if not isinstance(other, Tensor):
             if isinstance(other, numbers.Number):
                 other = Tensor._wrap(_C.from_numpy(np.array(other, dtype=np.float32)).to(self.device))
             else:
                 other = tensor(other, device=self.device)
         a, b = (other, self) if reverse else (self, other)
-        if promote and (a.dtype != b.dtype or (op == "div" and a.dtype == "int64")):
+        if (op == "div" and "int64" in (a.dtype, b.dtype)) or (not keeps_int and a.dtype != b.dtype):
             a, b = F.cast(a, "float32"), F.cast(b, "float32")
         return F.binary(a, b, op)
 

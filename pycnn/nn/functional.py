@@ -749,20 +749,23 @@ def clip(input, min=None, max=None):
     return ClipFunction.apply(input, lo, hi)
 
 
-class HardtanhFunction(Function):
+def _strictly_inside(lo, hi):
+    """The float32 neighbours just inside [lo, hi]: clip_backward's inclusive test on them is the
+    strict test lo < x < hi for every float32 x (torch's hardtanh/hardsigmoid/hardswish rule)."""
+    return (float(np.nextafter(np.float32(lo), np.float32(np.inf))),
+            float(np.nextafter(np.float32(hi), np.float32(-np.inf))))
+
+
+_INSIDE_THREE = _strictly_inside(-3.0, 3.0)  # hardsigmoid's and hardswish's open interval (-3, 3)
+
+
+class HardtanhFunction(ClipFunction):
     """Clips like ClipFunction, but the gradient passes only strictly inside (lo < x < hi), as
-    torch's hardtanh_backward: the clip kernel's inclusive test runs on the float32 neighbours just
-    inside the bounds, which is the same test for every float32 x."""
+    torch's hardtanh_backward: ClipFunction's backward runs on the bounds of _strictly_inside."""
 
     def forward(self, x, lo, hi):
-        inner_lo = float(np.nextafter(np.float32(lo), np.float32(np.inf)))
-        inner_hi = float(np.nextafter(np.float32(hi), np.float32(-np.inf)))
-        self.saved = (x, inner_lo, inner_hi)
+        self.saved = (x, *_strictly_inside(lo, hi))
         return _C.clip_forward(x, lo, hi)
-
-    def backward(self, grad):
-        x, lo, hi = self.saved
-        return _C.clip_backward(grad, x, lo, hi), None, None
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
@@ -782,20 +785,22 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+def _relu6_shifted(x):
+    """relu6(x + 3) on raw tensors: the gate of hardsigmoid and hardswish."""
+    return _C.clip_forward(_C.binary_forward(x, _scalar(3.0, x), 0), 0.0, 6.0)
+
+
 class HardsigmoidFunction(Function):
     """relu6(x + 3) / 6 with torch's hardsigmoid_backward: grad / 6 where -3 < x < 3 (tested on x
     itself: x + 3 rounds the float32 just below 3 up to 6), else 0 (NaN included)."""
 
     def forward(self, x):
         self.x = x
-        gate = _C.clip_forward(_C.binary_forward(x, _scalar(3.0, x), 0), 0.0, 6.0)
-        return _C.binary_forward(gate, _scalar(6.0, x), 3)
+        return _C.binary_forward(_relu6_shifted(x), _scalar(6.0, x), 3)
 
     def backward(self, grad):
-        above_lo = float(np.nextafter(np.float32(-3.0), np.float32(np.inf)))
-        below_hi = float(np.nextafter(np.float32(3.0), np.float32(-np.inf)))
         sixth = _C.binary_forward(grad, _scalar(6.0, grad), 3)
-        return _C.clip_backward(sixth, self.x, above_lo, below_hi)
+        return _C.clip_backward(sixth, self.x, *_INSIDE_THREE)
 
 
 def hardsigmoid(input, inplace=False):
@@ -814,13 +819,11 @@ class HardswishFunction(Function):
 
     def forward(self, x):
         self.x = x
-        gate = _C.clip_forward(_C.binary_forward(x, _scalar(3.0, x), 0), 0.0, 6.0)
-        return _C.binary_forward(_C.binary_forward(x, gate, 2), _scalar(6.0, x), 3)
+        return _C.binary_forward(_C.binary_forward(x, _relu6_shifted(x), 2), _scalar(6.0, x), 3)
 
     def backward(self, grad):
         x = self.x
-        above_lo = float(np.nextafter(np.float32(-3.0), np.float32(np.inf)))
-        below_hi = float(np.nextafter(np.float32(3.0), np.float32(-np.inf)))
+        above_lo, below_hi = _INSIDE_THREE
         slope = _C.binary_forward(_C.binary_forward(x, _scalar(3.0, x), 3), _scalar(0.5, x), 0)
         inside = _C.clip_backward(_C.binary_forward(grad, slope, 2), x, above_lo, below_hi)
         right = _C.binary_forward(grad, _C.clip_backward(grad, x, -np.inf, below_hi), 1)  # x >= 3, NaN

@@ -205,7 +205,6 @@ class ReLU(_InplaceActivation):
     function = staticmethod(F.relu)
 
 
-
 class LeakyReLU(Module):
     """x if x >= 0 else negative_slope * x. ``inplace`` as in :class:`ReLU`."""
 

@@ -306,17 +306,21 @@ void launch_gemm(const Problem& p, const char* op) {
   else launch_tile<SmallTile, false>(p, op);
 }
 
+// k_chunk for `splits` splits of a K-long reduction (a multiple of kBK), and the splits that then
+// cover K (never an empty one: rounding the chunk up can leave fewer).
+inline int split_chunks(int K, int splits, int& k_chunk) {
+  const int64_t k_tiles = (K + kBK - 1) / kBK;
+  k_chunk = static_cast<int>((k_tiles + splits - 1) / splits * kBK);
+  return static_cast<int>((K + k_chunk - 1) / k_chunk);
+}
+
 // Splits of the reduction so that about two blocks per multiprocessor run, each split covering at
 // least 32 k-tiles (fewer would spend more on the atomic epilogue than they save). Returns the
 // chunk (a multiple of kBK) through k_chunk.
 inline int choose_splits(int64_t output_tiles, int K, int& k_chunk) {
   const int64_t want = (2 * int64_t(sm_count()) + output_tiles - 1) / std::max<int64_t>(output_tiles, 1);
   const int64_t most = std::max<int64_t>(1, K / (32 * kBK));
-  int splits = static_cast<int>(std::clamp<int64_t>(want, 1, std::min<int64_t>(most, 1024)));
-  const int64_t k_tiles = (K + kBK - 1) / kBK;
-  k_chunk = static_cast<int>((k_tiles + splits - 1) / splits * kBK);
-  splits = static_cast<int>((K + k_chunk - 1) / k_chunk);
-  return splits;
+  return split_chunks(K, static_cast<int>(std::clamp<int64_t>(want, 1, std::min<int64_t>(most, 1024))), k_chunk);
 }
 
 // Blocks of gemm_kernel<Cfg, Problem, TF32> that fit on one multiprocessor at once (registers and
@@ -354,9 +358,7 @@ inline int choose_deterministic_splits(int64_t tiles, int64_t slots, int K, int6
     if (cost < best_cost) best = int(s), best_cost = cost;
   }
   if (best_cost > 0.85) best = 1;
-  const int64_t k_tiles = (K + kBK - 1) / kBK;
-  k_chunk = static_cast<int>((k_tiles + best - 1) / best * kBK);
-  return static_cast<int>((K + k_chunk - 1) / k_chunk);
+  return split_chunks(K, best, k_chunk);
 }
 
 // out = the splits of ws[b][s][M][N] added in order s = 0, 1, ..., handed to the problem's own
