@@ -15,30 +15,8 @@ from ..autograd import Function
 from ..tensor import Tensor
 
 
-# ----- argument helpers ---------------------------------------------------------------------------
-def _int(value, op, name):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{op}: expected {name} to be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if not -2**63 <= value < 2**63:
-        raise ValueError(f"{op}: expected {name} to fit in a signed 64-bit int, got {value}")
-    return value
-
-
-def _pair(value, op, name):
-    """An int or a pair of ints, as (h, w)."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{op}: expected {name} to be an int or a pair (h, w), got {value!r}")
-        return (_int(value[0], op, name), _int(value[1], op, name))
-    v = _int(value, op, name)
-    return (v, v)
-
-
-def _tensor(value, op, name):
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
-    return value
+from .._arguments import as_bool as _bool, as_float as _float, as_int as _int, as_pair as _pair
+from .._arguments import as_float_tensor, as_tensor as _tensor
 
 
 # ----- conv2d -------------------------------------------------------------------------------------
@@ -294,12 +272,6 @@ def _pool_stride(stride, kernel_size, op):
     return _pair(stride, op, "stride")
 
 
-def _bool(value, op, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{op}: expected {name} to be a bool, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
 class MaxPool2dFunction(Function):
     def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, indices_out=None):
         y, indices = _C.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -406,13 +378,6 @@ def adaptive_avg_pool2d(input, output_size):
         output_size = _pair(output_size, op, "output_size")
     out = AdaptiveAvgPool2dFunction.apply(x, output_size)
     return reshape(out, tuple(out.shape[1:])) if added_batch else out
-
-
-# ----- activations --------------------------------------------------------------------------------
-def _float(value, op, name):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{op}: expected {name} to be a number, got {type(value).__name__} {value!r}")
-    return float(value)
 
 
 # ----- batch_norm ---------------------------------------------------------------------------------
@@ -585,10 +550,7 @@ def stack(tensors, dim=0):
     new_shape = shape[:dim] + (1,) + shape[dim:]
     return cat([reshape(t, new_shape) for t in tensors], dim)
 def _float_input(value, op):
-    _tensor(value, op, "input")
-    if value.dtype != "float32":
-        raise TypeError(f"{op}: expected input to be float32, got {value.dtype}")
-    return value
+    return as_float_tensor(value, op)
 
 
 class ReluFunction(Function):

@@ -1,0 +1,58 @@
+"""Argument checks shared by every op, layer and importer: each names the op, the argument, what it
+expected and what came, and returns the value in the form the C++ bindings take.
+
+    stride = as_pair(stride, "conv2d", "stride")     # 2 or (2, 3) -> (h, w) ints
+"""
+import numbers
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+def as_int(value, op, name):
+    """``value`` as a Python int that fits in int64 (a bool is not an int here)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{op}: expected {name} to be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"{op}: expected {name} to fit in a signed 64-bit int, got {value}")
+    return value
+
+
+def as_pair(value, op, name):
+    """An int or a pair of ints, as (h, w)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{op}: expected {name} to be an int or a pair (h, w), got {value!r}")
+        return (as_int(value[0], op, name), as_int(value[1], op, name))
+    v = as_int(value, op, name)
+    return (v, v)
+
+
+def as_float(value, op, name):
+    """``value`` (a real number, not a bool) as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{op}: expected {name} to be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def as_bool(value, op, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: expected {name} to be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def as_tensor(value, op, name):
+    """``value`` itself, when it is a pycnn.Tensor."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
+    return value
+
+
+def as_float_tensor(value, op, name="input"):
+    """``value`` itself, when it is a float32 pycnn.Tensor."""
+    as_tensor(value, op, name)
+    if value.dtype != "float32":
+        raise TypeError(f"{op}: expected {name} to be float32, got {value.dtype}")
+    return value
