@@ -2,8 +2,12 @@
 driven from Python with PyTorch's names and semantics."""
 from . import _C
 from . import cuda
+# autograd first: it and pycnn.tensor need each other, and each imports the other after what that
+# one reads is defined (autograd at its end, tensor the tensor ops at its end).
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
+from . import tensor_ops
+from ._arguments import as_int
 from . import nn
 from . import optim
 from .summary import summary
@@ -25,12 +29,12 @@ def __getattr__(name):
 
 def cat(tensors, dim=0):
     """Concatenates tensors along ``dim`` (differentiable), like torch.cat."""
-    return nn.functional.cat(tensors, dim)
+    return tensor_ops.cat(tensors, dim)
 
 
 def stack(tensors, dim=0):
     """Joins same-shaped tensors along a new dimension ``dim`` (differentiable), like torch.stack."""
-    return nn.functional.stack(tensors, dim)
+    return tensor_ops.stack(tensors, dim)
 
 
 def manual_seed(seed):
@@ -45,7 +49,7 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Threads the CPU kernels use (OpenMP)."""
-    n = nn.functional._int(n, "set_num_threads", "n")
+    n = as_int(n, "set_num_threads", "n")
     if not 0 < n < 2**31:
         raise ValueError(f"set_num_threads: expected a positive count below 2**31, got {n}")
     _C.set_num_threads(n)

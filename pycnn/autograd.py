@@ -98,8 +98,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         fn = cls()
         # One pass over the arguments (this runs for every op): the raw values for forward and,
         # per argument, the edge backward follows (None where no gradient flows).
@@ -202,3 +200,8 @@ def backward(root, grad, retain_graph=False):
     for leaf, g in leaves.values():
         if leaf.requires_grad:
             leaf._accumulate_grad(g)
+
+
+# pycnn.tensor imports this module for the tape; Function.apply wraps its results as Tensors. The
+# import sits here, after everything pycnn.tensor reads from this module is defined.
+from .tensor import Tensor  # noqa: E402

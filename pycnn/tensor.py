@@ -8,8 +8,7 @@ import numbers
 
 import numpy as np
 
-from . import _C
-from . import autograd
+from . import _C, autograd, cuda
 
 _DEVICES = ("cpu", "cuda")
 
@@ -21,8 +20,6 @@ def _check_device(device):
     if name not in _DEVICES:
         raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
     if name == "cuda":
-        from . import cuda
-
         if not cuda.is_available():
             why = ("this pycnn was built without the CUDA backend" if not _C.built_with_cuda()
                    else "no CUDA GPU or driver was found")
@@ -117,9 +114,7 @@ class Tensor:
         device = _check_device(device)
         if device == self.device:
             return self
-        from .nn import functional as F
-
-        return F.to_device(self, device)
+        return tensor_ops.to_device(self, device)
 
     def cpu(self):
         return self.to("cpu")
@@ -226,37 +221,27 @@ class Tensor:
 
     # ----- shape ------------------------------------------------------------------------------
     def reshape(self, *shape):
-        from .nn import functional as F
-
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return F.reshape(self, shape)
+        return tensor_ops.reshape(self, shape)
 
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        from .nn import functional as F
-
-        return F.flatten(self, start_dim, end_dim)
+        return tensor_ops.flatten(self, start_dim, end_dim)
 
     def sum(self):
-        from .nn import functional as F
-
-        return F.sum(self)
+        return tensor_ops.sum(self)
 
     def mean(self):
-        from .nn import functional as F
-
-        return F.mean(self)
+        return tensor_ops.mean(self)
 
     # ----- indexing, shapes, reductions (see pycnn.nn.functional for what runs on the host) ----
     def __getitem__(self, key):
         """``self[key]`` with torch's rules for ints, slices (step > 0), None, Ellipsis and one int64
         tensor/array/list index or bool mask; a new tensor (a copy, not a view: writing to it leaves
         ``self`` unchanged), differentiable. On the host (a CUDA tensor makes one round trip)."""
-        from .nn import functional as F
-
-        return F.index(self, key)
+        return tensor_ops.index(self, key)
 
     def __iter__(self):
         if self.ndim == 0:
@@ -265,51 +250,35 @@ class Tensor:
 
     def argmax(self, dim=None, keepdim=False):
         """Index of the largest value (flattened when ``dim`` is None), as torch.argmax."""
-        from .nn import functional as F
-
-        return F.argmax(self, dim, keepdim)
+        return tensor_ops.argmax(self, dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
         """Index of the smallest value (flattened when ``dim`` is None), as torch.argmin."""
-        from .nn import functional as F
-
-        return F.argmin(self, dim, keepdim)
+        return tensor_ops.argmin(self, dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
         """The largest value (0-d), or ``(values, indices)`` along ``dim``, as torch.max."""
-        from .nn import functional as F
-
-        return F.max_reduce(self, dim, keepdim)
+        return tensor_ops.max(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
         """The smallest value (0-d), or ``(values, indices)`` along ``dim``, as torch.min."""
-        from .nn import functional as F
-
-        return F.min_reduce(self, dim, keepdim)
+        return tensor_ops.min(self, dim, keepdim)
 
     def squeeze(self, dim=None):
-        from .nn import functional as F
-
-        return F.squeeze(self, dim)
+        return tensor_ops.squeeze(self, dim)
 
     def unsqueeze(self, dim):
-        from .nn import functional as F
-
-        return F.unsqueeze(self, dim)
+        return tensor_ops.unsqueeze(self, dim)
 
     def permute(self, *dims):
         """Dimensions reordered, as torch.permute (a copy; on the host)."""
-        from .nn import functional as F
-
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        return F.permute(self, dims)
+        return tensor_ops.permute(self, dims)
 
     def transpose(self, dim0, dim1):
         """Two dimensions swapped, as torch.transpose (a copy; on the host)."""
-        from .nn import functional as F
-
-        return F.transpose(self, dim0, dim1)
+        return tensor_ops.transpose(self, dim0, dim1)
 
     def t(self):
         """The transpose of a tensor of at most 2 dimensions, as torch.t."""
@@ -326,15 +295,11 @@ class Tensor:
     # ----- dtypes and Python numbers ----------------------------------------------------------
     def float(self):
         """This tensor as float32 (itself when already float32), as torch's ``.float()``."""
-        from .nn import functional as F
-
-        return F.cast(self, "float32")
+        return tensor_ops.cast(self, "float32")
 
     def long(self):
         """This tensor as int64 (float values truncated toward zero), as torch's ``.long()``."""
-        from .nn import functional as F
-
-        return F.cast(self, "int64")
+        return tensor_ops.cast(self, "int64")
 
     def int(self):
         """As :meth:`long`: pycnn's only integer dtype is int64 (torch's ``.int()`` gives int32)."""
@@ -371,11 +336,9 @@ class Tensor:
     __hash__ = object.__hash__  # identity, as torch: tensors are dict keys (optimizer state)
 
     def _compare(self, other, op):
-        from .nn import functional as F
-
         if not isinstance(other, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)):
             return NotImplemented  # t == None is False, as in torch
-        return F.compare(self, other, op)
+        return tensor_ops.compare(self, other, op)
 
     def __eq__(self, other):
         return self._compare(other, "eq")
@@ -397,60 +360,42 @@ class Tensor:
 
     # ----- elementwise math and matrix products -----------------------------------------------
     def exp(self):
-        from .nn import functional as F
-
-        return F.exp(self)
+        return tensor_ops.exp(self)
 
     def log(self):
-        from .nn import functional as F
-
-        return F.log(self)
+        return tensor_ops.log(self)
 
     def sqrt(self):
-        from .nn import functional as F
-
-        return F.sqrt(self)
+        return tensor_ops.sqrt(self)
 
     def abs(self):
-        from .nn import functional as F
-
-        return F.absolute(self)
+        return tensor_ops.absolute(self)
 
     __abs__ = abs
 
     def pow(self, exponent):
-        from .nn import functional as F
-
-        return F.power(self, exponent)
+        return tensor_ops.power(self, exponent)
 
     __pow__ = pow
 
     def __rpow__(self, base):
-        from .nn import functional as F
-
-        return F.rpow(self, base)
+        return tensor_ops.rpow(self, base)
 
     def clamp(self, min=None, max=None):
         """min(max(self, min), max) elementwise, as torch.clamp (on the device)."""
-        from .nn import functional as F
-
-        return F.clip(self, min, max)
+        return tensor_ops.clip(self, min, max)
 
     clip = clamp
 
     def matmul(self, other):
         """The matrix product of 1-d or 2-d tensors, as torch.matmul (on the device)."""
-        from .nn import functional as F
-
-        return F.matmul(self, other)
+        return tensor_ops.matmul(self, other)
 
     def __matmul__(self, other):
         return self.matmul(other)
 
     # ----- arithmetic with broadcasting -------------------------------------------------------
     def _binary(self, other, op, reverse=False):
-        from .nn import functional as F
-
         # torch's promotion: int64 with a float32 tensor or a Python float computes in float32;
         # int64 with a Python int stays int64, which pycnn's float32 kernels refuse with a TypeError;
         # true division of int64 always gives float32, as torch: (pred == y).sum() / len(y)
@@ -462,8 +407,8 @@ class Tensor:
                 other = tensor(other, device=self.device)
         a, b = (other, self) if reverse else (self, other)
         if (op == "div" and "int64" in (a.dtype, b.dtype)) or (not keeps_int and a.dtype != b.dtype):
-            a, b = F.cast(a, "float32"), F.cast(b, "float32")
-        return F.binary(a, b, op)
+            a, b = tensor_ops.cast(a, "float32"), tensor_ops.cast(b, "float32")
+        return tensor_ops.binary(a, b, op)
 
     def __add__(self, other):
         return self._binary(other, "add")
@@ -498,161 +443,7 @@ class Tensor:
         return f"tensor({np.array2string(self.numpy(), precision=4, separator=', ')}{dev}{grad})"
 
 
-class BoolTensor(Tensor):
-    """What comparisons and ``.bool()`` return: pycnn has no bool dtype, so an int64 tensor of 0 and
-    1 (``dtype`` reads 'int64') that indexing reads as a mask, like torch's bool tensors. Reshaping,
-    indexing, permuting, detaching, cloning and moving it keep it a mask; ``~``, ``&``, ``|`` and
-    ``^`` combine masks; arithmetic and reductions (sum, float()) give ordinary tensors."""
-
-    __slots__ = ()
-
-    def _logical(self, other, fn):
-        from .nn import functional as F
-
-        if isinstance(other, Tensor):
-            if other.device != self.device:
-                raise ValueError(f"{fn.__name__}: expected both masks on the same device, got "
-                                 f"{self.device} and {other.device}")
-            other = other.numpy()
-        other = np.asarray(other)
-        if other.dtype.kind not in "biu":
-            raise TypeError(f"{fn.__name__}: expected a mask (a comparison's result or bools), got "
-                            f"{other.dtype} values")
-        out = fn(self.numpy().astype(bool), other.astype(bool))
-        return BoolTensor._wrap(F._to_device(out, self.device, np.int64))
-
-    def __invert__(self):
-        return self._logical(True, np.logical_xor)
-
-    def __and__(self, other):
-        return self._logical(other, np.logical_and)
-
-    def __or__(self, other):
-        return self._logical(other, np.logical_or)
-
-    def __xor__(self, other):
-        return self._logical(other, np.logical_xor)
-
-    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
-
-
-def _keeps_mask(method):
-    """For a method that only moves or copies values (reshape, index, permute, detach, ...): called
-    on a mask, it returns a mask too, so ``m.reshape(-1)`` still indexes as a mask."""
-    import functools
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        result = method(self, *args, **kwargs)
-        if isinstance(self, BoolTensor) and isinstance(result, Tensor) and result.dtype == "int64":
-            result.__class__ = BoolTensor
-        return result
-    return wrapper
-
-
-for _name in ("to", "cpu", "cuda", "detach", "clone", "reshape", "view", "flatten", "__getitem__",
-              "squeeze", "unsqueeze", "permute", "transpose", "t"):
-    setattr(Tensor, _name, _keeps_mask(getattr(Tensor, _name)))
-Tensor.T = property(_keeps_mask(Tensor.T.fget), doc=Tensor.T.__doc__)
-del _name
-
-
-def _as_numpy(data, dtype=None):
-    if isinstance(data, Tensor):
-        data = data.numpy()
-    try:
-        array = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"tensor: expected rectangular numeric data (nested lists of equal lengths), "
-                         f"got {type(data).__name__}: {error}") from None
-    kind = array.dtype.kind
-    if kind == "u" and array.dtype.itemsize == 8 and array.size and array.max() >= 2**63:
-        raise ValueError(f"tensor: uint64 value {array.max()} does not fit in int64")
-    if kind == "f":
-        return array.astype(np.float32, copy=False)
-    if kind in "iub":
-        return array.astype(np.int64, copy=False)
-    raise TypeError(f"tensor: expected numeric (float, int or bool) data, got numpy dtype {array.dtype}")
-
-
-def tensor(data, dtype=None, device="cpu", requires_grad=False):
-    """A new tensor holding a copy of ``data``: float data becomes float32, integers int64.
-
-    ``dtype`` may force 'float32' or 'int64'.
-    """
-    if dtype not in (None, "float32", "int64", np.float32, np.int64):
-        raise TypeError(f"tensor: expected dtype 'float32' or 'int64', got {dtype!r}")
-    array = np.asarray(_as_numpy(data, None if dtype is None else np.dtype(dtype)), order="C")
-    if not array.flags.writeable:  # _C.from_numpy takes writable arrays; this copy is read only once
-        array = array.copy()
-    device = _check_device(device)
-    # One copy, into memory from pycnn's own (64-byte aligned) allocator; a new tensor is at
-    # version 0 (clone is no in-place write).
-    storage = _C.from_numpy(array).clone()
-    t = Tensor._wrap(storage if device == "cpu" else storage.to(device))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def from_numpy(array):
-    """A CPU tensor sharing ``array``'s memory (float32 or int64, C-contiguous), like torch.from_numpy."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype not in (np.float32, np.int64):
-        raise TypeError(f"from_numpy: expected dtype float32 or int64, got {array.dtype} "
-                        "(convert with .astype(np.float32) or use pycnn.tensor, which converts)")
-    if not array.flags.writeable:
-        raise ValueError("from_numpy: expected a writable array (the tensor shares its memory and "
-                         "may write to it), got a read-only one (use pycnn.tensor, which copies)")
-    if not array.flags.c_contiguous:
-        raise ValueError(f"from_numpy: expected a C-contiguous array, got strides {array.strides} for "
-                         f"shape {array.shape} (use np.ascontiguousarray or pycnn.tensor, which copies)")
-    return Tensor._wrap(_C.from_numpy(array))
-
-
-def from_dlpack(obj):
-    """A tensor sharing the memory of any DLPack producer (numpy, PyTorch, CuPy; CPU or CUDA)."""
-    if isinstance(obj, Tensor):
-        return obj.detach()
-    if not hasattr(obj, "__dlpack__"):
-        raise TypeError(f"from_dlpack: expected an object with __dlpack__, got {type(obj).__name__}")
-    return Tensor._wrap(_C.from_dlpack(obj))
-
-
-def _shape(shape, op):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    for d in shape:
-        if isinstance(d, bool) or not isinstance(d, (numbers.Integral, np.integer)):
-            raise TypeError(f"{op}: expected sizes to be ints, got {type(d).__name__} {d!r} in {shape!r}")
-        if not 0 <= int(d) < 2**63:
-            raise ValueError(f"{op}: expected non-negative sizes, got {tuple(shape)}")
-    return [int(d) for d in shape]
-
-
-def _filled(shape, value, device, requires_grad, op):
-    # pycnn's allocator first: it refuses a shape too large for the machine with a message naming
-    # it, where numpy would raise MemoryError or be OOM-killed while filling.
-    device = _check_device(device)
-    storage = _C.zeros(_shape(shape, op), "float32", "cpu")
-    if value:
-        storage.numpy()[...] = value
-    t = Tensor._wrap(storage if device == "cpu" else storage.to(device))
-    return t.requires_grad_(True) if requires_grad else t
-
-
-def zeros(*shape, device="cpu", requires_grad=False):
-    return _filled(shape, 0.0, device, requires_grad, "zeros")
-
-
-def ones(*shape, device="cpu", requires_grad=False):
-    return _filled(shape, 1.0, device, requires_grad, "ones")
-
-
-def randn(*shape, device="cpu", requires_grad=False, seed=None):
-    """Standard normal samples (numpy's generator, seeded when ``seed`` is given)."""
-    shape = _shape(shape, "randn")
-    _C.empty(shape, "float32", "cpu")  # refuses a shape too large for the machine, naming it
-    data = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    return tensor(data, device=device, requires_grad=requires_grad)
+# The ops behind the methods above need Tensor defined first, so they are imported once, here.
+from . import tensor_ops  # noqa: E402
+from .creation import from_dlpack, from_numpy, ones, randn, tensor, zeros  # noqa: E402,F401
+from .tensor_ops.comparison import BoolTensor  # noqa: E402,F401

@@ -21,6 +21,8 @@ import numpy as np
 
 from .autograd import no_grad
 from .files import atomic_write, temporary_prefix
+from .nn import init
+from .nn.functional.dropout import generator as dropout_generator
 from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, from_numpy
 
@@ -271,11 +273,10 @@ def _unpack(obj, arrays):
 
 
 def _generators():
-    """pycnn's global generators by name: dropout's seeds (nn.functional._rng) and parameter
-    initialisation (nn.init._generator). Looked up on each call: manual_seed replaces them."""
-    from .nn import functional, init
-
-    return {"functional": functional._rng, "init": init._generator}
+    """pycnn's global generators by name: dropout's seeds (saved under the name "functional", where
+    they lived before nn.functional became a package) and parameter initialisation
+    (nn.init._generator). Looked up on each call: manual_seed replaces them."""
+    return {"functional": dropout_generator(), "init": init._generator}
 
 
 def _random_states():

@@ -10,6 +10,8 @@ import numpy as np
 
 from .. import _C
 from . import functional as F
+from .._arguments import as_float, as_int, as_pair
+from .functional.loss import legacy_reduction
 from . import init
 from .module import Module, Parameter
 from ..tensor import tensor as _tensor
@@ -17,7 +19,7 @@ from ..tensor import tensor as _tensor
 
 def _pair(value, layer, name, low=None):
     """An int or a pair of ints as (h, w), each checked to be an int >= ``low`` when given."""
-    pair = F._pair(value, layer, name)
+    pair = as_pair(value, layer, name)
     if low is not None and any(v < low for v in pair):
         raise ValueError(f"{layer}: expected {name} to be {'positive' if low == 1 else 'non-negative'}, "
                          f"got {value!r}")
@@ -272,7 +274,7 @@ class Hardtanh(Module):
 
     def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
         super().__init__()
-        lo, hi = F._float(min_val, "Hardtanh", "min_val"), F._float(max_val, "Hardtanh", "max_val")
+        lo, hi = as_float(min_val, "Hardtanh", "min_val"), as_float(max_val, "Hardtanh", "max_val")
         if not lo <= hi:  # checked at construction, as torch does
             raise ValueError(f"Hardtanh: expected min_val <= max_val, got min_val={min_val!r}, "
                              f"max_val={max_val!r}")
@@ -404,11 +406,11 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(num_features, name, "num_features")
-        eps = F._float(eps, name, "eps")
+        eps = as_float(eps, name, "eps")
         if not eps > 0:
             raise ValueError(f"{name}: expected eps > 0, got {eps!r}")
         if momentum is not None:
-            momentum = F._float(momentum, name, "momentum")
+            momentum = as_float(momentum, name, "momentum")
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -531,10 +533,10 @@ class CrossEntropyLoss(Module):
                  reduction="mean", label_smoothing=0.0):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.ignore_index = F._int(ignore_index, "CrossEntropyLoss", "ignore_index")
-        reduction = F._legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss")
+        self.ignore_index = as_int(ignore_index, "CrossEntropyLoss", "ignore_index")
+        reduction = legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss")
         self.reduction = _reduction(reduction, "CrossEntropyLoss")
-        label_smoothing = F._float(label_smoothing, "CrossEntropyLoss", "label_smoothing")
+        label_smoothing = as_float(label_smoothing, "CrossEntropyLoss", "label_smoothing")
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"CrossEntropyLoss: expected label_smoothing in [0, 1], got {label_smoothing!r}")
         self.label_smoothing = label_smoothing
@@ -552,8 +554,8 @@ class NLLLoss(Module):
                  reduction="mean"):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.ignore_index = F._int(ignore_index, "NLLLoss", "ignore_index")
-        reduction = F._legacy_reduction(size_average, reduce, reduction, "NLLLoss")
+        self.ignore_index = as_int(ignore_index, "NLLLoss", "ignore_index")
+        reduction = legacy_reduction(size_average, reduce, reduction, "NLLLoss")
         self.reduction = _reduction(reduction, "NLLLoss")
 
     def forward(self, input, target):
@@ -566,7 +568,7 @@ class MSELoss(Module):
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        reduction = F._legacy_reduction(size_average, reduce, reduction, "MSELoss")
+        reduction = legacy_reduction(size_average, reduce, reduction, "MSELoss")
         self.reduction = _reduction(reduction, "MSELoss")
 
     def forward(self, input, target):

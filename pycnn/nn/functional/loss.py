@@ -1,0 +1,253 @@
+"""Losses: cross_entropy, nll_loss and mse_loss with torch's arguments (weights, ignore_index,
+label smoothing, probability targets, the legacy size_average/reduce flags). Index targets without
+weights run one fused C++ kernel (cpp/src/{cpu,cuda}/cross_entropy.*); the other forms are composed
+from log_softmax and the tensor ops, so their gradients come from those ops' backward passes."""
+import numpy as np
+
+from ... import _C
+from ..._arguments import as_bool, as_float, as_float_tensor, as_int, as_tensor
+from ...autograd import Function
+from ...tensor import Tensor
+from ...tensor_ops import binary, mean, reshape, sum, sum_to
+from ...tensor_ops.common import scalar
+from .activation import log_softmax
+
+
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+
+def _reduction(reduction, op):
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: expected reduction to be 'none', 'mean' or 'sum', got {reduction!r}")
+    return _REDUCTIONS[reduction]
+
+
+class CrossEntropyFunction(Function):
+    def forward(self, x, target, ignore_index, label_smoothing, reduction):
+        loss, valid = _C.cross_entropy_forward(x, target, ignore_index, label_smoothing, reduction)
+        self.saved = (x, target, valid, ignore_index, label_smoothing, reduction)
+        return loss
+
+    def backward(self, grad):
+        return (_C.cross_entropy_backward(grad, *self.saved), None, None, None, None)
+
+
+def legacy_reduction(size_average, reduce, reduction, op):
+    """torch's rule for the deprecated size_average/reduce flags: when either is given it overrides
+    ``reduction`` (reduce=False -> 'none', else size_average=False -> 'sum', else 'mean')."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else as_bool(size_average, op, "size_average")
+    reduce = True if reduce is None else as_bool(reduce, op, "reduce")
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+def _class_weight(weight, C, device, op):
+    as_tensor(weight, op, "weight")
+    if weight.dtype != "float32":
+        raise TypeError(f"{op}: expected weight to be float32, got {weight.dtype}")
+    if tuple(weight.shape) != (C,):
+        raise ValueError(f"{op}: expected weight of shape ({C},) (one per class), got "
+                         f"{tuple(weight.shape)}")
+    if weight.device != device:
+        raise ValueError(f"{op}: expected weight on the input's device {device}, got {weight.device}")
+    return weight
+
+
+def _weighted_nll(logp, target, weight, ignore_index, label_smoothing, reduction, op):
+    """The negative log-likelihood of log-probabilities ``logp`` (N, C, *) under class-index targets
+    (N, *) with class weights, as torch: each position's loss is -sum_c M_c * logp_c with
+    M_c = w_t * (1 - eps) * [c == t] + eps / C * w_c (0 at ignored positions), and 'mean' divides by
+    the sum of w_t over the non-ignored positions. M is built on the host from the labels (which are
+    checked here); the reduction over classes is a differentiable sum_to."""
+    C = logp.shape[1]
+    labels = target.numpy() if target.device == "cpu" else target.to("cpu").numpy()
+    keep = labels != ignore_index
+    bad = keep & ((labels < 0) | (labels >= C))
+    if bad.any():
+        where = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise ValueError(f"{op}: target label {int(labels.reshape(-1)[where])} at position {where} is "
+                         f"out of range: expected class indices in [0, {C}) (C = {C}) or "
+                         f"ignore_index = {ignore_index}")
+    w = (np.ones(C, np.float32) if weight is None else
+         (weight.numpy() if weight.device == "cpu" else weight.to("cpu").numpy()))
+    safe = np.where(keep, labels, 0)
+    inner = int(np.prod(labels.shape[1:])) if labels.ndim > 1 else 1
+    n = labels.shape[0]
+    onehot = np.zeros((n, C, inner), np.float32)
+    flat = safe.reshape(n, inner)
+    rows, cols = np.nonzero(keep.reshape(n, inner))
+    onehot[rows, flat[rows, cols], cols] = (1.0 - label_smoothing) * w[flat[rows, cols]]
+    if label_smoothing:
+        onehot += (label_smoothing / C) * w.reshape(1, C, 1) * keep.reshape(n, 1, inner)
+    coeff = Tensor._wrap(_C.from_numpy(-onehot.reshape(logp.shape)).to(logp.device))
+    per_class = binary(logp, coeff, "mul")
+    per_position = sum_to(per_class, (n, 1) + tuple(logp.shape[2:]))
+    per_position = reshape(per_position, (n,) + tuple(logp.shape[2:]))
+    if reduction == "none":
+        return per_position
+    total = sum(per_position)
+    if reduction == "sum":
+        return total
+    divisor = float(np.sum(w[safe][keep], dtype=np.float64))
+    return binary(total, Tensor._wrap(scalar(divisor, total._data)), "div")
+
+
+def _probability_cross_entropy(input, target, weight, label_smoothing, reduction, op):
+    """Cross entropy against class probabilities ``target`` (input's shape), as torch:
+    -sum_c w_c * ((1 - eps) * p_c + eps / C) * log_softmax(input)_c per position; 'mean' divides by
+    the number of positions. The target gets a gradient too."""
+    if target.dtype != "float32":
+        raise TypeError(f"{op}: expected probability targets to be float32, got {target.dtype}")
+    if target.device != input.device:
+        raise ValueError(f"{op}: expected input and target on the same device, got {input.device} "
+                         f"and {target.device}")
+    C = input.shape[1]
+    logp = log_softmax(input, 1)
+    p = target
+    if label_smoothing:
+        p = binary(binary(p, Tensor._wrap(scalar(1.0 - label_smoothing, p._data)), "mul"),
+                   Tensor._wrap(scalar(label_smoothing / C, p._data)), "add")
+    if weight is not None:
+        p = binary(p, reshape(weight, (1, C) + (1,) * (input.ndim - 2)), "mul")
+    per_class = binary(logp, p, "mul")
+    n = input.shape[0]
+    per_position = sum_to(per_class, (n, 1) + tuple(input.shape[2:]))
+    per_position = -reshape(per_position, (n,) + tuple(input.shape[2:]))
+    if reduction == "none":
+        return per_position
+    return sum(per_position) if reduction == "sum" else mean(per_position)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Cross entropy between logits and targets, as torch.nn.functional.cross_entropy (same
+    arguments, same order).
+
+    input (N, C) or (N, C, d1, ..., dk) float32 logits (or (C,) for one sample). target is either
+    int64 class indices (N,) or (N, d1, ..., dk) in [0, C) or ignore_index, or float32 class
+    probabilities of the input's shape. weight (C,) rescales each class. reduction 'mean' divides by
+    the number of non-ignored targets (by the sum of their weights when weighted; by the number of
+    positions for probabilities); 'none' returns the per-target losses (0 where ignored).
+    label_smoothing eps mixes the target with the uniform distribution: (1 - eps) on the target,
+    eps / C on every class. Index targets without weights run one fused C++ kernel; the other
+    forms are composed from log_softmax."""
+    op = "cross_entropy"
+    as_float_tensor(input, op)
+    as_tensor(target, op, "target")
+    reduction = legacy_reduction(size_average, reduce, reduction, op)
+    code = _reduction(reduction, op)
+    ignore_index = as_int(ignore_index, op, "ignore_index")
+    label_smoothing = as_float(label_smoothing, op, "label_smoothing")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: expected label_smoothing in [0, 1], got {label_smoothing}")
+    probabilities = target.dtype == "float32"
+    if not probabilities and target.dtype != "int64":
+        raise TypeError(f"{op}: expected target to be int64 class indices or float32 class "
+                        f"probabilities, got {target.dtype}")
+    if weight is None and not probabilities:
+        return CrossEntropyFunction.apply(input, target, ignore_index, label_smoothing, code)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
+    C = x.shape[1]
+    if C == 0:
+        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
+    if weight is not None:
+        _class_weight(weight, C, x.device, op)
+    if probabilities:
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"{op}: expected probability targets of the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        t = reshape(target, tuple(x.shape)) if unbatched else target
+        out = _probability_cross_entropy(x, t, weight, label_smoothing, reduction, op)
+    else:
+        want = tuple(x.shape[:1]) + tuple(x.shape[2:])
+        if tuple(target.shape) != (want[1:] if unbatched else want):
+            raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
+                             f"input of shape {tuple(input.shape)}, got target of shape "
+                             f"{tuple(target.shape)}")
+        if target.device != x.device:
+            raise ValueError(f"{op}: expected input and target on the same device, got {x.device} "
+                             f"and {target.device}")
+        t = target.detach().reshape(want) if unbatched else target
+        out = _weighted_nll(log_softmax(x, 1), t, weight, ignore_index, label_smoothing, reduction,
+                            op)
+    return reshape(out, ()) if unbatched and reduction == "none" else out
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """The negative log-likelihood of log-probabilities input (N, C, *) (or (C,)) at int64 class
+    indices target (N, *), as torch.nn.functional.nll_loss: -w_t * input_t per position, 0 where
+    ignored; 'mean' divides by the sum of w_t over the non-ignored positions."""
+    op = "nll_loss"
+    as_float_tensor(input, op)
+    as_tensor(target, op, "target")
+    if target.dtype != "int64":
+        raise TypeError(f"{op}: expected target to be int64 class indices, got {target.dtype}")
+    reduction = legacy_reduction(size_average, reduce, reduction, op)
+    _reduction(reduction, op)
+    ignore_index = as_int(ignore_index, op, "ignore_index")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
+    C = x.shape[1]
+    if C == 0:
+        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
+    if weight is not None:
+        _class_weight(weight, C, x.device, op)
+    want = tuple(x.shape[:1]) + tuple(x.shape[2:])
+    if tuple(target.shape) != (want[1:] if unbatched else want):
+        raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
+                         f"input of shape {tuple(input.shape)}, got target of shape "
+                         f"{tuple(target.shape)}")
+    if target.device != x.device:
+        raise ValueError(f"{op}: expected input and target on the same device, got {x.device} and "
+                         f"{target.device}")
+    t = target.detach().reshape(want) if unbatched else target
+    out = _weighted_nll(x, t, weight, ignore_index, 0.0, reduction, op)
+    return reshape(out, ()) if unbatched and reduction == "none" else out
+
+
+class MseLossFunction(Function):
+    def forward(self, x, target, reduction):
+        self.saved = (x, target, reduction)
+        return _C.mse_loss_forward(x, target, reduction)
+
+    def backward(self, grad):
+        x, target, reduction = self.saved
+        need_x, need_t = self.needs_input_grad[:2]
+        dx, dt = _C.mse_loss_backward(grad, x, target, reduction, need_x, need_t)
+        return dx, dt, None
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error (input - target)^2 reduced by 'mean', 'sum' or 'none', as
+    torch.nn.functional.mse_loss (same arguments, same order); input and target must have the same
+    shape (PyTorch warns and broadcasts; pycnn raises ValueError). Both get gradients. ``weight``
+    (input's shape) scales each squared error and 'mean' then divides by sum(weight), as torch."""
+    as_float_tensor(input, "mse_loss")
+    as_tensor(target, "mse_loss", "target")
+    if target.dtype != "float32":
+        raise TypeError(f"mse_loss: expected target to be float32, got {target.dtype}")
+    reduction = legacy_reduction(size_average, reduce, reduction, "mse_loss")
+    code = _reduction(reduction, "mse_loss")
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"mse_loss: expected input and target of the same shape, got input "
+                         f"{tuple(input.shape)} and target {tuple(target.shape)} (pycnn does not "
+                         "broadcast a loss's operands)")
+    if weight is None:
+        return MseLossFunction.apply(input, target, code)
+    as_tensor(weight, "mse_loss", "weight")
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"mse_loss: expected weight of the input's shape {tuple(input.shape)}, got "
+                         f"{tuple(weight.shape)}")
+    diff = binary(input, target, "sub")
+    weighted = binary(binary(diff, diff, "mul"), weight, "mul")
+    if reduction == "none":
+        return weighted
+    total = sum(weighted)
+    return total if reduction == "sum" else binary(total, sum(weight), "div")

@@ -1,0 +1,136 @@
+"""Pooling: max_pool2d, avg_pool2d and adaptive_avg_pool2d over the C++ kernels
+cpp/src/{cpu,cuda}/<op>.* (bindings: cpp/bindings/<op>.cpp). Output sizes follow torch: floor
+unless ceil_mode, and with ceil_mode a last window must start inside the input or its left padding.
+"""
+from ... import _C
+from ..._arguments import as_bool, as_int, as_pair, as_tensor
+from ...autograd import Function
+from ...tensor import Tensor
+from ...tensor_ops import reshape
+
+
+def _pool_input(input, op):
+    """``input`` as 4-d (N, C, H, W): a 3-d (C, H, W) input gains a batch of one, like torch.
+    Returns the 4-d tensor and whether the batch dimension was added."""
+    as_tensor(input, op, "input")
+    if input.ndim == 3:
+        return reshape(input, (1,) + tuple(input.shape)), True
+    if input.ndim != 4:
+        raise ValueError(f"{op}: expected input to be 3-d (C, H, W) or 4-d (N, C, H, W), "
+                         f"got shape {tuple(input.shape)}")
+    return input, False
+
+
+def _pool_stride(stride, kernel_size, op):
+    """PyTorch's default: a missing (None or empty) stride is the kernel size."""
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return kernel_size
+    return as_pair(stride, op, "stride")
+
+
+class MaxPool2dFunction(Function):
+    def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, indices_out=None):
+        y, indices = _C.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
+        # Backward needs only the argmax and the input's shape, so the input itself is not kept.
+        self.saved = (indices, list(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
+        if indices_out is not None:
+            indices_out.append(indices)
+        return y
+
+    def backward(self, grad):
+        indices, in_shape, kernel_size, stride, padding, dilation, ceil_mode = self.saved
+        dx = _C.max_pool2d_backward(grad, indices, in_shape, kernel_size, stride, padding, dilation,
+                                    ceil_mode)
+        return dx, None, None, None, None, None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-d max pooling. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)) with
+    OH = floor_or_ceil((H + 2*padding - dilation*(kernel-1) - 1) / stride) + 1, as in torch; stride
+    defaults to kernel_size; padding (at most half the kernel) counts as -inf.
+
+    With ``return_indices`` also returns the int64 argmax of each window as a flat index h*W + w
+    into its input plane, like torch."""
+    op = "max_pool2d"
+    x, added_batch = _pool_input(input, op)
+    kernel_size = as_pair(kernel_size, op, "kernel_size")
+    stride = _pool_stride(stride, kernel_size, op)
+    padding = as_pair(padding, op, "padding")
+    dilation = as_pair(dilation, op, "dilation")
+    ceil_mode = as_bool(ceil_mode, op, "ceil_mode")
+    indices_out = [] if return_indices else None
+    out = MaxPool2dFunction.apply(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                  indices_out=indices_out)
+    if added_batch:
+        out = reshape(out, tuple(out.shape[1:]))
+    if not return_indices:
+        return out
+    indices = indices_out[0]
+    if added_batch:
+        indices = indices.view(list(indices.shape[1:]))
+    return out, Tensor._wrap(indices)
+
+
+class AvgPool2dFunction(Function):
+    def forward(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                divisor_override):
+        self.saved = (list(x.shape), kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+        return _C.avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                     divisor_override)
+
+    def backward(self, grad):
+        return (_C.avg_pool2d_backward(grad, *self.saved),) + (None,) * 6
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-d average pooling. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)) with
+    OH = floor_or_ceil((H + 2*padding - kernel) / stride) + 1, as in torch; stride defaults to
+    kernel_size. Each window's sum is divided by ``divisor_override`` when given, else by the
+    window's extent inside the padded input (count_include_pad=True) or by the real elements it
+    covers."""
+    op = "avg_pool2d"
+    x, added_batch = _pool_input(input, op)
+    kernel_size = as_pair(kernel_size, op, "kernel_size")
+    stride = _pool_stride(stride, kernel_size, op)
+    padding = as_pair(padding, op, "padding")
+    ceil_mode = as_bool(ceil_mode, op, "ceil_mode")
+    count_include_pad = as_bool(count_include_pad, op, "count_include_pad")
+    if divisor_override is not None:
+        divisor_override = as_int(divisor_override, op, "divisor_override")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must not be zero")
+    out = AvgPool2dFunction.apply(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override)
+    return reshape(out, tuple(out.shape[1:])) if added_batch else out
+
+
+class AdaptiveAvgPool2dFunction(Function):
+    def forward(self, x, output_size):
+        self.saved = (list(x.shape), output_size)
+        return _C.adaptive_avg_pool2d_forward(x, output_size)
+
+    def backward(self, grad):
+        in_shape, output_size = self.saved
+        return _C.adaptive_avg_pool2d_backward(grad, in_shape, output_size), None
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or
+    (C, OH, OW)); ``output_size`` is an int or a pair whose None entries keep the input's size.
+    Output row i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1, like torch;
+    output_size 1 is global average pooling."""
+    op = "adaptive_avg_pool2d"
+    x, added_batch = _pool_input(input, op)
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"{op}: expected output_size to be an int or a pair (h, w), "
+                             f"got {output_size!r}")
+        output_size = tuple(x.shape[2 + i] if v is None else as_int(v, op, "output_size")
+                            for i, v in enumerate(output_size))
+    else:
+        output_size = as_pair(output_size, op, "output_size")
+    out = AdaptiveAvgPool2dFunction.apply(x, output_size)
+    return reshape(out, tuple(out.shape[1:])) if added_batch else out

@@ -1,0 +1,169 @@
+"""Shape ops: reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, stack, and moving a
+tensor between devices. All are differentiable; reshapes are views, permutes are copies (pycnn
+tensors are contiguous) computed on the host.
+"""
+import numpy as np
+
+from .. import _C
+from .._arguments import as_int, as_tensor
+from ..autograd import Function
+from ..tensor import Tensor
+from .common import dim_index, from_host
+
+
+class ReshapeFunction(Function):
+    def forward(self, x, shape):
+        self.in_shape = list(x.shape)
+        return x.view(list(shape))
+
+    def backward(self, grad):
+        return grad.view(self.in_shape), None
+
+
+def reshape(input, shape):
+    """The same data viewed with a new shape; one dimension may be -1."""
+    as_tensor(input, "reshape", "input")
+    shape = [as_int(d, "reshape", "shape") for d in shape]
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: at most one dimension may be -1, got {tuple(shape)}")
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1]))
+        if known == 0 or input.numel() % known:
+            raise ValueError(f"reshape: cannot view shape {input.shape} as {tuple(shape)}")
+        shape[shape.index(-1)] = input.numel() // known
+    return ReshapeFunction.apply(input, tuple(shape))
+
+
+def flatten(input, start_dim=1, end_dim=-1):
+    """Merges dimensions start_dim..end_dim (torch.flatten; note F.flatten here defaults to
+    start_dim=1 like nn.Flatten, Tensor.flatten to 0 like torch.flatten)."""
+    as_tensor(input, "flatten", "input")
+    shape = list(input.shape)
+    n = len(shape)
+    if n == 0:
+        return reshape(input, (1,))
+    s = start_dim + n if start_dim < 0 else start_dim
+    e = end_dim + n if end_dim < 0 else end_dim
+    if not 0 <= s <= e < n:
+        raise ValueError(f"flatten: dims ({start_dim}, {end_dim}) out of range for shape {tuple(shape)}")
+    merged = int(np.prod(shape[s:e + 1]))
+    return reshape(input, tuple(shape[:s] + [merged] + shape[e + 1:]))
+
+
+def squeeze(input, dim=None):
+    """``input`` without dimensions of size 1: all of them, or those of ``dim`` (an int or a tuple;
+    a listed dimension whose size is not 1 is kept), as torch.squeeze. A view (differentiable)."""
+    as_tensor(input, "squeeze", "input")
+    shape = tuple(input.shape)
+    if dim is None:
+        dims = set(range(len(shape)))
+    else:
+        listed = [dim_index(d, len(shape), "squeeze") for d in (dim if isinstance(dim, (tuple, list))
+                                                                 else (dim,))]
+        dims = set(listed)
+        if len(dims) != len(listed):
+            raise ValueError(f"squeeze: a dim appears multiple times in the list of dims {tuple(dim)}")
+    return reshape(input, tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(input, dim):
+    """``input`` with a dimension of size 1 inserted at ``dim`` (in [-ndim-1, ndim]), as
+    torch.unsqueeze. A view (differentiable)."""
+    as_tensor(input, "unsqueeze", "input")
+    shape = tuple(input.shape)
+    dim = dim_index(dim, len(shape) + 1, "unsqueeze")
+    return reshape(input, shape[:dim] + (1,) + shape[dim:])
+
+
+class PermuteFunction(Function):
+    def forward(self, x, dims):
+        self.dims = dims
+        return from_host(np.transpose(x.numpy(), dims), x.device)
+
+    def backward(self, grad):
+        return from_host(np.transpose(grad.numpy(), np.argsort(self.dims)), grad.device), None
+
+
+def permute(input, dims):
+    """``input`` with its dimensions reordered: output dimension i is input dimension dims[i], as
+    torch.permute. A copy (pycnn tensors are contiguous), computed on the host (a CUDA tensor makes
+    one round trip); differentiable."""
+    as_tensor(input, "permute", "input")
+    n = input.ndim
+    dims = tuple(dim_index(d, n, "permute") for d in dims)
+    if sorted(dims) != list(range(n)):
+        raise ValueError(f"permute: expected a permutation of the {n} dimensions of shape "
+                         f"{tuple(input.shape)}, got {dims}")
+    if dims == tuple(range(n)):
+        return input
+    return PermuteFunction.apply(input, dims)
+
+
+def transpose(input, dim0, dim1):
+    """``input`` with dimensions ``dim0`` and ``dim1`` swapped, as torch.transpose (a copy; see
+    :func:`permute`)."""
+    as_tensor(input, "transpose", "input")
+    dims = list(range(input.ndim))
+    a, b = dim_index(dim0, input.ndim, "transpose"), dim_index(dim1, input.ndim, "transpose")
+    if input.ndim:
+        dims[a], dims[b] = dims[b], dims[a]
+    return permute(input, dims)
+
+
+class CatFunction(Function):
+    def forward(self, *xs, dim):
+        self.inputs_raw, self.dim = xs, dim
+        return _C.cat_forward(list(xs), dim)
+
+    def backward(self, grad):
+        return tuple(_C.cat_backward(grad, list(self.inputs_raw), self.dim,
+                                     list(self.needs_input_grad)))
+
+
+def cat(tensors, dim=0):
+    """Concatenates float32 tensors along ``dim`` (negative counts from the end), like torch.cat:
+    all shapes must match except along ``dim``. The gradient is split back to each input."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"cat: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        as_tensor(t, "cat", f"tensors[{i}]")
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors, got an empty one")
+    dim = as_int(dim, "cat", "dim")
+    return CatFunction.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0):
+    """Joins same-shaped tensors along a new dimension ``dim`` (in [-ndim-1, ndim]), like
+    torch.stack: each gains a dimension of size 1 there and they are concatenated."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"stack: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        as_tensor(t, "stack", f"tensors[{i}]")
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors, got an empty one")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"stack: expected every tensor of shape {shape} (that of tensors[0]), got "
+                             f"tensors[{i}] of shape {tuple(t.shape)}")
+    dim = as_int(dim, "stack", "dim")
+    n = len(shape) + 1
+    if not -n <= dim < n:
+        raise ValueError(f"stack: expected dim in [{-n}, {n - 1}] for {n - 1}-d tensors, got {dim}")
+    dim %= n
+    new_shape = shape[:dim] + (1,) + shape[dim:]
+    return cat([reshape(t, new_shape) for t in tensors], dim)
+
+
+class ToDeviceFunction(Function):
+    def forward(self, x, device):
+        self.source = x.device
+        return x.to(device)
+
+    def backward(self, grad):
+        return grad.to(self.source), None
+
+
+def to_device(input, device):
+    return ToDeviceFunction.apply(input, device)
