@@ -166,4 +166,6 @@ class ToDeviceFunction(Function):
 
 
 def to_device(input, device):
+    """``input`` copied to ``device`` ('cpu' or 'cuda'; Tensor.to checks the name); the gradient goes
+    back to the source device."""
     return ToDeviceFunction.apply(input, device)
