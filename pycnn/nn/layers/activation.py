@@ -47,13 +47,13 @@ class _InplaceActivation(_Activation):
 
 
 class ReLU(_InplaceActivation):
-    """max(x, 0)."""
+    """max(x, 0), elementwise: (*) -> (*)."""
 
     function = staticmethod(F.relu)
 
 
 class LeakyReLU(_InplaceActivation):
-    """x if x >= 0 else negative_slope * x."""
+    """x if x >= 0 else negative_slope * x: (*) -> (*)."""
 
     function = staticmethod(F.leaky_relu)
     arguments = ("negative_slope",)
@@ -64,7 +64,7 @@ class LeakyReLU(_InplaceActivation):
 
 
 class ELU(_InplaceActivation):
-    """x if x > 0 else alpha * (exp(x) - 1), as torch.nn.ELU."""
+    """x if x > 0 else alpha * (exp(x) - 1), as torch.nn.ELU: (*) -> (*)."""
 
     function = staticmethod(F.elu)
     arguments = ("alpha",)
@@ -75,7 +75,7 @@ class ELU(_InplaceActivation):
 
 
 class GELU(_Activation):
-    """x * Phi(x), exact (approximate='none') or by the tanh formula, as torch.nn.GELU."""
+    """x * Phi(x), exact (approximate='none') or by the tanh formula, as torch.nn.GELU: (*) -> (*)."""
 
     function = staticmethod(F.gelu)
     arguments = ("approximate",)
@@ -89,13 +89,13 @@ class GELU(_Activation):
 
 
 class SiLU(_InplaceActivation):
-    """x * sigmoid(x), as torch.nn.SiLU."""
+    """x * sigmoid(x), as torch.nn.SiLU: (*) -> (*)."""
 
     function = staticmethod(F.silu)
 
 
 class Softplus(_Activation):
-    """log(1 + exp(beta * x)) / beta, linear above the threshold, as torch.nn.Softplus."""
+    """log(1 + exp(beta * x)) / beta, linear above the threshold, as torch.nn.Softplus: (*) -> (*)."""
 
     function = staticmethod(F.softplus)
     arguments = ("beta", "threshold")
@@ -106,7 +106,8 @@ class Softplus(_Activation):
 
 
 class Hardtanh(_InplaceActivation):
-    """min(max(x, min_val), max_val), as torch.nn.Hardtanh (see F.hardtanh for the gradient)."""
+    """min(max(x, min_val), max_val), as torch.nn.Hardtanh (see F.hardtanh for the gradient):
+    (*) -> (*)."""
 
     function = staticmethod(F.hardtanh)
     arguments = ("min_val", "max_val")
@@ -121,7 +122,8 @@ class Hardtanh(_InplaceActivation):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6), as torch.nn.ReLU6: a Hardtanh whose bounds torch leaves out of the repr."""
+    """min(max(x, 0), 6), as torch.nn.ReLU6: (*) -> (*). A Hardtanh whose bounds torch leaves out of
+    the repr."""
 
     function = staticmethod(F.relu6)
     arguments = ()
@@ -131,27 +133,27 @@ class ReLU6(Hardtanh):
 
 
 class Hardsigmoid(_InplaceActivation):
-    """relu6(x + 3) / 6, as torch.nn.Hardsigmoid."""
+    """relu6(x + 3) / 6, as torch.nn.Hardsigmoid: (*) -> (*)."""
 
     function = staticmethod(F.hardsigmoid)
     show_inplace = False
 
 
 class Hardswish(_InplaceActivation):
-    """x * relu6(x + 3) / 6, as torch.nn.Hardswish."""
+    """x * relu6(x + 3) / 6, as torch.nn.Hardswish: (*) -> (*)."""
 
     function = staticmethod(F.hardswish)
     show_inplace = False
 
 
 class Sigmoid(_Activation):
-    """1 / (1 + exp(-x))."""
+    """1 / (1 + exp(-x)), elementwise: (*) -> (*)."""
 
     function = staticmethod(F.sigmoid)
 
 
 class Tanh(_Activation):
-    """tanh(x)."""
+    """tanh(x), elementwise: (*) -> (*)."""
 
     function = staticmethod(F.tanh)
 
@@ -174,13 +176,13 @@ class _SoftmaxFamily(_Activation):
 
 
 class Softmax(_SoftmaxFamily):
-    """exp(x) / sum(exp(x)) along dim."""
+    """exp(x) / sum(exp(x)) along dim: (*) -> (*)."""
 
     function = staticmethod(F.softmax)
 
 
 class LogSoftmax(_SoftmaxFamily):
-    """log(softmax(x, dim)), computed stably."""
+    """log(softmax(x, dim)), computed stably: (*) -> (*)."""
 
     function = staticmethod(F.log_softmax)
 

@@ -42,8 +42,9 @@ class _ModuleSequence(Module):
 
 
 class Sequential(_ModuleSequence):
-    """Modules applied in order. ``Sequential(m0, m1, ...)`` names them '0', '1', ...;
-    ``Sequential(OrderedDict(name=module, ...))`` keeps the given names."""
+    """Modules applied in order: input -> m0 -> m1 -> ... -> output, so the shapes are those of the
+    first child's input and the last child's output. ``Sequential(m0, m1, ...)`` names them '0',
+    '1', ...; ``Sequential(OrderedDict(name=module, ...))`` keeps the given names."""
 
     def __init__(self, *args):
         super().__init__()

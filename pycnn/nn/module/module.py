@@ -402,7 +402,8 @@ class Module:
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder, e.g. for a removed classifier head)."""
+    """Returns its input unchanged, (*) -> (*): a placeholder, e.g. for a removed classifier head.
+    Arguments are accepted and ignored, as torch.nn.Identity does."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
