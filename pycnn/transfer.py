@@ -97,7 +97,3 @@ def prepare(model, num_classes, strategy="feature_extractor", trainable_layers=N
     object.__setattr__(model, "_transfer_hooks", hooks)
     return model
 
-
-def frozen_parameters(model):
-    """The names of the parameters that do not train."""
-    return [name for name, p in model.named_parameters() if not p.requires_grad]

@@ -1,4 +1,4 @@
-"""Modules: containers of Parameters, buffers and sub-Modules, with PyTorch's names and semantics.
+"""Module: the base of every layer and model, with torch.nn.Module's names and semantics.
 
 A Module registers what is assigned to it: a :class:`Parameter` goes to ``_parameters``, a Module to
 ``_modules``, a tensor passed to :meth:`Module.register_buffer` to ``_buffers``. Names, iteration order
@@ -6,40 +6,13 @@ and ``state_dict`` keys follow torch.nn.Module exactly ('features.0.weight', 'bn
 PyTorch state_dict converted to numpy loads unchanged and vice versa.
 """
 import itertools
-import operator
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import _C
-from ..autograd import no_grad
-from ..tensor import Tensor, _check_device, tensor
-
-
-class Parameter(Tensor):
-    """A leaf float32 tensor that a Module registers as trainable (``requires_grad=True`` by default).
-
-    ``data`` may be a pycnn.Tensor (its memory is shared, like torch.nn.Parameter), a numpy array or
-    nested lists (copied, converted to float32), or a raw ``_C.Tensor``."""
-
-    __slots__ = ()
-
-    def __init__(self, data=None, requires_grad=True):
-        if data is None:
-            data = _C.from_numpy(np.empty((0,), dtype=np.float32))
-        elif isinstance(data, Tensor):
-            data = data._data
-        elif not isinstance(data, _C.Tensor):
-            array = np.asarray(data)
-            if array.dtype.kind != "f":
-                raise TypeError(f"Parameter: expected floating-point data, got numpy dtype {array.dtype}")
-            data = tensor(array, dtype="float32")._data
-        if data.dtype != "float32":
-            raise TypeError(f"Parameter: expected float32 data, got {data.dtype}")
-        super().__init__(data, requires_grad=requires_grad)
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
+from ...autograd import no_grad
+from ...tensor import Tensor, _check_device
+from .parameter import Parameter
 
 
 class RemovableHandle:
@@ -428,167 +401,9 @@ class Module:
         return text + ")"
 
 
-class _ModuleSequence(Module):
-    """What Sequential and ModuleList share: positional indexing, length, iteration, append."""
-
-    def _index(self, idx):
-        size = len(self)
-        idx = operator.index(idx)
-        if not -size <= idx < size:
-            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {size}")
-        return idx % size
-
-    def _renumber(self, modules):
-        """Re-registers ``modules`` as '0'..'n-1', as torch does after a deletion."""
-        self._modules.clear()
-        for index, module in enumerate(modules):
-            self.add_module(str(index), module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        """Adds ``module`` at the end (named by its position); returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
-
-class Sequential(_ModuleSequence):
-    """Modules applied in order. ``Sequential(m0, m1, ...)`` names them '0', '1', ...;
-    ``Sequential(OrderedDict(name=module, ...))`` keeps the given names."""
-
-    def __init__(self, *args):
-        super().__init__()
-        if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for name, module in args[0].items():
-                self.add_module(name, module)
-        else:
-            for index, module in enumerate(args):
-                self.add_module(str(index), module)
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[self._index(idx)]
-
-    def __setitem__(self, idx, module):
-        key = list(self._modules.keys())[self._index(idx)]
-        self.add_module(key, module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules.keys())
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
-            del self._modules[key]
-        self._renumber(list(self._modules.values()))
-
-    def forward(self, input):
-        for module in self._modules.values():
-            input = module(input)
-        return input
-
-
-class ModuleList(_ModuleSequence):
-    """A list of Modules, registered under '0', '1', ... (no forward: index it)."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
-        return self._modules[str(self._index(idx))]
-
-    def __setitem__(self, idx, module):
-        self.add_module(str(self._index(idx)), module)
-
-    def __delitem__(self, idx):
-        modules = list(self._modules.values())
-        if isinstance(idx, slice):
-            del modules[idx]
-        else:
-            del modules[self._index(idx)]
-        self._renumber(modules)
-
-    def insert(self, index, module):
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        self._renumber(modules)
-
-    def __repr__(self):
-        # torch's compact form: runs of identical children print once as "(i-j): n x Child(...)"
-        if not self._modules:
-            return self._get_name() + "()"
-        runs = []  # [first index, last index, repr]
-        for index, module in enumerate(self._modules.values()):
-            text = repr(module)
-            if runs and runs[-1][2] == text:
-                runs[-1][1] = index
-            else:
-                runs.append([index, index, text])
-        lines = [_addindent(f"({first}): {text}" if first == last else
-                            f"({first}-{last}): {last - first + 1} x {text}", 2)
-                 for first, last, text in runs]
-        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
-
-
-class ModuleDict(Module):
-    """An ordered dict of Modules, registered under their keys (no forward: index it)."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def __getitem__(self, key):
-        return self._modules[key]
-
-    def __setitem__(self, key, module):
-        self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def items(self):
-        return self._modules.items()
-
-    def values(self):
-        return self._modules.values()
-
-    def pop(self, key):
-        module = self._modules[key]
-        del self._modules[key]
-        return module
-
-    def update(self, modules):
-        items = modules.items() if hasattr(modules, "items") else modules
-        for key, module in items:
-            self[key] = module
-
-
 class Identity(Module):
-    """Returns its input unchanged (a placeholder, e.g. for a removed classifier head)."""
+    """Returns its input unchanged, (*) -> (*): a placeholder, e.g. for a removed classifier head.
+    Arguments are accepted and ignored, as torch.nn.Identity does."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()

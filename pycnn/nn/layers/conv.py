@@ -1,0 +1,54 @@
+"""Convolution layers, as torch.nn.modules.conv: the Module holds the weight, the bias and the
+hyper-parameters, checked at construction; pycnn.nn.functional.conv2d computes."""
+from .. import functional as F
+from ..module import Module
+from ._utils import add_weight_and_bias, pair_at_least, positive_int, reset_weight_and_bias
+
+
+class Conv2d(Module):
+    """2-d convolution: (N, in_channels, H, W) -> (N, out_channels, OH, OW).
+    weight (out_channels, in_channels / groups, kh, kw), bias (out_channels,)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros"):
+        super().__init__()
+        in_channels = positive_int(in_channels, "Conv2d", "in_channels")
+        out_channels = positive_int(out_channels, "Conv2d", "out_channels")
+        groups = positive_int(groups, "Conv2d", "groups")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must both be divisible by groups ({groups})")
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"Conv2d: expected padding to be an int, a pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = pair_at_least(kernel_size, "Conv2d", "kernel_size", 1)
+        self.stride = pair_at_least(stride, "Conv2d", "stride", 1)
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' is not supported for strided convolutions, got "
+                             f"stride={self.stride}")
+        self.padding = padding if isinstance(padding, str) else pair_at_least(padding, "Conv2d", "padding", 0)
+        self.dilation = pair_at_least(dilation, "Conv2d", "dilation", 1)
+        self.padding_mode = padding_mode
+        add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        reset_weight_and_bias(self.weight, self.bias)
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
