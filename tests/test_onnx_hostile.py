@@ -10,7 +10,7 @@ import pytest
 
 import pycnn
 import pycnn.onnx
-from subprocess_env import PYCNN_PARENT
+from helpers.subprocess_env import PYCNN_PARENT
 from pycnn.onnx import OnnxImportError
 
 onnx = pytest.importorskip("onnx")

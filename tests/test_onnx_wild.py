@@ -13,7 +13,7 @@ import pytest
 import pycnn
 import pycnn.onnx
 from pycnn.onnx import OnnxImportError
-from subprocess_env import PYCNN_PARENT
+from helpers.subprocess_env import PYCNN_PARENT
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -1,8 +1,8 @@
 """sigmoid: forward and backward against torch float64 on random shapes of rank 0 to 4. The cases
-are saturating_cases.py's, shared with tanh (test_tanh.py), plus sigmoid's saturation values."""
+are helpers/saturating_cases.py's, shared with tanh (test_tanh.py), plus sigmoid's saturation values."""
 import pycnn
 import pycnn.nn.functional as F
-from saturating_cases import make_tests
+from helpers.saturating_cases import make_tests
 
 test_sigmoid_matches_torch, test_sigmoid_rejects_bad_input = make_tests("sigmoid", seed=102)
 
