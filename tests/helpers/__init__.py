@@ -3,7 +3,7 @@ file imports them as ``from helpers.op_check import check_op``):
 
 - op_check: check_op, the one forward-and-backward check of an op against PyTorch float64.
 - activation_cases: random shapes, extremes and the elementwise check of the smooth activations.
-- saturating_cases: the sigmoid and tanh tests, made by name for test_sigmoid.py and test_tanh.py.
-- softmax_cases: the softmax and log_softmax tests, made by name for their test files.
+- saturating_cases: the sigmoid and tanh tests, called by name from test_sigmoid.py and test_tanh.py.
+- softmax_cases: the softmax and log_softmax tests, called by name from their test files.
 - subprocess_env: the environment for a subprocess that must import the pycnn under test.
 """
