@@ -14,7 +14,7 @@ from helpers.subprocess_env import PYCNN_PARENT
 from pycnn.onnx import OnnxImportError
 
 onnx = pytest.importorskip("onnx")
-from helpers.onnx_builders import make_model  # noqa: E402
+from helpers.onnx_builders import make_external_initializer, make_model  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
@@ -82,11 +82,7 @@ def test_tensor_data_that_does_not_match_its_shape():
 
 
 def _external_model(location):
-    t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 4])
-    t.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", "48")):
-        entry = t.external_data.add()
-        entry.key, entry.value = key, value
+    t = make_external_initializer("w", [3, 4], location, "48")
     b = numpy_helper.from_array(np.zeros(3, np.float32), "b")
     return _model([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], [t, b])
 

@@ -17,7 +17,8 @@ from helpers.subprocess_env import PYCNN_PARENT
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-from helpers.onnx_builders import make_initializer, make_model, make_node, run_onnxruntime  # noqa: E402
+from helpers.onnx_builders import (make_external_initializer, make_initializer, make_model, make_node,  # noqa: E402
+                                   run_onnxruntime)
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 RNG = np.random.default_rng(20240611)
@@ -710,10 +711,7 @@ def test_external_data_missing_or_outside_the_folder(tmp_path):
     folder.mkdir()
 
     def external(location, length="48"):
-        t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 4], data_location=TensorProto.EXTERNAL)
-        for key, value in (("location", location), ("offset", "0"), ("length", length)):
-            entry = t.external_data.add()
-            entry.key, entry.value = key, value
+        t = make_external_initializer("w", [3, 4], location, length)
         path = folder / "model.onnx"
         path.write_bytes(make_model([make_node("Gemm", ["x", "w"], ["y"], transB=1)], [t], {"x": ["N", 4]}, 13)
                          .SerializeToString())

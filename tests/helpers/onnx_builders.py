@@ -3,6 +3,7 @@
     make_model(nodes, initializers, {"x": shape}, opset)     -> onnx.ModelProto
     make_node(op, inputs, outputs, name=None, **attributes)  -> a NodeProto that pycnn's errors can name
     make_initializer(name, array)                             -> a TensorProto
+    make_external_initializer(name, dims, location, length)   -> a TensorProto stored in another file
     run_onnxruntime(model, feeds)                             -> onnxruntime's outputs, a list
 
 A test file imports this module after ``pytest.importorskip("onnx")``, so it skips without onnx.
@@ -14,6 +15,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 def make_initializer(name, array):
     return numpy_helper.from_array(np.asarray(array), name)
+
+
+def make_external_initializer(name, dims, location, length, offset="0"):
+    """A float32 initializer whose bytes live in the file ``location`` beside the model (ONNX external data).
+    location, offset and length are written as given (strings), so a test can write wrong ones."""
+    tensor = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims, data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", offset), ("length", length)):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
 
 
 def make_node(op, inputs, outputs, name=None, **attributes):
