@@ -7,7 +7,7 @@ import torch.nn.functional as TF
 
 import pycnn
 import pycnn.nn.functional as F
-from op_check import check_op, random_configs
+from helpers.op_check import check_op, random_configs
 
 
 def _make_config(rng):

@@ -9,15 +9,8 @@ import torch.nn.functional as TF
 
 import pycnn
 import pycnn.nn.functional as F
-from op_check import check_op, random_configs
-
-
-def _out_size(size, k, s, p, ceil_mode):
-    span = size + 2 * p - k + (s - 1 if ceil_mode else 0)
-    out = span // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+from helpers.op_check import check_op, random_configs
+from helpers.pooling import pool_output_size
 
 
 def _make_config(rng):
@@ -29,7 +22,7 @@ def _make_config(rng):
         ph, pw = int(rng.integers(0, min(2, kh // 2) + 1)), int(rng.integers(0, min(2, kw // 2) + 1))
         h, w = (int(v) for v in rng.integers(2, 14, size=2))
         ceil_mode = bool(rng.integers(0, 2))
-        if _out_size(h, kh, sh, ph, ceil_mode) > 0 and _out_size(w, kw, sw, pw, ceil_mode) > 0:
+        if pool_output_size(h, kh, sh, ph, 1, ceil_mode) > 0 and pool_output_size(w, kw, sw, pw, 1, ceil_mode) > 0:
             return dict(shape=(n, c, h, w), kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw),
                         ceil_mode=ceil_mode, count_include_pad=bool(rng.integers(0, 2)),
                         divisor_override=int(rng.integers(1, 7)) if rng.random() < 0.2 else None)
@@ -62,14 +55,14 @@ def test_every_ceil_mode_and_padding_combination_matches_torch(device):
     extra_windows = 0
     for size, k, s in itertools.product(range(3, 9), range(2, 5), range(1, 4)):
         for p, count_include_pad in itertools.product(range(k // 2 + 1), (True, False)):
-            if _out_size(size, k, s, p, True) <= 0:
+            if pool_output_size(size, k, s, p, 1, True) <= 0:
                 continue
             x = rng.standard_normal((1, 2, size, size + 1)).astype(np.float32)
             args = dict(kernel_size=k, stride=s, padding=p, ceil_mode=True,
                         count_include_pad=count_include_pad)
             check_op(lambda t: F.avg_pool2d(t, **args), lambda t: TF.avg_pool2d(t, **args), [x],
                      device=device)
-            extra_windows += any(_out_size(n, k, s, p, True) > _out_size(n, k, s, p, False)
+            extra_windows += any(pool_output_size(n, k, s, p, 1, True) > pool_output_size(n, k, s, p, 1, False)
                                  for n in (size, size + 1))
     assert extra_windows > 100
 

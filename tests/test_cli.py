@@ -12,7 +12,7 @@ import pytest
 import pycnn
 from pycnn import cli
 from pycnn.train import Checkpoint, load_checkpoint, save_checkpoint
-from subprocess_env import subprocess_env
+from helpers.subprocess_env import subprocess_env
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -9,7 +9,7 @@ import pytest
 import pycnn
 import pycnn.nn.functional as F
 from conftest import CUDA
-from op_check import random_configs, rel_error
+from helpers.op_check import random_configs, rel_error
 
 cuda = [pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="no CUDA GPU")]
 FP32_TOL = 1e-5
@@ -208,7 +208,7 @@ def test_cuda_split_off_switch_gives_the_same_numbers(tmp_path):
     import subprocess
     import sys
 
-    from subprocess_env import subprocess_env
+    from helpers.subprocess_env import subprocess_env
 
     script = tmp_path / "run.py"
     script.write_text(

@@ -5,7 +5,7 @@ import pytest
 
 import pycnn
 import pycnn.nn.functional as F
-from op_check import random_configs
+from helpers.op_check import random_configs
 
 CUDA = pycnn.cuda.is_available()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pycnn
-from subprocess_env import subprocess_env
+from helpers.subprocess_env import subprocess_env
 
 TESTS = Path(__file__).resolve().parent
 

@@ -11,7 +11,7 @@ import pytest
 import pycnn
 import pycnn.nn.functional as F
 from pycnn import nn
-from subprocess_env import subprocess_env
+from helpers.subprocess_env import subprocess_env
 
 x4 = pycnn.zeros(2, 3, 5, 5)
 w4 = pycnn.zeros(4, 3, 3, 3)

@@ -5,7 +5,7 @@ import torch
 
 import pycnn
 import pycnn.nn.functional as F
-from op_check import check_op, random_configs
+from helpers.op_check import check_op, random_configs
 
 
 def make_config(rng):

@@ -6,20 +6,12 @@ import torch.nn.functional as TF
 
 import pycnn
 import pycnn.nn.functional as F
-from op_check import check_op, random_configs
-
-
-def _out_size(size, k, s, p, d, ceil_mode):
-    """PyTorch's pooling_output_shape, written out independently of the C++ one."""
-    span = size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
-    out = span // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+from helpers.op_check import check_op, random_configs
+from helpers.pooling import pool_output_size
 
 
 def _every_window_holds_input(size, k, s, p, d, ceil_mode):
-    out = _out_size(size, k, s, p, d, ceil_mode)
+    out = pool_output_size(size, k, s, p, d, ceil_mode)
     return out > 0 and all(any(0 <= o * s - p + t * d < size for t in range(k)) for o in range(out))
 
 

@@ -9,8 +9,9 @@ import pycnn.onnx
 from pycnn import nn
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+pytest.importorskip("onnxruntime")
+from helpers.onnx_builders import make_model, run_onnxruntime  # noqa: E402
+from onnx import helper  # noqa: E402
 
 X = np.concatenate([np.linspace(-12, 12, 481), [-30.0, -1e-6, 0.0, 1e-6, 25.0]]).astype(np.float32).reshape(1, -1)
 
@@ -19,11 +20,6 @@ LAYERS = [("elu", lambda: nn.ELU(alpha=0.7)), ("gelu", lambda: nn.GELU()),
           ("softplus", lambda: nn.Softplus()), ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0)),
           ("hardsigmoid", lambda: nn.Hardsigmoid()), ("hardswish", lambda: nn.Hardswish()),
           ("relu6", lambda: nn.ReLU6())]
-
-
-def _ort(path_or_bytes, x):
-    session = ort.InferenceSession(path_or_bytes, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
 @pytest.mark.parametrize("opset", [13, 17, 20])
@@ -40,7 +36,7 @@ def test_export_matches_onnxruntime(tmp_path, name, make, opset):
     if name.startswith("gelu"):
         assert ("Gelu" in ops) == (opset >= 20)
     ours = model(pycnn.tensor(X)).numpy()
-    np.testing.assert_allclose(_ort(str(path), X), ours, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run_onnxruntime(path, X)[0], ours, rtol=1e-5, atol=1e-6)
     if ops & {"Erf", "Greater", "Where"}:
         return  # the decompositions use ops pycnn's importer does not read (Erf, Greater, Where)
     # ... and the file comes back into pycnn with the same outputs.
@@ -55,20 +51,15 @@ IMPORTS = [("Elu", {"alpha": 0.3}, 13), ("Elu", {}, 7), ("Softplus", {}, 13), ("
 
 @pytest.mark.parametrize("op,attrs,opset", IMPORTS, ids=[f"{o}-{a}-{s}" for o, a, s in IMPORTS])
 def test_import_matches_onnxruntime(op, attrs, opset):
-    node = helper.make_node(op, ["input"], ["output"], **attrs)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(X.shape))],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, list(X.shape))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 7 if opset < 20 else 9
+    model = make_model([helper.make_node(op, ["input"], ["output"], **attrs)], [], {"input": list(X.shape)}, opset,
+                       outputs={"output": list(X.shape)}, ir_version=7 if opset < 20 else 9)
     onnx.checker.check_model(model)
     ours = pycnn.onnx.load(model.SerializeToString()).eval()(pycnn.tensor(X)).numpy()
-    np.testing.assert_allclose(ours, _ort(model.SerializeToString(), X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, run_onnxruntime(model, X)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_import_refuses_unknown_gelu_mode():
-    node = helper.make_node("Gelu", ["input"], ["output"], approximate="erf")
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model = make_model([helper.make_node("Gelu", ["input"], ["output"], approximate="erf")], [], {"input": [1, 3]}, 20,
+                       outputs={"output": [1, 3]}, ir_version=onnx.IR_VERSION)
     with pytest.raises(ValueError, match="approximate 'erf' is not supported"):
         pycnn.onnx.load(model.SerializeToString())

@@ -10,12 +10,8 @@ from pycnn import nn
 from pycnn.nn import functional as F
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
-
-def _ort(path, x):
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"input": x})[0]
+pytest.importorskip("onnxruntime")
+from helpers.onnx_builders import run_onnxruntime  # noqa: E402
 
 
 def _randomize_bn(model, seed):
@@ -72,7 +68,7 @@ def test_hand_built_model_matches_onnxruntime_at_any_batch(tmp_path):
         x = np.random.default_rng(batch).standard_normal((batch, 3, 19, 17)).astype(np.float32)
         with pycnn.no_grad():
             ours = model(pycnn.tensor(x)).numpy()
-        np.testing.assert_allclose(_ort(path, x), ours, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("pool", [nn.MaxPool2d(2, 2, padding=1, ceil_mode=True), nn.AvgPool2d(3, 2, ceil_mode=True),
@@ -85,7 +81,8 @@ def test_ceil_mode_pooling_agrees_with_onnxruntime(tmp_path, pool):
     for size in (5, 6, 7):
         x = np.random.default_rng(size).standard_normal((2, 3, size, size)).astype(np.float32)
         pycnn.onnx.export(model, str(path), (2, 3, size, size))
-        np.testing.assert_allclose(_ort(path, x), model(pycnn.tensor(x)).numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], model(pycnn.tensor(x)).numpy(),
+                                   rtol=1e-6, atol=1e-6)
 
 
 def test_imported_graph_round_trips(tmp_path):
@@ -98,8 +95,9 @@ def test_imported_graph_round_trips(tmp_path):
     pycnn.onnx.export(graph, str(second), (2, 3, 19, 17), opset=21)
     assert onnx.load(str(second)).opset_import[0].version == 21
     x = np.random.default_rng(3).standard_normal((3, 3, 19, 17)).astype(np.float32)
-    np.testing.assert_allclose(_ort(second, x), _ort(first, x), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(graph.eval()(pycnn.tensor(x)).numpy(), _ort(first, x), rtol=1e-5, atol=1e-6)
+    expected = run_onnxruntime(first, {"input": x})[0]
+    np.testing.assert_allclose(run_onnxruntime(second, {"input": x})[0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(graph.eval()(pycnn.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_what_cannot_be_exported_is_refused_without_a_file(tmp_path):

@@ -10,20 +10,17 @@ import pytest
 
 import pycnn
 import pycnn.onnx
-from subprocess_env import PYCNN_PARENT
+from helpers.subprocess_env import PYCNN_PARENT
 from pycnn.onnx import OnnxImportError
 
 onnx = pytest.importorskip("onnx")
+from helpers.onnx_builders import make_external_initializer, make_model  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
-
-
-def _model(nodes, initializers, inputs=("x",), outputs=("y",), opset=13):
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in inputs],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
-                              initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+def _model(nodes, initializers):
+    """x (N, 4) -> y at opset 13 and onnx's current IR version: the file every case here starts from."""
+    return make_model(nodes, initializers, {"x": ["N", 4]}, 13, ir_version=onnx.IR_VERSION)
 
 
 def _small():
@@ -85,11 +82,7 @@ def test_tensor_data_that_does_not_match_its_shape():
 
 
 def _external_model(location):
-    t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 4])
-    t.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", "48")):
-        entry = t.external_data.add()
-        entry.key, entry.value = key, value
+    t = make_external_initializer("w", [3, 4], location, "48")
     b = numpy_helper.from_array(np.zeros(3, np.float32), "b")
     return _model([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], [t, b])
 
@@ -180,9 +173,8 @@ def test_mutation_fuzz_never_crashes_or_hangs(tmp_path):
              numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
              numpy_helper.from_array(rng.standard_normal((10, 4 * 14 * 14)).astype(np.float32), "w2"),
              numpy_helper.from_array(np.zeros(10, np.float32), "b2")]
-    graph = helper.make_graph(nodes, "fuzz", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
-    seed = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    seed = make_model(nodes, inits, {"x": ["N", 1, 28, 28]}, 13, outputs={"y": ["N", 10]}, ir_version=onnx.IR_VERSION,
+                      name="fuzz").SerializeToString()
     assert pycnn.onnx.load(seed)(pycnn.randn(2, 1, 28, 28, seed=0)).shape == (2, 10)
     seeds = tmp_path / "seeds.bin"
     seeds.write_bytes(seed + b"\n--pycnn-fuzz--\n" + _small().SerializeToString())

@@ -11,28 +11,12 @@ import pycnn
 import pycnn.onnx
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+pytest.importorskip("onnxruntime")
+from helpers.onnx_builders import make_initializer, make_model, run_onnxruntime  # noqa: E402
+from onnx import helper  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-
-def _run_ort(model, x):
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
-
-
-def _init(name, array):
-    return numpy_helper.from_array(np.asarray(array), name)
-
-
-def _model(nodes, inits, shape, opset, ir=None):
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = ir or (3 if opset < 8 else 4 if opset < 10 else 7)
-    return model
 
 
 def test_reference_models_both_exporters_match_onnxruntime_and_torch(tmp_path, capsys):
@@ -66,15 +50,17 @@ def test_old_opset_attributes_from_caffe2_era_exports():
                  helper.make_node("Reshape", ["sum3", "shape"], ["flat"]),
                  helper.make_node("Gemm", ["flat", "fw", "fb"], ["g"], transB=1, broadcast=1, alpha=0.5, beta=2.0),
                  helper.make_node("Softmax", ["g"], ["y"])]
-        inits = [_init("w", rng.standard_normal((4, 2, 3, 3)).astype(np.float32)),
-                 _init("b", rng.standard_normal(4).astype(np.float32)),
-                 _init("s", rng.random(4).astype(np.float32) + 0.5), _init("bb", rng.standard_normal(4).astype(np.float32)),
-                 _init("m", rng.standard_normal(4).astype(np.float32) * 0.1),
-                 _init("v", rng.random(4).astype(np.float32) + 0.5),
-                 _init("shape", np.array([2, 4 * 3 * 3], np.int64)),
-                 _init("fw", rng.standard_normal((5, 36)).astype(np.float32)),
-                 _init("fb", rng.standard_normal(5).astype(np.float32))]
-        model = _model(nodes, inits, [2, 2, 6, 6], opset)
+        inits = [make_initializer("w", rng.standard_normal((4, 2, 3, 3)).astype(np.float32)),
+                 make_initializer("b", rng.standard_normal(4).astype(np.float32)),
+                 make_initializer("s", rng.random(4).astype(np.float32) + 0.5),
+                 make_initializer("bb", rng.standard_normal(4).astype(np.float32)),
+                 make_initializer("m", rng.standard_normal(4).astype(np.float32) * 0.1),
+                 make_initializer("v", rng.random(4).astype(np.float32) + 0.5),
+                 make_initializer("shape", np.array([2, 4 * 3 * 3], np.int64)),
+                 make_initializer("fw", rng.standard_normal((5, 36)).astype(np.float32)),
+                 make_initializer("fb", rng.standard_normal(5).astype(np.float32))]
+        # At opset 7 (IR 3) the initializers are left out of the graph inputs; test_onnx_wild.py lists them.
+        model = make_model(nodes, inits, {"x": [2, 2, 6, 6]}, opset, initializers_as_inputs=False)
         x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
         graph = pycnn.onnx.load(model.SerializeToString()).eval()
         # Old tools wrote attributes that later schemas dropped (Gemm's broadcast: opset <= 6; spatial: <= 8);
@@ -85,7 +71,7 @@ def test_old_opset_attributes_from_caffe2_era_exports():
             keep = [a for a in node.attribute if not (a.name == "broadcast" or (a.name == "spatial" and opset >= 9))]
             del node.attribute[:]
             node.attribute.extend(keep)
-        np.testing.assert_allclose(graph(pycnn.tensor(x)).numpy(), _run_ort(strict, x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(graph(pycnn.tensor(x)).numpy(), run_onnxruntime(strict, x)[0], rtol=1e-5, atol=1e-6)
         assert sorted(n for n, _ in graph.named_parameters()) == ["b", "bb", "fb", "fw", "s", "w"]
         assert sorted(n for n, _ in graph.named_buffers()) == ["m", "v"]
 
@@ -117,7 +103,7 @@ def test_shape_subgraphs_fold_and_any_batch_size_runs():
     assert "Constant" not in [node.op for node, _ in graph._plan]
     for batch in (1, 2, 5):
         x = np.random.default_rng(batch).standard_normal((batch, 1, 6, 6)).astype(np.float32)
-        np.testing.assert_allclose(graph(pycnn.tensor(x)).numpy(), _run_ort(model, x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(graph(pycnn.tensor(x)).numpy(), run_onnxruntime(model, x)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_every_listed_op_against_onnxruntime():
@@ -152,20 +138,22 @@ def test_every_listed_op_against_onnxruntime():
         helper.make_node("Add", ["mm", "zeros"], ["add"]),
         helper.make_node("LogSoftmax", ["add"], ["y"], axis=-1),
     ]
-    inits = [_init("w", rng.standard_normal((c, 3, 2, 2)).astype(np.float32)),
-             _init("slope", rng.random((c, 1, 1)).astype(np.float32)),
-             _init("pads", np.array([0, 0, 1, 0, 0, 0, 0, 2], np.int64)), _init("pad_value", np.float32(0.5)),
-             _init("scale", rng.standard_normal((1, c, 1, 1)).astype(np.float32)), _init("two", np.float32(2.0)),
-             _init("lo", np.float32(-0.3)), _init("hi", np.float32(0.4)),
-             _init("axes23", np.array([2, 3], np.int64)), _init("axes1", np.array([2], np.int64)),
-             _init("bias_shape", np.array([6], np.int64)),
-             _init("mw", rng.standard_normal((2 * c, 6)).astype(np.float32))]
-    model = _model(nodes, inits, ["N", 3, 7, 9], 13)
+    inits = [make_initializer("w", rng.standard_normal((c, 3, 2, 2)).astype(np.float32)),
+             make_initializer("slope", rng.random((c, 1, 1)).astype(np.float32)),
+             make_initializer("pads", np.array([0, 0, 1, 0, 0, 0, 0, 2], np.int64)),
+             make_initializer("pad_value", np.float32(0.5)),
+             make_initializer("scale", rng.standard_normal((1, c, 1, 1)).astype(np.float32)),
+             make_initializer("two", np.float32(2.0)),
+             make_initializer("lo", np.float32(-0.3)), make_initializer("hi", np.float32(0.4)),
+             make_initializer("axes23", np.array([2, 3], np.int64)), make_initializer("axes1", np.array([2], np.int64)),
+             make_initializer("bias_shape", np.array([6], np.int64)),
+             make_initializer("mw", rng.standard_normal((2 * c, 6)).astype(np.float32))]
+    model = make_model(nodes, inits, {"x": ["N", 3, 7, 9]}, 13)
     x = rng.standard_normal((3, 3, 7, 9)).astype(np.float32)
     graph = pycnn.onnx.load(model.SerializeToString()).eval()
     xt = pycnn.tensor(x, requires_grad=True)
     out = graph(xt)
-    np.testing.assert_allclose(out.numpy(), _run_ort(model, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.numpy(), run_onnxruntime(model, x)[0], rtol=1e-5, atol=1e-6)
     out.sum().backward()
     assert xt.grad is not None and np.isfinite(xt.grad.numpy()).all()
     assert {"w", "slope", "scale", "mw"} <= {n for n, _ in graph.named_parameters()}
@@ -180,10 +168,10 @@ def test_train_mode_uses_batch_statistics_and_dropout():
     rng = np.random.default_rng(2)
     nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], momentum=0.8),
              helper.make_node("Dropout", ["bn", "ratio"], ["y"])]
-    inits = [_init("s", np.ones(3, np.float32)), _init("b", np.zeros(3, np.float32)),
-             _init("m", np.full(3, 5.0, np.float32)), _init("v", np.full(3, 4.0, np.float32)),
-             _init("ratio", np.float32(0.5))]
-    model = _model(nodes, inits, ["N", 3, 4, 4], 13)
+    inits = [make_initializer("s", np.ones(3, np.float32)), make_initializer("b", np.zeros(3, np.float32)),
+             make_initializer("m", np.full(3, 5.0, np.float32)), make_initializer("v", np.full(3, 4.0, np.float32)),
+             make_initializer("ratio", np.float32(0.5))]
+    model = make_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13)
     graph = pycnn.onnx.load(model.SerializeToString())
     x = rng.standard_normal((4, 3, 4, 4)).astype(np.float32)
     eval_out = graph.eval()(pycnn.tensor(x)).numpy()
@@ -201,7 +189,7 @@ def test_train_mode_uses_batch_statistics_and_dropout():
 def test_dynamo_pytorch_export_runs_with_pycnn_tensor_call():
     """DESIGN.md: pycnn.onnx.load(...)(pycnn.tensor(x)) returns the graph output."""
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
-    model = _model(nodes, [], ["N", 4], 13)
+    model = make_model(nodes, [], {"x": ["N", 4]}, 13)
     x = np.array([[-1.0, 2.0, -3.0, 4.0]], np.float32)
     np.testing.assert_array_equal(pycnn.onnx.load(model.SerializeToString())(pycnn.tensor(x)).numpy(),
                                   np.maximum(x, 0))
@@ -219,15 +207,18 @@ def test_graph_runs_and_trains_on_each_device(device):
              helper.make_node("Transpose", ["f"], ["t"], perm=[1, 0]),
              helper.make_node("Transpose", ["t"], ["t2"], perm=[1, 0]),
              helper.make_node("Gemm", ["t2", "fw", "fb"], ["y"], transB=1)]
-    inits = [_init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)),
-             _init("w", rng.standard_normal((4, 2, 3, 3)).astype(np.float32)),
-             _init("b", rng.standard_normal(4).astype(np.float32)),
-             _init("s", rng.random(4).astype(np.float32) + 0.5), _init("bb", rng.standard_normal(4).astype(np.float32)),
-             _init("m", rng.standard_normal(4).astype(np.float32)), _init("v", rng.random(4).astype(np.float32) + 0.5),
-             _init("fw", rng.standard_normal((3, 4)).astype(np.float32)), _init("fb", np.zeros(3, np.float32))]
-    model = _model(nodes, inits, ["N", 2, 5, 5], 13)
+    inits = [make_initializer("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)),
+             make_initializer("w", rng.standard_normal((4, 2, 3, 3)).astype(np.float32)),
+             make_initializer("b", rng.standard_normal(4).astype(np.float32)),
+             make_initializer("s", rng.random(4).astype(np.float32) + 0.5),
+             make_initializer("bb", rng.standard_normal(4).astype(np.float32)),
+             make_initializer("m", rng.standard_normal(4).astype(np.float32)),
+             make_initializer("v", rng.random(4).astype(np.float32) + 0.5),
+             make_initializer("fw", rng.standard_normal((3, 4)).astype(np.float32)),
+             make_initializer("fb", np.zeros(3, np.float32))]
+    model = make_model(nodes, inits, {"x": ["N", 2, 5, 5]}, 13)
     x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
-    expected = _run_ort(model, x)
+    expected = run_onnxruntime(model, x)[0]
     graph = pycnn.onnx.load(model.SerializeToString()).eval().to(device)
     out = graph(pycnn.tensor(x, device=device))
     assert out.device == device

@@ -13,10 +13,12 @@ import pytest
 import pycnn
 import pycnn.onnx
 from pycnn.onnx import OnnxImportError
-from subprocess_env import PYCNN_PARENT
+from helpers.subprocess_env import PYCNN_PARENT
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
+from helpers.onnx_builders import (make_external_initializer, make_initializer, make_model, make_node,  # noqa: E402
+                                   run_onnxruntime)
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 RNG = np.random.default_rng(20240611)
@@ -25,24 +27,6 @@ RNG = np.random.default_rng(20240611)
 def _f32(*shape, scale=1.0, positive=False):
     a = RNG.random(shape) + 0.5 if positive else RNG.standard_normal(shape)
     return (a * scale).astype(np.float32)
-
-
-def _init(name, array):
-    return numpy_helper.from_array(np.asarray(array), name)
-
-
-def _model(nodes, inits, inputs, opset, outputs=("y",), ir=None, inits_as_inputs=False, value_info=()):
-    """inputs: {name: shape} (float); outputs: names with no declared shape, as many exporters leave them."""
-    ir = ir or (3 if opset < 8 else 4 if opset < 10 else 7)
-    graph_inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()]
-    if inits_as_inputs or ir < 4:  # IR 3: every initializer is also a graph input
-        graph_inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
-    graph = helper.make_graph(nodes, "wild", graph_inputs,
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
-                              inits, value_info=list(value_info))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = ir
-    return model
 
 
 def _strip(model, drop):
@@ -56,18 +40,13 @@ def _strip(model, drop):
     return strict
 
 
-def _ort(model, feeds):
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
-
-
 def _compare(model, feeds, reference=None, train=True, linear=False, unused=(), rtol=1e-5, atol=1e-6):
     """pycnn's outputs against onnxruntime's; then one backward pass from a random projection of every
     output reaches each input and every Parameter with finite values. For a graph that is (piecewise)
     linear in its one input without a constant term (``linear``), the gradient g of <w, y(x)> must
     satisfy <x, g> = <w, y(x)>: the backward pass is exactly the adjoint. Parameters in ``unused`` do not
     take part (Gemm's C with beta=0). Returns the Graph."""
-    expected = _ort(reference or model, feeds)
+    expected = run_onnxruntime(reference or model, feeds)
     graph = pycnn.onnx.load(model.SerializeToString()).eval()
     xs = [pycnn.tensor(feeds[name], requires_grad=True) for name in graph.input_names]
     outs = graph(*xs)
@@ -99,28 +78,26 @@ def _compare(model, feeds, reference=None, train=True, linear=False, unused=(), 
     return graph
 
 
-def _node(op, inputs, outputs, name=None, **attrs):
-    return helper.make_node(op, inputs, outputs, name=name or f"{op.lower()}_{outputs[0]}", **attrs)
-
-
 # ----- old opsets (Caffe2, PyTorch 0.4 - 1.2) --------------------------------------------------------
 @pytest.mark.parametrize("opset", [7, 8, 9])
 def test_old_opset_file_with_legacy_attributes_and_initializers_as_inputs(opset):
     """BatchNormalization with spatial/consumed_inputs/is_test, Dropout with ratio/is_test, Reshape with
     a shape initializer, Softmax coercing to 2-d at axis 1 of a 4-d tensor, IR 3 initializers listed as
     graph inputs."""
-    nodes = [_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
-             _node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["bn"], spatial=1, epsilon=1e-3, momentum=0.9,
-                   is_test=1, consumed_inputs=[0, 0, 0, 1, 1]),
-             _node("Relu", ["bn"], ["r"]),
-             _node("Dropout", ["r"], ["d"], ratio=0.25, is_test=1),
-             _node("Softmax", ["d"], ["sm"], axis=1),
-             _node("Reshape", ["sm", "shape"], ["flat"]),
-             _node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
-    inits = [_init("w", _f32(4, 3, 3, 3)), _init("b", _f32(4)), _init("s", _f32(4, positive=True)),
-             _init("bb", _f32(4)), _init("m", _f32(4, scale=0.1)), _init("v", _f32(4, positive=True)),
-             _init("shape", np.array([2, -1], np.int64)), _init("fw", _f32(5, 4 * 5 * 6)), _init("fb", _f32(5))]
-    model = _model(nodes, inits, {"x": [2, 3, 5, 6]}, opset, inits_as_inputs=True)
+    nodes = [make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+             make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["bn"], spatial=1, epsilon=1e-3, momentum=0.9,
+                       is_test=1, consumed_inputs=[0, 0, 0, 1, 1]),
+             make_node("Relu", ["bn"], ["r"]),
+             make_node("Dropout", ["r"], ["d"], ratio=0.25, is_test=1),
+             make_node("Softmax", ["d"], ["sm"], axis=1),
+             make_node("Reshape", ["sm", "shape"], ["flat"]),
+             make_node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
+    inits = [make_initializer("w", _f32(4, 3, 3, 3)), make_initializer("b", _f32(4)),
+             make_initializer("s", _f32(4, positive=True)), make_initializer("bb", _f32(4)),
+             make_initializer("m", _f32(4, scale=0.1)), make_initializer("v", _f32(4, positive=True)),
+             make_initializer("shape", np.array([2, -1], np.int64)), make_initializer("fw", _f32(5, 4 * 5 * 6)),
+             make_initializer("fb", _f32(5))]
+    model = make_model(nodes, inits, {"x": [2, 3, 5, 6]}, opset, initializers_as_inputs=True)
     strict = _strip(model, {"consumed_inputs", "is_test"} | ({"spatial"} if opset >= 9 else set()))
     graph = _compare(model, {"x": _f32(2, 3, 5, 6)}, strict)
     assert graph.input_names == ["x"]
@@ -130,8 +107,8 @@ def test_old_opset_file_with_legacy_attributes_and_initializers_as_inputs(opset)
 @pytest.mark.parametrize("opset,axis", [(9, 1), (11, 2), (11, -1), (12, 0), (13, 1), (13, -2), (22, 1), (25, -3)])
 def test_softmax_and_log_softmax_axis_semantics_per_opset(opset, axis):
     """Before opset 13 Softmax flattens to 2-d at ``axis``; from 13 it normalises along ``axis`` only."""
-    nodes = [_node("Softmax", ["x"], ["y"], axis=axis), _node("LogSoftmax", ["x"], ["z"], axis=axis)]
-    model = _model(nodes, [], {"x": [2, 3, 4, 5]}, opset, outputs=("y", "z"))
+    nodes = [make_node("Softmax", ["x"], ["y"], axis=axis), make_node("LogSoftmax", ["x"], ["z"], axis=axis)]
+    model = make_model(nodes, [], {"x": [2, 3, 4, 5]}, opset, outputs=("y", "z"))
     _compare(model, {"x": _f32(2, 3, 4, 5)})
 
 
@@ -140,9 +117,10 @@ def test_softmax_and_log_softmax_axis_semantics_per_opset(opset, axis):
                                                      for s in (1, 2, 3)] + [("VALID", 2, 2)])
 def test_conv_auto_pad(auto_pad, stride, dilation):
     """(onnxruntime refuses SAME with dilations, so those are not compared.)"""
-    nodes = [_node("Conv", ["x", "w", "b"], ["y"], auto_pad=auto_pad, strides=[stride, stride],
-                   dilations=[dilation, dilation], kernel_shape=[3, 2])]
-    model = _model(nodes, [_init("w", _f32(4, 3, 3, 2)), _init("b", _f32(4))], {"x": ["N", 3, 8, 7]}, 11)
+    nodes = [make_node("Conv", ["x", "w", "b"], ["y"], auto_pad=auto_pad, strides=[stride, stride],
+                       dilations=[dilation, dilation], kernel_shape=[3, 2])]
+    model = make_model(nodes, [make_initializer("w", _f32(4, 3, 3, 2)), make_initializer("b", _f32(4))],
+                       {"x": ["N", 3, 8, 7]}, 11)
     _compare(model, {"x": _f32(2, 3, 8, 7)})
 
 
@@ -154,9 +132,9 @@ def test_pool_auto_pad(op, auto_pad, count_include_pad):
     attrs = {"count_include_pad": count_include_pad} if op == "AveragePool" else {}
     if op == "MaxPool" and count_include_pad and auto_pad == "VALID":
         attrs["dilations"] = [2, 1]
-    nodes = [_node(op, ["x"], ["a"], auto_pad=auto_pad, kernel_shape=[3, 2], strides=[2, 2], **attrs),
-             _node(op, ["a"], ["y"], auto_pad=auto_pad, kernel_shape=[2, 3], strides=[1, 3], **attrs)]
-    model = _model(nodes, [], {"x": ["N", 2, 9, 8]}, 12)
+    nodes = [make_node(op, ["x"], ["a"], auto_pad=auto_pad, kernel_shape=[3, 2], strides=[2, 2], **attrs),
+             make_node(op, ["a"], ["y"], auto_pad=auto_pad, kernel_shape=[2, 3], strides=[1, 3], **attrs)]
+    model = make_model(nodes, [], {"x": ["N", 2, 9, 8]}, 12)
     _compare(model, {"x": _f32(2, 2, 9, 8)}, linear=True)
 
 
@@ -183,18 +161,19 @@ POOL_CASES = [  # kernel, strides, pads (top, left, bottom, right), ceil_mode, c
 def test_pool_asymmetric_pads_ceil_mode_and_count_include_pad(op, kernel, strides, pads, ceil, include, hw):
     """For MaxPool ``include`` picks dilations 2 instead."""
     attrs = {"count_include_pad": include} if op == "AveragePool" else {"dilations": [1 + include, 2 - include]}
-    nodes = [_node(op, ["x"], ["y"], kernel_shape=kernel, strides=strides, pads=pads, ceil_mode=ceil, **attrs)]
-    model = _model(nodes, [], {"x": ["N", 3, *hw]}, 12)
+    nodes = [make_node(op, ["x"], ["y"], kernel_shape=kernel, strides=strides, pads=pads, ceil_mode=ceil, **attrs)]
+    model = make_model(nodes, [], {"x": ["N", 3, *hw]}, 12)
     _compare(model, {"x": _f32(2, 3, *hw)}, linear=True)
 
 
 def test_conv_asymmetric_pads_grouped_and_global_pools():
-    nodes = [_node("Conv", ["x", "w"], ["c"], pads=[0, 1, 2, 0], group=2, strides=[2, 1]),
-             _node("GlobalAveragePool", ["c"], ["ga"]),
-             _node("GlobalMaxPool", ["c"], ["gm"]),
-             _node("Concat", ["ga", "gm"], ["y"], axis=-3)]
+    nodes = [make_node("Conv", ["x", "w"], ["c"], pads=[0, 1, 2, 0], group=2, strides=[2, 1]),
+             make_node("GlobalAveragePool", ["c"], ["ga"]),
+             make_node("GlobalMaxPool", ["c"], ["gm"]),
+             make_node("Concat", ["ga", "gm"], ["y"], axis=-3)]
     for opset in (11, 22, 25):
-        model = _model(nodes, [_init("w", _f32(6, 2, 3, 3))], {"x": ["N", 4, 7, 6]}, opset, ir=10)
+        model = make_model(nodes, [make_initializer("w", _f32(6, 2, 3, 3))], {"x": ["N", 4, 7, 6]}, opset,
+                           ir_version=10)
         _compare(model, {"x": _f32(3, 4, 7, 6)})
 
 
@@ -202,33 +181,35 @@ def test_conv_asymmetric_pads_grouped_and_global_pools():
 @pytest.mark.parametrize("opset", [2, 11, 13, 18, 19])
 def test_pad_attribute_and_input_forms(mode, opset):
     if opset == 2:
-        nodes = [_node("Pad", ["x"], ["y"], mode=mode, pads=[0, 0, 1, 2, 0, 0, 2, 1],
-                       **({"value": 0.75} if mode == "constant" else {}))]
+        nodes = [make_node("Pad", ["x"], ["y"], mode=mode, pads=[0, 0, 1, 2, 0, 0, 2, 1],
+                           **({"value": 0.75} if mode == "constant" else {}))]
         inits = []
         opset = 7  # the attribute form lives until opset 10
     else:
         names = ["x", "pads"] + (["value"] if mode == "constant" else [])
         if opset >= 18:
             names = ["x", "pads", "value" if mode == "constant" else "", "axes"]
-        nodes = [_node("Pad", names, ["y"], mode=mode)]
+        nodes = [make_node("Pad", names, ["y"], mode=mode)]
         pads = [1, 2, 2, 1] if opset >= 18 else [0, 0, 1, 2, 0, 0, 2, 1]
-        inits = [_init("pads", np.array(pads, np.int64)), _init("value", np.float32(0.75)),
-                 _init("axes", np.array([2, -1], np.int64))]
+        inits = [make_initializer("pads", np.array(pads, np.int64)), make_initializer("value", np.float32(0.75)),
+                 make_initializer("axes", np.array([2, -1], np.int64))]
         inits = [t for t in inits if t.name in names]
-    model = _model(nodes, inits, {"x": ["N", 2, 4, 5]}, opset)
+    model = make_model(nodes, inits, {"x": ["N", 2, 4, 5]}, opset)
     _compare(model, {"x": _f32(2, 2, 4, 5)}, linear=mode != "constant")
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
 def test_pad_with_negative_pads_crops(mode):
-    nodes = [_node("Pad", ["x", "pads"], ["y"], mode=mode)]
-    model = _model(nodes, [_init("pads", np.array([0, 0, -1, 2, 0, 0, 1, -2], np.int64))], {"x": ["N", 2, 4, 5]}, 19)
+    nodes = [make_node("Pad", ["x", "pads"], ["y"], mode=mode)]
+    model = make_model(nodes, [make_initializer("pads", np.array([0, 0, -1, 2, 0, 0, 1, -2], np.int64))],
+                       {"x": ["N", 2, 4, 5]}, 19)
     _compare(model, {"x": _f32(2, 2, 4, 5)}, linear=True)
 
 
 def test_pad_modes_the_opset_does_not_have_are_refused():
-    model = _model([_node("Pad", ["x", "pads"], ["y"], name="wrap13", mode="wrap")],
-                   [_init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], {"x": ["N", 2, 4, 5]}, 13)
+    model = make_model([make_node("Pad", ["x", "pads"], ["y"], name="wrap13", mode="wrap")],
+                       [make_initializer("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))],
+                       {"x": ["N", 2, 4, 5]}, 13)
     with pytest.raises(OnnxImportError, match="node 'wrap13' \\(Pad, opset 13\\): mode 'wrap' is not supported at "
                                               "opset 13 \\(expected one of constant, reflect, edge\\)"):
         pycnn.onnx.load(model.SerializeToString())
@@ -237,29 +218,32 @@ def test_pad_modes_the_opset_does_not_have_are_refused():
 def test_graph_with_explicit_padding_paths_exports_and_round_trips(tmp_path):
     """SAME_LOWER average pooling without the pads in the count, reflect padding and cropping run through
     pycnn's host padding; the imported graph exports again and onnxruntime agrees with the original."""
-    nodes = [_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
-             _node("AveragePool", ["p"], ["a"], auto_pad="SAME_LOWER", kernel_shape=[3, 3], strides=[2, 2]),
-             _node("MaxPool", ["a"], ["y"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1, strides=[2, 2])]
-    model = _model(nodes, [_init("pads", np.array([0, 0, 2, -1, 0, 0, 1, 2], np.int64))], {"x": ["N", 2, 9, 8]}, 13)
+    nodes = [make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+             make_node("AveragePool", ["p"], ["a"], auto_pad="SAME_LOWER", kernel_shape=[3, 3], strides=[2, 2]),
+             make_node("MaxPool", ["a"], ["y"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1, strides=[2, 2])]
+    model = make_model(nodes, [make_initializer("pads", np.array([0, 0, 2, -1, 0, 0, 1, 2], np.int64))],
+                       {"x": ["N", 2, 9, 8]}, 13)
     graph = _compare(model, {"x": _f32(2, 2, 9, 8)}, linear=True)
     path = str(tmp_path / "again.onnx")
     pycnn.onnx.export(graph, path, (2, 2, 9, 8))
     x = _f32(3, 2, 9, 8)
     again = onnx.load(path)
-    np.testing.assert_allclose(_ort(again, {again.graph.input[0].name: x})[0], _ort(model, {"x": x})[0],
+    np.testing.assert_allclose(run_onnxruntime(again, {again.graph.input[0].name: x})[0],
+                               run_onnxruntime(model, {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
 
 
 # ----- dense layers -----------------------------------------------------------------------------------
 def test_matmul_add_in_place_of_gemm_on_2d_and_3d_activations():
-    nodes = [_node("Flatten", ["x"], ["f"], axis=1),
-             _node("MatMul", ["f", "w1"], ["m1"]), _node("Add", ["m1", "b1"], ["h"]),
-             _node("Relu", ["h"], ["r"]),
-             _node("Reshape", ["r", "shape3"], ["r3"]),  # (N, 2, 3): a sequence of 2 vectors of 3
-             _node("MatMul", ["r3", "w2"], ["m2"]), _node("Add", ["b2", "m2"], ["y"])]
-    inits = [_init("w1", _f32(2 * 3 * 4, 6)), _init("b1", _f32(6)), _init("shape3", np.array([0, 2, 3], np.int64)),
-             _init("w2", _f32(3, 5)), _init("b2", _f32(1, 5))]
-    graph = _compare(_model(nodes, inits, {"x": ["batch", 2, 3, 4]}, 13), {"x": _f32(4, 2, 3, 4)})
+    nodes = [make_node("Flatten", ["x"], ["f"], axis=1),
+             make_node("MatMul", ["f", "w1"], ["m1"]), make_node("Add", ["m1", "b1"], ["h"]),
+             make_node("Relu", ["h"], ["r"]),
+             make_node("Reshape", ["r", "shape3"], ["r3"]),  # (N, 2, 3): a sequence of 2 vectors of 3
+             make_node("MatMul", ["r3", "w2"], ["m2"]), make_node("Add", ["b2", "m2"], ["y"])]
+    inits = [make_initializer("w1", _f32(2 * 3 * 4, 6)), make_initializer("b1", _f32(6)),
+             make_initializer("shape3", np.array([0, 2, 3], np.int64)),
+             make_initializer("w2", _f32(3, 5)), make_initializer("b2", _f32(1, 5))]
+    graph = _compare(make_model(nodes, inits, {"x": ["batch", 2, 3, 4]}, 13), {"x": _f32(4, 2, 3, 4)})
     assert {"w1", "b1", "w2", "b2"} == {n for n, _ in graph.named_parameters()}
 
 
@@ -270,46 +254,48 @@ def test_gemm_transposes_alpha_beta_and_c_shapes(trans_a, trans_b, alpha, beta, 
     a_shape = (7, 3) if trans_a else (3, 7)
     b_shape = (5, 7) if trans_b else (7, 5)
     inputs = ["x", "b"] + ([] if c_shape is None else ["c"])
-    inits = [_init("b", _f32(*b_shape))] + ([] if c_shape is None else [_init("c", _f32(*c_shape))])
-    nodes = [_node("Gemm", inputs, ["y"], transA=trans_a, transB=trans_b, alpha=alpha, beta=beta)]
-    _compare(_model(nodes, inits, {"x": list(a_shape)}, 11), {"x": _f32(*a_shape)}, unused=("c",) if beta == 0 else ())
+    inits = [make_initializer("b", _f32(*b_shape))] + ([] if c_shape is None else
+                                                       [make_initializer("c", _f32(*c_shape))])
+    nodes = [make_node("Gemm", inputs, ["y"], transA=trans_a, transB=trans_b, alpha=alpha, beta=beta)]
+    _compare(make_model(nodes, inits, {"x": list(a_shape)}, 11), {"x": _f32(*a_shape)},
+             unused=("c",) if beta == 0 else ())
 
 
 @pytest.mark.parametrize("opset", [9, 13])
 def test_weights_from_constant_nodes_and_identity_chains(opset):
     """Some exporters store weights as Constant nodes (or behind Identity) instead of initializers."""
     w = _f32(4, 6)
-    nodes = [_node("Constant", [], ["wc"], value=numpy_helper.from_array(w, "wc")),
-             _node("Identity", ["wc"], ["wi"]), _node("Identity", ["wi"], ["wi2"]),
-             _node("Constant", [], ["bc"], value=numpy_helper.from_array(_f32(6), "bc")),
-             _node("Identity", ["x"], ["xi"]),
-             _node("MatMul", ["xi", "wi2"], ["m"]), _node("Add", ["m", "bc"], ["g"]),
-             _node("Gemm", ["g", "wt", "zero"], ["y"], transB=0)]  # C is required before opset 11
-    consts = [_init("wt", _f32(6, 2)), _init("zero", np.zeros(2, np.float32))]
+    nodes = [make_node("Constant", [], ["wc"], value=numpy_helper.from_array(w, "wc")),
+             make_node("Identity", ["wc"], ["wi"]), make_node("Identity", ["wi"], ["wi2"]),
+             make_node("Constant", [], ["bc"], value=numpy_helper.from_array(_f32(6), "bc")),
+             make_node("Identity", ["x"], ["xi"]),
+             make_node("MatMul", ["xi", "wi2"], ["m"]), make_node("Add", ["m", "bc"], ["g"]),
+             make_node("Gemm", ["g", "wt", "zero"], ["y"], transB=0)]  # C is required before opset 11
+    consts = [make_initializer("wt", _f32(6, 2)), make_initializer("zero", np.zeros(2, np.float32))]
     if opset >= 13:
-        nodes.insert(0, _node("Constant", [], ["scale"], value_float=0.5))
-        nodes.insert(0, _node("Constant", [], ["shape"], value_ints=[-1, 4]))
-        nodes += [_node("Mul", ["y", "scale"], ["y2"]), _node("Reshape", ["y2", "shape"], ["y3"])]
-    model = _model(nodes, consts, {"x": ["N", 4]}, opset, outputs=("y3",) if opset >= 13 else ("y",))
+        nodes.insert(0, make_node("Constant", [], ["scale"], value_float=0.5))
+        nodes.insert(0, make_node("Constant", [], ["shape"], value_ints=[-1, 4]))
+        nodes += [make_node("Mul", ["y", "scale"], ["y2"]), make_node("Reshape", ["y2", "shape"], ["y3"])]
+    model = make_model(nodes, consts, {"x": ["N", 4]}, opset, outputs=("y3",) if opset >= 13 else ("y",))
     _compare(model, {"x": _f32(6, 4)})
 
 
 def test_matmul_of_two_activations():
-    nodes = [_node("Transpose", ["x"], ["xt"], perm=[1, 0]), _node("MatMul", ["x", "xt"], ["y"])]
-    _compare(_model(nodes, [], {"x": [3, 5]}, 13), {"x": _f32(3, 5)})
+    nodes = [make_node("Transpose", ["x"], ["xt"], perm=[1, 0]), make_node("MatMul", ["x", "xt"], ["y"])]
+    _compare(make_model(nodes, [], {"x": [3, 5]}, 13), {"x": _f32(3, 5)})
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2, 3, -1])
 def test_flatten_axis(axis):
-    nodes = [_node("Flatten", ["x"], ["y"], axis=axis)]
-    _compare(_model(nodes, [], {"x": [2, 3, 4, 5]}, 11), {"x": _f32(2, 3, 4, 5)})
+    nodes = [make_node("Flatten", ["x"], ["y"], axis=axis)]
+    _compare(make_model(nodes, [], {"x": [2, 3, 4, 5]}, 11), {"x": _f32(2, 3, 4, 5)})
 
 
 # ----- activations, elementwise ---------------------------------------------------------------------
 @pytest.mark.parametrize("slope_shape", [(3, 1, 1), (1, 3, 1, 1), (5,), (1,), (), (4, 5), (3, 4, 1)])
 def test_prelu_slope_broadcasting_and_leaky_relu(slope_shape):
-    nodes = [_node("PRelu", ["x", "slope"], ["p"]), _node("LeakyRelu", ["p"], ["y"], alpha=0.3)]
-    model = _model(nodes, [_init("slope", _f32(*slope_shape))], {"x": ["N", 3, 4, 5]}, 9)
+    nodes = [make_node("PRelu", ["x", "slope"], ["p"]), make_node("LeakyRelu", ["p"], ["y"], alpha=0.3)]
+    model = make_model(nodes, [make_initializer("slope", _f32(*slope_shape))], {"x": ["N", 3, 4, 5]}, 9)
     graph = _compare(model, {"x": _f32(2, 3, 4, 5)})
     if slope_shape:
         assert tuple(graph.slope.shape) == slope_shape
@@ -318,70 +304,75 @@ def test_prelu_slope_broadcasting_and_leaky_relu(slope_shape):
 @pytest.mark.parametrize("opset", [7, 8, 13])
 def test_sum_mean_max_min_of_several_inputs(opset):
     """(Max/Min broadcast from opset 8.)"""
-    nodes = [_node("Relu", ["x"], ["r"]), _node("Sigmoid", ["x"], ["s"]),
-             _node("Sum", ["x", "r", "s"], ["sum3"]), _node("Mean", ["x", "r", "s"], ["mean3"]),
-             _node("Max", ["x", "s", "row" if opset >= 8 else "r"], ["max3"]), _node("Min", ["x", "r"], ["min2"]),
-             _node("Max", ["x"], ["max1"]), _node("Sum", ["sum3", "mean3", "max3", "min2", "max1", "relu6"], ["y"])]
+    nodes = [make_node("Relu", ["x"], ["r"]), make_node("Sigmoid", ["x"], ["s"]),
+             make_node("Sum", ["x", "r", "s"], ["sum3"]), make_node("Mean", ["x", "r", "s"], ["mean3"]),
+             make_node("Max", ["x", "s", "row" if opset >= 8 else "r"], ["max3"]),
+             make_node("Min", ["x", "r"], ["min2"]),
+             make_node("Max", ["x"], ["max1"]),
+             make_node("Sum", ["sum3", "mean3", "max3", "min2", "max1", "relu6"], ["y"])]
     if opset >= 8:  # ReLU6 as Max(x, 0) -> Min(., 6)
-        nodes += [_node("Max", ["x", "zero"], ["relu"]), _node("Min", ["relu", "six"], ["relu6"])]
+        nodes += [make_node("Max", ["x", "zero"], ["relu"]), make_node("Min", ["relu", "six"], ["relu6"])]
     else:
-        nodes += [_node("Relu", ["x"], ["relu6"])]
-    model = _model(nodes, [_init("row", _f32(6)), _init("zero", np.float32(0.0)), _init("six", np.float32(0.6))],
-                   {"x": ["N", 6]}, opset)
+        nodes += [make_node("Relu", ["x"], ["relu6"])]
+    model = make_model(nodes,
+                       [make_initializer("row", _f32(6)), make_initializer("zero", np.float32(0.0)),
+                        make_initializer("six", np.float32(0.6))],
+                       {"x": ["N", 6]}, opset)
     _compare(model, {"x": _f32(4, 6)})
 
 
 @pytest.mark.parametrize("opset", [6, 11, 12, 13])
 def test_clip_bounds_as_attributes_and_optional_inputs(opset):
     if opset < 11:
-        nodes = [_node("Clip", ["x"], ["a"], min=-0.5, max=0.7), _node("Clip", ["a"], ["b"], min=-0.2),
-                 _node("Clip", ["b"], ["y"])]
+        nodes = [make_node("Clip", ["x"], ["a"], min=-0.5, max=0.7), make_node("Clip", ["a"], ["b"], min=-0.2),
+                 make_node("Clip", ["b"], ["y"])]
         inits = []
     else:
-        nodes = [_node("Clip", ["x", "lo", "hi"], ["a"]), _node("Clip", ["a", "", "hi2"], ["b"]),
-                 _node("Clip", ["b", "lo2"], ["c"]), _node("Clip", ["c"], ["y"])]
-        inits = [_init("lo", np.float32(-0.5)), _init("hi", np.float32(0.7)), _init("hi2", np.float32(0.6)),
-                 _init("lo2", np.float32(-0.2))]
-    model = _model(nodes, inits, {"x": ["N", 3, 4]}, max(opset, 7))
+        nodes = [make_node("Clip", ["x", "lo", "hi"], ["a"]), make_node("Clip", ["a", "", "hi2"], ["b"]),
+                 make_node("Clip", ["b", "lo2"], ["c"]), make_node("Clip", ["c"], ["y"])]
+        inits = [make_initializer("lo", np.float32(-0.5)), make_initializer("hi", np.float32(0.7)),
+                 make_initializer("hi2", np.float32(0.6)), make_initializer("lo2", np.float32(-0.2))]
+    model = make_model(nodes, inits, {"x": ["N", 3, 4]}, max(opset, 7))
     _compare(model, {"x": _f32(2, 3, 4)})
 
 
 def test_input_normalisation_with_constant_broadcasting():
     """(x - mean) / std * scale + shift with (1, C, 1, 1), (C, 1, 1) and scalar constants, constants first."""
-    nodes = [_node("Sub", ["x", "mean"], ["centred"]), _node("Div", ["centred", "std"], ["normed"]),
-             _node("Mul", ["scale", "normed"], ["scaled"]), _node("Add", ["scaled", "shift"], ["shifted"]),
-             _node("Sub", ["one", "shifted"], ["flipped"]), _node("Div", ["flipped", "two"], ["y"])]
-    inits = [_init("mean", _f32(1, 3, 1, 1)), _init("std", _f32(3, 1, 1, positive=True)),
-             _init("scale", np.float32(1.7)), _init("shift", _f32(4)), _init("one", np.float32(1.0)),
-             _init("two", np.array([2.0], np.float32))]
-    _compare(_model(nodes, inits, {"x": ["N", 3, 5, 4]}, 13), {"x": _f32(2, 3, 5, 4)})
+    nodes = [make_node("Sub", ["x", "mean"], ["centred"]), make_node("Div", ["centred", "std"], ["normed"]),
+             make_node("Mul", ["scale", "normed"], ["scaled"]), make_node("Add", ["scaled", "shift"], ["shifted"]),
+             make_node("Sub", ["one", "shifted"], ["flipped"]), make_node("Div", ["flipped", "two"], ["y"])]
+    inits = [make_initializer("mean", _f32(1, 3, 1, 1)), make_initializer("std", _f32(3, 1, 1, positive=True)),
+             make_initializer("scale", np.float32(1.7)), make_initializer("shift", _f32(4)),
+             make_initializer("one", np.float32(1.0)), make_initializer("two", np.array([2.0], np.float32))]
+    _compare(make_model(nodes, inits, {"x": ["N", 3, 5, 4]}, 13), {"x": _f32(2, 3, 5, 4)})
 
 
 def test_lrn_concat_negative_axis_and_identity_to_the_output():
-    nodes = [_node("LRN", ["x"], ["l3"], size=3, alpha=1e-3, beta=0.75, bias=2.0),
-             _node("LRN", ["x"], ["l4"], size=5, alpha=2e-3, beta=0.5),
-             _node("Concat", ["l3", "l4", "x"], ["cat"], axis=-3),
-             _node("Concat", ["cat", "cat"], ["cat2"], axis=1),
-             _node("Identity", ["cat2"], ["i1"]), _node("Identity", ["i1"], ["y"])]
-    _compare(_model(nodes, [], {"x": ["N", 5, 3, 4]}, 13), {"x": _f32(2, 5, 3, 4)})
+    nodes = [make_node("LRN", ["x"], ["l3"], size=3, alpha=1e-3, beta=0.75, bias=2.0),
+             make_node("LRN", ["x"], ["l4"], size=5, alpha=2e-3, beta=0.5),
+             make_node("Concat", ["l3", "l4", "x"], ["cat"], axis=-3),
+             make_node("Concat", ["cat", "cat"], ["cat2"], axis=1),
+             make_node("Identity", ["cat2"], ["i1"]), make_node("Identity", ["i1"], ["y"])]
+    _compare(make_model(nodes, [], {"x": ["N", 5, 3, 4]}, 13), {"x": _f32(2, 5, 3, 4)})
 
 
 # ----- shapes: dynamic flatten, squeeze, NHWC ---------------------------------------------------------
 def test_pytorch_04_dynamic_flatten_chain_with_constant_nodes():
     """x.view(x.size(0), -1) as PyTorch 0.4 wrote it at opset 9: Shape -> Gather -> Unsqueeze(axes attr)
     -> Concat with a Constant -> Reshape."""
-    nodes = [_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
-             _node("Shape", ["c"], ["shape"]),
-             _node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.int64), "zero")),
-             _node("Gather", ["shape", "zero"], ["batch"], axis=0),
-             _node("Constant", [], ["minus1"], value=numpy_helper.from_array(np.array(-1, np.int64), "m1")),
-             _node("Unsqueeze", ["batch"], ["batch1"], axes=[0]),
-             _node("Unsqueeze", ["minus1"], ["minus1_1"], axes=[0]),
-             _node("Concat", ["batch1", "minus1_1"], ["target"], axis=0),
-             _node("Reshape", ["c", "target"], ["flat"]),
-             _node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
-    inits = [_init("w", _f32(2, 1, 3, 3)), _init("fw", _f32(3, 2 * 3 * 4)), _init("fb", _f32(3))]
-    model = _model(nodes, inits, {"x": ["batch", 1, 5, 6]}, 9)
+    nodes = [make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
+             make_node("Shape", ["c"], ["shape"]),
+             make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.int64), "zero")),
+             make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+             make_node("Constant", [], ["minus1"], value=numpy_helper.from_array(np.array(-1, np.int64), "m1")),
+             make_node("Unsqueeze", ["batch"], ["batch1"], axes=[0]),
+             make_node("Unsqueeze", ["minus1"], ["minus1_1"], axes=[0]),
+             make_node("Concat", ["batch1", "minus1_1"], ["target"], axis=0),
+             make_node("Reshape", ["c", "target"], ["flat"]),
+             make_node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
+    inits = [make_initializer("w", _f32(2, 1, 3, 3)), make_initializer("fw", _f32(3, 2 * 3 * 4)),
+             make_initializer("fb", _f32(3))]
+    model = make_model(nodes, inits, {"x": ["batch", 1, 5, 6]}, 9)
     for batch in (1, 3):
         _compare(model, {"x": _f32(batch, 1, 5, 6)})
 
@@ -391,19 +382,20 @@ def test_tf2onnx_nhwc_graph(opset):
     """tf2onnx: NHWC input, Transpose to NCHW, SAME convolutions, Transpose back, Squeeze of the pooled
     spatial axes (attribute before 13, input from 13), MatMul + Add, a second output."""
     squeeze_axes = {"axes": [1, 2]} if opset < 13 else {}
-    nodes = [_node("Transpose", ["input:0"], ["nchw"], perm=[0, 3, 1, 2]),
-             _node("Conv", ["nchw", "conv/kernel:0", "conv/bias:0"], ["conv"], auto_pad="SAME_UPPER", strides=[2, 2],
-                   kernel_shape=[3, 3]),
-             _node("Relu", ["conv"], ["relu"]),
-             _node("Transpose", ["relu"], ["features:0"], perm=[0, 2, 3, 1]),
-             _node("ReduceMean", ["features:0"], ["pooled"], axes=[1, 2], keepdims=1),
-             _node("Squeeze", ["pooled"] + (["sq_axes"] if opset >= 13 else []), ["flat"], **squeeze_axes),
-             _node("MatMul", ["flat", "dense/kernel:0"], ["mm"]), _node("Add", ["mm", "dense/bias:0"], ["logits:0"])]
-    inits = [_init("conv/kernel:0", _f32(4, 3, 3, 3)), _init("conv/bias:0", _f32(4)),
-             _init("dense/kernel:0", _f32(4, 2)), _init("dense/bias:0", _f32(2)),
-             _init("sq_axes", np.array([1, 2], np.int64))]
+    nodes = [make_node("Transpose", ["input:0"], ["nchw"], perm=[0, 3, 1, 2]),
+             make_node("Conv", ["nchw", "conv/kernel:0", "conv/bias:0"], ["conv"], auto_pad="SAME_UPPER",
+                       strides=[2, 2], kernel_shape=[3, 3]),
+             make_node("Relu", ["conv"], ["relu"]),
+             make_node("Transpose", ["relu"], ["features:0"], perm=[0, 2, 3, 1]),
+             make_node("ReduceMean", ["features:0"], ["pooled"], axes=[1, 2], keepdims=1),
+             make_node("Squeeze", ["pooled"] + (["sq_axes"] if opset >= 13 else []), ["flat"], **squeeze_axes),
+             make_node("MatMul", ["flat", "dense/kernel:0"], ["mm"]),
+             make_node("Add", ["mm", "dense/bias:0"], ["logits:0"])]
+    inits = [make_initializer("conv/kernel:0", _f32(4, 3, 3, 3)), make_initializer("conv/bias:0", _f32(4)),
+             make_initializer("dense/kernel:0", _f32(4, 2)), make_initializer("dense/bias:0", _f32(2)),
+             make_initializer("sq_axes", np.array([1, 2], np.int64))]
     inits = [t for t in inits if t.name != "sq_axes" or opset >= 13]
-    model = _model(nodes, inits, {"input:0": ["unk__0", 7, 6, 3]}, opset, outputs=("logits:0", "features:0"))
+    model = make_model(nodes, inits, {"input:0": ["unk__0", 7, 6, 3]}, opset, outputs=("logits:0", "features:0"))
     _compare(model, {"input:0": _f32(2, 7, 6, 3)})
 
 
@@ -413,10 +405,11 @@ def test_squeeze_unsqueeze_axes_attribute_and_input(opset):
         return ({"axes": values}, []) if opset < 13 else ({}, [name])
     a1, i1 = axes("ax_u", [0, -1])
     a2, i2 = axes("ax_s", [0, 4])
-    nodes = [_node("Unsqueeze", ["x"] + i1, ["u"], **a1), _node("Relu", ["u"], ["r"]),
-             _node("Squeeze", ["r"] + i2, ["s"], **a2), _node("Squeeze", ["s"], ["y"])]
-    inits = [_init("ax_u", np.array([0, -1], np.int64)), _init("ax_s", np.array([0, 4], np.int64))]
-    model = _model(nodes, inits if opset >= 13 else [], {"x": ["N", 1, 5]}, opset)
+    nodes = [make_node("Unsqueeze", ["x"] + i1, ["u"], **a1), make_node("Relu", ["u"], ["r"]),
+             make_node("Squeeze", ["r"] + i2, ["s"], **a2), make_node("Squeeze", ["s"], ["y"])]
+    inits = [make_initializer("ax_u", np.array([0, -1], np.int64)),
+             make_initializer("ax_s", np.array([0, 4], np.int64))]
+    model = make_model(nodes, inits if opset >= 13 else [], {"x": ["N", 1, 5]}, opset)
     _compare(model, {"x": _f32(3, 1, 5)})
 
 
@@ -424,39 +417,41 @@ def test_squeeze_unsqueeze_axes_attribute_and_input(opset):
                                                   ([2, 3], 0, 18), ([1, 2], 1, 18), (None, 1, 18)])
 def test_reduce_mean_over_any_axes(axes, keepdims, opset):
     if opset >= 18:
-        names, inits, attrs = (["x", "axes"] if axes else ["x"]), ([_init("axes", np.array(axes, np.int64))]
+        names, inits, attrs = (["x", "axes"] if axes else ["x"]), ([make_initializer("axes", np.array(axes, np.int64))]
                                                                    if axes else []), {}
     else:
         names, inits, attrs = ["x"], [], ({"axes": axes} if axes else {})
-    nodes = [_node("ReduceMean", names, ["y"], keepdims=keepdims, **attrs)]
-    _compare(_model(nodes, inits, {"x": ["N", 3, 4, 5]}, opset), {"x": _f32(2, 3, 4, 5)}, linear=True)
+    nodes = [make_node("ReduceMean", names, ["y"], keepdims=keepdims, **attrs)]
+    _compare(make_model(nodes, inits, {"x": ["N", 3, 4, 5]}, opset), {"x": _f32(2, 3, 4, 5)}, linear=True)
 
 
 def test_max_min_backward_and_export(tmp_path):
     """|x|-like piecewise-linear Max/Min: the backward pass is the adjoint; the graph exports again."""
-    nodes = [_node("Mul", ["x", "minus_half"], ["neg"]), _node("Max", ["x", "neg", "neg"], ["m"]),
-             _node("Min", ["m", "x"], ["y"])]
-    model = _model(nodes, [_init("minus_half", np.float32(-0.5))], {"x": ["N", 3, 4]}, 13)
+    nodes = [make_node("Mul", ["x", "minus_half"], ["neg"]), make_node("Max", ["x", "neg", "neg"], ["m"]),
+             make_node("Min", ["m", "x"], ["y"])]
+    model = make_model(nodes, [make_initializer("minus_half", np.float32(-0.5))], {"x": ["N", 3, 4]}, 13)
     graph = _compare(model, {"x": _f32(2, 3, 4)}, linear=True)
     path = str(tmp_path / "again.onnx")
     pycnn.onnx.export(graph, path, (2, 3, 4))
     again, x = onnx.load(path), _f32(5, 3, 4)
-    np.testing.assert_allclose(_ort(again, {again.graph.input[0].name: x})[0], _ort(model, {"x": x})[0], rtol=1e-6)
+    np.testing.assert_allclose(run_onnxruntime(again, {again.graph.input[0].name: x})[0],
+                               run_onnxruntime(model, {"x": x})[0], rtol=1e-6)
 
 
 # ----- graph structure and names ----------------------------------------------------------------------
 def test_odd_names_unused_initializer_several_outputs_and_outputs_that_are_not_computed():
     """Value names with '/', ':', '.', spaces, unicode, Python and Module attribute names; an unused
     initializer; outputs that are the input, an initializer, and the same value twice."""
-    nodes = [_node("Conv", ["x", "forward", "training"], ["conv/out:0"], name="", kernel_shape=[1, 1]),
-             _node("Mul", ["conv/out:0", "a.b"], ["mul 1"], name="mul 1"),
-             _node("Add", ["mul 1", "a_b"], ["säule"], name="säule"),
-             _node("Gemm", ["flat", "parameters"], ["gemm"], name="", transB=1),
-             _node("Flatten", ["säule"], ["flat"])]
-    inits = [_init("forward", _f32(2, 3, 1, 1)), _init("training", _f32(2)), _init("a.b", _f32(2, 1, 1)),
-             _init("a_b", _f32(2, 1, 1)), _init("parameters", _f32(3, 2 * 4 * 5)), _init("unused", _f32(7)),
-             _init("1st", _f32(3))]
-    model = _model(nodes, inits, {"x": ["N", 3, 4, 5]}, 13, outputs=("gemm", "säule", "x", "1st", "gemm"))
+    nodes = [make_node("Conv", ["x", "forward", "training"], ["conv/out:0"], name="", kernel_shape=[1, 1]),
+             make_node("Mul", ["conv/out:0", "a.b"], ["mul 1"], name="mul 1"),
+             make_node("Add", ["mul 1", "a_b"], ["säule"], name="säule"),
+             make_node("Gemm", ["flat", "parameters"], ["gemm"], name="", transB=1),
+             make_node("Flatten", ["säule"], ["flat"])]
+    inits = [make_initializer("forward", _f32(2, 3, 1, 1)), make_initializer("training", _f32(2)),
+             make_initializer("a.b", _f32(2, 1, 1)), make_initializer("a_b", _f32(2, 1, 1)),
+             make_initializer("parameters", _f32(3, 2 * 4 * 5)), make_initializer("unused", _f32(7)),
+             make_initializer("1st", _f32(3))]
+    model = make_model(nodes, inits, {"x": ["N", 3, 4, 5]}, 13, outputs=("gemm", "säule", "x", "1st", "gemm"))
     graph = _compare(model, {"x": _f32(2, 3, 4, 5)})
     params = dict(graph.named_parameters())  # '1st' only feeds an output: a constant
     assert {graph.onnx_names[n][0] for n in params} == {"forward", "training", "a.b", "a_b", "parameters"}
@@ -465,13 +460,10 @@ def test_odd_names_unused_initializer_several_outputs_and_outputs_that_are_not_c
 
 def test_input_without_declared_shape_and_nodes_out_of_topological_order():
     """The spec asks for topologically sorted nodes, but onnxruntime sorts them itself; pycnn does too."""
-    nodes = [_node("Gemm", ["r", "w", "b"], ["y"], transB=1), _node("Relu", ["s"], ["r"]),
-             _node("Sigmoid", ["x"], ["s"])]
-    graph = helper.make_graph(nodes, "unsorted", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [_init("w", _f32(3, 4)), _init("b", _f32(3))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 7
+    nodes = [make_node("Gemm", ["r", "w", "b"], ["y"], transB=1), make_node("Relu", ["s"], ["r"]),
+             make_node("Sigmoid", ["x"], ["s"])]
+    model = make_model(nodes, [make_initializer("w", _f32(3, 4)), make_initializer("b", _f32(3))], {"x": None}, 13,
+                       name="unsorted")
     _compare(model, {"x": _f32(5, 4)})
     assert pycnn.onnx.check(model.SerializeToString()).runs["cpu"].startswith("skipped")
 
@@ -488,35 +480,40 @@ def _load_error(model):
 
 
 def _subgraph():
-    return helper.make_graph([_node("Identity", ["x"], ["z"])], "branch", [],
+    return helper.make_graph([make_node("Identity", ["x"], ["z"])], "branch", [],
                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
 
 
 UNSUPPORTED = {
-    "ConvTranspose": ([_node("ConvTranspose", ["x", "w"], ["y"], name="deconv")], [_init("w", _f32(3, 2, 2, 2))],
+    "ConvTranspose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="deconv")],
+                      [make_initializer("w", _f32(3, 2, 2, 2))],
                       "node 'deconv' \\(ConvTranspose, opset 13\\): op ConvTranspose is not supported"),
-    "QLinearConv": ([_node("QLinearConv", ["x", "s", "z", "w", "s", "z", "s", "z"], ["y"], name="qconv")],
-                    [_init("s", np.float32(0.1)), _init("z", np.uint8(0)),
-                     _init("w", np.ones((2, 3, 1, 1), np.uint8))], "'qconv' \\(QLinearConv.*not supported"),
-    "If": ([_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True), "c")),
-            _node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph(), else_branch=_subgraph())], [],
+    "QLinearConv": ([make_node("QLinearConv", ["x", "s", "z", "w", "s", "z", "s", "z"], ["y"], name="qconv")],
+                    [make_initializer("s", np.float32(0.1)), make_initializer("z", np.uint8(0)),
+                     make_initializer("w", np.ones((2, 3, 1, 1), np.uint8))], "'qconv' \\(QLinearConv.*not supported"),
+    "If": ([make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True), "c")),
+            make_node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph(), else_branch=_subgraph())], [],
            "'branchy' \\(If, opset 13\\): attribute 'else_branch' holds a graph"),
-    "Resize": ([_node("Resize", ["x", "", "scales"], ["y"], name="up")], [_init("scales", np.float32([1, 1, 2, 2]))],
+    "Resize": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up")],
+               [make_initializer("scales", np.float32([1, 1, 2, 2]))],
                "(?s)pycnn supports .*Conv.*'up' \\(Resize, opset 13\\): op Resize is not supported"),
-    "Upsample": ([_node("Upsample", ["x", "scales"], ["y"], name="up9")], [_init("scales", np.float32([1, 1, 2, 2]))],
+    "Upsample": ([make_node("Upsample", ["x", "scales"], ["y"], name="up9")],
+                 [make_initializer("scales", np.float32([1, 1, 2, 2]))],
                  "'up9' \\(Upsample"),
     "custom domain": ([helper.make_node("Relu", ["x"], ["y"], name="ms", domain="com.microsoft")], [],
                       "'ms' \\(Relu, opset 13\\): domain 'com.microsoft' is not supported"),
-    "float16 weight": ([_node("Conv", ["x", "w"], ["y"], name="c16")],
-                       [_init("w", _f32(2, 3, 1, 1).astype(np.float16))],
+    "float16 weight": ([make_node("Conv", ["x", "w"], ["y"], name="c16")],
+                       [make_initializer("w", _f32(2, 3, 1, 1).astype(np.float16))],
                        "'c16' \\(Conv, opset 13\\): input 1 \\('w'\\) is float16.*float32"),
-    "double weight": ([_node("Conv", ["x", "w"], ["y"], name="c64")], [_init("w", RNG.standard_normal((2, 3, 1, 1)))],
+    "double weight": ([make_node("Conv", ["x", "w"], ["y"], name="c64")],
+                      [make_initializer("w", RNG.standard_normal((2, 3, 1, 1)))],
                       "'c64' \\(Conv, opset 13\\): input 1 \\('w'\\) is double; pycnn computes in float32"),
-    "int8 weight": ([_node("Conv", ["x", "w"], ["y"], name="c8")], [_init("w", np.ones((2, 3, 1, 1), np.int8))],
+    "int8 weight": ([make_node("Conv", ["x", "w"], ["y"], name="c8")],
+                    [make_initializer("w", np.ones((2, 3, 1, 1), np.int8))],
                     "'c8' \\(Conv, opset 13\\): input 1 \\('w'\\) is int8.*float32"),
-    "string tensor": ([_node("Identity", ["x"], ["y"])],
+    "string tensor": ([make_node("Identity", ["x"], ["y"])],
                       [helper.make_tensor("names", TensorProto.STRING, [1], [b"cat"])], "data type string"),
-    "3-d conv": ([_node("Conv", ["x", "w"], ["y"], name="c3d")], [_init("w", _f32(2, 3, 1, 1, 1))],
+    "3-d conv": ([make_node("Conv", ["x", "w"], ["y"], name="c3d")], [make_initializer("w", _f32(2, 3, 1, 1, 1))],
                  "'c3d' \\(Conv, opset 13\\): .*2-d"),
 }
 
@@ -524,26 +521,27 @@ UNSUPPORTED = {
 @pytest.mark.parametrize("case", sorted(UNSUPPORTED))
 def test_unsupported_content_names_the_node_and_what_is_supported(case):
     nodes, inits, message = UNSUPPORTED[case]
-    _load_error(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13))
+    _load_error(make_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13))
     with pytest.raises(OnnxImportError, match=message):
-        pycnn.onnx.load(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13).SerializeToString())
+        pycnn.onnx.load(make_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13).SerializeToString())
 
 
 @pytest.mark.parametrize("elem_type", [TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.INT64])
 def test_graph_input_of_another_type_is_refused(elem_type):
-    graph = helper.make_graph([_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", elem_type, [2])],
-                              [helper.make_tensor_value_info("y", elem_type, None)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = make_model([make_node("Relu", ["x"], ["y"])], [], {"x": [2]}, 13, ir_version=onnx.IR_VERSION,
+                       elem_type=elem_type)
     with pytest.raises(OnnxImportError, match="graph input 'x' is (double|float16|int64); pycnn computes in float32"):
         pycnn.onnx.load(model.SerializeToString())
 
 
 def test_float16_and_double_weights_behind_a_cast_load():
     """How fp16-compressed models keep fp32 compute: the Cast folds at import, as onnxruntime computes it."""
-    nodes = [_node("Cast", ["w16"], ["w"], to=TensorProto.FLOAT), _node("Cast", ["b64"], ["b"], to=TensorProto.FLOAT),
-             _node("Conv", ["x", "w", "b"], ["y"])]
-    inits = [_init("w16", _f32(2, 3, 1, 1).astype(np.float16)), _init("b64", RNG.standard_normal(2))]
-    _compare(_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13), {"x": _f32(2, 3, 4, 4)})
+    nodes = [make_node("Cast", ["w16"], ["w"], to=TensorProto.FLOAT),
+             make_node("Cast", ["b64"], ["b"], to=TensorProto.FLOAT),
+             make_node("Conv", ["x", "w", "b"], ["y"])]
+    inits = [make_initializer("w16", _f32(2, 3, 1, 1).astype(np.float16)),
+             make_initializer("b64", RNG.standard_normal(2))]
+    _compare(make_model(nodes, inits, {"x": ["N", 3, 4, 4]}, 13), {"x": _f32(2, 3, 4, 4)})
 
 
 # ----- hostile files --------------------------------------------------------------------------------
@@ -551,12 +549,13 @@ BIG = 1 << 40
 
 
 def _conv_model(**attrs):
-    return _model([_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)], [_init("w", _f32(4, 2, 3, 3))],
-                  {"x": ["N", 2, 6, 6]}, 13)
+    return make_model([make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)],
+                      [make_initializer("w", _f32(4, 2, 3, 3))],
+                      {"x": ["N", 2, 6, 6]}, 13)
 
 
 def _one(op, inputs, inits, opset=13, shape=("N", 2, 6, 6), **attrs):
-    return _model([_node(op, ["x"] + inputs, ["y"], name="bad", **attrs)], inits, {"x": list(shape)}, opset)
+    return make_model([make_node(op, ["x"] + inputs, ["y"], name="bad", **attrs)], inits, {"x": list(shape)}, opset)
 
 
 def _raw(name, dims, nbytes):
@@ -584,42 +583,47 @@ HOSTILE_AT_LOAD = {
                          "tensor 'b': shape \\[1099511627776\\] has more than 2\\^31"),
     "raw data short": (_one("Add", ["b"], [_raw("b", [2, 6], 20)]),
                        "tensor 'b': raw data has 20 bytes, shape \\[2, 6\\] needs 48"),
-    "constant 2^40": (_model([_node("Constant", [], ["c"], value=_raw("c", [BIG, BIG], 0)), _node("Add", ["x", "c"],
-                       ["y"])],
-                             [], {"x": [2]}, 13), "more than 2\\^31"),
-    "constant of shape 2^40": (_model([_node("ConstantOfShape", ["s"], ["c"]), _node("Add", ["x", "c"], ["y"])],
-                                      [_init("s", np.array([BIG, BIG], np.int64))], {"x": [2]}, 13),
+    "constant 2^40": (make_model([make_node("Constant", [], ["c"], value=_raw("c", [BIG, BIG], 0)),
+                                  make_node("Add", ["x", "c"], ["y"])],
+                                 [], {"x": [2]}, 13), "more than 2\\^31"),
+    "constant of shape 2^40": (make_model([make_node("ConstantOfShape", ["s"], ["c"]),
+                                           make_node("Add", ["x", "c"], ["y"])],
+                                          [make_initializer("s", np.array([BIG, BIG], np.int64))], {"x": [2]}, 13),
                                "ConstantOfShape.*too large"),
-    "expand 2^40": (_model([_node("Expand", ["one", "s"], ["c"]), _node("Add", ["x", "c"], ["y"])],
-                           [_init("one", np.float32([1])), _init("s", np.array([BIG, 4], np.int64))], {"x": [4]}, 13),
+    "expand 2^40": (make_model([make_node("Expand", ["one", "s"], ["c"]), make_node("Add", ["x", "c"], ["y"])],
+                               [make_initializer("one", np.float32([1])),
+                                make_initializer("s", np.array([BIG, 4], np.int64))], {"x": [4]}, 13),
                     "Expand.*too large"),
-    "missing weight name": (_model([_node("Conv", ["x", ""], ["y"], name="conv")], [], {"x": ["N", 2, 6, 6]}, 13),
+    "missing weight name": (make_model([make_node("Conv", ["x", ""], ["y"], name="conv")], [],
+                                       {"x": ["N", 2, 6, 6]}, 13),
                             "'conv'.*input 1 is required but its name is empty"),
     "empty name in Max": (_one("Max", ["", "x"], []), "'bad' \\(Max.*input 1 is required but its name is empty"),
     "too many inputs": (_one("Relu", ["x", "x"], []), "'bad' \\(Relu.*expected 1 inputs, got 3"),
-    "no output": (_model([helper.make_node("Relu", ["x"], [], name="mute"), _node("Relu", ["x"], ["y"])], [],
-                         {"x": [2]}, 13), "'mute'.*expected 1 to 1 outputs"),
-    "cycle": (_model([_node("Add", ["x", "c"], ["a"], name="n1"), _node("Relu", ["a"], ["b"], name="n2"),
-                      _node("Relu", ["b"], ["c"], name="n3"), _node("Relu", ["c"], ["y"], name="n4")], [],
-                     {"x": [2]}, 13),
+    "no output": (make_model([helper.make_node("Relu", ["x"], [], name="mute"), make_node("Relu", ["x"], ["y"])], [],
+                             {"x": [2]}, 13), "'mute'.*expected 1 to 1 outputs"),
+    "cycle": (make_model([make_node("Add", ["x", "c"], ["a"], name="n1"), make_node("Relu", ["a"], ["b"], name="n2"),
+                          make_node("Relu", ["b"], ["c"], name="n3"), make_node("Relu", ["c"], ["y"], name="n4")], [],
+                         {"x": [2]}, 13),
               "cycle .*through nodes n1, n2, n3"),
-    "self loop": (_model([_node("Add", ["x", "y"], ["y"], name="loop")], [], {"x": [2]}, 13), "cycle"),
-    "duplicate output": (_model([_node("Relu", ["x"], ["y"], name="r1"), _node("Sigmoid", ["x"], ["y"], name="r2")],
-                                [], {"x": [2]}, 13), "'r2' \\(Sigmoid.*output 'y' is produced twice"),
-    "output overwrites input": (_model([_node("Relu", ["x"], ["x"], name="r1"), _node("Relu", ["x"], ["y"])], [],
-                                       {"x": [2]}, 13), "output 'x' is produced twice"),
-    "missing output producer": (_model([_node("Relu", ["x"], ["z"])], [], {"x": [2]}, 13),
+    "self loop": (make_model([make_node("Add", ["x", "y"], ["y"], name="loop")], [], {"x": [2]}, 13), "cycle"),
+    "duplicate output": (make_model([make_node("Relu", ["x"], ["y"], name="r1"),
+                                     make_node("Sigmoid", ["x"], ["y"], name="r2")],
+                                    [], {"x": [2]}, 13), "'r2' \\(Sigmoid.*output 'y' is produced twice"),
+    "output overwrites input": (make_model([make_node("Relu", ["x"], ["x"], name="r1"),
+                                            make_node("Relu", ["x"], ["y"])], [],
+                                           {"x": [2]}, 13), "output 'x' is produced twice"),
+    "missing output producer": (make_model([make_node("Relu", ["x"], ["z"])], [], {"x": [2]}, 13),
                                 "graph output 'y' is not produced by any node"),
-    "initializer twice": (_one("Add", ["b"], [_init("b", _f32(6)), _init("b", _f32(6))]),
+    "initializer twice": (_one("Add", ["b"], [make_initializer("b", _f32(6)), make_initializer("b", _f32(6))]),
                           "initializer 'b' is given twice"),
     "opset 99": (_one("Relu", [], [], opset=99), "opset 99 is not supported"),
-    "two value attributes": (_model([_node("Constant", [], ["c"], value_float=1.0, value_ints=[1]),
-                                     _node("Add", ["x", "c"], ["y"])], [], {"x": [2]}, 13),
+    "two value attributes": (make_model([make_node("Constant", [], ["c"], value_float=1.0, value_ints=[1]),
+                                         make_node("Add", ["x", "c"], ["y"])], [], {"x": [2]}, 13),
                              "exactly one of value"),
     "reshape overflow": (_one("Reshape", ["s"],
-                          [_init("s", np.array([(1 << 62) + 3, 4, 1, 1], np.int64))], shape=(3, 2, 1, 2)),
+                          [make_initializer("s", np.array([(1 << 62) + 3, 4, 1, 1], np.int64))], shape=(3, 2, 1, 2)),
                          "cannot view shape"),
-    "pad 2^40": (_one("Pad", ["p"], [_init("p", np.array([0, 0, 0, BIG, 0, 0, 0, 0], np.int64))]),
+    "pad 2^40": (_one("Pad", ["p"], [make_initializer("p", np.array([0, 0, 0, BIG, 0, 0, 0, 0], np.int64))]),
                  "larger than 2\\^31 elements"),
 }
 
@@ -642,23 +646,25 @@ def _declared(model):
 
 
 HOSTILE_AT_LOAD.update({
-    "unsqueeze axis out of range": (_one("Unsqueeze", ["a"], [_init("a", np.array([7], np.int64))]),
+    "unsqueeze axis out of range": (_one("Unsqueeze", ["a"], [make_initializer("a", np.array([7], np.int64))]),
                                     "'bad' \\(Unsqueeze.*axis 7 is out of range for rank 5"),
-    "squeeze of a wide axis": (_one("Squeeze", ["a"], [_init("a", np.array([1], np.int64))]),
+    "squeeze of a wide axis": (_one("Squeeze", ["a"], [make_initializer("a", np.array([1], np.int64))]),
                                "'bad' \\(Squeeze.*axis 1 of shape \\(2, 2, 6, 6\\) is not 1"),
     "transpose perm": (_one("Transpose", [], [], perm=[0, 0, 1, 2]), "'bad' \\(Transpose.*not a permutation"),
     "concat axis": (_one("Concat", ["x"], [], axis=4), "'bad' \\(Concat.*axis 4 is out of range for rank 4"),
     "softmax axis": (_one("Softmax", [], [], axis=-5), "'bad' \\(Softmax.*axis -5 is out of range"),
     "flatten axis": (_one("Flatten", [], [], axis=9), "'bad' \\(Flatten.*axis 9 out of range"),
-    "gather index": (_model([_node("Shape", ["x"], ["s"]), _node("Gather", ["s", "i"], ["n"], name="bad"),
-                             _node("Reshape", ["x", "n"], ["y"])], [_init("i", np.array([4], np.int64))],
-                            {"x": ["N", 2, 6, 6]}, 13), "'bad' \\(Gather.*indices \\[4\\] out of range for size 4"),
+    "gather index": (make_model([make_node("Shape", ["x"], ["s"]), make_node("Gather", ["s", "i"], ["n"], name="bad"),
+                                 make_node("Reshape", ["x", "n"], ["y"])],
+                                [make_initializer("i", np.array([4], np.int64))], {"x": ["N", 2, 6, 6]}, 13),
+                     "'bad' \\(Gather.*indices \\[4\\] out of range for size 4"),
     "kernel larger than input": (_one("MaxPool", [], [], kernel_shape=[9, 9]),
                                  "'bad' \\(MaxPool.*does not fit the input"),
-    "weight channels vs input": (_model([_node("Conv", ["x", "w"], ["y"], name="conv")], [_init("w", _f32(4, 3, 3, 3))],
-                                        {"x": ["N", 2, 6, 6]}, 13), "'conv' \\(Conv.*"),
+    "weight channels vs input": (make_model([make_node("Conv", ["x", "w"], ["y"], name="conv")],
+                                            [make_initializer("w", _f32(4, 3, 3, 3))],
+                                            {"x": ["N", 2, 6, 6]}, 13), "'conv' \\(Conv.*"),
     "input shape differs from declared": (
-        _model([_node("Relu", ["x"], ["y"])], [], {"x": ["N", 2, 6, 7]}, 13),
+        make_model([make_node("Relu", ["x"], ["y"])], [], {"x": ["N", 2, 6, 7]}, 13),
         "input 'x' has shape \\(2, 2, 6, 6\\), the model declares \\('N', 2, 6, 7\\)"),
 })
 
@@ -672,7 +678,7 @@ def test_hostile_model_is_refused_quickly_with_the_reason_at_run_time():
 
 
 def test_check_does_not_allocate_an_absurd_declared_input():
-    model = _model([_node("Relu", ["x"], ["y"])], [], {"x": [1, 3, 1 << 20, 1 << 20]}, 13)
+    model = make_model([make_node("Relu", ["x"], ["y"])], [], {"x": [1, 3, 1 << 20, 1 << 20]}, 13)
     start = time.perf_counter()
     report = pycnn.onnx.check(model.SerializeToString())
     assert report.runs["cpu"].startswith("skipped (the declared input (1, 3, 1048576, 1048576) is larger than")
@@ -682,18 +688,18 @@ def test_check_does_not_allocate_an_absurd_declared_input():
 @pytest.mark.parametrize("garbage", ["tensor bytes", "graph without output", "deep chain"])
 def test_odd_but_parseable_files(garbage):
     if garbage == "tensor bytes":  # parses as a ModelProto with nonsense fields
-        data = _init("w", _f32(3, 4)).SerializeToString()
+        data = make_initializer("w", _f32(3, 4)).SerializeToString()
         with pytest.raises(OnnxImportError, match="not an ONNX model"):
             pycnn.onnx.load(data)
     elif garbage == "graph without output":
-        model = _model([_node("Relu", ["x"], ["y"])], [], {"x": [2]}, 13)
+        model = make_model([make_node("Relu", ["x"], ["y"])], [], {"x": [2]}, 13)
         del model.graph.output[:]
         with pytest.raises(OnnxImportError, match="the graph has no output"):
             pycnn.onnx.load(model.SerializeToString())
     else:  # 20,000 nodes: sorted and run without recursion
-        nodes = [_node("Identity", ["x" if i == 0 else f"v{i - 1}"], ["y" if i == 19999 else f"v{i}"])
+        nodes = [make_node("Identity", ["x" if i == 0 else f"v{i - 1}"], ["y" if i == 19999 else f"v{i}"])
                  for i in range(20000)]
-        model = _model(nodes[::-1], [], {"x": [2]}, 13)
+        model = make_model(nodes[::-1], [], {"x": [2]}, 13)
         start = time.perf_counter()
         graph = pycnn.onnx.load(model.SerializeToString())
         np.testing.assert_array_equal(graph(pycnn.tensor(np.float32([1, 2]))).numpy(), [1, 2])
@@ -705,12 +711,9 @@ def test_external_data_missing_or_outside_the_folder(tmp_path):
     folder.mkdir()
 
     def external(location, length="48"):
-        t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 4], data_location=TensorProto.EXTERNAL)
-        for key, value in (("location", location), ("offset", "0"), ("length", length)):
-            entry = t.external_data.add()
-            entry.key, entry.value = key, value
+        t = make_external_initializer("w", [3, 4], location, length)
         path = folder / "model.onnx"
-        path.write_bytes(_model([_node("Gemm", ["x", "w"], ["y"], transB=1)], [t], {"x": ["N", 4]}, 13)
+        path.write_bytes(make_model([make_node("Gemm", ["x", "w"], ["y"], transB=1)], [t], {"x": ["N", 4]}, 13)
                          .SerializeToString())
         return str(path)
 
@@ -770,19 +773,19 @@ def test_mutated_attributes_give_clean_errors_naming_the_node(tmp_path):
     """400 copies of a valid model with integer attributes set to hostile values (negative, zero, 2^31,
     2^40, lists of the wrong length), in a subprocess: each loads and trains, or raises a Python error
     naming the node, within a second; a crash fails the subprocess, a hang its time limit."""
-    nodes = [_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1],
-                   dilations=[1, 1], group=1),
-             _node("MaxPool", ["c"], ["m"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 0], ceil_mode=0),
-             _node("AveragePool", ["m"], ["a"], kernel_shape=[2, 2], strides=[1, 1], pads=[0, 1, 1, 0],
-                   count_include_pad=0),
-             _node("Pad", ["a", "pads"], ["p"]),
-             _node("Flatten", ["p"], ["f"], axis=1),
-             _node("Gemm", ["f", "fw"], ["g"], transB=1, transA=0),
-             _node("Softmax", ["g"], ["y"], axis=1)]
-    inits = [_init("w", _f32(4, 3, 3, 3)), _init("b", _f32(4)),
-             _init("pads", np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64)),
-             _init("fw", _f32(5, 4 * 6 * 5))]
-    model = _model(nodes, inits, {"x": ["N", 3, 9, 8]}, 13)
+    nodes = [make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1],
+                       dilations=[1, 1], group=1),
+             make_node("MaxPool", ["c"], ["m"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 0], ceil_mode=0),
+             make_node("AveragePool", ["m"], ["a"], kernel_shape=[2, 2], strides=[1, 1], pads=[0, 1, 1, 0],
+                       count_include_pad=0),
+             make_node("Pad", ["a", "pads"], ["p"]),
+             make_node("Flatten", ["p"], ["f"], axis=1),
+             make_node("Gemm", ["f", "fw"], ["g"], transB=1, transA=0),
+             make_node("Softmax", ["g"], ["y"], axis=1)]
+    inits = [make_initializer("w", _f32(4, 3, 3, 3)), make_initializer("b", _f32(4)),
+             make_initializer("pads", np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64)),
+             make_initializer("fw", _f32(5, 4 * 6 * 5))]
+    model = make_model(nodes, inits, {"x": ["N", 3, 9, 8]}, 13)
     _compare(model, {"x": _f32(2, 3, 9, 8)})
     seed = tmp_path / "seed.onnx"
     seed.write_bytes(model.SerializeToString())
@@ -800,22 +803,23 @@ def test_mutated_attributes_give_clean_errors_naming_the_node(tmp_path):
 def test_new_paths_run_and_train_on_each_device(device):
     """The host-computed and composed paths (explicit pool padding, reflect Pad, Max, per-element PRelu,
     ReduceMean over other axes, Gemm transA, MatMul of activations) on CPU and CUDA alike."""
-    nodes = [_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
-             _node("Conv", ["p", "w"], ["c"], kernel_shape=[3, 3]),
-             _node("AveragePool", ["c"], ["a"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER"),
-             _node("MaxPool", ["a"], ["m"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1),
-             _node("PRelu", ["m", "slope"], ["pr"]),
-             _node("Max", ["pr", "row"], ["mx"]),
-             _node("ReduceMean", ["mx"], ["rm"], axes=[1], keepdims=0),
-             _node("Flatten", ["rm"], ["f"]),
-             _node("Gemm", ["f", "gw"], ["g"], transA=1),
-             _node("Transpose", ["g"], ["gt"], perm=[1, 0]),
-             _node("MatMul", ["g", "gt"], ["y"])]
-    inits = [_init("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)), _init("w", _f32(4, 2, 3, 3)),
-             _init("slope", _f32(4)), _init("row", _f32(4)), _init("gw", _f32(2, 5))]
-    model = _model(nodes, inits, {"x": [2, 2, 7, 6]}, 13)
+    nodes = [make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+             make_node("Conv", ["p", "w"], ["c"], kernel_shape=[3, 3]),
+             make_node("AveragePool", ["c"], ["a"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER"),
+             make_node("MaxPool", ["a"], ["m"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1),
+             make_node("PRelu", ["m", "slope"], ["pr"]),
+             make_node("Max", ["pr", "row"], ["mx"]),
+             make_node("ReduceMean", ["mx"], ["rm"], axes=[1], keepdims=0),
+             make_node("Flatten", ["rm"], ["f"]),
+             make_node("Gemm", ["f", "gw"], ["g"], transA=1),
+             make_node("Transpose", ["g"], ["gt"], perm=[1, 0]),
+             make_node("MatMul", ["g", "gt"], ["y"])]
+    inits = [make_initializer("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)),
+             make_initializer("w", _f32(4, 2, 3, 3)), make_initializer("slope", _f32(4)),
+             make_initializer("row", _f32(4)), make_initializer("gw", _f32(2, 5))]
+    model = make_model(nodes, inits, {"x": [2, 2, 7, 6]}, 13)
     x = _f32(2, 2, 7, 6)
-    expected = _ort(model, {"x": x})[0]
+    expected = run_onnxruntime(model, {"x": x})[0]
     graph = pycnn.onnx.load(model.SerializeToString()).to(device)
     xt = pycnn.tensor(x, device=device, requires_grad=True)
     out = graph(xt)
@@ -848,10 +852,10 @@ def test_relu6_from_max_min_runs_on_the_device_with_bound_gradients(bound_shape,
 
     inits = [numpy_helper.from_array(np.zeros(bound_shape, np.float32), "zero"),
              numpy_helper.from_array(np.full(bound_shape, 6.0, np.float32), "six")]
-    model = _model([_node("Max", ["x", "zero"], ["a"]), _node("Min", ["a", "six"], ["y"])], inits,
-                   {"x": [2, 3, 4, 4]}, 13)
+    model = make_model([make_node("Max", ["x", "zero"], ["a"]), make_node("Min", ["a", "six"], ["y"])], inits,
+                       {"x": [2, 3, 4, 4]}, 13)
     data = (np.random.default_rng(6).standard_normal((2, 3, 4, 4)) * 5).astype(np.float32)
-    expected = _ort(model, {"x": data})[0]
+    expected = run_onnxruntime(model, {"x": data})[0]
     monkeypatch.setattr(_host, "extremum", lambda *a, **k: pytest.fail("Max/Min went to the host"))
     graph = pycnn.onnx.load(model.SerializeToString())
     x = pycnn.tensor(data, requires_grad=True)

@@ -6,7 +6,7 @@ import torch
 
 import pycnn
 from pycnn import _C
-from op_check import rel_error
+from helpers.op_check import rel_error
 
 # Odd, non-square shapes; the last is large enough (> 2^16 elements) to take the OpenMP path.
 SHAPES = [(3,), (4, 5), (2, 3, 3, 3), (7, 11), (70001,)]

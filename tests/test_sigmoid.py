@@ -1,10 +1,21 @@
 """sigmoid: forward and backward against torch float64 on random shapes of rank 0 to 4. The cases
-are saturating_cases.py's, shared with tanh (test_tanh.py), plus sigmoid's saturation values."""
+are helpers/saturating_cases.py's, shared with tanh (test_tanh.py), plus sigmoid's saturation values."""
+import pytest
+
 import pycnn
 import pycnn.nn.functional as F
-from saturating_cases import make_tests
+from helpers import saturating_cases
 
-test_sigmoid_matches_torch, test_sigmoid_rejects_bad_input = make_tests("sigmoid", seed=102)
+CONFIGS, IDS = saturating_cases.configs(seed=102)
+
+
+@pytest.mark.parametrize("shape,scale", CONFIGS, ids=IDS)
+def test_sigmoid_matches_torch(device, shape, scale):
+    saturating_cases.matches_torch("sigmoid", device, shape, scale)
+
+
+def test_sigmoid_rejects_bad_input(device):
+    saturating_cases.rejects_bad_input("sigmoid", device)
 
 
 def test_sigmoid_saturates_without_nan(device):

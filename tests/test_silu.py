@@ -7,8 +7,8 @@ import torch
 import pycnn
 import pycnn.nn as nn
 import pycnn.nn.functional as F
-from activation_cases import EXTREMES, dense_grid, elementwise_matches, random_shape
-from op_check import check_op, random_configs
+from helpers.activation_cases import EXTREMES, dense_grid, elementwise_matches, random_shape
+from helpers.op_check import check_op, random_configs
 
 
 def make(rng):

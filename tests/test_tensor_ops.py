@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pycnn
-from op_check import check_op, random_configs
+from helpers.op_check import check_op, random_configs
 from pycnn.tensor import BoolTensor
 
 

@@ -16,7 +16,7 @@ import pycnn
 from pycnn import data, nn, optim
 from pycnn.optim import lr_scheduler
 from pycnn.train import Callback, Checkpoint, EarlyStopping, History, evaluate, fit, load_checkpoint
-from subprocess_env import subprocess_env
+from helpers.subprocess_env import subprocess_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

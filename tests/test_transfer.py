@@ -81,7 +81,8 @@ def _lenet():
 
 
 def test_transfer_from_mnist_to_sklearn_digits(pretrained, digits, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
+    from helpers.onnx_builders import run_onnxruntime
     images, labels, train, test = digits
     accuracy = {}
     for strategy in ("feature_extractor", "partial", "fine_tune"):
@@ -100,8 +101,7 @@ def test_transfer_from_mnist_to_sklearn_digits(pretrained, digits, tmp_path):
         if strategy == "fine_tune":
             path = str(tmp_path / "fine_tuned.onnx")
             pycnn.onnx.export(graph, path, (1, 1, 28, 28))
-            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            theirs = session.run(None, {"input": images[test]})[0].argmax(1)
+            theirs = run_onnxruntime(path, {"input": images[test]})[0].argmax(1)
             assert np.array_equal(theirs, predictions)
     pycnn.manual_seed(0)
     scratch = _lenet()
@@ -162,8 +162,9 @@ def test_partial_counts_layers_from_the_end_and_fine_tune_unfreezes():
 
 
 def test_graph_head_found_through_softmax_and_1x1_conv(tmp_path):
-    pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
+    onnx = pytest.importorskip("onnx")
+    from helpers.onnx_builders import make_initializer, make_model
+    from onnx import helper
 
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
@@ -176,12 +177,10 @@ def test_graph_head_found_through_softmax_and_1x1_conv(tmp_path):
              helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
              helper.make_node("Reshape", ["g", "shape"], ["flat"]),
              helper.make_node("Softmax", ["flat"], ["prob"], axis=1)]
-    graph = helper.make_graph(nodes, "squeeze", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
-                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 1000])],
-                              [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
-                               numpy_helper.from_array(b2, "b2"),
-                               numpy_helper.from_array(np.array([2, 1000], np.int64), "shape")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    inits = [make_initializer("w1", w1), make_initializer("w2", w2), make_initializer("b2", b2),
+             make_initializer("shape", np.array([2, 1000], np.int64))]
+    model = make_model(nodes, inits, {"x": ["N", 3, 8, 8]}, 13, outputs={"prob": ["N", 1000]},
+                       ir_version=onnx.IR_VERSION, name="squeeze")
     g = pycnn.onnx.load(model.SerializeToString())
     pycnn.transfer.prepare(g, 4, "feature_extractor")
     out = g(pycnn.randn(2, 3, 8, 8, seed=0))
