@@ -3,6 +3,7 @@ ignore_index of the classification losses), checked at construction; pycnn.nn.fu
 Each takes torch's deprecated size_average/reduce flags, which override ``reduction`` when given."""
 from ..._arguments import as_float, as_int
 from .. import functional as F
+from ..functional.loss import legacy_reduction
 from ..module import Module
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -14,7 +15,7 @@ class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
         name = type(self).__name__
-        reduction = F._legacy_reduction(size_average, reduce, reduction, name)
+        reduction = legacy_reduction(size_average, reduce, reduction, name)
         if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
             raise ValueError(f"{name}: expected reduction in {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
