@@ -27,7 +27,7 @@ def _make_config(rng):
 CONFIGS = random_configs(36, seed=99, make=_make_config)
 
 
-def test_configs_cover_the_brief():
+def test_adaptive_avg_pool2d_configs_cover_the_brief():
     sizes = [c["output_size"] for c in CONFIGS]
     assert any(isinstance(s, int) for s in sizes) and any(None in s for s in sizes if isinstance(s, tuple))
     assert any(isinstance(s, tuple) and None not in s and s[0] > c["shape"][2]
@@ -36,7 +36,7 @@ def test_configs_cover_the_brief():
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: str(tuple(c.values())))
-def test_matches_torch(config, device):
+def test_adaptive_avg_pool2d_matches_torch(config, device):
     size = config["output_size"]
     x = np.random.default_rng(13).standard_normal(config["shape"]).astype(np.float32)
     check_op(lambda t: F.adaptive_avg_pool2d(t, size), lambda t: TF.adaptive_avg_pool2d(t, size),
@@ -44,7 +44,7 @@ def test_matches_torch(config, device):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 17, 19), (1, 64, 7, 7), (3, 2, 1, 1), (1, 1, 256, 300)])
-def test_global_pool_is_the_plane_mean(shape, device):
+def test_adaptive_avg_pool2d_global_pool_is_the_plane_mean(shape, device):
     x = np.random.default_rng(17).standard_normal(shape).astype(np.float32)
     check_op(lambda t: F.adaptive_avg_pool2d(t, 1), lambda t: TF.adaptive_avg_pool2d(t, 1), [x],
              device=device)
@@ -53,7 +53,7 @@ def test_global_pool_is_the_plane_mean(shape, device):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_bins_of_a_non_dividing_size(device):
+def test_adaptive_avg_pool2d_bins_of_a_non_dividing_size(device):
     # 5 -> 3: rows [0, 2), [1, 4), [3, 5) (floor(i*5/3) .. ceil((i+1)*5/3)), so rows 1 and 3 count twice.
     x = pycnn.tensor(np.arange(5, dtype=np.float32).reshape(1, 1, 5, 1), device=device,
                      requires_grad=True)
@@ -64,14 +64,14 @@ def test_bins_of_a_non_dividing_size(device):
                                rtol=1e-6)
 
 
-def test_3d_input_and_none_entries(device):
+def test_adaptive_avg_pool2d_3d_input_and_none_entries(device):
     x = np.random.default_rng(3).standard_normal((4, 6, 9)).astype(np.float32)
     check_op(lambda t: F.adaptive_avg_pool2d(t, (4, None)),
              lambda t: TF.adaptive_avg_pool2d(t, (4, None)), [x], device=device)
     assert F.adaptive_avg_pool2d(pycnn.tensor(x, device=device), (None, 2)).shape == (4, 6, 2)
 
 
-def test_zero_output_size_gives_an_empty_result_like_torch(device):
+def test_adaptive_avg_pool2d_zero_output_size_gives_an_empty_result_like_torch(device):
     x = pycnn.tensor(np.ones((1, 2, 4, 4), np.float32), device=device)
     assert F.adaptive_avg_pool2d(x, (0, 3)).shape == tuple(
         TF.adaptive_avg_pool2d(torch.ones(1, 2, 4, 4), (0, 3)).shape) == (1, 2, 0, 3)
@@ -84,13 +84,13 @@ def test_zero_output_size_gives_an_empty_result_like_torch(device):
     ((1, 1, 4, 4), (2, 2, 2), ValueError, "adaptive_avg_pool2d: expected output_size to be an int or a pair"),
     ((1, 1, 4, 4), 2.5, TypeError, "adaptive_avg_pool2d: expected output_size to be an int"),
 ])
-def test_bad_arguments_raise(shape, output_size, error, match, device):
+def test_adaptive_avg_pool2d_bad_arguments_raise(shape, output_size, error, match, device):
     x = pycnn.tensor(np.zeros(shape, np.float32), device=device)
     with pytest.raises(error, match=match):
         F.adaptive_avg_pool2d(x, output_size)
 
 
-def test_int64_input_raises(device):
+def test_adaptive_avg_pool2d_int64_input_raises(device):
     x = pycnn.tensor(np.zeros((1, 1, 4, 4), np.int64), device=device)
     with pytest.raises(TypeError, match="adaptive_avg_pool2d: expected input to be float32, got int64"):
         F.adaptive_avg_pool2d(x, 2)

@@ -31,7 +31,7 @@ def _make_config(rng):
 CONFIGS = random_configs(36, seed=4242, make=_make_config)
 
 
-def test_configs_cover_the_brief():
+def test_avg_pool2d_configs_cover_the_brief():
     assert any(c["shape"][0] == 1 for c in CONFIGS)
     assert {c["ceil_mode"] for c in CONFIGS} == {True, False}
     assert {c["count_include_pad"] for c in CONFIGS} == {True, False}
@@ -41,14 +41,14 @@ def test_configs_cover_the_brief():
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: str(tuple(c.values())))
-def test_matches_torch(config, device):
+def test_avg_pool2d_matches_torch(config, device):
     kwargs = {k: v for k, v in config.items() if k != "shape"}
     x = np.random.default_rng(11).standard_normal(config["shape"]).astype(np.float32)
     check_op(lambda t: F.avg_pool2d(t, **kwargs), lambda t: TF.avg_pool2d(t, **kwargs), [x],
              device=device)
 
 
-def test_every_ceil_mode_and_padding_combination_matches_torch(device):
+def test_avg_pool2d_every_ceil_mode_and_padding_combination_matches_torch(device):
     # The divisor of windows that run past the padded input is the subtle part of PyTorch's
     # avg_pool2d; sweep every small geometry, many of which gain such a window from ceil_mode.
     rng = np.random.default_rng(5)
@@ -67,7 +67,7 @@ def test_every_ceil_mode_and_padding_combination_matches_torch(device):
     assert extra_windows > 100
 
 
-def test_divisor_at_the_corner_follows_torch(device):
+def test_avg_pool2d_divisor_at_the_corner_follows_torch(device):
     # 5x5 ones, 3x3 window, stride 2, padding 1, ceil_mode: the last window starts at row 3 and would
     # reach row 6, but PyTorch counts it only up to the padded edge (row 5): 2 rows, not 3.
     x = pycnn.tensor(np.ones((1, 1, 5, 5), np.float32), device=device)
@@ -86,7 +86,7 @@ def test_divisor_at_the_corner_follows_torch(device):
     assert y.shape == (1, 1, 4, 4) and abs(y[0, 0, 3, 1] - 3 / 6) < 1e-6
 
 
-def test_worked_example_2x2_stride_2(device):
+def test_avg_pool2d_worked_example_2x2_stride_2(device):
     x = pycnn.tensor(np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8), device=device,
                      requires_grad=True)
     y = F.avg_pool2d(x, 2)
@@ -98,12 +98,12 @@ def test_worked_example_2x2_stride_2(device):
 
 
 @pytest.mark.parametrize("stride, size", [(1, 5), (2, 3)])
-def test_output_size_7x7_with_3x3_window(stride, size, device):
+def test_avg_pool2d_output_size_7x7_with_3x3_window(stride, size, device):
     x = pycnn.tensor(np.zeros((2, 1, 7, 7), np.float32), device=device)
     assert F.avg_pool2d(x, 3, stride).shape == (2, 1, size, size)
 
 
-def test_3d_input_is_one_unbatched_image(device):
+def test_avg_pool2d_3d_input_is_one_unbatched_image(device):
     x = np.random.default_rng(2).standard_normal((2, 7, 9)).astype(np.float32)
     args = dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), ceil_mode=True)
     check_op(lambda t: F.avg_pool2d(t, **args), lambda t: TF.avg_pool2d(t, **args), [x],
@@ -122,13 +122,13 @@ def test_3d_input_is_one_unbatched_image(device):
     ((1, 1, 4, 4), dict(kernel_size=2, divisor_override=1.5), TypeError, "avg_pool2d: expected divisor_override to be an int"),
     ((1, 1, 4, 4), dict(kernel_size=2, ceil_mode=1), TypeError, "avg_pool2d: expected ceil_mode to be a bool"),
 ])
-def test_bad_arguments_raise(shape, kwargs, error, match, device):
+def test_avg_pool2d_bad_arguments_raise(shape, kwargs, error, match, device):
     x = pycnn.tensor(np.zeros(shape, np.float32), device=device)
     with pytest.raises(error, match=match):
         F.avg_pool2d(x, **kwargs)
 
 
-def test_int64_input_raises(device):
+def test_avg_pool2d_int64_input_raises(device):
     x = pycnn.tensor(np.zeros((1, 1, 4, 4), np.int64), device=device)
     with pytest.raises(TypeError, match="avg_pool2d: expected input to be float32, got int64"):
         F.avg_pool2d(x, 2)

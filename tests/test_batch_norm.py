@@ -52,7 +52,7 @@ def test_batch_norm_matches_torch(cfg, device):
         np.testing.assert_allclose(ours_rv.numpy(), rv, rtol=1e-7)
 
 
-def test_running_stats_use_unbiased_variance(device):
+def test_batch_norm_running_stats_use_unbiased_variance(device):
     x = np.arange(6, dtype=np.float64).reshape(3, 2)  # channel 0: 0, 2, 4; channel 1: 1, 3, 5
     rm, rv = pycnn.zeros(2, device=device), pycnn.ones(2, device=device)
     F.batch_norm(pycnn.tensor(x, device=device), rm, rv, training=True, momentum=0.5)
@@ -60,14 +60,14 @@ def test_running_stats_use_unbiased_variance(device):
     np.testing.assert_allclose(rv.numpy(), [0.5 + 0.5 * 4.0, 0.5 + 0.5 * 4.0], rtol=1e-6)
 
 
-def test_training_without_running_stats(device):
+def test_batch_norm_training_without_running_stats(device):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 3, 2, 5))
     check_op(lambda x: F.batch_norm(x, None, None, training=True),
              lambda x: torch.nn.functional.batch_norm(x, None, None, training=True), [x], device=device)
 
 
-def test_large_mean_is_stable(device):
+def test_batch_norm_large_mean_is_stable(device):
     # A mean of 1e4 with a spread of 1e-1: sum(x^2) - M*mean^2 in float would lose the variance.
     rng = np.random.default_rng(11)
     x = (1e4 + 0.1 * rng.standard_normal((64, 3, 8, 8))).astype(np.float32)
@@ -78,7 +78,7 @@ def test_large_mean_is_stable(device):
     np.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1.0, rtol=1e-3)
 
 
-def test_bad_input(device):
+def test_batch_norm_bad_input(device):
     x = pycnn.zeros(2, 3, 4, 4, device=device)
     rm, rv = pycnn.zeros(3, device=device), pycnn.ones(3, device=device)
     with pytest.raises(TypeError, match="batch_norm: expected input to be float32"):

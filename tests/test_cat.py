@@ -32,7 +32,7 @@ def test_cat_matches_torch(cfg, device):
     check_op(lambda *ts: F.cat(list(ts), dim), lambda *ts: torch.cat(ts, dim), arrays, device=device)
 
 
-def test_gradient_only_where_wanted(device):
+def test_cat_gradient_only_where_wanted(device):
     rng = np.random.default_rng(0)
     a = pycnn.tensor(rng.standard_normal((2, 3)), device=device, requires_grad=True)
     b = pycnn.tensor(rng.standard_normal((2, 4)), device=device)
@@ -46,14 +46,14 @@ def test_gradient_only_where_wanted(device):
     np.testing.assert_array_equal(c.grad.numpy(), upstream[:, 7:])
 
 
-def test_empty_slice(device):
+def test_cat_empty_slice(device):
     a = pycnn.tensor(np.arange(6.0).reshape(2, 3), device=device)
     # pycnn.tensor/zeros refuse 0-size numpy arrays (from_numpy's stride check), so build it in C++.
     e = pycnn.Tensor(pycnn._C.zeros([2, 0], "float32", device))
     np.testing.assert_array_equal(F.cat([e, a, e], 1).numpy(), np.arange(6.0).reshape(2, 3))
 
 
-def test_bad_input(device):
+def test_cat_bad_input(device):
     a = pycnn.zeros(2, 3, device=device)
     with pytest.raises(ValueError, match="cat: expected a non-empty list of tensors"):
         F.cat([])
@@ -77,7 +77,7 @@ def test_bad_input(device):
 
 
 @pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
-def test_mixed_devices():
+def test_cat_mixed_devices():
     with pytest.raises(ValueError, match=r"cat: expected all tensors on the same device, tensors\[0\] "
                                          r"is on cpu and tensors\[1\] on cuda"):
         F.cat([pycnn.zeros(2, 3), pycnn.zeros(2, 3, device="cuda")])

@@ -62,7 +62,7 @@ def worked_image():
     return img
 
 
-def test_mean_filter_worked_example():
+def test_conv2d_mean_filter_worked_example():
     x = pycnn.tensor(worked_image()[None, None])
     out = F.conv2d(x, pycnn.tensor(np.full((1, 1, 3, 3), 1 / 9, dtype=np.float32))).numpy()[0, 0]
     assert out.shape == (8, 8)
@@ -77,21 +77,21 @@ def test_mean_filter_worked_example():
 
 @pytest.mark.parametrize("size,kernel,stride,pad,expected", [
     (7, 3, 1, 0, 5), (7, 3, 2, 0, 3), (227, 11, 4, 0, 55), (10, 3, 1, 1, 10), (32, 5, 1, 2, 32)])
-def test_output_size_formula(size, kernel, stride, pad, expected):
+def test_conv2d_output_size_formula(size, kernel, stride, pad, expected):
     assert (size - kernel + 2 * pad) // stride + 1 == expected
     x = pycnn.zeros(1, 1, size, size)
     w = pycnn.zeros(1, 1, kernel, kernel)
     assert F.conv2d(x, w, stride=stride, padding=pad).shape == (1, 1, expected, expected)
 
 
-def test_alexnet_first_layer():
+def test_conv2d_alexnet_first_layer():
     x = pycnn.randn(1, 3, 227, 227, seed=0)
     w = pycnn.randn(96, 3, 11, 11, seed=1)
     assert F.conv2d(x, w, stride=4).shape == (1, 96, 55, 55)
     assert w.numel() == 34848
 
 
-def test_gemm_matches_reference():
+def test_conv2d_gemm_matches_reference():
     rng = np.random.default_rng(3)
     # includes few-row products against a wide B (the fully connected path that reads B in place,
     # up to 8 B panels of rows: 200 and 250 rows take it, 257 does not)

@@ -108,7 +108,7 @@ WEIGHTED = random_configs(30, 113, make_weighted)
 
 @pytest.mark.parametrize("shape,reduction,ignore_index,smoothing,weighted", WEIGHTED,
                          ids=[f"{c[0]}-{c[1]}-i{c[2]}-s{c[3]}-w{c[4]}" for c in WEIGHTED])
-def test_class_weights_and_probability_targets_match_torch(device, shape, reduction, ignore_index,
+def test_cross_entropy_class_weights_and_probability_targets_match_torch(device, shape, reduction, ignore_index,
                                                            smoothing, weighted):
     # torch's positional order (input, target, weight, size_average, ignore_index, reduce, reduction,
     # label_smoothing); weighted 'mean' divides by the sum of the targets' weights.
@@ -140,7 +140,7 @@ def test_class_weights_and_probability_targets_match_torch(device, shape, reduct
                                                        reduction=reduction), [x, t], device=device)
 
 
-def test_loss_modules_take_torch_arguments(device):
+def test_cross_entropy_loss_modules_take_torch_arguments(device):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 4)).astype(np.float32)
     t = np.array([0, 3, 1, 1, 2, -100])

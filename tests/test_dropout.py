@@ -17,12 +17,12 @@ CUDA = pycnn.cuda.is_available()
     ([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0],
      [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]),
 ])
-def test_philox_known_answers(counter, key, expected):
+def test_dropout_philox_known_answers(counter, key, expected):
     assert list(pycnn._C.philox4x32(counter, key)) == expected
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
-def test_keep_fraction_and_scale(p, device):
+def test_dropout_keep_fraction_and_scale(p, device):
     x = pycnn.ones(1000, 1000, device=device)
     y = F.dropout(x, p, seed=1234).numpy()
     kept = y != 0
@@ -31,7 +31,7 @@ def test_keep_fraction_and_scale(p, device):
     np.testing.assert_array_equal(y[kept], np.float32(1.0) / np.float32(1 - np.float32(p)))
 
 
-def test_same_seed_same_mask(device):
+def test_dropout_same_seed_same_mask(device):
     x = pycnn.tensor(np.random.default_rng(0).standard_normal((7, 13, 5)) + 10.0, device=device)
     a = F.dropout(x, 0.3, seed=42).numpy()
     b = F.dropout(x, 0.3, seed=42).numpy()
@@ -40,7 +40,7 @@ def test_same_seed_same_mask(device):
     assert (a != c).any()
 
 
-def test_manual_seed_reproduces_unseeded_calls(device):
+def test_dropout_manual_seed_reproduces_unseeded_calls(device):
     x = pycnn.ones(4001, device=device)
     F.manual_seed(5)
     first = [F.dropout(x, 0.5).numpy() for _ in range(2)]
@@ -51,7 +51,7 @@ def test_manual_seed_reproduces_unseeded_calls(device):
     assert (first[0] != first[1]).any()  # successive calls draw fresh seeds
 
 
-def test_mask_does_not_depend_on_thread_count():
+def test_dropout_mask_does_not_depend_on_thread_count():
     x = pycnn.ones(300001)
     threads = pycnn.get_num_threads()
     try:
@@ -65,14 +65,14 @@ def test_mask_does_not_depend_on_thread_count():
 
 
 @pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
-def test_cuda_mask_is_bit_identical_to_cpu():
+def test_dropout_cuda_mask_is_bit_identical_to_cpu():
     x = np.random.default_rng(2).standard_normal((3, 1001)).astype(np.float32)
     cpu = F.dropout(pycnn.tensor(x), 0.37, seed=2**40 + 3).numpy()
     gpu = F.dropout(pycnn.tensor(x, device="cuda"), 0.37, seed=2**40 + 3).numpy()
     np.testing.assert_array_equal(cpu, gpu)
 
 
-def test_mask_follows_philox_uniforms():
+def test_dropout_mask_follows_philox_uniforms():
     # Element i is kept iff lane i % 4 of philox({i/4, 0, 0, 0}, {seed, 0}) >> 8, times 2^-24, is >= p.
     seed, p = 99, 0.5
     y = F.dropout(pycnn.ones(10), p, seed=seed).numpy()
@@ -88,7 +88,7 @@ def make_config(rng):
 
 @pytest.mark.parametrize("cfg", random_configs(32, seed=8, make=make_config),
                          ids=lambda c: f"{c['shape']}-p{c['p']:.2f}")
-def test_forward_and_gradient(cfg, device):
+def test_dropout_forward_and_gradient(cfg, device):
     rng = np.random.default_rng(1)
     x_np = rng.standard_normal(cfg["shape"]).astype(np.float32)
     upstream = rng.standard_normal(cfg["shape"]).astype(np.float32)
@@ -102,7 +102,7 @@ def test_forward_and_gradient(cfg, device):
     np.testing.assert_allclose(x.grad.numpy(), np.where(kept, upstream * scale, 0.0), rtol=1e-6)
 
 
-def test_eval_and_edge_probabilities(device):
+def test_dropout_eval_and_edge_probabilities(device):
     x_np = np.random.default_rng(4).standard_normal((5, 6)).astype(np.float32) + 5.0
     x = pycnn.tensor(x_np, device=device, requires_grad=True)
     assert F.dropout(x, 0.7, training=False) is x
@@ -113,7 +113,7 @@ def test_eval_and_edge_probabilities(device):
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros_like(x_np))
 
 
-def test_bad_input(device):
+def test_dropout_bad_input(device):
     x = pycnn.zeros(3, 4, device=device)
     with pytest.raises(ValueError, match=r"dropout: expected p in \[0, 1\], got -0.1"):
         F.dropout(x, -0.1)

@@ -37,14 +37,14 @@ def test_local_response_norm_matches_torch(cfg, device):
 
 
 @pytest.mark.parametrize("size", [2, 4, 6, 3, 5])
-def test_onnx_window(size, device):
+def test_local_response_norm_onnx_window(size, device):
     x = 2.0 * np.random.default_rng(size).standard_normal((2, 7, 3, 4))
     before = (size - 1) // 2
     check_op(lambda x: F.local_response_norm(x, size, 0.5, 0.75, 1.0, window_before=before),
              lambda x: lrn_reference(x, size, before, 0.5, 0.75, 1.0), [x], device=device)
 
 
-def test_reference_is_torch_window():
+def test_local_response_norm_reference_is_torch_window():
     # The reference above with before=size//2 is torch's LRN, so the ONNX test checks the right thing.
     x = torch.tensor(np.random.default_rng(0).standard_normal((2, 6, 3)))
     for size in range(1, 8):
@@ -52,14 +52,14 @@ def test_reference_is_torch_window():
                                    torch.nn.functional.local_response_norm(x, size, 0.3, 0.6, 1.5))
 
 
-def test_even_size_windows_differ(device):
+def test_local_response_norm_even_size_windows_differ(device):
     x = pycnn.tensor(np.random.default_rng(1).standard_normal((1, 5, 2)), device=device)
     a = F.local_response_norm(x, 4, alpha=1.0).numpy()
     b = F.local_response_norm(x, 4, alpha=1.0, window_before=1).numpy()
     assert np.abs(a - b).max() > 1e-3
 
 
-def test_bad_input(device):
+def test_local_response_norm_bad_input(device):
     x = pycnn.zeros(2, 3, 4, device=device)
     with pytest.raises(ValueError, match=r"local_response_norm: expected input of at least 3 dimensions"):
         F.local_response_norm(pycnn.zeros(2, 3, device=device), 3)

@@ -34,7 +34,7 @@ def _make_config(rng):
 CONFIGS = random_configs(36, seed=2024, make=_make_config)
 
 
-def test_configs_cover_the_brief():
+def test_max_pool2d_configs_cover_the_brief():
     assert any(c["shape"][0] == 1 for c in CONFIGS)
     assert any(c["dilation"] != (1, 1) for c in CONFIGS)
     assert any(c["ceil_mode"] for c in CONFIGS) and not all(c["ceil_mode"] for c in CONFIGS)
@@ -43,14 +43,14 @@ def test_configs_cover_the_brief():
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: str(tuple(c.values())))
-def test_matches_torch(config, device):
+def test_max_pool2d_matches_torch(config, device):
     kwargs = {k: v for k, v in config.items() if k != "shape"}
     x = np.random.default_rng(7).standard_normal(config["shape"]).astype(np.float32)
     check_op(lambda t: F.max_pool2d(t, **kwargs), lambda t: TF.max_pool2d(t, **kwargs), [x],
              device=device)
 
 
-def test_worked_example_2x2_stride_2_keeps_a_quarter(device):
+def test_max_pool2d_worked_example_2x2_stride_2_keeps_a_quarter(device):
     x = pycnn.tensor(np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8), device=device,
                      requires_grad=True)
     y = F.max_pool2d(x, 2, 2)
@@ -65,7 +65,7 @@ def test_worked_example_2x2_stride_2_keeps_a_quarter(device):
 
 
 @pytest.mark.parametrize("stride, size", [(1, 5), (2, 3), (3, 2)])
-def test_output_size_7x7_with_3x3_window(stride, size, device):
+def test_max_pool2d_output_size_7x7_with_3x3_window(stride, size, device):
     x = pycnn.tensor(np.zeros((1, 2, 7, 7), np.float32), device=device)
     assert F.max_pool2d(x, 3, stride).shape == (1, 2, size, size)
 
@@ -75,7 +75,7 @@ def test_output_size_7x7_with_3x3_window(stride, size, device):
     (5, 2, 2, 1, 3),   # ceil gives 4, but its last window would start in the right padding
     (7, 3, 3, 1, 3),
 ])
-def test_ceil_mode_output_size(size, k, s, p, expected, device):
+def test_max_pool2d_ceil_mode_output_size(size, k, s, p, expected, device):
     x = np.random.default_rng(1).standard_normal((1, 1, size, size)).astype(np.float32)
     ours = F.max_pool2d(pycnn.tensor(x, device=device), k, s, p, ceil_mode=True)
     ref = TF.max_pool2d(torch.tensor(x), k, s, p, ceil_mode=True)
@@ -84,7 +84,7 @@ def test_ceil_mode_output_size(size, k, s, p, expected, device):
 
 
 @pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 1, 1), (3, 2, 1)])
-def test_ties_route_the_gradient_like_torch(kernel_size, stride, padding, device):
+def test_max_pool2d_ties_route_the_gradient_like_torch(kernel_size, stride, padding, device):
     # Whole planes of equal values: every window is one big tie.
     data = np.ones((1, 2, 6, 7), np.float32)
     data[0, 1, :, 3:] = 2.0
@@ -100,7 +100,7 @@ def test_ties_route_the_gradient_like_torch(kernel_size, stride, padding, device
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
-def test_indices_match_torch_with_padding_and_dilation(device):
+def test_max_pool2d_indices_match_torch_with_padding_and_dilation(device):
     x = np.random.default_rng(5).standard_normal((2, 3, 9, 11)).astype(np.float32)
     args = dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), dilation=(2, 3), ceil_mode=True)
     out, indices = F.max_pool2d(pycnn.tensor(x, device=device), return_indices=True, **args)
@@ -110,7 +110,7 @@ def test_indices_match_torch_with_padding_and_dilation(device):
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
 
 
-def test_nan_wins_like_torch(device):
+def test_max_pool2d_nan_wins_like_torch(device):
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     x[0, 0, 0, 1] = np.nan
     out = F.max_pool2d(pycnn.tensor(x, device=device), 2).numpy()
@@ -119,7 +119,7 @@ def test_nan_wins_like_torch(device):
     assert np.isnan(out[0, 0, 0, 0]) and out[0, 0, 1, 1] == 15
 
 
-def test_3d_input_is_one_unbatched_image(device):
+def test_max_pool2d_3d_input_is_one_unbatched_image(device):
     x = np.random.default_rng(2).standard_normal((3, 7, 6)).astype(np.float32)
     check_op(lambda t: F.max_pool2d(t, 3, 2, 1), lambda t: TF.max_pool2d(t, 3, 2, 1), [x],
              device=device)
@@ -127,7 +127,7 @@ def test_3d_input_is_one_unbatched_image(device):
     assert out.shape == indices.shape == (3, 4, 3)
 
 
-def test_default_stride_is_kernel_size(device):
+def test_max_pool2d_default_stride_is_kernel_size(device):
     x = pycnn.tensor(np.zeros((1, 1, 9, 8), np.float32), device=device)
     assert F.max_pool2d(x, (3, 2)).shape == (1, 1, 3, 4)
     assert F.max_pool2d(x, 3, stride=()).shape == (1, 1, 3, 2)
@@ -148,18 +148,18 @@ def test_default_stride_is_kernel_size(device):
     ((1, 1, 4, 4), dict(kernel_size=2.0), TypeError, "max_pool2d: expected kernel_size to be an int"),
     ((1, 1, 4, 4), dict(kernel_size=(2, 2, 2)), ValueError, "max_pool2d: expected kernel_size to be an int or a pair"),
 ])
-def test_bad_arguments_raise(shape, kwargs, error, match, device):
+def test_max_pool2d_bad_arguments_raise(shape, kwargs, error, match, device):
     x = pycnn.tensor(np.zeros(shape, np.float32), device=device)
     with pytest.raises(error, match=match):
         F.max_pool2d(x, **kwargs)
 
 
-def test_int64_input_raises(device):
+def test_max_pool2d_int64_input_raises(device):
     x = pycnn.tensor(np.zeros((1, 1, 4, 4), np.int64), device=device)
     with pytest.raises(TypeError, match="max_pool2d: expected input to be float32, got int64"):
         F.max_pool2d(x, 2)
 
 
-def test_non_tensor_input_raises():
+def test_max_pool2d_non_tensor_input_raises():
     with pytest.raises(TypeError, match="max_pool2d: expected input to be a pycnn.Tensor"):
         F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 2)
