@@ -40,7 +40,8 @@ def problem(node, message):
     return {"node": node.name, "op": node.op, "opset": node.opset, "message": message}
 
 
-def _indices(spec, node):
+def _for_node(spec, node):
+    """``spec`` itself, or ``spec(node)`` when it is a function of the node."""
     return spec(node) if callable(spec) else spec
 
 
@@ -77,10 +78,10 @@ class Op:
         self.folds_weights = folds_weights
 
     def static_inputs(self, node):
-        return _indices(self.static, node)
+        return _for_node(self.static, node)
 
     def weight_layouts(self, node):
-        return _indices(self.weights, node)
+        return _for_node(self.weights, node)
 
     def layout_of(self, node, index):
         """The layout input ``index`` is read in: "buffer", a weight layout, or None (as it is)."""
