@@ -112,3 +112,33 @@ def test_what_cannot_be_exported_is_refused_without_a_file(tmp_path):
         pycnn.onnx.export(nn.Sequential(nn.ReLU()), str(path), (1, 0))
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind either
+
+
+class ChannelsLastLinear(nn.Module):
+    """A 1x1 convolution written as x.permute to NHWC, a Linear over the channels, and back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.mix = nn.Linear(4, 5)
+
+    def forward(self, x):
+        y = self.mix(F.relu(self.conv(x)).permute(0, 2, 3, 1))
+        return y.permute(0, 3, 1, 2)
+
+
+def test_permute_exports_as_transpose_and_matches_onnxruntime(tmp_path):
+    pycnn.manual_seed(2)
+    model = ChannelsLastLinear()
+    path = tmp_path / "permute.onnx"
+    pycnn.onnx.export(model, str(path), (2, 3, 5, 7))
+    transposes = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Transpose"]
+    assert [list(n.attribute[0].ints) for n in transposes if len(n.input) == 1 and n.input[0] != "mix.weight"] == \
+        [[0, 2, 3, 1], [0, 3, 1, 2]]
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 5, 7)).astype(np.float32)
+        with pycnn.no_grad():
+            ours = model(pycnn.tensor(x)).numpy()
+        assert ours.shape == (batch, 5, 5, 7)
+        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(pycnn.onnx.load(str(path))(pycnn.tensor(x)).numpy(), ours, rtol=1e-5, atol=1e-6)

@@ -1,5 +1,5 @@
-"""Reading ONNX files as untrusted input: the protobuf, its tensors (inline or external data) and
-atomic writes.
+"""Parsing ONNX files as untrusted input: the protobuf, its tensors (inline or external data), node
+attributes, and :class:`ParsedModel`: the nodes, initializers, inputs and outputs, validated.
 
 Everything here raises :class:`OnnxImportError` for a bad file, never lets a protobuf or numpy error
 through, and never allocates more than the file actually holds: a tensor's element count is checked
@@ -10,7 +10,9 @@ import os
 
 import numpy as np
 
-from ..files import atomic_write
+from ..graph import GraphIR, Node, problem
+from .errors import OnnxImportError
+from .ops import IMPORTERS
 
 MAX_ELEMENTS = 1 << 31  # one tensor; 8 GiB of float32 is beyond any model pycnn trains
 MAX_FILE_BYTES = 1 << 31  # protobuf itself cannot hold more than 2 GiB in one message
@@ -25,24 +27,6 @@ _DTYPES = {
 DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
                8: "string", 9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64",
                16: "bfloat16"}
-
-
-class OnnxImportError(ValueError):
-    """An ONNX model pycnn cannot load. ``problems`` lists every reason, each a dict with ``node``
-    (node name, or '' for the file or graph), ``op`` (op type or ''), ``opset`` and ``message``."""
-
-    def __init__(self, message, problems=None):
-        self.problems = list(problems or [])
-        if self.problems:
-            lines = [_problem_line(p) for p in self.problems]
-            message = f"{message}:\n  " + "\n  ".join(lines)
-        super().__init__(message)
-
-
-def _problem_line(problem):
-    where = f"node {problem['node']!r} ({problem['op']}, opset {problem['opset']})" if problem["op"] \
-        else "model"
-    return f"{where}: {problem['message']}"
 
 
 def require_onnx():
@@ -164,6 +148,123 @@ def tensor_to_numpy(tensor, base_dir):
     return np.array(array.reshape(dims), order="C")
 
 
-def write_bytes(path, data):
-    """Writes ``data`` to ``path`` atomically (pycnn.files.atomic_write)."""
-    atomic_write(path, lambda f: f.write(data))
+def read_attributes(node, base_dir):
+    """The node's attributes as Python values; graph-valued attributes raise OnnxImportError."""
+    out = {}
+    for a in node.attribute:
+        kind = a.type
+        if kind == 0:  # files from old tools leave the type unset: infer it from the field present
+            kind = 7 if a.ints else 6 if a.floats else 4 if a.HasField("t") else 3 if a.s else \
+                1 if a.HasField("f") else 2
+        if kind == 1:
+            out[a.name] = float(a.f)
+        elif kind == 2:
+            out[a.name] = int(a.i)
+        elif kind == 3:
+            out[a.name] = a.s.decode("utf-8", "replace")
+        elif kind == 4:
+            out[a.name] = tensor_to_numpy(a.t, base_dir)
+        elif kind == 6:
+            out[a.name] = [float(v) for v in a.floats]
+        elif kind == 7:
+            out[a.name] = [int(v) for v in a.ints]
+        elif kind == 8:
+            out[a.name] = [s.decode("utf-8", "replace") for s in a.strings]
+        else:
+            raise OnnxImportError(f"attribute {a.name!r} holds a graph, tensors or a sparse tensor, which "
+                                  "pycnn does not support")
+    return out
+
+
+# Opsets 22 to 25 changed only the types the imported ops accept (bfloat16, float8, int4...), and
+# Cast's new round_mode attribute is refused as unknown, so their files import with the same semantics.
+MIN_OPSET, MAX_OPSET = 7, 25
+
+
+class ParsedModel:
+    """A model file read and validated, every problem collected so that one error lists them all:
+    the opset, initializers (bad tensor data), graph inputs (float32 only) and outputs, every node's
+    op (registered in pycnn.onnx.ops), attributes and input and output counts, and the graph's
+    topological order (values nobody produces, cycles).
+
+    ``ir``: the :class:`pycnn.graph.GraphIR` in topological order; ``nodes``: every node in that order
+    (the passes replace ``ir.nodes``, not this list); ``input_dims``: {input name: declared dims, None
+    where symbolic}."""
+
+    def __init__(self, model, base_dir):
+        self.opset = default_opset(model)
+        self.problems = []
+        g = model.graph
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            self.problems.append(problem(None, f"opset {self.opset} is not supported (pycnn imports opsets "
+                                               f"{MIN_OPSET} to {MAX_OPSET})"))
+        initializers = self._read_initializers(g, base_dir)
+        inputs = [i for i in g.input if i.name not in initializers]
+        self._check_inputs(inputs)
+        self.input_dims = {i.name: [d.dim_value if d.HasField("dim_value") else None
+                                    for d in i.type.tensor_type.shape.dim] for i in inputs}
+        outputs = [o.name for o in g.output]
+        if not inputs:
+            self.problems.append(problem(None, "the graph has no input"))
+        if not outputs:
+            self.problems.append(problem(None, "the graph has no output"))
+        self.ir = GraphIR(self._read_nodes(g, base_dir), [i.name for i in inputs], outputs, initializers)
+        self.problems += self.ir.sort()
+        self.nodes = self.ir.nodes
+        used = set(outputs)
+        for node in self.ir.nodes:
+            used.update(node.inputs)
+        for node in self.ir.nodes:
+            op = IMPORTERS.get(node.op)
+            if op is not None:
+                outputs_used = [o in used for o in node.outputs]
+                self.problems += [problem(node, message) for message in op.problems(node, outputs_used)]
+
+    def _read_initializers(self, g, base_dir):
+        initializers = {}
+        for t in g.initializer:
+            if t.name in initializers:
+                self.problems.append(problem(None, f"initializer {t.name!r} is given twice"))
+                continue
+            try:
+                initializers[t.name] = tensor_to_numpy(t, base_dir)
+            except OnnxImportError as error:
+                self.problems.append(problem(None, str(error)))
+        if len(g.sparse_initializer):
+            self.problems.append(problem(None, "sparse initializers are not supported"))
+        return initializers
+
+    def _check_inputs(self, inputs):
+        names = [i.name for i in inputs]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            self.problems.append(problem(None, f"graph input {name!r} is declared twice"))
+        for i in inputs:
+            elem = i.type.tensor_type.elem_type if i.type.HasField("tensor_type") else None
+            if elem is None and i.type.WhichOneof("value") is not None:
+                self.problems.append(problem(None, f"graph input {i.name!r} is a {i.type.WhichOneof('value')}, "
+                                                   "not a tensor"))
+            elif elem not in (None, 0, 1):
+                self.problems.append(problem(None, f"graph input {i.name!r} is {DTYPE_NAMES.get(elem, elem)}; pycnn "
+                                                   "computes in float32"))
+
+    def _read_nodes(self, g, base_dir):
+        nodes = []
+        names = set()
+        for index, proto in enumerate(g.node):
+            name = proto.name or f"{proto.op_type}_{index}"
+            while name in names:
+                name = f"{name}_{index}"
+            names.add(name)
+            try:
+                attrs = read_attributes(proto, base_dir)
+            except OnnxImportError as error:
+                attrs = {}
+                self.problems.append(problem(Node(name, proto.op_type, self.opset, {}, [], []), str(error)))
+            node = Node(name, proto.op_type, self.opset, attrs, list(proto.input), list(proto.output))
+            nodes.append(node)
+            if proto.domain not in ("", "ai.onnx"):
+                self.problems.append(problem(node, f"domain {proto.domain!r} is not supported (only the "
+                                                   "default ONNX domain)"))
+            elif proto.op_type not in IMPORTERS:
+                self.problems.append(problem(node, f"op {proto.op_type} is not supported"))
+        return nodes

@@ -1,0 +1,18 @@
+"""Graph passes: one a file, each a function that rewrites a :class:`pycnn.graph.GraphIR` in place
+(as onnxruntime's core/optimizer/*.cc, one transformer a file).
+
+The order a loader runs them in (pycnn.onnx.load):
+1. ``fold_constants``: the kind of every value; constant subgraphs computed at import;
+2. (the loader binds weights to Parameters)
+3. ``prune_unused``: only what reaches an output stays;
+4. ``plan_memory``: when each value can be freed; always last.
+
+A new pass (fold batch norm into a convolution, fuse an activation): a file here holding one public
+function ``<pass>(ir, ...)`` with a docstring saying what it rewrites and what it leaves, exported
+below, and called between ``prune_unused`` and ``plan_memory`` by the plan that wants it.
+"""
+from .fold_constants import FOLD_ERRORS, fold_constants
+from .plan_memory import plan_memory
+from .prune_unused import prune_unused
+
+__all__ = ["FOLD_ERRORS", "fold_constants", "plan_memory", "prune_unused"]

@@ -1,0 +1,66 @@
+"""ONNX ReduceMean (imported) and ReduceSum (exported from pycnn's sum/mean)."""
+import numpy as np
+
+from ...nn import functional as F
+from .common import axis_index, ints, shape_of
+from .registry import exporter, importer, inputs_by_opset
+
+
+def _reduce_axes(node, inputs):
+    if node.opset < 18:
+        return node.attr("axes")
+    return ints(inputs[1]) if len(inputs) > 1 and inputs[1] is not None and np.asarray(inputs[1]).size else None
+
+
+def _mean_over(x, axes):
+    """``x`` averaged over ``axes`` (sorted, distinct), keeping them as size 1: each run of adjacent axes
+    is a window of average pooling over ``x`` viewed as (outer, 1, run, inner), so any axes work
+    without a transpose."""
+    shape = list(shape_of(x))
+    runs = []
+    for a in axes:
+        if runs and runs[-1][1] == a:
+            runs[-1][1] = a + 1
+        else:
+            runs.append([a, a + 1])
+    for begin, end in runs:
+        block = int(np.prod(shape[begin:end], dtype=np.int64))
+        if block == 1:
+            continue
+        view = (int(np.prod(shape[:begin], dtype=np.int64)), 1, block, int(np.prod(shape[end:], dtype=np.int64)))
+        x = F.avg_pool2d(F.reshape(x, view), (block, 1), (block, 1))
+        shape[begin:end] = [1] * (end - begin)
+        x = F.reshape(x, shape)
+    return x
+
+
+def _reduce_mean_on_arrays(node, inputs):
+    x = np.asarray(inputs[0], dtype=np.float32)
+    axes = _reduce_axes(node, inputs)
+    if axes is None and node.attr("noop_with_empty_axes", 0):
+        return (x,)
+    axes = tuple(axis_index(a, x.ndim, node) for a in axes) if axes is not None else None
+    return (x.mean(axis=axes, keepdims=bool(node.attr("keepdims", 1))),)
+
+
+@importer("ReduceMean", on_arrays=_reduce_mean_on_arrays, static=(1,), inputs=inputs_by_opset(18, (1, 1), (1, 2)),
+          attrs=("axes", "keepdims", "noop_with_empty_axes"))
+def import_reduce_mean(node, inputs, training):
+    x = inputs[0]
+    axes = _reduce_axes(node, inputs)
+    if axes is None and node.attr("noop_with_empty_axes", 0):
+        return (x,)
+    axes = sorted({axis_index(a, x.ndim, node) for a in (axes if axes is not None else range(x.ndim))})
+    if x.ndim == 4 and axes == [2, 3]:
+        y = F.adaptive_avg_pool2d(x, 1)
+    else:
+        y = _mean_over(x, axes)
+    if node.attr("keepdims", 1):
+        return (y,)
+    return (F.reshape(y, [d for i, d in enumerate(shape_of(y)) if i not in axes]),)
+
+
+@exporter(F.SumFunction)
+def export_sum(trace, out, x, scale):  # pycnn's sum and mean: the sum of all elements, times scale
+    total = trace.node("ReduceSum", [trace.name_of(x)], keepdims=0)
+    trace.node("Mul", [total, trace.const(np.asarray(scale, dtype=np.float32))], out)

@@ -1,0 +1,138 @@
+"""The registry of ONNX ops: ``@importer`` registers how an ONNX op is imported, ``@exporter`` how a
+pycnn autograd Function is written as ONNX. Each family file (conv.py, pooling.py, ...) holds an op's
+import handler and its export emitter side by side, named after the op:
+
+    @importer("BatchNormalization", weights={1: "as_is", 2: "as_is"}, buffers=(3, 4), inputs=(5, 5), ...)
+    def import_batch_norm(node, inputs, training):     # inputs: pycnn Tensors -> a tuple of outputs
+        ...
+
+    @exporter(F.BatchNormFunction)
+    def export_batch_norm(trace, out, x, mean, var, weight, bias, training, momentum, eps):
+        ...                                            # the Function's forward arguments, as traced
+
+The importer's keywords are those of :class:`pycnn.graph.Op` (what the graph passes and the
+executor need) and of :class:`OnnxOp` (what ``check`` validates: attributes, input and output counts).
+"""
+import numpy as np
+
+from ...graph import Op
+
+IMPORTERS = {}  # ONNX op type -> OnnxOp
+EXPORTERS = {}  # pycnn autograd Function class -> emitter(trace, out, *args, **kwargs)
+
+# The type each ONNX attribute must have (parse.read_attributes gives int, float, str, an ndarray for
+# a tensor, or a list); an op may override one (Pad's ``value`` is a float, Constant's a tensor).
+ATTRIBUTE_KINDS = dict(
+    {k: "str" for k in ("auto_pad", "mode")},
+    **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
+                           "consumed_inputs", "paddings", "value_ints")},
+    **{k: "int" for k in ("group", "ceil_mode", "count_include_pad", "storage_order", "transA", "transB", "axis",
+                          "keepdims", "allowzero", "size", "is_test", "spatial", "training_mode",
+                          "noop_with_empty_axes", "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
+    **{k: "float" for k in ("alpha", "beta", "bias", "epsilon", "momentum", "ratio", "min", "max", "value_float")},
+    value_floats="floats", value="tensor")
+
+_KIND_TEST = {
+    "int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)),
+    "str": lambda v: isinstance(v, str), "tensor": lambda v: isinstance(v, np.ndarray),
+    "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    "floats": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
+}
+_KIND_NAMES = {"int": "an int", "float": "a float", "str": "a string", "tensor": "a tensor",
+               "ints": "a list of ints", "floats": "a list of floats"}
+
+ANY_NUMBER = (1, None)  # the ``inputs`` of a variadic op: one or more, none of them empty
+
+
+def _kind_of(value):
+    if isinstance(value, list):
+        return "a list of strings" if value and isinstance(value[0], str) else "a list"
+    return {int: "an int", float: "a float", str: "a string"}.get(type(value), "a tensor")
+
+
+def inputs_by_opset(opset, before, since):
+    """``inputs`` for an op whose arguments moved from attributes to inputs at ``opset``."""
+    return lambda node: since if node.opset >= opset else before
+
+
+class OnnxOp(Op):
+    """An ONNX op pycnn imports: a :class:`pycnn.graph.Op` and what ``problems`` validates.
+
+    attrs: the attributes it supports (any other is a problem).
+    inputs: (fewest, most) inputs (most None: any number, none of them empty), or a function of the
+        node giving it; the first ``fewest`` must not be empty names.
+    outputs: the most outputs.
+    check(node, outputs_used) -> problems: the op's own attribute rules.
+    attr_kinds: overrides of ATTRIBUTE_KINDS for this op.
+    runs_on_host: its Tensor implementation computes with numpy (a CUDA tensor makes a round trip).
+    """
+
+    def __init__(self, op_type, *, attrs=(), inputs=(1, 1), outputs=1, check=None, attr_kinds=None,
+                 runs_on_host=False, **graph_op):
+        super().__init__(**graph_op)
+        self.op_type = op_type
+        self.attrs = frozenset(attrs)
+        self.inputs, self.outputs, self.check = inputs, outputs, check
+        self.attr_kinds = dict(ATTRIBUTE_KINDS, **(attr_kinds or {}))
+        self.runs_on_host = runs_on_host
+
+    def problems(self, node, outputs_used):
+        """What pycnn cannot import in ``node``: unknown or mistyped attributes, input and output counts,
+        the op's own rules. ``outputs_used``: for each output, whether anything reads it."""
+        problems = [f"attribute {k!r} is not supported" for k in node.attrs if k not in self.attrs]
+        wrong = [k for k in node.attrs if k in self.attrs and not _KIND_TEST[self.attr_kinds[k]](node.attrs[k])]
+        problems += [f"attribute {k!r} must be {_KIND_NAMES[self.attr_kinds[k]]}, got {_kind_of(node.attrs[k])} "
+                     f"{node.attrs[k]!r:.60}" for k in wrong]
+        fewest, most = self.inputs(node) if callable(self.inputs) else self.inputs
+        count = len(node.inputs)
+        if count < fewest or (most is not None and count > most):
+            expected = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else \
+                f"at least {fewest}"
+            problems.append(f"expected {expected} inputs, got {count}")
+        required = count if most is None else min(fewest, count)  # variadic ops use every input
+        problems += [f"input {i} is required but its name is empty" for i in range(required) if not node.inputs[i]]
+        if not node.outputs or len(node.outputs) > self.outputs or not node.outputs[0]:
+            problems.append(f"expected 1 to {self.outputs} outputs with a named first one, got {node.outputs}")
+        if self.check is not None and not wrong:
+            problems += self.check(node, outputs_used)
+        return problems
+
+
+def importer(*op_types, arrays_only=False, arrays_too=False, **op):
+    """Registers the decorated ``handler(node, inputs, training) -> tuple of Tensors`` as the import of
+    each of ``op_types``, with :class:`OnnxOp`'s keywords.
+
+    arrays_only: the handler is ``handler(node, arrays) -> tuple of arrays`` and the op is computed
+        only on constants and shapes (Shape, Gather, Cast...).
+    arrays_too: the handler works on numpy arrays as well (the shape ops), so it also folds constants
+        and computes shapes; otherwise ``on_arrays=`` may name a numpy twin."""
+    def register(handler):
+        for op_type in op_types:
+            if op_type in IMPORTERS:
+                raise RuntimeError(f"pycnn.onnx: two import handlers for {op_type}")
+            if arrays_only:
+                IMPORTERS[op_type] = OnnxOp(op_type, on_arrays=handler, **op)
+            elif arrays_too:
+                IMPORTERS[op_type] = OnnxOp(op_type, on_tensors=handler, on_arrays=_on_arrays(handler), **op)
+            else:
+                IMPORTERS[op_type] = OnnxOp(op_type, on_tensors=handler, **op)
+        return handler
+    return register
+
+
+def _on_arrays(handler):
+    def on_arrays(node, inputs):
+        return handler(node, [np.asarray(x) if x is not None else None for x in inputs], False)
+    return on_arrays
+
+
+def exporter(*function_classes):
+    """Registers the decorated ``emitter(trace, out, *args, **kwargs)`` as the ONNX export of each of
+    ``function_classes`` (pycnn autograd Functions, matched exactly: a subclass needs its own)."""
+    def register(emitter):
+        for cls in function_classes:
+            if cls in EXPORTERS:
+                raise RuntimeError(f"pycnn.onnx: two export emitters for {cls.__name__}")
+            EXPORTERS[cls] = emitter
+        return emitter
+    return register

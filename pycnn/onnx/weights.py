@@ -1,0 +1,105 @@
+"""The weights of an imported graph: which constants become Parameters (trainable) or buffers (batch
+norm's running statistics), under which Python names, and in which layout pycnn's kernels read them.
+
+A layout is how a weight is stored next to how ONNX stores it: "as_is"; "transposed" (a 2-d (in, out)
+MatMul/Gemm weight kept as Linear's (out, in)); "vector" (a Gemm bias: a (1, N) row kept as (N,));
+"buffer" (kept as it is, not trainable). ``onnx_names`` maps each Parameter back to its ONNX value.
+"""
+import re
+
+import numpy as np
+
+from ..graph import CONSTANT, DYNAMIC, problem
+from ..nn import Parameter
+from ..nn import functional as F
+from ..tensor import tensor
+
+
+def to_layout(array, layout):
+    """A numpy weight in ``layout``; None when it cannot be (a "transposed" weight that is not 2-d);
+    any other shape of a "vector" broadcasts as it is."""
+    if layout == "transposed":
+        return np.ascontiguousarray(array.T) if array.ndim == 2 else None
+    if layout == "vector":
+        return array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array
+    return array
+
+
+def tensor_to_layout(x, layout, node, index):
+    """:func:`to_layout` for a value the network computes (a MatMul of two activations)."""
+    if layout == "transposed":
+        if x.ndim != 2:
+            raise ValueError(f"{node.op} {node.name!r}: input {index} ({node.inputs[index]!r}) is computed by the "
+                             f"network with shape {tuple(x.shape)}; pycnn multiplies by a computed matrix only "
+                             "when it is 2-d")
+        return F.permute(x, (1, 0))
+    if layout == "vector" and x.ndim == 2 and x.shape[0] == 1:
+        return F.reshape(x, (x.shape[1],))
+    return x
+
+
+def from_layout(array, layout, onnx_shape):
+    """A weight stored in ``layout`` back in ONNX's layout and shape."""
+    if layout == "transposed":
+        return np.ascontiguousarray(array.T)
+    return array.reshape(onnx_shape)
+
+
+def python_name(name, taken, owner):
+    """A Python identifier for the ONNX value ``name`` that no other weight and no attribute of ``owner``
+    (a Module: forward, training, parameters, ...) has."""
+    base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "param"
+    if base[0].isdigit():
+        base = "p_" + base
+    candidate, k = base, 1
+    while candidate in taken or hasattr(owner, candidate):
+        candidate, k = f"{base}_{k}", k + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _weight_layout(ir, op, node, index, name):
+    """The layout the float32 constant ``name`` is bound in as input ``index`` of ``node``, or None when
+    it stays a constant (a folded value, such as the zero bias an exporter made, or a 0-d scalar)."""
+    if index in op.buffers:
+        return "buffer"
+    if name not in ir.initializers:
+        return None
+    layouts = op.weight_layouts(node)
+    if index in layouts:
+        return layouts[index]
+    return "as_is" if ir.constants[name].ndim >= 1 else None
+
+
+def bind_weights(module, ir, ops):
+    """Registers on ``module`` a Parameter (or a buffer) for each float32 constant a network node reads
+    in a data input, once per (value, layout), fills ``module.onnx_names`` and returns
+    ({(value name, layout): attribute name}, problems)."""
+    weights = {}
+    problems = []
+    taken = set()
+    for node in ir.nodes:
+        if ir.kind_of(node) != DYNAMIC:
+            continue
+        op = ops[node.op]
+        static = op.static_inputs(node)
+        for i, name in enumerate(node.inputs):
+            if not name or i in static or ir.kinds.get(name) != CONSTANT or ir.constants[name].dtype != np.float32:
+                continue
+            layout = _weight_layout(ir, op, node, i, name)
+            if layout is None or (name, layout) in weights:
+                continue
+            value = ir.constants[name]
+            stored = to_layout(value, "as_is" if layout == "buffer" else layout)
+            if stored is None:
+                problems.append(problem(node, f"weight {name!r} of shape {value.shape} has a layout pycnn cannot "
+                                              "use here"))
+                continue
+            attribute = python_name(name, taken, module)
+            if layout == "buffer":
+                module.register_buffer(attribute, tensor(stored.copy()))
+            else:
+                module.register_parameter(attribute, Parameter(stored.copy()))
+            module.onnx_names[attribute] = (name, layout, tuple(value.shape))
+            weights[(name, layout)] = attribute
+    return weights, problems
