@@ -9,9 +9,9 @@ import re
 
 import numpy as np
 
+from .. import tensor_ops
 from ..graph import CONSTANT, DYNAMIC, problem
 from ..nn import Parameter
-from ..nn import functional as F
 from ..tensor import tensor
 
 
@@ -32,9 +32,9 @@ def tensor_to_layout(x, layout, node, index):
             raise ValueError(f"{node.op} {node.name!r}: input {index} ({node.inputs[index]!r}) is computed by the "
                              f"network with shape {tuple(x.shape)}; pycnn multiplies by a computed matrix only "
                              "when it is 2-d")
-        return F.permute(x, (1, 0))
+        return tensor_ops.permute(x, (1, 0))
     if layout == "vector" and x.ndim == 2 and x.shape[0] == 1:
-        return F.reshape(x, (x.shape[1],))
+        return tensor_ops.reshape(x, (x.shape[1],))
     return x
 
 

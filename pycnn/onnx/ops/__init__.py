@@ -1,6 +1,6 @@
 """The ONNX ops pycnn imports (opsets 7 to 25) and the pycnn ops it exports, one family a file; each
 file holds an op's import handler (``@importer("BatchNormalization") def import_batch_norm``) and its
-export emitter (``@exporter(F.BatchNormFunction) def export_batch_norm``) side by side.
+export emitter (``@exporter(BatchNormFunction) def export_batch_norm``) side by side.
 
 Attributes that changed between opsets are read per node opset: BatchNormalization's ``spatial``,
 ``is_test`` and ``consumed_inputs``, Gemm's and the arithmetic ops' ``broadcast``/``axis``, Dropout's

@@ -2,8 +2,26 @@
 Sigmoid, Tanh, Softmax, LogSoftmax, Clip; SiLU, Hardtanh and relu6 export through them."""
 import numpy as np
 
+from ... import tensor_ops
 from ...nn import functional as F
+from ...nn.functional.activation import (
+    EluFunction,
+    GeluFunction,
+    HardsigmoidFunction,
+    HardswishFunction,
+    HardtanhFunction,
+    LeakyReluFunction,
+    LogSoftmaxFunction,
+    PreluFunction,
+    ReluFunction,
+    SigmoidFunction,
+    SiluFunction,
+    SoftmaxFunction,
+    SoftplusFunction,
+    TanhFunction,
+)
 from ...tensor import tensor
+from ...tensor_ops.arithmetic import ClipFunction
 from .common import INF, axis_index, first_float, shape_of
 from .registry import exporter, importer, inputs_by_opset
 
@@ -13,7 +31,7 @@ def import_relu(node, inputs, training):
     return (F.relu(inputs[0]),)
 
 
-@exporter(F.ReluFunction)
+@exporter(ReluFunction)
 def export_relu(trace, out, x):
     trace.node("Relu", [trace.name_of(x)], out)
 
@@ -23,7 +41,7 @@ def import_leaky_relu(node, inputs, training):
     return (F.leaky_relu(inputs[0], node.attr("alpha", 0.01)),)
 
 
-@exporter(F.LeakyReluFunction)
+@exporter(LeakyReluFunction)
 def export_leaky_relu(trace, out, x, slope):
     trace.node("LeakyRelu", [trace.name_of(x)], out, alpha=float(slope))
 
@@ -33,7 +51,7 @@ def import_elu(node, inputs, training):
     return (F.elu(inputs[0], node.attr("alpha", 1.0)),)
 
 
-@exporter(F.EluFunction)
+@exporter(EluFunction)
 def export_elu(trace, out, x, alpha):
     trace.node("Elu", [trace.name_of(x)], out, alpha=float(alpha))
 
@@ -45,7 +63,7 @@ def import_softplus(node, inputs, training):
     return (F.softplus(inputs[0]),)
 
 
-@exporter(F.SoftplusFunction)
+@exporter(SoftplusFunction)
 def export_softplus(trace, out, x, beta, threshold):
     name = trace.name_of(x)
     if beta == 1.0 and threshold >= 20.0:
@@ -68,7 +86,7 @@ def import_gelu(node, inputs, training):
     return (F.gelu(inputs[0], approximate=node.attr("approximate", "none")),)
 
 
-@exporter(F.GeluFunction)
+@exporter(GeluFunction)
 def export_gelu(trace, out, x, approximate):
     name = trace.name_of(x)
     if trace.opset >= 20:  # Gelu is an ONNX op from opset 20
@@ -93,12 +111,12 @@ def import_hard_sigmoid(node, inputs, training):
     """max(0, min(1, alpha * x + beta)) on the device (hardtanh: the gradient alpha strictly inside)."""
     x = inputs[0]
     alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
-    scaled = F.binary(F.binary(x, tensor(np.float32(alpha), device=x.device), "mul"),
+    scaled = tensor_ops.binary(tensor_ops.binary(x, tensor(np.float32(alpha), device=x.device), "mul"),
                       tensor(np.float32(beta), device=x.device), "add")
     return (F.hardtanh(scaled, 0.0, 1.0),)
 
 
-@exporter(F.HardsigmoidFunction)
+@exporter(HardsigmoidFunction)
 def export_hardsigmoid(trace, out, x):  # relu6(x + 3) / 6 = HardSigmoid(alpha=1/6, beta=1/2)
     trace.node("HardSigmoid", [trace.name_of(x)], out, alpha=1.0 / 6.0, beta=0.5)
 
@@ -108,7 +126,7 @@ def import_hard_swish(node, inputs, training):
     return (F.hardswish(inputs[0]),)
 
 
-@exporter(F.HardswishFunction)
+@exporter(HardswishFunction)
 def export_hardswish(trace, out, x):
     name = trace.name_of(x)
     if trace.opset >= 14:  # HardSwish is an ONNX op from opset 14
@@ -117,7 +135,7 @@ def export_hardswish(trace, out, x):
     trace.node("Mul", [name, trace.node("HardSigmoid", [name], alpha=1.0 / 6.0, beta=0.5)], out)
 
 
-@exporter(F.SiluFunction)
+@exporter(SiluFunction)
 def export_silu(trace, out, x):  # x * sigmoid(x): ONNX has no SiLU
     name = trace.name_of(x)
     trace.node("Mul", [name, trace.node("Sigmoid", [name])], out)
@@ -141,14 +159,14 @@ def import_prelu(node, inputs, training):
     aligned = (1,) * (rank - len(shape)) + shape
     size = int(np.prod(shape, dtype=np.int64))
     if rank >= 2 and aligned[1] == size and x.shape[1] == size:  # per channel (or one slope)
-        return (F.prelu(x, F.reshape(slope, (size,))),)
+        return (F.prelu(x, tensor_ops.reshape(slope, (size,))),)
     if size == 1 and rank >= 2:
-        return (F.prelu(x, F.reshape(slope, (1,))),)
+        return (F.prelu(x, tensor_ops.reshape(slope, (1,))),)
     positive = F.relu(x)
     return (positive + slope * (x - positive),)
 
 
-@exporter(F.PreluFunction)
+@exporter(PreluFunction)
 def export_prelu(trace, out, x, w):
     slope = trace.name_of(w)
     if x.ndim > 2 and w.numel() > 1:  # ONNX broadcasts from the right: (C,) must become (C, 1, 1)
@@ -162,7 +180,7 @@ def import_sigmoid(node, inputs, training):
     return (F.sigmoid(inputs[0]),)
 
 
-@exporter(F.SigmoidFunction)
+@exporter(SigmoidFunction)
 def export_sigmoid(trace, out, x):
     trace.node("Sigmoid", [trace.name_of(x)], out)
 
@@ -172,7 +190,7 @@ def import_tanh(node, inputs, training):
     return (F.tanh(inputs[0]),)
 
 
-@exporter(F.TanhFunction)
+@exporter(TanhFunction)
 def export_tanh(trace, out, x):
     trace.node("Tanh", [trace.name_of(x)], out)
 
@@ -187,8 +205,8 @@ def _softmax_over_axis(softmax, node, x):
     shape = shape_of(x)
     if axis == rank - 1:
         return softmax(x, axis)
-    flat = F.reshape(x, (int(np.prod(shape[:axis], dtype=np.int64)), -1))
-    return F.reshape(softmax(flat, 1), shape)
+    flat = tensor_ops.reshape(x, (int(np.prod(shape[:axis], dtype=np.int64)), -1))
+    return tensor_ops.reshape(softmax(flat, 1), shape)
 
 
 @importer("Softmax", attrs=("axis",))
@@ -196,7 +214,7 @@ def import_softmax(node, inputs, training):
     return (_softmax_over_axis(F.softmax, node, inputs[0]),)
 
 
-@exporter(F.SoftmaxFunction)
+@exporter(SoftmaxFunction)
 def export_softmax(trace, out, x, dim):
     trace.node("Softmax", [trace.name_of(x)], out, axis=int(dim))
 
@@ -206,7 +224,7 @@ def import_log_softmax(node, inputs, training):
     return (_softmax_over_axis(F.log_softmax, node, inputs[0]),)
 
 
-@exporter(F.LogSoftmaxFunction)
+@exporter(LogSoftmaxFunction)
 def export_log_softmax(trace, out, x, dim):
     trace.node("LogSoftmax", [trace.name_of(x)], out, axis=int(dim))
 
@@ -235,7 +253,7 @@ def import_clip(node, inputs, training):
     return (F.clip(inputs[0], low, high),)
 
 
-@exporter(F.ClipFunction, F.HardtanhFunction)  # hardtanh: the same forward; its gradient rule is not exported
+@exporter(ClipFunction, HardtanhFunction)  # hardtanh: the same forward; its gradient rule is not exported
 def export_clip(trace, out, x, lo, hi):
     low = "" if lo == -np.inf else trace.const(np.asarray(lo, dtype=np.float32), "min")
     high = "" if hi == np.inf else trace.const(np.asarray(hi, dtype=np.float32), "max")

@@ -2,7 +2,7 @@
 may be numpy arrays (constants, shapes) or pycnn Tensors (the network's values)."""
 import numpy as np
 
-from ...nn import functional as F
+from ... import tensor_ops
 
 INF = float("inf")
 
@@ -32,7 +32,7 @@ def shape_of(x):
 
 def reshape(x, shape):
     """``x`` viewed as ``shape``, a numpy array or a Tensor alike."""
-    return x.reshape(shape) if isinstance(x, np.ndarray) else F.reshape(x, tuple(shape))
+    return x.reshape(shape) if isinstance(x, np.ndarray) else tensor_ops.reshape(x, tuple(shape))
 
 
 def only_first_outputs_used(count):

@@ -1,6 +1,7 @@
 """ONNX Conv <-> pycnn conv2d (2-d convolution, any group count, dilation and padding; asymmetric
 pads are applied explicitly before a symmetric convolution)."""
 from ...nn import functional as F
+from ...nn.functional.conv import Conv2dFunction
 from .common import shape_of
 from .registry import exporter, importer
 from .window import spatial_pads, symmetric_padding, window_problems
@@ -42,7 +43,7 @@ def import_conv(node, inputs, training):
     return (F.conv2d(x, w, b, tuple(strides), padding, tuple(dilations), node.attr("group", 1)),)
 
 
-@exporter(F.Conv2dFunction)
+@exporter(Conv2dFunction)
 def export_conv2d(trace, out, x, w, b, stride, padding, dilation, groups):
     inputs = [trace.name_of(x), trace.name_of(w)] + ([trace.name_of(b)] if b is not None else [])
     trace.node("Conv", inputs, out, kernel_shape=list(w.shape[2:]), strides=list(stride),

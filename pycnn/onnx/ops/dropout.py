@@ -3,6 +3,7 @@ training_mode input says so); exported models are traced in eval mode, so dropou
 import numpy as np
 
 from ...nn import functional as F
+from ...nn.functional.dropout import DropoutFunction
 from ..errors import OnnxExportError
 from .common import first_float, only_first_outputs_used
 from .registry import exporter, importer
@@ -23,6 +24,6 @@ def import_dropout(node, inputs, training):
     return (F.dropout(inputs[0], p, training),) if training and p > 0 else (inputs[0],)
 
 
-@exporter(F.DropoutFunction)
+@exporter(DropoutFunction)
 def export_dropout(trace, out, x, p, seed):
     raise OnnxExportError("dropout ran in training mode during export")

@@ -3,8 +3,11 @@ Mean of several inputs, Max and Min of several inputs (ExtremumFunction below: p
 them; only ONNX models use one), and Identity."""
 import numpy as np
 
+from ... import tensor_ops
 from ...autograd import Function, is_grad_enabled
 from ...nn import functional as F
+from ...tensor_ops.arithmetic import BinaryFunction
+from ...tensor_ops.common import from_host
 from .common import axis_index, first_float, reshape, shape_of
 from .registry import ANY_NUMBER, exporter, importer
 
@@ -39,10 +42,10 @@ def _binary_on_arrays(node, inputs):
 @importer("Add", "Sub", "Mul", "Div", on_arrays=_binary_on_arrays, inputs=(2, 2), attrs=_LEGACY_BINARY_ATTRIBUTES)
 def import_binary(node, inputs, training):
     a, b = inputs[0], _legacy_broadcast(node, inputs[0], inputs[1])
-    return (F.binary(a, b, node.op.lower()),)
+    return (tensor_ops.binary(a, b, node.op.lower()),)
 
 
-@exporter(F.BinaryFunction)
+@exporter(BinaryFunction)
 def export_binary(trace, out, a, b, op):  # op: add, sub, mul or div
     trace.node(op.capitalize(), [trace.name_of(a), trace.name_of(b)], out)
 
@@ -87,7 +90,7 @@ class ExtremumFunction(Function):
             hit = (a == out) & ~taken
             self.winner[hit] = k
             taken |= hit
-        return F._to_device(out, self.device)
+        return from_host(out, self.device)
 
     def backward(self, grad):
         g = grad.to("cpu").numpy()
@@ -101,7 +104,7 @@ class ExtremumFunction(Function):
             mine = mine.sum(axis=tuple(range(extra))) if extra else mine
             mine = mine.sum(axis=tuple(i for i, d in enumerate(shape) if d == 1 and mine.shape[i] != 1),
                             keepdims=True)
-            grads.append(F._to_device(mine.astype(np.float32).reshape(shape), self.device))
+            grads.append(from_host(mine.astype(np.float32).reshape(shape), self.device))
         return tuple(grads)
 
 

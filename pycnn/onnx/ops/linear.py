@@ -1,6 +1,8 @@
 """ONNX Gemm and MatMul <-> pycnn linear. The weight B is kept as Linear's (N, K): a (K, N) initializer
 is transposed once at import (layout "transposed"), a Gemm with transB=1 is stored as it is."""
+from ... import tensor_ops
 from ...nn import functional as F
+from ...nn.functional.linear import LinearFunction
 from .common import shape_of
 from .registry import exporter, importer
 
@@ -33,7 +35,7 @@ def import_gemm(node, inputs, training):
         raise ValueError(f"Gemm {node.name!r}: expected 2-d A and B, got shapes {shape_of(a)} and {shape_of(w)} "
                          "(B as (N, K))")
     if node.attr("transA", 0):
-        a = F.permute(a, (1, 0))
+        a = tensor_ops.permute(a, (1, 0))
     n = w.shape[0]
     fused = c is not None and alpha == 1.0 and beta == 1.0 and c.ndim == 1 and c.shape[0] == n and n > 1
     y = F.linear(a, w, c if fused else None)
@@ -54,7 +56,7 @@ def import_matmul(node, inputs, training):
     return (F.linear(a, w),)
 
 
-@exporter(F.LinearFunction)
+@exporter(LinearFunction)
 def export_linear(trace, out, x, w, b):
     if x.ndim == 2:
         inputs = [trace.name_of(x), trace.name_of(w)] + ([trace.name_of(b)] if b is not None else [])

@@ -5,6 +5,7 @@ old statistics where torch's weighs the new batch: one is 1 minus the other."""
 import numpy as np
 
 from ...nn import functional as F
+from ...nn.functional.normalization import BatchNormFunction, LocalResponseNormFunction
 from ..errors import OnnxExportError
 from .common import only_first_outputs_used
 from .registry import exporter, importer
@@ -38,7 +39,7 @@ def import_batch_norm(node, inputs, training):
     return (F.batch_norm(x, mean, var, scale, bias, use_batch, momentum, node.attr("epsilon", 1e-5)),)
 
 
-@exporter(F.BatchNormFunction)
+@exporter(BatchNormFunction)
 def export_batch_norm(trace, out, x, mean, var, w, b, training, momentum, eps):
     if training or mean is None:
         raise OnnxExportError("batch_norm on batch statistics (training mode) is not exported; call "
@@ -62,7 +63,7 @@ def import_local_response_norm(node, inputs, training):
                                   node.attr("bias", 1.0), window_before=(size - 1) // 2),)
 
 
-@exporter(F.LocalResponseNormFunction)
+@exporter(LocalResponseNormFunction)
 def export_local_response_norm(trace, out, x, size, before, alpha, beta, k):
     if before != (size - 1) // 2:
         raise OnnxExportError(f"local_response_norm with size {size} and torch's window (window_before="

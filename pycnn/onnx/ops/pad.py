@@ -10,7 +10,7 @@ backward pass is exact: each padded position's gradient is added to the input po
 import numpy as np
 
 from ...autograd import Function
-from ...nn import functional as F
+from ...tensor_ops.common import from_host
 from ..errors import OnnxExportError
 from .common import axis_index, first_float, ints
 from .registry import exporter, importer, inputs_by_opset
@@ -46,7 +46,7 @@ class PadFunction(Function):
 
     def forward(self, x, crop, widths, value, mode):
         self.device, self.in_shape, self.crop, self.widths, self.mode = x.device, list(x.shape), crop, widths, mode
-        return F._to_device(_pad_numpy(x.to("cpu").numpy(), crop, widths, value, mode), x.device)
+        return from_host(_pad_numpy(x.to("cpu").numpy(), crop, widths, value, mode), x.device)
 
     def backward(self, grad):
         g = grad.to("cpu").numpy()
@@ -62,7 +62,7 @@ class PadFunction(Function):
                     g = out
         full = np.zeros(self.in_shape, dtype=np.float32)
         full[self.crop] = g
-        return F._to_device(full, self.device), None, None, None, None
+        return from_host(full, self.device), None, None, None, None
 
 
 def _pad_plan(shape, pads, mode):

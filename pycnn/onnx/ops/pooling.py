@@ -10,6 +10,7 @@ output sizes with :func:`pool_output_size`.
 import numpy as np
 
 from ...nn import functional as F
+from ...nn.functional.pooling import AdaptiveAvgPool2dFunction, AvgPool2dFunction, MaxPool2dFunction
 from ...tensor import tensor
 from ..errors import OnnxExportError
 from .common import INF, shape_of
@@ -168,14 +169,14 @@ def _onnx_pads(x, kernel, stride, padding, dilation, ceil_mode):
     return list(padding) + pads_end, pads_end != list(padding)
 
 
-@exporter(F.MaxPool2dFunction)
+@exporter(MaxPool2dFunction)
 def export_max_pool2d(trace, out, x, kernel, stride, padding, dilation, ceil_mode, indices_out=None):
     pads, _ = _onnx_pads(x, kernel, stride, padding, dilation, ceil_mode)
     trace.node("MaxPool", [trace.name_of(x)], out, kernel_shape=list(kernel), strides=list(stride), pads=pads,
                dilations=list(dilation))
 
 
-@exporter(F.AvgPool2dFunction)
+@exporter(AvgPool2dFunction)
 def export_avg_pool2d(trace, out, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
     if divisor is not None:
         raise OnnxExportError("avg_pool2d with divisor_override has no ONNX equivalent")
@@ -188,7 +189,7 @@ def export_avg_pool2d(trace, out, x, kernel, stride, padding, ceil_mode, count_i
                pads=pads, count_include_pad=int(include))
 
 
-@exporter(F.AdaptiveAvgPool2dFunction)
+@exporter(AdaptiveAvgPool2dFunction)
 def export_adaptive_avg_pool2d(trace, out, x, output_size):
     h, w = x.shape[2:]
     oh, ow = output_size

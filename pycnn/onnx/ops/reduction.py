@@ -1,7 +1,9 @@
 """ONNX ReduceMean (imported) and ReduceSum (exported from pycnn's sum/mean)."""
 import numpy as np
 
+from ... import tensor_ops
 from ...nn import functional as F
+from ...tensor_ops.reduction import SumFunction
 from .common import axis_index, ints, shape_of
 from .registry import exporter, importer, inputs_by_opset
 
@@ -28,9 +30,9 @@ def _mean_over(x, axes):
         if block == 1:
             continue
         view = (int(np.prod(shape[:begin], dtype=np.int64)), 1, block, int(np.prod(shape[end:], dtype=np.int64)))
-        x = F.avg_pool2d(F.reshape(x, view), (block, 1), (block, 1))
+        x = F.avg_pool2d(tensor_ops.reshape(x, view), (block, 1), (block, 1))
         shape[begin:end] = [1] * (end - begin)
-        x = F.reshape(x, shape)
+        x = tensor_ops.reshape(x, shape)
     return x
 
 
@@ -57,10 +59,10 @@ def import_reduce_mean(node, inputs, training):
         y = _mean_over(x, axes)
     if node.attr("keepdims", 1):
         return (y,)
-    return (F.reshape(y, [d for i, d in enumerate(shape_of(y)) if i not in axes]),)
+    return (tensor_ops.reshape(y, [d for i, d in enumerate(shape_of(y)) if i not in axes]),)
 
 
-@exporter(F.SumFunction)
+@exporter(SumFunction)
 def export_sum(trace, out, x, scale):  # pycnn's sum and mean: the sum of all elements, times scale
     total = trace.node("ReduceSum", [trace.name_of(x)], keepdims=0)
     trace.node("Mul", [total, trace.const(np.asarray(scale, dtype=np.float32))], out)

@@ -6,7 +6,7 @@ import handler and its export emitter side by side, named after the op:
     def import_batch_norm(node, inputs, training):     # inputs: pycnn Tensors -> a tuple of outputs
         ...
 
-    @exporter(F.BatchNormFunction)
+    @exporter(BatchNormFunction)
     def export_batch_norm(trace, out, x, mean, var, weight, bias, training, momentum, eps):
         ...                                            # the Function's forward arguments, as traced
 

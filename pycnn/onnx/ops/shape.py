@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from ...nn import functional as F
+from ... import tensor_ops
+from ...tensor_ops.shape import CatFunction, PermuteFunction, ReshapeFunction, ToDeviceFunction
 from .common import axis_index, ints, reshape, shape_of
 from .registry import ANY_NUMBER, exporter, importer, inputs_by_opset
 
@@ -45,7 +46,7 @@ def import_reshape(node, inputs, training):
     return (reshape(inputs[0], target),)
 
 
-@exporter(F.ReshapeFunction)
+@exporter(ReshapeFunction)
 def export_reshape(trace, out, x, shape):
     shape = list(shape)
     if shape and x.ndim and shape[0] == x.shape[0]:
@@ -103,10 +104,10 @@ def _concat_on_arrays(node, inputs):
 @importer("Concat", on_arrays=_concat_on_arrays, inputs=ANY_NUMBER, attrs=("axis",))
 def import_concat(node, inputs, training):
     axis = axis_index(node.attr("axis", 0), inputs[0].ndim, node)
-    return (F.cat(list(inputs), axis),)
+    return (tensor_ops.cat(list(inputs), axis),)
 
 
-@exporter(F.CatFunction)
+@exporter(CatFunction)
 def export_cat(trace, out, *xs, dim):
     trace.node("Concat", [trace.name_of(x) for x in xs], out, axis=int(dim))
 
@@ -124,15 +125,15 @@ def import_transpose(node, inputs, training):
     if sorted(perm) != list(range(x.ndim)):
         raise ValueError(f"Transpose: perm {perm} is not a permutation of the {x.ndim} axes of shape "
                          f"{tuple(x.shape)}")
-    return (F.permute(x, perm),)
+    return (tensor_ops.permute(x, perm),)
 
 
-@exporter(F.PermuteFunction)
+@exporter(PermuteFunction)
 def export_permute(trace, out, x, dims):
     trace.node("Transpose", [trace.name_of(x)], out, perm=list(dims))
 
 
-@exporter(F.ToDeviceFunction)
+@exporter(ToDeviceFunction)
 def export_to_device(trace, out, x, device):  # a copy between devices: the same ONNX value
     trace.alias(out, x)
 
