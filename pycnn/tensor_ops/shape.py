@@ -120,15 +120,20 @@ class CatFunction(Function):
                                      list(self.needs_input_grad)))
 
 
+def _tensor_list(tensors, op):
+    """Checks that ``tensors`` is a non-empty list or tuple of pycnn Tensors."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        as_tensor(t, op, f"tensors[{i}]")
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors, got an empty one")
+
+
 def cat(tensors, dim=0):
     """Concatenates float32 tensors along ``dim`` (negative counts from the end), like torch.cat:
     all shapes must match except along ``dim``. The gradient is split back to each input."""
-    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"cat: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
-    for i, t in enumerate(tensors):
-        as_tensor(t, "cat", f"tensors[{i}]")
-    if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors, got an empty one")
+    _tensor_list(tensors, "cat")
     dim = as_int(dim, "cat", "dim")
     return CatFunction.apply(*tensors, dim=dim)
 
@@ -136,12 +141,7 @@ def cat(tensors, dim=0):
 def stack(tensors, dim=0):
     """Joins same-shaped tensors along a new dimension ``dim`` (in [-ndim-1, ndim]), like
     torch.stack: each gains a dimension of size 1 there and they are concatenated."""
-    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"stack: expected a list or tuple of pycnn.Tensor, got {type(tensors).__name__}")
-    for i, t in enumerate(tensors):
-        as_tensor(t, "stack", f"tensors[{i}]")
-    if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors, got an empty one")
+    _tensor_list(tensors, "stack")
     shape = tuple(tensors[0].shape)
     for i, t in enumerate(tensors):
         if tuple(t.shape) != shape:

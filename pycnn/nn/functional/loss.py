@@ -54,6 +54,34 @@ def _class_weight(weight, C, device, op):
     return weight
 
 
+def _batched_classes(input, weight, op):
+    """``input`` (C,), (N, C) or (N, C, d1, ...) as (N, C, ...) with at least one class, and whether
+    a batch of one was added; ``weight``, when given, checked to hold one float32 per class."""
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
+    if x.shape[1] == 0:
+        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
+    if weight is not None:
+        _class_weight(weight, x.shape[1], x.device, op)
+    return x, unbatched
+
+
+def _index_target(target, x, unbatched, op):
+    """Class-index ``target`` checked against the batched input ``x`` (N, C, d1, ...): shape (N, d1,
+    ...) (without N when the input was unbatched) on x's device; returned as (N, d1, ...)."""
+    want = tuple(x.shape[:1]) + tuple(x.shape[2:])
+    if tuple(target.shape) != (want[1:] if unbatched else want):
+        input_shape = tuple(x.shape[1:]) if unbatched else tuple(x.shape)
+        raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
+                         f"input of shape {input_shape}, got target of shape {tuple(target.shape)}")
+    if target.device != x.device:
+        raise ValueError(f"{op}: expected input and target on the same device, got {x.device} and "
+                         f"{target.device}")
+    return target.detach().reshape(want) if unbatched else target
+
+
 def _weighted_nll(logp, target, weight, ignore_index, label_smoothing, reduction, op):
     """The negative log-likelihood of log-probabilities ``logp`` (N, C, *) under class-index targets
     (N, *) with class weights, as torch: each position's loss is -sum_c M_c * logp_c with
@@ -147,15 +175,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                         f"probabilities, got {target.dtype}")
     if weight is None and not probabilities:
         return CrossEntropyFunction.apply(input, target, ignore_index, label_smoothing, code)
-    if input.ndim == 0:
-        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
-    unbatched = input.ndim == 1
-    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
-    C = x.shape[1]
-    if C == 0:
-        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
-    if weight is not None:
-        _class_weight(weight, C, x.device, op)
+    x, unbatched = _batched_classes(input, weight, op)
     if probabilities:
         if tuple(target.shape) != tuple(input.shape):
             raise ValueError(f"{op}: expected probability targets of the input's shape "
@@ -163,15 +183,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         t = reshape(target, tuple(x.shape)) if unbatched else target
         out = _probability_cross_entropy(x, t, weight, label_smoothing, reduction, op)
     else:
-        want = tuple(x.shape[:1]) + tuple(x.shape[2:])
-        if tuple(target.shape) != (want[1:] if unbatched else want):
-            raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
-                             f"input of shape {tuple(input.shape)}, got target of shape "
-                             f"{tuple(target.shape)}")
-        if target.device != x.device:
-            raise ValueError(f"{op}: expected input and target on the same device, got {x.device} "
-                             f"and {target.device}")
-        t = target.detach().reshape(want) if unbatched else target
+        t = _index_target(target, x, unbatched, op)
         out = _weighted_nll(log_softmax(x, 1), t, weight, ignore_index, label_smoothing, reduction,
                             op)
     return reshape(out, ()) if unbatched and reduction == "none" else out
@@ -190,24 +202,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = legacy_reduction(size_average, reduce, reduction, op)
     _reduction(reduction, op)
     ignore_index = as_int(ignore_index, op, "ignore_index")
-    if input.ndim == 0:
-        raise ValueError(f"{op}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
-    unbatched = input.ndim == 1
-    x = reshape(input, (1,) + tuple(input.shape)) if unbatched else input
-    C = x.shape[1]
-    if C == 0:
-        raise ValueError(f"{op}: expected at least one class, got input of shape {tuple(input.shape)}")
-    if weight is not None:
-        _class_weight(weight, C, x.device, op)
-    want = tuple(x.shape[:1]) + tuple(x.shape[2:])
-    if tuple(target.shape) != (want[1:] if unbatched else want):
-        raise ValueError(f"{op}: expected target of shape {want[1:] if unbatched else want} for "
-                         f"input of shape {tuple(input.shape)}, got target of shape "
-                         f"{tuple(target.shape)}")
-    if target.device != x.device:
-        raise ValueError(f"{op}: expected input and target on the same device, got {x.device} and "
-                         f"{target.device}")
-    t = target.detach().reshape(want) if unbatched else target
+    x, unbatched = _batched_classes(input, weight, op)
+    t = _index_target(target, x, unbatched, op)
     out = _weighted_nll(x, t, weight, ignore_index, 0.0, reduction, op)
     return reshape(out, ()) if unbatched and reduction == "none" else out
 

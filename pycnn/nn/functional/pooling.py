@@ -21,11 +21,13 @@ def _pool_input(input, op):
     return input, False
 
 
-def _pool_stride(stride, kernel_size, op):
-    """PyTorch's default: a missing (None or empty) stride is the kernel size."""
+def _pool_window(kernel_size, stride, padding, op):
+    """(kernel_size, stride, padding) as (h, w) pairs; a missing (None or empty) stride is the kernel
+    size, PyTorch's default."""
+    kernel_size = as_pair(kernel_size, op, "kernel_size")
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
-        return kernel_size
-    return as_pair(stride, op, "stride")
+        stride = kernel_size
+    return kernel_size, as_pair(stride, op, "stride"), as_pair(padding, op, "padding")
 
 
 class MaxPool2dFunction(Function):
@@ -54,9 +56,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     into its input plane, like torch."""
     op = "max_pool2d"
     x, added_batch = _pool_input(input, op)
-    kernel_size = as_pair(kernel_size, op, "kernel_size")
-    stride = _pool_stride(stride, kernel_size, op)
-    padding = as_pair(padding, op, "padding")
+    kernel_size, stride, padding = _pool_window(kernel_size, stride, padding, op)
     dilation = as_pair(dilation, op, "dilation")
     ceil_mode = as_bool(ceil_mode, op, "ceil_mode")
     indices_out = [] if return_indices else None
@@ -93,9 +93,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     covers."""
     op = "avg_pool2d"
     x, added_batch = _pool_input(input, op)
-    kernel_size = as_pair(kernel_size, op, "kernel_size")
-    stride = _pool_stride(stride, kernel_size, op)
-    padding = as_pair(padding, op, "padding")
+    kernel_size, stride, padding = _pool_window(kernel_size, stride, padding, op)
     ceil_mode = as_bool(ceil_mode, op, "ceil_mode")
     count_include_pad = as_bool(count_include_pad, op, "count_include_pad")
     if divisor_override is not None:
