@@ -112,14 +112,17 @@ def test_avg_pool2d_3d_input_is_one_unbatched_image(device):
 
 @pytest.mark.parametrize("shape, kwargs, error, match", [
     ((4, 4), dict(kernel_size=2), ValueError, r"avg_pool2d: expected input to be 3-d .* got shape \(4, 4\)"),
-    ((1, 1, 4, 4), dict(kernel_size=2, stride=(1, 0)), ValueError, r"avg_pool2d: stride must be positive, got \(1, 0\)"),
+    ((1, 1, 4, 4), dict(kernel_size=2, stride=(1, 0)), ValueError,
+     r"avg_pool2d: stride must be positive, got \(1, 0\)"),
     ((1, 1, 4, 4), dict(kernel_size=0), ValueError, "avg_pool2d: kernel_size must be positive"),
     ((1, 1, 4, 4), dict(kernel_size=2, padding=2), ValueError,
      r"avg_pool2d: padding should be at most half of kernel_size, got padding=\(2, 2\) and kernel_size=\(2, 2\)"),
     ((1, 1, 4, 4), dict(kernel_size=(3, 7), padding=1), ValueError,
      r"avg_pool2d: kernel_size \(3, 7\) does not fit the input \(4, 4\) padded by \(1, 1\)"),
-    ((1, 1, 4, 4), dict(kernel_size=2, divisor_override=0), ValueError, "avg_pool2d: divisor_override must not be zero"),
-    ((1, 1, 4, 4), dict(kernel_size=2, divisor_override=1.5), TypeError, "avg_pool2d: expected divisor_override to be an int"),
+    ((1, 1, 4, 4), dict(kernel_size=2, divisor_override=0), ValueError,
+     "avg_pool2d: divisor_override must not be zero"),
+    ((1, 1, 4, 4), dict(kernel_size=2, divisor_override=1.5), TypeError,
+     "avg_pool2d: expected divisor_override to be an int"),
     ((1, 1, 4, 4), dict(kernel_size=2, ceil_mode=1), TypeError, "avg_pool2d: expected ceil_mode to be a bool"),
 ])
 def test_avg_pool2d_bad_arguments_raise(shape, kwargs, error, match, device):

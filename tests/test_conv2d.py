@@ -31,7 +31,8 @@ def make_config(rng):
 CONFIGS = random_configs(40, 1234, make_config)
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}s{stride}p{padding}d{dilation}g{groups}".format(**c))
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: (
+    "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}s{stride}p{padding}d{dilation}g{groups}".format(**c)))
 def test_conv2d_matches_torch(cfg, device):
     rng = np.random.default_rng(cfg["seed"])
     x = rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"]))
@@ -138,7 +139,8 @@ class TestBadInput:
             F.conv2d(self.x(3, 1, 11, 1), self.x(1, 1, 4, 2), stride=(3, 2))
 
     def test_channel_mismatch(self):
-        with pytest.raises(ValueError, match=r"conv2d: .*expects input with 3 channels, got input of shape \(1, 4, 8, 8\)"):
+        with pytest.raises(ValueError,
+                           match=r"conv2d: .*expects input with 3 channels, got input of shape \(1, 4, 8, 8\)"):
             F.conv2d(self.x(1, 4, 8, 8), self.x(2, 3, 3, 3))
 
     def test_groups_not_dividing(self):

@@ -144,7 +144,8 @@ def test_max_pool2d_default_stride_is_kernel_size(device):
     ((1, 1, 4, 4), dict(kernel_size=2, padding=-1), ValueError, "max_pool2d: padding must be non-negative"),
     ((1, 1, 4, 4), dict(kernel_size=7, padding=1), ValueError,
      r"max_pool2d: kernel_size \(7, 7\) does not fit the input \(4, 4\) padded by \(1, 1\)"),
-    ((1, 1, 5, 5), dict(kernel_size=3, dilation=3), ValueError, r"max_pool2d: kernel_size \(3, 3\) with dilation \(3, 3\) does not fit"),
+    ((1, 1, 5, 5), dict(kernel_size=3, dilation=3), ValueError,
+     r"max_pool2d: kernel_size \(3, 3\) with dilation \(3, 3\) does not fit"),
     ((1, 1, 4, 4), dict(kernel_size=2.0), TypeError, "max_pool2d: expected kernel_size to be an int"),
     ((1, 1, 4, 4), dict(kernel_size=(2, 2, 2)), ValueError, "max_pool2d: expected kernel_size to be an int or a pair"),
 ])

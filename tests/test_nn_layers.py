@@ -94,7 +94,8 @@ def test_linear_and_flatten_match_torch(device):
 
 
 def test_layer_argument_errors():
-    with pytest.raises(ValueError, match=r"Conv2d: in_channels \(3\) and out_channels \(4\) must both be divisible by groups \(2\)"):
+    message = r"Conv2d: in_channels \(3\) and out_channels \(4\) must both be divisible by groups \(2\)"
+    with pytest.raises(ValueError, match=message):
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="Conv2d: only padding_mode='zeros'"):
         nn.Conv2d(3, 4, 3, padding_mode="reflect")

@@ -180,8 +180,8 @@ def test_mutation_fuzz_never_crashes_or_hangs(tmp_path):
     seeds.write_bytes(seed + b"\n--pycnn-fuzz--\n" + _small().SerializeToString())
     script = tmp_path / "fuzz.py"
     script.write_text(FUZZ)
-    result = subprocess.run([sys.executable, str(script), PYCNN_PARENT, str(seeds), "1000"], capture_output=True, text=True,
-                            timeout=240)
+    result = subprocess.run([sys.executable, str(script), PYCNN_PARENT, str(seeds), "1000"], capture_output=True,
+                            text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     ran, load_errors, run_errors = map(int, result.stdout.split()[1:4])
     print(f"\nfuzz: {ran} ran, {load_errors} rejected at load, {run_errors} rejected when run")

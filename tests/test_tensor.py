@@ -101,7 +101,8 @@ def test_broadcasting_arithmetic(cfg, device):
     b = rng.standard_normal(cfg["b"])
     if cfg["op"] == "div":
         b = np.sign(b) * (np.abs(b) + 0.5)
-    check_op(lambda x, y: pycnn.tensor_ops.binary(x, y, cfg["op"]), TORCH_OPS[cfg["op"]], [a, b], device=device, seed=cfg["seed"])
+    check_op(lambda x, y: pycnn.tensor_ops.binary(x, y, cfg["op"]), TORCH_OPS[cfg["op"]], [a, b], device=device,
+             seed=cfg["seed"])
 
 
 def test_python_operators_and_scalars():
@@ -146,7 +147,8 @@ def test_reshape_flatten_and_mean(device):
     rng = np.random.default_rng(0)
     check_op(lambda x: x.reshape(3, -1).flatten(), lambda x: x.reshape(3, -1).flatten(),
              [rng.standard_normal((3, 4, 5))], device=device)
-    check_op(lambda x: F.flatten(x) * 2, lambda x: torch.flatten(x, 1) * 2, [rng.standard_normal((2, 3, 4))], device=device)
+    check_op(lambda x: F.flatten(x) * 2, lambda x: torch.flatten(x, 1) * 2, [rng.standard_normal((2, 3, 4))],
+             device=device)
     check_op(lambda x: x.mean(), lambda x: x.mean(), [rng.standard_normal((4, 7))], device=device)
     with pytest.raises(ValueError, match=r"reshape: cannot view a tensor of shape \(2, 3\)"):
         pycnn.zeros(2, 3).reshape(4, 2)

@@ -133,7 +133,8 @@ def build(case, lib, device, torch):
     if kind == "batch_norm":
         c = case["x"][1]
         extra = dict(running_mean=torch.zeros(c, device=tdev), running_var=torch.ones(c, device=tdev),
-                     weight=torch.ones(c, device=tdev, requires_grad=True), bias=torch.zeros(c, device=tdev, requires_grad=True))
+                     weight=torch.ones(c, device=tdev, requires_grad=True),
+                     bias=torch.zeros(c, device=tdev, requires_grad=True))
     if kind == "cross_entropy":
         extra = dict(target=torch.tensor(rng.integers(0, case["x"][1], case["x"][0]), device=tdev))
     fn = getattr(torch.nn.functional, kind)
