@@ -53,4 +53,13 @@ void empty_cache();             // returns the cached (free) blocks to the drive
 #define PYCNN_ON_CUDA(op, call) ::pycnn::throw_no_cuda(op)
 #endif
 
+// PYCNN_CUDA_LAUNCHER(f): a pointer to the CUDA launcher f in a build with CUDA; in a build without
+// it a null pointer of the same type, so code that passes launchers around links there too (and
+// checks for null before it calls; see cpp/bindings/unary_activation.h).
+#ifdef PYCNN_WITH_CUDA
+#define PYCNN_CUDA_LAUNCHER(f) (&(f))
+#else
+#define PYCNN_CUDA_LAUNCHER(f) static_cast<decltype(&(f))>(nullptr)
+#endif
+
 }  // namespace pycnn
