@@ -16,39 +16,11 @@
 #include <cstring>
 #include <vector>
 
-#include "pycnn/check.h"
 #include "pycnn/gemm.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
 
-namespace pycnn {
-
-void Conv2dShape::validate() const {
-  if (N < 0 || C_in <= 0 || H <= 0 || W <= 0)
-    value_error("conv2d: input must have positive channels, height and width, got (N=", N,
-                ", C=", C_in, ", H=", H, ", W=", W, ")");
-  if (C_out <= 0 || KH <= 0 || KW <= 0)
-    value_error("conv2d: weight must have positive out_channels and kernel size, got (", C_out,
-                ", ", KH, ", ", KW, ")");
-  if (stride_h <= 0 || stride_w <= 0)
-    value_error("conv2d: stride must be positive, got (", stride_h, ", ", stride_w, ")");
-  if (pad_h < 0 || pad_w < 0)
-    value_error("conv2d: padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
-  if (dil_h <= 0 || dil_w <= 0)
-    value_error("conv2d: dilation must be positive, got (", dil_h, ", ", dil_w, ")");
-  if (groups <= 0 || C_in % groups != 0 || C_out % groups != 0)
-    value_error("conv2d: groups=", groups, " must divide in_channels=", C_in,
-                " and out_channels=", C_out);
-  // Compared directly: out_h()'s division truncates toward zero, so a kernel one stride too large
-  // would still give an output of size 1.
-  if (out_h() <= 0 || out_w() <= 0 || dil_h * (KH - 1) + 1 > H + 2 * pad_h ||
-      dil_w * (KW - 1) + 1 > W + 2 * pad_w)
-    value_error("conv2d: kernel (", dil_h * (KH - 1) + 1, ", ", dil_w * (KW - 1) + 1,
-                ") with dilation is larger than the padded input (", H + 2 * pad_h, ", ",
-                W + 2 * pad_w, ")");
-}
-
-namespace cpu {
+namespace pycnn::cpu {
 
 namespace {
 
@@ -477,5 +449,4 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   }
 }
 
-}  // namespace cpu
-}  // namespace pycnn
+}  // namespace pycnn::cpu
