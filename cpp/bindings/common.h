@@ -29,11 +29,17 @@ inline void require_float(const Tensor& t, const char* op, const char* arg) {
   require_dtype(t, DType::Float32, op, arg);
 }
 
+// Also for a shape that comes without its tensor (a backward's input_shape, a shape rule's query).
+inline void require_ndim(const Shape& shape, int ndim, const char* op, const char* arg,
+                         const char* layout) {
+  if (static_cast<int>(shape.size()) != ndim)
+    value_error(op, ": expected ", arg, " to be ", ndim, "-d ", layout, ", got shape ",
+                shape_str(shape));
+}
+
 inline void require_ndim(const Tensor& t, int ndim, const char* op, const char* arg,
                          const char* layout) {
-  if (t.ndim() != ndim)
-    value_error(op, ": expected ", arg, " to be ", ndim, "-d ", layout, ", got shape ",
-                shape_str(t.shape()));
+  require_ndim(t.shape(), ndim, op, arg, layout);
 }
 
 inline void require_shape(const Tensor& t, const Shape& shape, const char* op, const char* arg) {
@@ -103,5 +109,6 @@ void bind_mse_loss(nb::module_& m);
 void bind_sgd(nb::module_& m);
 void bind_adam(nb::module_& m);
 void bind_rmsprop(nb::module_& m);
+void bind_shape_rules(nb::module_& m);
 
 }  // namespace pycnn

@@ -7,7 +7,9 @@
 // are equal):
 //   out = floor_or_ceil((in + pad_begin + pad_end - dil*(k-1) - 1) / stride) + 1
 // and with ceil_mode, if (out-1)*stride >= in + pad_begin then out -= 1: the last window must start
-// inside the input or its leading padding, never wholly in the trailing padding.
+// inside the input or its leading padding, never wholly in the trailing padding (PyTorch's
+// pooling_output_shape_pad_lr; with PyTorch's pad <= kernel/2 only a window that ceil added is
+// ever dropped).
 #pragma once
 
 #include <cstdint>
