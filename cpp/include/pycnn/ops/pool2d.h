@@ -42,6 +42,22 @@ inline int64_t pool2d_out_size(int64_t in, int64_t kernel, int64_t pad_begin, in
   return out;
 }
 
+// The windows [lo, hi) along one axis whose span covers input index i: window o spans
+// [o*stride - pad, o*stride - pad + dilation*(kernel-1)], so o*stride lies in
+// [i + pad - dilation*(kernel-1), i + pad]. With dilation > 1 a window may span i without a tap on
+// it. The CUDA backward kernels gather over these windows, one thread per input element.
+struct PoolWindows {
+  int64_t lo, hi;
+};
+PYCNN_HOST_DEVICE inline PoolWindows pool_windows_over(int64_t i, int64_t stride, int64_t pad,
+                                                       int64_t dilation, int64_t kernel,
+                                                       int64_t out) {
+  const int64_t extent = dilation * (kernel - 1) + 1;
+  const int64_t lo = i + pad < extent ? 0 : (i + pad - extent) / stride + 1;
+  const int64_t hi = (i + pad) / stride + 1;
+  return {lo, hi < out ? hi : out};
+}
+
 struct Pool2dShape {
   int64_t N, C, H, W;
   int64_t KH, KW;
