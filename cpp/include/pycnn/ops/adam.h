@@ -18,14 +18,7 @@
 #include <cmath>
 #include <cstdint>
 
-// Marks the per-element update rules below as callable from CUDA kernels too.
-#ifndef PYCNN_HOST_DEVICE
-#ifdef __CUDACC__
-#define PYCNN_HOST_DEVICE __host__ __device__
-#else
-#define PYCNN_HOST_DEVICE
-#endif
-#endif
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 

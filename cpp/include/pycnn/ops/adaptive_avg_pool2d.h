@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "pycnn/check.h"
-#include "pycnn/ops/pool2d.h"  // PYCNN_HOST_DEVICE
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 

@@ -16,16 +16,7 @@
 #include <string>
 
 #include "pycnn/check.h"
-
-// Window arithmetic that the CPU kernels and the CUDA kernels must agree on is written once, in
-// these headers, and compiled for both.
-#ifndef PYCNN_HOST_DEVICE
-#ifdef __CUDACC__
-#define PYCNN_HOST_DEVICE __host__ __device__
-#else
-#define PYCNN_HOST_DEVICE
-#endif
-#endif
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 

@@ -17,7 +17,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "pycnn/ops/adam.h"  // lerp_torch, PYCNN_HOST_DEVICE
+#include "pycnn/host_device.h"
+#include "pycnn/ops/adam.h"  // lerp_torch
 
 namespace pycnn {
 
