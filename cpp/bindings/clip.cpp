@@ -8,9 +8,9 @@
 namespace pycnn {
 
 void bind_clip(nb::module_& m) {
-  const UnaryActivation<float, float> clip = {
+  const UnaryActivation<float, float> clip(
       "clip", "input", cpu::clip_forward, PYCNN_CUDA_LAUNCHER(cuda::clip_forward),
-      cpu::clip_backward, PYCNN_CUDA_LAUNCHER(cuda::clip_backward)};
+      cpu::clip_backward, PYCNN_CUDA_LAUNCHER(cuda::clip_backward));
   bind_unary_activation(m, clip, "min", "max");
 }
 

@@ -7,9 +7,9 @@
 namespace pycnn {
 
 void bind_elu(nb::module_& m) {
-  const UnaryActivation<float> elu = {
-      "elu", "input", cpu::elu_forward, PYCNN_CUDA_LAUNCHER(cuda::elu_forward),
-      cpu::elu_backward, PYCNN_CUDA_LAUNCHER(cuda::elu_backward)};
+  const UnaryActivation<float> elu("elu", "input", cpu::elu_forward,
+                                   PYCNN_CUDA_LAUNCHER(cuda::elu_forward), cpu::elu_backward,
+                                   PYCNN_CUDA_LAUNCHER(cuda::elu_backward));
   bind_unary_activation(m, elu, "alpha");
 }
 

@@ -17,9 +17,9 @@ static std::tuple<bool> parse_approximate(const std::string& approximate, const 
 }
 
 void bind_gelu(nb::module_& m) {
-  static constexpr UnaryActivation<bool> gelu = {
+  static constexpr UnaryActivation<bool> gelu(
       "gelu", "input", cpu::gelu_forward, PYCNN_CUDA_LAUNCHER(cuda::gelu_forward),
-      cpu::gelu_backward, PYCNN_CUDA_LAUNCHER(cuda::gelu_backward)};
+      cpu::gelu_backward, PYCNN_CUDA_LAUNCHER(cuda::gelu_backward));
   m.def(
       "gelu_forward",
       [](const Tensor& x, const std::string& approximate) {

@@ -8,9 +8,9 @@
 namespace pycnn {
 
 void bind_leaky_relu(nb::module_& m) {
-  const UnaryActivation<float> leaky_relu = {
+  const UnaryActivation<float> leaky_relu(
       "leaky_relu", "input", cpu::leaky_relu_forward, PYCNN_CUDA_LAUNCHER(cuda::leaky_relu_forward),
-      cpu::leaky_relu_backward, PYCNN_CUDA_LAUNCHER(cuda::leaky_relu_backward)};
+      cpu::leaky_relu_backward, PYCNN_CUDA_LAUNCHER(cuda::leaky_relu_backward));
   bind_unary_activation(m, leaky_relu, "negative_slope");
 }
 

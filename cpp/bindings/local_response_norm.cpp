@@ -21,7 +21,9 @@ static LocalResponseNormShape local_response_norm_shape(const Tensor& x, int64_t
   s.N = x.size(0), s.C = x.size(1), s.inner = 1;
   for (int axis = 2; axis < x.ndim(); ++axis) s.inner *= x.size(axis);
   s.size = size, s.before = before;
-  s.alpha = static_cast<float>(alpha), s.beta = static_cast<float>(beta), s.k = static_cast<float>(k);
+  s.alpha = static_cast<float>(alpha);
+  s.beta = static_cast<float>(beta);
+  s.k = static_cast<float>(k);
   return s;
 }
 

@@ -7,9 +7,9 @@
 namespace pycnn {
 
 void bind_relu(nb::module_& m) {
-  const UnaryActivation<> relu = {
-      "relu", "output", cpu::relu_forward, PYCNN_CUDA_LAUNCHER(cuda::relu_forward),
-      cpu::relu_backward, PYCNN_CUDA_LAUNCHER(cuda::relu_backward)};
+  const UnaryActivation<> relu("relu", "output", cpu::relu_forward,
+                               PYCNN_CUDA_LAUNCHER(cuda::relu_forward), cpu::relu_backward,
+                               PYCNN_CUDA_LAUNCHER(cuda::relu_backward));
   bind_unary_activation(m, relu);
 }
 

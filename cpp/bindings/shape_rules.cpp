@@ -2,15 +2,16 @@
 // ask the C++ rule (pool2d.h, conv2d.h) instead of writing the formula again:
 //
 //   pool_output_size(size, kernel, pad_begin, pad_end, stride, dilation, ceil_mode) -> int
-//   conv_output_size(size, kernel, pad_begin, pad_end, stride, dilation)            -> int
+//   conv_output_size(size, kernel, pad_begin, pad_end, stride, dilation) -> int
 //       one axis; the padding split before and after the input as ONNX pads it (PyTorch: equal)
 //   pool2d_output_shape(input_shape, kernel_size, stride, padding, dilation, ceil_mode,
-//                       op="max_pool2d")                                           -> [N, C, OH, OW]
+//                       op="max_pool2d") -> [N, C, OH, OW]
 //   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
-//                                                                                   -> [N, C_out, OH, OW]
+//       -> [N, C_out, OH, OW]
 //       the whole check of max_pool2d/avg_pool2d/conv2d (shape_rules.h), with the ops' messages
 //
-// Bad arguments raise ValueError naming the function, the argument, what was expected and what came.
+// Bad arguments raise ValueError naming the function, the argument, what was expected and what
+// came.
 #include <nanobind/stl/string.h>
 
 #include "shape_rules.h"

@@ -7,9 +7,9 @@
 namespace pycnn {
 
 void bind_sigmoid(nb::module_& m) {
-  const UnaryActivation<> sigmoid = {
-      "sigmoid", "output", cpu::sigmoid_forward, PYCNN_CUDA_LAUNCHER(cuda::sigmoid_forward),
-      cpu::sigmoid_backward, PYCNN_CUDA_LAUNCHER(cuda::sigmoid_backward)};
+  const UnaryActivation<> sigmoid("sigmoid", "output", cpu::sigmoid_forward,
+                                  PYCNN_CUDA_LAUNCHER(cuda::sigmoid_forward), cpu::sigmoid_backward,
+                                  PYCNN_CUDA_LAUNCHER(cuda::sigmoid_backward));
   bind_unary_activation(m, sigmoid);
 }
 

@@ -7,9 +7,9 @@
 namespace pycnn {
 
 void bind_silu(nb::module_& m) {
-  const UnaryActivation<> silu = {
-      "silu", "input", cpu::silu_forward, PYCNN_CUDA_LAUNCHER(cuda::silu_forward),
-      cpu::silu_backward, PYCNN_CUDA_LAUNCHER(cuda::silu_backward)};
+  const UnaryActivation<> silu("silu", "input", cpu::silu_forward,
+                               PYCNN_CUDA_LAUNCHER(cuda::silu_forward), cpu::silu_backward,
+                               PYCNN_CUDA_LAUNCHER(cuda::silu_backward));
   bind_unary_activation(m, silu);
 }
 

@@ -8,9 +8,9 @@
 namespace pycnn {
 
 void bind_softplus(nb::module_& m) {
-  const UnaryActivation<float, float> softplus = {
+  const UnaryActivation<float, float> softplus(
       "softplus", "input", cpu::softplus_forward, PYCNN_CUDA_LAUNCHER(cuda::softplus_forward),
-      cpu::softplus_backward, PYCNN_CUDA_LAUNCHER(cuda::softplus_backward)};
+      cpu::softplus_backward, PYCNN_CUDA_LAUNCHER(cuda::softplus_backward));
   bind_unary_activation(m, softplus, "beta", "threshold");
 }
 

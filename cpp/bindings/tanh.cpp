@@ -7,9 +7,9 @@
 namespace pycnn {
 
 void bind_tanh(nb::module_& m) {
-  const UnaryActivation<> tanh = {
-      "tanh", "output", cpu::tanh_forward, PYCNN_CUDA_LAUNCHER(cuda::tanh_forward),
-      cpu::tanh_backward, PYCNN_CUDA_LAUNCHER(cuda::tanh_backward)};
+  const UnaryActivation<> tanh("tanh", "output", cpu::tanh_forward,
+                               PYCNN_CUDA_LAUNCHER(cuda::tanh_forward), cpu::tanh_backward,
+                               PYCNN_CUDA_LAUNCHER(cuda::tanh_backward));
   bind_unary_activation(m, tanh);
 }
 

@@ -23,12 +23,17 @@ template <typename... Params>
 struct UnaryActivation {
   using Forward = void (*)(float* y, const float* x, Params..., int64_t n);
   using Backward = void (*)(float* dx, const float* dy, const float* saved, Params..., int64_t n);
+
+  // The CUDA launchers come through PYCNN_CUDA_LAUNCHER: null in a build without CUDA.
+  constexpr UnaryActivation(const char* name, const char* saved, Forward cpu_forward,
+                            Forward cuda_forward, Backward cpu_backward, Backward cuda_backward)
+      : name(name), saved(saved), cpu_forward(cpu_forward), cuda_forward(cuda_forward),
+        cpu_backward(cpu_backward), cuda_backward(cuda_backward) {}
+
   const char* name;   // "relu": _C.relu_forward, _C.relu_backward, and every message
   const char* saved;  // "input" or "output": the tensor the backward reads beside grad_output
-  Forward cpu_forward;
-  Forward cuda_forward;  // PYCNN_CUDA_LAUNCHER: null in a build without CUDA
-  Backward cpu_backward;
-  Backward cuda_backward;
+  Forward cpu_forward, cuda_forward;
+  Backward cpu_backward, cuda_backward;
 };
 
 // Runs the launcher for `device`; asking for CUDA in a build without it raises, naming `op`.

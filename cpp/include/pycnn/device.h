@@ -38,7 +38,7 @@ void synchronize();
 size_t memory_allocated();      // bytes held by live tensors
 size_t max_memory_allocated();  // high-water mark of memory_allocated()
 void reset_peak_memory_stats();  // max_memory_allocated() restarts from memory_allocated()
-size_t memory_reserved();       // bytes taken from the driver: live tensors plus the allocator's cache
+size_t memory_reserved();       // bytes from the driver: live tensors plus the allocator's cache
 void empty_cache();             // returns the cached (free) blocks to the driver
 }  // namespace cuda
 

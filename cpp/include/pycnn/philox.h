@@ -25,7 +25,8 @@ struct Philox4x32 {
 
 namespace philox_detail {
 constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;   // round multipliers
-constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;  // key schedule: golden ratio, sqrt(3)-1
+// key schedule: golden ratio, sqrt(3)-1
+constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 
 PYCNN_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
   // One 32x32->64 multiply; nvcc lowers it to mul.lo/mul.hi, host compilers to one imul.

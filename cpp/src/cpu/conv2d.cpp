@@ -43,7 +43,8 @@ void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t out, int6
 // matrix (K rows) stays in L2 between im2col writing it and the gemm reading it: unrolling a whole
 // 224x224 image at once would stream a 100 MB matrix through DRAM three times.
 int64_t target_columns(const Conv2dShape& s) {
-  const int64_t target = (int64_t(1) << 18) / std::max<int64_t>(1, s.col_rows());  // ~1 MB of floats
+  // ~1 MB of floats
+  const int64_t target = (int64_t(1) << 18) / std::max<int64_t>(1, s.col_rows());
   return std::max<int64_t>(256, target / 64 * 64);
 }
 

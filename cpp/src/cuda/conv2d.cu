@@ -143,7 +143,8 @@ struct DataWeight {  // (c, k = (co, t, u)) = w[g*cout_g + co, c, kh0 + t*step_h
     }
   }
 };
-struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
+// (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
+struct DataGrad {
   const float* dy;
   ConvDims d;
   PhaseDims ph;

@@ -196,7 +196,8 @@ void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out
   DimList kept{}, reduced{};
   const size_t nd = in_shape.size(), pad = nd - out_shape.size();
   int64_t stride = 1;
-  std::vector<std::pair<bool, std::pair<int64_t, int64_t>>> dims;  // (kept, (size, stride)), inner first
+  // (kept, (size, stride)), inner first
+  std::vector<std::pair<bool, std::pair<int64_t, int64_t>>> dims;
   for (size_t k = 0; k < nd; ++k) {
     const size_t i = nd - 1 - k;
     const int64_t size = in_shape[i];

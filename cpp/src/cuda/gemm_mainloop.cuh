@@ -48,7 +48,8 @@ struct TileConfig {
 };
 using BigTile = TileConfig<128, 128>;  // 256 threads, for problems that fill the GPU
 using SmallTile = TileConfig<64, 64>;  // 64 threads, four times the blocks for small problems
-using NarrowTile = TileConfig<32, 128>;  // 64 threads, for M <= 32 (conv2d's dx with 3 input channels)
+// 64 threads, for M <= 32 (conv2d's dx with 3 input channels)
+using NarrowTile = TileConfig<32, 128>;
 using MidTile = TileConfig<64, 128>;  // 128 threads, for M <= 64 (64-channel layers: no zero rows)
 
 // The problem a kernel solves: two operands, an epilogue, the sizes, and a split of k over
@@ -298,7 +299,8 @@ void launch_gemm(const Problem& p, const char* op) {
   if (p.M <= 0 || p.N <= 0) return;
   const int64_t z = int64_t(p.batches) * p.splits;
   const int64_t big_tiles = int64_t((p.M + 127) / 128) * ((p.N + 127) / 128) * z;
-  const int64_t row_of_tiles = int64_t((p.N + 127) / 128) * z;  // the 32- and 64-row tiles when M fits
+  // the 32- and 64-row tiles when M fits
+  const int64_t row_of_tiles = int64_t((p.N + 127) / 128) * z;
   if (p.M <= 32 && row_of_tiles >= sm_count()) launch_tile<NarrowTile, false>(p, op);
   else if (allow_tf32()) launch_tile<BigTile, true>(p, op);
   else if (p.M <= 64 && row_of_tiles >= sm_count()) launch_tile<MidTile, false>(p, op);

@@ -70,7 +70,7 @@ struct Block {
 struct Allocator {
   std::mutex mutex;
   std::multimap<std::pair<int, size_t>, void*> cached;  // (device, size) -> free block
-  std::unordered_map<void*, Block> blocks;              // every block cudaMalloc gave, live or cached
+  std::unordered_map<void*, Block> blocks;              // every cudaMalloc block, live or cached
   size_t allocated = 0, peak = 0, reserved = 0;
 
   // Returns every cached block to the driver. Caller holds the mutex.

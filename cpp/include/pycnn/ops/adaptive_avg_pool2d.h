@@ -24,8 +24,8 @@ struct AdaptivePool2dShape {
   // Raises ValueError naming the op for non-positive input sizes or a negative output size.
   void validate() const {
     if (N < 0 || C <= 0 || H <= 0 || W <= 0)
-      value_error("adaptive_avg_pool2d: input must have positive channels, height and width, got "
-                  "(N=", N, ", C=", C, ", H=", H, ", W=", W, ")");
+      value_error("adaptive_avg_pool2d: input must have positive channels, height and width, ",
+                  "got (N=", N, ", C=", C, ", H=", H, ", W=", W, ")");
     if (OH < 0 || OW < 0)
       value_error("adaptive_avg_pool2d: output_size must be non-negative, got (", OH, ", ", OW,
                   ")");

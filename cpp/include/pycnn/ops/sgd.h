@@ -24,7 +24,8 @@ struct SgdConfig {
   int64_t numel;
   float lr, momentum, one_minus_dampening, weight_decay;
   bool nesterov, maximize;
-  bool first_step;  // the momentum buffer is not set yet: it starts as g (torch clones the gradient)
+  // the momentum buffer is not set yet: it starts as g (torch clones the gradient)
+  bool first_step;
 };
 
 // The update of element i, shared by the CPU loop and the CUDA kernel so both compute the same
