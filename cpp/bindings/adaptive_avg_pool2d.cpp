@@ -33,8 +33,7 @@ static Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& input_
   require_shape(dy, {s.N, s.C, s.OH, s.OW}, "adaptive_avg_pool2d backward", "grad_output");
   Tensor dx = Tensor::empty(input_shape, DType::Float32, dy.device());
   if (dy.is_cuda())
-    PYCNN_ON_CUDA("adaptive_avg_pool2d",
-                  cuda::adaptive_avg_pool2d_backward(dx.f32(), dy.f32(), s));
+    PYCNN_ON_CUDA("adaptive_avg_pool2d", cuda::adaptive_avg_pool2d_backward(dx.f32(), dy.f32(), s));
   else cpu::adaptive_avg_pool2d_backward(dx.f32(), dy.f32(), s);
   return dx;
 }

@@ -22,7 +22,8 @@ namespace nb = nanobind;
 inline void require_dtype(const Tensor& t, DType dtype, const char* op, const char* arg) {
   if (!t.defined()) value_error(op, ": ", arg, " is an undefined tensor");
   if (t.dtype() != dtype)
-    type_error(op, ": expected ", arg, " to be ", dtype_name(dtype), ", got ", dtype_name(t.dtype()));
+    type_error(op, ": expected ", arg, " to be ", dtype_name(dtype), ", got ",
+               dtype_name(t.dtype()));
 }
 
 inline void require_float(const Tensor& t, const char* op, const char* arg) {

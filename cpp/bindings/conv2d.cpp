@@ -25,7 +25,8 @@ static Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::option
   Conv2dShape s = conv2d_shape(x, w, b, stride, padding, dilation, groups);
   Tensor y = Tensor::empty(conv2d_output_shape(s), DType::Float32, x.device());
   const float* bias = b ? b->f32() : nullptr;
-  if (x.is_cuda()) PYCNN_ON_CUDA("conv2d", cuda::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s));
+  if (x.is_cuda())
+    PYCNN_ON_CUDA("conv2d", cuda::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s));
   else cpu::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s);
   return y;
 }

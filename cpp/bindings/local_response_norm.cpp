@@ -11,8 +11,9 @@ static LocalResponseNormShape local_response_norm_shape(const Tensor& x, int64_t
                                                         double k) {
   require_float(x, "local_response_norm", "input");
   if (x.ndim() < 3)
-    value_error("local_response_norm: expected input of at least 3 dimensions (N, C, *), got shape ",
-                shape_str(x.shape()));
+    value_error(
+        "local_response_norm: expected input of at least 3 dimensions (N, C, *), got shape ",
+        shape_str(x.shape()));
   if (size <= 0) value_error("local_response_norm: expected size > 0, got ", size);
   if (before < 0 || before > size - 1)
     value_error("local_response_norm: expected window_before in [0, size - 1] = [0, ", size - 1,

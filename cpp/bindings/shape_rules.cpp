@@ -12,9 +12,9 @@
 //
 // Bad arguments raise ValueError naming the function, the argument, what was expected and what
 // came.
-#include <nanobind/stl/string.h>
-
 #include "shape_rules.h"
+
+#include <nanobind/stl/string.h>
 
 namespace pycnn {
 
@@ -27,16 +27,16 @@ static void check_window(const char* op, int64_t size, int64_t kernel, int64_t p
   if (stride <= 0) value_error(op, ": stride must be positive, got ", stride);
   if (dilation <= 0) value_error(op, ": dilation must be positive, got ", dilation);
   if (pad_begin < 0 || pad_end < 0)
-    value_error(op, ": pads must be non-negative, got pad_begin=", pad_begin, " and pad_end=",
-                pad_end);
+    value_error(op, ": pads must be non-negative, got pad_begin=", pad_begin,
+                " and pad_end=", pad_end);
 }
 
 static int64_t require_fits(const char* op, int64_t out, int64_t size, int64_t kernel,
                             int64_t pad_begin, int64_t pad_end, int64_t dilation) {
   if (out <= 0)
     value_error(op, ": kernel ", kernel, " with dilation ", dilation, " (extent ",
-                dilation * (kernel - 1) + 1, ") does not fit the input size ", size,
-                " padded by (", pad_begin, ", ", pad_end, "): output size would be ", out);
+                dilation * (kernel - 1) + 1, ") does not fit the input size ", size, " padded by (",
+                pad_begin, ", ", pad_end, "): output size would be ", out);
   return out;
 }
 
@@ -44,7 +44,8 @@ static int64_t pool_output_size(int64_t size, int64_t kernel, int64_t pad_begin,
                                 int64_t stride, int64_t dilation, bool ceil_mode) {
   const char* op = "pool_output_size";
   check_window(op, size, kernel, pad_begin, pad_end, stride, dilation);
-  const int64_t out = pool2d_out_size(size, kernel, pad_begin, pad_end, stride, dilation, ceil_mode);
+  const int64_t out =
+      pool2d_out_size(size, kernel, pad_begin, pad_end, stride, dilation, ceil_mode);
   return require_fits(op, out, size, kernel, pad_begin, pad_end, dilation);
 }
 

@@ -47,6 +47,8 @@ inline Conv2dShape conv2d_shape(const Shape& input_shape, const Shape& weight_sh
   return s;
 }
 
-inline Shape conv2d_output_shape(const Conv2dShape& s) { return {s.N, s.C_out, s.out_h(), s.out_w()}; }
+inline Shape conv2d_output_shape(const Conv2dShape& s) {
+  return {s.N, s.C_out, s.out_h(), s.out_w()};
+}
 
 }  // namespace pycnn

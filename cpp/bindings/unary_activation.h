@@ -27,8 +27,12 @@ struct UnaryActivation {
   // The CUDA launchers come through PYCNN_CUDA_LAUNCHER: null in a build without CUDA.
   constexpr UnaryActivation(const char* name, const char* saved, Forward cpu_forward,
                             Forward cuda_forward, Backward cpu_backward, Backward cuda_backward)
-      : name(name), saved(saved), cpu_forward(cpu_forward), cuda_forward(cuda_forward),
-        cpu_backward(cpu_backward), cuda_backward(cuda_backward) {}
+      : name(name),
+        saved(saved),
+        cpu_forward(cpu_forward),
+        cuda_forward(cuda_forward),
+        cpu_backward(cpu_backward),
+        cuda_backward(cuda_backward) {}
 
   const char* name;   // "relu": _C.relu_forward, _C.relu_backward, and every message
   const char* saved;  // "input" or "output": the tensor the backward reads beside grad_output
@@ -94,17 +98,19 @@ template <typename... Params, typename... Names>
 void bind_unary_activation(nb::module_& m, const UnaryActivation<Params...>& op,
                            Names... param_names) {
   static_assert((std::is_same_v<Params, float> && ...), "bind_unary_activation: float parameters");
-  static_assert(sizeof...(Names) == sizeof...(Params), "bind_unary_activation: one name a parameter");
+  static_assert(sizeof...(Names) == sizeof...(Params),
+                "bind_unary_activation: one name a parameter");
   m.def((std::string(op.name) + "_forward").c_str(),
         [op](const Tensor& x, PythonFloat<Params>... p) {
-          return unary_activation_forward(op, x,
-                                          [&](const char*) { return std::tuple<Params...>(static_cast<Params>(p)...); });
+          return unary_activation_forward(
+              op, x, [&](const char*) { return std::tuple<Params...>(static_cast<Params>(p)...); });
         },
         nb::arg("input"), nb::arg(param_names)...);
   m.def((std::string(op.name) + "_backward").c_str(),
         [op](const Tensor& dy, const Tensor& saved, PythonFloat<Params>... p) {
-          return unary_activation_backward(
-              op, dy, saved, [&](const char*) { return std::tuple<Params...>(static_cast<Params>(p)...); });
+          return unary_activation_backward(op, dy, saved, [&](const char*) {
+            return std::tuple<Params...>(static_cast<Params>(p)...);
+          });
         },
         nb::arg("grad_output"), nb::arg(op.saved), nb::arg(param_names)...);
 }

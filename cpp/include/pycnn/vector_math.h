@@ -151,7 +151,8 @@ inline float row_max(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) lanes[j] = detail::select(x[i + j] > lanes[j], x[i + j], lanes[j]);
+    for (int j = 0; j < kLanes; ++j)
+      lanes[j] = detail::select(x[i + j] > lanes[j], x[i + j], lanes[j]);
   float m = -std::numeric_limits<float>::infinity();
   for (int j = 0; j < kLanes; ++j) m = detail::select(lanes[j] > m, lanes[j], m);
   for (; i < n; ++i) m = detail::select(x[i] > m, x[i], m);

@@ -20,8 +20,8 @@ static constexpr int64_t kParallelWork = 1 << 15;
 // taps need no bounds. One output row at a time, tap by tap across the whole row, with selects
 // instead of branches: on real data "is this tap larger" is a coin flip, and the mispredicted
 // branches of a per-window loop cost more than the taps themselves (4 ns a tap here).
-static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x, const Pool2dShape& s,
-                                        bool parallel) {
+static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x,
+                                        const Pool2dShape& s, bool parallel) {
   const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
   const int64_t H = s.H, W = s.W, KH = s.KH, KW = s.KW, sh = s.stride_h, sw = s.stride_w;
   const int64_t dh = s.dil_h, dw = s.dil_w;
@@ -47,7 +47,8 @@ static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x, 
             uint32_t vb, bb;
             std::memcpy(&vb, &v, 4);
             std::memcpy(&bb, &b, 4);
-            const uint32_t chosen = (vb & static_cast<uint32_t>(take)) | (bb & ~static_cast<uint32_t>(take));
+            const uint32_t chosen =
+                (vb & static_cast<uint32_t>(take)) | (bb & ~static_cast<uint32_t>(take));
             std::memcpy(&best[ow], &chosen, 4);
             best_i[ow] = (i & take) | (best_i[ow] & ~take);
           }

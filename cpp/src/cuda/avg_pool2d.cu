@@ -63,9 +63,8 @@ namespace cuda {
 void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s, const AvgPool2dOptions& o) {
   const int64_t OH = s.out_h(), OW = s.out_w(), total = s.planes() * OH * OW;
   if (total == 0) return;
-  avg_pool2d_forward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          y, x, s, o, OH, OW, total);
+  avg_pool2d_forward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                              cuda::stream()>>>(y, x, s, o, OH, OW, total);
   check_launch("avg_pool2d");
 }
 
@@ -73,10 +72,8 @@ void avg_pool2d_backward(float* dx, const float* dy, const Pool2dShape& s,
                          const AvgPool2dOptions& o) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  avg_pool2d_backward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          dx, dy, s, o, s.out_h(), s.out_w(),
-                                                              total);
+  avg_pool2d_backward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                               cuda::stream()>>>(dx, dy, s, o, s.out_h(), s.out_w(), total);
   check_launch("avg_pool2d backward");
 }
 

@@ -22,8 +22,9 @@ __global__ void max_pool2d_forward_kernel(float* y, int64_t* idx, const float* x
        o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t ow = o % OW, oh = (o / OW) % OH, p = o / (OW * OH);
     const int64_t h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
-    const WindowMax best = max_pool_window(x + p * s.H * s.W, s, h0, pool_taps(h0, s.dil_h, s.KH, s.H),
-                                           w0, pool_taps(w0, s.dil_w, s.KW, s.W));
+    const WindowMax best =
+        max_pool_window(x + p * s.H * s.W, s, h0, pool_taps(h0, s.dil_h, s.KH, s.H), w0,
+                        pool_taps(w0, s.dil_w, s.KW, s.W));
     y[o] = best.value;
     idx[o] = best.index;
   }
@@ -54,19 +55,16 @@ namespace cuda {
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w(), total = s.planes() * OH * OW;
   if (total == 0) return;
-  max_pool2d_forward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          y, idx, x, s, OH, OW, total);
+  max_pool2d_forward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                              cuda::stream()>>>(y, idx, x, s, OH, OW, total);
   check_launch("max_pool2d");
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  max_pool2d_backward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          dx, dy, idx, s, s.out_h(), s.out_w(),
-                                                              total);
+  max_pool2d_backward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                               cuda::stream()>>>(dx, dy, idx, s, s.out_h(), s.out_w(), total);
   check_launch("max_pool2d backward");
 }
 

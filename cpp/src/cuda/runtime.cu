@@ -134,8 +134,9 @@ int sm_count() {
 
 void* allocate(size_t bytes) {
   if (device_count() == 0)
-    runtime_error("cuda: no CUDA GPU is available (pycnn.cuda.is_available() is False); "
-                  "use device='cpu'");
+    runtime_error(
+        "cuda: no CUDA GPU is available (pycnn.cuda.is_available() is False); "
+        "use device='cpu'");
   const int device = current_device();
   const size_t size = round_size(bytes);
   Allocator& a = allocator();

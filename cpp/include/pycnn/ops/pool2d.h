@@ -24,8 +24,8 @@ namespace pycnn {
 // means the window does not fit the padded input.
 inline int64_t pool2d_out_size(int64_t in, int64_t kernel, int64_t pad_begin, int64_t pad_end,
                                int64_t stride, int64_t dilation, bool ceil_mode) {
-  const int64_t span = in + pad_begin + pad_end - dilation * (kernel - 1) - 1 +
-                       (ceil_mode ? stride - 1 : 0);
+  const int64_t span =
+      in + pad_begin + pad_end - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
   // Floor division also for a negative span (a kernel larger than the padded input): C++ truncates
   // toward zero, which would turn -1/2 into a valid-looking output of size 1.
   int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
@@ -57,12 +57,8 @@ struct Pool2dShape {
   int64_t dil_h = 1, dil_w = 1;
   bool ceil_mode = false;
 
-  int64_t out_h() const {
-    return pool2d_out_size(H, KH, pad_h, pad_h, stride_h, dil_h, ceil_mode);
-  }
-  int64_t out_w() const {
-    return pool2d_out_size(W, KW, pad_w, pad_w, stride_w, dil_w, ceil_mode);
-  }
+  int64_t out_h() const { return pool2d_out_size(H, KH, pad_h, pad_h, stride_h, dil_h, ceil_mode); }
+  int64_t out_w() const { return pool2d_out_size(W, KW, pad_w, pad_w, stride_w, dil_w, ceil_mode); }
   int64_t planes() const { return N * C; }
 
   // Raises ValueError, naming `op`, for non-positive input sizes, kernel, stride or dilation, a
@@ -81,8 +77,8 @@ struct Pool2dShape {
     if (pad_h < 0 || pad_w < 0)
       value_error(op, ": padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
     if (pad_h > KH / 2 || pad_w > KW / 2)
-      value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h,
-                  ", ", pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
+      value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h, ", ",
+                  pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
     if (out_h() <= 0 || out_w() <= 0) {
       const std::string dilated =
           dil_h == 1 && dil_w == 1 ? "" : concat(" with dilation (", dil_h, ", ", dil_w, ")");
