@@ -8,9 +8,7 @@
 namespace pycnn {
 
 static AdaptivePool2dShape adaptive_avg_pool2d_shape(const Shape& input_shape, Pair output_size) {
-  if (input_shape.size() != 4)
-    value_error("adaptive_avg_pool2d: expected input to be 4-d (N, C, H, W), got shape ",
-                shape_str(input_shape));
+  require_ndim(input_shape, 4, "adaptive_avg_pool2d", "input", "(N, C, H, W)");
   AdaptivePool2dShape s;
   s.N = input_shape[0], s.C = input_shape[1], s.H = input_shape[2], s.W = input_shape[3];
   std::tie(s.OH, s.OW) = output_size;
@@ -35,8 +33,7 @@ static Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& input_
   require_shape(dy, {s.N, s.C, s.OH, s.OW}, "adaptive_avg_pool2d backward", "grad_output");
   Tensor dx = Tensor::empty(input_shape, DType::Float32, dy.device());
   if (dy.is_cuda())
-    PYCNN_ON_CUDA("adaptive_avg_pool2d",
-                  cuda::adaptive_avg_pool2d_backward(dx.f32(), dy.f32(), s));
+    PYCNN_ON_CUDA("adaptive_avg_pool2d", cuda::adaptive_avg_pool2d_backward(dx.f32(), dy.f32(), s));
   else cpu::adaptive_avg_pool2d_backward(dx.f32(), dy.f32(), s);
   return dx;
 }

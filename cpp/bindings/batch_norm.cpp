@@ -14,7 +14,8 @@ static void require_channel_vector(const std::optional<Tensor>& t, const Tensor&
   require_same_device(x, *t, "batch_norm", "input", arg);
 }
 
-static BatchNormShape batch_norm_shape(const Tensor& x, bool training, double momentum, double eps) {
+static BatchNormShape batch_norm_shape(const Tensor& x, bool training, double momentum,
+                                       double eps) {
   require_float(x, "batch_norm", "input");
   if (x.ndim() < 2)
     value_error("batch_norm: expected input of at least 2 dimensions (N, C, *), got shape ",
@@ -31,8 +32,9 @@ static BatchNormShape batch_norm_shape(const Tensor& x, bool training, double mo
                 shape_str(x.shape()));
   if (!(eps > 0)) value_error("batch_norm: expected eps > 0, got ", eps);
   if (training && s.count() <= 1)
-    value_error("batch_norm: expected more than 1 value per channel when training, got input of shape ",
-                shape_str(x.shape()));
+    value_error(
+        "batch_norm: expected more than 1 value per channel when training, got input of shape ",
+        shape_str(x.shape()));
   return s;
 }
 

@@ -23,7 +23,8 @@ static CatShape cat_shape(const std::vector<Tensor>& xs, int64_t& dim) {
     const Tensor& t = xs[k];
     if (t.device() != first.device())
       value_error("cat: expected all tensors on the same device, tensors[0] is on ",
-                  device_name(first.device()), " and tensors[", k, "] on ", device_name(t.device()));
+                  device_name(first.device()), " and tensors[", k, "] on ",
+                  device_name(t.device()));
     if (t.ndim() != ndim)
       value_error("cat: expected tensors[", k, "] to have ", ndim, " dimensions like tensors[0] ",
                   shape_str(first.shape()), ", got shape ", shape_str(t.shape()));
@@ -54,8 +55,9 @@ static Tensor cat_forward(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 // Returns one gradient per input (None where need_grad is false). `inputs` only supply the shapes.
-static std::vector<std::optional<Tensor>> cat_backward(const Tensor& dy, const std::vector<Tensor>& xs,
-                                                       int64_t dim, const std::vector<bool>& need_grad) {
+static std::vector<std::optional<Tensor>> cat_backward(const Tensor& dy,
+                                                       const std::vector<Tensor>& xs, int64_t dim,
+                                                       const std::vector<bool>& need_grad) {
   CatShape s = cat_shape(xs, dim);
   require_float(dy, "cat backward", "grad_output");
   require_same_device(xs[0], dy, "cat backward", "tensors[0]", "grad_output");

@@ -22,18 +22,25 @@ namespace nb = nanobind;
 inline void require_dtype(const Tensor& t, DType dtype, const char* op, const char* arg) {
   if (!t.defined()) value_error(op, ": ", arg, " is an undefined tensor");
   if (t.dtype() != dtype)
-    type_error(op, ": expected ", arg, " to be ", dtype_name(dtype), ", got ", dtype_name(t.dtype()));
+    type_error(op, ": expected ", arg, " to be ", dtype_name(dtype), ", got ",
+               dtype_name(t.dtype()));
 }
 
 inline void require_float(const Tensor& t, const char* op, const char* arg) {
   require_dtype(t, DType::Float32, op, arg);
 }
 
+// Also for a shape that comes without its tensor (a backward's input_shape, a shape rule's query).
+inline void require_ndim(const Shape& shape, int ndim, const char* op, const char* arg,
+                         const char* layout) {
+  if (static_cast<int>(shape.size()) != ndim)
+    value_error(op, ": expected ", arg, " to be ", ndim, "-d ", layout, ", got shape ",
+                shape_str(shape));
+}
+
 inline void require_ndim(const Tensor& t, int ndim, const char* op, const char* arg,
                          const char* layout) {
-  if (t.ndim() != ndim)
-    value_error(op, ": expected ", arg, " to be ", ndim, "-d ", layout, ", got shape ",
-                shape_str(t.shape()));
+  require_ndim(t.shape(), ndim, op, arg, layout);
 }
 
 inline void require_shape(const Tensor& t, const Shape& shape, const char* op, const char* arg) {
@@ -103,5 +110,6 @@ void bind_mse_loss(nb::module_& m);
 void bind_sgd(nb::module_& m);
 void bind_adam(nb::module_& m);
 void bind_rmsprop(nb::module_& m);
+void bind_shape_rules(nb::module_& m);
 
 }  // namespace pycnn

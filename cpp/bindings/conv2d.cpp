@@ -1,29 +1,17 @@
 // conv2d binding: argument and shape checks, device dispatch.
 #include "pycnn/ops/conv2d.h"
 
-#include "common.h"
+#include "shape_rules.h"
 
 namespace pycnn {
 
+// The tensors' checks; the shape rule is shape_rules.h's, shared with _C.conv2d_output_shape.
 static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b,
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   require_float(x, "conv2d", "input");
   require_float(w, "conv2d", "weight");
-  require_ndim(x, 4, "conv2d", "input", "(N, C, H, W)");
-  require_ndim(w, 4, "conv2d", "weight", "(C_out, C_in/groups, KH, KW)");
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), stride, padding, dilation, groups);
   require_same_device(x, w, "conv2d", "input", "weight");
-  Conv2dShape s;
-  s.N = x.size(0), s.C_in = x.size(1), s.H = x.size(2), s.W = x.size(3);
-  s.C_out = w.size(0), s.KH = w.size(2), s.KW = w.size(3);
-  std::tie(s.stride_h, s.stride_w) = stride;
-  std::tie(s.pad_h, s.pad_w) = padding;
-  std::tie(s.dil_h, s.dil_w) = dilation;
-  s.groups = groups;
-  s.validate();
-  if (w.size(1) * groups != s.C_in)
-    value_error("conv2d: weight of shape ", shape_str(w.shape()), " with groups=", groups,
-                " expects input with ", w.size(1) * groups, " channels, got input of shape ",
-                shape_str(x.shape()));
   if (b) {
     require_float(*b, "conv2d", "bias");
     require_shape(*b, {s.C_out}, "conv2d", "bias");
@@ -35,9 +23,10 @@ static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const std::opt
 static Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b,
                              Pair stride, Pair padding, Pair dilation, int64_t groups) {
   Conv2dShape s = conv2d_shape(x, w, b, stride, padding, dilation, groups);
-  Tensor y = Tensor::empty({s.N, s.C_out, s.out_h(), s.out_w()}, DType::Float32, x.device());
+  Tensor y = Tensor::empty(conv2d_output_shape(s), DType::Float32, x.device());
   const float* bias = b ? b->f32() : nullptr;
-  if (x.is_cuda()) PYCNN_ON_CUDA("conv2d", cuda::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s));
+  if (x.is_cuda())
+    PYCNN_ON_CUDA("conv2d", cuda::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s));
   else cpu::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s);
   return y;
 }
@@ -48,7 +37,7 @@ conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Pair stride,
                 Pair dilation, int64_t groups, bool need_dx, bool need_dw, bool need_db) {
   Conv2dShape s = conv2d_shape(x, w, std::nullopt, stride, padding, dilation, groups);
   require_float(dy, "conv2d backward", "grad_output");
-  require_shape(dy, {s.N, s.C_out, s.out_h(), s.out_w()}, "conv2d backward", "grad_output");
+  require_shape(dy, conv2d_output_shape(s), "conv2d backward", "grad_output");
   require_same_device(x, dy, "conv2d backward", "input", "grad_output");
   std::optional<Tensor> dx, dw, db;
   if (need_dx) dx = Tensor::empty(x.shape(), DType::Float32, x.device());

@@ -44,7 +44,8 @@ static CrossEntropyShape cross_entropy_shape(const Tensor& x, const Tensor& t, i
 // Returns (loss, valid): loss has the target's shape (reduction none) or is 0-d; valid is the number
 // of non-ignored targets, which the backward needs for 'mean'.
 static std::tuple<Tensor, int64_t> cross_entropy_forward(const Tensor& x, const Tensor& t,
-                                                         int64_t ignore_index, double label_smoothing,
+                                                         int64_t ignore_index,
+                                                         double label_smoothing,
                                                          int64_t reduction) {
   const CrossEntropyShape s =
       cross_entropy_shape(x, t, ignore_index, label_smoothing, reduction, "cross_entropy");
@@ -61,8 +62,8 @@ static std::tuple<Tensor, int64_t> cross_entropy_forward(const Tensor& x, const 
 static Tensor cross_entropy_backward(const Tensor& dloss, const Tensor& x, const Tensor& t,
                                      int64_t valid, int64_t ignore_index, double label_smoothing,
                                      int64_t reduction) {
-  const CrossEntropyShape s = cross_entropy_shape(x, t, ignore_index, label_smoothing, reduction,
-                                                  "cross_entropy backward");
+  const CrossEntropyShape s =
+      cross_entropy_shape(x, t, ignore_index, label_smoothing, reduction, "cross_entropy backward");
   require_float(dloss, "cross_entropy backward", "grad_output");
   require_shape(dloss, s.reduction == Reduction::None ? t.shape() : Shape{},
                 "cross_entropy backward", "grad_output");
@@ -80,9 +81,9 @@ void bind_cross_entropy(nb::module_& m) {
   m.def("cross_entropy_forward", &cross_entropy_forward, nb::arg("input"), nb::arg("target"),
         nb::arg("ignore_index"), nb::arg("label_smoothing"), nb::arg("reduction"),
         "reduction: 0 none, 1 mean, 2 sum. Returns (loss, number of non-ignored targets).");
-  m.def("cross_entropy_backward", &cross_entropy_backward, nb::arg("grad_output"),
-        nb::arg("input"), nb::arg("target"), nb::arg("valid"), nb::arg("ignore_index"),
-        nb::arg("label_smoothing"), nb::arg("reduction"));
+  m.def("cross_entropy_backward", &cross_entropy_backward, nb::arg("grad_output"), nb::arg("input"),
+        nb::arg("target"), nb::arg("valid"), nb::arg("ignore_index"), nb::arg("label_smoothing"),
+        nb::arg("reduction"));
 }
 
 }  // namespace pycnn

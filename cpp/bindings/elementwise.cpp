@@ -45,7 +45,8 @@ static void add_inplace(Tensor& acc, const Tensor& other) {
   require_same_device(acc, other, "add_", "self", "other");
   BroadcastShape s = BroadcastShape::make(acc.shape(), other.shape(), "add_");
   if (acc.is_cuda())
-    PYCNN_ON_CUDA("add_", cuda::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s));
+    PYCNN_ON_CUDA("add_",
+                  cuda::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s));
   else cpu::binary_forward(acc.f32(), acc.f32(), other.f32(), BinaryOp::Add, s);
   acc.bump_version();
 }

@@ -1,9 +1,9 @@
 // gemm binding, for tests and benchmarks: the packed CPU kernel, its plain reference, and the CUDA
 // tiled kernel on 2-d tensors.
-#include "pycnn/cuda_gemm.h"
 #include "pycnn/gemm.h"
 
 #include "common.h"
+#include "pycnn/cuda_gemm.h"
 
 namespace pycnn {
 
@@ -19,7 +19,8 @@ static Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
   const int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
   const int64_t Kb = trans_b ? b.size(1) : b.size(0), N = trans_b ? b.size(0) : b.size(1);
   if (K != Kb)
-    value_error("gemm: inner sizes differ: op(a) is (", M, ", ", K, "), op(b) is (", Kb, ", ", N, ")");
+    value_error("gemm: inner sizes differ: op(a) is (", M, ", ", K, "), op(b) is (", Kb, ", ", N,
+                ")");
   const bool accumulate = out.has_value();
   Tensor c = accumulate ? *out : Tensor::empty({M, N}, DType::Float32, a.device());
   if (accumulate) {
@@ -31,8 +32,8 @@ static Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
     PYCNN_ON_CUDA("gemm", cuda::gemm(c.f32(), N, a.f32(), a.size(1), b.f32(), b.size(1), M, N, K,
                                      trans_a, trans_b, accumulate));
   else if (reference)
-    cpu::gemm_reference(c.f32(), N, a.f32(), a.size(1), b.f32(), b.size(1), M, N, K, trans_a, trans_b,
-                        accumulate);
+    cpu::gemm_reference(c.f32(), N, a.f32(), a.size(1), b.f32(), b.size(1), M, N, K, trans_a,
+                        trans_b, accumulate);
   else
     cpu::gemm(c.f32(), N, a.f32(), a.size(1), b.f32(), b.size(1), M, N, K, trans_a, trans_b,
               accumulate);

@@ -12,8 +12,8 @@ static LinearShape linear_shape(const Tensor& x, const Tensor& w, const std::opt
   require_ndim(w, 2, "linear", "weight", "(out_features, in_features)");
   require_same_device(x, w, "linear", "input", "weight");
   if (x.ndim() < 1 || x.size(-1) != w.size(1))
-    value_error("linear: expected input with last dimension in_features=", w.size(1),
-                " (weight ", shape_str(w.shape()), "), got input of shape ", shape_str(x.shape()));
+    value_error("linear: expected input with last dimension in_features=", w.size(1), " (weight ",
+                shape_str(w.shape()), "), got input of shape ", shape_str(x.shape()));
   if (b) {
     require_float(*b, "linear", "bias");
     require_shape(*b, {w.size(0)}, "linear", "bias");
@@ -31,7 +31,8 @@ static Tensor linear_forward(const Tensor& x, const Tensor& w, const std::option
   out_shape.back() = s.out_features;
   Tensor y = Tensor::empty(out_shape, DType::Float32, x.device());
   const float* bias = b ? b->f32() : nullptr;
-  if (x.is_cuda()) PYCNN_ON_CUDA("linear", cuda::linear_forward(y.f32(), x.f32(), w.f32(), bias, s));
+  if (x.is_cuda())
+    PYCNN_ON_CUDA("linear", cuda::linear_forward(y.f32(), x.f32(), w.f32(), bias, s));
   else cpu::linear_forward(y.f32(), x.f32(), w.f32(), bias, s);
   return y;
 }

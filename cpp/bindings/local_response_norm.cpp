@@ -11,8 +11,9 @@ static LocalResponseNormShape local_response_norm_shape(const Tensor& x, int64_t
                                                         double k) {
   require_float(x, "local_response_norm", "input");
   if (x.ndim() < 3)
-    value_error("local_response_norm: expected input of at least 3 dimensions (N, C, *), got shape ",
-                shape_str(x.shape()));
+    value_error(
+        "local_response_norm: expected input of at least 3 dimensions (N, C, *), got shape ",
+        shape_str(x.shape()));
   if (size <= 0) value_error("local_response_norm: expected size > 0, got ", size);
   if (before < 0 || before > size - 1)
     value_error("local_response_norm: expected window_before in [0, size - 1] = [0, ", size - 1,
@@ -21,7 +22,9 @@ static LocalResponseNormShape local_response_norm_shape(const Tensor& x, int64_t
   s.N = x.size(0), s.C = x.size(1), s.inner = 1;
   for (int axis = 2; axis < x.ndim(); ++axis) s.inner *= x.size(axis);
   s.size = size, s.before = before;
-  s.alpha = static_cast<float>(alpha), s.beta = static_cast<float>(beta), s.k = static_cast<float>(k);
+  s.alpha = static_cast<float>(alpha);
+  s.beta = static_cast<float>(beta);
+  s.k = static_cast<float>(k);
   return s;
 }
 

@@ -3,7 +3,7 @@
 // never reads), so the tape keeps no activation alive for a pooling layer.
 #include "pycnn/ops/max_pool2d.h"
 
-#include "pool2d_args.h"
+#include "shape_rules.h"
 
 namespace pycnn {
 
@@ -11,8 +11,9 @@ namespace pycnn {
 static std::tuple<Tensor, Tensor> max_pool2d_forward(const Tensor& x, Pair kernel_size, Pair stride,
                                                      Pair padding, Pair dilation, bool ceil_mode) {
   require_float(x, "max_pool2d", "input");
-  Pool2dShape s = pool2d_shape("max_pool2d", x.shape(), kernel_size, stride, padding, dilation, ceil_mode);
-  const Shape out_shape = {s.N, s.C, s.out_h(), s.out_w()};
+  Pool2dShape s =
+      pool2d_shape("max_pool2d", x.shape(), kernel_size, stride, padding, dilation, ceil_mode);
+  const Shape out_shape = pool2d_output_shape(s);
   Tensor y = Tensor::empty(out_shape, DType::Float32, x.device());
   Tensor idx = Tensor::empty(out_shape, DType::Int64, x.device());
   if (x.is_cuda())
@@ -24,8 +25,9 @@ static std::tuple<Tensor, Tensor> max_pool2d_forward(const Tensor& x, Pair kerne
 static Tensor max_pool2d_backward(const Tensor& dy, const Tensor& idx, const Shape& input_shape,
                                   Pair kernel_size, Pair stride, Pair padding, Pair dilation,
                                   bool ceil_mode) {
-  Pool2dShape s = pool2d_shape("max_pool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode);
-  const Shape out_shape = {s.N, s.C, s.out_h(), s.out_w()};
+  Pool2dShape s =
+      pool2d_shape("max_pool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode);
+  const Shape out_shape = pool2d_output_shape(s);
   require_float(dy, "max_pool2d backward", "grad_output");
   require_dtype(idx, DType::Int64, "max_pool2d backward", "indices");
   require_shape(dy, out_shape, "max_pool2d backward", "grad_output");

@@ -51,4 +51,5 @@ NB_MODULE(_C, m) {
   bind_sgd(m);
   bind_adam(m);
   bind_rmsprop(m);
+  bind_shape_rules(m);
 }

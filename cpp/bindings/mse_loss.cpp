@@ -21,8 +21,8 @@ static MseLossShape mse_loss_shape(const Tensor& x, const Tensor& t, int64_t red
 
 static Tensor mse_loss_forward(const Tensor& x, const Tensor& t, int64_t reduction) {
   const MseLossShape s = mse_loss_shape(x, t, reduction, "mse_loss");
-  Tensor loss = Tensor::empty(s.reduction == Reduction::None ? x.shape() : Shape{},
-                              DType::Float32, x.device());
+  Tensor loss = Tensor::empty(s.reduction == Reduction::None ? x.shape() : Shape{}, DType::Float32,
+                              x.device());
   if (s.reduction == Reduction::None && s.n == 0) return loss;
   if (x.is_cuda())
     PYCNN_ON_CUDA("mse_loss", cuda::mse_loss_forward(loss.f32(), x.f32(), t.f32(), s));
@@ -31,9 +31,9 @@ static Tensor mse_loss_forward(const Tensor& x, const Tensor& t, int64_t reducti
 }
 
 // Returns (dx, dt); each is None unless asked for.
-static std::tuple<std::optional<Tensor>, std::optional<Tensor>>
-mse_loss_backward(const Tensor& dloss, const Tensor& x, const Tensor& t, int64_t reduction,
-                  bool need_dx, bool need_dt) {
+static std::tuple<std::optional<Tensor>, std::optional<Tensor>> mse_loss_backward(
+    const Tensor& dloss, const Tensor& x, const Tensor& t, int64_t reduction, bool need_dx,
+    bool need_dt) {
   const MseLossShape s = mse_loss_shape(x, t, reduction, "mse_loss backward");
   require_float(dloss, "mse_loss backward", "grad_output");
   require_shape(dloss, s.reduction == Reduction::None ? x.shape() : Shape{}, "mse_loss backward",

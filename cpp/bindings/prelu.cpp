@@ -34,8 +34,8 @@ static Tensor prelu_forward(const Tensor& x, const Tensor& w) {
 }
 
 // Returns (dx, dw); each is None unless asked for. dw has the weight's shape.
-static std::tuple<std::optional<Tensor>, std::optional<Tensor>>
-prelu_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool need_dx, bool need_dw) {
+static std::tuple<std::optional<Tensor>, std::optional<Tensor>> prelu_backward(
+    const Tensor& dy, const Tensor& x, const Tensor& w, bool need_dx, bool need_dw) {
   const PreluShape s = prelu_shape(x, w, "prelu backward");
   require_float(dy, "prelu backward", "grad_output");
   require_shape(dy, x.shape(), "prelu backward", "grad_output");

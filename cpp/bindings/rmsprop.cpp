@@ -35,8 +35,8 @@ static void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor
   float* ga = grad_avg ? grad_avg->f32() : nullptr;
   float* buf = momentum_buffer ? momentum_buffer->f32() : nullptr;
   if (param.is_cuda())
-    PYCNN_ON_CUDA("rmsprop", cuda::rmsprop_update(param.f32(), square_avg.f32(), ga, buf,
-                                                  grad.f32(), c));
+    PYCNN_ON_CUDA("rmsprop",
+                  cuda::rmsprop_update(param.f32(), square_avg.f32(), ga, buf, grad.f32(), c));
   else cpu::rmsprop_update(param.f32(), square_avg.f32(), ga, buf, grad.f32(), c);
   param.bump_version();  // autograd then refuses a graph that saved the old values
   square_avg.bump_version();
@@ -45,10 +45,10 @@ static void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor
 }
 
 void bind_rmsprop(nb::module_& m) {
-  m.def("rmsprop_update", &rmsprop_update, nb::arg("param"), nb::arg("grad"),
-        nb::arg("square_avg"), nb::arg("grad_avg").none(), nb::arg("momentum_buffer").none(),
-        nb::arg("lr"), nb::arg("alpha"), nb::arg("eps"), nb::arg("weight_decay"),
-        nb::arg("momentum"), nb::arg("centered"), nb::arg("maximize"),
+  m.def("rmsprop_update", &rmsprop_update, nb::arg("param"), nb::arg("grad"), nb::arg("square_avg"),
+        nb::arg("grad_avg").none(), nb::arg("momentum_buffer").none(), nb::arg("lr"),
+        nb::arg("alpha"), nb::arg("eps"), nb::arg("weight_decay"), nb::arg("momentum"),
+        nb::arg("centered"), nb::arg("maximize"),
         "One torch.optim.RMSprop step of param and its state in place (grad_avg given exactly "
         "when centered, momentum_buffer exactly when momentum > 0).");
 }

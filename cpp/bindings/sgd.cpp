@@ -34,9 +34,8 @@ static void sgd_update(const Tensor& param, const Tensor& grad,
 
 void bind_sgd(nb::module_& m) {
   m.def("sgd_update", &sgd_update, nb::arg("param"), nb::arg("grad"),
-        nb::arg("momentum_buffer").none(), nb::arg("lr"), nb::arg("momentum"),
-        nb::arg("dampening"), nb::arg("weight_decay"), nb::arg("nesterov"), nb::arg("maximize"),
-        nb::arg("first_step"),
+        nb::arg("momentum_buffer").none(), nb::arg("lr"), nb::arg("momentum"), nb::arg("dampening"),
+        nb::arg("weight_decay"), nb::arg("nesterov"), nb::arg("maximize"), nb::arg("first_step"),
         "One torch.optim.SGD step of param in place (and of momentum_buffer, given exactly when "
         "momentum != 0; first_step makes it start as the gradient).");
 }

@@ -50,14 +50,15 @@ static Tensor from_dlpack(nb::ndarray<> arr) {
   Device device;
   if (arr.device_type() == nb::device::cpu::value) device = Device::CPU;
   else if (arr.device_type() == nb::device::cuda::value) device = Device::CUDA;
-  else value_error("from_dlpack: expected a CPU or CUDA array, got device type ", arr.device_type());
+  else
+    value_error("from_dlpack: expected a CPU or CUDA array, got device type ", arr.device_type());
   // pycnn's kernels run on the current device; memory of another GPU would fault there.
   if (device == Device::CUDA) {
     int current = 0;
     PYCNN_ON_CUDA("from_dlpack", current = cuda::current_device());
     if (arr.device_id() != current)
-      value_error("from_dlpack: expected an array on cuda:", current, " (pycnn's device), got one on cuda:",
-                  arr.device_id());
+      value_error("from_dlpack: expected an array on cuda:", current,
+                  " (pycnn's device), got one on cuda:", arr.device_id());
   }
   return wrap_ndarray(arr, device, "from_dlpack");
 }
@@ -68,11 +69,13 @@ static nb::object export_array(const Tensor& t) {
   if (t.is_cuda()) PYCNN_ON_CUDA("dlpack", cuda::synchronize());
   // The capsule owns a reference to the storage: the array stays valid after the tensor dies.
   auto* keep = new std::shared_ptr<Storage>(t.storage());
-  nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  nb::capsule owner(keep,
+                    [](void* p) noexcept { delete static_cast<std::shared_ptr<Storage>*>(p); });
   std::vector<size_t> shape(t.shape().begin(), t.shape().end());
   nb::dlpack::dtype dt = t.dtype() == DType::Float32 ? nb::dtype<float>() : nb::dtype<int64_t>();
   int device_type = t.is_cuda() ? nb::device::cuda::value : nb::device::cpu::value;
-  nb::ndarray<Framework> arr(t.raw(), shape.size(), shape.data(), owner, nullptr, dt, device_type, 0);
+  nb::ndarray<Framework> arr(t.raw(), shape.size(), shape.data(), owner, nullptr, dt, device_type,
+                             0);
   return nb::cast(arr, nb::rv_policy::reference);
 }
 
@@ -93,13 +96,15 @@ void bind_tensor(nb::module_& m) {
            "An array-API object with __dlpack__ sharing the memory, on the tensor's device.")
       .def("view", [](const Tensor& t, const Shape& shape) { return t.view(shape); })
       .def("clone", &Tensor::clone)
-      .def("to", [](const Tensor& t, const std::string& device) { return t.to(parse_device(device)); })
+      .def("to",
+           [](const Tensor& t, const std::string& device) { return t.to(parse_device(device)); })
       .def_prop_ro("_version", &Tensor::version,
                    "In-place writes to this tensor's storage so far (shared by its views).")
-      .def("zero_", [](Tensor& t) {
-        t.zero_();
-        t.bump_version();
-      })
+      .def("zero_",
+           [](Tensor& t) {
+             t.zero_();
+             t.bump_version();
+           })
       .def("copy_", [](Tensor& t, const Tensor& src) {
         if (t.shape() != src.shape())
           value_error("copy_: expected a source of shape ", shape_str(t.shape()), ", got ",
@@ -149,9 +154,12 @@ void bind_tensor(nb::module_& m) {
   });
   m.def("cuda_synchronize", [] { PYCNN_ON_CUDA("cuda.synchronize", cuda::synchronize()); });
   // A build without CUDA has no GPU matrix products: the flag reads False and setting it does nothing.
-  m.def("cuda_set_allow_tf32", [](bool allow) {
-    if (built_with_cuda()) PYCNN_ON_CUDA("cuda", cuda::set_allow_tf32(allow));
-  }, nb::arg("allow"));
+  m.def(
+      "cuda_set_allow_tf32",
+      [](bool allow) {
+        if (built_with_cuda()) PYCNN_ON_CUDA("cuda", cuda::set_allow_tf32(allow));
+      },
+      nb::arg("allow"));
   m.def("cuda_get_allow_tf32", [] {
     bool allow = false;
     if (built_with_cuda()) PYCNN_ON_CUDA("cuda", allow = cuda::allow_tf32());

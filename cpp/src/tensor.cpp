@@ -1,13 +1,13 @@
 // Tensor storage, copies between devices, and the CPU allocator.
 #include "pycnn/tensor.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
-
-#include <unistd.h>
 
 namespace pycnn {
 
@@ -115,7 +115,8 @@ bool built_with_cuda() {
 }
 
 void throw_no_cuda(const char* op) {
-  runtime_error(op, ": this pycnn was built without the CUDA backend (nvcc was not found at build "
+  runtime_error(op,
+                ": this pycnn was built without the CUDA backend (nvcc was not found at build "
                 "time); reinstall with nvcc on PATH or use device='cpu'");
 }
 
@@ -143,7 +144,8 @@ static std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
     storage->data = cpu::allocate(bytes);
     storage->release = cpu::release;
   } else {
-    PYCNN_ON_CUDA("tensor", (storage->data = cuda::allocate(bytes), storage->release = cuda::release));
+    PYCNN_ON_CUDA("tensor",
+                  (storage->data = cuda::allocate(bytes), storage->release = cuda::release));
   }
   return storage;
 }
@@ -182,7 +184,8 @@ Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device,
 int64_t Tensor::size(int axis) const {
   int n = ndim();
   int a = axis < 0 ? axis + n : axis;
-  if (a < 0 || a >= n) value_error("tensor: axis ", axis, " is out of range for a ", n, "-d tensor");
+  if (a < 0 || a >= n)
+    value_error("tensor: axis ", axis, " is out of range for a ", n, "-d tensor");
   return shape_[a];
 }
 

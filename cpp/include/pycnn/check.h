@@ -8,9 +8,9 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <type_traits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace pycnn {

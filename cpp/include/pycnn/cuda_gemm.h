@@ -15,8 +15,8 @@
 
 namespace pycnn::cuda {
 
-void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-          int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate);
+void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+          int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate);
 
 // The same with a bias added to every row: C[m, n] (+)= ... + bias[n] (linear's forward).
 void gemm_bias(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,

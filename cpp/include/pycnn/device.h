@@ -26,7 +26,7 @@ void release(void* ptr);
 bool built_with_cuda();
 
 namespace cuda {
-int device_count();  // 0 when there is no GPU or no driver; never throws
+int device_count();    // 0 when there is no GPU or no driver; never throws
 int current_device();  // the device pycnn's kernels run on (cudaGetDevice)
 void* allocate(size_t bytes);
 void release(void* ptr);
@@ -35,11 +35,11 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes);
 void copy_device_to_device(void* dst, const void* src, size_t bytes);
 void fill_zero(void* ptr, size_t bytes);
 void synchronize();
-size_t memory_allocated();      // bytes held by live tensors
-size_t max_memory_allocated();  // high-water mark of memory_allocated()
+size_t memory_allocated();       // bytes held by live tensors
+size_t max_memory_allocated();   // high-water mark of memory_allocated()
 void reset_peak_memory_stats();  // max_memory_allocated() restarts from memory_allocated()
-size_t memory_reserved();       // bytes taken from the driver: live tensors plus the allocator's cache
-void empty_cache();             // returns the cached (free) blocks to the driver
+size_t memory_reserved();        // bytes from the driver: live tensors plus the allocator's cache
+void empty_cache();              // returns the cached (free) blocks to the driver
 }  // namespace cuda
 
 // Raises a clear error when CUDA was asked for and cannot be had.
@@ -51,6 +51,15 @@ void empty_cache();             // returns the cached (free) blocks to the drive
 #define PYCNN_ON_CUDA(op, call) call
 #else
 #define PYCNN_ON_CUDA(op, call) ::pycnn::throw_no_cuda(op)
+#endif
+
+// PYCNN_CUDA_LAUNCHER(f): a pointer to the CUDA launcher f in a build with CUDA; in a build without
+// it a null pointer of the same type, so code that passes launchers around links there too (and
+// checks for null before it calls; see cpp/bindings/unary_activation.h).
+#ifdef PYCNN_WITH_CUDA
+#define PYCNN_CUDA_LAUNCHER(f) (&(f))
+#else
+#define PYCNN_CUDA_LAUNCHER(f) static_cast<decltype(&(f))>(nullptr)
 #endif
 
 }  // namespace pycnn

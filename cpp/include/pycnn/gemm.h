@@ -15,8 +15,9 @@
 
 namespace pycnn::cpu {
 
-void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-          int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate, bool parallel = true);
+void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+          int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate,
+          bool parallel = true);
 
 // op(A) packed once for many products with the same A (a conv layer's weights against every chunk
 // of columns of every image: packing them per product cost as much as packing the columns).

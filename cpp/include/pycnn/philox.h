@@ -24,8 +24,9 @@ struct Philox4x32 {
 };
 
 namespace philox_detail {
-constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;   // round multipliers
-constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;  // key schedule: golden ratio, sqrt(3)-1
+constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;  // round multipliers
+// key schedule: golden ratio, sqrt(3)-1
+constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 
 PYCNN_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
   // One 32x32->64 multiply; nvcc lowers it to mul.lo/mul.hi, host compilers to one imul.
@@ -52,9 +53,9 @@ PYCNN_HD inline Philox4x32 philox4x32(Philox4x32 ctr, uint32_t key0, uint32_t ke
 
 // The four uniforms of elements 4*group .. 4*group+3.
 PYCNN_HD inline void philox_uniform4(float out[4], uint64_t seed, uint64_t group) {
-  const Philox4x32 r =
-      philox4x32(Philox4x32{{static_cast<uint32_t>(group), static_cast<uint32_t>(group >> 32), 0u, 0u}},
-                 static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  const Philox4x32 r = philox4x32(
+      Philox4x32{{static_cast<uint32_t>(group), static_cast<uint32_t>(group >> 32), 0u, 0u}},
+      static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
   for (int lane = 0; lane < 4; ++lane) out[lane] = static_cast<float>(r.v[lane] >> 8) * 0x1.0p-24f;
 }
 

@@ -35,7 +35,7 @@ struct Storage {
   size_t bytes = 0;
   Device device = Device::CPU;
   std::function<void(void*)> release;  // returns the block to its allocator or drops its owner
-  std::atomic<int64_t> version{0};      // in-place writes so far (see the file comment)
+  std::atomic<int64_t> version{0};     // in-place writes so far (see the file comment)
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -50,8 +50,10 @@ class Tensor {
  public:
   Tensor() = default;
 
-  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32,
+                      Device device = Device::CPU);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32,
+                      Device device = Device::CPU);
   // Wraps memory owned elsewhere; `release` runs when the last tensor sharing it dies.
   static Tensor wrap(void* data, const Shape& shape, DType dtype, Device device,
                      std::function<void(void*)> release);
@@ -67,20 +69,22 @@ class Tensor {
   bool is_cuda() const { return device_ == Device::CUDA; }
 
   void* raw() const { return storage_ ? storage_->data : nullptr; }
-  float* f32() const;      // throws TypeError unless float32
-  int64_t* i64() const;    // throws TypeError unless int64
+  float* f32() const;    // throws TypeError unless float32
+  int64_t* i64() const;  // throws TypeError unless int64
 
   Tensor view(const Shape& shape) const;  // same storage, new shape of the same numel
   Tensor clone() const;                   // a copy on the same device
   Tensor to(Device device) const;         // a copy on `device` (itself when already there)
   void zero_();
-  void copy_from(const Tensor& src);      // same numel and dtype, any devices
+  void copy_from(const Tensor& src);  // same numel and dtype, any devices
 
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
   // The storage's version counter (0 for an undefined tensor). Kernels do not bump it themselves:
   // the binding of every in-place op does, once per call, after the write.
-  int64_t version() const { return storage_ ? storage_->version.load(std::memory_order_relaxed) : 0; }
+  int64_t version() const {
+    return storage_ ? storage_->version.load(std::memory_order_relaxed) : 0;
+  }
   void bump_version() const {
     if (storage_) storage_->version.fetch_add(1, std::memory_order_relaxed);
   }

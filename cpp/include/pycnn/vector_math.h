@@ -41,6 +41,18 @@ inline float select(bool c, float a, float b) {
   return out;
 }
 
+// Cephes' minimax polynomial for e^r - 1 on [-ln2/2, ln2/2]: r + r^2 * P(r). exp_vectorizable adds
+// the 1 after its range reduction; expm1_vectorizable uses it as it is near 0.
+inline float expm1_polynomial(float r) {
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return p * (r * r) + r;
+}
+
 }  // namespace detail
 
 // e^x in float, max relative error ~1.2e-7 (about 1 ulp) against the exact value on [-87, 88].
@@ -62,15 +74,7 @@ inline float exp_vectorizable(float x) {
   const int32_t n = static_cast<int32_t>(t);
   const float nf = static_cast<float>(n);
   const float r = (xc - nf * kLn2Hi) - nf * kLn2Lo;
-  // Cephes' minimax polynomial for e^r on [-ln2/2, ln2/2]: 1 + r + r^2 * P(r).
-  const float z = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = (p * z + r) + 1.0f;
+  const float er = detail::expm1_polynomial(r) + 1.0f;  // e^r = 1 + r + r^2 * P(r)
   // 2^n in two factors built from exponent bits, each a normal float for n in [-152, 129]: the
   // first product stays normal and the second rounds once, to a subnormal, 0 or +inf as due.
   const int32_t n1 = n / 2, n2 = n - n1;
@@ -89,15 +93,8 @@ inline float exp_vectorizable(float x) {
 // beyond, e^x is at most ~0.71 or at least ~1.41 and subtracting 1 loses under 2 bits. Edges as
 // std::expm1: NaN -> NaN, -inf -> -1, +inf and overflow -> +inf.
 inline float expm1_vectorizable(float x) {
-  const float z = x * x;
-  float p = 1.9875691500e-4f;
-  p = p * x + 1.3981999507e-3f;
-  p = p * x + 8.3334519073e-3f;
-  p = p * x + 4.1665795894e-2f;
-  p = p * x + 1.6666665459e-1f;
-  p = p * x + 5.0000001201e-1f;
-  const float small = p * z + x;
-  return detail::select(std::fabs(x) < 0.34657359f, small, exp_vectorizable(x) - 1.0f);
+  return detail::select(std::fabs(x) < 0.34657359f, detail::expm1_polynomial(x),
+                        exp_vectorizable(x) - 1.0f);
 }
 
 // log(1 + t) for t in [0, 1] (NaN -> NaN), relative error ~2e-7 (a few ulp), t = 1e-30 included.
@@ -154,7 +151,8 @@ inline float row_max(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) lanes[j] = detail::select(x[i + j] > lanes[j], x[i + j], lanes[j]);
+    for (int j = 0; j < kLanes; ++j)
+      lanes[j] = detail::select(x[i + j] > lanes[j], x[i + j], lanes[j]);
   float m = -std::numeric_limits<float>::infinity();
   for (int j = 0; j < kLanes; ++j) m = detail::select(lanes[j] > m, lanes[j], m);
   for (; i < n; ++i) m = detail::select(x[i] > m, x[i], m);

@@ -8,19 +8,7 @@
 
 #include <cstring>
 
-#include "pycnn/check.h"
-
-namespace pycnn {
-
-void AdaptivePool2dShape::validate() const {
-  if (N < 0 || C <= 0 || H <= 0 || W <= 0)
-    value_error("adaptive_avg_pool2d: input must have positive channels, height and width, got "
-                "(N=", N, ", C=", C, ", H=", H, ", W=", W, ")");
-  if (OH < 0 || OW < 0)
-    value_error("adaptive_avg_pool2d: output_size must be non-negative, got (", OH, ", ", OW, ")");
-}
-
-namespace cpu {
+namespace pycnn::cpu {
 
 // Below this many input elements a parallel region costs more than it saves.
 static constexpr int64_t kParallelWork = 1 << 15;
@@ -93,5 +81,4 @@ void adaptive_avg_pool2d_backward(float* dx, const float* dy, const AdaptivePool
   }
 }
 
-}  // namespace cpu
-}  // namespace pycnn
+}  // namespace pycnn::cpu

@@ -31,7 +31,7 @@ void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s, const Av
         float sum = 0.0f;
         for (int64_t h = sh.lo; h < sh.hi; ++h) {
           const float* row = xp + h * s.W;
-          // simd reduction: lets the compiler vectorise the row sum despite strict float order
+        // simd reduction: lets the compiler vectorise the row sum despite strict float order
 #pragma omp simd reduction(+ : sum)
           for (int64_t w = sw.lo; w < sw.hi; ++w) sum += row[w];
         }

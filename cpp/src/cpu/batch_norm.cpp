@@ -3,10 +3,10 @@
 // Layout x[N, C, inner]: channel c's values are N runs of `inner` contiguous floats. Statistics are
 // per channel (threads over channels, double accumulators, `omp simd` so the sums still vectorise);
 // the elementwise passes run over the N*C rows, which keeps both cores busy even when C is small.
+#include "pycnn/ops/batch_norm.h"
+
 #include <cmath>
 #include <vector>
-
-#include "pycnn/ops/batch_norm.h"
 
 namespace pycnn::cpu {
 
@@ -107,8 +107,7 @@ void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const
         const float mean_dy = static_cast<float>(sum_dy[c] / static_cast<double>(M));
         const float k = static_cast<float>(sum_dy_xhat[c] / static_cast<double>(M)) * rstd[c];
         const float mu = mean[c];
-        for (int64_t i = 0; i < inner; ++i)
-          dxr[i] = scale * (dyr[i] - mean_dy - (xr[i] - mu) * k);
+        for (int64_t i = 0; i < inner; ++i) dxr[i] = scale * (dyr[i] - mean_dy - (xr[i] - mu) * k);
       } else {
         for (int64_t i = 0; i < inner; ++i) dxr[i] = scale * dyr[i];
       }

@@ -1,8 +1,8 @@
 // cat on the CPU (see pycnn/ops/cat.h): each (input, outer index) pair is one contiguous block of
 // size_k * inner floats, copied with memcpy; threads take outer indices when there are many.
-#include <cstring>
-
 #include "pycnn/ops/cat.h"
+
+#include <cstring>
 
 namespace pycnn::cpu {
 

@@ -16,39 +16,11 @@
 #include <cstring>
 #include <vector>
 
-#include "pycnn/check.h"
 #include "pycnn/gemm.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
 
-namespace pycnn {
-
-void Conv2dShape::validate() const {
-  if (N < 0 || C_in <= 0 || H <= 0 || W <= 0)
-    value_error("conv2d: input must have positive channels, height and width, got (N=", N,
-                ", C=", C_in, ", H=", H, ", W=", W, ")");
-  if (C_out <= 0 || KH <= 0 || KW <= 0)
-    value_error("conv2d: weight must have positive out_channels and kernel size, got (", C_out,
-                ", ", KH, ", ", KW, ")");
-  if (stride_h <= 0 || stride_w <= 0)
-    value_error("conv2d: stride must be positive, got (", stride_h, ", ", stride_w, ")");
-  if (pad_h < 0 || pad_w < 0)
-    value_error("conv2d: padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
-  if (dil_h <= 0 || dil_w <= 0)
-    value_error("conv2d: dilation must be positive, got (", dil_h, ", ", dil_w, ")");
-  if (groups <= 0 || C_in % groups != 0 || C_out % groups != 0)
-    value_error("conv2d: groups=", groups, " must divide in_channels=", C_in,
-                " and out_channels=", C_out);
-  // Compared directly: out_h()'s division truncates toward zero, so a kernel one stride too large
-  // would still give an output of size 1.
-  if (out_h() <= 0 || out_w() <= 0 || dil_h * (KH - 1) + 1 > H + 2 * pad_h ||
-      dil_w * (KW - 1) + 1 > W + 2 * pad_w)
-    value_error("conv2d: kernel (", dil_h * (KH - 1) + 1, ", ", dil_w * (KW - 1) + 1,
-                ") with dilation is larger than the padded input (", H + 2 * pad_h, ", ",
-                W + 2 * pad_w, ")");
-}
-
-namespace cpu {
+namespace pycnn::cpu {
 
 namespace {
 
@@ -71,11 +43,14 @@ void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t out, int6
 // matrix (K rows) stays in L2 between im2col writing it and the gemm reading it: unrolling a whole
 // 224x224 image at once would stream a 100 MB matrix through DRAM three times.
 int64_t target_columns(const Conv2dShape& s) {
-  const int64_t target = (int64_t(1) << 18) / std::max<int64_t>(1, s.col_rows());  // ~1 MB of floats
+  // ~1 MB of floats
+  const int64_t target = (int64_t(1) << 18) / std::max<int64_t>(1, s.col_rows());
   return std::max<int64_t>(256, target / 64 * 64);
 }
 
-int64_t chunk_columns(const Conv2dShape& s) { return std::min(s.out_h() * s.out_w(), target_columns(s)); }
+int64_t chunk_columns(const Conv2dShape& s) {
+  return std::min(s.out_h() * s.out_w(), target_columns(s));
+}
 
 // Calls fn(row, oh, ow_begin, ow_end, dst_offset) for every output row segment of positions
 // [p0, p1): the positions (oh, ow) with ow in [ow_begin, ow_end) land at columns dst_offset + ow.
@@ -98,8 +73,8 @@ struct PaddedGeometry {
 };
 
 PaddedGeometry padded_geometry(const Conv2dShape& s) {
-  return {s.cin_per_group(), s.H + 2 * s.pad_h, s.W + 2 * s.pad_w, s.KH,       s.KW,     s.out_h(),
-          s.out_w(),         s.stride_h,        s.stride_w,        s.dil_h,    s.dil_w};
+  return {s.cin_per_group(), s.H + 2 * s.pad_h, s.W + 2 * s.pad_w, s.KH,    s.KW,   s.out_h(),
+          s.out_w(),         s.stride_h,        s.stride_w,        s.dil_h, s.dil_w};
 }
 
 // xp[C, Hp, Wp] = x[C, H, W] framed by pad_h rows and pad_w columns of zeros; returns xp, or x
@@ -126,7 +101,8 @@ const float* pad_image(const float* x, const Conv2dShape& s) {
 
 // col[K, OH*OW] (rows ld apart) from the padded image xp[C, Hp, Wp]. Cloned per instruction set: a
 // 16-float row is one AVX-512 move instead of four SSE ones.
-PYCNN_VECTOR_CLONES void im2col_padded(float* col, int64_t ld, const float* xp, const PaddedGeometry& g) {
+PYCNN_VECTOR_CLONES void im2col_padded(float* col, int64_t ld, const float* xp,
+                                       const PaddedGeometry& g) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -137,7 +113,8 @@ PYCNN_VECTOR_CLONES void im2col_padded(float* col, int64_t ld, const float* xp, 
             for (int64_t ow = 0; ow < g.OW; ++ow) row[oh * g.OW + ow] = src[oh * g.sh * g.Wp + ow];
         else
           for (int64_t oh = 0; oh < g.OH; ++oh)
-            for (int64_t ow = 0; ow < g.OW; ++ow) row[oh * g.OW + ow] = src[oh * g.sh * g.Wp + ow * g.sw];
+            for (int64_t ow = 0; ow < g.OW; ++ow)
+              row[oh * g.OW + ow] = src[oh * g.sh * g.Wp + ow * g.sw];
       }
 }
 
@@ -180,7 +157,8 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
 
 // dx[C, H, W] += the whole image's dcol[K, OH*OW] (rows ld apart) folded back: summed into a zeroed
 // padded plane by plain strided adds, whose interior is then added to dx (cloned like im2col_padded).
-PYCNN_VECTOR_CLONES void col2im_whole(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s) {
+PYCNN_VECTOR_CLONES void col2im_whole(float* dx, const float* dcol, int64_t ld,
+                                      const Conv2dShape& s) {
   const PaddedGeometry g = padded_geometry(s);
   const bool padded = s.pad_h != 0 || s.pad_w != 0;
   static thread_local Scratch padded_scratch;
@@ -195,7 +173,8 @@ PYCNN_VECTOR_CLONES void col2im_whole(float* dx, const float* dcol, int64_t ld, 
         const float* __restrict row = dcol + ((c * g.KH + kh) * g.KW + kw) * ld;
         float* __restrict dst = dxp + (c * g.Hp + kh * g.dh) * g.Wp + kw * g.dw;
         for (int64_t oh = 0; oh < g.OH; ++oh)
-          for (int64_t ow = 0; ow < g.OW; ++ow) dst[oh * g.sh * g.Wp + ow * g.sw] += row[oh * g.OW + ow];
+          for (int64_t ow = 0; ow < g.OW; ++ow)
+            dst[oh * g.sh * g.Wp + ow * g.sw] += row[oh * g.OW + ow];
       }
   if (!padded) return;
   for (int64_t c = 0; c < g.C; ++c)
@@ -208,7 +187,8 @@ PYCNN_VECTOR_CLONES void col2im_whole(float* dx, const float* dcol, int64_t ld, 
 
 // dx[C_in/g, H, W] += col2im(dcol[K, p1-p0], rows ld apart) for columns p0..p1 (dx zeroed by the
 // caller).
-void col2im(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s, int64_t p0, int64_t p1) {
+void col2im(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s, int64_t p0,
+            int64_t p1) {
   const int64_t OW = s.out_w(), width = ld;
   if (p0 == 0 && p1 == s.out_h() * OW) {
     col2im_whole(dx, dcol, ld, s);
@@ -285,7 +265,9 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
     const float* wt_g = wtp ? wtp + g * packed_a_floats(K, cout_g) : nullptr;
     float* dx_g = dx_n ? dx_n + g * cin_g * s.H * s.W : nullptr;
     if (pointwise) {  // col is the image itself and dcol is dx itself
-      if (dw) gemm(dw + g * cout_g * K, K, dy_g, P, x_g, P, cout_g, K, P, false, true, true, parallel_gemm);
+      if (dw)
+        gemm(dw + g * cout_g * K, K, dy_g, P, x_g, P, cout_g, K, P, false, true, true,
+             parallel_gemm);
       if (dx_g) gemm_packed_a(dx_g, P, wt_g, dy_g, P, K, P, cout_g, false, false, parallel_gemm);
       continue;
     }
@@ -297,7 +279,8 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
              parallel_gemm);
       }
       if (dx_g) {
-        gemm_packed_a(dcol, width, wt_g, dy_g + p0, P, K, width, cout_g, false, false, parallel_gemm);
+        gemm_packed_a(dcol, width, wt_g, dy_g + p0, P, K, width, cout_g, false, false,
+                      parallel_gemm);
         col2im(dx_g, dcol, width, s, p0, p1);
       }
     }
@@ -340,8 +323,9 @@ void forward_images(float* y, const float* x, const float* wp, const float* b, c
 // Backward of `images` small images side by side (see forward_images): dy is gathered into
 // dyg[C_out/g, images*P] so dw takes one gemm with images*P as its depth, and dx one gemm into
 // dcol[K, images*P] folded back image by image. dx (=) and the given dw/db accumulators (+=).
-void backward_images(float* dx, float* dw, float* db, const float* dy, const float* x, const float* wtp,
-                     const Conv2dShape& s, int64_t n0, int64_t images, bool parallel_gemm) {
+void backward_images(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* wtp, const Conv2dShape& s, int64_t n0, int64_t images,
+                     bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), width = images * P;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * P;
@@ -386,7 +370,8 @@ const float* pack_weights(const float* w, const Conv2dShape& s, bool transposed)
   const int64_t rows = transposed ? K : cout_g, depth = transposed ? cout_g : K;
   const int64_t per_group = packed_a_floats(rows, depth);
   static thread_local Scratch forward_scratch, transposed_scratch;
-  float* packed = (transposed ? transposed_scratch : forward_scratch).get(static_cast<size_t>(per_group * s.groups));
+  float* packed = (transposed ? transposed_scratch : forward_scratch)
+                      .get(static_cast<size_t>(per_group * s.groups));
   for (int64_t g = 0; g < s.groups; ++g)
     pack_a(packed + g * per_group, w + g * cout_g * K, K, rows, depth, transposed);
   return packed;
@@ -400,7 +385,8 @@ int64_t images_per_gemm(const Conv2dShape& s) {
 
 }  // namespace
 
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
+void conv2d_forward(float* y, const float* x, const float* w, const float* b,
+                    const Conv2dShape& s) {
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
   const int threads = omp_get_max_threads();
   const int64_t per_gemm = images_per_gemm(s);
@@ -411,7 +397,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
     const bool by_batch = batches >= threads;
 #pragma omp parallel for schedule(static) if (by_batch && threads > 1)
     for (int64_t t = 0; t < batches; ++t)
-      forward_images(y, x, wp, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm), !by_batch);
+      forward_images(y, x, wp, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
+                     !by_batch);
     return;
   }
   if (s.N >= threads && threads > 1) {
@@ -468,8 +455,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     }
   } else if (per_gemm > 1) {
     for (int64_t t = 0; t < batches; ++t)
-      backward_images(dx, dw, db, dy, x, wtp, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
-                      true);
+      backward_images(dx, dw, db, dy, x, wtp, s, t * per_gemm,
+                      std::min(per_gemm, s.N - t * per_gemm), true);
   } else {
     for (int64_t n = 0; n < s.N; ++n)
       backward_image(dx ? dx + n * in_size : nullptr, dw, db, dy + n * out_size, x + n * in_size,
@@ -477,5 +464,4 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   }
 }
 
-}  // namespace cpu
-}  // namespace pycnn
+}  // namespace pycnn::cpu

@@ -1,9 +1,10 @@
 // dropout on the CPU (see pycnn/ops/dropout.h). One Philox call yields the uniforms of four
 // consecutive elements; threads take blocks of groups, and since the mask depends only on
 // (seed, index) the result does not depend on the thread count.
+#include "pycnn/ops/dropout.h"
+
 #include <algorithm>
 
-#include "pycnn/ops/dropout.h"
 #include "pycnn/philox.h"
 
 namespace pycnn::cpu {

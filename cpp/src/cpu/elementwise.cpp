@@ -62,7 +62,8 @@ void flat(float* out, const float* a, const float* b, int64_t n, bool a_scalar, 
 
 }  // namespace
 
-void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s) {
+void binary_forward(float* out, const float* a, const float* b, BinaryOp op,
+                    const BroadcastShape& s) {
   const int64_t n = numel_of(s.out);
   if (n == 0) return;
   const int nd = static_cast<int>(s.out.size());

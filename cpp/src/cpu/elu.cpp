@@ -30,7 +30,10 @@ PYCNN_VECTOR_CLONES void elu_backward_range(float* dx, const float* dy, const fl
 
 void elu_forward(float* y, const float* x, float alpha, int64_t n) {
   parallel_range(
-      n, [=](int64_t begin, int64_t end) { elu_forward_range(y + begin, x + begin, alpha, end - begin); },
+      n,
+      [=](int64_t begin, int64_t end) {
+        elu_forward_range(y + begin, x + begin, alpha, end - begin);
+      },
       kParallel);
 }
 

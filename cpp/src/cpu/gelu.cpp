@@ -13,9 +13,9 @@ namespace pycnn::cpu {
 namespace {
 
 constexpr int64_t kParallel = int64_t(1) << 15;
-constexpr float kSqrtHalf = 0.70710678118654752f;       // 1 / sqrt(2)
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;     // 1 / sqrt(2 pi)
-constexpr float kSqrt2OverPi = 0.79788456080286536f;    // sqrt(2 / pi)
+constexpr float kSqrtHalf = 0.70710678118654752f;     // 1 / sqrt(2)
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;   // 1 / sqrt(2 pi)
+constexpr float kSqrt2OverPi = 0.79788456080286536f;  // sqrt(2 / pi)
 constexpr float kKappa = 0.044715f;
 
 // Phi(x) = erfc(-x/sqrt2)/2: erfc(|a|)/2 on the left, 1 - erfc(|a|)/2 on the right. A NaN x takes

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "gemm_kernels.h"
-#include "scratch.h"
 #include "pycnn/check.h"
 #include "pycnn/device.h"
+#include "scratch.h"
 
 namespace pycnn::cpu {
 
@@ -44,8 +44,9 @@ GemmKernel choose_kernel() {
     if (isa == "portable") return gemm_kernel_portable();
     if (isa == "avx2" && avx2) return gemm_kernel_avx2();
     if (isa == "avx512" && avx512) return gemm_kernel_avx512();
-    value_error("PYCNN_GEMM_ISA=", isa, ": expected one this processor supports: ",
-                avx512 ? "avx512, " : "", avx2 ? "avx2, " : "", "portable");
+    value_error("PYCNN_GEMM_ISA=", isa,
+                ": expected one this processor supports: ", avx512 ? "avx512, " : "",
+                avx2 ? "avx2, " : "", "portable");
   }
   if (avx512) return gemm_kernel_avx512();
   if (avx2) return gemm_kernel_avx2();
@@ -111,8 +112,8 @@ void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t exten
 // and only the small op(A) is packed. C^T goes through a scratch buffer and is transposed into C at
 // the end.
 static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
-                          int64_t ldb, int64_t M, int64_t N, int64_t K, bool trans_a,
-                          bool accumulate, bool threads) {
+                                 int64_t ldb, int64_t M, int64_t N, int64_t K, bool trans_a,
+                                 bool accumulate, bool threads) {
   const GemmKernel& kern = kernel();
   const int64_t full_rows = N / kern.mr * kern.mr;  // rows of B read in place; the rest is packed
   const int64_t kc_max = std::min(K, KC);
@@ -129,11 +130,13 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
 #pragma omp parallel for if (threads && blocks > 1) schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * MC, rows = std::min(MC, full_rows - r0);
-      kern.macro(kc, B + r0 * ldb + k0, ldb, rows, Bp, kc * kern.nr, kern.nr, M, T + r0 * M, M, acc);
+      kern.macro(kc, B + r0 * ldb + k0, ldb, rows, Bp, kc * kern.nr, kern.nr, M, T + r0 * M, M,
+                 acc);
     }
     if (full_rows < N) {
       pack(tail, B + full_rows * ldb, ldb, false, N - full_rows, k0, kc, kern.mr, false);
-      kern.macro(kc, tail, 0, N - full_rows, Bp, kc * kern.nr, kern.nr, M, T + full_rows * M, M, acc);
+      kern.macro(kc, tail, 0, N - full_rows, Bp, kc * kern.nr, kern.nr, M, T + full_rows * M, M,
+                 acc);
     }
   }
   // C = T^T in 32 x 32 blocks: a row of C read T with a stride of M floats, one cache line per
@@ -163,10 +166,12 @@ int64_t packed_a_floats(int64_t M, int64_t K) {
 
 // The KC slices one after another: slice k0 holds op(A)'s columns [k0, k0 + kc) as row panels and
 // starts at packed_a_floats(M, k0), the layout gemm_blocked reads.
-void pack_a(float* Ap, const float* A, int64_t lda, int64_t M, int64_t K, bool trans_a, bool parallel) {
+void pack_a(float* Ap, const float* A, int64_t lda, int64_t M, int64_t K, bool trans_a,
+            bool parallel) {
   const GemmKernel& kern = kernel();
   for (int64_t k0 = 0; k0 < K; k0 += KC)
-    pack(Ap + packed_a_floats(M, k0), A, lda, trans_a, M, k0, std::min(KC, K - k0), kern.mr, parallel);
+    pack(Ap + packed_a_floats(M, k0), A, lda, trans_a, M, k0, std::min(KC, K - k0), kern.mr,
+         parallel);
 }
 
 namespace {
@@ -182,14 +187,16 @@ void gemm_blocked(float* C, int64_t ldc, const float* prepacked, const float* A,
   const int64_t n_panels = (N + kern.nr - 1) / kern.nr;
   const int64_t kc_max = std::min(K, KC);
   static thread_local Scratch a_scratch, b_scratch;
-  float* a_buffer = prepacked ? nullptr : a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
+  float* a_buffer =
+      prepacked ? nullptr : a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
   float* Bp = b_scratch.get(static_cast<size_t>(n_panels * kern.nr * kc_max));
   // Column blocks narrow (down to one panel) until every thread has at least two tasks: a
   // 64 x 120 product is otherwise one task that one core does alone.
   const int64_t m_tasks = (M + MC - 1) / MC;
   int64_t nc = NC;
   const int64_t want = threads ? 2 * omp_get_max_threads() : 1;
-  while (nc > kern.nr && m_tasks * ((N + nc - 1) / nc) < want) nc = std::max<int64_t>(kern.nr, nc / 2);
+  while (nc > kern.nr && m_tasks * ((N + nc - 1) / nc) < want)
+    nc = std::max<int64_t>(kern.nr, nc / 2);
   const int64_t n_tasks = (N + nc - 1) / nc;
 
   // A row-major B used by only a few rows of A is read where it lies: packing it would copy all of
@@ -214,14 +221,16 @@ void gemm_blocked(float* C, int64_t ldc, const float* prepacked, const float* A,
         float* c = C + i0 * ldc + j0;
         const int64_t cols = std::min(nc, N - j0);
         if (!direct_b) {
-          kern.macro(kc, a, 0, rows, Bp + (j0 / kern.nr) * kc * kern.nr, kc * kern.nr, kern.nr, cols, c,
-                     ldc, acc);
+          kern.macro(kc, a, 0, rows, Bp + (j0 / kern.nr) * kc * kern.nr, kc * kern.nr, kern.nr,
+                     cols, c, ldc, acc);
           continue;
         }
         const int64_t direct = std::max<int64_t>(0, std::min(cols, full_cols - j0));
-        if (direct > 0) kern.macro(kc, a, 0, rows, B + k0 * ldb + j0, kern.nr, ldb, direct, c, ldc, acc);
+        if (direct > 0)
+          kern.macro(kc, a, 0, rows, B + k0 * ldb + j0, kern.nr, ldb, direct, c, ldc, acc);
         if (direct < cols)
-          kern.macro(kc, a, 0, rows, Bp, kc * kern.nr, kern.nr, cols - direct, c + direct, ldc, acc);
+          kern.macro(kc, a, 0, rows, Bp, kc * kern.nr, kern.nr, cols - direct, c + direct, ldc,
+                     acc);
       }
   }
 }
@@ -239,8 +248,9 @@ bool use_threads(bool parallel, int64_t M, int64_t N, int64_t K) {
 
 }  // namespace
 
-void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-          int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate, bool parallel) {
+void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+          int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate,
+          bool parallel) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return empty_product(C, ldc, M, N, accumulate);
   const GemmKernel& kern = kernel();

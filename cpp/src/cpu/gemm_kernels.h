@@ -12,7 +12,8 @@ struct GemmKernel {
   // C[rows, cols] (+)= A panels (kc x mr each, packed; or with lda != 0 a row-major A read in
   // place) times B panels (kc x nr each, panel q at Bp + q * b_panel, rows ldbp apart)
   void (*macro)(int64_t kc, const float* Ap, int64_t lda, int64_t rows, const float* Bp,
-                int64_t b_panel, int64_t ldbp, int64_t cols, float* C, int64_t ldc, bool accumulate);
+                int64_t b_panel, int64_t ldbp, int64_t cols, float* C, int64_t ldc,
+                bool accumulate);
   const char* isa;
 };
 

@@ -13,8 +13,8 @@ namespace {
 
 namespace pycnn::cpu {
 static void macro_kernel_portable(int64_t kc, const float* Ap, int64_t lda, int64_t rows,
-                                 const float* Bp, int64_t b_panel, int64_t ldbp, int64_t cols,
-                                 float* C, int64_t ldc, bool accumulate) {
+                                  const float* Bp, int64_t b_panel, int64_t ldbp, int64_t cols,
+                                  float* C, int64_t ldc, bool accumulate) {
   macro_kernel(kc, Ap, lda, rows, Bp, b_panel, ldbp, cols, C, ldc, accumulate);
 }
 GemmKernel gemm_kernel_portable() { return {MR, NR, macro_kernel_portable, "portable"}; }

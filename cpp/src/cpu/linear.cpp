@@ -9,7 +9,8 @@
 
 namespace pycnn::cpu {
 
-void linear_forward(float* y, const float* x, const float* w, const float* b, const LinearShape& s) {
+void linear_forward(float* y, const float* x, const float* w, const float* b,
+                    const LinearShape& s) {
   const int64_t N = s.N, I = s.in_features, O = s.out_features;
   if (b) {  // start from the bias and accumulate the product onto it
     for (int64_t n = 0; n < N; ++n)

@@ -2,10 +2,10 @@
 //
 // Layout x[N, C, inner]: the window runs across channel rows of `inner` contiguous floats, so every
 // inner loop below is a plain vectorisable loop over a row; threads take (n, c) rows.
+#include "pycnn/ops/local_response_norm.h"
+
 #include <algorithm>
 #include <cmath>
-
-#include "pycnn/ops/local_response_norm.h"
 
 namespace pycnn::cpu {
 
@@ -20,7 +20,8 @@ void local_response_norm_forward(float* y, float* scale, const float* x,
 #pragma omp parallel for if (N * C * inner * s.size >= kParallelWork)
   for (int64_t row = 0; row < N * C; ++row) {
     const int64_t n = row / C, c = row % C;
-    const int64_t lo = std::max<int64_t>(0, c - s.before), hi = std::min<int64_t>(C - 1, c + s.after());
+    const int64_t lo = std::max<int64_t>(0, c - s.before),
+                  hi = std::min<int64_t>(C - 1, c + s.after());
     float* sr = scale + row * inner;
     for (int64_t i = 0; i < inner; ++i) sr[i] = 0.0f;
     for (int64_t j = lo; j <= hi; ++j) {
@@ -59,7 +60,8 @@ void local_response_norm_backward(float* dx, float* work, const float* dy, const
 #pragma omp parallel for if (parallel)
   for (int64_t row = 0; row < N * C; ++row) {
     const int64_t n = row / C, j = row % C;
-    const int64_t lo = std::max<int64_t>(0, j - s.after()), hi = std::min<int64_t>(C - 1, j + s.before);
+    const int64_t lo = std::max<int64_t>(0, j - s.after()),
+                  hi = std::min<int64_t>(C - 1, j + s.before);
     const float* xr = x + row * inner;
     float* dxr = dx + row * inner;
     for (int64_t c = lo; c <= hi; ++c) {

@@ -1,5 +1,6 @@
-// max_pool2d on the CPU: a direct loop over each window's in-bounds taps (pool_taps in
-// max_pool2d.h), so padding never needs a -inf sentinel in memory and never wins.
+// max_pool2d on the CPU: a direct loop over each window's in-bounds taps (pool_taps and
+// max_pool_window in max_pool2d.h, the scan the CUDA kernel runs too), so padding never needs a
+// -inf sentinel in memory and never wins.
 //
 // x [N, C, H, W] -> y, idx [N, C, OH, OW]; idx holds the flat argmax h*W + w within its plane.
 // Forward threads take (plane, output row) pairs, which keeps both cores busy at batch 1; backward
@@ -7,10 +8,8 @@
 // same input element.
 #include "pycnn/ops/max_pool2d.h"
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 
 namespace pycnn::cpu {
 
@@ -21,8 +20,8 @@ static constexpr int64_t kParallelWork = 1 << 15;
 // taps need no bounds. One output row at a time, tap by tap across the whole row, with selects
 // instead of branches: on real data "is this tap larger" is a coin flip, and the mispredicted
 // branches of a per-window loop cost more than the taps themselves (4 ns a tap here).
-static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x, const Pool2dShape& s,
-                                        bool parallel) {
+static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x,
+                                        const Pool2dShape& s, bool parallel) {
   const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
   const int64_t H = s.H, W = s.W, KH = s.KH, KW = s.KW, sh = s.stride_h, sw = s.stride_w;
   const int64_t dh = s.dil_h, dw = s.dil_w;
@@ -48,7 +47,8 @@ static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x, 
             uint32_t vb, bb;
             std::memcpy(&vb, &v, 4);
             std::memcpy(&bb, &b, 4);
-            const uint32_t chosen = (vb & static_cast<uint32_t>(take)) | (bb & ~static_cast<uint32_t>(take));
+            const uint32_t chosen =
+                (vb & static_cast<uint32_t>(take)) | (bb & ~static_cast<uint32_t>(take));
             std::memcpy(&best[ow], &chosen, 4);
             best_i[ow] = (i & take) | (best_i[ow] & ~take);
           }
@@ -73,26 +73,10 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
       const PoolTaps th = pool_taps(h0, s.dil_h, s.KH, s.H);
       for (int64_t ow = 0; ow < OW; ++ow) {
         const int64_t w0 = ow * s.stride_w - s.pad_w;
-        const PoolTaps tw = pool_taps(w0, s.dil_w, s.KW, s.W);
-        float best = -std::numeric_limits<float>::infinity();
-        // PyTorch starts from the first in-bounds tap, so an all -inf window still points at input.
-        int64_t best_i = (th.lo < th.hi && tw.lo < tw.hi)
-                             ? (h0 + th.lo * s.dil_h) * s.W + w0 + tw.lo * s.dil_w
-                             : -1;
-        for (int64_t kh = th.lo; kh < th.hi; ++kh) {
-          const int64_t row = (h0 + kh * s.dil_h) * s.W + w0;
-          for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
-            const int64_t i = row + kw * s.dil_w;
-            const float v = xp[i];
-            // Strict > keeps the first of equal maxima; a NaN always takes over (PyTorch's rule).
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = i;
-            }
-          }
-        }
-        yrow[ow] = best;
-        irow[ow] = best_i;
+        const WindowMax best =
+            max_pool_window(xp, s, h0, th, w0, pool_taps(w0, s.dil_w, s.KW, s.W));
+        yrow[ow] = best.value;
+        irow[ow] = best.index;
       }
     }
 }

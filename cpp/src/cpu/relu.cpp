@@ -11,7 +11,8 @@ namespace pycnn::cpu {
 void relu_forward(float* y, const float* x, int64_t n) {
   parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) y[i] = detail::select(x[i] < 0.0f, 0.0f, x[i]);  // NaN stays NaN
+    // NaN stays NaN
+    for (int64_t i = begin; i < end; ++i) y[i] = detail::select(x[i] < 0.0f, 0.0f, x[i]);
   });
 }
 

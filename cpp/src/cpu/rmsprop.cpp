@@ -18,7 +18,8 @@ void rmsprop_update(float* param, float* square_avg, float* grad_avg, float* mom
                     const float* grad, const RmspropConfig& c) {
   if (grad_avg && momentum_buffer)
     rmsprop_loop<true, true>(param, square_avg, grad_avg, momentum_buffer, grad, c);
-  else if (grad_avg) rmsprop_loop<true, false>(param, square_avg, grad_avg, momentum_buffer, grad, c);
+  else if (grad_avg)
+    rmsprop_loop<true, false>(param, square_avg, grad_avg, momentum_buffer, grad, c);
   else if (momentum_buffer)
     rmsprop_loop<false, true>(param, square_avg, grad_avg, momentum_buffer, grad, c);
   else rmsprop_loop<false, false>(param, square_avg, grad_avg, momentum_buffer, grad, c);

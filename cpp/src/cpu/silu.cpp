@@ -16,7 +16,8 @@ PYCNN_VECTOR_CLONES void silu_forward_range(float* y, const float* x, int64_t n)
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + exp_vectorizable(-x[i]));
 }
 
-PYCNN_VECTOR_CLONES void silu_backward_range(float* dx, const float* dy, const float* x, int64_t n) {
+PYCNN_VECTOR_CLONES void silu_backward_range(float* dx, const float* dy, const float* x,
+                                             int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float s = 1.0f / (1.0f + exp_vectorizable(-x[i]));

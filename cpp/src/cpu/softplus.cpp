@@ -22,7 +22,8 @@ PYCNN_VECTOR_CLONES void softplus_forward_range(float* y, const float* x, float 
     const float bx = beta * x[i];
     // A NaN bx makes the max 0 and the log1p NaN, so NaN comes out, as in torch.
     const float soft = (detail::select(bx > 0.0f, bx, 0.0f) +
-                        log1p_unit_vectorizable(exp_vectorizable(-std::fabs(bx)))) * inv_beta;
+                        log1p_unit_vectorizable(exp_vectorizable(-std::fabs(bx)))) *
+                       inv_beta;
     y[i] = detail::select(bx > threshold, x[i], soft);
   }
 }

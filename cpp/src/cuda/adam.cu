@@ -24,13 +24,11 @@ void adam_update(float* param, float* exp_avg, float* exp_avg_sq, float* max_exp
   const int threads = 256;
   const unsigned blocks = cuda::grid_stride_blocks(c.numel, threads);
   if (max_exp_avg_sq)
-    adam_update_kernel<true>
-        <<<blocks, threads, 0, cuda::stream()>>>(
-            param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, c);
+    adam_update_kernel<true><<<blocks, threads, 0, cuda::stream()>>>(param, exp_avg, exp_avg_sq,
+                                                                     max_exp_avg_sq, grad, c);
   else
-    adam_update_kernel<false>
-        <<<blocks, threads, 0, cuda::stream()>>>(
-            param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, c);
+    adam_update_kernel<false><<<blocks, threads, 0, cuda::stream()>>>(param, exp_avg, exp_avg_sq,
+                                                                      max_exp_avg_sq, grad, c);
   check_launch("adam");
 }
 

@@ -83,25 +83,23 @@ namespace cuda {
 void adaptive_avg_pool2d_forward(float* y, const float* x, const AdaptivePool2dShape& s) {
   if (s.is_global()) {
     if (s.planes() == 0) return;
-    global_avg_pool2d_kernel
-        <<<cuda::grid_stride_blocks(s.planes(), kThreads / kWarp), kThreads, 0, cuda::stream()>>>(
-        y, x, s.planes(), s.H * s.W);
+    global_avg_pool2d_kernel<<<cuda::grid_stride_blocks(s.planes(), kThreads / kWarp), kThreads, 0,
+                               cuda::stream()>>>(y, x, s.planes(), s.H * s.W);
     check_launch("adaptive_avg_pool2d (global)");
     return;
   }
   const int64_t total = s.planes() * s.OH * s.OW;
   if (total == 0) return;
-  adaptive_avg_pool2d_forward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(y, x, s, total);
+  adaptive_avg_pool2d_forward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                                       cuda::stream()>>>(y, x, s, total);
   check_launch("adaptive_avg_pool2d");
 }
 
 void adaptive_avg_pool2d_backward(float* dx, const float* dy, const AdaptivePool2dShape& s) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  adaptive_avg_pool2d_backward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          dx, dy, s, total);
+  adaptive_avg_pool2d_backward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                                        cuda::stream()>>>(dx, dy, s, total);
   check_launch("adaptive_avg_pool2d backward");
 }
 

@@ -35,15 +35,6 @@ __global__ void avg_pool2d_forward_kernel(float* y, const float* x, Pool2dShape 
   }
 }
 
-// The output indices [lo, hi) whose window covers input index h: oh*stride - pad <= h and
-// h < oh*stride - pad + kernel.
-__device__ inline void covering_outputs(int64_t h, int64_t stride, int64_t pad, int64_t kernel,
-                                        int64_t out, int64_t& lo, int64_t& hi) {
-  lo = h + pad < kernel ? 0 : (h + pad - kernel) / stride + 1;
-  hi = (h + pad) / stride + 1;
-  if (hi > out) hi = out;
-}
-
 __global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Pool2dShape s,
                                            AvgPool2dOptions opt, int64_t OH, int64_t OW,
                                            int64_t total) {
@@ -51,13 +42,12 @@ __global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Pool2dSha
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t w = i % s.W, h = (i / s.W) % s.H, p = i / (s.W * s.H);
     const float* dyp = dy + p * OH * OW;
-    int64_t oh_lo, oh_hi, ow_lo, ow_hi;
-    covering_outputs(h, s.stride_h, s.pad_h, s.KH, OH, oh_lo, oh_hi);
-    covering_outputs(w, s.stride_w, s.pad_w, s.KW, OW, ow_lo, ow_hi);
+    const PoolWindows rows = pool_windows_over(h, s.stride_h, s.pad_h, 1, s.KH, OH);
+    const PoolWindows cols = pool_windows_over(w, s.stride_w, s.pad_w, 1, s.KW, OW);
     float sum = 0.0f;
-    for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    for (int64_t oh = rows.lo; oh < rows.hi; ++oh) {
       const AvgPoolSpan sh = avg_pool_span(oh, s.stride_h, s.pad_h, s.KH, s.H);
-      for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+      for (int64_t ow = cols.lo; ow < cols.hi; ++ow) {
         const AvgPoolSpan sw = avg_pool_span(ow, s.stride_w, s.pad_w, s.KW, s.W);
         sum += dyp[oh * OW + ow] / static_cast<float>(avg_pool_divisor(sh, sw, opt));
       }
@@ -73,9 +63,8 @@ namespace cuda {
 void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s, const AvgPool2dOptions& o) {
   const int64_t OH = s.out_h(), OW = s.out_w(), total = s.planes() * OH * OW;
   if (total == 0) return;
-  avg_pool2d_forward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          y, x, s, o, OH, OW, total);
+  avg_pool2d_forward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                              cuda::stream()>>>(y, x, s, o, OH, OW, total);
   check_launch("avg_pool2d");
 }
 
@@ -83,10 +72,8 @@ void avg_pool2d_backward(float* dx, const float* dy, const Pool2dShape& s,
                          const AvgPool2dOptions& o) {
   const int64_t total = s.planes() * s.H * s.W;
   if (total == 0) return;
-  avg_pool2d_backward_kernel
-      <<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0, cuda::stream()>>>(
-          dx, dy, s, o, s.out_h(), s.out_w(),
-                                                              total);
+  avg_pool2d_backward_kernel<<<cuda::grid_stride_blocks(total, kThreads), kThreads, 0,
+                               cuda::stream()>>>(dx, dy, s, o, s.out_h(), s.out_w(), total);
   check_launch("avg_pool2d backward");
 }
 

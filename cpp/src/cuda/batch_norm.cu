@@ -67,9 +67,10 @@ __device__ __forceinline__ void for_chunk(const Dims& d, int c, int begin, int e
 
 // part[c][s] = (sum d, sum d*d) over chunk s of channel c, d = x - x[0, c, 0].
 template <bool VEC>
-__global__ void __launch_bounds__(kThreads) batch_norm_stats_partial_kernel(double* part, const float* x,
-                                                                          Dims d, int S, int chunk) {
-  const int c = blockIdx.x / S, s = blockIdx.x % S, begin = s * chunk, end = min(d.M, begin + chunk);
+__global__ void __launch_bounds__(kThreads)
+    batch_norm_stats_partial_kernel(double* part, const float* x, Dims d, int S, int chunk) {
+  const int c = blockIdx.x / S, s = blockIdx.x % S, begin = s * chunk,
+            end = min(d.M, begin + chunk);
   const double shift = __ldg(x + c * d.inner);
   double s1 = 0.0, s2 = 0.0;
   for_chunk<VEC>(d, c, begin, end, [&](int i) {
@@ -93,8 +94,9 @@ __global__ void __launch_bounds__(kThreads) batch_norm_stats_partial_kernel(doub
 
 // One warp per channel: adds the S partials, writes mean and rstd, updates the running statistics.
 __global__ void batch_norm_stats_finish_kernel(float* mean, float* rstd, float* running_mean,
-                                               float* running_var, const double* part, const float* x,
-                                               Dims d, int S, float eps, float momentum) {
+                                               float* running_var, const double* part,
+                                               const float* x, Dims d, int S, float eps,
+                                               float momentum) {
   const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
   if (c >= d.C) return;  // whole warps leave together
   double s1 = 0.0, s2 = 0.0;
@@ -109,7 +111,8 @@ __global__ void batch_norm_stats_finish_kernel(float* mean, float* rstd, float* 
   rstd[c] = static_cast<float>(1.0 / sqrt(var + eps));
   const double m = momentum;
   if (running_mean) running_mean[c] = static_cast<float>((1.0 - m) * running_mean[c] + m * mu);
-  if (running_var) running_var[c] = static_cast<float>((1.0 - m) * running_var[c] + m * var * M / (M - 1.0));
+  if (running_var)
+    running_var[c] = static_cast<float>((1.0 - m) * running_var[c] + m * var * M / (M - 1.0));
 }
 
 __global__ void batch_norm_eval_stats_kernel(float* mean, float* rstd, const float* running_mean,
@@ -123,18 +126,18 @@ __global__ void batch_norm_eval_stats_kernel(float* mean, float* rstd, const flo
 // y = (x - mean[c]) * rstd[c] * w[c] + b[c], VEC: four elements per step (inner % 4 == 0, so the four
 // share a channel).
 template <bool VEC>
-__global__ void __launch_bounds__(kThreads) batch_norm_normalize_kernel(float* y, const float* x,
-                                                                      const float* mean, const float* rstd,
-                                                                      const float* w, const float* b,
-                                                                      Dims d, int steps) {
+__global__ void __launch_bounds__(kThreads)
+    batch_norm_normalize_kernel(float* y, const float* x, const float* mean, const float* rstd,
+                                const float* w, const float* b, Dims d, int steps) {
   constexpr int STEP = VEC ? 4 : 1;
-  for (int64_t t = blockIdx.x * kThreads + threadIdx.x; t < steps; t += int64_t(gridDim.x) * kThreads) {
+  for (int64_t t = blockIdx.x * kThreads + threadIdx.x; t < steps;
+       t += int64_t(gridDim.x) * kThreads) {
     const int i = int(t) * STEP, c = (i / d.inner) % d.C;
     const float mu = mean[c], a = rstd[c] * (w ? w[c] : 1.0f), bias = b ? b[c] : 0.0f;
     if constexpr (VEC) {
       const float4 v = __ldg(reinterpret_cast<const float4*>(x + i));
-      *reinterpret_cast<float4*>(y + i) =
-          make_float4((v.x - mu) * a + bias, (v.y - mu) * a + bias, (v.z - mu) * a + bias, (v.w - mu) * a + bias);
+      *reinterpret_cast<float4*>(y + i) = make_float4((v.x - mu) * a + bias, (v.y - mu) * a + bias,
+                                                      (v.z - mu) * a + bias, (v.w - mu) * a + bias);
     } else {
       y[i] = (x[i] - mu) * a + bias;
     }
@@ -143,12 +146,11 @@ __global__ void __launch_bounds__(kThreads) batch_norm_normalize_kernel(float* y
 
 // part[c][s] = (sum dy, sum dy * (x - mean[c])) over chunk s of channel c.
 template <bool VEC>
-__global__ void __launch_bounds__(kThreads) batch_norm_backward_partial_kernel(double* part,
-                                                                             const float* dy,
-                                                                             const float* x,
-                                                                             const float* mean, Dims d,
-                                                                             int S, int chunk) {
-  const int c = blockIdx.x / S, s = blockIdx.x % S, begin = s * chunk, end = min(d.M, begin + chunk);
+__global__ void __launch_bounds__(kThreads)
+    batch_norm_backward_partial_kernel(double* part, const float* dy, const float* x,
+                                       const float* mean, Dims d, int S, int chunk) {
+  const int c = blockIdx.x / S, s = blockIdx.x % S, begin = s * chunk,
+            end = min(d.M, begin + chunk);
   const float mu = mean[c];
   double g = 0.0, gx = 0.0;
   for_chunk<VEC>(d, c, begin, end, [&](int i) {
@@ -174,9 +176,10 @@ __global__ void __launch_bounds__(kThreads) batch_norm_backward_partial_kernel(d
 // One warp per channel: adds the partials, accumulates dw and db, and leaves dx's per-channel
 // constants coef[c] = (mean, w * rstd, mean of dy, mean of dy*xhat * rstd) for the elementwise kernel
 // (the last two are 0 in eval, where the statistics are constants).
-__global__ void batch_norm_backward_finish_kernel(float4* coef, float* dw, float* db, const double* part,
-                                                  const float* mean, const float* rstd, const float* w,
-                                                  Dims d, int S, bool training) {
+__global__ void batch_norm_backward_finish_kernel(float4* coef, float* dw, float* db,
+                                                  const double* part, const float* mean,
+                                                  const float* rstd, const float* w, Dims d, int S,
+                                                  bool training) {
   const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
   if (c >= d.C) return;
   double g = 0.0, gx = 0.0;
@@ -188,24 +191,27 @@ __global__ void batch_norm_backward_finish_kernel(float4* coef, float* dw, float
   if (db) db[c] += static_cast<float>(g);
   if (dw) dw[c] += static_cast<float>(sum_dy_xhat);
   const double M = d.M;
-  coef[c] = make_float4(mean[c], rstd[c] * (w ? w[c] : 1.0f), training ? static_cast<float>(g / M) : 0.0f,
-                        training ? static_cast<float>(sum_dy_xhat / M) * rstd[c] : 0.0f);
+  coef[c] =
+      make_float4(mean[c], rstd[c] * (w ? w[c] : 1.0f), training ? static_cast<float>(g / M) : 0.0f,
+                  training ? static_cast<float>(sum_dy_xhat / M) * rstd[c] : 0.0f);
 }
 
 // dx = scale * (dy - mean_dy - (x - mean) * k) with coef[c] = (mean, scale, mean_dy, k).
 template <bool VEC>
-__global__ void __launch_bounds__(kThreads) batch_norm_dx_kernel(float* dx, const float* dy, const float* x,
-                                                               const float4* coef, Dims d, int steps) {
+__global__ void __launch_bounds__(kThreads)
+    batch_norm_dx_kernel(float* dx, const float* dy, const float* x, const float4* coef, Dims d,
+                         int steps) {
   constexpr int STEP = VEC ? 4 : 1;
-  for (int64_t t = blockIdx.x * kThreads + threadIdx.x; t < steps; t += int64_t(gridDim.x) * kThreads) {
+  for (int64_t t = blockIdx.x * kThreads + threadIdx.x; t < steps;
+       t += int64_t(gridDim.x) * kThreads) {
     const int i = int(t) * STEP, c = (i / d.inner) % d.C;
     const float4 k = coef[c];
     if constexpr (VEC) {
       const float4 e = __ldg(reinterpret_cast<const float4*>(dy + i));
       const float4 v = __ldg(reinterpret_cast<const float4*>(x + i));
-      *reinterpret_cast<float4*>(dx + i) = make_float4(
-          k.y * (e.x - k.z - (v.x - k.x) * k.w), k.y * (e.y - k.z - (v.y - k.x) * k.w),
-          k.y * (e.z - k.z - (v.z - k.x) * k.w), k.y * (e.w - k.z - (v.w - k.x) * k.w));
+      *reinterpret_cast<float4*>(dx + i) =
+          make_float4(k.y * (e.x - k.z - (v.x - k.x) * k.w), k.y * (e.y - k.z - (v.y - k.x) * k.w),
+                      k.y * (e.z - k.z - (v.z - k.x) * k.w), k.y * (e.w - k.z - (v.w - k.x) * k.w));
     } else {
       dx[i] = k.y * (dy[i] - k.z - (x[i] - k.x) * k.w);
     }
@@ -255,11 +261,14 @@ void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean,
     const cuda::Workspace part(sizeof(double) * 2 * size_t(S) * d.C);
     const unsigned grid = unsigned(S) * unsigned(d.C);
     if (vec)
-      batch_norm_stats_partial_kernel<true><<<grid, kThreads, 0, stream()>>>(part.as<double>(), x, d, S, chunk);
+      batch_norm_stats_partial_kernel<true>
+          <<<grid, kThreads, 0, stream()>>>(part.as<double>(), x, d, S, chunk);
     else
-      batch_norm_stats_partial_kernel<false><<<grid, kThreads, 0, stream()>>>(part.as<double>(), x, d, S, chunk);
+      batch_norm_stats_partial_kernel<false>
+          <<<grid, kThreads, 0, stream()>>>(part.as<double>(), x, d, S, chunk);
     check("batch_norm_stats_partial_kernel");
-    batch_norm_stats_finish_kernel<<<blocks_for(int64_t(d.C) * 32, kThreads), kThreads, 0, stream()>>>(
+    batch_norm_stats_finish_kernel<<<blocks_for(int64_t(d.C) * 32, kThreads), kThreads, 0,
+                                     stream()>>>(
         mean, rstd, running_mean, running_var, part.as<const double>(), x, d, S, s.eps, s.momentum);
     check("batch_norm_stats_finish_kernel");
   } else {
@@ -269,9 +278,11 @@ void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean,
   }
   const int steps = vec ? d.N * d.C * (d.inner / 4) : d.N * d.C * d.inner;
   if (vec)
-    batch_norm_normalize_kernel<true><<<elementwise_blocks(steps), kThreads, 0, stream()>>>(y, x, mean, rstd, w, b, d, steps);
+    batch_norm_normalize_kernel<true>
+        <<<elementwise_blocks(steps), kThreads, 0, stream()>>>(y, x, mean, rstd, w, b, d, steps);
   else
-    batch_norm_normalize_kernel<false><<<elementwise_blocks(steps), kThreads, 0, stream()>>>(y, x, mean, rstd, w, b, d, steps);
+    batch_norm_normalize_kernel<false>
+        <<<elementwise_blocks(steps), kThreads, 0, stream()>>>(y, x, mean, rstd, w, b, d, steps);
   check("batch_norm_normalize_kernel");
 }
 
@@ -287,19 +298,24 @@ void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const
   float4* coef = reinterpret_cast<float4*>(part + 2 * size_t(S) * d.C);  // 16-byte aligned
   const unsigned grid = unsigned(S) * unsigned(d.C);
   if (vec)
-    batch_norm_backward_partial_kernel<true><<<grid, kThreads, 0, stream()>>>(part, dy, x, mean, d, S, chunk);
+    batch_norm_backward_partial_kernel<true>
+        <<<grid, kThreads, 0, stream()>>>(part, dy, x, mean, d, S, chunk);
   else
-    batch_norm_backward_partial_kernel<false><<<grid, kThreads, 0, stream()>>>(part, dy, x, mean, d, S, chunk);
+    batch_norm_backward_partial_kernel<false>
+        <<<grid, kThreads, 0, stream()>>>(part, dy, x, mean, d, S, chunk);
   check("batch_norm_backward_partial_kernel");
-  batch_norm_backward_finish_kernel<<<blocks_for(int64_t(d.C) * 32, kThreads), kThreads, 0, stream()>>>(
-      coef, dw, db, part, mean, rstd, w, d, S, s.training);
+  batch_norm_backward_finish_kernel<<<blocks_for(int64_t(d.C) * 32, kThreads), kThreads, 0,
+                                      stream()>>>(coef, dw, db, part, mean, rstd, w, d, S,
+                                                  s.training);
   check("batch_norm_backward_finish_kernel");
   if (!dx) return;
   const int steps = vec ? d.N * d.C * (d.inner / 4) : d.N * d.C * d.inner;
   if (vec)
-    batch_norm_dx_kernel<true><<<elementwise_blocks(steps), kThreads, 0, stream()>>>(dx, dy, x, coef, d, steps);
+    batch_norm_dx_kernel<true>
+        <<<elementwise_blocks(steps), kThreads, 0, stream()>>>(dx, dy, x, coef, d, steps);
   else
-    batch_norm_dx_kernel<false><<<elementwise_blocks(steps), kThreads, 0, stream()>>>(dx, dy, x, coef, d, steps);
+    batch_norm_dx_kernel<false>
+        <<<elementwise_blocks(steps), kThreads, 0, stream()>>>(dx, dy, x, coef, d, steps);
   check("batch_norm_dx_kernel");
 }
 

@@ -26,7 +26,8 @@ __global__ void cat_copy_kernel(float* whole, float* part, int64_t outer, int64_
   }
 }
 
-void launch_copies(float* whole, const std::vector<float*>& parts, const CatShape& s, bool to_whole) {
+void launch_copies(float* whole, const std::vector<float*>& parts, const CatShape& s,
+                   bool to_whole) {
   const int64_t whole_row = s.total() * s.inner;
   int64_t offset = 0;
   for (size_t k = 0; k < parts.size(); ++k) {

@@ -16,9 +16,8 @@
 // The forward and dx products split their reduction too when their output is small (launch_gemm_split:
 // 7x7 and 14x14 layers), through ordered partial sums, so y and dx stay bitwise reproducible.
 // Accumulation contract: dx =, dw +=, db +=; each may be null to skip.
-#include "pycnn/ops/conv2d.h"
-
 #include "gemm_mainloop.cuh"
+#include "pycnn/ops/conv2d.h"
 
 namespace pycnn::cuda {
 
@@ -43,7 +42,8 @@ struct ConvDims {
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int ih = oh * sh + dh, iw = ow * sw + dw;
-      v[j] = j < valid && ih >= 0 && ih < H && iw >= 0 && iw < W ? __ldg(plane + ih * W + iw) : 0.0f;
+      v[j] =
+          j < valid && ih >= 0 && ih < H && iw >= 0 && iw < W ? __ldg(plane + ih * W + iw) : 0.0f;
       if (++ow == OW) {
         ow = 0;
         if (++oh == OH) oh = 0, plane += int64_t(C_in) * H * W;
@@ -96,7 +96,9 @@ struct ForwardInput {  // (pix, k) = im2col(x)[k, pix]: consecutive pixels are a
   ConvDims d;
   int g;
   static constexpr bool QUAD = true;
-  __device__ void quad(int k, int pix, int valid, float (&v)[4]) const { d.im2col4(x, g, k, pix, valid, v); }
+  __device__ void quad(int k, int pix, int valid, float (&v)[4]) const {
+    d.im2col4(x, g, k, pix, valid, v);
+  }
 };
 struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
   float* y;
@@ -116,9 +118,9 @@ struct ForwardStore {  // y[n, g*cout_g + m, oh, ow] = value + b
 // GEMM over just those taps. Gathering over all KH*KW taps instead let all but 1/(sh*sw) of the
 // reduction multiply zeros (AlexNet's conv1, stride 4: 15/16 of 11616).
 struct Phase {
-  int i0, count;          // pixels i0 + a*stride, a < count
-  int k0, step, taps;     // taps k0 + t*step, t < taps
-  int q0, dq;             // output index a + q0 - t*dq
+  int i0, count;       // pixels i0 + a*stride, a < count
+  int k0, step, taps;  // taps k0 + t*step, t < taps
+  int q0, dq;          // output index a + q0 - t*dq
 };
 struct PhaseDims {
   Phase h, w;
@@ -135,7 +137,8 @@ struct DataWeight {  // (c, k = (co, t, u)) = w[g*cout_g + co, c, kh0 + t*step_h
     const float* filter = w + ((int64_t(g) * cout_g + co) * cin_g + c) * KH * KW;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      v[j] = j < valid ? __ldg(filter + (ph.h.k0 + t * ph.h.step) * KW + ph.w.k0 + u * ph.w.step) : 0.0f;
+      v[j] = j < valid ? __ldg(filter + (ph.h.k0 + t * ph.h.step) * KW + ph.w.k0 + u * ph.w.step)
+                       : 0.0f;
       if (++u == ph.w.taps) {
         u = 0;
         if (++t == ph.h.taps) t = 0, filter += int64_t(cin_g) * KH * KW;
@@ -143,7 +146,8 @@ struct DataWeight {  // (c, k = (co, t, u)) = w[g*cout_g + co, c, kh0 + t*step_h
     }
   }
 };
-struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
+// (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, oh, ow] or 0 outside dy
+struct DataGrad {
   const float* dy;
   ConvDims d;
   PhaseDims ph;
@@ -159,7 +163,8 @@ struct DataGrad {  // (pix = (n, a, b), k = (co, t, u)) = dy[n, g*cout_g + co, o
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int oh = a + dh, ow = b + dw;
-      v[j] = j < valid && oh >= 0 && oh < d.OH && ow >= 0 && ow < d.OW ? __ldg(map + oh * d.OW + ow) : 0.0f;
+      v[j] = j < valid && oh >= 0 && oh < d.OH && ow >= 0 && ow < d.OW ? __ldg(map + oh * d.OW + ow)
+                                                                       : 0.0f;
       if (++b == ph.w.count) {
         b = 0;
         if (++a == ph.h.count) a = 0, map += int64_t(d.C_out) * d.OH * d.OW;
@@ -185,7 +190,8 @@ int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
 
 // Phase i0 of one axis (size input pixels, ksize taps).
 Phase phase_of(int i0, int size, int stride, int pad, int dil, int ksize) {
-  Phase p{i0, i0 < size ? (size - i0 + stride - 1) / stride : 0, 0, stride / gcd(stride, dil), 0, 0, 0};
+  Phase p{i0, i0 < size ? (size - i0 + stride - 1) / stride : 0, 0, stride / gcd(stride, dil), 0, 0,
+          0};
   for (int k = 0; k < std::min(ksize, p.step); ++k) {
     const int num = i0 + pad - k * dil;  // oh * stride must equal num - a*stride for some oh
     if (((num % stride) + stride) % stride == 0) {
@@ -220,7 +226,9 @@ struct FilterInput {  // (ck, q) = im2col(x)[ck, q]: consecutive q adjacent
   ConvDims d;
   int g;
   static constexpr bool QUAD = true;
-  __device__ void quad(int ck, int q, int valid, float (&v)[4]) const { d.im2col4(x, g, ck, q, valid, v); }
+  __device__ void quad(int ck, int q, int valid, float (&v)[4]) const {
+    d.im2col4(x, g, ck, q, valid, v);
+  }
 };
 struct FilterStore {  // dw[g*cout_g + m, ck] += value (atomically when the reduction is split)
   float* dw;
@@ -249,16 +257,30 @@ __global__ void bias_grad_kernel(float* db, const float* dy, int N, int C, int P
   if (threadIdx.x < 32) {
     const int warps = blockDim.x / 32;
     sum = threadIdx.x < warps ? warp_sums[threadIdx.x] : 0.0f;
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    for (int offset = 16; offset > 0; offset /= 2)
+      sum += __shfl_down_sync(0xffffffffu, sum, offset);
     if (threadIdx.x == 0) db[c] += sum;
   }
 }
 
 ConvDims dims_of(const Conv2dShape& s) {
-  return {int(s.N),        int(s.C_in),     int(s.H),       int(s.W),       int(s.C_out),
-          int(s.KH),       int(s.KW),       int(s.out_h()), int(s.out_w()), int(s.stride_h),
-          int(s.stride_w), int(s.pad_h),    int(s.pad_w),   int(s.dil_h),   int(s.dil_w),
-          int(s.cin_per_group()), int(s.cout_per_group())};
+  return {int(s.N),
+          int(s.C_in),
+          int(s.H),
+          int(s.W),
+          int(s.C_out),
+          int(s.KH),
+          int(s.KW),
+          int(s.out_h()),
+          int(s.out_w()),
+          int(s.stride_h),
+          int(s.stride_w),
+          int(s.pad_h),
+          int(s.pad_w),
+          int(s.dil_h),
+          int(s.dil_w),
+          int(s.cin_per_group()),
+          int(s.cout_per_group())};
 }
 
 void require_sizes(const Conv2dShape& s) {
@@ -271,13 +293,15 @@ void require_sizes(const Conv2dShape& s) {
 }  // namespace
 }  // namespace detail
 
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
+void conv2d_forward(float* y, const float* x, const float* w, const float* b,
+                    const Conv2dShape& s) {
   using namespace detail;
   if (s.N == 0) return;
   require_sizes(s);
   const ConvDims d = dims_of(s);
   const int K = int(s.col_rows()), P = d.OH * d.OW;
-  GemmProblem<GatherOperand<ForwardWeight, true>, GatherOperand<ForwardInput, false>, ForwardStore> p;
+  GemmProblem<GatherOperand<ForwardWeight, true>, GatherOperand<ForwardInput, false>, ForwardStore>
+      p;
   p.a = {{w, K, d.cout_g, 0}, d.cout_g, K};
   p.b = {{x, d, 0}, d.N * P, K};
   p.epilogue = {y, b, P, d.C_out, d.cout_g, 0};

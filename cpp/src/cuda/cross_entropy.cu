@@ -127,7 +127,7 @@ __global__ void cross_entropy_backward_kernel(float* __restrict__ dx,
       for (int64_t c = lane; c < s.C; c += lanes) dxp[c * s.inner] = 0.0f;
       continue;
     }
-    const float g = s.reduction == Reduction::None ? dloss[p]
+    const float g = s.reduction == Reduction::None  ? dloss[p]
                     : s.reduction == Reduction::Sum ? dloss[0]
                                                     : dloss[0] / valid;
     // A label outside [0, C) never equals c: no access outside the position's logits.
@@ -166,13 +166,13 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
   if (P > 0) {
     if (s.inner == 1)
       cross_entropy_forward_kernel<true>
-          
-              <<<cuda::grid_stride_blocks(P * 32, kThreads), kThreads, 0, cuda::stream()>>>(
-                  per, flags, x, target, s);
+
+          <<<cuda::grid_stride_blocks(P * 32, kThreads), kThreads, 0, cuda::stream()>>>(
+              per, flags, x, target, s);
     else
       cross_entropy_forward_kernel<false>
-          <<<cuda::grid_stride_blocks(P, kThreads), kThreads, 0, cuda::stream()>>>(
-              per, flags, x, target, s);
+          <<<cuda::grid_stride_blocks(P, kThreads), kThreads, 0, cuda::stream()>>>(per, flags, x,
+                                                                                   target, s);
     check_launch("cross_entropy");
   }
   cross_entropy_finish_kernel<<<1, kThreads, 0, cuda::stream()>>>(loss, flags, per, target, s);
@@ -197,14 +197,14 @@ void cross_entropy_backward(float* dx, const float* dloss, const float* x, const
   const float v = static_cast<float>(valid);
   if (s.inner == 1)
     cross_entropy_backward_kernel<true>
-        
-            <<<cuda::grid_stride_blocks(P * 32, kThreads), kThreads, 0, cuda::stream()>>>(
-                dx, dloss, x, target, v, s);
+
+        <<<cuda::grid_stride_blocks(P * 32, kThreads), kThreads, 0, cuda::stream()>>>(dx, dloss, x,
+                                                                                      target, v, s);
   else
     cross_entropy_backward_kernel<false>
-        
-            <<<cuda::grid_stride_blocks(P, kThreads), kThreads, 0, cuda::stream()>>>(
-                dx, dloss, x, target, v, s);
+
+        <<<cuda::grid_stride_blocks(P, kThreads), kThreads, 0, cuda::stream()>>>(dx, dloss, x,
+                                                                                 target, v, s);
   check_launch("cross_entropy backward");
 }
 

@@ -30,7 +30,8 @@ __global__ void dropout_forward_kernel(float* y, float* mask, const float* x, Dr
   }
 }
 
-__global__ void dropout_backward_kernel(float* dx, const float* dy, const float* mask, DropoutShape s) {
+__global__ void dropout_backward_kernel(float* dx, const float* dy, const float* mask,
+                                        DropoutShape s) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < s.numel;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     dx[i] = dy[i] * mask[i];
@@ -41,16 +42,14 @@ __global__ void dropout_backward_kernel(float* dx, const float* dy, const float*
 namespace cuda {
 
 void dropout_forward(float* y, float* mask, const float* x, const DropoutShape& s) {
-  dropout_forward_kernel
-      <<<cuda::grid_stride_blocks((s.numel + 3) / 4, kThreads), kThreads, 0, cuda::stream()>>>(
-          y, mask, x, s, s.scale());
+  dropout_forward_kernel<<<cuda::grid_stride_blocks((s.numel + 3) / 4, kThreads), kThreads, 0,
+                           cuda::stream()>>>(y, mask, x, s, s.scale());
   check_launch("dropout");
 }
 
 void dropout_backward(float* dx, const float* dy, const float* mask, const DropoutShape& s) {
-  dropout_backward_kernel
-      <<<cuda::grid_stride_blocks(s.numel, kThreads), kThreads, 0, cuda::stream()>>>(
-          dx, dy, mask, s);
+  dropout_backward_kernel<<<cuda::grid_stride_blocks(s.numel, kThreads), kThreads, 0,
+                            cuda::stream()>>>(dx, dy, mask, s);
   check_launch("dropout backward");
 }
 

@@ -46,7 +46,8 @@ __device__ __forceinline__ float apply(float x, float y) {
 // Same-shape operands, 16-byte aligned, n a multiple of 4: float4 loads and stores.
 template <BinaryOp OP>
 __global__ void binary_same_shape4_kernel(float4* out, const float4* a, const float4* b, int n4) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const float4 x = a[i], y = b[i];
     out[i] = make_float4(apply<OP>(x.x, y.x), apply<OP>(x.y, y.y), apply<OP>(x.z, y.z),
                          apply<OP>(x.w, y.w));
@@ -54,9 +55,10 @@ __global__ void binary_same_shape4_kernel(float4* out, const float4* a, const fl
 }
 
 template <BinaryOp OP>
-__global__ void binary_broadcast_kernel(float* out, const float* a, const float* b,
-                                        BroadcastArgs s, int n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+__global__ void binary_broadcast_kernel(float* out, const float* a, const float* b, BroadcastArgs s,
+                                        int n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
     int rest = int(i), oa = 0, ob = 0;
 #pragma unroll
     for (int d = kMaxDims - 1; d >= 0; --d) {
@@ -85,7 +87,8 @@ __device__ __forceinline__ int offset_of(int index, const DimList& dims) {
 // Short sums: one thread per output.
 __global__ void sum_to_thread_kernel(float* out, const float* in, DimList kept, DimList reduced,
                                      int n_out, int length) {
-  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < n_out; o += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < n_out;
+       o += int64_t(gridDim.x) * blockDim.x) {
     const float* base = in + offset_of(int(o), kept);
     float sum = 0.0f;
     for (int r = 0; r < length; ++r) sum += base[offset_of(r, reduced)];
@@ -121,10 +124,10 @@ template <BinaryOp OP>
 void launch_binary(float* out, const float* a, const float* b, const BroadcastArgs& s, int n) {
   const bool same_shape = s.nd == 1 && s.a_stride[0] == 1 && s.b_stride[0] == 1;
   const bool aligned = ((reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(a) |
-                         reinterpret_cast<uintptr_t>(b)) & 15) == 0;
+                         reinterpret_cast<uintptr_t>(b)) &
+                        15) == 0;
   if (same_shape && aligned && n % 4 == 0) {
-    binary_same_shape4_kernel<OP>
-        <<<grid_stride_blocks(n / 4, kThreads), kThreads, 0, stream()>>>(
+    binary_same_shape4_kernel<OP><<<grid_stride_blocks(n / 4, kThreads), kThreads, 0, stream()>>>(
         reinterpret_cast<float4*>(out), reinterpret_cast<const float4*>(a),
         reinterpret_cast<const float4*>(b), n / 4);
   } else {
@@ -144,7 +147,8 @@ const char* op_name(BinaryOp op) {
 
 }  // namespace
 
-void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s) {
+void binary_forward(float* out, const float* a, const float* b, BinaryOp op,
+                    const BroadcastShape& s) {
   const int64_t n = numel_of(s.out);
   if (n == 0) return;
   const char* name = op_name(op);
@@ -187,7 +191,8 @@ void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out
   if (n_out == 0) return;
   if (n_in == 0) {
     cudaError_t status = cudaMemsetAsync(out, 0, n_out * sizeof(float), stream());
-    if (status != cudaSuccess) runtime_error("sum_to: cudaMemsetAsync failed: ", cudaGetErrorString(status));
+    if (status != cudaSuccess)
+      runtime_error("sum_to: cudaMemsetAsync failed: ", cudaGetErrorString(status));
     return;
   }
   require_int32(n_in, "sum_to");
@@ -196,7 +201,8 @@ void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out
   DimList kept{}, reduced{};
   const size_t nd = in_shape.size(), pad = nd - out_shape.size();
   int64_t stride = 1;
-  std::vector<std::pair<bool, std::pair<int64_t, int64_t>>> dims;  // (kept, (size, stride)), inner first
+  // (kept, (size, stride)), inner first
+  std::vector<std::pair<bool, std::pair<int64_t, int64_t>>> dims;
   for (size_t k = 0; k < nd; ++k) {
     const size_t i = nd - 1 - k;
     const int64_t size = in_shape[i];
@@ -205,8 +211,7 @@ void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out
       if (!dims.empty() && dims.back().first == keep &&
           dims.back().second.first * dims.back().second.second == stride)
         dims.back().second.first *= size;
-      else
-        dims.push_back({keep, {size, stride}});
+      else dims.push_back({keep, {size, stride}});
     }
     stride *= size;
   }
@@ -227,8 +232,8 @@ void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out
     sum_to_warp_kernel<<<grid_stride_blocks(int64_t(outputs) * 32, kThreads), kThreads, 0,
                          stream()>>>(out, in, kept, reduced, outputs, length);
   } else {
-    sum_to_block_kernel<<<static_cast<unsigned>(outputs), kThreads, 0, stream()>>>(
-        out, in, kept, reduced, length);
+    sum_to_block_kernel<<<static_cast<unsigned>(outputs), kThreads, 0, stream()>>>(out, in, kept,
+                                                                                   reduced, length);
   }
   check_launch("sum_to");
 }

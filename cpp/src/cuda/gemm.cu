@@ -101,14 +101,17 @@ void gemm_bias(float* C, int64_t ldc, const float* A, int64_t lda, const float* 
   require_int32(K, "gemm");
   const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
   // A's k is contiguous unless transposed; B's k is contiguous only when transposed.
-  if (!trans_a && !trans_b) detail::run<true, false>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
-  else if (!trans_a && trans_b) detail::run<true, true>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
-  else if (trans_a && !trans_b) detail::run<false, false>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
+  if (!trans_a && !trans_b)
+    detail::run<true, false>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
+  else if (!trans_a && trans_b)
+    detail::run<true, true>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
+  else if (trans_a && !trans_b)
+    detail::run<false, false>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
   else detail::run<false, true>(C, ldc, A, lda, B, ldb, m, n, k, accumulate, bias);
 }
 
-void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-          int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate) {
+void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+          int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate) {
   gemm_bias(C, ldc, A, lda, B, ldb, M, N, K, trans_a, trans_b, accumulate, nullptr);
 }
 

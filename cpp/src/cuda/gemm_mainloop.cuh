@@ -48,7 +48,8 @@ struct TileConfig {
 };
 using BigTile = TileConfig<128, 128>;  // 256 threads, for problems that fill the GPU
 using SmallTile = TileConfig<64, 64>;  // 64 threads, four times the blocks for small problems
-using NarrowTile = TileConfig<32, 128>;  // 64 threads, for M <= 32 (conv2d's dx with 3 input channels)
+// 64 threads, for M <= 32 (conv2d's dx with 3 input channels)
+using NarrowTile = TileConfig<32, 128>;
 using MidTile = TileConfig<64, 128>;  // 128 threads, for M <= 64 (64-channel layers: no zero rows)
 
 // The problem a kernel solves: two operands, an epilogue, the sizes, and a split of k over
@@ -86,7 +87,8 @@ struct TileLoader {
     }
   }
 
-  __device__ static void fetch(const Operand& op, int tid, int row0, int k0, float (&r)[GROUPS][4]) {
+  __device__ static void fetch(const Operand& op, int tid, int row0, int k0,
+                               float (&r)[GROUPS][4]) {
 #pragma unroll
     for (int g = 0; g < GROUPS; ++g) {
       int row, k;
@@ -125,7 +127,9 @@ struct PartialStore {
   int64_t base = 0;
   __device__ void set_batch(int b) { batch = b; }
   __device__ void set_split(int s) { base = (int64_t(batch) * splits + s) * M * N; }
-  __device__ void store(int row, int col, float value) const { ws[base + int64_t(row) * N + col] = value; }
+  __device__ void store(int row, int col, float value) const {
+    ws[base + int64_t(row) * N + col] = value;
+  }
 };
 static_assert(TakesSplit<PartialStore>::value, "gemm_kernel must tell PartialStore its split");
 
@@ -273,7 +277,8 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_kernel(Problem p) {
 template <class Cfg, bool TF32, class Problem>
 void launch_tile(const Problem& p, const char* op) {
   constexpr int64_t kMaxGrid = 65535;
-  const int64_t gy = (int64_t(p.M) + Cfg::BM - 1) / Cfg::BM, gx = (int64_t(p.N) + Cfg::BN - 1) / Cfg::BN;
+  const int64_t gy = (int64_t(p.M) + Cfg::BM - 1) / Cfg::BM,
+                gx = (int64_t(p.N) + Cfg::BN - 1) / Cfg::BN;
   const int64_t z = int64_t(p.batches) * p.splits;
   if (gx > INT32_MAX) runtime_error(op, ": matrix of ", p.M, " x ", p.N, " is beyond the grid");
   for (int64_t y0 = 0; y0 < gy; y0 += kMaxGrid)
@@ -298,7 +303,8 @@ void launch_gemm(const Problem& p, const char* op) {
   if (p.M <= 0 || p.N <= 0) return;
   const int64_t z = int64_t(p.batches) * p.splits;
   const int64_t big_tiles = int64_t((p.M + 127) / 128) * ((p.N + 127) / 128) * z;
-  const int64_t row_of_tiles = int64_t((p.N + 127) / 128) * z;  // the 32- and 64-row tiles when M fits
+  // the 32- and 64-row tiles when M fits
+  const int64_t row_of_tiles = int64_t((p.N + 127) / 128) * z;
   if (p.M <= 32 && row_of_tiles >= sm_count()) launch_tile<NarrowTile, false>(p, op);
   else if (allow_tf32()) launch_tile<BigTile, true>(p, op);
   else if (p.M <= 64 && row_of_tiles >= sm_count()) launch_tile<MidTile, false>(p, op);
@@ -318,9 +324,11 @@ inline int split_chunks(int K, int splits, int& k_chunk) {
 // least 32 k-tiles (fewer would spend more on the atomic epilogue than they save). Returns the
 // chunk (a multiple of kBK) through k_chunk.
 inline int choose_splits(int64_t output_tiles, int K, int& k_chunk) {
-  const int64_t want = (2 * int64_t(sm_count()) + output_tiles - 1) / std::max<int64_t>(output_tiles, 1);
+  const int64_t want =
+      (2 * int64_t(sm_count()) + output_tiles - 1) / std::max<int64_t>(output_tiles, 1);
   const int64_t most = std::max<int64_t>(1, K / (32 * kBK));
-  return split_chunks(K, static_cast<int>(std::clamp<int64_t>(want, 1, std::min<int64_t>(most, 1024))), k_chunk);
+  return split_chunks(
+      K, static_cast<int>(std::clamp<int64_t>(want, 1, std::min<int64_t>(most, 1024))), k_chunk);
 }
 
 // Blocks of gemm_kernel<Cfg, Problem, TF32> that fit on one multiprocessor at once (registers and
@@ -329,8 +337,8 @@ template <class Cfg, bool TF32, class Problem>
 int resident_blocks() {
   static const int blocks = [] {
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, gemm_kernel<Cfg, Problem, TF32>, Cfg::THREADS, 0) !=
-        cudaSuccess) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, gemm_kernel<Cfg, Problem, TF32>,
+                                                      Cfg::THREADS, 0) != cudaSuccess) {
       cudaGetLastError();
       n = 1;
     }
@@ -354,7 +362,8 @@ inline int choose_deterministic_splits(int64_t tiles, int64_t slots, int K, int6
   double best_cost = 1.0;
   for (int64_t s = 2; s <= most; ++s) {
     const double waves = double((tiles * s + slots - 1) / slots);
-    const double cost = waves / double(s) + kReduceCost * double(tiles) * double(s) / (double(K) * double(slots));
+    const double cost =
+        waves / double(s) + kReduceCost * double(tiles) * double(s) / (double(K) * double(slots));
     if (cost < best_cost) best = int(s), best_cost = cost;
   }
   if (best_cost > 0.85) best = 1;
@@ -387,11 +396,13 @@ __global__ void reduce_splits_kernel(Epilogue epilogue, const float* __restrict_
 template <class Cfg, bool TF32, class Problem>
 bool launch_split(const Problem& p, const char* op) {
   using Partial = GemmProblem<decltype(p.a), decltype(p.b), PartialStore>;
-  const int64_t tiles = int64_t((p.M + Cfg::BM - 1) / Cfg::BM) * ((p.N + Cfg::BN - 1) / Cfg::BN) * p.batches;
+  const int64_t tiles =
+      int64_t((p.M + Cfg::BM - 1) / Cfg::BM) * ((p.N + Cfg::BN - 1) / Cfg::BN) * p.batches;
   const int64_t slots = int64_t(sm_count()) * resident_blocks<Cfg, TF32, Partial>();
   if (p.K <= 0 || tiles >= slots) return false;
   const int64_t output_bytes = int64_t(sizeof(float)) * p.M * p.N * p.batches;
-  const int64_t most_by_memory = std::min<int64_t>(65535 / p.batches, (int64_t(512) << 20) / output_bytes);
+  const int64_t most_by_memory =
+      std::min<int64_t>(65535 / p.batches, (int64_t(512) << 20) / output_bytes);
   int k_chunk = 0;
   const int splits = choose_deterministic_splits(tiles, slots, p.K, most_by_memory, k_chunk);
   if (splits < 2) return false;
@@ -403,8 +414,8 @@ bool launch_split(const Problem& p, const char* op) {
   q.M = p.M, q.N = p.N, q.K = p.K, q.batches = p.batches, q.splits = splits, q.k_chunk = k_chunk;
   launch_tile<Cfg, TF32>(q, op);
   const int64_t total = int64_t(p.M) * p.N * p.batches;
-  reduce_splits_kernel<<<grid_stride_blocks(total, 256), 256, 0, stream()>>>(p.epilogue, ws.as<const float>(), p.M,
-                                                                             p.N, splits, total);
+  reduce_splits_kernel<<<grid_stride_blocks(total, 256), 256, 0, stream()>>>(
+      p.epilogue, ws.as<const float>(), p.M, p.N, splits, total);
   check_launch(op);
   return true;
 }

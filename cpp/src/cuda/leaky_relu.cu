@@ -8,9 +8,7 @@ namespace {
 
 struct LeakyReluForward {
   float negative_slope;
-  __device__ float operator()(float x) const {
-    return x > 0.0f ? x : negative_slope * x;
-  }
+  __device__ float operator()(float x) const { return x > 0.0f ? x : negative_slope * x; }
 };
 
 // From the saved input.

@@ -26,8 +26,7 @@ __global__ void column_sum_kernel(float* db, const float* dy, int N, int O, int 
   const int row_end = min(int64_t(N), int64_t(row_begin) + rows_per_block);
   float sum = 0.0f;
   if (o < O)
-    for (int n = row_begin + threadIdx.y; n < row_end; n += kStripes)
-      sum += dy[int64_t(n) * O + o];
+    for (int n = row_begin + threadIdx.y; n < row_end; n += kStripes) sum += dy[int64_t(n) * O + o];
   partial[threadIdx.y][threadIdx.x] = sum;
   __syncthreads();
   if (threadIdx.y == 0 && o < O) {
@@ -39,7 +38,8 @@ __global__ void column_sum_kernel(float* db, const float* dy, int N, int O, int 
 
 }  // namespace
 
-void linear_forward(float* y, const float* x, const float* w, const float* b, const LinearShape& s) {
+void linear_forward(float* y, const float* x, const float* w, const float* b,
+                    const LinearShape& s) {
   gemm_bias(y, s.out_features, x, s.in_features, w, s.in_features, s.N, s.out_features,
             s.in_features, false, true, false, b);
 }

@@ -67,17 +67,16 @@ namespace cuda {
 
 void local_response_norm_forward(float* y, float* scale, const float* x,
                                  const LocalResponseNormShape& s) {
-  local_response_norm_forward_kernel
-      <<<cuda::grid_stride_blocks(s.N * s.C * s.inner, kThreads), kThreads, 0, cuda::stream()>>>(
-          y, scale, x, s);
+  local_response_norm_forward_kernel<<<cuda::grid_stride_blocks(s.N * s.C * s.inner, kThreads),
+                                       kThreads, 0, cuda::stream()>>>(y, scale, x, s);
   check_launch("local_response_norm");
 }
 
 void local_response_norm_backward(float* dx, float* work, const float* dy, const float* x,
                                   const float* scale, const LocalResponseNormShape& s) {
   const int blocks = cuda::grid_stride_blocks(s.N * s.C * s.inner, kThreads);
-  local_response_norm_work_kernel
-      <<<blocks, kThreads, 0, cuda::stream()>>>(dx, work, dy, x, scale, s);
+  local_response_norm_work_kernel<<<blocks, kThreads, 0, cuda::stream()>>>(dx, work, dy, x, scale,
+                                                                           s);
   check_launch("local_response_norm backward");
   local_response_norm_dx_kernel<<<blocks, kThreads, 0, cuda::stream()>>>(dx, work, x, s);
   check_launch("local_response_norm backward");

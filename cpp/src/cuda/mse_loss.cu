@@ -63,8 +63,8 @@ namespace cuda {
 void mse_loss_forward(float* loss, const float* x, const float* t, const MseLossShape& s) {
   if (s.reduction == Reduction::None) {
     if (s.n <= 0) return;
-    mse_loss_none_kernel
-        <<<cuda::grid_stride_blocks(s.n, kThreads), kThreads, 0, cuda::stream()>>>(loss, x, t, s.n);
+    mse_loss_none_kernel<<<cuda::grid_stride_blocks(s.n, kThreads), kThreads, 0, cuda::stream()>>>(
+        loss, x, t, s.n);
     check_launch("mse_loss");
     return;
   }
@@ -86,10 +86,9 @@ void mse_loss_backward(float* dx, float* dt, const float* dloss, const float* x,
                        const MseLossShape& s) {
   if (s.n <= 0 || (!dx && !dt)) return;
   const float divisor = s.reduction == Reduction::Mean ? static_cast<float>(s.n) : 1.0f;
-  mse_loss_backward_kernel
-      <<<cuda::grid_stride_blocks(s.n, kThreads), kThreads, 0, cuda::stream()>>>(
-          dx, dt, dloss, x, t, s.n,
-                                                          s.reduction == Reduction::None, divisor);
+  mse_loss_backward_kernel<<<cuda::grid_stride_blocks(s.n, kThreads), kThreads, 0,
+                             cuda::stream()>>>(dx, dt, dloss, x, t, s.n,
+                                               s.reduction == Reduction::None, divisor);
   check_launch("mse_loss backward");
 }
 

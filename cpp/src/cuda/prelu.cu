@@ -24,8 +24,9 @@ __global__ void prelu_forward_kernel(float* __restrict__ y, const float* __restr
 }
 
 __global__ void prelu_input_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                            const float* __restrict__ x, const float* __restrict__ w,
-                                            int64_t n, int64_t channels, int64_t inner) {
+                                            const float* __restrict__ x,
+                                            const float* __restrict__ w, int64_t n,
+                                            int64_t channels, int64_t inner) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride)
     dx[i] = x[i] > 0.0f ? dy[i] : w[(i / inner) % channels] * dy[i];
@@ -51,9 +52,8 @@ namespace cuda {
 void prelu_forward(float* y, const float* x, const float* w, const PreluShape& s) {
   const int64_t n = s.outer * s.channels * s.inner;
   if (n <= 0) return;
-  prelu_forward_kernel
-      <<<cuda::grid_stride_blocks(n, kThreads), kThreads, 0, cuda::stream()>>>(
-          y, x, w, n, s.channels, s.inner);
+  prelu_forward_kernel<<<cuda::grid_stride_blocks(n, kThreads), kThreads, 0, cuda::stream()>>>(
+      y, x, w, n, s.channels, s.inner);
   check_launch("prelu");
 }
 
@@ -62,9 +62,8 @@ void prelu_backward(float* dx, float* dw, const float* dy, const float* x, const
   const int64_t n = s.outer * s.channels * s.inner;
   if (n <= 0) return;
   if (dx) {
-    prelu_input_backward_kernel
-        <<<cuda::grid_stride_blocks(n, kThreads), kThreads, 0, cuda::stream()>>>(
-            dx, dy, x, w, n, s.channels, s.inner);
+    prelu_input_backward_kernel<<<cuda::grid_stride_blocks(n, kThreads), kThreads, 0,
+                                  cuda::stream()>>>(dx, dy, x, w, n, s.channels, s.inner);
     check_launch("prelu backward");
   }
   if (dw) {
@@ -77,8 +76,8 @@ void prelu_backward(float* dx, float* dw, const float* dy, const float* x, const
     const int64_t cap = 1 + 1024 / s.channels;
     if (split > cap) split = cap;
     const dim3 grid(static_cast<unsigned>(split), static_cast<unsigned>(s.channels));
-    prelu_weight_backward_kernel
-        <<<grid, kThreads, 0, cuda::stream()>>>(dw, dy, x, s.outer, s.channels, s.inner);
+    prelu_weight_backward_kernel<<<grid, kThreads, 0, cuda::stream()>>>(dw, dy, x, s.outer,
+                                                                        s.channels, s.inner);
     check_launch("prelu backward");
   }
 }

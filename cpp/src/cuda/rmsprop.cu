@@ -26,24 +26,24 @@ void rmsprop_update(float* param, float* square_avg, float* grad_avg, float* mom
   const unsigned blocks = cuda::grid_stride_blocks(c.numel, threads);
   if (grad_avg && momentum_buffer)
     rmsprop_update_kernel<true, true>
-        
-            <<<blocks, threads, 0, cuda::stream()>>>(
-                param, square_avg, grad_avg, momentum_buffer, grad, c);
+
+        <<<blocks, threads, 0, cuda::stream()>>>(param, square_avg, grad_avg, momentum_buffer, grad,
+                                                 c);
   else if (grad_avg)
     rmsprop_update_kernel<true, false>
-        
-            <<<blocks, threads, 0, cuda::stream()>>>(
-                param, square_avg, grad_avg, momentum_buffer, grad, c);
+
+        <<<blocks, threads, 0, cuda::stream()>>>(param, square_avg, grad_avg, momentum_buffer, grad,
+                                                 c);
   else if (momentum_buffer)
     rmsprop_update_kernel<false, true>
-        
-            <<<blocks, threads, 0, cuda::stream()>>>(
-                param, square_avg, grad_avg, momentum_buffer, grad, c);
+
+        <<<blocks, threads, 0, cuda::stream()>>>(param, square_avg, grad_avg, momentum_buffer, grad,
+                                                 c);
   else
     rmsprop_update_kernel<false, false>
-        
-            <<<blocks, threads, 0, cuda::stream()>>>(
-                param, square_avg, grad_avg, momentum_buffer, grad, c);
+
+        <<<blocks, threads, 0, cuda::stream()>>>(param, square_avg, grad_avg, momentum_buffer, grad,
+                                                 c);
   check_launch("rmsprop");
 }
 

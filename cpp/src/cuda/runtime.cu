@@ -70,7 +70,7 @@ struct Block {
 struct Allocator {
   std::mutex mutex;
   std::multimap<std::pair<int, size_t>, void*> cached;  // (device, size) -> free block
-  std::unordered_map<void*, Block> blocks;              // every block cudaMalloc gave, live or cached
+  std::unordered_map<void*, Block> blocks;              // every cudaMalloc block, live or cached
   size_t allocated = 0, peak = 0, reserved = 0;
 
   // Returns every cached block to the driver. Caller holds the mutex.
@@ -134,8 +134,9 @@ int sm_count() {
 
 void* allocate(size_t bytes) {
   if (device_count() == 0)
-    runtime_error("cuda: no CUDA GPU is available (pycnn.cuda.is_available() is False); "
-                  "use device='cpu'");
+    runtime_error(
+        "cuda: no CUDA GPU is available (pycnn.cuda.is_available() is False); "
+        "use device='cpu'");
   const int device = current_device();
   const size_t size = round_size(bytes);
   Allocator& a = allocator();

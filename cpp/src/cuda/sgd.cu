@@ -22,10 +22,12 @@ void sgd_update(float* param, float* momentum_buffer, const float* grad, const S
   if (c.numel == 0) return;
   const int threads = 256;
   const unsigned blocks = cuda::grid_stride_blocks(c.numel, threads);
-  if (momentum_buffer) sgd_update_kernel<true>
-      <<<blocks, threads, 0, cuda::stream()>>>(param, momentum_buffer, grad, c);
-  else sgd_update_kernel<false>
-      <<<blocks, threads, 0, cuda::stream()>>>(param, momentum_buffer, grad, c);
+  if (momentum_buffer)
+    sgd_update_kernel<true>
+        <<<blocks, threads, 0, cuda::stream()>>>(param, momentum_buffer, grad, c);
+  else
+    sgd_update_kernel<false>
+        <<<blocks, threads, 0, cuda::stream()>>>(param, momentum_buffer, grad, c);
   check_launch("sgd");
 }
 

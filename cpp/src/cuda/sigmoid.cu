@@ -7,9 +7,7 @@ namespace pycnn {
 namespace {
 
 struct SigmoidForward {
-  __device__ float operator()(float x) const {
-    return 1.0f / (1.0f + expf(-x));
-  }
+  __device__ float operator()(float x) const { return 1.0f / (1.0f + expf(-x)); }
 };
 
 // From the saved output.

@@ -138,8 +138,8 @@ void softmax_family_backward(float* dx, const float* dy, const float* y, const S
   if (s.outer * s.dim * s.inner == 0) return;
   if (s.inner == 1)
     softmax_rows_backward<LOG>
-        <<<grid_stride_blocks(s.outer * 32, kThreads), kThreads, 0, stream()>>>(
-            dx, dy, y, s.outer, s.dim);
+        <<<grid_stride_blocks(s.outer * 32, kThreads), kThreads, 0, stream()>>>(dx, dy, y, s.outer,
+                                                                                s.dim);
   else
     softmax_columns_backward<LOG>
         <<<grid_stride_blocks(s.outer * s.inner, kThreads), kThreads, 0, stream()>>>(

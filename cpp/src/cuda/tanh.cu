@@ -7,9 +7,7 @@ namespace pycnn {
 namespace {
 
 struct TanhForward {
-  __device__ float operator()(float x) const {
-    return tanhf(x);
-  }
+  __device__ float operator()(float x) const { return tanhf(x); }
 };
 
 // From the saved output.

@@ -18,14 +18,7 @@
 #include <cmath>
 #include <cstdint>
 
-// Marks the per-element update rules below as callable from CUDA kernels too.
-#ifndef PYCNN_HOST_DEVICE
-#ifdef __CUDACC__
-#define PYCNN_HOST_DEVICE __host__ __device__
-#else
-#define PYCNN_HOST_DEVICE
-#endif
-#endif
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 
@@ -33,7 +26,7 @@ namespace pycnn {
 // from the step count and rounded once to float, as torch does with its Python-float scalars.
 struct AdamConfig {
   int64_t numel;
-  float beta1_weight;           // 1 - beta1: the lerp weight of the first moment
+  float beta1_weight;  // 1 - beta1: the lerp weight of the first moment
   float beta2, one_minus_beta2;
   float eps;
   float weight_decay;           // coupled (Adam) weight decay; 0 for AdamW

@@ -10,7 +10,8 @@
 
 #include <cstdint>
 
-#include "pycnn/ops/pool2d.h"  // PYCNN_HOST_DEVICE
+#include "pycnn/check.h"
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 
@@ -21,7 +22,14 @@ struct AdaptivePool2dShape {
   int64_t planes() const { return N * C; }
   bool is_global() const { return OH == 1 && OW == 1; }
   // Raises ValueError naming the op for non-positive input sizes or a negative output size.
-  void validate() const;
+  void validate() const {
+    if (N < 0 || C <= 0 || H <= 0 || W <= 0)
+      value_error("adaptive_avg_pool2d: input must have positive channels, height and width, ",
+                  "got (N=", N, ", C=", C, ", H=", H, ", W=", W, ")");
+    if (OH < 0 || OW < 0)
+      value_error("adaptive_avg_pool2d: output_size must be non-negative, got (", OH, ", ", OW,
+                  ")");
+  }
 };
 
 // The bin [start, end) of output index i along an axis of `in` inputs pooled to `out` outputs.

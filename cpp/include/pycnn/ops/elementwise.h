@@ -25,12 +25,14 @@ struct BroadcastShape {
 };
 
 namespace cpu {
-void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s);
+void binary_forward(float* out, const float* a, const float* b, BinaryOp op,
+                    const BroadcastShape& s);
 void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out_shape);
 }  // namespace cpu
 
 namespace cuda {
-void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s);
+void binary_forward(float* out, const float* a, const float* b, BinaryOp op,
+                    const BroadcastShape& s);
 void sum_to(float* out, const float* in, const Shape& in_shape, const Shape& out_shape);
 }  // namespace cuda
 

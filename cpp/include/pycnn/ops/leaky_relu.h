@@ -13,12 +13,14 @@ namespace pycnn {
 
 namespace cpu {
 void leaky_relu_forward(float* y, const float* x, float negative_slope, int64_t n);
-void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope, int64_t n);
+void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope,
+                         int64_t n);
 }  // namespace cpu
 
 namespace cuda {
 void leaky_relu_forward(float* y, const float* x, float negative_slope, int64_t n);
-void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope, int64_t n);
+void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope,
+                         int64_t n);
 }  // namespace cuda
 
 }  // namespace pycnn

@@ -12,6 +12,7 @@
 // Accumulation contract: the input gradient is overwritten, dx = (no parameters).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "pycnn/ops/pool2d.h"
@@ -31,6 +32,33 @@ PYCNN_HOST_DEVICE inline PoolTaps pool_taps(int64_t start, int64_t dilation, int
   if (hi > kernel) hi = kernel;
   if (lo > hi) lo = hi;
   return {lo, hi};
+}
+
+// The max and argmax of one window, the scan the CPU and CUDA kernels share so that they pick the
+// same element: xp is one input plane [H, W], (h0, w0) the window's first tap (negative inside the
+// padding) and th, tw its in-bounds taps (pool_taps). Row-major over (kh, kw) with a strict >, so
+// the first of equal maxima wins, and a NaN takes over (v != v), both as in PyTorch. The argmax
+// starts at the first in-bounds tap, so an all -inf window still points at input; -1 for a window
+// holding no input.
+struct WindowMax {
+  float value;
+  int64_t index;  // flat h*W + w within the plane
+};
+PYCNN_HOST_DEVICE inline WindowMax max_pool_window(const float* xp, const Pool2dShape& s,
+                                                   int64_t h0, PoolTaps th, int64_t w0,
+                                                   PoolTaps tw) {
+  WindowMax best = {-INFINITY, th.lo < th.hi && tw.lo < tw.hi
+                                   ? (h0 + th.lo * s.dil_h) * s.W + w0 + tw.lo * s.dil_w
+                                   : -1};
+  for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+    const int64_t row = (h0 + kh * s.dil_h) * s.W + w0;
+    for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+      const int64_t i = row + kw * s.dil_w;
+      const float v = xp[i];
+      if (v > best.value || v != v) best = {v, i};
+    }
+  }
+  return best;
 }
 
 namespace cpu {

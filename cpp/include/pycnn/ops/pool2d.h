@@ -1,39 +1,52 @@
 // Pool2dShape: the window geometry shared by max_pool2d and avg_pool2d (NCHW, per-axis kernel,
-// stride, padding, dilation and ceil_mode), read alike by the CPU kernels, the CUDA kernels and
-// the bindings' shape inference.
+// stride, padding, dilation and ceil_mode), read alike by the CPU kernels, the CUDA kernels, the
+// bindings and, through _C.pool_output_size / _C.pool2d_output_shape, Python and the ONNX importer.
 //
-// Output size, exactly as PyTorch computes it (pooling_output_shape):
-//   OH = floor_or_ceil((H + 2*pad_h - dil_h*(KH-1) - 1) / stride_h) + 1
-// and with ceil_mode, if (OH-1)*stride_h >= H + pad_h then OH -= 1: the last window must start
-// inside the input or its left padding, never wholly in the right padding.
+// Output size along one axis, exactly as PyTorch computes it (pooling_output_shape), with the
+// padding split into the part before and the part after the input (ONNX pads may differ; PyTorch's
+// are equal):
+//   out = floor_or_ceil((in + pad_begin + pad_end - dil*(k-1) - 1) / stride) + 1
+// and with ceil_mode, if (out-1)*stride >= in + pad_begin then out -= 1: the last window must start
+// inside the input or its leading padding, never wholly in the trailing padding (PyTorch's
+// pooling_output_shape_pad_lr; with PyTorch's pad <= kernel/2 only a window that ceil added is
+// ever dropped).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "pycnn/check.h"
-
-// Window arithmetic that the CPU kernels and the CUDA kernels must agree on is written once, in
-// these headers, and compiled for both.
-#ifndef PYCNN_HOST_DEVICE
-#ifdef __CUDACC__
-#define PYCNN_HOST_DEVICE __host__ __device__
-#else
-#define PYCNN_HOST_DEVICE
-#endif
-#endif
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 
-// One axis of the output-size formula above. Callers check stride > 0 first.
-inline int64_t pool2d_out_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride,
-                               int64_t dilation, bool ceil_mode) {
-  const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+// One axis of the output-size formula above. Callers check stride > 0 first. A non-positive result
+// means the window does not fit the padded input.
+inline int64_t pool2d_out_size(int64_t in, int64_t kernel, int64_t pad_begin, int64_t pad_end,
+                               int64_t stride, int64_t dilation, bool ceil_mode) {
+  const int64_t span =
+      in + pad_begin + pad_end - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
   // Floor division also for a negative span (a kernel larger than the padded input): C++ truncates
   // toward zero, which would turn -1/2 into a valid-looking output of size 1.
   int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  if (ceil_mode && (out - 1) * stride >= in + pad_begin) --out;
   return out;
+}
+
+// The windows [lo, hi) along one axis whose span covers input index i: window o spans
+// [o*stride - pad, o*stride - pad + dilation*(kernel-1)], so o*stride lies in
+// [i + pad - dilation*(kernel-1), i + pad]. With dilation > 1 a window may span i without a tap on
+// it. The CUDA backward kernels gather over these windows, one thread per input element.
+struct PoolWindows {
+  int64_t lo, hi;
+};
+PYCNN_HOST_DEVICE inline PoolWindows pool_windows_over(int64_t i, int64_t stride, int64_t pad,
+                                                       int64_t dilation, int64_t kernel,
+                                                       int64_t out) {
+  const int64_t extent = dilation * (kernel - 1) + 1;
+  const int64_t lo = i + pad < extent ? 0 : (i + pad - extent) / stride + 1;
+  const int64_t hi = (i + pad) / stride + 1;
+  return {lo, hi < out ? hi : out};
 }
 
 struct Pool2dShape {
@@ -44,8 +57,8 @@ struct Pool2dShape {
   int64_t dil_h = 1, dil_w = 1;
   bool ceil_mode = false;
 
-  int64_t out_h() const { return pool2d_out_size(H, KH, pad_h, stride_h, dil_h, ceil_mode); }
-  int64_t out_w() const { return pool2d_out_size(W, KW, pad_w, stride_w, dil_w, ceil_mode); }
+  int64_t out_h() const { return pool2d_out_size(H, KH, pad_h, pad_h, stride_h, dil_h, ceil_mode); }
+  int64_t out_w() const { return pool2d_out_size(W, KW, pad_w, pad_w, stride_w, dil_w, ceil_mode); }
   int64_t planes() const { return N * C; }
 
   // Raises ValueError, naming `op`, for non-positive input sizes, kernel, stride or dilation, a
@@ -64,8 +77,8 @@ struct Pool2dShape {
     if (pad_h < 0 || pad_w < 0)
       value_error(op, ": padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
     if (pad_h > KH / 2 || pad_w > KW / 2)
-      value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h,
-                  ", ", pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
+      value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h, ", ",
+                  pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
     if (out_h() <= 0 || out_w() <= 0) {
       const std::string dilated =
           dil_h == 1 && dil_w == 1 ? "" : concat(" with dilation (", dil_h, ", ", dil_w, ")");

@@ -17,7 +17,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "pycnn/ops/adam.h"  // lerp_torch, PYCNN_HOST_DEVICE
+#include "pycnn/host_device.h"
+#include "pycnn/ops/adam.h"  // lerp_torch
 
 namespace pycnn {
 
@@ -32,7 +33,8 @@ struct RmspropConfig {
 template <bool CENTERED, bool MOMENTUM>
 PYCNN_HOST_DEVICE inline void rmsprop_update_element(float* param, float* square_avg,
                                                      float* grad_avg, float* momentum_buffer,
-                                                     const float* grad, int64_t i, RmspropConfig c) {
+                                                     const float* grad, int64_t i,
+                                                     RmspropConfig c) {
   const float p = param[i], gi = grad[i];
   float g = c.maximize ? -gi : gi;
   if (c.weight_decay != 0.0f) g = g + c.weight_decay * p;

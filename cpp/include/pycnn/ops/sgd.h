@@ -14,14 +14,7 @@
 
 #include <cstdint>
 
-// Marks the per-element update rules below as callable from CUDA kernels too.
-#ifndef PYCNN_HOST_DEVICE
-#ifdef __CUDACC__
-#define PYCNN_HOST_DEVICE __host__ __device__
-#else
-#define PYCNN_HOST_DEVICE
-#endif
-#endif
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 
@@ -31,7 +24,8 @@ struct SgdConfig {
   int64_t numel;
   float lr, momentum, one_minus_dampening, weight_decay;
   bool nesterov, maximize;
-  bool first_step;  // the momentum buffer is not set yet: it starts as g (torch clones the gradient)
+  // the momentum buffer is not set yet: it starts as g (torch clones the gradient)
+  bool first_step;
 };
 
 // The update of element i, shared by the CPU loop and the CUDA kernel so both compute the same
