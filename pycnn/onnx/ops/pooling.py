@@ -4,11 +4,14 @@ adaptive_avg_pool2d.
 ONNX declares begin and end pads separately, pycnn's pooling kernels pad symmetrically by at most
 half the kernel, and the two disagree on ceil_mode's last window in places. The importer runs the
 kernel directly when it computes exactly the ONNX windows and divisors, and otherwise pads explicitly
-first; the exporter writes end pads that give torch's output size under ONNX's rule. Both compute
-output sizes with :func:`pool_output_size`.
+first; the exporter writes end pads that give torch's output size under ONNX's rule. Both take
+output sizes from ``_C.pool_output_size``, the rule the C++ kernels use (cpp/include/pycnn/ops/pool2d.h):
+floor, or with ceil_mode the ceiling, of (size + begin + end - dilation * (kernel - 1) - 1) / stride,
+plus one; with ceil_mode a last window starting in the end padding is dropped.
 """
 import numpy as np
 
+from ... import _C
 from ...nn import functional as F
 from ...nn.functional.pooling import AdaptiveAvgPool2dFunction, AvgPool2dFunction, MaxPool2dFunction
 from ...tensor import tensor
@@ -19,18 +22,6 @@ from .registry import exporter, importer
 from .window import spatial_pads, window_problems
 
 POOL_ATTRIBUTES = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
-
-
-def pool_output_size(size, kernel, pad_begin, pad_end, stride, dilation, ceil_mode):
-    """The number of windows along one axis (ONNX's and PyTorch's rule): floor, or with ``ceil_mode``
-    the ceiling, of (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) / stride, plus one;
-    with ``ceil_mode`` a last window starting at or past ``size + pad_begin`` (in the end padding)
-    is dropped."""
-    span = size + pad_begin + pad_end - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + pad_begin:
-        out -= 1
-    return out
 
 
 def end_padding_to_fit(size, kernel, pad_begin, stride, dilation, count):
@@ -67,7 +58,7 @@ def _pool_geometry(node, x):
         if size + pads[i] + pads[i + 2] < (k - 1) * d + 1:
             raise ValueError(f"{node.op} {node.name!r}: kernel_shape {kernel} with dilations {dilations} does not "
                              f"fit the input {tuple(in_hw)} padded by {pads}")
-        out_hw.append(pool_output_size(size, k, pads[i], pads[i + 2], s, d, ceil))
+        out_hw.append(_C.pool_output_size(size, k, pads[i], pads[i + 2], s, d, ceil))
     return kernel, strides, dilations, pads, out_hw
 
 
@@ -77,6 +68,14 @@ def _window_counts(size, begin, end, kernel, stride, out, include_pad):
     low, high = (-begin, size + end) if include_pad else (0, size)
     starts = np.arange(out) * stride - begin
     return (np.minimum(starts + kernel, high) - np.maximum(starts, low)).astype(np.float32)
+
+
+def _symmetric_output_size(size, kernel, pad, stride, dilation, ceil_mode):
+    """The output size of pycnn's kernels padding ``pad`` on both sides, or 0 where no window fits."""
+    try:
+        return _C.pool_output_size(size, kernel, pad, pad, stride, dilation, ceil_mode)
+    except ValueError:
+        return 0
 
 
 def _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw):
@@ -90,7 +89,7 @@ def _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw):
         return None
     include = node.op == "AveragePool" and bool(node.attr("count_include_pad", 0))
     for ceil in (bool(node.attr("ceil_mode", 0)), not node.attr("ceil_mode", 0)):
-        if [pool_output_size(size, k, p, p, s, d, ceil)
+        if [_symmetric_output_size(size, k, p, s, d, ceil)
                 for size, k, p, s, d in zip(in_hw, kernel, padding, strides, dilations)] != out_hw:
             continue
         if include and any(not np.array_equal(
@@ -162,7 +161,7 @@ def _onnx_pads(x, kernel, stride, padding, dilation, ceil_mode):
     pads_end = list(padding)
     for i in range(2):
         size = x.shape[2 + i]
-        count = pool_output_size(size, kernel[i], padding[i], padding[i], stride[i], dilation[i], ceil_mode)
+        count = _C.pool_output_size(size, kernel[i], padding[i], padding[i], stride[i], dilation[i], ceil_mode)
         # the least end padding that fits `count` windows; below the kernel because torch's last
         # window starts inside the input or the begin padding
         pads_end[i] = max(padding[i], end_padding_to_fit(size, kernel[i], padding[i], stride[i], dilation[i], count))
