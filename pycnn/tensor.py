@@ -236,7 +236,7 @@ class Tensor:
     def mean(self):
         return tensor_ops.mean(self)
 
-    # ----- indexing, shapes, reductions (see pycnn.nn.functional for what runs on the host) ----
+    # ----- indexing, shapes, reductions (see pycnn.tensor_ops for what runs on the host) ------
     def __getitem__(self, key):
         """``self[key]`` with torch's rules for ints, slices (step > 0), None, Ellipsis and one int64
         tensor/array/list index or bool mask; a new tensor (a copy, not a view: writing to it leaves
@@ -307,7 +307,7 @@ class Tensor:
 
     def bool(self):
         """``self != 0`` as pycnn's bool stand-in, an int64 0/1 :class:`BoolTensor` (see
-        :func:`pycnn.nn.functional.compare`)."""
+        :func:`pycnn.tensor_ops.compare`)."""
         return self != 0
 
     def _scalar_value(self, kind):
@@ -332,7 +332,7 @@ class Tensor:
             raise RuntimeError(f"Boolean value of Tensor with {which} is ambiguous")
         return bool(self.item())
 
-    # ----- comparisons (int64 0/1 results: see pycnn.nn.functional.compare) -------------------
+    # ----- comparisons (int64 0/1 results: see pycnn.tensor_ops.compare) ----------------------
     __hash__ = object.__hash__  # identity, as torch: tensors are dict keys (optimizer state)
 
     def _compare(self, other, op):
