@@ -1,13 +1,8 @@
 """pycnn: a small, readable CNN engine. C++ and CUDA kernels with forward and backward passes,
 driven from Python with PyTorch's names and semantics."""
-from . import _C
-from . import cuda
-# autograd first: it and pycnn.tensor need each other, and each imports the other after what that
-# one reads is defined (autograd at its end, tensor the tensor ops at its end).
+from . import _C, _arguments, cuda, tensor_ops
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
-from . import tensor_ops
-from ._arguments import as_int
 from . import nn
 from . import optim
 from .summary import summary
@@ -49,7 +44,7 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Threads the CPU kernels use (OpenMP)."""
-    n = as_int(n, "set_num_threads", "n")
+    n = _arguments.as_int(n, "set_num_threads", "n")
     if not 0 < n < 2**31:
         raise ValueError(f"set_num_threads: expected a positive count below 2**31, got {n}")
     _C.set_num_threads(n)

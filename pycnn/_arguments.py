@@ -1,13 +1,12 @@
 """Argument checks shared by every op, layer and importer: each names the op, the argument, what it
-expected and what came, and returns the value in the form the C++ bindings take.
+expected and what came, and returns the value in the form the C++ bindings take. (The checks that a
+value is a Tensor, as_tensor and as_float_tensor, live beside Tensor in pycnn.tensor.)
 
     stride = as_pair(stride, "conv2d", "stride")     # 2 or (2, 3) -> (h, w) ints
 """
 import numbers
 
 import numpy as np
-
-from .tensor import Tensor
 
 
 def as_int(value, op, name):
@@ -41,18 +40,3 @@ def as_bool(value, op, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{op}: expected {name} to be a bool, got {type(value).__name__} {value!r}")
     return bool(value)
-
-
-def as_tensor(value, op, name):
-    """``value`` itself, when it is a pycnn.Tensor."""
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
-    return value
-
-
-def as_float_tensor(value, op, name="input"):
-    """``value`` itself, when it is a float32 pycnn.Tensor."""
-    as_tensor(value, op, name)
-    if value.dtype != "float32":
-        raise TypeError(f"{op}: expected {name} to be float32, got {value.dtype}")
-    return value

@@ -27,6 +27,10 @@ from . import _C
 
 _state = threading.local()
 
+# The class Function.apply wraps results in: pycnn.Tensor, set by pycnn.tensor when it defines it
+# (pycnn.tensor imports this module for the tape, so this module does not import it back).
+Tensor = None
+
 # Set by pycnn.onnx.export while it records a forward pass: called as tracer(cls, args, kwargs, out)
 # for every op, so the exporter sees each op once, with its normalised arguments, and no op is
 # written twice.
@@ -201,7 +205,3 @@ def backward(root, grad, retain_graph=False):
         if leaf.requires_grad:
             leaf._accumulate_grad(g)
 
-
-# pycnn.tensor imports this module for the tape; Function.apply wraps its results as Tensors. The
-# import sits here, after everything pycnn.tensor reads from this module is defined.
-from .tensor import Tensor  # noqa: E402

@@ -443,7 +443,26 @@ class Tensor:
         return f"tensor({np.array2string(self.numpy(), precision=4, separator=', ')}{dev}{grad})"
 
 
+def as_tensor(value, op, name):
+    """``value`` itself, when it is a pycnn.Tensor (the argument check every op starts with)."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
+    return value
+
+
+def as_float_tensor(value, op, name="input"):
+    """``value`` itself, when it is a float32 pycnn.Tensor."""
+    as_tensor(value, op, name)
+    if value.dtype != "float32":
+        raise TypeError(f"{op}: expected {name} to be float32, got {value.dtype}")
+    return value
+
+
+# Autograd wraps each op's result in this class; it cannot import this module, which imports it.
+autograd.Tensor = Tensor
+
 # The ops behind the methods above need Tensor defined first, so they are imported once, here.
+# Importing tensor_ops.comparison also makes the value-moving methods above keep a BoolTensor a mask.
 from . import tensor_ops  # noqa: E402
 from .creation import from_dlpack, from_numpy, ones, randn, tensor, zeros  # noqa: E402,F401
 from .tensor_ops.comparison import BoolTensor  # noqa: E402,F401

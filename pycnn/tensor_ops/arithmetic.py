@@ -9,9 +9,9 @@ shape. exp/log/sqrt/abs/pow and casts run in numpy on the host (see tensor_ops.c
 import numpy as np
 
 from .. import _C
-from .._arguments import as_float, as_float_tensor, as_tensor
+from .._arguments import as_float
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_float_tensor, as_tensor
 from .common import from_host, scalar
 from .shape import reshape
 

@@ -5,8 +5,7 @@ import numbers
 
 import numpy as np
 
-from .._arguments import as_tensor
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .common import from_host
 
 

@@ -6,14 +6,10 @@ import numbers
 
 import numpy as np
 
-from .._arguments import as_tensor
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .common import from_host
 from .comparison import BoolTensor
-
-
-_BASIC = (type(None), type(Ellipsis), slice)
 
 
 def _index_array(item):

@@ -8,9 +8,9 @@ import collections
 import numpy as np
 
 from .. import _C
-from .._arguments import as_bool, as_tensor
+from .._arguments import as_bool
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .common import dim_index, from_host, scalar
 
 

@@ -5,9 +5,9 @@ tensors are contiguous) computed on the host.
 import numpy as np
 
 from .. import _C
-from .._arguments import as_int, as_tensor
+from .._arguments import as_int
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .common import dim_index, from_host
 
 

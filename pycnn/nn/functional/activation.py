@@ -6,8 +6,9 @@ torch.nn.functional."""
 import numpy as np
 
 from ... import _C
-from ..._arguments import as_bool, as_float, as_float_tensor, as_int, as_tensor
+from ..._arguments import as_bool, as_float, as_int
 from ...autograd import Function
+from ...tensor import as_float_tensor, as_tensor
 from ...tensor_ops.arithmetic import ClipFunction
 from ...tensor_ops.common import scalar
 

@@ -2,9 +2,9 @@
 kernels cpp/src/cpu/conv2d.cpp and cpp/src/cuda/conv2d.cu (binding: cpp/bindings/conv2d.cpp, which
 checks the shapes and names what was expected and what came)."""
 from ... import _C
-from ..._arguments import as_int, as_pair, as_tensor
+from ..._arguments import as_int, as_pair
 from ...autograd import Function
-from ...tensor import Tensor
+from ...tensor import Tensor, as_tensor
 from ...tensor_ops import cat, reshape
 
 

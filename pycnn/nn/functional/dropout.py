@@ -3,8 +3,9 @@ cpp/src/{cpu,cuda}/dropout.*), and the generator that seeds it (``pycnn.manual_s
 import numpy as np
 
 from ... import _C
-from ..._arguments import as_bool, as_float, as_int, as_tensor
+from ..._arguments import as_bool, as_float, as_int
 from ...autograd import Function
+from ...tensor import as_tensor
 
 
 _DEFAULT_SEED = 67280421310721  # torch's default seed, so an unseeded run is reproducible too

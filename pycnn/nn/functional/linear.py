@@ -1,8 +1,8 @@
 """linear: the fully connected layer's op, y = x @ w.T + b, over the C++ kernels
 cpp/src/cpu/linear.cpp and cpp/src/cuda/linear.cu (binding: cpp/bindings/linear.cpp)."""
 from ... import _C
-from ..._arguments import as_tensor
 from ...autograd import Function
+from ...tensor import as_tensor
 
 
 class LinearFunction(Function):

@@ -5,9 +5,9 @@ from log_softmax and the tensor ops, so their gradients come from those ops' bac
 import numpy as np
 
 from ... import _C
-from ..._arguments import as_bool, as_float, as_float_tensor, as_int, as_tensor
+from ..._arguments import as_bool, as_float, as_int
 from ...autograd import Function
-from ...tensor import Tensor
+from ...tensor import Tensor, as_float_tensor, as_tensor
 from ...tensor_ops import binary, mean, reshape, sum, sum_to
 from ...tensor_ops.common import scalar
 from .activation import log_softmax

@@ -2,8 +2,9 @@
 channels, AlexNet's LRN) over the C++ kernels cpp/src/{cpu,cuda}/<op>.* (bindings:
 cpp/bindings/<op>.cpp)."""
 from ... import _C
-from ..._arguments import as_float, as_int, as_tensor
+from ..._arguments import as_float, as_int
 from ...autograd import Function
+from ...tensor import as_tensor
 
 
 class BatchNormFunction(Function):

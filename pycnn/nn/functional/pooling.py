@@ -3,9 +3,9 @@ cpp/src/{cpu,cuda}/<op>.* (bindings: cpp/bindings/<op>.cpp). Output sizes follow
 unless ceil_mode, and with ceil_mode a last window must start inside the input or its left padding.
 """
 from ... import _C
-from ..._arguments import as_bool, as_int, as_pair, as_tensor
+from ..._arguments import as_bool, as_int, as_pair
 from ...autograd import Function
-from ...tensor import Tensor
+from ...tensor import Tensor, as_tensor
 from ...tensor_ops import reshape
 
 
