@@ -256,3 +256,21 @@ def test_transfer_prepare_signature_and_strategies():
                                                "strategy": "feature_extractor", "trainable_layers": None})
     with pytest.raises(ValueError, match="'feature_extractor', 'partial', 'fine_tune'"):
         pycnn.transfer.prepare(Sequential(pycnn.nn.Linear(3, 2)), 4, strategy="everything")
+
+
+@pytest.mark.parametrize("old, new", [("max_reduce", pycnn.tensor_ops.max), ("binary", pycnn.tensor_ops.binary),
+                                      ("permute", pycnn.tensor_ops.permute), ("Tensor", Tensor)])
+def test_names_moved_out_of_functional_still_resolve_with_a_warning(old, new):
+    """functional.py held the tensor-level ops and every Function class before it was split by family;
+    code written against it keeps working and is told where each name lives now."""
+    import pycnn.nn.functional as F
+
+    with pytest.warns(DeprecationWarning, match=rf"pycnn\.nn\.functional\.{old} moved to pycnn\."):
+        assert getattr(F, old) is new
+    with pytest.warns(DeprecationWarning, match="moved to pycnn.nn.functional.activation.ReluFunction"):
+        relu_function = F.ReluFunction
+    x = pycnn.tensor([-1.0, 2.0], requires_grad=True)
+    relu_function.apply(x).sum().backward()
+    assert x.grad.numpy().tolist() == [0.0, 1.0]
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_op'"):
+        F.no_such_op

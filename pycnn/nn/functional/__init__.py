@@ -15,12 +15,30 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
 Each op checks the Python-level arguments (types, pairs) and leaves shape checks to its C++ binding
 (cpp/bindings/<op>.cpp), which names the op, what was expected and what came. The tensor-level ops
 (reshape, cat, clip, indexing, reductions, ...) live in pycnn.tensor_ops; ``flatten``, ``reshape``,
-``cat``, ``stack`` and ``clip`` are re-exported here, where pycnn's API has always offered them.
+``cat``, ``stack`` and ``clip`` are re-exported here, where pycnn's API has always offered them; the
+other names the single functional.py module held (the tensor-level ops such as ``binary`` and
+``max_reduce``, every op's Function class) still resolve here, with a DeprecationWarning naming
+their new home.
 
 Two files share their name with their op (linear.py, dropout.py): ``F.linear`` is the function; the
 module is reached by import, ``from pycnn.nn.functional.linear import LinearFunction``.
 """
+import warnings
+
+from ... import tensor_ops as _tensor_ops
+from ...autograd import Function as _Function
+from ...tensor import Tensor as _Tensor
+from ...tensor_ops import arithmetic as _arithmetic
 from ...tensor_ops import cat, clip, flatten, reshape, stack
+from ...tensor_ops import comparison as _comparison
+from ...tensor_ops import indexing as _indexing
+from ...tensor_ops import reduction as _reduction
+from ...tensor_ops import shape as _shape
+from . import activation as _activation
+from . import conv as _conv
+from . import loss as _loss
+from . import normalization as _normalization
+from . import pooling as _pooling
 from .activation import (elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax,
                          prelu, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
 from .conv import conv2d
@@ -29,9 +47,37 @@ from .linear import linear
 from .loss import cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, local_response_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .dropout import DropoutFunction as _DropoutFunction
+from .linear import LinearFunction as _LinearFunction
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "cat", "clip", "conv2d", "cross_entropy",
            "dropout", "elu", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu",
            "linear", "local_response_norm", "log_softmax", "manual_seed", "max_pool2d", "mse_loss",
            "nll_loss", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "softmax", "softplus",
            "stack", "tanh"]
+
+
+def _moved_names():
+    """What the single functional.py module offered before the split that lives elsewhere now: the
+    tensor-level ops (pycnn.tensor_ops), every op's autograd Function, Function and Tensor."""
+    moved = {name: getattr(_tensor_ops, name) for name in _tensor_ops.__all__}
+    moved.update(max_reduce=_tensor_ops.max, min_reduce=_tensor_ops.min, Function=_Function,
+                 Tensor=_Tensor, DropoutFunction=_DropoutFunction, LinearFunction=_LinearFunction)
+    for module in (_activation, _conv, _loss, _normalization, _pooling, _arithmetic, _comparison,
+                   _indexing, _reduction, _shape):
+        moved.update({name: value for name, value in vars(module).items() if name.endswith("Function")})
+    return moved
+
+
+_MOVED = _moved_names()
+
+
+def __getattr__(name):
+    """Old names keep working, with a DeprecationWarning that says where each lives now."""
+    if name in _MOVED:
+        value = _MOVED[name]
+        home = getattr(value, "__module__", None) or "pycnn.tensor_ops"
+        warnings.warn(f"pycnn.nn.functional.{name} moved to {home}.{getattr(value, '__name__', name)}",
+                      DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module 'pycnn.nn.functional' has no attribute {name!r}")
