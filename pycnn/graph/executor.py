@@ -29,6 +29,9 @@ def execute(ir, ops, values, read_input, training):
     read_input(node, index, values, as_tensor): the value of ``node.inputs[index]``, from ``values`` or
         from the weights and constants the caller holds; a Tensor when ``as_tensor``, else as stored.
     training: passed to each op (dropout, batch norm)."""
+    if ir.free_after is None or len(ir.free_after) != len(ir.nodes):
+        raise RuntimeError("execute: the memory plan does not match the graph's nodes; run "
+                           "passes.plan_memory after the last pass that changes them")
     for node, free in zip(ir.nodes, ir.free_after):
         op = ops[node.op]
         try:

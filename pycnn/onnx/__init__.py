@@ -6,14 +6,14 @@
 
 Model files are untrusted input: a bad file raises OnnxImportError (a ValueError) naming what is wrong.
 
-Where things are: parse.py (the file, validated), load.py (a Graph Module from it, through the passes
-of pycnn.graph), graph.py (the Graph Module), weights.py (Parameters and their layouts), check.py,
+Where things are: parse.py (the file, validated), loader.py (a Graph Module from it, through the passes
+of pycnn.graph), graph.py (the Graph Module), weights.py (Parameters and their layouts), checker.py,
 export.py, and ops/<family>.py: each ONNX op's import handler and export emitter side by side.
 """
-from .check import CheckReport, check
+from .checker import CheckReport, check
 from .errors import OnnxExportError, OnnxImportError
 from .export import export
 from .graph import Graph
-from .load import load
+from .loader import load
 
 __all__ = ["CheckReport", "Graph", "OnnxExportError", "OnnxImportError", "check", "export", "load"]

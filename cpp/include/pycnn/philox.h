@@ -11,11 +11,7 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define PYCNN_HD __host__ __device__
-#else
-#define PYCNN_HD
-#endif
+#include "pycnn/host_device.h"
 
 namespace pycnn {
 
@@ -28,7 +24,7 @@ constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;  // round multiplie
 // key schedule: golden ratio, sqrt(3)-1
 constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 
-PYCNN_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+PYCNN_HOST_DEVICE inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
   // One 32x32->64 multiply; nvcc lowers it to mul.lo/mul.hi, host compilers to one imul.
   const uint64_t product = static_cast<uint64_t>(a) * b;
   hi = static_cast<uint32_t>(product >> 32);
@@ -36,7 +32,7 @@ PYCNN_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo)
 }
 }  // namespace philox_detail
 
-PYCNN_HD inline Philox4x32 philox4x32(Philox4x32 ctr, uint32_t key0, uint32_t key1) {
+PYCNN_HOST_DEVICE inline Philox4x32 philox4x32(Philox4x32 ctr, uint32_t key0, uint32_t key1) {
   using namespace philox_detail;
   for (int round = 0; round < 10; ++round) {
     if (round > 0) {  // the key is bumped between rounds, not before the first
@@ -52,14 +48,14 @@ PYCNN_HD inline Philox4x32 philox4x32(Philox4x32 ctr, uint32_t key0, uint32_t ke
 }
 
 // The four uniforms of elements 4*group .. 4*group+3.
-PYCNN_HD inline void philox_uniform4(float out[4], uint64_t seed, uint64_t group) {
+PYCNN_HOST_DEVICE inline void philox_uniform4(float out[4], uint64_t seed, uint64_t group) {
   const Philox4x32 r = philox4x32(
       Philox4x32{{static_cast<uint32_t>(group), static_cast<uint32_t>(group >> 32), 0u, 0u}},
       static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
   for (int lane = 0; lane < 4; ++lane) out[lane] = static_cast<float>(r.v[lane] >> 8) * 0x1.0p-24f;
 }
 
-PYCNN_HD inline float philox_uniform(uint64_t seed, uint64_t index) {
+PYCNN_HOST_DEVICE inline float philox_uniform(uint64_t seed, uint64_t index) {
   float u[4];
   philox_uniform4(u, seed, index >> 2);
   return u[index & 3];

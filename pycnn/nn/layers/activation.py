@@ -122,14 +122,14 @@ class Hardtanh(_InplaceActivation):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6), as torch.nn.ReLU6: (*) -> (*). A Hardtanh whose bounds torch leaves out of
-    the repr."""
-
-    function = staticmethod(F.relu6)
-    arguments = ()
+    """min(max(x, 0), 6), as torch.nn.ReLU6: (*) -> (*). A Hardtanh with bounds (0, 6), which torch
+    leaves out of the repr."""
 
     def __init__(self, inplace=False):
         super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Hardsigmoid(_InplaceActivation):

@@ -14,6 +14,9 @@ class _Loss(Module):
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
+        self._set_reduction(size_average, reduce, reduction)
+
+    def _set_reduction(self, size_average, reduce, reduction):
         name = type(self).__name__
         reduction = legacy_reduction(size_average, reduce, reduction, name)
         if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
@@ -27,9 +30,10 @@ class _ClassificationLoss(_Loss):
     for nothing."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-        super().__init__(size_average, reduce, reduction)
+        Module.__init__(self)  # the weight and ignore_index are checked before the reduction, as ever
         self.register_buffer("weight", weight)
         self.ignore_index = as_int(ignore_index, type(self).__name__, "ignore_index")
+        self._set_reduction(size_average, reduce, reduction)
 
 
 class CrossEntropyLoss(_ClassificationLoss):

@@ -4,10 +4,10 @@ import math
 import numpy as np
 
 from .. import _C, cuda
-from ..graph import problem
+from ..graph import DYNAMIC, problem
 from ..tensor import tensor
 from .errors import OnnxImportError, problem_line
-from .load import build_graph
+from .loader import build_graph
 from .ops import IMPORTERS
 from .parse import ParsedModel, parse_model
 
@@ -74,7 +74,7 @@ def _try_run(graph, device):
 def _node_rows(parsed, graph, bad):
     """One dict per node: its role (network op, folded constant, shape computed on the host) and where
     its forward and backward run."""
-    roles = {node.name: ("network" if kind == "dynamic" else "shape") for node, kind in graph._plan} \
+    roles = {node.name: ("network" if kind == DYNAMIC else "shape") for node, kind in graph._plan} \
         if graph is not None else {}
     cuda_built = _C.built_with_cuda()
     rows = []
