@@ -402,7 +402,7 @@ class Tensor:
         keeps_int = isinstance(other, numbers.Integral) and self.dtype == "int64"
         if not isinstance(other, Tensor):
             if isinstance(other, numbers.Number):
-                other = Tensor._wrap(_C.from_numpy(np.array(other, dtype=np.float32)).to(self.device))
+                other = Tensor._wrap(tensor_ops.common.scalar(other, self._data))
             else:
                 other = tensor(other, device=self.device)
         a, b = (other, self) if reverse else (self, other)
