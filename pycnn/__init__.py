@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 # Submodules loaded on first use (pycnn.onnx needs the optional onnx package; the others cost
 # import time that a user of the core never pays).
-_LAZY = ("data", "models", "onnx", "train", "transfer", "viz", "cli")
+_LAZY = ("data", "inference", "models", "onnx", "train", "transfer", "viz", "cli")
 
 
 def __getattr__(name):
@@ -19,6 +19,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "optimize_for_inference":  # pycnn.inference.optimize_for_inference, loaded on first use
+        import importlib
+
+        return importlib.import_module(f"{__name__}.inference").optimize_for_inference
     raise AttributeError(f"module 'pycnn' has no attribute {name!r}")
 
 

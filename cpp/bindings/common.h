@@ -111,5 +111,6 @@ void bind_sgd(nb::module_& m);
 void bind_adam(nb::module_& m);
 void bind_rmsprop(nb::module_& m);
 void bind_shape_rules(nb::module_& m);
+void bind_inference_plan(nb::module_& m);
 
 }  // namespace pycnn

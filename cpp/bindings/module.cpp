@@ -52,4 +52,5 @@ NB_MODULE(_C, m) {
   bind_adam(m);
   bind_rmsprop(m);
   bind_shape_rules(m);
+  bind_inference_plan(m);
 }

@@ -118,6 +118,14 @@ class GraphIR:
         """{value name: the node computing it}."""
         return {out: node for node in self.nodes for out in node.outputs}
 
+    def readers(self):
+        """{value name: the nodes reading it, in order}."""
+        readers = {}
+        for node in self.nodes:
+            for name in node.inputs:
+                readers.setdefault(name, []).append(node)
+        return readers
+
     def sort(self):
         """Puts the nodes in topological order (Kahn's algorithm, no recursion) and returns the
         problems: values nobody produces, values produced twice, cycles, outputs never computed.

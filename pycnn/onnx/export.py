@@ -93,6 +93,27 @@ class ExportTrace:
         self.set_name(out, self.fresh("unsupported"))
 
 
+def trace(model, x, tracer):
+    """Runs ``model`` on the Tensor ``x`` (the value "input") in eval mode with ``tracer`` as the
+    autograd tracer, restores the modules' modes and returns the outputs as a tuple; raises
+    OnnxExportError listing the ops that have no ONNX equivalent. pycnn.inference traces a Module into
+    a graph the same way."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    tracer.set_name(x, "input")
+    autograd.tracer = tracer
+    try:
+        with no_grad():
+            out = model(x)
+    finally:
+        autograd.tracer = None
+        for module, mode in modes:
+            object.__setattr__(module, "training", mode)
+    if tracer.errors:
+        raise OnnxExportError("export: cannot write these ops as ONNX:\n  " + "\n  ".join(tracer.errors))
+    return out if isinstance(out, tuple) else (out,)
+
+
 def _value_info(onnx, name, shape, batch):
     dims = ["N" if i == 0 and d == batch else d for i, d in enumerate(shape)]
     return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
@@ -113,21 +134,8 @@ def export(model, path, input_shape, opset=17):
     params = list(model.named_parameters()) + list(model.named_buffers())
     device = params[0][1].device if params else "cpu"
     x = tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32), device=device)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     tracer = ExportTrace(opset, params, helper)
-    tracer.set_name(x, "input")
-    autograd.tracer = tracer
-    try:
-        with no_grad():
-            out = model(x)
-    finally:
-        autograd.tracer = None
-        for module, mode in modes:
-            object.__setattr__(module, "training", mode)
-    if tracer.errors:
-        raise OnnxExportError("export: cannot write these ops as ONNX:\n  " + "\n  ".join(tracer.errors))
-    outs = out if isinstance(out, tuple) else (out,)
+    outs = trace(model, x, tracer)
     out_names = ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
     rename = {}
     nodes = tracer.nodes

@@ -66,9 +66,12 @@ def _feeds_a_weight(ir, node, op):
                for i, name in enumerate(node.inputs) if name and i not in static)
 
 
-def fold_constants(ir, ops):
+def fold_constants(ir, ops, keep_weights_trainable=True):
     """Sets ``ir.kinds``, adds the folded values to ``ir.constants``, leaves in ``ir.nodes`` only the
-    nodes that run with the network, and returns the problems (see the module docstring)."""
+    nodes that run with the network, and returns the problems (see the module docstring).
+
+    keep_weights_trainable: False for inference, where no weight is trained: then a weight through a
+    Transpose or Reshape folds like any other constant."""
     problems = []
     for name in ir.inputs:
         ir.kinds[name] = DYNAMIC
@@ -82,7 +85,8 @@ def fold_constants(ir, ops):
         problems += _network_input_problems(ir, node, op, in_kinds)
         data_kinds = [kind for i, kind in enumerate(in_kinds) if kind is not None and i not in static]
         on_arrays_only = op.on_tensors is None
-        stays_trainable = not on_arrays_only and not op.folds_weights and _feeds_a_weight(ir, node, op)
+        stays_trainable = (keep_weights_trainable and not on_arrays_only and not op.folds_weights
+                           and _feeds_a_weight(ir, node, op))
         if on_arrays_only or (op.on_arrays is not None and not stays_trainable
                               and all(kind in (CONSTANT, SHAPE) for kind in data_kinds)):
             if DYNAMIC in in_kinds:

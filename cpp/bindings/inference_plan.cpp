@@ -1,0 +1,370 @@
+// InferencePlan binding: _C.InferencePlan(arena_floats), one add_<op>(...) per kind of step, and
+// run(arena, begin, end), which releases the GIL. Every offset is a float index into the arena and
+// is checked against the arena's size when the step is added; every shape is checked by the op's
+// shape struct, so a hostile call raises ValueError instead of reading outside the arena. Weights
+// are copied into the step (the caller may drop its arrays).
+#include "pycnn/inference_plan.h"
+
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <utility>
+
+#include "common.h"
+#include "pycnn/ops/adaptive_avg_pool2d.h"
+#include "pycnn/ops/avg_pool2d.h"
+#include "pycnn/ops/cat.h"
+#include "pycnn/ops/clip.h"
+#include "pycnn/ops/conv2d.h"
+#include "pycnn/ops/elementwise.h"
+#include "pycnn/ops/elu.h"
+#include "pycnn/ops/gelu.h"
+#include "pycnn/ops/leaky_relu.h"
+#include "pycnn/ops/linear.h"
+#include "pycnn/ops/local_response_norm.h"
+#include "pycnn/ops/log_softmax.h"
+#include "pycnn/ops/max_pool2d.h"
+#include "pycnn/ops/relu.h"
+#include "pycnn/ops/sigmoid.h"
+#include "pycnn/ops/silu.h"
+#include "pycnn/ops/softmax.h"
+#include "pycnn/ops/softplus.h"
+#include "pycnn/ops/tanh.h"
+
+namespace pycnn {
+
+namespace {
+
+using Floats = std::shared_ptr<const std::vector<float>>;
+using Array = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+using Arena = nb::ndarray<float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Dims = std::vector<int64_t>;
+
+int64_t product(const Dims& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) value_error("InferencePlan: negative dimension in ", shape_str(dims));
+    n *= d;
+  }
+  return n;
+}
+
+// A copy of `a`, which must hold `count` floats (null when `a` is absent and `optional`).
+Floats copy_array(const std::optional<Array>& a, int64_t count, const char* what) {
+  if (!a) return nullptr;
+  if (static_cast<int64_t>(a->size()) != count)
+    value_error("InferencePlan: expected ", what, " to hold ", count, " floats, got ", a->size());
+  return std::make_shared<const std::vector<float>>(a->data(), a->data() + a->size());
+}
+
+const float* data(const Floats& f) { return f ? f->data() : nullptr; }
+
+// y = clamp(y + residual, lo, hi): the fused tail of a convolution or linear layer, applied while
+// the layer's output is still in cache.
+void epilogue(float* y, const float* residual, float lo, float hi, int64_t n) {
+  const bool clamp = lo > -INFINITY || hi < INFINITY;
+  if (!residual && !clamp) return;
+#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    float v = y[i] + (residual ? residual[i] : 0.0f);
+    y[i] = clamp ? std::min(std::max(v, lo), hi) : v;
+  }
+}
+
+struct Plan {
+  using Step = InferencePlan::Step;
+  InferencePlan plan;
+  explicit Plan(int64_t arena_floats) : plan(arena_floats) {}
+
+  void range(int64_t offset, int64_t count, const char* what) const {
+    plan.check_range(offset, count, what);
+  }
+
+  void add_conv2d(const std::string& name, int64_t y, int64_t x, const Array& weight,
+                  const std::optional<Array>& bias, const Dims& input, Pair stride, Pair padding,
+                  Pair dilation, int64_t groups, int64_t residual, float lo, float hi) {
+    require_ndim(input, 4, "InferencePlan.add_conv2d", "input_shape", "(N, C, H, W)");
+    if (weight.ndim() != 4) value_error("InferencePlan.add_conv2d: expected a 4-d weight");
+    Conv2dShape s{input[0],
+                  input[1],
+                  input[2],
+                  input[3],
+                  int64_t(weight.shape(0)),
+                  int64_t(weight.shape(2)),
+                  int64_t(weight.shape(3))};
+    std::tie(s.stride_h, s.stride_w) = stride;
+    std::tie(s.pad_h, s.pad_w) = padding;
+    std::tie(s.dil_h, s.dil_w) = dilation;
+    s.groups = groups;
+    s.validate();
+    if (int64_t(weight.shape(1)) != s.cin_per_group())
+      value_error("InferencePlan.add_conv2d: weight has ", weight.shape(1),
+                  " input channels, the input ", s.cin_per_group(), " per group");
+    const int64_t out = s.N * s.C_out * s.out_h() * s.out_w();
+    range(x, s.N * s.C_in * s.H * s.W, "conv2d input");
+    range(y, out, "conv2d output");
+    if (residual >= 0) range(residual, out, "conv2d residual");
+    Floats w = copy_array(weight, weight.size(), "weight"), b = copy_array(bias, s.C_out, "bias");
+    plan.add(name, [=](float* a) {
+      cpu::conv2d_forward(a + y, a + x, w->data(), data(b), s);
+      epilogue(a + y, residual >= 0 ? a + residual : nullptr, lo, hi, out);
+    });
+  }
+
+  // y[N, out] = x[N, in] @ weight[out, in]^T + bias, then the epilogue.
+  void add_linear(const std::string& name, int64_t y, int64_t x, const Array& weight,
+                  const std::optional<Array>& bias, int64_t batch, int64_t residual, float lo,
+                  float hi) {
+    if (weight.ndim() != 2 || batch < 0)
+      value_error("InferencePlan.add_linear: expected a 2-d weight");
+    LinearShape s{batch, int64_t(weight.shape(1)), int64_t(weight.shape(0))};
+    range(x, s.N * s.in_features, "linear input");
+    range(y, s.N * s.out_features, "linear output");
+    if (residual >= 0) range(residual, s.N * s.out_features, "linear residual");
+    Floats w = copy_array(weight, weight.size(), "weight"),
+           b = copy_array(bias, s.out_features, "bias");
+    plan.add(name, [=](float* a) {
+      cpu::linear_forward(a + y, a + x, w->data(), data(b), s);
+      epilogue(a + y, residual >= 0 ? a + residual : nullptr, lo, hi, s.N * s.out_features);
+    });
+  }
+
+  static Pool2dShape pool_shape(const Dims& input, Pair kernel, Pair stride, Pair padding,
+                                Pair dilation, bool ceil_mode, const char* op) {
+    require_ndim(input, 4, op, "input_shape", "(N, C, H, W)");
+    Pool2dShape s{input[0], input[1], input[2], input[3], std::get<0>(kernel), std::get<1>(kernel)};
+    std::tie(s.stride_h, s.stride_w) = stride;
+    std::tie(s.pad_h, s.pad_w) = padding;
+    std::tie(s.dil_h, s.dil_w) = dilation;
+    s.ceil_mode = ceil_mode;
+    if (s.N < 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 || s.KH <= 0 || s.KW <= 0 || s.stride_h <= 0 ||
+        s.stride_w <= 0 || s.pad_h < 0 || s.pad_w < 0 || s.dil_h <= 0 || s.dil_w <= 0 ||
+        s.pad_h * 2 > s.KH || s.pad_w * 2 > s.KW || s.out_h() <= 0 || s.out_w() <= 0)
+      value_error(op, ": the window does not fit the input ", shape_str(input));
+    return s;
+  }
+
+  void add_max_pool2d(const std::string& name, int64_t y, int64_t x, const Dims& input, Pair kernel,
+                      Pair stride, Pair padding, Pair dilation, bool ceil_mode) {
+    Pool2dShape s = pool_shape(input, kernel, stride, padding, dilation, ceil_mode,
+                               "InferencePlan.add_max_pool2d");
+    const int64_t out = s.planes() * s.out_h() * s.out_w();
+    range(x, product(input), "max_pool2d input");
+    range(y, out, "max_pool2d output");
+    plan.add(name, [=](float* a) {
+      thread_local std::vector<int64_t> argmax;  // the kernel records it for backward; unused here
+      argmax.resize(out);
+      cpu::max_pool2d_forward(a + y, argmax.data(), a + x, s);
+    });
+  }
+
+  void add_avg_pool2d(const std::string& name, int64_t y, int64_t x, const Dims& input, Pair kernel,
+                      Pair stride, Pair padding, bool ceil_mode, bool count_include_pad) {
+    Pool2dShape s = pool_shape(input, kernel, stride, padding, {1, 1}, ceil_mode,
+                               "InferencePlan.add_avg_pool2d");
+    range(x, product(input), "avg_pool2d input");
+    range(y, s.planes() * s.out_h() * s.out_w(), "avg_pool2d output");
+    AvgPool2dOptions o{count_include_pad, 0};
+    plan.add(name, [=](float* a) { cpu::avg_pool2d_forward(a + y, a + x, s, o); });
+  }
+
+  void add_adaptive_avg_pool2d(const std::string& name, int64_t y, int64_t x, const Dims& input,
+                               Pair output_size) {
+    require_ndim(input, 4, "InferencePlan.add_adaptive_avg_pool2d", "input_shape", "(N, C, H, W)");
+    AdaptivePool2dShape s{
+        input[0], input[1], input[2], input[3], std::get<0>(output_size), std::get<1>(output_size)};
+    if (product(input) <= 0 || s.OH <= 0 || s.OW <= 0)
+      value_error("InferencePlan.add_adaptive_avg_pool2d: expected positive sizes, got input ",
+                  shape_str(input), " and output (", s.OH, ", ", s.OW, ")");
+    range(x, product(input), "adaptive_avg_pool2d input");
+    range(y, s.planes() * s.OH * s.OW, "adaptive_avg_pool2d output");
+    plan.add(name, [=](float* a) { cpu::adaptive_avg_pool2d_forward(a + y, a + x, s); });
+  }
+
+  // An elementwise activation over n floats; alpha and beta are its parameters (clip's bounds,
+  // leaky_relu's slope, elu's alpha, softplus's beta and threshold, gelu's tanh flag).
+  void add_unary(const std::string& name, const std::string& kind, int64_t y, int64_t x, int64_t n,
+                 float alpha, float beta) {
+    range(x, n, "activation input");
+    range(y, n, "activation output");
+    Step step;
+    if (kind == "relu") step = [=](float* a) { cpu::relu_forward(a + y, a + x, n); };
+    else if (kind == "clip")
+      step = [=](float* a) { cpu::clip_forward(a + y, a + x, alpha, beta, n); };
+    else if (kind == "leaky_relu")
+      step = [=](float* a) { cpu::leaky_relu_forward(a + y, a + x, alpha, n); };
+    else if (kind == "sigmoid") step = [=](float* a) { cpu::sigmoid_forward(a + y, a + x, n); };
+    else if (kind == "tanh") step = [=](float* a) { cpu::tanh_forward(a + y, a + x, n); };
+    else if (kind == "elu") step = [=](float* a) { cpu::elu_forward(a + y, a + x, alpha, n); };
+    else if (kind == "gelu")
+      step = [=](float* a) { cpu::gelu_forward(a + y, a + x, alpha != 0.0f, n); };
+    else if (kind == "silu") step = [=](float* a) { cpu::silu_forward(a + y, a + x, n); };
+    else if (kind == "softplus")
+      step = [=](float* a) { cpu::softplus_forward(a + y, a + x, alpha, beta, n); };
+    else
+      value_error("InferencePlan.add_unary: unknown activation '", kind,
+                  "' (expected relu, clip, leaky_relu, sigmoid, tanh, elu, gelu, silu, softplus)");
+    plan.add(name, step);
+  }
+
+  // out = a (op) b with broadcasting; an operand is an arena offset, or a constant when its array
+  // is given (offset ignored).
+  void add_binary(const std::string& name, const std::string& op, int64_t out, int64_t a,
+                  const Dims& a_shape, const std::optional<Array>& a_const, int64_t b,
+                  const Dims& b_shape, const std::optional<Array>& b_const) {
+    static const std::pair<const char*, BinaryOp> ops[] = {{"add", BinaryOp::Add},
+                                                           {"sub", BinaryOp::Sub},
+                                                           {"mul", BinaryOp::Mul},
+                                                           {"div", BinaryOp::Div}};
+    const auto* found = std::find_if(std::begin(ops), std::end(ops),
+                                     [&](const auto& entry) { return op == entry.first; });
+    if (found == std::end(ops))
+      value_error("InferencePlan.add_binary: unknown op '", op, "' (expected add, sub, mul, div)");
+    const BinaryOp kind = found->second;
+    BroadcastShape s = BroadcastShape::make(a_shape, b_shape, "InferencePlan.add_binary");
+    Floats ca = copy_array(a_const, product(a_shape), "the constant a");
+    Floats cb = copy_array(b_const, product(b_shape), "the constant b");
+    if (!ca) range(a, product(a_shape), "binary operand a");
+    if (!cb) range(b, product(b_shape), "binary operand b");
+    range(out, product(s.out), "binary output");
+    plan.add(name, [=](float* arena) {
+      cpu::binary_forward(arena + out, ca ? ca->data() : arena + a, cb ? cb->data() : arena + b,
+                          kind, s);
+    });
+  }
+
+  // Inputs are arena offsets, or constants where `consts` holds an array (offset ignored).
+  void add_cat(const std::string& name, int64_t y, const Dims& xs,
+               const std::vector<std::optional<Array>>& consts, int64_t outer, int64_t inner,
+               const Dims& sizes) {
+    if (xs.size() != sizes.size() || xs.size() != consts.size() || xs.empty() || outer < 0 ||
+        inner < 0)
+      value_error("InferencePlan.add_cat: expected one offset, constant and size per input, got ",
+                  xs.size(), ", ", consts.size(), " and ", sizes.size());
+    CatShape s{outer, inner, sizes};
+    std::vector<Floats> constants;
+    for (size_t k = 0; k < xs.size(); ++k) {
+      const int64_t count = outer * product({sizes[k]}) * inner;
+      constants.push_back(copy_array(consts[k], count, "a constant input"));
+      if (!constants.back()) range(xs[k], count, "cat input");
+    }
+    range(y, outer * s.total() * inner, "cat output");
+    plan.add(name, [=](float* a) {
+      std::vector<const float*> inputs;
+      for (size_t k = 0; k < xs.size(); ++k)
+        inputs.push_back(constants[k] ? constants[k]->data() : a + xs[k]);
+      cpu::cat_forward(a + y, inputs, s);
+    });
+  }
+
+  void add_softmax(const std::string& name, int64_t y, int64_t x, const Dims& shape, int64_t dim,
+                   bool log) {
+    SoftmaxShape s = SoftmaxShape::make(shape, dim, "InferencePlan.add_softmax");
+    range(x, product(shape), "softmax input");
+    range(y, product(shape), "softmax output");
+    if (log) plan.add(name, [=](float* a) { cpu::log_softmax_forward(a + y, a + x, s); });
+    else plan.add(name, [=](float* a) { cpu::softmax_forward(a + y, a + x, s); });
+  }
+
+  // y[n, c, i] = clamp(x[n, c, i] * scale[c] + shift[c], lo, hi): batch norm in eval mode, folded
+  // to one multiply-add per value, with its activation.
+  void add_channel_affine(const std::string& name, int64_t y, int64_t x, const Array& scale,
+                          const Array& shift, int64_t batch, int64_t inner, float lo, float hi) {
+    const int64_t C = scale.size();
+    if (batch < 0 || inner < 0 || C <= 0)
+      value_error("InferencePlan.add_channel_affine: expected non-negative sizes");
+    Floats sc = copy_array(scale, C, "scale"), sh = copy_array(shift, C, "shift");
+    range(x, batch * C * inner, "channel_affine input");
+    range(y, batch * C * inner, "channel_affine output");
+    plan.add(name, [=](float* a) {
+#pragma omp parallel for if (batch * C * inner > (1 << 16)) schedule(static)
+      for (int64_t p = 0; p < batch * C; ++p) {
+        const float m = (*sc)[p % C], t = (*sh)[p % C];
+        const float* src = a + x + p * inner;
+        float* dst = a + y + p * inner;
+        for (int64_t i = 0; i < inner; ++i) dst[i] = std::min(std::max(src[i] * m + t, lo), hi);
+      }
+    });
+  }
+
+  void add_local_response_norm(const std::string& name, int64_t y, int64_t x, const Dims& shape,
+                               int64_t size, int64_t before, float alpha, float beta, float k) {
+    if (shape.size() < 2 || size <= 0 || before < 0 || before >= size)
+      value_error(
+          "InferencePlan.add_local_response_norm: expected a rank >= 2 input and 0 <= before < "
+          "size");
+    const int64_t inner = product(shape) / std::max<int64_t>(1, shape[0] * shape[1]);
+    LocalResponseNormShape s{shape[0], shape[1], inner, size, before, alpha, beta, k};
+    range(x, product(shape), "local_response_norm input");
+    range(y, product(shape), "local_response_norm output");
+    plan.add(name, [=](float* a) {
+      thread_local std::vector<float> scale;  // saved for backward by the kernel; unused here
+      scale.resize(s.N * s.C * s.inner);
+      cpu::local_response_norm_forward(a + y, scale.data(), a + x, s);
+    });
+  }
+
+  void add_copy(const std::string& name, int64_t y, int64_t x, int64_t n) {
+    range(x, n, "copy input");
+    range(y, n, "copy output");
+    plan.add(name, [=](float* a) { std::copy(a + x, a + x + n, a + y); });
+  }
+
+  void run(Arena arena, int64_t begin, int64_t end, int threads) {
+    if (static_cast<int64_t>(arena.size()) < plan.arena_floats())
+      value_error("InferencePlan.run: expected an arena of at least ", plan.arena_floats(),
+                  " floats, got ", arena.size());
+    float* a = arena.data();
+    nb::gil_scoped_release release;
+    if (threads > 0) omp_set_num_threads(threads);  // this thread's setting only
+    plan.run(a, begin, end);
+  }
+};
+
+}  // namespace
+
+void bind_inference_plan(nb::module_& m) {
+  nb::class_<Plan>(m, "InferencePlan")
+      .def(nb::init<int64_t>(), nb::arg("arena_floats"))
+      .def_prop_ro("arena_floats", [](const Plan& p) { return p.plan.arena_floats(); })
+      .def("__len__", [](const Plan& p) { return p.plan.size(); })
+      .def("add_conv2d", &Plan::add_conv2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
+           nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
+           nb::arg("clamp_min"), nb::arg("clamp_max"))
+      .def("add_linear", &Plan::add_linear, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("weight"), nb::arg("bias").none(), nb::arg("batch"), nb::arg("residual"),
+           nb::arg("clamp_min"), nb::arg("clamp_max"))
+      .def("add_max_pool2d", &Plan::add_max_pool2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("input_shape"), nb::arg("kernel"), nb::arg("stride"), nb::arg("padding"),
+           nb::arg("dilation"), nb::arg("ceil_mode"))
+      .def("add_avg_pool2d", &Plan::add_avg_pool2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("input_shape"), nb::arg("kernel"), nb::arg("stride"), nb::arg("padding"),
+           nb::arg("ceil_mode"), nb::arg("count_include_pad"))
+      .def("add_adaptive_avg_pool2d", &Plan::add_adaptive_avg_pool2d, nb::arg("name"), nb::arg("y"),
+           nb::arg("x"), nb::arg("input_shape"), nb::arg("output_size"))
+      .def("add_unary", &Plan::add_unary, nb::arg("name"), nb::arg("kind"), nb::arg("y"),
+           nb::arg("x"), nb::arg("n"), nb::arg("alpha") = 0.0f, nb::arg("beta") = 0.0f)
+      .def("add_binary", &Plan::add_binary, nb::arg("name"), nb::arg("op"), nb::arg("y"),
+           nb::arg("a"), nb::arg("a_shape"), nb::arg("a_const").none(), nb::arg("b"),
+           nb::arg("b_shape"), nb::arg("b_const").none())
+      .def("add_cat", &Plan::add_cat, nb::arg("name"), nb::arg("y"), nb::arg("xs"),
+           nb::arg("consts"), nb::arg("outer"), nb::arg("inner"), nb::arg("sizes"))
+      .def("add_softmax", &Plan::add_softmax, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("shape"), nb::arg("dim"), nb::arg("log"))
+      .def("add_channel_affine", &Plan::add_channel_affine, nb::arg("name"), nb::arg("y"),
+           nb::arg("x"), nb::arg("scale"), nb::arg("shift"), nb::arg("batch"), nb::arg("inner"),
+           nb::arg("clamp_min"), nb::arg("clamp_max"))
+      .def("add_local_response_norm", &Plan::add_local_response_norm, nb::arg("name"), nb::arg("y"),
+           nb::arg("x"), nb::arg("shape"), nb::arg("size"), nb::arg("before"), nb::arg("alpha"),
+           nb::arg("beta"), nb::arg("k"))
+      .def("add_copy", &Plan::add_copy, nb::arg("name"), nb::arg("y"), nb::arg("x"), nb::arg("n"))
+      .def("run", &Plan::run, nb::arg("arena"), nb::arg("begin"), nb::arg("end"),
+           nb::arg("threads") = 0);
+}
+
+}  // namespace pycnn

@@ -1,0 +1,113 @@
+"""Convolution epilogue fusion: a Conv followed by a residual Add and/or a Relu or Clip becomes one
+``FusedConv`` node (onnxruntime's com.microsoft FusedConv, from ``conv_add_fusion.cc`` and
+``conv_activation_fusion.cc``):
+
+    FusedConv(X, W, B, Z) = activation(conv(X, W) + B + Z)
+
+with the Conv's attributes, ``activation`` ("Relu", "Clip" or absent) and ``activation_params``
+(Clip's [min, max]). The plan runs it as one kernel call whose store adds Z and clamps, instead of
+three passes over the output.
+
+What fuses: an Add whose one operand is a Conv's output read by that Add alone (not a graph output),
+and whose other operand is a network value of exactly the output's shape (no broadcasting); then a
+Relu, or a Clip with constant bounds, reading a Conv or FusedConv output read by it alone. Conv
+fusion needs the shapes of the values, so it runs once per input shape.
+"""
+import numpy as np
+
+from ..ir import CONSTANT, DYNAMIC, Node, Op
+
+FUSED_ATTRS = ("activation", "activation_params")
+
+
+def _single_reader(ir, readers, name):
+    return name not in ir.outputs and len(readers.get(name, [])) == 1
+
+
+def _clip_bounds(ir, node):
+    """Clip's (min, max) as floats, or None when a bound is not a constant."""
+    if node.opset < 11:
+        return float(node.attr("min", -np.inf)), float(node.attr("max", np.inf))
+    bounds = []
+    for index, default in ((1, -np.inf), (2, np.inf)):
+        name = node.inputs[index] if len(node.inputs) > index else ""
+        if not name:
+            bounds.append(default)
+        elif ir.kinds.get(name) == CONSTANT and np.asarray(ir.constants[name]).size == 1:
+            bounds.append(float(np.asarray(ir.constants[name]).reshape(())))
+        else:
+            return None
+    return tuple(bounds)
+
+
+def _as_fused(conv):
+    """``conv`` as a FusedConv node (itself when it already is one)."""
+    if conv.op == "FusedConv":
+        return conv
+    inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
+    return Node(conv.name, "FusedConv", conv.opset, dict(conv.attrs), inputs, list(conv.outputs))
+
+
+def _replace(ir, old_nodes, fused):
+    """``fused`` in place of ``old_nodes``, where the last of them ran: the residual may be computed
+    after the convolution."""
+    ir.nodes[ir.nodes.index(old_nodes[-1])] = fused
+    for node in old_nodes[:-1]:
+        ir.nodes.remove(node)
+
+
+def fuse_conv(ir, shapes):
+    """Fuses residual adds and activations into the Conv before them (see the module docstring);
+    ``shapes``: {value name: shape} for this input shape. Returns how many nodes were fused away."""
+    fused_count = 0
+    producer, readers = ir.producers(), ir.readers()
+    for add in list(ir.nodes):
+        if add.op != "Add" or len(add.inputs) != 2 or add.attr("broadcast") or ir.kind_of(add) != DYNAMIC:
+            continue
+        for i in (0, 1):
+            conv, other = producer.get(add.inputs[i]), add.inputs[1 - i]
+            if conv is None or conv.op != "Conv" or not _single_reader(ir, readers, add.inputs[i]):
+                continue
+            same_shape = shapes.get(other) == shapes.get(add.inputs[i])
+            if ir.kinds.get(other) != DYNAMIC or not same_shape or other == add.inputs[i]:
+                continue
+            fused = _as_fused(conv)
+            fused.inputs = fused.inputs[:3] + [other]
+            fused.outputs = [add.outputs[0]]
+            _replace(ir, [conv, add], fused)
+            fused_count += 1
+            break
+    producer, readers = ir.producers(), ir.readers()
+    for act in list(ir.nodes):
+        if act.op not in ("Relu", "Clip"):
+            continue
+        conv = producer.get(act.inputs[0])
+        if conv is None or conv.op not in ("Conv", "FusedConv") or conv.attr("activation") is not None:
+            continue
+        if not _single_reader(ir, readers, act.inputs[0]):
+            continue
+        bounds = (0.0, np.inf) if act.op == "Relu" else _clip_bounds(ir, act)
+        if bounds is None:
+            continue
+        fused = _as_fused(conv)
+        fused.attrs = dict(fused.attrs, activation=act.op, activation_params=[float(b) for b in bounds])
+        fused.outputs = [act.outputs[0]]
+        _replace(ir, [conv, act], fused)
+        fused_count += 1
+    return fused_count
+
+
+def fused_conv_op(conv_op, clip):
+    """The graph Op of FusedConv, built on the table's Conv op (``conv_op``) and a clip function on
+    Tensors (``clip(x, low, high)``), so that a plan can also run it in Python."""
+    def on_tensors(node, inputs, training):
+        conv = Node(node.name, "Conv", node.opset, {k: v for k, v in node.attrs.items() if k not in FUSED_ATTRS},
+                    node.inputs[:3], node.outputs)
+        y = conv_op.on_tensors(conv, [inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None], training)[0]
+        if len(inputs) > 3 and inputs[3] is not None:
+            y = y + inputs[3]
+        if node.attr("activation") is not None:
+            low, high = node.attr("activation_params")
+            y = clip(y, low, high)
+        return (y,)
+    return Op(on_tensors=on_tensors, weights={1: "as_is", 2: "as_is"})

@@ -1,0 +1,302 @@
+"""Lowering: each graph node becomes a step of the C++ plan (``_C.InferencePlan.add_*``), a view of
+its input (a reshape moves no data), or, for what the plan has no kernel for, a step run in Python by
+the op's own ``on_tensors``. ``LOWERINGS`` maps an op type to a function ``lower(ctx, node)`` that
+returns a :class:`Native` step or None (run it in Python); it must return None for any attribute or
+input it does not handle exactly as the op's ``on_tensors`` does.
+
+ctx (see pycnn.inference.plan) gives ``shape(name)``, ``const(name)`` (a numpy array, or None for a
+value the network computes), ``dynamic(name)`` and ``offset(name)`` (only inside ``Native.add``).
+"""
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..onnx.ops import pooling
+from ..onnx.ops.window import spatial_pads
+
+INF = float("inf")
+
+
+class Native:
+    """A node the C++ plan runs: ``add(plan, offset)`` appends its step once the arena is planned.
+
+    reads: the network values it reads from the arena; inplace: its output may take the buffer of its
+    first input when no later step reads that; view: it computes nothing, its output is its first
+    input's memory seen with another shape."""
+
+    def __init__(self, reads, add=None, inplace=False, view=False):
+        self.reads, self.add, self.inplace, self.view = list(reads), add, inplace, view
+
+
+LOWERINGS = {}
+
+
+def lowers(*op_types):
+    def register(fn):
+        for op_type in op_types:
+            LOWERINGS[op_type] = fn
+        return fn
+    return register
+
+
+def _f32(array):
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _elements(shape):
+    return int(np.prod(shape, dtype=np.int64))
+
+
+# ----- convolution and linear layers ---------------------------------------------------------------
+@lowers("Conv", "FusedConv")
+def lower_conv(ctx, node):
+    x, w = node.inputs[0], ctx.const(node.inputs[1])
+    b = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    z = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or w is None or w.ndim != 4 or len(shape) != 4 or (len(node.inputs) > 2 and node.inputs[2]
+                                                                            and b is None):
+        return None
+    if z and not ctx.dynamic(z):
+        return None
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    top, left, bottom, right = spatial_pads(node, shape[2:], list(w.shape[2:]), strides, dilations)
+    if top != bottom or left != right:
+        return None
+    low, high = node.attr("activation_params", [-INF, INF]) if node.attr("activation") else (-INF, INF)
+    y = node.outputs[0]
+
+    def add(plan, offset):
+        plan.add_conv2d(node.name, offset(y), offset(x), _f32(w), None if b is None else _f32(b), list(shape),
+                        tuple(strides), (top, left), tuple(dilations), node.attr("group", 1),
+                        offset(z) if z else -1, low, high)
+    return Native([x] + ([z] if z else []), add)
+
+
+def _linear(ctx, node, x, weight, bias):
+    """y = x @ weight.T + bias for a 2-d x; weight (out, in), bias (out,) or None."""
+    shape, y = ctx.shape(x), node.outputs[0]
+    if not ctx.dynamic(x) or len(shape) != 2 or weight.shape[1] != shape[1]:
+        return None
+
+    def add(plan, offset):
+        plan.add_linear(node.name, offset(y), offset(x), _f32(weight), None if bias is None else _f32(bias), shape[0],
+                        -1, -INF, INF)
+    return Native([x], add)
+
+
+@lowers("Gemm")
+def lower_gemm(ctx, node):
+    b = ctx.const(node.inputs[1])
+    c = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    if b is None or b.ndim != 2 or node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or node.attr("broadcast"):
+        return None
+    if len(node.inputs) > 2 and node.inputs[2] and (c is None or node.attr("beta", 1.0) != 1.0):
+        return None
+    weight = b if node.attr("transB", 0) else b.T
+    if c is not None:
+        if c.size != weight.shape[0] or c.ndim > 2 or (c.ndim == 2 and c.shape[0] != 1):
+            return None
+        c = c.reshape(-1)
+    return _linear(ctx, node, node.inputs[0], weight, c)
+
+
+@lowers("MatMul")
+def lower_matmul(ctx, node):
+    b = ctx.const(node.inputs[1])
+    return None if b is None or b.ndim != 2 else _linear(ctx, node, node.inputs[0], b.T, None)
+
+
+# ----- pooling -------------------------------------------------------------------------------------
+def _pool(ctx, node, add_step):
+    x, y = node.inputs[0], node.outputs[0]
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or len(shape) != 4 or any(node.outputs[1:]):
+        return None
+    kernel, strides, dilations, pads, out_hw = pooling._pool_geometry(node, SimpleNamespace(shape=shape))
+    native = pooling._native_pool_args(node, shape[2:], kernel, strides, dilations, pads, out_hw)
+    if native is None:
+        return None
+    padding, ceil_mode = native
+
+    def add(plan, offset):
+        add_step(plan, node.name, offset(y), offset(x), list(shape), tuple(kernel), tuple(strides), tuple(padding),
+                 tuple(dilations), ceil_mode)
+    return Native([x], add)
+
+
+@lowers("MaxPool")
+def lower_max_pool(ctx, node):
+    return _pool(ctx, node, lambda plan, name, y, x, shape, kernel, strides, padding, dilations, ceil:
+                 plan.add_max_pool2d(name, y, x, shape, kernel, strides, padding, dilations, ceil))
+
+
+@lowers("AveragePool")
+def lower_average_pool(ctx, node):
+    if list(node.attr("dilations", [1, 1])) != [1, 1]:  # the average kernel has no dilation
+        return None
+    include = bool(node.attr("count_include_pad", 0))
+    return _pool(ctx, node, lambda plan, name, y, x, shape, kernel, strides, padding, dilations, ceil:
+                 plan.add_avg_pool2d(name, y, x, shape, kernel, strides, padding, ceil, include))
+
+
+@lowers("GlobalAveragePool")
+def lower_global_average_pool(ctx, node):
+    x, y = node.inputs[0], node.outputs[0]
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or len(shape) != 4:
+        return None
+    return Native([x], lambda plan, offset: plan.add_adaptive_avg_pool2d(node.name, offset(y), offset(x), list(shape),
+                                                                         (1, 1)))
+
+
+# ----- elementwise ---------------------------------------------------------------------------------
+def _unary(ctx, node, kind, alpha=0.0, beta=0.0):
+    x, y = node.inputs[0], node.outputs[0]
+    if not ctx.dynamic(x):
+        return None
+    n = _elements(ctx.shape(x))
+    return Native([x], lambda plan, offset: plan.add_unary(node.name, kind, offset(y), offset(x), n, alpha, beta),
+                  inplace=True)
+
+
+@lowers("Relu", "Sigmoid", "Tanh")
+def lower_simple_activation(ctx, node):
+    return _unary(ctx, node, node.op.lower())
+
+
+@lowers("LeakyRelu")
+def lower_leaky_relu(ctx, node):
+    return _unary(ctx, node, "leaky_relu", node.attr("alpha", 0.01))
+
+
+@lowers("Elu")
+def lower_elu(ctx, node):
+    return _unary(ctx, node, "elu", node.attr("alpha", 1.0))
+
+
+@lowers("Clip")
+def lower_clip(ctx, node):
+    if node.opset < 11:
+        low, high = node.attr("min", -INF), node.attr("max", INF)
+    else:
+        bounds = []
+        for index, default in ((1, -INF), (2, INF)):
+            name = node.inputs[index] if len(node.inputs) > index else ""
+            value = ctx.const(name) if name else np.float32(default)
+            if value is None or np.asarray(value).size != 1:
+                return None
+            bounds.append(float(np.asarray(value).reshape(())))
+        low, high = bounds
+    return _unary(ctx, node, "clip", low, high)
+
+
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+
+
+@lowers(*_BINARY)
+def lower_binary(ctx, node):
+    if node.attr("broadcast") is not None or node.attr("axis") is not None:  # opset < 7 broadcasting
+        return None
+    a, b = node.inputs
+    ca, cb = ctx.const(a), ctx.const(b)
+    if (ca is not None and ca.dtype != np.float32) or (cb is not None and cb.dtype != np.float32):
+        return None
+    y = node.outputs[0]
+    shape_a = list(ca.shape) if ca is not None else ctx.shape(a)
+    shape_b = list(cb.shape) if cb is not None else ctx.shape(b)
+    reads = [name for name, c in ((a, ca), (b, cb)) if c is None]
+    # In place over the first operand read from the arena, when it has the output's shape.
+    inplace = bool(reads) and ctx.shape(reads[0]) == ctx.shape(y)
+
+    def add(plan, offset):
+        plan.add_binary(node.name, _BINARY[node.op], offset(y), -1 if ca is not None else offset(a), shape_a,
+                        None if ca is None else _f32(ca), -1 if cb is not None else offset(b), shape_b,
+                        None if cb is None else _f32(cb))
+    return Native(reads, add, inplace=inplace)
+
+
+@lowers("BatchNormalization")
+def lower_batch_norm(ctx, node):
+    x, y = node.inputs[0], node.outputs[0]
+    stats = [ctx.const(name) for name in node.inputs[1:5]] if len(node.inputs) == 5 else [None]
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or any(s is None for s in stats) or len(shape) < 2 or any(node.outputs[1:]) \
+            or node.attr("training_mode", 0):
+        return None
+    scale, bias, mean, var = (s.astype(np.float64).reshape(-1) for s in stats)
+    if any(s.shape != (shape[1],) for s in (scale, bias, mean, var)):
+        return None
+    factor = scale / np.sqrt(var + node.attr("epsilon", 1e-5))
+    shift = bias - mean * factor
+    inner = _elements(shape[2:])
+    return Native([x], lambda plan, offset: plan.add_channel_affine(node.name, offset(y), offset(x), _f32(factor),
+                                                                    _f32(shift), shape[0], inner, -INF, INF),
+                  inplace=True)
+
+
+# ----- shapes --------------------------------------------------------------------------------------
+@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+def lower_view(ctx, node):
+    return Native([node.inputs[0]], view=True) if ctx.dynamic(node.inputs[0]) else None
+
+
+@lowers("Identity", "Dropout")
+def lower_copy(ctx, node):
+    x, y = node.inputs[0], node.outputs[0]
+    if not ctx.dynamic(x) or any(node.outputs[1:]):
+        return None
+    n = _elements(ctx.shape(x))
+    return Native([x], lambda plan, offset: plan.add_copy(node.name, offset(y), offset(x), n))
+
+
+@lowers("Concat")
+def lower_concat(ctx, node):
+    consts = [ctx.const(name) for name in node.inputs]
+    reads = [name for name, c in zip(node.inputs, consts) if c is None]
+    if not reads or any(c is not None and c.dtype != np.float32 for c in consts) or \
+            not all(ctx.dynamic(name) for name in reads):
+        return None
+    shapes = [ctx.shape(name) for name in node.inputs]
+    rank = len(shapes[0])
+    axis = node.attr("axis", 1)
+    if not -rank <= axis < rank:
+        return None
+    axis %= rank
+    y = node.outputs[0]
+    outer, inner = _elements(shapes[0][:axis]), _elements(shapes[0][axis + 1:])
+    sizes = [s[axis] for s in shapes]
+    return Native(reads, lambda plan, offset: plan.add_cat(
+        node.name, offset(y), [-1 if c is not None else offset(name) for name, c in zip(node.inputs, consts)],
+        [None if c is None else _f32(c) for c in consts], outer, inner, sizes))
+
+
+@lowers("Softmax", "LogSoftmax")
+def lower_softmax(ctx, node):
+    x, y = node.inputs[0], node.outputs[0]
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or not shape:
+        return None
+    rank = len(shape)
+    axis = node.attr("axis", -1 if node.opset >= 13 else 1)
+    if not -rank <= axis < rank:
+        return None
+    axis %= rank
+    if node.opset >= 13:
+        view, dim = list(shape), axis
+    else:  # opset < 13: the input as a 2-d matrix (before axis, from axis on), normalised along its rows
+        view, dim = [_elements(shape[:axis]), _elements(shape[axis:])], 1
+    log = node.op == "LogSoftmax"
+    return Native([x], lambda plan, offset: plan.add_softmax(node.name, offset(y), offset(x), view, dim, log))
+
+
+@lowers("LRN")
+def lower_local_response_norm(ctx, node):
+    x, y = node.inputs[0], node.outputs[0]
+    shape, size = ctx.shape(x), node.attr("size")
+    if not ctx.dynamic(x) or len(shape) < 2:
+        return None
+    return Native([x], lambda plan, offset: plan.add_local_response_norm(
+        node.name, offset(y), offset(x), list(shape), size, (size - 1) // 2, node.attr("alpha", 1e-4),
+        node.attr("beta", 0.75), node.attr("bias", 1.0)))

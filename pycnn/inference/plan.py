@@ -1,0 +1,275 @@
+"""The inference plan: a graph compiled, once per input shape, into one C++ list of kernel calls over
+one arena (``_C.InferencePlan``), with no Python between ops.
+
+Per input shape (cached):
+1. the graph runs once in Python (no autograd) to learn every value's shape; shape subgraphs
+   (Shape -> Gather -> Concat -> Reshape) become constants for that shape;
+2. ``fuse_conv`` fuses residual adds and ReLU/Clip into the convolutions;
+3. each node is lowered (pycnn.inference.lowering) to a C++ step, a view, or a Python step for what
+   the C++ plan has no kernel for (it runs the op's own ``on_tensors`` on copies of its inputs);
+4. the arena is planned (pycnn.inference.arena) and the C++ steps are added with their offsets.
+Running copies the inputs into an arena, runs the C++ stretches (the GIL released) and the Python
+steps between them, and copies the outputs out. Arenas are pooled, so several threads may run one
+plan at once.
+"""
+import threading
+
+import numpy as np
+
+from .. import _C, tensor_ops
+from ..autograd import no_grad
+from ..graph import CONSTANT, DYNAMIC, SHAPE, GraphIR, Node, execute, in_node, passes
+from ..graph.executor import NODE_ERRORS
+from ..onnx.ops import IMPORTERS
+from ..onnx.weights import tensor_to_layout, to_layout
+from ..tensor import Tensor, tensor
+from .arena import plan_arena
+from .lowering import LOWERINGS
+
+OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip))
+
+
+def _copy(ir):
+    nodes = [Node(n.name, n.op, n.opset, dict(n.attrs), list(n.inputs), list(n.outputs)) for n in ir.nodes]
+    copy = GraphIR(nodes, ir.inputs, ir.outputs, {})
+    copy.initializers, copy.constants, copy.kinds = ir.initializers, dict(ir.constants), dict(ir.kinds)
+    return copy
+
+
+class _Recorder(dict):
+    """The executor's value table, remembering every value it was given (shapes for Tensors)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.seen = {}
+        for name, value in values.items():
+            self[name] = value
+
+    def __setitem__(self, name, value):
+        self.seen[name] = tuple(value.shape) if isinstance(value, Tensor) else np.asarray(value)
+        super().__setitem__(name, value)
+
+
+class _Constants:
+    """The graph's constants as the ops read them: numpy for static inputs, else Tensors in the op's
+    layout (made once); network values from the executor's table."""
+
+    def __init__(self, ir):
+        self.ir, self.tensors = ir, {}
+
+    def constant(self, name, layout, as_tensor, node):
+        value = self.ir.constants[name]
+        if not as_tensor:
+            return value
+        key = (name, layout)
+        if key not in self.tensors:
+            stored = to_layout(value, layout)
+            if stored is None:
+                raise ValueError(f"{node.op} {node.name!r}: constant {name!r} of shape {value.shape} has a layout "
+                                 f"pycnn cannot use here ({layout})")
+            self.tensors[key] = tensor(np.ascontiguousarray(stored, dtype=np.float32))
+        return self.tensors[key]
+
+    def read_input(self, node, index, values, as_tensor):
+        name = node.inputs[index]
+        if not name:
+            return None
+        layout = OPS[node.op].layout_of(node, index)
+        if name in values:
+            value = values[name]
+            return tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
+        return self.constant(name, layout, as_tensor, node)
+
+
+def python_reference(ir, arrays):
+    """The outputs (numpy) of ``ir`` run node by node by the Python executor, as pycnn.onnx's Graph runs:
+    what the plan and each pass are checked against."""
+    ir = _copy(ir)
+    passes.plan_memory(ir)
+    values = {name: tensor(np.asarray(a, dtype=np.float32)) for name, a in zip(ir.inputs, arrays)}
+    with no_grad():
+        values = execute(ir, OPS, values, _Constants(ir).read_input, False)
+    return [values[name].numpy() if name in values else np.asarray(ir.constants[name]) for name in ir.outputs]
+
+
+class _Context:
+    """What a lowering function may ask of a value (see pycnn.inference.lowering)."""
+
+    def __init__(self, ir, shapes):
+        self.ir, self.shapes = ir, shapes
+
+    def dynamic(self, name):
+        return bool(name) and self.ir.kinds.get(name) == DYNAMIC
+
+    def shape(self, name):
+        return list(self.shapes[name]) if name in self.shapes else list(np.shape(self.ir.constants[name]))
+
+    def const(self, name):
+        return self.ir.constants.get(name) if name and self.ir.kinds.get(name) == CONSTANT else None
+
+
+class CompiledPlan:
+    """A plan for one set of input shapes: the C++ steps, the Python steps between them, the arena."""
+
+    def __init__(self, ir, input_shapes):
+        self.ir = ir = _copy(ir)
+        self.constants = _Constants(ir)
+        values = {name: tensor(np.zeros(shape, np.float32)) for name, shape in zip(ir.inputs, input_shapes)}
+        passes.plan_memory(ir)
+        recorder = _Recorder(values)
+        with no_grad():
+            execute(ir, OPS, recorder, self.constants.read_input, False)
+        self.shapes = {name: seen for name, seen in recorder.seen.items() if isinstance(seen, tuple)}
+        for node in [n for n in ir.nodes if ir.kind_of(n) == SHAPE]:  # fixed for these input shapes
+            for name in node.outputs:
+                ir.constants[name], ir.kinds[name] = recorder.seen[name], CONSTANT
+        ir.nodes = [n for n in ir.nodes if ir.kind_of(n) == DYNAMIC]
+        passes.fuse_conv(ir, self.shapes)
+        self._lower()
+
+    def _lower(self):
+        ir, context = self.ir, _Context(self.ir, self.shapes)
+        lowered, steps = [], []
+        for node in ir.nodes:
+            lower = LOWERINGS.get(node.op)
+            try:
+                native = lower(context, node) if lower is not None else None
+            except NODE_ERRORS:
+                native = None  # the Python op raises what is wrong with the node, naming it
+            outputs = [name for name in node.outputs if name in self.shapes]
+            if native is None:
+                reads = [name for name in node.inputs if context.dynamic(name)]
+                steps.append((reads, outputs, False, False))
+            else:
+                steps.append((native.reads, outputs, native.inplace, native.view))
+            lowered.append(native)
+        sizes = {name: int(np.prod(shape, dtype=np.int64)) for name, shape in self.shapes.items()}
+        self.offsets, arena_floats = plan_arena(steps, ir.inputs, [o for o in ir.outputs if o in self.shapes], sizes)
+        self.native = _C.InferencePlan(arena_floats)
+        self.segments = []  # ("native", begin, end) stretches of C++ steps, or ("python", node)
+        offset = self.offsets.__getitem__
+        for node, native in zip(ir.nodes, lowered):
+            if native is None:
+                self.segments.append(("python", node))
+            elif not native.view:
+                begin = len(self.native)
+                native.add(self.native, offset)
+                if self.segments and self.segments[-1][0] == "native":
+                    self.segments[-1] = ("native", self.segments[-1][1], len(self.native))
+                else:
+                    self.segments.append(("native", begin, len(self.native)))
+        self.python_nodes = [node for kind, *rest in self.segments if kind == "python" for node in rest]
+        self._arenas, self._lock = [], threading.Lock()
+
+    def _view(self, arena, name):
+        shape = self.shapes[name]
+        offset = self.offsets[name]
+        return arena[offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+
+    def _run_python(self, arena, node):
+        op = OPS[node.op]
+        static = op.static_inputs(node)
+        inputs = []
+        for index, name in enumerate(node.inputs):
+            layout = op.layout_of(node, index)
+            if not name:
+                inputs.append(None)
+            elif name in self.shapes:
+                value = tensor(self._view(arena, name))
+                inputs.append(tensor_to_layout(value, layout, node, index) if layout else value)
+            else:
+                inputs.append(self.constants.constant(name, layout, index not in static, node))
+        try:
+            with no_grad():
+                outputs = op.on_tensors(node, inputs, False)
+        except NODE_ERRORS as error:
+            raise in_node(error, node) from None
+        for name, value in zip(node.outputs, outputs):
+            if name in self.offsets:
+                self._view(arena, name)[...] = value.numpy()
+
+    def run(self, arrays, threads=None):
+        """The outputs (numpy arrays) for ``arrays``, float32 numpy arrays of the compiled shapes."""
+        with self._lock:
+            arena = self._arenas.pop() if self._arenas else np.empty(self.native.arena_floats, np.float32)
+        try:
+            for name, array in zip(self.ir.inputs, arrays):
+                self._view(arena, name)[...] = array
+            for kind, *where in self.segments:
+                if kind == "native":
+                    self.native.run(arena, where[0], where[1], threads or 0)
+                else:
+                    self._run_python(arena, where[0])
+            return [self._view(arena, name).copy() if name in self.shapes else np.array(self.ir.constants[name])
+                    for name in self.ir.outputs]
+        finally:
+            with self._lock:
+                self._arenas.append(arena)
+
+
+class InferencePlan:
+    """A network compiled for inference (see pycnn.optimize_for_inference): call it with its inputs
+    (Tensors or numpy arrays, one per graph input) to get what the model returns, computed by the C++
+    plan for those input shapes (compiled on first use and cached). No autograd: the outputs carry no
+    gradient history.
+
+    graph: the GraphIR (an imported ONNX graph: one graph serves every input shape), or a function of
+    the input shapes returning one (a traced Module: its Python may build shape-dependent constants,
+    so each new shape is traced again). ``threads``: the OpenMP threads the plan's kernels use (None:
+    pycnn.get_num_threads()). ``python_nodes(*shapes)``: the nodes that run in Python for those shapes
+    (the C++ plan has no kernel for them); empty for the usual CNN layers."""
+
+    def __init__(self, graph, input_names=None, threads=None):
+        if isinstance(graph, GraphIR):
+            fixed = self._prepare(graph)
+            self._graph_for = lambda shapes: fixed
+            input_names = fixed.inputs
+        else:
+            self._graph_for = lambda shapes: self._prepare(graph(shapes))
+        self.threads = threads
+        self.input_names = list(input_names)
+        self._compiled = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _prepare(ir):
+        """The passes that hold for every input shape."""
+        passes.remove_identity(ir)
+        passes.fold_batch_norm(ir)
+        passes.prune_unused(ir)
+        return ir
+
+    def compiled(self, *shapes):
+        """The CompiledPlan for these input shapes (built now if it is the first time)."""
+        key = tuple(tuple(int(d) for d in s) for s in shapes)
+        with self._lock:
+            plan = self._compiled.get(key)
+        if plan is None:
+            plan = CompiledPlan(self._graph_for(key), key)
+            with self._lock:
+                plan = self._compiled.setdefault(key, plan)
+        return plan
+
+    def python_nodes(self, *shapes):
+        return [node.name for node in self.compiled(*shapes).python_nodes]
+
+    def run(self, arrays):
+        """Runs the plan on float32 numpy arrays (one per input) and returns numpy arrays."""
+        return self.compiled(*(a.shape for a in arrays)).run(arrays, self.threads)
+
+    def __call__(self, *inputs):
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"InferencePlan: expected {len(self.input_names)} input(s) "
+                             f"({', '.join(self.input_names)}), got {len(inputs)}")
+        arrays = []
+        for name, x in zip(self.input_names, inputs):
+            if isinstance(x, Tensor):
+                if x.device != "cpu":
+                    raise ValueError(f"InferencePlan: input {name!r} is on {x.device}; the plan runs on the CPU")
+                x = x.numpy()
+            array = np.asarray(x)
+            if not np.issubdtype(array.dtype, np.floating):
+                raise TypeError(f"InferencePlan: expected input {name!r} to be float32, got {array.dtype}")
+            arrays.append(np.ascontiguousarray(array, dtype=np.float32))
+        outputs = [tensor(out) for out in self.run(arrays)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)

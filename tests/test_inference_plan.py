@@ -1,0 +1,253 @@
+"""pycnn.optimize_for_inference: the C++ plan against the eager model, each graph pass against the graph
+without it, the arena planner, threads, and hostile calls into _C.InferencePlan."""
+import threading
+
+import numpy as np
+import pytest
+
+import pycnn
+import pycnn.models as zoo
+from pycnn import nn
+from pycnn.graph import CONSTANT, DYNAMIC, GraphIR, Node, passes
+from pycnn.inference.arena import plan_arena
+from pycnn.inference.plan import python_reference
+
+RNG = np.random.default_rng(0)
+
+
+def randomize_batch_norm(model, rng):
+    """Running statistics and affine parameters away from their defaults, so that folding them is tested."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            c = module.num_features
+            module.running_mean.numpy()[...] = rng.standard_normal(c).astype(np.float32) * 0.1
+            module.running_var.numpy()[...] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+            module.weight.numpy()[...] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+            module.bias.numpy()[...] = rng.standard_normal(c).astype(np.float32) * 0.1
+    return model
+
+
+def eager(model, x):
+    model.eval()
+    with pycnn.no_grad():
+        return model(pycnn.tensor(x)).numpy()
+
+
+def assert_close(actual, expected, rtol=1e-4):
+    """Relative to the output's scale: a float32 network's error grows with its values."""
+    scale = max(float(np.abs(expected).max()), 1e-6)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=rtol * scale)
+
+
+# (name, classes, input shape, second batch size or None); the classifiers with a 7x7 adaptive pool
+# run at 224x224, where the pool is exact (ONNX has no overlapping adaptive pool to trace into).
+ZOO = [("lenet5", 10, (2, 1, 28, 28), 5), ("resnet20", 10, (2, 3, 32, 32), 3), ("resnet18", 7, (1, 3, 64, 64), 2),
+       ("alexnet", 5, (1, 3, 224, 224), None), ("vgg11", 5, (1, 3, 224, 224), None),
+       ("googlenet", 6, (1, 3, 96, 96), None), ("densenet121", 4, (1, 3, 64, 64), None)]
+
+
+@pytest.mark.parametrize("name, classes, shape, batch", ZOO, ids=[z[0] for z in ZOO])
+def test_optimize_for_inference_zoo_matches_eager(name, classes, shape, batch):
+    if not hasattr(zoo, name):
+        pytest.skip(f"pycnn.models has no {name}")
+    model = randomize_batch_norm(getattr(zoo, name)(num_classes=classes), np.random.default_rng(1))
+    model.eval()
+    x = RNG.standard_normal(shape).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    out = plan(x)
+    assert isinstance(out, pycnn.Tensor) and not out.requires_grad
+    assert_close(out.numpy(), eager(model, x))
+    assert plan.python_nodes(shape) == [], "every zoo layer should run in the C++ plan"
+    if batch:  # another batch size compiles again and still agrees
+        x2 = RNG.standard_normal((batch,) + shape[1:]).astype(np.float32)
+        assert_close(plan(x2).numpy(), eager(model, x2))
+
+
+def test_plan_takes_tensors_and_arrays_and_keeps_its_own_weights():
+    model = nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 36, 4))
+    model.eval()
+    x = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, pycnn.tensor(x))
+    expected = eager(model, x)
+    assert_close(plan(pycnn.tensor(x)).numpy(), expected)
+    assert_close(plan(x.astype(np.float64)).numpy(), expected)
+    model[0].weight.numpy()[...] = 0  # the plan copied the weights
+    assert_close(plan(x).numpy(), expected)
+    with pytest.raises(TypeError, match="float32"):
+        plan(np.zeros((2, 3, 6, 6), np.int64))
+    with pytest.raises(ValueError, match="expected 1 input"):
+        plan(x, x)
+
+
+def test_ops_without_a_plan_kernel_run_in_python_between_native_steps():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish(), nn.Conv2d(4, 2, 1), nn.PReLU(2))
+    model.eval()
+    x = RNG.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    assert_close(plan(x).numpy(), eager(model, x))
+    assert plan.python_nodes(x.shape), "PReLU has no plan kernel: it should run in Python"
+
+
+def test_two_threads_share_one_plan():
+    model = randomize_batch_norm(zoo.resnet20(num_classes=10), np.random.default_rng(2))
+    xs = [RNG.standard_normal((2, 3, 32, 32)).astype(np.float32) for _ in range(2)]
+    expected = [eager(model, x) for x in xs]
+    plan = pycnn.optimize_for_inference(model, xs[0])
+    errors = []
+
+    def work(i):
+        for _ in range(10):
+            if not np.allclose(plan(xs[i]).numpy(), expected[i], atol=1e-4 * np.abs(expected[i]).max()):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+# ----- the passes, each against the graph without it -----------------------------------------------
+def _ir(nodes, constants, outputs=("y",)):
+    ir = GraphIR(nodes, ["x"], list(outputs), constants)
+    ir.kinds = {"x": DYNAMIC, **{name: CONSTANT for name in constants}}
+    for node in nodes:
+        for out in node.outputs:
+            ir.kinds[out] = DYNAMIC
+    return ir
+
+
+def _run(ir, x):
+    return pycnn.inference.InferencePlan(_copy(ir)).run([x])[0]
+
+
+def _python(ir, x):
+    return python_reference(ir, [x])[0]
+
+
+def _copy(ir):
+    nodes = [Node(n.name, n.op, n.opset, dict(n.attrs), list(n.inputs), list(n.outputs)) for n in ir.nodes]
+    return _ir(nodes, dict(ir.constants), ir.outputs)
+
+
+def _conv_bn_relu_graph(rng, with_add=True):
+    f32 = np.float32
+    constants = {"w": rng.standard_normal((4, 3, 3, 3)).astype(f32), "b": rng.standard_normal(4).astype(f32),
+                 "w2": rng.standard_normal((4, 4, 3, 3)).astype(f32),
+                 "scale": rng.uniform(0.5, 2, 4).astype(f32), "shift": rng.standard_normal(4).astype(f32),
+                 "mean": rng.standard_normal(4).astype(f32), "var": rng.uniform(0.5, 2, 4).astype(f32)}
+    pads = {"pads": [1, 1, 1, 1], "kernel_shape": [3, 3]}
+    nodes = [Node("c1", "Conv", 17, dict(pads), ["x", "w", "b"], ["a"]),
+             Node("r1", "Relu", 17, {}, ["a"], ["ra"]),
+             Node("c2", "Conv", 17, dict(pads), ["ra", "w2"], ["c"]),
+             Node("bn", "BatchNormalization", 17, {"epsilon": 1e-3}, ["c", "scale", "shift", "mean", "var"], ["d"]),
+             Node("drop", "Dropout", 17, {}, ["d"], ["e"])]
+    if with_add:
+        nodes.append(Node("add", "Add", 17, {}, ["e", "ra"], ["f"]))
+    nodes += [Node("r2", "Relu", 17, {}, ["f" if with_add else "e"], ["g"]),
+              Node("id", "Identity", 17, {}, ["g"], ["y"])]
+    return _ir(nodes, constants)
+
+
+def test_remove_identity_drops_identity_and_dropout_and_keeps_the_output_name():
+    ir = _conv_bn_relu_graph(np.random.default_rng(3))
+    reference = _copy(ir)
+    assert passes.remove_identity(ir) == 2
+    assert [n.op for n in ir.nodes] == ["Conv", "Relu", "Conv", "BatchNormalization", "Add", "Relu"]
+    assert ir.nodes[-1].outputs == ["y"]
+    x = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    assert_close(_python(ir, x), _python(reference, x), rtol=1e-6)
+
+
+def test_fold_batch_norm_matches_the_unfolded_graph():
+    ir = _conv_bn_relu_graph(np.random.default_rng(4))
+    passes.remove_identity(ir)
+    unfolded = _copy(ir)
+    assert passes.fold_batch_norm(ir) == 1
+    assert "BatchNormalization" not in [n.op for n in ir.nodes]
+    x = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    assert_close(_python(ir, x), _python(unfolded, x), rtol=1e-5)
+
+
+def test_fold_batch_norm_leaves_a_conv_output_that_is_read_twice():
+    ir = _conv_bn_relu_graph(np.random.default_rng(5))
+    ir.nodes.append(Node("also", "Relu", 17, {}, ["c"], ["other"]))
+    ir.outputs.append("other")
+    ir.kinds["other"] = DYNAMIC
+    assert passes.fold_batch_norm(ir) == 0
+
+
+def test_fuse_conv_takes_the_residual_add_and_relu_and_matches():
+    ir = _conv_bn_relu_graph(np.random.default_rng(6))
+    x = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    compiled = plan.compiled(x.shape)
+    ops = [n.op for n in compiled.ir.nodes]
+    assert ops == ["FusedConv", "FusedConv"], ops
+    second = compiled.ir.nodes[1]
+    assert second.attr("activation") == "Relu" and len(second.inputs) == 4 and second.inputs[3]
+    assert_close(plan.run([x])[0], _python(ir, x))
+
+
+def test_fuse_conv_does_not_fuse_a_broadcast_add():
+    f32 = np.float32
+    constants = {"w": RNG.standard_normal((4, 3, 1, 1)).astype(f32)}
+    nodes = [Node("c", "Conv", 17, {}, ["x", "w"], ["a"]), Node("pool", "GlobalAveragePool", 17, {}, ["a"], ["p"]),
+             Node("c2", "Conv", 17, {}, ["x", "w"], ["b"]), Node("add", "Add", 17, {}, ["b", "p"], ["y"])]
+    ir = _ir(nodes, constants)
+    x = RNG.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    plan = pycnn.inference.InferencePlan(ir)
+    assert "Add" in [n.op for n in plan.compiled(x.shape).ir.nodes]
+    a = np.einsum("oc,nchw->nohw", constants["w"][:, :, 0, 0], x)
+    assert_close(plan.run([x])[0], a + a.mean(axis=(2, 3), keepdims=True))
+
+
+# ----- the arena -------------------------------------------------------------------------------------
+def test_plan_arena_reuses_memory_and_never_overlaps_live_values():
+    # a chain x -> a -> b -> c -> y with one skip (a is read again by the last step)
+    steps = [(["x"], ["a"], False, False), (["a"], ["b"], False, False), (["b"], ["c"], True, False),
+             (["c"], ["v"], False, True), (["v", "a"], ["y"], False, False)]
+    sizes = {"x": 100, "a": 100, "b": 100, "c": 100, "v": 100, "y": 100}
+    offsets, total = plan_arena(steps, ["x"], ["y"], sizes)
+    assert offsets["c"] == offsets["b"], "an in-place step whose input dies should reuse its buffer"
+    assert offsets["v"] == offsets["c"], "a view shares its input's memory"
+    live = {"x": (0, 0), "a": (0, 4), "b": (1, 2), "c": (2, 4), "y": (4, 5)}
+    for p, (ps, pe) in live.items():
+        for q, (qs, qe) in live.items():
+            if p < q and ps <= qe and qs <= pe and not (p, q) == ("b", "c"):
+                lo, hi = sorted([(offsets[p], p), (offsets[q], q)])
+                assert lo[0] + sizes[lo[1]] <= hi[0], f"{p} and {q} overlap while both live"
+    assert total < sum(sizes.values()), "freed buffers should be reused"
+
+
+def test_plan_arena_keeps_a_skip_connection_alive_through_in_place_steps():
+    steps = [(["x"], ["a"], True, False), (["a"], ["b"], True, False), (["b", "x"], ["y"], False, False)]
+    offsets, _ = plan_arena(steps, ["x"], ["y"], dict.fromkeys(["x", "a", "b", "y"], 64))
+    assert offsets["a"] != offsets["x"], "x is read later: relu may not overwrite it"
+    assert offsets["b"] == offsets["a"]
+
+
+# ----- hostile calls into the C++ plan ---------------------------------------------------------------
+def test_inference_plan_refuses_offsets_outside_its_arena():
+    plan = pycnn._C.InferencePlan(100)
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_unary("r", "relu", 90, 0, 20)
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_copy("c", -1, 0, 4)
+    with pytest.raises(ValueError, match="unknown activation"):
+        plan.add_unary("r", "swish9", 0, 0, 4)
+    with pytest.raises(ValueError):
+        plan.add_conv2d("c", 0, 0, np.zeros((2, 3, 3, 3), np.float32), None, [1, 3, 2, 2], (1, 1), (0, 0), (1, 1), 1,
+                        -1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_conv2d("c", 0, 60, np.zeros((2, 3, 3, 3), np.float32), None, [1, 3, 5, 5], (1, 1), (1, 1), (1, 1), 1,
+                        -1, 0.0, 1.0)
+    plan.add_unary("r", "relu", 50, 0, 50)
+    with pytest.raises(ValueError, match="arena of at least 100"):
+        plan.run(np.zeros(10, np.float32), 0, 1)
+    with pytest.raises(ValueError, match="begin"):
+        plan.run(np.zeros(100, np.float32), 0, 5)
+    arena = np.arange(100, dtype=np.float32) - 50
+    plan.run(arena, 0, 1)
+    np.testing.assert_array_equal(arena[50:], np.maximum(np.arange(50) - 50, 0))
