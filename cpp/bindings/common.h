@@ -84,6 +84,7 @@ using Pair = std::tuple<int64_t, int64_t>;
 void bind_tensor(nb::module_& m);
 void bind_gemm(nb::module_& m);
 void bind_conv2d(nb::module_& m);
+void bind_conv2d_prepared(nb::module_& m);
 void bind_linear(nb::module_& m);
 void bind_elementwise(nb::module_& m);
 void bind_max_pool2d(nb::module_& m);

@@ -26,6 +26,7 @@ NB_MODULE(_C, m) {
   bind_gemm(m);
   bind_elementwise(m);
   bind_conv2d(m);
+  bind_conv2d_prepared(m);
   bind_linear(m);
   bind_max_pool2d(m);
   bind_avg_pool2d(m);

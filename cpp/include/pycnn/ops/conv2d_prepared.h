@@ -1,0 +1,47 @@
+// conv2d_prepared: an inference 2-D convolution on the CPU whose weights and input shape are known
+// in advance (the inference plan builds one per conv node and input shape).
+//
+//   input    x        [N, C_in, H, W]              NCHW float32
+//   weight   w        [C_out, C_in / groups, KH, KW] (packed at construction; the caller may free it)
+//   bias     b        [C_out] or null               (copied at construction)
+//   residual r        [N, C_out, OH, OW] or null    (per call, in the epilogue)
+//   output   y        [N, C_out, OH, OW]  = clamp(conv(x, w) + b + r, clamp_min, clamp_max)
+//
+// The epilogue is applied where the output is stored, so bias, residual and activation cost no
+// extra pass over memory. forward is const and thread-safe: its scratch is per call or
+// thread_local. Threads: OpenMP, omp_get_max_threads() of the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "pycnn/ops/conv2d.h"
+
+namespace pycnn::cpu {
+
+// What the plan fuses into the convolution's store: y = clamp(conv(x, w) + b + residual, lo, hi).
+struct Conv2dEpilogue {
+  const float* residual = nullptr;  // [N, C_out, OH, OW], added after the bias (may alias nothing else)
+  float clamp_min = -std::numeric_limits<float>::infinity();  // ReLU: (0, inf); ReLU6/Clip: (0, 6)
+  float clamp_max = std::numeric_limits<float>::infinity();
+};
+
+class PreparedConv2d {
+ public:
+  // w [C_out, C_in/groups, KH, KW], b [C_out] or null; both copied/packed now (the caller may free
+  // them). s is the full shape including N, H, W (a plan is built per input shape); validates s
+  // (ValueError).
+  PreparedConv2d(const float* w, const float* b, const Conv2dShape& s);
+  // y [N, C_out, OH, OW] from x [N, C_in, H, W], NCHW float32 both. const and thread-safe: two
+  // threads may call forward on one object at once (scratch is per call or thread_local).
+  void forward(float* y, const float* x, const Conv2dEpilogue& e = {}) const;
+  const Conv2dShape& shape() const { return s_; }
+
+ private:
+  Conv2dShape s_;
+  std::vector<float> packed_;  // each group's weights, packed once (layout: see conv2d_prepared.cpp)
+  std::vector<float> bias_;    // [C_out]; zeros when there is no bias
+};
+
+}  // namespace pycnn::cpu

@@ -1,0 +1,191 @@
+"""_C.PreparedConv2d (the inference convolution, weights packed once) against torch float64, with
+the fused epilogue (bias, residual, clamp), threads sharing one object, and bad input."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from pycnn import _C
+
+
+def reference(x, w, b, stride, padding, dilation, groups, residual=None, lo=-np.inf, hi=np.inf):
+    t = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64),
+                                   None if b is None else torch.tensor(b, dtype=torch.float64),
+                                   stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if residual is not None:
+        t = t + torch.tensor(residual, dtype=torch.float64)
+    return t.clamp(lo, hi).numpy()
+
+
+def run_case(n, cin, cout, h, w, k, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, bias=True,
+             residual=False, lo=-np.inf, hi=np.inf, seed=0):
+    kh, kw = (k, k) if isinstance(k, int) else k
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
+    wt = rng.standard_normal((cout, cin // groups, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32) if bias else None
+    conv = _C.PreparedConv2d(_C.from_numpy(wt.copy()), None if b is None else _C.from_numpy(b.copy()),
+                             [n, cin, h, w], stride, padding, dilation, groups)
+    out_shape = tuple(conv.output_shape)
+    r = rng.standard_normal(out_shape).astype(np.float32) if residual else None
+    ours = conv.forward(_C.from_numpy(x), None if r is None else _C.from_numpy(r), lo, hi).numpy()
+    ref = reference(x, wt, b, stride, padding, dilation, groups, r, lo, hi)
+    assert ours.shape == ref.shape
+    # float32 sums of (cin/groups)*kh*kw unit-variance products: the rounding grows with the length.
+    depth = cin // groups * kh * kw
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=2e-6 * depth + 1e-6)
+    return conv
+
+
+def random_case(rng):
+    groups = int(rng.choice([1, 1, 1, 2, 4]))
+    depthwise = rng.random() < 0.25
+    cin = int(rng.integers(1, 20)) * groups
+    cout = int(rng.integers(1, 40)) * groups
+    if depthwise:
+        groups = cin = cout = int(rng.integers(1, 40))
+    kh, kw = int(rng.choice([1, 2, 3, 5, 7])), int(rng.choice([1, 3, 5]))
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    padding = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
+    dilation = (int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 3])))
+    h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 40))
+    w = int(rng.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 40))
+    return dict(n=int(rng.choice([1, 1, 2, 3, 5])), cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=stride,
+                padding=padding, dilation=dilation, groups=groups, bias=bool(rng.random() < 0.7),
+                residual=bool(rng.random() < 0.5), lo=float(rng.choice([-np.inf, 0.0])),
+                hi=float(rng.choice([np.inf, np.inf, 6.0])), seed=int(rng.integers(1 << 30)))
+
+
+RANDOM = [random_case(np.random.default_rng(seed)) for seed in range(60)]
+
+
+@pytest.mark.parametrize("case", RANDOM, ids=lambda c: (
+    "n{n}c{cin}-{cout}h{h}w{w}k{k}s{stride}p{padding}d{dilation}g{groups}".format(**c)))
+def test_random_shapes(case):
+    run_case(**case)
+
+
+# The layers the inference plan meets (channels as in the models, images shrunk where the shape of
+# the computation is the same), and the small edges: 1x1 and 2x2 images, one channel, C_in=3.
+LAYERS = [
+    dict(n=1, cin=3, cout=64, h=45, w=45, k=7, stride=(2, 2), padding=(3, 3)),   # ResNet stem
+    dict(n=2, cin=64, cout=64, h=14, w=14, k=3, padding=(1, 1)),
+    dict(n=1, cin=64, cout=128, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=1, cin=64, cout=128, h=15, w=15, k=1, stride=(2, 2)),                 # downsample
+    dict(n=1, cin=256, cout=512, h=7, w=7, k=3, padding=(1, 1)),
+    dict(n=3, cin=512, cout=512, h=7, w=7, k=3, padding=(1, 1)),                 # K past one slice
+    dict(n=1, cin=300, cout=70, h=6, w=6, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=2, cin=32, cout=64, h=9, w=13, k=1),                                  # pointwise
+    dict(n=1, cin=96, cout=24, h=17, w=17, k=1),
+    dict(n=1, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),                   # LeNet
+    dict(n=4, cin=6, cout=16, h=14, w=14, k=5),
+    dict(n=1, cin=16, cout=16, h=32, w=32, k=3, padding=(1, 1)),                 # ResNet-20
+    dict(n=1, cin=3, cout=16, h=32, w=32, k=3, padding=(1, 1)),
+    dict(n=1, cin=32, cout=32, h=17, w=17, k=3, padding=(1, 1), groups=32),      # depthwise
+    dict(n=2, cin=144, cout=144, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1), groups=144),
+    dict(n=1, cin=8, cout=8, h=9, w=9, k=5, padding=(2, 2), dilation=(2, 2), groups=8),
+    dict(n=1, cin=8, cout=16, h=9, w=9, k=3, padding=(1, 1), groups=8),          # channel multiplier 2
+    dict(n=1, cin=5, cout=7, h=1, w=1, k=1),
+    dict(n=2, cin=5, cout=7, h=1, w=1, k=3, padding=(1, 1)),
+    dict(n=1, cin=4, cout=9, h=2, w=2, k=3, padding=(1, 1), stride=(2, 2)),
+    dict(n=1, cin=1, cout=1, h=2, w=2, k=2),
+    dict(n=1, cin=4, cout=4, h=2, w=2, k=3, padding=(1, 1), groups=4),
+    dict(n=1, cin=33, cout=65, h=3, w=50, k=(1, 3), padding=(0, 1)),
+]
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda c: (
+    "n{n}c{cin}-{cout}h{h}w{w}k{k}".format(**c) + "s{stride}p{padding}g{groups}".format(**{
+        "stride": (1, 1), "padding": (0, 0), "groups": 1, **c})))
+@pytest.mark.parametrize("epilogue", ["plain", "relu-residual", "relu6-nobias"])
+def test_layers(layer, epilogue):
+    extra = {"plain": {}, "relu-residual": dict(residual=True, lo=0.0),
+             "relu6-nobias": dict(bias=False, lo=0.0, hi=6.0)}[epilogue]
+    run_case(**layer, **extra)
+
+
+def test_zero_images():
+    conv = _C.PreparedConv2d(_C.from_numpy(np.ones((2, 3, 3, 3), np.float32)), None, [0, 3, 5, 5],
+                             (1, 1), (1, 1), (1, 1), 1)
+    assert tuple(conv.forward(_C.from_numpy(np.zeros((0, 3, 5, 5), np.float32))).shape) == (0, 2, 5, 5)
+
+
+def test_nan_propagates_through_clamp():
+    x = np.ones((1, 1, 3, 3), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    conv = _C.PreparedConv2d(_C.from_numpy(np.ones((1, 1, 1, 1), np.float32)), None, [1, 1, 3, 3],
+                             (1, 1), (0, 0), (1, 1), 1)
+    y = conv.forward(_C.from_numpy(x), None, 0.0, 6.0).numpy()
+    assert np.isnan(y[0, 0, 1, 1]) and np.all(y[0, 0, 0] == 1.0)
+
+
+def test_weights_are_copied():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 8, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    wt, bt = w.copy(), b.copy()
+    conv = _C.PreparedConv2d(_C.from_numpy(wt), _C.from_numpy(bt), [1, 8, 10, 10], (1, 1), (1, 1), (1, 1), 1)
+    wt[:] = 0
+    bt[:] = 0
+    del wt, bt
+    np.testing.assert_allclose(conv.forward(_C.from_numpy(x)).numpy(),
+                               reference(x, w, b, 1, 1, 1, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_threads_share_one_object():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    conv = _C.PreparedConv2d(_C.from_numpy(w), None, [2, 32, 20, 20], (1, 1), (1, 1), (1, 1), 1)
+    inputs = [rng.standard_normal((2, 32, 20, 20)).astype(np.float32) for _ in range(4)]
+    expected = [reference(x, w, None, 1, 1, 1, 1) for x in inputs]
+    failures = []
+
+    def work(i):
+        for _ in range(20):
+            got = conv.forward(_C.from_numpy(inputs[i])).numpy()
+            if not np.allclose(got, expected[i], rtol=1e-4, atol=1e-3):
+                failures.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
+def make(weight_shape=(4, 3, 3, 3), input_shape=(1, 3, 8, 8), bias=None, stride=(1, 1), padding=(0, 0),
+         dilation=(1, 1), groups=1, dtype=np.float32):
+    w = _C.from_numpy(np.ones(weight_shape, dtype))
+    return _C.PreparedConv2d(w, bias, list(input_shape), stride, padding, dilation, groups)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(weight_shape=(4, 3, 3)), ValueError, "weight"),
+    (dict(input_shape=(3, 8, 8)), ValueError, "input"),
+    (dict(input_shape=(1, 2, 8, 8)), ValueError, "channels"),
+    (dict(input_shape=(1, 3, 2, 2)), ValueError, "larger than the padded input"),
+    (dict(stride=(0, 1)), ValueError, "stride"),
+    (dict(padding=(-1, 0)), ValueError, "padding"),
+    (dict(dilation=(1, 0)), ValueError, "dilation"),
+    (dict(groups=2), ValueError, "groups"),
+    (dict(bias=_C.from_numpy(np.ones(5, np.float32))), ValueError, "bias"),
+    (dict(dtype=np.int64), TypeError, "float32"),
+])
+def test_bad_construction(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        make(**kwargs)
+
+
+def test_bad_forward():
+    conv = make()
+    with pytest.raises(ValueError, match=r"input of shape \(1, 3, 8, 8\), got \(1, 3, 9, 8\)"):
+        conv.forward(_C.from_numpy(np.ones((1, 3, 9, 8), np.float32)))
+    with pytest.raises(TypeError, match="float32"):
+        conv.forward(_C.from_numpy(np.ones((1, 3, 8, 8), np.int64)))
+    with pytest.raises(ValueError, match="residual of shape"):
+        conv.forward(_C.from_numpy(np.ones((1, 3, 8, 8), np.float32)), _C.from_numpy(np.ones((1, 4, 6, 5), np.float32)))
+    with pytest.raises(TypeError):
+        conv.forward(np.ones((1, 3, 8, 8), np.float32))
