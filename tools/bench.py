@@ -2,12 +2,18 @@
 
     python tools/bench.py ops   [--device cpu|cuda] [--threads N] [--repeat R]
     python tools/bench.py train [--device cpu|cuda] [--models lenet5,resnet20:128,vgg16:32:infer,...]
+    python tools/bench.py infer [--threads N] [--models lenet5:1,resnet18:16,mobilenet_v2:1,...]
 
 `ops`: forward and backward time of each op at LeNet-5, AlexNet and VGG-16 layer shapes, pycnn vs
 PyTorch, with conv/linear GFLOP/s next to numpy's float32 matmul rate (this machine's ceiling).
 `train`: one training step (forward, cross-entropy, backward, SGD momentum) of whole models, pycnn vs
-PyTorch. Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time
-(below 1 means pycnn is faster). Nothing here asserts: tests never time anything.
+PyTorch.
+`infer`: eval-mode inference of whole models on the CPU: pycnn's plan (pycnn.optimize_for_inference of
+the zoo model) and session (pycnn.onnx.InferenceSession), PyTorch eager and onnxruntime on the same
+ONNX file (PyTorch's export of tools/reference_models, or torchvision's MobileNetV2), each library in a
+process of its own with the same thread count.
+Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time (below 1 means
+pycnn is faster). Nothing here asserts: tests never time anything.
 """
 import argparse
 import os
@@ -256,17 +262,130 @@ def run_train(args):
               f"{t_theirs * 1e3:11.1f}{t_ours / t_theirs:7.2f}")
 
 
+INFER_MODELS = "lenet5:1,lenet5:256,resnet20:1,resnet18:1,resnet18:16,vgg16:1,mobilenet_v2:1"
+INFER_SIZES = {"lenet5": (1, 28, 10), "resnet20": (3, 32, 10)}  # others: 3x224x224, 1000 classes
+
+
+def _torch_model(name, classes):
+    import torch
+
+    if name == "mobilenet_v2":  # torchvision's C ops are built for CUDA torch; its models need these two
+        for op in ("nms", "qnms"):
+            try:
+                torch.library.define(f"torchvision::{op}",
+                                     "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+            except RuntimeError:
+                pass
+        import torchvision
+
+        return torchvision.models.mobilenet_v2(weights=None, num_classes=classes)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reference_models
+
+    return reference_models.MODELS[name](num_classes=classes)
+
+
+def infer_worker(args):
+    """One library on one model, in this process; prints the median milliseconds."""
+    lib, name, batch, path = args.worker
+    batch = int(batch)
+    channels, size, classes = INFER_SIZES.get(name, (3, 224, 1000))
+    x = np.random.default_rng(0).standard_normal((batch, channels, size, size)).astype(np.float32)
+    if lib == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        model = _torch_model(name, classes).eval()
+        tx = torch.from_numpy(x)
+
+        def run():
+            with torch.no_grad():
+                model(tx)
+    elif lib == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x}
+
+        def run():
+            session.run(None, feed)
+    elif lib == "pycnn-session":
+        pycnn.set_num_threads(args.threads)
+        session = pycnn.onnx.InferenceSession(path)
+        feed = {session.get_inputs()[0].name: x}
+
+        def run():
+            session.run(None, feed)
+    else:  # pycnn-plan: the zoo Module compiled
+        pycnn.set_num_threads(args.threads)
+        import pycnn.models as zoo
+
+        if not hasattr(zoo, name):
+            print("nan")
+            return
+        plan = pycnn.optimize_for_inference(getattr(zoo, name)(num_classes=classes).eval(), x)
+
+        def run():
+            plan(x)
+    print(median_time(run, args.repeat) * 1e3)
+
+
+def run_infer(args):
+    import subprocess
+    import tempfile
+
+    import torch
+
+    libs = ["pycnn-plan", "pycnn-session", "torch", "onnxruntime"]
+    print(f"inference on the CPU, {args.threads} threads, median of {args.repeat}; each library in its own process; "
+          f"ratios: pycnn session / peer")
+    header = f"{'model':<14}{'batch':>6}" + "".join(f"{lib + ' ms':>19}" for lib in libs)
+    header += f"{'/ torch':>9}{'/ ORT':>8}"
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as folder:
+        for spec in args.models.split(","):
+            name, _, batch = spec.partition(":")
+            batch = int(batch or 1)
+            channels, size, classes = INFER_SIZES.get(name, (3, 224, 1000))
+            path = os.path.join(folder, f"{name}.onnx")
+            if not os.path.exists(path):
+                torch.manual_seed(0)
+                torch.onnx.export(_torch_model(name, classes).eval(), (torch.randn(1, channels, size, size),), path,
+                                  dynamo=False, opset_version=17, input_names=["input"],
+                                  dynamic_axes={"input": {0: "batch"}})
+            times = {}
+            for lib in libs:
+                command = [sys.executable, os.path.abspath(__file__), "infer", "--threads", str(args.threads),
+                           "--repeat", str(args.repeat), "--worker", lib, name, str(batch), path]
+                done = subprocess.run(command, capture_output=True, text=True)
+                lines = done.stdout.strip().splitlines()
+                times[lib] = float(lines[-1]) if done.returncode == 0 and lines else float("nan")
+                if done.returncode:
+                    print(f"  {lib} failed: {done.stderr.strip().splitlines()[-1:]}")
+            ours = times["pycnn-session"]
+            print(f"{name:<14}{batch:>6}" + "".join(f"{times[lib]:19.3f}" for lib in libs)
+                  + f"{ours / times['torch']:9.2f}{ours / times['onnxruntime']:8.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["ops", "train"])
+    parser.add_argument("what", choices=["ops", "train", "infer"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--models", default="lenet5,lenet5:256,resnet20:128")
+    parser.add_argument("--models", default=None, help="train default: lenet5,lenet5:256,resnet20:128; "
+                        f"infer default: {INFER_MODELS}")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)  # infer: one library in this process
     args = parser.parse_args()
+    args.models = args.models or (INFER_MODELS if args.what == "infer" else "lenet5,lenet5:256,resnet20:128")
+    if args.worker:
+        return infer_worker(args)
     if args.device == "cuda" and not pycnn.cuda.is_available():
         sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
-    run_ops(args) if args.what == "ops" else run_train(args)
+    {"ops": run_ops, "train": run_train, "infer": run_infer}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@
 #include "pycnn/ops/cat.h"
 #include "pycnn/ops/clip.h"
 #include "pycnn/ops/conv2d.h"
+#include "pycnn/ops/conv2d_prepared.h"
 #include "pycnn/ops/elementwise.h"
 #include "pycnn/ops/elu.h"
 #include "pycnn/ops/gelu.h"
@@ -108,10 +109,15 @@ struct Plan {
     range(x, s.N * s.C_in * s.H * s.W, "conv2d input");
     range(y, out, "conv2d output");
     if (residual >= 0) range(residual, out, "conv2d residual");
-    Floats w = copy_array(weight, weight.size(), "weight"), b = copy_array(bias, s.C_out, "bias");
+    Floats b = copy_array(bias, s.C_out, "bias");
+    // Weights packed once, here; the step is shared by every run and thread (forward is const).
+    auto conv = std::make_shared<const cpu::PreparedConv2d>(weight.data(), data(b), s);
     plan.add(name, [=](float* a) {
-      cpu::conv2d_forward(a + y, a + x, w->data(), data(b), s);
-      epilogue(a + y, residual >= 0 ? a + residual : nullptr, lo, hi, out);
+      cpu::Conv2dEpilogue e;
+      e.residual = residual >= 0 ? a + residual : nullptr;
+      e.clamp_min = lo;
+      e.clamp_max = hi;
+      conv->forward(a + y, a + x, e);
     });
   }
 

@@ -77,6 +77,8 @@ class _Constants:
         layout = OPS[node.op].layout_of(node, index)
         if name in values:
             value = values[name]
+            if as_tensor and not isinstance(value, Tensor):  # a shape-computed value (ConstantOfShape) as data
+                value = tensor(np.asarray(value, dtype=np.float32))
             return tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
         return self.constant(name, layout, as_tensor, node)
 
