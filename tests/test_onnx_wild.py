@@ -14,6 +14,7 @@ import pycnn
 import pycnn.onnx
 from pycnn.onnx import OnnxImportError
 from helpers.subprocess_env import PYCNN_PARENT
+from helpers.tolerance import assert_close_float32, longest_reduction
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -40,8 +41,9 @@ def _strip(model, drop):
     return strict
 
 
-def _compare(model, feeds, reference=None, train=True, linear=False, unused=(), rtol=1e-5, atol=1e-6):
-    """pycnn's outputs against onnxruntime's; then one backward pass from a random projection of every
+def _compare(model, feeds, reference=None, train=True, linear=False, unused=()):
+    """pycnn's outputs against onnxruntime's, within float32 tolerances scaled to the outputs and the
+    longest reduction (helpers.tolerance); then one backward pass from a random projection of every
     output reaches each input and every Parameter with finite values. For a graph that is (piecewise)
     linear in its one input without a constant term (``linear``), the gradient g of <w, y(x)> must
     satisfy <x, g> = <w, y(x)>: the backward pass is exactly the adjoint. Parameters in ``unused`` do not
@@ -54,7 +56,7 @@ def _compare(model, feeds, reference=None, train=True, linear=False, unused=(), 
     assert len(outs) == len(expected)
     for out, want in zip(outs, expected):
         assert tuple(out.shape) == want.shape
-        np.testing.assert_allclose(out.numpy(), want, rtol=rtol, atol=atol)
+        assert_close_float32(out.numpy(), want, longest_reduction(model))
     if train:
         loss = None
         projected = 0.0
@@ -228,9 +230,8 @@ def test_graph_with_explicit_padding_paths_exports_and_round_trips(tmp_path):
     pycnn.onnx.export(graph, path, (2, 2, 9, 8))
     x = _f32(3, 2, 9, 8)
     again = onnx.load(path)
-    np.testing.assert_allclose(run_onnxruntime(again, {again.graph.input[0].name: x})[0],
-                               run_onnxruntime(model, {"x": x})[0],
-                               rtol=1e-5, atol=1e-6)
+    assert_close_float32(run_onnxruntime(again, {again.graph.input[0].name: x})[0], run_onnxruntime(model, {"x": x})[0],
+                         longest_reduction(model))
 
 
 # ----- dense layers -----------------------------------------------------------------------------------
@@ -824,7 +825,7 @@ def test_new_paths_run_and_train_on_each_device(device):
     xt = pycnn.tensor(x, device=device, requires_grad=True)
     out = graph(xt)
     assert out.device == device
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert_close_float32(out.numpy(), expected, longest_reduction(model))
     out.sum().backward()
     assert xt.grad.device == device and np.isfinite(xt.grad.numpy()).all()
     assert all(p.grad is not None for p in graph.parameters())

@@ -181,6 +181,17 @@ def read_attributes(node, base_dir):
 MIN_OPSET, MAX_OPSET = 7, 25
 
 
+def _declared_shapes(g):
+    """{value name: dims (None where symbolic)} of the graph inputs and value_info entries whose shape
+    the file declares: what the ops' rank checks can see before anything runs."""
+    shapes = {}
+    for info in list(g.input) + list(g.value_info):
+        if info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
+            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None
+                                      for d in info.type.tensor_type.shape.dim)
+    return shapes
+
+
 class ParsedModel:
     """A model file read and validated, every problem collected so that one error lists them all:
     the opset, initializers (bad tensor data), graph inputs (float32 only) and outputs, every node's
@@ -214,11 +225,15 @@ class ParsedModel:
         used = set(outputs)
         for node in self.ir.nodes:
             used.update(node.inputs)
+        declared = _declared_shapes(g)
         for node in self.ir.nodes:
             op = IMPORTERS.get(node.op)
             if op is not None:
                 outputs_used = [o in used for o in node.outputs]
                 self.problems += [problem(node, message) for message in op.problems(node, outputs_used)]
+                ranks = (op.rank_problem(node, i, declared[name]) for i, name in enumerate(node.inputs)
+                         if name in declared)
+                self.problems += [problem(node, message) for message in ranks if message]
 
     def _read_initializers(self, g, base_dir):
         initializers = {}

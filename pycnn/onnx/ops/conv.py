@@ -32,7 +32,7 @@ def _conv_constant_problems(node, values):
 
 
 @importer("Conv", check=_conv_problems, check_constants=_conv_constant_problems, weights={1: "as_is", 2: "as_is"},
-          inputs=(2, 3), attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
+          inputs=(2, 3), ranks={0: 4}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def import_conv(node, inputs, training):
     x, w, b = inputs[0], inputs[1], (inputs[2] if len(inputs) > 2 else None)
     kernel = list(shape_of(w)[2:])

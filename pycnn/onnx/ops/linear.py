@@ -24,7 +24,7 @@ def _gemm_weights(node):
     return layout
 
 
-@importer("Gemm", weights=_gemm_weights, check_constants=_matrix_problems(1), inputs=(2, 3),
+@importer("Gemm", ranks={0: 2}, weights=_gemm_weights, check_constants=_matrix_problems(1), inputs=(2, 3),
           attrs=("alpha", "beta", "transA", "transB", "broadcast"))
 def import_gemm(node, inputs, training):
     """Y = alpha * A' B' + beta * C; B arrives as (N, K) (see ``_gemm_weights``), C broadcasts to (M, N)."""
@@ -46,7 +46,7 @@ def import_gemm(node, inputs, training):
     return (y,)
 
 
-@importer("MatMul", weights={1: "transposed"}, check_constants=_matrix_problems(1), inputs=(2, 2))
+@importer("MatMul", ranks={0: (1, None)}, weights={1: "transposed"}, check_constants=_matrix_problems(1), inputs=(2, 2))
 def import_matmul(node, inputs, training):
     """numpy's matmul with B arriving as (N, K): A (..., K) @ B (K, N) is Linear's A @ W.T."""
     a, w = inputs

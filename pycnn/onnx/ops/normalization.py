@@ -30,7 +30,7 @@ def _batch_norm_constant_problems(node, values):
 
 
 @importer("BatchNormalization", check=_batch_norm_problems, check_constants=_batch_norm_constant_problems,
-          weights={1: "as_is", 2: "as_is"}, buffers=(3, 4), inputs=(5, 5), outputs=5,
+          weights={1: "as_is", 2: "as_is"}, buffers=(3, 4), inputs=(5, 5), outputs=5, ranks={0: (2, None)},
           attrs=("epsilon", "momentum", "spatial", "is_test", "consumed_inputs", "training_mode"))
 def import_batch_norm(node, inputs, training):
     x, scale, bias, mean, var = inputs
@@ -56,7 +56,7 @@ def _local_response_norm_problems(node, used):
         [f"size {node.attr('size')!r} is not a positive int"]
 
 
-@importer("LRN", check=_local_response_norm_problems, attrs=("alpha", "beta", "bias", "size"))
+@importer("LRN", ranks={0: (3, None)}, check=_local_response_norm_problems, attrs=("alpha", "beta", "bias", "size"))
 def import_local_response_norm(node, inputs, training):
     size = node.attr("size")
     return (F.local_response_norm(inputs[0], size, node.attr("alpha", 1e-4), node.attr("beta", 0.75),

@@ -110,7 +110,7 @@ def _explicit_pool_pads(in_hw, kernel, strides, dilations, pads, out_hw):
     return [0, 0, pads[0], pads[1], 0, 0, ends[0], ends[1]]
 
 
-@importer("MaxPool", check=_pool_problems, outputs=2, attrs=POOL_ATTRIBUTES + ("storage_order",))
+@importer("MaxPool", ranks={0: 4}, check=_pool_problems, outputs=2, attrs=POOL_ATTRIBUTES + ("storage_order",))
 def import_max_pool(node, inputs, training):
     x = inputs[0]
     kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
@@ -122,7 +122,7 @@ def import_max_pool(node, inputs, training):
     return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations), ceil),)
 
 
-@importer("AveragePool", check=_pool_problems, attrs=POOL_ATTRIBUTES + ("count_include_pad",))
+@importer("AveragePool", ranks={0: 4}, check=_pool_problems, attrs=POOL_ATTRIBUTES + ("count_include_pad",))
 def import_average_pool(node, inputs, training):
     x = inputs[0]
     in_hw = shape_of(x)[2:]
@@ -142,12 +142,12 @@ def import_average_pool(node, inputs, training):
     return (means * tensor(scale.reshape(1, 1, *out_hw), device=x.device),)
 
 
-@importer("GlobalAveragePool")
+@importer("GlobalAveragePool", ranks={0: 4})
 def import_global_average_pool(node, inputs, training):
     return (F.adaptive_avg_pool2d(inputs[0], 1),)
 
 
-@importer("GlobalMaxPool")
+@importer("GlobalMaxPool", ranks={0: 4})
 def import_global_max_pool(node, inputs, training):
     h, w = shape_of(inputs[0])[2:]
     return (F.max_pool2d(inputs[0], (h, w)),)

@@ -16,6 +16,7 @@ executor need) and of :class:`OnnxOp` (what ``check`` validates: attributes, inp
 import numpy as np
 
 from ...graph import Op
+from ...tensor import Tensor
 
 IMPORTERS = {}  # ONNX op type -> OnnxOp
 EXPORTERS = {}  # pycnn autograd Function class -> emitter(trace, out, *args, **kwargs)
@@ -65,16 +66,51 @@ class OnnxOp(Op):
     check(node, outputs_used) -> problems: the op's own attribute rules.
     attr_kinds: overrides of ATTRIBUTE_KINDS for this op.
     runs_on_host: its Tensor implementation computes with numpy (a CUDA tensor makes a round trip).
+    ranks: {input index: the ranks ``on_tensors`` takes there}: an int, or (fewest, None) for at least
+        ``fewest``; an input not named takes any rank. Checked at load where the file declares the
+        shape (:meth:`rank_problem`) and before every run, with the dtype (float32) of every network
+        value reaching ``on_tensors``, so that a hostile graph gets a ValueError naming the node instead
+        of whatever the handler would trip over.
     """
 
     def __init__(self, op_type, *, attrs=(), inputs=(1, 1), outputs=1, check=None, attr_kinds=None,
-                 runs_on_host=False, **graph_op):
+                 runs_on_host=False, ranks=None, **graph_op):
         super().__init__(**graph_op)
         self.op_type = op_type
         self.attrs = frozenset(attrs)
         self.inputs, self.outputs, self.check = inputs, outputs, check
         self.attr_kinds = dict(ATTRIBUTE_KINDS, **(attr_kinds or {}))
         self.runs_on_host = runs_on_host
+        self.ranks = dict(ranks or {})
+        if self.on_tensors is not None:
+            self.on_tensors = self._checked(self.on_tensors)
+
+    def rank_problem(self, node, index, shape):
+        """Why input ``index`` of ``node`` cannot have ``shape`` (dims, None where unknown), or None."""
+        allowed = self.ranks.get(index)
+        if allowed is None:
+            return None
+        fewest, most = (allowed, allowed) if isinstance(allowed, int) else allowed
+        if fewest <= len(shape) and (most is None or len(shape) <= most):
+            return None
+        needed = f"{fewest}-d" if fewest == most else f"at least {fewest}-d"
+        shown = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+        return f"input {index} ({node.inputs[index]!r}) must be {needed}, got shape {shown} ({len(shape)}-d)"
+
+    def _checked(self, on_tensors):
+        """``on_tensors`` behind the dtype and rank checks of every Tensor it is given."""
+        def run(node, inputs, training):
+            for index, x in enumerate(inputs):
+                if not isinstance(x, Tensor) or index in self.type_only_inputs or index in self.shape_only_inputs:
+                    continue
+                if x.dtype != "float32":
+                    raise ValueError(f"input {index} ({node.inputs[index]!r}) must be float32, got {x.dtype} "
+                                     f"of shape {tuple(x.shape)}")
+                message = self.rank_problem(node, index, tuple(x.shape))
+                if message is not None:
+                    raise ValueError(message)
+            return on_tensors(node, inputs, training)
+        return run
 
     def problems(self, node, outputs_used):
         """What pycnn cannot import in ``node``: unknown or mistyped attributes, input and output counts,

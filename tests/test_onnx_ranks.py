@@ -1,0 +1,107 @@
+"""Every imported network op checks the rank and dtype of what reaches it: a graph that wires a value
+of the wrong rank into an op (an AveragePool after a Flatten) gets a ValueError naming the node, at
+load where the file declares the shape, else when it runs; never an IndexError, KeyError or
+AttributeError from inside the handler, and never a silent reading of (N, C, L) as (C, H, W)."""
+import numpy as np
+import pytest
+
+import pycnn
+import pycnn.onnx
+from pycnn.onnx import OnnxImportError
+
+pytest.importorskip("onnx")
+from helpers.onnx_builders import make_initializer, make_model, make_node  # noqa: E402
+from pycnn.onnx.ops import IMPORTERS  # noqa: E402
+
+C = 3
+F32 = np.float32
+SHAPES = {0: (), 1: (2,), 2: (2, C), 3: (2, C, 4), 4: (2, C, 4, 4), 5: (2, C, 4, 4, 4)}
+
+
+def _const(name, shape=(C, 1, 1)):
+    return make_initializer(name, np.ones(shape, F32))
+
+
+# op -> (nodes reading "x" and writing "y", initializers): one case for each op pycnn runs on Tensors.
+CASES = {
+    **{op: ([make_node(op, ["x"], ["y"])], []) for op in (
+        "Relu", "LeakyRelu", "Elu", "Softplus", "Gelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Dropout",
+        "Identity", "GlobalAveragePool", "GlobalMaxPool")},
+    **{op: ([make_node(op, ["x"], ["y"], axis=1)], []) for op in ("Softmax", "LogSoftmax", "Flatten")},
+    **{op: ([make_node(op, ["x", "c"], ["y"])], [_const("c")]) for op in (
+        "Add", "Sub", "Mul", "Div", "Sum", "Mean", "Max", "Min", "PRelu")},
+    "Clip": ([make_node("Clip", ["x", "lo", "hi"], ["y"])],
+             [make_initializer("lo", np.array(0, F32)), make_initializer("hi", np.array(6, F32))]),
+    "Conv": ([make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+             [_const("w", (4, C, 3, 3)), _const("b", (4,))]),
+    "Gemm": ([make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], [_const("w", (4, C)), _const("b", (4,))]),
+    "MatMul": ([make_node("MatMul", ["x", "w"], ["y"])], [_const("w", (C, 4))]),
+    "BatchNormalization": ([make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],
+                           [_const(n, (C,)) for n in "sbmv"]),
+    "LRN": ([make_node("LRN", ["x"], ["y"], size=3)], []),
+    "Pad": ([make_node("Pad", ["x", "p"], ["y"])], [make_initializer("p", np.array([0, 0, 1, 1] * 2, np.int64))]),
+    "MaxPool": ([make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2])], []),
+    # count_include_pad with pads took the path that indexed the spatial dims before anything checked them
+    "AveragePool": ([make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1],
+                               count_include_pad=1)], []),
+    "ReduceMean": ([make_node("ReduceMean", ["x"], ["y"], axes=[2, 3])], []),
+    "Reshape": ([make_node("Reshape", ["x", "s"], ["y"])], [make_initializer("s", np.array([2, -1], np.int64))]),
+    "Unsqueeze": ([make_node("Unsqueeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([4], np.int64))]),
+    "Squeeze": ([make_node("Squeeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([3], np.int64))]),
+    "Concat": ([make_node("Concat", ["x", "x"], ["y"], axis=1)], []),
+    "Transpose": ([make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], []),
+}
+
+
+def test_every_network_op_has_a_case():
+    network_ops = {name for name, op in IMPORTERS.items() if op.on_tensors is not None}
+    assert network_ops == set(CASES)
+
+
+def _load(op, declared=None):
+    nodes, initializers = CASES[op]
+    return pycnn.onnx.load(make_model(nodes, initializers, {"x": declared}, 13).SerializeToString())
+
+
+@pytest.mark.parametrize("op", sorted(CASES))
+@pytest.mark.parametrize("rank", sorted(SHAPES))
+def test_wrong_rank_is_a_value_error_naming_the_node(op, rank):
+    graph = _load(op)
+    node = graph._ir.nodes[-1]
+    rule = IMPORTERS[op].rank_problem(node, 0, SHAPES[rank])  # the op's own rank rule, if this breaks it
+    x = pycnn.tensor(np.linspace(-2, 2, int(np.prod(SHAPES[rank]))).reshape(SHAPES[rank]).astype(F32),
+                     requires_grad=True)
+    try:
+        out = graph(x)
+    except ValueError as error:
+        assert repr(node.name) in str(error)
+        if rule is not None:  # the rank it needs and the shape that came
+            assert str(error).endswith(rule)
+        return
+    assert rule is None, f"{op} ran on a {rank}-d input its rule refuses"
+    (out * 1.0).sum().backward()  # what runs must also run backward
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_integer_input_is_a_value_error_naming_the_node(op):
+    graph = _load(op)
+    with pytest.raises(ValueError, match=rf"{graph._ir.nodes[-1].name}.*must be float32, got int64"):
+        graph(pycnn.tensor(np.ones(SHAPES[4], np.int64)))
+
+
+@pytest.mark.parametrize("op, rank", [("MaxPool", 3), ("AveragePool", 2), ("GlobalAveragePool", 3),
+                                      ("Conv", 5), ("Gemm", 4), ("BatchNormalization", 1), ("LRN", 2)])
+def test_declared_wrong_rank_is_refused_at_load(op, rank):
+    with pytest.raises(OnnxImportError, match=r"input 0 \('x'\) must be .*-d, got shape \(2,"):
+        _load(op, declared=list(SHAPES[rank]))
+
+
+def test_average_pool_after_flatten_names_the_node_the_rank_and_the_shape():
+    """The hostile file of the issue: Flatten then AveragePool, the input's shape not declared."""
+    model = make_model([make_node("Flatten", ["x"], ["f"]),
+                        make_node("AveragePool", ["f"], ["y"], name="/5/AveragePool", kernel_shape=[2, 2],
+                                  pads=[1, 1, 1, 1], count_include_pad=1)], [], {"x": None}, 13)
+    graph = pycnn.onnx.load(model.SerializeToString())
+    with pytest.raises(ValueError, match=r"'/5/AveragePool' \(AveragePool.*must be 4-d, got shape \(2, 48\)"):
+        graph(pycnn.tensor(np.ones((2, 3, 4, 4), F32)))
