@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 import pycnn  # noqa: E402
 import pycnn.models as zoo  # noqa: E402
 from pycnn.onnx import InferenceSession  # noqa: E402
+from helpers.torchvision_import import import_torchvision  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import reference_models  # noqa: E402
@@ -94,18 +95,9 @@ def test_session_matches_onnxruntime_on_pycnn_exports_and_names_its_inputs(tmp_p
     assert_close(InferenceSession(path).run(["output"], {"input": x})[0], onnxruntime_run(path, {"input": x})[0])
 
 
-def _torchvision():
-    try:
-        torch.library.define("torchvision::nms", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        torch.library.define("torchvision::qnms", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    except RuntimeError:
-        pass  # defined already
-    return pytest.importorskip("torchvision")
-
-
 @pytest.mark.parametrize("arch", ["mobilenet_v2", "efficientnet_b0", "densenet121", "resnet50", "mnasnet0_5"])
 def test_session_matches_onnxruntime_on_torchvision_architectures(arch):
-    models = _torchvision().models
+    models = import_torchvision().models
     torch.manual_seed(0)
     model = randomize_torch_batch_norm(getattr(models, arch)(weights=None, num_classes=10), 2)
     check_against_onnxruntime(torch_export(model, (1, 3, 64, 64)), (1, 3, 64, 64))

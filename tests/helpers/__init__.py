@@ -9,4 +9,7 @@ file imports them as ``from helpers.op_check import check_op``):
 - onnx_builders: ONNX models built by hand (make_model, make_node, make_initializer) and
   run_onnxruntime, the reference the ONNX tests compare against.
 - subprocess_env: the environment for a subprocess that must import the pycnn under test.
+- tolerance: assert_close-like tolerances that scale with the values and the reduction length.
+- branch_replay: a float64 reference gradient on the kink branches a float32 engine took.
+- torchvision_import: import_torchvision, torchvision beside the pinned CPU torch (or a skip).
 """
