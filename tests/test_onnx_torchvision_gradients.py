@@ -17,24 +17,21 @@ import pycnn.onnx
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
-# The registry's torchvision is built for CUDA torch; declaring its C ops is enough for its models.
-for _op in ("nms", "qnms"):
-    try:
-        torch.library.define(f"torchvision::{_op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    except RuntimeError:  # already declared (or the real library is loaded)
-        pass
-torchvision = pytest.importorskip("torchvision")
+from helpers.torchvision_import import import_torchvision  # noqa: E402
+
+torchvision = import_torchvision()
 from helpers.branch_replay import ONNX_KINKS, Replay  # noqa: E402
 
 # Every torchvision classifier pycnn imports (convnext, shufflenet, swin, vit, maxvit use ops it does
-# not: LayerNormalization, Transpose of activations, attention), with the input size it runs at.
+# not: LayerNormalization, Transpose of activations, attention), with the input size it runs at; a
+# ``.features[:k]`` suffix takes the first k feature modules (the issue's squeezenet1_1 rows).
 FAST = {"squeezenet1_1": 64, "mobilenet_v2": 64}
 SLOW = ["alexnet", "densenet121", "densenet161", "densenet169", "densenet201", "efficientnet_b0",
         "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "googlenet", "inception_v3", "mnasnet0_5",
         "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_x_400mf",
         "regnet_x_800mf", "regnet_x_1_6gf", "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "resnet18",
         "resnet34", "resnet50", "resnext50_32x4d", "squeezenet1_0", "vgg11", "vgg11_bn", "wide_resnet50_2",
-        *[f"{name}@224" for name in FAST]]
+        "squeezenet1_1.features[:8]", "squeezenet1_1.features[:9]", *[f"{name}@224" for name in FAST]]
 FLOOR = 1e-5
 
 
@@ -68,16 +65,19 @@ def gradient_errors(name, size, seed=0):
     """{"pycnn", "torch32"}: each engine's error against float64 on its own branch, and the same
     against plain float64 ("pycnn_plain", "torch32_plain", the issue's first table)."""
     torch.manual_seed(seed)
+    name, _, features = name.partition(".features[:")
     model = torchvision.models.get_model(name, **({"init_weights": True} if name in ("googlenet", "inception_v3")
                                                    else {})).eval()
+    if features:
+        model = model.features[:int(features.rstrip("]"))]
     x = np.random.default_rng(1).standard_normal((2, 3, size, size))
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, torch.tensor(x, dtype=torch.float32), buf, do_constant_folding=False, dynamo=False)
     with torch.no_grad():
-        classes = model(torch.tensor(x[:1], dtype=torch.float32)).shape[1]
-    w = np.random.default_rng(2).standard_normal((2, classes))
+        shape = model(torch.tensor(x, dtype=torch.float32)).shape
+    w = np.random.default_rng(2).standard_normal(shape)
     g32, torch_branch = _torch_gradient(model, x, w, torch.float32)
     g, pycnn_branch = _pycnn_gradient(buf.getvalue(), x, w)
     assert len(pycnn_branch) == len(torch_branch), "the ONNX kink nodes do not pair with torch's kink calls"
