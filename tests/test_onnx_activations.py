@@ -1,6 +1,9 @@
 """ONNX for ELU, GELU, SiLU and Softplus: exported models pass onnx.checker and give pycnn's
 outputs in onnxruntime at opsets with and without Gelu; Elu, Softplus and Gelu graphs import and
-match onnxruntime."""
+match onnxruntime. An imported Clip's gradient follows torch's hardtanh (ReLU6) at its bounds."""
+import io
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,7 +13,7 @@ from pycnn import nn
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-from helpers.onnx_builders import make_model, run_onnxruntime  # noqa: E402
+from helpers.onnx_builders import make_initializer, make_model, run_onnxruntime  # noqa: E402
 from onnx import helper  # noqa: E402
 
 X = np.concatenate([np.linspace(-12, 12, 481), [-30.0, -1e-6, 0.0, 1e-6, 25.0]]).astype(np.float32).reshape(1, -1)
@@ -63,3 +66,56 @@ def test_import_refuses_unknown_gelu_mode():
                        outputs={"output": [1, 3]}, ir_version=onnx.IR_VERSION)
     with pytest.raises(ValueError, match="approximate 'erf' is not supported"):
         pycnn.onnx.load(model.SerializeToString())
+
+
+CLIPS = [(7, -1.0, 1.0), (13, 0.0, 6.0), (13, 0.0, None), (13, None, 0.5)]
+
+
+@pytest.mark.parametrize("opset,lo,hi", CLIPS, ids=[f"{o}-{lo}-{hi}" for o, lo, hi in CLIPS])
+def test_imported_clip_passes_no_gradient_at_its_bounds(opset, lo, hi):
+    """As torch.nn.functional.hardtanh (F.relu6 and nn.ReLU6 export as this Clip): the gradient
+    passes where lo < x < hi, and nothing at exactly lo or hi (torch.clamp would pass them)."""
+    torch = pytest.importorskip("torch")
+    bounds = [b for b in (lo, hi) if b is not None]
+    x = np.concatenate([X[0], bounds, np.nextafter(np.float32(bounds), np.float32(0))]).astype(np.float32)[None]
+    if opset < 11:
+        nodes, inits = [helper.make_node("Clip", ["input"], ["output"], min=lo, max=hi)], []
+    else:
+        named = [(n, b) for n, b in (("lo", lo), ("hi", hi)) if b is not None]
+        nodes = [helper.make_node("Clip", ["input", "lo" if lo is not None else "", "hi" if hi is not None else ""],
+                                  ["output"])]
+        inits = [make_initializer(n, np.float32(b)) for n, b in named]
+    model = make_model(nodes, inits, {"input": list(x.shape)}, opset, outputs={"output": list(x.shape)})
+    xp = pycnn.tensor(x, requires_grad=True)
+    pycnn.onnx.load(model.SerializeToString())(xp).backward(pycnn.tensor(np.ones_like(x)))
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.hardtanh(xt, -np.inf if lo is None else lo, np.inf if hi is None else hi).sum().backward()
+    np.testing.assert_array_equal(xp.grad.numpy(), xt.grad.numpy())
+
+
+def test_exported_relu6_block_gives_torchs_batch_norm_gradient():
+    """MobileNetV2's depthwise block at random weights: an all-zero window after a ReLU6 makes a
+    depthwise output and its BatchNorm (beta 0, mean 0) exactly 0, right at the next ReLU6's lower
+    bound. torch passes nothing back there, so the BatchNorm bias gets no gradient from those units."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.ReLU6(), torch.nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False),
+                              torch.nn.BatchNorm2d(4), torch.nn.ReLU6(), torch.nn.Conv2d(4, 3, 1)).eval()
+    x = np.random.default_rng(0).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    x[:, :, :3, :3] = -1.0
+    w = np.random.default_rng(1).standard_normal((2, 3, 6, 6))
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.tensor(x), buf, do_constant_folding=False, dynamo=False)
+    graph = pycnn.onnx.load(buf.getvalue()).eval()
+    graph(pycnn.tensor(x)).backward(pycnn.tensor(w.astype(np.float32)))
+    net = net.double()
+    with torch.no_grad():
+        assert (net[:3](torch.tensor(x, dtype=torch.float64)) == 0).sum() >= 2 * 4 * 2 * 2  # the windows at bound
+    net(torch.tensor(x, dtype=torch.float64)).backward(torch.tensor(w))
+    ours = dict(graph.named_parameters())
+    for name, p in net.named_parameters():
+        theirs = p.grad.numpy()
+        np.testing.assert_allclose(ours["p_" + name.replace(".", "_")].grad.numpy(), theirs, rtol=1e-5,
+                                   atol=1e-6 * np.abs(theirs).max(), err_msg=name)

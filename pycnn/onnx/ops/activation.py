@@ -245,15 +245,30 @@ def _clip_on_arrays(node, inputs):
 @importer("Clip", on_arrays=_clip_on_arrays, static=(1, 2), inputs=inputs_by_opset(11, (1, 1), (1, 3)),
           attrs=("min", "max"))
 def import_clip(node, inputs, training):
+    """min(max(x, min), max), an absent bound being infinite; min > max gives max everywhere.
+
+    The gradient passes where min < x < max, not at the bounds: torch.nn.functional.hardtanh's rule
+    (ReLU6, Hardtanh), not torch.clamp's (which passes them). The file cannot say which was meant:
+    torch.onnx.export writes the same Clip node for F.relu6, F.hardtanh and torch.clamp (the dynamo
+    exporter names the aten op only in metadata), and tf2onnx writes tf.nn.relu6 as Clip too, whose
+    TensorFlow gradient is also strict. The Clips in the networks pycnn imports are ReLU6s
+    (torchvision's MobileNetV2, TensorFlow's MobileNets), and at random weights thousands of their
+    depthwise units sit at exactly 0 (an all-zero window, BatchNorm(0) = 0), where clamp's rule would
+    send the BatchNorm bias a gradient PyTorch's model does not have. Relu follows torch.relu (nothing
+    passes at 0) and Clip(min=0) agrees with it. onnxruntime's training gradient passes the bounds.
+    """
     low, high = _clip_bounds(node, inputs)
-    low = None if low == -INF else low
-    high = None if high == INF else high
-    if low is None and high is None:
+    low = -INF if low is None else low
+    high = INF if high is None else high
+    if low == -INF and high == INF:
         return (inputs[0],)
-    return (F.clip(inputs[0], low, high),)
+    if np.isnan(low) or np.isnan(high):
+        raise ValueError(f"Clip: expected bounds that are not NaN, got min={low}, max={high}")
+    return (HardtanhFunction.apply(inputs[0], low, high),)
 
 
-@exporter(ClipFunction, HardtanhFunction)  # hardtanh: the same forward; its gradient rule is not exported
+# hardtanh writes the same Clip as clip: a clip (torch.clamp's gradient) comes back as a hardtanh.
+@exporter(ClipFunction, HardtanhFunction)
 def export_clip(trace, out, x, lo, hi):
     low = "" if lo == -np.inf else trace.const(np.asarray(lo, dtype=np.float32), "min")
     high = "" if hi == np.inf else trace.const(np.asarray(hi, dtype=np.float32), "max")
