@@ -6,7 +6,9 @@
 For every MODEL_EXPORTER_opN.onnx with its .npz (see export_reference.py) it loads the file with
 pycnn.onnx.load, runs the stored input in eval mode, compares the output with onnxruntime's, back-
 propagates the fixed loss sum(output * loss_weights) and compares every parameter's gradient, mapped
-back to its ONNX initializer, with PyTorch's. Relative error = max |pycnn - reference| / max |reference|.
+back to its ONNX initializer, with PyTorch's; it also runs the file through pycnn.onnx.InferenceSession
+(the compiled inference plan) and compares that output with onnxruntime's.
+Relative error = max |pycnn - reference| / max |reference|.
 Prints one table row per file and exits 1 on any error above --rtol, a missing gradient or a file that
 does not load.
 """
@@ -37,7 +39,7 @@ def check_file(path):
     match = re.fullmatch(r"(.+)_(torchscript|dynamo)_op(\d+)", stem)
     model, exporter, opset = match.groups() if match else (stem, "?", "?")
     row = {"model": model, "exporter": exporter, "opset": opset, "out_abs": np.nan, "out_rel": np.nan,
-           "grad_abs": np.nan, "grad_rel": np.nan, "problem": ""}
+           "plan_rel": np.nan, "grad_abs": np.nan, "grad_rel": np.nan, "problem": ""}
     ref = np.load(path[:-len(".onnx")] + ".npz")
     try:
         graph = pycnn.onnx.load(path)
@@ -49,6 +51,8 @@ def check_file(path):
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     expected = session.run(None, {session.get_inputs()[0].name: ref["input"]})[0]
     row["out_abs"], row["out_rel"] = _errors(out.numpy(), expected)
+    plan = pycnn.onnx.InferenceSession(path)
+    row["plan_rel"] = _errors(plan.run(None, {plan.get_inputs()[0].name: ref["input"]})[0], expected)[1]
     (out * pycnn.tensor(ref["loss_weights"])).sum().backward()
     grads = graph.onnx_arrays(grads=True)
     worst_abs, worst_rel, missing = 0.0, 0.0, []
@@ -68,11 +72,13 @@ def check_file(path):
 
 
 def table(rows):
-    lines = [f"| {'model':<16} | {'exporter':<11} | opset | out abs  | out rel  | grad abs | grad rel | status",
-             f"|{'-' * 18}|{'-' * 13}|-------|----------|----------|----------|----------|-------"]
+    lines = [f"| {'model':<16} | {'exporter':<11} | opset | out abs  | out rel  | plan rel | grad abs | grad rel | "
+             "status",
+             f"|{'-' * 18}|{'-' * 13}|-------|----------|----------|----------|----------|----------|-------"]
     for r in rows:
         lines.append(f"| {r['model']:<16} | {r['exporter']:<11} | {r['opset']:>5} | {r['out_abs']:.2e} | "
-                     f"{r['out_rel']:.2e} | {r['grad_abs']:.2e} | {r['grad_rel']:.2e} | {r['status']}")
+                     f"{r['out_rel']:.2e} | {r['plan_rel']:.2e} | {r['grad_abs']:.2e} | {r['grad_rel']:.2e} | "
+                     f"{r['status']}")
     return "\n".join(lines)
 
 
@@ -89,7 +95,8 @@ def main(argv=None):
     rows = []
     for path in files:
         row = check_file(path)
-        bad = row["problem"] or not (row["out_rel"] <= args.rtol and row["grad_rel"] <= args.rtol)
+        bad = row["problem"] or not (row["out_rel"] <= args.rtol and row["plan_rel"] <= args.rtol
+                                     and row["grad_rel"] <= args.rtol)
         row["status"] = ("FAIL " + row["problem"]) if bad else "ok"
         rows.append(row)
     print(table(rows))

@@ -29,6 +29,7 @@
 #include "pycnn/ops/local_response_norm.h"
 #include "pycnn/ops/log_softmax.h"
 #include "pycnn/ops/max_pool2d.h"
+#include "pycnn/ops/prelu.h"
 #include "pycnn/ops/relu.h"
 #include "pycnn/ops/sigmoid.h"
 #include "pycnn/ops/silu.h"
@@ -297,6 +298,19 @@ struct Plan {
     });
   }
 
+  // y = x > 0 ? x : slope[c] * x over x viewed as [outer, channels, inner].
+  void add_prelu(const std::string& name, int64_t y, int64_t x, const Array& slope, int64_t outer,
+                 int64_t inner) {
+    const int64_t channels = slope.size();
+    if (outer < 0 || inner < 0 || channels <= 0)
+      value_error("InferencePlan.add_prelu: expected non-negative sizes and a slope");
+    PreluShape s{outer, channels, inner};
+    Floats w = copy_array(slope, channels, "slope");
+    range(x, outer * channels * inner, "prelu input");
+    range(y, outer * channels * inner, "prelu output");
+    plan.add(name, [=](float* a) { cpu::prelu_forward(a + y, a + x, w->data(), s); });
+  }
+
   void add_local_response_norm(const std::string& name, int64_t y, int64_t x, const Dims& shape,
                                int64_t size, int64_t before, float alpha, float beta, float k) {
     if (shape.size() < 2 || size <= 0 || before < 0 || before >= size)
@@ -365,6 +379,8 @@ void bind_inference_plan(nb::module_& m) {
       .def("add_channel_affine", &Plan::add_channel_affine, nb::arg("name"), nb::arg("y"),
            nb::arg("x"), nb::arg("scale"), nb::arg("shift"), nb::arg("batch"), nb::arg("inner"),
            nb::arg("clamp_min"), nb::arg("clamp_max"))
+      .def("add_prelu", &Plan::add_prelu, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("slope"), nb::arg("outer"), nb::arg("inner"))
       .def("add_local_response_norm", &Plan::add_local_response_norm, nb::arg("name"), nb::arg("y"),
            nb::arg("x"), nb::arg("shape"), nb::arg("size"), nb::arg("before"), nb::arg("alpha"),
            nb::arg("beta"), nb::arg("k"))

@@ -192,6 +192,26 @@ def lower_clip(ctx, node):
     return _unary(ctx, node, "clip", low, high)
 
 
+@lowers("PRelu")
+def lower_prelu(ctx, node):
+    """A constant slope shared by all values or varying along axis 1 only (pycnn's PReLU kernel)."""
+    x, y = node.inputs[0], node.outputs[0]
+    slope = ctx.const(node.inputs[1])
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or slope is None or slope.ndim > len(shape) or len(shape) < 1:
+        return None
+    aligned = (1,) * (len(shape) - slope.ndim) + tuple(slope.shape)
+    if slope.size == 1:
+        outer, channels, inner = 1, 1, _elements(shape)
+    elif len(shape) >= 2 and aligned[1] == shape[1] and slope.size == shape[1]:
+        outer, channels, inner = shape[0], shape[1], _elements(shape[2:])
+    else:
+        return None
+    weight = _f32(slope).reshape(channels)
+    return Native([x], lambda plan, offset: plan.add_prelu(node.name, offset(y), offset(x), weight, outer, inner),
+                  inplace=True)
+
+
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
 
 

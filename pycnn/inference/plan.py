@@ -161,12 +161,13 @@ class CompiledPlan:
                 else:
                     self.segments.append(("native", begin, len(self.native)))
         self.python_nodes = [node for kind, *rest in self.segments if kind == "python" for node in rest]
+        self._spans = {name: (offset, offset + int(np.prod(self.shapes[name], dtype=np.int64)), self.shapes[name])
+                       for name, offset in self.offsets.items()}
         self._arenas, self._lock = [], threading.Lock()
 
     def _view(self, arena, name):
-        shape = self.shapes[name]
-        offset = self.offsets[name]
-        return arena[offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+        begin, end, shape = self._spans[name]
+        return arena[begin:end].reshape(shape)
 
     def _run_python(self, arena, node):
         op = OPS[node.op]
