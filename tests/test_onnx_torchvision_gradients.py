@@ -2,18 +2,23 @@
 that BatchNorm stays a node) against PyTorch in float64, each engine on its own branch
 (helpers.branch_replay: a max-abs or plain float64 comparison is ill-posed for deep ReLU networks,
 where a unit within rounding of a kink flips in any float32 engine and moves thousands of input
-gradients). Metric: the 99th percentile of |g - g64| / max|g64|; pycnn must be within 3x PyTorch's
-own float32 error, floor 1e-5. A few small networks run by default; every architecture pycnn imports
-runs with --slow.
+gradients). Metric: tools/parity.py's gradient_error, the 99th percentile of |g - g64| over max|g64|;
+pycnn must be within 3x PyTorch's own float32 error, floor 1e-5. A few small networks run by default;
+every architecture pycnn imports runs with --slow.
 """
 import io
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pycnn
 import pycnn.onnx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from parity import gradient_error  # noqa: E402
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -33,10 +38,6 @@ SLOW = ["alexnet", "densenet121", "densenet161", "densenet169", "densenet201", "
         "resnet34", "resnet50", "resnext50_32x4d", "squeezenet1_0", "vgg11", "vgg11_bn", "wide_resnet50_2",
         "squeezenet1_1.features[:8]", "squeezenet1_1.features[:9]", *[f"{name}@224" for name in FAST]]
 FLOOR = 1e-5
-
-
-def percentile_error(g, g64):
-    return float(np.percentile(np.abs(g - g64), 99) / np.abs(g64).max())
 
 
 def _torch_gradient(model, x, w, dtype, decisions=None):
@@ -84,8 +85,8 @@ def gradient_errors(name, size, seed=0):
     g64_plain, _ = _torch_gradient(model, x, w, torch.float64)
     g64_torch, _ = _torch_gradient(model, x, w, torch.float64, torch_branch)
     g64_pycnn, _ = _torch_gradient(model, x, w, torch.float64, pycnn_branch)
-    return {"pycnn": percentile_error(g, g64_pycnn), "torch32": percentile_error(g32, g64_torch),
-            "pycnn_plain": percentile_error(g, g64_plain), "torch32_plain": percentile_error(g32, g64_plain)}
+    return {"pycnn": gradient_error(g, g64_pycnn), "torch32": gradient_error(g32, g64_torch),
+            "pycnn_plain": gradient_error(g, g64_plain), "torch32_plain": gradient_error(g32, g64_plain)}
 
 
 def _check(name, size):

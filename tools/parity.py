@@ -8,7 +8,8 @@ pycnn.onnx.load, runs the stored input in eval mode, compares the output with on
 propagates the fixed loss sum(output * loss_weights) and compares every parameter's gradient, mapped
 back to its ONNX initializer, with PyTorch's; it also runs the file through pycnn.onnx.InferenceSession
 (the compiled inference plan) and compares that output with onnxruntime's.
-Relative error = max |pycnn - reference| / max |reference|.
+Relative error = max |pycnn - reference| / max |reference| for outputs, the 99th percentile of
+|pycnn - reference| over max |reference| for gradients (gradient_error).
 Prints one table row per file and exits 1 on any error above --rtol, a missing gradient or a file that
 does not load.
 """
@@ -23,14 +24,27 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _errors(ours, reference):
-    diff = float(np.abs(ours - reference).max()) if reference.size else 0.0
+def _errors(ours, reference, percentile=100):
+    """(the ``percentile``-th |ours - reference|, the same over max |reference|); 100 is the maximum."""
+    diff = float(np.percentile(np.abs(ours - reference), percentile)) if reference.size else 0.0
     return diff, diff / max(float(np.abs(reference).max()), 1e-12)
+
+
+# Whole-network gradients are compared at the 99th percentile, not the maximum: a deep ReLU network's
+# gradient jumps where a unit sits within rounding of a kink, and any float32 engine may flip such a
+# unit, so a max-abs comparison measures how near-ties fell, not rounding.
+GRADIENT_PERCENTILE = 99
+
+
+def gradient_error(ours, reference):
+    """The 99th percentile of |ours - reference| over max |reference|: the metric of every whole-network
+    gradient comparison (here, tests/test_models.py, tests/test_onnx_torchvision_gradients.py)."""
+    return _errors(ours, reference, GRADIENT_PERCENTILE)[1]
 
 
 def check_file(path):
     """A result row: model, exporter, opset, output abs/rel error vs onnxruntime, gradient abs/rel
-    error vs PyTorch (worst parameter) and a problem string ('' when none)."""
+    error vs PyTorch (99th percentile, worst parameter) and a problem string ('' when none)."""
     import onnxruntime
     import pycnn
     import pycnn.onnx
@@ -63,7 +77,7 @@ def check_file(path):
         if name not in grads:
             missing.append(name)
             continue
-        a, r = _errors(grads[name], ref[key])
+        a, r = _errors(grads[name], ref[key], GRADIENT_PERCENTILE)
         worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, r)
     row["grad_abs"], row["grad_rel"] = worst_abs, worst_rel
     if missing:
