@@ -91,6 +91,8 @@ LAYERS = [
     dict(n=1, cin=4, cout=9, h=2, w=2, k=3, padding=(1, 1), stride=(2, 2)),
     dict(n=1, cin=1, cout=1, h=2, w=2, k=2),
     dict(n=1, cin=4, cout=4, h=2, w=2, k=3, padding=(1, 1), groups=4),
+    dict(n=1, cin=2, cout=2, h=3, w=2100, k=3, padding=(1, 1), groups=2),        # rows past the buffer
+    dict(n=1, cin=2, cout=2, h=5, w=1030, k=3, stride=(2, 2), groups=2),
     dict(n=1, cin=33, cout=65, h=3, w=50, k=(1, 3), padding=(0, 1)),
 ]
 
