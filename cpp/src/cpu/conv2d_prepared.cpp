@@ -27,6 +27,7 @@
 
 #include "conv2d_prepared_kernels.h"
 #include "pycnn/gemm.h"
+#include "pycnn/vector_math.h"
 #include "scratch.h"
 
 namespace pycnn::cpu {
@@ -58,6 +59,12 @@ struct InputLayout {
   bool in_place;           // no padding and stride 1: xq is x
   int64_t SH, SW, Hq, Wq;  // phases per axis and each phase plane's size
   int64_t channel, image;  // floats per channel (all its phases) and per image
+  // Bit a (b) set when some tap reads phase row a (column b): a 1x1 stride-2 convolution reads a
+  // quarter of the padded image, and only that quarter is copied. Phases past 63 are always copied.
+  uint64_t row_phases = ~uint64_t(0), col_phases = ~uint64_t(0);
+  bool reads(int64_t a, int64_t b) const {
+    return (a >= 64 || (row_phases >> a & 1)) && (b >= 64 || (col_phases >> b & 1));
+  }
 };
 
 InputLayout input_layout(const Conv2dShape& s) {
@@ -69,13 +76,24 @@ InputLayout input_layout(const Conv2dShape& s) {
   l.Wq = (s.W + 2 * s.pad_w + l.SW - 1) / l.SW;
   l.channel = l.SH * l.SW * l.Hq * l.Wq;
   l.image = s.C_in * l.channel;
+  if (l.SH <= 64) {
+    l.row_phases = 0;
+    for (int64_t kh = 0; kh < s.KH; ++kh) l.row_phases |= uint64_t(1) << (kh * s.dil_h % l.SH);
+  }
+  if (l.SW <= 64) {
+    l.col_phases = 0;
+    for (int64_t kw = 0; kw < s.KW; ++kw) l.col_phases |= uint64_t(1) << (kw * s.dil_w % l.SW);
+  }
   return l;
 }
 
-// xq's channel from x's plane x_c[H, W]: every phase plane, zeros where the pixel is padding.
-void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l) {
+// xq's channel from x's plane x_c[H, W]: every phase plane a tap reads, zeros where the pixel is
+// padding. Cloned per instruction set: the stride-2 gather is a vector shuffle there.
+PYCNN_VECTOR_CLONES void build_channel(float* dst, const float* x_c, const Conv2dShape& s,
+                                       const InputLayout& l) {
   for (int64_t a = 0; a < l.SH; ++a)
     for (int64_t b = 0; b < l.SW; ++b) {
+      if (!l.reads(a, b)) continue;
       float* plane = dst + (a * l.SW + b) * l.Hq * l.Wq;
       // Columns j of this phase whose source column j*SW + b - pad_w lies in [0, W).
       const int64_t lo = std::min(l.Wq, std::max<int64_t>(0, (s.pad_w - b + l.SW - 1) / l.SW));
@@ -90,6 +108,8 @@ void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const Inp
         const float* src = x_c + r * s.W + b - s.pad_w;
         std::fill(row, row + lo, 0.0f);
         if (l.SW == 1) std::memcpy(row + lo, src + lo, (hi - lo) * sizeof(float));
+        else if (l.SW == 2)  // the stride the compiler can vectorise when it knows it
+          for (int64_t j = lo; j < hi; ++j) row[j] = src[j * 2];
         else
           for (int64_t j = lo; j < hi; ++j) row[j] = src[j * l.SW];
         std::fill(row + hi, row + l.Wq, 0.0f);

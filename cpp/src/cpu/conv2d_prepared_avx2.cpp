@@ -1,5 +1,9 @@
 // conv2d_prepared's tile kernel compiled for avx2 (flags set per file in CMakeLists.txt);
 // conv2d_prepared.cpp picks the one matching gemm_isa() at run time. Tile: 6 rows x 16 columns.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // the masked moves of load_part/store_part
+#endif
+
 #include <cstdint>
 #include <utility>
 

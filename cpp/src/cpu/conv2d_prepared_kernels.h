@@ -19,8 +19,8 @@ struct ConvTileKernel {
   // (residual may be null).
   void (*tile)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int rows,
                int cols, int mode, const float* bias, const float* residual, float lo, float hi);
-  // Packs one input panel: B[k, j] = x[koff[k] + src] for the column runs seg = {dst, len, src}
-  // (nseg of them, covering columns [0, cols)), zero beyond cols.
+  // Packs one input panel: B[k, dst + j] = x[koff[k] + src + j] for j < len, for each column run
+  // seg = {dst, len, src} (nseg of them, covering columns [0, cols)), zero beyond cols.
   void (*pack)(float* B, const float* x, const int64_t* koff, int64_t kc, const int64_t* seg,
                int nseg, int cols);
   // One channel of a depthwise convolution: y[oh, ow] = clamp(sum_t w[t] * src[t][oh * wq + ow] +
