@@ -27,7 +27,6 @@
 
 #include "conv2d_prepared_kernels.h"
 #include "pycnn/gemm.h"
-#include "pycnn/vector_math.h"
 #include "scratch.h"
 
 namespace pycnn::cpu {
@@ -88,9 +87,9 @@ InputLayout input_layout(const Conv2dShape& s) {
 }
 
 // xq's channel from x's plane x_c[H, W]: every phase plane a tap reads, zeros where the pixel is
-// padding. Cloned per instruction set: the stride-2 gather is a vector shuffle there.
-PYCNN_VECTOR_CLONES void build_channel(float* dst, const float* x_c, const Conv2dShape& s,
-                                       const InputLayout& l) {
+// padding.
+void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
+                   const ConvTileKernel& kern) {
   for (int64_t a = 0; a < l.SH; ++a)
     for (int64_t b = 0; b < l.SW; ++b) {
       if (!l.reads(a, b)) continue;
@@ -99,20 +98,10 @@ PYCNN_VECTOR_CLONES void build_channel(float* dst, const float* x_c, const Conv2
       const int64_t lo = std::min(l.Wq, std::max<int64_t>(0, (s.pad_w - b + l.SW - 1) / l.SW));
       const int64_t hi = std::max(lo, std::min(l.Wq, (s.W + s.pad_w - b + l.SW - 1) / l.SW));
       for (int64_t i = 0; i < l.Hq; ++i) {
-        float* row = plane + i * l.Wq;
         const int64_t r = i * l.SH + a - s.pad_h;
-        if (r < 0 || r >= s.H) {
-          std::fill(row, row + l.Wq, 0.0f);
-          continue;
-        }
-        const float* src = x_c + r * s.W + b - s.pad_w;
-        std::fill(row, row + lo, 0.0f);
-        if (l.SW == 1) std::memcpy(row + lo, src + lo, (hi - lo) * sizeof(float));
-        else if (l.SW == 2)  // the stride the compiler can vectorise when it knows it
-          for (int64_t j = lo; j < hi; ++j) row[j] = src[j * 2];
-        else
-          for (int64_t j = lo; j < hi; ++j) row[j] = src[j * l.SW];
-        std::fill(row + hi, row + l.Wq, 0.0f);
+        const bool inside = r >= 0 && r < s.H;
+        kern.phase_row(plane + i * l.Wq, l.Wq, x_c + (inside ? r : 0) * s.W + b - s.pad_w,
+                       inside ? lo : 0, inside ? hi : 0, l.SW);
       }
     }
 }
@@ -193,7 +182,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     if (xq_built) {
 #pragma omp for schedule(static)
       for (int64_t nc = 0; nc < s.N * s.C_in; ++nc)
-        build_channel(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l);
+        build_channel(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l, kern);
     }
     if (depthwise) {
       const int taps = static_cast<int>(K);

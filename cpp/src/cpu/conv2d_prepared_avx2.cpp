@@ -18,5 +18,7 @@ using namespace pycnn::cpu;
 }  // namespace
 
 namespace pycnn::cpu {
-ConvTileKernel conv_tile_kernel_avx2() { return {MR, NR, tile, pack, depthwise_plane, "avx2"}; }
+ConvTileKernel conv_tile_kernel_avx2() {
+  return {MR, NR, tile, pack, depthwise_plane, phase_row, "avx2"};
+}
 }  // namespace pycnn::cpu

@@ -18,5 +18,7 @@ using namespace pycnn::cpu;
 }  // namespace
 
 namespace pycnn::cpu {
-ConvTileKernel conv_tile_kernel_avx512() { return {MR, NR, tile, pack, depthwise_plane, "avx512"}; }
+ConvTileKernel conv_tile_kernel_avx512() {
+  return {MR, NR, tile, pack, depthwise_plane, phase_row, "avx512"};
+}
 }  // namespace pycnn::cpu

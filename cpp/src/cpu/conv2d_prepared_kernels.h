@@ -28,6 +28,10 @@ struct ConvTileKernel {
   void (*depthwise_plane)(float* y, int64_t OH, int64_t OW, const float* const* src, int64_t wq,
                           const float* w, int taps, float bias, const float* residual, float lo,
                           float hi);
+  // One row of a stride phase of the padded input: row[j] = src[j * stride] for lo <= j < hi, zero
+  // for the rest of [0, width).
+  void (*phase_row)(float* row, int64_t width, const float* src, int64_t lo, int64_t hi,
+                    int64_t stride);
   const char* isa;
 };
 

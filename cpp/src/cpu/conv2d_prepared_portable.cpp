@@ -15,6 +15,6 @@ using namespace pycnn::cpu;
 
 namespace pycnn::cpu {
 ConvTileKernel conv_tile_kernel_portable() {
-  return {MR, NR, tile, pack, depthwise_plane, "portable"};
+  return {MR, NR, tile, pack, depthwise_plane, phase_row, "portable"};
 }
 }  // namespace pycnn::cpu
