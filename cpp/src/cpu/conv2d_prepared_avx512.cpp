@@ -4,6 +4,7 @@
 #include <immintrin.h>  // the masked moves of load_part/store_part
 #endif
 
+#include <array>
 #include <cstdint>
 #include <utility>
 

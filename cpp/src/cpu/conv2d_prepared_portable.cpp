@@ -1,5 +1,6 @@
 // conv2d_prepared's tile kernel compiled for portable (flags set per file in CMakeLists.txt);
 // conv2d_prepared.cpp picks the one matching gemm_isa() at run time. Tile: 6 rows x 8 columns.
+#include <array>
 #include <cstdint>
 #include <utility>
 
