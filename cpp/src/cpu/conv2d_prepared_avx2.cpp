@@ -20,6 +20,6 @@ using namespace pycnn::cpu;
 
 namespace pycnn::cpu {
 ConvTileKernel conv_tile_kernel_avx2() {
-  return {MR, NR, tile, pack, depthwise_plane, phase_row, "avx2"};
+  return {MR, NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output, "avx2"};
 }
 }  // namespace pycnn::cpu

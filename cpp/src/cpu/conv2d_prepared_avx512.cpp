@@ -20,6 +20,7 @@ using namespace pycnn::cpu;
 
 namespace pycnn::cpu {
 ConvTileKernel conv_tile_kernel_avx512() {
-  return {MR, NR, tile, pack, depthwise_plane, phase_row, "avx512"};
+  return {MR,      NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output,
+          "avx512"};
 }
 }  // namespace pycnn::cpu

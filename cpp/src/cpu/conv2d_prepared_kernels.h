@@ -32,6 +32,14 @@ struct ConvTileKernel {
   // for the rest of [0, width).
   void (*phase_row)(float* row, int64_t width, const float* src, int64_t lo, int64_t hi,
                     int64_t stride);
+  // Winograd F(2x2, 3x3), see conv2d_prepared.cpp: the input transform of one panel of nr tiles into
+  // V[16][channels][nr], and the output transform of M[16][rows][nr] into y with the epilogue.
+  // Tile runs seg = {dst, len, th * wq + tw} as pack's; off16: the 4x4 patch's offsets in a channel.
+  void (*winograd_input)(float* V, const float* x, const int64_t* off16, int64_t channel,
+                         int64_t channels, const int64_t* seg, int nseg, int cols);
+  void (*winograd_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M,
+                          int64_t rows, const int64_t* seg, int nseg, const float* bias,
+                          const float* residual, float lo, float hi);
   const char* isa;
 };
 

@@ -16,6 +16,7 @@ using namespace pycnn::cpu;
 
 namespace pycnn::cpu {
 ConvTileKernel conv_tile_kernel_portable() {
-  return {MR, NR, tile, pack, depthwise_plane, phase_row, "portable"};
+  return {MR,        NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output,
+          "portable"};
 }
 }  // namespace pycnn::cpu

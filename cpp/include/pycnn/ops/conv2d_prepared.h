@@ -43,6 +43,7 @@ class PreparedConv2d {
   Conv2dShape s_;
   std::vector<float> packed_;        // the weights, packed once (layout: see conv2d_prepared.cpp)
   std::vector<float> bias_;          // [C_out]; zeros when there is no bias
+  bool winograd_ = false;            // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
   std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
 };
 
