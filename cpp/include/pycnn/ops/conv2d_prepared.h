@@ -22,7 +22,8 @@ namespace pycnn::cpu {
 
 // What the plan fuses into the convolution's store: y = clamp(conv(x, w) + b + residual, lo, hi).
 struct Conv2dEpilogue {
-  const float* residual = nullptr;  // [N, C_out, OH, OW], added after the bias (may alias nothing else)
+  const float* residual =
+      nullptr;  // [N, C_out, OH, OW], added after the bias (may alias nothing else)
   float clamp_min = -std::numeric_limits<float>::infinity();  // ReLU: (0, inf); ReLU6/Clip: (0, 6)
   float clamp_max = std::numeric_limits<float>::infinity();
 };
@@ -40,8 +41,10 @@ class PreparedConv2d {
 
  private:
   Conv2dShape s_;
-  std::vector<float> packed_;  // each group's weights, packed once (layout: see conv2d_prepared.cpp)
-  std::vector<float> bias_;    // [C_out]; zeros when there is no bias
+  std::vector<float> packed_;        // the weights, packed once (layout: see conv2d_prepared.cpp)
+  std::vector<float> bias_;          // [C_out]; zeros when there is no bias
+  bool winograd_ = false;            // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
+  std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
 };
 
 }  // namespace pycnn::cpu
