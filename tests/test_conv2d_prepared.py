@@ -76,6 +76,7 @@ LAYERS = [
     dict(n=1, cin=256, cout=512, h=7, w=7, k=3, padding=(1, 1)),
     dict(n=3, cin=512, cout=512, h=7, w=7, k=3, padding=(1, 1)),                 # K past one slice
     dict(n=1, cin=300, cout=70, h=6, w=6, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=2, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1), groups=2),
     dict(n=2, cin=32, cout=64, h=9, w=13, k=1),                                  # pointwise
     dict(n=1, cin=96, cout=24, h=17, w=17, k=1),
     dict(n=1, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),                   # LeNet
