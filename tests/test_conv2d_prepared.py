@@ -113,6 +113,15 @@ def test_layers(layer, epilogue):
     run_case(**layer, **extra)
 
 
+@pytest.mark.parametrize("layer", [
+    dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # direct path
+    dict(n=3, cin=32, cout=32, h=170, w=170, k=3, padding=(1, 1)),   # Winograd
+], ids=["direct", "winograd"])
+def test_batch_in_chunks(layer):
+    # Input copies past ~8 MB go through in chunks of images (here 2 + 1): every chunk's pointers.
+    run_case(**layer, residual=True, lo=0.0)
+
+
 def test_zero_images():
     conv = _C.PreparedConv2d(_C.from_numpy(np.ones((2, 3, 3, 3), np.float32)), None, [0, 3, 5, 5],
                              (1, 1), (1, 1), (1, 1), 1)
