@@ -118,7 +118,7 @@ def test_layers(layer, epilogue):
     dict(n=3, cin=32, cout=32, h=170, w=170, k=3, padding=(1, 1)),   # Winograd
 ], ids=["direct", "winograd"])
 def test_batch_in_chunks(layer):
-    # Input copies past ~8 MB go through in chunks of images (here 2 + 1): every chunk's pointers.
+    # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
     run_case(**layer, residual=True, lo=0.0)
 
 
