@@ -7,16 +7,17 @@
 //   - per call, each image is copied once into a zero-padded, stride-phase layout
 //     xq[C_in][SH*SW phases][Hq][Wq], phase (a, b) holding the padded pixels (i*SH + a, j*SW + b).
 //     Tap (c, kh, kw) of output pixel (oh, ow) is then xq[koff[k] + oh*Wq + ow], koff[k] fixed at
-//     construction, whatever the stride, padding and dilation: every column panel of col is a few
-//     contiguous runs (one when OW >= NR) copied from xq straight into the panel the kernel reads.
-//     Without padding and stride, xq is x itself (1x1 convolutions read the image in place);
+//     construction, whatever the stride, padding and dilation: every column panel of col is one
+//     contiguous run per output row it touches, copied from xq straight into the panel the kernel
+//     reads. Without padding and stride, xq is x itself (1x1 convolutions read the image in place);
 //   - the tile kernel keeps MR x NR outputs in registers over a K slice; on the last slice it adds
 //     bias and residual and clamps while storing (conv2d_prepared_microkernel.inc).
 // Loops (per task): K slices > pixel panels (each packed once, hot in L1) > weight panels (the slice
 // of all of them stays in L2). Tasks (image, group, pixel panels, weight panels) are many enough
 // that 2 threads are busy on one image: pixels are split first, output channels when pixels run out.
-// Depthwise convolutions (groups == C_in == C_out) skip the GEMM: each channel's output is a sum of
-// KH*KW shifted runs of xq, vectorised along the (wide) rows.
+// 3x3 stride-1 layers with enough channels and tiles run Winograd F(2x2, 3x3) on the same tile
+// kernel (see use_winograd). Depthwise convolutions (groups == C_in == C_out) skip the GEMM: each
+// channel's output is a sum of KH*KW shifted runs of xq, vectorised along the (wide) rows.
 #include "pycnn/ops/conv2d_prepared.h"
 
 #include <omp.h>
