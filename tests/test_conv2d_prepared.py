@@ -76,6 +76,7 @@ LAYERS = [
     dict(n=1, cin=256, cout=512, h=7, w=7, k=3, padding=(1, 1)),
     dict(n=3, cin=512, cout=512, h=7, w=7, k=3, padding=(1, 1)),                 # K past one slice
     dict(n=1, cin=300, cout=70, h=6, w=6, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=2, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1), groups=2),
     dict(n=2, cin=32, cout=64, h=9, w=13, k=1),                                  # pointwise
     dict(n=1, cin=96, cout=24, h=17, w=17, k=1),
     dict(n=1, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),                   # LeNet
@@ -110,6 +111,15 @@ def test_layers(layer, epilogue):
     extra = {"plain": {}, "relu-residual": dict(residual=True, lo=0.0),
              "relu6-nobias": dict(bias=False, lo=0.0, hi=6.0)}[epilogue]
     run_case(**layer, **extra)
+
+
+@pytest.mark.parametrize("layer", [
+    dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # direct path
+    dict(n=3, cin=32, cout=32, h=170, w=170, k=3, padding=(1, 1)),   # Winograd
+], ids=["direct", "winograd"])
+def test_batch_in_chunks(layer):
+    # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
+    run_case(**layer, residual=True, lo=0.0)
 
 
 def test_zero_images():

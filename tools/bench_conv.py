@@ -58,7 +58,7 @@ def block_time(fn, calls):
 def matmul_gflops(rounds):
     a = torch.randn(2048, 2048)
     with torch.no_grad():
-        t = min(block_time(lambda: torch.matmul(a, a), 5) for _ in range(rounds))
+        t = min(block_time(lambda: torch.matmul(a, a), 10) for _ in range(rounds))
     return 2 * 2048 ** 3 / t / 1e9
 
 

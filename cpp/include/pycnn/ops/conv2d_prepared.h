@@ -9,7 +9,9 @@
 //
 // The epilogue is applied where the output is stored, so bias, residual and activation cost no
 // extra pass over memory. forward is const and thread-safe: its scratch is per call or
-// thread_local. Threads: OpenMP, omp_get_max_threads() of the calling thread.
+// thread_local. Threads: OpenMP, omp_get_max_threads() of the calling thread (a call from inside a
+// parallel region runs on that one thread). How: conv2d_prepared.cpp (implicit GEMM, Winograd
+// F(2x2, 3x3) for 3x3 stride-1 layers with enough channels and tiles, a depthwise kernel).
 #pragma once
 
 #include <cstdint>
@@ -34,8 +36,9 @@ class PreparedConv2d {
   // them). s is the full shape including N, H, W (a plan is built per input shape); validates s
   // (ValueError).
   PreparedConv2d(const float* w, const float* b, const Conv2dShape& s);
-  // y [N, C_out, OH, OW] from x [N, C_in, H, W], NCHW float32 both. const and thread-safe: two
-  // threads may call forward on one object at once (scratch is per call or thread_local).
+  // y [N, C_out, OH, OW] from x [N, C_in, H, W], NCHW float32 both; y overlaps neither x nor the
+  // residual. const and thread-safe: two threads may call forward on one object at once (scratch is
+  // per call or thread_local).
   void forward(float* y, const float* x, const Conv2dEpilogue& e = {}) const;
   const Conv2dShape& shape() const { return s_; }
 
