@@ -76,11 +76,17 @@ LAYERS = [
     dict(n=1, cin=256, cout=512, h=7, w=7, k=3, padding=(1, 1)),
     dict(n=3, cin=512, cout=512, h=7, w=7, k=3, padding=(1, 1)),                 # K past one slice
     dict(n=1, cin=300, cout=70, h=6, w=6, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=2, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1), groups=2),
     dict(n=2, cin=32, cout=64, h=9, w=13, k=1),                                  # pointwise
     dict(n=1, cin=96, cout=24, h=17, w=17, k=1),
     dict(n=1, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),                   # LeNet
     dict(n=4, cin=6, cout=16, h=14, w=14, k=5),
     dict(n=1, cin=16, cout=16, h=32, w=32, k=3, padding=(1, 1)),                 # ResNet-20
+    dict(n=1, cin=32, cout=40, h=23, w=25, k=3, padding=(1, 1)),                 # Winograd: odd output
+    dict(n=3, cin=33, cout=32, h=17, w=15, k=3),
+    dict(n=2, cin=32, cout=48, h=14, w=13, k=3, padding=(2, 2)),
+    dict(n=1, cin=300, cout=36, h=23, w=23, k=3, padding=(1, 1)),                # two K slices
+    dict(n=16, cin=64, cout=64, h=7, w=7, k=3, padding=(1, 1)),
     dict(n=1, cin=3, cout=16, h=32, w=32, k=3, padding=(1, 1)),
     dict(n=1, cin=32, cout=32, h=17, w=17, k=3, padding=(1, 1), groups=32),      # depthwise
     dict(n=2, cin=144, cout=144, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1), groups=144),
@@ -91,6 +97,8 @@ LAYERS = [
     dict(n=1, cin=4, cout=9, h=2, w=2, k=3, padding=(1, 1), stride=(2, 2)),
     dict(n=1, cin=1, cout=1, h=2, w=2, k=2),
     dict(n=1, cin=4, cout=4, h=2, w=2, k=3, padding=(1, 1), groups=4),
+    dict(n=1, cin=2, cout=2, h=3, w=2100, k=3, padding=(1, 1), groups=2),        # rows past the buffer
+    dict(n=1, cin=2, cout=2, h=5, w=1030, k=3, stride=(2, 2), groups=2),
     dict(n=1, cin=33, cout=65, h=3, w=50, k=(1, 3), padding=(0, 1)),
 ]
 
@@ -103,6 +111,15 @@ def test_layers(layer, epilogue):
     extra = {"plain": {}, "relu-residual": dict(residual=True, lo=0.0),
              "relu6-nobias": dict(bias=False, lo=0.0, hi=6.0)}[epilogue]
     run_case(**layer, **extra)
+
+
+@pytest.mark.parametrize("layer", [
+    dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # direct path
+    dict(n=3, cin=32, cout=32, h=170, w=170, k=3, padding=(1, 1)),   # Winograd
+], ids=["direct", "winograd"])
+def test_batch_in_chunks(layer):
+    # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
+    run_case(**layer, residual=True, lo=0.0)
 
 
 def test_zero_images():

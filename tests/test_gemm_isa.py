@@ -1,6 +1,6 @@
 """Every CPU gemm micro-kernel this processor can run, not only the widest one: PYCNN_GEMM_ISA picks
-the kernel for a subprocess, which runs the conv2d and linear tests (forward and backward against
-torch float64, and the gemm paths against the plain reference) on it. The portable kernel is the one
+the kernel for a subprocess, which runs the conv2d, conv2d_prepared and linear tests (forward and
+backward against torch float64, and the gemm paths against the plain reference) on it. The portable kernel is the one
 non-x86 machines (aarch64) use, so it is checked here on x86 too."""
 import subprocess
 import sys
@@ -30,7 +30,8 @@ def test_conv2d_and_linear_on_each_gemm_kernel(isa):
         pytest.skip(f"this processor does not run {isa}")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not cuda",
-         str(TESTS / "test_conv2d.py"), str(TESTS / "test_linear.py")],
+         str(TESTS / "test_conv2d.py"), str(TESTS / "test_linear.py"),
+         str(TESTS / "test_conv2d_prepared.py")],
         env=dict(subprocess_env(), PYCNN_GEMM_ISA=isa), capture_output=True, text=True,
         cwd=TESTS.parent.parent, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -252,3 +252,13 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
     arena = np.arange(100, dtype=np.float32) - 50
     plan.run(arena, 0, 1)
     np.testing.assert_array_equal(arena[50:], np.maximum(np.arange(50) - 50, 0))
+
+
+def test_plan_threads_apply_to_its_run_only():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    model.eval()
+    x = RNG.standard_normal((1, 3, 9, 9)).astype(np.float32)
+    before = pycnn.get_num_threads()
+    plan = pycnn.optimize_for_inference(model, x, threads=1)
+    assert_close(plan(x).numpy(), eager(model, x))
+    assert pycnn.get_num_threads() == before, "a plan's threads= must not change the caller's setting"

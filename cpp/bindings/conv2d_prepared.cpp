@@ -58,17 +58,18 @@ static Tensor prepared_forward(const cpu::PreparedConv2d& conv, const Tensor& x,
 void bind_conv2d_prepared(nb::module_& m) {
   constexpr float inf = std::numeric_limits<float>::infinity();
   nb::class_<cpu::PreparedConv2d>(m, "PreparedConv2d")
-      .def("__init__",
-           [](cpu::PreparedConv2d* self, const Tensor& w, const std::optional<Tensor>& b,
-              const Shape& input_shape, Pair stride, Pair padding, Pair dilation, int64_t groups) {
-             std::unique_ptr<cpu::PreparedConv2d> made(
-                 make_prepared(w, b, input_shape, stride, padding, dilation, groups));
-             new (self) cpu::PreparedConv2d(std::move(*made));
-           },
-           nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
-           nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"),
-           "Packs weight [C_out, C_in/groups, KH, KW] (and copies bias [C_out]) for inputs of "
-           "input_shape (N, C_in, H, W).")
+      .def(
+          "__init__",
+          [](cpu::PreparedConv2d* self, const Tensor& w, const std::optional<Tensor>& b,
+             const Shape& input_shape, Pair stride, Pair padding, Pair dilation, int64_t groups) {
+            std::unique_ptr<cpu::PreparedConv2d> made(
+                make_prepared(w, b, input_shape, stride, padding, dilation, groups));
+            new (self) cpu::PreparedConv2d(std::move(*made));
+          },
+          nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
+          nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"),
+          "Packs weight [C_out, C_in/groups, KH, KW] (and copies bias [C_out]) for inputs of "
+          "input_shape (N, C_in, H, W).")
       .def("forward", &prepared_forward, nb::arg("input"), nb::arg("residual").none() = nb::none(),
            nb::arg("clamp_min") = -inf, nb::arg("clamp_max") = inf,
            "y [N, C_out, OH, OW] = clamp(conv(input) + bias + residual, clamp_min, clamp_max)")

@@ -340,8 +340,15 @@ struct Plan {
                   " floats, got ", arena.size());
     float* a = arena.data();
     nb::gil_scoped_release release;
-    if (threads > 0) omp_set_num_threads(threads);  // this thread's setting only
-    plan.run(a, begin, end);
+    const int before = omp_get_max_threads();  // the calling thread's setting, restored after
+    if (threads > 0) omp_set_num_threads(threads);
+    try {
+      plan.run(a, begin, end);
+    } catch (...) {
+      omp_set_num_threads(before);
+      throw;
+    }
+    omp_set_num_threads(before);
   }
 };
 

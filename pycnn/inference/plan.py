@@ -22,6 +22,7 @@ from ..graph import CONSTANT, DYNAMIC, SHAPE, GraphIR, Node, execute, in_node, p
 from ..graph.executor import NODE_ERRORS
 from ..onnx.ops import IMPORTERS
 from ..onnx.weights import tensor_to_layout, to_layout
+from ..creation import from_numpy
 from ..tensor import Tensor, tensor
 from .arena import plan_arena
 from .lowering import LOWERINGS
@@ -274,5 +275,6 @@ class InferencePlan:
             if not np.issubdtype(array.dtype, np.floating):
                 raise TypeError(f"InferencePlan: expected input {name!r} to be float32, got {array.dtype}")
             arrays.append(np.ascontiguousarray(array, dtype=np.float32))
-        outputs = [tensor(out) for out in self.run(arrays)]
+        # Fresh float32 arrays are shared, not copied; a constant output of another dtype converts.
+        outputs = [from_numpy(out) if out.dtype == np.float32 else tensor(out) for out in self.run(arrays)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)

@@ -9,7 +9,9 @@
 //
 // The epilogue is applied where the output is stored, so bias, residual and activation cost no
 // extra pass over memory. forward is const and thread-safe: its scratch is per call or
-// thread_local. Threads: OpenMP, omp_get_max_threads() of the calling thread.
+// thread_local. Threads: OpenMP, omp_get_max_threads() of the calling thread (a call from inside a
+// parallel region runs on that one thread). How: conv2d_prepared.cpp (implicit GEMM, Winograd
+// F(2x2, 3x3) for 3x3 stride-1 layers with enough channels and tiles, a depthwise kernel).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +24,8 @@ namespace pycnn::cpu {
 
 // What the plan fuses into the convolution's store: y = clamp(conv(x, w) + b + residual, lo, hi).
 struct Conv2dEpilogue {
-  const float* residual = nullptr;  // [N, C_out, OH, OW], added after the bias (may alias nothing else)
+  const float* residual =
+      nullptr;  // [N, C_out, OH, OW], added after the bias (may alias nothing else)
   float clamp_min = -std::numeric_limits<float>::infinity();  // ReLU: (0, inf); ReLU6/Clip: (0, 6)
   float clamp_max = std::numeric_limits<float>::infinity();
 };
@@ -33,15 +36,18 @@ class PreparedConv2d {
   // them). s is the full shape including N, H, W (a plan is built per input shape); validates s
   // (ValueError).
   PreparedConv2d(const float* w, const float* b, const Conv2dShape& s);
-  // y [N, C_out, OH, OW] from x [N, C_in, H, W], NCHW float32 both. const and thread-safe: two
-  // threads may call forward on one object at once (scratch is per call or thread_local).
+  // y [N, C_out, OH, OW] from x [N, C_in, H, W], NCHW float32 both; y overlaps neither x nor the
+  // residual. const and thread-safe: two threads may call forward on one object at once (scratch is
+  // per call or thread_local).
   void forward(float* y, const float* x, const Conv2dEpilogue& e = {}) const;
   const Conv2dShape& shape() const { return s_; }
 
  private:
   Conv2dShape s_;
-  std::vector<float> packed_;  // each group's weights, packed once (layout: see conv2d_prepared.cpp)
-  std::vector<float> bias_;    // [C_out]; zeros when there is no bias
+  std::vector<float> packed_;        // the weights, packed once (layout: see conv2d_prepared.cpp)
+  std::vector<float> bias_;          // [C_out]; zeros when there is no bias
+  bool winograd_ = false;            // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
+  std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
 };
 
 }  // namespace pycnn::cpu

@@ -1,0 +1,26 @@
+// conv2d_prepared's tile kernel compiled for avx512 (flags set per file in CMakeLists.txt);
+// conv2d_prepared.cpp picks the one matching gemm_isa() at run time. Tile: 12 rows x 32 columns.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // the masked moves of load_part/store_part
+#endif
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "conv2d_prepared_kernels.h"
+
+namespace {
+using namespace pycnn::cpu;
+#define MR 12
+#define NV 2
+#define VW 16
+#include "conv2d_prepared_microkernel.inc"
+}  // namespace
+
+namespace pycnn::cpu {
+ConvTileKernel conv_tile_kernel_avx512() {
+  return {MR,      NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output,
+          "avx512"};
+}
+}  // namespace pycnn::cpu

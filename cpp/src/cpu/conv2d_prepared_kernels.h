@@ -1,0 +1,50 @@
+// The per-instruction-set tile kernels of conv2d_prepared (conv2d_prepared_avx512.cpp, _avx2.cpp,
+// _portable.cpp), as seen by conv2d_prepared.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace pycnn::cpu {
+
+// Bits of ConvTileKernel::tile's `mode`.
+constexpr int kTileFirst = 1;  // the first K slice: C is overwritten, not accumulated into
+constexpr int kTileLast = 2;   // the last K slice: the epilogue runs as C is stored
+
+struct ConvTileKernel {
+  int mr;  // rows (output channels) of a packed weight panel
+  int nr;  // columns (output pixels) of a packed input panel
+  // C[rows, cols] (+)= A[rows, kc] * B[kc, cols], A a packed weight panel (element (i, k) at
+  // A[k * mr + i]), B a packed input panel (element (k, j) at B[k * nr + j], zero padded to nr).
+  // With kTileLast, the store is y = clamp(acc + bias[i] + residual[i * ldc + j], lo, hi)
+  // (residual may be null).
+  void (*tile)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int rows,
+               int cols, int mode, const float* bias, const float* residual, float lo, float hi);
+  // Packs one input panel: B[k, dst + j] = x[koff[k] + src + j] for j < len, for each column run
+  // seg = {dst, len, src} (nseg of them, covering columns [0, cols)), zero beyond cols.
+  void (*pack)(float* B, const float* x, const int64_t* koff, int64_t kc, const int64_t* seg,
+               int nseg, int cols);
+  // One channel of a depthwise convolution: y[oh, ow] = clamp(sum_t w[t] * src[t][oh * wq + ow] +
+  // bias + residual[oh, ow], lo, hi) for y [OH, OW] (residual may be null).
+  void (*depthwise_plane)(float* y, int64_t OH, int64_t OW, const float* const* src, int64_t wq,
+                          const float* w, int taps, float bias, const float* residual, float lo,
+                          float hi);
+  // One row of a stride phase of the padded input: row[j] = src[j * stride] for lo <= j < hi, zero
+  // for the rest of [0, width).
+  void (*phase_row)(float* row, int64_t width, const float* src, int64_t lo, int64_t hi,
+                    int64_t stride);
+  // Winograd F(2x2, 3x3), see conv2d_prepared.cpp: the input transform of one panel of nr tiles into
+  // V[16][channels][nr], and the output transform of M[16][rows][nr] into y with the epilogue.
+  // Tile runs seg = {dst, len, th * wq + tw} as pack's; off16: the 4x4 patch's offsets in a channel.
+  void (*winograd_input)(float* V, const float* x, const int64_t* off16, int64_t channel,
+                         int64_t channels, const int64_t* seg, int nseg, int cols);
+  void (*winograd_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M,
+                          int64_t rows, const int64_t* seg, int nseg, const float* bias,
+                          const float* residual, float lo, float hi);
+  const char* isa;
+};
+
+ConvTileKernel conv_tile_kernel_avx512();
+ConvTileKernel conv_tile_kernel_avx2();
+ConvTileKernel conv_tile_kernel_portable();
+
+}  // namespace pycnn::cpu

@@ -1,0 +1,22 @@
+// conv2d_prepared's tile kernel compiled for portable (flags set per file in CMakeLists.txt);
+// conv2d_prepared.cpp picks the one matching gemm_isa() at run time. Tile: 6 rows x 8 columns.
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "conv2d_prepared_kernels.h"
+
+namespace {
+using namespace pycnn::cpu;
+#define MR 6
+#define NV 2
+#define VW 4
+#include "conv2d_prepared_microkernel.inc"
+}  // namespace
+
+namespace pycnn::cpu {
+ConvTileKernel conv_tile_kernel_portable() {
+  return {MR,        NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output,
+          "portable"};
+}
+}  // namespace pycnn::cpu

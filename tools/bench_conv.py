@@ -1,0 +1,127 @@
+"""Inference convolution timings per layer shape: _C.PreparedConv2d (weights packed once) against the
+training kernel's forward (_C.conv2d_forward) and torch.nn.functional.conv2d, measured in one run.
+
+    python tools/bench_conv.py [--threads 2] [--models resnet18,resnet18:16,vgg16,resnet20,lenet5,mobilenetv2]
+                               [--rounds 3]
+
+Each row times the three side by side, in interleaved rounds (ours, old, torch, ours, ...) with a pause
+between them so the other OpenMP runtime's spinning threads have gone to sleep. The fastest call
+counts: on a shared machine other processes take whole scheduler ticks from one of the two threads,
+so medians measure the neighbours (two runs minutes apart differed 10x) and minimums the code. Printed: milliseconds, GFLOP/s (2 * MACs / time), torch/ours and old/ours (above 1 means
+PreparedConv2d is faster), and ours as a share of torch's float32 matmul rate (2048^3) at the same
+thread count, measured at the start and the end. Nothing here asserts: tests never time anything.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import pycnn  # noqa: E402
+from pycnn import _C  # noqa: E402
+
+
+def conv(cin, cout, hw, k, s=1, p=None, groups=1):
+    return (cin, cout, hw, k, s, k // 2 if p is None else p, groups)
+
+
+RESNET18 = [conv(3, 64, 224, 7, 2, 3), conv(64, 64, 56, 3), conv(64, 128, 56, 3, 2), conv(64, 128, 56, 1, 2),
+            conv(128, 128, 28, 3), conv(128, 256, 28, 3, 2), conv(128, 256, 28, 1, 2), conv(256, 256, 14, 3),
+            conv(256, 512, 14, 3, 2), conv(256, 512, 14, 1, 2), conv(512, 512, 7, 3)]
+VGG16 = [conv(3, 64, 224, 3), conv(64, 64, 224, 3), conv(64, 128, 112, 3), conv(128, 128, 112, 3),
+         conv(128, 256, 56, 3), conv(256, 256, 56, 3), conv(256, 512, 28, 3), conv(512, 512, 28, 3),
+         conv(512, 512, 14, 3)]
+RESNET20 = [conv(3, 16, 32, 3), conv(16, 16, 32, 3), conv(16, 32, 32, 3, 2), conv(16, 32, 32, 1, 2),
+            conv(32, 32, 16, 3), conv(32, 64, 16, 3, 2), conv(32, 64, 16, 1, 2), conv(64, 64, 8, 3)]
+LENET5 = [conv(1, 6, 28, 5, 1, 2), conv(6, 16, 14, 5, 1, 0)]
+MOBILENETV2_DW = [conv(c, c, hw, 3, s, 1, c) for c, hw, s in
+                  [(32, 112, 1), (96, 112, 2), (144, 56, 1), (144, 56, 2), (192, 28, 1), (192, 28, 2),
+                   (384, 14, 1), (576, 14, 1), (576, 14, 2), (960, 7, 1)]]
+MODELS = {"resnet18": RESNET18, "vgg16": VGG16, "resnet20": RESNET20, "lenet5": LENET5,
+          "mobilenetv2": MOBILENETV2_DW}
+
+
+def block_time(fn, calls):
+    fn()
+    best = float("inf")
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def matmul_gflops(rounds):
+    a = torch.randn(2048, 2048)
+    with torch.no_grad():
+        t = min(block_time(lambda: torch.matmul(a, a), 10) for _ in range(rounds))
+    return 2 * 2048 ** 3 / t / 1e9
+
+
+def bench_layer(layer, n, rounds, rng):
+    cin, cout, hw, k, s, p, g = layer
+    x = rng.standard_normal((n, cin, hw, hw)).astype(np.float32)
+    w = (rng.standard_normal((cout, cin // g, k, k)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    X, W, B = _C.from_numpy(x), _C.from_numpy(w), _C.from_numpy(b)
+    tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+    prepared = _C.PreparedConv2d(W, B, [n, cin, hw, hw], (s, s), (p, p), (1, 1), g)
+    oh = (hw + 2 * p - k) // s + 1
+    flops = 2 * n * cout * oh * oh * (cin // g) * k * k
+    calls = max(5, min(100, int(0.1 / max(flops / 100e9, 1e-5))))
+    impls = {
+        "ours": lambda: prepared.forward(X),
+        "old": lambda: _C.conv2d_forward(X, W, B, (s, s), (p, p), (1, 1), g),
+        "torch": lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p, groups=g),
+    }
+    best = {name: float("inf") for name in impls}
+    with torch.no_grad():
+        for _ in range(rounds):
+            for name, fn in impls.items():
+                time.sleep(0.03)
+                best[name] = min(best[name], block_time(fn, calls))
+    return flops, best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", default="resnet18,resnet18:16,vgg16,resnet20,lenet5,mobilenetv2")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    pycnn.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    peak = matmul_gflops(args.rounds)
+    print(f"threads {args.threads}, gemm isa {_C.gemm_isa()}, torch fp32 matmul 2048^3: {peak:.0f} GFLOP/s")
+    print(f"{'layer':34s} {'MFLOP':>8s} {'ours ms':>8s} {'old ms':>8s} {'torch ms':>8s} {'GF/s':>6s} "
+          f"{'%mm':>5s} {'torch/ours':>10s} {'old/ours':>8s}")
+    totals = {}
+    for spec in args.models.split(","):
+        name, _, batch = spec.partition(":")
+        n = int(batch or 1)
+        total = {"ours": 0.0, "old": 0.0, "torch": 0.0}
+        for layer in MODELS[name]:
+            cin, cout, hw, k, s, p, g = layer
+            flops, t = bench_layer(layer, n, args.rounds, rng)
+            for key in total:
+                total[key] += t[key]
+            label = f"{name} b{n} {cin}->{cout} {hw}x{hw} k{k}s{s}" + (f" g{g}" if g > 1 else "")
+            gf = flops / t["ours"] / 1e9
+            print(f"{label:34s} {flops / 1e6:8.1f} {t['ours'] * 1e3:8.3f} {t['old'] * 1e3:8.3f} "
+                  f"{t['torch'] * 1e3:8.3f} {gf:6.0f} {100 * gf / peak:4.0f}% {t['torch'] / t['ours']:10.2f} "
+                  f"{t['old'] / t['ours']:8.2f}", flush=True)
+        totals[spec] = total
+    for spec, total in totals.items():
+        print(f"sum {spec:30s} ours {total['ours'] * 1e3:8.2f} ms  old {total['old'] * 1e3:8.2f} ms  "
+              f"torch {total['torch'] * 1e3:8.2f} ms  torch/ours {total['torch'] / total['ours']:.2f}  "
+              f"old/ours {total['old'] / total['ours']:.2f}")
+    print(f"torch fp32 matmul 2048^3 at the end: {matmul_gflops(args.rounds):.0f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
