@@ -7,7 +7,8 @@ training kernel's forward (_C.conv2d_forward) and torch.nn.functional.conv2d, me
 Each row times the three side by side, in interleaved rounds (ours, old, torch, ours, ...) with a pause
 between them so the other OpenMP runtime's spinning threads have gone to sleep. The fastest call
 counts: on a shared machine other processes take whole scheduler ticks from one of the two threads,
-so medians measure the neighbours (two runs minutes apart differed 10x) and minimums the code. Printed: milliseconds, GFLOP/s (2 * MACs / time), torch/ours and old/ours (above 1 means
+so medians measure the neighbours (two runs minutes apart differed 10x) and minimums the code.
+Printed: milliseconds, GFLOP/s (2 * MACs / time), torch/ours and old/ours (above 1 means
 PreparedConv2d is faster), and ours as a share of torch's float32 matmul rate (2048^3) at the same
 thread count, measured at the start and the end. Nothing here asserts: tests never time anything.
 """
