@@ -262,3 +262,24 @@ def test_plan_threads_apply_to_its_run_only():
     plan = pycnn.optimize_for_inference(model, x, threads=1)
     assert_close(plan(x).numpy(), eager(model, x))
     assert pycnn.get_num_threads() == before, "a plan's threads= must not change the caller's setting"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_plan_max_pool_matches_eager_on_random_windows(seed):
+    """The plan's max pool (values only, vector selects across each row's interior windows) against the
+    training kernel, on random kernel, stride, padding, dilation and ceil_mode, with NaN and -inf."""
+    rng = np.random.default_rng(100 + seed)
+    kernel = [int(k) for k in rng.integers(1, 5, 2)]
+    dilation = [int(d) for d in rng.integers(1, 3, 2)]
+    padding = [int(rng.integers(0, k // 2 + 1)) for k in kernel]
+    stride = [int(v) for v in rng.integers(1, 4, 2)]
+    size = [int(v) for v in rng.integers(7, 20, 2)]
+    pool = nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=bool(seed % 2))
+    model = nn.Sequential(pool)
+    model.eval()
+    x = rng.standard_normal((2, 2) + tuple(size)).astype(np.float32)
+    x[0, 0, 3, 4] = np.nan
+    x[1, 1, :2, :] = -np.inf
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    np.testing.assert_array_equal(plan(x).numpy(), eager(model, x))

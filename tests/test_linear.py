@@ -40,3 +40,12 @@ def test_linear_bad_input():
         F.linear(pycnn.zeros(2, 4), pycnn.zeros(5, 4), pycnn.zeros(4))
     with pytest.raises(TypeError, match=r"linear: expected input to be float32, got int64"):
         F.linear(pycnn.tensor([[1, 2]]), pycnn.zeros(5, 2))
+
+
+def test_linear_few_rows_wide_layer(device):
+    """Batch 1 to 4 through a wide layer: the CPU's matrix-vector path, split over threads."""
+    rng = np.random.default_rng(6)
+    for batch in (1, 3):
+        check_op(F.linear, torch.nn.functional.linear,
+                 [rng.standard_normal((batch, 517)), rng.standard_normal((301, 517)) * 0.05,
+                  rng.standard_normal(301)], device=device)

@@ -159,14 +159,9 @@ struct Plan {
                       Pair stride, Pair padding, Pair dilation, bool ceil_mode) {
     Pool2dShape s = pool_shape(input, kernel, stride, padding, dilation, ceil_mode,
                                "InferencePlan.add_max_pool2d");
-    const int64_t out = s.planes() * s.out_h() * s.out_w();
     range(x, product(input), "max_pool2d input");
-    range(y, out, "max_pool2d output");
-    plan.add(name, [=](float* a) {
-      thread_local std::vector<int64_t> argmax;  // the kernel records it for backward; unused here
-      argmax.resize(out);
-      cpu::max_pool2d_forward(a + y, argmax.data(), a + x, s);
-    });
+    range(y, s.planes() * s.out_h() * s.out_w(), "max_pool2d output");
+    plan.add(name, [=](float* a) { cpu::max_pool2d_forward_values(a + y, a + x, s); });
   }
 
   void add_avg_pool2d(const std::string& name, int64_t y, int64_t x, const Dims& input, Pair kernel,

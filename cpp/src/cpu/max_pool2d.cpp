@@ -8,8 +8,12 @@
 // same input element.
 #include "pycnn/ops/max_pool2d.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
 
@@ -78,6 +82,48 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
         yrow[ow] = best.value;
         irow[ow] = best.index;
       }
+    }
+}
+
+// One output row of values: the columns [lo, hi) whose windows lie inside the row's width take the
+// in-bounds kernel rows tap by tap across the row, as vector selects; the border columns (windows
+// reaching into the padding) take the per-window scan.
+PYCNN_VECTOR_CLONES static void max_pool_row_values(float* __restrict yrow, const float* xp,
+                                                    const Pool2dShape& s, int64_t h0, PoolTaps th,
+                                                    int64_t OW, int64_t lo, int64_t hi) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    if (ow == lo && lo < hi) ow = hi;  // the interior below
+    if (ow >= OW) break;
+    const int64_t w0 = ow * s.stride_w - s.pad_w;
+    yrow[ow] = max_pool_window(xp, s, h0, th, w0, pool_taps(w0, s.dil_w, s.KW, s.W)).value;
+  }
+  for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] = -INFINITY;
+  for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+    const float* row = xp + (h0 + kh * s.dil_h) * s.W - s.pad_w;
+    for (int64_t kw = 0; kw < s.KW; ++kw) {
+      const float* tap = row + kw * s.dil_w;
+#pragma omp simd
+      for (int64_t ow = lo; ow < hi; ++ow) {  // NaN takes over, as in the scan
+        const float v = tap[ow * s.stride_w], b = yrow[ow];
+        yrow[ow] = detail::select((v > b) | (v != v), v, b);
+      }
+    }
+  }
+}
+
+void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
+  // Interior columns: w0 = ow*stride - pad >= 0 and w0 + dil*(KW-1) < W.
+  const int64_t lo = std::min(OW, (s.pad_w + s.stride_w - 1) / s.stride_w);
+  const int64_t last = s.W - 1 - s.dil_w * (s.KW - 1) + s.pad_w;  // the largest ow*stride allowed
+  const int64_t hi = last < 0 ? lo : std::max(lo, std::min(OW, last / s.stride_w + 1));
+  const bool parallel = planes * OH * OW * s.KH * s.KW > kParallelWork;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = oh * s.stride_h - s.pad_h;
+      max_pool_row_values(y + (p * OH + oh) * OW, x + p * s.H * s.W, s, h0,
+                          pool_taps(h0, s.dil_h, s.KH, s.H), OW, lo, hi);
     }
 }
 

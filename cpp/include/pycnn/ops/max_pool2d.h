@@ -64,6 +64,8 @@ PYCNN_HOST_DEVICE inline WindowMax max_pool_window(const float* xp, const Pool2d
 namespace cpu {
 // y, idx [N, C, OH, OW] = max and argmax of x [N, C, H, W] over each window
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShape& s);
+// y [N, C, OH, OW] = max of x over each window, without the argmax (inference: the plan's step)
+void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s);
 // dx [N, C, H, W] = dy [N, C, OH, OW] routed to the argmax of its window (summed where they meet)
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s);
 }  // namespace cpu
