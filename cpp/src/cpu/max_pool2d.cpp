@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "pycnn/vector_math.h"
 
@@ -85,28 +86,43 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
     }
 }
 
-// One output row of values: the columns [lo, hi) whose windows lie inside the row's width take the
-// in-bounds kernel rows tap by tap across the row, as vector selects; the border columns (windows
-// reaching into the padding) take the per-window scan.
-PYCNN_VECTOR_CLONES static void max_pool_row_values(float* __restrict yrow, const float* xp,
+// The max over a window is separable: one output row first takes the max of its in-bounds kernel
+// rows down each input column (contiguous vector selects over the whole width, into `column`), then
+// the max of KW taps of that along the row. KH + KW selects an output instead of KH * KW, and only
+// the second pass reads with the stride. NaN takes over in both, as in the scan.
+PYCNN_VECTOR_CLONES static void max_pool_row_values(float* __restrict yrow,
+                                                    float* __restrict column, const float* xp,
                                                     const Pool2dShape& s, int64_t h0, PoolTaps th,
                                                     int64_t OW, int64_t lo, int64_t hi) {
-  for (int64_t ow = 0; ow < OW; ++ow) {
-    if (ow == lo && lo < hi) ow = hi;  // the interior below
+  const int64_t W = s.W;
+  for (int64_t w = 0; w < W; ++w) column[w] = -INFINITY;
+  for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+    const float* row = xp + (h0 + kh * s.dil_h) * W;
+#pragma omp simd
+    for (int64_t w = 0; w < W; ++w) {
+      const float v = row[w], b = column[w];
+      column[w] = detail::select((v > b) | (v != v), v, b);
+    }
+  }
+  for (int64_t ow = 0; ow < OW; ++ow) {  // border windows, reaching into the padding
+    if (ow == lo && lo < hi) ow = hi;
     if (ow >= OW) break;
     const int64_t w0 = ow * s.stride_w - s.pad_w;
-    yrow[ow] = max_pool_window(xp, s, h0, th, w0, pool_taps(w0, s.dil_w, s.KW, s.W)).value;
+    const PoolTaps tw = pool_taps(w0, s.dil_w, s.KW, W);
+    float best = -INFINITY;
+    for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+      const float v = column[w0 + kw * s.dil_w];
+      best = detail::select((v > best) | (v != v), v, best);
+    }
+    yrow[ow] = best;
   }
   for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] = -INFINITY;
-  for (int64_t kh = th.lo; kh < th.hi; ++kh) {
-    const float* row = xp + (h0 + kh * s.dil_h) * s.W - s.pad_w;
-    for (int64_t kw = 0; kw < s.KW; ++kw) {
-      const float* tap = row + kw * s.dil_w;
+  for (int64_t kw = 0; kw < s.KW; ++kw) {
+    const float* tap = column - s.pad_w + kw * s.dil_w;
 #pragma omp simd
-      for (int64_t ow = lo; ow < hi; ++ow) {  // NaN takes over, as in the scan
-        const float v = tap[ow * s.stride_w], b = yrow[ow];
-        yrow[ow] = detail::select((v > b) | (v != v), v, b);
-      }
+    for (int64_t ow = lo; ow < hi; ++ow) {
+      const float v = tap[ow * s.stride_w], b = yrow[ow];
+      yrow[ow] = detail::select((v > b) | (v != v), v, b);
     }
   }
 }
@@ -118,13 +134,18 @@ void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
   const int64_t last = s.W - 1 - s.dil_w * (s.KW - 1) + s.pad_w;  // the largest ow*stride allowed
   const int64_t hi = last < 0 ? lo : std::max(lo, std::min(OW, last / s.stride_w + 1));
   const bool parallel = planes * OH * OW * s.KH * s.KW > kParallelWork;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      const int64_t h0 = oh * s.stride_h - s.pad_h;
-      max_pool_row_values(y + (p * OH + oh) * OW, x + p * s.H * s.W, s, h0,
-                          pool_taps(h0, s.dil_h, s.KH, s.H), OW, lo, hi);
-    }
+#pragma omp parallel if (parallel)
+  {
+    thread_local std::vector<float> column;
+    column.resize(s.W);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h0 = oh * s.stride_h - s.pad_h;
+        max_pool_row_values(y + (p * OH + oh) * OW, column.data(), x + p * s.H * s.W, s, h0,
+                            pool_taps(h0, s.dil_h, s.KH, s.H), OW, lo, hi);
+      }
+  }
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {
