@@ -77,6 +77,10 @@ def test_plan_takes_tensors_and_arrays_and_keeps_its_own_weights():
         plan(np.zeros((2, 3, 6, 6), np.int64))
     with pytest.raises(ValueError, match="expected 1 input"):
         plan(x, x)
+    with pytest.raises(TypeError, match="pycnn Module"):
+        pycnn.optimize_for_inference(lambda t: t, x)
+    with pytest.raises(TypeError, match="example_input"):
+        pycnn.optimize_for_inference(model, [[1.0]])
 
 
 def test_ops_without_a_plan_kernel_run_in_python_between_native_steps():

@@ -10,6 +10,7 @@ pycnn.onnx.InferenceSession on top of it).
 import numpy as np
 
 from ..creation import tensor
+from ..nn import Module
 from ..tensor import Tensor
 from ..onnx.graph import Graph
 from .capture import module_graph, onnx_graph
@@ -26,6 +27,12 @@ def optimize_for_inference(model, example_input, threads=None):
     on first use (a Module is traced again for it, as its Python may depend on the shape).
     threads: OpenMP threads for the plan (None: pycnn's setting). The plan copies the weights when it
     compiles a shape: after training the model further, call optimize_for_inference again."""
+    if not isinstance(model, Module):
+        raise TypeError(f"optimize_for_inference: expected a pycnn Module or an imported Graph, got "
+                        f"{type(model).__name__}")
+    if not isinstance(example_input, (Tensor, np.ndarray)):
+        raise TypeError(f"optimize_for_inference: expected example_input to be a Tensor or numpy array, got "
+                        f"{type(example_input).__name__}")
     example = example_input if isinstance(example_input, Tensor) else tensor(np.asarray(example_input, np.float32))
     device = example.device
     if isinstance(model, Graph):
