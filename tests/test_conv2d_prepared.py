@@ -100,6 +100,15 @@ LAYERS = [
     dict(n=1, cin=2, cout=2, h=3, w=2100, k=3, padding=(1, 1), groups=2),        # rows past the buffer
     dict(n=1, cin=2, cout=2, h=5, w=1030, k=3, stride=(2, 2), groups=2),
     dict(n=1, cin=33, cout=65, h=3, w=50, k=(1, 3), padding=(0, 1)),
+    # The channel-vector path (row tiles): channels past the last whole vector, rows in several
+    # tiles, two K slices; stride 2 with two rows a tile (6x6 and 3x3 outputs) and odd row counts;
+    # no padding (read in place) at stride 2; strides 3 x 2 with dilation; batches in chunks.
+    dict(n=1, cin=32, cout=136, h=9, w=40, k=3, padding=(1, 1)),
+    dict(n=2, cin=48, cout=64, h=11, w=11, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=1, cin=40, cout=64, h=5, w=5, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=2, cin=16, cout=32, h=9, w=9, k=3, stride=(2, 2)),
+    dict(n=1, cin=24, cout=32, h=17, w=13, k=3, stride=(3, 2), padding=(1, 1), dilation=(2, 1)),
+    dict(n=9, cin=64, cout=64, h=30, w=30, k=3, stride=(2, 2), padding=(1, 1)),
 ]
 
 

@@ -1,14 +1,15 @@
 """Inference convolution timings per layer shape: _C.PreparedConv2d (weights packed once) against the
-training kernel's forward (_C.conv2d_forward) and torch.nn.functional.conv2d, measured in one run.
+training kernel's forward (_C.conv2d_forward), torch.nn.functional.conv2d and onnxruntime (the layer as a
+one-node ONNX Conv model with the same weights), measured in one run.
 
     python tools/bench_conv.py [--threads 2] [--models resnet18,resnet18:16,vgg16,resnet20,lenet5,mobilenetv2]
                                [--rounds 3]
 
-Each row times the three side by side, in interleaved rounds (ours, old, torch, ours, ...) with a pause
+Each row times the four side by side, in interleaved rounds (ours, old, torch, ort, ours, ...) with a pause
 between them so the other OpenMP runtime's spinning threads have gone to sleep. The fastest call
 counts: on a shared machine other processes take whole scheduler ticks from one of the two threads,
 so medians measure the neighbours (two runs minutes apart differed 10x) and minimums the code.
-Printed: milliseconds, GFLOP/s (2 * MACs / time), torch/ours and old/ours (above 1 means
+Printed: milliseconds, GFLOP/s (2 * MACs / time), ort/ours, torch/ours and old/ours (above 1 means
 PreparedConv2d is faster), and ours as a share of torch's float32 matmul rate (2048^3) at the same
 thread count, measured at the start and the end. Nothing here asserts: tests never time anything.
 """
@@ -18,7 +19,9 @@ import sys
 import time
 
 import numpy as np
+import onnxruntime
 import torch
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -63,13 +66,27 @@ def matmul_gflops(rounds):
     return 2 * 2048 ** 3 / t / 1e9
 
 
-def bench_layer(layer, n, rounds, rng):
+def ort_session(x, w, b, stride, pad, groups, threads):
+    """onnxruntime on a one-node Conv model holding w and b, at `threads` intra-op threads."""
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride] * 2, pads=[pad] * 4, group=groups)
+    graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def bench_layer(layer, n, rounds, rng, threads):
     cin, cout, hw, k, s, p, g = layer
     x = rng.standard_normal((n, cin, hw, hw)).astype(np.float32)
     w = (rng.standard_normal((cout, cin // g, k, k)) * 0.1).astype(np.float32)
     b = rng.standard_normal(cout).astype(np.float32)
     X, W, B = _C.from_numpy(x), _C.from_numpy(w), _C.from_numpy(b)
     tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+    session = ort_session(x, w, b, s, p, g, threads)
     prepared = _C.PreparedConv2d(W, B, [n, cin, hw, hw], (s, s), (p, p), (1, 1), g)
     oh = (hw + 2 * p - k) // s + 1
     flops = 2 * n * cout * oh * oh * (cin // g) * k * k
@@ -78,6 +95,7 @@ def bench_layer(layer, n, rounds, rng):
         "ours": lambda: prepared.forward(X),
         "old": lambda: _C.conv2d_forward(X, W, B, (s, s), (p, p), (1, 1), g),
         "torch": lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p, groups=g),
+        "ort": lambda: session.run(None, {"x": x}),
     }
     best = {name: float("inf") for name in impls}
     with torch.no_grad():
@@ -99,28 +117,28 @@ def main():
     rng = np.random.default_rng(0)
     peak = matmul_gflops(args.rounds)
     print(f"threads {args.threads}, gemm isa {_C.gemm_isa()}, torch fp32 matmul 2048^3: {peak:.0f} GFLOP/s")
-    print(f"{'layer':34s} {'MFLOP':>8s} {'ours ms':>8s} {'old ms':>8s} {'torch ms':>8s} {'GF/s':>6s} "
-          f"{'%mm':>5s} {'torch/ours':>10s} {'old/ours':>8s}")
+    print(f"{'layer':34s} {'MFLOP':>8s} {'ours ms':>8s} {'old ms':>8s} {'torch ms':>8s} {'ort ms':>8s} {'GF/s':>6s} "
+          f"{'%mm':>5s} {'ort/ours':>8s} {'torch/ours':>10s} {'old/ours':>8s}")
     totals = {}
     for spec in args.models.split(","):
         name, _, batch = spec.partition(":")
         n = int(batch or 1)
-        total = {"ours": 0.0, "old": 0.0, "torch": 0.0}
+        total = {"ours": 0.0, "old": 0.0, "torch": 0.0, "ort": 0.0}
         for layer in MODELS[name]:
             cin, cout, hw, k, s, p, g = layer
-            flops, t = bench_layer(layer, n, args.rounds, rng)
+            flops, t = bench_layer(layer, n, args.rounds, rng, args.threads)
             for key in total:
                 total[key] += t[key]
             label = f"{name} b{n} {cin}->{cout} {hw}x{hw} k{k}s{s}" + (f" g{g}" if g > 1 else "")
             gf = flops / t["ours"] / 1e9
-            print(f"{label:34s} {flops / 1e6:8.1f} {t['ours'] * 1e3:8.3f} {t['old'] * 1e3:8.3f} "
-                  f"{t['torch'] * 1e3:8.3f} {gf:6.0f} {100 * gf / peak:4.0f}% {t['torch'] / t['ours']:10.2f} "
-                  f"{t['old'] / t['ours']:8.2f}", flush=True)
+            ms = " ".join(f"{t[key] * 1e3:8.3f}" for key in ("ours", "old", "torch", "ort"))
+            print(f"{label:34s} {flops / 1e6:8.1f} {ms} {gf:6.0f} {100 * gf / peak:4.0f}% "
+                  f"{t['ort'] / t['ours']:8.2f} {t['torch'] / t['ours']:10.2f} {t['old'] / t['ours']:8.2f}", flush=True)
         totals[spec] = total
     for spec, total in totals.items():
-        print(f"sum {spec:30s} ours {total['ours'] * 1e3:8.2f} ms  old {total['old'] * 1e3:8.2f} ms  "
-              f"torch {total['torch'] * 1e3:8.2f} ms  torch/ours {total['torch'] / total['ours']:.2f}  "
-              f"old/ours {total['old'] / total['ours']:.2f}")
+        ms = "  ".join(f"{key} {t * 1e3:8.2f} ms" for key, t in total.items())
+        print(f"sum {spec:30s} {ms}  ort/ours {total['ort'] / total['ours']:.2f}  "
+              f"torch/ours {total['torch'] / total['ours']:.2f}  old/ours {total['old'] / total['ours']:.2f}")
     print(f"torch fp32 matmul 2048^3 at the end: {matmul_gflops(args.rounds):.0f} GFLOP/s")
 
 

@@ -14,12 +14,11 @@ namespace {
 using namespace pycnn::cpu;
 #define MR 6
 #define NV 2
+#define ROW_PIXELS 6
 #define VW 8
 #include "conv2d_prepared_microkernel.inc"
 }  // namespace
 
 namespace pycnn::cpu {
-ConvTileKernel conv_tile_kernel_avx2() {
-  return {MR, NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output, "avx2"};
-}
+ConvTileKernel conv_tile_kernel_avx2() { return kernels("avx2"); }
 }  // namespace pycnn::cpu

@@ -14,13 +14,11 @@ namespace {
 using namespace pycnn::cpu;
 #define MR 12
 #define NV 2
+#define ROW_PIXELS 14
 #define VW 16
 #include "conv2d_prepared_microkernel.inc"
 }  // namespace
 
 namespace pycnn::cpu {
-ConvTileKernel conv_tile_kernel_avx512() {
-  return {MR,      NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output,
-          "avx512"};
-}
+ConvTileKernel conv_tile_kernel_avx512() { return kernels("avx512"); }
 }  // namespace pycnn::cpu

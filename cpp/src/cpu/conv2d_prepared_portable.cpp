@@ -10,13 +10,11 @@ namespace {
 using namespace pycnn::cpu;
 #define MR 6
 #define NV 2
+#define ROW_PIXELS 6
 #define VW 4
 #include "conv2d_prepared_microkernel.inc"
 }  // namespace
 
 namespace pycnn::cpu {
-ConvTileKernel conv_tile_kernel_portable() {
-  return {MR,        NR, tile, pack, depthwise_plane, phase_row, winograd_input, winograd_output,
-          "portable"};
-}
+ConvTileKernel conv_tile_kernel_portable() { return kernels("portable"); }
 }  // namespace pycnn::cpu
