@@ -189,13 +189,15 @@ void winograd_filter(float U[16], const float* g) {
 // kernel's columns to their ragged last panel (49 pixels of 7x7 in 64 columns); a row tile reads
 // its pixels straight from the input copy and wastes nothing past the last nr channels.
 // Measured against the tile kernel (2 threads, batch 1): 1.5x on 512 channels at 7x7, 1.1-1.5x on
-// 3x3 layers down to 14x14 and 28x28 and at stride 2; slower where the channels fill few vectors
-// (16 channels: half of each is padding) and on the 3-channel ResNet stem (7x7 s2, 147 taps: the
-// tile kernel's panels are full there and the transposing epilogue is not free).
+// 3x3 layers down to 14x14 and 28x28 and at stride 2, 1.5x on 1x1 stride-2 downsamples (read in
+// place, every other pixel); slower where the channels fill few vectors (16 channels: half of each
+// is padding) and on 1x1 stride-1 layers of large images (the tile kernel reads those in place, and
+// its panels are full). The 3-channel stems (147 and 27 taps) are even, and stay where they were.
 bool use_row_tiles(const Conv2dShape& s, int64_t nr) {
   const int64_t padded = (s.C_out + nr - 1) / nr * nr;
-  return s.groups == 1 && s.KH * s.KW > 1 && s.stride_w <= 2 && s.C_in >= 16 &&
-         4 * padded <= 5 * s.C_out;
+  const bool pointwise = s.KH * s.KW == 1 && s.stride_h == 1 && s.stride_w == 1;
+  return s.groups == 1 && s.stride_w <= 2 && s.C_in >= 16 && 4 * padded <= 5 * s.C_out &&
+         (!pointwise || s.out_h() * s.out_w() <= 256);
 }
 
 }  // namespace
