@@ -143,14 +143,16 @@ bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups 
 // input transform of a panel of NR tiles (straight from the stride-2 phases of the padded input, in
 // the kernel file), M turned back into outputs by the output transform with the epilogue.
 // Measured against the direct path (2 threads): 1.6-1.9x on 56x56 to 28x28 images at 64-512
-// channels; slower below 32 channels (the transforms cost per channel what the product saves) and
-// below 128 tiles an image: a panel of tiles never spans two images, so a 7x7 image (16 tiles)
-// streams all 16 transformed weight matrices for one narrow panel (512 channels at 7x7, batch 16:
-// 47-89 ms against 16.5 ms in row tiles, which take the 14x14 and 7x7 layers).
+// channels, and against row tiles 1.9x on 256 channels at 14x14, batch 16 (9.6 against 17.9 ms);
+// slower below 32 channels (the transforms cost per channel what the product saves), below 128
+// tiles in all (512 channels at 7x7, batch 1: the 16 transformed weight matrices are streamed for
+// one panel of tiles) and on 7x7 images at any batch (16 tiles an image, and a panel never spans
+// two images: 512 channels at batch 16, 15.6 ms against 14.1 in row tiles).
 bool use_winograd(const Conv2dShape& s) {
-  const int64_t tiles = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2);  // per image
+  const int64_t image = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2), tiles = s.N * image;
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.groups == 1 && s.C_in >= 32 && s.C_out >= 32 && tiles >= 128;
+         s.dil_w == 1 && s.groups == 1 && s.C_in >= 32 && s.C_out >= 32 && image >= 32 &&
+         tiles >= 128;
 }
 
 // The input copy the Winograd transform reads: four stride-2 phases, each (TH + 1) x (TW + 1) for
