@@ -18,11 +18,12 @@
 // 3x3 stride-1 layers with enough channels and tiles run Winograd F(2x2, 3x3) on the same tile
 // kernel (see use_winograd). Depthwise convolutions (groups == C_in == C_out) skip the GEMM: each
 // channel's output is a sum of KH*KW shifted runs of xq, vectorised along the (wide) rows.
-// Smaller images (3x3 layers down to 28x28 and 7x7 outputs, stride 1 or 2) take the channel-vector
-// path instead (use_row_tiles): the same product the other way round, output channels along the
-// vectors and output pixels broadcast straight from xq (no packing, no phases: a row tile reads
-// every stride-th float), so a 7x7 image wastes no columns; its tiles accumulate in a per-task
-// buffer [pixel][channel] that the epilogue transposes back into y (forward_row_tiles).
+// Smaller images (3x3 layers down to 28x28 and 7x7 outputs, stride 1 or 2, and 1x1 stride-2
+// downsamples) take the channel-vector path instead (use_row_tiles): the same product the other
+// way round, output channels along the vectors and output pixels broadcast straight from xq (no
+// packing, no phases: a row tile reads every stride-th float), so a 7x7 image wastes no columns;
+// its tiles accumulate in a per-task buffer [pixel][channel] that the epilogue transposes back
+// into y (forward_row_tiles).
 #include "pycnn/ops/conv2d_prepared.h"
 
 #include <omp.h>
