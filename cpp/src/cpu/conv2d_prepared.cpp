@@ -18,11 +18,12 @@
 // 3x3 stride-1 layers with enough channels and tiles run Winograd F(2x2, 3x3) on the same tile
 // kernel (see use_winograd). Depthwise convolutions (groups == C_in == C_out) skip the GEMM: each
 // channel's output is a sum of KH*KW shifted runs of xq, vectorised along the (wide) rows.
-// Smaller images (3x3 layers down to 28x28 and 7x7 outputs, stride 1 or 2) take the channel-vector
-// path instead (use_row_tiles): the same product the other way round, output channels along the
-// vectors and output pixels broadcast straight from xq (no packing, no phases: a row tile reads
-// every stride-th float), so a 7x7 image wastes no columns; its tiles accumulate in a per-task
-// buffer [pixel][channel] that the epilogue transposes back into y (forward_row_tiles).
+// Smaller images (3x3 layers down to 28x28 and 7x7 outputs, stride 1 or 2, and 1x1 stride-2
+// downsamples) take the channel-vector path instead (use_row_tiles): the same product the other
+// way round, output channels along the vectors and output pixels broadcast straight from xq (no
+// packing, no phases: a row tile reads every stride-th float), so a 7x7 image wastes no columns;
+// its tiles accumulate in a per-task buffer [pixel][channel] that the epilogue transposes back
+// into y (forward_row_tiles).
 #include "pycnn/ops/conv2d_prepared.h"
 
 #include <omp.h>
@@ -143,13 +144,16 @@ bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups 
 // input transform of a panel of NR tiles (straight from the stride-2 phases of the padded input, in
 // the kernel file), M turned back into outputs by the output transform with the epilogue.
 // Measured against the direct path (2 threads): 1.6-1.9x on 56x56 to 28x28 images at 64-512
-// channels, 1.2-1.4x on 14x14 and 7x7 at batch 16; slower below 32 channels (the transforms cost
-// per channel what the product saves) and with fewer than 128 tiles in all (512 channels at 7x7,
-// batch 1: the 16 transformed weight matrices are streamed for one panel of tiles, 0.5x).
+// channels, and against row tiles 1.9x on 256 channels at 14x14, batch 16 (9.6 against 17.9 ms);
+// slower below 32 channels (the transforms cost per channel what the product saves), below 128
+// tiles in all (512 channels at 7x7, batch 1: the 16 transformed weight matrices are streamed for
+// one panel of tiles) and on 7x7 images at any batch (16 tiles an image, and a panel never spans
+// two images: 512 channels at batch 16, 15.6 ms against 14.1 in row tiles).
 bool use_winograd(const Conv2dShape& s) {
-  const int64_t tiles = s.N * ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2);
+  const int64_t image = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2), tiles = s.N * image;
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.groups == 1 && s.C_in >= 32 && s.C_out >= 32 && tiles >= 128;
+         s.dil_w == 1 && s.groups == 1 && s.C_in >= 32 && s.C_out >= 32 && image >= 32 &&
+         tiles >= 128;
 }
 
 // The input copy the Winograd transform reads: four stride-2 phases, each (TH + 1) x (TW + 1) for
@@ -188,13 +192,15 @@ void winograd_filter(float U[16], const float* g) {
 // kernel's columns to their ragged last panel (49 pixels of 7x7 in 64 columns); a row tile reads
 // its pixels straight from the input copy and wastes nothing past the last nr channels.
 // Measured against the tile kernel (2 threads, batch 1): 1.5x on 512 channels at 7x7, 1.1-1.5x on
-// 3x3 layers down to 14x14 and 28x28 and at stride 2; slower where the channels fill few vectors
-// (16 channels: half of each is padding) and on the 3-channel ResNet stem (7x7 s2, 147 taps: the
-// tile kernel's panels are full there and the transposing epilogue is not free).
+// 3x3 layers down to 14x14 and 28x28 and at stride 2, 1.5x on 1x1 stride-2 downsamples (read in
+// place, every other pixel); slower where the channels fill few vectors (16 channels: half of each
+// is padding) and on 1x1 stride-1 layers of large images (the tile kernel reads those in place, and
+// its panels are full). The 3-channel stems (147 and 27 taps) are even, and stay where they were.
 bool use_row_tiles(const Conv2dShape& s, int64_t nr) {
   const int64_t padded = (s.C_out + nr - 1) / nr * nr;
-  return s.groups == 1 && s.KH * s.KW > 1 && s.stride_w <= 2 && s.C_in >= 16 &&
-         4 * padded <= 5 * s.C_out;
+  const bool pointwise = s.KH * s.KW == 1 && s.stride_h == 1 && s.stride_w == 1;
+  return s.groups == 1 && s.stride_w <= 2 && s.C_in >= 16 && 4 * padded <= 5 * s.C_out &&
+         (!pointwise || s.out_h() * s.out_w() <= 256);
 }
 
 }  // namespace
@@ -404,17 +410,19 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   const int threads = omp_get_max_threads();
   const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 18);
   const int64_t want = parallel ? 4 * threads : 1;
+  // The output rows of all N images, one after another, are split into runs: a run may span images,
+  // so a batch of 7x7 images shares each slice of the weights.
+  const int64_t R = N * OH;
   int64_t channel_runs = 1;
-  if (s.C_out > P)
-    while (channel_runs < panels && N * channel_runs < want) ++channel_runs;
+  if (s.C_out > N * P)
+    while (channel_runs < panels && channel_runs < want) ++channel_runs;
   const int64_t channel_run = (panels + channel_runs - 1) / channel_runs;
   channel_runs = (panels + channel_run - 1) / channel_run;
   // Rows per task: enough tasks, and a buffer of at most 64 K floats.
-  int64_t row_run =
-      std::max<int64_t>(1, std::min(OH, (int64_t(1) << 16) / (OW * channel_run * nr)));
-  while (row_run > 1 && N * channel_runs * ((OH + row_run - 1) / row_run) < want)
+  int64_t row_run = std::max<int64_t>(1, std::min(R, (int64_t(1) << 16) / (OW * channel_run * nr)));
+  while (row_run > 1 && channel_runs * ((R + row_run - 1) / row_run) < want)
     row_run = (row_run + 1) / 2;
-  const int64_t row_runs = (OH + row_run - 1) / row_run, tasks = N * channel_runs * row_runs;
+  const int64_t row_runs = (R + row_run - 1) / row_run, tasks = channel_runs * row_runs;
   // Each output row in near-equal tiles of at most row_pixels: 28 as 14 + 14, 32 as 11 + 11 + 10.
   const int64_t row_tiles = (OW + kern.row_pixels - 1) / kern.row_pixels;
   // Rows of at most half a tile go two at a time (one tile: OW pixels each); their outputs follow
@@ -437,30 +445,36 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     float* t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t rr = task % row_runs, cr = task / row_runs % channel_runs;
-      const int64_t n = task / (row_runs * channel_runs);
-      const float* xq_n = xq + n * l.image;
-      const int64_t oh0 = rr * row_run, oh1 = std::min(OH, oh0 + row_run);
+      const int64_t rr = task % row_runs, cr = task / row_runs;
+      const int64_t r0 = rr * row_run, r1 = std::min(R, r0 + row_run);
       const int64_t cp0 = cr * channel_run, cp1 = std::min(panels, cp0 + channel_run);
       for (int64_t k0 = 0; k0 < K; k0 += depth) {
         const int64_t kc = std::min(depth, K - k0);
         const float* slice = packed_.data() + k0 * panels * nr;
         for (int64_t cp = cp0; cp < cp1; ++cp)
-          for (int64_t oh = oh0; oh < oh1; oh += pair_rows ? 2 : 1) {
-            const int rows = pair_rows && oh + 1 < oh1 ? 2 : 1;
+          for (int64_t r = r0, rows; r < r1; r += rows) {
+            const int64_t n = r / OH, oh = r % OH;
+            rows = pair_rows && r + 1 < r1 && oh + 1 < OH ? 2 : 1;
+            const float* xq_row = xq + n * l.image + oh * s.stride_h * l.Wq;
             for (int64_t tile = 0; tile < row_tiles; ++tile) {
               const int64_t ow0 = OW * tile / row_tiles, ow1 = OW * (tile + 1) / row_tiles;
-              kern.row_tile(static_cast<int>(s.stride_w), rows, static_cast<int>(ow1 - ow0), kc,
-                            xq_n + oh * s.stride_h * l.Wq + ow0 * s.stride_w, s.stride_h * l.Wq,
-                            tap_offset_.data() + k0, slice + cp * kc * nr,
-                            t + ((oh - oh0) * OW + ow0) * ldt + (cp - cp0) * nr, ldt, k0 == 0);
+              kern.row_tile(static_cast<int>(s.stride_w), static_cast<int>(rows),
+                            static_cast<int>(ow1 - ow0), kc, xq_row + ow0 * s.stride_w,
+                            s.stride_h * l.Wq, tap_offset_.data() + k0, slice + cp * kc * nr,
+                            t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldt, k0 == 0);
             }
           }
       }
-      const int64_t c0 = cp0 * nr, at = (n * s.C_out + c0) * P + oh0 * OW;
-      kern.row_tile_store(y + at, P, t, ldt, (oh1 - oh0) * OW, std::min(s.C_out, cp1 * nr) - c0,
-                          bias_.data() + c0, residual ? residual + at : nullptr, e.clamp_min,
-                          e.clamp_max);
+      // The epilogue, one image's rows at a time.
+      const int64_t c0 = cp0 * nr, channels = std::min(s.C_out, cp1 * nr) - c0;
+      for (int64_t r = r0, end; r < r1; r = end) {
+        const int64_t n = r / OH;
+        end = std::min(r1, (n + 1) * OH);
+        const int64_t at = (n * s.C_out + c0) * P + (r % OH) * OW;
+        kern.row_tile_store(y + at, P, t + (r - r0) * OW * ldt, ldt, (end - r) * OW, channels,
+                            bias_.data() + c0, residual ? residual + at : nullptr, e.clamp_min,
+                            e.clamp_max);
+      }
     }
   }
 }
