@@ -160,11 +160,12 @@ def test_weights_are_copied():
                                reference(x, w, b, 1, 1, 1, 1), rtol=1e-4, atol=1e-4)
 
 
-def test_threads_share_one_object():
+@pytest.mark.parametrize("cin, hw", [(32, 20), (64, 7)], ids=["winograd", "row-tiles"])
+def test_threads_share_one_object(cin, hw):
     rng = np.random.default_rng(5)
-    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
-    conv = _C.PreparedConv2d(_C.from_numpy(w), None, [2, 32, 20, 20], (1, 1), (1, 1), (1, 1), 1)
-    inputs = [rng.standard_normal((2, 32, 20, 20)).astype(np.float32) for _ in range(4)]
+    w = rng.standard_normal((64, cin, 3, 3)).astype(np.float32)
+    conv = _C.PreparedConv2d(_C.from_numpy(w), None, [2, cin, hw, hw], (1, 1), (1, 1), (1, 1), 1)
+    inputs = [rng.standard_normal((2, cin, hw, hw)).astype(np.float32) for _ in range(4)]
     expected = [reference(x, w, None, 1, 1, 1, 1) for x in inputs]
     failures = []
 
