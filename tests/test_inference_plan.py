@@ -132,7 +132,7 @@ def _python(ir, x):
 
 
 def _copy(ir):
-    nodes = [Node(n.name, n.op, n.opset, dict(n.attrs), list(n.inputs), list(n.outputs)) for n in ir.nodes]
+    nodes = [n.copy() for n in ir.nodes]
     return _ir(nodes, dict(ir.constants), ir.outputs)
 
 

@@ -65,18 +65,6 @@ Floats copy_array(const std::optional<Array>& a, int64_t count, const char* what
 
 const float* data(const Floats& f) { return f ? f->data() : nullptr; }
 
-// y = clamp(y + residual, lo, hi): the fused tail of a convolution or linear layer, applied while
-// the layer's output is still in cache.
-void epilogue(float* y, const float* residual, float lo, float hi, int64_t n) {
-  const bool clamp = lo > -INFINITY || hi < INFINITY;
-  if (!residual && !clamp) return;
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    float v = y[i] + (residual ? residual[i] : 0.0f);
-    y[i] = clamp ? std::min(std::max(v, lo), hi) : v;
-  }
-}
-
 struct Plan {
   using Step = InferencePlan::Step;
   InferencePlan plan;
@@ -122,22 +110,17 @@ struct Plan {
     });
   }
 
-  // y[N, out] = x[N, in] @ weight[out, in]^T + bias, then the epilogue.
+  // y[N, out] = x[N, in] @ weight[out, in]^T + bias.
   void add_linear(const std::string& name, int64_t y, int64_t x, const Array& weight,
-                  const std::optional<Array>& bias, int64_t batch, int64_t residual, float lo,
-                  float hi) {
+                  const std::optional<Array>& bias, int64_t batch) {
     if (weight.ndim() != 2 || batch < 0)
       value_error("InferencePlan.add_linear: expected a 2-d weight");
     LinearShape s{batch, int64_t(weight.shape(1)), int64_t(weight.shape(0))};
     range(x, s.N * s.in_features, "linear input");
     range(y, s.N * s.out_features, "linear output");
-    if (residual >= 0) range(residual, s.N * s.out_features, "linear residual");
     Floats w = copy_array(weight, weight.size(), "weight"),
            b = copy_array(bias, s.out_features, "bias");
-    plan.add(name, [=](float* a) {
-      cpu::linear_forward(a + y, a + x, w->data(), data(b), s);
-      epilogue(a + y, residual >= 0 ? a + residual : nullptr, lo, hi, s.N * s.out_features);
-    });
+    plan.add(name, [=](float* a) { cpu::linear_forward(a + y, a + x, w->data(), data(b), s); });
   }
 
   static Pool2dShape pool_shape(const Dims& input, Pair kernel, Pair stride, Pair padding,
@@ -359,8 +342,7 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
            nb::arg("clamp_min"), nb::arg("clamp_max"))
       .def("add_linear", &Plan::add_linear, nb::arg("name"), nb::arg("y"), nb::arg("x"),
-           nb::arg("weight"), nb::arg("bias").none(), nb::arg("batch"), nb::arg("residual"),
-           nb::arg("clamp_min"), nb::arg("clamp_max"))
+           nb::arg("weight"), nb::arg("bias").none(), nb::arg("batch"))
       .def("add_max_pool2d", &Plan::add_max_pool2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
            nb::arg("input_shape"), nb::arg("kernel"), nb::arg("stride"), nb::arg("padding"),
            nb::arg("dilation"), nb::arg("ceil_mode"))

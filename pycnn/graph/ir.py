@@ -25,6 +25,12 @@ class Node:
         self.inputs, self.outputs = inputs, outputs
         self.frozen = False  # set by pycnn.transfer: batch norm keeps its running statistics
 
+    def copy(self):
+        """A node of its own with the same fields (passes rewrite inputs, outputs and attrs in place)."""
+        node = Node(self.name, self.op, self.opset, dict(self.attrs), list(self.inputs), list(self.outputs))
+        node.frozen = self.frozen
+        return node
+
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
 

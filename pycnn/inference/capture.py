@@ -61,5 +61,5 @@ def onnx_graph(graph):
     constants = dict(source.constants)
     for attribute, (name, layout, shape) in graph.onnx_names.items():
         constants[name] = from_layout(getattr(graph, attribute).numpy(), layout, shape)
-    nodes = [Node(n.name, n.op, n.opset, dict(n.attrs), list(n.inputs), list(n.outputs)) for n in source.nodes]
+    nodes = [n.copy() for n in source.nodes]
     return _fold(GraphIR(nodes, source.inputs, source.outputs, constants), "the imported graph")

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..graph.passes.fuse_conv import clip_bounds
 from ..onnx.ops import pooling
 from ..onnx.ops.window import spatial_pads
 
@@ -81,8 +82,7 @@ def _linear(ctx, node, x, weight, bias):
         return None
 
     def add(plan, offset):
-        plan.add_linear(node.name, offset(y), offset(x), _f32(weight), None if bias is None else _f32(bias), shape[0],
-                        -1, -INF, INF)
+        plan.add_linear(node.name, offset(y), offset(x), _f32(weight), None if bias is None else _f32(bias), shape[0])
     return Native([x], add)
 
 
@@ -178,18 +178,8 @@ def lower_elu(ctx, node):
 
 @lowers("Clip")
 def lower_clip(ctx, node):
-    if node.opset < 11:
-        low, high = node.attr("min", -INF), node.attr("max", INF)
-    else:
-        bounds = []
-        for index, default in ((1, -INF), (2, INF)):
-            name = node.inputs[index] if len(node.inputs) > index else ""
-            value = ctx.const(name) if name else np.float32(default)
-            if value is None or np.asarray(value).size != 1:
-                return None
-            bounds.append(float(np.asarray(value).reshape(())))
-        low, high = bounds
-    return _unary(ctx, node, "clip", low, high)
+    bounds = clip_bounds(ctx.ir, node)
+    return None if bounds is None else _unary(ctx, node, "clip", *bounds)
 
 
 @lowers("PRelu")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _C, tensor_ops
 from ..autograd import no_grad
-from ..graph import CONSTANT, DYNAMIC, SHAPE, GraphIR, Node, execute, in_node, passes
+from ..graph import CONSTANT, DYNAMIC, SHAPE, GraphIR, execute, in_node, passes
 from ..graph.executor import NODE_ERRORS
 from ..onnx.ops import IMPORTERS
 from ..onnx.weights import tensor_to_layout, to_layout
@@ -31,7 +31,7 @@ OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_o
 
 
 def _copy(ir):
-    nodes = [Node(n.name, n.op, n.opset, dict(n.attrs), list(n.inputs), list(n.outputs)) for n in ir.nodes]
+    nodes = [n.copy() for n in ir.nodes]
     copy = GraphIR(nodes, ir.inputs, ir.outputs, {})
     copy.initializers, copy.constants, copy.kinds = ir.initializers, dict(ir.constants), dict(ir.kinds)
     return copy

@@ -24,8 +24,9 @@ def _single_reader(ir, readers, name):
     return name not in ir.outputs and len(readers.get(name, [])) == 1
 
 
-def _clip_bounds(ir, node):
-    """Clip's (min, max) as floats, or None when a bound is not a constant."""
+def clip_bounds(ir, node):
+    """Clip's (min, max) as floats (attributes before opset 11, inputs after), or None when a bound is
+    not a one-value constant. The plan's Clip step reads them here too."""
     if node.opset < 11:
         return float(node.attr("min", -np.inf)), float(node.attr("max", np.inf))
     bounds = []
@@ -44,8 +45,9 @@ def _as_fused(conv):
     """``conv`` as a FusedConv node (itself when it already is one)."""
     if conv.op == "FusedConv":
         return conv
-    inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
-    return Node(conv.name, "FusedConv", conv.opset, dict(conv.attrs), inputs, list(conv.outputs))
+    fused = conv.copy()
+    fused.op, fused.inputs = "FusedConv", fused.inputs + [""] * (3 - len(fused.inputs))
+    return fused
 
 
 def _replace(ir, old_nodes, fused):
@@ -86,7 +88,7 @@ def fuse_conv(ir, shapes):
             continue
         if not _single_reader(ir, readers, act.inputs[0]):
             continue
-        bounds = (0.0, np.inf) if act.op == "Relu" else _clip_bounds(ir, act)
+        bounds = (0.0, np.inf) if act.op == "Relu" else clip_bounds(ir, act)
         if bounds is None:
             continue
         fused = _as_fused(conv)
