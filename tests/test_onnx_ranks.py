@@ -26,10 +26,13 @@ def _const(name, shape=(C, 1, 1)):
 CASES = {
     **{op: ([make_node(op, ["x"], ["y"])], []) for op in (
         "Relu", "LeakyRelu", "Elu", "Softplus", "Gelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Dropout",
-        "Identity", "GlobalAveragePool", "GlobalMaxPool")},
+        "Identity", "GlobalAveragePool", "GlobalMaxPool", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Erf",
+        "Softsign", "Selu", "Not", "Hardmax", "Cast")},
     **{op: ([make_node(op, ["x"], ["y"], axis=1)], []) for op in ("Softmax", "LogSoftmax", "Flatten")},
     **{op: ([make_node(op, ["x", "c"], ["y"])], [_const("c")]) for op in (
-        "Add", "Sub", "Mul", "Div", "Sum", "Mean", "Max", "Min", "PRelu")},
+        "Add", "Sub", "Mul", "Div", "Sum", "Mean", "Max", "Min", "PRelu", "Pow", "Equal", "Less", "Greater",
+        "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")},
+    "Where": ([make_node("Where", ["c", "x", "x"], ["y"])], [make_initializer("c", np.ones((C, 1, 1), bool))]),
     "Clip": ([make_node("Clip", ["x", "lo", "hi"], ["y"])],
              [make_initializer("lo", np.array(0, F32)), make_initializer("hi", np.array(6, F32))]),
     "Conv": ([make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
@@ -51,6 +54,10 @@ CASES = {
     "Concat": ([make_node("Concat", ["x", "x"], ["y"], axis=1)], []),
     "Transpose": ([make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], []),
 }
+
+
+# Ops whose result has no gradient (masks, a one-hot): what runs is not run backward.
+NO_GRADIENT = {"Not", "Hardmax", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"}
 
 
 def test_every_network_op_has_a_case():
@@ -79,6 +86,9 @@ def test_wrong_rank_is_a_value_error_naming_the_node(op, rank):
             assert str(error).endswith(rule)
         return
     assert rule is None, f"{op} ran on a {rank}-d input its rule refuses"
+    if op in NO_GRADIENT:
+        assert not out.requires_grad
+        return
     (out * 1.0).sum().backward()  # what runs must also run backward
     assert x.grad is not None and x.grad.shape == x.shape
 

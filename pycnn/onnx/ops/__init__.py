@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     dropout,
     elementwise,
     linear,
+    math,
     normalization,
     pad,
     pooling,

@@ -1,7 +1,8 @@
-"""ONNX Constant, ConstantOfShape, Cast and CastLike: computed at import (or on shapes at run time),
-never in the network, which computes in float32."""
+"""ONNX Constant, ConstantOfShape, Cast and CastLike: computed at import (or on shapes at run time);
+Cast also in the network, which computes in float32 (a cast to float is the value itself)."""
 import numpy as np
 
+from ...creation import tensor
 from .common import ints
 from .registry import importer
 
@@ -35,11 +36,28 @@ def import_constant_of_shape(node, inputs):
     return (np.full(shape, np.asarray(value).reshape(-1)[0], dtype=np.asarray(value).dtype),)
 
 
-@importer("Cast", arrays_only=True, attrs=("to", "saturate"))
-def import_cast(node, inputs):
-    to = node.attr("to", 1)  # ONNX data types: float16 and double become float32, bool stays, the rest int64
-    dtype = {1: np.float32, 10: np.float32, 11: np.float32, 9: np.bool_}.get(to, np.int64)
-    return (np.asarray(inputs[0]).astype(dtype),)
+_FLOAT_TYPES = (1, 10, 11, 16)  # float, float16, double, bfloat16: float32 in pycnn
+
+
+def _cast_on_arrays(node, inputs):
+    to = node.attr("to", 1)  # ONNX data types: the float types become float32, bool stays, the rest int64
+    dtype = np.float32 if to in _FLOAT_TYPES else np.bool_ if to == 9 else np.int64
+    x = np.asarray(inputs[0])
+    if dtype == np.int64 and x.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            return (np.trunc(x).astype(np.int64),)
+    return (x.astype(dtype),)
+
+
+@importer("Cast", on_arrays=_cast_on_arrays, attrs=("to", "saturate"))
+def import_cast(node, inputs, training):
+    """In the network (float32 values): to a float type, the value itself; to an integer type, its
+    integer part, to bool, 0/1, as float32 values without a gradient."""
+    x = inputs[0]
+    if node.attr("to", 1) in _FLOAT_TYPES:
+        return (x,)
+    values = _cast_on_arrays(node, [x.to("cpu").numpy()])[0]
+    return (tensor(values.astype(np.float32), device=x.device),)
 
 
 @importer("CastLike", arrays_only=True, type_only_inputs=(1,), inputs=(2, 2), attrs=("saturate",))

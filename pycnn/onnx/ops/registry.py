@@ -66,6 +66,8 @@ class OnnxOp(Op):
     check(node, outputs_used) -> problems: the op's own attribute rules.
     attr_kinds: overrides of ATTRIBUTE_KINDS for this op.
     runs_on_host: its Tensor implementation computes with numpy (a CUDA tensor makes a round trip).
+    any_dtype_inputs: inputs that may be constants of any numeric or bool type (a Where's condition,
+        an integer exponent): they reach ``on_tensors`` converted to float32.
     ranks: {input index: the ranks ``on_tensors`` takes there}: an int, or (fewest, None) for at least
         ``fewest``; an input not named takes any rank. Checked at load where the file declares the
         shape (:meth:`rank_problem`) and before every run, with the dtype (float32) of every network
@@ -74,13 +76,14 @@ class OnnxOp(Op):
     """
 
     def __init__(self, op_type, *, attrs=(), inputs=(1, 1), outputs=1, check=None, attr_kinds=None,
-                 runs_on_host=False, ranks=None, **graph_op):
+                 runs_on_host=False, ranks=None, any_dtype_inputs=(), **graph_op):
         super().__init__(**graph_op)
         self.op_type = op_type
         self.attrs = frozenset(attrs)
         self.inputs, self.outputs, self.check = inputs, outputs, check
         self.attr_kinds = dict(ATTRIBUTE_KINDS, **(attr_kinds or {}))
         self.runs_on_host = runs_on_host
+        self.any_dtype_inputs = frozenset(any_dtype_inputs)
         self.ranks = dict(ranks or {})
         if self.on_tensors is not None:
             self.on_tensors = self._checked(self.on_tensors)
