@@ -96,7 +96,8 @@ class OnnxOp(Op):
         fewest, most = (allowed, allowed) if isinstance(allowed, int) else allowed
         if fewest <= len(shape) and (most is None or len(shape) <= most):
             return None
-        needed = f"{fewest}-d" if fewest == most else f"at least {fewest}-d"
+        needed = f"{fewest}-d" if fewest == most else f"at least {fewest}-d" if most is None else \
+            f"{fewest}-d to {most}-d"
         shown = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
         return f"input {index} ({node.inputs[index]!r}) must be {needed}, got shape {shown} ({len(shape)}-d)"
 

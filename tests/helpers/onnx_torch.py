@@ -1,0 +1,46 @@
+"""One-node (or small) ONNX graphs run by pycnn against PyTorch in float64, forward and backward.
+
+    close(got, want, what, tol)                          -> asserts a relative error below tol
+    run_both(op, arrays, torch_fn, attrs, opset, ...)    -> the graph's output and input gradients vs torch
+
+A test file imports this module after ``pytest.importorskip("onnx")`` and ``importorskip("torch")``.
+"""
+import numpy as np
+import torch
+from helpers.onnx_builders import make_initializer, make_model, make_node
+
+import pycnn
+import pycnn.onnx
+
+
+def close(got, want, what, tol=2e-5):
+    """float32 results against float64 ones, relative to the scale of ``want``."""
+    want = np.asarray(want, dtype=np.float64)
+    scale = max(float(np.abs(want).max(initial=0.0)), 1e-6)
+    err = float(np.abs(np.asarray(got, dtype=np.float64) - want).max(initial=0.0)) / scale
+    assert err < tol, f"{what}: relative error {err:.3g}"
+
+
+def run_both(op, arrays, torch_fn, attrs=None, opset=17, initializers=None, order=None):
+    """The one-node graph ``op`` on ``arrays`` (graph inputs x0, x1...; gradients checked) and
+    ``initializers`` (constants), in the node's input ``order`` (default: inputs, then initializers),
+    against ``torch_fn`` of float64 tensors (inputs, then initializers): the output and each input's
+    gradient."""
+    initializers = initializers or {}
+    names = [f"x{i}" for i in range(len(arrays))]
+    node = make_node(op, order or names + list(initializers), ["y"], **(attrs or {}))
+    model = make_model([node], [make_initializer(k, v) for k, v in initializers.items()],
+                       {n: list(a.shape) for n, a in zip(names, arrays)}, opset)
+    graph = pycnn.onnx.load(model.SerializeToString())
+    xs = [pycnn.tensor(a, requires_grad=True) for a in arrays]
+    y = graph(*xs)
+    upstream = np.random.default_rng(1).standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(pycnn.tensor(upstream))
+    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    consts = [torch.tensor(v.astype(np.float64) if v.dtype.kind == "f" else v) for v in initializers.values()]
+    yt = torch_fn(*ts, *consts)
+    yt.backward(torch.tensor(upstream, dtype=torch.float64))
+    assert tuple(y.shape) == tuple(yt.shape)
+    close(y.numpy(), yt.detach().numpy(), f"{op} forward")
+    for i, (x, t) in enumerate(zip(xs, ts)):
+        close(x.grad.numpy(), t.grad.numpy(), f"{op} gradient of input {i}")
