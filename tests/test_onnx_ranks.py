@@ -54,6 +54,13 @@ CASES = {
     "Unsqueeze": ([make_node("Unsqueeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([4], np.int64))]),
     "Squeeze": ([make_node("Squeeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([3], np.int64))]),
     "Concat": ([make_node("Concat", ["x", "x"], ["y"], axis=1)], []),
+    "Slice": ([make_node("Slice", ["x", "s", "e", "a"], ["y"])], [make_initializer("s", np.array([1], np.int64)),
+                                                               make_initializer("e", np.array([3], np.int64)),
+                                                               make_initializer("a", np.array([1], np.int64))]),
+    "Split": ([make_node("Split", ["x"], ["y", "z"], axis=-1)], []),
+    "Gather": ([make_node("Gather", ["x", "i"], ["y"], axis=1)], [make_initializer("i", np.array([0, 1], np.int64))]),
+    "Expand": ([make_node("Expand", ["x", "s"], ["y"])], [make_initializer("s", np.array([2, 1, 1, 1], np.int64))]),
+    "Tile": ([make_node("Tile", ["x", "r"], ["y"])], [make_initializer("r", np.array([1, 2, 1, 1], np.int64))]),
     "Transpose": ([make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], []),
 }
 

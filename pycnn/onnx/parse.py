@@ -178,7 +178,11 @@ def read_attributes(node, base_dir):
 
 # Opsets 22 to 25 changed only the types the imported ops accept (bfloat16, float8, int4...), and
 # Cast's new round_mode attribute is refused as unknown, so their files import with the same semantics.
-MIN_OPSET, MAX_OPSET = 7, 25
+# Opsets 1 to 6 (Caffe2 and the first PyTorch exporters) are read with their own attributes: the
+# ``broadcast``/``axis`` of the arithmetic ops, ``consumed_inputs``, BatchNormalization's ``is_test``
+# and ``spatial``, Reshape's ``shape`` and Concat's default axis 1 (opsets 1-3), Cast's ``to`` as a
+# type name (opsets 1-5).
+MIN_OPSET, MAX_OPSET = 1, 25
 
 
 def _declared_shapes(g):

@@ -85,7 +85,7 @@ class MatMulFunction(Function):
         if need_b:
             d = unbroadcast(np.matmul(np.swapaxes(self.a, -1, -2), g), self.b.shape)  # (..., K, N)
             d = d[:, 0] if len(self.b_shape) == 1 else np.swapaxes(d, -1, -2)
-            db = from_host(np.ascontiguousarray(d), self.device, np.float32)
+            db = from_host(d, self.device, np.float32)
         return da, db
 
 

@@ -3,6 +3,7 @@ opset 13 for ReduceSum and 18 for the others) and ReduceSum (exported from pycnn
 import numpy as np
 
 from ... import tensor_ops
+from ...creation import tensor
 from ...nn import functional as F
 from ...tensor_ops.reduction import SumFunction
 from .common import axis_index, ints, shape_of
@@ -81,6 +82,9 @@ def import_reduce_mean(node, inputs, training):
 
 
 _NUMPY_REDUCE = {"ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}
+# What ReduceMax/ReduceMin give over an empty set (ONNX): the identity of the reduction.
+_EMPTY_VALUE = {"ReduceMax": lambda t: -np.inf if t.kind == "f" else np.iinfo(t).min,
+                "ReduceMin": lambda t: np.inf if t.kind == "f" else np.iinfo(t).max}
 
 
 def _reduce_on_arrays(node, inputs):
@@ -88,9 +92,9 @@ def _reduce_on_arrays(node, inputs):
     axes = _reduced_axes(node, inputs, x.ndim)
     if axes is None:
         return (x,)
-    if x.size == 0 and node.op != "ReduceSum":
-        raise ValueError(f"{node.op} {node.name!r}: reduction of an empty array")
-    return (_NUMPY_REDUCE[node.op](x, axis=tuple(axes), keepdims=bool(node.attr("keepdims", 1))).astype(x.dtype),)
+    empty = {} if node.op == "ReduceSum" else {"initial": _EMPTY_VALUE[node.op](x.dtype)}
+    return (_NUMPY_REDUCE[node.op](x, axis=tuple(axes), keepdims=bool(node.attr("keepdims", 1)), **empty)
+            .astype(x.dtype),)
 
 
 @importer("ReduceSum", "ReduceMax", "ReduceMin", on_arrays=_reduce_on_arrays, static=(1,), inputs=_axes_inputs,
@@ -106,8 +110,9 @@ def import_reduce(node, inputs, training):
     if node.op == "ReduceSum":
         y = tensor_ops.sum_to(x, tuple(1 if i in axes else d for i, d in enumerate(shape)))
     else:
-        if any(shape[a] == 0 for a in axes):
-            raise ValueError(f"{node.op} {node.name!r}: reduction over an empty axis of shape {shape}")
+        if any(shape[a] == 0 for a in axes):  # -inf or inf, without a gradient
+            return (tensor(_reduce_on_arrays(node, [np.zeros(shape, np.float32)] + list(inputs[1:]))[0],
+                           device=x.device),)
         y = x
         for a in axes:
             y = (tensor_ops.max if node.op == "ReduceMax" else tensor_ops.min)(y, a, keepdim=True).values

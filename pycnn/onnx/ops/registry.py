@@ -26,10 +26,12 @@ EXPORTERS = {}  # pycnn autograd Function class -> emitter(trace, out, *args, **
 ATTRIBUTE_KINDS = dict(
     {k: "str" for k in ("auto_pad", "mode")},
     **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
-                           "consumed_inputs", "paddings", "value_ints")},
+                           "consumed_inputs", "paddings", "value_ints", "split", "starts", "ends", "scales",
+                           "sizes")},
     **{k: "int" for k in ("group", "ceil_mode", "count_include_pad", "storage_order", "transA", "transB", "axis",
                           "keepdims", "allowzero", "size", "is_test", "spatial", "training_mode",
-                          "noop_with_empty_axes", "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
+                          "noop_with_empty_axes", "num_outputs", "blocksize", "num_groups", "stash_type",
+                          "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
     **{k: "float" for k in ("alpha", "beta", "bias", "epsilon", "momentum", "ratio", "min", "max", "value_float")},
     value_floats="floats", value="tensor")
 
@@ -37,10 +39,11 @@ _KIND_TEST = {
     "int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)),
     "str": lambda v: isinstance(v, str), "tensor": lambda v: isinstance(v, np.ndarray),
     "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    "int_or_str": lambda v: isinstance(v, (int, str)),
     "floats": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
 }
 _KIND_NAMES = {"int": "an int", "float": "a float", "str": "a string", "tensor": "a tensor",
-               "ints": "a list of ints", "floats": "a list of floats"}
+               "ints": "a list of ints", "floats": "a list of floats", "int_or_str": "an int or a type name"}
 
 ANY_NUMBER = (1, None)  # the ``inputs`` of a variadic op: one or more, none of them empty
 
