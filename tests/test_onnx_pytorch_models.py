@@ -21,7 +21,6 @@ KNOWN_REFUSED = {
     **{f"pytorch-operator/test_operator_{name}": "double graph inputs (pycnn computes in float32)" for name in (
         "add_broadcast", "add_size1_broadcast", "add_size1_right_broadcast", "add_size1_singleton_broadcast",
         "addconstant")},
-    "pytorch-operator/test_operator_symbolic_override": "InstanceNormalization",
 }
 
 

@@ -2,7 +2,8 @@
 from . import functional
 from . import init
 from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
-                     CrossEntropyLoss, Dropout, Flatten, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU,
-                     Linear, LocalResponseNorm, LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU,
+                     CrossEntropyLoss, Dropout, Flatten, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
+                     InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm,
+                     LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU,
                      ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential

@@ -7,6 +7,7 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     linear.py         linear
     pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d
     normalization.py  batch_norm, local_response_norm
+    normalize.py      layer_norm, group_norm, instance_norm (one row normalisation)
     dropout.py        dropout (and manual_seed for its masks)
     activation.py     relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, hardtanh, relu6,
                       hardsigmoid, hardswish, prelu, softmax, log_softmax
@@ -46,13 +47,15 @@ from .dropout import dropout, manual_seed
 from .linear import linear
 from .loss import cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, local_response_norm
+from .normalize import group_norm, instance_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "cat", "clip", "conv2d", "cross_entropy",
-           "dropout", "elu", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu",
-           "linear", "local_response_norm", "log_softmax", "manual_seed", "max_pool2d", "mse_loss",
+           "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh",
+           "instance_norm", "layer_norm", "leaky_relu", "linear",
+           "local_response_norm", "log_softmax", "manual_seed", "max_pool2d", "mse_loss",
            "nll_loss", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "softmax", "softplus",
            "stack", "tanh"]
 

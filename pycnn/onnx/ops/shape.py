@@ -148,6 +148,23 @@ def export_to_device(trace, out, x, device):  # a copy between devices: the same
     trace.alias(out, x)
 
 
+@importer("Size", arrays_only=True, shape_only_inputs=(0,))
+def import_size(node, inputs):
+    return (np.asarray(math.prod(shape_of(inputs[0])), dtype=np.int64),)
+
+
+@importer("Range", arrays_only=True, inputs=(3, 3))
+def import_range(node, inputs):
+    """numpy's arange(start, limit, delta) in the inputs' type, on constants and shapes."""
+    start, limit, delta = (np.asarray(v).reshape(-1)[0] for v in inputs)
+    if delta == 0:
+        raise ValueError(f"Range {node.name!r}: delta is 0")
+    count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
+    if count > 1 << 28:
+        raise ValueError(f"Range {node.name!r}: {count} elements is too many")
+    return ((start + np.arange(count) * delta).astype(np.result_type(np.asarray(inputs[0]))),)
+
+
 @importer("Shape", arrays_only=True, shape_only_inputs=(0,), attrs=("start", "end"))
 def import_shape(node, inputs):
     shape = np.asarray(shape_of(inputs[0]), dtype=np.int64)
