@@ -30,6 +30,15 @@ def test_every_float32_case_of_the_core_families_passes(results):
     assert not now_passing, f"remove from KNOWN_REFUSED, they pass now: {now_passing}"
 
 
+def test_every_supported_attribute_has_a_type():
+    """Each attribute an importer takes has a declared kind, so that a file's attribute of the wrong type
+    is a problem, never a KeyError."""
+    from pycnn.onnx.ops import IMPORTERS
+
+    missing = [f"{name}.{attr}" for name, op in IMPORTERS.items() for attr in op.attrs if attr not in op.attr_kinds]
+    assert not missing
+
+
 def test_every_required_family_has_float32_cases(results):
     """The suite really runs: each core family has float32 cases, most of them passing."""
     for op in suite.REQUIRED:

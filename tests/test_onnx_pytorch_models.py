@@ -12,9 +12,6 @@ KNOWN_REFUSED = {
         "AvgPool3d", "AvgPool3d_stride", "AvgPool3d_stride1_pad0_gpu_input", "Conv3d", "Conv3d_dilated",
         "Conv3d_dilated_strided", "Conv3d_groups", "Conv3d_no_bias", "Conv3d_stride", "Conv3d_stride_padding",
         "MaxPool3d", "MaxPool3d_stride", "MaxPool3d_stride_padding")},
-    **{name: "ConvTranspose" for name in ("pytorch-converted/test_ConvTranspose2d",
-                                          "pytorch-converted/test_ConvTranspose2d_no_bias",
-                                          "pytorch-operator/test_operator_convtranspose")},
     **{f"pytorch-converted/test_{name}": "int64 graph inputs (an embedding's indices)" for name in (
         "Embedding", "Embedding_sparse")},
     "pytorch-operator/test_operator_non_float_params": "int64 graph inputs",

@@ -37,6 +37,7 @@ CASES = {
              [make_initializer("lo", np.array(0, F32)), make_initializer("hi", np.array(6, F32))]),
     "Conv": ([make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
              [_const("w", (4, C, 3, 3)), _const("b", (4,))]),
+    "ConvTranspose": ([make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2])], [_const("w", (C, 2, 3, 3))]),
     "Gemm": ([make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], [_const("w", (4, C)), _const("b", (4,))]),
     "MatMul": ([make_node("MatMul", ["x", "w"], ["y"])], [_const("w", (C, 4))]),
     "BatchNormalization": ([make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],

@@ -4,6 +4,7 @@ kernels, with torch.nn.functional's names, arguments and defaults.
 One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
 
     conv.py           conv2d
+    conv_transpose.py conv_transpose2d
     linear.py         linear
     pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d
     normalization.py  batch_norm, local_response_norm
@@ -43,6 +44,7 @@ from . import pooling as _pooling
 from .activation import (elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax,
                          prelu, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
 from .conv import conv2d
+from .conv_transpose import conv_transpose2d
 from .dropout import dropout, manual_seed
 from .linear import linear
 from .loss import cross_entropy, mse_loss, nll_loss
@@ -52,7 +54,8 @@ from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "cat", "clip", "conv2d", "cross_entropy",
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "cat", "clip", "conv2d", "conv_transpose2d",
+           "cross_entropy",
            "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh",
            "instance_norm", "layer_norm", "leaky_relu", "linear",
            "local_response_norm", "log_softmax", "manual_seed", "max_pool2d", "mse_loss",

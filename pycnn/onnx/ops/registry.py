@@ -27,7 +27,7 @@ ATTRIBUTE_KINDS = dict(
     {k: "str" for k in ("auto_pad", "mode")},
     **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
                            "consumed_inputs", "paddings", "value_ints", "split", "starts", "ends", "scales",
-                           "sizes")},
+                           "sizes", "output_padding", "output_shape")},
     **{k: "int" for k in ("group", "ceil_mode", "count_include_pad", "storage_order", "transA", "transB", "axis",
                           "keepdims", "allowzero", "size", "is_test", "spatial", "training_mode",
                           "noop_with_empty_axes", "num_outputs", "blocksize", "num_groups", "stash_type",
