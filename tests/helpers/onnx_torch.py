@@ -2,6 +2,7 @@
 
     close(got, want, what, tol)                          -> asserts a relative error below tol
     run_both(op, arrays, torch_fn, attrs, opset, ...)    -> the graph's output and input gradients vs torch
+    check_export(model, path, x)                         -> pycnn's export checked, run by onnxruntime, read back
 
 A test file imports this module after ``pytest.importorskip("onnx")`` and ``importorskip("torch")``.
 """
@@ -44,3 +45,17 @@ def run_both(op, arrays, torch_fn, attrs=None, opset=17, initializers=None, orde
     close(y.numpy(), yt.detach().numpy(), f"{op} forward")
     for i, (x, t) in enumerate(zip(xs, ts)):
         close(x.grad.numpy(), t.grad.numpy(), f"{op} gradient of input {i}")
+
+
+
+def check_export(model, path, x):
+    """``model`` exported to ``path`` (at x's shape with batch 1) passes onnx's full check, and onnxruntime
+    and pycnn's own import of the file give the model's output on ``x``."""
+    import onnx
+    from helpers.onnx_builders import run_onnxruntime
+
+    ours = model(pycnn.tensor(x)).numpy()
+    path = pycnn.onnx.export(model, path, (1,) + tuple(x.shape[1:]))
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    np.testing.assert_allclose(run_onnxruntime(path, x)[0], ours, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pycnn.onnx.load(str(path))(pycnn.tensor(x)).numpy(), ours, rtol=1e-4, atol=1e-5)
