@@ -53,15 +53,6 @@ REQUIRED = (
 # Float32 cases of the REQUIRED families that stay refused, each with the reason (what remains of the
 # issue). A case listed here that passes makes the test fail, so the list only shrinks.
 KNOWN_REFUSED = {
-    **{name: "3-d pooling (N, C, D, H, W)" for name in (
-        "test_averagepool_3d_default", "test_averagepool_3d_dilations_small",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False", "test_maxpool_3d_default",
-        "test_maxpool_3d_dilations", "test_maxpool_3d_dilations_use_ref_impl",
-        "test_maxpool_3d_dilations_use_ref_impl_large")},
-    "test_averagepool_2d_dilations": "dilated average pooling",
     **{name: "BatchNormalization training_mode=1 in the file (its running-statistics outputs)" for name in (
         "test_batchnorm_example_training_mode", "test_batchnorm_epsilon_training_mode")},
 }

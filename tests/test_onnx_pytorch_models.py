@@ -8,10 +8,9 @@ import onnx_pytorch_models as models  # noqa: E402
 
 # The models pycnn refuses, by what is missing (issue 12's remaining work).
 KNOWN_REFUSED = {
-    **{f"pytorch-converted/test_{name}": "3-d convolution and pooling (N, C, D, H, W)" for name in (
-        "AvgPool3d", "AvgPool3d_stride", "AvgPool3d_stride1_pad0_gpu_input", "Conv3d", "Conv3d_dilated",
-        "Conv3d_dilated_strided", "Conv3d_groups", "Conv3d_no_bias", "Conv3d_stride", "Conv3d_stride_padding",
-        "MaxPool3d", "MaxPool3d_stride", "MaxPool3d_stride_padding")},
+    **{f"pytorch-converted/test_{name}": "3-d convolution (N, C, D, H, W)" for name in (
+        "Conv3d", "Conv3d_dilated", "Conv3d_dilated_strided", "Conv3d_groups", "Conv3d_no_bias", "Conv3d_stride",
+        "Conv3d_stride_padding")},
     **{f"pytorch-converted/test_{name}": "int64 graph inputs (an embedding's indices)" for name in (
         "Embedding", "Embedding_sparse")},
     "pytorch-operator/test_operator_non_float_params": "int64 graph inputs",

@@ -115,7 +115,7 @@ def test_integer_input_is_a_value_error_naming_the_node(op):
         graph(pycnn.tensor(np.ones(SHAPES[4], np.int64)))
 
 
-@pytest.mark.parametrize("op, rank", [("MaxPool", 5), ("AveragePool", 2), ("GlobalAveragePool", 5),
+@pytest.mark.parametrize("op, rank", [("MaxPool", 2), ("AveragePool", 2), ("GlobalAveragePool", 5),
                                       ("Conv", 5), ("Gemm", 4), ("BatchNormalization", 1), ("LRN", 2)])
 def test_declared_wrong_rank_is_refused_at_load(op, rank):
     with pytest.raises(OnnxImportError, match=r"input 0 \('x'\) must be .*-d, got shape \(2,"):
@@ -128,5 +128,5 @@ def test_average_pool_after_flatten_names_the_node_the_rank_and_the_shape():
                         make_node("AveragePool", ["f"], ["y"], name="/5/AveragePool", kernel_shape=[2, 2],
                                   pads=[1, 1, 1, 1], count_include_pad=1)], [], {"x": None}, 13)
     graph = pycnn.onnx.load(model.SerializeToString())
-    with pytest.raises(ValueError, match=r"'/5/AveragePool' \(AveragePool.*must be 3-d to 4-d, got shape \(2, 48\)"):
+    with pytest.raises(ValueError, match=r"'/5/AveragePool' \(AveragePool.*must be 3-d to 5-d, got shape \(2, 48\)"):
         graph(pycnn.tensor(np.ones((2, 3, 4, 4), F32)))

@@ -143,3 +143,35 @@ def test_expand_and_tile_sum_their_copies_back():
     x = np.random.default_rng(14).standard_normal((3, 1, 5)).astype(np.float32)
     run_both("Expand", [x], lambda t, s: t.expand(2, 3, 4, 5), initializers={"s": np.array([2, 1, 4, 1], np.int64)})
     run_both("Tile", [x], lambda t, r: t.repeat(2, 3, 1), initializers={"r": np.array([2, 3, 1], np.int64)})
+
+
+@pytest.mark.parametrize("ceil", [0, 1])
+def test_pools_3d_match_torch(ceil):
+    x = np.random.default_rng(15 + ceil).standard_normal((2, 3, 7, 6, 9)).astype(np.float32)
+    attrs = {"kernel_shape": [3, 2, 3], "strides": [2, 1, 2], "pads": [1, 0, 1, 1, 0, 1], "ceil_mode": ceil}
+    run_both("MaxPool", [x], lambda t: F.max_pool3d(t, (3, 2, 3), (2, 1, 2), (1, 0, 1), ceil_mode=bool(ceil)), attrs)
+    run_both("MaxPool", [x], lambda t: F.max_pool3d(t, (2, 2, 2), 1, 0, dilation=(2, 1, 3)),
+             {"kernel_shape": [2, 2, 2], "dilations": [2, 1, 3]})
+    for include in (0, 1):
+        run_both("AveragePool", [x], lambda t: F.avg_pool3d(t, (3, 2, 3), (2, 1, 2), (1, 0, 1), ceil_mode=bool(ceil),
+                                                           count_include_pad=bool(include)),
+                 dict(attrs, count_include_pad=include))
+
+
+@pytest.mark.parametrize("include", [0, 1])
+def test_dilated_average_pool_divides_by_each_windows_count(include):
+    """torch has no dilated average pooling: the reference is the window sum (a depthwise convolution
+    with ones) divided by the count of positions inside the input (and its pads with count_include_pad)."""
+    x = np.random.default_rng(16).standard_normal((2, 3, 9, 8)).astype(np.float32)
+    pads, size = (1, 2, 1, 2), (9, 8)
+
+    def reference(t):
+        sums = F.conv2d(F.pad(t, (pads[1], pads[3], pads[0], pads[2])), torch.ones(3, 1, 3, 2, dtype=t.dtype),
+                        stride=(2, 1), dilation=(2, 3), groups=3)
+        inside = torch.ones(1, 1, *size, dtype=t.dtype)
+        inside = F.pad(inside, (pads[1], pads[3], pads[0], pads[2]), value=float(include))
+        counts = F.conv2d(inside, torch.ones(1, 1, 3, 2, dtype=t.dtype), stride=(2, 1), dilation=(2, 3))
+        return sums / counts
+
+    run_both("AveragePool", [x], reference, {"kernel_shape": [3, 2], "strides": [2, 1], "dilations": [2, 3],
+                                             "pads": list(pads), "count_include_pad": include})

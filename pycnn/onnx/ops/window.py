@@ -25,6 +25,33 @@ def as_2d(node, x):
     return lifted, tensor_ops.reshape(x, (n, c, 1, length))
 
 
+def depth_then_plane(node):
+    """A 3-d window over (D, H, W) as two 2-d ones: (kernel_d, 1) over (D, H * W), then (kernel_h,
+    kernel_w) over (H, W); exact for max and average pooling, whose windows and divisors are products
+    of per-axis ones (pads, ceil_mode, count_include_pad, auto_pad alike)."""
+    first, second = node.copy(), node.copy()
+    for key, one in _LIFTED.items():
+        if key in node.attrs:
+            d, h, w = node.attrs[key]
+            first.attrs[key], second.attrs[key] = [d, one], [h, w]
+    if "pads" in node.attrs:
+        bd, bh, bw, ed, eh, ew = node.attrs["pads"]
+        first.attrs["pads"], second.attrs["pads"] = [bd, 0, ed, 0], [bh, bw, eh, ew]
+    return first, second
+
+
+def pool_3d(node, x, pool2d):
+    """``pool2d(node, x)`` (a 2-d MaxPool or AveragePool) applied to (N, C, D, H, W) as
+    :func:`depth_then_plane` says."""
+    first, second = depth_then_plane(node)
+    n, c, d, h, w = shape_of(x)
+    y = pool2d(first, tensor_ops.reshape(x, (n, c, d, h * w)))
+    d_out = shape_of(y)[2]
+    y = pool2d(second, tensor_ops.reshape(y, (n, c * d_out, h, w)))
+    h_out, w_out = shape_of(y)[2:]
+    return tensor_ops.reshape(y, (n, c, d_out, h_out, w_out))
+
+
 def back_to_1d(y, was_1d):
     """The (N, C, 1, L) result of a lifted 1-d op as (N, C, L)."""
     if not was_1d:
@@ -55,14 +82,16 @@ def window_problems(node, what):
     ``what``: 'convolves' or 'pools', for the message."""
     problems = []
     kernel = node.attr("kernel_shape")
-    spatial = len(kernel) if kernel is not None and len(kernel) in (1, 2) else 2
+    spatial = len(kernel) if kernel is not None and len(kernel) in (1, 2, 3) else 2
+    if spatial == 3 and what != "pools":
+        problems.append(f"kernel_shape {kernel} is 3-d; pycnn {what} (N, C, L) and (N, C, H, W) tensors only")
     for key, low in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
         value = node.attr(key)
         if value is None:
             continue
         if len(value) != spatial:
-            problems.append(f"{key} {value} is not 1-d or 2-d like the kernel; pycnn {what} (N, C, L) and "
-                            "(N, C, H, W) tensors only")
+            problems.append(f"{key} {value} does not have one value per spatial axis like the kernel "
+                            f"{kernel}")
         elif min(value) < low:
             problems.append(f"{key} {value} must be positive")
         elif max(value) >= 1 << 31:
