@@ -11,6 +11,7 @@ from pycnn.onnx import OnnxImportError
 
 pytest.importorskip("onnx")
 from helpers.onnx_builders import make_initializer, make_model, make_node  # noqa: E402
+from onnx import helper  # noqa: E402
 from pycnn.onnx.ops import IMPORTERS  # noqa: E402
 
 C = 3
@@ -55,6 +56,11 @@ CASES = {
     "Unsqueeze": ([make_node("Unsqueeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([4], np.int64))]),
     "Squeeze": ([make_node("Squeeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([3], np.int64))]),
     "Concat": ([make_node("Concat", ["x", "x"], ["y"], axis=1)], []),
+    "If": ([make_node("If", ["c"], ["y"], then_branch=helper.make_graph(
+        [make_node("Neg", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", 1, None)]),
+        else_branch=helper.make_graph([make_node("Abs", ["x"], ["e"])], "else", [],
+                                      [helper.make_tensor_value_info("e", 1, None)]))],
+           [make_initializer("c", np.array(True))]),
     "InstanceNormalization": ([make_node("InstanceNormalization", ["x", "s", "b"], ["y"])],
                               [_const("s", (C,)), _const("b", (C,))]),
     "GroupNormalization": ([make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=1)],

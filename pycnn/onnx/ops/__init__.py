@@ -13,6 +13,7 @@ A new op: its handler and emitter in the family's file (or a new file imported b
 from . import (  # noqa: F401
     activation,
     constant,
+    control,
     conv,
     dropout,
     elementwise,

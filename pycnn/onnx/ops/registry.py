@@ -33,17 +33,19 @@ ATTRIBUTE_KINDS = dict(
                           "noop_with_empty_axes", "num_outputs", "blocksize", "num_groups", "stash_type",
                           "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
     **{k: "float" for k in ("alpha", "beta", "bias", "epsilon", "momentum", "ratio", "min", "max", "value_float")},
-    value_floats="floats", value="tensor")
+    value_floats="floats", value="tensor", then_branch="graph", else_branch="graph")
 
 _KIND_TEST = {
     "int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)),
     "str": lambda v: isinstance(v, str), "tensor": lambda v: isinstance(v, np.ndarray),
     "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
     "int_or_str": lambda v: isinstance(v, (int, str)),
+    "graph": lambda v: type(v).__name__ == "Subgraph",
     "floats": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
 }
 _KIND_NAMES = {"int": "an int", "float": "a float", "str": "a string", "tensor": "a tensor",
-               "ints": "a list of ints", "floats": "a list of floats", "int_or_str": "an int or a type name"}
+               "ints": "a list of ints", "floats": "a list of floats", "int_or_str": "an int or a type name",
+               "graph": "a graph"}
 
 ANY_NUMBER = (1, None)  # the ``inputs`` of a variadic op: one or more, none of them empty
 
