@@ -39,6 +39,18 @@ def test_every_supported_attribute_has_a_type():
     assert not missing
 
 
+def test_no_imported_op_changed_after_the_newest_opset_read():
+    """pycnn reads files up to parse.MAX_OPSET: each op it imports has no newer version than that in the
+    installed onnx (a new version's semantics would need reading first)."""
+    import onnx.defs
+
+    from pycnn.onnx.ops import IMPORTERS
+    from pycnn.onnx.parse import MAX_OPSET
+
+    newer = {op: onnx.defs.get_schema(op, onnx.defs.onnx_opset_version()).since_version for op in IMPORTERS}
+    assert {op: v for op, v in newer.items() if v > MAX_OPSET} == {}
+
+
 def test_every_required_family_has_float32_cases(results):
     """The suite really runs: each core family has float32 cases, most of them passing."""
     for op in suite.REQUIRED:

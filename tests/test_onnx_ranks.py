@@ -56,6 +56,8 @@ CASES = {
     "Unsqueeze": ([make_node("Unsqueeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([4], np.int64))]),
     "Squeeze": ([make_node("Squeeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([3], np.int64))]),
     "Concat": ([make_node("Concat", ["x", "x"], ["y"], axis=1)], []),
+    "DepthToSpace": ([make_node("DepthToSpace", ["x"], ["y"], blocksize=1)], []),
+    "SpaceToDepth": ([make_node("SpaceToDepth", ["x"], ["y"], blocksize=1)], []),
     "If": ([make_node("If", ["c"], ["y"], then_branch=helper.make_graph(
         [make_node("Neg", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", 1, None)]),
         else_branch=helper.make_graph([make_node("Abs", ["x"], ["e"])], "else", [],

@@ -4,6 +4,6 @@ from . import init
 from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d,
                      CrossEntropyLoss, Dropout, Flatten, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
                      InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm,
-                     LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU,
+                     LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PixelShuffle, PixelUnshuffle, PReLU, ReLU,
                      ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential

@@ -213,13 +213,15 @@ def read_attributes(node, base_dir, opset=None, depth=0):
     return out
 
 
-# Opsets 22 to 25 changed only the types the imported ops accept (bfloat16, float8, int4...), and
-# Cast's new round_mode attribute is refused as unknown, so their files import with the same semantics.
+# Opsets 22 to 28 changed only the types the imported ops accept (bfloat16, float8, int4...), added
+# attributes pycnn refuses as unknown (Cast's round_mode, Range's stash_type) or reads (SpaceToDepth's
+# mode, opset 28), so their files import with the same semantics; tests/test_onnx_backend_suite.py
+# checks that no imported op has a newer version than MAX_OPSET that pycnn has not read.
 # Opsets 1 to 6 (Caffe2 and the first PyTorch exporters) are read with their own attributes: the
 # ``broadcast``/``axis`` of the arithmetic ops, ``consumed_inputs``, BatchNormalization's ``is_test``
 # and ``spatial``, Reshape's ``shape`` and Concat's default axis 1 (opsets 1-3), Cast's ``to`` as a
 # type name (opsets 1-5).
-MIN_OPSET, MAX_OPSET = 1, 25
+MIN_OPSET, MAX_OPSET = 1, 28
 
 
 def _declared_shapes(g):

@@ -24,7 +24,8 @@ EXPORTERS = {}  # pycnn autograd Function class -> emitter(trace, out, *args, **
 # The type each ONNX attribute must have (parse.read_attributes gives int, float, str, an ndarray for
 # a tensor, or a list); an op may override one (Pad's ``value`` is a float, Constant's a tensor).
 ATTRIBUTE_KINDS = dict(
-    {k: "str" for k in ("auto_pad", "mode")},
+    {k: "str" for k in ("auto_pad", "mode", "coordinate_transformation_mode", "nearest_mode",
+                        "keep_aspect_ratio_policy")},
     **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
                            "consumed_inputs", "paddings", "value_ints", "split", "starts", "ends", "scales",
                            "sizes", "output_padding", "output_shape")},

@@ -353,3 +353,46 @@ def import_tile(node, inputs, training):
     if isinstance(x, np.ndarray):
         return (np.tile(x, repeats),)
     return (ExpandFunction.apply(x, None, tuple(repeats)),)
+
+
+def _block(node, x):
+    b = node.attr("blocksize")
+    if not isinstance(b, int) or b < 1:
+        raise ValueError(f"{node.op} {node.name!r}: blocksize {b!r} is not a positive int")
+    if len(shape_of(x)) != 4:
+        raise ValueError(f"{node.op} {node.name!r}: expected a 4-d input (N, C, H, W), got shape {shape_of(x)}")
+    return b
+
+
+def _permute(x, perm):
+    return np.transpose(x, perm) if isinstance(x, np.ndarray) else tensor_ops.permute(x, perm)
+
+
+@importer("DepthToSpace", arrays_too=True, attrs=("blocksize", "mode"), ranks={0: 4}, runs_on_host=True)
+def import_depth_to_space(node, inputs, training):
+    """(N, C * b * b, H, W) -> (N, C, H * b, W * b); mode DCR (the default: depth, column, row) or CRD
+    (torch's pixel_shuffle)."""
+    x = inputs[0]
+    b = _block(node, x)
+    n, c, h, w = shape_of(x)
+    if c % (b * b):
+        raise ValueError(f"DepthToSpace {node.name!r}: {c} channels are not divisible by blocksize^2 = {b * b}")
+    if node.attr("mode", "DCR") == "DCR":
+        y = _permute(reshape(x, (n, b, b, c // (b * b), h, w)), (0, 3, 4, 1, 5, 2))
+    else:
+        y = _permute(reshape(x, (n, c // (b * b), b, b, h, w)), (0, 1, 4, 2, 5, 3))
+    return (reshape(y, (n, c // (b * b), h * b, w * b)),)
+
+
+@importer("SpaceToDepth", arrays_too=True, attrs=("blocksize", "mode"), ranks={0: 4}, runs_on_host=True)
+def import_space_to_depth(node, inputs, training):
+    """(N, C, H * b, W * b) -> (N, C * b * b, H, W), the inverse of DepthToSpace DCR (mode DCR, the
+    default) or CRD (mode CRD, opset 28)."""
+    x = inputs[0]
+    b = _block(node, x)
+    n, c, h, w = shape_of(x)
+    if h % b or w % b:
+        raise ValueError(f"SpaceToDepth {node.name!r}: spatial size {(h, w)} is not divisible by blocksize {b}")
+    crd = node.attr("mode", "DCR") == "CRD"
+    y = _permute(reshape(x, (n, c, h // b, b, w // b, b)), (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4))
+    return (reshape(y, (n, c * b * b, h // b, w // b)),)
