@@ -8,9 +8,10 @@ Each case ends as one of:
 - ``wrong``: ran, an output differs (shape or values);
 - ``error``: any other exception, at load or at run time.
 
-How the cases are fed: float32 graph inputs of rank >= 1 stay inputs; scalars and graph inputs of any
-other type (shapes, axes, indices, pads, ratios, boolean flags) become initializers, which is how
-exporters write them. A case whose
+How the cases are fed: float32 graph inputs of rank >= 1 stay inputs; scalars, graph inputs of any
+other type (shapes, axes, indices, pads, ratios, boolean flags) and float32 inputs in the positions
+pycnn's importer needs before the network runs (Resize's scales and roi) become initializers, which is
+how exporters write them. A case whose
 every input is then an initializer has no network input and is refused (pycnn needs one).
 
 Dropout in training mode draws a random mask that no other library reproduces: those cases pass when
@@ -95,10 +96,11 @@ def _feed(case):
     present = list(graph.input)
     feeds = []
     kept = []
+    static = _static_names(graph)
     for info, value in zip(present, inputs):
         if isinstance(value, np.generic):
             value = np.asarray(value)
-        if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.ndim:
+        if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.ndim and info.name not in static:
             kept.append(info)
             feeds.append(value)
         elif isinstance(value, np.ndarray):
@@ -108,6 +110,26 @@ def _feed(case):
     del graph.input[:]
     graph.input.extend(kept)
     return model, feeds
+
+
+def _static_names(graph):
+    """The names a node reads in the positions pycnn's importer needs before the network runs."""
+    from pycnn.graph import Node
+    from pycnn.onnx.ops import IMPORTERS
+    from pycnn.onnx.parse import read_attributes
+
+    names = set()
+    for proto in graph.node:
+        op = IMPORTERS.get(proto.op_type)
+        if op is None:
+            continue
+        try:
+            node = Node(proto.name, proto.op_type, 0, read_attributes(proto, None), list(proto.input), [])
+            static = op.static_inputs(node)
+        except Exception:  # noqa: BLE001 - an attribute pycnn refuses: load reports it
+            continue
+        names.update(name for i, name in enumerate(proto.input) if i in static)
+    return names
 
 
 def _dropout_check(case, got, inputs):

@@ -2,8 +2,6 @@
 shapes, stride, padding, output_padding, dilation, groups, every gradient; ONNX ConvTranspose (2-d and
 1-d, pads, output_shape, auto_pad) from PyTorch's exporter against onnxruntime; pycnn's export read back
 by onnxruntime."""
-import io
-
 import numpy as np
 import pytest
 
@@ -63,22 +61,12 @@ def test_module_has_torchs_shapes_defaults_and_checks():
 @pytest.mark.parametrize("opset", [9, 13, 17])
 def test_torch_exported_decoder_imports_and_matches_onnxruntime_and_torch_gradients(opset):
     pytest.importorskip("onnxruntime")
-    from helpers.onnx_builders import run_onnxruntime
+    from helpers.onnx_torch import check_torch_export
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
                               torch.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1),
                               torch.nn.ConvTranspose2d(4, 2, (2, 3), stride=(1, 2), dilation=2, groups=2)).eval()
-    x = np.random.default_rng(opset).standard_normal((2, 3, 9, 10)).astype(np.float32)
-    buffer = io.BytesIO()
-    torch.onnx.export(net, (torch.tensor(x),), buffer, dynamo=False, opset_version=opset)
-    graph = pycnn.onnx.load(buffer.getvalue())
-    xp = pycnn.tensor(x, requires_grad=True)
-    y = graph(xp)
-    _close(y.numpy(), run_onnxruntime(buffer.getvalue(), x)[0], "vs onnxruntime", 1e-4)
-    y.sum().backward()
-    xt = torch.tensor(x, requires_grad=True)
-    net(xt).sum().backward()
-    _close(xp.grad.numpy(), xt.grad.numpy(), "input gradient vs torch", 1e-3)
+    check_torch_export(net, np.random.default_rng(opset).standard_normal((2, 3, 9, 10)).astype(np.float32), opset)
 
 
 def test_exported_conv_transpose_runs_in_onnxruntime(tmp_path):

@@ -56,6 +56,9 @@ CASES = {
     "Unsqueeze": ([make_node("Unsqueeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([4], np.int64))]),
     "Squeeze": ([make_node("Squeeze", ["x", "a"], ["y"])], [make_initializer("a", np.array([3], np.int64))]),
     "Concat": ([make_node("Concat", ["x", "x"], ["y"], axis=1)], []),
+    "Resize": ([make_node("Resize", ["x", "", "s"], ["y"], mode="linear")],
+               [make_initializer("s", np.array([1.0], F32))]),
+    "Upsample": ([make_node("Upsample", ["x", "s"], ["y"])], [make_initializer("s", np.array([1.0], F32))]),
     "DepthToSpace": ([make_node("DepthToSpace", ["x"], ["y"], blocksize=1)], []),
     "SpaceToDepth": ([make_node("SpaceToDepth", ["x"], ["y"], blocksize=1)], []),
     "If": ([make_node("If", ["c"], ["y"], then_branch=helper.make_graph(

@@ -5,5 +5,5 @@ from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, Batch
                      CrossEntropyLoss, Dropout, Flatten, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
                      InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm,
                      LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PixelShuffle, PixelUnshuffle, PReLU, ReLU,
-                     ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
+                     ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh, Upsample)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential

@@ -3,6 +3,8 @@
     close(got, want, what, tol)                          -> asserts a relative error below tol
     run_both(op, arrays, torch_fn, attrs, opset, ...)    -> the graph's output and input gradients vs torch
     check_export(model, path, x)                         -> pycnn's export checked, run by onnxruntime, read back
+    check_torch_export(net, x, opset, gradients)         -> torch's export imported: onnxruntime's output and
+                                                            torch's input gradient (relative errors returned)
 
 A test file imports this module after ``pytest.importorskip("onnx")`` and ``importorskip("torch")``.
 """
@@ -14,11 +16,16 @@ import pycnn
 import pycnn.onnx
 
 
-def close(got, want, what, tol=2e-5):
-    """float32 results against float64 ones, relative to the scale of ``want``."""
+def relative_error(got, want):
+    """max |got - want| over max |want| (floored at 1e-6)."""
     want = np.asarray(want, dtype=np.float64)
     scale = max(float(np.abs(want).max(initial=0.0)), 1e-6)
-    err = float(np.abs(np.asarray(got, dtype=np.float64) - want).max(initial=0.0)) / scale
+    return float(np.abs(np.asarray(got, dtype=np.float64) - want).max(initial=0.0)) / scale
+
+
+def close(got, want, what, tol=2e-5):
+    """float32 results against float64 ones, relative to the scale of ``want``."""
+    err = relative_error(got, want)
     assert err < tol, f"{what}: relative error {err:.3g}"
 
 
@@ -59,3 +66,28 @@ def check_export(model, path, x):
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     np.testing.assert_allclose(run_onnxruntime(path, x)[0], ours, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(pycnn.onnx.load(str(path))(pycnn.tensor(x)).numpy(), ours, rtol=1e-4, atol=1e-5)
+
+
+def check_torch_export(net, x, opset, gradients=True, tol=1e-4, grad_tol=1e-3, dynamo=False):
+    """``net`` (a torch Module) exported by PyTorch at ``opset`` and imported by pycnn: its output on ``x``
+    against onnxruntime's (relative error below ``tol``) and, with ``gradients``, the input gradient of
+    the output's sum against torch's (below ``grad_tol``). Returns (graph, output error, gradient error)."""
+    import io
+
+    from helpers.onnx_builders import run_onnxruntime
+
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (torch.tensor(x),), buffer, dynamo=dynamo, opset_version=opset)
+    graph = pycnn.onnx.load(buffer.getvalue())
+    xp = pycnn.tensor(x, requires_grad=True)
+    y = graph(xp)
+    out_err = relative_error(y.numpy(), run_onnxruntime(buffer.getvalue(), x)[0])
+    assert out_err < tol, f"output vs onnxruntime: relative error {out_err:.3g}"
+    grad_err = None
+    if gradients:
+        y.sum().backward()
+        xt = torch.tensor(x, requires_grad=True)
+        net(xt).sum().backward()
+        grad_err = relative_error(xp.grad.numpy(), xt.grad.numpy())
+        assert grad_err < grad_tol, f"input gradient vs torch: relative error {grad_err:.3g}"
+    return graph, out_err, grad_err

@@ -15,4 +15,5 @@ from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
                             LocalResponseNorm, _BatchNorm)
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
+from .upsampling import Upsample
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

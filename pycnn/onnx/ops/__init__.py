@@ -23,6 +23,7 @@ from . import (  # noqa: F401
     pad,
     pooling,
     reduction,
+    resize,
     shape,
 )
 from .registry import EXPORTERS, IMPORTERS, OnnxOp, exporter, importer
