@@ -53,10 +53,7 @@ REQUIRED = (
 
 # Float32 cases of the REQUIRED families that stay refused, each with the reason (what remains of the
 # issue). A case listed here that passes makes the test fail, so the list only shrinks.
-KNOWN_REFUSED = {
-    **{name: "BatchNormalization training_mode=1 in the file (its running-statistics outputs)" for name in (
-        "test_batchnorm_example_training_mode", "test_batchnorm_epsilon_training_mode")},
-}
+KNOWN_REFUSED = {}
 
 OUTCOMES = ("pass", "refused", "wrong", "error")
 

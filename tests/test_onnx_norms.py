@@ -112,3 +112,27 @@ def test_exported_norms_run_in_onnxruntime_and_come_back(tmp_path):
                           nn.LayerNorm(6))
     x = np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32)
     check_export(model, tmp_path / "norms.onnx", x)
+
+
+def test_batch_norm_training_mode_in_the_file_uses_the_batch_and_outputs_the_updated_statistics():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 5, 2)).astype(np.float32) * 2 + 1
+    stats = [rng.standard_normal(3).astype(np.float32) for _ in range(3)] + [rng.random(3).astype(np.float32) + 0.5]
+    node = make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], training_mode=1,
+                     momentum=0.8, epsilon=1e-3)
+    model = make_model([node], [make_initializer(n, v) for n, v in zip("sbmv", stats)], {"x": [4, 3, 5, 2]}, 15,
+                       outputs=("y", "rm", "rv"))
+    graph = pycnn.onnx.load(model.SerializeToString()).eval()  # the file's mode wins over eval()
+    xp = pycnn.tensor(x, requires_grad=True)
+    y, rm, rv = graph(xp)
+    w = rng.standard_normal(x.shape).astype(np.float32)
+    y.backward(pycnn.tensor(w))
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    s, b = (torch.tensor(v, dtype=torch.float64) for v in stats[:2])
+    yt = torch.nn.functional.batch_norm(xt, None, None, s, b, True, 0.0, 1e-3)
+    yt.backward(torch.tensor(w, dtype=torch.float64))
+    close(y.numpy(), yt.detach().numpy(), "training-mode output")
+    close(xp.grad.numpy(), xt.grad.numpy(), "its input gradient", 1e-4)
+    x64 = x.astype(np.float64)
+    close(rm.numpy(), 0.8 * stats[2] + 0.2 * x64.mean(axis=(0, 2, 3)), "running mean")
+    close(rv.numpy(), 0.8 * stats[3] + 0.2 * x64.var(axis=(0, 2, 3)), "running var")

@@ -7,6 +7,7 @@ old statistics where torch's weighs the new batch: one is 1 minus the other."""
 import numpy as np
 
 from ... import tensor_ops
+from ...creation import tensor
 from ...nn import functional as F
 from ...nn.functional.normalization import BatchNormFunction, LocalResponseNormFunction
 from ...nn.functional.normalize import NormalizeFunction, normalize
@@ -18,12 +19,10 @@ from .registry import exporter, importer
 
 
 def _batch_norm_problems(node, used):
-    problems = only_first_outputs_used(1)(node, used)
+    file_training = node.attr("training_mode", 0) and node.opset >= 14
+    problems = only_first_outputs_used(3 if file_training else 1)(node, used)
     if node.opset < 9 and node.attr("spatial", 1) != 1:
         problems.append("spatial=0 (per-activation statistics) is not supported")
-    if node.attr("training_mode", 0):
-        problems.append("training_mode=1 in the file is not supported; pycnn sets the mode with "
-                        "model.train()/eval()")
     return problems
 
 
@@ -39,10 +38,26 @@ def _batch_norm_constant_problems(node, values):
           weights={1: "as_is", 2: "as_is"}, buffers=(3, 4), inputs=(5, 5), outputs=5, ranks={0: (2, None)},
           attrs=("epsilon", "momentum", "spatial", "is_test", "consumed_inputs", "training_mode"))
 def import_batch_norm(node, inputs, training):
+    """pycnn's mode (model.train()/eval()) picks batch or running statistics, unless the file says
+    training_mode=1 (opset 14+): then the batch's, always, without touching the running statistics,
+    and outputs 1 and 2 are the updated ones ONNX defines (momentum * running + (1 - momentum) * batch,
+    the batch variance biased), without a gradient."""
     x, scale, bias, mean, var = inputs
+    eps = node.attr("epsilon", 1e-5)
+    if node.attr("training_mode", 0) and node.opset >= 14:
+        y = F.batch_norm(x, None, None, scale, bias, True, 0.0, eps)
+        if len(node.outputs) == 1:
+            return (y,)
+        a = x.to("cpu").numpy().astype(np.float64)
+        axes = (0,) + tuple(range(2, a.ndim))
+        m = node.attr("momentum", 0.9)
+        new_mean = m * mean.to("cpu").numpy() + (1 - m) * a.mean(axis=axes)
+        new_var = m * var.to("cpu").numpy() + (1 - m) * a.var(axis=axes)
+        return (y, tensor(new_mean.astype(np.float32), device=x.device),
+                tensor(new_var.astype(np.float32), device=x.device))
     momentum = 1.0 - node.attr("momentum", 0.9)
     use_batch = training and not node.frozen  # pycnn.transfer freezes a node's statistics
-    return (F.batch_norm(x, mean, var, scale, bias, use_batch, momentum, node.attr("epsilon", 1e-5)),)
+    return (F.batch_norm(x, mean, var, scale, bias, use_batch, momentum, eps),)
 
 
 @exporter(BatchNormFunction)
