@@ -14,6 +14,7 @@ from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
                             LocalResponseNorm, _BatchNorm)
+from .one_dimensional import AvgPool1d, Conv1d, MaxPool1d
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .upsampling import Upsample
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
