@@ -46,10 +46,10 @@ def _build(name):
     with torch.no_grad():  # batch norm statistics and affines away from identity, linear layers of unit gain,
         for m in net.modules():  # so that the outputs are not near zero at random weights
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(1 + 0.2 * torch.randn_like(m.weight))
+                m.weight.copy_(1 + 0.1 * torch.randn_like(m.weight))
                 m.bias.copy_(0.1 * torch.randn_like(m.bias))
                 m.running_mean.copy_(0.1 * torch.randn_like(m.running_mean))
-                m.running_var.copy_(0.5 + torch.rand_like(m.running_var))
+                m.running_var.copy_(1 + torch.rand_like(m.running_var))  # >= 1: deep nets stay in range
             elif isinstance(m, torch.nn.Linear):
                 torch.nn.init.normal_(m.weight, std=m.in_features ** -0.5)
     return net
@@ -59,7 +59,7 @@ def _fine_tune_step_lowers_the_loss(graph, x):
     """Cross entropy of the (pooled) logits against fixed labels, one SGD step, the loss again."""
     graph.eval()  # batch norm on its running statistics: the step changes the weights only
     params = [p for p in graph.parameters() if p.requires_grad]
-    optimizer = pycnn.optim.SGD(params, lr=0.05)
+    optimizer = pycnn.optim.SGD(params, lr=0.01)
     xp = pycnn.tensor(x)
 
     def loss():
