@@ -108,3 +108,33 @@ def test_comparisons_and_hardmax_in_the_network_are_float_masks_without_gradient
     model = make_model(nodes, [], {"x": [2, 3], "x1": [2, 3]}, 13)
     got = pycnn.onnx.load(model.SerializeToString())(pycnn.tensor(x), pycnn.tensor(x[::-1].copy()))
     assert np.array_equal(got.numpy(), (x > x[::-1]).astype(np.float32))
+
+
+def test_imported_graph_of_the_new_ops_exports_and_runs_in_onnxruntime(tmp_path):
+    """The new ops' import Functions export again (Elementwise, Mask, MatMul, Select, Expand): the file
+    onnxruntime runs gives pycnn's output, at another batch size too."""
+    pytest.importorskip("onnxruntime")
+    from helpers.onnx_builders import run_onnxruntime
+
+    def i64(name, values):
+        return make_initializer(name, np.asarray(values, np.int64))
+
+    nodes = [make_node("Erf", ["x"], ["e"]), make_node("Less", ["x", "zero"], ["neg"]),
+             make_node("Where", ["neg", "e", "x"], ["w"]), make_node("Pow", ["w", "two"], ["p"]),
+             make_node("Slice", ["p", "st", "en", "ax", "sp"], ["s"]),
+             make_node("Gather", ["s", "idx"], ["g"], axis=2),
+             make_node("Split", ["g", "parts"], ["a", "b"], axis=1),
+             make_node("Transpose", ["b"], ["bt"], perm=[0, 1, 3, 2]),
+             make_node("MatMul", ["a", "bt"], ["m"]), make_node("Tile", ["m", "reps"], ["t"]),
+             make_node("Hardmax", ["t"], ["h"], axis=-1), make_node("Cast", ["t"], ["ti"], to=7),
+             make_node("Cast", ["ti"], ["tf"], to=1), make_node("Add", ["h", "tf"], ["y0"]),
+             make_node("Abs", ["y0"], ["y"])]
+    inits = [make_initializer("zero", np.float32(0)), make_initializer("two", np.float32(2)),
+             i64("st", [-1, 1]), i64("en", [-100, 5]), i64("ax", [3, 2]), i64("sp", [-2, 1]),
+             i64("idx", [2, 0, 3]), i64("parts", [2, 1]), i64("reps", [1, 1, 2, 1])]
+    model = make_model(nodes, inits, {"x": ["N", 3, 6, 7]}, 13)
+    graph = pycnn.onnx.load(model.SerializeToString())
+    path = pycnn.onnx.export(graph, tmp_path / "again.onnx", (2, 3, 6, 7))
+    for batch in (2, 3):
+        x = (np.random.default_rng(batch).standard_normal((batch, 3, 6, 7)) * 2).astype(np.float32)
+        np.testing.assert_allclose(run_onnxruntime(path, x)[0], graph(pycnn.tensor(x)).numpy(), rtol=1e-5, atol=1e-5)

@@ -2,7 +2,6 @@
 Cast also in the network, which computes in float32 (a cast to float is the value itself)."""
 import numpy as np
 
-from ...creation import tensor
 from .common import ints
 from .registry import importer
 
@@ -69,11 +68,11 @@ def _cast_on_arrays(node, inputs):
 def import_cast(node, inputs, training):
     """In the network (float32 values): to a float type, the value itself; to an integer type, its
     integer part, to bool, 0/1, as float32 values without a gradient."""
+    from .math import _mask
     x = inputs[0]
     if _cast_to(node) in _FLOAT_TYPES:
         return (x,)
-    values = _cast_on_arrays(node, [x.to("cpu").numpy()])[0]
-    return (tensor(values.astype(np.float32), device=x.device),)
+    return (_mask(node, inputs, lambda node, arrays: _cast_on_arrays(node, arrays)[0]),)
 
 
 @importer("CastLike", arrays_only=True, type_only_inputs=(1,), inputs=(2, 2), attrs=("saturate",))

@@ -120,3 +120,14 @@ def export_linear(trace, out, x, w, b):
         trace.node("MatMul", [trace.name_of(x), wt], out)
     else:
         trace.node("Add", [trace.node("MatMul", [trace.name_of(x), wt]), trace.name_of(b)], out)
+
+
+@exporter(MatMulFunction)
+def export_matmul(trace, out, a, bt):
+    """B arrives with its last two axes swapped: Transpose them back, then MatMul."""
+    b = trace.name_of(bt)
+    if bt.ndim >= 2:
+        perm = list(range(bt.ndim))
+        perm[-2:] = perm[-1], perm[-2]
+        b = trace.node("Transpose", [b], perm=perm)
+    trace.node("MatMul", [trace.name_of(a), b], out)

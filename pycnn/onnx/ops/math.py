@@ -16,10 +16,9 @@ import math
 import numpy as np
 
 from ...autograd import Function
-from ...creation import tensor
 from ...tensor_ops.common import from_host
 from .common import axis_index, shape_of
-from .registry import importer
+from .registry import exporter, importer
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -156,21 +155,41 @@ def _compare_on_arrays(node, inputs):
     return (_COMPARE[node.op](a, b),)
 
 
+class MaskFunction(Function):
+    """A float32 result of the network's values that has no gradient (a comparison's 0/1 mask, Not/And/
+    Or/Xor of masks, Hardmax's one-hot, a Cast to an integer type): ``node`` (an ONNX node of this
+    package) computed by ``compute(node, arrays)`` on the host. Its backward passes nothing back; its
+    export writes ``node`` again, between Casts from and to float."""
+
+    def forward(self, *xs, node, compute):
+        self.count = len(xs)
+        arrays = [x.to("cpu").numpy() for x in xs]
+        return from_host(np.asarray(compute(node, arrays), dtype=np.float32), xs[0].device, np.float32)
+
+    def backward(self, grad):
+        return (None,) * self.count
+
+
+def _mask(node, inputs, compute):
+    return MaskFunction.apply(*inputs, node=node, compute=compute)
+
+
+def _compare_arrays(node, arrays):
+    if node.op in ("And", "Or", "Xor", "Not"):
+        arrays = [x != 0 for x in arrays]
+    return _compare_on_arrays(node, arrays)[0]
+
+
 @importer(*_COMPARE, on_arrays=_compare_on_arrays, inputs=(2, 2), attrs=("broadcast", "axis"),
           any_dtype_inputs=(0, 1))
 def import_compare(node, inputs, training):
     """A float32 0/1 Tensor without a gradient (see the module docstring)."""
-    a = inputs[0]
-    arrays = [x.to("cpu").numpy() for x in inputs]
-    if node.op in ("And", "Or", "Xor"):
-        arrays = [x != 0 for x in arrays]
-    return (tensor(_compare_on_arrays(node, arrays)[0].astype(np.float32), device=a.device),)
+    return (_mask(node, inputs, _compare_arrays),)
 
 
 @importer("Not", on_arrays=_compare_on_arrays, any_dtype_inputs=(0,))
 def import_not(node, inputs, training):
-    x = inputs[0]
-    return (tensor((x.to("cpu").numpy() == 0).astype(np.float32), device=x.device),)
+    return (_mask(node, inputs, _compare_arrays),)
 
 
 def hardmax_array(x, node):
@@ -192,5 +211,35 @@ def hardmax_array(x, node):
 @importer("Hardmax", on_arrays=lambda node, inputs: (hardmax_array(inputs[0], node),), attrs=("axis",))
 def import_hardmax(node, inputs, training):
     """Its gradient is zero almost everywhere: the result is a Tensor without a gradient."""
-    x = inputs[0]
-    return (tensor(hardmax_array(x.to("cpu").numpy(), node), device=x.device),)
+    return (_mask(node, inputs, lambda node, arrays: hardmax_array(arrays[0], node)),)
+
+
+# ----- export ---------------------------------------------------------------------------------------
+_BOOL, _FLOAT = 9, 1  # ONNX TensorProto types
+
+
+@exporter(ElementwiseFunction)
+def export_elementwise(trace, out, *xs, op, params=()):
+    names = [trace.name_of(x) for x in xs]
+    if op == "Where":  # the condition is a float 0/1 mask in pycnn
+        names[0] = trace.node("Cast", [names[0]], to=_BOOL)
+    trace.node(op, names, out, **{k: float(v) for k, v in params})
+
+
+@exporter(MaskFunction)
+def export_mask(trace, out, *xs, node, compute):
+    """The node again: its inputs cast to bool where ONNX wants bools, its result cast to float."""
+    names = [trace.name_of(x) for x in xs]
+    if node.op in ("And", "Or", "Xor", "Not"):
+        names = [trace.node("Cast", [n], to=_BOOL) for n in names]
+    if node.op == "Hardmax" and node.opset < 13:  # the input coerced to 2-d at axis
+        axis = axis_index(node.attr("axis", 1), xs[0].ndim, node)
+        flat = trace.node("Hardmax", [trace.node("Flatten", names, axis=axis)], axis=1)
+        trace.node("Reshape", [flat, trace.node("Shape", names)], out)
+        return
+    attrs = {"axis": node.attrs["axis"]} if "axis" in node.attrs and node.op == "Hardmax" else {}
+    if node.op == "Cast":
+        from .constant import _cast_to
+        attrs = {"to": int(_cast_to(node))}
+    result = trace.node(node.op, names, **attrs)
+    trace.node("Cast", [result], out, to=_FLOAT)

@@ -396,3 +396,41 @@ def import_space_to_depth(node, inputs, training):
     crd = node.attr("mode", "DCR") == "CRD"
     y = _permute(reshape(x, (n, c, h // b, b, w // b, b)), (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4))
     return (reshape(y, (n, c * b * b, h // b, w // b)),)
+
+
+# ----- export of the selections --------------------------------------------------------------------
+_INT64_MIN = -(1 << 63)
+
+
+@exporter(SelectFunction)
+def export_select(trace, out, x, key):
+    """The slices as one Slice (starts, ends, axes, steps), then the integer array as a Gather."""
+    name = trace.name_of(x)
+    starts, ends, axes, steps = [], [], [], []
+    gather = None
+    for axis, (item, size) in enumerate(zip(key, x.shape)):
+        if isinstance(item, np.ndarray):
+            gather = (axis, item)
+        elif isinstance(item, slice) and item != slice(None):
+            start, stop, step = item.indices(size)
+            starts.append(start)
+            ends.append(stop if stop >= 0 else _INT64_MIN)  # a backward slice down to element 0
+            axes.append(axis)
+            steps.append(step)
+    parts = [starts, ends, axes, steps]
+    if starts:
+        inputs = [name] + [trace.const(np.asarray(v, np.int64), stem) for v, stem in zip(parts, ("starts", "ends",
+                                                                                            "axes", "steps"))]
+        name = trace.node("Slice", inputs, None if gather else out)
+    if gather:
+        trace.node("Gather", [name, trace.const(np.asarray(gather[1], np.int64), "indices")], out, axis=gather[0])
+    elif not starts:
+        trace.alias(out, x)
+
+
+@exporter(ExpandFunction)
+def export_expand(trace, out, x, shape, repeats):
+    if repeats is not None:
+        trace.node("Tile", [trace.name_of(x), trace.const(np.asarray(repeats, np.int64), "repeats")], out)
+    else:
+        trace.node("Expand", [trace.name_of(x), trace.const(np.asarray(shape, np.int64), "shape")], out)
