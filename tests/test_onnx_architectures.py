@@ -1,10 +1,11 @@
-"""Issue 12's architectures, exported by PyTorch (random weights, 64x64 inputs) at opsets 13 and 17 and
-imported by pycnn: ShuffleNetV2 (5-d channel-shuffle Reshape/Transpose, Split), MobileNetV3 (HardSwish,
-HardSigmoid, squeeze-excitation), ConvNeXt-Tiny (NHWC permutes, LayerNorm, MatMul on 4-d tensors, GELU,
-layer scale), LR-ASPP and FCN segmentation heads (bilinear Resize to the input size). Each matches
-onnxruntime within 1e-4 (relative to the output's scale), its input gradient matches PyTorch's within
-1e-3, and one SGD step on the imported graph lowers the loss. The errors are printed (pytest -s).
-ConvNeXt-Tiny and FCN-ResNet50 are marked slow (tens of seconds each on two cores)."""
+"""Issue 12's architectures, exported by PyTorch (random weights, 64x64 inputs) at opsets 13 and 17
+(and by the dynamo exporter at opset 18) and imported by pycnn: ShuffleNetV2 (5-d channel-shuffle
+Reshape/Transpose, Split), MobileNetV3 (HardSwish, HardSigmoid, squeeze-excitation), ConvNeXt-Tiny
+(NHWC permutes, LayerNorm, MatMul on 4-d tensors, GELU, layer scale), LR-ASPP and FCN segmentation
+heads (bilinear Resize to the input size). Each matches onnxruntime within 1e-4 (relative to the
+output's scale), its input gradient matches PyTorch's within 1e-3, and one SGD step on the imported
+graph lowers the loss. The errors are printed (pytest -s). Only ShuffleNetV2 and LR-ASPP at opset 13
+run by default; the rest are marked slow (tens of seconds to minutes each on two cores)."""
 import numpy as np
 import pytest
 
@@ -76,13 +77,13 @@ def _fine_tune_step_lowers_the_loss(graph, x):
     return before.item(), after.item()
 
 
-def _check(name, opset):
+def _check(name, opset, dynamo=False):
     net = _build(name)
     x = np.random.default_rng(opset).standard_normal((2, 3, 64, 64)).astype(np.float32)
-    graph, out_err, grad_err = check_torch_export(net, x, opset)
+    graph, out_err, grad_err = check_torch_export(net, x, opset, dynamo=dynamo)
     before, after = _fine_tune_step_lowers_the_loss(graph, x)
-    print(f"\n{name} opset {opset}: output vs onnxruntime {out_err:.2g}, input gradient vs torch {grad_err:.2g}, "
-          f"fine-tune loss {before:.4f} -> {after:.4f}")
+    print(f"\n{name} opset {opset}{' (dynamo)' if dynamo else ''}: output vs onnxruntime {out_err:.2g}, input "
+          f"gradient vs torch {grad_err:.2g}, fine-tune loss {before:.4f} -> {after:.4f}")
 
 
 @pytest.mark.parametrize("name,opset", [("shufflenet_v2_x0_5", 13), ("lraspp_mobilenet_v3_large", 13)])
@@ -97,3 +98,10 @@ def test_architecture_matches_onnxruntime_and_torch_and_fine_tunes(name, opset):
                                         ("convnext_tiny", 17), ("fcn_resnet50", 13), ("fcn_resnet50", 17)])
 def test_architecture_matches_onnxruntime_and_torch_and_fine_tunes_slow(name, opset):
     _check(name, opset)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "mobilenet_v3_small", "convnext_tiny"])
+def test_dynamo_exports_match_onnxruntime_and_torch_and_fine_tune(name):
+    pytest.importorskip("onnxscript")
+    _check(name, 18, dynamo=True)
