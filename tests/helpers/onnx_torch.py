@@ -71,7 +71,7 @@ def check_export(model, path, x):
 def check_torch_export(net, x, opset, gradients=True, tol=1e-4, grad_tol=1e-3, dynamo=False):
     """``net`` (a torch Module) exported by PyTorch at ``opset`` and imported by pycnn: its output on ``x``
     against onnxruntime's (relative error below ``tol``) and, with ``gradients``, the input gradient of
-    the output's sum against torch's (below ``grad_tol``). Returns (graph, output error, gradient error)."""
+    the output's sum against torch's in float64 (below ``grad_tol``). Returns (graph, output error, gradient error)."""
     import io
 
     from helpers.onnx_builders import run_onnxruntime
@@ -84,10 +84,12 @@ def check_torch_export(net, x, opset, gradients=True, tol=1e-4, grad_tol=1e-3, d
     out_err = relative_error(y.numpy(), run_onnxruntime(buffer.getvalue(), x)[0])
     assert out_err < tol, f"output vs onnxruntime: relative error {out_err:.3g}"
     grad_err = None
-    if gradients:
+    if gradients:  # against torch in float64: the exact gradient, not another float32 rounding of it
+        import copy
+
         y.sum().backward()
-        xt = torch.tensor(x, requires_grad=True)
-        net(xt).sum().backward()
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        copy.deepcopy(net).double()(xt).sum().backward()
         grad_err = relative_error(xp.grad.numpy(), xt.grad.numpy())
         assert grad_err < grad_tol, f"input gradient vs torch: relative error {grad_err:.3g}"
     return graph, out_err, grad_err
