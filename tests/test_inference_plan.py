@@ -268,6 +268,28 @@ def test_plan_threads_apply_to_its_run_only():
     assert pycnn.get_num_threads() == before, "a plan's threads= must not change the caller's setting"
 
 
+@pytest.mark.parametrize("kernel, stride, dilation, shape", [
+    (2, 2, 1, (3, 7, 28, 28)),     # LeNet's: non-overlapping windows, one run across rows and planes
+    (2, 2, 1, (5, 16, 11, 10)),    # an odd height: the last input row is never read
+    (1, 2, 1, (2, 3, 9, 7)),       # the row pitch (OW * stride = 8) past the width
+    (3, 3, 1, (2, 4, 10, 11)),     # a dropped last column
+    (2, 3, 2, (2, 3, 12, 13)),     # dilated taps inside the stride
+    (2, 2, 1, (1, 1, 2, 600)),     # one long row
+])
+def test_plan_max_pool_fixed_windows_with_nan(kernel, stride, dilation, shape):
+    """The plan's max pool where windows do not overlap along rows (its second pass runs across rows
+    and planes at once) against the training kernel, with NaN and -inf in the input."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[rng.integers(0, x.size, 5)] = np.nan
+    x.flat[rng.integers(0, x.size, 5)] = -np.inf
+    model = nn.Sequential(nn.MaxPool2d(kernel, stride, 0, dilation))
+    model.eval()
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    np.testing.assert_array_equal(plan(x).numpy(), eager(model, x))
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_plan_max_pool_matches_eager_on_random_windows(seed):
     """The plan's max pool (values only, vector selects across each row's interior windows) against the
