@@ -309,3 +309,25 @@ def test_plan_max_pool_matches_eager_on_random_windows(seed):
     plan = pycnn.optimize_for_inference(model, x)
     assert plan.python_nodes(x.shape) == []
     np.testing.assert_array_equal(plan(x).numpy(), eager(model, x))
+
+
+@pytest.mark.parametrize("batch, features_in, features_out, bias", [
+    (1, 400, 120, True), (2, 37, 64, True), (3, 5, 1, False), (4, 130, 129, True), (1, 1, 200, True),
+    (5, 64, 70, True), (9, 33, 17, False),
+])
+def test_plan_linear_matches_torch(batch, features_in, features_out, bias):
+    """The plan's linear (weight packed transposed once; a few rows along the outputs in vectors, more
+    rows through the gemm) against torch float64: widths below, at and past one 64-output block."""
+    import torch
+
+    rng = np.random.default_rng(features_out)
+    layer = nn.Linear(features_in, features_out, bias=bias)
+    model = nn.Sequential(layer)
+    model.eval()
+    x = rng.standard_normal((batch, features_in)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    w = torch.tensor(layer.weight.numpy(), dtype=torch.float64)
+    b = torch.tensor(layer.bias.numpy(), dtype=torch.float64) if bias else None
+    expected = torch.nn.functional.linear(torch.tensor(x, dtype=torch.float64), w, b).numpy()
+    np.testing.assert_allclose(plan(x).numpy(), expected, rtol=1e-5, atol=1e-5 * np.sqrt(features_in))

@@ -118,9 +118,14 @@ struct Plan {
     LinearShape s{batch, int64_t(weight.shape(1)), int64_t(weight.shape(0))};
     range(x, s.N * s.in_features, "linear input");
     range(y, s.N * s.out_features, "linear output");
-    Floats w = copy_array(weight, weight.size(), "weight"),
-           b = copy_array(bias, s.out_features, "bias");
-    plan.add(name, [=](float* a) { cpu::linear_forward(a + y, a + x, w->data(), data(b), s); });
+    if (static_cast<int64_t>(weight.size()) != s.in_features * s.out_features)
+      value_error("InferencePlan.add_linear: expected a contiguous 2-d weight");
+    auto packed = std::make_shared<std::vector<float>>(
+        static_cast<size_t>(s.in_features * cpu::linear_packed_width(s.out_features)));
+    cpu::linear_pack_weight(packed->data(), weight.data(), s);
+    Floats w = std::move(packed), b = copy_array(bias, s.out_features, "bias");
+    plan.add(name,
+             [=](float* a) { cpu::linear_forward_packed(a + y, a + x, w->data(), data(b), s); });
   }
 
   static Pool2dShape pool_shape(const Dims& input, Pair kernel, Pair stride, Pair padding,

@@ -101,9 +101,10 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
 // LeNet's 14- and 5-pixel rows are too short for a vector loop each (73 ns a row, when a row was a
 // call).
 struct PoolRows {
-  int64_t lo, hi;  // the interior output columns (no padding inside the window)
-  int64_t pitch;   // floats between rows of `column`
-  bool flat;       // the second pass runs across rows (see above)
+  int64_t lo, hi;        // the interior output columns (no padding inside the window)
+  int64_t pitch;         // floats between rows of `column`
+  bool flat;             // the second pass runs across rows (see above)
+  const PoolTaps* taps;  // per output row oh: its in-bounds kernel rows
 };
 
 template <int kStride>  // 0: s.stride_w at run time
@@ -115,15 +116,19 @@ static inline
                                                              const PoolRows& pr) {
   const int64_t W = s.W, OH = s.out_h(), OW = s.out_w(), sw = kStride ? kStride : s.stride_w;
   const int64_t lo = pr.lo, hi = pr.hi, width = std::min(W, pr.pitch);
-  for (int64_t r = r0; r < r1; ++r) {  // first pass: column maxima of each output row
+  // First pass: column maxima of each output row. Plane and row are counted, not divided out: two
+  // 64-bit divisions a row cost as much as a 28-pixel row's selects.
+  const float* xp = x + (r0 / OH) * s.H * W;
+  for (int64_t r = r0, oh = r0 % OH; r < r1; ++r) {
     float* __restrict col = column + (r - r0) * pr.pitch;
-    const float* xp = x + (r / OH) * s.H * W;
-    const int64_t h0 = (r % OH) * s.stride_h - s.pad_h;
-    const PoolTaps th = pool_taps(h0, s.dil_h, s.KH, s.H);
+    const int64_t h0 = oh * s.stride_h - s.pad_h;
+    const PoolTaps th = pr.taps[oh];
     if (th.lo < th.hi) {  // the first in-bounds row starts the column maxima
       const float* row = xp + (h0 + th.lo * s.dil_h) * W;
+#pragma omp simd
       for (int64_t w = 0; w < width; ++w) col[w] = row[w];
     } else {
+#pragma omp simd
       for (int64_t w = 0; w < width; ++w) col[w] = -INFINITY;
     }
     for (int64_t kh = th.lo + 1; kh < th.hi; ++kh) {
@@ -134,6 +139,7 @@ static inline
         col[w] = detail::select((v > b) | (v != v), v, b);
       }
     }
+    if (++oh == OH) oh = 0, xp += s.H * W;
   }
   // Second pass: (first, count) outputs at y + r0 * OW + first read tap kw of output i at
   // taps[i * sw + kw * dil]; the flat case is one run over the whole chunk.
@@ -194,6 +200,12 @@ void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
   int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 14) / pr.pitch);
   chunk = std::max<int64_t>(1, std::min(chunk, (rows + 4 * threads - 1) / (4 * threads)));
   const int64_t chunks = (rows + chunk - 1) / chunk;
+  std::vector<PoolTaps> taps(static_cast<size_t>(OH));
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t h0 = oh * s.stride_h - s.pad_h;
+    taps[oh] = pool_taps(h0, s.dil_h, s.KH, s.H);
+  }
+  pr.taps = taps.data();
 #pragma omp parallel if (parallel)
   {
     thread_local std::vector<float> column;
