@@ -164,11 +164,18 @@ class CompiledPlan:
         self.python_nodes = [node for kind, *rest in self.segments if kind == "python" for node in rest]
         self._spans = {name: (offset, offset + int(np.prod(self.shapes[name], dtype=np.int64)), self.shapes[name])
                        for name, offset in self.offsets.items()}
-        self._arenas, self._lock = [], threading.Lock()
+        # The whole plan is one C++ call when no step runs in Python (the usual CNN).
+        self._one_call = len(self.segments) == 1 and self.segments[0][0] == "native"
+        self._arenas = []  # idle (arena, input views, output views); list.pop/append are atomic
 
     def _view(self, arena, name):
         begin, end, shape = self._spans[name]
         return arena[begin:end].reshape(shape)
+
+    def _new_arena(self):
+        arena = np.empty(self.native.arena_floats, np.float32)
+        return (arena, [self._view(arena, name) for name in self.ir.inputs],
+                [self._view(arena, name) if name in self.shapes else None for name in self.ir.outputs])
 
     def _run_python(self, arena, node):
         op = OPS[node.op]
@@ -194,21 +201,26 @@ class CompiledPlan:
 
     def run(self, arrays, threads=None):
         """The outputs (numpy arrays) for ``arrays``, float32 numpy arrays of the compiled shapes."""
-        with self._lock:
-            arena = self._arenas.pop() if self._arenas else np.empty(self.native.arena_floats, np.float32)
         try:
-            for name, array in zip(self.ir.inputs, arrays):
-                self._view(arena, name)[...] = array
-            for kind, *where in self.segments:
-                if kind == "native":
-                    self.native.run(arena, where[0], where[1], threads or 0)
-                else:
-                    self._run_python(arena, where[0])
-            return [self._view(arena, name).copy() if name in self.shapes else np.array(self.ir.constants[name])
-                    for name in self.ir.outputs]
+            slot = self._arenas.pop()
+        except IndexError:
+            slot = self._new_arena()
+        arena, inputs, outputs = slot
+        try:
+            for view, array in zip(inputs, arrays):
+                view[...] = array
+            if self._one_call:
+                self.native.run(arena, 0, len(self.native), threads or 0)
+            else:
+                for kind, *where in self.segments:
+                    if kind == "native":
+                        self.native.run(arena, where[0], where[1], threads or 0)
+                    else:
+                        self._run_python(arena, where[0])
+            return [view.copy() if view is not None else np.array(self.ir.constants[name])
+                    for view, name in zip(outputs, self.ir.outputs)]
         finally:
-            with self._lock:
-                self._arenas.append(arena)
+            self._arenas.append(slot)
 
 
 class InferencePlan:
@@ -233,6 +245,7 @@ class InferencePlan:
         self.threads = threads
         self.input_names = list(input_names)
         self._compiled = {}
+        self._last = (None, None)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -259,7 +272,11 @@ class InferencePlan:
 
     def run(self, arrays):
         """Runs the plan on float32 numpy arrays (one per input) and returns numpy arrays."""
-        return self.compiled(*(a.shape for a in arrays)).run(arrays, self.threads)
+        shapes = tuple(a.shape for a in arrays)
+        last = self._last  # (shapes, plan) of the previous call: the usual case skips the cache's lock
+        plan = last[1] if last[0] == shapes else self.compiled(*shapes)
+        self._last = (shapes, plan)
+        return plan.run(arrays, self.threads)
 
     def __call__(self, *inputs):
         if len(inputs) != len(self.input_names):
