@@ -89,6 +89,8 @@ LAYERS = [
     dict(n=16, cin=64, cout=64, h=7, w=7, k=3, padding=(1, 1)),
     dict(n=1, cin=3, cout=16, h=32, w=32, k=3, padding=(1, 1)),
     dict(n=1, cin=32, cout=32, h=17, w=17, k=3, padding=(1, 1), groups=32),      # depthwise
+    dict(n=2, cin=40, cout=40, h=10, w=9, k=3, stride=(2, 1), padding=(1, 1), groups=40),  # 16+16+8
+    dict(n=1, cin=5, cout=5, h=6, w=40, k=3, padding=(1, 1), groups=5),          # per-channel path
     dict(n=2, cin=144, cout=144, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1), groups=144),
     dict(n=1, cin=8, cout=8, h=9, w=9, k=5, padding=(2, 2), dilation=(2, 2), groups=8),
     dict(n=1, cin=8, cout=16, h=9, w=9, k=3, padding=(1, 1), groups=8),          # channel multiplier 2

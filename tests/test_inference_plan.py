@@ -253,9 +253,29 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
         plan.run(np.zeros(10, np.float32), 0, 1)
     with pytest.raises(ValueError, match="begin"):
         plan.run(np.zeros(100, np.float32), 0, 5)
+    with pytest.raises(ValueError, match="seconds"):
+        plan.run(np.zeros(100, np.float32), 0, 1, 0, np.zeros(3))
     arena = np.arange(100, dtype=np.float32) - 50
-    plan.run(arena, 0, 1)
+    seconds = np.full(1, -1.0)
+    plan.run(arena, 0, 1, 0, seconds)
     np.testing.assert_array_equal(arena[50:], np.maximum(np.arange(50) - 50, 0))
+    assert plan.step_names == ["r"] and seconds[0] >= 0.0
+
+
+def test_plan_profile_names_every_step_in_order():
+    """profile(): one (node, op, seconds) per step, C++ and Python steps alike, in running order."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Hardswish(), nn.Flatten(), nn.Linear(4 * 36, 5))
+    model.eval()
+    x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    profile = plan.profile(x, runs=3)
+    compiled = plan.compiled(x.shape)
+    python = [node.name for node in compiled.python_nodes]
+    assert [op for _, op, _ in profile] == [op for op in (n.op for n in compiled.ir.nodes)
+                                             if op not in ("Flatten", "Reshape")]
+    assert all(seconds >= 0.0 for _, _, seconds in profile)
+    assert set(python) <= {name for name, _, _ in profile}
+    np.testing.assert_allclose(plan(x).numpy(), eager(model, x), rtol=1e-5, atol=1e-6)
 
 
 def test_plan_threads_apply_to_its_run_only():

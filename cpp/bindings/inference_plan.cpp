@@ -44,6 +44,7 @@ namespace {
 using Floats = std::shared_ptr<const std::vector<float>>;
 using Array = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
 using Arena = nb::ndarray<float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Seconds = nb::ndarray<double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Dims = std::vector<int64_t>;
 
 int64_t product(const Dims& dims) {
@@ -317,16 +318,20 @@ struct Plan {
     plan.add(name, [=](float* a) { std::copy(a + x, a + x + n, a + y); });
   }
 
-  void run(Arena arena, int64_t begin, int64_t end, int threads) {
+  void run(Arena arena, int64_t begin, int64_t end, int threads, std::optional<Seconds> seconds) {
     if (static_cast<int64_t>(arena.size()) < plan.arena_floats())
       value_error("InferencePlan.run: expected an arena of at least ", plan.arena_floats(),
                   " floats, got ", arena.size());
+    if (seconds && static_cast<int64_t>(seconds->size()) != std::max<int64_t>(0, end - begin))
+      value_error("InferencePlan.run: expected `seconds` to hold end - begin = ", end - begin,
+                  " float64 values, got ", seconds->size());
     float* a = arena.data();
+    double* times = seconds ? seconds->data() : nullptr;
     nb::gil_scoped_release release;
     const int before = omp_get_max_threads();  // the calling thread's setting, restored after
     if (threads > 0) omp_set_num_threads(threads);
     try {
-      plan.run(a, begin, end);
+      plan.run(a, begin, end, times);
     } catch (...) {
       omp_set_num_threads(before);
       throw;
@@ -342,6 +347,7 @@ void bind_inference_plan(nb::module_& m) {
       .def(nb::init<int64_t>(), nb::arg("arena_floats"))
       .def_prop_ro("arena_floats", [](const Plan& p) { return p.plan.arena_floats(); })
       .def("__len__", [](const Plan& p) { return p.plan.size(); })
+      .def_prop_ro("step_names", [](const Plan& p) { return p.plan.names(); })
       .def("add_conv2d", &Plan::add_conv2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
            nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
            nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
@@ -375,7 +381,7 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("beta"), nb::arg("k"))
       .def("add_copy", &Plan::add_copy, nb::arg("name"), nb::arg("y"), nb::arg("x"), nb::arg("n"))
       .def("run", &Plan::run, nb::arg("arena"), nb::arg("begin"), nb::arg("end"),
-           nb::arg("threads") = 0);
+           nb::arg("threads") = 0, nb::arg("seconds").none() = nb::none());
 }
 
 }  // namespace pycnn

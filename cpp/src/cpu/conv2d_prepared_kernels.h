@@ -62,7 +62,16 @@ struct ConvTileKernel {
   void (*wide_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int rows, int64_t q0,
                      int64_t cols, int64_t wq, int64_t ow, const float* residual, float lo,
                      float hi);
+  // The channel-vector depthwise path (conv2d_prepared.cpp): `vw` channels of the input transposed
+  // into xt [hq][wq][vw] with zero padding (ph, pw) and `slack` zeroed floats after it; then the
+  // sums t[(oh * OW + ow) * vw + c] of each output pixel's taps, weights wv [KH * KW][vw].
+  void (*to_channel_vectors)(float* xt, const float* x, int64_t plane, int channels, int64_t H,
+                             int64_t W, int64_t ph, int64_t pw, int64_t hq, int64_t wq,
+                             int64_t slack);
+  void (*depthwise_vectors)(float* t, const float* xt, int64_t wq, int64_t OH, int64_t OW, int sh,
+                            int sw, int dh, int dw, int KH, int KW, const float* wv);
   int row_pixels;  // the most pixels one row tile holds in registers
+  int vw;          // floats per vector
   const char* isa;
 };
 
