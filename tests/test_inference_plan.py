@@ -83,14 +83,26 @@ def test_plan_takes_tensors_and_arrays_and_keeps_its_own_weights():
         pycnn.optimize_for_inference(model, [[1.0]])
 
 
+class ChannelsLast(nn.Module):  # a Transpose: the C++ plan has no step for it
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class ChannelsFirst(nn.Module):
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
+
+
 def test_ops_without_a_plan_kernel_run_in_python_between_native_steps():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish(), nn.Conv2d(4, 2, 1), nn.PReLU(2))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), ChannelsLast(), nn.Hardswish(), ChannelsFirst(), nn.Conv2d(4, 2, 1),
+                          nn.PReLU(2))
     model.eval()
     x = RNG.standard_normal((2, 3, 7, 7)).astype(np.float32)
     plan = pycnn.optimize_for_inference(model, x)
     assert_close(plan(x).numpy(), eager(model, x))
     python = plan.python_nodes(x.shape)
-    assert len(python) == 1 and "Hard" in python[0], f"HardSwish has no plan kernel, PRelu has: {python}"
+    assert len(python) == 2 and all("Transpose" in name for name in python), \
+        f"Transpose has no plan kernel; HardSwish and PRelu have: {python}"
 
 
 def test_two_threads_share_one_plan():
@@ -264,7 +276,7 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
 
 def test_plan_profile_names_every_step_in_order():
     """profile(): one (node, op, seconds) per step, C++ and Python steps alike, in running order."""
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Hardswish(), nn.Flatten(), nn.Linear(4 * 36, 5))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), ChannelsLast(), nn.Flatten(), nn.Linear(4 * 36, 5))
     model.eval()
     x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
     plan = pycnn.optimize_for_inference(model, x)
@@ -274,7 +286,7 @@ def test_plan_profile_names_every_step_in_order():
     assert [op for _, op, _ in profile] == [op for op in (n.op for n in compiled.ir.nodes)
                                              if op not in ("Flatten", "Reshape")]
     assert all(seconds >= 0.0 for _, _, seconds in profile)
-    assert set(python) <= {name for name, _, _ in profile}
+    assert python and set(python) <= {name for name, _, _ in profile}
     np.testing.assert_allclose(plan(x).numpy(), eager(model, x), rtol=1e-5, atol=1e-6)
 
 
@@ -351,3 +363,20 @@ def test_plan_linear_matches_torch(batch, features_in, features_out, bias):
     b = torch.tensor(layer.bias.numpy(), dtype=torch.float64) if bias else None
     expected = torch.nn.functional.linear(torch.tensor(x, dtype=torch.float64), w, b).numpy()
     np.testing.assert_allclose(plan(x).numpy(), expected, rtol=1e-5, atol=1e-5 * np.sqrt(features_in))
+
+
+def test_plan_activations_are_cpp_steps_matching_eager():
+    """HardSwish, Hardsigmoid, GELU (both forms) and Softplus traced at the newest opset, one plan step each,
+    equal to the eager modules (NaN kept, the kinks at +-3 included)."""
+    model = nn.Sequential(nn.Hardswish(), nn.Hardsigmoid(), nn.GELU(), nn.GELU(approximate="tanh"), nn.Softplus())
+    model.eval()
+    x = (RNG.standard_normal((2, 3, 8, 8)) * 4).astype(np.float32)
+    x[0, 0, 0, :4] = [np.nan, 3.0, -3.0, 2.9999998]
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    np.testing.assert_allclose(plan(x).numpy(), eager(model, x), rtol=1e-6, atol=1e-7, equal_nan=True)
+    for act in (nn.Hardswish(), nn.Hardsigmoid()):
+        single = nn.Sequential(act)
+        single.eval()
+        np.testing.assert_allclose(pycnn.optimize_for_inference(single, x)(x).numpy(), eager(single, x), rtol=1e-6,
+                                   atol=1e-7, equal_nan=True)

@@ -24,6 +24,7 @@
 #include "pycnn/ops/elementwise.h"
 #include "pycnn/ops/elu.h"
 #include "pycnn/ops/gelu.h"
+#include "pycnn/ops/hardswish.h"
 #include "pycnn/ops/leaky_relu.h"
 #include "pycnn/ops/linear.h"
 #include "pycnn/ops/local_response_norm.h"
@@ -194,11 +195,15 @@ struct Plan {
     else if (kind == "gelu")
       step = [=](float* a) { cpu::gelu_forward(a + y, a + x, alpha != 0.0f, n); };
     else if (kind == "silu") step = [=](float* a) { cpu::silu_forward(a + y, a + x, n); };
+    else if (kind == "hardswish") step = [=](float* a) { cpu::hardswish_forward(a + y, a + x, n); };
+    else if (kind == "hardsigmoid")
+      step = [=](float* a) { cpu::hardsigmoid_forward(a + y, a + x, alpha, beta, n); };
     else if (kind == "softplus")
       step = [=](float* a) { cpu::softplus_forward(a + y, a + x, alpha, beta, n); };
     else
       value_error("InferencePlan.add_unary: unknown activation '", kind,
-                  "' (expected relu, clip, leaky_relu, sigmoid, tanh, elu, gelu, silu, softplus)");
+                  "' (expected relu, clip, leaky_relu, sigmoid, tanh, elu, gelu, silu, softplus, ",
+                  "hardswish, hardsigmoid)");
     plan.add(name, step);
   }
 
