@@ -29,6 +29,9 @@
 // or two weight panels share it, so the tile kernel reads its panel straight from the padded copy.
 // That needs the panel to be one affine run, so outputs are computed on the padded width (Wq
 // columns a row, the last KW - 1 of each thrown away) and copied out (forward_wide).
+// Depthwise layers on small or strided planes take the channel-vector path (use_depthwise_vectors):
+// 16 channels transposed into one padded [H][W][16] copy, their taps summed a vector of channels at a
+// time, the sums transposed back by the row tiles' epilogue (forward_depthwise_vectors).
 #include "pycnn/ops/conv2d_prepared.h"
 
 #include <omp.h>
