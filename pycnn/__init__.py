@@ -1,5 +1,6 @@
 """pycnn: a small, readable CNN engine. C++ and CUDA kernels with forward and backward passes,
 driven from Python with PyTorch's names and semantics."""
+from . import _threads  # loads _C, with libgomp's idle threads set to sleep soon (see _threads.py)
 from . import _C, _arguments, cuda, tensor_ops
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
