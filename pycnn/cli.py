@@ -176,6 +176,7 @@ def cmd_train(args):
     _check_train_args(args)
     if args.threads is not None:
         pycnn.set_num_threads(args.threads)
+    pycnn.use_deterministic_algorithms(args.deterministic)
     pycnn.manual_seed(args.seed)
     (x_train, y_train), (x_test, y_test), classes = _load_args_data(args)
     mean, std = _normalizer(x_train)
@@ -511,8 +512,10 @@ def parser():
     t.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz; a larger --epochs than the run began with extends it "
                         "(its cosine schedule re-planned to end at the new --epochs)")
-    t.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (default: all cores; 1 is faster when other work keeps the cores busy)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    t.add_argument("--deterministic", action="store_true",
+                   help="the same result whatever --threads (pycnn.use_deterministic_algorithms; a few percent "
+                        "slower)")
     t.set_defaults(run=cmd_train)
     e = sub.add_parser("eval", help="evaluate saved weights or an ONNX model", formatter_class=_Help,
                        description="Top-1 and top-5 accuracy on the held-out images of --data.")

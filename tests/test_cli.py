@@ -353,3 +353,18 @@ def test_finetune_embeds_the_normalization(tmp_path, capsys):
                        "--no-embed-normalization", "--out", tmp_path / "plain")
     assert code == 0, err
     assert [n.op_type for n in onnx.load(str(tmp_path / "plain" / "model.onnx")).graph.node[:1]] == ["Conv"]
+
+
+def test_deterministic_runs_match_across_thread_counts(tmp_path, capsys):
+    lines = []
+    for threads in (1, 2):
+        code, out, err = run(capsys, "train", "--data", "digits", "--epochs", 1, "--quiet", "--deterministic",
+                             "--threads", threads, "--out", tmp_path / str(threads))
+        assert code == 0, err
+        lines.append([x.split(", seconds")[0] for x in out.splitlines() if x.startswith("epoch ")])
+        with np.load(tmp_path / str(threads) / "model.npz") as f:
+            lines[-1].append({k: f[k] for k in f.files})
+    assert lines[0][0] == lines[1][0]
+    assert all(np.array_equal(lines[0][1][k], lines[1][1][k]) for k in lines[0][1])
+    assert pycnn.are_deterministic_algorithms_enabled()
+    pycnn.use_deterministic_algorithms(False)
