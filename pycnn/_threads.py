@@ -7,8 +7,9 @@ the cores, the spinning threads take the time slices the descheduled worker need
 region waits for a whole slice: the main job ran 20-28 s instead of 5 s next to one busy process.
 
 libgomp reads GOMP_SPINCOUNT and OMP_WAIT_POLICY once, when it is loaded. So before _C loads it,
-pycnn sets GOMP_SPINCOUNT to SPINCOUNT (about 10-30 microseconds of spinning: enough to catch the
-next region of a back-to-back sequence, short enough to leave a contended core), unless the user set
+pycnn sets GOMP_SPINCOUNT to SPINCOUNT (a thirtieth of the default: well under a millisecond of
+spinning, enough to catch a region that follows at once, short enough to leave a contended core;
+batch-1 inference on a crowded machine can lose by it, see README), unless the user set
 OMP_WAIT_POLICY or GOMP_SPINCOUNT, and removes it from the environment again afterwards (child
 processes inherit the user's environment, not pycnn's choice). It takes effect only if no library
 loaded an OpenMP runtime named libgomp.so.1 earlier (torch's wheel ships one under that name):
