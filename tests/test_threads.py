@@ -47,7 +47,7 @@ def test_idle_threads_sleep_and_a_users_policy_wins():
     ms, policy, left = probe()
     assert policy == "pycnn's: GOMP_SPINCOUNT=10000"
     assert left == "None"  # pycnn's setting does not leak into child processes
-    assert ms < 1.0, f"idle OpenMP threads burnt {ms:.2f} ms of CPU in 0.3 s of sleep"
+    assert ms < 3.0, f"idle OpenMP threads burnt {ms:.2f} ms of CPU in 0.3 s of sleep"  # 10,000 pauses
     ms, policy, left = probe(OMP_WAIT_POLICY="active")  # spin for ever: the user asked for it
     assert policy == "yours: OMP_WAIT_POLICY=active" and left == "None"
     assert ms > 10.0, f"OMP_WAIT_POLICY=active was not honoured: {ms:.2f} ms of CPU in 0.3 s of sleep"
