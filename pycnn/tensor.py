@@ -446,8 +446,18 @@ class Tensor:
 def as_tensor(value, op, name):
     """``value`` itself, when it is a pycnn.Tensor (the argument check every op starts with)."""
     if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
+        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {describe_non_tensor(value)}")
     return value
+
+
+def describe_non_tensor(value):
+    """``ndarray of dtype uint8 (convert it with pycnn.tensor(x) ...)`` for an array, else the type's name."""
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, np.ndarray) or (dtype is not None and hasattr(value, "shape")):
+        return (f"{type(value).__name__} of dtype {dtype} (Modules take pycnn Tensors: convert with "
+                f"pycnn.tensor(x), which makes float data float32; InferenceSession and optimize_for_inference's "
+                f"plan take numpy arrays)")
+    return type(value).__name__
 
 
 def as_float_tensor(value, op, name="input"):

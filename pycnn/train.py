@@ -1,7 +1,7 @@
 """pycnn.train: the training loop, evaluation, callbacks and checkpoints.
 
     history = fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None,
-                  callbacks=(), device="cpu", progress=True, resume=None)
+                  callbacks=(), device="cpu", progress="auto", resume=None)
     metrics = evaluate(model, loader, topk=(1, 5), loss=None, device="cpu")
 
 Loaders yield (images, labels) batches as numpy arrays or pycnn Tensors (pycnn.data.DataLoader does).
@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -45,6 +46,12 @@ class History:
 
     def __len__(self):
         return len(self.records)
+
+    def __repr__(self):
+        if not self.records:
+            return "History(epochs=0)"
+        last = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in self.records[-1].items())
+        return f"History(epochs={len(self.records)}, keys={self.keys()}, last: {last})"
 
     def keys(self):
         keys = []
@@ -332,8 +339,17 @@ class _Run:
         self.callbacks, self.history = callbacks, history
 
 
+def _shows_bar(progress):
+    """A progress bar for ``progress``: always for True, on a terminal for "auto" (tqdm writes to
+    stderr; in a pipe or a log file its carriage-return updates are only noise)."""
+    if progress == "auto":
+        isatty = getattr(sys.stderr, "isatty", None)
+        return bool(isatty and isatty())
+    return progress is True
+
+
 def _progress(loader, epoch, epochs, enabled):
-    if not enabled:
+    if not _shows_bar(enabled):
         return None
     try:
         from tqdm import tqdm
@@ -344,14 +360,18 @@ def _progress(loader, epoch, epochs, enabled):
 
 
 def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None, callbacks=(),
-        device="cpu", progress=True, resume=None):
+        device="cpu", progress="auto", resume=None):
     """Trains ``model`` for ``epochs`` epochs (counting those done before a resume) and returns the
     :class:`History` (train_loss, train_acc, val_loss, val_top1, val_top5, lr, seconds, images_per_s).
 
     ``loss(logits, labels)`` returns a scalar tensor. ``scheduler.step()`` runs once per epoch
     (``ReduceLROnPlateau`` gets the validation loss, or the training loss without a val_loader).
     A non-finite loss stops training with FloatingPointError naming the epoch and batch.
+    progress: "auto" (a tqdm bar per epoch on a terminal, and a line of metrics per epoch), True (the
+    bar even when stderr is not a terminal), "lines" (the metric lines only) or False (silent).
     """
+    if not (isinstance(progress, bool) or (isinstance(progress, str) and progress in ("auto", "lines"))):
+        raise ValueError(f"fit: progress must be True, False, 'auto' or 'lines', got {progress!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     callbacks = list(callbacks)
@@ -420,7 +440,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
             else:
                 scheduler.step()
         history.append(logs)
-        if progress:
+        if progress is not False:
             shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
             print(shown, flush=True)
         stop = False

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "pycnn/deterministic.h"
 #include "pycnn/gemm.h"
 #include "pycnn/ops/conv2d_prepared.h"
 #include "pycnn/vector_math.h"
@@ -342,39 +343,36 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const int64_t per_gemm = images_per_gemm(s), batches = (s.N + per_gemm - 1) / per_gemm;
   if (s.N == 0) return;
   const float* wtp = dx ? pack_weights(w, s, true) : nullptr;
-  if (batches >= threads && threads > 1) {
-    // Each thread sums its images' parameter gradients privately; one reduction at the end.
-    std::vector<std::vector<float>> dw_part(threads), db_part(threads);
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      float* my_dw = nullptr;
-      float* my_db = nullptr;
-      if (dw) {
-        dw_part[t].assign(w_size, 0.0f);
-        my_dw = dw_part[t].data();
-      }
-      if (db) {
-        db_part[t].assign(s.C_out, 0.0f);
-        my_db = db_part[t].data();
-      }
-      if (per_gemm > 1) {
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < batches; ++t)
-          backward_images(dx, my_dw, my_db, dy, x, wtp, s, t * per_gemm,
-                          std::min(per_gemm, s.N - t * per_gemm), false);
-      } else {
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < s.N; ++n)
-          backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
-                         x + n * in_size, wtp, s, false);
-      }
+  // One batch: per_gemm images through one gemm, or one image.
+  auto backward_batch = [&](int64_t t, float* part_dw, float* part_db) {
+    if (per_gemm > 1)
+      backward_images(dx, part_dw, part_db, dy, x, wtp, s, t * per_gemm,
+                      std::min(per_gemm, s.N - t * per_gemm), false);
+    else
+      backward_image(dx ? dx + t * in_size : nullptr, part_dw, part_db, dy + t * out_size,
+                     x + t * in_size, wtp, s, false);
+  };
+  const bool fixed = deterministic() && (dw || db);
+  if (fixed || (batches >= threads && threads > 1)) {
+    // The parameter gradients summed privately over each part of the batches (in batch order, on
+    // one thread), then the parts added in order. A part is one thread's share, or in deterministic
+    // mode one of a fixed number of groups, so that the rounding does not depend on the threads.
+    const int64_t parts = fixed ? std::min<int64_t>(batches, kDeterministicGroups) : threads;
+    const int64_t share = batches / parts, extra = batches % parts;  // OpenMP's static split
+    std::vector<std::vector<float>> dw_part(parts), db_part(parts);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && parts > 1)
+    for (int64_t p = 0; p < parts; ++p) {
+      if (dw) dw_part[p].assign(w_size, 0.0f);
+      if (db) db_part[p].assign(s.C_out, 0.0f);
+      const int64_t first = p * share + std::min(p, extra), count = share + (p < extra ? 1 : 0);
+      for (int64_t t = first; t < first + count; ++t)
+        backward_batch(t, dw ? dw_part[p].data() : nullptr, db ? db_part[p].data() : nullptr);
     }
-    for (int t = 0; t < threads; ++t) {
-      if (dw && !dw_part[t].empty())
-        for (int64_t i = 0; i < w_size; ++i) dw[i] += dw_part[t][i];
-      if (db && !db_part[t].empty())
-        for (int64_t i = 0; i < s.C_out; ++i) db[i] += db_part[t][i];
+    for (int64_t p = 0; p < parts; ++p) {
+      if (dw)
+        for (int64_t i = 0; i < w_size; ++i) dw[i] += dw_part[p][i];
+      if (db)
+        for (int64_t i = 0; i < s.C_out; ++i) db[i] += db_part[p][i];
     }
   } else if (per_gemm > 1) {
     for (int64_t t = 0; t < batches; ++t)
