@@ -114,6 +114,8 @@ def test_collectives():
         assert r["broadcast"] == [7.0, 8.0]
         assert r["gathered"] == [[0.0, 0.0], [1.0, 10.0]]
         assert r["unique_id_same"] and r["unique_id_calls"] == (1 if rank == 0 else 0)
+        made_id = ["ncclGetUniqueId"] if rank == 0 else []
+        assert r["nccl_init_calls"] == made_id + [["ncclCommInitRank", 2, rank, True]]
         assert r["buffers_from_rank0"], r
         assert r["shape_mismatch_error"].startswith("DistributedDataParallel: rank"), r
 
@@ -153,6 +155,20 @@ def test_cli_train_nproc_launches_mpiexec(tmp_path):
     assert evaluated.returncode == 0 and "top-1" in evaluated.stdout, evaluated.stdout + evaluated.stderr
 
 
+def test_nccl_library_not_found_is_named(monkeypatch):
+    from pycnn.distributed import nccl
+
+    monkeypatch.setenv("PYCNN_NCCL_LIBRARY", "/nonexistent/libnccl.so.2")
+    try:
+        nccl.load_library()
+    except RuntimeError as error:
+        message = str(error)
+        assert "Tried: /nonexistent/libnccl.so.2 (" in message and "pip install nvidia-nccl-cu12" in message
+    else:
+        pytest.skip("a libnccl is installed here: the error path cannot be shown")
+    assert nccl.is_available() is False
+
+
 def test_world_of_one_needs_no_launcher():
     _, results = launch("world_of_one", n=0)
     r = results[0]
@@ -161,6 +177,18 @@ def test_world_of_one_needs_no_launcher():
     assert r["nccl_error"].startswith("init_process_group(backend='nccl'): NCCL needs a CUDA GPU") or \
         r["nccl_error"].startswith("init_process_group: mpi4py is not installed")
     assert r["uninitialized_error"].startswith("DistributedDataParallel: the default process group")
+    e = r["errors"]
+    assert e["backend"] == "ValueError: init_process_group: backend must be 'auto', 'mpi' or 'nccl', got 'gloo'"
+    assert e["timeout"].startswith("ValueError: init_process_group: timeout must be a positive number")
+    assert "world_size=4, rank=-1 were asked for, but the launcher started rank 0 of 1" in e["world_size"]
+    assert "initialize the default process group twice" in e["twice"]
+    assert "op must be one of sum, avg, product, min, max, got 'mean'" in e["op"]
+    assert "expected a contiguous, writable tensor" in e["strided"]
+    assert "expected a pycnn.Tensor or a numpy array, got list" in e["list"]
+    assert "src must be a rank in [0, 1), got 3" in e["src"]
+    assert "expected a list of 1 tensors (one per rank), got 0" in e["gather_count"]
+    assert "every output must be float32 of shape (2,)" in e["gather_shape"]
+    assert "bucket_cap_mb must be a positive number, got 0" in e["bucket_cap"]
 
 
 # ----- the scenarios (rank side) ------------------------------------------------------------------
@@ -392,6 +420,7 @@ def _scenario_collectives():
     unique_id = nccl.broadcast_unique_id(dist.process_group._group.comm, make_unique_id)
     out["unique_id_same"] = unique_id == bytes(range(128))
     out["unique_id_calls"] = len(calls)
+    out["nccl_init_calls"] = _fake_nccl_communicator(dist, nccl)
     # Buffers: rank 1's running statistics differ; the forward broadcasts rank 0's.
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
     model.train(False)
@@ -407,6 +436,34 @@ def _scenario_collectives():
     except ValueError as error:
         out["shape_mismatch_error"] = str(error)
     _report(**out)
+
+
+def _fake_nccl_communicator(dist, nccl):
+    """Communicator's logic with a stand-in for libnccl and the GPU (there is none here): rank 0 alone
+    makes the id, every rank passes the same id, the world size and its rank to ncclCommInitRank."""
+    import ctypes
+
+    calls = []
+
+    def ncclGetUniqueId(buffer):
+        calls.append("ncclGetUniqueId")
+        ctypes.memmove(buffer, bytes(range(1, 129)), 128)
+        return 0
+
+    def ncclCommInitRank(handle, size, unique_id, rank):
+        calls.append(["ncclCommInitRank", size, rank, unique_id.internal == bytes(range(1, 129))])
+        return 0
+
+    class FakeNccl:  # functions as attributes, so that argtypes can be set on them as on a CDLL's
+        def __init__(self):
+            self.ncclGetUniqueId, self.ncclCommInitRank = ncclGetUniqueId, ncclCommInitRank
+    real = nccl.load_library, nccl.cuda.is_available
+    nccl.load_library, nccl.cuda.is_available = FakeNccl, lambda: True
+    try:
+        nccl.Communicator(dist.process_group._group)
+    finally:
+        nccl.load_library, nccl.cuda.is_available = real
+    return calls
 
 
 def _scenario_fit(folder):
@@ -459,14 +516,45 @@ def _scenario_world_of_one():
         nccl_error = ""
     except RuntimeError as error:
         nccl_error = str(error)
+    errors = {}
+
+    def expect(name, call):
+        try:
+            call()
+            errors[name] = ""
+        except (ValueError, TypeError, RuntimeError) as error:
+            errors[name] = f"{type(error).__name__}: {error}"
+    expect("backend", lambda: dist.init_process_group(backend="gloo"))
+    expect("timeout", lambda: dist.init_process_group(timeout=-1))
+    expect("world_size", lambda: dist.init_process_group(world_size=4))
     dist.init_process_group()
+    expect("twice", lambda: dist.init_process_group())
+    expect("op", lambda: dist.all_reduce(pycnn.tensor(np.ones(2)), op="mean"))
+    expect("strided", lambda: dist.all_reduce(np.ones((4, 4), np.float32)[:, 1]))
+    expect("list", lambda: dist.all_reduce([1.0, 2.0]))
+    expect("src", lambda: dist.broadcast(pycnn.tensor(np.ones(2)), src=3))
+    expect("gather_count", lambda: dist.all_gather([], pycnn.tensor(np.ones(2))))
+    expect("gather_shape", lambda: dist.all_gather([pycnn.tensor(np.ones(3))], pycnn.tensor(np.ones(2))))
+    expect("bucket_cap", lambda: DistributedDataParallel(_net(pycnn, seed=1), bucket_cap_mb=0))
     model = _net(pycnn, seed=7)
     ddp = DistributedDataParallel(model, bucket_cap_mb=0.001)
+    # A backward that fails half-way (here: a hook raising once) leaves the next backward intact.
+    failing = [True]
+
+    def fail_once(param):
+        if failing.pop() if failing else False:
+            raise KeyError("interrupted")
+    model[0].weight.register_post_accumulate_grad_hook(fail_once)
+    images, labels = _batches(1, 8)[0]
+    try:
+        pycnn.nn.functional.cross_entropy(ddp(pycnn.tensor(images)), pycnn.tensor(labels)).backward()
+    except KeyError:
+        pass
     plain = _net(pycnn, seed=7)
     _train(pycnn, model, ddp, 3, 0, 1)
     _train(pycnn, plain, plain, 3, 0, 1)
     _report(size=dist.get_world_size(), rank=dist.get_rank(), max_rel_vs_plain=_max_rel(model, plain),
-            nccl_error=nccl_error, uninitialized_error=uninitialized)
+            nccl_error=nccl_error, uninitialized_error=uninitialized, errors=errors)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import weakref
 
 import numpy as np
 
-from ..autograd import queue_callback
+from ..autograd import _final_callbacks, queue_callback
 from ..creation import from_numpy
 from ..distributed import process_group
 from .module import Module
@@ -95,6 +95,9 @@ class DistributedDataParallel(Module):
             raise TypeError(f"DistributedDataParallel: expected a pycnn.nn.Module, got {type(module).__name__}")
         if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) or not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be a positive number, got {bucket_cap_mb!r}")
+        if device_ids is not None or output_device is not None:
+            raise ValueError(f"DistributedDataParallel: device_ids and output_device must be None for a CPU "
+                             f"module (as torch's), got device_ids={device_ids!r}, output_device={output_device!r}")
         default = process_group._current("DistributedDataParallel")
         self.module = module
         named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
@@ -107,8 +110,9 @@ class DistributedDataParallel(Module):
         comm = default.comm.Dup() if default.comm is not None else None
         group = process_group._Group(default.backend, comm, default.rank, default.size, default.timeout)
         object.__setattr__(self, "_group", group)
+        object.__setattr__(self, "communication_seconds", 0.0)  # waits on buckets and broadcasts, summed
         self._check_same_model(named)
-        self._broadcast([p for _, p in named] + list(module.buffers()), "broadcasting rank 0's parameters")
+        self._broadcast(list(module.parameters()) + list(module.buffers()), "broadcasting rank 0's parameters")
         buckets, current, size = [], [], 0
         cap = bucket_cap_mb * 1024 * 1024
         for name, p in reversed(named):
@@ -122,11 +126,9 @@ class DistributedDataParallel(Module):
             buckets.append(_Bucket(len(buckets), current))
         object.__setattr__(self, "_buckets", buckets)
         object.__setattr__(self, "require_backward_grad_sync", True)
-        object.__setattr__(self, "_in_backward", False)
         object.__setattr__(self, "_next_bucket", 0)
         object.__setattr__(self, "_queue", queue.Queue())
         object.__setattr__(self, "_thread", None)
-        object.__setattr__(self, "communication_seconds", 0.0)  # main thread's waits on buckets, summed
         handles = []
         for bucket in buckets:
             for i, (_, p) in enumerate(bucket.params):
@@ -156,10 +158,23 @@ class DistributedDataParallel(Module):
         process_group.wait_request(self._group, request, f"DistributedDataParallel: {what}")
 
     def _broadcast(self, tensors, what):
+        """Rank 0's values of ``tensors`` on every rank: one broadcast per dtype, of the tensors packed
+        into one flat array (a batch-norm network has three buffers a layer)."""
         if self._group.comm is None:
             return
-        for t in tensors:
-            self._wait(self._group.comm.Ibcast(t.numpy(), root=0), what)
+        began = time.perf_counter()
+        for dtype in ("float32", "int64"):
+            arrays = [t.numpy() for t in tensors if t.dtype == dtype]
+            if not arrays:
+                continue
+            flat = np.concatenate([a.ravel() for a in arrays])
+            self._wait(self._group.comm.Ibcast(flat, root=0), what)
+            if self._group.rank != 0:
+                offset = 0
+                for a in arrays:
+                    a.ravel()[...] = flat[offset:offset + a.size]
+                    offset += a.size
+        object.__setattr__(self, "communication_seconds", self.communication_seconds + time.perf_counter() - began)
 
     # ----- forward ----------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -191,8 +206,7 @@ class DistributedDataParallel(Module):
         return hook
 
     def _mark_ready(self, bucket, i, param):
-        if not self._in_backward:
-            object.__setattr__(self, "_in_backward", True)
+        if self._finish_backward not in _final_callbacks():  # the first gradient of this backward
             object.__setattr__(self, "_next_bucket", 0)
             for b in self._buckets:
                 b.reset()
@@ -223,7 +237,6 @@ class DistributedDataParallel(Module):
             thread.start()
 
     def _finish_backward(self):
-        object.__setattr__(self, "_in_backward", False)
         unused = [(b, i) for b in self._buckets for i in range(len(b.params)) if not b.ready[i]]
         if unused and not self._settings[1]:
             self._wait_launched()
