@@ -75,8 +75,8 @@ def broadcast_unique_id(comm, make_unique_id):
 
 
 class Communicator:
-    """An NCCL communicator spanning the MPI group's ranks, one GPU each (a rank's GPU is
-    ``rank % device_count``, set by the launcher's CUDA_VISIBLE_DEVICES when there are several)."""
+    """An NCCL communicator spanning the MPI group's ranks, one GPU each: pycnn's "cuda" is the first
+    GPU a process sees, so each rank needs its own CUDA_VISIBLE_DEVICES (not set by pycnn yet)."""
 
     def __init__(self, group):
         if not cuda.is_available():
