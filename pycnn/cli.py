@@ -128,9 +128,11 @@ def _launch_processes(args, argv):
     mpiexec = beside if os.path.exists(beside) else shutil.which("mpiexec")
     if mpiexec is None:
         raise UsageError("--nproc: mpiexec was not found; install it with `pip install pycnn[distributed]`")
+    # Each rank imports this very pycnn: first on its path, ahead of the working directory (which
+    # `python -m`/`-c` would put first, and which may hold a source checkout without the built _C).
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
-    return subprocess.call([mpiexec, "-n", str(args.nproc), sys.executable, "-m", "pycnn.cli"] + list(argv), env=env)
+    code = f"import sys; sys.path.insert(0, {here!r}); from pycnn.cli import main; sys.exit(main())"
+    return subprocess.call([mpiexec, "-n", str(args.nproc), sys.executable, "-c", code] + list(argv))
 
 
 def cmd_train(args):

@@ -38,15 +38,14 @@ def launch(scenario, n=2, timeout=180, expect_ok=True, *args):
     each rank reported, by rank). Ranks report to files: their stdout lines may interleave."""
     import tempfile
 
-    import pycnn
+    from helpers.subprocess_env import subprocess_env
 
     with tempfile.TemporaryDirectory() as reports:
-        env = dict(os.environ, PYCNN_TEST_REPORTS=reports,
-                   PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(pycnn.__file__))))
+        env = dict(subprocess_env(), PYCNN_TEST_REPORTS=reports)
         command = [sys.executable, HERE, scenario, *args]
         if n:
             command = [MPIEXEC, "-n", str(n)] + command
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=reports)
         results = {}
         for name in os.listdir(reports):
             with open(os.path.join(reports, name)) as f:
@@ -134,14 +133,13 @@ def test_fit_under_ddp_writes_one_checkpoint_and_resumes_on_every_rank(tmp_path)
 
 @needs_mpi
 def test_cli_train_nproc_launches_mpiexec(tmp_path):
-    import pycnn
+    from helpers.subprocess_env import subprocess_env
 
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(pycnn.__file__))),
-               PATH=os.path.dirname(MPIEXEC) + os.pathsep + os.environ.get("PATH", ""))
+    env = subprocess_env()
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "pycnn.cli", "train", "--nproc", "2", "--model", "lenet5", "--data",
                            "digits", "--epochs", "1", "--quiet", "--threads", "1", "--out", str(out)],
-                          capture_output=True, text=True, timeout=180, env=env)
+                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("pycnn train: lenet5 on digits") == 1 and ", 2 processes" in proc.stdout
     assert proc.stdout.count("test top-1") == 1  # rank 0 alone reports and writes
@@ -151,7 +149,7 @@ def test_cli_train_nproc_launches_mpiexec(tmp_path):
         assert not any(k.startswith("module.") for k in weights.files)  # the plain model's keys
     evaluated = subprocess.run([sys.executable, "-m", "pycnn.cli", "eval", "--model", "lenet5", "--data", "digits",
                                 "--weights", str(out / "model.npz")], capture_output=True, text=True, timeout=120,
-                               env=env)
+                               env=env, cwd=tmp_path)
     assert evaluated.returncode == 0 and "top-1" in evaluated.stdout, evaluated.stdout + evaluated.stderr
 
 
