@@ -104,6 +104,17 @@ def test_a_rank_that_skips_backward_times_out_within_seconds():
 
 
 @needs_mpi
+def test_a_rank_that_skips_a_collective_times_out():
+    began = time.monotonic()
+    proc, _ = launch("skip_collective", expect_ok=False, timeout=60)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "all_reduce timed out after 2 s on rank 0 of 2" in output, output[-4000:]
+    assert "later: DistBackendError: barrier: the process group is broken" in output, output[-4000:]
+    assert time.monotonic() - began < 30
+
+
+@needs_mpi
 def test_collectives():
     _, results = launch("collectives")
     for rank, r in results.items():
@@ -380,6 +391,24 @@ def _scenario_skip_backward():
     if rank == 1:
         time.sleep(120)  # skips backward: rank 0's all-reduce waits for a peer that never comes
     loss.backward()  # raises DistBackendError on rank 0 after 2 s; MPI_Abort at exit ends rank 1
+
+
+def _scenario_skip_collective():
+    import pycnn
+    import pycnn.distributed as dist
+
+    dist.init_process_group(timeout=2)
+    if dist.get_rank() == 1:
+        time.sleep(120)  # never joins: rank 0's all_reduce must give up, and MPI_Abort end this rank
+    try:
+        dist.all_reduce(pycnn.tensor(np.ones(3)))
+    except dist.DistBackendError as error:
+        print(f"caught: {error}", flush=True)
+    try:
+        dist.barrier()
+    except dist.DistBackendError as error:
+        print(f"later: DistBackendError: {error}", flush=True)
+        raise
 
 
 def _scenario_collectives():
