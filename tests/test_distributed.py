@@ -137,6 +137,7 @@ def test_fit_under_ddp_writes_one_checkpoint_and_resumes_on_every_rank(tmp_path)
     for r in results.values():
         assert r["seen_per_rank"] == 48
         assert r["resumed_equal"], r
+        assert r["val_error"] < 1e-6, r
         assert r["weights_bitwise_equal_across_ranks"], r
     assert results[0]["checkpoint_written"]
     assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]
@@ -503,6 +504,9 @@ def _scenario_fit(folder):
     rank = dist.get_rank()
     rng = np.random.default_rng(0)
     dataset = data.ArrayDataset(rng.standard_normal((95, 3, 8, 8)).astype(np.float32), rng.integers(0, 5, 95))
+    validation = data.ArrayDataset(rng.standard_normal((40, 3, 8, 8)).astype(np.float32), rng.integers(0, 5, 40))
+    val_shard = data.DataLoader(validation, batch_size=8,
+                                sampler=data.DistributedSampler(validation, shuffle=False))  # 20 a rank
     path = os.path.join(folder, "run.ckpt")
 
     def run(epochs, resume=None):
@@ -510,11 +514,15 @@ def _scenario_fit(folder):
         sampler = data.DistributedSampler(dataset, seed=3)
         loader = data.DataLoader(dataset, batch_size=16, sampler=sampler, seed=0)
         optimizer = pycnn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        history = train.fit(model, loader, nn.functional.cross_entropy, optimizer, epochs, progress=False,
-                            callbacks=[train.Checkpoint(path)], resume=resume)
+        history = train.fit(model, loader, nn.functional.cross_entropy, optimizer, epochs, val_loader=val_shard,
+                            progress=False, callbacks=[train.Checkpoint(path)], resume=resume)
         return model, history, len(sampler)
 
     full, history, seen = run(3)
+    # The logged validation metrics are the whole validation set's, though each rank saw half of it.
+    whole = train.evaluate(full.module, data.DataLoader(validation, batch_size=40), loss=nn.functional.cross_entropy)
+    val_error = max(abs(history.records[-1]["val_loss"] - whole["loss"]), abs(history.records[-1]["val_top1"] -
+                                                                                whole["top1"]))
     dist.barrier()
     written = os.path.exists(path)
     if rank == 0:
@@ -525,7 +533,8 @@ def _scenario_fit(folder):
     _report(history=[{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in history.records],
             seen_per_rank=seen,
             resumed_equal=bool(np.array_equal(_flat(full), _flat(resumed))),
-            weights_bitwise_equal_across_ranks=_ranks_equal(dist, full), checkpoint_written=written)
+            weights_bitwise_equal_across_ranks=_ranks_equal(dist, full), checkpoint_written=written,
+            val_error=val_error)
 
 
 def _scenario_world_of_one():
