@@ -165,6 +165,13 @@ def test_cli_train_nproc_launches_mpiexec(tmp_path):
     assert evaluated.returncode == 0 and "top-1" in evaluated.stdout, evaluated.stdout + evaluated.stderr
 
 
+def test_cli_nproc_must_be_positive(tmp_path, capsys):
+    from pycnn.cli import main
+
+    assert main(["train", "--nproc", "0", "--out", str(tmp_path)]) == 2
+    assert "--nproc: expected a positive number of processes, got 0" in capsys.readouterr().err
+
+
 def test_nccl_library_not_found_is_named(monkeypatch):
     from pycnn.distributed import nccl
 
