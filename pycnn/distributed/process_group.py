@@ -213,8 +213,8 @@ def _buffer(tensor, what):
     """The numpy array sharing ``tensor``'s memory (CPU pycnn Tensor or numpy array)."""
     if isinstance(tensor, Tensor):
         if tensor.device != "cpu":
-            raise ValueError(f"{what}: a {tensor.device} tensor goes through NCCL, which this build could "
-                             "not run (see pycnn.distributed.nccl); MPI takes CPU tensors")
+            raise NotImplementedError(f"{what}: collectives on {tensor.device} tensors (NCCL) are not implemented "
+                                      "yet (issue 13; see pycnn.distributed.nccl); move the tensor to the CPU")
         array = tensor.numpy()
     elif isinstance(tensor, np.ndarray):
         array = tensor
