@@ -186,10 +186,13 @@ def test_nccl_library_not_found_is_named(monkeypatch):
     assert nccl.is_available() is False
 
 
-def test_world_of_one_needs_no_launcher():
-    _, results = launch("world_of_one", n=0)
+@pytest.mark.parametrize("mpi", ["with mpi4py", "without mpi4py"])
+def test_world_of_one_needs_no_launcher(mpi):
+    if mpi == "with mpi4py" and MPIEXEC is None:
+        pytest.skip("mpi4py is not installed (pip install pycnn[distributed])")
+    _, results = launch("world_of_one", 0, 180, True, mpi)
     r = results[0]
-    assert r["size"] == 1 and r["rank"] == 0
+    assert r["size"] == 1 and r["rank"] == 0 and r["mpi"] == (mpi == "with mpi4py")
     assert r["max_rel_vs_plain"] == 0.0  # averaging over one rank changes nothing
     assert r["nccl_error"].startswith("init_process_group(backend='nccl'): NCCL needs a CUDA GPU") or \
         r["nccl_error"].startswith("init_process_group: mpi4py is not installed")
@@ -197,7 +200,10 @@ def test_world_of_one_needs_no_launcher():
     e = r["errors"]
     assert e["backend"] == "ValueError: init_process_group: backend must be 'auto', 'mpi' or 'nccl', got 'gloo'"
     assert e["timeout"].startswith("ValueError: init_process_group: timeout must be a positive number")
-    assert "world_size=4, rank=-1 were asked for, but the launcher started rank 0 of 1" in e["world_size"]
+    if mpi == "with mpi4py":
+        assert "world_size=4, rank=-1 were asked for, but the launcher started rank 0 of 1" in e["world_size"]
+    else:
+        assert "mpi4py is not installed, so pycnn can join no world of more than one" in e["world_size"]
     assert "initialize the default process group twice" in e["twice"]
     assert "op must be one of sum, avg, product, min, max, got 'mean'" in e["op"]
     assert "expected a contiguous, writable tensor" in e["strided"]
@@ -544,7 +550,9 @@ def _scenario_fit(folder):
             val_error=val_error)
 
 
-def _scenario_world_of_one():
+def _scenario_world_of_one(mpi):
+    if mpi == "without mpi4py":  # as where pycnn[distributed] is not installed
+        sys.modules["mpi4py"] = None
     import pycnn
     import pycnn.distributed as dist
     from pycnn.nn.parallel import DistributedDataParallel
@@ -597,7 +605,7 @@ def _scenario_world_of_one():
     _train(pycnn, model, ddp, 3, 0, 1)
     _train(pycnn, plain, plain, 3, 0, 1)
     _report(size=dist.get_world_size(), rank=dist.get_rank(), max_rel_vs_plain=_max_rel(model, plain),
-            nccl_error=nccl_error, uninitialized_error=uninitialized, errors=errors)
+            nccl_error=nccl_error, uninitialized_error=uninitialized, errors=errors, mpi=dist.is_available())
 
 
 if __name__ == "__main__":

@@ -226,12 +226,11 @@ def _buffer(tensor, what):
     return array
 
 
-def _mpi_op(op, what):
+def _op_name(op, what):
     name = str(op).lower()
     if name not in _OPS:
         raise ValueError(f"{what}: op must be one of {', '.join(_OPS)}, got {op!r}")
-    MPI = _mpi()
-    return name, {"sum": MPI.SUM, "avg": MPI.SUM, "product": MPI.PROD, "min": MPI.MIN, "max": MPI.MAX}[name]
+    return name
 
 
 def _run(group, start, what, async_op, finish=None):
@@ -251,10 +250,11 @@ def all_reduce(tensor, op="sum", async_op=False):
     product, min, max). Returns a Work when ``async_op``, else None."""
     group = _current("all_reduce")
     array = _buffer(tensor, "all_reduce")
+    name = _op_name(op, "all_reduce")
     if group.comm is None:
         return _run(group, None, "all_reduce", async_op)
-    name, mpi_op = _mpi_op(op, "all_reduce")
     MPI = _mpi()
+    mpi_op = {"sum": MPI.SUM, "avg": MPI.SUM, "product": MPI.PROD, "min": MPI.MIN, "max": MPI.MAX}[name]
     finish = (lambda: np.divide(array, group.size, out=array, casting="unsafe")) if name == "avg" else None
     return _run(group, lambda: group.comm.Iallreduce(MPI.IN_PLACE, array, op=mpi_op), "all_reduce",
                 async_op, finish)
