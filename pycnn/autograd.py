@@ -161,10 +161,21 @@ def _accumulate(current, new):
 def backward(root, grad, retain_graph=False):
     """Back-propagates ``grad`` (a raw ``_C.Tensor`` shaped like ``root``) through the tape; frees
     each Function's saved tensors after it ran unless ``retain_graph``."""
-    if root._fn is None:
-        if root.requires_grad:
-            root._accumulate_grad(grad)
-        return
+    callbacks = _final_callbacks()
+    try:
+        if root._fn is None:
+            if root.requires_grad:
+                root._accumulate_grad(grad)
+        else:
+            _run_tape(root, grad, retain_graph)
+        while callbacks:
+            callbacks.pop(0)()
+    finally:
+        callbacks.clear()
+
+
+def _run_tape(root, grad, retain_graph):
+    """backward's walk: every Function reachable from ``root`` in reverse topological order."""
     order = []
     visited = set()
     stack = [(root._fn, False)]
@@ -181,27 +192,55 @@ def backward(root, grad, retain_graph=False):
             if isinstance(edge, Function) and id(edge) not in visited:
                 stack.append((edge, False))
 
+    # A leaf's gradient is final once every Function with an edge to it has run (or been skipped):
+    # count those edges, and accumulate into .grad (firing the leaf's post-accumulate-grad hooks)
+    # as soon as the count reaches zero, so DistributedDataParallel starts reducing the last
+    # layers' gradients while backward still computes the first layers'.
+    pending = {}  # id -> Function edges still to come
+    for fn in order:
+        for edge in fn.edges:
+            if edge is not None and not isinstance(edge, Function):
+                pending[id(edge)] = pending.get(id(edge), 0) + 1
     grads = {id(root._fn): grad}
-    leaves = {}  # id -> [leaf tensor, summed gradient], accumulated into .grad once at the end
+    leaves = {}  # id -> [leaf tensor, summed gradient so far]
     for fn in reversed(order):
         g = grads.pop(id(fn), None)
-        if g is None:
-            continue
-        fn._check_saved()
-        input_grads = fn.backward(g)
-        if not retain_graph:
-            fn._free_saved()
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for edge, edge_grad in zip(fn.edges, input_grads):
-            if edge is None or edge_grad is None:
+        input_grads = ()
+        if g is not None:
+            fn._check_saved()
+            input_grads = fn.backward(g)
+            if not retain_graph:
+                fn._free_saved()
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+        for i, edge in enumerate(fn.edges):
+            if edge is None:
                 continue
+            edge_grad = input_grads[i] if i < len(input_grads) else None
             if isinstance(edge, Function):
-                grads[id(edge)] = _accumulate(grads.get(id(edge)), edge_grad)
-            else:
-                entry = leaves.setdefault(id(edge), [edge, None])
+                if edge_grad is not None:
+                    grads[id(edge)] = _accumulate(grads.get(id(edge)), edge_grad)
+                continue
+            entry = leaves.setdefault(id(edge), [edge, None])
+            if edge_grad is not None:
                 entry[1] = _accumulate(entry[1], edge_grad)
-    for leaf, g in leaves.values():
-        if leaf.requires_grad:
-            leaf._accumulate_grad(g)
+            pending[id(edge)] -= 1
+            if pending[id(edge)] == 0 and entry[1] is not None and edge.requires_grad:
+                edge._accumulate_grad(entry[1])
+                entry[1] = None  # the summed gradient lives on in .grad only
+
+
+def _final_callbacks():
+    """The list ``queue_callback`` appends to, for the backward running in this thread."""
+    queued = getattr(_state, "final_callbacks", None)
+    if queued is None:
+        queued = _state.final_callbacks = []
+    return queued
+
+
+def queue_callback(callback):
+    """Runs ``callback()`` once the backward running in this thread has accumulated every leaf
+    gradient (torch's ``Variable._execution_engine.queue_callback``): called from a gradient hook,
+    it lets DistributedDataParallel wait for its last all-reduce before ``backward()`` returns."""
+    _final_callbacks().append(callback)
 

@@ -169,11 +169,35 @@ def _replan_on_resume(scheduler, checkpoint, epochs):
     return Replanned(scheduler.optimizer, T_max=epochs, eta_min=scheduler.eta_min)
 
 
+def _launch_processes(args, argv):
+    """Runs this same command under ``mpiexec -n args.nproc`` and returns its exit status."""
+    import shutil
+    import subprocess
+
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    mpiexec = beside if os.path.exists(beside) else shutil.which("mpiexec")
+    if mpiexec is None:
+        raise UsageError("--nproc: mpiexec was not found; install it with `pip install pycnn[distributed]`")
+    # Each rank imports this very pycnn: first on its path, ahead of the working directory (which
+    # `python -m`/`-c` would put first, and which may hold a source checkout without the built _C).
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = f"import sys; sys.path.insert(0, {here!r}); from pycnn.cli import main; sys.exit(main())"
+    return subprocess.call([mpiexec, "-n", str(args.nproc), sys.executable, "-c", code] + list(argv))
+
+
 def cmd_train(args):
     import pycnn
-    from . import data, nn, optim, train, viz
+    from . import data, distributed, nn, optim, train, viz
 
     _check_train_args(args)
+    if args.nproc < 1:
+        raise UsageError(f"--nproc: expected a positive number of processes, got {args.nproc}")
+    if args.nproc > 1 and distributed.process_group._launched_size() is None:
+        return _launch_processes(args, args.argv)
+    world = distributed.process_group._launched_size() or 1
+    if world > 1:
+        distributed.init_process_group()
+    lead = distributed.get_rank() == 0  # rank 0 alone prints and writes
     if args.threads is not None:
         pycnn.set_num_threads(args.threads)
     pycnn.use_deterministic_algorithms(args.deterministic)
@@ -182,11 +206,16 @@ def cmd_train(args):
     mean, std = _normalizer(x_train)
     size = x_train.shape[2]
     model = build_model(args.model, len(classes), x_train.shape[1], size).to(args.device)
+    net = model  # what is saved and evaluated; `model` trains, wrapped for data parallelism when world > 1
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(net)
     augment = [data.transforms.RandomCrop(size, padding=max(1, size // 14))] if args.augment else []
     if args.augment and x_train.shape[1] == 3:
         augment.append(data.transforms.RandomHorizontalFlip())
     normalize = data.transforms.Normalize(mean, std)
-    train_loader = data.DataLoader(data.ArrayDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True,
+    train_set = data.ArrayDataset(x_train, y_train)
+    sampler = data.DistributedSampler(train_set, seed=args.seed) if world > 1 else None
+    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
                                    seed=args.seed, transform=data.transforms.Compose(augment + [normalize]))
     test_loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256, transform=normalize)
     optimizer = make_optimizer(args, model.parameters())
@@ -198,21 +227,25 @@ def cmd_train(args):
         raise UsageError(f"--resume: no checkpoint at {checkpoint}")
     if resume is not None:
         scheduler = _replan_on_resume(scheduler, resume, args.epochs)
-    print(f"pycnn train: {args.model} on {args.data} ({len(y_train)} train / {len(y_test)} test images, "
-          f"{len(classes)} classes), {args.epochs} epochs, {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
-          f"augment {'on' if args.augment else 'off'}, device {args.device}, {pycnn.get_num_threads()} threads")
+    if lead:
+        print(f"pycnn train: {args.model} on {args.data} ({len(y_train)} train / {len(y_test)} test images, "
+              f"{len(classes)} classes), {args.epochs} epochs, {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
+              f"augment {'on' if args.augment else 'off'}, device {args.device}, {pycnn.get_num_threads()} threads"
+              + (f", {world} processes" if world > 1 else ""))
     began = time.perf_counter()
     history = train.fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, args.epochs, val_loader=test_loader,
                         scheduler=scheduler, callbacks=[train.Checkpoint(checkpoint)], device=args.device,
                         progress=_progress_mode(args), resume=resume)
     seconds = time.perf_counter() - began
-    metrics = train.evaluate(model, test_loader, topk=(1, 5), device=args.device)
-    atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **model.state_dict()))
+    metrics = train.evaluate(net, test_loader, topk=(1, 5), device=args.device)
+    if not lead:
+        return 0
+    atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **net.state_dict()))
     history.save_csv(os.path.join(args.out, "history.csv"))
     history.save_json(os.path.join(args.out, "history.json"))
     try:
         history.plot(os.path.join(args.out, "curves.png"))
-        first = next((m for m in model.modules() if type(m).__name__ == "Conv2d"), None)
+        first = next((m for m in net.modules() if type(m).__name__ == "Conv2d"), None)
         if first is not None:
             viz.plot_filters(first.weight, os.path.join(args.out, "filters.png"))
     except ImportError as error:
@@ -516,6 +549,9 @@ def parser():
     t.add_argument("--deterministic", action="store_true",
                    help="the same result whatever --threads (pycnn.use_deterministic_algorithms; a few percent "
                         "slower)")
+    t.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes: runs `mpiexec -n N` on this command (needs pycnn[distributed]); "
+                        "--batch-size is per process")
     t.set_defaults(run=cmd_train)
     e = sub.add_parser("eval", help="evaluate saved weights or an ONNX model", formatter_class=_Help,
                        description="Top-1 and top-5 accuracy on the held-out images of --data.")
@@ -572,6 +608,7 @@ def _quiet_broken_pipe():
 
 def main(argv=None):
     """Runs the command in ``argv`` (default sys.argv[1:]); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed
@@ -579,6 +616,7 @@ def main(argv=None):
     except BrokenPipeError:  # --help piped into head
         _quiet_broken_pipe()
         return 0
+    args.argv = argv  # what --nproc hands to mpiexec
     if args.command == "train":
         args.out = args.out or os.path.join("runs", args.model)
     try:

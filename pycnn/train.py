@@ -225,6 +225,8 @@ class Checkpoint(Callback):
         self.path, self.every = os.fspath(path), every
 
     def on_train_begin(self, run):
+        if _world()[0] != 0:
+            return  # under DistributedDataParallel rank 0 alone writes, and cleans up
         # A run killed mid-write leaves its temporary file behind; this path's writer owns them.
         folder = os.path.dirname(os.path.abspath(self.path))
         prefix = temporary_prefix(self.path)
@@ -234,7 +236,7 @@ class Checkpoint(Callback):
                     os.unlink(os.path.join(folder, name))
 
     def on_epoch_end(self, epoch, logs, run):
-        if (epoch + 1) % self.every == 0:
+        if (epoch + 1) % self.every == 0 and _world()[0] == 0:
             save_checkpoint(self.path, run, next_epoch=epoch + 1)
         return False
 
@@ -333,6 +335,25 @@ def load_checkpoint(path):
 
 
 # ----- the loop -----------------------------------------------------------------------------------
+def _world():
+    """(rank, world size) of pycnn.distributed's default group; (0, 1) when there is none."""
+    from . import distributed
+
+    return distributed.get_rank(), distributed.get_world_size()
+
+
+def _all_reduce(values, op):
+    """``values`` (floats) reduced over the ranks of the default group; unchanged in a world of one.
+    Under DistributedDataParallel every rank then logs the same metrics."""
+    if _world()[1] == 1:
+        return list(values)
+    from . import distributed
+
+    array = np.array(values, dtype=np.float64)
+    distributed.all_reduce(array, op=op)
+    return array.tolist()
+
+
 class _Run:
     def __init__(self, model, optimizer, scheduler, callbacks, history):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
@@ -398,6 +419,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
     for cb in callbacks:
         cb.on_train_begin(run)
     plateau = isinstance(scheduler, ReduceLROnPlateau)
+    progress = progress and _world()[0] == 0
     for epoch in range(start, epochs):
         model.train()
         began = time.perf_counter()
@@ -429,10 +451,14 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
         if seen == 0:
             raise ValueError("fit: the training loader yielded no batches")
         seconds = time.perf_counter() - began
+        seen, correct, loss_sum = _all_reduce([seen, correct, loss_sum], "sum")
+        seconds = _all_reduce([seconds], "max")[0]
         logs = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                 "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds, "images_per_s": seen / seconds}
         if val_loader is not None:
             metrics = evaluate(model, val_loader, topk=(1, 5), loss=loss, device=device)
+            # Each rank's mean over its shard; DistributedSampler's shards are equal in size.
+            metrics = dict(zip(metrics, _all_reduce(list(metrics.values()), "avg")))
             logs.update({"val_loss": metrics["loss"], "val_top1": metrics["top1"], "val_top5": metrics["top5"]})
         if scheduler is not None:
             if plateau:

@@ -6,3 +6,4 @@ from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, Batch
                      Linear, LocalResponseNorm, LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU,
                      ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
+from . import parallel
