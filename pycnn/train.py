@@ -419,7 +419,8 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
     for cb in callbacks:
         cb.on_train_begin(run)
     plateau = isinstance(scheduler, ReduceLROnPlateau)
-    progress = progress and _world()[0] == 0
+    if _world()[0] != 0:  # under DDP rank 0 alone shows progress ("auto" must stay "auto" there)
+        progress = False
     for epoch in range(start, epochs):
         model.train()
         began = time.perf_counter()
