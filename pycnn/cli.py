@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .files import atomic_write
+from . import files
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 SPLIT_SEED = 0  # the train/test cut of the sets that come without one; independent of --seed
@@ -160,7 +160,7 @@ def cmd_train(args):
                         progress=not args.quiet, resume=resume)
     seconds = time.perf_counter() - began
     metrics = train.evaluate(model, test_loader, topk=(1, 5), device=args.device)
-    atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **model.state_dict()))
+    files.save(model.state_dict(), os.path.join(args.out, "model.npz"))
     history.save_csv(os.path.join(args.out, "history.csv"))
     history.save_json(os.path.join(args.out, "history.json"))
     try:
@@ -184,11 +184,9 @@ def cmd_eval(args):
     (x_train, _), (x_test, y_test), classes = load_data(args.data)
     model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
     try:
-        with np.load(args.weights, allow_pickle=False) as f:
-            weights = {k: f[k] for k in f.files}
-    except Exception as error:  # numpy and zipfile raise many kinds on a file that is not an .npz
-        raise UsageError(f"--weights: {args.weights} is not a weights file written by pycnn train "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+        weights = files.load(args.weights)
+    except ValueError as error:
+        raise UsageError(f"--weights: {args.weights} is not a weights file written by pycnn train ({error})") from None
     model.load_state_dict(weights)
     mean, std = _normalizer(x_train)
     loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256,
@@ -277,8 +275,8 @@ def cmd_finetune(args):
     path = os.path.join(args.out, "model.onnx")
     model.to("cpu")
     onnx.export(model, path, (1,) + tuple(x_train.shape[1:]))
-    np.savez(os.path.join(args.out, "normalize.npz"), mean=np.asarray(mean, np.float32),
-             std=np.asarray(std, np.float32), classes=np.asarray(classes))
+    files.save({"mean": np.asarray(mean, np.float32), "std": np.asarray(std, np.float32),
+                "classes": np.asarray(classes)}, os.path.join(args.out, "normalize.npz"))
     print(f"test top-1 {metrics['top1'] * 100:.2f}% ({len(y_test)} images); wrote {path} (inputs normalized with "
           f"mean {np.round(mean, 4).tolist()}, std {np.round(std, 4).tolist()}: {args.out}/normalize.npz)")
     return 0
