@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "parallel.h"
 #include "pycnn/gemm.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
@@ -142,7 +143,9 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
             return;
           }
           const float* in = plane + ih * s.W + w_off;
-          const int64_t a = std::max(begin, lo), b = std::max(a, std::min(end, hi));
+          // A segment may end before the first valid column (a chunk of a row wider than the chunk,
+          // under a wide padding): a is clamped to the segment, or the zero fill runs past it.
+          const int64_t a = std::min(end, std::max(begin, lo)), b = std::max(a, std::min(end, hi));
           // Plain loops, not memcpy/fill calls: segments are often a dozen floats (LeNet), where
           // the calls cost more than the copy.
           for (int64_t ow = begin; ow < a; ++ow) out[ow] = 0.0f;
@@ -392,19 +395,24 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
   const int64_t per_gemm = images_per_gemm(s);
   if (s.N == 0) return;
   const float* wp = pack_weights(w, s, false);
+  ParallelErrors errors;
   if (per_gemm > 1) {
     const int64_t batches = (s.N + per_gemm - 1) / per_gemm;
     const bool by_batch = batches >= threads;
 #pragma omp parallel for schedule(static) if (by_batch && threads > 1)
     for (int64_t t = 0; t < batches; ++t)
-      forward_images(y, x, wp, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
-                     !by_batch);
+      errors.run([&] {
+        forward_images(y, x, wp, b, s, t * per_gemm, std::min(per_gemm, s.N - t * per_gemm),
+                       !by_batch);
+      });
+    errors.rethrow();
     return;
   }
   if (s.N >= threads && threads > 1) {
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < s.N; ++n)
-      forward_image(y + n * out_size, x + n * in_size, wp, b, s, false);
+      errors.run([&] { forward_image(y + n * out_size, x + n * in_size, wp, b, s, false); });
+    errors.rethrow();
   } else {
     for (int64_t n = 0; n < s.N; ++n)
       forward_image(y + n * out_size, x + n * in_size, wp, b, s, true);
@@ -422,31 +430,39 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (batches >= threads && threads > 1) {
     // Each thread sums its images' parameter gradients privately; one reduction at the end.
     std::vector<std::vector<float>> dw_part(threads), db_part(threads);
+    ParallelErrors errors;
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();
       float* my_dw = nullptr;
       float* my_db = nullptr;
-      if (dw) {
-        dw_part[t].assign(w_size, 0.0f);
-        my_dw = dw_part[t].data();
-      }
-      if (db) {
-        db_part[t].assign(s.C_out, 0.0f);
-        my_db = db_part[t].data();
-      }
+      errors.run([&] {
+        if (dw) {
+          dw_part[t].assign(w_size, 0.0f);
+          my_dw = dw_part[t].data();
+        }
+        if (db) {
+          db_part[t].assign(s.C_out, 0.0f);
+          my_db = db_part[t].data();
+        }
+      });
       if (per_gemm > 1) {
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < batches; ++t)
-          backward_images(dx, my_dw, my_db, dy, x, wtp, s, t * per_gemm,
-                          std::min(per_gemm, s.N - t * per_gemm), false);
+          errors.run([&] {
+            backward_images(dx, my_dw, my_db, dy, x, wtp, s, t * per_gemm,
+                            std::min(per_gemm, s.N - t * per_gemm), false);
+          });
       } else {
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < s.N; ++n)
-          backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
-                         x + n * in_size, wtp, s, false);
+          errors.run([&] {
+            backward_image(dx ? dx + n * in_size : nullptr, my_dw, my_db, dy + n * out_size,
+                           x + n * in_size, wtp, s, false);
+          });
       }
     }
+    errors.rethrow();
     for (int t = 0; t < threads; ++t) {
       if (dw && !dw_part[t].empty())
         for (int64_t i = 0; i < w_size; ++i) dw[i] += dw_part[t][i];
