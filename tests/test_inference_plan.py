@@ -287,3 +287,17 @@ def test_plan_max_pool_matches_eager_on_random_windows(seed):
     plan = pycnn.optimize_for_inference(model, x)
     assert plan.python_nodes(x.shape) == []
     np.testing.assert_array_equal(plan(x).numpy(), eager(model, x))
+
+
+def test_plan_sizes_whose_product_overflows_are_refused():
+    # outer * channels * inner wrapped around int64 to a small count that passed the arena's range
+    # check (found by tools/fuzz_bindings.py under UBSan); now every count is a checked product.
+    plan = pycnn._C.InferencePlan(64)
+    slope = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=r"InferencePlan: \(4611686018427387904, 2, 3\) has more elements than fit"):
+        plan.add_prelu("p", 0, 0, slope, 2**62, 3)
+    with pytest.raises(ValueError, match="more elements than fit in memory"):
+        plan.add_channel_affine("a", 0, 0, slope, slope, 3, 2**62, -1.0, 1.0)
+    plan.add_prelu("p", 0, 32, slope, 4, 4)  # 32 floats at 0 and at 32: inside the 64-float arena
+    with pytest.raises(ValueError, match=r"prelu input \[40, 40 \+ 32\) does not lie inside the arena of 64"):
+        plan.add_prelu("p", 0, 40, slope, 4, 4)

@@ -13,30 +13,12 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <string>
 
 #include "pycnn/check.h"
 #include "pycnn/host_device.h"
 
 namespace pycnn {
-
-// Sizes, kernels, strides, paddings and dilations are at most 2^31 - 1, so the formula below cannot
-// overflow int64 (dilation * (kernel - 1) < 2^62) whatever a caller passes: padding 2^63 - 1 wrapped
-// the sum round to a valid-looking output size, and the kernels then read far outside the input.
-constexpr int64_t kMaxWindowArgument = (int64_t(1) << 31) - 1;
-
-struct WindowArgument {
-  const char* name;
-  int64_t value;
-};
-
-// Raises ValueError, naming `op` and the argument, for a value over kMaxWindowArgument.
-inline void check_window_bounds(const char* op, std::initializer_list<WindowArgument> arguments) {
-  for (const WindowArgument& a : arguments)
-    if (a.value > kMaxWindowArgument)
-      value_error(op, ": ", a.name, " must be below 2^31, got ", a.value);
-}
 
 // One axis of the output-size formula above. Callers check stride > 0 and the bounds first. A non-positive result
 // means the window does not fit the padded input.
