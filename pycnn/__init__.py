@@ -3,6 +3,7 @@ driven from Python with PyTorch's names and semantics."""
 from . import _threads  # loads _C, with libgomp's idle threads set to sleep soon (see _threads.py)
 from . import _C, _arguments, cuda, tensor_ops
 from .autograd import enable_grad, is_grad_enabled, no_grad
+from .files import load, save
 from .tensor import Tensor, from_dlpack, from_numpy, ones, randn, tensor, zeros
 from . import nn
 from . import optim

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from . import files
 from .files import atomic_write
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -240,7 +241,7 @@ def cmd_train(args):
     metrics = train.evaluate(net, test_loader, topk=(1, 5), device=args.device)
     if not lead:
         return 0
-    atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **net.state_dict()))
+    files.save(net.state_dict(), os.path.join(args.out, "model.npz"))
     history.save_csv(os.path.join(args.out, "history.csv"))
     history.save_json(os.path.join(args.out, "history.json"))
     try:
@@ -303,11 +304,10 @@ def cmd_eval(args):
     else:
         model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
         try:
-            with np.load(args.weights, allow_pickle=False) as f:
-                weights = {k: f[k] for k in f.files}
-        except Exception as error:  # numpy and zipfile raise many kinds on a file that is not an .npz
+            weights = files.load(args.weights)
+        except ValueError as error:
             raise UsageError(f"--weights: {args.weights} is not a weights file written by pycnn train "
-                             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+                             f"({error})") from None
         model.load_state_dict(weights)
         embedded = False
     mean, std = _normalizer(x_train)
@@ -415,9 +415,8 @@ def cmd_finetune(args):
     onnx.export(model, path, (1,) + tuple(x_train.shape[1:]))
     if args.embed_normalization:
         embed_normalization(path, mean, std)
-    atomic_write(os.path.join(args.out, "normalize.npz"),
-                 lambda f: np.savez(f, mean=np.asarray(mean, np.float32), std=np.asarray(std, np.float32),
-                                    classes=np.asarray(classes)))
+    files.save({"mean": np.asarray(mean, np.float32), "std": np.asarray(std, np.float32),
+                "classes": np.asarray(classes)}, os.path.join(args.out, "normalize.npz"))
     where = "inside the graph, so it takes raw images in [0, 1]" if args.embed_normalization else \
         "not in the graph: normalise inputs yourself"
     print(f"test top-1 {metrics['top1'] * 100:.2f}% ({len(y_test)} images); wrote {path} (input normalisation "

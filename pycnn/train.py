@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from .autograd import no_grad
-from .files import atomic_write, temporary_prefix
+from .files import atomic_write, read_npz, require_folder, temporary_prefix, write_npz
 from .nn import init
 from .nn.functional.dropout import generator as dropout_generator
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -60,7 +60,7 @@ class History:
         return keys
 
     def save_json(self, path):
-        atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()))
+        atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()), "History.save_json")
 
     def save_csv(self, path):
         keys = self.keys()
@@ -73,7 +73,7 @@ class History:
             writer.writeheader()
             writer.writerows(self.records)
             f.write(text.getvalue().encode())
-        atomic_write(path, write)
+        atomic_write(path, write, "History.save_csv")
 
     def plot(self, path):
         """Loss and accuracy curves, train vs validation, as a PNG (needs matplotlib)."""
@@ -227,13 +227,13 @@ class Checkpoint(Callback):
     def on_train_begin(self, run):
         if _world()[0] != 0:
             return  # under DistributedDataParallel rank 0 alone writes, and cleans up
-        # A run killed mid-write leaves its temporary file behind; this path's writer owns them.
-        folder = os.path.dirname(os.path.abspath(self.path))
+        # A missing folder fails now, not after the first epoch's work. A run killed mid-write leaves
+        # its temporary file behind; this path's writer owns them.
+        folder = require_folder(self.path, "Checkpoint")
         prefix = temporary_prefix(self.path)
-        if os.path.isdir(folder):
-            for name in os.listdir(folder):
-                if name.startswith(prefix):
-                    os.unlink(os.path.join(folder, name))
+        for name in os.listdir(folder):
+            if name.startswith(prefix):
+                os.unlink(os.path.join(folder, name))
 
     def on_epoch_end(self, epoch, logs, run):
         if (epoch + 1) % self.every == 0 and _world()[0] == 0:
@@ -242,6 +242,10 @@ class Checkpoint(Callback):
 
 
 # ----- checkpoints --------------------------------------------------------------------------------
+# The layout of the '__meta__' record; the archive's format version (pycnn.files) covers the rest.
+CHECKPOINT_FORMAT = "pycnn-checkpoint-1"
+_CHECKPOINT_KEYS = ("next_epoch", "model", "optimizer", "scheduler", "history", "callbacks", "random")
+
 def _pack(obj, arrays, prefix):
     """JSON-able structure of ``obj`` with numpy arrays moved into ``arrays`` under unique keys."""
     if isinstance(obj, Tensor):
@@ -302,7 +306,7 @@ def save_checkpoint(path, run, next_epoch):
     """Writes ``run``'s state (see :class:`Checkpoint`) to ``path`` atomically."""
     arrays = {}
     meta = {
-        "format": "pycnn-checkpoint-1",
+        "format": CHECKPOINT_FORMAT,
         "next_epoch": next_epoch,
         "model": _pack(run.model.state_dict(), arrays, "model"),
         "optimizer": _pack(run.optimizer.state_dict(), arrays, "optimizer"),
@@ -312,25 +316,55 @@ def save_checkpoint(path, run, next_epoch):
         "random": _random_states(),
     }
     arrays["__meta__"] = np.array(json.dumps(meta))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, arrays, "checkpoint", "save_checkpoint")
 
 
 def load_checkpoint(path):
     """The saved state as a dict: ``model`` (a state_dict), ``optimizer``, ``scheduler``, ``history``,
-    ``next_epoch``, ``callbacks``, ``random``. Raises ValueError for a file that is not one."""
+    ``next_epoch``, ``callbacks``, ``random``. Every array is read and every reference checked before it
+    returns: a missing file raises FileNotFoundError; a damaged or truncated one, one of a newer format
+    version, or one that is not a checkpoint raises ValueError naming the file."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path!r}")
+    arrays, _ = read_npz(path, "checkpoint", "load_checkpoint")
+    expected = f"expected {CHECKPOINT_FORMAT!r}"
+    meta = arrays.pop("__meta__", None)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        meta = json.loads(str(arrays.pop("__meta__")))
-    except Exception as error:  # a zip/npz reader raises many kinds on a damaged file
-        raise ValueError(f"load_checkpoint: {path!r} is not a readable pycnn checkpoint ({error})") from None
-    if meta.get("format") != "pycnn-checkpoint-1":
-        raise ValueError(f"load_checkpoint: {path!r} has format {meta.get('format')!r}, expected 'pycnn-checkpoint-1'")
-    state = {k: _unpack(v, arrays) for k, v in meta.items()}
-    state["callbacks"] = [_unpack(c, arrays) for c in meta["callbacks"]]
+        meta = json.loads(str(meta)) if meta is not None and meta.dtype.kind == "U" and meta.ndim == 0 else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"load_checkpoint: {path!r} is not a readable pycnn checkpoint: it has no "
+                         f"'__meta__' record; {expected}")
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"load_checkpoint: {path!r} has format {meta.get('format')!r}, {expected}")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"load_checkpoint: {path!r} lacks {missing} in its '__meta__' record: {expected}")
+    try:
+        state = {k: _unpack(v, arrays) for k, v in meta.items()}
+        state["callbacks"] = [_unpack(c, arrays) for c in meta["callbacks"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"load_checkpoint: {path!r} is inconsistent ({type(error).__name__}: {error}): "
+                         f"{expected}") from None
+    return state
+
+
+def _restore(run, state, path):
+    """Loads a checkpoint's state into the run's model, optimizer, scheduler and callbacks, all or
+    nothing: when one refuses its part, those already loaded get their previous state back."""
+    parts = [(run.model, state["model"]), (run.optimizer, state["optimizer"])]
+    if run.scheduler is not None and state["scheduler"] is not None:
+        parts.append((run.scheduler, state["scheduler"]))
+    parts += list(zip(run.callbacks, state["callbacks"]))
+    before = [owner.state_dict() for owner, _ in parts]
+    for i, (owner, saved) in enumerate(parts):
+        try:
+            owner.load_state_dict(saved)
+        except Exception as error:
+            for (done, _), previous in zip(parts[:i], before):
+                done.load_state_dict(previous)
+            raise ValueError(f"fit: the checkpoint {os.fspath(path)!r} does not fit this run's "
+                             f"{type(owner).__name__} ({error}); nothing was loaded") from error
     return state
 
 
@@ -404,12 +438,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
         if len(state["callbacks"]) != len(callbacks):
             raise ValueError(f"fit: the checkpoint {os.fspath(resume)!r} holds the state of {len(state['callbacks'])} "
                              f"callbacks, this run has {len(callbacks)}; resume with the same callbacks")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        for cb, cb_state in zip(callbacks, state["callbacks"]):
-            cb.load_state_dict(cb_state)
+        _restore(run, state, resume)
         history.records = list(state["history"])
         _set_random_states(state["random"])
         start = state["next_epoch"]

@@ -380,3 +380,19 @@ def test_plan_activations_are_cpp_steps_matching_eager():
         single.eval()
         np.testing.assert_allclose(pycnn.optimize_for_inference(single, x)(x).numpy(), eager(single, x), rtol=1e-6,
                                    atol=1e-7, equal_nan=True)
+
+
+def test_plan_sizes_whose_product_overflows_are_refused():
+    # outer * channels * inner wrapped around int64 to a small count that passed the arena's range
+    # check (found by tools/fuzz_bindings.py under UBSan); now every count is a checked product.
+    plan = pycnn._C.InferencePlan(64)
+    slope = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=r"InferencePlan: \(4611686018427387904, 2, 3\) has more elements than fit"):
+        plan.add_prelu("p", 0, 0, slope, 2**62, 3)
+    with pytest.raises(ValueError, match="more elements than fit in memory"):
+        plan.add_channel_affine("a", 0, 0, slope, slope, 3, 2**62, -1.0, 1.0)
+    with pytest.raises(ValueError, match=r"sizes must be non-negative, got shape \(1, 2, -9223372036854775808, 2\)"):
+        plan.add_binary("b", "add", 0, 0, [1, 2, -2**63, 2], None, 0, [], slope[:1])
+    plan.add_prelu("p", 0, 32, slope, 4, 4)  # 32 floats at 0 and at 32: inside the 64-float arena
+    with pytest.raises(ValueError, match=r"prelu input \[40, 40 \+ 32\) does not lie inside the arena of 64"):
+        plan.add_prelu("p", 0, 40, slope, 4, 4)

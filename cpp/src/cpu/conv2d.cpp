@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "parallel.h"
 #include "pycnn/deterministic.h"
 #include "pycnn/gemm.h"
 #include "pycnn/ops/conv2d_prepared.h"
@@ -144,7 +145,9 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
             return;
           }
           const float* in = plane + ih * s.W + w_off;
-          const int64_t a = std::max(begin, lo), b = std::max(a, std::min(end, hi));
+          // A segment may end before the first valid column (a chunk of a row wider than the chunk,
+          // under a wide padding): a is clamped to the segment, or the zero fill runs past it.
+          const int64_t a = std::min(end, std::max(begin, lo)), b = std::max(a, std::min(end, hi));
           // Plain loops, not memcpy/fill calls: segments are often a dozen floats (LeNet), where
           // the calls cost more than the copy.
           for (int64_t ow = begin; ow < a; ++ow) out[ow] = 0.0f;
@@ -357,17 +360,22 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     // The parameter gradients summed privately over each part of the batches (in batch order, on
     // one thread), then the parts added in order. A part is one thread's share, or in deterministic
     // mode one of a fixed number of groups, so that the rounding does not depend on the threads.
+    // An exception inside the parallel loop (a scratch allocation) is kept and raised after it.
     const int64_t parts = fixed ? std::min<int64_t>(batches, kDeterministicGroups) : threads;
     const int64_t share = batches / parts, extra = batches % parts;  // OpenMP's static split
     std::vector<std::vector<float>> dw_part(parts), db_part(parts);
+    ParallelErrors errors;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && parts > 1)
-    for (int64_t p = 0; p < parts; ++p) {
-      if (dw) dw_part[p].assign(w_size, 0.0f);
-      if (db) db_part[p].assign(s.C_out, 0.0f);
-      const int64_t first = p * share + std::min(p, extra), count = share + (p < extra ? 1 : 0);
-      for (int64_t t = first; t < first + count; ++t)
-        backward_batch(t, dw ? dw_part[p].data() : nullptr, db ? db_part[p].data() : nullptr);
-    }
+    for (int64_t p = 0; p < parts; ++p)
+      errors.run([&] {
+        if (dw) dw_part[p].assign(w_size, 0.0f);
+        if (db) db_part[p].assign(s.C_out, 0.0f);
+        const int64_t first = p * share + std::min(p, extra),
+                      count = share + (p < extra ? 1 : 0);
+        for (int64_t t = first; t < first + count; ++t)
+          backward_batch(t, dw ? dw_part[p].data() : nullptr, db ? db_part[p].data() : nullptr);
+      });
+    errors.rethrow();
     for (int64_t p = 0; p < parts; ++p) {
       if (dw)
         for (int64_t i = 0; i < w_size; ++i) dw[i] += dw_part[p][i];
