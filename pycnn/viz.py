@@ -27,7 +27,7 @@ def _pyplot():
 def _save(fig, path):
     """Writes the PNG atomically (a temporary file renamed over ``path``) and closes the figure."""
     try:
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), "plot")
     finally:
         fig.clear()
         _pyplot().close(fig)

@@ -94,3 +94,16 @@ def test_adaptive_avg_pool2d_int64_input_raises(device):
     x = pycnn.tensor(np.zeros((1, 1, 4, 4), np.int64), device=device)
     with pytest.raises(TypeError, match="adaptive_avg_pool2d: expected input to be float32, got int64"):
         F.adaptive_avg_pool2d(x, 2)
+
+
+def test_adaptive_avg_pool2d_empty_output_returns_at_once():
+    # output_size (2^31 - 1, 0) is an empty output, as in torch; the kernels once walked its 2^31 empty
+    # rows per plane (minutes; found by tools/fuzz_bindings.py).
+    import time
+
+    x = pycnn._C.from_numpy(np.ones((7, 2, 1, 1), np.float32))
+    began = time.perf_counter()
+    y = pycnn._C.adaptive_avg_pool2d_forward(x, (2**31 - 1, 0))
+    dx = pycnn._C.adaptive_avg_pool2d_backward(y, [7, 2, 1, 1], (2**31 - 1, 0))
+    assert time.perf_counter() - began < 1.0
+    assert y.shape == (7, 2, 2**31 - 1, 0) and np.array_equal(dx.numpy(), np.zeros((7, 2, 1, 1), np.float32))

@@ -50,9 +50,6 @@ def test_train_resume_eval(tmp_path, capsys):
     with np.load(out / "model.npz") as f:
         assert f["features.0.weight"].shape == (6, 1, 5, 5) and len(f.files) == 10
 
-    # --epochs 1 became the cosine schedule's length: resuming it with another count is refused
-    code, _, err = run(capsys, "train", "--data", "digits", "--epochs", 2, "--out", out, "--quiet", "--resume")
-    assert_one_line_error(code, err, r"--resume: .*checkpoint.npz belongs to a run of --epochs 1, got --epochs 2")
 
     code, stdout, _ = run(capsys, "eval", "--model", "lenet5", "--weights", out / "model.npz", "--data", "digits")
     assert code == 0
@@ -167,3 +164,207 @@ def test_command_line_exit_status(tmp_path):
     good = subprocess.run([sys.executable, "-m", "pycnn.cli", "summary", "lenet5"], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=60)
     assert good.returncode == 0 and "Total params: 61,706" in good.stdout
+
+
+# ----- the newcomer's path (issue 17) --------------------------------------------------------------
+def test_help_shows_every_default_and_the_choices(capsys):
+    assert run(capsys, "--version") == (0, f"pycnn {pycnn.__version__}\n", "")
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for shown in ("--epochs EPOCHS passes over the training images (default: 10)", "(default: 0.05)",
+                  "(default: 32)", "(default: mnist-sample)", "(default: lenet5)", "CosineAnnealingLR",
+                  "folder:PATH", "cifar10:PATH", "--image-size SIZE", "--grayscale", "{sgd,adam,rmsprop}"):
+        assert shown in flat, shown
+    for name in ("alexnet", "lenet5", "resnet20", "vgg16_bn", "densenet121"):
+        assert name in flat
+    for command, sub in cli.parser()._subparsers._group_actions[0].choices.items():
+        for action in sub._actions:
+            assert action.help, f"pycnn {command} {action.option_strings or action.dest} has no description"
+    code, out, _ = run(capsys, "summary", "--help")
+    assert ".onnx" in out and "3,224,224" in out
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path):
+    env = subprocess_env()
+    argv = [sys.executable, "-m", "pycnn", "train", "--data", "digits", "--epochs", "2", "--threads", "1"]
+    for extra in ([], ["--quiet"]):
+        done = subprocess.run(argv + extra + ["--out", str(tmp_path / f"o{len(extra)}")], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "\r" not in done.stdout + done.stderr and done.stderr == ""
+        epochs = [x for x in done.stdout.splitlines() if x.startswith("epoch ")]
+        assert [x.split(",")[0] for x in epochs] == ["epoch 1", "epoch 2"]  # --quiet keeps the metric lines
+
+
+def test_fit_shows_a_bar_on_a_terminal(monkeypatch, capsys):
+    from pycnn import models, nn, optim, train
+
+    class Terminal:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return True
+
+    rng = np.random.default_rng(0)
+    loader = [(rng.random((4, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 4))] * 3
+    model = models.lenet5(num_classes=10)
+    for progress, bar in (("auto", True), ("lines", False), (False, False)):
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        train.fit(model, loader, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01), 1, progress=progress)
+        monkeypatch.undo()
+        assert ("epoch 1/1" in terminal.text) == bar, (progress, terminal.text)
+        assert (capsys.readouterr().out.startswith("epoch 1, train_loss")) == (progress is not False)
+    with pytest.raises(ValueError, match="progress must be True, False, 'auto' or 'lines', got 'bars'"):
+        train.fit(model, loader, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01), 1, progress="bars")
+
+
+def _image_folder(root, size=(50, 40)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = (rng.random((size[0], size[1], 3)) * 100 + 150 * label).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_folder_image_size_and_grayscale(tmp_path, capsys):
+    folder = _image_folder(tmp_path / "mixed")
+    base = ["train", "--data", f"folder:{folder}", "--epochs", 1, "--quiet", "--no-augment", "--batch-size", 4]
+    code, _, err = run(capsys, *base, "--out", tmp_path / "o1")
+    assert_one_line_error(code, err, r"expects 1-channel images, the data has 3")
+    code, _, err = run(capsys, *base, "--grayscale", "--out", tmp_path / "o2")
+    assert_one_line_error(code, err, r"is 50x40|28")  # LeNet-5's 28x28 needs --image-size
+    code, out, err = run(capsys, *base, "--grayscale", "--image-size", 28, "--out", tmp_path / "o3")
+    assert code == 0, err
+    assert "(9 train / 3 test images, 2 classes)" in out
+    code, _, err = run(capsys, "train", "--model", "resnet20", "--data", f"folder:{folder}", "--image-size", "32,32",
+                       "--epochs", 1, "--quiet", "--batch-size", 4, "--out", tmp_path / "o4")
+    assert code == 0, err
+    code, _, err = run(capsys, "train", "--data", "digits", "--grayscale", "--out", tmp_path / "o5")
+    assert_one_line_error(code, err, r"--image-size and --grayscale apply to --data folder:PATH, got --data digits")
+    code, _, err = run(capsys, *base, "--image-size", "28,x", "--out", tmp_path / "o6")
+    assert_one_line_error(code, err, r"--image-size: expected SIZE or HEIGHT,WIDTH like 28 or 32,48, got '28,x'")
+
+
+def test_resume_extends_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data", "digits", "--quiet", "--threads", 1, "--out", out]
+    assert run(capsys, *argv, "--epochs", 1)[0] == 0
+    code, stdout, err = run(capsys, *argv, "--epochs", 3, "--resume")
+    assert code == 0, err
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    # the cosine schedule re-planned for 3 epochs from epoch 2 on: lr_e = 0.05 (1 + cos(pi e / 3)) / 2
+    assert history[0]["lr"] == 0.05
+    for e in (1, 2):
+        assert history[e]["lr"] == pytest.approx(0.05 * (1 + np.cos(np.pi * e / 3)) / 2, rel=1e-12)
+    assert load_checkpoint(out / "checkpoint.npz")["scheduler"]["T_max"] == 3
+    code, _, err = run(capsys, *argv, "--epochs", 2, "--resume")
+    assert_one_line_error(code, err, r"--resume: .*checkpoint.npz has already run 3 epochs, so --epochs must be more "
+                                     r"than 3 to continue it, got --epochs 2")
+
+
+def _trained_lenet(tmp_path, capsys):
+    out = tmp_path / "lenet"
+    assert run(capsys, "train", "--data", "digits", "--epochs", 1, "--quiet", "--threads", 1, "--out", out)[0] == 0
+    return out / "model.npz"
+
+
+def test_eval_and_summary_of_an_onnx_file(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from pycnn import models
+
+    weights = _trained_lenet(tmp_path, capsys)
+    model = models.lenet5(num_classes=10)
+    model.load_state_dict(dict(np.load(weights)))
+    path = str(tmp_path / "lenet.onnx")
+    pycnn.onnx.export(model, path, (1, 1, 28, 28))
+    code, npz_line, _ = run(capsys, "eval", "--weights", weights, "--data", "digits")
+    assert code == 0
+    code, onnx_line, err = run(capsys, "eval", "--weights", path, "--data", "digits")
+    assert code == 0, err
+    assert onnx_line.replace("lenet.onnx", "lenet5") == npz_line  # the same model, the same accuracy
+    code, out, err = run(capsys, "summary", path)
+    assert code == 0, err
+    assert "Input shape: [1, 1, 28, 28]" in out and "Total params: 61,706" in out
+    assert re.search(r"Conv\s+\[1, 6, 28, 28\]\s+156\s+117,600", out), out
+    assert f"Total MACs: {pycnn.summary(model, (1, 28, 28)).total_macs:,}" in out
+    code, _, err = run(capsys, "summary", tmp_path / "missing.onnx")
+    assert_one_line_error(code, err, r"summary: no file at .*missing.onnx")
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    """`pycnn summary alexnet | head -8`: the reader leaves before pycnn writes; exit 0, nothing on stderr."""
+    for argv in (["summary", "alexnet"], ["--help"]):
+        child = subprocess.Popen([sys.executable, "-m", "pycnn"] + argv, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=subprocess_env(), cwd=tmp_path)
+        child.stdout.close()  # no reader: the first write fails with EPIPE
+        err = child.stderr.read().decode()
+        assert child.wait(timeout=120) == 0 and err == "", err
+
+
+def test_finetune_embeds_the_normalization(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from pycnn import models
+
+    source = str(tmp_path / "pretrained.onnx")
+    pycnn.manual_seed(0)
+    pycnn.onnx.export(models.lenet5(num_classes=10), source, (1, 1, 28, 28))
+    out = tmp_path / "ft"
+    code, stdout, err = run(capsys, "finetune", source, "--data", "digits", "--epochs", 1, "--quiet",
+                            "--strategy", "fine_tune", "--out", out)
+    assert code == 0, err
+    printed_top1 = re.search(r"test top-1 ([\d.]+)%", stdout).group(1)
+    exported = onnx.load(str(out / "model.onnx"))
+    assert [n.op_type for n in exported.graph.node[:2]] == ["Sub", "Div"]
+    with np.load(out / "normalize.npz") as f:
+        mean, std = f["mean"], f["std"]
+    # onnxruntime on raw images == the same graph without its first two nodes on normalised images
+    x = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
+    raw = ort.InferenceSession(str(out / "model.onnx")).run(None, {exported.graph.input[0].name: x})[0]
+    inner = exported.graph.node[1].output[0]
+    stripped = onnx.load(str(out / "model.onnx"))
+    nodes = list(stripped.graph.node)[2:]
+    del stripped.graph.node[:]
+    stripped.graph.node.extend(nodes)
+    stripped.graph.input[0].name = inner
+    manual = ort.InferenceSession(stripped.SerializeToString()).run(
+        None, {inner: (x - mean.reshape(1, -1, 1, 1)) / std.reshape(1, -1, 1, 1)})[0]
+    np.testing.assert_allclose(raw, manual, rtol=1e-5, atol=1e-5)
+    # pycnn eval knows the graph normalises itself: the accuracy finetune printed, not a doubly normalised one
+    code, line, err = run(capsys, "eval", "--weights", out / "model.onnx", "--data", "digits")
+    assert code == 0, err
+    assert f"top-1 {printed_top1}%" in line
+
+    code, _, err = run(capsys, "finetune", source, "--data", "digits", "--epochs", 1, "--quiet",
+                       "--no-embed-normalization", "--out", tmp_path / "plain")
+    assert code == 0, err
+    assert [n.op_type for n in onnx.load(str(tmp_path / "plain" / "model.onnx")).graph.node[:1]] == ["Conv"]
+
+
+def test_deterministic_runs_match_across_thread_counts(tmp_path, capsys):
+    lines = []
+    for threads in (1, 2):
+        code, out, err = run(capsys, "train", "--data", "digits", "--epochs", 1, "--quiet", "--deterministic",
+                             "--threads", threads, "--out", tmp_path / str(threads))
+        assert code == 0, err
+        lines.append([x.split(", seconds")[0] for x in out.splitlines() if x.startswith("epoch ")])
+        with np.load(tmp_path / str(threads) / "model.npz") as f:
+            lines[-1].append({k: f[k] for k in f.files})
+    assert lines[0][0] == lines[1][0]
+    assert all(np.array_equal(lines[0][1][k], lines[1][1][k]) for k in lines[0][1])
+    assert pycnn.are_deterministic_algorithms_enabled()
+    pycnn.use_deterministic_algorithms(False)

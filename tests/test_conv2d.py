@@ -181,3 +181,27 @@ def test_conv2d_in_column_chunks(stride, padding, dilation, device):
     check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw),
              [rng.standard_normal((2, 64, 37, 41)), rng.standard_normal((5, 64, 3, 3)) * 0.1,
               rng.standard_normal(5)], device=device)
+
+
+def test_conv2d_row_wider_than_a_chunk_under_wide_padding(device):
+    # Padding 70000 makes each output row 140,004 wide, over two chunks of 65,536 columns: the first
+    # chunk ends before the first column the kernel reaches, and im2col's zero fill once ran past the
+    # chunk (found by tools/fuzz_bindings.py under AddressSanitizer).
+    rng = np.random.default_rng(12)
+    kw = dict(stride=(1, 1), padding=(0, 70000), dilation=(1, 2))
+    check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw),
+             [rng.standard_normal((2, 1, 3, 5)), rng.standard_normal((1, 1, 2, 2)), rng.standard_normal(1)],
+             device=device)
+
+
+def test_conv2d_geometry_beyond_int32_is_refused():
+    x, w = pycnn.zeros(1, 1, 4, 4), pycnn.zeros(1, 1, 2, 2)
+    for kw, message in ((dict(padding=(0, 2**63 - 1)), f"padding must be below 2\\^31, got {2**63 - 1}"),
+                        (dict(stride=(2**31, 1)), f"stride must be below 2\\^31, got {2**31}"),
+                        (dict(dilation=(1, 2**40)), f"dilation must be below 2\\^31, got {2**40}")):
+        with pytest.raises(ValueError, match="conv2d: " + message):
+            F.conv2d(x, w, **kw)
+    with pytest.raises(ValueError, match=r"conv_output_size: pad_end must be below 2\^31, got 4611686018427387904"):
+        pycnn._C.conv_output_size(5, 2, 0, 2**62, 1, 1)
+    with pytest.raises(ValueError, match=r"max_pool2d: stride must be below 2\^31"):
+        pycnn.nn.functional.max_pool2d(x, 2, stride=2**31)

@@ -89,6 +89,8 @@ LAYERS = [
     dict(n=16, cin=64, cout=64, h=7, w=7, k=3, padding=(1, 1)),
     dict(n=1, cin=3, cout=16, h=32, w=32, k=3, padding=(1, 1)),
     dict(n=1, cin=32, cout=32, h=17, w=17, k=3, padding=(1, 1), groups=32),      # depthwise
+    dict(n=2, cin=40, cout=40, h=10, w=9, k=3, stride=(2, 1), padding=(1, 1), groups=40),  # 16+16+8
+    dict(n=1, cin=5, cout=5, h=6, w=40, k=3, padding=(1, 1), groups=5),          # per-channel path
     dict(n=2, cin=144, cout=144, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1), groups=144),
     dict(n=1, cin=8, cout=8, h=9, w=9, k=5, padding=(2, 2), dilation=(2, 2), groups=8),
     dict(n=1, cin=8, cout=16, h=9, w=9, k=3, padding=(1, 1), groups=8),          # channel multiplier 2
@@ -109,6 +111,11 @@ LAYERS = [
     dict(n=2, cin=16, cout=32, h=9, w=9, k=3, stride=(2, 2)),
     dict(n=1, cin=24, cout=32, h=17, w=13, k=3, stride=(3, 2), padding=(1, 1), dilation=(2, 1)),
     dict(n=9, cin=64, cout=64, h=30, w=30, k=3, stride=(2, 2), padding=(1, 1)),
+    # The wide path (few output channels, stride 1, rows that are not whole panels): two K slices,
+    # dilation and a non-square window, a ragged last panel of each image read into the next one.
+    dict(n=2, cin=40, cout=20, h=9, w=11, k=3, padding=(1, 1)),
+    dict(n=3, cin=5, cout=13, h=19, w=21, k=(3, 5), padding=(1, 2), dilation=(2, 1)),
+    dict(n=5, cin=2, cout=24, h=7, w=7, k=3),
 ]
 
 
@@ -123,9 +130,10 @@ def test_layers(layer, epilogue):
 
 
 @pytest.mark.parametrize("layer", [
-    dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # direct path
+    dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # wide path
+    dict(n=3, cin=32, cout=40, h=150, w=150, k=3, padding=(1, 1)),   # direct path
     dict(n=3, cin=32, cout=32, h=170, w=170, k=3, padding=(1, 1)),   # Winograd
-], ids=["direct", "winograd"])
+], ids=["wide", "direct", "winograd"])
 def test_batch_in_chunks(layer):
     # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
     run_case(**layer, residual=True, lo=0.0)

@@ -83,14 +83,26 @@ def test_plan_takes_tensors_and_arrays_and_keeps_its_own_weights():
         pycnn.optimize_for_inference(model, [[1.0]])
 
 
+class ChannelsLast(nn.Module):  # a Transpose: the C++ plan has no step for it
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class ChannelsFirst(nn.Module):
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
+
+
 def test_ops_without_a_plan_kernel_run_in_python_between_native_steps():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish(), nn.Conv2d(4, 2, 1), nn.PReLU(2))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), ChannelsLast(), nn.Hardswish(), ChannelsFirst(), nn.Conv2d(4, 2, 1),
+                          nn.PReLU(2))
     model.eval()
     x = RNG.standard_normal((2, 3, 7, 7)).astype(np.float32)
     plan = pycnn.optimize_for_inference(model, x)
     assert_close(plan(x).numpy(), eager(model, x))
     python = plan.python_nodes(x.shape)
-    assert len(python) == 1 and "Hard" in python[0], f"HardSwish has no plan kernel, PRelu has: {python}"
+    assert len(python) == 2 and all("Transpose" in name for name in python), \
+        f"Transpose has no plan kernel; HardSwish and PRelu have: {python}"
 
 
 def test_two_threads_share_one_plan():
@@ -253,9 +265,29 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
         plan.run(np.zeros(10, np.float32), 0, 1)
     with pytest.raises(ValueError, match="begin"):
         plan.run(np.zeros(100, np.float32), 0, 5)
+    with pytest.raises(ValueError, match="seconds"):
+        plan.run(np.zeros(100, np.float32), 0, 1, 0, np.zeros(3))
     arena = np.arange(100, dtype=np.float32) - 50
-    plan.run(arena, 0, 1)
+    seconds = np.full(1, -1.0)
+    plan.run(arena, 0, 1, 0, seconds)
     np.testing.assert_array_equal(arena[50:], np.maximum(np.arange(50) - 50, 0))
+    assert plan.step_names == ["r"] and seconds[0] >= 0.0
+
+
+def test_plan_profile_names_every_step_in_order():
+    """profile(): one (node, op, seconds) per step, C++ and Python steps alike, in running order."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), ChannelsLast(), nn.Flatten(), nn.Linear(4 * 36, 5))
+    model.eval()
+    x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    profile = plan.profile(x, runs=3)
+    compiled = plan.compiled(x.shape)
+    python = [node.name for node in compiled.python_nodes]
+    assert [op for _, op, _ in profile] == [op for op in (n.op for n in compiled.ir.nodes)
+                                             if op not in ("Flatten", "Reshape")]
+    assert all(seconds >= 0.0 for _, _, seconds in profile)
+    assert python and set(python) <= {name for name, _, _ in profile}
+    np.testing.assert_allclose(plan(x).numpy(), eager(model, x), rtol=1e-5, atol=1e-6)
 
 
 def test_plan_threads_apply_to_its_run_only():
@@ -266,6 +298,28 @@ def test_plan_threads_apply_to_its_run_only():
     plan = pycnn.optimize_for_inference(model, x, threads=1)
     assert_close(plan(x).numpy(), eager(model, x))
     assert pycnn.get_num_threads() == before, "a plan's threads= must not change the caller's setting"
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, shape", [
+    (2, 2, 1, (3, 7, 28, 28)),     # LeNet's: non-overlapping windows, one run across rows and planes
+    (2, 2, 1, (5, 16, 11, 10)),    # an odd height: the last input row is never read
+    (1, 2, 1, (2, 3, 9, 7)),       # the row pitch (OW * stride = 8) past the width
+    (3, 3, 1, (2, 4, 10, 11)),     # a dropped last column
+    (2, 3, 2, (2, 3, 12, 13)),     # dilated taps inside the stride
+    (2, 2, 1, (1, 1, 2, 600)),     # one long row
+])
+def test_plan_max_pool_fixed_windows_with_nan(kernel, stride, dilation, shape):
+    """The plan's max pool where windows do not overlap along rows (its second pass runs across rows
+    and planes at once) against the training kernel, with NaN and -inf in the input."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[rng.integers(0, x.size, 5)] = np.nan
+    x.flat[rng.integers(0, x.size, 5)] = -np.inf
+    model = nn.Sequential(nn.MaxPool2d(kernel, stride, 0, dilation))
+    model.eval()
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    np.testing.assert_array_equal(plan(x).numpy(), eager(model, x))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -287,3 +341,58 @@ def test_plan_max_pool_matches_eager_on_random_windows(seed):
     plan = pycnn.optimize_for_inference(model, x)
     assert plan.python_nodes(x.shape) == []
     np.testing.assert_array_equal(plan(x).numpy(), eager(model, x))
+
+
+@pytest.mark.parametrize("batch, features_in, features_out, bias", [
+    (1, 400, 120, True), (2, 37, 64, True), (3, 5, 1, False), (4, 130, 129, True), (1, 1, 200, True),
+    (5, 64, 70, True), (9, 33, 17, False),
+])
+def test_plan_linear_matches_torch(batch, features_in, features_out, bias):
+    """The plan's linear (weight packed transposed once; a few rows along the outputs in vectors, more
+    rows through the gemm) against torch float64: widths below, at and past one 64-output block."""
+    import torch
+
+    rng = np.random.default_rng(features_out)
+    layer = nn.Linear(features_in, features_out, bias=bias)
+    model = nn.Sequential(layer)
+    model.eval()
+    x = rng.standard_normal((batch, features_in)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    w = torch.tensor(layer.weight.numpy(), dtype=torch.float64)
+    b = torch.tensor(layer.bias.numpy(), dtype=torch.float64) if bias else None
+    expected = torch.nn.functional.linear(torch.tensor(x, dtype=torch.float64), w, b).numpy()
+    np.testing.assert_allclose(plan(x).numpy(), expected, rtol=1e-5, atol=1e-5 * np.sqrt(features_in))
+
+
+def test_plan_activations_are_cpp_steps_matching_eager():
+    """HardSwish, Hardsigmoid, GELU (both forms) and Softplus traced at the newest opset, one plan step each,
+    equal to the eager modules (NaN kept, the kinks at +-3 included)."""
+    model = nn.Sequential(nn.Hardswish(), nn.Hardsigmoid(), nn.GELU(), nn.GELU(approximate="tanh"), nn.Softplus())
+    model.eval()
+    x = (RNG.standard_normal((2, 3, 8, 8)) * 4).astype(np.float32)
+    x[0, 0, 0, :4] = [np.nan, 3.0, -3.0, 2.9999998]
+    plan = pycnn.optimize_for_inference(model, x)
+    assert plan.python_nodes(x.shape) == []
+    np.testing.assert_allclose(plan(x).numpy(), eager(model, x), rtol=1e-6, atol=1e-7, equal_nan=True)
+    for act in (nn.Hardswish(), nn.Hardsigmoid()):
+        single = nn.Sequential(act)
+        single.eval()
+        np.testing.assert_allclose(pycnn.optimize_for_inference(single, x)(x).numpy(), eager(single, x), rtol=1e-6,
+                                   atol=1e-7, equal_nan=True)
+
+
+def test_plan_sizes_whose_product_overflows_are_refused():
+    # outer * channels * inner wrapped around int64 to a small count that passed the arena's range
+    # check (found by tools/fuzz_bindings.py under UBSan); now every count is a checked product.
+    plan = pycnn._C.InferencePlan(64)
+    slope = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=r"InferencePlan: \(4611686018427387904, 2, 3\) has more elements than fit"):
+        plan.add_prelu("p", 0, 0, slope, 2**62, 3)
+    with pytest.raises(ValueError, match="more elements than fit in memory"):
+        plan.add_channel_affine("a", 0, 0, slope, slope, 3, 2**62, -1.0, 1.0)
+    with pytest.raises(ValueError, match=r"sizes must be non-negative, got shape \(1, 2, -9223372036854775808, 2\)"):
+        plan.add_binary("b", "add", 0, 0, [1, 2, -2**63, 2], None, 0, [], slope[:1])
+    plan.add_prelu("p", 0, 32, slope, 4, 4)  # 32 floats at 0 and at 32: inside the 64-float arena
+    with pytest.raises(ValueError, match=r"prelu input \[40, 40 \+ 32\) does not lie inside the arena of 64"):
+        plan.add_prelu("p", 0, 40, slope, 4, 4)

@@ -131,3 +131,24 @@ def test_session_reports_unsupported_and_missing_files(tmp_path):
     with pytest.warns(RuntimeWarning, match="CUDAExecutionProvider"):
         InferenceSession(torch_export(reference_models.MODELS["lenet5"](), (1, 1, 28, 28)),
                          providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+
+def test_session_runs_activations_in_cpp_and_matches_onnxruntime():
+    """HardSigmoid with its own alpha and beta, HardSwish, Gelu (both forms, opset 20), Softplus: plan steps,
+    not Python, and onnxruntime's values (NaN kept)."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("HardSigmoid", ["input"], ["a"], alpha=0.3, beta=0.4),
+             helper.make_node("HardSwish", ["input"], ["b"]),
+             helper.make_node("Gelu", ["input"], ["c"]),
+             helper.make_node("Gelu", ["input"], ["d"], approximate="tanh"),
+             helper.make_node("Softplus", ["input"], ["e"])]
+    value = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 7, 9])  # noqa: E731
+    graph = helper.make_graph(nodes, "acts", [value("input")], [value(n) for n in "abcde"])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]).SerializeToString()
+    x = (RNG.standard_normal((2, 7, 9)) * 5).astype(np.float32)
+    x[0, 0, :4] = [np.nan, 3.0, -3.0, -2.5]
+    session = InferenceSession(data)
+    assert session._plan.python_nodes(x.shape) == []
+    for ours, theirs in zip(session.run(None, {"input": x}), onnxruntime_run(data, {"input": x})):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-6, equal_nan=True)

@@ -28,6 +28,15 @@ def test_reference_models_both_exporters_match_onnxruntime_and_torch(tmp_path, c
     out = str(tmp_path)
     assert export_reference.main(["--out", out, "--models", "lenet5,resnet_small,alexnet_small,inception_small,"
                                   "dense_small", "--opsets", "13,21"]) == 0
+    # Weights written apart from the model are named for the model itself, and the model points there.
+    assert not [n for n in os.listdir(out) if "tmp" in n]
+    locations = set()
+    for name in (n for n in os.listdir(out) if n.endswith(".onnx")):
+        proto = onnx.load(os.path.join(out, name), load_external_data=False)
+        found = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+        assert found <= {name + ".data"} and all(os.path.isfile(os.path.join(out, f)) for f in found), found
+        locations |= found
+    assert locations  # the dynamo exporter's files do keep their weights apart
     code = parity.main([out])
     table = capsys.readouterr().out
     print(table)

@@ -188,6 +188,9 @@ def test_grads_accumulate_in_place_without_sharing_storage():
 def test_hostile_shapes_raise_instead_of_wrapping():
     # 2^40 x 2^40 elements would wrap a 64-bit size; a kernel would then fill a tiny buffer.
     with pytest.raises(ValueError, match=r"tensor: shape \(1, 1, 1099511627776, 1099511627776\) has more elements"):
+        pycnn._C.empty([1, 1, 2**40, 2**40], "float32", "cpu")
+    # Output sizes past 2^31 are refused before any shape is formed (their products could wrap).
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: output height must be below 2\^31, got 1099511627776"):
         F.adaptive_avg_pool2d(pycnn.zeros(1, 1, 4, 4), 2**40)
     with pytest.raises(ValueError, match=r"has more elements than fit in memory"):
         pycnn.zeros(2, 3).reshape(2**62, 4)

@@ -248,8 +248,12 @@ def test_history_csv_json(tmp_path):
 
 # ----- checkpoints ---------------------------------------------------------------------------------
 def test_checkpoint_round_trip_and_no_temp_files(tmp_path):
-    path = tmp_path / "ckpt" / "run.npz"  # the folder is created
+    path = tmp_path / "ckpt" / "run.npz"
     model, train_loader, val_loader, optimizer, scheduler = make_setup()
+    with pytest.raises(FileNotFoundError, match="ckpt' does not exist"):  # as torch.save: no folder is made
+        fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, 2, callbacks=[Checkpoint(path)], progress=False)
+    assert not path.parent.exists() and optimizer.state_dict()["state"] == {}  # refused before any step
+    path.parent.mkdir()
     fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, 2, val_loader=val_loader, scheduler=scheduler,
         callbacks=[Checkpoint(path)], progress=False)
     assert os.listdir(path.parent) == ["run.npz"]
@@ -273,11 +277,11 @@ def test_failed_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         callbacks=[Checkpoint(path)], progress=False)
     before = path.read_bytes()
 
-    def broken_savez(file, **arrays):
-        file.write(b"PK\x03\x04 half a zip")
+    def broken_write_array(file, array, **kwargs):
+        file.write(b"\x93NUMPY half an array")
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_write_array)
     with pytest.raises(OSError, match="disk full"):
         fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, 3, scheduler=scheduler, resume=path,
             callbacks=[Checkpoint(path)], progress=False)

@@ -3,6 +3,7 @@
     python tools/bench.py ops   [--device cpu|cuda] [--threads N] [--repeat R]
     python tools/bench.py train [--device cpu|cuda] [--models lenet5,resnet20:128,vgg16:32:infer,...]
     python tools/bench.py infer [--threads N] [--models lenet5:1,resnet18:16,mobilenet_v2:1,...]
+    python tools/bench.py contention [--threads N] [--cpus 0,1] [--spincounts 300000]
 
 `ops`: forward and backward time of each op at LeNet-5, AlexNet and VGG-16 layer shapes, pycnn vs
 PyTorch, with conv/linear GFLOP/s next to numpy's float32 matmul rate (this machine's ceiling).
@@ -12,6 +13,12 @@ PyTorch.
 the zoo model) and session (pycnn.onnx.InferenceSession), PyTorch eager and onnxruntime on the same
 ONNX file (PyTorch's export of tools/reference_models, or torchvision's MobileNetV2), each library in a
 process of its own with the same thread count.
+`contention`: the main job's training (LeNet-5, batch 32, one epoch of 4,000 images) and a batch-1
+inference (pycnn.optimize_for_inference of ResNet-20, 1x3x32x32; PyTorch eager in no_grad), each in a
+fresh process, with the cores idle and with one busy process beside it, pycnn and PyTorch, at the
+default thread count (all the CPUs of --cpus); prints contended / idle for each. --spincounts adds pycnn
+rows run with GOMP_SPINCOUNT set so (300000 is libgomp's default: what pycnn did before it set its
+own); the 'deterministic' row trains with pycnn.use_deterministic_algorithms(True), when pycnn has it.
 Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time (below 1 means
 pycnn is faster). Nothing here asserts: tests never time anything.
 """
@@ -23,10 +30,18 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
+
+use_checkout()
 
 import pycnn  # noqa: E402
 import pycnn.nn.functional as F  # noqa: E402
+
+
+def table_header(header):
+    print(header)
+    print("-" * len(header))
 
 
 def median_time(fn, repeat, sync=None):
@@ -177,8 +192,7 @@ def run_ops(args):
     if args.device == "cpu":
         print(f"numpy float32 matmul (2048^3): {numpy_matmul_gflops(args.repeat):.0f} GFLOP/s (the ceiling)")
     header = f"{'op':<22}{'pass':<5}{'pycnn ms':>10}{'torch ms':>10}{'ratio':>7}{'pycnn GF/s':>12}{'torch GF/s':>12}"
-    print(header)
-    print("-" * len(header))
+    table_header(header)
     for case in op_cases():
         if not hasattr(F, case["kind"]):
             print(f"{case['label']:<22}(op not available in this build)")
@@ -212,8 +226,7 @@ def run_train(args):
           f"forward without a tape) on {args.device}, {args.threads} threads, torch {torch.__version__}"
           f"{fp32_peer(torch, args.device)}")
     header = f"{'model':<12}{'batch':>6}{'input':>8}{'pass':>7}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
-    print(header)
-    print("-" * len(header))
+    table_header(header)
     sizes = {"lenet5": (28, 1, 10), "resnet20": (32, 3, 10), "alexnet": (224, 3, 1000), "resnet18": (224, 3, 1000)}
     for spec in args.models.split(","):
         name, _, rest = spec.partition(":")
@@ -343,8 +356,7 @@ def run_infer(args):
           f"ratios: pycnn session / peer")
     header = f"{'model':<14}{'batch':>6}" + "".join(f"{lib + ' ms':>19}" for lib in libs)
     header += f"{'/ torch':>9}{'/ ORT':>8}"
-    print(header)
-    print("-" * len(header))
+    table_header(header)
     with tempfile.TemporaryDirectory() as folder:
         for spec in args.models.split(","):
             name, _, batch = spec.partition(":")
@@ -370,22 +382,138 @@ def run_infer(args):
                   + f"{ours / times['torch']:9.2f}{ours / times['onnxruntime']:8.2f}")
 
 
+def contention_worker(args):
+    """One library, one task, in this process; prints seconds (train: the epoch; infer: the median call)."""
+    lib, task = args.contention_worker
+    threads = len(os.sched_getaffinity(0))
+    rng = np.random.default_rng(0)
+    if task == "train":
+        x = rng.random((4000, 1, 28, 28), dtype=np.float32)
+        y = rng.integers(0, 10, 4000)
+        batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 4000, 32)]
+    else:
+        x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    if lib == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = _torch_model("lenet5" if task == "train" else "resnet20", 10)
+        if task == "train":
+            opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+            def run():
+                for bx, by in batches:
+                    opt.zero_grad()
+                    torch.nn.functional.cross_entropy(model(torch.from_numpy(bx)), torch.from_numpy(by)).backward()
+                    opt.step()
+        else:
+            model.eval()
+            tx = torch.from_numpy(x)
+
+            def run():
+                with torch.no_grad():
+                    model(tx)
+    else:
+        import pycnn.models as zoo
+
+        pycnn.set_num_threads(threads)
+        pycnn.manual_seed(0)
+        if lib == "pycnn-deterministic":
+            pycnn.use_deterministic_algorithms(True)
+        if task == "train":
+            model = zoo.lenet5(num_classes=10)
+            opt = pycnn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+            def run():
+                for bx, by in batches:
+                    opt.zero_grad()
+                    F.cross_entropy(model(pycnn.from_numpy(bx)), pycnn.from_numpy(by)).backward()
+                    opt.step()
+        else:
+            plan = pycnn.optimize_for_inference(zoo.resnet20(num_classes=10).eval(), x)
+
+            def run():
+                plan(x)
+    if task == "train":
+        run()  # warm-up epoch
+        print(median_time(run, max(1, args.repeat // 3)))
+    else:
+        print(median_time(run, 20 * args.repeat))
+
+
+def _busy(cpu):
+    """A process that spins on ``cpu`` (None: anywhere) until killed."""
+    import subprocess
+
+    code = "import os, sys\n" + (f"os.sched_setaffinity(0, {{{cpu}}})\n" if cpu is not None else "") + \
+        "while True:\n    pass\n"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def run_contention(args):
+    import subprocess
+
+    cpus = sorted(int(c) for c in args.cpus.split(",")) if args.cpus else sorted(os.sched_getaffinity(0))
+    rows = [("torch", None), ("pycnn", None)] + [("pycnn", count) for count in args.spincounts.split(",") if count]
+    if hasattr(pycnn, "use_deterministic_algorithms"):
+        rows.append(("pycnn-deterministic", None))
+    print(f"contention: {len(cpus)} CPUs {cpus} (threads = CPUs), busy process pinned to CPU {cpus[-1]}; "
+          f"train: seconds per epoch (median of {max(1, args.repeat // 3)}), infer: ms per call (median of "
+          f"{20 * args.repeat}); load before: {os.getloadavg()[0]:.2f}")
+    header = f"{'library':<22}{'wait policy':<22}{'task':<7}{'idle':>10}{'contended':>11}{'ratio':>7}"
+    table_header(header)
+    for lib, spin in rows:
+        env = dict(os.environ)
+        for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+            env.pop(key, None)
+        if spin is not None:
+            env["GOMP_SPINCOUNT"] = spin
+        policy = f"GOMP_SPINCOUNT={spin}" if spin else ("pycnn's default" if lib != "torch" else "torch's default")
+        for task in ("train", "infer"):
+            times = []
+            for contended in (False, True):
+                busy = _busy(cpus[-1]) if contended else None
+                try:
+                    command = [sys.executable, os.path.abspath(__file__), "contention", "--repeat", str(args.repeat),
+                               "--contention-worker", lib, task]
+                    done = subprocess.run(command, capture_output=True, text=True, env=env,
+                                          preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+                finally:
+                    if busy is not None:
+                        busy.kill()
+                        busy.wait()
+                lines = done.stdout.strip().splitlines()
+                times.append(float(lines[-1]) if done.returncode == 0 and lines else float("nan"))
+                if done.returncode:
+                    print(f"  {lib} {task} failed: {done.stderr.strip().splitlines()[-1:]}")
+            scale, unit = (1, "s") if task == "train" else (1e3, "ms")
+            print(f"{lib:<22}{policy:<22}{task:<7}{times[0] * scale:9.3f}{unit:<1}{times[1] * scale:10.3f}{unit:<1}"
+                  f"{times[1] / times[0]:7.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["ops", "train", "infer"])
+    parser.add_argument("what", choices=["ops", "train", "infer", "contention"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--models", default=None, help="train default: lenet5,lenet5:256,resnet20:128; "
                         f"infer default: {INFER_MODELS}")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)  # infer: one library in this process
+    parser.add_argument("--cpus", default=None, help="contention: the CPUs to run on, e.g. 0,1 (default: all "
+                        "this process may use); the busy process takes the last")
+    parser.add_argument("--spincounts", default="300000", help="contention: extra pycnn rows with GOMP_SPINCOUNT")
+    parser.add_argument("--contention-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.models = args.models or (INFER_MODELS if args.what == "infer" else "lenet5,lenet5:256,resnet20:128")
     if args.worker:
         return infer_worker(args)
+    if args.contention_worker:
+        return contention_worker(args)
     if args.device == "cuda" and not pycnn.cuda.is_available():
         sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
-    {"ops": run_ops, "train": run_train, "infer": run_infer}[args.what](args)
+    {"ops": run_ops, "train": run_train, "infer": run_infer, "contention": run_contention}[args.what](args)
 
 
 if __name__ == "__main__":

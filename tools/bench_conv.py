@@ -2,7 +2,8 @@
 training kernel's forward (_C.conv2d_forward), torch.nn.functional.conv2d and onnxruntime (the layer as a
 one-node ONNX Conv model with the same weights), measured in one run.
 
-    python tools/bench_conv.py [--threads 2] [--models resnet18,resnet18:16,vgg16,resnet20,lenet5,mobilenetv2]
+    python tools/bench_conv.py [--threads 2] [--models resnet18,resnet18:16,vgg16,resnet20,lenet5,mobilenetv2,
+                                                       mobilenetv2_pw]
                                [--rounds 3]
 
 Each row times the four side by side, in interleaved rounds (ours, old, torch, ort, ours, ...) with a pause
@@ -23,7 +24,10 @@ import onnxruntime
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
+
+use_checkout()
 
 import pycnn  # noqa: E402
 from pycnn import _C  # noqa: E402
@@ -45,8 +49,13 @@ LENET5 = [conv(1, 6, 28, 5, 1, 2), conv(6, 16, 14, 5, 1, 0)]
 MOBILENETV2_DW = [conv(c, c, hw, 3, s, 1, c) for c, hw, s in
                   [(32, 112, 1), (96, 112, 2), (144, 56, 1), (144, 56, 2), (192, 28, 1), (192, 28, 2),
                    (384, 14, 1), (576, 14, 1), (576, 14, 2), (960, 7, 1)]]
+MOBILENETV2_PW = [conv(cin, cout, hw, 1) for cin, cout, hw in
+                  [(32, 16, 112), (16, 96, 112), (96, 24, 56), (24, 144, 56), (144, 24, 56), (144, 32, 28),
+                   (32, 192, 28), (192, 32, 28), (192, 64, 14), (64, 384, 14), (384, 64, 14), (384, 96, 14),
+                   (96, 576, 14), (576, 96, 14), (576, 160, 7), (160, 960, 7), (960, 160, 7), (960, 320, 7),
+                   (320, 1280, 7)]]
 MODELS = {"resnet18": RESNET18, "vgg16": VGG16, "resnet20": RESNET20, "lenet5": LENET5,
-          "mobilenetv2": MOBILENETV2_DW}
+          "mobilenetv2": MOBILENETV2_DW, "mobilenetv2_pw": MOBILENETV2_PW}
 
 
 def block_time(fn, calls):

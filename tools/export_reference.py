@@ -16,7 +16,9 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -211,12 +213,21 @@ def export_one(model, x, path, exporter, opset):
     else:
         kwargs.update(dynamo=True, optimize=False,
                       custom_translation_table={torch.ops.pycnn_ref.lrn.default: _lrn_dynamo})
-    tmp = path + ".tmp"
-    quiet = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), tmp, **kwargs)
-    os.replace(tmp, path)
+    # Exported under its final name in a temporary folder beside it, then moved: the dynamo exporter
+    # writes the weights to "<name>.data" next to the model and records that name in it, so the data
+    # file must be named for the final model, not for a temporary one.
+    folder, name = os.path.split(os.path.abspath(path))
+    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=folder)
+    try:
+        quiet = io.StringIO()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), os.path.join(staging, name), **kwargs)
+        # The weights first: the model never points at a data file that is not there yet.
+        for written in sorted(os.listdir(staging), key=lambda n: n == name):
+            os.replace(os.path.join(staging, written), os.path.join(folder, written))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv=None):

@@ -21,7 +21,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
+
+use_checkout()
 
 
 def _errors(ours, reference, percentile=100):

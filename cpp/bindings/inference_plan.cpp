@@ -24,6 +24,7 @@
 #include "pycnn/ops/elementwise.h"
 #include "pycnn/ops/elu.h"
 #include "pycnn/ops/gelu.h"
+#include "pycnn/ops/hardswish.h"
 #include "pycnn/ops/leaky_relu.h"
 #include "pycnn/ops/linear.h"
 #include "pycnn/ops/local_response_norm.h"
@@ -44,12 +45,19 @@ namespace {
 using Floats = std::shared_ptr<const std::vector<float>>;
 using Array = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
 using Arena = nb::ndarray<float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Seconds = nb::ndarray<double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Dims = std::vector<int64_t>;
 
+// The element count of dims, refused past 2^60 (a wrapped product would pass the arena's range check
+// with a small count and the step would then run far outside the arena).
 int64_t product(const Dims& dims) {
+  for (int64_t d : dims)
+    if (d < 0) value_error("InferencePlan: negative dimension in ", shape_str(dims));
   int64_t n = 1;
   for (int64_t d : dims) {
-    if (d < 0) value_error("InferencePlan: negative dimension in ", shape_str(dims));
+    if (d == 0) return 0;
+    if (n > (int64_t(1) << 60) / d)
+      value_error("InferencePlan: ", shape_str(dims), " has more elements than fit in memory");
     n *= d;
   }
   return n;
@@ -94,8 +102,8 @@ struct Plan {
     if (int64_t(weight.shape(1)) != s.cin_per_group())
       value_error("InferencePlan.add_conv2d: weight has ", weight.shape(1),
                   " input channels, the input ", s.cin_per_group(), " per group");
-    const int64_t out = s.N * s.C_out * s.out_h() * s.out_w();
-    range(x, s.N * s.C_in * s.H * s.W, "conv2d input");
+    const int64_t out = product({s.N, s.C_out, s.out_h(), s.out_w()});
+    range(x, product({s.N, s.C_in, s.H, s.W}), "conv2d input");
     range(y, out, "conv2d output");
     if (residual >= 0) range(residual, out, "conv2d residual");
     Floats b = copy_array(bias, s.C_out, "bias");
@@ -116,11 +124,16 @@ struct Plan {
     if (weight.ndim() != 2 || batch < 0)
       value_error("InferencePlan.add_linear: expected a 2-d weight");
     LinearShape s{batch, int64_t(weight.shape(1)), int64_t(weight.shape(0))};
-    range(x, s.N * s.in_features, "linear input");
-    range(y, s.N * s.out_features, "linear output");
-    Floats w = copy_array(weight, weight.size(), "weight"),
-           b = copy_array(bias, s.out_features, "bias");
-    plan.add(name, [=](float* a) { cpu::linear_forward(a + y, a + x, w->data(), data(b), s); });
+    range(x, product({s.N, s.in_features}), "linear input");
+    range(y, product({s.N, s.out_features}), "linear output");
+    if (static_cast<int64_t>(weight.size()) != product({s.in_features, s.out_features}))
+      value_error("InferencePlan.add_linear: expected a contiguous 2-d weight");
+    auto packed = std::make_shared<std::vector<float>>(static_cast<size_t>(
+        product({s.in_features, cpu::linear_packed_width(s.out_features)})));
+    cpu::linear_pack_weight(packed->data(), weight.data(), s);
+    Floats w = std::move(packed), b = copy_array(bias, s.out_features, "bias");
+    plan.add(name,
+             [=](float* a) { cpu::linear_forward_packed(a + y, a + x, w->data(), data(b), s); });
   }
 
   static Pool2dShape pool_shape(const Dims& input, Pair kernel, Pair stride, Pair padding,
@@ -133,7 +146,17 @@ struct Plan {
     s.ceil_mode = ceil_mode;
     if (s.N < 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 || s.KH <= 0 || s.KW <= 0 || s.stride_h <= 0 ||
         s.stride_w <= 0 || s.pad_h < 0 || s.pad_w < 0 || s.dil_h <= 0 || s.dil_w <= 0 ||
-        s.pad_h * 2 > s.KH || s.pad_w * 2 > s.KW || s.out_h() <= 0 || s.out_w() <= 0)
+        s.pad_h > s.KH / 2 || s.pad_w > s.KW / 2)
+      value_error(op, ": the window does not fit the input ", shape_str(input));
+    check_window_bounds(op, {{"input height", s.H},
+                             {"input width", s.W},
+                             {"kernel height", s.KH},
+                             {"kernel width", s.KW},
+                             {"stride", s.stride_h},
+                             {"stride", s.stride_w},
+                             {"dilation", s.dil_h},
+                             {"dilation", s.dil_w}});
+    if (s.out_h() <= 0 || s.out_w() <= 0)
       value_error(op, ": the window does not fit the input ", shape_str(input));
     return s;
   }
@@ -143,7 +166,7 @@ struct Plan {
     Pool2dShape s = pool_shape(input, kernel, stride, padding, dilation, ceil_mode,
                                "InferencePlan.add_max_pool2d");
     range(x, product(input), "max_pool2d input");
-    range(y, s.planes() * s.out_h() * s.out_w(), "max_pool2d output");
+    range(y, product({s.N, s.C, s.out_h(), s.out_w()}), "max_pool2d output");
     plan.add(name, [=](float* a) { cpu::max_pool2d_forward_values(a + y, a + x, s); });
   }
 
@@ -152,7 +175,7 @@ struct Plan {
     Pool2dShape s = pool_shape(input, kernel, stride, padding, {1, 1}, ceil_mode,
                                "InferencePlan.add_avg_pool2d");
     range(x, product(input), "avg_pool2d input");
-    range(y, s.planes() * s.out_h() * s.out_w(), "avg_pool2d output");
+    range(y, product({s.N, s.C, s.out_h(), s.out_w()}), "avg_pool2d output");
     AvgPool2dOptions o{count_include_pad, 0};
     plan.add(name, [=](float* a) { cpu::avg_pool2d_forward(a + y, a + x, s, o); });
   }
@@ -166,7 +189,7 @@ struct Plan {
       value_error("InferencePlan.add_adaptive_avg_pool2d: expected positive sizes, got input ",
                   shape_str(input), " and output (", s.OH, ", ", s.OW, ")");
     range(x, product(input), "adaptive_avg_pool2d input");
-    range(y, s.planes() * s.OH * s.OW, "adaptive_avg_pool2d output");
+    range(y, product({s.N, s.C, s.OH, s.OW}), "adaptive_avg_pool2d output");
     plan.add(name, [=](float* a) { cpu::adaptive_avg_pool2d_forward(a + y, a + x, s); });
   }
 
@@ -188,11 +211,15 @@ struct Plan {
     else if (kind == "gelu")
       step = [=](float* a) { cpu::gelu_forward(a + y, a + x, alpha != 0.0f, n); };
     else if (kind == "silu") step = [=](float* a) { cpu::silu_forward(a + y, a + x, n); };
+    else if (kind == "hardswish") step = [=](float* a) { cpu::hardswish_forward(a + y, a + x, n); };
+    else if (kind == "hardsigmoid")
+      step = [=](float* a) { cpu::hardsigmoid_forward(a + y, a + x, alpha, beta, n); };
     else if (kind == "softplus")
       step = [=](float* a) { cpu::softplus_forward(a + y, a + x, alpha, beta, n); };
     else
       value_error("InferencePlan.add_unary: unknown activation '", kind,
-                  "' (expected relu, clip, leaky_relu, sigmoid, tanh, elu, gelu, silu, softplus)");
+                  "' (expected relu, clip, leaky_relu, sigmoid, tanh, elu, gelu, silu, softplus, ",
+                  "hardswish, hardsigmoid)");
     plan.add(name, step);
   }
 
@@ -233,11 +260,17 @@ struct Plan {
     CatShape s{outer, inner, sizes};
     std::vector<Floats> constants;
     for (size_t k = 0; k < xs.size(); ++k) {
-      const int64_t count = outer * product({sizes[k]}) * inner;
+      const int64_t count = product({outer, sizes[k], inner});
       constants.push_back(copy_array(consts[k], count, "a constant input"));
       if (!constants.back()) range(xs[k], count, "cat input");
     }
-    range(y, outer * s.total() * inner, "cat output");
+    int64_t total = 0;  // s.total(), summed without overflow: each size passed product above
+    for (int64_t d : sizes) {
+      if (d > (int64_t(1) << 60) - total)
+        value_error("InferencePlan.add_cat: the sizes ", shape_str(sizes), " sum past 2^60");
+      total += d;
+    }
+    range(y, product({outer, total, inner}), "cat output");
     plan.add(name, [=](float* a) {
       std::vector<const float*> inputs;
       for (size_t k = 0; k < xs.size(); ++k)
@@ -263,8 +296,8 @@ struct Plan {
     if (batch < 0 || inner < 0 || C <= 0)
       value_error("InferencePlan.add_channel_affine: expected non-negative sizes");
     Floats sc = copy_array(scale, C, "scale"), sh = copy_array(shift, C, "shift");
-    range(x, batch * C * inner, "channel_affine input");
-    range(y, batch * C * inner, "channel_affine output");
+    range(x, product({batch, C, inner}), "channel_affine input");
+    range(y, product({batch, C, inner}), "channel_affine output");
     plan.add(name, [=](float* a) {
 #pragma omp parallel for if (batch * C * inner > (1 << 16)) schedule(static)
       for (int64_t p = 0; p < batch * C; ++p) {
@@ -284,8 +317,8 @@ struct Plan {
       value_error("InferencePlan.add_prelu: expected non-negative sizes and a slope");
     PreluShape s{outer, channels, inner};
     Floats w = copy_array(slope, channels, "slope");
-    range(x, outer * channels * inner, "prelu input");
-    range(y, outer * channels * inner, "prelu output");
+    range(x, product({outer, channels, inner}), "prelu input");
+    range(y, product({outer, channels, inner}), "prelu output");
     plan.add(name, [=](float* a) { cpu::prelu_forward(a + y, a + x, w->data(), s); });
   }
 
@@ -295,7 +328,8 @@ struct Plan {
       value_error(
           "InferencePlan.add_local_response_norm: expected a rank >= 2 input and 0 <= before < "
           "size");
-    const int64_t inner = product(shape) / std::max<int64_t>(1, shape[0] * shape[1]);
+    const int64_t inner = product(Dims(shape.begin() + 2, shape.end()));
+    product(shape);  // refuses a shape whose count overflows
     LocalResponseNormShape s{shape[0], shape[1], inner, size, before, alpha, beta, k};
     range(x, product(shape), "local_response_norm input");
     range(y, product(shape), "local_response_norm output");
@@ -312,16 +346,20 @@ struct Plan {
     plan.add(name, [=](float* a) { std::copy(a + x, a + x + n, a + y); });
   }
 
-  void run(Arena arena, int64_t begin, int64_t end, int threads) {
+  void run(Arena arena, int64_t begin, int64_t end, int threads, std::optional<Seconds> seconds) {
     if (static_cast<int64_t>(arena.size()) < plan.arena_floats())
       value_error("InferencePlan.run: expected an arena of at least ", plan.arena_floats(),
                   " floats, got ", arena.size());
+    if (seconds && static_cast<int64_t>(seconds->size()) != std::max<int64_t>(0, end - begin))
+      value_error("InferencePlan.run: expected `seconds` to hold end - begin = ", end - begin,
+                  " float64 values, got ", seconds->size());
     float* a = arena.data();
+    double* times = seconds ? seconds->data() : nullptr;
     nb::gil_scoped_release release;
     const int before = omp_get_max_threads();  // the calling thread's setting, restored after
     if (threads > 0) omp_set_num_threads(threads);
     try {
-      plan.run(a, begin, end);
+      plan.run(a, begin, end, times);
     } catch (...) {
       omp_set_num_threads(before);
       throw;
@@ -337,6 +375,7 @@ void bind_inference_plan(nb::module_& m) {
       .def(nb::init<int64_t>(), nb::arg("arena_floats"))
       .def_prop_ro("arena_floats", [](const Plan& p) { return p.plan.arena_floats(); })
       .def("__len__", [](const Plan& p) { return p.plan.size(); })
+      .def_prop_ro("step_names", [](const Plan& p) { return p.plan.names(); })
       .def("add_conv2d", &Plan::add_conv2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
            nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
            nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
@@ -370,7 +409,7 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("beta"), nb::arg("k"))
       .def("add_copy", &Plan::add_copy, nb::arg("name"), nb::arg("y"), nb::arg("x"), nb::arg("n"))
       .def("run", &Plan::run, nb::arg("arena"), nb::arg("begin"), nb::arg("end"),
-           nb::arg("threads") = 0);
+           nb::arg("threads") = 0, nb::arg("seconds").none() = nb::none());
 }
 
 }  // namespace pycnn

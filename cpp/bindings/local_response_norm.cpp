@@ -14,7 +14,8 @@ static LocalResponseNormShape local_response_norm_shape(const Tensor& x, int64_t
     value_error(
         "local_response_norm: expected input of at least 3 dimensions (N, C, *), got shape ",
         shape_str(x.shape()));
-  if (size <= 0) value_error("local_response_norm: expected size > 0, got ", size);
+  if (size <= 0 || size > kMaxWindowArgument)
+    value_error("local_response_norm: expected size in [1, 2^31 - 1], got ", size);
   if (before < 0 || before > size - 1)
     value_error("local_response_norm: expected window_before in [0, size - 1] = [0, ", size - 1,
                 "], got ", before);

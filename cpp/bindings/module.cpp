@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "common.h"
+#include "pycnn/deterministic.h"
 
 NB_MODULE(_C, m) {
   using namespace pycnn;
@@ -21,6 +22,8 @@ NB_MODULE(_C, m) {
     if (n <= 0) value_error("set_num_threads: expected a positive count, got ", n);
     omp_set_num_threads(n);
   });
+  m.def("set_deterministic", [](bool on) { deterministic_flag().store(on); });
+  m.def("get_deterministic", [] { return deterministic(); });
 
   bind_tensor(m);
   bind_gemm(m);

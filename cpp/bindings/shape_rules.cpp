@@ -29,6 +29,12 @@ static void check_window(const char* op, int64_t size, int64_t kernel, int64_t p
   if (pad_begin < 0 || pad_end < 0)
     value_error(op, ": pads must be non-negative, got pad_begin=", pad_begin,
                 " and pad_end=", pad_end);
+  check_window_bounds(op, {{"size", size},
+                           {"kernel", kernel},
+                           {"pad_begin", pad_begin},
+                           {"pad_end", pad_end},
+                           {"stride", stride},
+                           {"dilation", dilation}});
 }
 
 static int64_t require_fits(const char* op, int64_t out, int64_t size, int64_t kernel,

@@ -2,6 +2,7 @@
 // by the binding (cpp/bindings/inference_plan.cpp) from the ops' CPU kernels.
 #include "pycnn/inference_plan.h"
 
+#include <chrono>
 #include <stdexcept>
 #include <utility>
 
@@ -25,13 +26,17 @@ void InferencePlan::check_range(int64_t offset, int64_t count, const std::string
                 ") does not lie inside the arena of ", arena_floats_, " floats");
 }
 
-void InferencePlan::run(float* arena, int64_t begin, int64_t end) const {
+void InferencePlan::run(float* arena, int64_t begin, int64_t end, double* seconds) const {
   if (begin < 0 || end > size() || begin > end)
     value_error("InferencePlan.run: expected 0 <= begin <= end <= ", size(), ", got [", begin, ", ",
                 end, ")");
   for (int64_t i = begin; i < end; ++i) {
     try {
+      const auto start = std::chrono::steady_clock::now();
       steps_[i](arena);
+      if (seconds)
+        seconds[i - begin] =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     } catch (const TypeError& e) {
       type_error("step '", names_[i], "': ", e.what());
     } catch (const RuntimeError& e) {

@@ -7,8 +7,9 @@ pycnn; DataLoader(to_tensor=pycnn.from_numpy) hands batches to the engine.
 from . import transforms
 from .datasets import (CIFAR10_CLASSES, ArrayDataset, load_cifar10, load_digits_8x8, load_image_folder,
                        load_mnist, load_mnist_sample, read_cifar_batch, read_idx, split)
+from .distributed import DistributedSampler
 from .loader import DataLoader
 
-__all__ = ["ArrayDataset", "CIFAR10_CLASSES", "DataLoader", "load_cifar10", "load_digits_8x8",
+__all__ = ["ArrayDataset", "CIFAR10_CLASSES", "DataLoader", "DistributedSampler", "load_cifar10", "load_digits_8x8",
            "load_image_folder", "load_mnist", "load_mnist_sample", "read_cifar_batch", "read_idx",
            "split", "transforms"]

@@ -27,11 +27,13 @@ class DataLoader:
     transform: a batch transform called as transform(images, rng) after the dataset's own.
     to_tensor: optional callable applied to the images and to the labels array just before a batch
     is yielded, in the consumer's thread (e.g. pycnn.from_numpy).
+    sampler: the indices to draw from, in order (e.g. DistributedSampler; then shuffle must be False);
+    each pass calls its set_epoch(epoch) when it has one.
     len(loader) is the number of batches per pass.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 transform=None, prefetch=True, to_tensor=None):
+                 transform=None, prefetch=True, to_tensor=None, sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         self.dataset = dataset
@@ -42,10 +44,13 @@ class DataLoader:
         self.transform = transform
         self.prefetch = prefetch
         self.to_tensor = to_tensor
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        self.sampler = sampler
         self.epoch = 0
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch):
@@ -54,6 +59,8 @@ class DataLoader:
 
     def __iter__(self):
         rng = np.random.default_rng(None if self.seed is None else self.seed + self.epoch)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(self.epoch)
         self.epoch += 1
         batches = self._batches(rng)
         if self.prefetch:
@@ -63,8 +70,11 @@ class DataLoader:
         return ((self.to_tensor(images), self.to_tensor(labels)) for images, labels in batches)
 
     def _batches(self, rng):
-        n = len(self.dataset)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            n = len(self.dataset)
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield self._load(order[start:start + self.batch_size], rng)
 

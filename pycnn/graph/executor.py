@@ -22,13 +22,14 @@ def in_node(error, node):
         return ValueError(message)
 
 
-def execute(ir, ops, values, read_input, training):
+def execute(ir, ops, values, read_input, training, observe=None):
     """Runs ``ir.nodes`` in order and returns ``values`` holding what no node freed (the outputs).
 
     values: {name: value}, the graph inputs to begin with; each node's outputs are added to it.
     read_input(node, index, values, as_tensor): the value of ``node.inputs[index]``, from ``values`` or
         from the weights and constants the caller holds; a Tensor when ``as_tensor``, else as stored.
-    training: passed to each op (dropout, batch norm)."""
+    training: passed to each op (dropout, batch norm).
+    observe(node, inputs, outputs): called after each node when given (pycnn.summary's per-node rows)."""
     if ir.free_after is None or len(ir.free_after) != len(ir.nodes):
         raise RuntimeError("execute: the memory plan does not match the graph's nodes; run "
                            "passes.plan_memory after the last pass that changes them")
@@ -44,6 +45,8 @@ def execute(ir, ops, values, read_input, training):
                 outputs = op.on_tensors(node, inputs, training)
         except NODE_ERRORS as error:
             raise in_node(error, node) from None
+        if observe is not None:
+            observe(node, inputs, outputs)
         for name, value in zip(node.outputs, outputs):
             values[name] = value
         for name in free:

@@ -176,6 +176,27 @@ def lower_elu(ctx, node):
     return _unary(ctx, node, "elu", node.attr("alpha", 1.0))
 
 
+@lowers("HardSwish")
+def lower_hard_swish(ctx, node):
+    return _unary(ctx, node, "hardswish")
+
+
+@lowers("HardSigmoid")
+def lower_hard_sigmoid(ctx, node):
+    return _unary(ctx, node, "hardsigmoid", float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5)))
+
+
+@lowers("Gelu")
+def lower_gelu(ctx, node):
+    mode = node.attr("approximate", "none")
+    return _unary(ctx, node, "gelu", 1.0 if mode == "tanh" else 0.0) if mode in ("none", "tanh") else None
+
+
+@lowers("Softplus")
+def lower_softplus(ctx, node):  # ONNX Softplus: log(1 + e^x), as the importer's F.softplus(x)
+    return _unary(ctx, node, "softplus", 1.0, 20.0)
+
+
 @lowers("Clip")
 def lower_clip(ctx, node):
     bounds = clip_bounds(ctx.ir, node)

@@ -8,3 +8,4 @@ from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNo
                      LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PixelShuffle, PixelUnshuffle, PReLU, ReLU,
                      ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh, Upsample)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
+from . import parallel

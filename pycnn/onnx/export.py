@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import no_grad
-from ..files import atomic_write
+from ..files import atomic_write, require_folder
 from ..tensor import tensor
 from .errors import OnnxExportError
 from .ops import EXPORTERS
@@ -131,6 +131,7 @@ def export(model, path, input_shape, opset=17):
     shape = tuple(input_shape)
     if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in shape):
         raise ValueError(f"export: expected input_shape to be positive ints like (1, 3, 224, 224), got {input_shape!r}")
+    require_folder(path, "export")  # before the trace: a missing folder is FileNotFoundError, never created
     params = list(model.named_parameters()) + list(model.named_buffers())
     device = params[0][1].device if params else "cpu"
     x = tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32), device=device)
@@ -157,5 +158,5 @@ def export(model, path, input_shape, opset=17):
     proto.ir_version = min(proto.ir_version, 8 if opset <= 17 else 9 if opset <= 19 else 10)
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data), "export")
     return path

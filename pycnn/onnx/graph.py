@@ -5,7 +5,7 @@ import numpy as np
 
 from ..graph import execute, passes
 from ..nn import Conv2d, Linear, Module
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor, describe_non_tensor, tensor
 from .ops import IMPORTERS
 from .weights import from_layout, tensor_to_layout, to_layout
 
@@ -71,8 +71,8 @@ class Graph(Module):
         values = {}
         device = "cpu"
         for name, x in zip(self.input_names, inputs):
-            if not isinstance(x, Tensor):
-                x = tensor(x)
+            if not isinstance(x, Tensor):  # the rule of every Module, as in torch: Tensors in
+                raise TypeError(f"Graph: expected input {name!r} to be a pycnn.Tensor, got {describe_non_tensor(x)}")
             dims = self._input_dims.get(name) or []
             if dims and (x.ndim != len(dims) or any(d not in (None, 0) and d != s
                                                     for d, s in list(zip(dims, x.shape))[1:])):
@@ -88,7 +88,8 @@ class Graph(Module):
             layout = IMPORTERS[node.op].layout_of(node, index)
             return self._read(name, layout, values, device, as_tensor, node, index)
 
-        values = execute(self._ir, IMPORTERS, values, read_input, self.training)
+        values = execute(self._ir, IMPORTERS, values, read_input, self.training,
+                         self.__dict__.get("_observe"))  # pycnn.summary sets _observe for one pass
         results = tuple(self._output(name, values, device) for name in self.output_names)
         return results[0] if len(results) == 1 else results
 
@@ -112,6 +113,12 @@ class Graph(Module):
             if params:
                 out.append((node.name, node.op, params))
         return out
+
+    def node_parameters(self, node):
+        """The names of the Parameters ``node`` reads (buffers such as running statistics excluded)."""
+        names = [attr for (value, layout), attr in self._weights.items()
+                 if value in node.inputs and layout != "buffer" and attr in self._parameters]
+        return list(dict.fromkeys(names))
 
     def node(self, name):
         for node in self._ir.nodes:

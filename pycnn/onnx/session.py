@@ -20,6 +20,7 @@ from .ops import IMPORTERS
 from .parse import ParsedModel, parse_model
 
 _PROVIDERS = ("CPUExecutionProvider",)
+_FLOAT32 = np.dtype(np.float32)
 
 
 class NodeArg:
@@ -68,6 +69,8 @@ class InferenceSession:
         declared = {v.name: _declared_shape(v) for v in list(model.graph.input) + list(model.graph.output)}
         self._inputs = [NodeArg(name, declared.get(name)) for name in graph.input_names]
         self._outputs = [NodeArg(name, declared.get(name)) for name in graph.output_names]
+        self._input_names = [arg.name for arg in self._inputs]
+        self._output_names = [arg.name for arg in self._outputs]
         self._plan = InferencePlan(capture.onnx_graph(graph), threads=threads)
 
     def get_inputs(self):
@@ -83,12 +86,12 @@ class InferenceSession:
         if not isinstance(value, np.ndarray):
             raise TypeError(f"InferenceSession.run: input {arg.name!r} must be a numpy array, got "
                             f"{type(value).__name__}")
-        if value.dtype != np.float32:
+        if value.dtype != _FLOAT32:
             raise TypeError(f"InferenceSession.run: input {arg.name!r} has type tensor({value.dtype}), expected "
                             f"{arg.type}")
         shape = arg.shape
         if shape is not None and (value.ndim != len(shape) or any(
-                isinstance(d, int) and d > 0 and d != s for d, s in zip(shape, value.shape))):
+                d.__class__ is int and d > 0 and d != s for d, s in zip(shape, value.shape))):
             raise ValueError(f"InferenceSession.run: input {arg.name!r} has shape {tuple(value.shape)}, the model "
                              f"expects {tuple(shape)}")
         if value.size == 0:
@@ -102,18 +105,20 @@ class InferenceSession:
         if not isinstance(input_feed, dict):
             raise TypeError(f"InferenceSession.run: input_feed must be a dict {{name: array}}, got "
                             f"{type(input_feed).__name__}")
-        expected = [arg.name for arg in self._inputs]
-        unknown = [name for name in input_feed if name not in expected]
-        missing = [name for name in expected if name not in input_feed]
-        if unknown or missing:
+        expected = self._input_names
+        if len(input_feed) != len(expected) or any(name not in input_feed for name in expected):
+            unknown = [name for name in input_feed if name not in expected]
+            missing = [name for name in expected if name not in input_feed]
             raise ValueError(f"InferenceSession.run: the model's inputs are {expected}; "
                              + (f"got unknown {unknown}" if unknown else "") + (" and " if unknown and missing else "")
                              + (f"missing {missing}" if missing else ""))
         arrays = [self._check_feed(arg, input_feed[arg.name]) for arg in self._inputs]
-        names = [arg.name for arg in self._outputs]
-        wanted = names if output_names is None else list(output_names)
-        bad = [name for name in wanted if name not in names]
+        outputs = self._plan.run(arrays)
+        if output_names is None:
+            return outputs
+        names = self._output_names
+        bad = [name for name in output_names if name not in names]
         if bad:
             raise ValueError(f"InferenceSession.run: unknown output names {bad}; the model's outputs are {names}")
-        results = dict(zip(names, self._plan.run(arrays)))
-        return [results[name] for name in wanted]
+        results = dict(zip(names, outputs))
+        return [results[name] for name in output_names]

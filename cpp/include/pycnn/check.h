@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -73,6 +74,23 @@ template <typename... Parts>
 template <typename... Parts>
 [[noreturn]] void runtime_error(const Parts&... parts) {
   throw RuntimeError(concat(parts...));
+}
+
+// Sizes, kernels, strides, paddings and dilations (and window-like sizes such as LRN's) are at most
+// 2^31 - 1, so pool2d_out_size's formula cannot overflow int64 (dilation * (kernel - 1) < 2^62) whatever a caller passes: padding 2^63 - 1 wrapped
+// the sum round to a valid-looking output size, and the kernels then read far outside the input.
+constexpr int64_t kMaxWindowArgument = (int64_t(1) << 31) - 1;
+
+struct WindowArgument {
+  const char* name;
+  int64_t value;
+};
+
+// Raises ValueError, naming `op` and the argument, for a value over kMaxWindowArgument.
+inline void check_window_bounds(const char* op, std::initializer_list<WindowArgument> arguments) {
+  for (const WindowArgument& a : arguments)
+    if (a.value > kMaxWindowArgument)
+      value_error(op, ": ", a.name, " must be below 2^31, got ", a.value);
 }
 
 }  // namespace pycnn

@@ -29,11 +29,14 @@ class InferencePlan {
   // Raises ValueError naming `what` unless [offset, offset + count) lies inside the arena.
   void check_range(int64_t offset, int64_t count, const std::string& what) const;
   // Runs steps [begin, end) on `arena` (at least arena_floats() floats); an error from a step is
-  // raised again with the step's name in front.
-  void run(float* arena, int64_t begin, int64_t end) const;
+  // raised again with the step's name in front. With `seconds` (end - begin of them), each step's
+  // wall time is written there (a profile of the steps as they run in the whole plan, caches as
+  // the steps before left them).
+  void run(float* arena, int64_t begin, int64_t end, double* seconds = nullptr) const;
 
   int64_t arena_floats() const { return arena_floats_; }
   int64_t size() const { return static_cast<int64_t>(steps_.size()); }
+  const std::vector<std::string>& names() const { return names_; }  // one per step, in order
 
  private:
   int64_t arena_floats_;

@@ -27,6 +27,8 @@ void adaptive_avg_pool2d_forward(float* y, const float* x, const AdaptivePool2dS
     return;
   }
   const int64_t OH = s.OH, OW = s.OW;
+  // An empty output has no bins to fill; looping over 2^31 empty rows took minutes (the fuzzer).
+  if (OH == 0 || OW == 0) return;
   // Each input element is read about (OH/H + 1) * (OW/W + 1) times; the input size bounds the work.
   const bool parallel = planes * (plane_in + OH * OW) > kParallelWork;
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
@@ -59,6 +61,10 @@ void adaptive_avg_pool2d_backward(float* dx, const float* dy, const AdaptivePool
       const float g = dy[p] / static_cast<float>(plane_in);
       for (int64_t i = 0; i < plane_in; ++i) dxp[i] = g;
     }
+    return;
+  }
+  if (OH == 0 || OW == 0) {  // no output, no gradient: dx = 0 without walking the empty rows
+    std::memset(dx, 0, planes * plane_in * sizeof(float));
     return;
   }
 #pragma omp parallel for schedule(static) if (parallel)

@@ -8,11 +8,58 @@
 #include <cmath>
 #include <vector>
 
+#include "pycnn/vector_math.h"
+
 namespace pycnn::cpu {
 
 namespace {
 constexpr int64_t kParallelWork = 1 << 15;  // below this, thread start-up costs more than it saves
+
+// The per-row loops, cloned per instruction set (PYCNN_VECTOR_CLONES): compiled for baseline x86-64
+// they ran the double sums two lanes wide (2.7 ns an element on ResNet-20's activations).
+PYCNN_VECTOR_CLONES double row_sum(const float* row, int64_t n) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += row[i];
+  return sum;
 }
+
+PYCNN_VECTOR_CLONES double row_squares(const float* row, int64_t n, double mu) {
+  double squares = 0.0;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = row[i] - mu;
+    squares += d * d;
+  }
+  return squares;
+}
+
+PYCNN_VECTOR_CLONES void row_affine(float* __restrict y, const float* __restrict x, int64_t n,
+                                    float a, float shift) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + shift;
+}
+
+// g += sum dy, gx += sum dy * (x - mu), over one row.
+PYCNN_VECTOR_CLONES void row_gradient_sums(const float* dy, const float* x, int64_t n, float mu,
+                                           double& g_out, double& gx_out) {
+  double g = 0.0, gx = 0.0;
+#pragma omp simd reduction(+ : g, gx)
+  for (int64_t i = 0; i < n; ++i) {
+    g += dy[i];
+    gx += static_cast<double>(dy[i]) * (x[i] - mu);
+  }
+  g_out += g;
+  gx_out += gx;
+}
+
+PYCNN_VECTOR_CLONES void row_input_gradient(float* __restrict dx, const float* __restrict dy,
+                                            const float* __restrict x, int64_t n, float scale,
+                                            float mean_dy, float mu, float k) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = scale * (dy[i] - mean_dy - (x[i] - mu) * k);
+}
+}  // namespace
 
 void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                         const float* x, const float* w, const float* b, const BatchNormShape& s) {
@@ -24,21 +71,10 @@ void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean,
       // Two passes in double: sum((x - mean)^2) does not lose the variance to a large mean the way
       // sum(x^2) - M * mean^2 does.
       double sum = 0.0;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* row = x + (n * C + c) * inner;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t i = 0; i < inner; ++i) sum += row[i];
-      }
+      for (int64_t n = 0; n < N; ++n) sum += row_sum(x + (n * C + c) * inner, inner);
       const double mu = sum / static_cast<double>(M);
       double squares = 0.0;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* row = x + (n * C + c) * inner;
-#pragma omp simd reduction(+ : squares)
-        for (int64_t i = 0; i < inner; ++i) {
-          const double d = row[i] - mu;
-          squares += d * d;
-        }
-      }
+      for (int64_t n = 0; n < N; ++n) squares += row_squares(x + (n * C + c) * inner, inner, mu);
       const double var = squares / static_cast<double>(M);
       mean[c] = static_cast<float>(mu);
       rstd[c] = static_cast<float>(1.0 / std::sqrt(var + s.eps));
@@ -61,9 +97,7 @@ void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean,
     // y = x * a + shift, one fused multiply-add per element
     const float a = rstd[c] * (w ? w[c] : 1.0f);
     const float shift = (b ? b[c] : 0.0f) - mean[c] * a;
-    const float* xr = x + row * inner;
-    float* yr = y + row * inner;
-    for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] * a + shift;
+    row_affine(y + row * inner, x + row * inner, inner, a, shift);
   }
 }
 
@@ -78,15 +112,8 @@ void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const
   for (int64_t c = 0; c < C; ++c) {
     const float mu = mean[c];
     double g = 0.0, gx = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* dyr = dy + (n * C + c) * inner;
-      const float* xr = x + (n * C + c) * inner;
-#pragma omp simd reduction(+ : g, gx)
-      for (int64_t i = 0; i < inner; ++i) {
-        g += dyr[i];
-        gx += static_cast<double>(dyr[i]) * (xr[i] - mu);
-      }
-    }
+    for (int64_t n = 0; n < N; ++n)
+      row_gradient_sums(dy + (n * C + c) * inner, x + (n * C + c) * inner, inner, mu, g, gx);
     sum_dy[c] = g;
     sum_dy_xhat[c] = gx * rstd[c];
   }
@@ -106,8 +133,7 @@ void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const
         const float* xr = x + row * inner;
         const float mean_dy = static_cast<float>(sum_dy[c] / static_cast<double>(M));
         const float k = static_cast<float>(sum_dy_xhat[c] / static_cast<double>(M)) * rstd[c];
-        const float mu = mean[c];
-        for (int64_t i = 0; i < inner; ++i) dxr[i] = scale * (dyr[i] - mean_dy - (xr[i] - mu) * k);
+        row_input_gradient(dxr, dyr, xr, inner, scale, mean_dy, mean[c], k);
       } else {
         for (int64_t i = 0; i < inner; ++i) dxr[i] = scale * dyr[i];
       }

@@ -24,12 +24,21 @@
 // packing, no phases: a row tile reads every stride-th float), so a 7x7 image wastes no columns;
 // its tiles accumulate in a per-task buffer [pixel][channel] that the epilogue transposes back
 // into y (forward_row_tiles).
+// Stride-1 layers with few output channels (one or two weight panels: LeNet's, the 3-channel stems)
+// take the wide path (use_wide): packing a pixel panel costs as much as multiplying it when only one
+// or two weight panels share it, so the tile kernel reads its panel straight from the padded copy.
+// That needs the panel to be one affine run, so outputs are computed on the padded width (Wq
+// columns a row, the last KW - 1 of each thrown away) and copied out (forward_wide).
+// Depthwise layers on small or strided planes take the channel-vector path (use_depthwise_vectors):
+// 16 channels transposed into one padded [H][W][16] copy, their taps summed a vector of channels at a
+// time, the sums transposed back by the row tiles' epilogue (forward_depthwise_vectors).
 #include "pycnn/ops/conv2d_prepared.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "conv2d_prepared_kernels.h"
@@ -203,19 +212,66 @@ bool use_row_tiles(const Conv2dShape& s, int64_t nr) {
          (!pointwise || s.out_h() * s.out_w() <= 256);
 }
 
+// The wide path (see the file comment): stride 1, one group, one or two weight panels (so a packed
+// panel would be shared by few products), rows that packing would cut into several runs (OW not a
+// multiple of nr), at most a third of the computed columns thrown away, and a real window (1x1
+// layers without padding are read in place by the packed path; the wide one would copy them).
+// Measured against packing (1 thread): LeNet's 1->6 5x5 on 28x28 1.9x at batch 256 (2.05 -> 1.06
+// ms) and 1.5x at batch 1, its 6->16 5x5 on 14x14 1.3x, 32->8 3x3 on 14x14 2.1x, 16->16 3x3 on
+// 28x28 1.45x; slower on 32x32 images (3->16: 16 against 12 us; whole panels pack fast, and the
+// copy out costs what packing saved) and on 1x1 layers (96->24 on 56x56: 223 against 152 us).
+bool use_wide(const Conv2dShape& s, int64_t mr, int64_t nr) {
+  const int64_t wq = s.W + 2 * s.pad_w, ow = s.out_w();
+  return s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.C_out <= 2 * mr && ow % nr != 0 &&
+         3 * (wq - ow) <= wq && s.KH * s.KW > 1 && !is_depthwise(s);
+}
+
+// Depthwise convolutions of small images, and strided ones, take the channel-vector path: the
+// per-channel kernel (depthwise_plane) spends more on each channel's set-up, phase copies and short
+// rows than on its taps when a plane is a few hundred pixels. Measured against it (1 thread, batch
+// 1, MobileNetV2's layers): 960 channels at 7x7 2.4x (112 -> 47 us), 576 at 14x14 1.5x and 5x at
+// stride 2, 384 at 14x14 2.1x, 192 at 28x28 1.1x and 2.2x at stride 2, 96 at 112x112 stride 2 1.14x;
+// slower on wide stride-1 planes (144 at 56x56 0.9x, 32 at 112x112 0.8x), which keep the other.
+bool use_depthwise_vectors(const Conv2dShape& s, int64_t vw) {
+  return is_depthwise(s) && (s.out_w() < 2 * vw || s.stride_w > 1);
+}
+
+// The wide path's input copy: padded, no phases, never in place (the panels read past the last
+// pixel, into slack the copy provides).
+InputLayout wide_layout(const Conv2dShape& s) {
+  InputLayout l = input_layout(s, false);
+  l.in_place = false;
+  return l;
+}
+
+InputLayout layout_of(const Conv2dShape& s, bool winograd, bool row_tiles, bool wide) {
+  if (winograd) return winograd_layout(s);
+  if (wide) return wide_layout(s);
+  return input_layout(s, !row_tiles);
+}
+
 }  // namespace
 
 PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape& s) : s_(s) {
   s_.validate();
   winograd_ = use_winograd(s_);
   row_tiles_ = !winograd_ && use_row_tiles(s_, tile_kernel().nr);
-  const InputLayout l = input_layout(s_, !row_tiles_);
+  wide_ = !winograd_ && !row_tiles_ && use_wide(s_, tile_kernel().mr, tile_kernel().nr);
+  channel_vectors_ = use_depthwise_vectors(s_, tile_kernel().vw);
+  const InputLayout l = layout_of(s_, winograd_, row_tiles_, wide_);
   const int64_t K = s_.col_rows(), cout_g = s_.cout_per_group();
   for (int64_t c = 0; c < s_.cin_per_group(); ++c)
     for (int64_t kh = 0; kh < s_.KH; ++kh)
       for (int64_t kw = 0; kw < s_.KW; ++kw) tap_offset_.push_back(tap_offset(s_, l, c, kh, kw));
   bias_.assign(static_cast<size_t>(s_.C_out), 0.0f);
   if (b) std::copy(b, b + s_.C_out, bias_.begin());
+  if (channel_vectors_) {  // blocks of vw channels: [block][tap][vw], zero past C_out
+    const int64_t vw = tile_kernel().vw, blocks = (s_.C_out + vw - 1) / vw;
+    packed_.assign(static_cast<size_t>(blocks * K * vw), 0.0f);
+    for (int64_t c = 0; c < s_.C_out; ++c)
+      for (int64_t t = 0; t < K; ++t) packed_[(c / vw * K + t) * vw + c % vw] = w[c * K + t];
+    return;
+  }
   if (is_depthwise(s_)) {  // the taps of each channel, as they are
     packed_.assign(w, w + s_.C_out * K);
     return;
@@ -263,7 +319,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   const Conv2dShape& s = s_;
   if (s.N == 0) return;
   const ConvTileKernel& kern = tile_kernel();
-  const InputLayout l = winograd_ ? winograd_layout(s) : input_layout(s, !row_tiles_);
+  const InputLayout l = layout_of(s, winograd_, row_tiles_, wide_);
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows();
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const int threads = omp_get_max_threads();
@@ -275,7 +331,12 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     static thread_local Scratch input_scratch;  // the calling thread's: callers never share it
     const float* xq = x;
     float* xq_built = nullptr;
-    if (!l.in_place) xq = xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
+    // A depthwise convolution copies each channel just before it reads it (below), while the copy
+    // is still in L1/L2: copying all of them first sent a 4.8 MB copy of MobileNetV2's 96x112x112
+    // activation through L3 and back.
+    const bool depthwise = is_depthwise(s);
+    if (!l.in_place && !depthwise)
+      xq = xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
 
     // The GEMM's columns: output pixels, or for Winograd 2x2 tiles, in rows of `row`.
     const int64_t row = winograd_ ? (OW + 1) / 2 : OW, columns = winograd_ ? (OH + 1) / 2 * row : P;
@@ -302,12 +363,18 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
         for (int64_t nc = 0; nc < N * s.C_in; ++nc)
           build_channel(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l, kern);
       }
-      if (is_depthwise(s)) {
+      if (depthwise) {
         const int taps = static_cast<int>(K);
         std::vector<const float*> src(static_cast<size_t>(taps));
+        static thread_local Scratch channel_scratch;
+        float* channel = l.in_place ? nullptr : channel_scratch.get(static_cast<size_t>(l.channel));
 #pragma omp for schedule(static)
         for (int64_t nc = 0; nc < N * s.C_out; ++nc) {
           const float* xq_c = xq + nc * l.channel;
+          if (channel) {
+            build_channel(channel, x + nc * s.H * s.W, s, l, kern);
+            xq_c = channel;
+          }
           const float* residual_c = residual ? residual + nc * P : nullptr;
           const int64_t c = nc % s.C_out;
           for (int t = 0; t < taps; ++t) src[t] = xq_c + tap_offset_[t];
@@ -389,7 +456,10 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     float* y_n = y + n0 * s.C_out * P;
     const float* x_n = x + n0 * s.C_in * s.H * s.W;
     const float* residual_n = e.residual ? e.residual + n0 * s.C_out * P : nullptr;
-    if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
+    if (channel_vectors_)
+      forward_depthwise_vectors(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
+    else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
+    else if (wide_) forward_wide(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
     else forward_images(y_n, x_n, residual_n, std::min(chunk, s.N - n0));
   }
 }
@@ -475,6 +545,107 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
                             bias_.data() + c0, residual ? residual + at : nullptr, e.clamp_min,
                             e.clamp_max);
       }
+    }
+  }
+}
+
+// The wide path (use_wide) for N images of the batch, x, y and residual pointing at the first. The
+// GEMM's columns are the output pixels on the padded width, q = oh * Wq + ow for ow < Wq, so tap k
+// of column q reads xq[koff[k] + q] and a panel of nr columns is row k of B at xq + koff[k] + q0;
+// columns with ow >= OW are computed and dropped. Tasks: (image, run of pixel panels, run of weight
+// panels), as forward_images; each product goes to a per-thread [mr][nr] tile, then to y.
+void PreparedConv2d::forward_wide(float* y, const float* x, const float* residual, int64_t N,
+                                  const Conv2dEpilogue& e) const {
+  const Conv2dShape& s = s_;
+  const ConvTileKernel& kern = tile_kernel();
+  const InputLayout l = wide_layout(s);
+  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows(), Wq = l.Wq;
+  const int64_t nr = kern.nr, mr = kern.mr, depth = slice_depth(K);
+  const int64_t columns = (OH - 1) * Wq + OW;  // the last row's dropped columns are never needed
+  const int64_t pixel_panels = (columns + nr - 1) / nr, weight_panels = (s.C_out + mr - 1) / mr;
+  const int threads = omp_get_max_threads();
+  const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 18);
+  const int64_t want = parallel ? 4 * threads : 1;
+  int64_t pixel_run = std::min<int64_t>(pixel_panels, 8);
+  while (pixel_run > 1 && N * ((pixel_panels + pixel_run - 1) / pixel_run) < want)
+    pixel_run = (pixel_run + 1) / 2;
+  const int64_t pixel_runs = (pixel_panels + pixel_run - 1) / pixel_run;
+  const int64_t weight_runs = N * pixel_runs < want ? weight_panels : 1;
+  const int64_t tasks = N * pixel_runs * weight_runs;
+  // The tile adds only the bias; the copy out adds the residual, then clamps.
+  constexpr float inf = std::numeric_limits<float>::infinity();
+
+  static thread_local Scratch input_scratch;
+  // Slack past the last image: the last panel's rows are read as whole vectors (zeros, so no
+  // denormal or NaN garbage slows the dropped columns down).
+  float* xq = input_scratch.get(static_cast<size_t>(N * l.image + nr));
+  std::fill(xq + N * l.image, xq + N * l.image + nr, 0.0f);
+#pragma omp parallel if (parallel)
+  {
+#pragma omp for schedule(static)
+    for (int64_t nc = 0; nc < N * s.C_in; ++nc)
+      build_channel(xq + nc * l.channel, x + nc * s.H * s.W, s, l, kern);
+    static thread_local Scratch tile_scratch;
+    float* t = tile_scratch.get(static_cast<size_t>(mr * nr));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t wr = task % weight_runs, pr = task / weight_runs % pixel_runs;
+      const int64_t n = task / (weight_runs * pixel_runs);
+      const int64_t w_begin = weight_runs == 1 ? 0 : wr;
+      const int64_t w_end = weight_runs == 1 ? weight_panels : wr + 1;
+      const int64_t p_end = std::min(pixel_panels, (pr + 1) * pixel_run);
+      for (int64_t pp = pr * pixel_run; pp < p_end; ++pp) {
+        const int64_t q0 = pp * nr, cols = std::min(nr, columns - q0);
+        for (int64_t wp = w_begin; wp < w_end; ++wp) {
+          const int64_t co = wp * mr, rows = std::min(mr, s.C_out - co);
+          for (int64_t k0 = 0; k0 < K; k0 += depth) {
+            const int64_t kc = std::min(depth, K - k0);
+            const int mode = (k0 == 0 ? kTileFirst : 0) | (k0 + kc == K ? kTileLast : 0);
+            kern.tile_direct(kc, packed_.data() + k0 * weight_panels * mr + wp * kc * mr,
+                             xq + n * l.image + q0, tap_offset_.data() + k0, t, nr,
+                             static_cast<int>(rows), static_cast<int>(cols), mode,
+                             bias_.data() + co, -inf, inf);
+          }
+          const int64_t out0 = (n * s.C_out + co) * P;
+          kern.wide_store(y + out0, P, t, nr, static_cast<int>(rows), q0, cols, Wq, OW,
+                          residual ? residual + out0 : nullptr, e.clamp_min, e.clamp_max);
+        }
+      }
+    }
+  }
+}
+
+// The channel-vector depthwise path (use_depthwise_vectors) for N images: per task (image, block of
+// vw channels), the block's input transposed into a padded [Hq][Wq][vw] copy in L1/L2, the taps
+// summed with vw channels a vector, and the sums transposed back into y by the row tiles' epilogue
+// (bias, residual, clamp).
+void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const float* residual,
+                                               int64_t N, const Conv2dEpilogue& e) const {
+  const Conv2dShape& s = s_;
+  const ConvTileKernel& kern = tile_kernel();
+  const int64_t vw = kern.vw, blocks = (s.C_out + vw - 1) / vw, K = s.KH * s.KW;
+  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, plane = s.H * s.W;
+  const int64_t hq = s.H + 2 * s.pad_h, wq = s.W + 2 * s.pad_w, slack = 4 * s.stride_w * vw;
+  const int threads = omp_get_max_threads();
+  const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 16);
+#pragma omp parallel if (parallel)
+  {
+    static thread_local Scratch input_scratch, sum_scratch;
+    float* xt = input_scratch.get(static_cast<size_t>(hq * wq * vw + slack));
+    float* t = sum_scratch.get(static_cast<size_t>(P * vw));
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < N * blocks; ++task) {
+      const int64_t n = task / blocks, c0 = task % blocks * vw;
+      const int channels = static_cast<int>(std::min(vw, s.C_out - c0));
+      kern.to_channel_vectors(xt, x + (n * s.C_in + c0) * plane, plane, channels, s.H, s.W, s.pad_h,
+                              s.pad_w, hq, wq, slack);
+      kern.depthwise_vectors(t, xt, wq, OH, OW, static_cast<int>(s.stride_h),
+                             static_cast<int>(s.stride_w), static_cast<int>(s.dil_h),
+                             static_cast<int>(s.dil_w), static_cast<int>(s.KH),
+                             static_cast<int>(s.KW), packed_.data() + c0 * K);
+      const int64_t at = (n * s.C_out + c0) * P;
+      kern.row_tile_store(y + at, P, t, vw, P, channels, bias_.data() + c0,
+                          residual ? residual + at : nullptr, e.clamp_min, e.clamp_max);
     }
   }
 }

@@ -19,6 +19,11 @@ struct ConvTileKernel {
   // (residual may be null).
   void (*tile)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int rows,
                int cols, int mode, const float* bias, const float* residual, float lo, float hi);
+  // tile with B read straight from the input copy: row k of the panel is x + koff[k] (whole
+  // vectors: x + koff[k] + NR - 1 must be readable), no residual. The wide path (conv2d_prepared.cpp).
+  void (*tile_direct)(int64_t kc, const float* A, const float* x, const int64_t* koff, float* C,
+                      int64_t ldc, int rows, int cols, int mode, const float* bias, float lo,
+                      float hi);
   // Packs one input panel: B[k, dst + j] = x[koff[k] + src + j] for j < len, for each column run
   // seg = {dst, len, src} (nseg of them, covering columns [0, cols)), zero beyond cols.
   void (*pack)(float* B, const float* x, const int64_t* koff, int64_t kc, const int64_t* seg,
@@ -51,7 +56,22 @@ struct ConvTileKernel {
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,
                          int64_t channels, const float* bias, const float* residual, float lo,
                          float hi);
+  // The wide path's copy out (conv2d_prepared.cpp): t[i * ldt + j], column q0 + j of a grid with
+  // rows wq apart, to y[i * ldy + r * ow + c] = clamp(t + residual[same], lo, hi) where c < ow, for
+  // rows i < rows and the cols columns of the panel (residual may be null).
+  void (*wide_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int rows, int64_t q0,
+                     int64_t cols, int64_t wq, int64_t ow, const float* residual, float lo,
+                     float hi);
+  // The channel-vector depthwise path (conv2d_prepared.cpp): `vw` channels of the input transposed
+  // into xt [hq][wq][vw] with zero padding (ph, pw) and `slack` zeroed floats after it; then the
+  // sums t[(oh * OW + ow) * vw + c] of each output pixel's taps, weights wv [KH * KW][vw].
+  void (*to_channel_vectors)(float* xt, const float* x, int64_t plane, int channels, int64_t H,
+                             int64_t W, int64_t ph, int64_t pw, int64_t hq, int64_t wq,
+                             int64_t slack);
+  void (*depthwise_vectors)(float* t, const float* xt, int64_t wq, int64_t OH, int64_t OW, int sh,
+                            int sw, int dh, int dw, int KH, int KW, const float* wv);
   int row_pixels;  // the most pixels one row tile holds in registers
+  int vw;          // floats per vector
   const char* isa;
 };
 

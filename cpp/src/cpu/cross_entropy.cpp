@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "pycnn/check.h"
+#include "pycnn/deterministic.h"
 #include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
@@ -151,7 +152,7 @@ int64_t cross_entropy_forward(float* loss, const float* x, const int64_t* target
   }
   if (s.reduction != Reduction::None) {
     double acc = 0.0;
-#pragma omp parallel for simd reduction(+ : acc) if (P > kParallelWork)
+#pragma omp parallel for simd reduction(+ : acc) if (P > kParallelWork && !deterministic())
     for (int64_t p = 0; p < P; ++p) acc += per[p];
     // Mean over no valid target is 0/0 = NaN, as in PyTorch.
     const double divisor = s.reduction == Reduction::Mean ? static_cast<double>(valid) : 1.0;

@@ -9,6 +9,7 @@
 namespace pycnn {
 
 BroadcastShape BroadcastShape::make(const Shape& a, const Shape& b, const char* op) {
+  numel_of(a), numel_of(b);  // negative sizes and counts past 2^60 refused before the strides
   const size_t nd = std::max(a.size(), b.size());
   BroadcastShape s;
   s.out.assign(nd, 1);

@@ -6,6 +6,8 @@
 // A batch of a few rows (batch-1 inference, a classifier head) is a matrix-vector product instead.
 #include "pycnn/ops/linear.h"
 
+#include <algorithm>
+
 #include "pycnn/gemm.h"
 #include "pycnn/vector_math.h"
 
@@ -40,7 +42,74 @@ void linear_forward_few_rows(float* y, const float* x, const float* w, const flo
     for (int64_t n = 0; n < N; ++n) y[n * O + o] = dot(w + o * I, x + n * I, I) + (b ? b[o] : 0.0f);
 }
 
+// y[n, o0 + j] = b + sum_i x[n, i] * wp[i, o0 + j] for R rows and j < min(kBlock, O - o0): R x
+// kBlock accumulators (R * 4 vectors of 16 floats), each slice of a weight row read once for the R
+// rows (wp's rows are padded to whole blocks with zeros).
+constexpr int64_t kBlock = 64;
+template <int R>
+PYCNN_VECTOR_CLONES void packed_block(float* y, const float* x, const float* wp, const float* b,
+                                      int64_t I, int64_t O, int64_t ldw, int64_t o0) {
+  const int64_t live = std::min(kBlock, O - o0);
+  // Even and odd i in separate accumulators: 8 independent chains of FMAs a row, what two FMA
+  // units with a latency of 4 need to stay busy.
+  float acc[2][R][kBlock];
+  for (int h = 0; h < 2; ++h)
+    for (int r = 0; r < R; ++r)
+#pragma omp simd
+      for (int64_t j = 0; j < kBlock; ++j) acc[h][r][j] = 0.0f;
+  int64_t i = 0;
+  for (; i + 1 < I; i += 2)
+    for (int h = 0; h < 2; ++h) {
+      const float* row = wp + (i + h) * ldw + o0;
+      for (int r = 0; r < R; ++r) {
+        const float xi = x[r * I + i + h];
+#pragma omp simd
+        for (int64_t j = 0; j < kBlock; ++j) acc[h][r][j] += xi * row[j];
+      }
+    }
+  if (i < I) {
+    const float* row = wp + i * ldw + o0;
+    for (int r = 0; r < R; ++r) {
+      const float xi = x[r * I + i];
+#pragma omp simd
+      for (int64_t j = 0; j < kBlock; ++j) acc[0][r][j] += xi * row[j];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = 0; j < live; ++j)
+      y[r * O + o0 + j] = (acc[0][r][j] + acc[1][r][j]) + (b ? b[o0 + j] : 0.0f);
+}
+
 }  // namespace
+
+int64_t linear_packed_width(int64_t out_features) {
+  return (out_features + kBlock - 1) / kBlock * kBlock;
+}
+
+void linear_pack_weight(float* wp, const float* w, const LinearShape& s) {
+  const int64_t I = s.in_features, O = s.out_features, ldw = linear_packed_width(O);
+  for (int64_t i = 0; i < I; ++i)
+    for (int64_t o = 0; o < ldw; ++o) wp[i * ldw + o] = o < O ? w[o * I + i] : 0.0f;
+}
+
+void linear_forward_packed(float* y, const float* x, const float* wp, const float* b,
+                           const LinearShape& s) {
+  const int64_t N = s.N, I = s.in_features, O = s.out_features, ldw = linear_packed_width(O);
+  if (N > kFewRows) {
+    if (b) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < O; ++o) y[n * O + o] = b[o];
+    }
+    return gemm(y, O, x, I, wp, ldw, N, O, I, false, false, b != nullptr);
+  }
+  const int64_t blocks = ldw / kBlock;
+#pragma omp parallel for schedule(static) if (O * I > (int64_t(1) << 16))
+  for (int64_t k = 0; k < blocks; ++k)
+    for (int64_t n = 0; n < N; n += 2) {  // rows in pairs: 8 vectors of accumulators
+      if (n + 1 < N) packed_block<2>(y + n * O, x + n * I, wp, b, I, O, ldw, k * kBlock);
+      else packed_block<1>(y + n * O, x + n * I, wp, b, I, O, ldw, k * kBlock);
+    }
+}
 
 void linear_forward(float* y, const float* x, const float* w, const float* b,
                     const LinearShape& s) {

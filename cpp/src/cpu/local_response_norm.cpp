@@ -17,7 +17,7 @@ void local_response_norm_forward(float* y, float* scale, const float* x,
                                  const LocalResponseNormShape& s) {
   const int64_t N = s.N, C = s.C, inner = s.inner;
   const float coef = s.alpha / static_cast<float>(s.size);
-#pragma omp parallel for if (N * C * inner * s.size >= kParallelWork)
+#pragma omp parallel for if (N * C * inner * std::min<int64_t>(s.size, C) >= kParallelWork)
   for (int64_t row = 0; row < N * C; ++row) {
     const int64_t n = row / C, c = row % C;
     const int64_t lo = std::max<int64_t>(0, c - s.before),
@@ -40,7 +40,7 @@ void local_response_norm_forward(float* y, float* scale, const float* x,
 void local_response_norm_backward(float* dx, float* work, const float* dy, const float* x,
                                   const float* scale, const LocalResponseNormShape& s) {
   const int64_t N = s.N, C = s.C, inner = s.inner;
-  const bool parallel = N * C * inner * s.size >= kParallelWork;
+  const bool parallel = N * C * inner * std::min<int64_t>(s.size, C) >= kParallelWork;
   // Pass 1: the direct term dy * s^-beta into dx, and work = dy * x * s^(-beta-1); one pow each.
 #pragma omp parallel for if (parallel)
   for (int64_t row = 0; row < N * C; ++row) {

@@ -8,6 +8,8 @@
 // same input element.
 #include "pycnn/ops/max_pool2d.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -86,65 +88,131 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
     }
 }
 
-// The max over a window is separable: one output row first takes the max of its in-bounds kernel
-// rows down each input column (contiguous vector selects over the whole width, into `column`), then
-// the max of KW taps of that along the row. KH + KW selects an output instead of KH * KW, and only
-// the second pass reads with the stride. NaN takes over in both, as in the scan.
-PYCNN_VECTOR_CLONES static void max_pool_row_values(float* __restrict yrow,
-                                                    float* __restrict column, const float* xp,
-                                                    const Pool2dShape& s, int64_t h0, PoolTaps th,
-                                                    int64_t OW, int64_t lo, int64_t hi) {
-  const int64_t W = s.W;
-  for (int64_t w = 0; w < W; ++w) column[w] = -INFINITY;
-  for (int64_t kh = th.lo; kh < th.hi; ++kh) {
-    const float* row = xp + (h0 + kh * s.dil_h) * W;
+// The max over a window is separable: each output row first takes the max of its in-bounds kernel
+// rows down each input column (contiguous vector selects over the whole width, into a row of
+// `column`), then the max of KW taps of that along the row. KH + KW selects an output instead of
+// KH * KW, and only the second pass reads with the stride (a compile-time 1 or 2 where it is one of
+// those, so the strided reads vectorise as shuffles). NaN takes over in both, as in the scan.
+//
+// Rows are global output rows r = plane * OH + oh, taken `rows` at a time. When every window is
+// interior and windows do not overlap along the row ((KW - 1) * dil < stride: LeNet's and VGG's 2x2
+// stride-2 pools), `column` keeps its rows OW * stride apart, so output i of the whole chunk reads
+// column[i * stride + kw * dil] and the second pass is one long vector loop across rows and planes:
+// LeNet's 14- and 5-pixel rows are too short for a vector loop each (73 ns a row, when a row was a
+// call).
+struct PoolRows {
+  int64_t lo, hi;        // the interior output columns (no padding inside the window)
+  int64_t pitch;         // floats between rows of `column`
+  bool flat;             // the second pass runs across rows (see above)
+  const PoolTaps* taps;  // per output row oh: its in-bounds kernel rows
+};
+
+template <int kStride>  // 0: s.stride_w at run time
+static inline
+    __attribute__((always_inline)) void max_pool_rows_values(float* __restrict y,
+                                                             float* __restrict column,
+                                                             const float* x, const Pool2dShape& s,
+                                                             int64_t r0, int64_t r1,
+                                                             const PoolRows& pr) {
+  const int64_t W = s.W, OH = s.out_h(), OW = s.out_w(), sw = kStride ? kStride : s.stride_w;
+  const int64_t lo = pr.lo, hi = pr.hi, width = std::min(W, pr.pitch);
+  // First pass: column maxima of each output row. Plane and row are counted, not divided out: two
+  // 64-bit divisions a row cost as much as a 28-pixel row's selects.
+  const float* xp = x + (r0 / OH) * s.H * W;
+  for (int64_t r = r0, oh = r0 % OH; r < r1; ++r) {
+    float* __restrict col = column + (r - r0) * pr.pitch;
+    const int64_t h0 = oh * s.stride_h - s.pad_h;
+    const PoolTaps th = pr.taps[oh];
+    if (th.lo < th.hi) {  // the first in-bounds row starts the column maxima
+      const float* row = xp + (h0 + th.lo * s.dil_h) * W;
 #pragma omp simd
-    for (int64_t w = 0; w < W; ++w) {
-      const float v = row[w], b = column[w];
-      column[w] = detail::select((v > b) | (v != v), v, b);
-    }
-  }
-  for (int64_t ow = 0; ow < OW; ++ow) {  // border windows, reaching into the padding
-    if (ow == lo && lo < hi) ow = hi;
-    if (ow >= OW) break;
-    const int64_t w0 = ow * s.stride_w - s.pad_w;
-    const PoolTaps tw = pool_taps(w0, s.dil_w, s.KW, W);
-    float best = -INFINITY;
-    for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
-      const float v = column[w0 + kw * s.dil_w];
-      best = detail::select((v > best) | (v != v), v, best);
-    }
-    yrow[ow] = best;
-  }
-  for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] = -INFINITY;
-  for (int64_t kw = 0; kw < s.KW; ++kw) {
-    const float* tap = column - s.pad_w + kw * s.dil_w;
+      for (int64_t w = 0; w < width; ++w) col[w] = row[w];
+    } else {
 #pragma omp simd
-    for (int64_t ow = lo; ow < hi; ++ow) {
-      const float v = tap[ow * s.stride_w], b = yrow[ow];
-      yrow[ow] = detail::select((v > b) | (v != v), v, b);
+      for (int64_t w = 0; w < width; ++w) col[w] = -INFINITY;
     }
+    for (int64_t kh = th.lo + 1; kh < th.hi; ++kh) {
+      const float* row = xp + (h0 + kh * s.dil_h) * W;
+#pragma omp simd
+      for (int64_t w = 0; w < width; ++w) {
+        const float v = row[w], b = col[w];
+        col[w] = detail::select((v > b) | (v != v), v, b);
+      }
+    }
+    if (++oh == OH) oh = 0, xp += s.H * W;
+  }
+  // Second pass: (first, count) outputs at y + r0 * OW + first read tap kw of output i at
+  // taps[i * sw + kw * dil]; the flat case is one run over the whole chunk.
+  const auto along = [&](float* __restrict out, const float* taps, int64_t count) {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) out[i] = taps[i * sw];
+    for (int64_t kw = 1; kw < s.KW; ++kw) {
+      const float* tap = taps + kw * s.dil_w;
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) {
+        const float v = tap[i * sw], b = out[i];
+        out[i] = detail::select((v > b) | (v != v), v, b);
+      }
+    }
+  };
+  if (pr.flat) return along(y + r0 * OW, column, (r1 - r0) * OW);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* __restrict yrow = y + r * OW;
+    const float* col = column + (r - r0) * pr.pitch;
+    for (int64_t ow = 0; ow < OW; ++ow) {  // border windows, reaching into the padding
+      if (ow == lo && lo < hi) ow = hi;
+      if (ow >= OW) break;
+      const int64_t w0 = ow * sw - s.pad_w;
+      const PoolTaps tw = pool_taps(w0, s.dil_w, s.KW, W);
+      float best = -INFINITY;
+      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+        const float v = col[w0 + kw * s.dil_w];
+        best = detail::select((v > best) | (v != v), v, best);
+      }
+      yrow[ow] = best;
+    }
+    if (lo < hi) along(yrow + lo, col + lo * sw - s.pad_w, hi - lo);
   }
 }
 
+PYCNN_VECTOR_CLONES static void max_pool_chunk_values(float* __restrict y, float* __restrict column,
+                                                      const float* x, const Pool2dShape& s,
+                                                      int64_t r0, int64_t r1, const PoolRows& pr) {
+  if (s.stride_w == 2) return max_pool_rows_values<2>(y, column, x, s, r0, r1, pr);
+  if (s.stride_w == 1) return max_pool_rows_values<1>(y, column, x, s, r0, r1, pr);
+  max_pool_rows_values<0>(y, column, x, s, r0, r1, pr);
+}
+
 void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
-  const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
+  const int64_t OH = s.out_h(), OW = s.out_w(), rows = s.planes() * OH;
+  if (rows == 0 || OW == 0) return;
+  PoolRows pr;
   // Interior columns: w0 = ow*stride - pad >= 0 and w0 + dil*(KW-1) < W.
-  const int64_t lo = std::min(OW, (s.pad_w + s.stride_w - 1) / s.stride_w);
+  pr.lo = std::min(OW, (s.pad_w + s.stride_w - 1) / s.stride_w);
   const int64_t last = s.W - 1 - s.dil_w * (s.KW - 1) + s.pad_w;  // the largest ow*stride allowed
-  const int64_t hi = last < 0 ? lo : std::max(lo, std::min(OW, last / s.stride_w + 1));
-  const bool parallel = planes * OH * OW * s.KH * s.KW > kParallelWork;
+  pr.hi = last < 0 ? pr.lo : std::max(pr.lo, std::min(OW, last / s.stride_w + 1));
+  pr.flat = pr.lo == 0 && pr.hi == OW && s.dil_w * (s.KW - 1) < s.stride_w;
+  pr.pitch = pr.flat ? OW * s.stride_w : s.W;  // flat: windows fit in W, so pitch <= W + stride
+  const bool parallel = rows * OW * s.KH * s.KW > kParallelWork;
+  // Chunks of rows whose column maxima fit in 16K floats (L1 and some), enough chunks for the
+  // threads to share.
+  const int64_t threads = parallel ? omp_get_max_threads() : 1;
+  int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 14) / pr.pitch);
+  chunk = std::max<int64_t>(1, std::min(chunk, (rows + 4 * threads - 1) / (4 * threads)));
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  std::vector<PoolTaps> taps(static_cast<size_t>(OH));
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t h0 = oh * s.stride_h - s.pad_h;
+    taps[oh] = pool_taps(h0, s.dil_h, s.KH, s.H);
+  }
+  pr.taps = taps.data();
 #pragma omp parallel if (parallel)
   {
     thread_local std::vector<float> column;
-    column.resize(s.W);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const int64_t h0 = oh * s.stride_h - s.pad_h;
-        max_pool_row_values(y + (p * OH + oh) * OW, column.data(), x + p * s.H * s.W, s, h0,
-                            pool_taps(h0, s.dil_h, s.KH, s.H), OW, lo, hi);
-      }
+    column.resize(chunk * pr.pitch + s.stride_w);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c)
+      max_pool_chunk_values(y, column.data(), x, s, c * chunk, std::min(rows, (c + 1) * chunk), pr);
   }
 }
 

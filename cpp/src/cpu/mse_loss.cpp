@@ -2,6 +2,8 @@
 // million-element loss keeps float precision. OpenMP for large n.
 #include "pycnn/ops/mse_loss.h"
 
+#include "pycnn/deterministic.h"
+
 namespace pycnn::cpu {
 
 void mse_loss_forward(float* loss, const float* x, const float* t, const MseLossShape& s) {
@@ -13,7 +15,7 @@ void mse_loss_forward(float* loss, const float* x, const float* t, const MseLoss
     return;
   }
   double acc = 0.0;
-#pragma omp parallel for simd reduction(+ : acc) if (big)
+#pragma omp parallel for simd reduction(+ : acc) if (big && !deterministic())
   for (int64_t i = 0; i < n; ++i) {
     const double d = static_cast<double>(x[i]) - t[i];
     acc += d * d;

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 
 namespace pycnn::cpu {
 
@@ -32,5 +34,29 @@ void parallel_range(int64_t n, Body body, int64_t min_parallel = kElementwisePar
     if (begin < end) body(begin, end);
   }
 }
+
+// An exception must not leave an OpenMP region: the runtime calls std::terminate and the process
+// aborts (conv2d's scratch allocation failing under a 2^31 padding did). Each thread runs its work
+// through run(), which keeps the first exception; the caller rethrows it once the region has ended.
+// Every thread still reaches every barrier, so a worksharing loop after a failure cannot deadlock.
+class ParallelErrors {
+ public:
+  template <typename Work>
+  void run(Work&& work) noexcept {
+    try {
+      work();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!first_) first_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::exception_ptr first_;
+};
 
 }  // namespace pycnn::cpu

@@ -4,6 +4,8 @@
 // channels split across threads; a single shared slope (channels == 1) is one flat reduction.
 #include "pycnn/ops/prelu.h"
 
+#include "pycnn/deterministic.h"
+
 namespace pycnn::cpu {
 
 void prelu_forward(float* y, const float* x, const float* w, const PreluShape& s) {
@@ -37,7 +39,7 @@ void prelu_backward(float* dx, float* dw, const float* dy, const float* x, const
   if (s.channels == 1) {
     const int64_t n = rows * inner;
     double sum = 0.0;
-#pragma omp parallel for simd reduction(+ : sum) if (big)
+#pragma omp parallel for simd reduction(+ : sum) if (big && !deterministic())
     for (int64_t i = 0; i < n; ++i) sum += x[i] > 0.0f ? 0.0f : dy[i] * x[i];
     dw[0] += static_cast<float>(sum);
     return;

@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "pycnn/check.h"
+#include "pycnn/tensor.h"
 #include "pycnn/vector_math.h"
 
 namespace pycnn {
@@ -28,6 +29,7 @@ SoftmaxShape SoftmaxShape::make(const std::vector<int64_t>& shape, int64_t dim, 
     value_error(op, ": dim ", dim, " is out of range for input of shape ", shape_str(shape),
                 " (expected a dim in [", -rank, ", ", rank - 1, "])");
   if (dim < 0) dim += rank;
+  numel_of(shape);  // refuses negative sizes and a count past 2^60 before the products below
   SoftmaxShape s{1, nd > 0 ? shape[dim] : 1, 1};
   for (int64_t k = 0; k < dim; ++k) s.outer *= shape[k];
   for (int64_t k = dim + 1; k < nd; ++k) s.inner *= shape[k];

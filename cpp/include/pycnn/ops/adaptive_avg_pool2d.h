@@ -29,6 +29,9 @@ struct AdaptivePool2dShape {
     if (OH < 0 || OW < 0)
       value_error("adaptive_avg_pool2d: output_size must be non-negative, got (", OH, ", ", OW,
                   ")");
+    check_window_bounds(
+        "adaptive_avg_pool2d",
+        {{"input height", H}, {"input width", W}, {"output height", OH}, {"output width", OW}});
   }
 };
 

@@ -59,6 +59,16 @@ struct Conv2dShape {
       value_error("conv2d: padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
     if (dil_h <= 0 || dil_w <= 0)
       value_error("conv2d: dilation must be positive, got (", dil_h, ", ", dil_w, ")");
+    check_window_bounds("conv2d", {{"input height", H},
+                                   {"input width", W},
+                                   {"kernel height", KH},
+                                   {"kernel width", KW},
+                                   {"stride", stride_h},
+                                   {"stride", stride_w},
+                                   {"padding", pad_h},
+                                   {"padding", pad_w},
+                                   {"dilation", dil_h},
+                                   {"dilation", dil_w}});
     if (groups <= 0 || C_in % groups != 0 || C_out % groups != 0)
       value_error("conv2d: groups=", groups, " must divide in_channels=", C_in,
                   " and out_channels=", C_out);

@@ -12,7 +12,8 @@
 // thread_local. Threads: OpenMP, omp_get_max_threads() of the calling thread (a call from inside a
 // parallel region runs on that one thread). How: conv2d_prepared.cpp (implicit GEMM, Winograd
 // F(2x2, 3x3) for 3x3 stride-1 layers with enough channels and tiles, row tiles with the output
-// channels along the vectors for smaller images, a depthwise kernel).
+// channels along the vectors for smaller images, a "wide" GEMM that reads the padded input in place
+// for layers with few output channels, a depthwise kernel).
 #pragma once
 
 #include <cstdint>
@@ -46,11 +47,17 @@ class PreparedConv2d {
  private:
   void forward_row_tiles(float* y, const float* x, const float* residual, int64_t N,
                          const Conv2dEpilogue& e) const;
+  void forward_wide(float* y, const float* x, const float* residual, int64_t N,
+                    const Conv2dEpilogue& e) const;
+  void forward_depthwise_vectors(float* y, const float* x, const float* residual, int64_t N,
+                                 const Conv2dEpilogue& e) const;
   Conv2dShape s_;
   std::vector<float> packed_;        // the weights, packed once (layout: see conv2d_prepared.cpp)
   std::vector<float> bias_;          // [C_out]; zeros when there is no bias
   bool winograd_ = false;            // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
   bool row_tiles_ = false;           // output channels in vectors (conv2d_prepared.cpp)
+  bool wide_ = false;                // panels read straight from the padded input (ditto)
+  bool channel_vectors_ = false;     // depthwise with channels along the vectors (ditto)
   std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
 };
 

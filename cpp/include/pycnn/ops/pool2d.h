@@ -20,7 +20,7 @@
 
 namespace pycnn {
 
-// One axis of the output-size formula above. Callers check stride > 0 first. A non-positive result
+// One axis of the output-size formula above. Callers check stride > 0 and the bounds first. A non-positive result
 // means the window does not fit the padded input.
 inline int64_t pool2d_out_size(int64_t in, int64_t kernel, int64_t pad_begin, int64_t pad_end,
                                int64_t stride, int64_t dilation, bool ceil_mode) {
@@ -76,6 +76,14 @@ struct Pool2dShape {
       value_error(op, ": dilation must be positive, got (", dil_h, ", ", dil_w, ")");
     if (pad_h < 0 || pad_w < 0)
       value_error(op, ": padding must be non-negative, got (", pad_h, ", ", pad_w, ")");
+    check_window_bounds(op, {{"input height", H},
+                             {"input width", W},
+                             {"kernel height", KH},
+                             {"kernel width", KW},
+                             {"stride", stride_h},
+                             {"stride", stride_w},
+                             {"dilation", dil_h},
+                             {"dilation", dil_w}});
     if (pad_h > KH / 2 || pad_w > KW / 2)
       value_error(op, ": padding should be at most half of kernel_size, got padding=(", pad_h, ", ",
                   pad_w, ") and kernel_size=(", KH, ", ", KW, ")");
