@@ -370,8 +370,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       errors.run([&] {
         if (dw) dw_part[p].assign(w_size, 0.0f);
         if (db) db_part[p].assign(s.C_out, 0.0f);
-        const int64_t first = p * share + std::min(p, extra),
-                      count = share + (p < extra ? 1 : 0);
+        const int64_t first = p * share + std::min(p, extra), count = share + (p < extra ? 1 : 0);
         for (int64_t t = first; t < first + count; ++t)
           backward_batch(t, dw ? dw_part[p].data() : nullptr, db ? db_part[p].data() : nullptr);
       });

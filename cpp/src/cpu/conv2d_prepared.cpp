@@ -42,6 +42,7 @@
 #include <string>
 
 #include "conv2d_prepared_kernels.h"
+#include "parallel.h"
 #include "pycnn/gemm.h"
 #include "scratch.h"
 
@@ -356,6 +357,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     const int64_t tasks = images * pixel_runs * weight_runs;
     const int64_t matrix = weight_panels * mr * depth_k;  // packed floats per group or Winograd xi
 
+    // A thread whose scratch cannot be had skips its share; the error is raised after the region
+    // (an exception leaving an OpenMP region would terminate the process).
+    ParallelErrors errors;
 #pragma omp parallel if (parallel)
     {
       if (xq_built) {
@@ -365,11 +369,18 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
       }
       if (depthwise) {
         const int taps = static_cast<int>(K);
-        std::vector<const float*> src(static_cast<size_t>(taps));
+        std::vector<const float*> src;
         static thread_local Scratch channel_scratch;
-        float* channel = l.in_place ? nullptr : channel_scratch.get(static_cast<size_t>(l.channel));
+        float* channel = nullptr;
+        bool ready = false;
+        errors.run([&] {
+          src.resize(static_cast<size_t>(taps));
+          if (!l.in_place) channel = channel_scratch.get(static_cast<size_t>(l.channel));
+          ready = true;
+        });
 #pragma omp for schedule(static)
         for (int64_t nc = 0; nc < N * s.C_out; ++nc) {
+          if (!ready) continue;
           const float* xq_c = xq + nc * l.channel;
           if (channel) {
             build_channel(channel, x + nc * s.H * s.W, s, l, kern);
@@ -384,13 +395,19 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
       } else {
         // Per thread: one packed input panel, or Winograd's V[16][C_in][nr] and M[16][channels][nr].
         static thread_local Scratch panel_scratch, product_scratch;
-        float* panel = panel_scratch.get(static_cast<size_t>((winograd_ ? 16 : 1) * depth_k * nr));
-        float* product = winograd_
-                             ? product_scratch.get(static_cast<size_t>(16 * weight_run * mr * nr))
-                             : nullptr;
-        std::vector<int64_t> seg(static_cast<size_t>(3 * nr));
+        float *panel = nullptr, *product = nullptr;
+        std::vector<int64_t> seg;
+        bool ready = false;
+        errors.run([&] {
+          panel = panel_scratch.get(static_cast<size_t>((winograd_ ? 16 : 1) * depth_k * nr));
+          if (winograd_)
+            product = product_scratch.get(static_cast<size_t>(16 * weight_run * mr * nr));
+          seg.resize(static_cast<size_t>(3 * nr));
+          ready = true;
+        });
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; ++t) {
+          if (!ready) continue;
           const int64_t wr = t % weight_runs, pr = t / weight_runs % pixel_runs;
           const int64_t ng = t / (weight_runs * pixel_runs), n = ng / s.groups, g = ng % s.groups;
           const float* xq_g = xq + n * l.image + g * cin_g * l.channel;
@@ -445,6 +462,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
         }
       }
     }
+    errors.rethrow();
   };
   // Images go through in chunks whose input copies fit in about 1 MB, so the copy is still in L2
   // when the product reads it (ResNet-18 batch 16, 1 thread: 64 ch 56x56 46 -> 29 ms with 8 MB
@@ -503,6 +521,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   const float* xq = x;
   float* xq_built = nullptr;
   if (!l.in_place) xq = xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
+  ParallelErrors errors;  // see forward_images
 #pragma omp parallel if (parallel)
   {
     if (xq_built) {
@@ -512,9 +531,11 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     }
     static thread_local Scratch buffer_scratch;
     const int64_t ldt = channel_run * nr;
-    float* t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt));
+    float* t = nullptr;
+    errors.run([&] { t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt)); });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
+      if (!t) continue;  // no scratch: the error is raised after the region
       const int64_t rr = task % row_runs, cr = task / row_runs;
       const int64_t r0 = rr * row_run, r1 = std::min(R, r0 + row_run);
       const int64_t cp0 = cr * channel_run, cp1 = std::min(panels, cp0 + channel_run);
@@ -547,6 +568,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
       }
     }
   }
+  errors.rethrow();
 }
 
 // The wide path (use_wide) for N images of the batch, x, y and residual pointing at the first. The
@@ -580,15 +602,18 @@ void PreparedConv2d::forward_wide(float* y, const float* x, const float* residua
   // denormal or NaN garbage slows the dropped columns down).
   float* xq = input_scratch.get(static_cast<size_t>(N * l.image + nr));
   std::fill(xq + N * l.image, xq + N * l.image + nr, 0.0f);
+  ParallelErrors errors;  // see forward_images
 #pragma omp parallel if (parallel)
   {
 #pragma omp for schedule(static)
     for (int64_t nc = 0; nc < N * s.C_in; ++nc)
       build_channel(xq + nc * l.channel, x + nc * s.H * s.W, s, l, kern);
     static thread_local Scratch tile_scratch;
-    float* t = tile_scratch.get(static_cast<size_t>(mr * nr));
+    float* t = nullptr;
+    errors.run([&] { t = tile_scratch.get(static_cast<size_t>(mr * nr)); });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
+      if (!t) continue;  // no scratch: the error is raised after the region
       const int64_t wr = task % weight_runs, pr = task / weight_runs % pixel_runs;
       const int64_t n = task / (weight_runs * pixel_runs);
       const int64_t w_begin = weight_runs == 1 ? 0 : wr;
@@ -613,6 +638,7 @@ void PreparedConv2d::forward_wide(float* y, const float* x, const float* residua
       }
     }
   }
+  errors.rethrow();
 }
 
 // The channel-vector depthwise path (use_depthwise_vectors) for N images: per task (image, block of
@@ -628,13 +654,18 @@ void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const f
   const int64_t hq = s.H + 2 * s.pad_h, wq = s.W + 2 * s.pad_w, slack = 4 * s.stride_w * vw;
   const int threads = omp_get_max_threads();
   const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 16);
+  ParallelErrors errors;  // see forward_images
 #pragma omp parallel if (parallel)
   {
     static thread_local Scratch input_scratch, sum_scratch;
-    float* xt = input_scratch.get(static_cast<size_t>(hq * wq * vw + slack));
-    float* t = sum_scratch.get(static_cast<size_t>(P * vw));
+    float *xt = nullptr, *t = nullptr;
+    errors.run([&] {
+      xt = input_scratch.get(static_cast<size_t>(hq * wq * vw + slack));
+      t = sum_scratch.get(static_cast<size_t>(P * vw));
+    });
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < N * blocks; ++task) {
+      if (!t) continue;  // no scratch: the error is raised after the region
       const int64_t n = task / blocks, c0 = task % blocks * vw;
       const int channels = static_cast<int>(std::min(vw, s.C_out - c0));
       kern.to_channel_vectors(xt, x + (n * s.C_in + c0) * plane, plane, channels, s.H, s.W, s.pad_h,
@@ -648,6 +679,7 @@ void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const f
                           residual ? residual + at : nullptr, e.clamp_min, e.clamp_max);
     }
   }
+  errors.rethrow();
 }
 
 }  // namespace pycnn::cpu
