@@ -480,27 +480,28 @@ def _load_error(model):
     return str(info.value)
 
 
-def _subgraph():
-    return helper.make_graph([make_node("Identity", ["x"], ["z"])], "branch", [],
+def _subgraph(op="Identity"):
+    return helper.make_graph([make_node(op, ["x"], ["z"], name=f"inner_{op}")], "branch", [],
                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
 
 
 UNSUPPORTED = {
-    "ConvTranspose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="deconv")],
-                      [make_initializer("w", _f32(3, 2, 2, 2))],
-                      "node 'deconv' \\(ConvTranspose, opset 13\\): op ConvTranspose is not supported"),
+    "Einsum": ([make_node("Einsum", ["x", "x"], ["y"], name="ein", equation="nchw,nchw->nchw")], [],
+               "node 'ein' \\(Einsum, opset 13\\): op Einsum is not supported"),
     "QLinearConv": ([make_node("QLinearConv", ["x", "s", "z", "w", "s", "z", "s", "z"], ["y"], name="qconv")],
                     [make_initializer("s", np.float32(0.1)), make_initializer("z", np.uint8(0)),
                      make_initializer("w", np.ones((2, 3, 1, 1), np.uint8))], "'qconv' \\(QLinearConv.*not supported"),
     "If": ([make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(True), "c")),
-            make_node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph(), else_branch=_subgraph())], [],
-           "'branchy' \\(If, opset 13\\): attribute 'else_branch' holds a graph"),
-    "Resize": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up")],
-               [make_initializer("scales", np.float32([1, 1, 2, 2]))],
-               "(?s)pycnn supports .*Conv.*'up' \\(Resize, opset 13\\): op Resize is not supported"),
-    "Upsample": ([make_node("Upsample", ["x", "scales"], ["y"], name="up9")],
-                 [make_initializer("scales", np.float32([1, 1, 2, 2]))],
-                 "'up9' \\(Upsample"),
+            make_node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph("NonZero"),
+                      else_branch=_subgraph())], [],
+           "'branchy' \\(If, opset 13\\): then_branch: node 'inner_NonZero': op NonZero is not supported"),
+    "Resize cubic": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="cubic")],
+                     [make_initializer("scales", np.float32([1, 1, 2, 2]))],
+                     "'up' \\(Resize, opset 13\\): mode 'cubic' is not supported"),
+    "Resize tf_crop_and_resize": ([make_node("Resize", ["x", "", "scales"], ["y"], name="crop",
+                                             coordinate_transformation_mode="tf_crop_and_resize")],
+                                  [make_initializer("scales", np.float32([1, 1, 2, 2]))],
+                                  "'crop' \\(Resize.*tf_crop_and_resize' is not supported"),
     "custom domain": ([helper.make_node("Relu", ["x"], ["y"], name="ms", domain="com.microsoft")], [],
                       "'ms' \\(Relu, opset 13\\): domain 'com.microsoft' is not supported"),
     "float16 weight": ([make_node("Conv", ["x", "w"], ["y"], name="c16")],

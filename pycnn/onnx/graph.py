@@ -45,6 +45,8 @@ class Graph(Module):
         on ``device`` when ``as_tensor``, cached)."""
         if name in values:
             value = values[name]
+            if as_tensor and isinstance(value, np.ndarray):  # a shape computed on the host, into the network
+                value = tensor(value.astype(np.float32), device=device)
             return tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
         attribute = self._weights.get((name, layout or "as_is"))
         if attribute is not None:
@@ -88,8 +90,17 @@ class Graph(Module):
 
         values = execute(self._ir, IMPORTERS, values, read_input, self.training,
                          self.__dict__.get("_observe"))  # pycnn.summary sets _observe for one pass
-        results = tuple(self._read(name, None, values, device, True) for name in self.output_names)
+        results = tuple(self._output(name, values, device) for name in self.output_names)
         return results[0] if len(results) == 1 else results
+
+    def _output(self, name, values, device):
+        """A graph output as a Tensor: a shape computed on the host keeps its integer type (int64;
+        bools as 0/1), a constant output is float32 as every constant the network reads."""
+        value = values.get(name)
+        if isinstance(value, np.ndarray):
+            return tensor(value.astype(np.int64) if value.dtype.kind in "biu" else value.astype(np.float32),
+                          device=device)
+        return self._read(name, None, values, device, True)
 
     # ----- introspection for transfer learning and parity -------------------------------------
     def layers(self):

@@ -148,8 +148,43 @@ def tensor_to_numpy(tensor, base_dir):
     return np.array(array.reshape(dims), order="C")
 
 
-def read_attributes(node, base_dir):
-    """The node's attributes as Python values; graph-valued attributes raise OnnxImportError."""
+MAX_SUBGRAPH_DEPTH = 8  # If inside If ...: deeper nesting is refused (a hostile file could recurse)
+
+
+class Subgraph:
+    """A graph-valued attribute (If's then_branch and else_branch): ``nodes`` in the file's order (ONNX
+    requires it topological), ``outputs``, ``initializers`` {name: array} and ``outer``: the values of the
+    enclosing graphs it reads, in first-use order."""
+
+    def __init__(self, nodes, outputs, initializers, outer):
+        self.nodes, self.outputs, self.initializers, self.outer = nodes, outputs, initializers, outer
+
+    def __repr__(self):
+        return f"Subgraph({len(self.nodes)} nodes -> {self.outputs})"
+
+
+def _read_subgraph(g, base_dir, opset, depth):
+    if depth >= MAX_SUBGRAPH_DEPTH:
+        raise OnnxImportError(f"subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep are not supported")
+    initializers = {t.name: tensor_to_numpy(t, base_dir) for t in g.initializer}
+    known = set(initializers) | {i.name for i in g.input} | {""}
+    nodes, outer = [], []
+    for index, proto in enumerate(g.node):
+        attrs = read_attributes(proto, base_dir, opset, depth + 1)
+        node = Node(proto.name or f"{g.name or 'subgraph'}/{proto.op_type}_{index}", proto.op_type, opset, attrs,
+                    list(proto.input), list(proto.output))
+        reads = list(node.inputs) + [name for sub in attrs.values() if isinstance(sub, Subgraph) for name in sub.outer]
+        outer += [name for name in reads if name not in known and name not in outer]
+        known.update(node.outputs)
+        nodes.append(node)
+    missing = [o.name for o in g.output if o.name not in known and o.name not in outer]
+    outer += missing  # an output that is an outer value, passed through
+    return Subgraph(nodes, [o.name for o in g.output], initializers, outer)
+
+
+def read_attributes(node, base_dir, opset=None, depth=0):
+    """The node's attributes as Python values (a graph as a :class:`Subgraph`); tensors-, sparse- and
+    type-valued attributes raise OnnxImportError."""
     out = {}
     for a in node.attribute:
         kind = a.type
@@ -170,15 +205,23 @@ def read_attributes(node, base_dir):
             out[a.name] = [int(v) for v in a.ints]
         elif kind == 8:
             out[a.name] = [s.decode("utf-8", "replace") for s in a.strings]
+        elif kind == 5:
+            out[a.name] = _read_subgraph(a.g, base_dir, opset, depth)
         else:
-            raise OnnxImportError(f"attribute {a.name!r} holds a graph, tensors or a sparse tensor, which "
+            raise OnnxImportError(f"attribute {a.name!r} holds graphs, tensors or a sparse tensor, which "
                                   "pycnn does not support")
     return out
 
 
-# Opsets 22 to 25 changed only the types the imported ops accept (bfloat16, float8, int4...), and
-# Cast's new round_mode attribute is refused as unknown, so their files import with the same semantics.
-MIN_OPSET, MAX_OPSET = 7, 25
+# Opsets 22 to 28 changed only the types the imported ops accept (bfloat16, float8, int4...), added
+# attributes pycnn refuses as unknown (Cast's round_mode, Range's stash_type) or reads (SpaceToDepth's
+# mode, opset 28), so their files import with the same semantics; tests/test_onnx_backend_suite.py
+# checks that no imported op has a newer version than MAX_OPSET that pycnn has not read.
+# Opsets 1 to 6 (Caffe2 and the first PyTorch exporters) are read with their own attributes: the
+# ``broadcast``/``axis`` of the arithmetic ops, ``consumed_inputs``, BatchNormalization's ``is_test``
+# and ``spatial``, Reshape's ``shape`` and Concat's default axis 1 (opsets 1-3), Cast's ``to`` as a
+# type name (opsets 1-5).
+MIN_OPSET, MAX_OPSET = 1, 28
 
 
 def _declared_shapes(g):
@@ -271,11 +314,15 @@ class ParsedModel:
                 name = f"{name}_{index}"
             names.add(name)
             try:
-                attrs = read_attributes(proto, base_dir)
+                attrs = read_attributes(proto, base_dir, self.opset)
             except OnnxImportError as error:
                 attrs = {}
                 self.problems.append(problem(Node(name, proto.op_type, self.opset, {}, [], []), str(error)))
             node = Node(name, proto.op_type, self.opset, attrs, list(proto.input), list(proto.output))
+            # the outer values a subgraph reads become inputs of its node: the graph's order and memory
+            # plan see them, and the op receives them
+            node.inputs += [name for sub in attrs.values() if isinstance(sub, Subgraph) for name in sub.outer
+                            if name not in node.inputs]
             nodes.append(node)
             if proto.domain not in ("", "ai.onnx"):
                 self.problems.append(problem(node, f"domain {proto.domain!r} is not supported (only the "

@@ -2,7 +2,8 @@
 norm's running statistics), under which Python names, and in which layout pycnn's kernels read them.
 
 A layout is how a weight is stored next to how ONNX stores it: "as_is"; "transposed" (a 2-d (in, out)
-MatMul/Gemm weight kept as Linear's (out, in)); "vector" (a Gemm bias: a (1, N) row kept as (N,));
+MatMul/Gemm weight kept as Linear's (out, in); a batched MatMul operand with its last two axes swapped,
+a vector as it is); "vector" (a Gemm bias: a (1, N) row kept as (N,));
 "buffer" (kept as it is, not trainable). ``onnx_names`` maps each Parameter back to its ONNX value.
 """
 import re
@@ -18,8 +19,8 @@ from ..tensor import tensor
 def to_layout(array, layout):
     """A numpy weight in ``layout``; None when it cannot be (a "transposed" weight that is not 2-d);
     any other shape of a "vector" broadcasts as it is."""
-    if layout == "transposed":
-        return np.ascontiguousarray(array.T) if array.ndim == 2 else None
+    if layout == "transposed":  # the last two axes swapped (MatMul's batched B); a vector stays
+        return np.ascontiguousarray(np.swapaxes(array, -1, -2)) if array.ndim >= 2 else array
     if layout == "vector":
         return array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array
     return array
@@ -28,11 +29,9 @@ def to_layout(array, layout):
 def tensor_to_layout(x, layout, node, index):
     """:func:`to_layout` for a value the network computes (a MatMul of two activations)."""
     if layout == "transposed":
-        if x.ndim != 2:
-            raise ValueError(f"{node.op} {node.name!r}: input {index} ({node.inputs[index]!r}) is computed by the "
-                             f"network with shape {tuple(x.shape)}; pycnn multiplies by a computed matrix only "
-                             "when it is 2-d")
-        return tensor_ops.permute(x, (1, 0))
+        if x.ndim < 2:
+            return x
+        return tensor_ops.transpose(x, -1, -2)
     if layout == "vector" and x.ndim == 2 and x.shape[0] == 1:
         return tensor_ops.reshape(x, (x.shape[1],))
     return x
@@ -41,7 +40,7 @@ def tensor_to_layout(x, layout, node, index):
 def from_layout(array, layout, onnx_shape):
     """A weight stored in ``layout`` back in ONNX's layout and shape."""
     if layout == "transposed":
-        return np.ascontiguousarray(array.T)
+        return np.ascontiguousarray(np.swapaxes(array, -1, -2)) if array.ndim >= 2 else array
     return array.reshape(onnx_shape)
 
 

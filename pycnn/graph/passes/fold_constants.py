@@ -14,7 +14,8 @@ Limits, each reported as a problem naming the node rather than computed wrongly:
 - an op without ``on_tensors`` (Shape, Gather, Cast...) on the network's values is refused;
 - an input an op needs before the network runs (``Op.static_inputs``: a Reshape's shape, Pad's pads)
   must not depend on the network's values;
-- a constant feeding an op in the network must be float32, and pass the op's ``check_constants``;
+- a constant feeding an op in the network must be float32 (except in the op's ``any_dtype_inputs``,
+  which the loader converts), and pass the op's ``check_constants``;
 - a fold that raises (a bad index, a huge ConstantOfShape) is reported with its error.
 """
 import numpy as np
@@ -53,7 +54,8 @@ def _network_input_problems(ir, node, op, in_kinds):
     known = [ir.constants.get(name) if name and ir.kinds.get(name) == CONSTANT else None for name in node.inputs]
     problems += [problem(node, message) for message in op.check_constants(node, known)]
     for i, value in enumerate(known):
-        if value is not None and i not in static and value.dtype != np.float32:
+        if value is not None and i not in static and value.dtype != np.float32 and \
+                i not in getattr(op, "any_dtype_inputs", ()):
             problems.append(problem(node, f"input {i} ({node.inputs[i]!r}) is {_dtype_name(value)}; pycnn computes "
                                           "in float32 (the model should Cast it)"))
     return problems
@@ -64,6 +66,13 @@ def _feeds_a_weight(ir, node, op):
     static = op.static_inputs(node)
     return any(name in ir.initializers and ir.initializers[name].dtype == np.float32
                for i, name in enumerate(node.inputs) if name and i not in static)
+
+
+def _unknown(ir, node):
+    """The outputs of a node that cannot be computed (a problem is reported) count as network values,
+    so that later nodes report their own problems instead of folding a value that is not there."""
+    for name in node.outputs:
+        ir.kinds[name] = DYNAMIC
 
 
 def fold_constants(ir, ops, keep_weights_trainable=True):
@@ -92,6 +101,7 @@ def fold_constants(ir, ops, keep_weights_trainable=True):
             if DYNAMIC in in_kinds:
                 problems.append(problem(node, f"{node.op} on the network's values is not supported "
                                               "(only on constants and shapes)"))
+                _unknown(ir, node)
                 continue
             out_kind = CONSTANT if all(kind == CONSTANT for kind in in_kinds if kind is not None) else SHAPE
         else:
@@ -101,6 +111,7 @@ def fold_constants(ir, ops, keep_weights_trainable=True):
                 values = op.on_arrays(node, [ir.constants.get(name) if name else None for name in node.inputs])
             except FOLD_ERRORS as error:
                 problems.append(problem(node, f"folding failed: {error}"))
+                _unknown(ir, node)
                 continue
             for name, value in zip(node.outputs, values):
                 ir.constants[name], ir.kinds[name] = np.asarray(value), CONSTANT

@@ -4,9 +4,14 @@ kernels, with torch.nn.functional's names, arguments and defaults.
 One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
 
     conv.py           conv2d
+    conv_transpose.py conv_transpose2d
     linear.py         linear
     pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d
     normalization.py  batch_norm, local_response_norm
+    normalize.py      layer_norm, group_norm, instance_norm (one row normalisation)
+    pixel_shuffle.py  pixel_shuffle, pixel_unshuffle
+    interpolate.py    interpolate (and the resize ONNX Resize/Upsample import to)
+    one_dimensional.py conv1d, max_pool1d, avg_pool1d (the 2-d kernels on (N, C, 1, L))
     dropout.py        dropout (and manual_seed for its masks)
     activation.py     relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, hardtanh, relu6,
                       hardsigmoid, hardswish, prelu, softmax, log_softmax
@@ -42,19 +47,25 @@ from . import pooling as _pooling
 from .activation import (elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax,
                          prelu, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
 from .conv import conv2d
+from .conv_transpose import conv_transpose2d
 from .dropout import dropout, manual_seed
 from .linear import linear
 from .loss import cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, local_response_norm
+from .normalize import group_norm, instance_norm, layer_norm
+from .interpolate import interpolate
+from .one_dimensional import avg_pool1d, conv1d, max_pool1d
+from .pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "cat", "clip", "conv2d", "cross_entropy",
-           "dropout", "elu", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu",
-           "linear", "local_response_norm", "log_softmax", "manual_seed", "max_pool2d", "mse_loss",
-           "nll_loss", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "softmax", "softplus",
-           "stack", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "cat", "clip", "conv1d", "conv2d",
+           "conv_transpose2d", "cross_entropy", "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid",
+           "hardswish", "hardtanh", "instance_norm", "interpolate", "layer_norm", "leaky_relu", "linear",
+           "local_response_norm", "log_softmax", "manual_seed", "max_pool1d", "max_pool2d", "mse_loss", "nll_loss",
+           "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "softmax",
+           "softplus", "stack", "tanh"]
 
 
 def _moved_names():

@@ -1,15 +1,20 @@
 """Layers: Modules that hold an op's parameters and hyper-parameters and call pycnn.nn.functional,
 one file per family as pycnn.nn.functional and torch.nn.modules: conv, linear (and Flatten),
-pooling, normalization (BatchNorm1d/2d, LocalResponseNorm), dropout, activation, loss.
+pooling, normalization (BatchNorm1d/2d, LocalResponseNorm, LayerNorm, GroupNorm, InstanceNorm1d/2d),
+dropout, activation, loss.
 
 Constructors, attribute names, default initialisation and ``extra_repr`` follow torch.nn, so a model
 written for PyTorch reads the same here and its state_dict keys match.
 """
 from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, PReLU, ReLU,
                          ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
-from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm, _BatchNorm
+from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
+                            LocalResponseNorm, _BatchNorm)
+from .one_dimensional import AvgPool1d, Conv1d, MaxPool1d
+from .pixel_shuffle import PixelShuffle, PixelUnshuffle
+from .upsampling import Upsample
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

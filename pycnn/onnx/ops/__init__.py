@@ -1,4 +1,4 @@
-"""The ONNX ops pycnn imports (opsets 7 to 25) and the pycnn ops it exports, one family a file; each
+"""The ONNX ops pycnn imports (opsets 1 to 28) and the pycnn ops it exports, one family a file; each
 file holds an op's import handler (``@importer("BatchNormalization") def import_batch_norm``) and its
 export emitter (``@exporter(BatchNormFunction) def export_batch_norm``) side by side.
 
@@ -13,14 +13,17 @@ A new op: its handler and emitter in the family's file (or a new file imported b
 from . import (  # noqa: F401
     activation,
     constant,
+    control,
     conv,
     dropout,
     elementwise,
     linear,
+    math,
     normalization,
     pad,
     pooling,
     reduction,
+    resize,
     shape,
 )
 from .registry import EXPORTERS, IMPORTERS, OnnxOp, exporter, importer

@@ -147,6 +147,8 @@ def import_prelu(node, inputs, training):
     slope that varies along axis 1 only is pycnn's per-channel PReLU; any other slope runs as
     relu(X) + slope * (X - relu(X)), exact because X - relu(X) is X or 0 without rounding."""
     x, slope = inputs
+    if node.opset < 7 and slope.ndim == 1 and x.ndim > 2 and slope.shape[0] == x.shape[1] > 1:
+        slope = tensor_ops.reshape(slope, (slope.shape[0],) + (1,) * (x.ndim - 2))  # opsets 1-6: per channel
     shape, rank = shape_of(slope), x.ndim
     try:
         np.broadcast_shapes(shape_of(x), shape)
@@ -243,7 +245,7 @@ def _clip_on_arrays(node, inputs):
 
 
 @importer("Clip", on_arrays=_clip_on_arrays, static=(1, 2), inputs=inputs_by_opset(11, (1, 1), (1, 3)),
-          attrs=("min", "max"))
+          attrs=("min", "max", "consumed_inputs"))
 def import_clip(node, inputs, training):
     """min(max(x, min), max), an absent bound being infinite; min > max gives max everywhere.
 

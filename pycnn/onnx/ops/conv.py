@@ -1,10 +1,18 @@
-"""ONNX Conv <-> pycnn conv2d (2-d convolution, any group count, dilation and padding; asymmetric
-pads are applied explicitly before a symmetric convolution)."""
+"""ONNX Conv <-> pycnn conv2d (1-d and 2-d convolution, any group count, dilation and padding;
+asymmetric pads are applied explicitly before a symmetric convolution), ConvTranspose <-> pycnn
+conv_transpose2d (1-d and 2-d; pads, output_padding, output_shape, auto_pad)."""
+from ... import tensor_ops
 from ...nn import functional as F
 from ...nn.functional.conv import Conv2dFunction
+from ...nn.functional.conv_transpose import (
+    ConvTranspose2dFunction,
+    conv_transpose_output_size,
+    conv_transpose_window,
+)
+from ..errors import OnnxExportError
 from .common import shape_of
 from .registry import exporter, importer
-from .window import spatial_pads, symmetric_padding, window_problems
+from .window import as_2d, back_to_1d, spatial_pads, symmetric_padding, window_problems
 
 
 def _conv_problems(node, used):
@@ -16,8 +24,9 @@ def _conv_constant_problems(node, values):
     w = values[1]
     if w is None:
         return []
-    if w.ndim != 4:
-        return [f"weight {node.inputs[1]!r} has shape {w.shape}; pycnn convolves 2-d: expected (M, C/group, kH, kW)"]
+    if w.ndim not in (3, 4):
+        return [f"weight {node.inputs[1]!r} has shape {w.shape}; pycnn convolves 1-d and 2-d: expected "
+                "(M, C/group, kL) or (M, C/group, kH, kW)"]
     problems = []
     kernel = node.attr("kernel_shape")
     if kernel is not None and list(kernel) != list(w.shape[2:]):
@@ -32,15 +41,27 @@ def _conv_constant_problems(node, values):
 
 
 @importer("Conv", check=_conv_problems, check_constants=_conv_constant_problems, weights={1: "as_is", 2: "as_is"},
-          inputs=(2, 3), ranks={0: 4}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
+          inputs=(2, 3), ranks={0: (3, 4)}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def import_conv(node, inputs, training):
+    """2-d, or 1-d over (N, C, L) as 2-d over (N, C, 1, L) with the weight viewed as (M, C/group, 1, kL)."""
     x, w, b = inputs[0], inputs[1], (inputs[2] if len(inputs) > 2 else None)
+    if x.ndim != w.ndim:
+        raise ValueError(f"Conv {node.name!r}: input of shape {shape_of(x)} and weight of shape {shape_of(w)} "
+                         "have different ranks")
+    node, x = as_2d(node, x)
+    if w.ndim == 3:
+        w = tensor_ops.reshape(w, (w.shape[0], w.shape[1], 1, w.shape[2]))
+        return (back_to_1d(_conv2d(node, x, w, b), True),)
+    return (_conv2d(node, x, w, b),)
+
+
+def _conv2d(node, x, w, b):
     kernel = list(shape_of(w)[2:])
     strides = list(node.attr("strides", [1, 1]))
     dilations = list(node.attr("dilations", [1, 1]))
     pads = spatial_pads(node, shape_of(x)[2:], kernel, strides, dilations)
     x, padding = symmetric_padding(x, pads, 0.0)
-    return (F.conv2d(x, w, b, tuple(strides), padding, tuple(dilations), node.attr("group", 1)),)
+    return F.conv2d(x, w, b, tuple(strides), padding, tuple(dilations), node.attr("group", 1))
 
 
 @exporter(Conv2dFunction)
@@ -48,3 +69,72 @@ def export_conv2d(trace, out, x, w, b, stride, padding, dilation, groups):
     inputs = [trace.name_of(x), trace.name_of(w)] + ([trace.name_of(b)] if b is not None else [])
     trace.node("Conv", inputs, out, kernel_shape=list(w.shape[2:]), strides=list(stride),
                pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation), group=groups)
+
+
+def _conv_transpose_problems(node, used):
+    problems = window_problems(node, "convolves")
+    for key in ("output_padding", "output_shape"):
+        value = node.attr(key)
+        kernel = node.attr("kernel_shape")
+        if value is not None and (min(value, default=0) < 0 or (kernel is not None and len(value) != len(kernel))):
+            problems.append(f"{key} {value} must be non-negative, one per spatial axis")
+    return problems
+
+
+def _conv_transpose_geometry(node, in_hw, kernel, strides, dilations):
+    """(begin, output size) per spatial axis of ONNX ConvTranspose: from ``output_shape`` (the total
+    padding split as ONNX says: the odd one at the end for SAME_UPPER, at the begin otherwise), from
+    auto_pad SAME_* (output = input * stride), else from ``pads`` and ``output_padding``."""
+    output_padding = list(node.attr("output_padding", [0] * len(in_hw)))
+    auto = node.attr("auto_pad", "NOTSET")
+    out_shape = node.attr("output_shape")
+    if out_shape is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+        out_shape = [size * s for size, s in zip(in_hw, strides)]
+    if out_shape is not None:
+        out_shape = list(out_shape)[-len(in_hw):]
+        begins = []
+        for size, k, s, d, op, out in zip(in_hw, kernel, strides, dilations, output_padding, out_shape):
+            total = s * (size - 1) + op + (k - 1) * d + 1 - out
+            begins.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
+        return begins, out_shape
+    pads = list(node.attr("pads", [0] * 2 * len(in_hw))) if auto != "VALID" else [0] * 2 * len(in_hw)
+    rank = len(in_hw)
+    out = [conv_transpose_output_size(size, k, s, d, pads[i], pads[i + rank], op)
+           for i, (size, k, s, d, op) in enumerate(zip(in_hw, kernel, strides, dilations, output_padding))]
+    return pads[:rank], out
+
+
+@importer("ConvTranspose", check=_conv_transpose_problems, weights={1: "as_is", 2: "as_is"}, inputs=(2, 3),
+          ranks={0: (3, 4)}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape",
+                                    "pads", "strides"))
+def import_conv_transpose(node, inputs, training):
+    """2-d, or 1-d over (N, C, L) as 2-d over (N, C, 1, L); weight (C_in, C_out/group, k...)."""
+    x, w, b = inputs[0], inputs[1], (inputs[2] if len(inputs) > 2 else None)
+    if x.ndim != w.ndim:
+        raise ValueError(f"ConvTranspose {node.name!r}: input of shape {shape_of(x)} and weight of shape "
+                         f"{shape_of(w)} have different ranks")
+    one_d = x.ndim == 3
+    kernel = list(shape_of(w)[2:])
+    strides = list(node.attr("strides", [1] * len(kernel)))
+    dilations = list(node.attr("dilations", [1] * len(kernel)))
+    begin, out_hw = _conv_transpose_geometry(node, shape_of(x)[2:], kernel, strides, dilations)
+    if one_d:
+        _, x = as_2d(node, x)
+        w = tensor_ops.reshape(w, (w.shape[0], w.shape[1], 1, w.shape[2]))
+        strides, dilations, begin, out_hw = [1] + strides, [1] + dilations, [0] + list(begin), [1] + list(out_hw)
+    y = conv_transpose_window(x, w, b, strides, dilations, node.attr("group", 1), begin, out_hw)
+    return (back_to_1d(y, one_d),)
+
+
+@exporter(ConvTranspose2dFunction)
+def export_conv_transpose2d(trace, out, x, w, stride, dilation, groups, begin, out_hw):
+    """pads = the window's begin and what it leaves at the end; a window past the full result is
+    output_padding."""
+    full = [(size - 1) * s + d * (k - 1) + 1 for size, s, d, k in zip(x.shape[2:], stride, dilation, w.shape[2:])]
+    ends = [f - b - o for f, b, o in zip(full, begin, out_hw)]
+    if min(begin) < 0:
+        raise OnnxExportError(f"conv_transpose2d with a window starting before the result ({begin}) has no ONNX "
+                              "pads")
+    trace.node("ConvTranspose", [trace.name_of(x), trace.name_of(w)], out, kernel_shape=list(w.shape[2:]),
+               strides=list(stride), dilations=list(dilation), group=int(groups),
+               pads=list(begin) + [max(e, 0) for e in ends], output_padding=[max(-e, 0) for e in ends])

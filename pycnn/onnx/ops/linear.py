@@ -1,9 +1,15 @@
 """ONNX Gemm and MatMul <-> pycnn linear. The weight B is kept as Linear's (N, K): a (K, N) initializer
-is transposed once at import (layout "transposed"), a Gemm with transB=1 is stored as it is."""
+is transposed once at import (layout "transposed"), a Gemm with transB=1 is stored as it is. A MatMul
+of two computed values (batched, broadcasting, vectors) runs as :class:`MatMulFunction`."""
+import numpy as np
+
 from ... import tensor_ops
+from ...autograd import Function
 from ...nn import functional as F
 from ...nn.functional.linear import LinearFunction
+from ...tensor_ops.common import from_host
 from .common import shape_of
+from .math import unbroadcast
 from .registry import exporter, importer
 
 
@@ -46,14 +52,61 @@ def import_gemm(node, inputs, training):
     return (y,)
 
 
-@importer("MatMul", ranks={0: (1, None)}, weights={1: "transposed"}, check_constants=_matrix_problems(1), inputs=(2, 2))
+class MatMulFunction(Function):
+    """numpy's matmul of two computed Tensors (batch dimensions broadcast, a 1-d operand a vector), with
+    B given with its last two axes swapped (the "transposed" layout MatMul's second input arrives in),
+    on the host. Batched MatMuls of activations (attention, a channel mix) are small next to the
+    network's convolutions."""
+
+    def forward(self, a, bt):
+        self.device = a.device
+        a, bt = a.to("cpu").numpy(), bt.to("cpu").numpy()
+        self.a_shape, self.b_shape = a.shape, bt.shape
+        self.a = a[None, :] if a.ndim == 1 else a  # (..., M, K)
+        self.b = bt[:, None] if bt.ndim == 1 else np.swapaxes(bt, -1, -2)  # (..., K, N)
+        out = np.matmul(self.a, self.b)
+        if a.ndim == 1:
+            out = out[..., 0, :]
+        if bt.ndim == 1:
+            out = out[..., 0]
+        return from_host(out, self.device, np.float32)
+
+    def backward(self, grad):
+        g = grad.to("cpu").numpy()
+        if len(self.a_shape) == 1:
+            g = g[..., None, :] if len(self.b_shape) > 1 else g[..., None]
+        if len(self.b_shape) == 1:
+            g = g[..., None]
+        need_a, need_b = self.needs_input_grad
+        da = db = None
+        if need_a:
+            da = from_host(unbroadcast(np.matmul(g, np.swapaxes(self.b, -1, -2)), self.a.shape).reshape(self.a_shape),
+                           self.device, np.float32)
+        if need_b:
+            d = unbroadcast(np.matmul(np.swapaxes(self.a, -1, -2), g), self.b.shape)  # (..., K, N)
+            d = d[:, 0] if len(self.b_shape) == 1 else np.swapaxes(d, -1, -2)
+            db = from_host(d, self.device, np.float32)
+        return da, db
+
+
+@importer("MatMul", ranks={0: (1, None)}, weights={1: "transposed"}, inputs=(2, 2))
 def import_matmul(node, inputs, training):
-    """numpy's matmul with B arriving as (N, K): A (..., K) @ B (K, N) is Linear's A @ W.T."""
+    """numpy's matmul with B arriving with its last two axes swapped: a 2-d B is Linear's (N, K) weight
+    (A (..., K) @ B (K, N) is Linear's A @ W.T); any other (both operands computed, batched,
+    broadcasting, a vector) runs as :class:`MatMulFunction`."""
     a, w = inputs
-    if w.ndim != 2 or a.ndim < 1:
-        raise ValueError(f"MatMul {node.name!r}: pycnn multiplies (..., K) by a 2-d (K, N) matrix, got shapes "
-                         f"{shape_of(a)} and {shape_of(w)[::-1]}")
-    return (F.linear(a, w),)
+    k = a.shape[-1]
+    if w.shape[-1 if w.ndim >= 2 else 0] != k:
+        raise ValueError(f"MatMul {node.name!r}: shapes {shape_of(a)} and "
+                         f"{shape_of(w)[:-2] + shape_of(w)[-2:][::-1]} cannot be multiplied")
+    if w.ndim == 2 and a.ndim >= 2:
+        return (F.linear(a, w),)
+    a_batch, w_batch = shape_of(a)[:-2], shape_of(w)[:-2]
+    try:
+        np.broadcast_shapes(a_batch, w_batch)
+    except ValueError:
+        raise ValueError(f"MatMul {node.name!r}: batch dimensions {a_batch} and {w_batch} do not broadcast") from None
+    return (MatMulFunction.apply(a, w),)
 
 
 @exporter(LinearFunction)
@@ -67,3 +120,14 @@ def export_linear(trace, out, x, w, b):
         trace.node("MatMul", [trace.name_of(x), wt], out)
     else:
         trace.node("Add", [trace.node("MatMul", [trace.name_of(x), wt]), trace.name_of(b)], out)
+
+
+@exporter(MatMulFunction)
+def export_matmul(trace, out, a, bt):
+    """B arrives with its last two axes swapped: Transpose them back, then MatMul."""
+    b = trace.name_of(bt)
+    if bt.ndim >= 2:
+        perm = list(range(bt.ndim))
+        perm[-2:] = perm[-1], perm[-2]
+        b = trace.node("Transpose", [b], perm=perm)
+    trace.node("MatMul", [trace.name_of(a), b], out)

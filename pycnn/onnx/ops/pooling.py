@@ -1,5 +1,6 @@
 """ONNX MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool <-> pycnn max_pool2d, avg_pool2d,
-adaptive_avg_pool2d.
+adaptive_avg_pool2d (1-d pools over (N, C, L) run as 2-d ones over (N, C, 1, L), 3-d ones as a 2-d
+pool over the depth then one over the plane, window.pool_3d).
 
 ONNX declares begin and end pads separately, pycnn's pooling kernels pad symmetrically by at most
 half the kernel, and the two disagree on ceil_mode's last window in places. The importer runs the
@@ -19,7 +20,7 @@ from ..errors import OnnxExportError
 from .common import INF, shape_of
 from .pad import pad
 from .registry import exporter, importer
-from .window import spatial_pads, window_problems
+from .window import as_2d, back_to_1d, pool_3d, spatial_pads, window_problems
 
 POOL_ATTRIBUTES = ("auto_pad", "kernel_shape", "pads", "strides", "ceil_mode", "dilations")
 
@@ -38,8 +39,6 @@ def _pool_problems(node, used):
     problems += window_problems(node, "pools")
     if node.op == "MaxPool" and node.attr("storage_order", 0) != 0:
         problems.append("storage_order=1 (column-major indices) is not supported")
-    if node.op == "AveragePool" and node.attr("dilations", [1, 1]) != [1, 1]:
-        problems.append(f"dilations {node.attr('dilations')} are not supported by average pooling")
     if node.op == "MaxPool" and len(node.outputs) > 1 and used[1]:
         problems.append("the Indices output is used; pycnn returns only the pooled values")
     return problems
@@ -62,12 +61,12 @@ def _pool_geometry(node, x):
     return kernel, strides, dilations, pads, out_hw
 
 
-def _window_counts(size, begin, end, kernel, stride, out, include_pad):
+def _window_counts(size, begin, end, kernel, stride, out, include_pad, dilation=1):
     """How many positions of each 1-d window ONNX averages over: those inside the input, or with
     count_include_pad inside the input plus its declared pads (never the ceil_mode overhang)."""
     low, high = (-begin, size + end) if include_pad else (0, size)
-    starts = np.arange(out) * stride - begin
-    return (np.minimum(starts + kernel, high) - np.maximum(starts, low)).astype(np.float32)
+    positions = (np.arange(out) * stride - begin)[:, None] + np.arange(kernel)[None, :] * dilation
+    return ((positions >= low) & (positions < high)).sum(axis=1).astype(np.float32)
 
 
 def _symmetric_output_size(size, kernel, pad, stride, dilation, ceil_mode):
@@ -110,27 +109,47 @@ def _explicit_pool_pads(in_hw, kernel, strides, dilations, pads, out_hw):
     return [0, 0, pads[0], pads[1], 0, 0, ends[0], ends[1]]
 
 
-@importer("MaxPool", ranks={0: 4}, check=_pool_problems, outputs=2, attrs=POOL_ATTRIBUTES + ("storage_order",))
+@importer("MaxPool", ranks={0: (3, 5)}, check=_pool_problems, outputs=2, attrs=POOL_ATTRIBUTES + ("storage_order",))
 def import_max_pool(node, inputs, training):
-    x = inputs[0]
+    if inputs[0].ndim == 5:
+        return (pool_3d(node, inputs[0], _max_pool),)
+    node, x = as_2d(node, inputs[0])
+    return (back_to_1d(_max_pool(node, x), inputs[0].ndim == 3),)
+
+
+def _max_pool(node, x):
     kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
     native = _native_pool_args(node, shape_of(x)[2:], kernel, strides, dilations, pads, out_hw)
     if native is None:
         x = pad(x, _explicit_pool_pads(shape_of(x)[2:], kernel, strides, dilations, pads, out_hw), -INF)
         native = (0, 0), False
     padding, ceil = native
-    return (F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations), ceil),)
+    return F.max_pool2d(x, tuple(kernel), tuple(strides), padding, tuple(dilations), ceil)
 
 
-@importer("AveragePool", ranks={0: 4}, check=_pool_problems, attrs=POOL_ATTRIBUTES + ("count_include_pad",))
+@importer("AveragePool", ranks={0: (3, 5)}, check=_pool_problems, attrs=POOL_ATTRIBUTES + ("count_include_pad",))
 def import_average_pool(node, inputs, training):
-    x = inputs[0]
+    if inputs[0].ndim == 5:
+        return (pool_3d(node, inputs[0], _average_pool),)
+    node, x = as_2d(node, inputs[0])
+    return (back_to_1d(_average_pool(node, x), inputs[0].ndim == 3),)
+
+
+def _average_pool(node, x):
     in_hw = shape_of(x)[2:]
     kernel, strides, dilations, pads, out_hw = _pool_geometry(node, x)
     include = bool(node.attr("count_include_pad", 0))
+    if dilations != [1, 1]:  # window sums as a depthwise convolution with ones, divided by each count
+        padded = pad(x, _explicit_pool_pads(in_hw, kernel, strides, dilations, pads, out_hw), 0.0)
+        c = shape_of(x)[1]
+        ones = tensor(np.ones((c, 1, *kernel), np.float32), device=x.device)
+        sums = F.conv2d(padded, ones, None, tuple(strides), 0, tuple(dilations), c)
+        counts = np.outer(*[_window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], include,
+                                           dilations[i]) for i in range(2)])
+        return sums * tensor((1.0 / counts).astype(np.float32).reshape(1, 1, *out_hw), device=x.device)
     native = _native_pool_args(node, in_hw, kernel, strides, dilations, pads, out_hw)
     if native is not None:
-        return (F.avg_pool2d(x, tuple(kernel), tuple(strides), native[0], native[1], include),)
+        return F.avg_pool2d(x, tuple(kernel), tuple(strides), native[0], native[1], include)
     # Otherwise: whole-window averages over an explicitly zero-padded input, rescaled to each window's
     # own count (a constant: it depends on the geometry only). No divisor_override, so an imported
     # graph still exports as AveragePool and Mul.
@@ -139,18 +158,20 @@ def import_average_pool(node, inputs, training):
     counts = np.outer(*[_window_counts(in_hw[i], pads[i], pads[i + 2], kernel[i], strides[i], out_hw[i], include)
                         for i in range(2)])
     scale = (kernel[0] * kernel[1] / counts).astype(np.float32)
-    return (means * tensor(scale.reshape(1, 1, *out_hw), device=x.device),)
+    return means * tensor(scale.reshape(1, 1, *out_hw), device=x.device)
 
 
-@importer("GlobalAveragePool", ranks={0: 4})
+@importer("GlobalAveragePool", ranks={0: (3, 4)})
 def import_global_average_pool(node, inputs, training):
-    return (F.adaptive_avg_pool2d(inputs[0], 1),)
+    _, x = as_2d(node, inputs[0])
+    return (back_to_1d(F.adaptive_avg_pool2d(x, 1), inputs[0].ndim == 3),)
 
 
-@importer("GlobalMaxPool", ranks={0: 4})
+@importer("GlobalMaxPool", ranks={0: (3, 4)})
 def import_global_max_pool(node, inputs, training):
-    h, w = shape_of(inputs[0])[2:]
-    return (F.max_pool2d(inputs[0], (h, w)),)
+    _, x = as_2d(node, inputs[0])
+    h, w = shape_of(x)[2:]
+    return (back_to_1d(F.max_pool2d(x, (h, w)), inputs[0].ndim == 3),)
 
 
 # ----- export -------------------------------------------------------------------------------------

@@ -1,17 +1,36 @@
-"""ONNX ReduceMean (imported) and ReduceSum (exported from pycnn's sum/mean)."""
+"""ONNX ReduceMean, ReduceSum, ReduceMax, ReduceMin (imported: axes as the attribute, or as input 1 from
+opset 13 for ReduceSum and 18 for the others) and ReduceSum (exported from pycnn's sum/mean)."""
 import numpy as np
 
 from ... import tensor_ops
+from ...creation import tensor
 from ...nn import functional as F
 from ...tensor_ops.reduction import SumFunction
 from .common import axis_index, ints, shape_of
-from .registry import exporter, importer, inputs_by_opset
+from .registry import exporter, importer
+
+
+# The opset from which each reduction reads its axes from input 1 instead of the ``axes`` attribute.
+_AXES_INPUT_SINCE = {"ReduceSum": 13}
 
 
 def _reduce_axes(node, inputs):
-    if node.opset < 18:
+    if node.opset < _AXES_INPUT_SINCE.get(node.op, 18):
         return node.attr("axes")
     return ints(inputs[1]) if len(inputs) > 1 and inputs[1] is not None and np.asarray(inputs[1]).size else None
+
+
+def _axes_inputs(node):
+    return (1, 2) if node.opset >= _AXES_INPUT_SINCE.get(node.op, 18) else (1, 1)
+
+
+def _reduced_axes(node, inputs, rank):
+    """The sorted axes a Reduce* node reduces over a rank-``rank`` input, or None for none (an empty
+    ``axes`` with ``noop_with_empty_axes``)."""
+    axes = _reduce_axes(node, inputs)
+    if axes is None and node.attr("noop_with_empty_axes", 0):
+        return None
+    return sorted({axis_index(a, rank, node) for a in (axes if axes is not None else range(rank))})
 
 
 def _mean_over(x, axes):
@@ -45,7 +64,7 @@ def _reduce_mean_on_arrays(node, inputs):
     return (x.mean(axis=axes, keepdims=bool(node.attr("keepdims", 1))),)
 
 
-@importer("ReduceMean", on_arrays=_reduce_mean_on_arrays, static=(1,), inputs=inputs_by_opset(18, (1, 1), (1, 2)),
+@importer("ReduceMean", on_arrays=_reduce_mean_on_arrays, static=(1,), inputs=_axes_inputs,
           attrs=("axes", "keepdims", "noop_with_empty_axes"))
 def import_reduce_mean(node, inputs, training):
     x = inputs[0]
@@ -60,6 +79,46 @@ def import_reduce_mean(node, inputs, training):
     if node.attr("keepdims", 1):
         return (y,)
     return (tensor_ops.reshape(y, [d for i, d in enumerate(shape_of(y)) if i not in axes]),)
+
+
+_NUMPY_REDUCE = {"ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}
+# What ReduceMax/ReduceMin give over an empty set (ONNX): the identity of the reduction.
+_EMPTY_VALUE = {"ReduceMax": lambda t: -np.inf if t.kind == "f" else np.iinfo(t).min,
+                "ReduceMin": lambda t: np.inf if t.kind == "f" else np.iinfo(t).max}
+
+
+def _reduce_on_arrays(node, inputs):
+    x = np.asarray(inputs[0])
+    axes = _reduced_axes(node, inputs, x.ndim)
+    if axes is None:
+        return (x,)
+    empty = {} if node.op == "ReduceSum" else {"initial": _EMPTY_VALUE[node.op](x.dtype)}
+    return (_NUMPY_REDUCE[node.op](x, axis=tuple(axes), keepdims=bool(node.attr("keepdims", 1)), **empty)
+            .astype(x.dtype),)
+
+
+@importer("ReduceSum", "ReduceMax", "ReduceMin", on_arrays=_reduce_on_arrays, static=(1,), inputs=_axes_inputs,
+          attrs=("axes", "keepdims", "noop_with_empty_axes"))
+def import_reduce(node, inputs, training):
+    """ReduceSum sums down to the kept shape on the device; ReduceMax/ReduceMin reduce one axis after
+    another (torch.max's gradient: to the first index of the extremum)."""
+    x = inputs[0]
+    axes = _reduced_axes(node, inputs, x.ndim)
+    if axes is None:
+        return (x,)
+    shape = shape_of(x)
+    if node.op == "ReduceSum":
+        y = tensor_ops.sum_to(x, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+    else:
+        if any(shape[a] == 0 for a in axes):  # -inf or inf, without a gradient
+            return (tensor(_reduce_on_arrays(node, [np.zeros(shape, np.float32)] + list(inputs[1:]))[0],
+                           device=x.device),)
+        y = x
+        for a in axes:
+            y = (tensor_ops.max if node.op == "ReduceMax" else tensor_ops.min)(y, a, keepdim=True).values
+    if node.attr("keepdims", 1):
+        return (y,)
+    return (tensor_ops.reshape(y, tuple(d for i, d in enumerate(shape_of(y)) if i not in axes)),)
 
 
 @exporter(SumFunction)

@@ -24,23 +24,29 @@ EXPORTERS = {}  # pycnn autograd Function class -> emitter(trace, out, *args, **
 # The type each ONNX attribute must have (parse.read_attributes gives int, float, str, an ndarray for
 # a tensor, or a list); an op may override one (Pad's ``value`` is a float, Constant's a tensor).
 ATTRIBUTE_KINDS = dict(
-    {k: "str" for k in ("auto_pad", "mode")},
+    {k: "str" for k in ("auto_pad", "mode", "coordinate_transformation_mode", "nearest_mode",
+                        "keep_aspect_ratio_policy")},
     **{k: "ints" for k in ("dilations", "kernel_shape", "pads", "strides", "perm", "axes", "shape",
-                           "consumed_inputs", "paddings", "value_ints")},
+                           "consumed_inputs", "paddings", "value_ints", "split", "starts", "ends", "scales",
+                           "sizes", "output_padding", "output_shape")},
     **{k: "int" for k in ("group", "ceil_mode", "count_include_pad", "storage_order", "transA", "transB", "axis",
                           "keepdims", "allowzero", "size", "is_test", "spatial", "training_mode",
-                          "noop_with_empty_axes", "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
+                          "noop_with_empty_axes", "num_outputs", "blocksize", "num_groups", "stash_type",
+                          "start", "end", "to", "seed", "broadcast", "saturate", "value_int")},
     **{k: "float" for k in ("alpha", "beta", "bias", "epsilon", "momentum", "ratio", "min", "max", "value_float")},
-    value_floats="floats", value="tensor")
+    value_floats="floats", value="tensor", then_branch="graph", else_branch="graph")
 
 _KIND_TEST = {
     "int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)),
     "str": lambda v: isinstance(v, str), "tensor": lambda v: isinstance(v, np.ndarray),
     "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    "int_or_str": lambda v: isinstance(v, (int, str)),
+    "graph": lambda v: type(v).__name__ == "Subgraph",
     "floats": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
 }
 _KIND_NAMES = {"int": "an int", "float": "a float", "str": "a string", "tensor": "a tensor",
-               "ints": "a list of ints", "floats": "a list of floats"}
+               "ints": "a list of ints", "floats": "a list of floats", "int_or_str": "an int or a type name",
+               "graph": "a graph"}
 
 ANY_NUMBER = (1, None)  # the ``inputs`` of a variadic op: one or more, none of them empty
 
@@ -66,6 +72,8 @@ class OnnxOp(Op):
     check(node, outputs_used) -> problems: the op's own attribute rules.
     attr_kinds: overrides of ATTRIBUTE_KINDS for this op.
     runs_on_host: its Tensor implementation computes with numpy (a CUDA tensor makes a round trip).
+    any_dtype_inputs: inputs that may be constants of any numeric or bool type (a Where's condition,
+        an integer exponent): they reach ``on_tensors`` converted to float32.
     ranks: {input index: the ranks ``on_tensors`` takes there}: an int, or (fewest, None) for at least
         ``fewest``; an input not named takes any rank. Checked at load where the file declares the
         shape (:meth:`rank_problem`) and before every run, with the dtype (float32) of every network
@@ -74,13 +82,14 @@ class OnnxOp(Op):
     """
 
     def __init__(self, op_type, *, attrs=(), inputs=(1, 1), outputs=1, check=None, attr_kinds=None,
-                 runs_on_host=False, ranks=None, **graph_op):
+                 runs_on_host=False, ranks=None, any_dtype_inputs=(), **graph_op):
         super().__init__(**graph_op)
         self.op_type = op_type
         self.attrs = frozenset(attrs)
         self.inputs, self.outputs, self.check = inputs, outputs, check
         self.attr_kinds = dict(ATTRIBUTE_KINDS, **(attr_kinds or {}))
         self.runs_on_host = runs_on_host
+        self.any_dtype_inputs = frozenset(any_dtype_inputs)
         self.ranks = dict(ranks or {})
         if self.on_tensors is not None:
             self.on_tensors = self._checked(self.on_tensors)
@@ -93,7 +102,8 @@ class OnnxOp(Op):
         fewest, most = (allowed, allowed) if isinstance(allowed, int) else allowed
         if fewest <= len(shape) and (most is None or len(shape) <= most):
             return None
-        needed = f"{fewest}-d" if fewest == most else f"at least {fewest}-d"
+        needed = f"{fewest}-d" if fewest == most else f"at least {fewest}-d" if most is None else \
+            f"{fewest}-d to {most}-d"
         shown = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
         return f"input {index} ({node.inputs[index]!r}) must be {needed}, got shape {shown} ({len(shape)}-d)"
 
