@@ -222,7 +222,6 @@ class CompiledPlan:
         finally:
             self._arenas.append(slot)
 
-
     def profile(self, arrays, runs=10, threads=None):
         """Each step's time as it runs inside whole runs of the plan (caches as the steps before left
         them, unlike a step timed alone): [(node name, op, median seconds over ``runs`` runs)], in
@@ -241,21 +240,23 @@ class CompiledPlan:
         except IndexError:
             slot = self._new_arena()
         arena, inputs, _ = slot
-        for _ in range(max(1, int(runs))):
-            for view, array in zip(inputs, arrays):
-                view[...] = array
-            times = []
-            for kind, *where in self.segments:
-                if kind == "native":
-                    seconds = np.zeros(where[1] - where[0])
-                    self.native.run(arena, where[0], where[1], threads or 0, seconds)
-                    times += seconds.tolist()
-                else:
-                    start = time.perf_counter()
-                    self._run_python(arena, where[0])
-                    times.append(time.perf_counter() - start)
-            columns.append(times)
-        self._arenas.append(slot)
+        try:
+            for _ in range(max(1, int(runs))):
+                for view, array in zip(inputs, arrays):
+                    view[...] = array
+                times = []
+                for kind, *where in self.segments:
+                    if kind == "native":
+                        seconds = np.zeros(where[1] - where[0])
+                        self.native.run(arena, where[0], where[1], threads or 0, seconds)
+                        times += seconds.tolist()
+                    else:
+                        start = time.perf_counter()
+                        self._run_python(arena, where[0])
+                        times.append(time.perf_counter() - start)
+                columns.append(times)
+        finally:
+            self._arenas.append(slot)
         medians = np.median(np.asarray(columns), axis=0)
         return [(name, ops.get(name, "?"), float(t)) for name, t in zip(names, medians)]
 
