@@ -42,9 +42,9 @@ void linear_forward_few_rows(float* y, const float* x, const float* w, const flo
     for (int64_t n = 0; n < N; ++n) y[n * O + o] = dot(w + o * I, x + n * I, I) + (b ? b[o] : 0.0f);
 }
 
-// y[n, o0 + j] = b + sum_i x[n, i] * wp[i, o0 + j] for R rows and j < min(kBlock, O - o0): R x
-// kBlock accumulators (R * 4 vectors of 16 floats), each slice of a weight row read once for the R
-// rows (wp's rows are padded to whole blocks with zeros).
+// y[n, o0 + j] = b + sum_i x[n, i] * wp[i, o0 + j] for R rows and j < min(kBlock, O - o0): 2 x R x
+// kBlock accumulators (2 * R * 4 vectors of 16 floats), each slice of a weight row read once for the
+// R rows (wp's rows are padded to whole blocks with zeros).
 constexpr int64_t kBlock = 64;
 template <int R>
 PYCNN_VECTOR_CLONES void packed_block(float* y, const float* x, const float* wp, const float* b,
@@ -105,7 +105,7 @@ void linear_forward_packed(float* y, const float* x, const float* wp, const floa
   const int64_t blocks = ldw / kBlock;
 #pragma omp parallel for schedule(static) if (O * I > (int64_t(1) << 16))
   for (int64_t k = 0; k < blocks; ++k)
-    for (int64_t n = 0; n < N; n += 2) {  // rows in pairs: 8 vectors of accumulators
+    for (int64_t n = 0; n < N; n += 2) {  // rows in pairs: 16 vectors of accumulators
       if (n + 1 < N) packed_block<2>(y + n * O, x + n * I, wp, b, I, O, ldw, k * kBlock);
       else packed_block<1>(y + n * O, x + n * I, wp, b, I, O, ldw, k * kBlock);
     }
