@@ -25,7 +25,10 @@ import time
 import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
+
+use_checkout()  # the checkout's pycnn when it is built in place, else the installed one
 
 
 def worker(batch, steps, threads):

@@ -30,7 +30,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
+
+use_checkout()  # the checkout's pycnn when it is built in place, else the installed one
 from pycnn import _C  # noqa: E402
 
 # Exceptions a binding may raise for bad input; anything else (SystemError, ...) is a finding too.
@@ -408,6 +411,8 @@ def fuzz(calls, seed=0, log=sys.stdout, hang_seconds=120):
             result["calls"] += calls - start
             break
         last = state["index"]
+        if last < start:  # the child died before its first call (pycnn does not import): no call to skip
+            raise RuntimeError(f"fuzz_bindings: the child process exited with {code} before call {start}:\n{tail}")
         result["crashes"].append({"index": last, "exit": code, "call": state["call"], "stderr": tail})
         print(f"CRASH at call {last} (exit {code}): {state['call']}\n{tail}", file=log, flush=True)
         result["calls"] += last - start + 1
