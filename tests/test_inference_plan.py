@@ -267,6 +267,8 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
         plan.run(np.zeros(100, np.float32), 0, 5)
     with pytest.raises(ValueError, match="seconds"):
         plan.run(np.zeros(100, np.float32), 0, 1, 0, np.zeros(3))
+    with pytest.raises(ValueError, match="begin <= end"):  # end - begin would overflow (UBSan, the fuzzer)
+        plan.run(np.zeros(100, np.float32), 2**63 - 1, -2**63, 1, np.zeros(32))
     arena = np.arange(100, dtype=np.float32) - 50
     seconds = np.full(1, -1.0)
     plan.run(arena, 0, 1, 0, seconds)

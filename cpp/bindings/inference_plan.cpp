@@ -350,7 +350,10 @@ struct Plan {
     if (static_cast<int64_t>(arena.size()) < plan.arena_floats())
       value_error("InferencePlan.run: expected an arena of at least ", plan.arena_floats(),
                   " floats, got ", arena.size());
-    if (seconds && static_cast<int64_t>(seconds->size()) != std::max<int64_t>(0, end - begin))
+    if (begin < 0 || end > plan.size() || begin > end)  // before end - begin, which could overflow
+      value_error("InferencePlan.run: expected 0 <= begin <= end <= ", plan.size(), ", got [",
+                  begin, ", ", end, ")");
+    if (seconds && static_cast<int64_t>(seconds->size()) != end - begin)
       value_error("InferencePlan.run: expected `seconds` to hold end - begin = ", end - begin,
                   " float64 values, got ", seconds->size());
     float* a = arena.data();
