@@ -13,6 +13,7 @@ steps between them, and copies the outputs out. Arenas are pooled, so several th
 plan at once.
 """
 import threading
+import time
 
 import numpy as np
 
@@ -164,18 +165,35 @@ class CompiledPlan:
         self.python_nodes = [node for kind, *rest in self.segments if kind == "python" for node in rest]
         self._spans = {name: (offset, offset + int(np.prod(self.shapes[name], dtype=np.int64)), self.shapes[name])
                        for name, offset in self.offsets.items()}
-        # The whole plan is one C++ call when no step runs in Python (the usual CNN).
-        self._one_call = len(self.segments) == 1 and self.segments[0][0] == "native"
         self._arenas = []  # idle (arena, input views, output views); list.pop/append are atomic
 
     def _view(self, arena, name):
         begin, end, shape = self._spans[name]
         return arena[begin:end].reshape(shape)
 
-    def _new_arena(self):
-        arena = np.empty(self.native.arena_floats, np.float32)
-        return (arena, [self._view(arena, name) for name in self.ir.inputs],
-                [self._view(arena, name) if name in self.shapes else None for name in self.ir.outputs])
+    def _take_arena(self):
+        """An idle (arena, input views, output views) from the pool, or a new one; give it back with
+        self._arenas.append."""
+        try:
+            return self._arenas.pop()
+        except IndexError:
+            arena = np.empty(self.native.arena_floats, np.float32)
+            return (arena, [self._view(arena, name) for name in self.ir.inputs],
+                    [self._view(arena, name) if name in self.shapes else None for name in self.ir.outputs])
+
+    def _run_steps(self, arena, threads, times=None):
+        """Runs every step on ``arena``; with ``times`` (a list), appends each step's seconds to it."""
+        for kind, *where in self.segments:
+            if kind == "native":
+                seconds = None if times is None else np.zeros(where[1] - where[0])
+                self.native.run(arena, where[0], where[1], threads or 0, seconds)
+                if times is not None:
+                    times += seconds.tolist()
+            else:
+                start = time.perf_counter()
+                self._run_python(arena, where[0])
+                if times is not None:
+                    times.append(time.perf_counter() - start)
 
     def _run_python(self, arena, node):
         op = OPS[node.op]
@@ -201,22 +219,12 @@ class CompiledPlan:
 
     def run(self, arrays, threads=None):
         """The outputs (numpy arrays) for ``arrays``, float32 numpy arrays of the compiled shapes."""
-        try:
-            slot = self._arenas.pop()
-        except IndexError:
-            slot = self._new_arena()
+        slot = self._take_arena()
         arena, inputs, outputs = slot
         try:
             for view, array in zip(inputs, arrays):
                 view[...] = array
-            if self._one_call:
-                self.native.run(arena, 0, len(self.native), threads or 0)
-            else:
-                for kind, *where in self.segments:
-                    if kind == "native":
-                        self.native.run(arena, where[0], where[1], threads or 0)
-                    else:
-                        self._run_python(arena, where[0])
+            self._run_steps(arena, threads)
             return [view.copy() if view is not None else np.array(self.ir.constants[name])
                     for view, name in zip(outputs, self.ir.outputs)]
         finally:
@@ -226,8 +234,6 @@ class CompiledPlan:
         """Each step's time as it runs inside whole runs of the plan (caches as the steps before left
         them, unlike a step timed alone): [(node name, op, median seconds over ``runs`` runs)], in
         running order, C++ and Python steps alike."""
-        import time
-
         ops = {node.name: node.op for node in self.ir.nodes}
         names, columns = [], []
         for kind, *where in self.segments:
@@ -235,25 +241,14 @@ class CompiledPlan:
                 names += self.native.step_names[where[0]:where[1]]
             else:
                 names.append(where[0].name)
-        try:
-            slot = self._arenas.pop()
-        except IndexError:
-            slot = self._new_arena()
+        slot = self._take_arena()
         arena, inputs, _ = slot
         try:
             for _ in range(max(1, int(runs))):
                 for view, array in zip(inputs, arrays):
                     view[...] = array
                 times = []
-                for kind, *where in self.segments:
-                    if kind == "native":
-                        seconds = np.zeros(where[1] - where[0])
-                        self.native.run(arena, where[0], where[1], threads or 0, seconds)
-                        times += seconds.tolist()
-                    else:
-                        start = time.perf_counter()
-                        self._run_python(arena, where[0])
-                        times.append(time.perf_counter() - start)
+                self._run_steps(arena, threads, times)
                 columns.append(times)
         finally:
             self._arenas.append(slot)

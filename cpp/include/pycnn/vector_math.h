@@ -41,6 +41,13 @@ inline float select(bool c, float a, float b) {
   return out;
 }
 
+// min(max(v, lo), hi) that keeps NaN (both compares are false for it), as torch.clamp does; selects
+// only, so a loop over it vectorises.
+inline float clamp_keep_nan(float v, float lo, float hi) {
+  v = detail::select(v < lo, lo, v);
+  return detail::select(v > hi, hi, v);
+}
+
 // Cephes' minimax polynomial for e^r - 1 on [-ln2/2, ln2/2]: r + r^2 * P(r). exp_vectorizable adds
 // the 1 after its range reduction; expm1_vectorizable uses it as it is near 0.
 inline float expm1_polynomial(float r) {

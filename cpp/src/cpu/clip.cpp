@@ -10,10 +10,7 @@ namespace pycnn::cpu {
 void clip_forward(float* y, const float* x, float lo, float hi, int64_t n) {
   parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) {
-      const float v = detail::select(x[i] < lo, lo, x[i]);
-      y[i] = detail::select(v > hi, hi, v);
-    }
+    for (int64_t i = begin; i < end; ++i) y[i] = detail::clamp_keep_nan(x[i], lo, hi);
   });
 }
 

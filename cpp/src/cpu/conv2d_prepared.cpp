@@ -145,6 +145,14 @@ int panel_runs(int64_t* seg, int64_t q0, int64_t cols, int64_t row, int64_t wq) 
   return runs;
 }
 
+// Pixel panels a task takes: 8 (each packed panel then feeds a run of tiles), halved until the
+// images' tasks are at least `want`, so two threads are busy on one image.
+int64_t pixel_run_for(int64_t pixel_panels, int64_t images, int64_t want) {
+  int64_t run = std::min<int64_t>(pixel_panels, 8);
+  while (run > 1 && images * ((pixel_panels + run - 1) / run) < want) run = (run + 1) / 2;
+  return run;
+}
+
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups == s.C_out; }
 
 // Winograd F(2x2, 3x3) (Lavin & Gray 2015) for 3x3 stride-1 convolutions with enough channels: each
@@ -346,9 +354,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     const int64_t nr = kern.nr, mr = kern.mr;
     const int64_t pixel_panels = (columns + nr - 1) / nr, weight_panels = (cout_g + mr - 1) / mr;
     const int64_t want = parallel ? 4 * threads : 1, images = N * s.groups;
-    int64_t pixel_run = std::min<int64_t>(pixel_panels, 8);
-    while (pixel_run > 1 && images * ((pixel_panels + pixel_run - 1) / pixel_run) < want)
-      pixel_run = (pixel_run + 1) / 2;
+    const int64_t pixel_run = pixel_run_for(pixel_panels, images, want);
     const int64_t pixel_runs = (pixel_panels + pixel_run - 1) / pixel_run;
     int64_t weight_runs = 1;
     while (weight_runs < weight_panels && images * pixel_runs * weight_runs < want) ++weight_runs;
@@ -588,9 +594,7 @@ void PreparedConv2d::forward_wide(float* y, const float* x, const float* residua
   const int threads = omp_get_max_threads();
   const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 18);
   const int64_t want = parallel ? 4 * threads : 1;
-  int64_t pixel_run = std::min<int64_t>(pixel_panels, 8);
-  while (pixel_run > 1 && N * ((pixel_panels + pixel_run - 1) / pixel_run) < want)
-    pixel_run = (pixel_run + 1) / 2;
+  const int64_t pixel_run = pixel_run_for(pixel_panels, N, want);
   const int64_t pixel_runs = (pixel_panels + pixel_run - 1) / pixel_run;
   const int64_t weight_runs = N * pixel_runs < want ? weight_panels : 1;
   const int64_t tasks = N * pixel_runs * weight_runs;

@@ -9,21 +9,16 @@ namespace pycnn::cpu {
 
 namespace {
 
-// clamp(v, lo, hi) keeping NaN: both compares are false for it.
-inline float clamp_keep_nan(float v, float lo, float hi) {
-  v = detail::select(v < lo, lo, v);
-  return detail::select(v > hi, hi, v);
-}
-
 PYCNN_VECTOR_CLONES void hardswish_range(float* y, const float* x, int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * clamp_keep_nan(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] * detail::clamp_keep_nan(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
 }
 
 PYCNN_VECTOR_CLONES void hardsigmoid_range(float* y, const float* x, float alpha, float beta,
                                            int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = clamp_keep_nan(x[i] * alpha + beta, 0.0f, 1.0f);
+  for (int64_t i = 0; i < n; ++i) y[i] = detail::clamp_keep_nan(x[i] * alpha + beta, 0.0f, 1.0f);
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ namespace {
 
 constexpr int64_t kFewRows = 4;
 
+// y[n, o] = b[o]: the start the gemm accumulates the product onto.
+void fill_with_bias(float* y, const float* b, int64_t N, int64_t O) {
+  for (int64_t n = 0; n < N; ++n) std::copy(b, b + O, y + n * O);
+}
+
 // sum of a[i] * b[i] in 16 independent lanes (one serial chain of FMAs would wait on each one).
 PYCNN_VECTOR_CLONES float dot(const float* a, const float* b, int64_t n) {
   constexpr int kLanes = 16;
@@ -96,10 +101,7 @@ void linear_forward_packed(float* y, const float* x, const float* wp, const floa
                            const LinearShape& s) {
   const int64_t N = s.N, I = s.in_features, O = s.out_features, ldw = linear_packed_width(O);
   if (N > kFewRows) {
-    if (b) {
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < O; ++o) y[n * O + o] = b[o];
-    }
+    if (b) fill_with_bias(y, b, N, O);  // the gemm accumulates onto it
     return gemm(y, O, x, I, wp, ldw, N, O, I, false, false, b != nullptr);
   }
   const int64_t blocks = ldw / kBlock;
@@ -115,10 +117,7 @@ void linear_forward(float* y, const float* x, const float* w, const float* b,
                     const LinearShape& s) {
   const int64_t N = s.N, I = s.in_features, O = s.out_features;
   if (N <= kFewRows) return linear_forward_few_rows(y, x, w, b, s);
-  if (b) {  // start from the bias and accumulate the product onto it
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = 0; o < O; ++o) y[n * O + o] = b[o];
-  }
+  if (b) fill_with_bias(y, b, N, O);  // start from the bias and accumulate the product onto it
   gemm(y, O, x, I, w, I, N, O, I, false, true, b != nullptr);
 }
 
