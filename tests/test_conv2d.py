@@ -54,6 +54,48 @@ def test_conv2d_larger_channels(shape, device):
               rng.standard_normal(cout)], device=device)
 
 
+
+def make_channel_config(rng):
+    """Groups with enough input channels for the weight gradient's channel-vector kernel (at least half
+    a vector: 8 channels for AVX-512, 4 for AVX2, 2 for the portable kernel), and some with fewer."""
+    groups = int(rng.choice([1, 1, 2, 3]))
+    cin_g, cout_g = int(rng.integers(3, 40)), int(rng.integers(1, 20))
+    kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    dilation = (int(rng.choice([1, 2])), int(rng.choice([1, 2])))
+    h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 19))
+    w = int(rng.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 19))
+    return dict(n=int(rng.integers(1, 6)), cin=cin_g * groups, cout=cout_g * groups, h=h, w=w, kh=kh, kw=kw,
+                stride=stride, padding=padding, dilation=dilation, groups=groups, seed=int(rng.integers(1 << 30)))
+
+
+@pytest.mark.parametrize("cfg", random_configs(24, 99, make_channel_config), ids=lambda c: (
+    "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}s{stride}p{padding}d{dilation}g{groups}".format(**c)))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv2d_weight_grad_elementwise(cfg, threads):
+    # Every element of the weight gradient against torch float64 (check_op's norm-relative measure
+    # would hide one wrong tap), on one thread and on two (which split the images, or with fewer
+    # images than threads, the output channels).
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"]))
+    w = rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], cfg["kh"], cfg["kw"]))
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"])
+    tw = torch.tensor(w, requires_grad=True)
+    ref = torch.nn.functional.conv2d(torch.tensor(x), tw, **kw)
+    upstream = rng.standard_normal(ref.shape)
+    ref.backward(torch.tensor(upstream))
+    before = pycnn.get_num_threads()
+    pycnn.set_num_threads(threads)
+    try:
+        pw = pycnn.tensor(w.astype(np.float32), requires_grad=True)
+        F.conv2d(pycnn.tensor(x.astype(np.float32)), pw, **kw).backward(pycnn.tensor(upstream.astype(np.float32)))
+    finally:
+        pycnn.set_num_threads(before)
+    expected = tw.grad.numpy()
+    scale = np.abs(x).max() * np.abs(upstream).max() * np.sqrt(cfg["n"] * upstream[0, 0].size)
+    np.testing.assert_allclose(pw.grad.numpy(), expected, rtol=0, atol=1e-5 * scale)
+
 def worked_image():
     """The seeds' 10x10 image: a 5x5 block of 90 at rows 2-6, columns 3-7, a 0 hole at (5, 4), a 90 at (8, 2)."""
     img = np.zeros((10, 10), dtype=np.float32)

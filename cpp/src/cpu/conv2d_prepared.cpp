@@ -48,11 +48,9 @@
 
 namespace pycnn::cpu {
 
-namespace {
-
 // The tile kernel for the instruction set the gemm runs (gemm_isa() honours PYCNN_GEMM_ISA, so the
 // tests can run each kernel).
-const ConvTileKernel& tile_kernel() {
+const ConvTileKernel& conv_tile_kernel() {
   static const ConvTileKernel chosen = [] {
     const std::string isa = gemm_isa();
     if (isa == "avx512") return conv_tile_kernel_avx512();
@@ -61,6 +59,8 @@ const ConvTileKernel& tile_kernel() {
   }();
   return chosen;
 }
+
+namespace {
 
 constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
 
@@ -264,9 +264,9 @@ InputLayout layout_of(const Conv2dShape& s, bool winograd, bool row_tiles, bool 
 PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape& s) : s_(s) {
   s_.validate();
   winograd_ = use_winograd(s_);
-  row_tiles_ = !winograd_ && use_row_tiles(s_, tile_kernel().nr);
-  wide_ = !winograd_ && !row_tiles_ && use_wide(s_, tile_kernel().mr, tile_kernel().nr);
-  channel_vectors_ = use_depthwise_vectors(s_, tile_kernel().vw);
+  row_tiles_ = !winograd_ && use_row_tiles(s_, conv_tile_kernel().nr);
+  wide_ = !winograd_ && !row_tiles_ && use_wide(s_, conv_tile_kernel().mr, conv_tile_kernel().nr);
+  channel_vectors_ = use_depthwise_vectors(s_, conv_tile_kernel().vw);
   const InputLayout l = layout_of(s_, winograd_, row_tiles_, wide_);
   const int64_t K = s_.col_rows(), cout_g = s_.cout_per_group();
   for (int64_t c = 0; c < s_.cin_per_group(); ++c)
@@ -275,7 +275,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   bias_.assign(static_cast<size_t>(s_.C_out), 0.0f);
   if (b) std::copy(b, b + s_.C_out, bias_.begin());
   if (channel_vectors_) {  // blocks of vw channels: [block][tap][vw], zero past C_out
-    const int64_t vw = tile_kernel().vw, blocks = (s_.C_out + vw - 1) / vw;
+    const int64_t vw = conv_tile_kernel().vw, blocks = (s_.C_out + vw - 1) / vw;
     packed_.assign(static_cast<size_t>(blocks * K * vw), 0.0f);
     for (int64_t c = 0; c < s_.C_out; ++c)
       for (int64_t t = 0; t < K; ++t) packed_[(c / vw * K + t) * vw + c % vw] = w[c * K + t];
@@ -308,7 +308,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
     depth_k = s_.C_in;
   }
   // Row tiles read panels of nr channels (element (k, j) at k * nr + j), the same layout.
-  const int64_t mr = row_tiles_ ? tile_kernel().nr : tile_kernel().mr;
+  const int64_t mr = row_tiles_ ? conv_tile_kernel().nr : conv_tile_kernel().mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
   const int64_t depth = slice_depth(depth_k);
   packed_.assign(static_cast<size_t>(matrices * panels * mr * depth_k), 0.0f);
@@ -327,7 +327,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
 void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) const {
   const Conv2dShape& s = s_;
   if (s.N == 0) return;
-  const ConvTileKernel& kern = tile_kernel();
+  const ConvTileKernel& kern = conv_tile_kernel();
   const InputLayout l = layout_of(s, winograd_, row_tiles_, wide_);
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows();
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
@@ -497,7 +497,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
 void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* residual, int64_t N,
                                        const Conv2dEpilogue& e) const {
   const Conv2dShape& s = s_;
-  const ConvTileKernel& kern = tile_kernel();
+  const ConvTileKernel& kern = conv_tile_kernel();
   const InputLayout l = input_layout(s, false);
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows();
   const int64_t nr = kern.nr, panels = (s.C_out + nr - 1) / nr, depth = slice_depth(K);
@@ -585,7 +585,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
 void PreparedConv2d::forward_wide(float* y, const float* x, const float* residual, int64_t N,
                                   const Conv2dEpilogue& e) const {
   const Conv2dShape& s = s_;
-  const ConvTileKernel& kern = tile_kernel();
+  const ConvTileKernel& kern = conv_tile_kernel();
   const InputLayout l = wide_layout(s);
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows(), Wq = l.Wq;
   const int64_t nr = kern.nr, mr = kern.mr, depth = slice_depth(K);
@@ -652,7 +652,7 @@ void PreparedConv2d::forward_wide(float* y, const float* x, const float* residua
 void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const float* residual,
                                                int64_t N, const Conv2dEpilogue& e) const {
   const Conv2dShape& s = s_;
-  const ConvTileKernel& kern = tile_kernel();
+  const ConvTileKernel& kern = conv_tile_kernel();
   const int64_t vw = kern.vw, blocks = (s.C_out + vw - 1) / vw, K = s.KH * s.KW;
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, plane = s.H * s.W;
   const int64_t hq = s.H + 2 * s.pad_h, wq = s.W + 2 * s.pad_w, slack = 4 * s.stride_w * vw;

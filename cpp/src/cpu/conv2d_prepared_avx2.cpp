@@ -15,6 +15,8 @@ using namespace pycnn::cpu;
 #define MR 6
 #define NV 2
 #define ROW_PIXELS 6
+#define WG_ROWS 4
+#define WG_COLS 3
 #define VW 8
 #include "conv2d_prepared_microkernel.inc"
 }  // namespace

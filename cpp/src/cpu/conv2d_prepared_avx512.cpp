@@ -15,6 +15,8 @@ using namespace pycnn::cpu;
 #define MR 12
 #define NV 2
 #define ROW_PIXELS 14
+#define WG_ROWS 8
+#define WG_COLS 3
 #define VW 16
 #include "conv2d_prepared_microkernel.inc"
 }  // namespace

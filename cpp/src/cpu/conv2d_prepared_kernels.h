@@ -70,10 +70,25 @@ struct ConvTileKernel {
                              int64_t slack);
   void (*depthwise_vectors)(float* t, const float* xt, int64_t wq, int64_t OH, int64_t OW, int sh,
                             int sw, int dh, int dw, int KH, int KW, const float* wv);
+  // conv2d's weight gradient (conv2d.cpp, backward): out[r * ldo + j * VW + c] (+)= sum over
+  // images i and output pixels (oh, ow) of dy[i * dy_step + r * ldd + oh * OW + ow] * xt[coff[j] +
+  // i * xt_step + oh * row_step + ow * col_step + c], for rows <= wg_rows output channels and cols
+  // <= wg_cols columns (a tap of VW input channels each; xt from to_channel_vectors); `first`
+  // overwrites out.
+  void (*weight_grad_tile)(int rows, int cols, const float* dy, int64_t ldd, const float* xt,
+                           const int64_t* coff, int64_t images, int64_t dy_step, int64_t xt_step,
+                           int64_t OH, int64_t OW, int64_t row_step, int64_t col_step, float* out,
+                           int64_t ldo, bool first);
   int row_pixels;  // the most pixels one row tile holds in registers
+  int wg_rows;     // weight_grad_tile's most output channels
+  int wg_cols;     // and columns
   int vw;          // floats per vector
   const char* isa;
 };
+
+// The kernels for the instruction set the gemm runs (gemm_isa() honours PYCNN_GEMM_ISA, so the
+// tests can run each one).
+const ConvTileKernel& conv_tile_kernel();
 
 ConvTileKernel conv_tile_kernel_avx512();
 ConvTileKernel conv_tile_kernel_avx2();
