@@ -1,12 +1,11 @@
 // conv2d on the CPU. Forward runs the inference kernels (pycnn/ops/conv2d_prepared.h: implicit
 // GEMM, Winograd, row tiles, no im2col) with the weights packed for the call: 1.2-1.8x the
 // im2col + gemm forward it replaced on ResNet-20's layers at batch 128. The weight gradient of a
-// layer with at least half a vector of input channels per group is summed by channel vectors
-// straight from a channels-last copy of the input (weight_grad_by_vectors below: 2.8x the im2col
-// path on ResNet-20's first stage). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
+// layer is summed straight from a copy of the input, by channel vectors or with pixels along the
+// vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
 // one group at a time: per image and group, the input patch under every output position is
 // unrolled into a column of col[C_in/g * KH * KW, OH * OW]; then
-//   backward  dw_g[C_out/g, K] += dy_g[C_out/g, P] @ col[K, P]^T   (few input channels)
+//   backward  dw_g[C_out/g, K] += dy_g[C_out/g, P] @ col[K, P]^T   (strided, few channels)
 //             dcol[K, P]        = w_g^T @ dy_g, folded back into dx by col2im (+= where windows overlap)
 // A 1x1 kernel with stride 1 and no padding needs no unrolling: the image is already col.
 // Threads: when the batch has at least as many images as threads, each thread takes whole images
@@ -84,13 +83,10 @@ PaddedGeometry padded_geometry(const Conv2dShape& s) {
           s.out_w(),         s.stride_h,        s.stride_w,        s.dil_h, s.dil_w};
 }
 
-// xp[C, Hp, Wp] = x[C, H, W] framed by pad_h rows and pad_w columns of zeros; returns xp, or x
-// itself when there is no padding.
-const float* pad_image(const float* x, const Conv2dShape& s) {
-  if (s.pad_h == 0 && s.pad_w == 0) return x;
+// xp[C, Hp, Wp] = x[C, H, W] framed by pad_h rows and pad_w columns of zeros (C: one group's
+// channels).
+void pad_into(float* xp, const float* x, const Conv2dShape& s) {
   const PaddedGeometry g = padded_geometry(s);
-  static thread_local Scratch padded_scratch;
-  float* xp = padded_scratch.get(static_cast<size_t>(g.C * g.Hp * g.Wp));
   // Only the frame is zeroed: the interior is overwritten anyway (a full memset wrote every padded
   // plane twice, 3% of a ResNet-20 step).
   for (int64_t c = 0; c < g.C; ++c) {
@@ -103,6 +99,15 @@ const float* pad_image(const float* x, const Conv2dShape& s) {
       std::memcpy(row + s.pad_w, x + (c * s.H + h) * s.W, s.W * sizeof(float));
     }
   }
+}
+
+// The padded copy of x in a per-thread scratch, or x itself when there is no padding.
+const float* pad_image(const float* x, const Conv2dShape& s) {
+  if (s.pad_h == 0 && s.pad_w == 0) return x;
+  const PaddedGeometry g = padded_geometry(s);
+  static thread_local Scratch padded_scratch;
+  float* xp = padded_scratch.get(static_cast<size_t>(g.C * g.Hp * g.Wp));
+  pad_into(xp, x, s);
   return xp;
 }
 
@@ -222,6 +227,24 @@ void col2im(float* dx, const float* dcol, int64_t ld, const Conv2dShape& s, int6
       }
 }
 
+// db[co] += the sum of dy_n[co, :] over one image's P pixels: 16 partial sums a row in float (one
+// vector add per 16 floats; a single double sum was one serial add per float, 0.25 ms of LeNet's
+// 0.4 ms first-layer backward at batch 64), added in double at the end of the row.
+PYCNN_VECTOR_CLONES void add_bias_grad(float* db, const float* dy_n, int64_t channels, int64_t P) {
+  constexpr int kLanes = 16;
+  for (int64_t co = 0; co < channels; ++co) {
+    const float* __restrict row = dy_n + co * P;
+    float part[kLanes] = {};
+    int64_t p = 0;
+    for (; p + kLanes <= P; p += kLanes)
+      for (int j = 0; j < kLanes; ++j) part[j] += row[p + j];
+    double sum = 0.0;
+    for (int j = 0; j < kLanes; ++j) sum += part[j];
+    for (; p < P; ++p) sum += row[p];
+    db[co] += static_cast<float>(sum);
+  }
+}
+
 // Backward of one image into dx_n (=) and the given dw/db accumulators (+=). wtp: each group's
 // transposed weights packed by pack_weights (read only for dx).
 void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const float* x_n,
@@ -261,13 +284,7 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
       }
     }
   }
-  if (db)
-    for (int64_t co = 0; co < s.C_out; ++co) {
-      const float* dy_c = dy_n + co * P;
-      double sum = 0.0;
-      for (int64_t p = 0; p < P; ++p) sum += dy_c[p];
-      db[co] += static_cast<float>(sum);
-    }
+  if (db) add_bias_grad(db, dy_n, s.C_out, P);
 }
 
 // Backward of `images` small images side by side (LeNet's 10x10 outputs: a per-image gemm is too
@@ -304,13 +321,7 @@ void backward_images(float* dx, float* dw, float* db, const float* dy, const flo
     }
   }
   if (db)
-    for (int64_t i = 0; i < images; ++i)
-      for (int64_t co = 0; co < s.C_out; ++co) {
-        const float* dy_c = dy + (n0 + i) * out_size + co * P;
-        double sum = 0.0;
-        for (int64_t p = 0; p < P; ++p) sum += dy_c[p];
-        db[co] += static_cast<float>(sum);
-      }
+    for (int64_t i = 0; i < images; ++i) add_bias_grad(db, dy + (n0 + i) * out_size, s.C_out, P);
 }
 
 // Every group's weights packed once per call for gemm_packed_a, shared by all images and chunks:
@@ -334,75 +345,118 @@ int64_t images_per_gemm(const Conv2dShape& s) {
   return is_pointwise(s) ? 1 : std::max<int64_t>(1, std::min<int64_t>(s.N, target_columns(s) / P));
 }
 
-// ---- The weight gradient by channel vectors ------------------------------------------------------
+// ---- The weight gradient without im2col ----------------------------------------------------------
 // dw[co, ci, kh, kw] = sum over images and output pixels of dy[co, oh, ow] * x[ci, oh * sh + kh * dh
-// - ph, ow * sw + kw * dw - pw]. With the input copied so that VW channels of one pixel are one
-// vector (to_channel_vectors: zero padded, [blocks][Hp][Wp][VW]), every (tap, channel block) is a
-// column whose value at output pixel (oh, ow) is one vector load at a fixed offset, and the kernel
-// (weight_grad_tile) sums dy-broadcast times column over the pixels for 8 output channels x 3
-// columns in registers: no im2col matrix is written and nothing is packed. The sums land in
-// wt[G][C_out/g][cols * VW] (columns ordered block-major: j = block * taps + tap), put in dw's
-// layout at the end. Used when a group has at least half a vector of input channels; fewer leave
-// most lanes empty and go through im2col + gemm.
-struct WeightGradGeometry {
-  int64_t vw, hq, wq, plane, blocks, taps, cols, ldo;
-  std::vector<int64_t> coff;  // each column's offset in the copy
-  int64_t band;               // output rows per sweep, so that a band's input stays in L2
-};
+// - ph, ow * sw + kw * dw - pw]: for each output channel and each column (a tap of the input), one
+// long dot product. Two kernels sum them straight from a copy of the input, with the sums of a tile
+// of output channels x columns in registers; no im2col matrix is written and nothing is packed:
+//   - channel vectors (weight_grad_tile), for groups of at least half a vector of input channels:
+//     the input copied channels-last (to_channel_vectors: zero padded, [blocks][Hp][Wp][VW]), a
+//     column is a (tap, block of VW channels) whose value at an output pixel is one vector load at
+//     a fixed offset, times dy broadcast; 8 output channels x 3 columns in registers (AVX-512);
+//   - pixels along the vectors (weight_grad_pixels_tile), for stride-1 layers with fewer channels
+//     (LeNet's, the 3-channel stems): a column is one (channel, kh, kw) tap of the zero-padded input
+//     (read in place without padding), VW pixels of a row a load, the lanes summed at the end.
+// Strided layers with few channels keep im2col + gemm (weight_grad_kind).
+// Measured against that path (1 thread): ResNet-20's 16 -> 16 on 32x32 at batch 128 14.0 -> 5.0 ms
+// (torch 7.3), 64 -> 64 on 8x8 6.8 -> 5.2 ms, ResNet-18's 3x3 layers 10-20% faster.
+enum class WeightGradKind { kIm2col, kVectors, kPixels };
 
-bool use_weight_grad_vectors(const Conv2dShape& s, const ConvTileKernel& k) {
-  return s.cin_per_group() * 2 >= k.vw;
+WeightGradKind weight_grad_kind(const Conv2dShape& s, const ConvTileKernel& k) {
+  if (s.cin_per_group() * 2 >= k.vw) return WeightGradKind::kVectors;
+  if (s.stride_h == 1 && s.stride_w == 1) return WeightGradKind::kPixels;
+  return WeightGradKind::kIm2col;
 }
 
-WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKernel& k) {
+struct WeightGradGeometry {
+  bool pixels;     // which kernel
+  bool in_place;   // pixels without padding: the kernel reads x itself
+  int64_t hq, wq;  // the padded image
+  int64_t plane;   // floats per channel (pixels) or per block of VW channels (vectors)
+  int64_t blocks;  // blocks of VW channels (vectors)
+  int64_t copy;    // floats of one image's (and group's) copy
+  int64_t cols, ldo;
+  int64_t row_step, col_step;
+  int64_t band;               // output rows per sweep of one image, so that a band stays in L2
+  std::vector<int64_t> coff;  // each column's offset in the copy
+};
+
+WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKernel& k,
+                                        bool pixels) {
   WeightGradGeometry g;
-  g.vw = k.vw;
+  const int64_t cin_g = s.cin_per_group(), taps = s.KH * s.KW;
+  g.pixels = pixels;
+  g.in_place = pixels && s.pad_h == 0 && s.pad_w == 0;
   g.hq = s.H + 2 * s.pad_h;
   g.wq = s.W + 2 * s.pad_w;
-  g.plane = g.hq * g.wq * g.vw;
-  g.blocks = (s.cin_per_group() + g.vw - 1) / g.vw;
-  g.taps = s.KH * s.KW;
-  g.cols = g.blocks * g.taps;
-  g.ldo = g.cols * g.vw;
+  const int64_t lanes = pixels ? 1 : k.vw;  // channels a column holds
+  g.plane = g.hq * g.wq * lanes;
+  g.blocks = (cin_g + lanes - 1) / lanes;
+  g.copy = g.blocks * g.plane;
+  g.cols = g.blocks * taps;
+  g.ldo = g.cols * lanes;
+  g.row_step = s.stride_h * g.wq * lanes;
+  g.col_step = s.stride_w * lanes;
+  if (g.in_place) {  // the image itself: channels H * W apart
+    g.plane = s.H * s.W;
+    g.row_step = s.W;
+  }
   g.coff.resize(g.cols);
   for (int64_t b = 0; b < g.blocks; ++b)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw)
-        g.coff[b * g.taps + kh * s.KW + kw] =
-            b * g.plane + (kh * s.dil_h * g.wq + kw * s.dil_w) * g.vw;
-  // ~512 KB of input rows (every block) per band, at least one output row.
-  const int64_t row_bytes = s.stride_h * g.wq * g.vw * g.blocks * int64_t(sizeof(float));
-  g.band = std::max<int64_t>(
-      1, std::min(s.out_h(), (int64_t(1) << 19) / std::max<int64_t>(1, row_bytes)));
+        g.coff[b * taps + kh * s.KW + kw] =
+            b * g.plane + kh * s.dil_h * (g.row_step / s.stride_h) + kw * s.dil_w * lanes;
+  // ~512 KB of input and dy rows per band, at least one output row.
+  const int64_t row_bytes =
+      (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
+  g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   return g;
+}
+
+// The copy of one image's group gr (cin_g channels at x_g) the kernel reads.
+void weight_grad_copy(float* xt, const float* x_g, const Conv2dShape& s,
+                      const WeightGradGeometry& g, const ConvTileKernel& k) {
+  const int64_t cin_g = s.cin_per_group();
+  if (!g.pixels) {
+    for (int64_t b = 0; b < g.blocks; ++b)
+      k.to_channel_vectors(xt + b * g.plane, x_g + b * k.vw * s.H * s.W, s.H * s.W,
+                           static_cast<int>(std::min<int64_t>(k.vw, cin_g - b * k.vw)), s.H, s.W,
+                           s.pad_h, s.pad_w, g.hq, g.wq, 0);
+    return;
+  }
+  pad_into(xt, x_g, s);
 }
 
 // wt rows [r_begin, r_end) of every group (+)= the sums over images [n0, n1); the first images
 // overwrite wt. Small images go through the kernel several at a time (as many as ~512 KB of copies
-// hold: a 7x7 or 8x8 image alone is too few pixels to pay for loading and storing the sums); a
+// and dy hold: a 7x7 or 8x8 image alone is too few pixels to pay for loading and storing the sums); a
 // large image alone, in bands of output rows.
-void weight_grad_vectors(float* wt, const float* dy, const float* x, const Conv2dShape& s,
-                         const WeightGradGeometry& g, const ConvTileKernel& k, int64_t n0,
-                         int64_t n1, int64_t r_begin, int64_t r_end) {
+void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dShape& s,
+                      const WeightGradGeometry& g, const ConvTileKernel& k, int64_t n0, int64_t n1,
+                      int64_t r_begin, int64_t r_end) {
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * P;
-  const int64_t copy = g.blocks * g.plane;  // floats of one image's copy
-  const int64_t chunk =
-      std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 17) / std::max<int64_t>(1, copy)));
+  const int64_t per_image = g.copy + cout_g * P;  // floats the kernel reads per image
+  const int64_t chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 17) / per_image));
   const int64_t band = chunk > 1 ? OH : g.band;
+  const auto tile = g.pixels ? k.weight_grad_pixels_tile : k.weight_grad_tile;
+  const int64_t lanes = g.pixels ? 1 : k.vw;
   static thread_local Scratch xt_scratch;
-  float* xt = xt_scratch.get(static_cast<size_t>(chunk * copy));
-  const int64_t row_step = s.stride_h * g.wq * g.vw, col_step = s.stride_w * g.vw;
+  float* xt = g.in_place ? nullptr : xt_scratch.get(static_cast<size_t>(chunk * g.copy));
   for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
     const int64_t images = std::min(chunk, n1 - c0);
     for (int64_t gr = 0; gr < s.groups; ++gr) {
-      for (int64_t i = 0; i < images; ++i)
-        for (int64_t b = 0; b < g.blocks; ++b)
-          k.to_channel_vectors(xt + i * copy + b * g.plane,
-                               x + (c0 + i) * in_size + (gr * cin_g + b * g.vw) * s.H * s.W,
-                               s.H * s.W, static_cast<int>(std::min(g.vw, cin_g - b * g.vw)), s.H,
-                               s.W, s.pad_h, s.pad_w, g.hq, g.wq, 0);
+      const float* x_g = x + c0 * in_size + gr * cin_g * s.H * s.W;
+      const float* copy = x_g;
+      int64_t copy_step = in_size;
+      if (!g.in_place) {
+        for (int64_t i = 0; i < images; ++i)
+          weight_grad_copy(xt + i * g.copy, x_g + i * in_size, s, g, k);
+        copy = xt;
+        copy_step = g.copy;
+      }
       float* wt_g = wt + gr * cout_g * g.ldo;
       const float* dy_g = dy + c0 * out_size + gr * cout_g * P;
       for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
@@ -410,37 +464,41 @@ void weight_grad_vectors(float* wt, const float* dy, const float* x, const Conv2
         const bool first = c0 == n0 && oh0 == 0;
         for (int64_t r0 = r_begin; r0 < r_end; r0 += k.wg_rows)
           for (int64_t j0 = 0; j0 < g.cols; j0 += k.wg_cols)
-            k.weight_grad_tile(static_cast<int>(std::min<int64_t>(k.wg_rows, r_end - r0)),
-                               static_cast<int>(std::min<int64_t>(k.wg_cols, g.cols - j0)),
-                               dy_g + r0 * P + oh0 * OW, P, xt + oh0 * row_step, g.coff.data() + j0,
-                               images, out_size, copy, rows, OW, row_step, col_step,
-                               wt_g + r0 * g.ldo + j0 * g.vw, g.ldo, first);
+            tile(static_cast<int>(std::min<int64_t>(k.wg_rows, r_end - r0)),
+                 static_cast<int>(std::min<int64_t>(k.wg_cols, g.cols - j0)),
+                 dy_g + r0 * P + oh0 * OW, P, copy + oh0 * g.row_step, g.coff.data() + j0, images,
+                 out_size, copy_step, rows, OW, g.row_step, g.col_step,
+                 wt_g + r0 * g.ldo + j0 * lanes, g.ldo, first);
       }
     }
   }
 }
 
-// dw[co, ci, kh, kw] (+)= wt's sums for rows [r_begin, r_end) of every group.
+// dw[co, ci, kh, kw] (+)= wt's sums for rows [r_begin, r_end) of every group (the pixels kernel's
+// are in dw's layout already; the channel vectors' columns are (block, tap) of VW channels).
 void add_weight_grad(float* dw, const float* wt, const Conv2dShape& s, const WeightGradGeometry& g,
-                     int64_t r_begin, int64_t r_end) {
-  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+                     const ConvTileKernel& k, int64_t r_begin, int64_t r_end) {
+  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group(), taps = s.KH * s.KW;
   for (int64_t gr = 0; gr < s.groups; ++gr)
     for (int64_t r = r_begin; r < r_end; ++r) {
       const float* src = wt + (gr * cout_g + r) * g.ldo;
-      float* dst = dw + (gr * cout_g + r) * cin_g * g.taps;
-      for (int64_t ci = 0; ci < cin_g; ++ci)
-        for (int64_t t = 0; t < g.taps; ++t)
-          dst[ci * g.taps + t] += src[((ci / g.vw) * g.taps + t) * g.vw + ci % g.vw];
+      float* dst = dw + (gr * cout_g + r) * cin_g * taps;
+      if (g.pixels)
+        for (int64_t i = 0; i < cin_g * taps; ++i) dst[i] += src[i];
+      else
+        for (int64_t ci = 0; ci < cin_g; ++ci)
+          for (int64_t t = 0; t < taps; ++t)
+            dst[ci * taps + t] += src[((ci / k.vw) * taps + t) * k.vw + ci % k.vw];
     }
 }
 
-// The whole weight gradient by channel vectors, dw (+)= ... over the batch. Threads take whole
-// images (each its own sums, added in thread order) when there are enough images; otherwise, and in
-// deterministic mode, they take output channels (every thread reads every image; a sum's order
-// then never depends on the threads).
-void weight_grad_by_vectors(float* dw, const float* dy, const float* x, const Conv2dShape& s,
-                            const ConvTileKernel& k) {
-  const WeightGradGeometry g = weight_grad_geometry(s, k);
+// The whole weight gradient, dw (+)= ... over the batch. Threads take whole images (each its own
+// sums, added in thread order) when there are enough images; otherwise, and in deterministic mode,
+// they take output channels (every thread reads every image; a sum's order then never depends on
+// the threads).
+void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& s,
+                 const ConvTileKernel& k, bool pixels) {
+  const WeightGradGeometry g = weight_grad_geometry(s, k, pixels);
   const int threads = omp_get_max_threads();
   const int64_t cout_g = s.cout_per_group(), wt_size = s.groups * cout_g * g.ldo;
   ParallelErrors errors;
@@ -451,10 +509,10 @@ void weight_grad_by_vectors(float* dw, const float* dy, const float* x, const Co
       errors.run([&] {
         const int64_t n0 = s.N * p / threads, n1 = s.N * (p + 1) / threads;
         parts[p].assign(wt_size, 0.0f);
-        weight_grad_vectors(parts[p].data(), dy, x, s, g, k, n0, n1, 0, cout_g);
+        weight_grad_sums(parts[p].data(), dy, x, s, g, k, n0, n1, 0, cout_g);
       });
     errors.rethrow();
-    for (int p = 0; p < threads; ++p) add_weight_grad(dw, parts[p].data(), s, g, 0, cout_g);
+    for (int p = 0; p < threads; ++p) add_weight_grad(dw, parts[p].data(), s, g, k, 0, cout_g);
     return;
   }
   std::vector<float> wt(wt_size);
@@ -463,8 +521,8 @@ void weight_grad_by_vectors(float* dw, const float* dy, const float* x, const Co
   for (int64_t t = 0; t < tiles; ++t)
     errors.run([&] {
       const int64_t r0 = t * k.wg_rows, r1 = std::min(cout_g, r0 + k.wg_rows);
-      weight_grad_vectors(wt.data(), dy, x, s, g, k, 0, s.N, r0, r1);
-      add_weight_grad(dw, wt.data(), s, g, r0, r1);
+      weight_grad_sums(wt.data(), dy, x, s, g, k, 0, s.N, r0, r1);
+      add_weight_grad(dw, wt.data(), s, g, k, r0, r1);
     });
   errors.rethrow();
 }
@@ -485,8 +543,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const int64_t per_gemm = images_per_gemm(s), batches = (s.N + per_gemm - 1) / per_gemm;
   if (s.N == 0) return;
   const ConvTileKernel& kern = conv_tile_kernel();
-  if (dw && use_weight_grad_vectors(s, kern)) {
-    weight_grad_by_vectors(dw, dy, x, s, kern);
+  const WeightGradKind kind = weight_grad_kind(s, kern);
+  if (dw && kind != WeightGradKind::kIm2col) {
+    weight_grad(dw, dy, x, s, kern, kind == WeightGradKind::kPixels);
     dw = nullptr;  // done; what follows computes dx and db
     if (!dx && !db) return;
   }

@@ -79,6 +79,14 @@ struct ConvTileKernel {
                            const int64_t* coff, int64_t images, int64_t dy_step, int64_t xt_step,
                            int64_t OH, int64_t OW, int64_t row_step, int64_t col_step, float* out,
                            int64_t ldo, bool first);
+  // The same for stride-1 layers with few input channels, pixels along the vectors (conv2d.cpp):
+  // out[r * ldo + j] (+)= sum over images i and output pixels of dy[i * dy_step + r * ldd + oh * OW
+  // + ow] * xp[coff[j] + i * xp_step + oh * row_step + ow], column j one (channel, kh, kw) tap of a
+  // zero-padded copy of the input; col_step must be 1.
+  void (*weight_grad_pixels_tile)(int rows, int cols, const float* dy, int64_t ldd, const float* xp,
+                                  const int64_t* coff, int64_t images, int64_t dy_step,
+                                  int64_t xp_step, int64_t OH, int64_t OW, int64_t row_step,
+                                  int64_t col_step, float* out, int64_t ldo, bool first);
   int row_pixels;  // the most pixels one row tile holds in registers
   int wg_rows;     // weight_grad_tile's most output channels
   int wg_cols;     // and columns
