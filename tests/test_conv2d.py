@@ -97,6 +97,38 @@ def test_conv2d_weight_grad_elementwise(cfg, threads):
     scale = np.abs(x).max() * np.abs(upstream).max() * np.sqrt(cfg["n"] * upstream[0, 0].size)
     np.testing.assert_allclose(pw.grad.numpy(), expected, rtol=0, atol=1e-5 * scale)
 
+
+def make_transposed_config(rng):
+    """Stride-1 layers whose input gradient runs as the forward convolution of dy (16 channels and more
+    each side, at least 1024 output pixels in the batch): odd kernels and paddings up to KH - 1."""
+    kh, kw = int(rng.integers(1, 6)), int(rng.integers(2, 6))
+    padding = (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+    return dict(n=int(rng.integers(5, 8)), cin=int(rng.integers(16, 41)), cout=int(rng.integers(16, 41)),
+                h=int(rng.integers(kh + 14, 26)), w=int(rng.integers(kw + 14, 26)), kh=kh, kw=kw,
+                padding=padding, seed=int(rng.integers(1 << 30)))
+
+
+TRANSPOSED = random_configs(12, 5, make_transposed_config) + [
+    # 64 channels and 512 Winograd tiles: the transposed convolution runs Winograd F(2x2, 3x3)
+    dict(n=2, cin=64, cout=64, h=32, w=32, kh=3, kw=3, padding=(1, 1), seed=11)]
+
+
+@pytest.mark.parametrize("cfg", TRANSPOSED, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}p{padding}".format(**c))
+def test_conv2d_input_grad_as_convolution(cfg):
+    # Every element of dx against torch float64.
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"]))
+    w = rng.standard_normal((cfg["cout"], cfg["cin"], cfg["kh"], cfg["kw"]))
+    tx = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.conv2d(tx, torch.tensor(w), padding=cfg["padding"])
+    upstream = rng.standard_normal(ref.shape)
+    ref.backward(torch.tensor(upstream))
+    px = pycnn.tensor(x.astype(np.float32), requires_grad=True)
+    F.conv2d(px, pycnn.tensor(w.astype(np.float32)), padding=cfg["padding"]).backward(
+        pycnn.tensor(upstream.astype(np.float32)))
+    scale = np.abs(w).max() * np.abs(upstream).max() * np.sqrt(cfg["cout"] * cfg["kh"] * cfg["kw"])
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=0, atol=2e-5 * scale)
+
 def worked_image():
     """The seeds' 10x10 image: a 5x5 block of 90 at rows 2-6, columns 3-7, a 0 hole at (5, 4), a 90 at (8, 2)."""
     img = np.zeros((10, 10), dtype=np.float32)

@@ -82,7 +82,7 @@ LAYERS = [
     dict(n=1, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),                   # LeNet
     dict(n=4, cin=6, cout=16, h=14, w=14, k=5),
     dict(n=1, cin=16, cout=16, h=32, w=32, k=3, padding=(1, 1)),                 # ResNet-20
-    dict(n=1, cin=32, cout=40, h=23, w=25, k=3, padding=(1, 1)),                 # Winograd: odd output
+    dict(n=4, cin=64, cout=72, h=23, w=25, k=3, padding=(1, 1)),                 # Winograd: odd output
     dict(n=3, cin=33, cout=32, h=17, w=15, k=3),
     dict(n=2, cin=32, cout=48, h=14, w=13, k=3, padding=(2, 2)),
     dict(n=1, cin=300, cout=36, h=23, w=23, k=3, padding=(1, 1)),                # two K slices
@@ -132,7 +132,7 @@ def test_layers(layer, epilogue):
 @pytest.mark.parametrize("layer", [
     dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # wide path
     dict(n=3, cin=32, cout=40, h=150, w=150, k=3, padding=(1, 1)),   # direct path
-    dict(n=3, cin=32, cout=32, h=170, w=170, k=3, padding=(1, 1)),   # Winograd
+    dict(n=3, cin=64, cout=64, h=130, w=130, k=3, padding=(1, 1)),   # Winograd
 ], ids=["wide", "direct", "winograd"])
 def test_batch_in_chunks(layer):
     # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
@@ -168,7 +168,7 @@ def test_weights_are_copied():
                                reference(x, w, b, 1, 1, 1, 1), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("cin, hw", [(32, 20), (64, 7)], ids=["winograd", "row-tiles"])
+@pytest.mark.parametrize("cin, hw", [(64, 32), (64, 7)], ids=["winograd", "row-tiles"])
 def test_threads_share_one_object(cin, hw):
     rng = np.random.default_rng(5)
     w = rng.standard_normal((64, cin, 3, 3)).astype(np.float32)

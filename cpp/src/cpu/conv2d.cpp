@@ -2,7 +2,9 @@
 // GEMM, Winograd, row tiles, no im2col) with the weights packed for the call: 1.2-1.8x the
 // im2col + gemm forward it replaced on ResNet-20's layers at batch 128. The weight gradient of a
 // layer is summed straight from a copy of the input, by channel vectors or with pixels along the
-// vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
+// vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage), and the input
+// gradient of stride-1 layers is the forward convolution of dy with the weights transposed and
+// turned (input_grad_as_conv). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
 // one group at a time: per image and group, the input patch under every output position is
 // unrolled into a column of col[C_in/g * KH * KW, OH * OW]; then
 //   backward  dw_g[C_out/g, K] += dy_g[C_out/g, P] @ col[K, P]^T   (strided, few channels)
@@ -503,7 +505,7 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
   const int64_t cout_g = s.cout_per_group(), wt_size = s.groups * cout_g * g.ldo;
   ParallelErrors errors;
   if (!deterministic() && s.N >= threads && threads > 1) {
-    std::vector<std::vector<float>> parts(threads);
+    std::vector<CachedVector<float>> parts(threads);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int p = 0; p < threads; ++p)
       errors.run([&] {
@@ -515,7 +517,7 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
     for (int p = 0; p < threads; ++p) add_weight_grad(dw, parts[p].data(), s, g, k, 0, cout_g);
     return;
   }
-  std::vector<float> wt(wt_size);
+  CachedVector<float> wt(wt_size);
   const int64_t tiles = (cout_g + k.wg_rows - 1) / k.wg_rows;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && tiles > 1)
   for (int64_t t = 0; t < tiles; ++t)
@@ -525,6 +527,46 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
       add_weight_grad(dw, wt.data(), s, g, k, r0, r1);
     });
   errors.rethrow();
+}
+
+// ---- The input gradient as a convolution -----------------------------------------------------------
+// At stride 1 (no dilation, one group), dx is the forward convolution of dy, padded by KH - 1 - ph
+// rows and KW - 1 - pw columns, with the weights transposed (C_in outputs of C_out channels) and
+// turned 180 degrees: dx[ci, h, w] = sum over co, kh, kw of dy[co, h + ph - kh, w + pw - kw] *
+// w[co, ci, kh, kw]. The inference kernels (PreparedConv2d: row tiles, Winograd, wide) then compute
+// it without the im2col path's dcol matrix and col2im. Measured against that path (1 thread):
+// 0.67-0.87x the time on ResNet-18's 3x3 layers at batch 16 (128 at 28x28: 19.5 against 29.3 ms)
+// and at batch 1 on 56x56, 0.76-0.78x on ResNet-20's 16- and 64-channel stages at batch 128; even or
+// slower where the weights (packed per call) outweigh the pixels (512 at 7x7: 1.0x at batch 16,
+// 1.6x at batch 1), on LeNet's 6 -> 16 (1.06x) and on 1x1 layers (0.9-1.14x; the gemm path reads
+// those in place): those keep im2col.
+bool use_input_grad_as_conv(const Conv2dShape& s) {
+  return s.KH * s.KW > 1 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 && s.dil_w == 1 &&
+         s.groups == 1 && s.pad_h < s.KH && s.pad_w < s.KW && s.C_in >= 16 && s.C_out >= 16 &&
+         s.N * s.out_h() * s.out_w() >= 1024;
+}
+
+void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+  // wf[ci, co, KH - 1 - kh, KW - 1 - kw] = w[co, ci, kh, kw], in 16 x 16 blocks of (co, ci) so that
+  // neither side strides across pages for every tap.
+  const int64_t taps = s.KH * s.KW;
+  CachedVector<float> wf(static_cast<size_t>(s.C_in * s.C_out * taps));
+  for (int64_t co0 = 0; co0 < s.C_out; co0 += 16)
+    for (int64_t ci0 = 0; ci0 < s.C_in; ci0 += 16)
+      for (int64_t ci = ci0; ci < std::min(s.C_in, ci0 + 16); ++ci)
+        for (int64_t co = co0; co < std::min(s.C_out, co0 + 16); ++co) {
+          const float* src = w + (co * s.C_in + ci) * taps;
+          float* dst = wf.data() + (ci * s.C_out + co) * taps;
+          for (int64_t t = 0; t < taps; ++t) dst[taps - 1 - t] = src[t];
+        }
+  Conv2dShape t = s;
+  t.C_in = s.C_out;
+  t.C_out = s.C_in;
+  t.H = s.out_h();
+  t.W = s.out_w();
+  t.pad_h = s.KH - 1 - s.pad_h;
+  t.pad_w = s.KW - 1 - s.pad_w;
+  PreparedConv2d(wf.data(), nullptr, t).forward(dx, dy);
 }
 
 }  // namespace
@@ -549,6 +591,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     dw = nullptr;  // done; what follows computes dx and db
     if (!dx && !db) return;
   }
+  if (dx && use_input_grad_as_conv(s)) {
+    input_grad_as_conv(dx, dy, w, s);
+    dx = nullptr;
+    if (!db) return;
+  }
   const float* wtp = dx ? pack_weights(w, s, true) : nullptr;
   // One batch: per_gemm images through one gemm, or one image.
   auto backward_batch = [&](int64_t t, float* part_dw, float* part_db) {
@@ -567,7 +614,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     // An exception inside the parallel loop (a scratch allocation) is kept and raised after it.
     const int64_t parts = fixed ? std::min<int64_t>(batches, kDeterministicGroups) : threads;
     const int64_t share = batches / parts, extra = batches % parts;  // OpenMP's static split
-    std::vector<std::vector<float>> dw_part(parts), db_part(parts);
+    std::vector<CachedVector<float>> dw_part(parts), db_part(parts);
     ParallelErrors errors;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && parts > 1)
     for (int64_t p = 0; p < parts; ++p)

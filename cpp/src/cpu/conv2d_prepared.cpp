@@ -167,11 +167,16 @@ bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups 
 // tiles in all (512 channels at 7x7, batch 1: the 16 transformed weight matrices are streamed for
 // one panel of tiles) and on 7x7 images at any batch (16 tiles an image, and a panel never spans
 // two images: 512 channels at batch 16, 15.6 ms against 14.1 in row tiles).
+// Measured again against today's row tiles (1 thread, 2026-12-06): Winograd 1.1-1.5x on 64-256
+// channels with 784 tiles and more (256 at 56x56 batch 1: 25.8 against 37.6 ms; 128 at 28x28 batch
+// 16 1.25x; 64 at 32x32 batch 16 1.1x), even at 256 on 14x14 batch 16; slower with 32 channels (32
+// at 16x16 batch 128, ResNet-20's second stage: 6.6 against 5.1 ms) and with 196 tiles (128 at 28x28
+// batch 1: 2.4 against 1.6 ms; 512 at 28x28: 44.8 against 36.9).
 bool use_winograd(const Conv2dShape& s) {
   const int64_t image = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2), tiles = s.N * image;
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.groups == 1 && s.C_in >= 32 && s.C_out >= 32 && image >= 32 &&
-         tiles >= 128;
+         s.dil_w == 1 && s.groups == 1 && s.C_in >= 64 && s.C_out >= 64 && image >= 32 &&
+         tiles >= 512;
 }
 
 // The input copy the Winograd transform reads: four stride-2 phases, each (TH + 1) x (TW + 1) for
@@ -287,7 +292,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   }
   // Per group (or Winograd position xi), per K slice, per panel of MR output channels: element
   // (i, k) at k * MR + i, rows past C_out/g zero.
-  std::vector<float> transformed;
+  CachedVector<float> transformed;
   const float* a = w;
   int64_t matrices = s_.groups, depth_k = K;
   if (winograd_) {  // 16 matrices U[xi][C_out, C_in]

@@ -20,6 +20,7 @@
 #include <limits>
 #include <vector>
 
+#include "pycnn/device.h"
 #include "pycnn/ops/conv2d.h"
 
 namespace pycnn::cpu {
@@ -52,7 +53,7 @@ class PreparedConv2d {
   void forward_depthwise_vectors(float* y, const float* x, const float* residual, int64_t N,
                                  const Conv2dEpilogue& e) const;
   Conv2dShape s_;
-  std::vector<float> packed_;        // the weights, packed once (layout: see conv2d_prepared.cpp)
+  CachedVector<float> packed_;       // the weights, packed once (layout: see conv2d_prepared.cpp)
   std::vector<float> bias_;          // [C_out]; zeros when there is no bias
   bool winograd_ = false;            // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
   bool row_tiles_ = false;           // output channels in vectors (conv2d_prepared.cpp)
