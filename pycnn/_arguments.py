@@ -3,10 +3,15 @@ expected and what came, and returns the value in the form the C++ bindings take.
 value is a Tensor, as_tensor and as_float_tensor, live beside Tensor in pycnn.tensor.)
 
     stride = as_pair(stride, "conv2d", "stride")     # 2 or (2, 3) -> (h, w) ints
+    device = as_device(device)                       # 'cpu', 'cuda' or 'cuda:0' -> 'cpu' or 'cuda'
 """
 import numbers
 
 import numpy as np
+
+from . import _C, cuda
+
+DEVICES = ("cpu", "cuda")
 
 
 def as_int(value, op, name):
@@ -40,3 +45,19 @@ def as_bool(value, op, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{op}: expected {name} to be a bool, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def as_device(device):
+    """A device argument ('cpu', 'cuda' or 'cuda:0') as 'cpu' or 'cuda'; 'cuda' only where a GPU can run it."""
+    name = str(device)
+    if name == "cuda:0":
+        name = "cuda"
+    if name not in DEVICES:
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+    if name == "cuda":
+        if not cuda.is_available():
+            why = ("this pycnn was built without the CUDA backend" if not _C.built_with_cuda()
+                   else "no CUDA GPU or driver was found")
+            raise RuntimeError(f"device='cuda' requested but CUDA is not available: {why}; "
+                               "use device='cpu'")
+    return name

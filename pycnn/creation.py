@@ -5,7 +5,8 @@ import numbers
 import numpy as np
 
 from . import _C
-from .tensor import Tensor, _check_device
+from ._arguments import as_device
+from .tensor import Tensor
 
 
 def _as_numpy(data, dtype=None):
@@ -36,7 +37,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     array = np.asarray(_as_numpy(data, None if dtype is None else np.dtype(dtype)), order="C")
     if not array.flags.writeable:  # _C.from_numpy takes writable arrays; this copy is read only once
         array = array.copy()
-    device = _check_device(device)
+    device = as_device(device)
     # One copy, into memory from pycnn's own (64-byte aligned) allocator; a new tensor is at
     # version 0 (clone is no in-place write).
     storage = _C.from_numpy(array).clone()
@@ -85,7 +86,7 @@ def _shape(shape, op):
 def _filled(shape, value, device, requires_grad, op):
     # pycnn's allocator first: it refuses a shape too large for the machine with a message naming
     # it, where numpy would raise MemoryError or be OOM-killed while filling.
-    device = _check_device(device)
+    device = as_device(device)
     storage = _C.zeros(_shape(shape, op), "float32", "cpu")
     if value:
         storage.numpy()[...] = value

@@ -8,25 +8,8 @@ import numbers
 
 import numpy as np
 
-from . import _C, autograd, cuda
-
-_DEVICES = ("cpu", "cuda")
-
-
-def _check_device(device):
-    name = str(device)
-    if name == "cuda:0":
-        name = "cuda"
-    if name not in _DEVICES:
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
-    if name == "cuda":
-        if not cuda.is_available():
-            why = ("this pycnn was built without the CUDA backend" if not _C.built_with_cuda()
-                   else "no CUDA GPU or driver was found")
-            raise RuntimeError(f"device='cuda' requested but CUDA is not available: {why}; "
-                               "use device='cpu'")
-    return name
-
+from . import _C, autograd
+from ._arguments import as_device
 
 class _HookHandle:
     """What register_*_hook returns: ``remove()`` unregisters the hook (twice is harmless)."""
@@ -123,7 +106,7 @@ class Tensor:
 
     def to(self, device):
         """This tensor on ``device`` ('cpu' or 'cuda'); differentiable."""
-        device = _check_device(device)
+        device = as_device(device)
         if device == self.device:
             return self
         return tensor_ops.to_device(self, device)

@@ -8,7 +8,7 @@
 `ops`: forward and backward time of each op at LeNet-5, AlexNet and VGG-16 layer shapes, pycnn vs
 PyTorch, with conv/linear GFLOP/s next to numpy's float32 matmul rate (this machine's ceiling).
 `train`: one training step (forward, cross-entropy, backward, SGD momentum) of whole models, pycnn vs
-PyTorch.
+PyTorch, each library in a process of its own with the same thread count.
 `infer`: eval-mode inference of whole models on the CPU: pycnn's plan (pycnn.optimize_for_inference of
 the zoo model) and session (pycnn.onnx.InferenceSession), PyTorch eager and onnxruntime on the same
 ONNX file (PyTorch's export of tools/reference_models, or torchvision's MobileNetV2), each library in a
@@ -21,10 +21,17 @@ rows run with GOMP_SPINCOUNT set so (300000 is libgomp's default: what pycnn did
 own); the 'deterministic' row trains with pycnn.use_deterministic_algorithms(True), when pycnn has it.
 Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time (below 1 means
 pycnn is faster). Nothing here asserts: tests never time anything.
+
+pycnn and torch both link an OpenMP runtime named libgomp.so.1, and the first to load it sets the
+wait policy of every OpenMP thread in the process (pycnn/_threads.py). So pycnn is imported only in
+the functions that use it: the processes that measure torch or onnxruntime never load pycnn, and the
+one that measures pycnn never loads torch.
 """
 import argparse
+import importlib.metadata
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -34,9 +41,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
 
 use_checkout()
-
-import pycnn  # noqa: E402
-import pycnn.nn.functional as F  # noqa: E402
 
 
 def table_header(header):
@@ -62,18 +66,41 @@ def median_time(fn, repeat, sync=None):
     return statistics.median(times)
 
 
+def fp32_note(device):
+    """The header's words for the GPU and the precision (empty on the CPU); reads no library."""
+    if device != "cuda":
+        return ""
+    name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                          capture_output=True, text=True).stdout.strip()
+    return f", GPU {name}, FP32 on both sides (TF32 off in PyTorch)"
+
+
 def fp32_peer(torch, device):
     """Makes PyTorch compute in true FP32 like pycnn (cuDNN and cuBLAS default to TF32 tensor cores
-    for convolutions, which would compare a different precision)."""
+    for convolutions, which would compare a different precision); returns fp32_note(device)."""
     if device == "cuda":
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-        import subprocess
+    return fp32_note(device)
 
-        name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                              capture_output=True, text=True).stdout.strip()
-        return f", GPU {name}, FP32 on both sides (TF32 off in PyTorch)"
-    return ""
+
+def time_in_process(argv, label, **popen):
+    """Runs this script with ``argv`` in a fresh process (a worker that loads one library and prints a
+    time on its last line) and returns that number; NaN if it fails, with the error's last line printed
+    under ``label``. ``popen``: more subprocess.run arguments (env, preexec_fn)."""
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), *argv], capture_output=True, text=True,
+                          **popen)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode or not lines:
+        print(f"  {label} failed: {done.stderr.strip().splitlines()[-1:]}")
+        return float("nan")
+    return float(lines[-1])
+
+
+def worker_argv(args, lib, name, batch, detail):
+    """The arguments of time_in_process for one `train` or `infer` worker: ``lib`` on model ``name``."""
+    return [args.what, "--threads", str(args.threads), "--repeat", str(args.repeat), "--device", args.device,
+            "--worker", lib, name, str(batch), detail]
 
 
 def numpy_matmul_gflops(repeat):
@@ -118,6 +145,9 @@ def op_cases():
 
 def build(case, lib, device, torch):
     """(forward closure, backward closure) for pycnn or torch."""
+    import pycnn
+    import pycnn.nn.functional as F
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal(case["x"]).astype(np.float32)
     w = rng.standard_normal(case["w"]).astype(np.float32) * 0.05 if "w" in case else None
@@ -181,6 +211,8 @@ def call(fn, kind, X, W, kw, extra):
 
 
 def run_ops(args):
+    import pycnn
+    import pycnn.nn.functional as F
     import torch
 
     torch.set_num_threads(args.threads)
@@ -210,73 +242,69 @@ def run_ops(args):
 
 
 def run_train(args):
-    import torch
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import reference_models
-
-    torch.set_num_threads(args.threads)
-    pycnn.set_num_threads(args.threads)
-    try:
-        import pycnn.models as zoo
-    except ImportError:
-        print("pycnn.models is not available in this build")
-        return
     print(f"training step (forward + cross-entropy + backward + SGD momentum; 'infer' rows: eval-mode "
-          f"forward without a tape) on {args.device}, {args.threads} threads, torch {torch.__version__}"
-          f"{fp32_peer(torch, args.device)}")
+          f"forward without a tape) on {args.device}, {args.threads} threads, median of {args.repeat}, torch "
+          f"{importlib.metadata.version('torch')}{fp32_note(args.device)}; each library in its own process")
     header = f"{'model':<12}{'batch':>6}{'input':>8}{'pass':>7}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
     table_header(header)
-    sizes = {"lenet5": (28, 1, 10), "resnet20": (32, 3, 10), "alexnet": (224, 3, 1000), "resnet18": (224, 3, 1000)}
     for spec in args.models.split(","):
         name, _, rest = spec.partition(":")
         batch, _, mode = rest.partition(":")
-        infer = mode == "infer"
-        size, channels, classes = sizes.get(name, (224, 3, 1000))
+        mode = mode or "train"
+        if mode not in ("train", "infer"):
+            sys.exit(f"bench: --models {spec}: the pass after the batch is 'train' or 'infer', not {mode!r}")
         batch = int(batch or (64 if name in ("lenet5", "resnet20") else 16))
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
-        y = rng.integers(0, classes, batch)
-        ours = getattr(zoo, name)(num_classes=classes).to(args.device)
-        opt = pycnn.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
-        X, Y = pycnn.tensor(x, device=args.device), pycnn.tensor(y, device=args.device)
+        size = MODEL_SIZES.get(name, (3, 224, 1000))[1]
+        t_ours, t_theirs = (time_in_process(worker_argv(args, lib, name, batch, mode), f"{lib} {name}")
+                            for lib in ("pycnn", "torch"))
+        print(f"{name:<12}{batch:>6}{size:>8}{mode:>7}{t_ours:11.1f}{t_theirs:11.1f}{t_ours / t_theirs:7.2f}")
 
-        def step_ours():
-            if infer:
-                with pycnn.no_grad():
-                    return ours(X)
-            opt.zero_grad()
-            loss = F.cross_entropy(ours(X), Y)
-            loss.backward()
-            opt.step()
 
-        tdev = "cuda" if args.device == "cuda" else "cpu"
-        theirs = reference_models.MODELS[name](num_classes=classes).to(tdev)
-        topt = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
-        TX, TY = torch.tensor(x, device=tdev), torch.tensor(y, device=tdev)
+def train_worker(args):
+    """One library's training step (forward, cross-entropy, backward, SGD momentum; pass 'infer': an
+    eval-mode forward without a tape) on one model, in this process; prints the median milliseconds."""
+    lib, name, batch, mode = args.worker
+    batch = int(batch)
+    channels, size, classes = MODEL_SIZES.get(name, (3, 224, 1000))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
+    y = rng.integers(0, classes, batch)
+    if lib == "torch":
+        import torch as library
 
-        def step_theirs():
-            if infer:
-                with torch.no_grad():
-                    return theirs(TX)
-            topt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(theirs(TX), TY)
-            loss.backward()
-            topt.step()
+        library.set_num_threads(args.threads)
+        fp32_peer(library, args.device)
+        model = _torch_model(name, classes)
+    else:
+        import pycnn as library
+        import pycnn.models as zoo
 
-        if infer:
-            ours.eval()
-            theirs.eval()
-        sync_p = pycnn.cuda.synchronize if args.device == "cuda" else None
-        sync_t = torch.cuda.synchronize if args.device == "cuda" else None
-        t_ours = median_time(step_ours, args.repeat, sync_p)
-        t_theirs = median_time(step_theirs, args.repeat, sync_t)
-        print(f"{name:<12}{batch:>6}{size:>8}{'infer' if infer else 'train':>7}{t_ours * 1e3:11.1f}"
-              f"{t_theirs * 1e3:11.1f}{t_ours / t_theirs:7.2f}")
+        library.set_num_threads(args.threads)
+        if not hasattr(zoo, name):
+            print("nan")
+            return
+        model = getattr(zoo, name)(num_classes=classes)
+    model = model.to(args.device)
+    opt = library.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    X, Y = library.tensor(x, device=args.device), library.tensor(y, device=args.device)
+
+    def step():
+        if mode == "infer":
+            with library.no_grad():
+                return model(X)
+        opt.zero_grad()
+        library.nn.functional.cross_entropy(model(X), Y).backward()
+        opt.step()
+
+    if mode == "infer":
+        model.eval()
+    sync = library.cuda.synchronize if args.device == "cuda" else None
+    print(median_time(step, args.repeat, sync) * 1e3)
 
 
 INFER_MODELS = "lenet5:1,lenet5:256,resnet20:1,resnet18:1,resnet18:16,vgg16:1,mobilenet_v2:1"
-INFER_SIZES = {"lenet5": (1, 28, 10), "resnet20": (3, 32, 10)}  # others: 3x224x224, 1000 classes
+# (channels, size, classes) of a model's input; others: 3x224x224, 1000 classes
+MODEL_SIZES = {"lenet5": (1, 28, 10), "resnet20": (3, 32, 10)}
 
 
 def _torch_model(name, classes):
@@ -302,7 +330,7 @@ def infer_worker(args):
     """One library on one model, in this process; prints the median milliseconds."""
     lib, name, batch, path = args.worker
     batch = int(batch)
-    channels, size, classes = INFER_SIZES.get(name, (3, 224, 1000))
+    channels, size, classes = MODEL_SIZES.get(name, (3, 224, 1000))
     x = np.random.default_rng(0).standard_normal((batch, channels, size, size)).astype(np.float32)
     if lib == "torch":
         import torch
@@ -325,6 +353,9 @@ def infer_worker(args):
         def run():
             session.run(None, feed)
     elif lib == "pycnn-session":
+        import pycnn
+        import pycnn.onnx
+
         pycnn.set_num_threads(args.threads)
         session = pycnn.onnx.InferenceSession(path)
         feed = {session.get_inputs()[0].name: x}
@@ -332,9 +363,10 @@ def infer_worker(args):
         def run():
             session.run(None, feed)
     else:  # pycnn-plan: the zoo Module compiled
-        pycnn.set_num_threads(args.threads)
+        import pycnn
         import pycnn.models as zoo
 
+        pycnn.set_num_threads(args.threads)
         if not hasattr(zoo, name):
             print("nan")
             return
@@ -346,7 +378,6 @@ def infer_worker(args):
 
 
 def run_infer(args):
-    import subprocess
     import tempfile
 
     import torch
@@ -361,22 +392,14 @@ def run_infer(args):
         for spec in args.models.split(","):
             name, _, batch = spec.partition(":")
             batch = int(batch or 1)
-            channels, size, classes = INFER_SIZES.get(name, (3, 224, 1000))
+            channels, size, classes = MODEL_SIZES.get(name, (3, 224, 1000))
             path = os.path.join(folder, f"{name}.onnx")
             if not os.path.exists(path):
                 torch.manual_seed(0)
                 torch.onnx.export(_torch_model(name, classes).eval(), (torch.randn(1, channels, size, size),), path,
                                   dynamo=False, opset_version=17, input_names=["input"],
                                   dynamic_axes={"input": {0: "batch"}})
-            times = {}
-            for lib in libs:
-                command = [sys.executable, os.path.abspath(__file__), "infer", "--threads", str(args.threads),
-                           "--repeat", str(args.repeat), "--worker", lib, name, str(batch), path]
-                done = subprocess.run(command, capture_output=True, text=True)
-                lines = done.stdout.strip().splitlines()
-                times[lib] = float(lines[-1]) if done.returncode == 0 and lines else float("nan")
-                if done.returncode:
-                    print(f"  {lib} failed: {done.stderr.strip().splitlines()[-1:]}")
+            times = {lib: time_in_process(worker_argv(args, lib, name, batch, path), lib) for lib in libs}
             ours = times["pycnn-session"]
             print(f"{name:<14}{batch:>6}" + "".join(f"{times[lib]:19.3f}" for lib in libs)
                   + f"{ours / times['torch']:9.2f}{ours / times['onnxruntime']:8.2f}")
@@ -415,7 +438,9 @@ def contention_worker(args):
                 with torch.no_grad():
                     model(tx)
     else:
+        import pycnn
         import pycnn.models as zoo
+        import pycnn.nn.functional as F
 
         pycnn.set_num_threads(threads)
         pycnn.manual_seed(0)
@@ -444,15 +469,13 @@ def contention_worker(args):
 
 def _busy(cpu):
     """A process that spins on ``cpu`` (None: anywhere) until killed."""
-    import subprocess
-
     code = "import os, sys\n" + (f"os.sched_setaffinity(0, {{{cpu}}})\n" if cpu is not None else "") + \
         "while True:\n    pass\n"
     return subprocess.Popen([sys.executable, "-c", code])
 
 
 def run_contention(args):
-    import subprocess
+    import pycnn
 
     cpus = sorted(int(c) for c in args.cpus.split(",")) if args.cpus else sorted(os.sched_getaffinity(0))
     rows = [("torch", None), ("pycnn", None)] + [("pycnn", count) for count in args.spincounts.split(",") if count]
@@ -475,18 +498,13 @@ def run_contention(args):
             for contended in (False, True):
                 busy = _busy(cpus[-1]) if contended else None
                 try:
-                    command = [sys.executable, os.path.abspath(__file__), "contention", "--repeat", str(args.repeat),
-                               "--contention-worker", lib, task]
-                    done = subprocess.run(command, capture_output=True, text=True, env=env,
-                                          preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+                    times.append(time_in_process(["contention", "--repeat", str(args.repeat), "--contention-worker",
+                                                  lib, task], f"{lib} {task}", env=env,
+                                                 preexec_fn=lambda: os.sched_setaffinity(0, cpus)))
                 finally:
                     if busy is not None:
                         busy.kill()
                         busy.wait()
-                lines = done.stdout.strip().splitlines()
-                times.append(float(lines[-1]) if done.returncode == 0 and lines else float("nan"))
-                if done.returncode:
-                    print(f"  {lib} {task} failed: {done.stderr.strip().splitlines()[-1:]}")
             scale, unit = (1, "s") if task == "train" else (1e3, "ms")
             print(f"{lib:<22}{policy:<22}{task:<7}{times[0] * scale:9.3f}{unit:<1}{times[1] * scale:10.3f}{unit:<1}"
                   f"{times[1] / times[0]:7.2f}")
@@ -500,7 +518,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--models", default=None, help="train default: lenet5,lenet5:256,resnet20:128; "
                         f"infer default: {INFER_MODELS}")
-    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)  # infer: one library in this process
+    # train, infer: one library in this process (LIB MODEL BATCH, then train's pass or infer's ONNX file)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--cpus", default=None, help="contention: the CPUs to run on, e.g. 0,1 (default: all "
                         "this process may use); the busy process takes the last")
     parser.add_argument("--spincounts", default="300000", help="contention: extra pycnn rows with GOMP_SPINCOUNT")
@@ -508,11 +527,14 @@ def main():
     args = parser.parse_args()
     args.models = args.models or (INFER_MODELS if args.what == "infer" else "lenet5,lenet5:256,resnet20:128")
     if args.worker:
-        return infer_worker(args)
+        return {"train": train_worker, "infer": infer_worker}[args.what](args)
     if args.contention_worker:
         return contention_worker(args)
-    if args.device == "cuda" and not pycnn.cuda.is_available():
-        sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
+    if args.device == "cuda":
+        import pycnn
+
+        if not pycnn.cuda.is_available():
+            sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
     {"ops": run_ops, "train": run_train, "infer": run_infer, "contention": run_contention}[args.what](args)
 
 

@@ -11,7 +11,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ...autograd import no_grad
-from ...tensor import Tensor, _check_device
+from ..._arguments import as_device
+from ...tensor import Tensor
 from .parameter import Parameter
 
 
@@ -288,7 +289,7 @@ class Module:
     def to(self, device):
         """Moves every parameter and buffer to ``device`` in place: the Parameter objects stay the
         same (an optimizer holding them keeps working); only their storage moves."""
-        device = _check_device(device)
+        device = as_device(device)
         moved = set()
         for module in self.modules():
             for value in itertools.chain(module._parameters.values(), module._buffers.values()):

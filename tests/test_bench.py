@@ -1,0 +1,50 @@
+"""tools/bench.py train on a tiny configuration: the table's rows parse, both libraries' times are positive,
+and each library is measured in a process that never loads the other (issue 11). No timing assertions."""
+import math
+import os
+import subprocess
+import sys
+
+from helpers.subprocess_env import subprocess_env
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "bench.py")
+
+
+def _bench(tmp_path, *argv):
+    return subprocess.run([sys.executable, BENCH, *argv], cwd=tmp_path, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
+
+
+def test_train_table_rows_parse_with_positive_times(tmp_path):
+    done = _bench(tmp_path, "train", "--models", "lenet5:8,resnet20:2:infer", "--repeat", "1", "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "each library in its own process" in lines[0]
+    assert lines[1].split() == ["model", "batch", "input", "pass", "pycnn", "ms", "torch", "ms", "ratio"]
+    assert set(lines[2]) == {"-"}
+    rows = [line.split() for line in lines[3:]]
+    assert [row[:4] for row in rows] == [["lenet5", "8", "28", "train"], ["resnet20", "2", "32", "infer"]], lines
+    for row in rows:
+        ours, theirs, ratio = (float(value) for value in row[4:])
+        assert all(math.isfinite(v) and v > 0 for v in (ours, theirs, ratio)), row
+
+
+def test_train_rejects_an_unknown_pass(tmp_path):
+    done = _bench(tmp_path, "train", "--models", "lenet5:8:eval")
+    assert done.returncode == 1
+    assert "bench: --models lenet5:8:eval: the pass after the batch is 'train' or 'infer', not 'eval'" in done.stderr
+
+
+def test_train_workers_load_one_library_each(tmp_path):
+    """pycnn and torch share the soname libgomp.so.1: whichever loads first sets the other's OpenMP wait
+    policy (pycnn/_threads.py), so neither worker may import the other library."""
+    probe = ("import runpy, sys; sys.argv = [{bench!r}, 'train', '--repeat', '1', '--threads', '1', '--worker', "
+             "{lib!r}, 'lenet5', '4', 'train']; runpy.run_path({bench!r}, run_name='__main__'); "
+             "print('torch' in sys.modules, 'pycnn' in sys.modules)")
+    for lib, loaded in (("pycnn", "False True"), ("torch", "True False")):
+        done = subprocess.run([sys.executable, "-c", probe.format(bench=BENCH, lib=lib)], cwd=tmp_path,
+                              capture_output=True, text=True, env=subprocess_env(), timeout=300)
+        assert done.returncode == 0, done.stderr
+        milliseconds, imports = done.stdout.strip().splitlines()[-2:]
+        assert float(milliseconds) > 0
+        assert imports == loaded, (lib, imports)
