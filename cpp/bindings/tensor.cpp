@@ -131,6 +131,18 @@ void bind_tensor(nb::module_& m) {
     PYCNN_ON_CUDA("cuda", count = cuda::device_count());
     return count;
   });
+  m.def(
+      "cpu_allocator_stats",
+      [] {
+        const cpu::AllocatorStats s = cpu::allocator_stats();
+        nb::dict d;
+        d["system_allocations"] = s.system_allocations;
+        d["cache_hits"] = s.cache_hits;
+        d["cached_bytes"] = s.cached_bytes;
+        return d;
+      },
+      "The CPU allocator's counts for blocks of 64 KiB and more: blocks taken from the system, "
+      "blocks reused from its cache, bytes cached now.");
   m.def("cuda_memory_allocated", [] {
     size_t bytes = 0;
     if (built_with_cuda()) PYCNN_ON_CUDA("cuda", bytes = cuda::memory_allocated());

@@ -28,6 +28,7 @@ struct CpuCache {
   std::multimap<size_t, void*> free_blocks;  // size -> block
   std::unordered_map<void*, size_t> sizes;   // every cached-size block handed out or kept
   size_t cached_bytes = 0;
+  AllocatorStats stats;
 };
 
 CpuCache& cache() {
@@ -60,6 +61,7 @@ void* allocate(size_t bytes) {
         void* ptr = it->second;
         c.cached_bytes -= it->first;
         c.free_blocks.erase(it);
+        ++c.stats.cache_hits;
         return ptr;
       }
     }
@@ -77,6 +79,7 @@ void* allocate(size_t bytes) {
     if (ptr == nullptr) runtime_error("out of CPU memory allocating ", bytes, " bytes");
     std::lock_guard<std::mutex> lock(c.mutex);
     c.sizes[ptr] = rounded;
+    ++c.stats.system_allocations;
     return ptr;
   }
   // aligned_alloc wants a multiple of the alignment; 64 bytes is one AVX-512 vector and a cache line.
@@ -84,6 +87,14 @@ void* allocate(size_t bytes) {
   void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (ptr == nullptr) runtime_error("out of CPU memory allocating ", bytes, " bytes");
   return ptr;
+}
+
+AllocatorStats allocator_stats() {
+  CpuCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  AllocatorStats out = c.stats;
+  out.cached_bytes = c.cached_bytes;
+  return out;
 }
 
 void release(void* ptr) {

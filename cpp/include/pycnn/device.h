@@ -22,6 +22,16 @@ namespace cpu {
 void* allocate(size_t bytes);  // 64-byte aligned; throws RuntimeError when memory runs out
 void release(void* ptr);
 
+// What allocate has done with blocks of 64 KiB and more (the cached sizes) since the process began:
+// blocks taken from the system, blocks handed out again from the cache, and the bytes the cache
+// holds now. Training in the steady state takes nothing new from the system (tests/test_train.py).
+struct AllocatorStats {
+  size_t system_allocations = 0;
+  size_t cache_hits = 0;
+  size_t cached_bytes = 0;
+};
+AllocatorStats allocator_stats();
+
 // std::vector's allocator over allocate/release, for a kernel's large temporaries (weights packed
 // per call, per-thread gradient sums): blocks of 64 KiB and more come back from allocate's cache
 // instead of as fresh pages from the system. Each call's 9 MB of packed weights for a 512-channel
