@@ -356,27 +356,31 @@ int64_t images_per_gemm(const Conv2dShape& s) {
 //     the input copied channels-last (to_channel_vectors: zero padded, [blocks][Hp][Wp][VW]), a
 //     column is a (tap, block of VW channels) whose value at an output pixel is one vector load at
 //     a fixed offset, times dy broadcast; 8 output channels x 3 columns in registers (AVX-512);
-//   - pixels along the vectors (weight_grad_pixels_tile), for stride-1 layers with fewer channels
-//     (LeNet's, the 3-channel stems): a column is one (channel, kh, kw) tap of the zero-padded input
-//     (read in place without padding), VW pixels of a row a load, the lanes summed at the end.
-// Strided layers with few channels keep im2col + gemm (weight_grad_kind).
-// Measured against that path (1 thread): ResNet-20's 16 -> 16 on 32x32 at batch 128 14.0 -> 5.0 ms
-// (torch 7.3), 64 -> 64 on 8x8 6.8 -> 5.2 ms, ResNet-18's 3x3 layers 10-20% faster.
+//   - pixels along the vectors (weight_grad_pixels_tile), for fewer channels (LeNet's, the
+//     3-channel stems): a column is one (channel, kh, kw) tap of the stride-phase copy the
+//     inference kernels read (read in place at stride 1 without padding), VW pixels of a row a
+//     load, VW partial sums a column added up at the end.
+// Measured against im2col + gemm (1 thread): ResNet-20's 16 -> 16 on 32x32 at batch 128 14.0 -> 5.0
+// ms (torch 7.3), 64 -> 64 on 8x8 6.8 -> 5.2 ms, ResNet-18's 3x3 layers 10-20% faster; LeNet's
+// layers at batch 64 1.47 -> 0.24 ms and 0.90 -> 0.55, the 3-channel stems 0.31x (ResNet-20), 0.47x
+// (MobileNet, stride 2) and 0.88x (ResNet-18, 7x7 stride 2). Stride 4 (AlexNet's 11x11: 16 phase
+// planes, 2.1x slower) keeps im2col + gemm (weight_grad_kind).
 enum class WeightGradKind { kIm2col, kVectors, kPixels };
 
 WeightGradKind weight_grad_kind(const Conv2dShape& s, const ConvTileKernel& k) {
   if (s.cin_per_group() * 2 >= k.vw) return WeightGradKind::kVectors;
-  if (s.stride_h == 1 && s.stride_w == 1) return WeightGradKind::kPixels;
+  if (s.stride_h <= 2 && s.stride_w <= 2) return WeightGradKind::kPixels;
   return WeightGradKind::kIm2col;
 }
 
 struct WeightGradGeometry {
-  bool pixels;     // which kernel
-  bool in_place;   // pixels without padding: the kernel reads x itself
-  int64_t hq, wq;  // the padded image
-  int64_t plane;   // floats per channel (pixels) or per block of VW channels (vectors)
-  int64_t blocks;  // blocks of VW channels (vectors)
-  int64_t copy;    // floats of one image's (and group's) copy
+  bool pixels;         // which kernel
+  bool in_place;       // pixels, stride 1 and no padding: the kernel reads x itself
+  InputLayout layout;  // pixels: the stride-phase copy of conv2d_prepared
+  int64_t hq, wq;      // vectors: the padded image
+  int64_t plane;       // vectors: floats per block of VW channels
+  int64_t blocks;      // vectors: blocks of VW channels; pixels: channels
+  int64_t copy;        // floats of one image's (and group's) copy
   int64_t cols, ldo;
   int64_t row_step, col_step;
   int64_t band;               // output rows per sweep of one image, so that a band stays in L2
@@ -388,30 +392,42 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
   WeightGradGeometry g;
   const int64_t cin_g = s.cin_per_group(), taps = s.KH * s.KW;
   g.pixels = pixels;
-  g.in_place = pixels && s.pad_h == 0 && s.pad_w == 0;
-  g.hq = s.H + 2 * s.pad_h;
-  g.wq = s.W + 2 * s.pad_w;
-  const int64_t lanes = pixels ? 1 : k.vw;  // channels a column holds
-  g.plane = g.hq * g.wq * lanes;
-  g.blocks = (cin_g + lanes - 1) / lanes;
-  g.copy = g.blocks * g.plane;
-  g.cols = g.blocks * taps;
-  g.ldo = g.cols * lanes;
-  g.row_step = s.stride_h * g.wq * lanes;
-  g.col_step = s.stride_w * lanes;
-  if (g.in_place) {  // the image itself: channels H * W apart
-    g.plane = s.H * s.W;
-    g.row_step = s.W;
-  }
+  g.cols = pixels ? cin_g * taps : (cin_g + k.vw - 1) / k.vw * taps;
   g.coff.resize(g.cols);
-  for (int64_t b = 0; b < g.blocks; ++b)
-    for (int64_t kh = 0; kh < s.KH; ++kh)
-      for (int64_t kw = 0; kw < s.KW; ++kw)
-        g.coff[b * taps + kh * s.KW + kw] =
-            b * g.plane + kh * s.dil_h * (g.row_step / s.stride_h) + kw * s.dil_w * lanes;
+  if (pixels) {
+    // The input as the inference kernels copy it: zero padded and split into stride phases, so
+    // that a tap reads consecutive floats of its phase plane for consecutive output pixels.
+    g.layout = input_layout(s);
+    g.in_place = g.layout.in_place;
+    g.blocks = cin_g;
+    g.copy = cin_g * g.layout.channel;
+    g.ldo = g.cols * k.vw;
+    g.row_step = g.layout.Wq;
+    g.col_step = 1;
+    for (int64_t c = 0; c < cin_g; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw)
+          g.coff[(c * s.KH + kh) * s.KW + kw] = tap_offset(s, g.layout, c, kh, kw);
+  } else {
+    g.in_place = false;
+    g.hq = s.H + 2 * s.pad_h;
+    g.wq = s.W + 2 * s.pad_w;
+    g.plane = g.hq * g.wq * k.vw;
+    g.blocks = (cin_g + k.vw - 1) / k.vw;
+    g.copy = g.blocks * g.plane;
+    g.ldo = g.cols * k.vw;
+    g.row_step = s.stride_h * g.wq * k.vw;
+    g.col_step = s.stride_w * k.vw;
+    for (int64_t b = 0; b < g.blocks; ++b)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw)
+          g.coff[b * taps + kh * s.KW + kw] =
+              b * g.plane + (kh * s.dil_h * g.wq + kw * s.dil_w) * k.vw;
+  }
   // ~512 KB of input and dy rows per band, at least one output row.
   const int64_t row_bytes =
-      (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
+      (g.row_step * g.blocks * (pixels ? s.stride_h : 1) + s.cout_per_group() * s.out_w()) *
+      int64_t(sizeof(float));
   g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   return g;
 }
@@ -420,14 +436,15 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
 void weight_grad_copy(float* xt, const float* x_g, const Conv2dShape& s,
                       const WeightGradGeometry& g, const ConvTileKernel& k) {
   const int64_t cin_g = s.cin_per_group();
-  if (!g.pixels) {
-    for (int64_t b = 0; b < g.blocks; ++b)
-      k.to_channel_vectors(xt + b * g.plane, x_g + b * k.vw * s.H * s.W, s.H * s.W,
-                           static_cast<int>(std::min<int64_t>(k.vw, cin_g - b * k.vw)), s.H, s.W,
-                           s.pad_h, s.pad_w, g.hq, g.wq, 0);
+  if (g.pixels) {
+    for (int64_t c = 0; c < cin_g; ++c)
+      build_channel(xt + c * g.layout.channel, x_g + c * s.H * s.W, s, g.layout, k);
     return;
   }
-  pad_into(xt, x_g, s);
+  for (int64_t b = 0; b < g.blocks; ++b)
+    k.to_channel_vectors(xt + b * g.plane, x_g + b * k.vw * s.H * s.W, s.H * s.W,
+                         static_cast<int>(std::min<int64_t>(k.vw, cin_g - b * k.vw)), s.H, s.W,
+                         s.pad_h, s.pad_w, g.hq, g.wq, 0);
 }
 
 // wt rows [r_begin, r_end) of every group (+)= the sums over images [n0, n1); the first images
@@ -440,11 +457,19 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * P;
-  const int64_t per_image = g.copy + cout_g * P;  // floats the kernel reads per image
-  const int64_t chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 17) / per_image));
-  const int64_t band = chunk > 1 ? OH : g.band;
+  int64_t chunk, band;
+  if (g.pixels) {
+    // The pixels kernel loads whole vectors of dy as well: its tile's rows of dy (as many images
+    // or output rows as 24 KB hold) stay in L1 while every column tile streams past them.
+    const int64_t l1 = 6144 / k.wg_rows;
+    chunk = std::max<int64_t>(1, std::min(n1 - n0, l1 / P));
+    band = chunk > 1 ? OH : std::max<int64_t>(1, std::min(OH, l1 / OW));
+  } else {
+    const int64_t per_image = g.copy + cout_g * P;  // floats the kernel reads per image
+    chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 17) / per_image));
+    band = chunk > 1 ? OH : g.band;
+  }
   const auto tile = g.pixels ? k.weight_grad_pixels_tile : k.weight_grad_tile;
-  const int64_t lanes = g.pixels ? 1 : k.vw;
   static thread_local Scratch xt_scratch;
   float* xt = g.in_place ? nullptr : xt_scratch.get(static_cast<size_t>(chunk * g.copy));
   for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
@@ -470,7 +495,7 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
                  static_cast<int>(std::min<int64_t>(k.wg_cols, g.cols - j0)),
                  dy_g + r0 * P + oh0 * OW, P, copy + oh0 * g.row_step, g.coff.data() + j0, images,
                  out_size, copy_step, rows, OW, g.row_step, g.col_step,
-                 wt_g + r0 * g.ldo + j0 * lanes, g.ldo, first);
+                 wt_g + r0 * g.ldo + j0 * k.vw, g.ldo, first);
       }
     }
   }
@@ -485,8 +510,12 @@ void add_weight_grad(float* dw, const float* wt, const Conv2dShape& s, const Wei
     for (int64_t r = r_begin; r < r_end; ++r) {
       const float* src = wt + (gr * cout_g + r) * g.ldo;
       float* dst = dw + (gr * cout_g + r) * cin_g * taps;
-      if (g.pixels)
-        for (int64_t i = 0; i < cin_g * taps; ++i) dst[i] += src[i];
+      if (g.pixels)  // VW lanes of partial sums a column
+        for (int64_t i = 0; i < cin_g * taps; ++i) {
+          float sum = 0.0f;
+          for (int64_t l = 0; l < k.vw; ++l) sum += src[i * k.vw + l];
+          dst[i] += sum;
+        }
       else
         for (int64_t ci = 0; ci < cin_g; ++ci)
           for (int64_t t = 0; t < taps; ++t)

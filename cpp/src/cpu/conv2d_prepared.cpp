@@ -60,32 +60,9 @@ const ConvTileKernel& conv_tile_kernel() {
   return chosen;
 }
 
-namespace {
-
-constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
-
-// K in slices of (nearly) equal depth: 576 as 3 x 192, not 256 + 256 + 64.
-int64_t slice_depth(int64_t K) {
-  const int64_t slices = (K + kMaxSlice - 1) / kMaxSlice;
-  return (K + slices - 1) / slices;
-}
-
-// Where the per-call copy of the input keeps each image (see the file comment).
-struct InputLayout {
-  bool in_place;           // no padding and stride 1: xq is x
-  int64_t SH, SW, Hq, Wq;  // phases per axis and each phase plane's size
-  int64_t channel, image;  // floats per channel (all its phases) and per image
-  // Bit a (b) set when some tap reads phase row a (column b): a 1x1 stride-2 convolution reads a
-  // quarter of the padded image, and only that quarter is copied. Phases past 63 are always copied.
-  uint64_t row_phases = ~uint64_t(0), col_phases = ~uint64_t(0);
-  bool reads(int64_t a, int64_t b) const {
-    return (a >= 64 || (row_phases >> a & 1)) && (b >= 64 || (col_phases >> b & 1));
-  }
-};
-
 // phases: false for the channel-vector path, whose row tiles read strided pixels themselves (its
 // copy only pads).
-InputLayout input_layout(const Conv2dShape& s, bool phases = true) {
+InputLayout input_layout(const Conv2dShape& s, bool phases) {
   InputLayout l;
   l.in_place = s.pad_h == 0 && s.pad_w == 0 && (!phases || (s.stride_h == 1 && s.stride_w == 1));
   l.SH = l.in_place || !phases ? 1 : s.stride_h;
@@ -130,6 +107,16 @@ int64_t tap_offset(const Conv2dShape& s, const InputLayout& l, int64_t c, int64_
   const int64_t rh = kh * s.dil_h, rw = kw * s.dil_w;  // in padded pixels
   const int64_t phase = (rh % l.SH) * l.SW + rw % l.SW;
   return c * l.channel + phase * l.Hq * l.Wq + (rh / l.SH) * l.Wq + rw / l.SW;
+}
+
+namespace {
+
+constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
+
+// K in slices of (nearly) equal depth: 576 as 3 x 192, not 256 + 256 + 64.
+int64_t slice_depth(int64_t K) {
+  const int64_t slices = (K + kMaxSlice - 1) / kMaxSlice;
+  return (K + slices - 1) / slices;
 }
 
 // The panel of positions [q0, q0 + cols) of a row-major [*, row] grid (output pixels, or Winograd

@@ -1,8 +1,11 @@
 // The per-instruction-set tile kernels of conv2d_prepared (conv2d_prepared_avx512.cpp, _avx2.cpp,
-// _portable.cpp), as seen by conv2d_prepared.cpp.
+// _portable.cpp), as seen by conv2d_prepared.cpp and by conv2d.cpp's backward (the weight gradient
+// kernels, and the input copy they share with the forward kernels).
 #pragma once
 
 #include <cstdint>
+
+#include "pycnn/ops/conv2d.h"
 
 namespace pycnn::cpu {
 
@@ -79,10 +82,11 @@ struct ConvTileKernel {
                            const int64_t* coff, int64_t images, int64_t dy_step, int64_t xt_step,
                            int64_t OH, int64_t OW, int64_t row_step, int64_t col_step, float* out,
                            int64_t ldo, bool first);
-  // The same for stride-1 layers with few input channels, pixels along the vectors (conv2d.cpp):
-  // out[r * ldo + j] (+)= sum over images i and output pixels of dy[i * dy_step + r * ldd + oh * OW
-  // + ow] * xp[coff[j] + i * xp_step + oh * row_step + ow], column j one (channel, kh, kw) tap of a
-  // zero-padded copy of the input; col_step must be 1.
+  // The same for layers with few input channels, pixels along the vectors (conv2d.cpp): the sum
+  // over images i and output pixels of dy[i * dy_step + r * ldd + oh * OW + ow] * xp[coff[j] + i *
+  // xp_step + oh * row_step + ow], column j one (channel, kh, kw) tap of the stride-phase copy of
+  // the input (input_layout), kept as VW partial sums at out[r * ldo + j * VW] (+)= for the caller
+  // to add up; col_step must be 1.
   void (*weight_grad_pixels_tile)(int rows, int cols, const float* dy, int64_t ldd, const float* xp,
                                   const int64_t* coff, int64_t images, int64_t dy_step,
                                   int64_t xp_step, int64_t OH, int64_t OW, int64_t row_step,
@@ -93,6 +97,28 @@ struct ConvTileKernel {
   int vw;          // floats per vector
   const char* isa;
 };
+
+// Where the per-call copy of the input keeps each image (see conv2d_prepared.cpp's file comment).
+struct InputLayout {
+  bool in_place;           // no padding and stride 1: xq is x
+  int64_t SH, SW, Hq, Wq;  // phases per axis and each phase plane's size
+  int64_t channel, image;  // floats per channel (all its phases) and per image
+  // Bit a (b) set when some tap reads phase row a (column b): a 1x1 stride-2 convolution reads a
+  // quarter of the padded image, and only that quarter is copied. Phases past 63 are always copied.
+  uint64_t row_phases = ~uint64_t(0), col_phases = ~uint64_t(0);
+  bool reads(int64_t a, int64_t b) const {
+    return (a >= 64 || (row_phases >> a & 1)) && (b >= 64 || (col_phases >> b & 1));
+  }
+};
+
+// The layout of a convolution's input copy (with phases: per stride; false for the channel-vector
+// path, whose row tiles read strided pixels themselves and whose copy only pads), each channel of
+// it built from x's plane, and where tap (c, kh, kw) of output pixel (0, 0) reads it. Defined in
+// conv2d_prepared.cpp; conv2d.cpp's weight gradient reads the same copy.
+InputLayout input_layout(const Conv2dShape& s, bool phases = true);
+void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
+                   const ConvTileKernel& kern);
+int64_t tap_offset(const Conv2dShape& s, const InputLayout& l, int64_t c, int64_t kh, int64_t kw);
 
 // The kernels for the instruction set the gemm runs (gemm_isa() honours PYCNN_GEMM_ISA, so the
 // tests can run each one).
