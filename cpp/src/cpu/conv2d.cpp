@@ -448,8 +448,8 @@ void weight_grad_copy(float* xt, const float* x_g, const Conv2dShape& s,
 }
 
 // wt rows [r_begin, r_end) of every group (+)= the sums over images [n0, n1); the first images
-// overwrite wt. Small images go through the kernel several at a time (as many as ~512 KB of copies
-// and dy hold: a 7x7 or 8x8 image alone is too few pixels to pay for loading and storing the sums); a
+// overwrite wt. Small images go through the kernel several at a time (as many as ~1 MB of copies
+// and dy hold, half of L2: a 7x7 or 8x8 image alone is too few pixels to pay for loading and storing the sums); a
 // large image alone, in bands of output rows.
 void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dShape& s,
                       const WeightGradGeometry& g, const ConvTileKernel& k, int64_t n0, int64_t n1,
@@ -466,7 +466,7 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
     band = chunk > 1 ? OH : std::max<int64_t>(1, std::min(OH, l1 / OW));
   } else {
     const int64_t per_image = g.copy + cout_g * P;  // floats the kernel reads per image
-    chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 17) / per_image));
+    chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 18) / per_image));
     band = chunk > 1 ? OH : g.band;
   }
   const auto tile = g.pixels ? k.weight_grad_pixels_tile : k.weight_grad_tile;
