@@ -1,6 +1,6 @@
 """pycnn: a small, readable CNN engine. C++ and CUDA kernels with forward and backward passes,
 driven from Python with PyTorch's names and semantics."""
-from . import _threads  # loads _C, with libgomp's idle threads set to sleep soon (see _threads.py)
+from . import _threads  # loads _C (see _threads.py: its OpenMP threads and the thread governor)
 from . import _C, _arguments, cuda, tensor_ops
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .files import load, save

@@ -3,7 +3,7 @@
     python tools/bench.py ops   [--device cpu|cuda] [--threads N] [--repeat R]
     python tools/bench.py train [--device cpu|cuda] [--models lenet5,resnet20:128,vgg16:32:infer,...]
     python tools/bench.py infer [--threads N] [--models lenet5:1,resnet18:16,mobilenet_v2:1,...]
-    python tools/bench.py contention [--threads N] [--cpus 0,1] [--spincounts 300000]
+    python tools/bench.py contention [--threads N] [--cpus 0,1] [--spincounts 30000]
 
 `ops`: forward and backward time of each op at LeNet-5, AlexNet and VGG-16 layer shapes, pycnn vs
 PyTorch, with conv/linear GFLOP/s next to numpy's float32 matmul rate (this machine's ceiling).
@@ -16,14 +16,16 @@ process of its own with the same thread count.
 `contention`: the main job's training (LeNet-5, batch 32, one epoch of 4,000 images) and a batch-1
 inference (pycnn.optimize_for_inference of ResNet-20, 1x3x32x32; PyTorch eager in no_grad), each in a
 fresh process, with the cores idle and with one busy process beside it, pycnn and PyTorch, at the
-default thread count (all the CPUs of --cpus); prints contended / idle for each. --spincounts adds pycnn
-rows run with GOMP_SPINCOUNT set so (300000 is libgomp's default: what pycnn did before it set its
-own); the 'deterministic' row trains with pycnn.use_deterministic_algorithms(True), when pycnn has it.
+default thread count (all the CPUs of --cpus); prints contended / idle for each: PyTorch, pycnn as it
+ships (libgomp's default spin and its thread governor), pycnn with the governor off
+(PYCNN_THREAD_GOVERNOR=0), and pycnn as it was before the governor (GOMP_SPINCOUNT=10000, governor
+off); --spincounts adds pycnn rows with GOMP_SPINCOUNT set so. The 'deterministic' row trains with
+pycnn.use_deterministic_algorithms(True).
 Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time (below 1 means
 pycnn is faster). Nothing here asserts: tests never time anything.
 
-pycnn and torch both link an OpenMP runtime named libgomp.so.1, and the first to load it sets the
-wait policy of every OpenMP thread in the process (pycnn/_threads.py). So pycnn is imported only in
+pycnn and torch both link an OpenMP runtime named libgomp.so.1, which one process loads once, with
+the wait policy of the environment it finds (pycnn/_threads.py). So pycnn is imported only in
 the functions that use it: the processes that measure torch or onnxruntime never load pycnn, and the
 one that measures pycnn never loads torch.
 """
@@ -478,21 +480,25 @@ def run_contention(args):
     import pycnn
 
     cpus = sorted(int(c) for c in args.cpus.split(",")) if args.cpus else sorted(os.sched_getaffinity(0))
-    rows = [("torch", None), ("pycnn", None)] + [("pycnn", count) for count in args.spincounts.split(",") if count]
+    # (library, environment, label): pycnn's default (libgomp's spin and the thread governor), the
+    # governor turned off, and what pycnn did before the governor (GOMP_SPINCOUNT=10000, no governor).
+    off = {"PYCNN_THREAD_GOVERNOR": "0"}
+    rows = [("torch", {}, "torch's default"), ("pycnn", {}, "pycnn's default"), ("pycnn", off, "governor off"),
+            ("pycnn", dict(off, GOMP_SPINCOUNT="10000"), "spin 10000, gov off")]
+    rows += [("pycnn", {"GOMP_SPINCOUNT": count}, f"GOMP_SPINCOUNT={count}")
+             for count in args.spincounts.split(",") if count]
     if hasattr(pycnn, "use_deterministic_algorithms"):
-        rows.append(("pycnn-deterministic", None))
+        rows.append(("pycnn-deterministic", {}, "pycnn's default"))
     print(f"contention: {len(cpus)} CPUs {cpus} (threads = CPUs), busy process pinned to CPU {cpus[-1]}; "
           f"train: seconds per epoch (median of {max(1, args.repeat // 3)}), infer: ms per call (median of "
           f"{20 * args.repeat}); load before: {os.getloadavg()[0]:.2f}")
     header = f"{'library':<22}{'wait policy':<22}{'task':<7}{'idle':>10}{'contended':>11}{'ratio':>7}"
     table_header(header)
-    for lib, spin in rows:
+    for lib, extra, policy in rows:
         env = dict(os.environ)
-        for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "PYCNN_THREAD_GOVERNOR"):
             env.pop(key, None)
-        if spin is not None:
-            env["GOMP_SPINCOUNT"] = spin
-        policy = f"GOMP_SPINCOUNT={spin}" if spin else ("pycnn's default" if lib != "torch" else "torch's default")
+        env.update(extra)
         for task in ("train", "infer"):
             times = []
             for contended in (False, True):
@@ -522,7 +528,7 @@ def main():
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--cpus", default=None, help="contention: the CPUs to run on, e.g. 0,1 (default: all "
                         "this process may use); the busy process takes the last")
-    parser.add_argument("--spincounts", default="300000", help="contention: extra pycnn rows with GOMP_SPINCOUNT")
+    parser.add_argument("--spincounts", default="", help="contention: extra pycnn rows with GOMP_SPINCOUNT")
     parser.add_argument("--contention-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.models = args.models or (INFER_MODELS if args.what == "infer" else "lenet5,lenet5:256,resnet20:128")

@@ -37,6 +37,7 @@
 #include "pycnn/ops/softmax.h"
 #include "pycnn/ops/softplus.h"
 #include "pycnn/ops/tanh.h"
+#include "pycnn/thread_governor.h"
 
 namespace pycnn {
 
@@ -362,6 +363,7 @@ struct Plan {
     const int before = omp_get_max_threads();  // the calling thread's setting, restored after
     if (threads > 0) omp_set_num_threads(threads);
     try {
+      cpu::govern_threads();
       plan.run(a, begin, end, times);
     } catch (...) {
       omp_set_num_threads(before);

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "pycnn/deterministic.h"
+#include "pycnn/thread_governor.h"
 
 NB_MODULE(_C, m) {
   using namespace pycnn;
@@ -17,11 +18,23 @@ NB_MODULE(_C, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
   });
-  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+  m.def("get_num_threads", [] { return cpu::requested_threads(); });
   m.def("set_num_threads", [](int n) {
     if (n <= 0) value_error("set_num_threads: expected a positive count, got ", n);
-    omp_set_num_threads(n);
+    cpu::set_requested_threads(n);
   });
+  m.def("thread_governor", [] {
+    const cpu::GovernorState g = cpu::governor_state();
+    nb::dict d;
+    d["enabled"] = g.enabled;
+    d["contended"] = g.contended;
+    d["probes"] = g.probes;
+    d["late_probes"] = g.late_probes;
+    d["last_late_us"] = g.last_late_us;
+    return d;
+  });
+  m.def("set_thread_governor", [](bool on) { cpu::set_governor_enabled(on); });
+  m.def("govern_threads", [] { cpu::govern_threads(); });
   m.def("set_deterministic", [](bool on) { deterministic_flag().store(on); });
   m.def("get_deterministic", [] { return deterministic(); });
 
