@@ -276,7 +276,7 @@ def train_worker(args):
 
         library.set_num_threads(args.threads)
         fp32_peer(library, args.device)
-        model = _torch_model(name, classes)
+        model = torch_model(name, classes)
     else:
         import pycnn as library
         import pycnn.models as zoo
@@ -309,7 +309,7 @@ INFER_MODELS = "lenet5:1,lenet5:256,resnet20:1,resnet18:1,resnet18:16,vgg16:1,mo
 MODEL_SIZES = {"lenet5": (1, 28, 10), "resnet20": (3, 32, 10)}
 
 
-def _torch_model(name, classes):
+def torch_model(name, classes):
     import torch
 
     if name == "mobilenet_v2":  # torchvision's C ops are built for CUDA torch; its models need these two
@@ -338,7 +338,7 @@ def infer_worker(args):
         import torch
 
         torch.set_num_threads(args.threads)
-        model = _torch_model(name, classes).eval()
+        model = torch_model(name, classes).eval()
         tx = torch.from_numpy(x)
 
         def run():
@@ -398,122 +398,13 @@ def run_infer(args):
             path = os.path.join(folder, f"{name}.onnx")
             if not os.path.exists(path):
                 torch.manual_seed(0)
-                torch.onnx.export(_torch_model(name, classes).eval(), (torch.randn(1, channels, size, size),), path,
+                torch.onnx.export(torch_model(name, classes).eval(), (torch.randn(1, channels, size, size),), path,
                                   dynamo=False, opset_version=17, input_names=["input"],
                                   dynamic_axes={"input": {0: "batch"}})
             times = {lib: time_in_process(worker_argv(args, lib, name, batch, path), lib) for lib in libs}
             ours = times["pycnn-session"]
             print(f"{name:<14}{batch:>6}" + "".join(f"{times[lib]:19.3f}" for lib in libs)
                   + f"{ours / times['torch']:9.2f}{ours / times['onnxruntime']:8.2f}")
-
-
-def contention_worker(args):
-    """One library, one task, in this process; prints seconds (train: the epoch; infer: the median call)."""
-    lib, task = args.contention_worker
-    threads = len(os.sched_getaffinity(0))
-    rng = np.random.default_rng(0)
-    if task == "train":
-        x = rng.random((4000, 1, 28, 28), dtype=np.float32)
-        y = rng.integers(0, 10, 4000)
-        batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 4000, 32)]
-    else:
-        x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
-    if lib == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        torch.manual_seed(0)
-        model = _torch_model("lenet5" if task == "train" else "resnet20", 10)
-        if task == "train":
-            opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-            def run():
-                for bx, by in batches:
-                    opt.zero_grad()
-                    torch.nn.functional.cross_entropy(model(torch.from_numpy(bx)), torch.from_numpy(by)).backward()
-                    opt.step()
-        else:
-            model.eval()
-            tx = torch.from_numpy(x)
-
-            def run():
-                with torch.no_grad():
-                    model(tx)
-    else:
-        import pycnn
-        import pycnn.models as zoo
-        import pycnn.nn.functional as F
-
-        pycnn.set_num_threads(threads)
-        pycnn.manual_seed(0)
-        if lib == "pycnn-deterministic":
-            pycnn.use_deterministic_algorithms(True)
-        if task == "train":
-            model = zoo.lenet5(num_classes=10)
-            opt = pycnn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-            def run():
-                for bx, by in batches:
-                    opt.zero_grad()
-                    F.cross_entropy(model(pycnn.from_numpy(bx)), pycnn.from_numpy(by)).backward()
-                    opt.step()
-        else:
-            plan = pycnn.optimize_for_inference(zoo.resnet20(num_classes=10).eval(), x)
-
-            def run():
-                plan(x)
-    if task == "train":
-        run()  # warm-up epoch
-        print(median_time(run, max(1, args.repeat // 3)))
-    else:
-        print(median_time(run, 20 * args.repeat))
-
-
-def _busy(cpu):
-    """A process that spins on ``cpu`` (None: anywhere) until killed."""
-    code = "import os, sys\n" + (f"os.sched_setaffinity(0, {{{cpu}}})\n" if cpu is not None else "") + \
-        "while True:\n    pass\n"
-    return subprocess.Popen([sys.executable, "-c", code])
-
-
-def run_contention(args):
-    import pycnn
-
-    cpus = sorted(int(c) for c in args.cpus.split(",")) if args.cpus else sorted(os.sched_getaffinity(0))
-    # (library, environment, label): pycnn's default (libgomp's spin and the thread governor), the
-    # governor turned off, and what pycnn did before the governor (GOMP_SPINCOUNT=10000, no governor).
-    off = {"PYCNN_THREAD_GOVERNOR": "0"}
-    rows = [("torch", {}, "torch's default"), ("pycnn", {}, "pycnn's default"), ("pycnn", off, "governor off"),
-            ("pycnn", dict(off, GOMP_SPINCOUNT="10000"), "spin 10000, gov off")]
-    rows += [("pycnn", {"GOMP_SPINCOUNT": count}, f"GOMP_SPINCOUNT={count}")
-             for count in args.spincounts.split(",") if count]
-    if hasattr(pycnn, "use_deterministic_algorithms"):
-        rows.append(("pycnn-deterministic", {}, "pycnn's default"))
-    print(f"contention: {len(cpus)} CPUs {cpus} (threads = CPUs), busy process pinned to CPU {cpus[-1]}; "
-          f"train: seconds per epoch (median of {max(1, args.repeat // 3)}), infer: ms per call (median of "
-          f"{20 * args.repeat}); load before: {os.getloadavg()[0]:.2f}")
-    header = f"{'library':<22}{'wait policy':<22}{'task':<7}{'idle':>10}{'contended':>11}{'ratio':>7}"
-    table_header(header)
-    for lib, extra, policy in rows:
-        env = dict(os.environ)
-        for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "PYCNN_THREAD_GOVERNOR"):
-            env.pop(key, None)
-        env.update(extra)
-        for task in ("train", "infer"):
-            times = []
-            for contended in (False, True):
-                busy = _busy(cpus[-1]) if contended else None
-                try:
-                    times.append(time_in_process(["contention", "--repeat", str(args.repeat), "--contention-worker",
-                                                  lib, task], f"{lib} {task}", env=env,
-                                                 preexec_fn=lambda: os.sched_setaffinity(0, cpus)))
-                finally:
-                    if busy is not None:
-                        busy.kill()
-                        busy.wait()
-            scale, unit = (1, "s") if task == "train" else (1e3, "ms")
-            print(f"{lib:<22}{policy:<22}{task:<7}{times[0] * scale:9.3f}{unit:<1}{times[1] * scale:10.3f}{unit:<1}"
-                  f"{times[1] / times[0]:7.2f}")
 
 
 def main():
@@ -535,13 +426,19 @@ def main():
     if args.worker:
         return {"train": train_worker, "infer": infer_worker}[args.what](args)
     if args.contention_worker:
+        from bench_contention import contention_worker
+
         return contention_worker(args)
     if args.device == "cuda":
         import pycnn
 
         if not pycnn.cuda.is_available():
             sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
-    {"ops": run_ops, "train": run_train, "infer": run_infer, "contention": run_contention}[args.what](args)
+    if args.what == "contention":
+        from bench_contention import run_contention
+
+        return run_contention(args)
+    {"ops": run_ops, "train": run_train, "infer": run_infer}[args.what](args)
 
 
 if __name__ == "__main__":
