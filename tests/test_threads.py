@@ -85,30 +85,37 @@ def test_the_governor_yields_the_cores_to_busy_processes_and_takes_them_back():
     x = pycnn.tensor(rng.standard_normal((2, 16, 24, 24)).astype(np.float32))
     w = pycnn.tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32))
     expected = pycnn.nn.functional.conv2d(x, w, padding=1).numpy()
-    busy = _busy_processes(os.cpu_count())
+    pycnn.set_num_threads(2)
     try:
-        pycnn.set_num_threads(2)
-        deadline = time.monotonic() + 20
-        while not _C.thread_governor()["contended"] and time.monotonic() < deadline:
+        # Whether the cores are free to begin with (other jobs on a shared machine hold them too).
+        began_free = _wait_for_verdict(x, w, contended=False, seconds=3)
+        busy = _busy_processes(os.cpu_count())
+        try:
+            assert _wait_for_verdict(x, w, contended=True, seconds=20), _C.thread_governor()
+            assert "one thread: another process is using the cores" in pycnn.openmp_wait_policy()
+            assert pycnn.get_num_threads() == 2
             got = pycnn.nn.functional.conv2d(x, w, padding=1).numpy()
-        state = _C.thread_governor()
-        assert state["contended"], state
-        assert "one thread: another process is using the cores" in pycnn.openmp_wait_policy()
-        assert pycnn.get_num_threads() == 2
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    finally:
-        for p in busy:
-            p.kill()
-            p.wait()
-    try:
-        deadline = time.monotonic() + 20
-        while _C.thread_governor()["contended"] and time.monotonic() < deadline:
-            pycnn.nn.functional.conv2d(x, w, padding=1)
-            time.sleep(0.01)
-        assert not _C.thread_governor()["contended"], _C.thread_governor()
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        finally:
+            for p in busy:
+                p.kill()
+                p.wait()
+        if not began_free:
+            pytest.skip("other processes kept the cores busy before the test: the release cannot be seen")
+        assert _wait_for_verdict(x, w, contended=False, seconds=20), _C.thread_governor()
         assert pycnn.get_num_threads() == 2
     finally:
         pycnn.set_num_threads(before)
+
+
+def _wait_for_verdict(x, w, contended, seconds):
+    """Runs convolutions (each lets the governor probe) until its verdict is `contended`, for at most
+    `seconds`; returns whether it got there."""
+    deadline = time.monotonic() + seconds
+    while _C.thread_governor()["contended"] != contended and time.monotonic() < deadline:
+        pycnn.nn.functional.conv2d(x, w, padding=1)
+        time.sleep(0.005)
+    return _C.thread_governor()["contended"] == contended
 
 
 def test_the_governor_can_be_turned_off():

@@ -523,27 +523,30 @@ void add_weight_grad(float* dw, const float* wt, const Conv2dShape& s, const Wei
     }
 }
 
-// The whole weight gradient, dw (+)= ... over the batch. Threads take whole images (each its own
-// sums, added in thread order) when there are enough images; otherwise, and in deterministic mode,
-// they take output channels (every thread reads every image; a sum's order then never depends on
-// the threads).
+// The whole weight gradient, dw (+)= ... over the batch. Threads take whole images (each part its own
+// sums, added in part order) when there are enough images; in deterministic mode the parts are a
+// fixed number of image groups, whatever the threads, so the rounding does not depend on them.
+// With fewer images than threads the threads take output channels instead (every thread reads every
+// image; each sum is one thread's, in image order).
 void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& s,
                  const ConvTileKernel& k, bool pixels) {
   const WeightGradGeometry g = weight_grad_geometry(s, k, pixels);
   const int threads = omp_get_max_threads();
   const int64_t cout_g = s.cout_per_group(), wt_size = s.groups * cout_g * g.ldo;
   ParallelErrors errors;
-  if (!deterministic() && s.N >= threads && threads > 1) {
-    std::vector<CachedVector<float>> parts(threads);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int p = 0; p < threads; ++p)
+  const bool fixed = deterministic();
+  if (fixed || (s.N >= threads && threads > 1)) {
+    const int64_t count = fixed ? std::min<int64_t>(s.N, kDeterministicGroups) : threads;
+    std::vector<CachedVector<float>> parts(count);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && count > 1)
+    for (int64_t p = 0; p < count; ++p)
       errors.run([&] {
-        const int64_t n0 = s.N * p / threads, n1 = s.N * (p + 1) / threads;
+        const int64_t n0 = s.N * p / count, n1 = s.N * (p + 1) / count;
         parts[p].assign(wt_size, 0.0f);
         weight_grad_sums(parts[p].data(), dy, x, s, g, k, n0, n1, 0, cout_g);
       });
     errors.rethrow();
-    for (int p = 0; p < threads; ++p) add_weight_grad(dw, parts[p].data(), s, g, k, 0, cout_g);
+    for (int64_t p = 0; p < count; ++p) add_weight_grad(dw, parts[p].data(), s, g, k, 0, cout_g);
     return;
   }
   CachedVector<float> wt(wt_size);
