@@ -3,7 +3,8 @@
 1. parse and validate (pycnn.onnx.parse): every problem at once (unknown op or attribute, missing
    value, cycle, bad tensor data);
 2. ``fold_constants`` (pycnn.graph.passes): each value becomes a network value, a constant (computed
-   now) or a shape (computed on the host at run time, so that any batch size works);
+   now) or a shape (computed on the host at run time, so that any batch size works); then
+   ``fuse_local_response_norm`` puts pycnn's LRN kernel in place of PyTorch's LocalResponseNorm export;
 3. bind the weights: float initializers feeding a weight slot become Parameters, batch-norm
    statistics buffers (pycnn.onnx.weights);
 4. ``prune_unused``, then ``plan_memory``: what remains is the network, freeing each activation
@@ -25,6 +26,8 @@ _BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, Mem
 def _build(parsed):
     ir = parsed.ir
     problems = passes.fold_constants(ir, IMPORTERS)
+    if not problems:
+        passes.fuse_local_response_norm(ir)
     graph = Graph(ir, parsed.opset, parsed.input_dims)
     graph._weights, weight_problems = bind_weights(graph, ir, IMPORTERS)
     problems += weight_problems
