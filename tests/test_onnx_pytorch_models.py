@@ -6,12 +6,8 @@ import pytest
 pytest.importorskip("onnx")
 import onnx_pytorch_models as models  # noqa: E402
 
-# The models pycnn refuses, by what is missing (issue 12's remaining work).
-KNOWN_REFUSED = {
-    **{f"pytorch-converted/test_{name}": "3-d convolution (N, C, D, H, W)" for name in (
-        "Conv3d", "Conv3d_dilated", "Conv3d_dilated_strided", "Conv3d_groups", "Conv3d_no_bias", "Conv3d_stride",
-        "Conv3d_stride_padding")},
-}
+# The models pycnn refuses, by what is missing (none since 3-d Conv, int64 and double inputs load).
+KNOWN_REFUSED = {}
 
 
 def test_pytorch_models_load_and_match_their_stored_outputs():

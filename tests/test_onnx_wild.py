@@ -515,8 +515,10 @@ UNSUPPORTED = {
                     "'c8' \\(Conv, opset 13\\): input 1 \\('w'\\) is int8.*float32"),
     "string tensor": ([make_node("Identity", ["x"], ["y"])],
                       [helper.make_tensor("names", TensorProto.STRING, [1], [b"cat"])], "data type string"),
-    "3-d conv": ([make_node("Conv", ["x", "w"], ["y"], name="c3d")], [make_initializer("w", _f32(2, 3, 1, 1, 1))],
-                 "'c3d' \\(Conv, opset 13\\): .*2-d"),
+    "3-d conv transpose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="c3d", kernel_shape=[1, 1, 1])],
+                           [make_initializer("w", _f32(3, 2, 1, 1, 1))],
+                           "'c3d' \\(ConvTranspose, opset 13\\): kernel_shape \\[1, 1, 1\\] is 3-d; pycnn transposes "
+                           "convolutions of \\(N, C, L\\) and \\(N, C, H, W\\) tensors only"),
 }
 
 

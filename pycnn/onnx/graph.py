@@ -98,9 +98,7 @@ class Graph(Module):
         ONNX type, for the host (the Tensor must be int64, pycnn's integer dtype); a float one as it is
         (float32: a double or float16 input is computed in float32, as ``load`` warns)."""
         host_dtype = self._ir.host_inputs.get(name)
-        if host_dtype is None:
-            if x.dtype != "float32":
-                raise TypeError(f"Graph: input {name!r} is a float input of the model, got a {x.dtype} Tensor")
+        if host_dtype is None:  # (an int64 Tensor here is refused by the first op that reads it, by name)
             return x
         if x.dtype != "int64":
             raise TypeError(f"Graph: input {name!r} is {np.dtype(host_dtype).name} in the model (integer data such "
