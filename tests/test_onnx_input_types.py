@@ -153,3 +153,18 @@ def test_a_float32_model_still_refuses_double_weights_and_odd_input_types():
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 pycnn.onnx.load(model)
+
+
+def test_check_summary_and_export_of_a_graph_with_integer_inputs():
+    """check runs it on zero indices, summary feeds int64 zeros, export says what it cannot write."""
+    net = torch.nn.Sequential(torch.nn.Embedding(11, 5), torch.nn.Flatten(), torch.nn.Linear(15, 3))
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (torch.zeros(2, 3, dtype=torch.long),), buffer, opset_version=13, dynamo=False)
+    report = str(pycnn.onnx.check(buffer.getvalue()))
+    assert "run on cpu: forward and backward ok (input (2, 3) -> output (2, 3))" in report, report
+    graph = pycnn.onnx.load(buffer.getvalue())
+    assert graph.input_dtype(graph.input_names[0]) == "int64"
+    summary = pycnn.summary(graph, (3,))
+    assert [row.output_shape for row in summary.rows] == [(1, 3, 5), (1, 15), (1, 3)] and summary.total_params == 103
+    with pytest.raises(pycnn.onnx.OnnxExportError, match="export: writes models with one float32 input.*int64"):
+        pycnn.onnx.export(graph, "unused.onnx", (2, 3))

@@ -93,6 +93,11 @@ class Graph(Module):
         results = tuple(self._output(name, values, device) for name in self.output_names)
         return results[0] if len(results) == 1 else results
 
+    def input_dtype(self, name):
+        """The dtype of the Tensor the graph takes for input ``name``: "int64" for an integer or bool input
+        of the model (computed on the host in its ONNX type), "float32" otherwise."""
+        return "int64" if name in self._ir.host_inputs else "float32"
+
     def _input_value(self, name, x):
         """The value of graph input ``name``: an integer input (``ir.host_inputs``) as a numpy array of its
         ONNX type, for the host (the Tensor must be int64, pycnn's integer dtype); a float one as it is
