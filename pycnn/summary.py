@@ -198,7 +198,8 @@ def summary(model, input_shape, device="cpu"):
     try:
         model.eval()
         with no_grad():
-            model(zeros(*shape, device=device))
+            x = zeros(*shape, device=device)
+            model(x.long() if graph and model.input_dtype(model.input_names[0]) == "int64" else x)
     finally:
         for handle in handles:
             handle.remove()

@@ -6,7 +6,8 @@ A value is a name. Each value has a kind once ``fold_constants`` has run:
 - ``DYNAMIC``: computed from the graph inputs by the network's ops, as pycnn Tensors (with gradients);
 - ``CONSTANT``: known before the network runs (an initializer, or folded from initializers);
 - ``SHAPE``: a small numpy array computed on the host at run time from the shape of a dynamic value
-  (Shape -> Gather -> Concat -> Reshape chains), so that any batch size works.
+  (Shape -> Gather -> Concat -> Reshape chains), so that any batch size works, or from an integer
+  graph input (``GraphIR.host_inputs``: an embedding's indices).
 
 Nothing here knows a file format: a loader (pycnn.onnx) builds the nodes and names the ops.
 """
@@ -106,11 +107,18 @@ class GraphIR:
     constants: {name: numpy array}: the initializers and what ``fold_constants`` computed from them.
     kinds: {value name: DYNAMIC, CONSTANT or SHAPE}, set by ``fold_constants``.
     free_after: for each node, the values no later node reads (set by ``plan_memory``).
+    host_inputs: {input name: numpy dtype} of the inputs that are integer data (indices, lengths): they
+        are SHAPE values, fed as numpy arrays of that dtype and computed on the host.
+    network_floats: the float dtypes (numpy names) the network's constants and weights may have; they
+        are read as float32. "float32" only, unless the graph's inputs are of another float type
+        (a double model, computed in float32).
     """
 
-    def __init__(self, nodes, inputs, outputs, initializers):
+    def __init__(self, nodes, inputs, outputs, initializers, host_inputs=None):
         self.nodes = list(nodes)
         self.inputs, self.outputs = list(inputs), list(outputs)
+        self.host_inputs = dict(host_inputs or {})
+        self.network_floats = {"float32"}
         self.initializers = dict(initializers)
         self.constants = dict(initializers)
         self.kinds = {}

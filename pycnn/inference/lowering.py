@@ -329,5 +329,5 @@ def lower_local_response_norm(ctx, node):
     if not ctx.dynamic(x) or len(shape) < 2:
         return None
     return Native([x], lambda plan, offset: plan.add_local_response_norm(
-        node.name, offset(y), offset(x), list(shape), size, (size - 1) // 2, node.attr("alpha", 1e-4),
-        node.attr("beta", 0.75), node.attr("bias", 1.0)))
+        node.name, offset(y), offset(x), list(shape), size, node.attr("window_before", (size - 1) // 2),
+        node.attr("alpha", 1e-4), node.attr("beta", 0.75), node.attr("bias", 1.0)))

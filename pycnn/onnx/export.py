@@ -131,6 +131,9 @@ def export(model, path, input_shape, opset=17):
     shape = tuple(input_shape)
     if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in shape):
         raise ValueError(f"export: expected input_shape to be positive ints like (1, 3, 224, 224), got {input_shape!r}")
+    if hasattr(model, "input_dtype") and any(model.input_dtype(n) != "float32" for n in model.input_names):
+        raise OnnxExportError(f"export: writes models with one float32 input; this graph's inputs "
+                              f"{[(n, model.input_dtype(n)) for n in model.input_names]} include integer ones")
     require_folder(path, "export")  # before the trace: a missing folder is FileNotFoundError, never created
     params = list(model.named_parameters()) + list(model.named_buffers())
     device = params[0][1].device if params else "cpu"

@@ -78,7 +78,7 @@ class Graph(Module):
                                                     for d, s in list(zip(dims, x.shape))[1:])):
                 raise ValueError(f"Graph: input {name!r} has shape {tuple(x.shape)}, the model declares "
                                  f"{tuple('N' if d in (None, 0) else d for d in dims)}")
-            values[name] = x
+            values[name] = self._input_value(name, x)
             device = x.device
 
         def read_input(node, index, values, as_tensor):
@@ -92,6 +92,28 @@ class Graph(Module):
                          self.__dict__.get("_observe"))  # pycnn.summary sets _observe for one pass
         results = tuple(self._output(name, values, device) for name in self.output_names)
         return results[0] if len(results) == 1 else results
+
+    def input_dtype(self, name):
+        """The dtype of the Tensor the graph takes for input ``name``: "int64" for an integer or bool input
+        of the model (computed on the host in its ONNX type), "float32" otherwise."""
+        return "int64" if name in self._ir.host_inputs else "float32"
+
+    def _input_value(self, name, x):
+        """The value of graph input ``name``: an integer input (``ir.host_inputs``) as a numpy array of its
+        ONNX type, for the host (the Tensor must be int64, pycnn's integer dtype); a float one as it is
+        (float32: a double or float16 input is computed in float32, as ``load`` warns)."""
+        host_dtype = self._ir.host_inputs.get(name)
+        if host_dtype is None:  # (an int64 Tensor here is refused by the first op that reads it, by name)
+            return x
+        if x.dtype != "int64":
+            raise TypeError(f"Graph: input {name!r} is {np.dtype(host_dtype).name} in the model (integer data such "
+                            f"as indices), got a {x.dtype} Tensor; make it with pycnn.tensor(integer array)")
+        array = x.to("cpu").numpy()
+        value = array.astype(host_dtype)
+        if not np.array_equal(value.astype(np.int64), array):
+            raise ValueError(f"Graph: input {name!r} holds values outside the range of its type "
+                             f"{np.dtype(host_dtype).name} (from {array.min()} to {array.max()})")
+        return value
 
     def _output(self, name, values, device):
         """A graph output as a Tensor: a shape computed on the host keeps its integer type (int64;

@@ -3,17 +3,20 @@
 1. parse and validate (pycnn.onnx.parse): every problem at once (unknown op or attribute, missing
    value, cycle, bad tensor data);
 2. ``fold_constants`` (pycnn.graph.passes): each value becomes a network value, a constant (computed
-   now) or a shape (computed on the host at run time, so that any batch size works);
+   now) or a shape (computed on the host at run time, so that any batch size works); then
+   ``fuse_local_response_norm`` puts pycnn's LRN kernel in place of PyTorch's LocalResponseNorm export;
 3. bind the weights: float initializers feeding a weight slot become Parameters, batch-norm
    statistics buffers (pycnn.onnx.weights);
 4. ``prune_unused``, then ``plan_memory``: what remains is the network, freeing each activation
    after its last reader.
 """
+import warnings
+
 from ..graph import passes
 from .errors import OnnxImportError
 from .graph import Graph
 from .ops import IMPORTERS
-from .parse import ParsedModel, parse_model
+from .parse import DTYPE_NAMES, ParsedModel, parse_model
 from .weights import bind_weights
 
 # What building a graph from a hostile but parseable model may raise; reported as OnnxImportError.
@@ -23,6 +26,8 @@ _BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, Mem
 def _build(parsed):
     ir = parsed.ir
     problems = passes.fold_constants(ir, IMPORTERS)
+    if not problems:
+        passes.fuse_local_response_norm(ir)
     graph = Graph(ir, parsed.opset, parsed.input_dims)
     graph._weights, weight_problems = bind_weights(graph, ir, IMPORTERS)
     problems += weight_problems
@@ -31,6 +36,16 @@ def _build(parsed):
     passes.prune_unused(ir)
     passes.plan_memory(ir)
     return graph
+
+
+def _warn_other_floats(parsed):
+    """pycnn computes in float32: a model whose inputs are double or float16 is computed in float32,
+    its constants and weights of that type read as float32, its float outputs returned as float32."""
+    others = {name: DTYPE_NAMES[elem] for name, elem in parsed.input_types.items() if elem in (10, 11)}
+    if others:
+        warnings.warn(f"pycnn.onnx.load: input(s) {', '.join(f'{n!r} ({t})' for n, t in others.items())} are computed "
+                      "in float32, pycnn's float type: the model's double and float16 constants and weights are "
+                      "read as float32 and its float outputs come back as float32", UserWarning, stacklevel=3)
 
 
 def build_graph(parsed):
@@ -54,4 +69,6 @@ def load(source):
     if parsed.problems:
         raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
                               f"{', '.join(sorted(IMPORTERS))})", parsed.problems)
-    return build_graph(parsed)
+    graph = build_graph(parsed)
+    _warn_other_floats(parsed)
+    return graph

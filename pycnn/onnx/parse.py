@@ -27,6 +27,10 @@ _DTYPES = {
 DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
                8: "string", 9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64",
                16: "bfloat16"}
+# Graph input types: the float ones enter the network as float32 Tensors; the integer and bool ones are
+# computed on the host as numpy arrays of their own type (an embedding's indices, a length).
+FLOAT_INPUTS = (1, 10, 11)
+HOST_INPUTS = {elem: _DTYPES[elem][0] for elem in (2, 3, 4, 5, 6, 7, 9, 12, 13)}
 
 
 def require_onnx():
@@ -262,7 +266,11 @@ class ParsedModel:
             self.problems.append(problem(None, "the graph has no input"))
         if not outputs:
             self.problems.append(problem(None, "the graph has no output"))
-        self.ir = GraphIR(self._read_nodes(g, base_dir), [i.name for i in inputs], outputs, initializers)
+        self.ir = GraphIR(self._read_nodes(g, base_dir), [i.name for i in inputs], outputs, initializers,
+                          host_inputs={name: HOST_INPUTS[elem] for name, elem in self.input_types.items()
+                                       if elem in HOST_INPUTS})
+        self.ir.network_floats |= {np.dtype(_DTYPES[elem][0]).name for elem in self.input_types.values()
+                                   if elem in FLOAT_INPUTS}
         self.problems += self.ir.sort()
         self.nodes = self.ir.nodes
         used = set(outputs)
@@ -293,17 +301,23 @@ class ParsedModel:
         return initializers
 
     def _check_inputs(self, inputs):
+        """Problems of the graph inputs, and ``input_types``: {name: ONNX element type}. float, double and
+        float16 inputs enter the network (computed in float32, pycnn's one float type); integer and bool
+        inputs (indices, lengths) are computed on the host, as shapes are (``host_inputs``)."""
         names = [i.name for i in inputs]
         for name in sorted({n for n in names if names.count(n) > 1}):
             self.problems.append(problem(None, f"graph input {name!r} is declared twice"))
+        self.input_types = {}
         for i in inputs:
             elem = i.type.tensor_type.elem_type if i.type.HasField("tensor_type") else None
             if elem is None and i.type.WhichOneof("value") is not None:
                 self.problems.append(problem(None, f"graph input {i.name!r} is a {i.type.WhichOneof('value')}, "
                                                    "not a tensor"))
-            elif elem not in (None, 0, 1):
+            elif elem not in (None, 0) and elem not in FLOAT_INPUTS and elem not in HOST_INPUTS:
                 self.problems.append(problem(None, f"graph input {i.name!r} is {DTYPE_NAMES.get(elem, elem)}; pycnn "
-                                                   "computes in float32"))
+                                                   "takes float, double, float16, integer and bool inputs"))
+            else:
+                self.input_types[i.name] = elem or 1
 
     def _read_nodes(self, g, base_dir):
         nodes = []

@@ -17,7 +17,7 @@ from ..inference.plan import InferencePlan
 from .errors import OnnxImportError
 from .loader import build_graph
 from .ops import IMPORTERS
-from .parse import ParsedModel, parse_model
+from .parse import DTYPE_NAMES, ParsedModel, parse_model
 
 _PROVIDERS = ("CPUExecutionProvider",)
 _FLOAT32 = np.dtype(np.float32)
@@ -65,6 +65,11 @@ class InferenceSession:
         if parsed.problems:
             raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
                                   f"{', '.join(sorted(IMPORTERS))})", parsed.problems)
+        others = {name: elem for name, elem in parsed.input_types.items() if elem != 1}
+        if others:  # the inference plan runs float32 arrays; the trainable Graph takes the others
+            raise OnnxImportError("InferenceSession runs models whose inputs are float32; input(s) "
+                                  + ", ".join(f"{n!r} ({DTYPE_NAMES.get(e, e)})" for n, e in others.items())
+                                  + " are not: run the model with pycnn.onnx.load")
         graph = build_graph(parsed)
         declared = {v.name: _declared_shape(v) for v in list(model.graph.input) + list(model.graph.output)}
         self._inputs = [NodeArg(name, declared.get(name)) for name in graph.input_names]

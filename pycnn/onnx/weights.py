@@ -71,7 +71,8 @@ def _weight_layout(ir, op, node, index, name):
 
 
 def bind_weights(module, ir, ops):
-    """Registers on ``module`` a Parameter (or a buffer) for each float32 constant a network node reads
+    """Registers on ``module`` a float32 Parameter (or a buffer) for each float constant (float32, or a
+    type in ``ir.network_floats``) a network node reads
     in a data input, once per (value, layout), fills ``module.onnx_names`` and returns
     ({(value name, layout): attribute name}, problems)."""
     weights = {}
@@ -83,13 +84,14 @@ def bind_weights(module, ir, ops):
         op = ops[node.op]
         static = op.static_inputs(node)
         for i, name in enumerate(node.inputs):
-            if not name or i in static or ir.kinds.get(name) != CONSTANT or ir.constants[name].dtype != np.float32:
+            if not name or i in static or ir.kinds.get(name) != CONSTANT or \
+                    ir.constants[name].dtype.name not in ir.network_floats:
                 continue
             layout = _weight_layout(ir, op, node, i, name)
             if layout is None or (name, layout) in weights:
                 continue
             value = ir.constants[name]
-            stored = to_layout(value, "as_is" if layout == "buffer" else layout)
+            stored = to_layout(value.astype(np.float32, copy=False), "as_is" if layout == "buffer" else layout)
             if stored is None:
                 problems.append(problem(node, f"weight {name!r} of shape {value.shape} has a layout pycnn cannot "
                                               "use here"))

@@ -3,6 +3,7 @@
 
 The order a loader runs them in (pycnn.onnx.load):
 1. ``fold_constants``: the kind of every value; constant subgraphs computed at import;
+   then ``fuse_local_response_norm``: PyTorch's LocalResponseNorm export becomes one LRN node;
 2. (the loader binds weights to Parameters)
 3. ``prune_unused``: only what reaches an output stays;
 4. ``plan_memory``: when each value can be freed; always last.
@@ -17,9 +18,11 @@ below, and called between ``prune_unused`` and ``plan_memory`` by the plan that 
 from .fold_batch_norm import fold_batch_norm
 from .fold_constants import FOLD_ERRORS, fold_constants
 from .fuse_conv import fuse_conv, fused_conv_op
+from .fuse_local_response_norm import fuse_local_response_norm
 from .plan_memory import plan_memory
 from .prune_unused import prune_unused
 from .remove_identity import remove_identity
 
-__all__ = ["FOLD_ERRORS", "fold_batch_norm", "fold_constants", "fuse_conv", "fused_conv_op", "plan_memory",
+__all__ = ["FOLD_ERRORS", "fold_batch_norm", "fold_constants", "fuse_conv", "fused_conv_op",
+           "fuse_local_response_norm", "plan_memory",
            "prune_unused", "remove_identity"]

@@ -14,8 +14,9 @@ Limits, each reported as a problem naming the node rather than computed wrongly:
 - an op without ``on_tensors`` (Shape, Gather, Cast...) on the network's values is refused;
 - an input an op needs before the network runs (``Op.static_inputs``: a Reshape's shape, Pad's pads)
   must not depend on the network's values;
-- a constant feeding an op in the network must be float32 (except in the op's ``any_dtype_inputs``,
-  which the loader converts), and pass the op's ``check_constants``;
+- a constant feeding an op in the network must be float32 (or of a float type in
+  ``ir.network_floats``: a double model's constants, read as float32; any type in the op's
+  ``any_dtype_inputs``, which the loader converts), and pass the op's ``check_constants``;
 - a fold that raises (a bad index, a huge ConstantOfShape) is reported with its error.
 """
 import numpy as np
@@ -54,7 +55,7 @@ def _network_input_problems(ir, node, op, in_kinds):
     known = [ir.constants.get(name) if name and ir.kinds.get(name) == CONSTANT else None for name in node.inputs]
     problems += [problem(node, message) for message in op.check_constants(node, known)]
     for i, value in enumerate(known):
-        if value is not None and i not in static and value.dtype != np.float32 and \
+        if value is not None and i not in static and value.dtype.name not in ir.network_floats and \
                 i not in getattr(op, "any_dtype_inputs", ()):
             problems.append(problem(node, f"input {i} ({node.inputs[i]!r}) is {_dtype_name(value)}; pycnn computes "
                                           "in float32 (the model should Cast it)"))
@@ -83,7 +84,7 @@ def fold_constants(ir, ops, keep_weights_trainable=True):
     Transpose or Reshape folds like any other constant."""
     problems = []
     for name in ir.inputs:
-        ir.kinds[name] = DYNAMIC
+        ir.kinds[name] = SHAPE if name in ir.host_inputs else DYNAMIC
     for name in ir.initializers:
         ir.kinds[name] = CONSTANT
     kept = []

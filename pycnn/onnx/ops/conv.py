@@ -1,5 +1,6 @@
-"""ONNX Conv <-> pycnn conv2d (1-d and 2-d convolution, any group count, dilation and padding;
-asymmetric pads are applied explicitly before a symmetric convolution), ConvTranspose <-> pycnn
+"""ONNX Conv <-> pycnn conv2d (1-d, 2-d and 3-d convolution, any group count, dilation and padding;
+asymmetric pads are applied explicitly before a symmetric convolution; a 3-d one is a sum of 2-d ones
+over the kernel's depth, :func:`_conv3d`), ConvTranspose <-> pycnn
 conv_transpose2d (1-d and 2-d; pads, output_padding, output_shape, auto_pad)."""
 from ... import tensor_ops
 from ...nn import functional as F
@@ -11,6 +12,7 @@ from ...nn.functional.conv_transpose import (
 )
 from ..errors import OnnxExportError
 from .common import shape_of
+from .pad import pad
 from .registry import exporter, importer
 from .window import as_2d, back_to_1d, spatial_pads, symmetric_padding, window_problems
 
@@ -24,9 +26,9 @@ def _conv_constant_problems(node, values):
     w = values[1]
     if w is None:
         return []
-    if w.ndim not in (3, 4):
-        return [f"weight {node.inputs[1]!r} has shape {w.shape}; pycnn convolves 1-d and 2-d: expected "
-                "(M, C/group, kL) or (M, C/group, kH, kW)"]
+    if w.ndim not in (3, 4, 5):
+        return [f"weight {node.inputs[1]!r} has shape {w.shape}; pycnn convolves 1-d, 2-d and 3-d: expected "
+                "(M, C/group, kL), (M, C/group, kH, kW) or (M, C/group, kD, kH, kW)"]
     problems = []
     kernel = node.attr("kernel_shape")
     if kernel is not None and list(kernel) != list(w.shape[2:]):
@@ -41,13 +43,16 @@ def _conv_constant_problems(node, values):
 
 
 @importer("Conv", check=_conv_problems, check_constants=_conv_constant_problems, weights={1: "as_is", 2: "as_is"},
-          inputs=(2, 3), ranks={0: (3, 4)}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
+          inputs=(2, 3), ranks={0: (3, 5)}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def import_conv(node, inputs, training):
-    """2-d, or 1-d over (N, C, L) as 2-d over (N, C, 1, L) with the weight viewed as (M, C/group, 1, kL)."""
+    """2-d; 1-d over (N, C, L) as 2-d over (N, C, 1, L) with the weight viewed as (M, C/group, 1, kL);
+    3-d over (N, C, D, H, W) as :func:`_conv3d`."""
     x, w, b = inputs[0], inputs[1], (inputs[2] if len(inputs) > 2 else None)
     if x.ndim != w.ndim:
         raise ValueError(f"Conv {node.name!r}: input of shape {shape_of(x)} and weight of shape {shape_of(w)} "
                          "have different ranks")
+    if x.ndim == 5:
+        return (_conv3d(node, x, w, b),)
     node, x = as_2d(node, x)
     if w.ndim == 3:
         w = tensor_ops.reshape(w, (w.shape[0], w.shape[1], 1, w.shape[2]))
@@ -64,6 +69,40 @@ def _conv2d(node, x, w, b):
     return F.conv2d(x, w, b, tuple(strides), padding, tuple(dilations), node.attr("group", 1))
 
 
+def _conv3d(node, x, w, b):
+    """A 3-d convolution as kD 2-d ones: for each depth tap kd of the kernel, the input's depth slices
+    that tap reads (every stride-th from kd * dilation, after the depth padding), the output depths
+    stacked into the batch, convolved over (H, W) with w[:, :, kd] and summed; then the bias. The
+    backward is the 2-d kernels', the slicing's and the permutes' (differentiable, on the host)."""
+    n, c, depth = shape_of(x)[:3]
+    kernel = list(shape_of(w)[2:])
+    strides = list(node.attr("strides", [1, 1, 1]))
+    dilations = list(node.attr("dilations", [1, 1, 1]))
+    pads = spatial_pads(node, shape_of(x)[2:], kernel, strides, dilations)
+    front, back = pads[0], pads[3]
+    d_out = (depth + front + back - dilations[0] * (kernel[0] - 1) - 1) // strides[0] + 1
+    if d_out < 1:
+        raise ValueError(f"Conv {node.name!r}: the kernel {kernel} with dilations {dilations} does not fit the input "
+                         f"of shape {shape_of(x)} padded by {pads}")
+    if front or back:
+        x = pad(x, [0, 0, front, 0, 0, 0, 0, back, 0, 0], 0.0)
+    plane = node.copy()
+    plane.attrs.update(strides=strides[1:], dilations=dilations[1:], pads=[pads[1], pads[2], pads[4], pads[5]])
+    plane.attrs.pop("auto_pad", None)
+    y = None
+    for kd in range(kernel[0]):
+        begin = kd * dilations[0]
+        taps = tensor_ops.index(x, (slice(None), slice(None), slice(begin, begin + strides[0] * (d_out - 1) + 1,
+                                                                    strides[0])))
+        taps = tensor_ops.permute(taps, (0, 2, 1, 3, 4))  # (N, D_out, C, H, W): the depths join the batch
+        taps = tensor_ops.reshape(taps, (n * d_out, c) + tuple(shape_of(taps)[3:]))
+        part = _conv2d(plane, taps, tensor_ops.index(w, (slice(None), slice(None), kd)), None)
+        y = part if y is None else y + part
+    m, h_out, w_out = shape_of(y)[1:]
+    y = tensor_ops.permute(tensor_ops.reshape(y, (n, d_out, m, h_out, w_out)), (0, 2, 1, 3, 4))
+    return y if b is None else y + tensor_ops.reshape(b, (1, m, 1, 1, 1))
+
+
 @exporter(Conv2dFunction)
 def export_conv2d(trace, out, x, w, b, stride, padding, dilation, groups):
     inputs = [trace.name_of(x), trace.name_of(w)] + ([trace.name_of(b)] if b is not None else [])
@@ -72,7 +111,7 @@ def export_conv2d(trace, out, x, w, b, stride, padding, dilation, groups):
 
 
 def _conv_transpose_problems(node, used):
-    problems = window_problems(node, "convolves")
+    problems = window_problems(node, "transposes convolutions of", max_spatial=2)
     for key in ("output_padding", "output_shape"):
         value = node.attr(key)
         kernel = node.attr("kernel_shape")

@@ -79,9 +79,16 @@ def _local_response_norm_problems(node, used):
 
 @importer("LRN", ranks={0: (3, None)}, check=_local_response_norm_problems, attrs=("alpha", "beta", "bias", "size"))
 def import_local_response_norm(node, inputs, training):
-    size = node.attr("size")
-    return (F.local_response_norm(inputs[0], size, node.attr("alpha", 1e-4), node.attr("beta", 0.75),
-                                  node.attr("bias", 1.0), window_before=(size - 1) // 2),)
+    """ONNX LRN; an LRN that pycnn.graph.passes.fuse_local_response_norm made of PyTorch's export also has
+    ``window_before`` (PyTorch's window) and ``input_shape`` (the shape the export's Reshapes fixed, -1 for
+    any size)."""
+    size, x = node.attr("size"), inputs[0]
+    expected = node.attr("input_shape")
+    if expected is not None and (x.ndim != len(expected) or any(d not in (-1, s) for d, s in zip(expected, x.shape))):
+        raise ValueError(f"LRN {node.name!r}: input of shape {tuple(x.shape)}, the exported LocalResponseNorm "
+                         f"reshapes for {tuple(expected)}")
+    return (F.local_response_norm(x, size, node.attr("alpha", 1e-4), node.attr("beta", 0.75),
+                                  node.attr("bias", 1.0), window_before=node.attr("window_before", (size - 1) // 2)),)
 
 
 @exporter(LocalResponseNormFunction)

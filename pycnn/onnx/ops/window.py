@@ -61,7 +61,8 @@ def back_to_1d(y, was_1d):
 
 
 def spatial_pads(node, in_hw, kernel, strides, dilations):
-    """(top, left, bottom, right) from ``pads`` or ``auto_pad`` (SAME_UPPER puts the odd one at the end)."""
+    """The begins then the ends ((top, left, bottom, right) in 2-d) from ``pads`` or ``auto_pad`` (SAME_UPPER
+    puts the odd one at the end)."""
     auto = node.attr("auto_pad", "NOTSET")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
@@ -72,18 +73,17 @@ def spatial_pads(node, in_hw, kernel, strides, dilations):
         large = [p - p // 2 for p in pads]
         return (small + large) if auto == "SAME_UPPER" else (large + small)
     if auto == "VALID":
-        return [0, 0, 0, 0]
-    pads = node.attr("pads", [0, 0, 0, 0])
-    return list(pads)
+        return [0] * (2 * len(in_hw))
+    return list(node.attr("pads", [0] * (2 * len(in_hw))))
 
 
-def window_problems(node, what):
+def window_problems(node, what, max_spatial=3):
     """Problems of the kernel_shape/strides/dilations/pads/auto_pad/group attributes of a Conv or pool;
-    ``what``: 'convolves' or 'pools', for the message."""
+    ``what``: 'convolves' or 'pools', for the message; ``max_spatial``: the most spatial axes the op takes."""
     problems = []
     kernel = node.attr("kernel_shape")
     spatial = len(kernel) if kernel is not None and len(kernel) in (1, 2, 3) else 2
-    if spatial == 3 and what != "pools":
+    if spatial > max_spatial:
         problems.append(f"kernel_shape {kernel} is 3-d; pycnn {what} (N, C, L) and (N, C, H, W) tensors only")
     for key, low in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
         value = node.attr(key)
