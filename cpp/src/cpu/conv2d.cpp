@@ -383,7 +383,7 @@ struct WeightGradGeometry {
   int64_t copy;        // floats of one image's (and group's) copy
   int64_t cols, ldo;
   int64_t row_step, col_step;
-  int64_t band;               // output rows per sweep of one image, so that a band stays in L2
+  int64_t band;               // vectors: output rows per sweep of one image (a band stays in L2)
   std::vector<int64_t> coff;  // each column's offset in the copy
 };
 
@@ -424,10 +424,10 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
           g.coff[b * taps + kh * s.KW + kw] =
               b * g.plane + (kh * s.dil_h * g.wq + kw * s.dil_w) * k.vw;
   }
-  // ~512 KB of input and dy rows per band, at least one output row.
+  // Vectors: ~512 KB of input and dy rows per band, at least one output row (the pixels kernel
+  // sizes its bands for L1 in weight_grad_sums).
   const int64_t row_bytes =
-      (g.row_step * g.blocks * (pixels ? s.stride_h : 1) + s.cout_per_group() * s.out_w()) *
-      int64_t(sizeof(float));
+      (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
   g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   return g;
 }
@@ -448,9 +448,9 @@ void weight_grad_copy(float* xt, const float* x_g, const Conv2dShape& s,
 }
 
 // wt rows [r_begin, r_end) of every group (+)= the sums over images [n0, n1); the first images
-// overwrite wt. Small images go through the kernel several at a time (as many as ~1 MB of copies
-// and dy hold, half of L2: a 7x7 or 8x8 image alone is too few pixels to pay for loading and storing the sums); a
-// large image alone, in bands of output rows.
+// overwrite wt. Small images go through the kernel several at a time (as many as ~1 MB of copies and
+// dy hold, half of L2: a 7x7 or 8x8 image alone is too few pixels to pay for loading and storing the
+// sums); a large image alone, in bands of output rows.
 void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dShape& s,
                       const WeightGradGeometry& g, const ConvTileKernel& k, int64_t n0, int64_t n1,
                       int64_t r_begin, int64_t r_end) {
