@@ -110,6 +110,45 @@ def test_max_pool2d_indices_match_torch_with_padding_and_dilation(device):
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
 
 
+
+def _make_stride2_config(rng):
+    """Windows inside the input with column stride 2 and rows of 8 outputs or more: the CPU's vector path
+    (8 outputs a block, a last block overlapping the one before, the odd-lane load at the plane's end)."""
+    while True:
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        sh, dh, dw = int(rng.integers(1, 4)), int(rng.choice([1, 2])), int(rng.choice([1, 2]))
+        h, w = int(rng.integers(dh * (kh - 1) + 1, 20)), int(rng.integers(16, 41))
+        if pool_output_size(w, kw, 2, 0, dw, False) >= 8:
+            return dict(shape=(int(rng.integers(1, 4)), int(rng.integers(1, 5)), h, w), kernel_size=(kh, kw),
+                        stride=(sh, 2), dilation=(dh, dw), seed=int(rng.integers(1 << 30)))
+
+
+STRIDE2 = random_configs(16, seed=77, make=_make_stride2_config) + [
+    dict(shape=(1, 1, 4, 16), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=1),   # W = 2 * OW
+    dict(shape=(2, 3, 28, 28), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=2),  # LeNet's first
+    dict(shape=(1, 2, 9, 17), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=3),   # 3x3/2, odd width
+    dict(shape=(2, 1, 1, 15), kernel_size=(1, 1), stride=(1, 2), dilation=(1, 1), seed=4)]   # a 15-float plane
+
+
+@pytest.mark.parametrize("config", STRIDE2, ids=lambda c: str(tuple(c.values())[:4]))
+def test_max_pool2d_stride_2_rows_match_torch_exactly(config, device):
+    # Values from a few levels (ties in most windows) and some NaN: values and indices equal torch's,
+    # and the gradient is routed as torch routes it.
+    rng = np.random.default_rng(config["seed"])
+    x = rng.integers(0, 4, size=config["shape"]).astype(np.float32)
+    x[rng.random(config["shape"]) < 0.02] = np.nan
+    kwargs = dict(kernel_size=config["kernel_size"], stride=config["stride"], dilation=config["dilation"])
+    xp = pycnn.tensor(x, device=device, requires_grad=True)
+    out, indices = F.max_pool2d(xp, return_indices=True, **kwargs)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    ref, ref_indices = TF.max_pool2d(xt, return_indices=True, **kwargs)
+    np.testing.assert_array_equal(indices.numpy(), ref_indices.numpy())
+    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy().astype(np.float32))
+    upstream = rng.standard_normal(ref.shape)
+    out.backward(pycnn.tensor(upstream.astype(np.float32), device=device))
+    ref.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(xp.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
 def test_max_pool2d_nan_wins_like_torch(device):
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     x[0, 0, 0, 1] = np.nan

@@ -23,6 +23,89 @@ namespace pycnn::cpu {
 // Below this many window taps a parallel region costs more than it saves.
 static constexpr int64_t kParallelWork = 1 << 15;
 
+// Interior windows with column stride 2 (LeNet's and VGG's 2x2 pools, the 3x3/2 ones of ResNet's and
+// AlexNet's stems) and rows of 8 outputs or more: 8 outputs at a time. A tap's 8 inputs are the even
+// lanes of one 16-float load (the odd lanes of the load one float earlier, where the first would read
+// past the plane); each tap in scan order is compared with the running best and blended into it,
+// value and index, in vector registers, as the scalar scan below does one output at a time (first of
+// equal maxima; NaN takes over). A row whose length is not a multiple of 8 ends with a block that
+// overlaps the one before (recomputing outputs gives them the same values). Indices are int32 lanes
+// widened on the store: the caller keeps this path to planes of fewer than 2^31 floats.
+typedef float PoolF16 __attribute__((vector_size(64)));
+typedef float PoolF8 __attribute__((vector_size(32)));
+typedef int PoolI8 __attribute__((vector_size(32)));
+typedef long long PoolL8 __attribute__((vector_size(64)));
+
+// The even (first = 0) or odd (first = 1) lanes of 16 floats, and int32 lanes widened to int64:
+// one shuffle and one conversion where the compiler has the builtins (GCC 12, clang), lane by lane
+// elsewhere.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector) && __has_builtin(__builtin_convertvector)
+#define PYCNN_POOL_BUILTINS 1
+#endif
+#endif
+
+// (Results through references: a vector returned by value from a function not compiled for AVX
+// changes the ABI, and GCC warns even where the call is inlined.)
+static inline void pool_lanes(PoolF8& v, const PoolF16& raw, int first) {
+#ifdef PYCNN_POOL_BUILTINS
+  v = first ? __builtin_shufflevector(raw, raw, 1, 3, 5, 7, 9, 11, 13, 15)
+            : __builtin_shufflevector(raw, raw, 0, 2, 4, 6, 8, 10, 12, 14);
+#else
+  for (int i = 0; i < 8; ++i) v[i] = raw[2 * i + first];
+#endif
+}
+
+static inline void pool_widen(PoolL8& v, const PoolI8& i32) {
+#ifdef PYCNN_POOL_BUILTINS
+  v = __builtin_convertvector(i32, PoolL8);
+#else
+  for (int i = 0; i < 8; ++i) v[i] = i32[i];
+#endif
+}
+
+PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
+                                                     int64_t* __restrict best_i,
+                                                     const float* __restrict xp, int64_t plane,
+                                                     const Pool2dShape& s, int64_t oh) {
+  const int64_t OW = s.out_w(), W = s.W;
+  const PoolI8 lane2 = {0, 2, 4, 6, 8, 10, 12, 14};
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
+    if (ow0 + 8 > OW) ow0 = OW - 8;  // the last, overlapping block
+    PoolF8 b{};
+    PoolI8 bi{};
+    bool first = true;
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw) {
+        const int64_t at = (oh * s.stride_h + kh * s.dil_h) * W + kw * s.dil_w + 2 * ow0;
+        PoolF16 raw;
+        PoolF8 v;
+        if (at + 16 <= plane) {
+          std::memcpy(&raw, xp + at, sizeof(raw));
+          pool_lanes(v, raw, 0);
+        } else {  // at >= 1 here (planes of 16+ floats): the block's last input, at + 14, is inside
+          std::memcpy(&raw, xp + at - 1, sizeof(raw));
+          pool_lanes(v, raw, 1);
+        }
+        const PoolI8 vi = static_cast<int>(at) + lane2;
+        if (first) {
+          b = v;
+          bi = vi;
+          first = false;
+          continue;
+        }
+        const PoolI8 take = (v > b) | (v != v);
+        b = take ? v : b;
+        bi = take ? vi : bi;
+      }
+    std::memcpy(best + ow0, &b, sizeof(b));
+    PoolL8 wide;
+    pool_widen(wide, bi);
+    std::memcpy(best_i + ow0, &wide, sizeof(wide));
+    if (ow0 + 8 >= OW) break;
+  }
+}
+
 // Every window inside the input (no padding, no ceil-mode overhang: LeNet's and VGG's pools): the
 // taps need no bounds. One output row at a time, tap by tap across the whole row, with selects
 // instead of branches: on real data "is this tap larger" is a coin flip, and the mispredicted
@@ -32,12 +115,18 @@ static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x,
   const int64_t OH = s.out_h(), OW = s.out_w(), planes = s.planes();
   const int64_t H = s.H, W = s.W, KH = s.KH, KW = s.KW, sh = s.stride_h, sw = s.stride_w;
   const int64_t dh = s.dil_h, dw = s.dil_w;
+  // (16 floats or more a plane: a block's load, even or odd lanes, then stays inside the plane)
+  const bool vectors = sw == 2 && OW >= 8 && H * W >= 16 && H * W < (int64_t(1) << 31);
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t p = 0; p < planes; ++p) {
     const float* __restrict xp = x + p * H * W;
     for (int64_t oh = 0; oh < OH; ++oh) {
       float* __restrict best = y + (p * OH + oh) * OW;
       int64_t* __restrict best_i = idx + (p * OH + oh) * OW;
+      if (vectors) {
+        max_pool_row_stride2(best, best_i, xp, H * W, s, oh);
+        continue;
+      }
       for (int64_t ow = 0; ow < OW; ++ow) {  // the first tap starts every window
         best_i[ow] = oh * sh * W + ow * sw;
         best[ow] = xp[best_i[ow]];
