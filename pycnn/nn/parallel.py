@@ -258,13 +258,15 @@ class DistributedDataParallel(Module):
             used[position[(b.index, i)]] = 0
         self._launch_ready()
         self._wait_launched()
-        if unused:
-            if self._group.comm is not None:
-                request = self._group.comm.Iallreduce(process_group._mpi().IN_PLACE, used)
-                self._wait(request, "finding unused parameters")
-            for b, i in unused:  # used on another rank: it takes the average; on none: .grad stays
-                if used[position[(b.index, i)]]:
-                    b.params[i][1].grad = b.views[i]
+        if self._settings[1] and self._group.comm is not None:
+            # Every rank reduces the map, used all or not, so that the collectives pair up: a rank that
+            # skipped it while another's forward left a parameter out would pair its next collective
+            # with the other's map (torch's DDP reduces it every step in this mode too).
+            request = self._group.comm.Iallreduce(process_group._mpi().IN_PLACE, used)
+            self._wait(request, "finding unused parameters")
+        for b, i in unused:  # used on another rank: it takes the average; on none: .grad stays
+            if used[position[(b.index, i)]]:
+                b.params[i][1].grad = b.views[i]
 
     def _wait_launched(self):
         """Waits for every bucket handed to the communication thread, within the group's timeout."""
