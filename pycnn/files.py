@@ -109,7 +109,6 @@ def write_npz(path, arrays, kind, who):
             raise TypeError(f"{who}: {name!r} has dtype {array.dtype}; only numeric (and string) arrays are "
                             "saved, never objects (they would need pickle)")
         checked[name] = array
-    require_folder(path, who)
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:

@@ -242,7 +242,7 @@ PYCNN_VECTOR_CLONES void add_bias_grad(float* db, const float* dy_n, int64_t cha
 }
 
 // Backward of one image into dx_n (=) and the given dw/db accumulators (+=). wtp: each group's
-// transposed weights packed by pack_weights (read only for dx).
+// transposed weights packed by pack_transposed_weights (read only for dx).
 void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const float* x_n,
                     const float* wtp, const Conv2dShape& s, bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
@@ -320,18 +320,17 @@ void backward_images(float* dx, float* dw, float* db, const float* dy, const flo
     for (int64_t i = 0; i < images; ++i) add_bias_grad(db, dy + (n0 + i) * out_size, s.C_out, P);
 }
 
-// Every group's weights packed once per call for gemm_packed_a, shared by all images and chunks:
-// w_g[C_out/g, K] (forward) or, with transposed, w_g^T[K, C_out/g] (dx). Packing them again for each
-// chunk's product cost as much as packing that chunk's columns (VGG-16 at 56x56: 13 chunks an image).
-const float* pack_weights(const float* w, const Conv2dShape& s, bool transposed) {
+// Every group's transposed weights w_g^T[K, C_out/g] packed once per call for gemm_packed_a (dx),
+// shared by all images and chunks. Packing them again for each chunk's product cost as much as
+// packing that chunk's columns (VGG-16 at 56x56: 13 chunks an image). (The forward packs its own, in
+// PreparedConv2d.)
+const float* pack_transposed_weights(const float* w, const Conv2dShape& s) {
   const int64_t K = s.col_rows(), cout_g = s.cout_per_group();
-  const int64_t rows = transposed ? K : cout_g, depth = transposed ? cout_g : K;
-  const int64_t per_group = packed_a_floats(rows, depth);
-  static thread_local Scratch forward_scratch, transposed_scratch;
-  float* packed = (transposed ? transposed_scratch : forward_scratch)
-                      .get(static_cast<size_t>(per_group * s.groups));
+  const int64_t per_group = packed_a_floats(K, cout_g);
+  static thread_local Scratch scratch;
+  float* packed = scratch.get(static_cast<size_t>(per_group * s.groups));
   for (int64_t g = 0; g < s.groups; ++g)
-    pack_a(packed + g * per_group, w + g * cout_g * K, K, rows, depth, transposed);
+    pack_a(packed + g * per_group, w + g * cout_g * K, K, K, cout_g, true);
   return packed;
 }
 
@@ -622,7 +621,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     dx = nullptr;
     if (!db) return;
   }
-  const float* wtp = dx ? pack_weights(w, s, true) : nullptr;
+  const float* wtp = dx ? pack_transposed_weights(w, s) : nullptr;
   // One batch: per_gemm images through one gemm, or one image.
   auto backward_batch = [&](int64_t t, float* part_dw, float* part_db) {
     if (per_gemm > 1)
