@@ -1,4 +1,5 @@
-"""Shared test fixtures: the devices every op test runs on (CUDA skipped without a GPU)."""
+"""Shared test fixtures: the devices every op test runs on (CUDA skipped without a GPU), and the thread
+governor off for the in-process tests."""
 import os
 import sys
 
@@ -18,6 +19,17 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skip
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _whole_teams():
+    """The thread governor off (pycnn/_threads.py): next to other work on the machine it may run a step
+    on one thread and the next on two, and tests that compare two runs of the same computation bitwise
+    would then see the rounding of two thread counts. tests/test_threads.py turns it on to test it;
+    subprocesses run with it as it ships."""
+    pycnn._C.set_thread_governor(False)
+    yield
+    pycnn._C.set_thread_governor(True)
 
 
 def pytest_addoption(parser):

@@ -48,13 +48,9 @@ def test_the_switch():
 
 def test_default_mode_depends_on_the_thread_count():
     """What deterministic mode is for: by default conv2d's weight gradient is summed per thread. (The
-    thread governor would run the 2-thread steps on one thread if another process kept the cores
-    busy; it is off here so that two threads do run.)"""
-    pycnn._C.set_thread_governor(False)
-    try:
-        one, two = train_steps("lenet5", 1), train_steps("lenet5", 2)
-    finally:
-        pycnn._C.set_thread_governor(True)
+    thread governor, which would run the 2-thread steps on one thread if another process kept the
+    cores busy, is off in the test session: conftest.py.)"""
+    one, two = train_steps("lenet5", 1), train_steps("lenet5", 2)
     assert any(not np.array_equal(one[k], two[k]) for k in one)
 
 

@@ -63,7 +63,15 @@ def test_idle_threads_sleep_and_a_users_policy_wins():
     assert ms < 3.0, f"GOMP_SPINCOUNT=5 was not honoured: {ms:.2f} ms of CPU in 0.3 s of sleep"
 
 
-def test_thread_counts_are_what_was_asked():
+@pytest.fixture
+def governor():
+    """The governor on, as pycnn ships it (the test session turns it off: conftest.py)."""
+    _C.set_thread_governor(True)
+    yield
+    _C.set_thread_governor(False)
+
+
+def test_thread_counts_are_what_was_asked(governor):
     before = pycnn.get_num_threads()
     try:
         pycnn.set_num_threads(3)
@@ -79,7 +87,7 @@ def _busy_processes(count):
 
 
 @LINUX_TWO_CPUS
-def test_the_governor_yields_the_cores_to_busy_processes_and_takes_them_back():
+def test_the_governor_yields_the_cores_to_busy_processes_and_takes_them_back(governor):
     before = pycnn.get_num_threads()
     rng = np.random.default_rng(0)
     x = pycnn.tensor(rng.standard_normal((2, 16, 24, 24)).astype(np.float32))
