@@ -51,18 +51,7 @@ using Dims = std::vector<int64_t>;
 
 // The element count of dims, refused past 2^60 (a wrapped product would pass the arena's range check
 // with a small count and the step would then run far outside the arena).
-int64_t product(const Dims& dims) {
-  for (int64_t d : dims)
-    if (d < 0) value_error("InferencePlan: negative dimension in ", shape_str(dims));
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    if (d == 0) return 0;
-    if (n > (int64_t(1) << 60) / d)
-      value_error("InferencePlan: ", shape_str(dims), " has more elements than fit in memory");
-    n *= d;
-  }
-  return n;
-}
+int64_t product(const Dims& dims) { return numel_of(dims, "InferencePlan"); }
 
 // A copy of `a`, which must hold `count` floats (null when `a` is absent and `optional`).
 Floats copy_array(const std::optional<Array>& a, int64_t count, const char* what) {
@@ -145,20 +134,7 @@ struct Plan {
     std::tie(s.pad_h, s.pad_w) = padding;
     std::tie(s.dil_h, s.dil_w) = dilation;
     s.ceil_mode = ceil_mode;
-    if (s.N < 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 || s.KH <= 0 || s.KW <= 0 || s.stride_h <= 0 ||
-        s.stride_w <= 0 || s.pad_h < 0 || s.pad_w < 0 || s.dil_h <= 0 || s.dil_w <= 0 ||
-        s.pad_h > s.KH / 2 || s.pad_w > s.KW / 2)
-      value_error(op, ": the window does not fit the input ", shape_str(input));
-    check_window_bounds(op, {{"input height", s.H},
-                             {"input width", s.W},
-                             {"kernel height", s.KH},
-                             {"kernel width", s.KW},
-                             {"stride", s.stride_h},
-                             {"stride", s.stride_w},
-                             {"dilation", s.dil_h},
-                             {"dilation", s.dil_w}});
-    if (s.out_h() <= 0 || s.out_w() <= 0)
-      value_error(op, ": the window does not fit the input ", shape_str(input));
+    s.validate(op);
     return s;
   }
 

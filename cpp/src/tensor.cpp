@@ -131,17 +131,17 @@ void throw_no_cuda(const char* op) {
                 "time); reinstall with nvcc on PATH or use device='cpu'");
 }
 
-int64_t numel_of(const Shape& shape) {
+int64_t numel_of(const Shape& shape, const char* who) {
   int64_t n = 1;
   for (int64_t d : shape)
-    if (d < 0) value_error("tensor: sizes must be non-negative, got shape ", shape_str(shape));
+    if (d < 0) value_error(who, ": sizes must be non-negative, got shape ", shape_str(shape));
   for (int64_t d : shape) {
     if (d == 0) return 0;
     // A product past 2^60 elements would wrap around once multiplied by the element size (8 bytes
     // for int64: 2^62 floats made a 0-byte allocation), and a wrapped size allocates too little for
     // the kernel that then fills it: refuse it here, where every shape passes.
     if (n > (int64_t(1) << 60) / d)
-      value_error("tensor: shape ", shape_str(shape), " has more elements than fit in memory");
+      value_error(who, ": shape ", shape_str(shape), " has more elements than fit in memory");
     n *= d;
   }
   return n;

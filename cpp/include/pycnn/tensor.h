@@ -44,7 +44,8 @@ struct Storage {
   }
 };
 
-int64_t numel_of(const Shape& shape);
+// The element count of `shape`; ValueError, naming `who`, for a negative size or a count past 2^60.
+int64_t numel_of(const Shape& shape, const char* who = "tensor");
 
 class Tensor {
  public:
