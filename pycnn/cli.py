@@ -165,9 +165,9 @@ def cmd_train(args):
                         scheduler=scheduler, callbacks=[train.Checkpoint(checkpoint)], device=args.device,
                         progress=_progress_mode(args), resume=resume)
     seconds = time.perf_counter() - began
-    metrics = train.evaluate(net, test_loader, topk=(1, 5), device=args.device)
-    if not lead:
+    if not lead:  # the final metrics are rank 0's to print; the others' copies of the model are the same
         return 0
+    metrics = train.evaluate(net, test_loader, topk=(1, 5), device=args.device)
     files.save(net.state_dict(), os.path.join(args.out, "model.npz"))
     history.save_csv(os.path.join(args.out, "history.csv"))
     history.save_json(os.path.join(args.out, "history.json"))

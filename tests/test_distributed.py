@@ -89,6 +89,7 @@ def test_unused_parameter_is_named_unless_find_unused_parameters():
         assert r["max_rel_vs_whole_batch"] < 1e-5, r
         # A layer only rank 0 used: both ranks end with rank 0's gradient averaged with a zero.
         assert r["rank0_only_grad_rel"] < 1e-6, r
+        assert len(r["uneven_steps"]) == 4 and max(r["uneven_steps"]) < 1e-6, r
 
 
 @needs_mpi
@@ -386,8 +387,23 @@ def _scenario_unused():
         (ddp.module[0].weight.sum() * 0.0 + ddp.module[0].bias.sum()).backward()  # uses only the bias
     expected_weight = np.ones((2, 4), np.float32) / size  # rank 0's d(sum)/dW, averaged with a zero
     got = side.weight.grad.numpy()
+    # A weight only rank 0 uses, three steps running (rank 1's backward never reaches it), then a
+    # step where both use it: each rank reduces the used map every step, whatever it used, so the
+    # collectives pair up step after step (they went out of step when only a rank with unused
+    # parameters reduced the map).
+    side = nn.Linear(4, 2)
+    ddp = DistributedDataParallel(nn.Sequential(side), find_unused_parameters=True)
+    uneven = []
+    for step in range(4):
+        side.zero_grad()
+        if rank == 0 or step == 3:
+            ddp(pycnn.tensor(np.ones((1, 4), np.float32))).sum().backward()
+        else:
+            ddp.module[0].bias.sum().backward()
+        expected = np.ones((2, 4), np.float32) / (size if step < 3 else 1)
+        uneven.append(float(np.max(np.abs(side.weight.grad.numpy() - expected))))
     _report(error=error, unused_grad_is_none=unused_grad_is_none, max_rel_vs_whole_batch=rel,
-            rank0_only_grad_rel=float(np.max(np.abs(got - expected_weight))))
+            rank0_only_grad_rel=float(np.max(np.abs(got - expected_weight))), uneven_steps=uneven)
 
 
 def _scenario_skip_backward():
