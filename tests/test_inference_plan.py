@@ -389,7 +389,8 @@ def test_plan_sizes_whose_product_overflows_are_refused():
     # check (found by tools/fuzz_bindings.py under UBSan); now every count is a checked product.
     plan = pycnn._C.InferencePlan(64)
     slope = np.ones(2, np.float32)
-    with pytest.raises(ValueError, match=r"InferencePlan: shape \(4611686018427387904, 2, 3\) has more elements than fit"):
+    with pytest.raises(ValueError,
+                       match=r"InferencePlan: shape \(4611686018427387904, 2, 3\) has more elements than fit"):
         plan.add_prelu("p", 0, 0, slope, 2**62, 3)
     with pytest.raises(ValueError, match="more elements than fit in memory"):
         plan.add_channel_affine("a", 0, 0, slope, slope, 3, 2**62, -1.0, 1.0)
