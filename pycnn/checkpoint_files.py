@@ -104,7 +104,7 @@ def load_checkpoint(path):
     returns: a missing file raises FileNotFoundError; a damaged or truncated one, one of a newer format
     version, or one that is not a checkpoint raises ValueError naming the file."""
     path = os.fspath(path)
-    arrays, _ = read_npz(path, "checkpoint", "load_checkpoint")
+    arrays = read_npz(path, "checkpoint", "load_checkpoint")
     expected = f"expected {CHECKPOINT_FORMAT!r}"
     meta = arrays.pop("__meta__", None)
     try:

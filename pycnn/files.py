@@ -139,8 +139,7 @@ def _check_tag(path, comment, kind, who):
 
 
 def read_npz(path, kind, who):
-    """Every array of the .npz at ``path``, read into memory (an OrderedDict in file order), and
-    whether the file carries pycnn's tag. Raises FileNotFoundError for a missing file and ValueError
+    """Every array of the .npz at ``path``, read into memory (an OrderedDict in file order). Raises FileNotFoundError for a missing file and ValueError
     naming the file for one that is damaged, truncated, of another kind, of a newer format version,
     or holds object arrays (which would need pickle)."""
     path = os.fspath(path)
@@ -171,7 +170,7 @@ def read_npz(path, kind, who):
         if "allow_pickle" in text:
             text = "it holds an object array, which would need pickle"
         raise ValueError(f"{who}: {path!r} is not a readable pycnn {kind} ({text}); {expected}") from None
-    return arrays, count is not None
+    return arrays
 
 
 def save(obj, f):
@@ -190,5 +189,5 @@ def load(f):
     """The state dict saved at path ``f`` (by :func:`save`, or any ``np.savez`` of numeric arrays) as an
     OrderedDict of numpy arrays, for ``Module.load_state_dict``. Never unpickles: a file holding object
     arrays, a damaged or truncated file, or one from a newer pycnn raises ValueError naming it."""
-    arrays, _ = read_npz(f, "state-dict", "load")
+    arrays = read_npz(f, "state-dict", "load")
     return arrays
