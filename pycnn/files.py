@@ -139,9 +139,10 @@ def _check_tag(path, comment, kind, who):
 
 
 def read_npz(path, kind, who):
-    """Every array of the .npz at ``path``, read into memory (an OrderedDict in file order). Raises FileNotFoundError for a missing file and ValueError
-    naming the file for one that is damaged, truncated, of another kind, of a newer format version,
-    or holds object arrays (which would need pickle)."""
+    """Every array of the .npz at ``path``, read into memory (an OrderedDict in file order). Raises
+    FileNotFoundError for a missing file and ValueError naming the file for one that is damaged,
+    truncated, of another kind, of a newer format version, or holds object arrays (which would need
+    pickle)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(errno.ENOENT, f"{who}: no {kind} at {path!r}")
