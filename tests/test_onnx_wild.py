@@ -515,10 +515,11 @@ UNSUPPORTED = {
                     "'c8' \\(Conv, opset 13\\): input 1 \\('w'\\) is int8.*float32"),
     "string tensor": ([make_node("Identity", ["x"], ["y"])],
                       [helper.make_tensor("names", TensorProto.STRING, [1], [b"cat"])], "data type string"),
-    "3-d conv transpose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="c3d", kernel_shape=[1, 1, 1])],
-                           [make_initializer("w", _f32(3, 2, 1, 1, 1))],
-                           "'c3d' \\(ConvTranspose, opset 13\\): kernel_shape \\[1, 1, 1\\] is 3-d; pycnn transposes "
-                           "convolutions of \\(N, C, L\\) and \\(N, C, H, W\\) tensors only"),
+    "4-d conv transpose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="c4d", kernel_shape=[1, 1, 1, 1])],
+                           [make_initializer("w", _f32(3, 2, 1, 1, 1, 1))],
+                           "'c4d' \\(ConvTranspose, opset 13\\): kernel_shape \\[1, 1, 1, 1\\] is 4-d; pycnn "
+                           "transposes convolutions of \\(N, C, L\\), \\(N, C, H, W\\) and \\(N, C, D, H, W\\) tensors "
+                           "only"),
 }
 
 
