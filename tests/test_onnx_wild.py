@@ -495,9 +495,10 @@ UNSUPPORTED = {
             make_node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph("NonZero"),
                       else_branch=_subgraph())], [],
            "'branchy' \\(If, opset 13\\): then_branch: node 'inner_NonZero': op NonZero is not supported"),
-    "Resize cubic": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="cubic")],
-                     [make_initializer("scales", np.float32([1, 1, 2, 2]))],
-                     "'up' \\(Resize, opset 13\\): mode 'cubic' is not supported"),
+    "Resize lanczos": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="lanczos")],
+                       [make_initializer("scales", np.float32([1, 1, 2, 2]))],
+                       "'up' \\(Resize, opset 13\\): mode 'lanczos' is not supported \\(nearest, linear and "
+                       "cubic are\\)"),
     "Resize tf_crop_and_resize": ([make_node("Resize", ["x", "", "scales"], ["y"], name="crop",
                                              coordinate_transformation_mode="tf_crop_and_resize")],
                                   [make_initializer("scales", np.float32([1, 1, 2, 2]))],
