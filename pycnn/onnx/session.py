@@ -12,13 +12,15 @@ Inputs take the types onnxruntime takes for the model: each feed must have its i
 (float32, double, float16, an integer type or bool). Double and float16 inputs are computed in
 float32, pycnn's float type (the session warns so, as load does); a model with integer or bool
 inputs (an embedding's indices) runs on the imported Graph's executor, its integer values on the
-host in their own type. Outputs come back in their declared types.
+host in their own type, as does one with an If on a condition the network computes (its branches may
+give outputs of different shapes). Outputs come back in their declared types.
 """
 import warnings
 
 import numpy as np
 
 from ..autograd import no_grad
+from ..graph import DYNAMIC
 from ..inference import capture  # a module, read at run time: pycnn.inference imports pycnn.onnx
 from ..inference.plan import InferencePlan
 from ..tensor import tensor
@@ -98,8 +100,12 @@ class InferenceSession:
                          for name, dtype in zip(graph.output_names, self._output_types)]
         self._input_names = [arg.name for arg in self._inputs]
         self._output_names = [arg.name for arg in self._outputs]
-        if any(parsed.input_types[name] in HOST_INPUTS for name in graph.input_names):
-            # integer inputs are computed on the host, which the plan (float32 arrays in one arena) does not do
+        ir = graph._ir
+        if any(parsed.input_types[name] in HOST_INPUTS for name in graph.input_names) or any(
+                node.op == "If" and ir.kinds.get(node.inputs[0]) == DYNAMIC for node in ir.nodes):
+            # integer inputs are computed on the host, and an If on a computed condition may give outputs of
+            # another shape each run: the plan (float32 arrays in one arena, shapes fixed per input shape) does
+            # neither
             self._graph, self._plan = graph.eval(), None
         else:
             self._graph, self._plan = None, InferencePlan(capture.onnx_graph(graph), threads=threads)
