@@ -116,10 +116,17 @@ def test_exported_conv_transpose3d_network_matches_onnxruntime_and_torchs_gradie
     close(got, y.numpy(), "InferenceSession vs the Graph", 1e-6)
 
 
-def test_a_4d_kernel_or_mismatched_weight_is_refused_by_name():
+def test_a_4d_kernel_a_mismatched_weight_or_bias_or_an_empty_output_is_refused_by_name():
     x, w, _, attrs = _configuration(0)
     with pytest.raises(ValueError, match="ConvTranspose .* input of shape .* and weight of shape .* different ranks"):
         run_both("ConvTranspose", [x, w[..., 0]], None, dict(attrs, kernel_shape=attrs["kernel_shape"][:2],
                                                               strides=[1, 1], dilations=[1, 1], pads=[0] * 4), opset=13)
     with pytest.raises(pycnn.onnx.OnnxImportError, match="kernel_shape \\[1, 1, 1, 1\\] is 4-d; pycnn transposes"):
         run_both("ConvTranspose", [x, w], None, dict(attrs, kernel_shape=[1, 1, 1, 1]), opset=13)
+    with pytest.raises(ValueError, match=r"ConvTranspose .*: input of shape \(2, 6, 4, 4, 5\) and weight of shape "
+                                         r"\(6, 2, 1, 1, 1\) with group 4: expected weight \(C_in, C_out/group, kD"):
+        run_both("ConvTranspose", [x, w], None, dict(attrs, group=4), opset=13)
+    with pytest.raises(ValueError, match=r"ConvTranspose .*: bias of shape \(1,\), expected \(6,\)"):
+        run_both("ConvTranspose", [x, w, np.ones(1, np.float32)], None, attrs, opset=13)
+    with pytest.raises(ValueError, match=r"ConvTranspose .*: the output would be \(0, 3, 3\), not positive"):
+        run_both("ConvTranspose", [x, w], None, dict(attrs, output_shape=[0, 3, 3]), opset=13)

@@ -160,7 +160,7 @@ def import_conv_transpose(node, inputs, training):
     dilations = list(node.attr("dilations", [1] * len(kernel)))
     begin, out_hw = _conv_transpose_geometry(node, shape_of(x)[2:], kernel, strides, dilations)
     if x.ndim == 5:
-        return (_conv_transpose3d(x, w, b, strides, dilations, node.attr("group", 1), begin, out_hw),)
+        return (_conv_transpose3d(node, x, w, b, strides, dilations, begin, out_hw),)
     if one_d:
         _, x = as_2d(node, x)
         w = tensor_ops.reshape(w, (w.shape[0], w.shape[1], 1, w.shape[2]))
@@ -169,13 +169,23 @@ def import_conv_transpose(node, inputs, training):
     return (back_to_1d(y, one_d),)
 
 
-def _conv_transpose3d(x, w, b, strides, dilations, groups, begin, out_dhw):
+def _conv_transpose3d(node, x, w, b, strides, dilations, begin, out_dhw):
     """A 3-d transposed convolution as kD 2-d ones: input depth i and kernel tap kd write output depth
     i * stride + kd * dilation - begin. For each tap, every input depth slice (the depths joined into the
     batch) goes through conv_transpose2d with w[:, :, kd] over (H, W); the results are spread along the
     depth (stride - 1 zeros between them), cut to the output window and summed; then the bias. The
     backward is the 2-d kernels', the slicing's, the pads' and the permutes'."""
     n, c, depth = shape_of(x)[:3]
+    groups = node.attr("group", 1)
+    c_out = shape_of(w)[1] * groups
+    if shape_of(w)[0] != c or c % groups:
+        raise ValueError(f"ConvTranspose {node.name!r}: input of shape {shape_of(x)} and weight of shape {shape_of(w)} "
+                         f"with group {groups}: expected weight (C_in, C_out/group, kD, kH, kW) with C_in divisible "
+                         "by group")
+    if b is not None and tuple(shape_of(b)) != (c_out,):
+        raise ValueError(f"ConvTranspose {node.name!r}: bias of shape {shape_of(b)}, expected ({c_out},)")
+    if min(out_dhw) < 1:
+        raise ValueError(f"ConvTranspose {node.name!r}: the output would be {tuple(out_dhw)}, not positive")
     stride, dilation, out_depth = strides[0], dilations[0], out_dhw[0]
     planes = tensor_ops.reshape(tensor_ops.permute(x, (0, 2, 1, 3, 4)), (n * depth, c) + tuple(shape_of(x)[3:]))
     y = None
