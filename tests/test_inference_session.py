@@ -108,7 +108,7 @@ def test_session_refuses_bad_feeds_naming_the_input():
     good = RNG.standard_normal((2, 1, 28, 28)).astype(np.float32)
     with pytest.raises(ValueError, match=r"unknown \['x'\].*missing \['input'\]"):
         session.run(None, {"x": good})
-    with pytest.raises(TypeError, match=r"'input' has type tensor\(float64\), expected tensor\(float\)"):
+    with pytest.raises(TypeError, match=r"'input' has type tensor\(double\), expected tensor\(float\)"):
         session.run(None, {"input": good.astype(np.float64)})
     with pytest.raises(ValueError, match=r"'input' has shape \(2, 3, 28, 28\).*\('batch', 1, 28, 28\)"):
         session.run(None, {"input": np.zeros((2, 3, 28, 28), np.float32)})

@@ -18,6 +18,8 @@ CASES = [((2, 3, 5, 7), dict(scale_factor=2, mode="nearest")),
          ((2, 3, 5, 7), dict(scale_factor=2, mode="bilinear")),
          ((2, 3, 5, 7), dict(size=(9, 4), mode="bilinear", align_corners=True)),
          ((2, 3, 5, 7), dict(scale_factor=0.5, mode="bilinear")),
+         ((2, 3, 5, 7), dict(size=(1, 3), mode="bilinear")),  # an output of length 1 reads the middle
+         ((2, 3, 6), dict(size=1, mode="linear")),
          ((2, 3, 11), dict(scale_factor=1.7, mode="linear")),
          ((1, 2, 3, 4, 5), dict(size=(5, 6, 2), mode="trilinear", align_corners=False))]
 
@@ -44,8 +46,8 @@ def test_bad_arguments_are_named():
         F.interpolate(x)
     with pytest.raises(ValueError, match="align_corners"):
         F.interpolate(x, scale_factor=2, align_corners=True)
-    with pytest.raises(ValueError, match="mode 'bicubic' is not supported"):
-        nn.Upsample(scale_factor=2, mode="bicubic")(x)
+    with pytest.raises(ValueError, match="mode 'area' is not supported"):
+        nn.Upsample(scale_factor=2, mode="area")(x)
 
 
 @pytest.mark.parametrize("opset", [9, 13, 17])

@@ -1,14 +1,25 @@
-"""Issue 12's architectures, exported by PyTorch (random weights, 64x64 inputs) at opsets 13 and 17
-(and by the dynamo exporter at opset 18) and imported by pycnn: ShuffleNetV2 (5-d channel-shuffle
+"""Issue 12's architectures, exported by PyTorch (random weights, 64x64 inputs) at opsets 9, 13 and 17
+and by the dynamo exporter (opset 18), and imported by pycnn: ShuffleNetV2 (5-d channel-shuffle
 Reshape/Transpose, Split), MobileNetV3 (HardSwish, HardSigmoid, squeeze-excitation), ConvNeXt-Tiny
 (NHWC permutes, LayerNorm, MatMul on 4-d tensors, GELU, layer scale), LR-ASPP and FCN segmentation
-heads (bilinear Resize to the input size). Each matches onnxruntime within 1e-4 (relative to the
-output's scale), its input gradient matches PyTorch's within 1e-3, and one SGD step on the imported
-graph lowers the loss. The errors are printed (pytest -s). Only ShuffleNetV2 and LR-ASPP at opset 13
-run by default; the rest are marked slow (tens of seconds to minutes each on two cores).
+heads (bilinear Resize to the input size), EfficientNet-B0, RegNetY-400MF, Inception-v3. Each matches
+onnxruntime within 1e-4 (relative to the output's scale), its input gradient matches PyTorch's float64
+one within 1e-3, and one SGD step on the imported graph lowers the loss. The errors are printed
+(pytest -s). The float64 gradient of ShuffleNetV2, MobileNetV3, ConvNeXt and the segmentation nets (_check)
+is taken on the branch pycnn's float32 forward took at every ReLU, hard sigmoid and max-pool
+(helpers.branch_replay): FCN-ResNet50 has units within float32 rounding of a kink on some inputs, where
+torch float32 itself is 3e-3 from the plain float64 gradient (the plain error is printed beside). Only
+ShuffleNetV2 and LR-ASPP at opset 13 and two classifiers at opset 9 run by default; the rest are marked
+slow (seconds to a minute each on two cores).
+
+At opset 9 PyTorch writes the segmentation heads' bilinear interpolation as Upsample, whose coordinates
+differ from torch's (asymmetric, no half-pixel shift): those files compute another function than
+torch's, so their gradient is checked against torch with F.interpolate replaced by that function
+(test_segmentation_at_opset_9_computes_onnx_upsample_and_matches_its_gradient shows both).
 
 The classifiers of the acceptance list (EfficientNet-B0, RegNetY-400MF, Inception-v3, ShuffleNetV2,
-MobileNetV3) are also checked at opset 9 and through the dynamo exporter (opset 18). Two preconditions
+MobileNetV3) are also checked by _check_classifier at opset 9 (and the first three at 13 and 17) and
+through the dynamo exporter (opset 18). Two preconditions
 make their checks mean something, and the test asserts both before it compares:
 - the output depends on the input (two inputs' outputs differ by more than 1e-3 of the output's scale).
   With batch norm statistics drawn at random (``_build``) the signal of EfficientNet and MobileNetV3
@@ -21,6 +32,8 @@ make their checks mean something, and the test asserts both before it compares:
   another): they keep ``_build``'s statistics, which leave their outputs input-dependent.
 The fine-tune step of these uses a step size that predicts a 1% lower loss from the gradient's norm
 (lr 0.01 overshoots on calibrated nets, whose smallest batch-norm variances are 1e-6)."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -99,13 +112,16 @@ def _fine_tune_step_lowers_the_loss(graph, x, lr=0.01):
     return before.item(), after.item()
 
 
-def _check(name, opset, dynamo=False):
+def _check(name, opset, dynamo=False, reference=contextlib.nullcontext):
     net = _build(name)
     x = np.random.default_rng(opset).standard_normal((2, 3, 64, 64)).astype(np.float32)
-    graph, out_err, grad_err = check_torch_export(net, x, opset, dynamo=dynamo)
+    graph, out_err, (grad_err, plain) = check_torch_export(net, x, opset, dynamo=dynamo, reference=reference,
+                                                           branch=True)
     before, after = _fine_tune_step_lowers_the_loss(graph, x)
     print(f"\n{name} opset {opset}{' (dynamo)' if dynamo else ''}: output vs onnxruntime {out_err:.2g}, input "
-          f"gradient vs torch {grad_err:.2g}, fine-tune loss {before:.4f} -> {after:.4f}")
+          f"gradient vs torch float64 on pycnn's branch {grad_err:.2g} (plain {plain:.2g}), fine-tune loss "
+          f"{before:.4f} -> {after:.4f}")
+    return net, x
 
 
 @pytest.mark.parametrize("name,opset", [("shufflenet_v2_x0_5", 13), ("lraspp_mobilenet_v3_large", 13)])
@@ -116,17 +132,58 @@ def test_architecture_matches_onnxruntime_and_torch_and_fine_tunes(name, opset):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,opset", [("shufflenet_v2_x0_5", 17), ("mobilenet_v3_small", 13),
                                         ("mobilenet_v3_small", 17),
-                                        ("lraspp_mobilenet_v3_large", 17), ("convnext_tiny", 13),
+                                        ("lraspp_mobilenet_v3_large", 17), ("convnext_tiny", 9), ("convnext_tiny", 13),
                                         ("convnext_tiny", 17), ("fcn_resnet50", 13), ("fcn_resnet50", 17)])
 def test_architecture_matches_onnxruntime_and_torch_and_fine_tunes_slow(name, opset):
     _check(name, opset)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "mobilenet_v3_small", "convnext_tiny"])
+@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "mobilenet_v3_small", "convnext_tiny", "fcn_resnet50",
+                                  "lraspp_mobilenet_v3_large"])
 def test_dynamo_exports_match_onnxruntime_and_torch_and_fine_tune(name):
     pytest.importorskip("onnxscript")
     _check(name, 18, dynamo=True)
+
+
+def _asymmetric_linear(x, size=None, scale_factor=None, mode="nearest", align_corners=None, **unused):
+    """What ONNX's Upsample (opsets 7-9) computes for PyTorch's opset-9 export of a bilinear
+    ``F.interpolate`` to ``size``: source coordinate = output coordinate / scale (the "asymmetric"
+    transformation, no half-pixel shift), neighbours clamped at the edge; one (output, input)
+    matrix per axis."""
+    assert mode == "bilinear" and not align_corners and size is not None, (mode, align_corners, size)
+    mats = []
+    for n, m in zip(x.shape[2:], size):
+        source = torch.arange(m, dtype=x.dtype) * (n / m)
+        low = source.floor().clamp(max=n - 1)
+        frac = source - low
+        low = low.long()
+        high = (low + 1).clamp(max=n - 1)
+        mat = torch.zeros(m, n, dtype=x.dtype)
+        mat[torch.arange(m), low] += 1 - frac
+        mat[torch.arange(m), high] += frac
+        mats.append(mat)
+    return torch.einsum("nchw,Hh,Ww->ncHW", x, *mats)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fcn_resnet50", "lraspp_mobilenet_v3_large"])
+def test_segmentation_at_opset_9_computes_onnx_upsample_and_matches_its_gradient(name):
+    """At opset 9 PyTorch writes the heads' bilinear F.interpolate(align_corners=False) as Upsample, whose
+    coordinates are asymmetric (it warns: "did not match Pytorch's Interpolation until opset 11"), so the
+    file computes another function than torch's: pycnn's output matches onnxruntime's, and its input
+    gradient matches torch float64's with F.interpolate replaced by that function (_asymmetric_linear)."""
+    from unittest import mock
+
+    net, x = _check(name, 9, reference=lambda: mock.patch.object(torch.nn.functional, "interpolate",
+                                                                 _asymmetric_linear))
+    with torch.no_grad():  # the function the export wrote is not torch's: the two differ by far more than rounding
+        torchs = net.double()(torch.tensor(x, dtype=torch.float64))
+        with mock.patch.object(torch.nn.functional, "interpolate", _asymmetric_linear):
+            asymmetric = net(torch.tensor(x, dtype=torch.float64))
+    gap = float((torchs - asymmetric).abs().max() / torchs.abs().max())
+    print(f"{name} opset 9: torch's own output differs from the exported function's by {gap:.2g}")
+    assert gap > 1e-2
 
 
 # name: (constructor, input size (the smallest each accepts, or 64), batch, seed of the input (one where
@@ -207,9 +264,10 @@ def test_classifier_at_opset_9_matches_onnxruntime_and_torch_and_fine_tunes(name
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("opset", [9, 13, 17])
 @pytest.mark.parametrize("name", ["efficientnet_b0", "regnet_y_400mf", "inception_v3"])
-def test_classifier_at_opset_9_matches_onnxruntime_and_torch_and_fine_tunes_slow(name):
-    _check_classifier(name, 9)
+def test_classifier_at_opsets_9_13_17_matches_onnxruntime_and_torch_and_fine_tunes_slow(name, opset):
+    _check_classifier(name, opset)
 
 
 @pytest.mark.slow

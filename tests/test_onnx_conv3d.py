@@ -13,7 +13,7 @@ import pycnn.onnx
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 from helpers.onnx_builders import run_onnxruntime  # noqa: E402
-from helpers.onnx_torch import close, run_both  # noqa: E402
+from helpers.onnx_torch import close, random_window_3d, run_both  # noqa: E402
 
 
 def _same_pads(size, kernel, stride, dilation, upper):
@@ -33,12 +33,7 @@ def _torch_conv3d(pads, stride, dilation, groups):
 
 def _configuration(seed):
     rng = np.random.default_rng(seed)
-    groups = int(rng.choice([1, 2, 3]))
-    c, m = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
-    kernel = [int(k) for k in rng.integers(1, 4, size=3)]
-    stride = [int(s) for s in rng.integers(1, 3, size=3)]
-    dilation = [int(d) for d in rng.integers(1, 3, size=3)]
-    spatial = [int(v) for v in rng.integers(5, 9, size=3)]
+    groups, c, m, kernel, stride, dilation, spatial = random_window_3d(rng, 2, (5, 9))
     auto = ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"][seed % 5]
     if auto == "NOTSET":
         pads = [int(p) for p in rng.integers(0, 3, size=6)]  # asymmetric as often as not

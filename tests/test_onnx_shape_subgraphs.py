@@ -10,7 +10,6 @@ import pytest
 
 import pycnn
 import pycnn.onnx
-from pycnn.onnx import OnnxImportError
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -75,12 +74,6 @@ def test_if_on_a_constant_or_shape_condition_runs_the_branch_with_gradients():
     inits = [make_initializer("one", np.array(1, np.int64)), make_initializer("three", np.array(3, np.int64))]
     graph = pycnn.onnx.load(_if_model(nodes, "c", inits))
     np.testing.assert_array_equal(graph(pycnn.tensor(x)).numpy(), 2 * x)
-
-
-def test_if_on_the_networks_values_is_refused():
-    nodes = [make_node("ReduceSum", ["x"], ["s"], keepdims=0), make_node("Greater", ["s", "zero"], ["c"])]
-    with pytest.raises(OnnxImportError, match="input 0 .*depends on the network's values"):
-        pycnn.onnx.load(_if_model(nodes, "c", [make_initializer("zero", np.float32(0))]))
 
 
 def test_a_shape_output_reaches_the_user_as_an_int64_tensor():

@@ -495,9 +495,10 @@ UNSUPPORTED = {
             make_node("If", ["c"], ["y"], name="branchy", then_branch=_subgraph("NonZero"),
                       else_branch=_subgraph())], [],
            "'branchy' \\(If, opset 13\\): then_branch: node 'inner_NonZero': op NonZero is not supported"),
-    "Resize cubic": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="cubic")],
-                     [make_initializer("scales", np.float32([1, 1, 2, 2]))],
-                     "'up' \\(Resize, opset 13\\): mode 'cubic' is not supported"),
+    "Resize lanczos": ([make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="lanczos")],
+                       [make_initializer("scales", np.float32([1, 1, 2, 2]))],
+                       "'up' \\(Resize, opset 13\\): mode 'lanczos' is not supported \\(nearest, linear and "
+                       "cubic are\\)"),
     "Resize tf_crop_and_resize": ([make_node("Resize", ["x", "", "scales"], ["y"], name="crop",
                                              coordinate_transformation_mode="tf_crop_and_resize")],
                                   [make_initializer("scales", np.float32([1, 1, 2, 2]))],
@@ -515,10 +516,11 @@ UNSUPPORTED = {
                     "'c8' \\(Conv, opset 13\\): input 1 \\('w'\\) is int8.*float32"),
     "string tensor": ([make_node("Identity", ["x"], ["y"])],
                       [helper.make_tensor("names", TensorProto.STRING, [1], [b"cat"])], "data type string"),
-    "3-d conv transpose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="c3d", kernel_shape=[1, 1, 1])],
-                           [make_initializer("w", _f32(3, 2, 1, 1, 1))],
-                           "'c3d' \\(ConvTranspose, opset 13\\): kernel_shape \\[1, 1, 1\\] is 3-d; pycnn transposes "
-                           "convolutions of \\(N, C, L\\) and \\(N, C, H, W\\) tensors only"),
+    "4-d conv transpose": ([make_node("ConvTranspose", ["x", "w"], ["y"], name="c4d", kernel_shape=[1, 1, 1, 1])],
+                           [make_initializer("w", _f32(3, 2, 1, 1, 1, 1))],
+                           "'c4d' \\(ConvTranspose, opset 13\\): kernel_shape \\[1, 1, 1, 1\\] is 4-d; pycnn "
+                           "transposes convolutions of \\(N, C, L\\), \\(N, C, H, W\\) and \\(N, C, D, H, W\\) tensors "
+                           "only"),
 }
 
 

@@ -38,14 +38,15 @@ def _build(parsed):
     return graph
 
 
-def _warn_other_floats(parsed):
+def warn_other_floats(parsed, caller, outputs="its float outputs come back as float32"):
     """pycnn computes in float32: a model whose inputs are double or float16 is computed in float32,
-    its constants and weights of that type read as float32, its float outputs returned as float32."""
+    its constants and weights of that type read as float32; ``caller`` (pycnn.onnx.load or
+    InferenceSession) warns so and says what its ``outputs`` are."""
     others = {name: DTYPE_NAMES[elem] for name, elem in parsed.input_types.items() if elem in (10, 11)}
     if others:
-        warnings.warn(f"pycnn.onnx.load: input(s) {', '.join(f'{n!r} ({t})' for n, t in others.items())} are computed "
+        warnings.warn(f"{caller}: input(s) {', '.join(f'{n!r} ({t})' for n, t in others.items())} are computed "
                       "in float32, pycnn's float type: the model's double and float16 constants and weights are "
-                      "read as float32 and its float outputs come back as float32", UserWarning, stacklevel=3)
+                      f"read as float32 and {outputs}", UserWarning, stacklevel=3)
 
 
 def build_graph(parsed):
@@ -70,5 +71,5 @@ def load(source):
         raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
                               f"{', '.join(sorted(IMPORTERS))})", parsed.problems)
     graph = build_graph(parsed)
-    _warn_other_floats(parsed)
+    warn_other_floats(parsed, "pycnn.onnx.load")
     return graph

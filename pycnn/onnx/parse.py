@@ -30,6 +30,7 @@ DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "i
 # Graph input types: the float ones enter the network as float32 Tensors; the integer and bool ones are
 # computed on the host as numpy arrays of their own type (an embedding's indices, a length).
 FLOAT_INPUTS = (1, 10, 11)
+NUMPY_DTYPES = {elem: np.dtype(stored) for elem, (stored, _) in _DTYPES.items()}  # ONNX element type -> numpy
 HOST_INPUTS = {elem: _DTYPES[elem][0] for elem in (2, 3, 4, 5, 6, 7, 9, 12, 13)}
 
 

@@ -7,20 +7,30 @@ onnxruntime switches with one line:
 The file is imported as pycnn.onnx.load does (every unsupported op reported at once), then compiled by
 pycnn.inference (batch norm folded, conv epilogues fused, one C++ call per run); each new input shape
 (a new batch size) compiles once and is cached.
+
+Inputs take the types onnxruntime takes for the model: each feed must have its input's declared type
+(float32, double, float16, an integer type or bool). Double and float16 inputs are computed in
+float32, pycnn's float type (the session warns so, as load does); a model with integer or bool
+inputs (an embedding's indices) runs on the imported Graph's executor, its integer values on the
+host in their own type, as does one with an If on a condition the network computes (its branches may
+give outputs of different shapes). Outputs come back in their declared types.
 """
 import warnings
 
 import numpy as np
 
+from ..autograd import no_grad
+from ..graph import DYNAMIC
 from ..inference import capture  # a module, read at run time: pycnn.inference imports pycnn.onnx
 from ..inference.plan import InferencePlan
+from ..tensor import tensor
 from .errors import OnnxImportError
-from .loader import build_graph
+from .loader import build_graph, warn_other_floats
 from .ops import IMPORTERS
-from .parse import DTYPE_NAMES, ParsedModel, parse_model
+from .parse import DTYPE_NAMES, HOST_INPUTS, NUMPY_DTYPES, ParsedModel, parse_model
 
 _PROVIDERS = ("CPUExecutionProvider",)
-_FLOAT32 = np.dtype(np.float32)
+_ONNX_NAMES = {dtype: DTYPE_NAMES[elem] for elem, dtype in NUMPY_DTYPES.items()}  # numpy dtype -> ONNX name
 
 
 class NodeArg:
@@ -32,6 +42,18 @@ class NodeArg:
 
     def __repr__(self):
         return f"NodeArg(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
+
+
+def _type_name(dtype):
+    """onnxruntime's name of a numpy dtype's tensor type: tensor(float), tensor(double), tensor(int64)..."""
+    return f"tensor({_ONNX_NAMES.get(dtype, dtype.name)})"
+
+
+def _declared_type(value_info):
+    """The numpy dtype of a graph input or output's declared element type (None: undeclared or one pycnn
+    has no numpy type for)."""
+    tensor_type = value_info.type.tensor_type
+    return NUMPY_DTYPES.get(tensor_type.elem_type) if value_info.type.HasField("tensor_type") else None
 
 
 def _declared_shape(value_info):
@@ -65,18 +87,28 @@ class InferenceSession:
         if parsed.problems:
             raise OnnxImportError(f"pycnn cannot load this model ({len(parsed.problems)} problems; pycnn supports "
                                   f"{', '.join(sorted(IMPORTERS))})", parsed.problems)
-        others = {name: elem for name, elem in parsed.input_types.items() if elem != 1}
-        if others:  # the inference plan runs float32 arrays; the trainable Graph takes the others
-            raise OnnxImportError("InferenceSession runs models whose inputs are float32; input(s) "
-                                  + ", ".join(f"{n!r} ({DTYPE_NAMES.get(e, e)})" for n, e in others.items())
-                                  + " are not: run the model with pycnn.onnx.load")
         graph = build_graph(parsed)
-        declared = {v.name: _declared_shape(v) for v in list(model.graph.input) + list(model.graph.output)}
-        self._inputs = [NodeArg(name, declared.get(name)) for name in graph.input_names]
-        self._outputs = [NodeArg(name, declared.get(name)) for name in graph.output_names]
+        warn_other_floats(parsed, "InferenceSession", "its outputs are converted to their declared types")
+        values = {v.name: v for v in list(model.graph.input) + list(model.graph.output)}
+        self._input_types = [NUMPY_DTYPES[parsed.input_types[name]] for name in graph.input_names]
+        self._output_types = [_declared_type(values[name]) if name in values else None
+                              for name in graph.output_names]
+        self._inputs = [NodeArg(name, _declared_shape(values[name]), _type_name(dtype))
+                        for name, dtype in zip(graph.input_names, self._input_types)]
+        self._outputs = [NodeArg(name, _declared_shape(values[name]) if name in values else None,
+                                 _type_name(dtype or np.dtype(np.float32)))
+                         for name, dtype in zip(graph.output_names, self._output_types)]
         self._input_names = [arg.name for arg in self._inputs]
         self._output_names = [arg.name for arg in self._outputs]
-        self._plan = InferencePlan(capture.onnx_graph(graph), threads=threads)
+        ir = graph._ir
+        if any(parsed.input_types[name] in HOST_INPUTS for name in graph.input_names) or any(
+                node.op == "If" and ir.kinds.get(node.inputs[0]) == DYNAMIC for node in ir.nodes):
+            # integer inputs are computed on the host, and an If on a computed condition may give outputs of
+            # another shape each run: the plan (float32 arrays in one arena, shapes fixed per input shape) does
+            # neither
+            self._graph, self._plan = graph.eval(), None
+        else:
+            self._graph, self._plan = None, InferencePlan(capture.onnx_graph(graph), threads=threads)
 
     def get_inputs(self):
         return list(self._inputs)
@@ -87,12 +119,12 @@ class InferenceSession:
     def get_providers(self):
         return list(_PROVIDERS)
 
-    def _check_feed(self, arg, value):
+    def _check_feed(self, arg, dtype, value):
         if not isinstance(value, np.ndarray):
             raise TypeError(f"InferenceSession.run: input {arg.name!r} must be a numpy array, got "
                             f"{type(value).__name__}")
-        if value.dtype != _FLOAT32:
-            raise TypeError(f"InferenceSession.run: input {arg.name!r} has type tensor({value.dtype}), expected "
+        if value.dtype != dtype:  # onnxruntime converts nothing either
+            raise TypeError(f"InferenceSession.run: input {arg.name!r} has type {_type_name(value.dtype)}, expected "
                             f"{arg.type}")
         shape = arg.shape
         if shape is not None and (value.ndim != len(shape) or any(
@@ -104,9 +136,20 @@ class InferenceSession:
                              "no values")
         return np.ascontiguousarray(value)
 
+    def _compute(self, arrays):
+        """The graph's outputs (numpy arrays) for the checked feeds: the plan's float32 run, or the Graph's
+        (integer inputs as int64 Tensors, which the Graph gives back their declared types)."""
+        if self._plan is not None:
+            return self._plan.run([np.asarray(a, dtype=np.float32) for a in arrays])
+        with no_grad():
+            outs = self._graph(*(tensor(a.astype(np.int64 if a.dtype.kind in "biu" else np.float32))
+                                 for a in arrays))
+        return [out.numpy() for out in (outs if isinstance(outs, tuple) else (outs,))]
+
     def run(self, output_names, input_feed, run_options=None):
         """The outputs named in ``output_names`` (None: all of them, in the model's order) as numpy
-        arrays, for ``input_feed``: {input name: float32 numpy array}."""
+        arrays, for ``input_feed``: {input name: numpy array of the input's declared type}; the
+        outputs come back in their declared types."""
         if not isinstance(input_feed, dict):
             raise TypeError(f"InferenceSession.run: input_feed must be a dict {{name: array}}, got "
                             f"{type(input_feed).__name__}")
@@ -117,8 +160,10 @@ class InferenceSession:
             raise ValueError(f"InferenceSession.run: the model's inputs are {expected}; "
                              + (f"got unknown {unknown}" if unknown else "") + (" and " if unknown and missing else "")
                              + (f"missing {missing}" if missing else ""))
-        arrays = [self._check_feed(arg, input_feed[arg.name]) for arg in self._inputs]
-        outputs = self._plan.run(arrays)
+        arrays = [self._check_feed(arg, dtype, input_feed[arg.name]) for arg, dtype in zip(self._inputs,
+                                                                                             self._input_types)]
+        outputs = [out if dtype is None or out.dtype == dtype else out.astype(dtype)
+                   for out, dtype in zip(self._compute(arrays), self._output_types)]
         if output_names is None:
             return outputs
         names = self._output_names

@@ -1,6 +1,7 @@
 """ONNX graphs built by hand for the ONNX tests, and onnxruntime, the reference they are compared against.
 
     make_model(nodes, initializers, {"x": shape}, opset)     -> onnx.ModelProto
+    make_typed_model(nodes, {"x": (elem, shape)}, outputs)   -> the bytes of a model with typed inputs/outputs
     make_node(op, inputs, outputs, name=None, **attributes)  -> a NodeProto that pycnn's errors can name
     make_initializer(name, array)                             -> a TensorProto
     make_external_initializer(name, dims, location, length)   -> a TensorProto stored in another file
@@ -58,6 +59,16 @@ def make_model(nodes, initializers, inputs, opset, outputs=("y",), ir_version=No
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version
     return model
+
+
+def make_typed_model(nodes, inputs, outputs, initializers=(), opset=13):
+    """The bytes of a model (IR 7) whose inputs and outputs are {name: (ONNX element type, shape)}."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
+                              [helper.make_tensor_value_info(n, t, s) for n, (t, s) in outputs.items()],
+                              list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    return model.SerializeToString()
 
 
 def run_onnxruntime(model, feeds):

@@ -1,6 +1,7 @@
 """One-node (or small) ONNX graphs run by pycnn against PyTorch in float64, forward and backward.
 
     close(got, want, what, tol)                          -> asserts a relative error below tol
+    random_window_3d(rng, max_stride, sizes)             -> a random 3-d convolution's channels and window
     run_both(op, arrays, torch_fn, attrs, opset, ...)    -> the graph's output and input gradients vs torch
     check_export(model, path, x)                         -> pycnn's export checked, run by onnxruntime, read back
     check_torch_export(net, x, opset, gradients)         -> torch's export imported: onnxruntime's output and
@@ -8,12 +9,25 @@
 
 A test file imports this module after ``pytest.importorskip("onnx")`` and ``importorskip("torch")``.
 """
+import contextlib
+
 import numpy as np
 import torch
 from helpers.onnx_builders import make_initializer, make_model, make_node
 
 import pycnn
 import pycnn.onnx
+
+
+def random_window_3d(rng, max_stride, sizes):
+    """A random 3-d convolution's (groups, input channels, output channels, kernel, strides, dilations,
+    spatial size): groups 1-3, 1-2 channels a group, kernel 1-3, strides 1..max_stride, dilations 1-2,
+    each spatial size drawn from ``sizes`` (low, high exclusive)."""
+    groups = int(rng.choice([1, 2, 3]))
+    c, m = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    draw = [[int(v) for v in rng.integers(low, high, size=3)] for low, high in ((1, 4), (1, max_stride + 1), (1, 3),
+                                                                                sizes)]
+    return (groups, c, m, *draw)
 
 
 def relative_error(got, want):
@@ -68,10 +82,46 @@ def check_export(model, path, x):
     np.testing.assert_allclose(pycnn.onnx.load(str(path))(pycnn.tensor(x)).numpy(), ours, rtol=1e-4, atol=1e-5)
 
 
-def check_torch_export(net, x, opset, gradients=True, tol=1e-4, grad_tol=1e-3, dynamo=False):
+def _kink_inputs(data, x):
+    """The input of each kink node (helpers.branch_replay.ONNX_KINKS) of the ONNX file ``data`` when pycnn
+    runs it on ``x``, in node order: the branch pycnn's float32 forward took at every kink."""
+    import onnx
+    from helpers.branch_replay import ONNX_KINKS
+
+    model = onnx.load_from_string(data)
+    kinks = [n.input[0] for n in model.graph.node if n.op_type in ONNX_KINKS]
+    model.graph.output.extend(onnx.helper.make_value_info(name, onnx.TypeProto()) for name in kinks)
+    outs = pycnn.onnx.load(model.SerializeToString())(pycnn.tensor(x))
+    return [o.numpy() for o in (outs[1:] if isinstance(outs, tuple) else ())]
+
+
+def _torch_input_gradient(net, x, dtype, reference, decisions=None):
+    """(the input gradient of the output's sum, the kink inputs recorded) of ``net`` in ``dtype`` inside
+    ``reference()``, on the branch ``decisions`` says (None: its own)."""
+    import copy
+
+    from helpers.branch_replay import Replay
+
+    xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+    with reference(), Replay(decisions) as mode:
+        out = copy.deepcopy(net).to(dtype)(xt)
+    out.sum().backward()
+    return xt.grad.numpy().astype(np.float64), mode.recorded
+
+
+def check_torch_export(net, x, opset, gradients=True, tol=1e-4, grad_tol=1e-3, dynamo=False,
+                       reference=contextlib.nullcontext, branch=False):
     """``net`` (a torch Module) exported by PyTorch at ``opset`` and imported by pycnn: its output on ``x``
     against onnxruntime's (relative error below ``tol``) and, with ``gradients``, the input gradient of
-    the output's sum against torch's in float64 (below ``grad_tol``). Returns (graph, output error, gradient error)."""
+    the output's sum against torch's in float64 (below ``grad_tol``), run inside ``reference()`` (a context
+    manager: where the exported graph computes another function than torch's, the patch that makes torch
+    compute the graph's). Returns (graph, output error, gradient error).
+
+    branch: the float64 gradient is taken on the branch pycnn's float32 forward took at every ReLU,
+    clip, hard sigmoid/swish and max-pool (helpers.branch_replay; the file's kink nodes must pair with
+    torch's kink calls, in order and shape): in a deep network at random weights a unit within float32
+    rounding of a kink flips in any float32 engine (torch's included) and moves the plain float64
+    comparison by 1e-3 and more. The gradient error returned is then (on pycnn's branch, plain)."""
     import io
 
     from helpers.onnx_builders import run_onnxruntime
@@ -85,11 +135,15 @@ def check_torch_export(net, x, opset, gradients=True, tol=1e-4, grad_tol=1e-3, d
     assert out_err < tol, f"output vs onnxruntime: relative error {out_err:.3g}"
     grad_err = None
     if gradients:  # against torch in float64: the exact gradient, not another float32 rounding of it
-        import copy
-
         y.sum().backward()
-        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        copy.deepcopy(net).double()(xt).sum().backward()
-        grad_err = relative_error(xp.grad.numpy(), xt.grad.numpy())
-        assert grad_err < grad_tol, f"input gradient vs torch: relative error {grad_err:.3g}"
+        g64, _ = _torch_input_gradient(net, x.astype(np.float64), torch.float64, reference)
+        grad_err = relative_error(xp.grad.numpy(), g64)
+        if branch:
+            decisions = _kink_inputs(buffer.getvalue(), x)
+            _, calls = _torch_input_gradient(net, x, torch.float32, reference)
+            assert [d.shape for d in decisions] == [c.shape for c in calls], (
+                f"the file's {len(decisions)} kink nodes do not pair with torch's {len(calls)} kink calls")
+            g64, _ = _torch_input_gradient(net, x.astype(np.float64), torch.float64, reference, decisions)
+            grad_err = (relative_error(xp.grad.numpy(), g64), grad_err)
+        assert (grad_err[0] if branch else grad_err) < grad_tol, f"input gradient vs torch: relative error {grad_err}"
     return graph, out_err, grad_err

@@ -5,8 +5,8 @@ from ..module import Module
 
 class Upsample(Module):
     """torch.nn.Upsample: (N, C, *spatial) resized to ``size`` or by ``scale_factor`` with ``mode``
-    'nearest', 'nearest-exact', 'linear', 'bilinear' or 'trilinear' (``align_corners`` for the linear
-    ones)."""
+    'nearest', 'nearest-exact', 'linear', 'bilinear', 'bicubic' (4-d input) or 'trilinear'
+    (``align_corners`` for all but the nearest ones)."""
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
         super().__init__()

@@ -1,13 +1,15 @@
-"""ONNX If whose condition is known before the network runs: a constant (folded at import with the
-branch it picks) or computed from shapes (PyTorch's exports test a dimension: LocalResponseNorm's
-``If(Equal(Gather(Shape(x), 1), 1))``). The branch runs node by node with the ops of this package, on
-numpy arrays where all its inputs are constants or shapes and on Tensors otherwise, so gradients flow
-through it. A condition computed from the network's values is refused at load (pycnn does not trace
-data-dependent control flow)."""
+"""ONNX If. A condition known before the network runs, a constant (folded at import with the branch it
+picks) or one computed from shapes (PyTorch's exports test a dimension: LocalResponseNorm's
+``If(Equal(Gather(Shape(x), 1), 1))``), picks its branch on the host; a condition computed from the
+network's values (``If(Greater(ReduceSum(x), 0))``) is read when the graph runs (its one value copied to
+the host) and picks the branch of that run. The branch runs node by node with the ops of this package,
+on numpy arrays where all its inputs are constants or shapes and on Tensors otherwise, so gradients flow
+through the branch taken (the condition itself has none, as a comparison's 0/1 result has none)."""
 import numpy as np
 
 from ...creation import tensor
 from ...tensor import Tensor
+from ..weights import tensor_to_layout
 from .registry import IMPORTERS, importer
 
 _BRANCHES = ("then_branch", "else_branch")
@@ -33,7 +35,10 @@ def _if_problems(node, used):
 
 def _run_branch(node, inputs, training, as_arrays):
     """The outputs of the branch the condition (input 0) picks, its outer values bound to inputs 1..."""
-    condition = np.asarray(inputs[0])
+    condition = inputs[0]
+    if isinstance(condition, Tensor):  # computed by the network (a float 0/1 or any value): read now
+        condition = condition.to("cpu").numpy()
+    condition = np.asarray(condition)
     if condition.size != 1:
         raise ValueError(f"If {node.name!r}: the condition has {condition.size} elements, expected 1")
     branch = node.attrs["then_branch" if bool(condition.reshape(-1)[0]) else "else_branch"]
@@ -52,12 +57,15 @@ def _run_branch(node, inputs, training, as_arrays):
             static = op.static_inputs(sub)
             args = [tensor(np.asarray(a, dtype=np.float32), device=device)
                     if isinstance(a, np.ndarray) and i not in static else a for i, a in enumerate(args)]
+            # in the layout the op reads its weights in (MatMul's B transposed), as the Graph gives them
+            args = [tensor_to_layout(a, op.layout_of(sub, i), sub, i) if isinstance(a, Tensor) else a
+                    for i, a in enumerate(args)]
             outputs = op.on_tensors(sub, args, training)
         values.update(zip(sub.outputs, outputs))
     return tuple(values[name] for name in branch.outputs)
 
 
 @importer("If", on_arrays=lambda node, inputs: _run_branch(node, inputs, False, True), check=_if_problems,
-          static=(0,), inputs=(1, None), outputs=1 << 16, attrs=_BRANCHES, any_dtype_inputs=range(1, 1 << 16))
+          inputs=(1, None), outputs=1 << 16, attrs=_BRANCHES, any_dtype_inputs=range(1 << 16))
 def import_if(node, inputs, training):
     return _run_branch(node, inputs, training, False)

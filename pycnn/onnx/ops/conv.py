@@ -1,7 +1,8 @@
 """ONNX Conv <-> pycnn conv2d (1-d, 2-d and 3-d convolution, any group count, dilation and padding;
 asymmetric pads are applied explicitly before a symmetric convolution; a 3-d one is a sum of 2-d ones
-over the kernel's depth, :func:`_conv3d`), ConvTranspose <-> pycnn
-conv_transpose2d (1-d and 2-d; pads, output_padding, output_shape, auto_pad)."""
+over the kernel's depth, :func:`_conv3d`), ConvTranspose <-> pycnn conv_transpose2d (1-d, 2-d and 3-d,
+the 3-d one a sum of 2-d ones placed along the depth, :func:`_conv_transpose3d`; pads, output_padding,
+output_shape, auto_pad)."""
 from ... import tensor_ops
 from ...nn import functional as F
 from ...nn.functional.conv import Conv2dFunction
@@ -111,7 +112,7 @@ def export_conv2d(trace, out, x, w, b, stride, padding, dilation, groups):
 
 
 def _conv_transpose_problems(node, used):
-    problems = window_problems(node, "transposes convolutions of", max_spatial=2)
+    problems = window_problems(node, "transposes convolutions of")
     for key in ("output_padding", "output_shape"):
         value = node.attr(key)
         kernel = node.attr("kernel_shape")
@@ -144,10 +145,11 @@ def _conv_transpose_geometry(node, in_hw, kernel, strides, dilations):
 
 
 @importer("ConvTranspose", check=_conv_transpose_problems, weights={1: "as_is", 2: "as_is"}, inputs=(2, 3),
-          ranks={0: (3, 4)}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape",
+          ranks={0: (3, 5)}, attrs=("auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape",
                                     "pads", "strides"))
 def import_conv_transpose(node, inputs, training):
-    """2-d, or 1-d over (N, C, L) as 2-d over (N, C, 1, L); weight (C_in, C_out/group, k...)."""
+    """2-d, 1-d over (N, C, L) as 2-d over (N, C, 1, L), 3-d over (N, C, D, H, W) as
+    :func:`_conv_transpose3d`; weight (C_in, C_out/group, k...)."""
     x, w, b = inputs[0], inputs[1], (inputs[2] if len(inputs) > 2 else None)
     if x.ndim != w.ndim:
         raise ValueError(f"ConvTranspose {node.name!r}: input of shape {shape_of(x)} and weight of shape "
@@ -157,12 +159,55 @@ def import_conv_transpose(node, inputs, training):
     strides = list(node.attr("strides", [1] * len(kernel)))
     dilations = list(node.attr("dilations", [1] * len(kernel)))
     begin, out_hw = _conv_transpose_geometry(node, shape_of(x)[2:], kernel, strides, dilations)
+    if x.ndim == 5:
+        return (_conv_transpose3d(node, x, w, b, strides, dilations, begin, out_hw),)
     if one_d:
         _, x = as_2d(node, x)
         w = tensor_ops.reshape(w, (w.shape[0], w.shape[1], 1, w.shape[2]))
         strides, dilations, begin, out_hw = [1] + strides, [1] + dilations, [0] + list(begin), [1] + list(out_hw)
     y = conv_transpose_window(x, w, b, strides, dilations, node.attr("group", 1), begin, out_hw)
     return (back_to_1d(y, one_d),)
+
+
+def _conv_transpose3d(node, x, w, b, strides, dilations, begin, out_dhw):
+    """A 3-d transposed convolution as kD 2-d ones: input depth i and kernel tap kd write output depth
+    i * stride + kd * dilation - begin. For each tap, every input depth slice (the depths joined into the
+    batch) goes through conv_transpose2d with w[:, :, kd] over (H, W); the results are spread along the
+    depth (stride - 1 zeros between them), cut to the output window and summed; then the bias. The
+    backward is the 2-d kernels', the slicing's, the pads' and the permutes'."""
+    n, c, depth = shape_of(x)[:3]
+    groups = node.attr("group", 1)
+    c_out = shape_of(w)[1] * groups
+    if shape_of(w)[0] != c or c % groups:
+        raise ValueError(f"ConvTranspose {node.name!r}: input of shape {shape_of(x)} and weight of shape {shape_of(w)} "
+                         f"with group {groups}: expected weight (C_in, C_out/group, kD, kH, kW) with C_in divisible "
+                         "by group")
+    if b is not None and tuple(shape_of(b)) != (c_out,):
+        raise ValueError(f"ConvTranspose {node.name!r}: bias of shape {shape_of(b)}, expected ({c_out},)")
+    if min(out_dhw) < 1:
+        raise ValueError(f"ConvTranspose {node.name!r}: the output would be {tuple(out_dhw)}, not positive")
+    stride, dilation, out_depth = strides[0], dilations[0], out_dhw[0]
+    planes = tensor_ops.reshape(tensor_ops.permute(x, (0, 2, 1, 3, 4)), (n * depth, c) + tuple(shape_of(x)[3:]))
+    y = None
+    for kd in range(shape_of(w)[2]):
+        part = conv_transpose_window(planes, tensor_ops.index(w, (slice(None), slice(None), kd)), None, strides[1:],
+                                     dilations[1:], groups, begin[1:], out_dhw[1:])
+        m, h_out, w_out = shape_of(part)[1:]
+        part = tensor_ops.reshape(part, (n, depth, 1, m, h_out, w_out))
+        if stride > 1:  # stride - 1 zero slices after each: depth i lands at i * stride
+            part = pad(part, [0, 0, 0, 0, 0, 0, 0, 0, stride - 1, 0, 0, 0])
+        part = tensor_ops.reshape(part, (n, depth * stride, m, h_out, w_out))
+        offset = kd * dilation - begin[0]  # where the part's first depth lands in the output window
+        first, last = max(0, -offset), min(depth * stride, out_depth - offset)  # the part's depths inside it
+        if last <= first:  # the tap writes nothing inside the window: an empty part padded to it
+            first = last = 0
+            offset = out_depth
+        part = tensor_ops.index(part, (slice(None), slice(first, last)))
+        before = offset + first
+        part = pad(part, [0, before, 0, 0, 0, 0, out_depth - before - (last - first), 0, 0, 0])
+        y = part if y is None else y + part
+    y = tensor_ops.permute(y, (0, 2, 1, 3, 4))
+    return y if b is None else y + tensor_ops.reshape(b, (1, shape_of(b)[0], 1, 1, 1))
 
 
 @exporter(ConvTranspose2dFunction)

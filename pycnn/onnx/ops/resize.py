@@ -1,7 +1,7 @@
 """ONNX Resize (opsets 10-19) and Upsample (7-9) <-> pycnn's resize (pycnn.nn.functional.interpolate):
-nearest and linear over any axes, every coordinate transformation but tf_crop_and_resize, sizes or
-scales, axes and keep_aspect_ratio_policy (18+). Refused with the reason: cubic, antialias,
-tf_crop_and_resize, tf_half_pixel_for_nn."""
+nearest, linear and (Resize 11+) cubic with cubic_coeff_a and exclude_outside, over any axes, every
+coordinate transformation but tf_crop_and_resize, sizes or scales, axes and keep_aspect_ratio_policy
+(18+). Refused with the reason: antialias, tf_crop_and_resize, tf_half_pixel_for_nn."""
 import numpy as np
 
 from ...nn.functional.interpolate import COORDINATE_MODES, ResizeFunction, resize
@@ -16,8 +16,9 @@ _RESIZE_ATTRIBUTES = ("mode", "coordinate_transformation_mode", "nearest_mode", 
 def _resize_problems(node, used):
     problems = []
     mode = node.attr("mode", "nearest")
-    if mode not in ("nearest", "linear", "bilinear"):
-        problems.append(f"mode {mode!r} is not supported (nearest and linear are)")
+    cubic = node.op == "Resize" and node.opset >= 11
+    if mode not in ("nearest", "linear", "bilinear") + (("cubic",) if cubic else ()):
+        problems.append(f"mode {mode!r} is not supported (nearest, linear{' and cubic' if cubic else ''} are)")
     if node.op == "Resize" and node.opset >= 11:
         ctm = node.attr("coordinate_transformation_mode", "half_pixel")
         if ctm not in COORDINATE_MODES:
@@ -75,16 +76,18 @@ def _sizes_and_scales(node, inputs, in_shape):
 def import_resize(node, inputs, training):
     x = inputs[0]
     sizes, scales = _sizes_and_scales(node, inputs, shape_of(x))
-    mode = "linear" if node.attr("mode", "nearest") in ("linear", "bilinear") else "nearest"
+    mode = node.attr("mode", "nearest")
+    mode = "linear" if mode == "bilinear" else mode
     if node.op == "Upsample" or node.opset < 11:  # onnxruntime's original rule, before the attributes
         return (resize(x, sizes, scales, mode, "asymmetric", "simple"),)
     return (resize(x, sizes, scales, mode, node.attr("coordinate_transformation_mode", "half_pixel"),
-                   node.attr("nearest_mode", "round_prefer_floor")),)
+                   node.attr("nearest_mode", "round_prefer_floor"), node.attr("cubic_coeff_a", -0.75),
+                   node.attr("exclude_outside", 0)),)
 
 
 @exporter(ResizeFunction)
 def export_resize(trace, out, x, matrices, spec):
-    sizes, scales, mode, coordinate_mode, nearest_mode = spec
+    sizes, scales, mode, coordinate_mode, nearest_mode, cubic_coeff_a, exclude_outside = spec
     if trace.opset < 11:
         raise OnnxExportError(f"resize needs Resize of opset 11 or later, exporting opset {trace.opset}")
     if nearest_mode == "simple":
@@ -108,5 +111,6 @@ def export_resize(trace, out, x, matrices, spec):
                                         trace.const(np.asarray([kept], np.int64), "end")])
             tail = trace.node("Concat", [lead, tail], axis=0)
         inputs = [trace.name_of(x), roi, "", tail]
+    cubic = {"cubic_coeff_a": cubic_coeff_a, "exclude_outside": exclude_outside} if mode == "cubic" else {}
     trace.node("Resize", inputs, out, mode=mode, coordinate_transformation_mode=coordinate_mode,
-               nearest_mode=nearest_mode)
+               nearest_mode=nearest_mode, **cubic)

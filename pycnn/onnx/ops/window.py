@@ -77,14 +77,16 @@ def spatial_pads(node, in_hw, kernel, strides, dilations):
     return list(node.attr("pads", [0] * (2 * len(in_hw))))
 
 
-def window_problems(node, what, max_spatial=3):
-    """Problems of the kernel_shape/strides/dilations/pads/auto_pad/group attributes of a Conv or pool;
-    ``what``: 'convolves' or 'pools', for the message; ``max_spatial``: the most spatial axes the op takes."""
+def window_problems(node, what):
+    """Problems of the kernel_shape/strides/dilations/pads/auto_pad/group attributes of a Conv or pool
+    (1-d, 2-d or 3-d); ``what``: 'convolves' or 'pools', for the message."""
     problems = []
     kernel = node.attr("kernel_shape")
     spatial = len(kernel) if kernel is not None and len(kernel) in (1, 2, 3) else 2
-    if spatial > max_spatial:
-        problems.append(f"kernel_shape {kernel} is 3-d; pycnn {what} (N, C, L) and (N, C, H, W) tensors only")
+    if kernel is not None and len(kernel) not in (1, 2, 3):
+        problems.append(f"kernel_shape {kernel} is {len(kernel)}-d; pycnn {what} (N, C, L), (N, C, H, W) and "
+                        "(N, C, D, H, W) tensors only")
+        return problems
     for key, low in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
         value = node.attr(key)
         if value is None:
