@@ -403,7 +403,8 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
           seg.resize(static_cast<size_t>(3 * nr));
           ready = true;
         });
-#pragma omp for schedule(dynamic, 1)
+        // Static: see forward_row_tiles.
+#pragma omp for schedule(static)
         for (int64_t t = 0; t < tasks; ++t) {
           if (!ready) continue;
           const int64_t wr = t % weight_runs, pr = t / weight_runs % pixel_runs;
@@ -531,7 +532,15 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     const int64_t ldt = channel_run * nr;
     float* t = nullptr;
     errors.run([&] { t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt)); });
-#pragma omp for schedule(dynamic, 1)
+    // Static, not dynamic: each thread then takes the same block of rows in every layer and every
+    // call (the top half of the image, say), so more of the lines it writes (outputs, task buffers)
+    // and reads (the residual, the next layer's rows) stay in its own core's caches, where a
+    // first-come task order moved them between the cores. ResNet-20 batch 1 at 2 threads, each build
+    // in its own process beside onnxruntime (measured 2026-12-06): 0.70-0.85 -> 0.60-0.72 ms
+    // (onnxruntime 0.49-0.57); a 32 -> 32 16x16 layer alone, its tasks 9 -> 6 us each; ResNet-18
+    // batch 1 and training steps unchanged within noise. Under contention the thread governor runs
+    // one thread, where the order does not matter.
+#pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       if (!t) continue;  // no scratch: the error is raised after the region
       const int64_t rr = task % row_runs, cr = task / row_runs;
