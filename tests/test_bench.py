@@ -16,17 +16,26 @@ def _bench(tmp_path, *argv):
 
 
 def test_train_table_rows_parse_with_positive_times(tmp_path):
-    done = _bench(tmp_path, "train", "--models", "lenet5:8,resnet20:2:infer", "--repeat", "1", "--threads", "1")
+    done = _bench(tmp_path, "train", "--models", "lenet5:8,resnet20:2:infer", "--repeat", "1", "--threads", "1",
+                  "--rounds", "2")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert "each library in its own process" in lines[0]
-    assert lines[1].split() == ["model", "batch", "input", "pass", "pycnn", "ms", "torch", "ms", "ratio"]
+    assert "each library in its own process, 2 rounds taking turns" in lines[0]
+    assert lines[1].split() == ["model", "batch", "input", "pass", "pycnn", "ms", "torch", "ms", "ratio", "range"]
     assert set(lines[2]) == {"-"}
     rows = [line.split() for line in lines[3:]]
     assert [row[:4] for row in rows] == [["lenet5", "8", "28", "train"], ["resnet20", "2", "32", "infer"]], lines
     for row in rows:
-        ours, theirs, ratio = (float(value) for value in row[4:])
+        ours, theirs, ratio = (float(value) for value in row[4:7])
         assert all(math.isfinite(v) and v > 0 for v in (ours, theirs, ratio)), row
+        low, high = (float(value) for value in row[7].split("-"))
+        assert 0 < low <= ratio <= high, row  # the median of the rounds' ratios lies within their range
+
+
+def test_rounds_must_be_positive(tmp_path):
+    done = _bench(tmp_path, "train", "--rounds", "0")
+    assert done.returncode == 2
+    assert "--rounds must be at least 1, got 0" in done.stderr
 
 
 def test_train_rejects_an_unknown_pass(tmp_path):

@@ -99,6 +99,25 @@ def time_in_process(argv, label, **popen):
     return float(lines[-1])
 
 
+def alternate(jobs, rounds):
+    """Times each job ({label: worker argv}) in ``rounds`` processes of its own, the jobs taking turns
+    (the order rotated each round), so that a machine whose speed drifts (a VM beside busy neighbours:
+    one process's median moved 30% from one run to the next here) slows every library alike within a
+    round. Returns {label: [seconds of each round]}."""
+    labels = list(jobs)
+    times = {label: [] for label in labels}
+    for r in range(rounds):
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+            times[label].append(time_in_process(jobs[label], label))
+    return times
+
+
+def round_ratios(ours, theirs):
+    """(median, lowest, highest) of the per-round ratios ours[r] / theirs[r]."""
+    ratios = np.array(ours) / np.array(theirs)
+    return float(np.median(ratios)), float(np.min(ratios)), float(np.max(ratios))
+
+
 def worker_argv(args, lib, name, batch, detail):
     """The arguments of time_in_process for one `train` or `infer` worker: ``lib`` on model ``name``."""
     return [args.what, "--threads", str(args.threads), "--repeat", str(args.repeat), "--device", args.device,
@@ -246,8 +265,11 @@ def run_ops(args):
 def run_train(args):
     print(f"training step (forward + cross-entropy + backward + SGD momentum; 'infer' rows: eval-mode "
           f"forward without a tape) on {args.device}, {args.threads} threads, median of {args.repeat}, torch "
-          f"{importlib.metadata.version('torch')}{fp32_note(args.device)}; each library in its own process")
-    header = f"{'model':<12}{'batch':>6}{'input':>8}{'pass':>7}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
+          f"{importlib.metadata.version('torch')}{fp32_note(args.device)}; each library in its own process, "
+          f"{args.rounds} rounds taking turns (times: median over rounds; ratio: median of the rounds' ratios, "
+          "and their range)")
+    header = (f"{'model':<12}{'batch':>6}{'input':>8}{'pass':>7}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
+              f"{'range':>12}")
     table_header(header)
     for spec in args.models.split(","):
         name, _, rest = spec.partition(":")
@@ -257,9 +279,12 @@ def run_train(args):
             sys.exit(f"bench: --models {spec}: the pass after the batch is 'train' or 'infer', not {mode!r}")
         batch = int(batch or (64 if name in ("lenet5", "resnet20") else 16))
         size = MODEL_SIZES.get(name, (3, 224, 1000))[1]
-        t_ours, t_theirs = (time_in_process(worker_argv(args, lib, name, batch, mode), f"{lib} {name}")
-                            for lib in ("pycnn", "torch"))
-        print(f"{name:<12}{batch:>6}{size:>8}{mode:>7}{t_ours:11.1f}{t_theirs:11.1f}{t_ours / t_theirs:7.2f}")
+        times = alternate({lib: worker_argv(args, lib, name, batch, mode) for lib in ("pycnn", "torch")},
+                          args.rounds)
+        t_ours, t_theirs = (float(np.median(times[lib])) for lib in ("pycnn", "torch"))
+        ratio, low, high = round_ratios(times["pycnn"], times["torch"])
+        print(f"{name:<12}{batch:>6}{size:>8}{mode:>7}{t_ours:11.1f}{t_theirs:11.1f}{ratio:7.2f}"
+              f"{f'{low:.2f}-{high:.2f}':>12}")
 
 
 def train_worker(args):
@@ -385,10 +410,11 @@ def run_infer(args):
     import torch
 
     libs = ["pycnn-plan", "pycnn-session", "torch", "onnxruntime"]
-    print(f"inference on the CPU, {args.threads} threads, median of {args.repeat}; each library in its own process; "
-          f"ratios: pycnn session / peer")
+    print(f"inference on the CPU, {args.threads} threads, median of {args.repeat}; each library in its own process, "
+          f"{args.rounds} rounds taking turns (times: median over rounds); ratios: pycnn session / peer, median of "
+          "the rounds' ratios, and the range of those to onnxruntime")
     header = f"{'model':<14}{'batch':>6}" + "".join(f"{lib + ' ms':>19}" for lib in libs)
-    header += f"{'/ torch':>9}{'/ ORT':>8}"
+    header += f"{'/ torch':>9}{'/ ORT':>8}{'ORT range':>12}"
     table_header(header)
     with tempfile.TemporaryDirectory() as folder:
         for spec in args.models.split(","):
@@ -401,10 +427,12 @@ def run_infer(args):
                 torch.onnx.export(torch_model(name, classes).eval(), (torch.randn(1, channels, size, size),), path,
                                   dynamo=False, opset_version=17, input_names=["input"],
                                   dynamic_axes={"input": {0: "batch"}})
-            times = {lib: time_in_process(worker_argv(args, lib, name, batch, path), lib) for lib in libs}
+            times = alternate({lib: worker_argv(args, lib, name, batch, path) for lib in libs}, args.rounds)
             ours = times["pycnn-session"]
-            print(f"{name:<14}{batch:>6}" + "".join(f"{times[lib]:19.3f}" for lib in libs)
-                  + f"{ours / times['torch']:9.2f}{ours / times['onnxruntime']:8.2f}")
+            to_torch = round_ratios(ours, times["torch"])[0]
+            to_ort, low, high = round_ratios(ours, times["onnxruntime"])
+            print(f"{name:<14}{batch:>6}" + "".join(f"{float(np.median(times[lib])):19.3f}" for lib in libs)
+                  + f"{to_torch:9.2f}{to_ort:8.2f}{f'{low:.2f}-{high:.2f}':>12}")
 
 
 def main():
@@ -413,6 +441,7 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="train, infer: processes per library, taking turns")
     parser.add_argument("--models", default=None, help="train default: lenet5,lenet5:256,resnet20:128; "
                         f"infer default: {INFER_MODELS}")
     # train, infer: one library in this process (LIB MODEL BATCH, then train's pass or infer's ONNX file)
@@ -423,6 +452,8 @@ def main():
     parser.add_argument("--contention-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.models = args.models or (INFER_MODELS if args.what == "infer" else "lenet5,lenet5:256,resnet20:128")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.worker:
         return {"train": train_worker, "infer": infer_worker}[args.what](args)
     if args.contention_worker:
