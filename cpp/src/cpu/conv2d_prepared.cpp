@@ -113,6 +113,16 @@ namespace {
 
 constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
 
+// Up to this many tasks a thread, the tasks of forward_images and forward_row_tiles go in a fixed
+// order (for_tasks): thread t takes the same block of rows, the top half of the image say, in every
+// layer and call, so more of the lines it writes (outputs, task buffers) and reads (the residual, the
+// next layer's rows) stay in its own core's caches, where first-come tasks moved them between the
+// cores. ResNet-20 batch 1 at 2 threads (8 tasks a layer), each build in its own process beside
+// onnxruntime (2026-12-06): 0.70-0.85 -> 0.60-0.72 ms (onnxruntime 0.49-0.57); a 32 -> 32 16x16 layer
+// alone, its tasks 9 -> 6 us each. Many tasks stay first come: in a fixed order ResNet-18's training
+// step at batch 16 was 5-10% slower (1.27-1.50 against 1.34-1.58 s over three pairs of processes).
+constexpr int64_t kInOrderTasks = 8;
+
 // K in slices of (nearly) equal depth: 576 as 3 x 192, not 256 + 256 + 64.
 int64_t slice_depth(int64_t K) {
   const int64_t slices = (K + kMaxSlice - 1) / kMaxSlice;
@@ -403,10 +413,8 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
           seg.resize(static_cast<size_t>(3 * nr));
           ready = true;
         });
-        // Static: see forward_row_tiles.
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; ++t) {
-          if (!ready) continue;
+        for_tasks(tasks, tasks <= kInOrderTasks * threads, [&](int64_t t) {  // see kInOrderTasks
+          if (!ready) return;
           const int64_t wr = t % weight_runs, pr = t / weight_runs % pixel_runs;
           const int64_t ng = t / (weight_runs * pixel_runs), n = ng / s.groups, g = ng % s.groups;
           const float* xq_g = xq + n * l.image + g * cin_g * l.channel;
@@ -437,7 +445,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
                                    residual ? residual + out0 + co0 * P : nullptr, e.clamp_min,
                                    e.clamp_max);
             }
-            continue;
+            return;
           }
           const float* packed_g = packed_.data() + g * matrix;
           for (int64_t k0 = 0; k0 < K; k0 += depth) {
@@ -458,7 +466,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
               }
             }
           }
-        }
+        });
       }
     }
     errors.rethrow();
@@ -532,17 +540,8 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     const int64_t ldt = channel_run * nr;
     float* t = nullptr;
     errors.run([&] { t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt)); });
-    // Static, not dynamic: each thread then takes the same block of rows in every layer and every
-    // call (the top half of the image, say), so more of the lines it writes (outputs, task buffers)
-    // and reads (the residual, the next layer's rows) stay in its own core's caches, where a
-    // first-come task order moved them between the cores. ResNet-20 batch 1 at 2 threads, each build
-    // in its own process beside onnxruntime (measured 2026-12-06): 0.70-0.85 -> 0.60-0.72 ms
-    // (onnxruntime 0.49-0.57); a 32 -> 32 16x16 layer alone, its tasks 9 -> 6 us each; ResNet-18
-    // batch 1 and training steps unchanged within noise. Under contention the thread governor runs
-    // one thread, where the order does not matter.
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
-      if (!t) continue;  // no scratch: the error is raised after the region
+    for_tasks(tasks, tasks <= kInOrderTasks * threads, [&](int64_t task) {  // see kInOrderTasks
+      if (!t) return;  // no scratch: the error is raised after the region
       const int64_t rr = task % row_runs, cr = task / row_runs;
       const int64_t r0 = rr * row_run, r1 = std::min(R, r0 + row_run);
       const int64_t cp0 = cr * channel_run, cp1 = std::min(panels, cp0 + channel_run);
@@ -573,7 +572,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
                             bias_.data() + c0, residual ? residual + at : nullptr, e.clamp_min,
                             e.clamp_max);
       }
-    }
+    });
   }
   errors.rethrow();
 }

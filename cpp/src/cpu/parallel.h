@@ -35,6 +35,23 @@ void parallel_range(int64_t n, Body body, int64_t min_parallel = kElementwisePar
   }
 }
 
+// A worksharing loop over tasks [0, n), inside a parallel region (every thread calls it): in a fixed
+// order when `in_order` (thread t takes the t-th block of tasks, the same in every call) and first
+// come, first served otherwise. A fixed order keeps a thread on the same part of the data from one
+// call to the next (the convolutions of a batch-1 inference, where which core holds which lines
+// decides the time); first come balances many tasks when one core runs slower (a busy neighbour),
+// which a fixed order cannot.
+template <typename Body>
+void for_tasks(int64_t n, bool in_order, Body body) {
+  if (in_order) {
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < n; ++t) body(t);
+  } else {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < n; ++t) body(t);
+  }
+}
+
 // An exception must not leave an OpenMP region: the runtime calls std::terminate and the process
 // aborts (conv2d's scratch allocation failing under a 2^31 padding did). Each thread runs its work
 // through run(), which keeps the first exception; the caller rethrows it once the region has ended.
