@@ -39,6 +39,10 @@ def stack(tensors, dim=0):
     return tensor_ops.stack(tensors, dim)
 
 
+split = tensor_ops.split  # torch.split and torch.chunk, differentiable (pycnn/tensor_ops/shape.py)
+chunk = tensor_ops.chunk
+
+
 def manual_seed(seed):
     """Seeds pycnn's random generators: parameter initialisation and dropout masks."""
     nn.init.manual_seed(seed)

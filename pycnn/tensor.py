@@ -245,6 +245,12 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         return tensor_ops.flatten(self, start_dim, end_dim)
 
+    def split(self, split_size, dim=0):
+        return tensor_ops.split(self, split_size, dim)
+
+    def chunk(self, chunks, dim=0):
+        return tensor_ops.chunk(self, chunks, dim)
+
     def sum(self):
         return tensor_ops.sum(self)
 

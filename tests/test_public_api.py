@@ -129,6 +129,7 @@ def test_tensor_methods_and_cat_take_torch_arguments():
     for name in ("backward", "flatten"):
         assert_takes_torch_arguments(getattr(Tensor, name), getattr(torch.Tensor, name))
     assert_takes_torch_arguments(cat, torch.cat)
+    assert_takes_torch_arguments(pycnn.split, torch.split)
 
 
 def test_cat_no_grad_dlpack_and_cuda():

@@ -4,7 +4,8 @@
     comparison.py   == != < <= > >= as int64 0/1 masks
     indexing.py     x[key] with torch's rules
     reduction.py    sum, mean, sum_to, argmax/argmin, max/min
-    shape.py        reshape, flatten, squeeze/unsqueeze, permute/transpose, cat/stack, to_device
+    shape.py        reshape, flatten, squeeze/unsqueeze, permute/transpose, cat/stack, split/chunk,
+                    to_device
 
 Each op is an autograd Function with a forward and a backward, like pycnn.nn.functional's; these are
 the ones torch keeps on ``torch`` and ``torch.Tensor`` rather than in ``torch.nn.functional``.
@@ -14,8 +15,8 @@ from .arithmetic import absolute, binary, cast, clip, exp, log, matmul, power, r
 from .comparison import compare
 from .indexing import index
 from .reduction import argmax, argmin, max, mean, min, sum, sum_to
-from .shape import cat, flatten, permute, reshape, squeeze, stack, to_device, transpose, unsqueeze
+from .shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze
 
-__all__ = ["absolute", "argmax", "argmin", "binary", "cast", "cat", "clip", "compare", "exp", "flatten",
-           "index", "log", "matmul", "max", "mean", "min", "permute", "power", "reshape", "rpow",
+__all__ = ["absolute", "argmax", "argmin", "binary", "cast", "cat", "chunk", "clip", "compare", "exp", "flatten",
+           "index", "log", "matmul", "max", "mean", "min", "permute", "power", "reshape", "rpow", "split",
            "sqrt", "squeeze", "stack", "sum", "sum_to", "to_device", "transpose", "unsqueeze"]

@@ -1,5 +1,5 @@
-"""Shape ops: reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, stack, and moving a
-tensor between devices. All are differentiable; reshapes are views, permutes are copies (pycnn
+"""Shape ops: reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, stack, split, chunk, and
+moving a tensor between devices. All are differentiable; reshapes are views, permutes are copies (pycnn
 tensors are contiguous) computed on the host.
 """
 import numpy as np
@@ -154,6 +154,50 @@ def stack(tensors, dim=0):
     dim %= n
     new_shape = shape[:dim] + (1,) + shape[dim:]
     return cat([reshape(t, new_shape) for t in tensors], dim)
+
+
+def _parts(input, sizes, dim):
+    """``input`` cut along ``dim`` into consecutive parts of ``sizes`` (each through indexing, so each
+    part's gradient goes back to its place)."""
+    from .indexing import index
+
+    parts, begin = [], 0
+    for size in sizes:
+        parts.append(index(input, (slice(None),) * dim + (slice(begin, begin + size),)))
+        begin += size
+    return tuple(parts)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """torch.split: ``tensor`` cut along ``dim`` into parts of ``split_size_or_sections`` elements (an
+    int: every part that size, the last one smaller if it must be) or of the sizes listed (which must
+    add up to the dimension). A tuple of tensors, each differentiable."""
+    as_tensor(tensor, "split", "tensor")
+    dim = dim_index(as_int(dim, "split", "dim"), tensor.ndim, "split")
+    n = tensor.shape[dim]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [as_int(s, "split", "split_size_or_sections") for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != n:
+            raise ValueError(f"split: expected sizes that add up to {n} (dimension {dim} of a tensor of shape "
+                             f"{tuple(tensor.shape)}), got {sizes}")
+    else:
+        size = as_int(split_size_or_sections, "split", "split_size_or_sections")
+        if size < 0 or (size == 0 and n):
+            raise ValueError(f"split: expected a positive split size (0 only for an empty dimension), got {size}")
+        sizes = [min(size, n - begin) for begin in range(0, n, size)] if n else [0]
+    return _parts(tensor, sizes, dim)
+
+
+def chunk(input, chunks, dim=0):
+    """torch.chunk: ``input`` cut along ``dim`` into at most ``chunks`` parts of ceil(size / chunks)
+    elements (fewer parts when they run out, the last smaller)."""
+    as_tensor(input, "chunk", "input")
+    chunks = as_int(chunks, "chunk", "chunks")
+    if chunks < 1:
+        raise ValueError(f"chunk: expected chunks greater than 0, got {chunks}")
+    dim = dim_index(as_int(dim, "chunk", "dim"), input.ndim, "chunk")
+    n = input.shape[dim]
+    return split(input, max(1, -(-n // chunks)), dim)
 
 
 class ToDeviceFunction(Function):
