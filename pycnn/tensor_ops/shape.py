@@ -9,6 +9,7 @@ from .._arguments import as_int
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 from .common import dim_index, from_host
+from .indexing import index
 
 
 class ReshapeFunction(Function):
@@ -159,8 +160,6 @@ def stack(tensors, dim=0):
 def _parts(input, sizes, dim):
     """``input`` cut along ``dim`` into consecutive parts of ``sizes`` (each through indexing, so each
     part's gradient goes back to its place)."""
-    from .indexing import index
-
     parts, begin = [], 0
     for size in sizes:
         parts.append(index(input, (slice(None),) * dim + (slice(begin, begin + size),)))
@@ -168,12 +167,18 @@ def _parts(input, sizes, dim):
     return tuple(parts)
 
 
+def _even_sizes(n, size):
+    """Parts of ``size`` covering a dimension of ``n``, the last smaller if it must be (one empty part
+    for an empty dimension)."""
+    return [min(size, n - begin) for begin in range(0, n, size)] if n else [0]
+
+
 def split(tensor, split_size_or_sections, dim=0):
     """torch.split: ``tensor`` cut along ``dim`` into parts of ``split_size_or_sections`` elements (an
     int: every part that size, the last one smaller if it must be) or of the sizes listed (which must
     add up to the dimension). A tuple of tensors, each differentiable."""
     as_tensor(tensor, "split", "tensor")
-    dim = dim_index(as_int(dim, "split", "dim"), tensor.ndim, "split")
+    dim = dim_index(dim, tensor.ndim, "split")
     n = tensor.shape[dim]
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = [as_int(s, "split", "split_size_or_sections") for s in split_size_or_sections]
@@ -184,7 +189,7 @@ def split(tensor, split_size_or_sections, dim=0):
         size = as_int(split_size_or_sections, "split", "split_size_or_sections")
         if size < 0 or (size == 0 and n):
             raise ValueError(f"split: expected a positive split size (0 only for an empty dimension), got {size}")
-        sizes = [min(size, n - begin) for begin in range(0, n, size)] if n else [0]
+        sizes = _even_sizes(n, size)
     return _parts(tensor, sizes, dim)
 
 
@@ -195,9 +200,9 @@ def chunk(input, chunks, dim=0):
     chunks = as_int(chunks, "chunk", "chunks")
     if chunks < 1:
         raise ValueError(f"chunk: expected chunks greater than 0, got {chunks}")
-    dim = dim_index(as_int(dim, "chunk", "dim"), input.ndim, "chunk")
+    dim = dim_index(dim, input.ndim, "chunk")
     n = input.shape[dim]
-    return split(input, max(1, -(-n // chunks)), dim)
+    return _parts(input, _even_sizes(n, max(1, -(-n // chunks))), dim)
 
 
 class ToDeviceFunction(Function):
