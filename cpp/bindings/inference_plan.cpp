@@ -336,16 +336,19 @@ struct Plan {
     float* a = arena.data();
     double* times = seconds ? seconds->data() : nullptr;
     nb::gil_scoped_release release;
-    const int before = omp_get_max_threads();  // the calling thread's setting, restored after
-    if (threads > 0) omp_set_num_threads(threads);
+    // The team the caller asked for (not OpenMP's setting, which the governor may hold at one
+    // thread), restored after a run with its own `threads`: restoring OpenMP's raw setting undid a
+    // release the governor made during the run and left the thread at one thread for good.
+    const int before = cpu::requested_threads();
+    if (threads > 0) cpu::set_requested_threads(threads);  // governs too
+    else cpu::govern_threads();
     try {
-      cpu::govern_threads();
       plan.run(a, begin, end, times);
     } catch (...) {
-      omp_set_num_threads(before);
+      if (threads > 0) cpu::set_requested_threads(before);
       throw;
     }
-    omp_set_num_threads(before);
+    if (threads > 0) cpu::set_requested_threads(before);
   }
 };
 
