@@ -542,12 +542,16 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
     for (int64_t p = 0; p < count; ++p) add_weight_grad(dw, parts[p].data(), s, g, k, 0, cout_g);
     return;
   }
+  // One block of row tiles a thread: weight_grad_sums copies every image once per call, so a call
+  // per tile copied the batch cout_g / wg_rows times over on one thread.
   CachedVector<float> wt(wt_size);
   const int64_t tiles = (cout_g + k.wg_rows - 1) / k.wg_rows;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t)
+  const int64_t blocks = std::min<int64_t>(tiles, threads);
+#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b)
     errors.run([&] {
-      const int64_t r0 = t * k.wg_rows, r1 = std::min(cout_g, r0 + k.wg_rows);
+      const int64_t r0 = tiles * b / blocks * k.wg_rows;
+      const int64_t r1 = std::min(cout_g, tiles * (b + 1) / blocks * k.wg_rows);
       weight_grad_sums(wt.data(), dy, x, s, g, k, 0, s.N, r0, r1);
       add_weight_grad(dw, wt.data(), s, g, k, r0, r1);
     });
