@@ -295,10 +295,10 @@ void backward_images(float* dx, float* dw, float* db, const float* dy, const flo
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * P;
   static thread_local Scratch col_scratch, dyg_scratch, dcol_scratch;
   float* col = dw ? col_scratch.get(static_cast<size_t>(K * width)) : nullptr;
-  float* dyg = dyg_scratch.get(static_cast<size_t>(cout_g * width));
+  float* dyg = dw || dx ? dyg_scratch.get(static_cast<size_t>(cout_g * width)) : nullptr;
   float* dcol = dx ? dcol_scratch.get(static_cast<size_t>(K * width)) : nullptr;
   if (dx) std::memset(dx + n0 * in_size, 0, images * in_size * sizeof(float));
-  for (int64_t g = 0; g < s.groups; ++g) {
+  for (int64_t g = 0; g < s.groups && dyg; ++g) {  // (db alone reads dy where it is)
     for (int64_t i = 0; i < images; ++i)
       for (int64_t co = 0; co < cout_g; ++co)
         std::memcpy(dyg + co * width + i * P, dy + (n0 + i) * out_size + (g * cout_g + co) * P,
