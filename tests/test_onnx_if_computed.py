@@ -106,6 +106,9 @@ def test_branches_of_different_shapes_and_the_inference_session():
         y.sum().backward()
         np.testing.assert_array_equal(xp.grad.numpy(), np.ones_like(x) if y.shape[1] == 3 else np.zeros_like(x))
     assert shapes == {(2, 3), (2, 6)}
+    # A compiled plan fixes its shapes per input shape: it refuses such a graph by name.
+    with pytest.raises(ValueError, match=r"cannot be compiled into a plan: If node\(s\) 'if' pick their branch"):
+        pycnn.optimize_for_inference(graph, np.zeros((2, 3), np.float32))
 
 
 def test_a_condition_of_several_values_is_refused_when_it_runs():

@@ -44,6 +44,8 @@ def test_session_runs_an_embedding_of_int64_ids_as_onnxruntime_does():
     model = buffer.getvalue()
     session = InferenceSession(model)
     assert [(a.name, a.type, a.shape) for a in session.get_inputs()] == [("ids", "tensor(int64)", ["N", 3])]
+    with pytest.raises(ValueError, match=r"cannot be compiled into a plan: its input\(s\) 'ids' hold integer data"):
+        pycnn.optimize_for_inference(pycnn.onnx.load(model), np.zeros((2, 3), np.int64))
     assert session.get_outputs()[0].type == "tensor(float)"
     for batch in (2, 5):
         ids = RNG.integers(0, 11, size=(batch, 3)).astype(np.int64)

@@ -7,7 +7,7 @@ through a Transpose included.
 """
 import numpy as np
 
-from ..graph import GraphIR, Node, passes
+from ..graph import DYNAMIC, GraphIR, Node, passes
 from ..onnx.errors import OnnxExportError
 from ..onnx.export import ExportTrace, trace
 from ..onnx.ops import IMPORTERS
@@ -55,8 +55,26 @@ def module_graph(model, example):
     return _fold(GraphIR(nodes, ["input"], outputs, initializers), type(model).__name__)
 
 
+def plan_refusal(graph):
+    """Why a compiled plan cannot run ``graph`` (a pycnn.onnx Graph), or None. Its integer inputs are
+    computed on the host, and an If on a condition the network computes may give outputs of another
+    shape each run: the plan (float32 arrays in one arena, shapes fixed per input shape) does neither."""
+    ir = graph._ir
+    if ir.host_inputs:
+        return f"its input(s) {', '.join(map(repr, ir.host_inputs))} hold integer data, computed on the host"
+    dynamic = [node.name for node in ir.nodes if node.op == "If" and ir.kinds.get(node.inputs[0]) == DYNAMIC]
+    if dynamic:
+        return f"If node(s) {', '.join(map(repr, dynamic))} pick their branch from a value the network computes"
+    return None
+
+
 def onnx_graph(graph):
-    """A copy of the GraphIR of ``graph`` (a pycnn.onnx Graph) whose constants hold its current weights."""
+    """A copy of the GraphIR of ``graph`` (a pycnn.onnx Graph) whose constants hold its current weights;
+    ValueError for a graph a plan cannot run (:func:`plan_refusal`)."""
+    refusal = plan_refusal(graph)
+    if refusal is not None:
+        raise ValueError(f"optimize_for_inference: the imported graph cannot be compiled into a plan: {refusal}; "
+                         "run the Graph itself, or pycnn.onnx.InferenceSession, which does")
     source = graph._ir
     constants = dict(source.constants)
     for attribute, (name, layout, shape) in graph.onnx_names.items():

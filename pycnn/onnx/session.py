@@ -20,14 +20,13 @@ import warnings
 import numpy as np
 
 from ..autograd import no_grad
-from ..graph import DYNAMIC
 from ..inference import capture  # a module, read at run time: pycnn.inference imports pycnn.onnx
 from ..inference.plan import InferencePlan
 from ..tensor import tensor
 from .errors import OnnxImportError
 from .loader import build_graph, warn_other_floats
 from .ops import IMPORTERS
-from .parse import DTYPE_NAMES, HOST_INPUTS, NUMPY_DTYPES, ParsedModel, parse_model
+from .parse import DTYPE_NAMES, NUMPY_DTYPES, ParsedModel, parse_model
 
 _PROVIDERS = ("CPUExecutionProvider",)
 _ONNX_NAMES = {dtype: DTYPE_NAMES[elem] for elem, dtype in NUMPY_DTYPES.items()}  # numpy dtype -> ONNX name
@@ -100,12 +99,7 @@ class InferenceSession:
                          for name, dtype in zip(graph.output_names, self._output_types)]
         self._input_names = [arg.name for arg in self._inputs]
         self._output_names = [arg.name for arg in self._outputs]
-        ir = graph._ir
-        if any(parsed.input_types[name] in HOST_INPUTS for name in graph.input_names) or any(
-                node.op == "If" and ir.kinds.get(node.inputs[0]) == DYNAMIC for node in ir.nodes):
-            # integer inputs are computed on the host, and an If on a computed condition may give outputs of
-            # another shape each run: the plan (float32 arrays in one arena, shapes fixed per input shape) does
-            # neither
+        if capture.plan_refusal(graph) is not None:  # the Graph's executor runs what a plan cannot
             self._graph, self._plan = graph.eval(), None
         else:
             self._graph, self._plan = None, InferencePlan(capture.onnx_graph(graph), threads=threads)
@@ -142,8 +136,8 @@ class InferenceSession:
         if self._plan is not None:
             return self._plan.run([np.asarray(a, dtype=np.float32) for a in arrays])
         with no_grad():
-            outs = self._graph(*(tensor(a.astype(np.int64 if a.dtype.kind in "biu" else np.float32))
-                                 for a in arrays))
+            outs = self._graph(*(tensor(a.astype(self._graph.input_dtype(name)))
+                                 for name, a in zip(self._input_names, arrays)))
         return [out.numpy() for out in (outs if isinstance(outs, tuple) else (outs,))]
 
     def run(self, output_names, input_feed, run_options=None):
