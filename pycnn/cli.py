@@ -333,7 +333,7 @@ def _model_names():
     return ", ".join(sorted(models.MODELS))
 
 
-def _addfolder_options(p):
+def _add_folder_options(p):
     p.add_argument("--image-size", default=None, metavar="SIZE",
                    help="with --data folder:PATH: resize every image to SIZE or HEIGHT,WIDTH (bilinear); "
                         "without it all images must share one size")
@@ -364,7 +364,7 @@ def parser():
                                    "pictures of the curves and the first layer's filters to --out.")
     t.add_argument("--model", default="lenet5", help=f"one of: {models}")
     t.add_argument("--data", default="mnist-sample", help=DATA_HELP)
-    _addfolder_options(t)
+    _add_folder_options(t)
     _add_run_options(t, epochs=10, lr=0.05)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random crops with padding (and horizontal flips for colour images)")
@@ -391,7 +391,7 @@ def parser():
                    help="model.npz written by pycnn train (with --model), or a .onnx file (the whole model)")
     e.add_argument("--model", default="lenet5", help=f"the architecture of an .npz: one of: {models}")
     e.add_argument("--data", default="mnist-sample", help=DATA_HELP)
-    _addfolder_options(e)
+    _add_folder_options(e)
     e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
     e.set_defaults(run=cmd_eval)
     s = sub.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-accumulates",
@@ -412,7 +412,7 @@ def parser():
                                    "and write OUT/model.onnx (SGD with momentum 0.9, constant --lr).")
     f.add_argument("file", help="the .onnx file")
     f.add_argument("--data", required=True, help=DATA_HELP)
-    _addfolder_options(f)
+    _add_folder_options(f)
     f.add_argument("--strategy", choices=["feature_extractor", "partial", "fine_tune"], default="feature_extractor",
                    help="feature_extractor trains the new head only, partial the last --trainable-layers "
                         "layers, fine_tune everything")

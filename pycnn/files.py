@@ -190,5 +190,4 @@ def load(f):
     """The state dict saved at path ``f`` (by :func:`save`, or any ``np.savez`` of numeric arrays) as an
     OrderedDict of numpy arrays, for ``Module.load_state_dict``. Never unpickles: a file holding object
     arrays, a damaged or truncated file, or one from a newer pycnn raises ValueError naming it."""
-    arrays = read_npz(f, "state-dict", "load")
-    return arrays
+    return read_npz(f, "state-dict", "load")

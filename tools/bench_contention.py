@@ -80,8 +80,6 @@ def _busy(cpu):
 
 
 def run_contention(args):
-    import pycnn
-
     cpus = sorted(int(c) for c in args.cpus.split(",")) if args.cpus else sorted(os.sched_getaffinity(0))
     # (library, environment, label): pycnn's default (libgomp's spin and the thread governor), the
     # governor turned off, and what pycnn did before the governor (GOMP_SPINCOUNT=10000, no governor).
@@ -90,8 +88,7 @@ def run_contention(args):
             ("pycnn", dict(off, GOMP_SPINCOUNT="10000"), "spin 10000, gov off")]
     rows += [("pycnn", {"GOMP_SPINCOUNT": count}, f"GOMP_SPINCOUNT={count}")
              for count in args.spincounts.split(",") if count]
-    if hasattr(pycnn, "use_deterministic_algorithms"):
-        rows.append(("pycnn-deterministic", {}, "pycnn's default"))
+    rows.append(("pycnn-deterministic", {}, "pycnn's default"))
     print(f"contention: {len(cpus)} CPUs {cpus} (threads = CPUs), busy process pinned to CPU {cpus[-1]}; "
           f"train: seconds per epoch (median of {max(1, args.repeat // 3)}), infer: ms per call (median of "
           f"{20 * args.repeat}); load before: {os.getloadavg()[0]:.2f}")

@@ -37,7 +37,7 @@ def _run_branch(node, inputs, training, as_arrays):
     """The outputs of the branch the condition (input 0) picks, its outer values bound to inputs 1..."""
     condition = inputs[0]
     if isinstance(condition, Tensor):  # computed by the network (a float 0/1 or any value): read now
-        condition = condition.to("cpu").numpy()
+        condition = condition.numpy()  # (a copy from the device; no autograd node)
     condition = np.asarray(condition)
     if condition.size != 1:
         raise ValueError(f"If {node.name!r}: the condition has {condition.size} elements, expected 1")
