@@ -52,7 +52,10 @@ linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool need_dx
   require_same_device(x, dy, "linear backward", "input", "grad_output");
   std::optional<Tensor> dx, dw, db;
   if (need_dx) dx = Tensor::empty(x.shape(), DType::Float32, x.device());
-  if (need_dw) dw = Tensor::zeros(w.shape(), DType::Float32, x.device());
+  // The CPU kernel stores dw (see cpu::linear_backward); the CUDA one accumulates onto zeros.
+  if (need_dw)
+    dw = x.is_cuda() ? Tensor::zeros(w.shape(), DType::Float32, x.device())
+                     : Tensor::empty(w.shape(), DType::Float32, x.device());
   if (need_db) db = Tensor::zeros({s.out_features}, DType::Float32, x.device());
   float* pdx = dx ? dx->f32() : nullptr;
   float* pdw = dw ? dw->f32() : nullptr;
