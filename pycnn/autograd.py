@@ -28,6 +28,7 @@ per op and a pass over every gradient, so it is for debugging only.
 """
 import contextlib
 import os
+import sys
 import threading
 import traceback
 import warnings
@@ -253,6 +254,29 @@ class Function:
             self.saved_versions = None
 
 
+def _refcount_of_argument(value):
+    return sys.getrefcount(value)
+
+
+def _one_local_refcount():
+    held = []  # held by this frame only, then passed to one function
+    return _refcount_of_argument(held)
+
+
+# What sys.getrefcount reports, inside a function, for an argument that only the caller's local
+# holds: the interpreter's own count for that pattern (it differs between Python versions), measured
+# once. _owned below is called the same way.
+_SOLE_LOCAL = _one_local_refcount()
+
+
+def _owned(grad):
+    """True when ``grad`` (held by one local in the caller) is referenced by nothing else and its
+    memory shared with no other tensor, array or outside owner: the leaf may then take it as its
+    ``.grad`` instead of a copy, as torch's AccumulateGrad steals a gradient nobody else holds.
+    AlexNet's 61M parameters made that copy 37 ms of a 1.1 s training step."""
+    return sys.getrefcount(grad) <= _SOLE_LOCAL and grad._sole_owner
+
+
 def _accumulate(current, new):
     if current is None:
         return new
@@ -316,10 +340,13 @@ def _run_tape(root, grad, retain_graph):
                 _check_gradients(fn, input_grads)
             if not retain_graph:
                 fn._free_saved()
+            input_grads = list(input_grads)  # each taken out below, so refcounts show sharing
         for i, edge in enumerate(fn.edges):
             if edge is None:
                 continue
-            edge_grad = input_grads[i] if i < len(input_grads) else None
+            edge_grad = None
+            if i < len(input_grads):
+                edge_grad, input_grads[i] = input_grads[i], None
             if isinstance(edge, Function):
                 if edge_grad is not None:
                     grads[id(edge)] = _accumulate(grads.get(id(edge)), edge_grad)
@@ -329,8 +356,10 @@ def _run_tape(root, grad, retain_graph):
                 entry[1] = _accumulate(entry[1], edge_grad)
             pending[id(edge)] -= 1
             if pending[id(edge)] == 0 and entry[1] is not None and edge.requires_grad:
-                edge._accumulate_grad(entry[1])
-                entry[1] = None  # the summed gradient lives on in .grad only
+                summed, entry[1], edge_grad = entry[1], None, None  # it lives on in .grad only
+                owned = _owned(summed)
+                edge._accumulate_grad(summed, owned)
+                summed = None
 
 
 def _final_callbacks():

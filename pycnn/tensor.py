@@ -216,19 +216,21 @@ class Tensor:
         self._grad_hooks[key] = hook
         return _HookHandle(self._grad_hooks, key)
 
-    def _accumulate_grad(self, g):
+    def _accumulate_grad(self, g, owned=False):
         """.grad += g, in place once .grad exists (as PyTorch does), so a training step allocates
-        no second copy of every parameter's gradient; then the post-accumulate-grad hooks run."""
-        self._add_to_grad(g)
+        no second copy of every parameter's gradient; then the post-accumulate-grad hooks run.
+        ``owned``: nothing else holds g (autograd's _owned), so a new .grad may be g itself."""
+        self._add_to_grad(g, owned)
         if self._grad_hooks:
             for hook in list(self._grad_hooks.values()):
                 hook(self)
 
-    def _add_to_grad(self, g):
+    def _add_to_grad(self, g, owned=False):
         if self.grad is None:
-            # A copy: g may share storage with another leaf's gradient (a + b hands both the same
-            # tensor) or with the caller's grad argument, and .grad is updated in place later.
-            self.grad = Tensor._wrap(g.clone())
+            # A copy unless owned: g may share storage with another leaf's gradient (a + b hands
+            # both the same tensor) or with the caller's grad argument, and .grad is updated in
+            # place later.
+            self.grad = Tensor._wrap(g if owned else g.clone())
         elif tuple(self.grad.shape) == tuple(g.shape) and self.grad.device == g.device:
             _C.add_inplace(self.grad._data, g)
         else:

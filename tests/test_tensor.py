@@ -185,6 +185,60 @@ def test_grads_accumulate_in_place_without_sharing_storage():
     np.testing.assert_array_equal(upstream.numpy(), [1.0, 1.0])
 
 
+class _Copied(pycnn.autograd.Function):
+    """y = x; backward returns a new tensor made by a kernel (a clone of the incoming gradient),
+    kept somewhere else too when ``keep`` says so (held: on a list; exported: as a numpy array
+    sharing its memory; wrapped: a _C tensor over numpy memory the list keeps)."""
+    keep, kept, made = None, [], []
+
+    def forward(self, x):
+        return x.clone()
+
+    def backward(self, grad):
+        g = grad.clone()
+        if self.keep == "wrapped":
+            array = g.numpy().copy()
+            g = pycnn._C.from_numpy(array)
+            _Copied.kept.append(array)
+        elif self.keep == "held":
+            _Copied.kept.append(g)
+        elif self.keep == "exported":
+            _Copied.kept.append(g.numpy())
+        _Copied.made.append(g.data_ptr())
+        return g
+
+
+@pytest.mark.parametrize("keep", [None, "held", "exported", "wrapped"])
+def test_a_leaf_takes_a_gradient_nobody_else_holds_and_copies_any_other(keep):
+    # As torch's AccumulateGrad: a new .grad is the backward's own tensor when nothing else refers
+    # to it (no copy of every parameter's gradient each step), a copy when anything else does, so a
+    # later in-place accumulation never writes into memory someone else reads.
+    _Copied.keep, _Copied.kept, _Copied.made = keep, [], []
+    x = pycnn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    _Copied.apply(x).backward(pycnn.tensor([1.0, 1.0, 1.0]))
+    assert (x.grad._data.data_ptr() == _Copied.made[0]) == (keep is None)
+    _Copied.apply(x).backward(pycnn.tensor([2.0, 2.0, 2.0]))  # accumulates into .grad in place
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0, 3.0])
+    for kept, value in zip(_Copied.kept, [1.0, 2.0]):  # untouched by the accumulation
+        np.testing.assert_array_equal(np.asarray(kept.numpy() if keep == "held" else kept),
+                                      [value] * 3)
+
+
+def test_leaves_fed_one_gradient_through_a_view_do_not_share_it():
+    # add hands one tensor to both of its inputs; reshape's backward makes a view of it: at most one
+    # leaf may take that memory.
+    a = pycnn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    b = pycnn.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    c = pycnn.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    (a.reshape(4) + b + c * 2.0).sum().backward()
+    ptrs = {a.grad._data.data_ptr(), b.grad._data.data_ptr(), c.grad._data.data_ptr()}
+    assert len(ptrs) == 3
+    (a.reshape(4) + b + c * 2.0).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.full((2, 2), 2.0))
+    np.testing.assert_array_equal(b.grad.numpy(), np.full(4, 2.0))
+    np.testing.assert_array_equal(c.grad.numpy(), np.full(4, 4.0))
+
+
 def test_hostile_shapes_raise_instead_of_wrapping():
     # 2^40 x 2^40 elements would wrap a 64-bit size; a kernel would then fill a tiny buffer.
     with pytest.raises(ValueError, match=r"tensor: shape \(1, 1, 1099511627776, 1099511627776\) has more elements"):

@@ -98,6 +98,8 @@ void bind_tensor(nb::module_& m) {
       .def("clone", &Tensor::clone)
       .def("to",
            [](const Tensor& t, const std::string& device) { return t.to(parse_device(device)); })
+      .def_prop_ro("_sole_owner", &Tensor::sole_owner,
+                   "True when no other tensor, exported array or outside owner shares the memory.")
       .def_prop_ro("_version", &Tensor::version,
                    "In-place writes to this tensor's storage so far (shared by its views).")
       .def("zero_",

@@ -189,6 +189,7 @@ Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device,
   t.storage_->bytes = t.nbytes();
   t.storage_->device = device;
   t.storage_->release = std::move(release);
+  t.storage_->borrowed = true;
   return t;
 }
 

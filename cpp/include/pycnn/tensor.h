@@ -36,6 +36,7 @@ struct Storage {
   Device device = Device::CPU;
   std::function<void(void*)> release;  // returns the block to its allocator or drops its owner
   std::atomic<int64_t> version{0};     // in-place writes so far (see the file comment)
+  bool borrowed = false;               // memory owned elsewhere (Tensor::wrap: numpy, DLPack)
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -80,6 +81,9 @@ class Tensor {
   void copy_from(const Tensor& src);  // same numel and dtype, any devices
 
   const std::shared_ptr<Storage>& storage() const { return storage_; }
+  // No other tensor, exported array or owner outside pycnn shares this memory: autograd may hand it
+  // to a leaf as its .grad without a copy (see _run_tape in pycnn/autograd.py).
+  bool sole_owner() const { return storage_ && storage_.use_count() == 1 && !storage_->borrowed; }
 
   // The storage's version counter (0 for an undefined tensor). Kernels do not bump it themselves:
   // the binding of every in-place op does, once per call, after the write.
