@@ -111,23 +111,44 @@ def test_max_pool2d_indices_match_torch_with_padding_and_dilation(device):
 
 
 
+def _interior_columns(w, k, p, d, ceil_mode):
+    """Output columns whose window lies wholly inside the input (stride 2)."""
+    return sum(o * 2 - p >= 0 and o * 2 - p + d * (k - 1) < w
+               for o in range(pool_output_size(w, k, 2, p, d, ceil_mode)))
+
+
 def _make_stride2_config(rng):
-    """Windows inside the input with column stride 2 and rows of 8 outputs or more: the CPU's vector path
-    (8 outputs a block, a last block overlapping the one before, the odd-lane load at the plane's end)."""
+    """Column stride 2 and rows of 8 interior outputs or more: the CPU's vector path (8 outputs a block,
+    a last block overlapping the one before, the odd-lane load at the plane's end), with or without
+    padding and ceil mode (the border windows then take the per-window scan)."""
     while True:
         kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
         sh, dh, dw = int(rng.integers(1, 4)), int(rng.choice([1, 2])), int(rng.choice([1, 2]))
+        ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
+        ceil_mode = bool(rng.integers(0, 2))
         h, w = int(rng.integers(dh * (kh - 1) + 1, 20)), int(rng.integers(16, 41))
-        if pool_output_size(w, kw, 2, 0, dw, False) >= 8:
+        if _interior_columns(w, kw, pw, dw, ceil_mode) >= 8 and all(
+                _every_window_holds_input(*axis, ceil_mode) for axis in ((h, kh, sh, ph, dh), (w, kw, 2, pw, dw))):
             return dict(shape=(int(rng.integers(1, 4)), int(rng.integers(1, 5)), h, w), kernel_size=(kh, kw),
-                        stride=(sh, 2), dilation=(dh, dw), seed=int(rng.integers(1 << 30)))
+                        stride=(sh, 2), dilation=(dh, dw), padding=(ph, pw), ceil_mode=ceil_mode,
+                        seed=int(rng.integers(1 << 30)))
 
 
-STRIDE2 = random_configs(16, seed=77, make=_make_stride2_config) + [
-    dict(shape=(1, 1, 4, 16), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=1),   # W = 2 * OW
-    dict(shape=(2, 3, 28, 28), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=2),  # LeNet's first
-    dict(shape=(1, 2, 9, 17), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=3),   # 3x3/2, odd width
-    dict(shape=(2, 1, 1, 15), kernel_size=(1, 1), stride=(1, 2), dilation=(1, 1), seed=4)]   # a 15-float plane
+_NO_PAD = dict(padding=(0, 0), ceil_mode=False)
+STRIDE2 = random_configs(24, seed=77, make=_make_stride2_config) + [
+    dict(shape=(1, 1, 4, 16), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=1, **_NO_PAD),  # W = 2 * OW
+    dict(shape=(2, 3, 28, 28), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=2, **_NO_PAD),  # LeNet
+    dict(shape=(1, 2, 9, 17), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=3, **_NO_PAD),  # odd width
+    dict(shape=(2, 1, 1, 15), kernel_size=(1, 1), stride=(1, 2), dilation=(1, 1), seed=4, **_NO_PAD),  # 15 floats
+    dict(shape=(2, 3, 24, 30), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=5,  # ResNet's stem
+         padding=(1, 1), ceil_mode=False),
+    dict(shape=(1, 2, 13, 33), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=6,  # GoogLeNet's
+         padding=(0, 0), ceil_mode=True)]
+
+
+def test_max_pool2d_stride_2_configs_cover_padding_and_ceil_mode():
+    assert any(max(c["padding"]) > 0 for c in STRIDE2) and any(c["ceil_mode"] for c in STRIDE2)
+    assert any(max(c["padding"]) > 0 and c["ceil_mode"] for c in STRIDE2)
 
 
 @pytest.mark.parametrize("config", STRIDE2, ids=lambda c: str(tuple(c.values())[:4]))
@@ -137,7 +158,8 @@ def test_max_pool2d_stride_2_rows_match_torch_exactly(config, device):
     rng = np.random.default_rng(config["seed"])
     x = rng.integers(0, 4, size=config["shape"]).astype(np.float32)
     x[rng.random(config["shape"]) < 0.02] = np.nan
-    kwargs = dict(kernel_size=config["kernel_size"], stride=config["stride"], dilation=config["dilation"])
+    kwargs = dict(kernel_size=config["kernel_size"], stride=config["stride"], dilation=config["dilation"],
+                  padding=config["padding"], ceil_mode=config["ceil_mode"])
     xp = pycnn.tensor(x, device=device, requires_grad=True)
     out, indices = F.max_pool2d(xp, return_indices=True, **kwargs)
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)

@@ -23,6 +23,18 @@ namespace pycnn::cpu {
 // Below this many window taps a parallel region costs more than it saves.
 static constexpr int64_t kParallelWork = 1 << 15;
 
+// The output columns [lo, hi) whose windows lie wholly inside the input along the row:
+// w0 = ow * stride - pad >= 0 and w0 + dil * (KW - 1) < W.
+struct PoolColumns {
+  int64_t lo, hi;
+};
+static PoolColumns pool_interior_columns(const Pool2dShape& s) {
+  const int64_t OW = s.out_w();
+  const int64_t lo = std::min(OW, (s.pad_w + s.stride_w - 1) / s.stride_w);
+  const int64_t last = s.W - 1 - s.dil_w * (s.KW - 1) + s.pad_w;  // the largest ow*stride allowed
+  return {lo, last < 0 ? lo : std::max(lo, std::min(OW, last / s.stride_w + 1))};
+}
+
 // Interior windows with column stride 2 (LeNet's and VGG's 2x2 pools, the 3x3/2 ones of ResNet's and
 // AlexNet's stems) and rows of 8 outputs or more: 8 outputs at a time. A tap's 8 inputs are the even
 // lanes of one 16-float load (the odd lanes of the load one float earlier, where the first would read
@@ -64,20 +76,24 @@ static inline void pool_widen(PoolL8& v, const PoolI8& i32) {
 #endif
 }
 
+//
+// One output row's columns [lo, hi) (hi - lo >= 8), whose windows start at input row h0 and lie
+// wholly inside the input (every kernel row and column in bounds: with padding, the row's interior).
 PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
                                                      int64_t* __restrict best_i,
                                                      const float* __restrict xp, int64_t plane,
-                                                     const Pool2dShape& s, int64_t oh) {
-  const int64_t OW = s.out_w(), W = s.W;
+                                                     const Pool2dShape& s, int64_t h0, int64_t lo,
+                                                     int64_t hi) {
+  const int64_t W = s.W;
   const PoolI8 lane2 = {0, 2, 4, 6, 8, 10, 12, 14};
-  for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
-    if (ow0 + 8 > OW) ow0 = OW - 8;  // the last, overlapping block
+  for (int64_t ow0 = lo; ow0 < hi; ow0 += 8) {
+    if (ow0 + 8 > hi) ow0 = hi - 8;  // the last, overlapping block
     PoolF8 b{};
     PoolI8 bi{};
     bool first = true;
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
-        const int64_t at = (oh * s.stride_h + kh * s.dil_h) * W + kw * s.dil_w + 2 * ow0;
+        const int64_t at = (h0 + kh * s.dil_h) * W + 2 * ow0 - s.pad_w + kw * s.dil_w;
         PoolF16 raw;
         PoolF8 v;
         if (at + 16 <= plane) {
@@ -102,7 +118,7 @@ PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
     PoolL8 wide;
     pool_widen(wide, bi);
     std::memcpy(best_i + ow0, &wide, sizeof(wide));
-    if (ow0 + 8 >= OW) break;
+    if (ow0 + 8 >= hi) break;
   }
 }
 
@@ -124,7 +140,7 @@ static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x,
       float* __restrict best = y + (p * OH + oh) * OW;
       int64_t* __restrict best_i = idx + (p * OH + oh) * OW;
       if (vectors) {
-        max_pool_row_stride2(best, best_i, xp, H * W, s, oh);
+        max_pool_row_stride2(best, best_i, xp, H * W, s, oh * sh, 0, OW);
         continue;
       }
       for (int64_t ow = 0; ow < OW; ++ow) {  // the first tap starts every window
@@ -159,6 +175,13 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
   if (s.pad_h == 0 && s.pad_w == 0 && (OH - 1) * s.stride_h + s.dil_h * (s.KH - 1) < s.H &&
       (OW - 1) * s.stride_w + s.dil_w * (s.KW - 1) < s.W)
     return max_pool2d_forward_interior(y, idx, x, s, parallel);
+  // With padding (ResNet's and GoogLeNet's 3x3 stride-2 pools): the rows whose windows have every
+  // kernel row in bounds take the vector path for their interior columns [lo, hi), as above; the
+  // border windows scan their in-bounds taps one by one. (ResNet-18's stem pool at batch 16 took 70
+  // ms of a 1.35 s training step as a per-window scan.)
+  const PoolColumns cols = pool_interior_columns(s);
+  const bool vectors = s.stride_w == 2 && cols.hi - cols.lo >= 8 && s.H * s.W >= 16 &&
+                       s.H * s.W < (int64_t(1) << 31);
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t oh = 0; oh < OH; ++oh) {
@@ -167,7 +190,11 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
       int64_t* irow = idx + (p * OH + oh) * OW;
       const int64_t h0 = oh * s.stride_h - s.pad_h;
       const PoolTaps th = pool_taps(h0, s.dil_h, s.KH, s.H);
+      const bool interior_row = vectors && th.lo == 0 && th.hi == s.KH;
+      if (interior_row) max_pool_row_stride2(yrow, irow, xp, s.H * s.W, s, h0, cols.lo, cols.hi);
       for (int64_t ow = 0; ow < OW; ++ow) {
+        if (interior_row && ow == cols.lo) ow = cols.hi;
+        if (ow >= OW) break;
         const int64_t w0 = ow * s.stride_w - s.pad_w;
         const WindowMax best =
             max_pool_window(xp, s, h0, th, w0, pool_taps(w0, s.dil_w, s.KW, s.W));
@@ -190,7 +217,7 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
 // LeNet's 14- and 5-pixel rows are too short for a vector loop each (73 ns a row, when a row was a
 // call).
 struct PoolRows {
-  int64_t lo, hi;        // the interior output columns (no padding inside the window)
+  int64_t lo, hi;        // the interior output columns (pool_interior_columns)
   int64_t pitch;         // floats between rows of `column`
   bool flat;             // the second pass runs across rows (see above)
   const PoolTaps* taps;  // per output row oh: its in-bounds kernel rows
@@ -276,10 +303,9 @@ void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w(), rows = s.planes() * OH;
   if (rows == 0 || OW == 0) return;
   PoolRows pr;
-  // Interior columns: w0 = ow*stride - pad >= 0 and w0 + dil*(KW-1) < W.
-  pr.lo = std::min(OW, (s.pad_w + s.stride_w - 1) / s.stride_w);
-  const int64_t last = s.W - 1 - s.dil_w * (s.KW - 1) + s.pad_w;  // the largest ow*stride allowed
-  pr.hi = last < 0 ? pr.lo : std::max(pr.lo, std::min(OW, last / s.stride_w + 1));
+  const PoolColumns cols = pool_interior_columns(s);
+  pr.lo = cols.lo;
+  pr.hi = cols.hi;
   pr.flat = pr.lo == 0 && pr.hi == OW && s.dil_w * (s.KW - 1) < s.stride_w;
   pr.pitch = pr.flat ? OW * s.stride_w : s.W;  // flat: windows fit in W, so pitch <= W + stride
   const bool parallel = rows * OW * s.KH * s.KW > kParallelWork;
