@@ -279,8 +279,10 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   if (channel_vectors_) {  // blocks of vw channels: [block][tap][vw], zero past C_out
     const int64_t vw = conv_tile_kernel().vw, blocks = (s_.C_out + vw - 1) / vw;
     packed_.assign(static_cast<size_t>(blocks * K * vw), 0.0f);
-    for (int64_t c = 0; c < s_.C_out; ++c)
-      for (int64_t t = 0; t < K; ++t) packed_[(c / vw * K + t) * vw + c % vw] = w[c * K + t];
+    for (int64_t b = 0; b < blocks; ++b)
+      conv_tile_kernel().pack_panel(packed_.data() + b * K * vw, w + b * vw * K, K,
+                                    static_cast<int>(std::min(vw, s_.C_out - b * vw)), K,
+                                    static_cast<int>(vw));
     return;
   }
   if (is_depthwise(s_)) {  // the taps of each channel, as they are
@@ -310,8 +312,9 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
     matrices = 16;
     depth_k = s_.C_in;
   }
+  const ConvTileKernel& kern = conv_tile_kernel();
   // Row tiles read panels of nr channels (element (k, j) at k * nr + j), the same layout.
-  const int64_t mr = row_tiles_ ? conv_tile_kernel().nr : conv_tile_kernel().mr;
+  const int64_t mr = row_tiles_ ? kern.nr : kern.mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
   const int64_t depth = slice_depth(depth_k);
   packed_.assign(static_cast<size_t>(matrices * panels * mr * depth_k), 0.0f);
@@ -326,10 +329,9 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
       for (int64_t p = 0; p < panels; ++p) {
         const int64_t k0 = q * depth, kc = std::min(depth, depth_k - k0);
         float* dst = packed + (g * panels * depth_k + k0 * panels + p * kc) * mr;
-        for (int64_t i = 0; i < mr && p * mr + i < cout_g; ++i) {
-          const float* row = a + (g * cout_g + p * mr + i) * depth_k + k0;
-          for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = row[k];
-        }
+        const int rows = static_cast<int>(std::min(mr, cout_g - p * mr));
+        kern.pack_panel(dst, a + (g * cout_g + p * mr) * depth_k + k0, depth_k, rows, kc,
+                        static_cast<int>(mr));
       }
 }
 
