@@ -566,13 +566,14 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
 // it without the im2col path's dcol matrix and col2im. Measured against that path (1 thread):
 // 0.67-0.87x the time on ResNet-18's 3x3 layers at batch 16 (128 at 28x28: 19.5 against 29.3 ms)
 // and at batch 1 on 56x56, 0.76-0.78x on ResNet-20's 16- and 64-channel stages at batch 128; even or
-// slower where the weights (packed per call) outweigh the pixels (512 at 7x7: 1.0x at batch 16,
-// 1.6x at batch 1), on LeNet's 6 -> 16 (1.06x) and on 1x1 layers (0.9-1.14x; the gemm path reads
-// those in place): those keep im2col.
+// slower where the weights (packed per call) outweigh the pixels (512 at 7x7 batch 1: 1.6x), on
+// LeNet's 6 -> 16 (1.06x) and on 1x1 layers (0.9-1.14x; the gemm path reads those in place): those
+// keep im2col. Since the weights are packed by all threads with register transposes, 512 at 7x7
+// batch 16 (784 pixels) gains too: 20.8 -> 15.7 ms at 2 threads, even on one (30 ms).
 bool use_input_grad_as_conv(const Conv2dShape& s) {
   return s.KH * s.KW > 1 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 && s.dil_w == 1 &&
          s.groups == 1 && s.pad_h < s.KH && s.pad_w < s.KW && s.C_in >= 16 && s.C_out >= 16 &&
-         s.N * s.out_h() * s.out_w() >= 1024;
+         s.N * s.out_h() * s.out_w() >= 256;
 }
 
 void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
@@ -580,8 +581,9 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2d
   // neither side strides across pages for every tap.
   const int64_t taps = s.KH * s.KW;
   CachedVector<float> wf(static_cast<size_t>(s.C_in * s.C_out * taps));
-  for (int64_t co0 = 0; co0 < s.C_out; co0 += 16)
-    for (int64_t ci0 = 0; ci0 < s.C_in; ci0 += 16)
+#pragma omp parallel for schedule(static) if (s.C_in * s.C_out * taps >= (1 << 18))
+  for (int64_t ci0 = 0; ci0 < s.C_in; ci0 += 16)
+    for (int64_t co0 = 0; co0 < s.C_out; co0 += 16)
       for (int64_t ci = ci0; ci < std::min(s.C_in, ci0 + 16); ++ci)
         for (int64_t co = co0; co < std::min(s.C_out, co0 + 16); ++co) {
           const float* src = w + (co * s.C_in + ci) * taps;
