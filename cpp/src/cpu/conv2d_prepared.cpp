@@ -522,12 +522,12 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     while (channel_runs < panels && channel_runs < want) ++channel_runs;
   const int64_t channel_run = (panels + channel_runs - 1) / channel_runs;
   channel_runs = (panels + channel_run - 1) / channel_run;
-  // Rows per task: enough tasks, and a buffer of at most 64 K floats.
   // Rows of at most half a tile go two at a time (one tile: OW pixels each); their outputs follow
   // each other in the buffer, as their pixels do in y. A pair may span two images (the last row of
   // one, the first of the next): 7x7 images would otherwise end every image with a lone row, a
   // quarter of the calls at half the tile.
   const bool pair_rows = 2 * OW <= kern.row_pixels;
+  // Rows per task: enough tasks, and a buffer of at most 64 K floats.
   int64_t row_run = std::max<int64_t>(1, std::min(R, (int64_t(1) << 16) / (OW * channel_run * nr)));
   while (row_run > 1 && channel_runs * ((R + row_run - 1) / row_run) < want)
     row_run = (row_run + 1) / 2;

@@ -76,7 +76,6 @@ static inline void pool_widen(PoolL8& v, const PoolI8& i32) {
 #endif
 }
 
-//
 // One output row's columns [lo, hi) (hi - lo >= 8), whose windows start at input row h0 and lie
 // wholly inside the input (every kernel row and column in bounds: with padding, the row's interior).
 PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
