@@ -387,6 +387,7 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
   const int64_t cin_g = s.cin_per_group(), taps = s.KH * s.KW;
   g.pixels = pixels;
   g.cols = pixels ? cin_g * taps : (cin_g + k.vw - 1) / k.vw * taps;
+  g.ldo = g.cols * k.vw;
   g.coff.resize(g.cols);
   if (pixels) {
     // The input as the inference kernels copy it: zero padded and split into stride phases, so
@@ -395,7 +396,6 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
     g.in_place = g.layout.in_place;
     g.blocks = cin_g;
     g.copy = cin_g * g.layout.channel;
-    g.ldo = g.cols * k.vw;
     g.row_step = g.layout.Wq;
     g.col_step = 1;
     for (int64_t c = 0; c < cin_g; ++c)
@@ -409,7 +409,6 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
     g.plane = g.hq * g.wq * k.vw;
     g.blocks = (cin_g + k.vw - 1) / k.vw;
     g.copy = g.blocks * g.plane;
-    g.ldo = g.cols * k.vw;
     g.row_step = s.stride_h * g.wq * k.vw;
     g.col_step = s.stride_w * k.vw;
     for (int64_t b = 0; b < g.blocks; ++b)
@@ -417,12 +416,12 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
         for (int64_t kw = 0; kw < s.KW; ++kw)
           g.coff[b * taps + kh * s.KW + kw] =
               b * g.plane + (kh * s.dil_h * g.wq + kw * s.dil_w) * k.vw;
+    // ~512 KB of input and dy rows per band, at least one output row (the pixels kernel sizes its
+    // bands for L1 in weight_grad_sums).
+    const int64_t row_bytes =
+        (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
+    g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   }
-  // Vectors: ~512 KB of input and dy rows per band, at least one output row (the pixels kernel
-  // sizes its bands for L1 in weight_grad_sums).
-  const int64_t row_bytes =
-      (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
-  g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   return g;
 }
 
