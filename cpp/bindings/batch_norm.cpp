@@ -3,7 +3,6 @@
 #include "pycnn/ops/batch_norm.h"
 
 #include "common.h"
-#include "pycnn/thread_governor.h"
 
 namespace pycnn {
 
@@ -60,10 +59,9 @@ static std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(
   if (x.is_cuda())
     PYCNN_ON_CUDA("batch_norm", cuda::batch_norm_forward(y.f32(), mean.f32(), rstd.f32(), rm, rv,
                                                          x.f32(), pw, pb, s));
-  else {
-    cpu::govern_threads();
-    cpu::batch_norm_forward(y.f32(), mean.f32(), rstd.f32(), rm, rv, x.f32(), pw, pb, s);
-  }
+  else
+    PYCNN_ON_CPU(
+        cpu::batch_norm_forward(y.f32(), mean.f32(), rstd.f32(), rm, rv, x.f32(), pw, pb, s));
   if (training && running_mean) running_mean->bump_version();  // updated in place
   if (training && running_var) running_var->bump_version();
   return {y, mean, rstd};
@@ -92,10 +90,9 @@ batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const
   if (x.is_cuda())
     PYCNN_ON_CUDA("batch_norm", cuda::batch_norm_backward(pdx, pdw, pdb, dy.f32(), x.f32(),
                                                           mean.f32(), rstd.f32(), pw, s));
-  else {
-    cpu::govern_threads();
-    cpu::batch_norm_backward(pdx, pdw, pdb, dy.f32(), x.f32(), mean.f32(), rstd.f32(), pw, s);
-  }
+  else
+    PYCNN_ON_CPU(
+        cpu::batch_norm_backward(pdx, pdw, pdb, dy.f32(), x.f32(), mean.f32(), rstd.f32(), pw, s));
   return {dx, dw, db};
 }
 

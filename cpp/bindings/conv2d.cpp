@@ -1,7 +1,6 @@
 // conv2d binding: argument and shape checks, device dispatch.
 #include "pycnn/ops/conv2d.h"
 
-#include "pycnn/thread_governor.h"
 #include "shape_rules.h"
 
 namespace pycnn {
@@ -28,10 +27,7 @@ static Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::option
   const float* bias = b ? b->f32() : nullptr;
   if (x.is_cuda())
     PYCNN_ON_CUDA("conv2d", cuda::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s));
-  else {
-    cpu::govern_threads();
-    cpu::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s);
-  }
+  else PYCNN_ON_CPU(cpu::conv2d_forward(y.f32(), x.f32(), w.f32(), bias, s));
   return y;
 }
 
@@ -52,10 +48,7 @@ conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Pair stride,
   float* pdb = db ? db->f32() : nullptr;
   if (x.is_cuda())
     PYCNN_ON_CUDA("conv2d", cuda::conv2d_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s));
-  else {
-    cpu::govern_threads();
-    cpu::conv2d_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s);
-  }
+  else PYCNN_ON_CPU(cpu::conv2d_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s));
   return {dx, dw, db};
 }
 

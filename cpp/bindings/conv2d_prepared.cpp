@@ -5,7 +5,6 @@
 #include <limits>
 #include <memory>
 
-#include "pycnn/thread_governor.h"
 #include "shape_rules.h"
 
 namespace pycnn {
@@ -51,8 +50,7 @@ static Tensor prepared_forward(const cpu::PreparedConv2d& conv, const Tensor& x,
   Tensor y = Tensor::empty(out_shape, DType::Float32, Device::CPU);
   {
     nb::gil_scoped_release release;
-    cpu::govern_threads();
-    conv.forward(y.f32(), x.f32(), e);
+    PYCNN_ON_CPU(conv.forward(y.f32(), x.f32(), e));
   }
   return y;
 }

@@ -3,7 +3,6 @@
 #include "pycnn/ops/linear.h"
 
 #include "common.h"
-#include "pycnn/thread_governor.h"
 
 namespace pycnn {
 
@@ -34,10 +33,7 @@ static Tensor linear_forward(const Tensor& x, const Tensor& w, const std::option
   const float* bias = b ? b->f32() : nullptr;
   if (x.is_cuda())
     PYCNN_ON_CUDA("linear", cuda::linear_forward(y.f32(), x.f32(), w.f32(), bias, s));
-  else {
-    cpu::govern_threads();
-    cpu::linear_forward(y.f32(), x.f32(), w.f32(), bias, s);
-  }
+  else PYCNN_ON_CPU(cpu::linear_forward(y.f32(), x.f32(), w.f32(), bias, s));
   return y;
 }
 
@@ -62,10 +58,7 @@ linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool need_dx
   float* pdb = db ? db->f32() : nullptr;
   if (x.is_cuda())
     PYCNN_ON_CUDA("linear", cuda::linear_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s));
-  else {
-    cpu::govern_threads();
-    cpu::linear_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s);
-  }
+  else PYCNN_ON_CPU(cpu::linear_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s));
   return {dx, dw, db};
 }
 

@@ -27,8 +27,7 @@ struct CpuCache {
   std::mutex mutex;
   std::multimap<size_t, void*> free_blocks;  // size -> block
   std::unordered_map<void*, size_t> sizes;   // every cached-size block handed out or kept
-  size_t cached_bytes = 0;
-  AllocatorStats stats;
+  AllocatorStats stats;                      // stats.cached_bytes: the bytes in free_blocks
 };
 
 CpuCache& cache() {
@@ -59,7 +58,7 @@ void* allocate(size_t bytes) {
       auto it = c.free_blocks.lower_bound(rounded);
       if (it != c.free_blocks.end() && it->first <= 2 * rounded) {
         void* ptr = it->second;
-        c.cached_bytes -= it->first;
+        c.stats.cached_bytes -= it->first;
         c.free_blocks.erase(it);
         ++c.stats.cache_hits;
         return ptr;
@@ -73,7 +72,7 @@ void* allocate(size_t bytes) {
         std::free(block);
       }
       c.free_blocks.clear();
-      c.cached_bytes = 0;
+      c.stats.cached_bytes = 0;
       ptr = std::aligned_alloc(64, rounded);
     }
     if (ptr == nullptr) runtime_error("out of CPU memory allocating ", bytes, " bytes");
@@ -92,9 +91,7 @@ void* allocate(size_t bytes) {
 AllocatorStats allocator_stats() {
   CpuCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  AllocatorStats out = c.stats;
-  out.cached_bytes = c.cached_bytes;
-  return out;
+  return c.stats;
 }
 
 void release(void* ptr) {
@@ -104,9 +101,9 @@ void release(void* ptr) {
     std::lock_guard<std::mutex> lock(c.mutex);
     auto it = c.sizes.find(ptr);
     if (it != c.sizes.end()) {
-      if (c.cached_bytes + it->second <= kCacheLimit) {
+      if (c.stats.cached_bytes + it->second <= kCacheLimit) {
         c.free_blocks.emplace(it->second, ptr);
-        c.cached_bytes += it->second;
+        c.stats.cached_bytes += it->second;
         return;
       }
       c.sizes.erase(it);

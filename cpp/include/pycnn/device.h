@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pycnn/check.h"
+#include "pycnn/thread_governor.h"
 
 namespace pycnn {
 
@@ -91,6 +92,10 @@ void empty_cache();              // returns the cached (free) blocks to the driv
 #else
 #define PYCNN_ON_CUDA(op, call) ::pycnn::throw_no_cuda(op)
 #endif
+
+// PYCNN_ON_CPU(call): run the CPU kernel `call` after govern_threads() (pycnn/thread_governor.h)
+// has set the calling thread's OpenMP team (the bindings of the CPU ops that run OpenMP teams).
+#define PYCNN_ON_CPU(call) (::pycnn::cpu::govern_threads(), call)
 
 // PYCNN_CUDA_LAUNCHER(f): a pointer to the CUDA launcher f in a build with CUDA; in a build without
 // it a null pointer of the same type, so code that passes launchers around links there too (and

@@ -345,11 +345,12 @@ int64_t images_per_gemm(const Conv2dShape& s) {
 // - ph, ow * sw + kw * dw - pw]: for each output channel and each column (a tap of the input), one
 // long dot product. Two kernels sum them straight from a copy of the input, with the sums of a tile
 // of output channels x columns in registers; no im2col matrix is written and nothing is packed:
-//   - channel vectors (weight_grad_tile), for groups of at least half a vector of input channels:
-//     the input copied channels-last (to_channel_vectors: zero padded, [blocks][Hp][Wp][VW]), a
-//     column is a (tap, block of VW channels) whose value at an output pixel is one vector load at
-//     a fixed offset, times dy broadcast; 8 output channels x 3 columns in registers (AVX-512);
-//   - pixels along the vectors (weight_grad_pixels_tile), for fewer channels (LeNet's, the
+//   - channel vectors (weight_grad_tile, pixels false), for groups of at least half a vector of
+//     input channels: the input copied channels-last (to_channel_vectors: zero padded,
+//     [blocks][Hp][Wp][VW]), a column is a (tap, block of VW channels) whose value at an output
+//     pixel is one vector load at a fixed offset, times dy broadcast; 8 output channels x 3 columns
+//     in registers (AVX-512);
+//   - pixels along the vectors (weight_grad_tile, pixels true), for fewer channels (LeNet's, the
 //     3-channel stems): a column is one (channel, kh, kw) tap of the stride-phase copy the
 //     inference kernels read (read in place at stride 1 without padding), VW pixels of a row a
 //     load, VW partial sums a column added up at the end.
@@ -386,6 +387,7 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
   const int64_t cin_g = s.cin_per_group(), taps = s.KH * s.KW;
   g.pixels = pixels;
   g.cols = pixels ? cin_g * taps : (cin_g + k.vw - 1) / k.vw * taps;
+  g.ldo = g.cols * k.vw;
   g.coff.resize(g.cols);
   if (pixels) {
     // The input as the inference kernels copy it: zero padded and split into stride phases, so
@@ -394,7 +396,6 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
     g.in_place = g.layout.in_place;
     g.blocks = cin_g;
     g.copy = cin_g * g.layout.channel;
-    g.ldo = g.cols * k.vw;
     g.row_step = g.layout.Wq;
     g.col_step = 1;
     for (int64_t c = 0; c < cin_g; ++c)
@@ -408,7 +409,6 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
     g.plane = g.hq * g.wq * k.vw;
     g.blocks = (cin_g + k.vw - 1) / k.vw;
     g.copy = g.blocks * g.plane;
-    g.ldo = g.cols * k.vw;
     g.row_step = s.stride_h * g.wq * k.vw;
     g.col_step = s.stride_w * k.vw;
     for (int64_t b = 0; b < g.blocks; ++b)
@@ -416,12 +416,12 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
         for (int64_t kw = 0; kw < s.KW; ++kw)
           g.coff[b * taps + kh * s.KW + kw] =
               b * g.plane + (kh * s.dil_h * g.wq + kw * s.dil_w) * k.vw;
+    // ~512 KB of input and dy rows per band, at least one output row (the pixels kernel sizes its
+    // bands for L1 in weight_grad_sums).
+    const int64_t row_bytes =
+        (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
+    g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   }
-  // Vectors: ~512 KB of input and dy rows per band, at least one output row (the pixels kernel
-  // sizes its bands for L1 in weight_grad_sums).
-  const int64_t row_bytes =
-      (g.row_step * g.blocks + s.cout_per_group() * s.out_w()) * int64_t(sizeof(float));
-  g.band = std::max<int64_t>(1, std::min(s.out_h(), (int64_t(1) << 19) / row_bytes));
   return g;
 }
 
@@ -462,7 +462,6 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
     chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 18) / per_image));
     band = chunk > 1 ? OH : g.band;
   }
-  const auto tile = g.pixels ? k.weight_grad_pixels_tile : k.weight_grad_tile;
   static thread_local Scratch xt_scratch;
   float* xt = g.in_place ? nullptr : xt_scratch.get(static_cast<size_t>(chunk * g.copy));
   for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
@@ -484,11 +483,11 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
         const bool first = c0 == n0 && oh0 == 0;
         for (int64_t r0 = r_begin; r0 < r_end; r0 += k.wg_rows)
           for (int64_t j0 = 0; j0 < g.cols; j0 += k.wg_cols)
-            tile(static_cast<int>(std::min<int64_t>(k.wg_rows, r_end - r0)),
-                 static_cast<int>(std::min<int64_t>(k.wg_cols, g.cols - j0)),
-                 dy_g + r0 * P + oh0 * OW, P, copy + oh0 * g.row_step, g.coff.data() + j0, images,
-                 out_size, copy_step, rows, OW, g.row_step, g.col_step,
-                 wt_g + r0 * g.ldo + j0 * k.vw, g.ldo, first);
+            k.weight_grad_tile(g.pixels, static_cast<int>(std::min<int64_t>(k.wg_rows, r_end - r0)),
+                               static_cast<int>(std::min<int64_t>(k.wg_cols, g.cols - j0)),
+                               dy_g + r0 * P + oh0 * OW, P, copy + oh0 * g.row_step,
+                               g.coff.data() + j0, images, out_size, copy_step, rows, OW,
+                               g.row_step, g.col_step, wt_g + r0 * g.ldo + j0 * k.vw, g.ldo, first);
       }
     }
   }

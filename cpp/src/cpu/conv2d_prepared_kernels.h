@@ -74,23 +74,19 @@ struct ConvTileKernel {
   void (*depthwise_vectors)(float* t, const float* xt, int64_t wq, int64_t OH, int64_t OW, int sh,
                             int sw, int dh, int dw, int KH, int KW, const float* wv);
   // conv2d's weight gradient (conv2d.cpp, backward): out[r * ldo + j * VW + c] (+)= sum over
-  // images i and output pixels (oh, ow) of dy[i * dy_step + r * ldd + oh * OW + ow] * xt[coff[j] +
-  // i * xt_step + oh * row_step + ow * col_step + c], for rows <= wg_rows output channels and cols
-  // <= wg_cols columns (a tap of VW input channels each; xt from to_channel_vectors); `first`
-  // overwrites out.
-  void (*weight_grad_tile)(int rows, int cols, const float* dy, int64_t ldd, const float* xt,
-                           const int64_t* coff, int64_t images, int64_t dy_step, int64_t xt_step,
-                           int64_t OH, int64_t OW, int64_t row_step, int64_t col_step, float* out,
-                           int64_t ldo, bool first);
-  // The same for layers with few input channels, pixels along the vectors (conv2d.cpp): the sum
-  // over images i and output pixels of dy[i * dy_step + r * ldd + oh * OW + ow] * xp[coff[j] + i *
-  // xp_step + oh * row_step + ow], column j one (channel, kh, kw) tap of the stride-phase copy of
-  // the input (input_layout), kept as VW partial sums at out[r * ldo + j * VW] (+)= for the caller
-  // to add up; col_step must be 1.
-  void (*weight_grad_pixels_tile)(int rows, int cols, const float* dy, int64_t ldd, const float* xp,
-                                  const int64_t* coff, int64_t images, int64_t dy_step,
-                                  int64_t xp_step, int64_t OH, int64_t OW, int64_t row_step,
-                                  int64_t col_step, float* out, int64_t ldo, bool first);
+  // images i and output pixels (oh, ow) of dy[i * dy_step + r * ldd + oh * OW + ow] times column j
+  // of the input copy xt at that pixel, for rows <= wg_rows output channels and cols <= wg_cols
+  // columns; `first` overwrites out. Two layouts of the copy:
+  //  - pixels false: channel vectors (xt from to_channel_vectors), column j a tap of VW input
+  //    channels, xt[coff[j] + i * xt_step + oh * row_step + ow * col_step + c];
+  //  - pixels true, for layers with few input channels: pixels along the vectors, column j one
+  //    (channel, kh, kw) tap of the stride-phase copy of the input (input_layout), xt[coff[j] + i *
+  //    xt_step + oh * row_step + ow] for the pixels with ow = c mod VW: VW partial sums a column
+  //    for the caller to add up; col_step must be 1.
+  void (*weight_grad_tile)(bool pixels, int rows, int cols, const float* dy, int64_t ldd,
+                           const float* xt, const int64_t* coff, int64_t images, int64_t dy_step,
+                           int64_t xt_step, int64_t OH, int64_t OW, int64_t row_step,
+                           int64_t col_step, float* out, int64_t ldo, bool first);
   // A weight panel packed: dst[k * width + i] = a[i * lda + k] for rows i < rows <= width and
   // k < kc; columns rows..width of dst are left as they are. VW x VW blocks transposed in registers.
   void (*pack_panel)(float* dst, const float* a, int64_t lda, int rows, int64_t kc, int width);
