@@ -25,10 +25,6 @@ from .cli_data import DATA_HELP, load_args_data, normalizer
 from .cli_errors import UsageError
 from .cli_onnx import embed_normalization, embedded_normalization, fit_to_model, is_onnx, load_onnx_model
 
-# Names pycnn.cli held before the data and ONNX-file helpers moved out; still importable from here.
-from .cli_data import DATA_SPECS, MNIST_MEAN, MNIST_STD, SPLIT_SEED, load_data  # noqa: F401
-from .cli_onnx import NORMALIZATION_KEY  # noqa: F401
-
 
 def build_model(name, num_classes, in_channels, size):
     from . import models
@@ -265,9 +261,8 @@ def cmd_finetune(args):
 
     _check_run_args(args)
     pycnn.manual_seed(args.seed)
-    model = onnx.load(args.file)
+    model, dims = load_onnx_model(args.file, "finetune")
     (x_train, y_train), (x_test, y_test), classes = load_args_data(args)
-    dims = model._input_dims.get(model.input_names[0]) or []
     x_train, x_test = fit_to_model(x_train, dims), fit_to_model(x_test, dims)
     transfer.prepare(model, len(classes), args.strategy,
                      args.trainable_layers if args.strategy == "partial" else None)

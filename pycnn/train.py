@@ -21,7 +21,6 @@ import time
 import numpy as np
 
 from .autograd import no_grad
-from .checkpoint_files import CHECKPOINT_FORMAT  # noqa: F401  (pycnn.train's name before checkpoint_files)
 from .checkpoint_files import load_checkpoint, restore_run, save_checkpoint, set_random_states
 from .files import atomic_write, require_folder, temporary_prefix
 from .optim.lr_scheduler import ReduceLROnPlateau

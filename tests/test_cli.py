@@ -118,6 +118,7 @@ def write_idx(path, magic, shape, payload):
     (["train", "--epochs", "ten"], r"argument --epochs: invalid int value: 'ten' \(see pycnn train --help\)"),
     (["train", "--bogus"], r"unrecognized arguments: --bogus"),
     (["eval", "--weights", "/nonexistent/model.npz"], r"--weights: no file at /nonexistent/model.npz"),
+    (["finetune", "/nonexistent/model.onnx", "--data", "digits"], r"finetune: no file at /nonexistent/model.onnx"),
     (["summary", "lenet5", "--input-shape", "1,28"], r"--input-shape: expected C,H,W like 3,224,224, got '1,28'"),
     (["summary", "lenet5", "--input-shape", "3,28,28"],
      r"conv2d: weight of shape \(6, 1, 5, 5\) .* expects input with 1 channels"),

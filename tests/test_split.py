@@ -1,6 +1,7 @@
 """pycnn.split / pycnn.chunk (and Tensor.split / Tensor.chunk) against torch.split / torch.chunk: the
 parts' shapes and values, and the gradient of a weighted sum of the parts in float64, on sizes that do
-and do not divide the dimension, lists of sizes, negative dims, empty parts; bad sizes raise."""
+and do not divide the dimension, lists of sizes, negative dims, empty parts, only some parts used,
+repeated backward passes; integer data; bad sizes raise."""
 import numpy as np
 import pytest
 import torch
@@ -56,6 +57,62 @@ def test_chunk_matches_torch(shape, chunks, dim):
         np.testing.assert_array_equal(o.numpy(), r.numpy())
     sum(p.sum() for p in x.chunk(chunks, dim)).backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.ones(shape))
+
+
+@pytest.mark.parametrize("shape, sizes, dim, used", [
+    ((7, 5), 2, 0, [1]),                # a middle part alone
+    ((4, 9, 3), [2, 4, 3], 1, [0, 2]),  # the ends, not the middle
+    ((6, 5, 2), 2, -1, [0]),
+    ((8, 3), [1, 0, 7], 0, [2]),        # beside an empty part
+])
+def test_split_gradient_with_only_some_parts_used(shape, sizes, dim, used):
+    """Parts without a gradient give zeros in their place; the input goes through a product first
+    (a computed input, not a leaf), and one used part is read twice (its gradients add)."""
+    rng = np.random.default_rng(sum(shape))
+    data, scale = rng.standard_normal(shape), rng.standard_normal(shape)
+    ref_x = torch.tensor(data, requires_grad=True)
+    x = pycnn.tensor(data.astype(np.float32), requires_grad=True)
+    ref = torch.split(ref_x * torch.tensor(scale), sizes, dim)
+    ours = pycnn.split(x * pycnn.tensor(scale.astype(np.float32)), sizes, dim)
+    weights = [rng.standard_normal(tuple(ref[i].shape)) for i in used]
+    ref_loss = sum((ref[i] * torch.tensor(w)).sum() for i, w in zip(used, weights)) + ref[used[0]].pow(2).sum()
+    our_loss = sum((ours[i] * pycnn.tensor(w.astype(np.float32))).sum() for i, w in zip(used, weights))
+    (our_loss + (ours[used[0]] * ours[used[0]]).sum()).backward()
+    ref_loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    unused = [i for i in range(len(ref)) if i not in used]
+    begins = np.cumsum([0] + [r.shape[dim] for r in ref])
+    for i in unused:  # exactly zero where no used part reads
+        place = [slice(None)] * len(shape)
+        place[dim] = slice(begins[i], begins[i + 1])
+        assert not x.grad.numpy()[tuple(place)].any()
+
+
+def test_split_backward_twice_and_part_by_part_accumulates_like_torch():
+    """Two backward passes through one retained graph, then one per part: every pass starts afresh
+    (the gradients the parts hand to the split are not kept from one pass to the next)."""
+    rng = np.random.default_rng(3)
+    data, weights = rng.standard_normal((5, 6)), rng.standard_normal((5, 6))
+    ref_x = torch.tensor(data, requires_grad=True)
+    x = pycnn.tensor(data.astype(np.float32), requires_grad=True)
+    for lib, t, w in ((torch, ref_x, torch.tensor(weights)), (pycnn, x, pycnn.tensor(weights.astype(np.float32)))):
+        a, b, c = lib.split(t * w, [1, 3, 2], 1)
+        loss = (a * a).sum() + (c * 3).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+        a, b, c = lib.chunk(t * w, 3, 0)
+        b.sum().backward(retain_graph=True)
+        (c * c).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_split_of_integer_data_matches_torch():
+    data = np.arange(24).reshape(4, 6)
+    ref = torch.split(torch.tensor(data), [2, 0, 4], 1)
+    ours = pycnn.split(pycnn.tensor(data), [2, 0, 4], 1)
+    for o, r in zip(ours, ref):
+        assert o.dtype == "int64"
+        np.testing.assert_array_equal(o.numpy(), r.numpy())
 
 
 @pytest.mark.parametrize("call, error, words", [

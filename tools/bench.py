@@ -32,44 +32,22 @@ one that measures pycnn never loads torch.
 import argparse
 import importlib.metadata
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
+from bench_common import median_time, table_header, time_in_process, torch_model  # noqa: E402
+from bench_contention import contention_worker, run_contention  # noqa: E402
 
 use_checkout()
 
 
-def table_header(header):
-    print(header)
-    print("-" * len(header))
-
-
-def median_time(fn, repeat, sync=None):
-    # pycnn and PyTorch each bring an OpenMP runtime whose idle threads spin for a while after a
-    # parallel region (numpy's OpenBLAS too); a pause lets the other library's threads go to sleep before we warm up.
-    time.sleep(0.3)
-    for _ in range(2):
-        fn()
-    if sync:
-        sync()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def fp32_note(device):
-    """The header's words for the GPU and the precision (empty on the CPU); reads no library."""
+    """The header's words for the GPU and the precision (empty on the CPU); reads no library. Runs
+    nvidia-smi: called once per run, by the process that prints the header."""
     if device != "cuda":
         return ""
     name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
@@ -79,24 +57,10 @@ def fp32_note(device):
 
 def fp32_peer(torch, device):
     """Makes PyTorch compute in true FP32 like pycnn (cuDNN and cuBLAS default to TF32 tensor cores
-    for convolutions, which would compare a different precision); returns fp32_note(device)."""
+    for convolutions, which would compare a different precision)."""
     if device == "cuda":
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    return fp32_note(device)
-
-
-def time_in_process(argv, label, **popen):
-    """Runs this script with ``argv`` in a fresh process (a worker that loads one library and prints a
-    time on its last line) and returns that number; NaN if it fails, with the error's last line printed
-    under ``label``. ``popen``: more subprocess.run arguments (env, preexec_fn)."""
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), *argv], capture_output=True, text=True,
-                          **popen)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode or not lines:
-        print(f"  {label} failed: {done.stderr.strip().splitlines()[-1:]}")
-        return float("nan")
-    return float(lines[-1])
 
 
 def alternate(jobs, rounds):
@@ -240,8 +204,9 @@ def run_ops(args):
     pycnn.set_num_threads(args.threads)
     sync_p = pycnn.cuda.synchronize if args.device == "cuda" else None
     sync_t = torch.cuda.synchronize if args.device == "cuda" else None
+    fp32_peer(torch, args.device)
     print(f"pycnn {pycnn.__version__} ops on {args.device}, {args.threads} threads, gemm kernel "
-          f"{pycnn._C.gemm_isa()}, torch {torch.__version__}{fp32_peer(torch, args.device)}")
+          f"{pycnn._C.gemm_isa()}, torch {torch.__version__}{fp32_note(args.device)}")
     if args.device == "cpu":
         print(f"numpy float32 matmul (2048^3): {numpy_matmul_gflops(args.repeat):.0f} GFLOP/s (the ceiling)")
     header = f"{'op':<22}{'pass':<5}{'pycnn ms':>10}{'torch ms':>10}{'ratio':>7}{'pycnn GF/s':>12}{'torch GF/s':>12}"
@@ -332,25 +297,6 @@ def train_worker(args):
 INFER_MODELS = "lenet5:1,lenet5:256,resnet20:1,resnet18:1,resnet18:16,vgg16:1,mobilenet_v2:1"
 # (channels, size, classes) of a model's input; others: 3x224x224, 1000 classes
 MODEL_SIZES = {"lenet5": (1, 28, 10), "resnet20": (3, 32, 10)}
-
-
-def torch_model(name, classes):
-    import torch
-
-    if name == "mobilenet_v2":  # torchvision's C ops are built for CUDA torch; its models need these two
-        for op in ("nms", "qnms"):
-            try:
-                torch.library.define(f"torchvision::{op}",
-                                     "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            except RuntimeError:
-                pass
-        import torchvision
-
-        return torchvision.models.mobilenet_v2(weights=None, num_classes=classes)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import reference_models
-
-    return reference_models.MODELS[name](num_classes=classes)
 
 
 def infer_worker(args):
@@ -457,8 +403,6 @@ def main():
     if args.worker:
         return {"train": train_worker, "infer": infer_worker}[args.what](args)
     if args.contention_worker:
-        from bench_contention import contention_worker
-
         return contention_worker(args)
     if args.device == "cuda":
         import pycnn
@@ -466,8 +410,6 @@ def main():
         if not pycnn.cuda.is_available():
             sys.exit("bench: --device cuda needs a GPU and a CUDA build of pycnn")
     if args.what == "contention":
-        from bench_contention import run_contention
-
         return run_contention(args)
     {"ops": run_ops, "train": run_train, "infer": run_infer}[args.what](args)
 

@@ -1,13 +1,13 @@
 """`python tools/bench.py contention`: pycnn and PyTorch idle and next to one busy process (see
 bench.py's docstring). Kept apart from bench.py so that each file reads in one sitting; bench.py's
-command line and process helpers drive it."""
+command line drives it, and its workers run as bench.py processes (bench_common.time_in_process)."""
 import os
 import subprocess
 import sys
 
 import numpy as np
 
-from bench import median_time, table_header, time_in_process, torch_model
+from bench_common import median_time, table_header, time_in_process, torch_model
 
 
 def contention_worker(args):

@@ -22,7 +22,7 @@ from ..autograd import no_grad
 from ..graph import CONSTANT, DYNAMIC, SHAPE, GraphIR, execute, in_node, passes
 from ..graph.executor import NODE_ERRORS
 from ..onnx.ops import IMPORTERS
-from ..onnx.weights import tensor_to_layout, to_layout
+from ..onnx.weights import op_input
 from ..creation import from_numpy
 from ..tensor import Tensor, tensor
 from .arena import plan_arena
@@ -59,17 +59,13 @@ class _Constants:
     def __init__(self, ir):
         self.ir, self.tensors = ir, {}
 
-    def constant(self, name, layout, as_tensor, node):
+    def constant(self, name, layout, as_tensor):
         value = self.ir.constants[name]
         if not as_tensor:
             return value
         key = (name, layout)
         if key not in self.tensors:
-            stored = to_layout(value, layout)
-            if stored is None:
-                raise ValueError(f"{node.op} {node.name!r}: constant {name!r} of shape {value.shape} has a layout "
-                                 f"pycnn cannot use here ({layout})")
-            self.tensors[key] = tensor(np.ascontiguousarray(stored, dtype=np.float32))
+            self.tensors[key] = op_input(value, layout, True)
         return self.tensors[key]
 
     def read_input(self, node, index, values, as_tensor):
@@ -77,12 +73,9 @@ class _Constants:
         if not name:
             return None
         layout = OPS[node.op].layout_of(node, index)
-        if name in values:
-            value = values[name]
-            if as_tensor and not isinstance(value, Tensor):  # a shape-computed value (ConstantOfShape) as data
-                value = tensor(np.asarray(value, dtype=np.float32))
-            return tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
-        return self.constant(name, layout, as_tensor, node)
+        if name in values:  # (a shape-computed value, ConstantOfShape's, becomes a Tensor as data)
+            return op_input(values[name], layout, as_tensor)
+        return self.constant(name, layout, as_tensor)
 
 
 def python_reference(ir, arrays):
@@ -204,10 +197,9 @@ class CompiledPlan:
             if not name:
                 inputs.append(None)
             elif name in self.shapes:
-                value = tensor(self._view(arena, name))
-                inputs.append(tensor_to_layout(value, layout, node, index) if layout else value)
+                inputs.append(op_input(tensor(self._view(arena, name)), layout, True))
             else:
-                inputs.append(self.constants.constant(name, layout, index not in static, node))
+                inputs.append(self.constants.constant(name, layout, index not in static))
         try:
             with no_grad():
                 outputs = op.on_tensors(node, inputs, False)

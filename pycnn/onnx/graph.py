@@ -7,7 +7,7 @@ from ..graph import execute, passes
 from ..nn import Conv2d, Linear, Module
 from ..tensor import Tensor, describe_non_tensor, tensor
 from .ops import IMPORTERS
-from .weights import from_layout, tensor_to_layout, to_layout
+from .weights import from_layout, op_input
 
 # The ops replace_head walks back through from the output to the classifier.
 _HEAD_PASSTHROUGH = ("Flatten", "Reshape", "Identity", "Dropout", "GlobalAveragePool", "AveragePool", "Squeeze",
@@ -40,14 +40,11 @@ class Graph(Module):
         return [(node, self._ir.kind_of(node)) for node in self._ir.nodes]
 
     # ----- running ----------------------------------------------------------------------------
-    def _read(self, name, layout, values, device, as_tensor, node=None, index=0):
+    def _read(self, name, layout, values, device, as_tensor):
         """The value ``name`` in ``layout``: computed (in ``values``), a weight, or a constant (a Tensor
         on ``device`` when ``as_tensor``, cached)."""
         if name in values:
-            value = values[name]
-            if as_tensor and isinstance(value, np.ndarray):  # a shape computed on the host, into the network
-                value = tensor(value.astype(np.float32), device=device)
-            return tensor_to_layout(value, layout, node, index) if layout and isinstance(value, Tensor) else value
+            return op_input(values[name], layout, as_tensor, device)
         attribute = self._weights.get((name, layout or "as_is"))
         if attribute is not None:
             return getattr(self, attribute)
@@ -57,11 +54,7 @@ class Graph(Module):
         cache = self.__dict__.setdefault("_const_tensors", {})
         key = (name, layout, device)
         if key not in cache:
-            stored = to_layout(value, layout)
-            if stored is None:
-                raise ValueError(f"{node.op} {node.name!r}: constant {name!r} of shape {value.shape} has a layout "
-                                 f"pycnn cannot use here ({layout})")
-            cache[key] = tensor(stored.astype(np.float32) if stored.dtype != np.float32 else stored, device=device)
+            cache[key] = op_input(value, layout, True, device)
         return cache[key]
 
     def forward(self, *inputs):
@@ -86,7 +79,7 @@ class Graph(Module):
             if not name:
                 return None
             layout = IMPORTERS[node.op].layout_of(node, index)
-            return self._read(name, layout, values, device, as_tensor, node, index)
+            return self._read(name, layout, values, device, as_tensor)
 
         values = execute(self._ir, IMPORTERS, values, read_input, self.training,
                          self.__dict__.get("_observe"))  # pycnn.summary sets _observe for one pass

@@ -29,8 +29,7 @@ def _build(parsed):
     if not problems:
         passes.fuse_local_response_norm(ir)
     graph = Graph(ir, parsed.opset, parsed.input_dims)
-    graph._weights, weight_problems = bind_weights(graph, ir, IMPORTERS)
-    problems += weight_problems
+    graph._weights = bind_weights(graph, ir, IMPORTERS)
     if problems:
         raise OnnxImportError(f"pycnn cannot load this model ({len(problems)} problems)", problems)
     passes.prune_unused(ir)
@@ -51,7 +50,7 @@ def warn_other_floats(parsed, caller, outputs="its float outputs come back as fl
 
 def build_graph(parsed):
     """The :class:`Graph` of a :class:`ParsedModel` without problems; OnnxImportError for what only
-    building finds (a fold that fails, a weight in a layout pycnn cannot use)."""
+    building finds (a fold that fails)."""
     try:
         return _build(parsed)
     except OnnxImportError:

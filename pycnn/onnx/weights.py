@@ -11,14 +11,14 @@ import re
 import numpy as np
 
 from .. import tensor_ops
-from ..graph import CONSTANT, DYNAMIC, problem
+from ..graph import CONSTANT, DYNAMIC
 from ..nn import Parameter
-from ..tensor import tensor
+from ..tensor import Tensor, tensor
 
 
 def to_layout(array, layout):
-    """A numpy weight in ``layout``; None when it cannot be (a "transposed" weight that is not 2-d);
-    any other shape of a "vector" broadcasts as it is."""
+    """A numpy weight in ``layout``: a "transposed" vector and any other shape of a "vector" stay as
+    they are (they broadcast)."""
     if layout == "transposed":  # the last two axes swapped (MatMul's batched B); a vector stays
         return np.ascontiguousarray(np.swapaxes(array, -1, -2)) if array.ndim >= 2 else array
     if layout == "vector":
@@ -26,7 +26,7 @@ def to_layout(array, layout):
     return array
 
 
-def tensor_to_layout(x, layout, node, index):
+def tensor_to_layout(x, layout):
     """:func:`to_layout` for a value the network computes (a MatMul of two activations)."""
     if layout == "transposed":
         if x.ndim < 2:
@@ -35,6 +35,20 @@ def tensor_to_layout(x, layout, node, index):
     if layout == "vector" and x.ndim == 2 and x.shape[0] == 1:
         return tensor_ops.reshape(x, (x.shape[1],))
     return x
+
+
+def op_input(value, layout, as_tensor, device="cpu"):
+    """``value`` as a network op receives it in an input it reads in ``layout`` (the op's
+    ``layout_of``; None: as it is). A Tensor (computed by the network) in that layout; a numpy array
+    (a constant, or a value computed on the host from shapes) as a float32 Tensor on ``device`` in that
+    layout where ``as_tensor`` (a data input), else as it is (a static input: axes, sizes); None (an
+    absent optional input) stays None. The Graph Module, an If's branch and the inference plan all
+    prepare their op inputs here (the first two cache a constant's Tensor)."""
+    if isinstance(value, Tensor):
+        return tensor_to_layout(value, layout) if layout else value
+    if not as_tensor or value is None:
+        return value
+    return tensor(np.asarray(to_layout(np.asarray(value), layout), dtype=np.float32), device=device)
 
 
 def from_layout(array, layout, onnx_shape):
@@ -74,9 +88,8 @@ def bind_weights(module, ir, ops):
     """Registers on ``module`` a float32 Parameter (or a buffer) for each float constant (float32, or a
     type in ``ir.network_floats``) a network node reads
     in a data input, once per (value, layout), fills ``module.onnx_names`` and returns
-    ({(value name, layout): attribute name}, problems)."""
+    {(value name, layout): attribute name}."""
     weights = {}
-    problems = []
     taken = set()
     for node in ir.nodes:
         if ir.kind_of(node) != DYNAMIC:
@@ -92,10 +105,6 @@ def bind_weights(module, ir, ops):
                 continue
             value = ir.constants[name]
             stored = to_layout(value.astype(np.float32, copy=False), "as_is" if layout == "buffer" else layout)
-            if stored is None:
-                problems.append(problem(node, f"weight {name!r} of shape {value.shape} has a layout pycnn cannot "
-                                              "use here"))
-                continue
             attribute = python_name(name, taken, module)
             if layout == "buffer":
                 module.register_buffer(attribute, tensor(stored.copy()))
@@ -103,4 +112,4 @@ def bind_weights(module, ir, ops):
                 module.register_parameter(attribute, Parameter(stored.copy()))
             module.onnx_names[attribute] = (name, layout, tuple(value.shape))
             weights[(name, layout)] = attribute
-    return weights, problems
+    return weights

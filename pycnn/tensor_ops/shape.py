@@ -9,7 +9,6 @@ from .._arguments import as_int
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 from .common import dim_index, from_host
-from .indexing import index
 
 
 class ReshapeFunction(Function):
@@ -157,14 +156,55 @@ def stack(tensors, dim=0):
     return cat([reshape(t, new_shape) for t in tensors], dim)
 
 
+class SplitFunction(Function):
+    """split's node on the tape. forward cuts ``x`` along ``dim`` into every part at once (one C++
+    pass: cat's backward is split's forward) and hands them out in ``parts_out``; backward
+    concatenates the parts' gradients, zeros for a part without one, into the input's gradient in one
+    pass (cat's forward), where one full-size gradient per part, added up, took k passes.
+
+    pycnn's tape gives a Function one output, so this node's output is an empty tensor and each part is
+    the output of a :class:`SplitPartFunction` that reads it: a part's backward files its gradient in
+    ``gradients`` and passes an empty one on, and the tape runs this node after every part that got a
+    gradient (reverse topological order). Nothing is saved: the parts may be written in place."""
+
+    def forward(self, x, shapes, dim, parts_out):
+        self.shapes, self.dim, self.device = shapes, dim, x.device
+        self.gradients = [None] * len(shapes)  # filled by the parts' backward, emptied by this one
+        if x.dtype == "float32":
+            shape_donors = [_C.empty(shape, "float32", x.device) for shape in shapes]
+            parts_out.extend(_C.cat_backward(x, shape_donors, dim, [True] * len(shapes)))
+        else:  # integer data (no gradient): cat's kernels take float32 alone
+            ends = np.cumsum([shape[dim] for shape in shapes])[:-1]
+            parts_out.extend(from_host(part, x.device) for part in np.split(x.numpy(), ends, axis=dim))
+        return _C.empty([0], "float32", x.device)
+
+    def backward(self, grad):
+        gradients, self.gradients = self.gradients, [None] * len(self.shapes)
+        parts = [g if g is not None else _C.zeros(shape, "float32", self.device)
+                 for g, shape in zip(gradients, self.shapes)]
+        return _C.cat_forward(parts, self.dim), None, None, None
+
+
+class SplitPartFunction(Function):
+    """One part of a split: forward returns the part SplitFunction cut; backward gives the part's
+    gradient to that SplitFunction (``split``, None where no gradient is recorded) and an empty
+    gradient to its empty output."""
+
+    def forward(self, handle, split, index, part):
+        self.split, self.index = split, index
+        return part
+
+    def backward(self, grad):
+        self.split.gradients[self.index] = grad
+        return _C.empty([0], "float32", grad.device), None, None, None
+
+
 def _parts(input, sizes, dim):
-    """``input`` cut along ``dim`` into consecutive parts of ``sizes`` (each through indexing, so each
-    part's gradient goes back to its place)."""
-    parts, begin = [], 0
-    for size in sizes:
-        parts.append(index(input, (slice(None),) * dim + (slice(begin, begin + size),)))
-        begin += size
-    return tuple(parts)
+    """``input`` cut along ``dim`` into consecutive parts of ``sizes`` (see :class:`SplitFunction`)."""
+    shapes = [tuple(input.shape[:dim]) + (size,) + tuple(input.shape[dim + 1:]) for size in sizes]
+    parts = []
+    handle = SplitFunction.apply(input, shapes, dim, parts)
+    return tuple(SplitPartFunction.apply(handle, handle._fn, i, part) for i, part in enumerate(parts))
 
 
 def _even_sizes(n, size):

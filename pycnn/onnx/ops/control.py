@@ -7,9 +7,8 @@ on numpy arrays where all its inputs are constants or shapes and on Tensors othe
 through the branch taken (the condition itself has none, as a comparison's 0/1 result has none)."""
 import numpy as np
 
-from ...creation import tensor
 from ...tensor import Tensor
-from ..weights import tensor_to_layout
+from ..weights import op_input
 from .registry import IMPORTERS, importer
 
 _BRANCHES = ("then_branch", "else_branch")
@@ -55,11 +54,8 @@ def _run_branch(node, inputs, training, as_arrays):
                              f"{'constants' if as_arrays else 'the network values it reads'}")
         else:
             static = op.static_inputs(sub)
-            args = [tensor(np.asarray(a, dtype=np.float32), device=device)
-                    if isinstance(a, np.ndarray) and i not in static else a for i, a in enumerate(args)]
-            # in the layout the op reads its weights in (MatMul's B transposed), as the Graph gives them
-            args = [tensor_to_layout(a, op.layout_of(sub, i), sub, i) if isinstance(a, Tensor) else a
-                    for i, a in enumerate(args)]
+            # as the Graph gives them: constants as Tensors, in the layout the op reads (MatMul's B transposed)
+            args = [op_input(a, op.layout_of(sub, i), i not in static, device) for i, a in enumerate(args)]
             outputs = op.on_tensors(sub, args, training)
         values.update(zip(sub.outputs, outputs))
     return tuple(values[name] for name in branch.outputs)

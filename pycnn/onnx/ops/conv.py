@@ -74,7 +74,7 @@ def _conv3d(node, x, w, b):
     """A 3-d convolution as kD 2-d ones: for each depth tap kd of the kernel, the input's depth slices
     that tap reads (every stride-th from kd * dilation, after the depth padding), the output depths
     stacked into the batch, convolved over (H, W) with w[:, :, kd] and summed; then the bias. The
-    backward is the 2-d kernels', the slicing's and the permutes' (differentiable, on the host)."""
+    backward is the 2-d kernels', the slicing's and the two permutes' (differentiable, on the host)."""
     n, c, depth = shape_of(x)[:3]
     kernel = list(shape_of(w)[2:])
     strides = list(node.attr("strides", [1, 1, 1]))
@@ -87,16 +87,15 @@ def _conv3d(node, x, w, b):
                          f"of shape {shape_of(x)} padded by {pads}")
     if front or back:
         x = pad(x, [0, 0, front, 0, 0, 0, 0, back, 0, 0], 0.0)
+    x = tensor_ops.permute(x, (0, 2, 1, 3, 4))  # (N, D, C, H, W), once: each tap's depths join the batch
     plane = node.copy()
     plane.attrs.update(strides=strides[1:], dilations=dilations[1:], pads=[pads[1], pads[2], pads[4], pads[5]])
     plane.attrs.pop("auto_pad", None)
     y = None
     for kd in range(kernel[0]):
         begin = kd * dilations[0]
-        taps = tensor_ops.index(x, (slice(None), slice(None), slice(begin, begin + strides[0] * (d_out - 1) + 1,
-                                                                    strides[0])))
-        taps = tensor_ops.permute(taps, (0, 2, 1, 3, 4))  # (N, D_out, C, H, W): the depths join the batch
-        taps = tensor_ops.reshape(taps, (n * d_out, c) + tuple(shape_of(taps)[3:]))
+        taps = tensor_ops.index(x, (slice(None), slice(begin, begin + strides[0] * (d_out - 1) + 1, strides[0])))
+        taps = tensor_ops.reshape(taps, (n * d_out, c) + tuple(shape_of(taps)[3:]))  # (N * D_out, C, H, W)
         part = _conv2d(plane, taps, tensor_ops.index(w, (slice(None), slice(None), kd)), None)
         y = part if y is None else y + part
     m, h_out, w_out = shape_of(y)[1:]
