@@ -68,7 +68,9 @@ def use_deterministic_algorithms(mode, *, warn_only=False):
 
     By default, conv2d's weight and bias gradients are summed per thread and then across threads, so
     the last bits, and after a few hundred steps the trained weights, change with the thread count;
-    every other CPU kernel (and a run repeated with the same thread count) is deterministic anyway.
+    every other CPU kernel is deterministic anyway. The thread governor (PYCNN_THREAD_GOVERNOR, see
+    the README's "Threads and determinism") runs ops on one thread while other processes keep the
+    cores busy, so without this mode a repeated run may differ even at the same set_num_threads.
     Deterministic mode sums those gradients over fixed groups of the batch instead: LeNet-5 trained
     0-4% slower on 1 and 2 threads (tools/bench.py contention). It does not change the CUDA kernels.
     ``warn_only`` is accepted for torch's signature; pycnn has no op that would have to raise.
