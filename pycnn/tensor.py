@@ -228,8 +228,7 @@ class Tensor:
     def _add_to_grad(self, g, owned=False):
         if self.grad is None:
             # A copy unless owned: g may share storage with another leaf's gradient (a + b hands
-            # both the same tensor) or with the caller's grad argument, and .grad is updated in
-            # place later.
+            # both one tensor) or the caller's grad argument, and .grad is updated in place later.
             self.grad = Tensor._wrap(g if owned else g.clone())
         elif tuple(self.grad.shape) == tuple(g.shape) and self.grad.device == g.device:
             _C.add_inplace(self.grad._data, g)
