@@ -190,9 +190,10 @@ class Function:
 
     ``edges`` holds, per positional input, the Function that made it, the leaf Tensor itself, or None
     where no gradient flows; ``saved_versions`` pairs each saved raw tensor with its version at the
-    end of forward (None once backward freed them)."""
+    end of forward (None once backward freed them); ``consumed`` is set once an op has taken the
+    output as an input (an in-place op may fuse into a Function only before that)."""
 
-    __slots__ = ("edges", "needs_input_grad", "saved_versions", "forward_stack", "__dict__")
+    __slots__ = ("edges", "needs_input_grad", "saved_versions", "forward_stack", "consumed", "__dict__")
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -210,7 +211,12 @@ class Function:
             if isinstance(a, Tensor):
                 raw.append(a._data)
                 if a.requires_grad:
-                    edges.append(a if a._fn is None else a._fn)
+                    producer = a._fn
+                    if producer is None:
+                        edges.append(a)
+                    else:
+                        producer.consumed = True
+                        edges.append(producer)
                     wanted = True
                     continue
             else:
@@ -229,6 +235,25 @@ class Function:
                 fn.forward_stack = traceback.extract_stack()[:-1]
             result._fn = fn
         return result
+
+    @classmethod
+    def apply_in_place(cls, t, *params):
+        """Runs ``forward_in_place(raw, *params)``, which overwrites Tensor ``t``'s memory with the
+        op's result, and returns ``t``; when the tape records, ``t``'s history now runs through this
+        Function (the op that made ``t`` before becomes its input), as torch rebases a tensor's
+        history after an in-place op. Only for a ``t`` that :func:`writable_in_place` allows."""
+        fn = cls()
+        track = t.requires_grad and is_grad_enabled()
+        fn.needs_input_grad = (track,) + (False,) * len(params)
+        fn.forward_in_place(t._data, *params)
+        if track:
+            t._fn.consumed = True
+            fn.edges = [t._fn] + [None] * len(params)
+            fn.saved_versions = _saved_versions(fn)
+            if _anomaly[0]:
+                fn.forward_stack = traceback.extract_stack()[:-1]
+            t._fn = fn
+        return t
 
     def _check_saved(self):
         """Raises RuntimeError when backward freed the saved tensors or one was written in place."""
@@ -267,6 +292,29 @@ def _one_local_refcount():
 # holds: the interpreter's own count for that pattern (it differs between Python versions), measured
 # once. _owned below is called the same way.
 _SOLE_LOCAL = _one_local_refcount()
+
+
+class _Holder:
+    __slots__ = ("value",)
+
+
+def _attribute_refcount():
+    holder = _Holder()
+    holder.value = [0]  # held by the attribute only
+    return sys.getrefcount(holder.value)
+
+
+# sys.getrefcount(t._data) when the Tensor t is all that holds its raw tensor (measured once).
+_SOLE_ATTRIBUTE = _attribute_refcount()
+
+
+def writable_in_place(t):
+    """True when an op may overwrite Tensor ``t``'s memory (``inplace=True``): a CPU tensor whose raw
+    tensor nothing but ``t`` holds (no Function saved it for backward) and whose memory nothing else
+    shares (no view, no numpy array), that is not a leaf requiring grad, and no export is tracing.
+    Otherwise the op makes a new tensor, as it did before it honoured ``inplace``."""
+    return (tracer is None and t.device == "cpu" and not (t.requires_grad and t._fn is None)
+            and sys.getrefcount(t._data) <= _SOLE_ATTRIBUTE and t._data._sole_owner)
 
 
 def _owned(grad):

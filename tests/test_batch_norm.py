@@ -100,3 +100,96 @@ def test_batch_norm_bad_input(device):
         F.batch_norm(x, rm, rv, momentum="0.1")
     with pytest.raises(TypeError, match="batch_norm: expected weight to be a pycnn.Tensor"):
         F.batch_norm(x, rm, rv, weight=np.ones(3))
+
+
+# ----- relu(batch_norm(x), inplace=True): the ReLU fuses into batch norm's backward ----------------
+def make_relu_config(rng):
+    # Some shapes pass the kernels' parallel threshold (32K values), with a channel count that
+    # splits the work by channel (even, or many) or by row (odd and few, on 2 threads).
+    c = int(rng.choice([1, 3, 5, 6, 16]))
+    spatial = [int(rng.integers(1, 9)) for _ in range(int(rng.integers(0, 3)))]
+    if rng.random() < 0.4:
+        spatial = [int(rng.integers(30, 45)), int(rng.integers(30, 45))]
+    n = int(rng.choice([2, 3, 8]))
+    if n * int(np.prod(spatial, dtype=np.int64)) < 6:
+        n = 6  # with 2 or 3 values a channel, the input gradient is a float32 rounding error
+    return dict(shape=(n, c, *spatial), training=bool(rng.random() < 0.75), affine=bool(rng.integers(4)))
+
+
+RELU_CONFIGS = random_configs(16, seed=77, make=make_relu_config)
+
+
+@pytest.mark.parametrize("cfg", RELU_CONFIGS, ids=lambda c: f"{c['shape']}-{'train' if c['training'] else 'eval'}")
+def test_batch_norm_then_relu_in_place_fuses_and_matches_torch(cfg):
+    rng = np.random.default_rng(len(cfg["shape"]) * 100 + cfg["shape"][1])
+    c = cfg["shape"][1]
+    x = rng.standard_normal(cfg["shape"]) * 2.0 + 0.5
+    w, b = rng.uniform(-1.5, 1.5, c), rng.standard_normal(c)  # negative scales flip the mask
+    rm, rv = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
+    ours_rm, ours_rv = pycnn.tensor(rm), pycnn.tensor(rv)
+    torch_rm, torch_rv = torch.tensor(rm), torch.tensor(rv)
+    training = cfg["training"]
+
+    def ours(x, w=None, b=None):
+        y = F.batch_norm(x, ours_rm, ours_rv, w, b, training=training)
+        out = F.relu(y, inplace=True)
+        assert out is y and type(out._fn).__name__ == "BatchNormFunction" and out._fn.relu
+        return out
+
+    def theirs(x, w=None, b=None):
+        return torch.relu(torch.nn.functional.batch_norm(x, torch_rm, torch_rv, w, b, training=training))
+
+    check_op(ours, theirs, [x, w, b] if cfg["affine"] else [x])
+    np.testing.assert_allclose(ours_rm.numpy(), torch_rm.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(3, 4, 5, 7), (8, 6, 40, 41), (8, 3, 40, 41)])
+def test_fused_relu_gradient_is_the_unfused_one_bit_for_bit(shape, training):
+    # The fused backward recomputes each output's sign from x: it must agree with the forward's
+    # output everywhere, exact zeros included. Channel 0 holds -1, 0, 1 repeated (mean 0, so with
+    # weight 1 and bias 0 a third of its outputs are exactly 0); the others are random.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[:, 0] = np.resize(np.array([-1.0, 0.0, 1.0], np.float32), x[:, 0].shape)
+    c = shape[1]
+    w = np.r_[1.0, rng.uniform(-1.5, 1.5, c - 1)].astype(np.float32)
+    b = np.r_[0.0, rng.standard_normal(c - 1)].astype(np.float32)
+    upstream = pycnn.tensor(rng.standard_normal(shape).astype(np.float32))
+    grads = []
+    for inplace in (False, True):
+        xt, wt, bt = (pycnn.tensor(a, requires_grad=True) for a in (x, w, b))
+        rm, rv = pycnn.zeros(c), pycnn.ones(c)
+        out = F.relu(F.batch_norm(xt, rm, rv, wt, bt, training=training), inplace=inplace)
+        assert getattr(out._fn, "relu", False) == inplace
+        out.backward(upstream)
+        grads.append([t.grad.numpy() for t in (xt, wt, bt)] + [out.numpy()])
+    assert (grads[0][3][:, 0] == 0).sum() >= x[:, 0].size // 3  # the exact zeros are there
+    for unfused, fused in zip(*grads):
+        np.testing.assert_array_equal(fused, unfused)
+
+
+def test_relu_in_place_does_not_fuse_once_an_op_has_read_the_output():
+    # An add took batch norm's output before the ReLU: the add's gradient must reach batch norm
+    # unmasked, so the ReLU stays its own op (written in place all the same, as torch does).
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 3, 5, 5))
+    ours_x = pycnn.tensor(x, requires_grad=True)
+    y = F.batch_norm(ours_x, None, None, training=True)
+    z = y + 1.0
+    out = F.relu(y, inplace=True)
+    assert not getattr(out._fn, "relu", False)
+    (z * 2.0 + out).sum().backward()
+    theirs_x = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.batch_norm(theirs_x, None, None, training=True)
+    tz = ty + 1.0
+    (tz * 2.0 + torch.relu_(ty)).sum().backward()
+    np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_backward_checks_the_bias_the_relu_mask_reads():
+    x = pycnn.zeros(2, 3, 4, 4)
+    _, mean, rstd = pycnn._C.batch_norm_forward(x._data, None, None, None, None, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match=r"batch_norm: expected bias of shape \(3,\), got \(2,\)"):
+        pycnn._C.batch_norm_backward(x._data, x._data, mean, rstd, None, True, True, False, False,
+                                     pycnn.zeros(2)._data, True)

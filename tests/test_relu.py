@@ -59,3 +59,38 @@ def test_relu_backward_at_nan_matches_torch(device):
     ref = torch.tensor(values, dtype=torch.float64, requires_grad=True)
     torch.relu(ref).backward(torch.full((4,), 3.0, dtype=torch.float64))
     assert x.grad.numpy().tolist() == ref.grad.tolist() == [3.0, 0.0, 0.0, 3.0]
+
+
+# ----- inplace=True ---------------------------------------------------------------------------------
+def test_relu_in_place_writes_into_its_input_as_torch():
+    values = np.random.default_rng(3).standard_normal((4, 9))
+    x = pycnn.tensor(values, requires_grad=True)
+    y = x * 1.5
+    out = F.relu(y, inplace=True)
+    assert out is y and type(y._fn).__name__ == "ReluFunction"  # y's history now ends in the ReLU
+    upstream = np.random.default_rng(4).standard_normal((4, 9))
+    (out * pycnn.tensor(upstream)).sum().backward()
+    tx = torch.tensor(values, requires_grad=True)
+    ty = tx * 1.5
+    (torch.relu_(ty) * torch.tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    z = pycnn.tensor(values)  # no gradient wanted: written in place too
+    assert pycnn.nn.ReLU(inplace=True)(z) is z and (z.numpy() >= 0).all()
+
+
+def test_relu_in_place_makes_a_new_tensor_where_writing_is_unsafe():
+    values = np.array([-1.0, 2.0, -3.0], np.float32)
+    leaf = pycnn.tensor(values, requires_grad=True)  # torch refuses a leaf that requires grad
+    assert F.relu(leaf, inplace=True) is not leaf and leaf.numpy().tolist() == values.tolist()
+    shared = pycnn.tensor(values)
+    view = shared.numpy()  # numpy shares the memory
+    assert F.relu(shared, inplace=True) is not shared and view.tolist() == values.tolist()
+    # Saved for backward by another op (leaky_relu keeps its input): writing would break its gradient.
+    x = pycnn.tensor(values, requires_grad=True)
+    y = x * 2.0
+    kept = F.leaky_relu(y, 0.1)
+    out = F.relu(y, inplace=True)
+    assert out is not y
+    (kept + out).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.2, 4.0, 0.2], rtol=1e-6)

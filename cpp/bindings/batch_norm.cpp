@@ -67,18 +67,24 @@ static std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(
   return {y, mean, rstd};
 }
 
-// Returns (dx, dw, db); each is None unless asked for.
+// Returns (dx, dw, db); each is None unless asked for. relu: the gradient of relu(output) (the
+// forward's bias is then needed to recompute the output's sign); on the CPU only.
 static std::tuple<std::optional<Tensor>, std::optional<Tensor>, std::optional<Tensor>>
 batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                     const std::optional<Tensor>& w, bool training, bool need_dx, bool need_dw,
-                    bool need_db) {
+                    bool need_db, const std::optional<Tensor>& b, bool relu) {
   BatchNormShape s = batch_norm_shape(x, training, 0.0, 1.0);
+  s.relu = relu;
+  if (relu && x.is_cuda())
+    value_error("batch_norm backward: relu=True (the fused ReLU) runs on the CPU only, got a ",
+                "CUDA input");
   require_float(dy, "batch_norm backward", "grad_output");
   require_shape(dy, x.shape(), "batch_norm backward", "grad_output");
   require_same_device(x, dy, "batch_norm backward", "input", "grad_output");
   require_channel_vector(mean, x, s.C, "saved mean");
   require_channel_vector(rstd, x, s.C, "saved rstd");
   require_channel_vector(w, x, s.C, "weight");
+  require_channel_vector(b, x, s.C, "bias");
   std::optional<Tensor> dx, dw, db;
   if (need_dx) dx = Tensor::empty(x.shape(), DType::Float32, x.device());
   if (need_dw) dw = Tensor::zeros({s.C}, DType::Float32, x.device());
@@ -87,12 +93,13 @@ batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const
   float* pdw = dw ? dw->f32() : nullptr;
   float* pdb = db ? db->f32() : nullptr;
   const float* pw = w ? w->f32() : nullptr;
+  const float* pb = b ? b->f32() : nullptr;
   if (x.is_cuda())
     PYCNN_ON_CUDA("batch_norm", cuda::batch_norm_backward(pdx, pdw, pdb, dy.f32(), x.f32(),
-                                                          mean.f32(), rstd.f32(), pw, s));
+                                                          mean.f32(), rstd.f32(), pw, pb, s));
   else
-    PYCNN_ON_CPU(
-        cpu::batch_norm_backward(pdx, pdw, pdb, dy.f32(), x.f32(), mean.f32(), rstd.f32(), pw, s));
+    PYCNN_ON_CPU(cpu::batch_norm_backward(pdx, pdw, pdb, dy.f32(), x.f32(), mean.f32(), rstd.f32(),
+                                          pw, pb, s));
   return {dx, dw, db};
 }
 
@@ -103,7 +110,8 @@ void bind_batch_norm(nb::module_& m) {
         "Returns (output, saved mean, saved rstd); updates the running statistics in training.");
   m.def("batch_norm_backward", &batch_norm_backward, nb::arg("grad_output"), nb::arg("input"),
         nb::arg("mean"), nb::arg("rstd"), nb::arg("weight").none(), nb::arg("training"),
-        nb::arg("need_input_grad"), nb::arg("need_weight_grad"), nb::arg("need_bias_grad"));
+        nb::arg("need_input_grad"), nb::arg("need_weight_grad"), nb::arg("need_bias_grad"),
+        nb::arg("bias").none() = nb::none(), nb::arg("relu") = false);
 }
 
 }  // namespace pycnn

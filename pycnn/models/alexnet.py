@@ -8,14 +8,14 @@ def _fc_classifier(in_features, num_classes, dropout, dropout_first):
     linears (keys classifier.{1,4,6}); VGG puts it after their ReLUs (keys classifier.{0,3,6})."""
     if dropout_first:
         layers = [
-            nn.Dropout(p=dropout), nn.Linear(in_features, 4096), nn.ReLU(),
-            nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Dropout(p=dropout), nn.Linear(in_features, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         ]
     else:
         layers = [
-            nn.Linear(in_features, 4096), nn.ReLU(), nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=dropout),
+            nn.Linear(in_features, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
             nn.Linear(4096, num_classes),
         ]
     return nn.Sequential(*layers)
@@ -48,35 +48,35 @@ class AlexNet(nn.Module):
         if original:
             self.features = nn.Sequential(
                 nn.Conv2d(3, 96, kernel_size=11, stride=4),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 _lrn(),
                 nn.MaxPool2d(kernel_size=3, stride=2),
                 nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 _lrn(),
                 nn.MaxPool2d(kernel_size=3, stride=2),
                 nn.Conv2d(256, 384, kernel_size=3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool2d(kernel_size=3, stride=2),
             )
         else:
             self.features = nn.Sequential(
                 nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool2d(kernel_size=3, stride=2),
                 nn.Conv2d(64, 192, kernel_size=5, padding=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool2d(kernel_size=3, stride=2),
                 nn.Conv2d(192, 384, kernel_size=3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(384, 256, kernel_size=3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(256, 256, kernel_size=3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool2d(kernel_size=3, stride=2),
             )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
@@ -110,19 +110,19 @@ class ZFNet(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, kernel_size=7, stride=2, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
             _lrn(),
             nn.Conv2d(96, 256, kernel_size=5, stride=2),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
             _lrn(),
             nn.Conv2d(256, 384, kernel_size=3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(384, 384, kernel_size=3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(384, 256, kernel_size=3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))

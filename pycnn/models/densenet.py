@@ -17,10 +17,10 @@ class DenseLayer(nn.Module):
     def __init__(self, in_channels, growth_rate, bn_size):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
-        self.relu1 = nn.ReLU()
+        self.relu1 = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(in_channels, bn_size * growth_rate, 1, bias=False)
         self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
-        self.relu2 = nn.ReLU()
+        self.relu2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
 
     def forward(self, x):
@@ -54,7 +54,7 @@ class Transition(nn.Sequential):
     def __init__(self, in_channels, out_channels):
         super().__init__(OrderedDict([
             ("norm", nn.BatchNorm2d(in_channels)),
-            ("relu", nn.ReLU()),
+            ("relu", nn.ReLU(inplace=True)),
             ("conv", nn.Conv2d(in_channels, out_channels, 1, bias=False)),
             ("pool", nn.AvgPool2d(kernel_size=2, stride=2)),
         ]))
@@ -76,7 +76,7 @@ class DenseNet(nn.Module):
         layers = OrderedDict([
             ("conv0", nn.Conv2d(3, num_init_features, 7, stride=2, padding=3, bias=False)),
             ("norm0", nn.BatchNorm2d(num_init_features)),
-            ("relu0", nn.ReLU()),
+            ("relu0", nn.ReLU(inplace=True)),
             ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
         ])
         channels = num_init_features
@@ -93,7 +93,7 @@ class DenseNet(nn.Module):
         init.zeros_(self.classifier.bias)
 
     def forward(self, x):
-        x = F.relu(self.features(x))
+        x = F.relu(self.features(x), inplace=True)
         x = F.adaptive_avg_pool2d(x, (1, 1))
         x = F.flatten(x, 1)
         return self.classifier(x)

@@ -22,7 +22,7 @@ class BasicConv2d(nn.Module):
         x = self.conv(x)
         if self.bn is not None:
             x = self.bn(x)
-        return F.relu(x)
+        return F.relu(x, inplace=True)
 
 
 class Inception(nn.Module):

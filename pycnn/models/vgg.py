@@ -45,7 +45,7 @@ class VGG(nn.Module):
             layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(v))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
             in_channels = v
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))

@@ -286,8 +286,9 @@ void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean,
   check("batch_norm_normalize_kernel");
 }
 
+// b is read only by the CPU's fused relu, which the binding does not send here.
 void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                         const float* mean, const float* rstd, const float* w,
+                         const float* mean, const float* rstd, const float* w, const float* /*b*/,
                          const BatchNormShape& s) {
   const Dims d = dims_of(s);
   const bool vec = d.inner % 4 == 0 && aligned16(x) && aligned16(dy) && (!dx || aligned16(dx));

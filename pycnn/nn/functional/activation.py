@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import _C
 from ..._arguments import as_bool, as_float, as_int
-from ...autograd import Function
+from ...autograd import Function, is_grad_enabled, writable_in_place
 from ...tensor import as_float_tensor, as_tensor
 from ...tensor_ops.arithmetic import ClipFunction
 from ...tensor_ops.common import scalar
@@ -36,12 +36,29 @@ class ReluFunction(ActivationFunction):
     backward_kernel = staticmethod(_C.relu_backward)
     saves_output = True
 
+    def forward_in_place(self, x):
+        _C.relu_(x)
+        self.saved, self.params = x, ()
+
 
 def relu(input, inplace=False):
-    """max(input, 0), elementwise; any shape. ``inplace`` is accepted for torch's signature; the
-    result is always a new tensor (same values and gradients)."""
-    as_bool(inplace, "relu", "inplace")
-    return ReluFunction.apply(as_float_tensor(input, "relu"))
+    """max(input, 0), elementwise; any shape.
+
+    ``inplace=True`` writes the result into ``input`` and returns it, as torch does, wherever that
+    is safe (see :func:`pycnn.autograd.writable_in_place`; elsewhere, CUDA tensors included, the
+    result is a new tensor with the same values and gradients). On the output of a batch norm that
+    no op has read yet, the ReLU then fuses into batch norm: batch norm's backward masks the gradient
+    as it reads it, and the ReLU's own backward pass (read the gradient and the output, write a new
+    gradient) is gone."""
+    x = as_float_tensor(input, "relu")
+    if as_bool(inplace, "relu", "inplace") and writable_in_place(x):
+        fused = x._fn
+        absorb = getattr(fused, "absorb_relu", None)
+        if is_grad_enabled() and absorb is not None and absorb():
+            _C.relu_(x._data)
+            return x
+        return ReluFunction.apply_in_place(x)
+    return ReluFunction.apply(x)
 
 
 class LeakyReluFunction(ActivationFunction):

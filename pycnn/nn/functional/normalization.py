@@ -8,16 +8,29 @@ from ...tensor import as_tensor
 
 
 class BatchNormFunction(Function):
+    relu = False  # True once a ReLU applied in place to the output fused into this batch norm
+
     def forward(self, x, running_mean, running_var, w, b, training, momentum, eps):
         y, mean, rstd = _C.batch_norm_forward(x, running_mean, running_var, w, b, training,
                                               momentum, eps)
-        self.saved = (x, mean, rstd, w, training)
+        self.saved = (x, mean, rstd, w, b, training)
         return y
 
+    def absorb_relu(self):
+        """Called by relu(inplace=True) on this batch norm's output before any op has read it: from
+        now on the output is relu(batch_norm(x)) and backward takes the ReLU's gradient into its own
+        passes (the kernel recomputes the output's sign from x, so the ReLU saves nothing). Returns
+        False where that cannot be (an op already took the output, a CUDA input, already fused)."""
+        if getattr(self, "consumed", False) or self.relu or self.saved[0].device != "cpu":
+            return False
+        self.relu = True
+        return True
+
     def backward(self, grad):
-        x, mean, rstd, w, training = self.saved
+        x, mean, rstd, w, b, training = self.saved
         need_x, _, _, need_w, need_b = self.needs_input_grad[:5]
-        dx, dw, db = _C.batch_norm_backward(grad, x, mean, rstd, w, training, need_x, need_w, need_b)
+        dx, dw, db = _C.batch_norm_backward(grad, x, mean, rstd, w, training, need_x, need_w, need_b,
+                                            b, self.relu)
         return dx, None, None, dw, db, None, None, None
 
 

@@ -28,10 +28,10 @@ class _Activation(Module):
 
 
 class _InplaceActivation(_Activation):
-    """An activation with torch's ``inplace`` flag: accepted for PyTorch compatibility (torchvision
-    models pass it), while pycnn always returns a new tensor, which gives the same values and
-    gradients, so the flag is kept but not passed on. ``show_inplace`` says whether torch's repr
-    prints it."""
+    """An activation with torch's ``inplace`` flag (torchvision models pass it). ReLU passes it on
+    (see pycnn.nn.functional.relu); the others always return a new tensor, which gives the same
+    values and gradients, so there the flag is kept but not passed on. ``show_inplace`` says whether
+    torch's repr prints it."""
 
     show_inplace = True
 
@@ -47,9 +47,14 @@ class _InplaceActivation(_Activation):
 
 
 class ReLU(_InplaceActivation):
-    """max(x, 0), elementwise: (*) -> (*)."""
+    """max(x, 0), elementwise: (*) -> (*). With ``inplace=True`` the result is written into the
+    input where that is safe, and after a batch norm in training it fuses into batch norm's
+    backward (pycnn.nn.functional.relu)."""
 
     function = staticmethod(F.relu)
+
+    def forward(self, input):
+        return F.relu(input, self.inplace)
 
 
 class LeakyReLU(_InplaceActivation):

@@ -18,6 +18,11 @@
 //   training: dx = w * rstd / M * (M * dy - sum dy - xhat * sum(dy * xhat))  (through the statistics)
 //   eval:     dx = w * rstd * dy                                           (the statistics are constants)
 // Accumulation contract: dw += , db += ; dx = . Any of dx, dw, db may be null to skip it.
+//
+// relu (backward, CPU only): the gradient of relu(y) instead of y, for a ReLU applied in place to
+// the forward's output (pycnn.nn.functional.relu with inplace=True fuses so). dy then counts only
+// where y > 0, y recomputed from x, mean, rstd, w and b exactly as the forward computed it; the
+// backward needs b for that.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +32,7 @@ namespace pycnn {
 struct BatchNormShape {
   int64_t N, C, inner;
   bool training = false;
+  bool relu = false;  // backward: the gradient of relu(y) (see above)
   float momentum = 0.1f, eps = 1e-5f;
   int64_t count() const { return N * inner; }  // values per channel
 };
@@ -36,7 +42,7 @@ namespace cpu {
 void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                         const float* x, const float* w, const float* b, const BatchNormShape& s);
 void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                         const float* mean, const float* rstd, const float* w,
+                         const float* mean, const float* rstd, const float* w, const float* b,
                          const BatchNormShape& s);
 }  // namespace cpu
 
@@ -44,7 +50,7 @@ namespace cuda {
 void batch_norm_forward(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                         const float* x, const float* w, const float* b, const BatchNormShape& s);
 void batch_norm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                         const float* mean, const float* rstd, const float* w,
+                         const float* mean, const float* rstd, const float* w, const float* b,
                          const BatchNormShape& s);
 }  // namespace cuda
 
