@@ -187,6 +187,18 @@ def test_relu_in_place_does_not_fuse_once_an_op_has_read_the_output():
     np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_relu_in_place_after_the_backward_freed_batch_norm():
+    # backward freed what batch norm saved: the ReLU can no longer fuse, and is an op of its own
+    # (a second backward through it raises, as any backward through a freed graph does).
+    x = pycnn.tensor(np.random.default_rng(2).standard_normal((4, 3, 5, 5)), requires_grad=True)
+    y = F.batch_norm(x, None, None, training=True)
+    y.sum().backward()
+    out = F.relu(y, inplace=True)
+    assert out is y and type(out._fn).__name__ == "ReluFunction" and (y.numpy() >= 0).all()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        out.sum().backward()
+
+
 def test_batch_norm_backward_checks_the_bias_the_relu_mask_reads():
     x = pycnn.zeros(2, 3, 4, 4)
     _, mean, rstd = pycnn._C.batch_norm_forward(x._data, None, None, None, None, True, 0.1, 1e-5)

@@ -20,8 +20,10 @@ class BatchNormFunction(Function):
         """Called by relu(inplace=True) on this batch norm's output before any op has read it: from
         now on the output is relu(batch_norm(x)) and backward takes the ReLU's gradient into its own
         passes (the kernel recomputes the output's sign from x, so the ReLU saves nothing). Returns
-        False where that cannot be (an op already took the output, a CUDA input, already fused)."""
-        if getattr(self, "consumed", False) or self.relu or self.saved[0].device != "cpu":
+        False where that cannot be (an op already took the output, a CUDA input, already fused,
+        or a backward already freed what the forward saved)."""
+        saved = self.__dict__.get("saved")
+        if saved is None or getattr(self, "consumed", False) or self.relu or saved[0].device != "cpu":
             return False
         self.relu = True
         return True
