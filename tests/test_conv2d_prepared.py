@@ -111,6 +111,9 @@ LAYERS = [
     dict(n=2, cin=16, cout=32, h=9, w=9, k=3, stride=(2, 2)),
     dict(n=1, cin=24, cout=32, h=17, w=13, k=3, stride=(3, 2), padding=(1, 1), dilation=(2, 1)),
     dict(n=9, cin=64, cout=64, h=30, w=30, k=3, stride=(2, 2), padding=(1, 1)),
+    # weights that outweigh a batch's input (the threads split channels and rows): 3 panels of
+    # channels, 5x5 images in runs of rows that span images
+    dict(n=6, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1)),
     # The wide path (few output channels, stride 1, rows that are not whole panels): two K slices,
     # dilation and a non-square window, a ragged last panel of each image read into the next one.
     dict(n=2, cin=40, cout=20, h=9, w=11, k=3, padding=(1, 1)),
