@@ -26,6 +26,8 @@ namespace {
 constexpr int64_t KC = 256;  // depth of a packed slice: an 8 x 256 A panel is 8 KB
 constexpr int64_t MC = 192;  // rows per task: the A block (192 x 256 floats, 192 KB) stays in L2
 constexpr int64_t NC = 256;  // columns per task
+// gemm_blocked's slice depth where B is read in place (see there).
+constexpr int64_t kDirectKC = 16;
 // gemm_small_m_trans_b packs all of op(A)^T at once up to this many bytes (it then stays in L2).
 constexpr int64_t kWholeAT = int64_t(1) << 20;
 
@@ -211,7 +213,16 @@ void gemm_blocked(float* C, int64_t ldc, const float* prepacked, const float* A,
   const GemmKernel& kern = kernel();
   const int64_t m_panels = (M + kern.mr - 1) / kern.mr;
   const int64_t n_panels = (N + kern.nr - 1) / kern.nr;
-  const int64_t kc_max = std::min(K, KC);
+  // A row-major B used by only a few rows of A is read where it lies: packing it would copy all of
+  // B to use each panel a couple of times. Only its ragged last panel is packed (zero padded).
+  // Read in place, B goes by in slices of few rows: the micro-kernel takes nr columns of each row
+  // of the slice in turn, and with 256 rows every page of B was revisited 256 accesses later, more
+  // streams than the hardware prefetcher follows. A fully connected layer's input gradient at
+  // batch 16 (16 x 4096 times 4096 x 9216, 1 thread) took 56 ms against torch's 35 so; in slices of
+  // 16 rows it takes about half of torch's time (64 rows: 1.45x torch's).
+  const bool direct_b = !trans_b && M <= 4 * kern.mr;
+  const int64_t slice = direct_b && !prepacked ? kDirectKC : KC;
+  const int64_t kc_max = std::min(K, slice);
   static thread_local Scratch a_scratch, b_scratch;
   float* a_buffer =
       prepacked ? nullptr : a_scratch.get(static_cast<size_t>(m_panels * kern.mr * kc_max));
@@ -225,12 +236,9 @@ void gemm_blocked(float* C, int64_t ldc, const float* prepacked, const float* A,
     nc = std::max<int64_t>(kern.nr, nc / 2);
   const int64_t n_tasks = (N + nc - 1) / nc;
 
-  // A row-major B used by only a few rows of A is read where it lies: packing it would copy all of
-  // B to use each panel a couple of times. Only its ragged last panel is packed (zero padded).
-  const bool direct_b = !trans_b && M <= 4 * kern.mr;
   const int64_t full_cols = direct_b ? N / kern.nr * kern.nr : 0;
-  for (int64_t k0 = 0; k0 < K; k0 += KC) {
-    const int64_t kc = std::min(KC, K - k0);
+  for (int64_t k0 = 0; k0 < K; k0 += slice) {
+    const int64_t kc = std::min(slice, K - k0);
     const bool acc = accumulate || k0 > 0;
     const float* Ap = prepacked ? prepacked + packed_a_floats(M, k0) : a_buffer;
     if (!prepacked) pack(a_buffer, A, lda, trans_a, M, k0, kc, kern.mr, threads);
