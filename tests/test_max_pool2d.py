@@ -228,9 +228,10 @@ def test_max_pool2d_non_tensor_input_raises():
 
 
 def _make_values_config(rng):
-    """A pool for the inference plan's values-only kernel (max_pool2d_values.inc): strides 1, 2 (even/odd
-    phases) and 3-4 (phases copied float by float), widths that leave partial vectors of 16, 8 and 4 floats
-    and rows past one block of 64 outputs, padding, dilation, ceil mode, batches and odd sizes."""
+    """A pool for the inference plan's values-only kernels (max_pool2d_values.inc, and the run across rows
+    for windows that neither overlap nor pad): strides 1, 2 (even/odd phases) and 3-4 (phases copied float
+    by float), widths that leave partial vectors of 16, 8 and 4 floats and rows past one block of 64
+    outputs, padding, dilation, ceil mode, batches and odd sizes."""
     while True:
         kh, kw = (int(v) for v in rng.integers(1, 6, size=2))
         sh, sw = int(rng.integers(1, 4)), int(rng.choice([1, 2, 2, 3, 4]))
@@ -252,7 +253,9 @@ VALUES = random_configs(40, seed=1010, make=_make_values_config) + [
     dict(shape=(3, 2, 9, 200), kernel_size=(2, 5), stride=(1, 1), padding=(0, 2), dilation=(1, 2),
          ceil_mode=False, seed=3),  # stride 1, rows of 3+ blocks
     dict(shape=(1, 1, 1, 1), kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
-         ceil_mode=False, seed=4)]
+         ceil_mode=False, seed=4),
+    dict(shape=(3, 6, 28, 28), kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+         ceil_mode=False, seed=5)]  # LeNet's: the path for windows that neither overlap nor pad
 
 
 def test_max_pool2d_values_configs_cover_the_kernel():
