@@ -70,6 +70,7 @@ def test_random_shapes(case):
 # the computation is the same), and the small edges: 1x1 and 2x2 images, one channel, C_in=3.
 LAYERS = [
     dict(n=1, cin=3, cout=64, h=45, w=45, k=7, stride=(2, 2), padding=(3, 3)),   # ResNet stem
+    dict(n=1, cin=3, cout=64, h=99, w=101, k=7, stride=(2, 2), padding=(3, 3)),  # one image in equal runs
     dict(n=2, cin=64, cout=64, h=14, w=14, k=3, padding=(1, 1)),
     dict(n=1, cin=64, cout=128, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1)),
     dict(n=1, cin=64, cout=128, h=15, w=15, k=1, stride=(2, 2)),                 # downsample

@@ -225,3 +225,61 @@ def test_max_pool2d_int64_input_raises(device):
 def test_max_pool2d_non_tensor_input_raises():
     with pytest.raises(TypeError, match="max_pool2d: expected input to be a pycnn.Tensor"):
         F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 2)
+
+
+def _make_values_config(rng):
+    """A pool for the inference plan's values-only kernels (max_pool2d_values.inc, and the run across rows
+    for windows that neither overlap nor pad): strides 1, 2 (even/odd phases) and 3-4 (phases copied float
+    by float), widths that leave partial vectors of 16, 8 and 4 floats and rows past one block of 64
+    outputs, padding, dilation, ceil mode, batches and odd sizes."""
+    while True:
+        kh, kw = (int(v) for v in rng.integers(1, 6, size=2))
+        sh, sw = int(rng.integers(1, 4)), int(rng.choice([1, 2, 2, 3, 4]))
+        dh, dw = int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 2, 3]))
+        ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
+        h, w = int(rng.integers(1, 30)), int(rng.integers(1, 150))
+        ceil_mode = bool(rng.integers(0, 2))
+        if all(_every_window_holds_input(*axis, ceil_mode) for axis in ((h, kh, sh, ph, dh), (w, kw, sw, pw, dw))):
+            return dict(shape=(int(rng.integers(1, 4)), int(rng.integers(1, 4)), h, w), kernel_size=(kh, kw),
+                        stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), ceil_mode=ceil_mode,
+                        seed=int(rng.integers(1 << 30)))
+
+
+VALUES = random_configs(40, seed=1010, make=_make_values_config) + [
+    dict(shape=(1, 64, 112, 112), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+         ceil_mode=False, seed=1),  # ResNet's stem pool
+    dict(shape=(2, 5, 57, 57), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+         ceil_mode=True, seed=2),  # odd, ceil mode
+    dict(shape=(3, 2, 9, 200), kernel_size=(2, 5), stride=(1, 1), padding=(0, 2), dilation=(1, 2),
+         ceil_mode=False, seed=3),  # stride 1, rows of 3+ blocks
+    dict(shape=(1, 1, 1, 1), kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+         ceil_mode=False, seed=4),
+    dict(shape=(3, 6, 28, 28), kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+         ceil_mode=False, seed=5)]  # LeNet's: the path for windows that neither overlap nor pad
+
+
+def test_max_pool2d_values_configs_cover_the_kernel():
+    assert {c["stride"][1] for c in VALUES} >= {1, 2, 3}
+    assert any(c["ceil_mode"] for c in VALUES) and any(max(c["padding"]) > 0 for c in VALUES)
+    assert any(c["dilation"][1] > 1 for c in VALUES) and any(c["shape"][0] > 1 for c in VALUES)
+    assert any(c["shape"][3] % 4 for c in VALUES) and any(c["shape"][3] > 128 for c in VALUES)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("config", VALUES, ids=lambda c: str(tuple(c.values())[:5]))
+def test_max_pool2d_values_kernel_matches_torch_and_the_training_kernel(config, threads):
+    """The inference plan's max pool (values only: column maxima, stride phases, rows of taps) equals
+    torch's and the training kernel's (indices path) exactly, NaN and -inf included, on 1 and 2 threads
+    (the rows split between them)."""
+    rng = np.random.default_rng(config["seed"])
+    x = rng.standard_normal(config["shape"]).astype(np.float32)
+    x[rng.random(config["shape"]) < 0.01] = np.nan
+    x[rng.random(config["shape"]) < 0.02] = -np.inf
+    kwargs = {k: config[k] for k in ("kernel_size", "stride", "padding", "dilation", "ceil_mode")}
+    model = pycnn.nn.Sequential(pycnn.nn.MaxPool2d(**kwargs))
+    model.eval()
+    plan = pycnn.optimize_for_inference(model, x, threads=threads)
+    assert plan.python_nodes(x.shape) == []
+    ours = plan(x).numpy()
+    np.testing.assert_array_equal(ours, TF.max_pool2d(torch.tensor(x), **kwargs).numpy())
+    np.testing.assert_array_equal(ours, F.max_pool2d(pycnn.tensor(x), **kwargs).numpy())

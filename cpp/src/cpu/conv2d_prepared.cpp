@@ -83,24 +83,30 @@ InputLayout input_layout(const Conv2dShape& s, bool phases) {
   return l;
 }
 
+// Rows [i0, i1) of the phase planes of row phase a (every column phase a tap reads) of xq's channel,
+// from x's plane x_c[H, W]; zeros where the pixel is padding.
+void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
+                      const ConvTileKernel& kern, int64_t a, int64_t i0, int64_t i1) {
+  for (int64_t b = 0; b < l.SW; ++b) {
+    if (!l.reads(a, b)) continue;
+    float* plane = dst + (a * l.SW + b) * l.Hq * l.Wq;
+    // Columns j of this phase whose source column j*SW + b - pad_w lies in [0, W).
+    const int64_t lo = std::min(l.Wq, std::max<int64_t>(0, (s.pad_w - b + l.SW - 1) / l.SW));
+    const int64_t hi = std::max(lo, std::min(l.Wq, (s.W + s.pad_w - b + l.SW - 1) / l.SW));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t r = i * l.SH + a - s.pad_h;
+      const bool inside = r >= 0 && r < s.H;
+      kern.phase_row(plane + i * l.Wq, l.Wq, x_c + (inside ? r : 0) * s.W + b - s.pad_w,
+                     inside ? lo : 0, inside ? hi : 0, l.SW);
+    }
+  }
+}
+
 // xq's channel from x's plane x_c[H, W]: every phase plane a tap reads, zeros where the pixel is
 // padding.
 void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                    const ConvTileKernel& kern) {
-  for (int64_t a = 0; a < l.SH; ++a)
-    for (int64_t b = 0; b < l.SW; ++b) {
-      if (!l.reads(a, b)) continue;
-      float* plane = dst + (a * l.SW + b) * l.Hq * l.Wq;
-      // Columns j of this phase whose source column j*SW + b - pad_w lies in [0, W).
-      const int64_t lo = std::min(l.Wq, std::max<int64_t>(0, (s.pad_w - b + l.SW - 1) / l.SW));
-      const int64_t hi = std::max(lo, std::min(l.Wq, (s.W + s.pad_w - b + l.SW - 1) / l.SW));
-      for (int64_t i = 0; i < l.Hq; ++i) {
-        const int64_t r = i * l.SH + a - s.pad_h;
-        const bool inside = r >= 0 && r < s.H;
-        kern.phase_row(plane + i * l.Wq, l.Wq, x_c + (inside ? r : 0) * s.W + b - s.pad_w,
-                       inside ? lo : 0, inside ? hi : 0, l.SW);
-      }
-    }
+  for (int64_t a = 0; a < l.SH; ++a) build_phase_rows(dst, x_c, s, l, kern, a, 0, l.Hq);
 }
 
 // Offset in xq of tap (c, kh, kw) for output pixel (0, 0), k = (c * KH + kh) * KW + kw.
@@ -381,7 +387,15 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     const int64_t nr = kern.nr, mr = kern.mr;
     const int64_t pixel_panels = (columns + nr - 1) / nr, weight_panels = (cout_g + mr - 1) / mr;
     const int64_t want = parallel ? 4 * threads : 1, images = N * s.groups;
-    const int64_t pixel_run = pixel_run_for(pixel_panels, images, want);
+    int64_t pixel_run = pixel_run_for(pixel_panels, images, want);
+    // One large image shared by the threads (ResNet's 7x7 stem at batch 1: 392 panels): `want`
+    // equal runs, which go in a fixed order (for_tasks), so thread t computes the t-th band of rows
+    // of every channel, and the max pool after it (which splits its rows the same way at batch 1)
+    // reads what its own core wrote, from its own L2. ResNet-18's stem conv then pool, 2 threads,
+    // caches filled with other data between images, min of 500 (2026-12-06, this and the copy's
+    // row blocks below): conv 1013-1084 -> 894-918 us, pool 212-231 -> 130-136 us.
+    if (!winograd_ && images < threads && pixel_panels >= 8 * want)
+      pixel_run = (pixel_panels + want - 1) / want;
     const int64_t pixel_runs = (pixel_panels + pixel_run - 1) / pixel_run;
     int64_t weight_runs = 1;
     while (weight_runs < weight_panels && images * pixel_runs * weight_runs < want) ++weight_runs;
@@ -396,9 +410,17 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
 #pragma omp parallel if (parallel)
     {
       if (xq_built) {
+        // In blocks of rows of each row phase of each channel, enough of them for the threads to
+        // share evenly: by channel, a 3-channel stem gave one thread two thirds of the copy (64
+        // against 28 us of ResNet-18's 7x7 stem, the other thread waiting at the barrier).
+        const int64_t units = N * s.C_in * l.SH;
+        const int64_t blocks = std::min(l.Hq, (4 * threads + units - 1) / units);
 #pragma omp for schedule(static)
-        for (int64_t nc = 0; nc < N * s.C_in; ++nc)
-          build_channel(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l, kern);
+        for (int64_t u = 0; u < units * blocks; ++u) {
+          const int64_t nc = u / (l.SH * blocks), a = u / blocks % l.SH, block = u % blocks;
+          build_phase_rows(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l, kern, a,
+                           l.Hq * block / blocks, l.Hq * (block + 1) / blocks);
+        }
       }
       if (depthwise) {
         const int taps = static_cast<int>(K);

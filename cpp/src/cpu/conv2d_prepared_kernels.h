@@ -117,6 +117,9 @@ struct InputLayout {
 InputLayout input_layout(const Conv2dShape& s, bool phases = true);
 void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                    const ConvTileKernel& kern);
+// Rows [i0, i1) of row phase a of that channel (build_channel is every row of every phase).
+void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
+                      const ConvTileKernel& kern, int64_t a, int64_t i0, int64_t i1);
 int64_t tap_offset(const Conv2dShape& s, const InputLayout& l, int64_t c, int64_t kh, int64_t kw);
 
 // The kernels for the instruction set the gemm runs (gemm_isa() honours PYCNN_GEMM_ISA, so the

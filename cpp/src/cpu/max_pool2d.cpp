@@ -14,8 +14,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "parallel.h"
+#include "pycnn/gemm.h"
 #include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
@@ -203,49 +206,97 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
     }
 }
 
-// The max over a window is separable: each output row first takes the max of its in-bounds kernel
-// rows down each input column (contiguous vector selects over the whole width, into a row of
-// `column`), then the max of KW taps of that along the row. KH + KW selects an output instead of
-// KH * KW, and only the second pass reads with the stride (a compile-time 1 or 2 where it is one of
-// those, so the strided reads vectorise as shuffles). NaN takes over in both, as in the scan.
-//
-// Rows are global output rows r = plane * OH + oh, taken `rows` at a time. When every window is
-// interior and windows do not overlap along the row ((KW - 1) * dil < stride: LeNet's and VGG's 2x2
-// stride-2 pools), `column` keeps its rows OW * stride apart, so output i of the whole chunk reads
-// column[i * stride + kw * dil] and the second pass is one long vector loop across rows and planes:
-// LeNet's 14- and 5-pixel rows are too short for a vector loop each (73 ns a row, when a row was a
-// call).
-struct PoolRows {
-  int64_t lo, hi;        // the interior output columns (pool_interior_columns)
-  int64_t pitch;         // floats between rows of `column`
-  bool flat;             // the second pass runs across rows (see above)
-  const PoolTaps* taps;  // per output row oh: its in-bounds kernel rows
+// The values-only forward (the inference plan's step): the max over a window is separable, so each
+// output row first takes the max of its in-bounds kernel rows down each input column ("column
+// maxima", vector selects across the whole width), then the max of KW taps of those along the row:
+// KH + KW selects an output instead of KH * KW. The column maxima go into a row padded with -inf on
+// both sides (padding never wins, so border windows and ceil mode's overhang need no special
+// case), and for stride s > 1 are split into s phases, phase r holding col[j * s + r] (stride 2:
+// two shuffles a vector). Tap kw of output ow then reads phase (kw * dil) % s at ow + (kw * dil) /
+// s: KW unaligned loads and selects a vector of outputs, whatever the stride, dilation and
+// padding. NaN takes over in both passes, as in the scan; ties give the same value whichever wins.
+// The kernel (max_pool2d_values.inc) is compiled once per instruction set, 16, 8 or 4 lanes wide.
+// ResNet-18's stem pool (64 x 112 x 112 -> 56 x 56, 3x3/2, padding 1), one thread, thread CPU time,
+// 2026-12-06: 440-470 us with the earlier per-row selects (left mostly scalar by GCC: the strided
+// taps, the border windows) -> 280-290 us; 4 planes (in L2) 23 -> 14 us.
+// Per call: the rows' in-bounds kernel taps, where each kernel column reads, and the buffers' sizes.
+struct PoolRowGeometry {
+  const PoolTaps* taps;  // per output row oh
+  const int64_t* tap;    // per kernel column kw: phase (kw * dil) % stride at (kw * dil) / stride
+  int64_t phase_len;     // floats per phase (whole vectors, and a vector of slack)
+  int64_t front;         // where the padded row starts in its slot: column 0 of the input, pad_w
+                         // floats on, is 64-byte aligned (slots and buffers are too)
+  int64_t col_len;       // floats per slot: front, pad_w of -inf, the W columns, -inf to the end
 };
 
+constexpr int64_t kPoolGroup = 8;      // rows a group (max_pool2d_values.inc)
+constexpr int64_t kPoolMaxLanes = 16;  // the widest instantiation's vector: the buffers' slack
+
+// The row kernel once per instruction set, picked at run time as the gemm's (gemm_isa(), which
+// honours PYCNN_GEMM_ISA, so the tests can run each one).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+namespace pool_avx512 {
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#define POOL_LANES 16
+#include "max_pool2d_values.inc"
+#undef POOL_LANES
+#pragma GCC pop_options
+}  // namespace pool_avx512
+namespace pool_avx2 {
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define POOL_LANES 8
+#include "max_pool2d_values.inc"
+#undef POOL_LANES
+#pragma GCC pop_options
+}  // namespace pool_avx2
+#define PYCNN_POOL_ISAS 1
+#endif
+namespace pool_portable {
+#define POOL_LANES 4
+#include "max_pool2d_values.inc"
+#undef POOL_LANES
+}  // namespace pool_portable
+
+using PoolRowsFn = void (*)(float*, float*, float*, const float*, const float*, const Pool2dShape&,
+                            int64_t, int64_t, const PoolRowGeometry&);
+static PoolRowsFn pool_rows_kernel() {
+  static const PoolRowsFn chosen = [] {
+#ifdef PYCNN_POOL_ISAS
+    const std::string isa = gemm_isa();
+    if (isa == "avx512") return &pool_avx512::rows_values;
+    if (isa == "avx2") return &pool_avx2::rows_values;
+#endif
+    return &pool_portable::rows_values;
+  }();
+  return chosen;
+}
+
+// Pools whose windows are all interior and do not overlap along the row ((KW - 1) * dil < stride,
+// no padding: LeNet's and VGG's 2x2 stride-2 pools) keep their own path: the column maxima of a
+// chunk of rows go into `column` with rows OW * stride apart, so output i of the whole chunk reads
+// column[i * stride + kw * dil] and the second pass is one long vector loop across rows and planes.
+// LeNet's 14- and 5-pixel rows are too short for a vector loop each (73 ns a row, when a row was a
+// call; the row kernel below, with 16-lane vectors, is 1.5x slower on them).
 template <int kStride>  // 0: s.stride_w at run time
 static inline
-    __attribute__((always_inline)) void max_pool_rows_values(float* __restrict y,
-                                                             float* __restrict column,
-                                                             const float* x, const Pool2dShape& s,
-                                                             int64_t r0, int64_t r1,
-                                                             const PoolRows& pr) {
+    __attribute__((always_inline)) void max_pool_flat_rows(float* __restrict y,
+                                                           float* __restrict column, const float* x,
+                                                           const Pool2dShape& s, int64_t r0,
+                                                           int64_t r1, const PoolTaps* taps) {
   const int64_t W = s.W, OH = s.out_h(), OW = s.out_w(), sw = kStride ? kStride : s.stride_w;
-  const int64_t lo = pr.lo, hi = pr.hi, width = std::min(W, pr.pitch);
-  // First pass: column maxima of each output row. Plane and row are counted, not divided out: two
-  // 64-bit divisions a row cost as much as a 28-pixel row's selects.
+  const int64_t pitch = OW * sw, width = std::min(W, pitch);
+  // Column maxima of each output row. Plane and row are counted, not divided out: two 64-bit
+  // divisions a row cost as much as a 28-pixel row's selects.
   const float* xp = x + (r0 / OH) * s.H * W;
   for (int64_t r = r0, oh = r0 % OH; r < r1; ++r) {
-    float* __restrict col = column + (r - r0) * pr.pitch;
-    const int64_t h0 = oh * s.stride_h - s.pad_h;
-    const PoolTaps th = pr.taps[oh];
-    if (th.lo < th.hi) {  // the first in-bounds row starts the column maxima
-      const float* row = xp + (h0 + th.lo * s.dil_h) * W;
+    float* __restrict col = column + (r - r0) * pitch;
+    const int64_t h0 = oh * s.stride_h;
+    const PoolTaps th = taps[oh];
+    const float* first = xp + (h0 + th.lo * s.dil_h) * W;
 #pragma omp simd
-      for (int64_t w = 0; w < width; ++w) col[w] = row[w];
-    } else {
-#pragma omp simd
-      for (int64_t w = 0; w < width; ++w) col[w] = -INFINITY;
-    }
+    for (int64_t w = 0; w < width; ++w) col[w] = first[w];
     for (int64_t kh = th.lo + 1; kh < th.hi; ++kh) {
       const float* row = xp + (h0 + kh * s.dil_h) * W;
 #pragma omp simd
@@ -256,78 +307,118 @@ static inline
     }
     if (++oh == OH) oh = 0, xp += s.H * W;
   }
-  // Second pass: (first, count) outputs at y + r0 * OW + first read tap kw of output i at
-  // taps[i * sw + kw * dil]; the flat case is one run over the whole chunk.
-  const auto along = [&](float* __restrict out, const float* taps, int64_t count) {
+  // Along the rows, the whole chunk in one run: output i reads tap kw at column[i * sw + kw * dil].
+  float* __restrict out = y + r0 * OW;
+  const int64_t count = (r1 - r0) * OW;
 #pragma omp simd
-    for (int64_t i = 0; i < count; ++i) out[i] = taps[i * sw];
-    for (int64_t kw = 1; kw < s.KW; ++kw) {
-      const float* tap = taps + kw * s.dil_w;
+  for (int64_t i = 0; i < count; ++i) out[i] = column[i * sw];
+  for (int64_t kw = 1; kw < s.KW; ++kw) {
+    const float* tap = column + kw * s.dil_w;
 #pragma omp simd
-      for (int64_t i = 0; i < count; ++i) {
-        const float v = tap[i * sw], b = out[i];
-        out[i] = detail::select((v > b) | (v != v), v, b);
-      }
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = tap[i * sw], b = out[i];
+      out[i] = detail::select((v > b) | (v != v), v, b);
     }
-  };
-  if (pr.flat) return along(y + r0 * OW, column, (r1 - r0) * OW);
-  for (int64_t r = r0; r < r1; ++r) {
-    float* __restrict yrow = y + r * OW;
-    const float* col = column + (r - r0) * pr.pitch;
-    for (int64_t ow = 0; ow < OW; ++ow) {  // border windows, reaching into the padding
-      if (ow == lo && lo < hi) ow = hi;
-      if (ow >= OW) break;
-      const int64_t w0 = ow * sw - s.pad_w;
-      const PoolTaps tw = pool_taps(w0, s.dil_w, s.KW, W);
-      float best = -INFINITY;
-      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
-        const float v = col[w0 + kw * s.dil_w];
-        best = detail::select((v > best) | (v != v), v, best);
-      }
-      yrow[ow] = best;
-    }
-    if (lo < hi) along(yrow + lo, col + lo * sw - s.pad_w, hi - lo);
   }
 }
 
-PYCNN_VECTOR_CLONES static void max_pool_chunk_values(float* __restrict y, float* __restrict column,
-                                                      const float* x, const Pool2dShape& s,
-                                                      int64_t r0, int64_t r1, const PoolRows& pr) {
-  if (s.stride_w == 2) return max_pool_rows_values<2>(y, column, x, s, r0, r1, pr);
-  if (s.stride_w == 1) return max_pool_rows_values<1>(y, column, x, s, r0, r1, pr);
-  max_pool_rows_values<0>(y, column, x, s, r0, r1, pr);
+PYCNN_VECTOR_CLONES static void max_pool_flat_chunk(float* __restrict y, float* __restrict column,
+                                                    const float* x, const Pool2dShape& s,
+                                                    int64_t r0, int64_t r1, const PoolTaps* taps) {
+  if (s.stride_w == 2) return max_pool_flat_rows<2>(y, column, x, s, r0, r1, taps);
+  if (s.stride_w == 1) return max_pool_flat_rows<1>(y, column, x, s, r0, r1, taps);
+  max_pool_flat_rows<0>(y, column, x, s, r0, r1, taps);
+}
+
+static void max_pool2d_flat_values(float* y, const float* x, const Pool2dShape& s,
+                                   const PoolTaps* taps) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), rows = s.planes() * OH;
+  const int64_t pitch = OW * s.stride_w;  // windows fit in W, so pitch <= W + stride
+  const bool parallel = rows * OW * s.KH * s.KW > kParallelWork;
+  // Chunks of rows whose column maxima fit in 16K floats (L1 and some), enough chunks for the
+  // threads to share.
+  const int64_t threads = parallel ? omp_get_max_threads() : 1;
+  int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 14) / pitch);
+  chunk = std::max<int64_t>(1, std::min(chunk, (rows + 4 * threads - 1) / (4 * threads)));
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  ParallelErrors errors;  // (an exception must not leave the parallel region)
+#pragma omp parallel if (parallel)
+  {
+    thread_local std::vector<float> column;
+    bool ready = false;
+    errors.run([&] {
+      column.resize(static_cast<size_t>(chunk * pitch + s.stride_w));
+      ready = true;
+    });
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c)
+      if (ready)
+        max_pool_flat_chunk(y, column.data(), x, s, c * chunk, std::min(rows, (c + 1) * chunk),
+                            taps);
+  }
+  errors.rethrow();
 }
 
 void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w(), rows = s.planes() * OH;
   if (rows == 0 || OW == 0) return;
-  PoolRows pr;
-  const PoolColumns cols = pool_interior_columns(s);
-  pr.lo = cols.lo;
-  pr.hi = cols.hi;
-  pr.flat = pr.lo == 0 && pr.hi == OW && s.dil_w * (s.KW - 1) < s.stride_w;
-  pr.pitch = pr.flat ? OW * s.stride_w : s.W;  // flat: windows fit in W, so pitch <= W + stride
-  const bool parallel = rows * OW * s.KH * s.KW > kParallelWork;
-  // Chunks of rows whose column maxima fit in 16K floats (L1 and some), enough chunks for the
-  // threads to share.
-  const int64_t threads = parallel ? omp_get_max_threads() : 1;
-  int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 14) / pr.pitch);
-  chunk = std::max<int64_t>(1, std::min(chunk, (rows + 4 * threads - 1) / (4 * threads)));
-  const int64_t chunks = (rows + chunk - 1) / chunk;
   std::vector<PoolTaps> taps(static_cast<size_t>(OH));
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const int64_t h0 = oh * s.stride_h - s.pad_h;
-    taps[oh] = pool_taps(h0, s.dil_h, s.KH, s.H);
-  }
-  pr.taps = taps.data();
+  for (int64_t oh = 0; oh < OH; ++oh)
+    taps[oh] = pool_taps(oh * s.stride_h - s.pad_h, s.dil_h, s.KH, s.H);
+  const PoolColumns interior = pool_interior_columns(s);
+  if (s.pad_h == 0 && interior.lo == 0 && interior.hi == OW && s.dil_w * (s.KW - 1) < s.stride_w)
+    return max_pool2d_flat_values(y, x, s, taps.data());
+  // A phase runs to the last output's last tap, outputs counted in whole blocks of 4 vectors (the
+  // row pass reads them all), plus a vector of slack, in whole vectors; the padded row covers every
+  // phase, and pad_w + W + a vector (the column pass's last store).
+  const int64_t reach = (OW + 4 * kPoolMaxLanes - 1) / (4 * kPoolMaxLanes) * (4 * kPoolMaxLanes) +
+                        (s.dil_w * (s.KW - 1)) / s.stride_w + kPoolMaxLanes;
+  int64_t len = (reach + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes;
+  while (len * s.stride_w < s.pad_w + s.W + kPoolMaxLanes) len += kPoolMaxLanes;
+  std::vector<int64_t> tap(static_cast<size_t>(s.KW));
+  for (int64_t kw = 0; kw < s.KW; ++kw)
+    tap[kw] = (kw * s.dil_w % s.stride_w) * len + kw * s.dil_w / s.stride_w;
+  const int64_t front = (s.pad_w + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes - s.pad_w;
+  const int64_t slot = front + len * s.stride_w + kPoolMaxLanes;
+  PoolRowGeometry g{taps.data(), tap.data(), len, front,
+                    (slot + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes};
+  const bool parallel = rows * OW * (s.KH + s.KW) > kParallelWork;
+  const PoolRowsFn kernel = pool_rows_kernel();
+  const float* x_end = x + s.planes() * s.H * s.W;
+  ParallelErrors errors;  // (an exception must not leave the parallel region)
 #pragma omp parallel if (parallel)
   {
-    thread_local std::vector<float> column;
-    column.resize(chunk * pr.pitch + s.stride_w);
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < chunks; ++c)
-      max_pool_chunk_values(y, column.data(), x, s, c * chunk, std::min(rows, (c + 1) * chunk), pr);
+    // Per thread: a group's padded rows (-inf outside the input's columns: only [pad_w, pad_w + W)
+    // is ever written) and their phases.
+    thread_local std::vector<float> buffer;
+    const int64_t col_floats = kPoolGroup * g.col_len;
+    bool ready = false;
+    errors.run([&] {
+      buffer.resize(
+          static_cast<size_t>(col_floats + kPoolGroup * s.stride_w * len + kPoolMaxLanes));
+      ready = true;
+    });
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    if (ready) {
+      float* cols = buffer.data();
+      cols +=
+          (kPoolMaxLanes - reinterpret_cast<uintptr_t>(cols) / 4 % kPoolMaxLanes) % kPoolMaxLanes;
+      std::fill(cols, cols + col_floats, -INFINITY);
+      // Thread t takes the t-th band of output rows of every plane when there are fewer images
+      // than threads (the convolution before a pool splits one image that way, conv2d_prepared.cpp,
+      // so the rows it reads are the ones its own core wrote), else the t-th share of the images.
+      // Groups of kPoolGroup rows from the bottom of the band up, each across every plane: the
+      // convolution wrote the rows top to bottom, so its last rows (still in L2) are read first.
+      const bool bands = s.N < threads;
+      const int64_t oh0 = bands ? OH * t / threads : 0, oh1 = bands ? OH * (t + 1) / threads : OH;
+      const int64_t n0 = bands ? 0 : s.N * t / threads, n1 = bands ? s.N : s.N * (t + 1) / threads;
+      for (int64_t g1 = oh1; g1 > oh0; g1 -= kPoolGroup)
+        for (int64_t p = n0 * s.C; p < n1 * s.C; ++p)
+          kernel(y, cols, cols + col_floats, x, x_end, s, p * OH + std::max(oh0, g1 - kPoolGroup),
+                 p * OH + g1, g);
+    }
   }
+  errors.rethrow();
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {
