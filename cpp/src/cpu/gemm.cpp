@@ -241,7 +241,8 @@ void gemm_blocked(float* C, int64_t ldc, const float* prepacked, const float* A,
     const int64_t kc = std::min(slice, K - k0);
     const bool acc = accumulate || k0 > 0;
     const float* Ap = prepacked ? prepacked + packed_a_floats(M, k0) : a_buffer;
-    if (!prepacked) pack(a_buffer, A, lda, trans_a, M, k0, kc, kern.mr, threads);
+    // (A's slice is a few rows of 16 floats when B is read in place: no threads for that)
+    if (!prepacked) pack(a_buffer, A, lda, trans_a, M, k0, kc, kern.mr, threads && !direct_b);
     if (direct_b) {
       if (full_cols < N) pack(Bp, B + full_cols, ldb, true, N - full_cols, k0, kc, kern.nr, false);
     } else {
