@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "pycnn/vector_math.h"
@@ -57,27 +58,25 @@ PYCNN_VECTOR_CLONES void row_affine(float* __restrict y, const float* __restrict
   for (int64_t i = 0; i < n; ++i) y[i] = affine(x[i], a, shift);
 }
 
-// g += sum dy, gx += sum dy * (x - mu), over one row; with relu, dy counts only where the forward's
-// output was > 0 (relu_backward's rule: NaN passes).
-PYCNN_VECTOR_CLONES void row_gradient_sums(const float* dy, const float* x, int64_t n, float mu,
-                                           double& g_out, double& gx_out) {
-  double g = 0.0, gx = 0.0;
-#pragma omp simd reduction(+ : g, gx)
-  for (int64_t i = 0; i < n; ++i) {
-    g += dy[i];
-    gx += static_cast<double>(dy[i]) * (x[i] - mu);
-  }
-  g_out += g;
-  gx_out += gx;
+// The backward's rows take dy masked by relu's rule (zero where the forward's output x * a + shift
+// was <= 0; NaN passes). Without relu the caller passes kNoMask: a = 0 and shift = +inf make every
+// value +inf (or NaN for an infinite or NaN x), never <= 0, so dy passes unchanged and one loop per
+// pass serves both.
+struct Affine {
+  float a, shift;
+};
+constexpr Affine kNoMask = {0.0f, std::numeric_limits<float>::infinity()};
+inline float masked(float dy, float x, Affine m) {
+  return detail::select(affine(x, m.a, m.shift) <= 0.0f, 0.0f, dy);
 }
 
-PYCNN_VECTOR_CLONES void row_gradient_sums_relu(const float* dy, const float* x, int64_t n,
-                                                float mu, float a, float shift, double& g_out,
-                                                double& gx_out) {
+// g += sum d, gx += sum d * (x - mu) over one row, d = dy masked.
+PYCNN_VECTOR_CLONES void row_gradient_sums(const float* dy, const float* x, int64_t n, float mu,
+                                           Affine m, double& g_out, double& gx_out) {
   double g = 0.0, gx = 0.0;
 #pragma omp simd reduction(+ : g, gx)
   for (int64_t i = 0; i < n; ++i) {
-    const float d = detail::select(affine(x[i], a, shift) <= 0.0f, 0.0f, dy[i]);
+    const float d = masked(dy[i], x[i], m);
     g += d;
     gx += static_cast<double>(d) * (x[i] - mu);
   }
@@ -85,45 +84,24 @@ PYCNN_VECTOR_CLONES void row_gradient_sums_relu(const float* dy, const float* x,
   gx_out += gx;
 }
 
-// dx = scale * (dy - mean_dy - (x - mu) * k); with relu, dy masked as above.
+// dx = scale * (d - mean_dy - (x - mu) * k), d = dy masked.
 PYCNN_VECTOR_CLONES void row_input_gradient(float* __restrict dx, const float* __restrict dy,
                                             const float* __restrict x, int64_t n, float scale,
-                                            float mean_dy, float mu, float k) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dx[i] = scale * (dy[i] - mean_dy - (x[i] - mu) * k);
-}
-
-PYCNN_VECTOR_CLONES void row_input_gradient_relu(float* __restrict dx, const float* __restrict dy,
-                                                 const float* __restrict x, int64_t n, float scale,
-                                                 float mean_dy, float mu, float k, float a,
-                                                 float shift) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = detail::select(affine(x[i], a, shift) <= 0.0f, 0.0f, dy[i]);
-    dx[i] = scale * (d - mean_dy - (x[i] - mu) * k);
-  }
-}
-
-// Eval mode's dx = scale * dy (the statistics are constants), masked with relu.
-PYCNN_VECTOR_CLONES void row_scaled(float* __restrict dx, const float* __restrict dy, int64_t n,
-                                    float scale) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dx[i] = scale * dy[i];
-}
-
-PYCNN_VECTOR_CLONES void row_scaled_relu(float* __restrict dx, const float* __restrict dy,
-                                         const float* __restrict x, int64_t n, float scale, float a,
-                                         float shift) {
+                                            float mean_dy, float mu, float k, Affine m) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i)
-    dx[i] = detail::select(affine(x[i], a, shift) <= 0.0f, 0.0f, scale * dy[i]);
+    dx[i] = scale * (masked(dy[i], x[i], m) - mean_dy - (x[i] - mu) * k);
+}
+
+// Eval mode's dx = scale * d (the statistics are constants), d = dy masked.
+PYCNN_VECTOR_CLONES void row_scaled(float* __restrict dx, const float* __restrict dy,
+                                    const float* __restrict x, int64_t n, float scale, Affine m) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = scale * masked(dy[i], x[i], m);
 }
 
 // Channel c's y = x * a + shift: a = rstd * w, shift = b - mean * a. The forward and the relu
 // mask of the backward take them from here, so both see the same floats.
-struct Affine {
-  float a, shift;
-};
 inline Affine affine_coefficients(int64_t c, const float* mean, const float* rstd, const float* w,
                                   const float* b) {
   const float a = rstd[c] * (w ? w[c] : 1.0f);
@@ -179,7 +157,7 @@ void channel_gradient_sums(int64_t c, double& sum_dy, double& sum_dy_xc, float* 
                            const float* dy, const float* x, const float* mean, const float* rstd,
                            const float* w, const float* b, const BatchNormShape& s) {
   const int64_t N = s.N, C = s.C, inner = s.inner;
-  const Affine f = affine_coefficients(c, mean, rstd, w, b);
+  const Affine f = affine_coefficients(c, mean, rstd, w, b), m = s.relu ? f : kNoMask;
   double g = 0.0, gx = 0.0;
   for (int64_t n = 0; n < N; ++n) {
     const int64_t at = (n * C + c) * inner;
@@ -187,8 +165,7 @@ void channel_gradient_sums(int64_t c, double& sum_dy, double& sum_dy_xc, float* 
       prefetch_row(dy + at + C * inner, inner);
       prefetch_row(x + at + C * inner, inner);
     }
-    if (s.relu) row_gradient_sums_relu(dy + at, x + at, inner, mean[c], f.a, f.shift, g, gx);
-    else row_gradient_sums(dy + at, x + at, inner, mean[c], g, gx);
+    row_gradient_sums(dy + at, x + at, inner, mean[c], m, g, gx);
   }
   sum_dy = g;
   sum_dy_xc = gx;
@@ -200,20 +177,17 @@ void input_gradient_row(int64_t row, float* dx, const float* dy, const float* x,
                         double sum_dy_xc, const float* mean, const float* rstd, const float* w,
                         const float* b, const BatchNormShape& s) {
   const int64_t c = row % s.C, at = row * s.inner, M = s.count();
-  const Affine f = affine_coefficients(c, mean, rstd, w, b);
+  const Affine f = affine_coefficients(c, mean, rstd, w, b), m = s.relu ? f : kNoMask;
   const float scale = f.a;  // d y / d xhat * d xhat / d x = w * rstd
   if (!s.training) {
-    if (s.relu) row_scaled_relu(dx + at, dy + at, x + at, s.inner, scale, f.a, f.shift);
-    else row_scaled(dx + at, dy + at, s.inner, scale);
+    // Without relu the mask never bites whatever it reads: it reads dy again, not a stream of x.
+    row_scaled(dx + at, dy + at, (s.relu ? x : dy) + at, s.inner, scale, m);
     return;
   }
   // dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mean) * rstd
   const float mean_dy = static_cast<float>(sum_dy / static_cast<double>(M));
   const float k = static_cast<float>(sum_dy_xc * rstd[c] / static_cast<double>(M)) * rstd[c];
-  if (s.relu)
-    row_input_gradient_relu(dx + at, dy + at, x + at, s.inner, scale, mean_dy, mean[c], k, f.a,
-                            f.shift);
-  else row_input_gradient(dx + at, dy + at, x + at, s.inner, scale, mean_dy, mean[c], k);
+  row_input_gradient(dx + at, dy + at, x + at, s.inner, scale, mean_dy, mean[c], k, m);
 }
 }  // namespace
 

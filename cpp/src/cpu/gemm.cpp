@@ -124,6 +124,12 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
   static thread_local Scratch tail_scratch, a_scratch, t_scratch;
   float* tail = tail_scratch.get(static_cast<size_t>(kern.mr * kc_max));
   float* T = t_scratch.get(static_cast<size_t>(N * M));
+  // B's last rows (fewer than mr) times op(A)^T's slice k0 (Bs), packed since a panel reads mr rows.
+  auto tail_slice = [&](int64_t k0, int64_t kc, const float* Bs) {
+    pack(tail, B + full_rows * ldb, ldb, false, N - full_rows, k0, kc, kern.mr, false);
+    kern.macro(kc, tail, 0, N - full_rows, Bs, kc * kern.nr, kern.nr, M, T + full_rows * M, M,
+               k0 > 0);
+  };
   if (K * m_pad * static_cast<int64_t>(sizeof(float)) <= kWholeAT) {
     // All of op(A)^T fits in L2: pack it once, and let each panel of mr rows of B run through the
     // whole of K before the next. B's rows are then read from start to end, mr streams at a time,
@@ -140,31 +146,22 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
         kern.macro(kc, B + p * kern.mr * ldb + k0, ldb, kern.mr, Bw + k0 * m_pad, kc * kern.nr,
                    kern.nr, M, T + p * kern.mr * M, M, k0 > 0);
       }
-    for (int64_t k0 = 0; full_rows < N && k0 < K; k0 += KC) {
-      const int64_t kc = std::min(KC, K - k0);
-      pack(tail, B + full_rows * ldb, ldb, false, N - full_rows, k0, kc, kern.mr, false);
-      kern.macro(kc, tail, 0, N - full_rows, Bw + k0 * m_pad, kc * kern.nr, kern.nr, M,
-                 T + full_rows * M, M, k0 > 0);
-    }
+    for (int64_t k0 = 0; full_rows < N && k0 < K; k0 += KC)
+      tail_slice(k0, std::min(KC, K - k0), Bw + k0 * m_pad);
   } else {
     float* Bp = a_scratch.get(static_cast<size_t>(m_pad * kc_max));
     const int64_t blocks = (full_rows + MC - 1) / MC;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
       const int64_t kc = std::min(KC, K - k0);
-      const bool acc = k0 > 0;
       // op(A)^T as the B operand: its element (k, c) is op(A)(c, k); rows are k when A is K x M.
       pack(Bp, A, lda, trans_a, M, k0, kc, kern.nr, false);
 #pragma omp parallel for if (threads && blocks > 1) schedule(static)
       for (int64_t b = 0; b < blocks; ++b) {
         const int64_t r0 = b * MC, rows = std::min(MC, full_rows - r0);
         kern.macro(kc, B + r0 * ldb + k0, ldb, rows, Bp, kc * kern.nr, kern.nr, M, T + r0 * M, M,
-                   acc);
+                   k0 > 0);
       }
-      if (full_rows < N) {
-        pack(tail, B + full_rows * ldb, ldb, false, N - full_rows, k0, kc, kern.mr, false);
-        kern.macro(kc, tail, 0, N - full_rows, Bp, kc * kern.nr, kern.nr, M, T + full_rows * M, M,
-                   acc);
-      }
+      if (full_rows < N) tail_slice(k0, kc, Bp);
     }
   }
   // C = T^T in 32 x 32 blocks: a row of C read T with a stride of M floats, one cache line per
