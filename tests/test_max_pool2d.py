@@ -134,8 +134,26 @@ def _make_stride2_config(rng):
                         seed=int(rng.integers(1 << 30)))
 
 
+def _make_short_row_config(rng):
+    """Column stride 2, every window inside the input and rows of 1-7 outputs: the CPU's short-row path
+    (one vector block a row, its loads reaching into the next plane, or into a padded copy of the last)."""
+    while True:
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        sh, dh, dw = int(rng.integers(1, 4)), int(rng.choice([1, 2])), int(rng.choice([1, 2]))
+        h = int(rng.integers(dh * (kh - 1) + 1, 16))
+        w = int(rng.integers(dw * (kw - 1) + 1, dw * (kw - 1) + 15))
+        if (w - dw * (kw - 1) - 1) // 2 + 1 < 8:
+            return dict(shape=(int(rng.integers(1, 4)), int(rng.integers(1, 6)), h, w), kernel_size=(kh, kw),
+                        stride=(sh, 2), dilation=(dh, dw), padding=(0, 0), ceil_mode=False,
+                        seed=int(rng.integers(1 << 30)))
+
+
 _NO_PAD = dict(padding=(0, 0), ceil_mode=False)
-STRIDE2 = random_configs(24, seed=77, make=_make_stride2_config) + [
+STRIDE2 = random_configs(24, seed=77, make=_make_stride2_config) + random_configs(
+    16, seed=78, make=_make_short_row_config) + [
+    dict(shape=(3, 16, 10, 10), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=7, **_NO_PAD),  # LeNet's 2nd
+    dict(shape=(2, 5, 13, 13), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=8, **_NO_PAD),  # AlexNet's 3rd
+    dict(shape=(1, 1, 2, 2), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=9, **_NO_PAD),  # one window
     dict(shape=(1, 1, 4, 16), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=1, **_NO_PAD),  # W = 2 * OW
     dict(shape=(2, 3, 28, 28), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1), seed=2, **_NO_PAD),  # LeNet
     dict(shape=(1, 2, 9, 17), kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1), seed=3, **_NO_PAD),  # odd width

@@ -25,6 +25,8 @@ namespace pycnn::cpu {
 
 // Below this many window taps a parallel region costs more than it saves.
 static constexpr int64_t kParallelWork = 1 << 15;
+// The largest plane (floats) whose short rows are pooled from a copy on the stack.
+static constexpr int64_t kShortPlane = 1024;
 
 // The output columns [lo, hi) whose windows lie wholly inside the input along the row:
 // w0 = ow * stride - pad >= 0 and w0 + dil * (KW - 1) < W.
@@ -79,22 +81,24 @@ static inline void pool_widen(PoolL8& v, const PoolI8& i32) {
 #endif
 }
 
-// One output row's columns [lo, hi) (hi - lo >= 8), whose windows start at input row h0 and lie
-// wholly inside the input (every kernel row and column in bounds: with padding, the row's interior).
-PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
-                                                     int64_t* __restrict best_i,
-                                                     const float* __restrict xp, int64_t plane,
-                                                     const Pool2dShape& s, int64_t h0, int64_t lo,
-                                                     int64_t hi) {
-  const int64_t W = s.W;
+// One output row's columns [lo, hi), whose windows start at input row h0 and lie wholly inside the
+// input (every kernel row and column in bounds: with padding, the row's interior). A row of fewer
+// than 8 outputs is one block whose lanes past hi are computed and dropped: its caller passes a
+// copy of the plane with 16 floats of slack (`plane` counts them), so that every load fits.
+// KH_ x KW_ is the window when known at compile time (0: s's), so that 2x2 and 3x3 windows unroll.
+template <int KH_, int KW_>
+static inline __attribute__((always_inline)) void pool_row_stride2(
+    float* __restrict best, int64_t* __restrict best_i, const float* __restrict xp, int64_t plane,
+    const Pool2dShape& s, int64_t h0, int64_t lo, int64_t hi) {
+  const int64_t W = s.W, KH = KH_ ? KH_ : s.KH, KW = KW_ ? KW_ : s.KW;
   const PoolI8 lane2 = {0, 2, 4, 6, 8, 10, 12, 14};
+  const bool short_row = hi - lo < 8;
   for (int64_t ow0 = lo; ow0 < hi; ow0 += 8) {
-    if (ow0 + 8 > hi) ow0 = hi - 8;  // the last, overlapping block
+    if (ow0 + 8 > hi && !short_row) ow0 = hi - 8;  // the last, overlapping block
     PoolF8 b{};
     PoolI8 bi{};
-    bool first = true;
-    for (int64_t kh = 0; kh < s.KH; ++kh)
-      for (int64_t kw = 0; kw < s.KW; ++kw) {
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) {
         const int64_t at = (h0 + kh * s.dil_h) * W + 2 * ow0 - s.pad_w + kw * s.dil_w;
         PoolF16 raw;
         PoolF8 v;
@@ -106,22 +110,35 @@ PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
           pool_lanes(v, raw, 1);
         }
         const PoolI8 vi = static_cast<int>(at) + lane2;
-        if (first) {
+        if (kh == 0 && kw == 0) {  // the first tap starts every window
           b = v;
           bi = vi;
-          first = false;
           continue;
         }
         const PoolI8 take = (v > b) | (v != v);
         b = take ? v : b;
         bi = take ? vi : bi;
       }
-    std::memcpy(best + ow0, &b, sizeof(b));
     PoolL8 wide;
     pool_widen(wide, bi);
+    if (short_row) {
+      for (int64_t i = 0; i < hi - ow0; ++i) best[ow0 + i] = b[i], best_i[ow0 + i] = wide[i];
+      break;
+    }
+    std::memcpy(best + ow0, &b, sizeof(b));
     std::memcpy(best_i + ow0, &wide, sizeof(wide));
     if (ow0 + 8 >= hi) break;
   }
+}
+
+PYCNN_VECTOR_CLONES static void max_pool_row_stride2(float* __restrict best,
+                                                     int64_t* __restrict best_i,
+                                                     const float* __restrict xp, int64_t plane,
+                                                     const Pool2dShape& s, int64_t h0, int64_t lo,
+                                                     int64_t hi) {
+  if (s.KH == 2 && s.KW == 2) return pool_row_stride2<2, 2>(best, best_i, xp, plane, s, h0, lo, hi);
+  if (s.KH == 3 && s.KW == 3) return pool_row_stride2<3, 3>(best, best_i, xp, plane, s, h0, lo, hi);
+  pool_row_stride2<0, 0>(best, best_i, xp, plane, s, h0, lo, hi);
 }
 
 // Every window inside the input (no padding, no ceil-mode overhang: LeNet's and VGG's pools): the
@@ -135,14 +152,29 @@ static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x,
   const int64_t dh = s.dil_h, dw = s.dil_w;
   // (16 floats or more a plane: a block's load, even or odd lanes, then stays inside the plane)
   const bool vectors = sw == 2 && OW >= 8 && H * W >= 16 && H * W < (int64_t(1) << 31);
+  // Rows of fewer than 8 outputs (LeNet's 10x10 -> 5x5) take one vector block each, whose loads
+  // reach up to 15 floats past its last tap: into the next plane, or for the last plane into a copy
+  // with 16 floats of slack. One thread, batch 64, 2026-12-07: 390 us as the scalar scan below
+  // (which spent more on its loops than its taps) -> 113-126 us.
+  const bool short_rows = sw == 2 && OW < 8 && H * W <= kShortPlane;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t p = 0; p < planes; ++p) {
     const float* __restrict xp = x + p * H * W;
+    int64_t readable = H * W;  // floats the row kernel may load from xp on
+    float padded[kShortPlane + 16];
+    if (short_rows && p + 1 < planes) {
+      readable = (planes - p) * H * W;
+    } else if (short_rows) {
+      std::memcpy(padded, xp, static_cast<size_t>(H * W) * sizeof(float));
+      std::memset(padded + H * W, 0, 16 * sizeof(float));
+      xp = padded;
+      readable = H * W + 16;
+    }
     for (int64_t oh = 0; oh < OH; ++oh) {
       float* __restrict best = y + (p * OH + oh) * OW;
       int64_t* __restrict best_i = idx + (p * OH + oh) * OW;
-      if (vectors) {
-        max_pool_row_stride2(best, best_i, xp, H * W, s, oh * sh, 0, OW);
+      if (vectors || short_rows) {
+        max_pool_row_stride2(best, best_i, xp, readable, s, oh * sh, 0, OW);
         continue;
       }
       for (int64_t ow = 0; ow < OW; ++ow) {  // the first tap starts every window
