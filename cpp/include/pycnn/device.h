@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "pycnn/check.h"
@@ -60,6 +62,27 @@ struct CachedAllocator {
 };
 template <class T>
 using CachedVector = std::vector<T, CachedAllocator<T>>;
+
+// The same allocator whose resize() leaves new elements uninitialised (a default-constructed float
+// is not zeroed): for buffers a kernel writes in full right after, such as a convolution's weights
+// packed on every training call (9.4 MB for a 512 -> 512 3x3 layer, zeroed first: 3% of its forward).
+template <class T>
+struct UninitializedAllocator : CachedAllocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) {}
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (sizeof...(Args) == 0) ::new (static_cast<void*>(p)) U;
+    else ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <class T>
+using UninitializedVector = std::vector<T, UninitializedAllocator<T>>;
 }  // namespace cpu
 
 // True when this build has the CUDA backend compiled in.

@@ -304,7 +304,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   if (b) std::copy(b, b + s_.C_out, bias_.begin());
   if (channel_vectors_) {  // blocks of vw channels: [block][tap][vw], zero past C_out
     const int64_t vw = conv_tile_kernel().vw, blocks = (s_.C_out + vw - 1) / vw;
-    packed_.assign(static_cast<size_t>(blocks * K * vw), 0.0f);
+    packed_.resize(static_cast<size_t>(blocks * K * vw));  // pack_panel writes every float
     for (int64_t b = 0; b < blocks; ++b)
       conv_tile_kernel().pack_panel(packed_.data() + b * K * vw, w + b * vw * K, K,
                                     static_cast<int>(std::min(vw, s_.C_out - b * vw)), K,
@@ -317,7 +317,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   }
   // Per group (or Winograd position xi), per K slice, per panel of MR output channels: element
   // (i, k) at k * MR + i, rows past C_out/g zero.
-  CachedVector<float> transformed;
+  UninitializedVector<float> transformed;  // winograd_filters writes every float
   const float* a = w;
   int64_t matrices = s_.groups, depth_k = K;
   if (winograd_) {  // 16 matrices U[xi][C_out, C_in]
@@ -339,7 +339,8 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   const int64_t mr = row_tiles_ ? kern.nr : kern.mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
   const int64_t depth = slice_depth(depth_k);
-  packed_.assign(static_cast<size_t>(matrices * panels * mr * depth_k), 0.0f);
+  packed_.resize(
+      static_cast<size_t>(matrices * panels * mr * depth_k));  // each float written below
   // Every (matrix, slice, panel) on its own, threads sharing them: a training step packs each
   // layer's weights on every forward call (512 -> 512 3x3 weights are 2.4 M floats, 2 ms alone).
   const int64_t slices = (depth_k + depth - 1) / depth;

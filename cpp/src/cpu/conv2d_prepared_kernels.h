@@ -88,7 +88,8 @@ struct ConvTileKernel {
                            int64_t xt_step, int64_t OH, int64_t OW, int64_t row_step,
                            int64_t col_step, float* out, int64_t ldo, bool first);
   // A weight panel packed: dst[k * width + i] = a[i * lda + k] for rows i < rows <= width and
-  // k < kc; columns rows..width of dst are left as they are. VW x VW blocks transposed in registers.
+  // k < kc, and 0 in columns rows..width (every float of the panel is written). VW x VW blocks
+  // transposed in registers.
   void (*pack_panel)(float* dst, const float* a, int64_t lda, int rows, int64_t kc, int width);
   int row_pixels;  // the most pixels one row tile holds in registers
   int wg_rows;     // weight_grad_tile's most output channels

@@ -53,13 +53,13 @@ class PreparedConv2d {
   void forward_depthwise_vectors(float* y, const float* x, const float* residual, int64_t N,
                                  const Conv2dEpilogue& e) const;
   Conv2dShape s_;
-  CachedVector<float> packed_;       // the weights, packed once (layout: see conv2d_prepared.cpp)
-  std::vector<float> bias_;          // [C_out]; zeros when there is no bias
-  bool winograd_ = false;            // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
-  bool row_tiles_ = false;           // output channels in vectors (conv2d_prepared.cpp)
-  bool wide_ = false;                // panels read straight from the padded input (ditto)
-  bool channel_vectors_ = false;     // depthwise with channels along the vectors (ditto)
-  std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
+  UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
+  std::vector<float> bias_;            // [C_out]; zeros when there is no bias
+  bool winograd_ = false;              // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
+  bool row_tiles_ = false;             // output channels in vectors (conv2d_prepared.cpp)
+  bool wide_ = false;                  // panels read straight from the padded input (ditto)
+  bool channel_vectors_ = false;       // depthwise with channels along the vectors (ditto)
+  std::vector<int64_t> tap_offset_;    // per (c, kh, kw) of a group: where its tap reads the input
 };
 
 }  // namespace pycnn::cpu
