@@ -347,11 +347,13 @@ def test_plan_max_pool_matches_eager_on_random_windows(seed):
 
 @pytest.mark.parametrize("batch, features_in, features_out, bias", [
     (1, 400, 120, True), (2, 37, 64, True), (3, 5, 1, False), (4, 130, 129, True), (1, 1, 200, True),
-    (5, 64, 70, True), (9, 33, 17, False),
+    (5, 64, 70, True), (9, 33, 17, False), (1, 700, 401, True), (4, 520, 515, False), (5, 700, 401, True),
 ])
 def test_plan_linear_matches_torch(batch, features_in, features_out, bias):
     """The plan's linear (weight packed transposed once; a few rows along the outputs in vectors, more
-    rows through the gemm) against torch float64: widths below, at and past one 64-output block."""
+    rows through the gemm) against torch float64: widths below, at and past one 64-output block; and
+    weights past 2^18 floats at a batch of 1-4, which the plan keeps as they are (the gemm's dot
+    products), next to the same weight at batch 5 (transposed)."""
     import torch
 
     rng = np.random.default_rng(features_out)

@@ -118,8 +118,8 @@ struct Plan {
     range(y, product({s.N, s.out_features}), "linear output");
     if (static_cast<int64_t>(weight.size()) != product({s.in_features, s.out_features}))
       value_error("InferencePlan.add_linear: expected a contiguous 2-d weight");
-    auto packed = std::make_shared<std::vector<float>>(
-        static_cast<size_t>(product({s.in_features, cpu::linear_packed_width(s.out_features)})));
+    auto packed =
+        std::make_shared<std::vector<float>>(static_cast<size_t>(cpu::linear_packed_floats(s)));
     cpu::linear_pack_weight(packed->data(), weight.data(), s);
     Floats w = std::move(packed), b = copy_array(bias, s.out_features, "bias");
     plan.add(name,

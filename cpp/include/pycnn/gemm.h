@@ -19,6 +19,10 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
           int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, bool accumulate,
           bool parallel = true);
 
+// Up to this many rows M (and K >= 64), a product with B^T (trans_b: B stored [N, K], a fully
+// connected layer's weight) runs as dot products that stream each row of B once.
+constexpr int64_t kGemmDotRows = 4;
+
 // op(A) packed once for many products with the same A (a conv layer's weights against every chunk
 // of columns of every image: packing them per product cost as much as packing the columns).
 // pack_a fills packed_a_floats(M, K) floats; gemm_packed_a then computes C (+)= op(A) * op(B) exactly

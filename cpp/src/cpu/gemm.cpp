@@ -130,39 +130,29 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
     kern.macro(kc, tail, 0, N - full_rows, Bs, kc * kern.nr, kern.nr, M, T + full_rows * M, M,
                k0 > 0);
   };
-  if (K * m_pad * static_cast<int64_t>(sizeof(float)) <= kWholeAT) {
-    // All of op(A)^T fits in L2: pack it once, and let each panel of mr rows of B run through the
-    // whole of K before the next. B's rows are then read from start to end, mr streams at a time,
-    // which the hardware prefetcher follows; slice by slice (below), every row was read as 1 KB
-    // pieces 4096 rows apart (fc6 at batch 16: the forward took 82 ms, torch's 50).
-    float* Bw = a_scratch.get(static_cast<size_t>(K * m_pad));  // slice k0 at Bw + k0 * m_pad
-    for (int64_t k0 = 0; k0 < K; k0 += KC)
-      pack(Bw + k0 * m_pad, A, lda, trans_a, M, k0, std::min(KC, K - k0), kern.nr, false);
-    const int64_t panels = full_rows / kern.mr;
+  // op(A)^T is packed a chunk of K at a time, as much as fits in L2 (all of it for a batch up to 32
+  // and K up to 8192), and each panel of mr rows of B runs through the whole chunk before the next.
+  // B's rows are then read from start to end (or in chunk-long runs), mr streams at a time, which the
+  // hardware prefetcher follows; slice by slice, every row was read as 1 KB pieces 4096 rows apart
+  // (fc6 at batch 16: the forward took 82 ms, torch's 50; VGG-16's fc6 at batch 8, 3.7 MB of op(A)^T,
+  // took 58-66 ms that way, torch's 54-62).
+  const int64_t chunk =
+      std::max(KC, kWholeAT / (m_pad * static_cast<int64_t>(sizeof(float))) / KC * KC);
+  float* Bw = a_scratch.get(static_cast<size_t>(std::min(K, chunk) * m_pad));
+  const int64_t panels = full_rows / kern.mr;
+  for (int64_t c0 = 0; c0 < K; c0 += chunk) {
+    const int64_t c1 = std::min(K, c0 + chunk);  // slice k0 at Bw + (k0 - c0) * m_pad
+    for (int64_t k0 = c0; k0 < c1; k0 += KC)
+      pack(Bw + (k0 - c0) * m_pad, A, lda, trans_a, M, k0, std::min(KC, c1 - k0), kern.nr, false);
 #pragma omp parallel for if (threads && panels > 1) schedule(static)
     for (int64_t p = 0; p < panels; ++p)
-      for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        const int64_t kc = std::min(KC, K - k0);
-        kern.macro(kc, B + p * kern.mr * ldb + k0, ldb, kern.mr, Bw + k0 * m_pad, kc * kern.nr,
-                   kern.nr, M, T + p * kern.mr * M, M, k0 > 0);
+      for (int64_t k0 = c0; k0 < c1; k0 += KC) {
+        const int64_t kc = std::min(KC, c1 - k0);
+        kern.macro(kc, B + p * kern.mr * ldb + k0, ldb, kern.mr, Bw + (k0 - c0) * m_pad,
+                   kc * kern.nr, kern.nr, M, T + p * kern.mr * M, M, k0 > 0);
       }
-    for (int64_t k0 = 0; full_rows < N && k0 < K; k0 += KC)
-      tail_slice(k0, std::min(KC, K - k0), Bw + k0 * m_pad);
-  } else {
-    float* Bp = a_scratch.get(static_cast<size_t>(m_pad * kc_max));
-    const int64_t blocks = (full_rows + MC - 1) / MC;
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-      const int64_t kc = std::min(KC, K - k0);
-      // op(A)^T as the B operand: its element (k, c) is op(A)(c, k); rows are k when A is K x M.
-      pack(Bp, A, lda, trans_a, M, k0, kc, kern.nr, false);
-#pragma omp parallel for if (threads && blocks > 1) schedule(static)
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t r0 = b * MC, rows = std::min(MC, full_rows - r0);
-        kern.macro(kc, B + r0 * ldb + k0, ldb, rows, Bp, kc * kern.nr, kern.nr, M, T + r0 * M, M,
-                   k0 > 0);
-      }
-      if (full_rows < N) tail_slice(k0, kc, Bp);
-    }
+    for (int64_t k0 = c0; full_rows < N && k0 < c1; k0 += KC)
+      tail_slice(k0, std::min(KC, c1 - k0), Bw + (k0 - c0) * m_pad);
   }
   // C = T^T in 32 x 32 blocks: a row of C read T with a stride of M floats, one cache line per
   // element, which took a fifth of conv2d's dw on 256 channels.
@@ -180,6 +170,32 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
           for (int64_t j = j0; j < j1; ++j) c[j] = t[j * M];
       }
     }
+}
+
+// C[M, N] (+)= op(A)[M, K] * B^T with B stored [N, K] and M <= kGemmDotRows: a fully connected layer's
+// forward at batch 1 to 4. gemm_small_m_trans_b's tile would spend 28 to 31 of its 32 columns on
+// padding, so at batch 1 (VGG-16's fc6, 25088 -> 4096: 411 MB of weights) it computed 32 times the
+// products and fell behind the memory it streams. Here each row of B is one dot product with each
+// row of op(A) (kern.dot_rows), B's rows split among the threads in blocks; the sums do not depend
+// on the thread count.
+static void gemm_few_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
+                          int64_t ldb, int64_t M, int64_t N, int64_t K, bool trans_a,
+                          bool accumulate, bool threads) {
+  const GemmKernel& kern = kernel();
+  if (trans_a) {  // op(A)'s rows, contiguous
+    static thread_local Scratch rows_scratch;
+    float* rows = rows_scratch.get(static_cast<size_t>(M * K));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t m = 0; m < M; ++m) rows[m * K + k] = A[k * lda + m];
+    A = rows;
+    lda = K;
+  }
+  constexpr int64_t kBlock = 64;  // rows of B a task
+  const int64_t blocks = (N + kBlock - 1) / kBlock;
+#pragma omp parallel for if (threads && blocks > 1) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b)
+    kern.dot_rows(A, lda, static_cast<int>(M), B, ldb, K, b * kBlock, std::min(N, (b + 1) * kBlock),
+                  C, ldc, accumulate);
 }
 
 const char* gemm_isa() { return kernel().isa; }
@@ -287,6 +303,8 @@ void gemm(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, in
   if (K <= 0) return empty_product(C, ldc, M, N, accumulate);
   const GemmKernel& kern = kernel();
   const bool threads = use_threads(parallel, M, N, K);
+  if (trans_b && M <= kGemmDotRows && K >= 64)
+    return gemm_few_rows(C, ldc, A, lda, B, ldb, M, N, K, trans_a, accumulate, threads);
   if (trans_b && M <= 8 * kern.nr && N >= 8 * kern.mr && K >= 64)
     return gemm_small_m_trans_b(C, ldc, A, lda, B, ldb, M, N, K, trans_a, accumulate, threads);
   gemm_blocked(C, ldc, nullptr, A, lda, B, ldb, M, N, K, trans_a, trans_b, accumulate, threads);

@@ -17,5 +17,10 @@ static void macro_kernel_avx512(int64_t kc, const float* Ap, int64_t lda, int64_
                                 float* C, int64_t ldc, bool accumulate) {
   macro_kernel(kc, Ap, lda, rows, Bp, b_panel, ldbp, cols, C, ldc, accumulate);
 }
-GemmKernel gemm_kernel_avx512() { return {MR, NR, macro_kernel_avx512, "avx512"}; }
+static void dot_rows_avx512(const float* A, int64_t lda, int M, const float* B, int64_t ldb,
+                            int64_t K, int64_t n0, int64_t n1, float* C, int64_t ldc,
+                            bool accumulate) {
+  dot_rows(A, lda, M, B, ldb, K, n0, n1, C, ldc, accumulate);
+}
+GemmKernel gemm_kernel_avx512() { return {MR, NR, macro_kernel_avx512, dot_rows_avx512, "avx512"}; }
 }  // namespace pycnn::cpu

@@ -14,6 +14,9 @@ struct GemmKernel {
   void (*macro)(int64_t kc, const float* Ap, int64_t lda, int64_t rows, const float* Bp,
                 int64_t b_panel, int64_t ldbp, int64_t cols, float* C, int64_t ldc,
                 bool accumulate);
+  // C[m, n] (+)= A[m, :] . B[n, :] (both row-major, K long) for m < M <= 4, n in [n0, n1).
+  void (*dot_rows)(const float* A, int64_t lda, int M, const float* B, int64_t ldb, int64_t K,
+                   int64_t n0, int64_t n1, float* C, int64_t ldc, bool accumulate);
   const char* isa;
 };
 

@@ -3,7 +3,8 @@
 //   backward dx[N, in]  = dy[N, out] @ w[out, in]
 //            dw[out, in] += dy^T[out, N] @ x[N, in]
 //            db[out]     += column sums of dy
-// A batch of a few rows (batch-1 inference, a classifier head) is a matrix-vector product instead.
+// A batch of a few rows (batch-1 inference, a classifier head) is a matrix-vector product: the gemm
+// runs it as dot products (gemm_few_rows).
 #include "pycnn/ops/linear.h"
 
 #include <algorithm>
@@ -22,29 +23,14 @@ void fill_with_bias(float* y, const float* b, int64_t N, int64_t O) {
   for (int64_t n = 0; n < N; ++n) std::copy(b, b + O, y + n * O);
 }
 
-// sum of a[i] * b[i] in 16 independent lanes (one serial chain of FMAs would wait on each one).
-PYCNN_VECTOR_CLONES float dot(const float* a, const float* b, int64_t n) {
-  constexpr int kLanes = 16;
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) lanes[j] += a[i + j] * b[i + j];
-  float sum = 0.0f;
-  for (int j = 0; j < kLanes; ++j) sum += lanes[j];
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-// y[n, o] = w[o, :] . x[n, :] + b[o] for N <= kFewRows: each weight row is read once, for every
-// input row. The packed gemm pads the batch to its micro-kernel's width and computes mostly zeros
-// (fc 512 -> 1000 at batch 1: 0.40 ms; this way the 2 MB of weights stream once).
-void linear_forward_few_rows(float* y, const float* x, const float* w, const float* b,
-                             const LinearShape& s) {
-  const int64_t N = s.N, I = s.in_features, O = s.out_features;
-#pragma omp parallel for schedule(static) if (O * I > (int64_t(1) << 16))
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t n = 0; n < N; ++n) y[n * O + o] = dot(w + o * I, x + n * I, I) + (b ? b[o] : 0.0f);
+// The plan keeps a large weight as it is when the batch is a few rows (the gemm's dot products,
+// kGemmDotRows): its transposed form was read as kBlock-float pieces ldw floats apart (VGG-16's fc6
+// at batch 1: 25088 pieces of 256 bytes each 16 KB apart, 26-29 ms against onnxruntime's 18.9), where
+// the dot products stream each row of w from start to end (16-19 ms). Small heads stay transposed
+// (no per-output horizontal sum: LeNet's 84 -> 10 at 0.84 us).
+constexpr int64_t kSmallWeight = int64_t(1) << 18;  // floats
+bool packs_transposed(const LinearShape& s) {
+  return s.N > kGemmDotRows || s.in_features * s.out_features <= kSmallWeight;
 }
 
 // y[n, o0 + j] = b + sum_i x[n, i] * wp[i, o0 + j] for R rows and j < min(kBlock, O - o0): 2 x R x
@@ -87,12 +73,21 @@ PYCNN_VECTOR_CLONES void packed_block(float* y, const float* x, const float* wp,
 
 }  // namespace
 
-int64_t linear_packed_width(int64_t out_features) {
+static int64_t linear_packed_width(int64_t out_features) {
   return (out_features + kBlock - 1) / kBlock * kBlock;
+}
+
+int64_t linear_packed_floats(const LinearShape& s) {
+  return s.in_features *
+         (packs_transposed(s) ? linear_packed_width(s.out_features) : s.out_features);
 }
 
 void linear_pack_weight(float* wp, const float* w, const LinearShape& s) {
   const int64_t I = s.in_features, O = s.out_features, ldw = linear_packed_width(O);
+  if (!packs_transposed(s)) {
+    std::copy(w, w + I * O, wp);
+    return;
+  }
   for (int64_t i = 0; i < I; ++i)
     for (int64_t o = 0; o < ldw; ++o) wp[i * ldw + o] = o < O ? w[o * I + i] : 0.0f;
 }
@@ -100,6 +95,7 @@ void linear_pack_weight(float* wp, const float* w, const LinearShape& s) {
 void linear_forward_packed(float* y, const float* x, const float* wp, const float* b,
                            const LinearShape& s) {
   const int64_t N = s.N, I = s.in_features, O = s.out_features, ldw = linear_packed_width(O);
+  if (!packs_transposed(s)) return linear_forward(y, x, wp, b, s);
   if (N > kFewRows) {
     if (b) fill_with_bias(y, b, N, O);  // the gemm accumulates onto it
     return gemm(y, O, x, I, wp, ldw, N, O, I, false, false, b != nullptr);
@@ -116,7 +112,6 @@ void linear_forward_packed(float* y, const float* x, const float* wp, const floa
 void linear_forward(float* y, const float* x, const float* w, const float* b,
                     const LinearShape& s) {
   const int64_t N = s.N, I = s.in_features, O = s.out_features;
-  if (N <= kFewRows) return linear_forward_few_rows(y, x, w, b, s);
   if (b) fill_with_bias(y, b, N, O);  // start from the bias and accumulate the product onto it
   gemm(y, O, x, I, w, I, N, O, I, false, true, b != nullptr);
 }

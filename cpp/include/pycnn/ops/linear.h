@@ -18,11 +18,12 @@ struct LinearShape {
 
 namespace cpu {
 void linear_forward(float* y, const float* x, const float* w, const float* b, const LinearShape& s);
-// The inference plan's form: the weight packed once by linear_pack_weight as wp [in][ldw], w
-// transposed with its rows zero-padded to ldw = linear_packed_width(out) floats, so a batch of a
-// few rows runs along the outputs in vectors (no per-output horizontal sum); larger batches use the
-// gemm on the same layout.
-int64_t linear_packed_width(int64_t out_features);
+// The inference plan's form: the weight packed once by linear_pack_weight into
+// linear_packed_floats(s) floats: w transposed with its rows zero-padded to whole blocks of
+// outputs, so a batch of a few rows runs along the outputs in vectors (no per-output horizontal
+// sum) and larger batches use the gemm on the same layout; or, for a large weight and a batch of a
+// few rows, w as it is (see packs_transposed in linear.cpp).
+int64_t linear_packed_floats(const LinearShape& s);
 void linear_pack_weight(float* wp, const float* w, const LinearShape& s);
 void linear_forward_packed(float* y, const float* x, const float* wp, const float* b,
                            const LinearShape& s);
