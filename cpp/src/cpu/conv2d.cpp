@@ -165,6 +165,20 @@ void im2col(float* col, int64_t ld, const float* x, const Conv2dShape& s, int64_
       }
 }
 
+// col[K, p1-p0] (rows ld apart) from the stride-phase copy xq of one image's group (input_layout,
+// built by build_channel; koff[k] where tap k of output pixel (0, 0) reads it): every row segment is
+// a plain run of the copy, where im2col gathers every stride-th float of x.
+PYCNN_VECTOR_CLONES void im2col_phased(float* col, int64_t ld, const float* xq, const int64_t* koff,
+                                       int64_t K, int64_t Wq, int64_t OW, int64_t p0, int64_t p1) {
+  for (int64_t k = 0; k < K; ++k) {
+    float* __restrict row = col + k * ld;
+    const float* __restrict src = xq + koff[k];
+    for_each_row_segment(p0, p1, OW, [&](int64_t oh, int64_t begin, int64_t end, int64_t at) {
+      for (int64_t ow = begin; ow < end; ++ow) row[at + ow] = src[oh * Wq + ow];
+    });
+  }
+}
+
 // dx[C, H, W] += the whole image's dcol[K, OH*OW] (rows ld apart) folded back: summed into a zeroed
 // padded plane by plain strided adds, whose interior is then added to dx (cloned like im2col_padded).
 PYCNN_VECTOR_CLONES void col2im_whole(float* dx, const float* dcol, int64_t ld,
@@ -254,8 +268,28 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
   float* col = pointwise ? nullptr : col_scratch.get(static_cast<size_t>(K * chunk));
   float* dcol = pointwise ? nullptr : dcol_scratch.get(static_cast<size_t>(K * chunk));
   if (dx_n && !pointwise) std::memset(dx_n, 0, s.C_in * s.H * s.W * sizeof(float));
+  // At a stride > 1, dw's col comes from the stride-phase copy of the image, built once for all its
+  // chunks (AlexNet's 11x11 stride-4 layer at batch 16, one thread: im2col's gathers were 23% of
+  // its 43 ms dw).
+  const bool phased = dw && !pointwise && (s.stride_h > 1 || s.stride_w > 1);
+  static thread_local Scratch phase_scratch;
+  static thread_local std::vector<int64_t> koff;
+  InputLayout layout{};
+  float* xq = nullptr;
+  if (phased) {
+    layout = input_layout(s);
+    xq = phase_scratch.get(static_cast<size_t>(cin_g * layout.channel));
+    koff.resize(static_cast<size_t>(K));
+    for (int64_t c = 0; c < cin_g; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw)
+          koff[(c * s.KH + kh) * s.KW + kw] = tap_offset(s, layout, c, kh, kw);
+  }
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
+    if (phased)
+      for (int64_t c = 0; c < cin_g; ++c)
+        build_channel(xq + c * layout.channel, x_g + c * s.H * s.W, s, layout, conv_tile_kernel());
     const float* dy_g = dy_n + g * cout_g * P;
     const float* wt_g = wtp ? wtp + g * packed_a_floats(K, cout_g) : nullptr;
     float* dx_g = dx_n ? dx_n + g * cin_g * s.H * s.W : nullptr;
@@ -269,7 +303,8 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
       const int64_t p1 = std::min(P, p0 + chunk), width = p1 - p0;
       if (dw) {
-        im2col(col, width, x_g, s, p0, p1);
+        if (phased) im2col_phased(col, width, xq, koff.data(), K, layout.Wq, s.out_w(), p0, p1);
+        else im2col(col, width, x_g, s, p0, p1);
         gemm(dw + g * cout_g * K, K, dy_g + p0, P, col, width, cout_g, K, width, false, true, true,
              parallel_gemm);
       }
