@@ -201,6 +201,13 @@ class Function:
     def backward(self, grad_output):
         raise NotImplementedError
 
+    def takes_input_grad(self):
+        """True when ``backward`` adds ``self.input_grad`` (set by the tape just before it: the
+        gradient its first input already has from the ops that ran before, such as a residual
+        block's shortcut) into the first gradient it returns, in its kernel's own pass; the tape then
+        skips the separate add. Functions that do not override this get the tape's add."""
+        return False
+
     @classmethod
     def apply(cls, *args, **kwargs):
         fn = cls()
@@ -381,6 +388,9 @@ def _run_tape(root, grad, retain_graph):
         input_grads = ()
         if g is not None:
             fn._check_saved()
+            first = fn.edges[0] if fn.edges else None
+            if isinstance(first, Function) and id(first) in grads and fn.takes_input_grad():
+                fn.input_grad = grads.pop(id(first))  # backward returns it summed into its own
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)

@@ -285,3 +285,59 @@ def test_conv2d_geometry_beyond_int32_is_refused():
         pycnn._C.conv_output_size(5, 2, 0, 2**62, 1, 1)
     with pytest.raises(ValueError, match=r"max_pool2d: stride must be below 2\^31"):
         pycnn.nn.functional.max_pool2d(x, 2, stride=2**31)
+
+
+@pytest.mark.parametrize("shape,cout,k,stride,pad", [
+    ((3, 16, 9, 9), 16, 3, 1, 1),   # dx as a convolution: the sum in its epilogue
+    ((2, 6, 14, 14), 16, 5, 1, 0),  # LeNet's 6 -> 16: im2col, the sum after
+    ((2, 3, 19, 19), 8, 5, 4, 2),   # stride 4: im2col
+])
+def test_conv2d_backward_input_grad_add_is_summed_into_dx(shape, cout, k, stride, pad):
+    # input_grad_add (the gradient a residual block's shortcut brings) comes back summed into dx,
+    # bit for bit what a separate add gives; dw and db are unchanged.
+    rng = np.random.default_rng(sum(shape))
+    x, add = (pycnn.tensor(rng.standard_normal(shape).astype(np.float32))._data for _ in range(2))
+    w = pycnn.tensor(rng.standard_normal((cout, shape[1], k, k)).astype(np.float32))._data
+    out = (shape[2] + 2 * pad - k) // stride + 1
+    dy = pycnn.tensor(rng.standard_normal((shape[0], cout, out, out)).astype(np.float32))._data
+    args = (dy, x, w, (stride, stride), (pad, pad), (1, 1), 1, True, True, True)
+    dx, dw, db = pycnn._C.conv2d_backward(*args)
+    dx_sum, dw_sum, db_sum = pycnn._C.conv2d_backward(*args, add)
+    np.testing.assert_array_equal(dx_sum.numpy(), dx.numpy() + add.numpy())
+    np.testing.assert_array_equal(dw_sum.numpy(), dw.numpy())
+    np.testing.assert_array_equal(db_sum.numpy(), db.numpy())
+    with pytest.raises(ValueError, match="input_grad_add"):
+        pycnn._C.conv2d_backward(*args, pycnn.zeros(1, *shape[1:])._data)
+    with pytest.raises(ValueError, match="need_input_grad=True"):
+        pycnn._C.conv2d_backward(*args[:7], False, True, True, add)
+
+
+def test_conv2d_backward_takes_the_shortcut_gradient_in_a_residual_block(monkeypatch):
+    # The tape hands a conv the gradient its input already has (the identity shortcut's) and skips its
+    # own add: ResNet-20's gradients are bit for bit those of the separate add, and the conv of every
+    # stride-1 block takes it.
+    import pycnn.models as zoo
+    from pycnn.nn.functional.conv import Conv2dFunction
+
+    rng = np.random.default_rng(0)
+    x = pycnn.tensor(rng.standard_normal((4, 3, 16, 16)).astype(np.float32))
+    y = pycnn.tensor(rng.integers(0, 10, 4))
+
+    def grads(fused):
+        pycnn.manual_seed(0)
+        model = zoo.resnet20(num_classes=10)
+        monkeypatch.setattr(Conv2dFunction, "takes_input_grad",
+                            Conv2dFunction.takes_input_grad if fused else lambda self: False)
+        taken = []
+        real = pycnn._C.conv2d_backward
+        monkeypatch.setattr(pycnn._C, "conv2d_backward",
+                            lambda *a: taken.append(len(a) > 10 and a[10] is not None) or real(*a))
+        F.cross_entropy(model(x), y).backward()
+        monkeypatch.setattr(pycnn._C, "conv2d_backward", real)
+        return [p.grad.numpy() for p in model.parameters()], sum(taken)
+
+    fused, taken = grads(True)
+    separate, none = grads(False)
+    assert none == 0 and taken >= 7, taken  # 9 blocks, 2 of them strided (their shortcut is pooled)
+    for a, b in zip(fused, separate):
+        np.testing.assert_array_equal(a, b)

@@ -34,11 +34,24 @@ static Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::option
 // Returns (dx, dw, db); each is None unless asked for.
 static std::tuple<std::optional<Tensor>, std::optional<Tensor>, std::optional<Tensor>>
 conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Pair stride, Pair padding,
-                Pair dilation, int64_t groups, bool need_dx, bool need_dw, bool need_db) {
+                Pair dilation, int64_t groups, bool need_dx, bool need_dw, bool need_db,
+                const std::optional<Tensor>& input_grad_add) {
   Conv2dShape s = conv2d_shape(x, w, std::nullopt, stride, padding, dilation, groups);
   require_float(dy, "conv2d backward", "grad_output");
   require_shape(dy, conv2d_output_shape(s), "conv2d backward", "grad_output");
   require_same_device(x, dy, "conv2d backward", "input", "grad_output");
+  const float* add = nullptr;
+  if (input_grad_add) {
+    require_float(*input_grad_add, "conv2d backward", "input_grad_add");
+    require_shape(*input_grad_add, x.shape(), "conv2d backward", "input_grad_add");
+    require_same_device(x, *input_grad_add, "conv2d backward", "input", "input_grad_add");
+    if (!need_dx)
+      value_error(
+          "conv2d backward: input_grad_add is added to the input gradient; expected "
+          "need_input_grad=True with it, got False");
+    if (x.is_cuda()) value_error("conv2d backward: input_grad_add is CPU only; got a CUDA tensor");
+    add = input_grad_add->f32();
+  }
   std::optional<Tensor> dx, dw, db;
   if (need_dx) dx = Tensor::empty(x.shape(), DType::Float32, x.device());
   if (need_dw) dw = Tensor::zeros(w.shape(), DType::Float32, x.device());
@@ -48,7 +61,7 @@ conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Pair stride,
   float* pdb = db ? db->f32() : nullptr;
   if (x.is_cuda())
     PYCNN_ON_CUDA("conv2d", cuda::conv2d_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s));
-  else PYCNN_ON_CPU(cpu::conv2d_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s));
+  else PYCNN_ON_CPU(cpu::conv2d_backward(pdx, pdw, pdb, dy.f32(), x.f32(), w.f32(), s, add));
   return {dx, dw, db};
 }
 
@@ -59,7 +72,9 @@ void bind_conv2d(nb::module_& m) {
   m.def("conv2d_backward", &conv2d_backward, nb::arg("grad_output"), nb::arg("input"),
         nb::arg("weight"), nb::arg("stride"), nb::arg("padding"), nb::arg("dilation"),
         nb::arg("groups"), nb::arg("need_input_grad"), nb::arg("need_weight_grad"),
-        nb::arg("need_bias_grad"));
+        nb::arg("need_bias_grad"), nb::arg("input_grad_add").none() = nb::none(),
+        "input_grad_add (CPU): a gradient of the input from elsewhere, added into the input "
+        "gradient in the same pass.");
 }
 
 }  // namespace pycnn

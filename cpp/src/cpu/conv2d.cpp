@@ -610,7 +610,8 @@ bool use_input_grad_as_conv(const Conv2dShape& s) {
          s.N * s.out_h() * s.out_w() >= 256;
 }
 
-void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2dShape& s,
+                        const float* dx_add) {
   // wf[ci, co, KH - 1 - kh, KW - 1 - kw] = w[co, ci, kh, kw], in 16 x 16 blocks of (co, ci) so that
   // neither side strides across pages for every tap.
   const int64_t taps = s.KH * s.KW;
@@ -631,7 +632,9 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2d
   t.W = s.out_w();
   t.pad_h = s.KH - 1 - s.pad_h;
   t.pad_w = s.KW - 1 - s.pad_w;
-  PreparedConv2d(wf.data(), nullptr, t).forward(dx, dy);
+  Conv2dEpilogue e;
+  e.residual = dx_add;  // dx_add's layout is dx's: [N, C_in, H, W]
+  PreparedConv2d(wf.data(), nullptr, t).forward(dx, dy, e);
 }
 
 }  // namespace
@@ -643,7 +646,16 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                     const float* w, const Conv2dShape& s) {
+                     const float* w, const Conv2dShape& s, const float* dx_add) {
+  if (dx && dx_add && !use_input_grad_as_conv(s)) {
+    // The im2col path folds its columns into dx over several passes: dx_add is added at the end.
+    conv2d_backward(dx, dw, db, dy, x, w, s);
+    const int64_t n = s.N * s.C_in * s.H * s.W;
+    parallel_range(n, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) dx[i] += dx_add[i];
+    });
+    return;
+  }
   const int64_t in_size = s.C_in * s.H * s.W, out_size = s.C_out * s.out_h() * s.out_w();
   const int64_t w_size = s.C_out * s.col_rows();
   const int threads = omp_get_max_threads();
@@ -657,7 +669,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (!dx && !db) return;
   }
   if (dx && use_input_grad_as_conv(s)) {
-    input_grad_as_conv(dx, dy, w, s);
+    input_grad_as_conv(dx, dy, w, s, dx_add);
     dx = nullptr;
     if (!db) return;
   }

@@ -13,10 +13,16 @@ class Conv2dFunction(Function):
         self.saved = (x, w, stride, padding, dilation, groups)
         return _C.conv2d_forward(x, w, b, stride, padding, dilation, groups)
 
+    def takes_input_grad(self):
+        """The input's gradient from elsewhere (a residual block's shortcut) is summed into dx in the
+        kernel's own pass (see autograd's Function.input_grad): on the CPU."""
+        return self.needs_input_grad[0] and self.saved[0].device == "cpu"
+
     def backward(self, grad):
         x, w, stride, padding, dilation, groups = self.saved
         need_x, need_w, need_b = self.needs_input_grad[:3]
-        return _C.conv2d_backward(grad, x, w, stride, padding, dilation, groups, need_x, need_w, need_b)
+        return _C.conv2d_backward(grad, x, w, stride, padding, dilation, groups, need_x, need_w, need_b,
+                                  self.__dict__.pop("input_grad", None))
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

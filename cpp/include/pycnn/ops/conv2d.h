@@ -82,9 +82,12 @@ struct Conv2dShape {
 namespace cpu {
 // y[N, C_out, OH, OW] = conv(x, w) + b
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s);
-// dx[N, C_in, H, W] = ; dw[C_out, C_in/g, KH, KW] += ; db[C_out] += (each may be null to skip)
+// dx[N, C_in, H, W] = ; dw[C_out, C_in/g, KH, KW] += ; db[C_out] += (each may be null to skip).
+// dx_add (optional, like x): a gradient of x from elsewhere (the shortcut of a residual block) that
+// dx then includes, summed in dx's own pass (the convolution's epilogue where dx is computed as one)
+// instead of in a separate add over the whole tensor.
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                     const float* w, const Conv2dShape& s);
+                     const float* w, const Conv2dShape& s, const float* dx_add = nullptr);
 }  // namespace cpu
 
 namespace cuda {
