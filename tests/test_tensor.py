@@ -105,6 +105,27 @@ def test_broadcasting_arithmetic(cfg, device):
              seed=cfg["seed"])
 
 
+@pytest.mark.parametrize("n", [1, 17, 65536, 65537, 200003])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_flat_arithmetic_matches_numpy_on_either_side_of_the_parallel_threshold(n, threads):
+    # Same-shape and scalar operands take one flat loop, on the calling thread up to 65536 floats
+    # and split over the threads above: every op, bit for bit numpy's float32 result.
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n).astype(np.float32)
+    b = (np.sign(rng.standard_normal(n)) * (rng.random(n) + 0.5)).astype(np.float32)
+    s = np.float32(1.7)
+    before = pycnn.get_num_threads()
+    pycnn.set_num_threads(threads)
+    try:
+        for op, ref in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide)):
+            x, y = pycnn.tensor(a), pycnn.tensor(b)
+            np.testing.assert_array_equal(pycnn.tensor_ops.binary(x, y, op).numpy(), ref(a, b))
+            np.testing.assert_array_equal(pycnn.tensor_ops.binary(x, pycnn.tensor(s), op).numpy(), ref(a, s))
+            np.testing.assert_array_equal(pycnn.tensor_ops.binary(pycnn.tensor(s), y, op).numpy(), ref(s, b))
+    finally:
+        pycnn.set_num_threads(before)
+
+
 def test_python_operators_and_scalars():
     x = pycnn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     y = (2 * x + 1 - x / 4) * x

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "parallel.h"
+
 namespace pycnn {
 
 BroadcastShape BroadcastShape::make(const Shape& a, const Shape& b, const char* op) {
@@ -45,19 +47,38 @@ inline float apply(BinaryOp op, float x, float y) {
   }
 }
 
+// Through parallel_range, whose serial path is the same vectorised body: `omp parallel for simd
+// if (n > 65536)` left GCC's serial copy scalar (an add of 65536 floats took 75 us on one thread,
+// one of 65537 18 us).
 template <BinaryOp OP>
 void flat(float* out, const float* a, const float* b, int64_t n, bool a_scalar, bool b_scalar) {
+  constexpr int64_t kParallel = int64_t(1) << 16;
   if (!a_scalar && !b_scalar) {
-#pragma omp parallel for simd if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) out[i] = apply(OP, a[i], b[i]);
+    parallel_range(
+        n,
+        [=](int64_t begin, int64_t end) {
+#pragma omp simd
+          for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, a[i], b[i]);
+        },
+        kParallel);
   } else if (b_scalar) {
     const float y = b[0];
-#pragma omp parallel for simd if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) out[i] = apply(OP, a[i], y);
+    parallel_range(
+        n,
+        [=](int64_t begin, int64_t end) {
+#pragma omp simd
+          for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, a[i], y);
+        },
+        kParallel);
   } else {
     const float x = a[0];
-#pragma omp parallel for simd if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) out[i] = apply(OP, x, b[i]);
+    parallel_range(
+        n,
+        [=](int64_t begin, int64_t end) {
+#pragma omp simd
+          for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, x, b[i]);
+        },
+        kParallel);
   }
 }
 

@@ -5,18 +5,30 @@
 // the backward is a vectorisable multiply.
 #include "pycnn/ops/sigmoid.h"
 
+#include "parallel.h"
 #include "pycnn/vector_math.h"
 
 namespace pycnn::cpu {
 
+// (parallel_range: its serial path is the same vectorised loop; see parallel.h)
 void sigmoid_forward(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 14))
-  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + exp_vectorizable(-x[i]));
+  parallel_range(
+      n,
+      [=](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) y[i] = 1.0f / (1.0f + exp_vectorizable(-x[i]));
+      },
+      int64_t(1) << 14);
 }
 
 void sigmoid_backward(float* dx, const float* dy, const float* y, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+  parallel_range(
+      n,
+      [=](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+      },
+      int64_t(1) << 16);
 }
 
 }  // namespace pycnn::cpu
