@@ -14,8 +14,13 @@ from . import _C, cuda
 DEVICES = ("cpu", "cuda")
 
 
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+
+
 def as_int(value, op, name):
     """``value`` as a Python int that fits in int64 (a bool is not an int here)."""
+    if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+        return value  # the common case, without the abstract-class checks (every op's arguments)
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{op}: expected {name} to be an int, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -26,6 +31,11 @@ def as_int(value, op, name):
 
 def as_pair(value, op, name):
     """An int or a pair of ints, as (h, w)."""
+    if type(value) is tuple and len(value) == 2:
+        h, w = value
+        if (type(h) is int and type(w) is int and _INT64_MIN <= h <= _INT64_MAX
+                and _INT64_MIN <= w <= _INT64_MAX):
+            return value  # already what the bindings take
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{op}: expected {name} to be an int or a pair (h, w), got {value!r}")

@@ -2,6 +2,8 @@
 moving a tensor between devices. All are differentiable; reshapes are views, permutes are copies (pycnn
 tensors are contiguous) computed on the host.
 """
+import math
+
 import numpy as np
 
 from .. import _C
@@ -27,7 +29,7 @@ def reshape(input, shape):
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: at most one dimension may be -1, got {tuple(shape)}")
     if -1 in shape:
-        known = int(np.prod([d for d in shape if d != -1]))
+        known = math.prod(d for d in shape if d != -1)
         if known == 0 or input.numel() % known:
             raise ValueError(f"reshape: cannot view shape {input.shape} as {tuple(shape)}")
         shape[shape.index(-1)] = input.numel() // known
@@ -46,7 +48,7 @@ def flatten(input, start_dim=1, end_dim=-1):
     e = end_dim + n if end_dim < 0 else end_dim
     if not 0 <= s <= e < n:
         raise ValueError(f"flatten: dims ({start_dim}, {end_dim}) out of range for shape {tuple(shape)}")
-    merged = int(np.prod(shape[s:e + 1]))
+    merged = math.prod(shape[s:e + 1])
     return reshape(input, tuple(shape[:s] + [merged] + shape[e + 1:]))
 
 
