@@ -91,6 +91,13 @@ struct ConvTileKernel {
   // k < kc, and 0 in columns rows..width (every float of the panel is written). VW x VW blocks
   // transposed in registers.
   void (*pack_panel)(float* dst, const float* a, int64_t lda, int rows, int64_t kc, int width);
+  // conv2d's col2im (conv2d.cpp, backward) at stride 1 without dilation, when a padded row of the
+  // input fits one vector (W + 2 * pw <= vw): dx[c][h][w] += the sum over taps (kh, kw) of
+  // dcol[((c * KH + kh) * KW + kw) * ld + (h + ph - kh) * OW + (w + pw - kw)] over the output
+  // pixels that exist, for C channels of H x W.
+  void (*col2im_short_rows)(float* dx, const float* dcol, int64_t ld, int64_t C, int64_t H,
+                            int64_t W, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t ph,
+                            int64_t pw);
   int row_pixels;  // the most pixels one row tile holds in registers
   int wg_rows;     // weight_grad_tile's most output channels
   int wg_cols;     // and columns
