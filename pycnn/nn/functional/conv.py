@@ -15,7 +15,7 @@ class Conv2dFunction(Function):
 
     def takes_input_grad(self):
         """The input's gradient from elsewhere (a residual block's shortcut) is summed into dx in the
-        kernel's own pass (see autograd's Function.input_grad): on the CPU."""
+        kernel's own pass (see autograd's Function.takes_input_grad): on the CPU."""
         return self.needs_input_grad[0] and self.saved[0].device == "cpu"
 
     def backward(self, grad):
