@@ -153,17 +153,18 @@ static void max_pool2d_forward_interior(float* y, int64_t* idx, const float* x,
   // (16 floats or more a plane: a block's load, even or odd lanes, then stays inside the plane)
   const bool vectors = sw == 2 && OW >= 8 && H * W >= 16 && H * W < (int64_t(1) << 31);
   // Rows of fewer than 8 outputs (LeNet's 10x10 -> 5x5) take one vector block each, whose loads
-  // reach up to 15 floats past its last tap: into the next plane, or for the last plane into a copy
-  // with 16 floats of slack. One thread, batch 64, 2026-12-07: 390 us as the scalar scan below
-  // (which spent more on its loops than its taps) -> 113-126 us.
+  // reach up to 15 floats past its last tap: into the planes after it, or, where fewer than 16
+  // floats follow the plane (the last one, or two when planes are tiny), into a copy with 16 floats
+  // of slack. One thread, batch 64, 2026-12-06: 390 us as the scalar scan below (which spent more
+  // on its loops than its taps) -> 113-126 us.
   const bool short_rows = sw == 2 && OW < 8 && H * W <= kShortPlane;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t p = 0; p < planes; ++p) {
     const float* __restrict xp = x + p * H * W;
     int64_t readable = H * W;  // floats the row kernel may load from xp on
     float padded[kShortPlane + 16];
-    if (short_rows && p + 1 < planes) {
-      readable = (planes - p) * H * W;
+    if (short_rows && (planes - p) * H * W >= H * W + 16) {
+      readable = (planes - p) * H * W;  // every load (at most tap + 16 <= H * W + 15) fits
     } else if (short_rows) {
       std::memcpy(padded, xp, static_cast<size_t>(H * W) * sizeof(float));
       std::memset(padded + H * W, 0, 16 * sizeof(float));
