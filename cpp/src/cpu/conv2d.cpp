@@ -280,18 +280,9 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
   // its 43 ms dw).
   const bool phased = dw && !pointwise && (s.stride_h > 1 || s.stride_w > 1);
   static thread_local Scratch phase_scratch;
-  static thread_local std::vector<int64_t> koff;
-  InputLayout layout{};
-  float* xq = nullptr;
-  if (phased) {
-    layout = input_layout(s);
-    xq = phase_scratch.get(static_cast<size_t>(cin_g * layout.channel));
-    koff.resize(static_cast<size_t>(K));
-    for (int64_t c = 0; c < cin_g; ++c)
-      for (int64_t kh = 0; kh < s.KH; ++kh)
-        for (int64_t kw = 0; kw < s.KW; ++kw)
-          koff[(c * s.KH + kh) * s.KW + kw] = tap_offset(s, layout, c, kh, kw);
-  }
+  const InputLayout layout = phased ? input_layout(s) : InputLayout{};
+  const std::vector<int64_t> koff = phased ? tap_offsets(s, layout) : std::vector<int64_t>{};
+  float* xq = phased ? phase_scratch.get(static_cast<size_t>(cin_g * layout.channel)) : nullptr;
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
     if (phased)
@@ -440,10 +431,7 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
     g.copy = cin_g * g.layout.channel;
     g.row_step = g.layout.Wq;
     g.col_step = 1;
-    for (int64_t c = 0; c < cin_g; ++c)
-      for (int64_t kh = 0; kh < s.KH; ++kh)
-        for (int64_t kw = 0; kw < s.KW; ++kw)
-          g.coff[(c * s.KH + kh) * s.KW + kw] = tap_offset(s, g.layout, c, kh, kw);
+    g.coff = tap_offsets(s, g.layout);
   } else {
     g.in_place = false;
     g.hq = s.H + 2 * s.pad_h;

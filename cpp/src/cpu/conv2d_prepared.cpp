@@ -116,6 +116,15 @@ int64_t tap_offset(const Conv2dShape& s, const InputLayout& l, int64_t c, int64_
   return c * l.channel + phase * l.Hq * l.Wq + (rh / l.SH) * l.Wq + rw / l.SW;
 }
 
+std::vector<int64_t> tap_offsets(const Conv2dShape& s, const InputLayout& l) {
+  std::vector<int64_t> offsets;
+  offsets.reserve(static_cast<size_t>(s.col_rows()));
+  for (int64_t c = 0; c < s.cin_per_group(); ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw) offsets.push_back(tap_offset(s, l, c, kh, kw));
+  return offsets;
+}
+
 namespace {
 
 constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
@@ -297,9 +306,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   channel_vectors_ = use_depthwise_vectors(s_, conv_tile_kernel().vw);
   const InputLayout l = layout_of(s_, winograd_, row_tiles_, wide_);
   const int64_t K = s_.col_rows(), cout_g = s_.cout_per_group();
-  for (int64_t c = 0; c < s_.cin_per_group(); ++c)
-    for (int64_t kh = 0; kh < s_.KH; ++kh)
-      for (int64_t kw = 0; kw < s_.KW; ++kw) tap_offset_.push_back(tap_offset(s_, l, c, kh, kw));
+  tap_offset_ = tap_offsets(s_, l);
   bias_.assign(static_cast<size_t>(s_.C_out), 0.0f);
   if (b) std::copy(b, b + s_.C_out, bias_.begin());
   if (channel_vectors_) {  // blocks of vw channels: [block][tap][vw], zero past C_out

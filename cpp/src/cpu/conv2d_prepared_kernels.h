@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "pycnn/ops/conv2d.h"
 
@@ -129,6 +130,8 @@ void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const Inp
 void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                       const ConvTileKernel& kern, int64_t a, int64_t i0, int64_t i1);
 int64_t tap_offset(const Conv2dShape& s, const InputLayout& l, int64_t c, int64_t kh, int64_t kw);
+// tap_offset of every tap of a group, in im2col's row order k = (c * KH + kh) * KW + kw.
+std::vector<int64_t> tap_offsets(const Conv2dShape& s, const InputLayout& l);
 
 // The kernels for the instruction set the gemm runs (gemm_isa() honours PYCNN_GEMM_ISA, so the
 // tests can run each one).

@@ -52,33 +52,23 @@ inline float apply(BinaryOp op, float x, float y) {
 // one of 65537 18 us).
 template <BinaryOp OP>
 void flat(float* out, const float* a, const float* b, int64_t n, bool a_scalar, bool b_scalar) {
-  constexpr int64_t kParallel = int64_t(1) << 16;
   if (!a_scalar && !b_scalar) {
-    parallel_range(
-        n,
-        [=](int64_t begin, int64_t end) {
+    parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-          for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, a[i], b[i]);
-        },
-        kParallel);
+      for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, a[i], b[i]);
+    });
   } else if (b_scalar) {
     const float y = b[0];
-    parallel_range(
-        n,
-        [=](int64_t begin, int64_t end) {
+    parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-          for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, a[i], y);
-        },
-        kParallel);
+      for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, a[i], y);
+    });
   } else {
     const float x = a[0];
-    parallel_range(
-        n,
-        [=](int64_t begin, int64_t end) {
+    parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-          for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, x, b[i]);
-        },
-        kParallel);
+      for (int64_t i = begin; i < end; ++i) out[i] = apply(OP, x, b[i]);
+    });
   }
 }
 

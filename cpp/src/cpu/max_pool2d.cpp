@@ -83,8 +83,8 @@ static inline void pool_widen(PoolL8& v, const PoolI8& i32) {
 
 // One output row's columns [lo, hi), whose windows start at input row h0 and lie wholly inside the
 // input (every kernel row and column in bounds: with padding, the row's interior). A row of fewer
-// than 8 outputs is one block whose lanes past hi are computed and dropped: its caller passes a
-// copy of the plane with 16 floats of slack (`plane` counts them), so that every load fits.
+// than 8 outputs is one block whose lanes past hi are computed and dropped: its caller makes sure
+// 16 floats can be read from any tap (`plane` counts the floats readable from xp on).
 // KH_ x KW_ is the window when known at compile time (0: s's), so that 2x2 and 3x3 windows unroll.
 template <int KH_, int KW_>
 static inline __attribute__((always_inline)) void pool_row_stride2(

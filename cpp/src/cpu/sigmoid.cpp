@@ -22,13 +22,10 @@ void sigmoid_forward(float* y, const float* x, int64_t n) {
 }
 
 void sigmoid_backward(float* dx, const float* dy, const float* y, int64_t n) {
-  parallel_range(
-      n,
-      [=](int64_t begin, int64_t end) {
+  parallel_range(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
-        for (int64_t i = begin; i < end; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
-      },
-      int64_t(1) << 16);
+    for (int64_t i = begin; i < end; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+  });
 }
 
 }  // namespace pycnn::cpu

@@ -15,12 +15,10 @@ void tanh_forward(float* y, const float* x, int64_t n) {
 
 void tanh_backward(float* dx, const float* dy, const float* y, int64_t n) {
   parallel_range(  // its serial path vectorised too (see parallel.h)
-      n,
-      [=](int64_t begin, int64_t end) {
+      n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
         for (int64_t i = begin; i < end; ++i) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
-      },
-      int64_t(1) << 16);
+      });
 }
 
 }  // namespace pycnn::cpu
