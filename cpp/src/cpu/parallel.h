@@ -71,6 +71,12 @@ class ParallelErrors {
       if (!first_) first_ = std::current_exception();
     }
   }
+  // True once some thread's work has thrown (call it after a barrier, where every thread sees the
+  // same answer and so takes the same worksharing loops).
+  bool failed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return static_cast<bool>(first_);
+  }
   void rethrow() const {
     if (first_) std::rethrow_exception(first_);
   }
