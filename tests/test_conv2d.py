@@ -73,11 +73,12 @@ def make_channel_config(rng):
 
 @pytest.mark.parametrize("cfg", random_configs(32, 99, make_channel_config), ids=lambda c: (
     "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}s{stride}p{padding}d{dilation}g{groups}".format(**c)))
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_conv2d_weight_grad_elementwise(cfg, threads):
     # Every element of the weight gradient against torch float64 (check_op's norm-relative measure
-    # would hide one wrong tap), on one thread and on two (which split the images, or with fewer
-    # images than threads, the output channels).
+    # would hide one wrong tap), on one thread and on two or three (which split the images and then
+    # add their parts together, a block of rows each; with fewer images than threads, the output
+    # channels).
     rng = np.random.default_rng(cfg["seed"])
     x = rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"]))
     w = rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], cfg["kh"], cfg["kw"]))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import pycnn
 from pycnn import _C
 
 
@@ -141,6 +142,24 @@ def test_layers(layer, epilogue):
 def test_batch_in_chunks(layer):
     # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
     run_case(**layer, residual=True, lo=0.0)
+
+
+@pytest.mark.parametrize("layer", [
+    dict(n=1, cin=64, cout=64, h=50, w=50, k=3, padding=(1, 1)),   # Winograd: 20 panels of 25 x 25 tiles
+    dict(n=1, cin=8, cout=40, h=33, w=33, k=3, padding=(1, 1)),    # direct path: 35 pixel panels
+    dict(n=2, cin=8, cout=20, h=29, w=31, k=3, stride=(2, 1)),     # two images, ragged last panel
+], ids=["winograd", "direct", "two-images"])
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_panels_split_among_threads(layer, threads):
+    # The tasks' runs of pixel panels are sized so that each thread gets as many (counts that are a
+    # multiple of the threads where one exists, runs that differ by a panel at most): every panel must
+    # still be computed exactly once, whatever the thread count.
+    before = pycnn.get_num_threads()
+    pycnn.set_num_threads(threads)
+    try:
+        run_case(**layer, residual=True, lo=0.0)
+    finally:
+        pycnn.set_num_threads(before)
 
 
 def test_zero_images():
