@@ -87,6 +87,8 @@ InputLayout input_layout(const Conv2dShape& s, bool phases) {
 // from x's plane x_c[H, W]; zeros where the pixel is padding.
 void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                       const ConvTileKernel& kern, int64_t a, int64_t i0, int64_t i1) {
+  if (l.SH == 1 && l.SW == 1)
+    return kern.pad_rows(dst, x_c, s.H, s.W, s.pad_h, s.pad_w, l.Wq, i0, i1);
   for (int64_t b = 0; b < l.SW; ++b) {
     if (!l.reads(a, b)) continue;
     float* plane = dst + (a * l.SW + b) * l.Hq * l.Wq;

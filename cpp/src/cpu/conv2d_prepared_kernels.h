@@ -41,6 +41,10 @@ struct ConvTileKernel {
   // for the rest of [0, width).
   void (*phase_row)(float* row, int64_t width, const float* src, int64_t lo, int64_t hi,
                     int64_t stride);
+  // Rows [i0, i1) of a padded plane without stride phases (wq floats a row): plane[i * wq + j] =
+  // x[(i - ph) * W + j - pw] inside the image, zero elsewhere.
+  void (*pad_rows)(float* plane, const float* x, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                   int64_t wq, int64_t i0, int64_t i1);
   // Winograd F(2x2, 3x3), see conv2d_prepared.cpp: the input transform of one panel of nr tiles into
   // V[16][channels][nr], and the output transform of M[16][rows][nr] into y with the epilogue.
   // Tile runs seg = {dst, len, th * wq + tw} as pack's; off16: the 4x4 patch's offsets in a channel.
