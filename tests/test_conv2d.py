@@ -111,7 +111,10 @@ def make_transposed_config(rng):
 
 TRANSPOSED = random_configs(12, 5, make_transposed_config) + [
     # 64 channels and 512 Winograd tiles: the transposed convolution runs Winograd F(2x2, 3x3)
-    dict(n=2, cin=64, cout=64, h=32, w=32, kh=3, kw=3, padding=(1, 1), seed=11)]
+    dict(n=2, cin=64, cout=64, h=32, w=32, kh=3, kw=3, padding=(1, 1), seed=11),
+    # 7x7 images: row tiles (ResNet-18's last stage, smaller), the forward weights packed as they lie
+    dict(n=6, cin=64, cout=80, h=7, w=7, kh=3, kw=3, padding=(1, 1), seed=12),
+    dict(n=6, cin=33, cout=20, h=9, w=7, kh=3, kw=2, padding=(2, 0), seed=13)]
 
 
 @pytest.mark.parametrize("cfg", TRANSPOSED, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}p{padding}".format(**c))

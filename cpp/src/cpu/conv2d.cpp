@@ -621,19 +621,6 @@ bool use_input_grad_as_conv(const Conv2dShape& s) {
 
 void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2dShape& s,
                         const float* dx_add) {
-  // wf[ci, co, KH - 1 - kh, KW - 1 - kw] = w[co, ci, kh, kw], in 16 x 16 blocks of (co, ci) so that
-  // neither side strides across pages for every tap.
-  const int64_t taps = s.KH * s.KW;
-  CachedVector<float> wf(static_cast<size_t>(s.C_in * s.C_out * taps));
-#pragma omp parallel for schedule(static) if (s.C_in * s.C_out * taps >= (1 << 18))
-  for (int64_t ci0 = 0; ci0 < s.C_in; ci0 += 16)
-    for (int64_t co0 = 0; co0 < s.C_out; co0 += 16)
-      for (int64_t ci = ci0; ci < std::min(s.C_in, ci0 + 16); ++ci)
-        for (int64_t co = co0; co < std::min(s.C_out, co0 + 16); ++co) {
-          const float* src = w + (co * s.C_in + ci) * taps;
-          float* dst = wf.data() + (ci * s.C_out + co) * taps;
-          for (int64_t t = 0; t < taps; ++t) dst[taps - 1 - t] = src[t];
-        }
   Conv2dShape t = s;
   t.C_in = s.C_out;
   t.C_out = s.C_in;
@@ -643,7 +630,9 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2d
   t.pad_w = s.KW - 1 - s.pad_w;
   Conv2dEpilogue e;
   e.residual = dx_add;  // dx_add's layout is dx's: [N, C_in, H, W]
-  PreparedConv2d(wf.data(), nullptr, t).forward(dx, dy, e);
+  // Its weights (ci, co, KH - 1 - kh, KW - 1 - kw) are w's (co, ci, kh, kw), packed from w as they
+  // lie (PreparedConv2d::FromForwardWeights).
+  PreparedConv2d(w, t, PreparedConv2d::FromForwardWeights{}).forward(dx, dy, e);
 }
 
 }  // namespace

@@ -43,6 +43,7 @@
 
 #include "conv2d_prepared_kernels.h"
 #include "parallel.h"
+#include "pycnn/check.h"
 #include "pycnn/gemm.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
@@ -213,14 +214,19 @@ InputLayout winograd_layout(const Conv2dShape& s) {
 // one run: a training step transforms every Winograd layer's weights on each forward call, and one
 // filter at a time (16 scalar stores into 16 matrices) was 12% of a 256 -> 256 layer's forward at
 // 14x14, batch 16, one thread.
+// from_forward: w is the forward convolution's (PreparedConv2d::FromForwardWeights), the filter of
+// (co, ci) being w[ci, co] turned 180 degrees.
 PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, const float* __restrict w,
-                                          int64_t co, int64_t C_in, int64_t C_out) {
+                                          int64_t co, int64_t C_in, int64_t C_out,
+                                          bool from_forward) {
   constexpr int L = 16;
   for (int64_t ci0 = 0; ci0 < C_in; ci0 += L) {
     const int n = static_cast<int>(std::min<int64_t>(L, C_in - ci0));
     float g[9][L] = {}, u[16][L];
     for (int l = 0; l < n; ++l)
-      for (int k = 0; k < 9; ++k) g[k][l] = w[(co * C_in + ci0 + l) * 9 + k];
+      for (int k = 0; k < 9; ++k)
+        g[k][l] = from_forward ? w[((ci0 + l) * C_out + co) * 9 + 8 - k]
+                               : w[(co * C_in + ci0 + l) * 9 + k];
 #pragma omp simd
     for (int l = 0; l < L; ++l) {
       float t[4][3];  // G g
@@ -300,8 +306,38 @@ InputLayout layout_of(const Conv2dShape& s, bool winograd, bool row_tiles, bool 
 
 }  // namespace
 
+namespace {
+
+// A panel of forward weights (PreparedConv2d::FromForwardWeights) for K slice [k0, k0 + kc):
+// dst[(k - k0) * width + i] = w_fwd[c, o0 + i, t] for k = c * taps + t, rows <= width rows of output
+// channels (C_out of them in all), zero past them. For each tap, the panel's rows are `taps` floats
+// apart in w_fwd: the lines one c brings in serve all its taps.
+void pack_forward_panel(float* __restrict dst, const float* __restrict w_fwd, int64_t C_out,
+                        int64_t taps, int64_t o0, int rows, int64_t k0, int64_t kc, int64_t width) {
+  for (int64_t k = k0; k < k0 + kc; ++k) {
+    const float* src = w_fwd + ((k / taps) * C_out + o0) * taps + k % taps;
+    float* d = dst + (k - k0) * width;
+    for (int i = 0; i < rows; ++i) d[i] = src[i * taps];
+    for (int64_t i = rows; i < width; ++i) d[i] = 0.0f;
+  }
+}
+
+}  // namespace
+
 PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape& s) : s_(s) {
+  prepare(w, b, false);
+}
+
+PreparedConv2d::PreparedConv2d(const float* w_fwd, const Conv2dShape& s, FromForwardWeights)
+    : s_(s) {
+  prepare(w_fwd, nullptr, true);
+}
+
+void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) {
   s_.validate();
+  if (from_forward && (s_.groups != 1 || is_depthwise(s_)))
+    value_error("PreparedConv2d: forward weights need one group and more than one channel, got ",
+                s_.groups, " group(s) of ", s_.C_in, " channel(s)");
   winograd_ = use_winograd(s_);
   row_tiles_ = !winograd_ && use_row_tiles(s_, conv_tile_kernel().nr);
   wide_ = !winograd_ && !row_tiles_ && use_wide(s_, conv_tile_kernel().mr, conv_tile_kernel().nr);
@@ -311,6 +347,12 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
   tap_offset_ = tap_offsets(s_, l);
   bias_.assign(static_cast<size_t>(s_.C_out), 0.0f);
   if (b) std::copy(b, b + s_.C_out, bias_.begin());
+  const int64_t taps = s_.KH * s_.KW;
+  // Forward weights read as they lie: tap (c, t) of this convolution multiplies w_fwd[c, o, t], and
+  // the input it reads is the one of tap (c, taps - 1 - t), the turn.
+  if (from_forward && !winograd_)
+    for (int64_t c = 0; c < s_.C_in; ++c)
+      std::reverse(tap_offset_.begin() + c * taps, tap_offset_.begin() + (c + 1) * taps);
   if (channel_vectors_) {  // blocks of vw channels: [block][tap][vw], zero past C_out
     const int64_t vw = conv_tile_kernel().vw, blocks = (s_.C_out + vw - 1) / vw;
     packed_.resize(static_cast<size_t>(blocks * K * vw));  // pack_panel writes every float
@@ -338,7 +380,7 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
     transformed.resize(static_cast<size_t>(16 * s_.C_out * s_.C_in));
 #pragma omp parallel for schedule(static) if (s_.C_out * s_.C_in >= (1 << 14))
     for (int64_t co = 0; co < s_.C_out; ++co)
-      winograd_filters(transformed.data(), w, co, s_.C_in, s_.C_out);
+      winograd_filters(transformed.data(), w, co, s_.C_in, s_.C_out, from_forward);
     a = transformed.data();
     matrices = 16;
     depth_k = s_.C_in;
@@ -362,8 +404,11 @@ PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape
         const int64_t k0 = q * depth, kc = std::min(depth, depth_k - k0);
         float* dst = packed + (g * panels * depth_k + k0 * panels + p * kc) * mr;
         const int rows = static_cast<int>(std::min(mr, cout_g - p * mr));
-        kern.pack_panel(dst, a + (g * cout_g + p * mr) * depth_k + k0, depth_k, rows, kc,
-                        static_cast<int>(mr));
+        if (from_forward && !winograd_)
+          pack_forward_panel(dst, w, s_.C_out, taps, p * mr, rows, k0, kc, mr);
+        else
+          kern.pack_panel(dst, a + (g * cout_g + p * mr) * depth_k + k0, depth_k, rows, kc,
+                          static_cast<int>(mr));
       }
 }
 

@@ -39,6 +39,14 @@ class PreparedConv2d {
   // them). s is the full shape including N, H, W (a plan is built per input shape); validates s
   // (ValueError).
   PreparedConv2d(const float* w, const float* b, const Conv2dShape& s);
+  // Weights given as the forward convolution's whose input gradient this one computes (conv2d's
+  // backward): w_fwd [C_in, C_out, KH, KW] of this shape's channels (one group), this convolution's
+  // weight (o, c, kh, kw) being w_fwd[c, o, KH - 1 - kh, KW - 1 - kw]. Packed from w_fwd in one pass:
+  // the turn is folded into the taps' input offsets (or the Winograd filters), where a transposed
+  // copy first cost a 512 -> 512 3x3 layer's input gradient two more passes over its 9.4 MB of
+  // weights (and zeroing it) on every training call.
+  struct FromForwardWeights {};
+  PreparedConv2d(const float* w_fwd, const Conv2dShape& s, FromForwardWeights);
   // y [N, C_out, OH, OW] from x [N, C_in, H, W], NCHW float32 both; y overlaps neither x nor the
   // residual. const and thread-safe: two threads may call forward on one object at once (scratch is
   // per call or thread_local).
@@ -52,6 +60,7 @@ class PreparedConv2d {
                     const Conv2dEpilogue& e) const;
   void forward_depthwise_vectors(float* y, const float* x, const float* residual, int64_t N,
                                  const Conv2dEpilogue& e) const;
+  void prepare(const float* w, const float* b, bool from_forward);
   Conv2dShape s_;
   UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
   std::vector<float> bias_;            // [C_out]; zeros when there is no bias
