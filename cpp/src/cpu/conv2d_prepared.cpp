@@ -304,10 +304,6 @@ InputLayout layout_of(const Conv2dShape& s, bool winograd, bool row_tiles, bool 
   return input_layout(s, !row_tiles);
 }
 
-}  // namespace
-
-namespace {
-
 // A panel of forward weights (PreparedConv2d::FromForwardWeights) for K slice [k0, k0 + kc):
 // dst[(k - k0) * width + i] = w_fwd[c, o0 + i, t] for k = c * taps + t, rows <= width rows of output
 // channels (C_out of them in all), zero past them. For each tap, the panel's rows are `taps` floats
