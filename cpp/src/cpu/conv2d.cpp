@@ -265,7 +265,8 @@ PYCNN_VECTOR_CLONES void add_bias_grad(float* db, const float* dy_n, int64_t cha
 // Backward of one image into dx_n (=) and the given dw/db accumulators (+=). wtp: each group's
 // transposed weights packed by pack_transposed_weights (read only for dx).
 void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const float* x_n,
-                    const float* wtp, const Conv2dShape& s, bool parallel_gemm) {
+                    const float* wtp, const int64_t* phase_koff, const Conv2dShape& s,
+                    bool parallel_gemm) {
   const int64_t P = s.out_h() * s.out_w(), K = s.col_rows(), G = s.groups;
   const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
   const bool pointwise = is_pointwise(s);
@@ -277,11 +278,10 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
   if (dx_n && !pointwise) std::memset(dx_n, 0, s.C_in * s.H * s.W * sizeof(float));
   // At a stride > 1, dw's col comes from the stride-phase copy of the image, built once for all its
   // chunks (AlexNet's 11x11 stride-4 layer at batch 16, one thread: im2col's gathers were 23% of
-  // its 43 ms dw).
-  const bool phased = dw && !pointwise && (s.stride_h > 1 || s.stride_w > 1);
+  // its 43 ms dw); phase_koff: its taps' offsets, computed once by conv2d_backward for every image.
+  const bool phased = dw && phase_koff;
   static thread_local Scratch phase_scratch;
   const InputLayout layout = phased ? input_layout(s) : InputLayout{};
-  const std::vector<int64_t> koff = phased ? tap_offsets(s, layout) : std::vector<int64_t>{};
   float* xq = phased ? phase_scratch.get(static_cast<size_t>(cin_g * layout.channel)) : nullptr;
   for (int64_t g = 0; g < G; ++g) {
     const float* x_g = x_n + g * cin_g * s.H * s.W;
@@ -301,7 +301,7 @@ void backward_image(float* dx_n, float* dw, float* db, const float* dy_n, const 
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
       const int64_t p1 = std::min(P, p0 + chunk), width = p1 - p0;
       if (dw) {
-        if (phased) im2col_phased(col, width, xq, koff.data(), K, layout.Wq, s.out_w(), p0, p1);
+        if (phased) im2col_phased(col, width, xq, phase_koff, K, layout.Wq, s.out_w(), p0, p1);
         else im2col(col, width, x_g, s, p0, p1);
         gemm(dw + g * cout_g * K, K, dy_g + p0, P, col, width, cout_g, K, width, false, true, true,
              parallel_gemm);
@@ -565,23 +565,18 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
     // order as one thread added them before (bit for bit the same dw); one thread adding them took
     // 1.4% of a ResNet-18 training step at 2 threads, the other waiting.
     const int64_t blocks = std::min<int64_t>(cout_g, 4 * threads);
-#pragma omp parallel num_threads(threads) if (threads > 1 && count > 1)
-    {
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < count; ++p)
-        errors.run([&] {
+    sum_parts(
+        errors, threads, threads > 1 && count > 1, count, blocks,
+        [&](int64_t p) {
           const int64_t n0 = s.N * p / count, n1 = s.N * (p + 1) / count;
           parts[p].resize(static_cast<size_t>(wt_size));
           weight_grad_sums(parts[p].data(), dy, x, s, g, k, n0, n1, 0, cout_g);
-        });
-      if (!errors.failed()) {
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < blocks; ++b)
+        },
+        [&](int64_t b) {
           for (int64_t p = 0; p < count; ++p)
             add_weight_grad(dw, parts[p].data(), s, g, k, cout_g * b / blocks,
                             cout_g * (b + 1) / blocks);
-      }
-    }
+        });
     errors.rethrow();
     return;
   }
@@ -672,6 +667,12 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (!db) return;
   }
   const float* wtp = dx ? pack_transposed_weights(w, s) : nullptr;
+  // backward_image's weight gradient at a stride > 1 reads the stride-phase copy at these offsets.
+  const std::vector<int64_t> phase_koff =
+      dw && per_gemm == 1 && !is_pointwise(s) && (s.stride_h > 1 || s.stride_w > 1)
+          ? tap_offsets(s, input_layout(s))
+          : std::vector<int64_t>{};
+  const int64_t* koff = phase_koff.empty() ? nullptr : phase_koff.data();
   // One batch: per_gemm images through one gemm, or one image.
   auto backward_batch = [&](int64_t t, float* part_dw, float* part_db) {
     if (per_gemm > 1)
@@ -679,7 +680,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                       std::min(per_gemm, s.N - t * per_gemm), false);
     else
       backward_image(dx ? dx + t * in_size : nullptr, part_dw, part_db, dy + t * out_size,
-                     x + t * in_size, wtp, s, false);
+                     x + t * in_size, wtp, koff, s, false);
   };
   const bool fixed = deterministic() && (dw || db);
   if (fixed || (batches >= threads && threads > 1)) {
@@ -694,25 +695,20 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     // The parts are added by all the threads, a block of dw each, every float in part order (as
     // one thread added them before).
     const int64_t blocks = std::min<int64_t>(std::max<int64_t>(w_size / 4096, 1), 4 * threads);
-#pragma omp parallel num_threads(threads) if (threads > 1 && parts > 1)
-    {
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < parts; ++p)
-        errors.run([&] {
+    sum_parts(
+        errors, threads, threads > 1 && parts > 1, parts, dw ? blocks : 0,
+        [&](int64_t p) {
           if (dw) dw_part[p].assign(w_size, 0.0f);
           if (db) db_part[p].assign(s.C_out, 0.0f);
           const int64_t first = p * share + std::min(p, extra), count = share + (p < extra ? 1 : 0);
           for (int64_t t = first; t < first + count; ++t)
             backward_batch(t, dw ? dw_part[p].data() : nullptr, db ? db_part[p].data() : nullptr);
-        });
-      if (dw && !errors.failed()) {
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < blocks; ++b)
+        },
+        [&](int64_t b) {
           for (int64_t p = 0; p < parts; ++p)
             for (int64_t i = w_size * b / blocks; i < w_size * (b + 1) / blocks; ++i)
               dw[i] += dw_part[p][i];
-      }
-    }
+        });
     errors.rethrow();
     if (db)
       for (int64_t p = 0; p < parts; ++p)
@@ -724,7 +720,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   } else {
     for (int64_t n = 0; n < s.N; ++n)
       backward_image(dx ? dx + n * in_size : nullptr, dw, db, dy + n * out_size, x + n * in_size,
-                     wtp, s, true);
+                     wtp, koff, s, true);
   }
 }
 

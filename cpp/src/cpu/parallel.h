@@ -86,4 +86,22 @@ class ParallelErrors {
   std::exception_ptr first_;
 };
 
+// Partial results summed privately, then added together, in one parallel region: part(p) for
+// p < parts on the threads (each through errors.run), and once every part is done (and none threw),
+// add(b) for b < blocks, each block of the result summed from the parts by one thread. The adds
+// need not wait for one thread to sum every part while the others wait.
+template <typename Part, typename Add>
+void sum_parts(ParallelErrors& errors, int threads, bool parallel, int64_t parts, int64_t blocks,
+               Part part, Add add) {
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < parts; ++p) errors.run([&] { part(p); });
+    if (!errors.failed()) {
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < blocks; ++b) add(b);
+    }
+  }
+}
+
 }  // namespace pycnn::cpu
