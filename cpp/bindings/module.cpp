@@ -28,12 +28,15 @@ NB_MODULE(_C, m) {
     nb::dict d;
     d["enabled"] = g.enabled;
     d["contended"] = g.contended;
-    d["probes"] = g.probes;
-    d["late_probes"] = g.late_probes;
+    d["cap"] = g.cap;
+    d["signal"] = g.signal;
+    d["samples"] = g.samples;
+    d["other_cpus"] = g.other_cpus;
     d["last_late_us"] = g.last_late_us;
     return d;
   });
   m.def("set_thread_governor", [](bool on) { cpu::set_governor_enabled(on); });
+  m.def("set_thread_governor_probe_only", [](bool on) { cpu::set_governor_probe_only(on); });
   m.def("govern_threads", [] { cpu::govern_threads(); });
   m.def("set_deterministic", [](bool on) { deterministic_flag().store(on); });
   m.def("get_deterministic", [] { return deterministic(); });
