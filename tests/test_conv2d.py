@@ -278,6 +278,27 @@ def test_conv2d_row_wider_than_a_chunk_under_wide_padding(device):
              device=device)
 
 
+@pytest.mark.parametrize("shape,wshape,stride,padding,dilation", [
+    ((8, 8, 3, 2), (8, 8, 1, 1), (2**31 - 1, 2**31 - 1), (1, 2), (1, 3)),  # found by fuzz_bindings
+    ((2, 3, 5, 6), (4, 3, 3, 2), (2**31 - 1, 7), (1, 0), (2, 1)),
+    ((1, 16, 4, 4), (16, 16, 3, 3), (1000, 1000), (1, 1), (1, 1)),
+])
+def test_conv2d_stride_past_the_image(shape, wshape, stride, padding, dilation, device):
+    # One output pixel per row and column: the stride-phase copy of the input once had one phase per
+    # stride, and SH * SW * planes overflowed int64 (UBSan, tools/fuzz_bindings.py, 2026-12-06).
+    rng = np.random.default_rng(13)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    check_op(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: torch.nn.functional.conv2d(x, w, **kw),
+             [rng.standard_normal(shape), rng.standard_normal(wshape)], device=device)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer = torch.nn.Conv2d(wshape[1], wshape[0], wshape[2:], **kw).eval()
+    ours = pycnn.nn.Conv2d(wshape[1], wshape[0], wshape[2:], **kw).eval()
+    ours.load_state_dict({k: pycnn.tensor(v.detach().numpy()) for k, v in layer.state_dict().items()})
+    plan = pycnn.optimize_for_inference(ours, pycnn.tensor(x))
+    np.testing.assert_allclose(plan(pycnn.tensor(x)).numpy(), layer(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_conv2d_geometry_beyond_int32_is_refused():
     x, w = pycnn.zeros(1, 1, 4, 4), pycnn.zeros(1, 1, 2, 2)
     for kw, message in ((dict(padding=(0, 2**63 - 1)), f"padding must be below 2\\^31, got {2**63 - 1}"),

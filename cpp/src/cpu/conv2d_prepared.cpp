@@ -67,8 +67,11 @@ const ConvTileKernel& conv_tile_kernel() {
 InputLayout input_layout(const Conv2dShape& s, bool phases) {
   InputLayout l;
   l.in_place = s.pad_h == 0 && s.pad_w == 0 && (!phases || (s.stride_h == 1 && s.stride_w == 1));
-  l.SH = l.in_place || !phases ? 1 : s.stride_h;
-  l.SW = l.in_place || !phases ? 1 : s.stride_w;
+  // A stride past the padded extent leaves one output row (column), whose tap at padded pixel r
+  // reads row 0 of phase r: as many phases as padded pixels serve it as one per stride would,
+  // where SH * SW * Hq * Wq overflowed (a fuzzed stride of 2^31 - 1).
+  l.SH = l.in_place || !phases ? 1 : std::min(s.stride_h, s.H + 2 * s.pad_h);
+  l.SW = l.in_place || !phases ? 1 : std::min(s.stride_w, s.W + 2 * s.pad_w);
   l.Hq = (s.H + 2 * s.pad_h + l.SH - 1) / l.SH;
   l.Wq = (s.W + 2 * s.pad_w + l.SW - 1) / l.SW;
   l.channel = l.SH * l.SW * l.Hq * l.Wq;
