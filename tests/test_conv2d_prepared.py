@@ -113,6 +113,13 @@ LAYERS = [
     dict(n=2, cin=16, cout=32, h=9, w=9, k=3, stride=(2, 2)),
     dict(n=1, cin=24, cout=32, h=17, w=13, k=3, stride=(3, 2), padding=(1, 1), dilation=(2, 1)),
     dict(n=9, cin=64, cout=64, h=30, w=30, k=3, stride=(2, 2), padding=(1, 1)),
+    # panels of one vector of channels (13 to 16 output channels on AVX-512): a row of 32 in two
+    # tiles, short rows in pairs, stride 2
+    dict(n=1, cin=16, cout=16, h=32, w=32, k=3, padding=(1, 1)),
+    dict(n=2, cin=20, cout=13, h=6, w=6, k=3, padding=(1, 1)),
+    dict(n=1, cin=16, cout=15, h=33, w=31, k=3, stride=(2, 2), padding=(1, 1)),
+    dict(n=2, cin=16, cout=8, h=10, w=19, k=3, padding=(1, 1)),  # one vector on avx2 (8 floats)
+    dict(n=2, cin=17, cout=4, h=9, w=14, k=3, padding=(1, 1)),   # and on the portable kernel (4)
     # weights that outweigh a batch's input (the threads split channels and rows): 3 panels of
     # channels, 5x5 images in runs of rows that span images
     dict(n=6, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1)),
@@ -148,7 +155,12 @@ def test_batch_in_chunks(layer):
     dict(n=1, cin=64, cout=64, h=50, w=50, k=3, padding=(1, 1)),   # Winograd: 20 panels of 25 x 25 tiles
     dict(n=1, cin=8, cout=40, h=33, w=33, k=3, padding=(1, 1)),    # direct path: 35 pixel panels
     dict(n=2, cin=8, cout=20, h=29, w=31, k=3, stride=(2, 1)),     # two images, ragged last panel
-], ids=["winograd", "direct", "two-images"])
+    # Row tiles: each thread pads the input rows its own tasks read (window rows shared by two
+    # tasks, stride 2, dilation, runs of rows that span images); 16 channels take panels of one vector.
+    dict(n=1, cin=16, cout=16, h=32, w=32, k=3, padding=(1, 1)),
+    dict(n=3, cin=24, cout=14, h=13, w=9, k=(5, 3), stride=(2, 1), padding=(2, 1), dilation=(2, 1)),
+    dict(n=5, cin=32, cout=64, h=7, w=7, k=3, padding=(1, 1)),
+], ids=["winograd", "direct", "two-images", "row-tiles-16", "row-tiles-dilated", "row-tiles-7x7"])
 @pytest.mark.parametrize("threads", [1, 2, 3, 4])
 def test_panels_split_among_threads(layer, threads):
     # The tasks' runs of pixel panels are sized so that each thread gets as many (counts that are a

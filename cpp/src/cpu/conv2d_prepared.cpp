@@ -19,7 +19,7 @@
 // kernel (see use_winograd). Depthwise convolutions (groups == C_in == C_out) skip the GEMM: each
 // channel's output is a sum of KH*KW shifted runs of xq, vectorised along the (wide) rows.
 // Smaller images (3x3 layers down to 28x28 and 7x7 outputs, stride 1 or 2, and 1x1 stride-2
-// downsamples) take the channel-vector path instead (use_row_tiles): the same product the other
+// downsamples) take the channel-vector path instead (row_tile_channels): the same product the other
 // way round, output channels along the vectors and output pixels broadcast straight from xq (no
 // packing, no phases: a row tile reads every stride-th float), so a 7x7 image wastes no columns;
 // its tiles accumulate in a per-task buffer [pixel][channel] that the epilogue transposes back
@@ -262,11 +262,17 @@ PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, const float* __re
 // place, every other pixel); slower where the channels fill few vectors (16 channels: half of each
 // is padding) and on 1x1 stride-1 layers of large images (the tile kernel reads those in place, and
 // its panels are full). The 3-channel stems (147 and 27 taps) are even, and stay where they were.
-bool use_row_tiles(const Conv2dShape& s, int64_t nr) {
-  const int64_t padded = (s.C_out + nr - 1) / nr * nr;
+// Layers of at most one vector of channels (ResNet-20's 16) take panels of one vector, whose tiles
+// hold twice the pixels, where they took the tile kernel's 12 + 4-row panels: 16 -> 16 3x3 at 32x32,
+// batch 1, 2 threads (AMD EPYC VM, 2026-12-06), 36-37 -> 31-33 us; ResNet-20 at batch 1, two plans
+// alternating in one process, 4% less time.
+// Returns the channels of a panel (nr, or vw for the narrow panels), 0 where the path does not fit.
+int64_t row_tile_channels(const Conv2dShape& s, int64_t nr, int64_t vw) {
+  const int64_t c = s.C_out <= vw ? vw : nr, padded = (s.C_out + c - 1) / c * c;
   const bool pointwise = s.KH * s.KW == 1 && s.stride_h == 1 && s.stride_w == 1;
-  return s.groups == 1 && s.stride_w <= 2 && s.C_in >= 16 && 4 * padded <= 5 * s.C_out &&
-         (!pointwise || s.out_h() * s.out_w() <= 256);
+  const bool fits = s.groups == 1 && s.stride_w <= 2 && s.C_in >= 16 && 4 * padded <= 5 * s.C_out &&
+                    (!pointwise || s.out_h() * s.out_w() <= 256);
+  return fits ? c : 0;
 }
 
 // The wide path (see the file comment): stride 1, one group, one or two weight panels (so a packed
@@ -338,7 +344,8 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
     value_error("PreparedConv2d: forward weights need one group and more than one channel, got ",
                 s_.groups, " group(s) of ", s_.C_in, " channel(s)");
   winograd_ = use_winograd(s_);
-  row_tiles_ = !winograd_ && use_row_tiles(s_, conv_tile_kernel().nr);
+  row_nr_ = winograd_ ? 0 : row_tile_channels(s_, conv_tile_kernel().nr, conv_tile_kernel().vw);
+  row_tiles_ = row_nr_ > 0;
   wide_ = !winograd_ && !row_tiles_ && use_wide(s_, conv_tile_kernel().mr, conv_tile_kernel().nr);
   channel_vectors_ = use_depthwise_vectors(s_, conv_tile_kernel().vw);
   const InputLayout l = layout_of(s_, winograd_, row_tiles_, wide_);
@@ -385,8 +392,8 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
     depth_k = s_.C_in;
   }
   const ConvTileKernel& kern = conv_tile_kernel();
-  // Row tiles read panels of nr channels (element (k, j) at k * nr + j), the same layout.
-  const int64_t mr = row_tiles_ ? kern.nr : kern.mr;
+  // Row tiles read panels of row_nr_ channels (element (k, j) at k * row_nr_ + j), the same layout.
+  const int64_t mr = row_tiles_ ? row_nr_ : kern.mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
   const int64_t depth = slice_depth(depth_k);
   packed_.resize(
@@ -601,7 +608,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   }
 }
 
-// The channel-vector path (use_row_tiles) for N images of the batch, x, y and residual pointing at
+// The channel-vector path (row_tile_channels) for N images of the batch, x, y and residual pointing at
 // the first: each image's y[C_out, OH, OW] by row tiles of pixels x nr channels, accumulated over
 // the K slices in a per-task buffer t[pixel][channel] that the epilogue turns back into NCHW. Tasks
 // (image, run of channel panels, run of output rows): the threads split the channels first where
@@ -613,7 +620,9 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   const ConvTileKernel& kern = conv_tile_kernel();
   const InputLayout l = input_layout(s, false);
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows();
-  const int64_t nr = kern.nr, panels = (s.C_out + nr - 1) / nr, depth = slice_depth(K);
+  const int64_t nr = row_nr_, panels = (s.C_out + nr - 1) / nr, depth = slice_depth(K);
+  const int vectors = static_cast<int>(nr / kern.vw);
+  const int64_t row_pixels = kern.row_pixels * kern.nr / nr;  // one vector: twice the pixels
   const int threads = omp_get_max_threads();
   const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 18);
   const int64_t want = parallel ? 4 * threads : 1;
@@ -642,7 +651,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   // each other in the buffer, as their pixels do in y. A pair may span two images (the last row of
   // one, the first of the next): 7x7 images would otherwise end every image with a lone row, a
   // quarter of the calls at half the tile.
-  const bool pair_rows = 2 * OW <= kern.row_pixels;
+  const bool pair_rows = 2 * OW <= row_pixels;
   // Rows per task: enough tasks, and a buffer of at most 256 K floats (1 MB: on one thread, 512 ->
   // 512 at 7x7 batch 16 then streams its weights twice instead of 7 times, 56-61 -> 49 ms).
   int64_t row_run = std::max<int64_t>(1, std::min(R, (int64_t(1) << 18) / (OW * channel_run * nr)));
@@ -651,13 +660,27 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   if (pair_rows && row_run % 2 == 1 && row_run < R) ++row_run;  // runs of whole pairs
   const int64_t row_runs = (R + row_run - 1) / row_run, tasks = channel_runs * row_runs;
   // Each output row in near-equal tiles of at most row_pixels: 28 as 14 + 14, 32 as 11 + 11 + 10.
-  const int64_t row_tiles = (OW + kern.row_pixels - 1) / kern.row_pixels;
+  const int64_t row_tiles = (OW + row_pixels - 1) / row_pixels;
 
+  // The padded copy of the input. Where the tasks split the rows only, each thread pads the input
+  // rows its own tasks read, into a copy of its own, just before it reads them: copied by channel
+  // beforehand, each thread read the rows the other had written, and wrote, on the next call, rows
+  // the other had read: 16 -> 16 3x3 at 32x32, batch 1, 2 threads, the copy took half as long as
+  // the row tiles themselves in a profile; now 59 -> 42 us a call (in a slow minute), and ResNet-20
+  // at batch 1 5% less time. Where tasks split the channels too, every task reads every row, and
+  // the threads build one copy together first.
+  const bool own_rows = channel_runs == 1 && !l.in_place;
   static thread_local Scratch input_scratch;
-  const float* xq = x;
   float* xq_built = nullptr;
-  if (!l.in_place) xq = xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
-  ParallelErrors errors;  // see forward_images
+  if (!l.in_place && !own_rows) xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
+  // Padded rows [i0, i1) of every channel of image n, in `copy`.
+  auto pad_image_rows = [&](float* copy, int64_t n, int64_t i0, int64_t i1) {
+    for (int64_t c = 0; c < s.C_in; ++c)
+      kern.pad_rows(copy + n * l.image + c * l.channel, x + (n * s.C_in + c) * s.H * s.W, s.H, s.W,
+                    s.pad_h, s.pad_w, l.Wq, i0, i1);
+  };
+  const int64_t window_h = (s.KH - 1) * s.dil_h + 1;  // padded rows one output row reads
+  ParallelErrors errors;                              // see forward_images
 #pragma omp parallel if (parallel)
   {
     if (xq_built) {
@@ -665,15 +688,37 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
       for (int64_t nc = 0; nc < N * s.C_in; ++nc)
         build_channel(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l, kern);
     }
-    static thread_local Scratch buffer_scratch;
+    static thread_local Scratch buffer_scratch, own_scratch;
     const int64_t ldt = channel_run * nr;
     float* t = nullptr;
-    errors.run([&] { t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt)); });
+    float* own = nullptr;
+    errors.run([&] {
+      t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt));
+      if (own_rows) own = own_scratch.get(static_cast<size_t>(N * l.image));
+    });
+    const float* xq = own_rows ? own : xq_built ? xq_built : x;
+    // The padded rows this thread has built in this call: [built_lo, built_hi) of image built_n
+    // (its tasks come in increasing order, so the next one usually needs the rows after these).
+    int64_t built_n = -1, built_lo = 0, built_hi = 0;
     for_tasks(tasks, tasks <= kInOrderTasks * threads, [&](int64_t task) {  // see kInOrderTasks
-      if (!t) return;  // no scratch: the error is raised after the region
+      if (!t || (own_rows && !own)) return;  // no scratch: the error is raised after the region
       const int64_t rr = task % row_runs, cr = task / row_runs;
       const int64_t r0 = rr * row_run, r1 = std::min(R, r0 + row_run);
       const int64_t cp0 = cr * channel_run, cp1 = std::min(panels, cp0 + channel_run);
+      if (own_rows)
+        for (int64_t n = r0 / OH; n * OH < r1; ++n) {  // the padded rows the task reads of image n
+          const int64_t oh0 = std::max(r0, n * OH) - n * OH;
+          const int64_t oh1 = std::min(r1, (n + 1) * OH) - n * OH;
+          const int64_t lo = oh0 * s.stride_h;
+          const int64_t hi = std::min(l.Hq, (oh1 - 1) * s.stride_h + window_h);
+          if (n == built_n && built_lo <= lo && lo <= built_hi) {
+            if (hi > built_hi) pad_image_rows(own, n, built_hi, hi);
+            built_hi = std::max(built_hi, hi);
+          } else {
+            pad_image_rows(own, n, lo, hi);
+            built_n = n, built_lo = lo, built_hi = hi;
+          }
+        }
       for (int64_t k0 = 0; k0 < K; k0 += depth) {
         const int64_t kc = std::min(depth, K - k0);
         const float* slice = packed_.data() + k0 * panels * nr;
@@ -686,7 +731,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
             const int64_t ldx = oh + 1 < OH ? s.stride_h * l.Wq : (n + 1) * l.image - row_at;
             for (int64_t tile = 0; tile < row_tiles; ++tile) {
               const int64_t ow0 = OW * tile / row_tiles, ow1 = OW * (tile + 1) / row_tiles;
-              kern.row_tile(static_cast<int>(s.stride_w), static_cast<int>(rows),
+              kern.row_tile(vectors, static_cast<int>(s.stride_w), static_cast<int>(rows),
                             static_cast<int>(ow1 - ow0), kc, xq + row_at + ow0 * s.stride_w, ldx,
                             tap_offset_.data() + k0, slice + cp * kc * nr,
                             t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldt, k0 == 0);

@@ -54,11 +54,13 @@ struct ConvTileKernel {
                           int64_t rows, const int64_t* seg, int nseg, const float* bias,
                           const float* residual, float lo, float hi);
   // The channel-vector path (conv2d_prepared.cpp): out[(r * pixels + i) * ldo + j] (+)= sum_k
-  // x[koff[k] + r * ldx + i * stride] * W[k * nr + j] for `rows` (1 or 2) runs of `pixels` pixels i
-  // (rows * pixels <= row_pixels; stride 1 or 2) and nr channels j, W a packed panel of nr output
-  // channels (element (k, j) at W[k * nr + j]); `first` overwrites out.
-  void (*row_tile)(int stride, int rows, int pixels, int64_t kc, const float* x, int64_t ldx,
-                   const int64_t* koff, const float* W, float* out, int64_t ldo, bool first);
+  // x[koff[k] + r * ldx + i * stride] * W[k * c + j] for `rows` (1 or 2) runs of `pixels` pixels i
+  // (stride 1 or 2) and c = vectors * vw channels j (vectors: nr / vw, or 1), W a packed panel of c
+  // output channels (element (k, j) at W[k * c + j]); `first` overwrites out. rows * pixels is at
+  // most row_pixels * nr / c.
+  void (*row_tile)(int vectors, int stride, int rows, int pixels, int64_t kc, const float* x,
+                   int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldo,
+                   bool first);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
   // + p], lo, hi) for p < pixels, c < channels (residual may be null; t's rows are whole vectors).
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,
@@ -103,7 +105,7 @@ struct ConvTileKernel {
   void (*col2im_short_rows)(float* dx, const float* dcol, int64_t ld, int64_t C, int64_t H,
                             int64_t W, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t ph,
                             int64_t pw);
-  int row_pixels;  // the most pixels one row tile holds in registers
+  int row_pixels;  // the most pixels one row tile of nr channels holds in registers
   int wg_rows;     // weight_grad_tile's most output channels
   int wg_cols;     // and columns
   int vw;          // floats per vector

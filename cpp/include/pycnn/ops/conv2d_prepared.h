@@ -66,6 +66,7 @@ class PreparedConv2d {
   std::vector<float> bias_;            // [C_out]; zeros when there is no bias
   bool winograd_ = false;              // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
   bool row_tiles_ = false;             // output channels in vectors (conv2d_prepared.cpp)
+  int64_t row_nr_ = 0;                 // and a panel's channels there: nr, or one vector
   bool wide_ = false;                  // panels read straight from the padded input (ditto)
   bool channel_vectors_ = false;       // depthwise with channels along the vectors (ditto)
   std::vector<int64_t> tap_offset_;    // per (c, kh, kw) of a group: where its tap reads the input
