@@ -115,7 +115,11 @@ def test_the_governor_yields_the_cores_to_busy_processes_and_takes_them_back(gov
             pytest.skip("other processes kept the cores busy before the test: the release cannot be seen")
         # Released inside a compiled plan's run (which governs too): the count asked for stays.
         plan = pycnn.optimize_for_inference(pycnn.nn.Conv2d(16, 16, 3, padding=1).eval(), x)
-        assert _wait_for_verdict(x, w, contended=False, seconds=20, run=lambda: plan(x)), _C.thread_governor()
+        released = _wait_for_verdict(x, w, contended=False, seconds=20, run=lambda: plan(x))
+        if not released and _C.thread_governor()["other_cpus"] > 0.5:
+            pytest.skip("other processes took the cores after the test's own had ended: the release cannot be "
+                        f"seen ({_C.thread_governor()})")
+        assert released, _C.thread_governor()
         assert pycnn.get_num_threads() == 2
     finally:
         pycnn.set_num_threads(before)
