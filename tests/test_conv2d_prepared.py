@@ -145,7 +145,8 @@ def test_layers(layer, epilogue):
     dict(n=3, cin=32, cout=8, h=150, w=150, k=3, padding=(1, 1)),    # wide path
     dict(n=3, cin=32, cout=40, h=150, w=150, k=3, padding=(1, 1)),   # direct path
     dict(n=3, cin=64, cout=64, h=130, w=130, k=3, padding=(1, 1)),   # Winograd
-], ids=["wide", "direct", "winograd"])
+    dict(n=2, cin=32, cout=32, h=100, w=100, k=3, stride=(2, 2), padding=(1, 1)),  # row tiles, shared copy
+], ids=["wide", "direct", "winograd", "row-tiles"])
 def test_batch_in_chunks(layer):
     # Input copies past ~1 MB go through in chunks of images (here 1 + 1 + 1): every chunk's pointers.
     run_case(**layer, residual=True, lo=0.0)

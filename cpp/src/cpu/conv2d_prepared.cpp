@@ -668,8 +668,9 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   // the other had read: 16 -> 16 3x3 at 32x32, batch 1, 2 threads, the copy took half as long as
   // the row tiles themselves in a profile; now 59 -> 42 us a call (in a slow minute), and ResNet-20
   // at batch 1 5% less time. Where tasks split the channels too, every task reads every row, and
-  // the threads build one copy together first.
-  const bool own_rows = channel_runs == 1 && !l.in_place;
+  // the threads build one copy together first; so they do for a copy past 1 MB (one image larger
+  // than a chunk, see forward), which a copy per thread would hold once per thread for good.
+  const bool own_rows = channel_runs == 1 && !l.in_place && N * l.image <= (int64_t(1) << 18);
   static thread_local Scratch input_scratch;
   float* xq_built = nullptr;
   if (!l.in_place && !own_rows) xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
