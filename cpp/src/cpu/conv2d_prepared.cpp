@@ -674,11 +674,11 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   static thread_local Scratch input_scratch;
   float* xq_built = nullptr;
   if (!l.in_place && !own_rows) xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
-  // Padded rows [i0, i1) of every channel of image n, in `copy`.
+  // Padded rows [i0, i1) of every channel of image n, in `copy` (the layout has no phases).
   auto pad_image_rows = [&](float* copy, int64_t n, int64_t i0, int64_t i1) {
     for (int64_t c = 0; c < s.C_in; ++c)
-      kern.pad_rows(copy + n * l.image + c * l.channel, x + (n * s.C_in + c) * s.H * s.W, s.H, s.W,
-                    s.pad_h, s.pad_w, l.Wq, i0, i1);
+      build_phase_rows(copy + n * l.image + c * l.channel, x + (n * s.C_in + c) * s.H * s.W, s, l,
+                       kern, 0, i0, i1);
   };
   const int64_t window_h = (s.KH - 1) * s.dil_h + 1;  // padded rows one output row reads
   ParallelErrors errors;                              // see forward_images
