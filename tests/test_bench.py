@@ -17,10 +17,10 @@ def _bench(tmp_path, *argv):
 
 def test_train_table_rows_parse_with_positive_times(tmp_path):
     done = _bench(tmp_path, "train", "--models", "lenet5:8,resnet20:2:infer", "--repeat", "1", "--threads", "1",
-                  "--rounds", "2")
+                  "--rounds", "2", "--turns", "2")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert "each library in its own process, 2 rounds taking turns" in lines[0]
+    assert "each library in its own process, 2 rounds taking turns, 2 turns a round" in lines[0]
     assert lines[1].split() == ["model", "batch", "input", "pass", "pycnn", "ms", "torch", "ms", "ratio", "range"]
     assert set(lines[2]) == {"-"}
     rows = [line.split() for line in lines[3:]]
@@ -29,13 +29,41 @@ def test_train_table_rows_parse_with_positive_times(tmp_path):
         ours, theirs, ratio = (float(value) for value in row[4:7])
         assert all(math.isfinite(v) and v > 0 for v in (ours, theirs, ratio)), row
         low, high = (float(value) for value in row[7].split("-"))
-        assert 0 < low <= ratio <= high, row  # the median of the rounds' ratios lies within their range
+        assert 0 < low <= ratio <= high, row  # the median of the turns' ratios lies within their range
 
 
-def test_rounds_must_be_positive(tmp_path):
+def test_rounds_and_turns_must_be_positive(tmp_path):
     done = _bench(tmp_path, "train", "--rounds", "0")
     assert done.returncode == 2
     assert "--rounds must be at least 1, got 0" in done.stderr
+    done = _bench(tmp_path, "infer", "--turns", "0")
+    assert done.returncode == 2
+    assert "--turns must be at least 1, got 0" in done.stderr
+
+
+def test_a_served_worker_answers_once_a_line_and_reports_its_failure(tmp_path, capsys):
+    """ServedWorker keeps one library's process up for several timings; a worker that dies is NaN from
+    then on, with its error's last line printed, and the others go on."""
+    sys.path.insert(0, os.path.dirname(BENCH))
+    try:
+        from bench_common import ServedWorker
+    finally:
+        sys.path.pop(0)
+    worker = ServedWorker(["train", "--repeat", "1", "--threads", "1", "--worker", "pycnn", "lenet5", "4", "train"],
+                          "pycnn")
+    try:
+        times = [worker.turn() for _ in range(3)]
+    finally:
+        worker.close()
+    assert all(math.isfinite(t) and t > 0 for t in times), times
+    missing = ServedWorker(["train", "--repeat", "1", "--worker", "pycnn", "no_such_model", "4", "train"], "missing")
+    assert math.isnan(missing.turn()) and math.isnan(missing.turn())  # no such model in pycnn's zoo: NaN, quietly
+    missing.close()
+    assert capsys.readouterr().out == ""
+    broken = ServedWorker(["train", "--repeat", "1", "--worker", "pycnn", "lenet5", "four", "train"], "broken")
+    assert math.isnan(broken.turn()) and math.isnan(broken.turn())
+    broken.close()
+    assert "broken failed: [\"ValueError: invalid literal for int() with base 10: 'four'\"]" in capsys.readouterr().out
 
 
 def test_train_rejects_an_unknown_pass(tmp_path):

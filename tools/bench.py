@@ -22,7 +22,10 @@ ships (libgomp's default spin and its thread governor), pycnn with the governor 
 off); --spincounts adds pycnn rows with GOMP_SPINCOUNT set so. The 'deterministic' row trains with
 pycnn.use_deterministic_algorithms(True).
 Times are medians over --repeat runs after a warm-up. Ratio = pycnn time / peer time (below 1 means
-pycnn is faster). Nothing here asserts: tests never time anything.
+pycnn is faster). `train` and `infer` start --rounds sets of workers, one process per library, and each
+set takes --turns timings, the libraries taking turns: the ratio is the median of the turns' ratios, so a
+VM whose speed drifts within a minute moves both sides of each ratio alike. Nothing here asserts: tests
+never time anything.
 
 pycnn and torch both link an OpenMP runtime named libgomp.so.1, which one process loads once, with
 the wait policy of the environment it finds (pycnn/_threads.py). So pycnn is imported only in
@@ -39,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _checkout import use_checkout  # noqa: E402  (tools/ is not a package)
-from bench_common import median_time, table_header, time_in_process, torch_model  # noqa: E402
+from bench_common import ServedWorker, median_time, report_times, table_header, torch_model  # noqa: E402
 from bench_contention import contention_worker, run_contention  # noqa: E402
 
 use_checkout()
@@ -63,27 +66,36 @@ def fp32_peer(torch, device):
         torch.backends.cuda.matmul.allow_tf32 = False
 
 
-def alternate(jobs, rounds):
-    """Times each job ({label: worker argv}) in ``rounds`` processes of its own, the jobs taking turns
-    (the order rotated each round), so that a machine whose speed drifts (a VM beside busy neighbours:
-    one process's median moved 30% from one run to the next here) slows every library alike within a
-    round. Returns {label: [seconds of each round]}."""
+def alternate(jobs, rounds, turns):
+    """Times each job ({label: worker argv}) in ``rounds`` processes of its own, each kept up for ``turns``
+    timings, the jobs taking turns (the order rotated each turn), so that a machine whose speed drifts (a
+    VM beside busy neighbours: one process's median moved 30% from one run to the next here, and 1.6x
+    within one minute) slows every library alike within a turn; a fresh process each round samples what
+    differs from process to process (where its memory and threads landed). Returns {label: [milliseconds of
+    each turn of each round]}, the same turn at the same index for every label."""
     labels = list(jobs)
     times = {label: [] for label in labels}
     for r in range(rounds):
-        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
-            times[label].append(time_in_process(jobs[label], label))
+        workers = {label: ServedWorker(jobs[label], label) for label in labels}
+        try:
+            for t in range(turns):
+                shift = (r * turns + t) % len(labels)
+                for label in labels[shift:] + labels[:shift]:
+                    times[label].append(workers[label].turn())
+        finally:
+            for worker in workers.values():
+                worker.close()
     return times
 
 
 def round_ratios(ours, theirs):
-    """(median, lowest, highest) of the per-round ratios ours[r] / theirs[r]."""
+    """(median, lowest, highest) of the per-turn ratios ours[i] / theirs[i]."""
     ratios = np.array(ours) / np.array(theirs)
     return float(np.median(ratios)), float(np.min(ratios)), float(np.max(ratios))
 
 
 def worker_argv(args, lib, name, batch, detail):
-    """The arguments of time_in_process for one `train` or `infer` worker: ``lib`` on model ``name``."""
+    """The arguments of a ServedWorker for one `train` or `infer` worker: ``lib`` on model ``name``."""
     return [args.what, "--threads", str(args.threads), "--repeat", str(args.repeat), "--device", args.device,
             "--worker", lib, name, str(batch), detail]
 
@@ -231,8 +243,8 @@ def run_train(args):
     print(f"training step (forward + cross-entropy + backward + SGD momentum; 'infer' rows: eval-mode "
           f"forward without a tape) on {args.device}, {args.threads} threads, median of {args.repeat}, torch "
           f"{importlib.metadata.version('torch')}{fp32_note(args.device)}; each library in its own process, "
-          f"{args.rounds} rounds taking turns (times: median over rounds; ratio: median of the rounds' ratios, "
-          "and their range)")
+          f"{args.rounds} rounds taking turns, {args.turns} turns a round (times: median over turns; ratio: median "
+          "of the turns' ratios, and their range)")
     header = (f"{'model':<12}{'batch':>6}{'input':>8}{'pass':>7}{'pycnn ms':>11}{'torch ms':>11}{'ratio':>7}"
               f"{'range':>12}")
     table_header(header)
@@ -245,7 +257,7 @@ def run_train(args):
         batch = int(batch or (64 if name in ("lenet5", "resnet20") else 16))
         size = MODEL_SIZES.get(name, (3, 224, 1000))[1]
         times = alternate({lib: worker_argv(args, lib, name, batch, mode) for lib in ("pycnn", "torch")},
-                          args.rounds)
+                          args.rounds, args.turns)
         t_ours, t_theirs = (float(np.median(times[lib])) for lib in ("pycnn", "torch"))
         ratio, low, high = round_ratios(times["pycnn"], times["torch"])
         print(f"{name:<12}{batch:>6}{size:>8}{mode:>7}{t_ours:11.1f}{t_theirs:11.1f}{ratio:7.2f}"
@@ -272,9 +284,8 @@ def train_worker(args):
         import pycnn.models as zoo
 
         library.set_num_threads(args.threads)
-        if not hasattr(zoo, name):
-            print("nan")
-            return
+        if not hasattr(zoo, name):  # no such model in pycnn's zoo: NaN, quietly
+            return report_times(None, args.repeat, args.serve)
         model = getattr(zoo, name)(num_classes=classes)
     model = model.to(args.device)
     opt = library.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -291,7 +302,7 @@ def train_worker(args):
     if mode == "infer":
         model.eval()
     sync = library.cuda.synchronize if args.device == "cuda" else None
-    print(median_time(step, args.repeat, sync) * 1e3)
+    report_times(step, args.repeat, args.serve, sync)
 
 
 INFER_MODELS = "lenet5:1,lenet5:256,resnet20:1,resnet18:1,resnet18:16,vgg16:1,mobilenet_v2:1"
@@ -340,14 +351,13 @@ def infer_worker(args):
         import pycnn.models as zoo
 
         pycnn.set_num_threads(args.threads)
-        if not hasattr(zoo, name):
-            print("nan")
-            return
+        if not hasattr(zoo, name):  # no such model in pycnn's zoo: NaN, quietly
+            return report_times(None, args.repeat, args.serve)
         plan = pycnn.optimize_for_inference(getattr(zoo, name)(num_classes=classes).eval(), x)
 
         def run():
             plan(x)
-    print(median_time(run, args.repeat) * 1e3)
+    report_times(run, args.repeat, args.serve)
 
 
 def run_infer(args):
@@ -357,8 +367,8 @@ def run_infer(args):
 
     libs = ["pycnn-plan", "pycnn-session", "torch", "onnxruntime"]
     print(f"inference on the CPU, {args.threads} threads, median of {args.repeat}; each library in its own process, "
-          f"{args.rounds} rounds taking turns (times: median over rounds); ratios: pycnn session / peer, median of "
-          "the rounds' ratios, and the range of those to onnxruntime")
+          f"{args.rounds} rounds taking turns, {args.turns} turns a round (times: median over turns); ratios: pycnn "
+          "session / peer, median of the turns' ratios, and the range of those to onnxruntime")
     header = f"{'model':<14}{'batch':>6}" + "".join(f"{lib + ' ms':>19}" for lib in libs)
     header += f"{'/ torch':>9}{'/ ORT':>8}{'ORT range':>12}"
     table_header(header)
@@ -373,7 +383,8 @@ def run_infer(args):
                 torch.onnx.export(torch_model(name, classes).eval(), (torch.randn(1, channels, size, size),), path,
                                   dynamo=False, opset_version=17, input_names=["input"],
                                   dynamic_axes={"input": {0: "batch"}})
-            times = alternate({lib: worker_argv(args, lib, name, batch, path) for lib in libs}, args.rounds)
+            times = alternate({lib: worker_argv(args, lib, name, batch, path) for lib in libs}, args.rounds,
+                              args.turns)
             ours = times["pycnn-session"]
             to_torch = round_ratios(ours, times["torch"])[0]
             to_ort, low, high = round_ratios(ours, times["onnxruntime"])
@@ -388,10 +399,13 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="train, infer: processes per library, taking turns")
+    parser.add_argument("--turns", type=int, default=3, help="train, infer: timings per process, the libraries "
+                        "taking turns")
     parser.add_argument("--models", default=None, help="train default: lenet5,lenet5:256,resnet20:128; "
                         f"infer default: {INFER_MODELS}")
     # train, infer: one library in this process (LIB MODEL BATCH, then train's pass or infer's ONNX file)
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # a ServedWorker's process
     parser.add_argument("--cpus", default=None, help="contention: the CPUs to run on, e.g. 0,1 (default: all "
                         "this process may use); the busy process takes the last")
     parser.add_argument("--spincounts", default="", help="contention: extra pycnn rows with GOMP_SPINCOUNT")
@@ -400,6 +414,8 @@ def main():
     args.models = args.models or (INFER_MODELS if args.what == "infer" else "lenet5,lenet5:256,resnet20:128")
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.turns < 1:
+        parser.error(f"--turns must be at least 1, got {args.turns}")
     if args.worker:
         return {"train": train_worker, "infer": infer_worker}[args.what](args)
     if args.contention_worker:

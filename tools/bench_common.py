@@ -5,10 +5,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
-BENCH = os.path.join(TOOLS, "bench.py")  # the script whose workers time_in_process runs
+BENCH = os.path.join(TOOLS, "bench.py")  # the script whose workers time_in_process and ServedWorker run
 
 
 def table_header(header):
@@ -44,6 +45,63 @@ def time_in_process(argv, label, **popen):
         print(f"  {label} failed: {done.stderr.strip().splitlines()[-1:]}")
         return float("nan")
     return float(lines[-1])
+
+
+def report_times(fn, repeat, serve, sync=None):
+    """A worker's answer (the median milliseconds of ``repeat`` runs of ``fn``, after median_time's pause
+    and warm-up) on stdout: once, or with ``serve`` (a ServedWorker's process) 'ready' once set up and
+    then one answer for each line read from stdin, until stdin closes. ``fn`` None: the answer is NaN
+    (nothing to time: the library has no such model)."""
+    def answer():
+        return float("nan") if fn is None else median_time(fn, repeat, sync) * 1e3
+
+    if not serve:
+        print(answer())
+        return
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(answer(), flush=True)
+
+
+class ServedWorker:
+    """bench.py with ``argv`` + --serve in a process of its own that stays up: turn() has it time its
+    library once more and returns the milliseconds (NaN, and the error's last line printed under ``label``,
+    once it has failed). Workers of several libraries kept up side by side can take many turns each, so
+    every library is timed in the same minutes of a machine whose speed drifts, without a process
+    start per turn."""
+
+    def __init__(self, argv, label):
+        self.label, self.failed = label, False
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen([sys.executable, BENCH, *argv, "--serve"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors, text=True)
+        if self.process.stdout.readline().strip() != "ready":
+            self._fail()
+
+    def _fail(self):
+        if not self.failed:
+            self.failed = True
+            self.process.kill()
+            self.process.wait()
+            self.errors.seek(0)
+            print(f"  {self.label} failed: {self.errors.read().strip().splitlines()[-1:]}")
+
+    def turn(self):
+        if self.failed:
+            return float("nan")
+        try:
+            self.process.stdin.write("\n")
+            self.process.stdin.flush()
+            return float(self.process.stdout.readline())
+        except (OSError, ValueError):  # the worker died: a broken pipe, or no number on its line
+            self._fail()
+            return float("nan")
+
+    def close(self):
+        if not self.failed:
+            self.process.stdin.close()
+            self.process.wait()
+        self.errors.close()
 
 
 def torch_model(name, classes):
