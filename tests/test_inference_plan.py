@@ -220,6 +220,126 @@ def test_fuse_conv_does_not_fuse_a_broadcast_add():
     assert_close(plan.run([x])[0], a + a.mean(axis=(2, 3), keepdims=True))
 
 
+def _stem(rng, c_out, kernel, stride, padding, dilation, groups, pool, activation="relu", bias=True):
+    """A network's stem as a zoo model would build it: conv (3 input channels), activation, max pool."""
+    conv = nn.Conv2d(3, c_out, kernel, stride, padding, dilation, groups=groups, bias=bias)
+    conv.weight.numpy()[...] = rng.standard_normal(conv.weight.shape).astype(np.float32) * 0.3
+    layers = [conv] + ({"relu": [nn.ReLU()], "relu6": [nn.ReLU6()], None: []}[activation]) + [pool]
+    return nn.Sequential(*layers).eval()
+
+
+def _fused_pool_steps(plan, shape):
+    compiled = plan.compiled(shape)
+    return [n for n in compiled.ir.nodes if n.op == "FusedConv" and n.attr("max_pool") is not None], compiled
+
+
+@pytest.mark.parametrize("seed", range(14))
+def test_conv_max_pool_fusion_matches_eager_on_random_stems(seed):
+    """fuse_conv_max_pool and the plan's conv + max pool step (PreparedConv2d::forward_max_pool: the
+    convolution's rows each band of pool rows reads computed into a thread's buffer, the rows shared
+    with the band before carried over) against the eager layers, on random stems: kernel, stride,
+    padding and dilation of both, ceil_mode, groups, channels that leave ragged weight panels, batches
+    of 1-3, 1-3 threads. Only packed-path convolutions fuse; the others keep a pool step."""
+    rng = np.random.default_rng(300 + seed)
+    k = [int(v) for v in rng.integers(1, 8, 2)]
+    dilation = [int(v) for v in rng.integers(1, 3, 2)]
+    stride = [int(v) for v in rng.integers(1, 5, 2)]
+    padding = [int(rng.integers(0, kk // 2 + 1)) for kk in k]
+    pk = [int(v) for v in rng.integers(1, 5, 2)]
+    pool = nn.MaxPool2d(pk, [int(v) for v in rng.integers(1, 4, 2)], [int(rng.integers(0, v // 2 + 1)) for v in pk],
+                        [int(v) for v in rng.integers(1, 3, 2)], ceil_mode=bool(seed % 2))
+    groups = 3 if seed % 5 == 4 else 1
+    c_out = int(rng.choice([5, 12, 16, 24, 64])) * groups
+    model = _stem(rng, c_out, k, stride, padding, dilation, groups, pool,
+                  activation=[None, "relu", "relu6"][seed % 3], bias=seed % 4 != 0)
+    size = [int(v) for v in rng.integers(24, 90, 2)]
+    x = rng.standard_normal((int(rng.integers(1, 4)), 3) + tuple(size)).astype(np.float32)
+    expected = eager(model, x)
+    plan = pycnn.optimize_for_inference(model, x, threads=int(rng.integers(1, 4)))
+    assert plan.python_nodes(x.shape) == []
+    assert_close(plan(x).numpy(), expected)
+    fused, compiled = _fused_pool_steps(plan, x.shape)
+    w = model[0].weight.shape
+    packs = pycnn._C.conv2d_packs_panels(list(x.shape), list(w), tuple(stride), tuple(padding), tuple(dilation),
+                                         groups)
+    assert len(fused) == int(packs), (packs, [n.op for n in compiled.ir.nodes])
+    assert len(compiled.native.step_names) == (1 if packs else 2)
+    # The fused node run by Python (FusedConv's op: conv, activation, then the pool) agrees too.
+    assert_close(python_reference(compiled.ir, [x])[0], expected)
+
+
+@pytest.mark.parametrize("batch, threads", [(1, 1), (1, 2), (1, 3), (2, 2), (3, 4)])
+def test_resnet_stem_fuses_its_pool_and_matches_at_full_size(batch, threads):
+    """ResNet's stem at 224x224 (7x7 stride-2 convolution, 64 channels, ReLU, 3x3 stride-2 pool with
+    padding 1): one step, many bands (each thread carries the shared row from band to band), the same
+    numbers as the layers apart."""
+    rng = np.random.default_rng(batch * 10 + threads)
+    model = _stem(rng, 64, 7, 2, 3, 1, 1, nn.MaxPool2d(3, 2, 1))
+    x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x, threads=threads)
+    fused, compiled = _fused_pool_steps(plan, x.shape)
+    assert len(fused) == 1 and compiled.native.step_names == [fused[0].name]
+    assert_close(plan(x).numpy(), eager(model, x))
+
+
+def test_conv_max_pool_fusion_leaves_what_it_cannot_fold():
+    """No fold where the convolution's output is read again, where the convolution adds a residual, or
+    where it takes another path than the packed one (a 16-channel 3x3 layer: row tiles); the pool
+    stays a step of its own and the numbers still match."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 3, 40, 40)).astype(np.float32)
+
+    class TwoReaders(nn.Module):  # the conv's output goes on past the pool too
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = nn.Conv2d(3, 8, 3, 2, 1), nn.MaxPool2d(2, 2)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.pool(y).sum() + y.sum()
+
+    for model, shape in ((TwoReaders().eval(), x.shape),
+                         (_stem(rng, 16, 3, 1, 1, 1, 1, nn.MaxPool2d(2, 2)), (1, 16, 40, 40))):
+        data = rng.standard_normal(shape).astype(np.float32)
+        if isinstance(model, nn.Sequential):  # the 16 -> 16 row-tile layer
+            model[0] = nn.Conv2d(16, 16, 3, 1, 1).eval()
+        plan = pycnn.optimize_for_inference(model, data)
+        fused, compiled = _fused_pool_steps(plan, data.shape)
+        assert fused == [] and "MaxPool" in [n.op for n in compiled.ir.nodes]
+        assert_close(plan(data).numpy(), eager(model, data))
+    # a residual add fused into the convolution keeps the pool apart (graph level)
+    f32 = np.float32
+    constants = {"w": rng.standard_normal((3, 3, 3, 3)).astype(f32)}
+    nodes = [Node("c", "Conv", 17, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, ["x", "w"], ["a"]),
+             Node("p0", "MaxPool", 17, {"kernel_shape": [2, 2], "strides": [2, 2]}, ["x"], ["xs"]),
+             Node("add", "Add", 17, {}, ["a", "xs"], ["s"]),
+             Node("pool", "MaxPool", 17, {"kernel_shape": [2, 2], "strides": [2, 2]}, ["s"], ["y"])]
+    ir = _ir(nodes, constants)
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    ops = [(n.op, n.attr("max_pool") is not None) for n in plan.compiled(x.shape).ir.nodes]
+    assert ("FusedConv", False) in ops and ops[-1] == ("MaxPool", False), ops
+    assert_close(plan.run([x])[0], _python(ir, x))
+
+
+def test_add_conv2d_max_pool_refuses_what_it_cannot_run():
+    plan = pycnn._C.InferencePlan(10**6)
+    w = np.zeros((8, 3, 3, 3), np.float32)
+    args = dict(name="s", y=0, x=200_000, weight=w, bias=None, input_shape=[1, 3, 64, 64], stride=(2, 2),
+                padding=(1, 1), dilation=(1, 1), groups=1, clamp_min=0.0, clamp_max=1.0, kernel=(3, 3),
+                pool_stride=(2, 2), pool_padding=(1, 1), pool_dilation=(1, 1), ceil_mode=False)
+    plan.add_conv2d_max_pool(**args)
+    with pytest.raises(ValueError, match="packed path"):  # 16 -> 16 3x3 at stride 1 takes row tiles
+        plan.add_conv2d_max_pool(**dict(args, weight=np.zeros((16, 16, 3, 3), np.float32),
+                                        input_shape=[1, 16, 32, 32], stride=(1, 1)))
+    with pytest.raises(ValueError, match="padding should be at most half"):
+        plan.add_conv2d_max_pool(**dict(args, pool_padding=(2, 2)))
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_conv2d_max_pool(**dict(args, y=10**6 - 10))
+    with pytest.raises(ValueError, match="input channels"):
+        plan.add_conv2d_max_pool(**dict(args, weight=np.zeros((8, 2, 3, 3), np.float32)))
+    assert plan.step_names == ["s"]
+
+
 # ----- the arena -------------------------------------------------------------------------------------
 def test_plan_arena_reuses_memory_and_never_overlaps_live_values():
     # a chain x -> a -> b -> c -> y with one skip (a is read again by the last step)

@@ -72,26 +72,33 @@ struct Plan {
     plan.check_range(offset, count, what);
   }
 
-  void add_conv2d(const std::string& name, int64_t y, int64_t x, const Array& weight,
-                  const std::optional<Array>& bias, const Dims& input, Pair stride, Pair padding,
-                  Pair dilation, int64_t groups, int64_t residual, float lo, float hi) {
-    require_ndim(input, 4, "InferencePlan.add_conv2d", "input_shape", "(N, C, H, W)");
-    if (weight.ndim() != 4) value_error("InferencePlan.add_conv2d: expected a 4-d weight");
-    Conv2dShape s{input[0],
-                  input[1],
-                  input[2],
-                  input[3],
-                  int64_t(weight.shape(0)),
-                  int64_t(weight.shape(2)),
-                  int64_t(weight.shape(3))};
+  static Conv2dShape conv_shape(const Dims& input, const Dims& weight, Pair stride, Pair padding,
+                                Pair dilation, int64_t groups, const char* op) {
+    require_ndim(input, 4, op, "input_shape", "(N, C, H, W)");
+    if (weight.size() != 4) value_error(op, ": expected a 4-d weight");
+    Conv2dShape s{input[0], input[1], input[2], input[3], weight[0], weight[2], weight[3]};
     std::tie(s.stride_h, s.stride_w) = stride;
     std::tie(s.pad_h, s.pad_w) = padding;
     std::tie(s.dil_h, s.dil_w) = dilation;
     s.groups = groups;
     s.validate();
-    if (int64_t(weight.shape(1)) != s.cin_per_group())
-      value_error("InferencePlan.add_conv2d: weight has ", weight.shape(1),
-                  " input channels, the input ", s.cin_per_group(), " per group");
+    if (weight[1] != s.cin_per_group())
+      value_error(op, ": weight has ", weight[1], " input channels, the input ", s.cin_per_group(),
+                  " per group");
+    return s;
+  }
+
+  static Dims dims_of(const Array& a) {
+    Dims d;
+    for (size_t i = 0; i < a.ndim(); ++i) d.push_back(int64_t(a.shape(i)));
+    return d;
+  }
+
+  void add_conv2d(const std::string& name, int64_t y, int64_t x, const Array& weight,
+                  const std::optional<Array>& bias, const Dims& input, Pair stride, Pair padding,
+                  Pair dilation, int64_t groups, int64_t residual, float lo, float hi) {
+    const Conv2dShape s = conv_shape(input, dims_of(weight), stride, padding, dilation, groups,
+                                     "InferencePlan.add_conv2d");
     const int64_t out = product({s.N, s.C_out, s.out_h(), s.out_w()});
     range(x, product({s.N, s.C_in, s.H, s.W}), "conv2d input");
     range(y, out, "conv2d output");
@@ -105,6 +112,32 @@ struct Plan {
       e.clamp_min = lo;
       e.clamp_max = hi;
       conv->forward(a + y, a + x, e);
+    });
+  }
+
+  // y = max_pool(clamp(conv(x) + bias, lo, hi)) in one step (PreparedConv2d::forward_max_pool): the
+  // convolution must take the packed path (conv2d_packs_panels), ValueError otherwise.
+  void add_conv2d_max_pool(const std::string& name, int64_t y, int64_t x, const Array& weight,
+                           const std::optional<Array>& bias, const Dims& input, Pair stride,
+                           Pair padding, Pair dilation, int64_t groups, float lo, float hi,
+                           Pair kernel, Pair pool_stride, Pair pool_padding, Pair pool_dilation,
+                           bool ceil_mode) {
+    const char* op = "InferencePlan.add_conv2d_max_pool";
+    const Conv2dShape s = conv_shape(input, dims_of(weight), stride, padding, dilation, groups, op);
+    if (!cpu::PreparedConv2d::packs_panels(s))
+      value_error(op, ": the convolution does not take the packed path (conv2d_packs_panels)");
+    const Pool2dShape p = pool_shape({s.N, s.C_out, s.out_h(), s.out_w()}, kernel, pool_stride,
+                                     pool_padding, pool_dilation, ceil_mode, op);
+    range(x, product({s.N, s.C_in, s.H, s.W}), "conv2d input");
+    range(y, product({p.N, p.C, p.out_h(), p.out_w()}), "max_pool2d output");
+    Floats b = copy_array(bias, s.C_out, "bias");
+    auto conv = std::make_shared<const cpu::PreparedConv2d>(weight.data(), data(b), s);
+    auto pool = std::make_shared<const cpu::MaxPoolBands>(p);
+    plan.add(name, [=](float* a) {
+      cpu::Conv2dEpilogue e;
+      e.clamp_min = lo;
+      e.clamp_max = hi;
+      conv->forward_max_pool(a + y, a + x, e, *pool);
     });
   }
 
@@ -355,6 +388,17 @@ struct Plan {
 }  // namespace
 
 void bind_inference_plan(nb::module_& m) {
+  m.def(
+      "conv2d_packs_panels",
+      [](const Dims& input, const Dims& weight, Pair stride, Pair padding, Pair dilation,
+         int64_t groups) {
+        return cpu::PreparedConv2d::packs_panels(Plan::conv_shape(
+            input, weight, stride, padding, dilation, groups, "conv2d_packs_panels"));
+      },
+      nb::arg("input_shape"), nb::arg("weight_shape"), nb::arg("stride"), nb::arg("padding"),
+      nb::arg("dilation"), nb::arg("groups"),
+      "Whether the plan's convolution of this shape packs its input into panels (no Winograd, row "
+      "tiles, wide or depthwise path): the convolutions add_conv2d_max_pool takes.");
   nb::class_<Plan>(m, "InferencePlan")
       .def(nb::init<int64_t>(), nb::arg("arena_floats"))
       .def_prop_ro("arena_floats", [](const Plan& p) { return p.plan.arena_floats(); })
@@ -364,6 +408,11 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
            nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
            nb::arg("clamp_min"), nb::arg("clamp_max"))
+      .def("add_conv2d_max_pool", &Plan::add_conv2d_max_pool, nb::arg("name"), nb::arg("y"),
+           nb::arg("x"), nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"),
+           nb::arg("stride"), nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"),
+           nb::arg("clamp_min"), nb::arg("clamp_max"), nb::arg("kernel"), nb::arg("pool_stride"),
+           nb::arg("pool_padding"), nb::arg("pool_dilation"), nb::arg("ceil_mode"))
       .def("add_linear", &Plan::add_linear, nb::arg("name"), nb::arg("y"), nb::arg("x"),
            nb::arg("weight"), nb::arg("bias").none(), nb::arg("batch"))
       .def("add_max_pool2d", &Plan::add_max_pool2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),

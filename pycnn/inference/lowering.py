@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .. import _C
+from ..graph.executor import NODE_ERRORS
 from ..graph.passes.fuse_conv import clip_bounds
 from ..onnx.ops import pooling
 from ..onnx.ops.window import spatial_pads
@@ -49,8 +51,9 @@ def _elements(shape):
 
 
 # ----- convolution and linear layers ---------------------------------------------------------------
-@lowers("Conv", "FusedConv")
-def lower_conv(ctx, node):
+def _conv_geometry(ctx, node):
+    """(x, weight, bias, residual, strides, (top, left) padding, dilations) of a Conv or FusedConv the
+    plan's kernel computes as the op does, or None (symmetric padding only, constant weights)."""
     x, w = node.inputs[0], ctx.const(node.inputs[1])
     b = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     z = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
@@ -65,13 +68,63 @@ def lower_conv(ctx, node):
     top, left, bottom, right = spatial_pads(node, shape[2:], list(w.shape[2:]), strides, dilations)
     if top != bottom or left != right:
         return None
+    return x, w, b, z, strides, (top, left), dilations
+
+
+def _max_pool_geometry(pool, shape):
+    """(kernel, strides, padding, dilations, ceil_mode) of a MaxPool on an input of ``shape`` that the
+    plan's kernel computes as the op does, or None."""
+    if len(shape) != 4 or any(pool.outputs[1:]):
+        return None
+    kernel, strides, dilations, pads, out_hw = pooling._pool_geometry(pool, SimpleNamespace(shape=shape))
+    native = pooling._native_pool_args(pool, shape[2:], kernel, strides, dilations, pads, out_hw)
+    return None if native is None else (kernel, strides, native[0], dilations, native[1])
+
+
+def conv_max_pool_fusable(ctx):
+    """``fusable(conv, pool)`` for passes.fuse_conv_max_pool: the plan has the one-step kernel for a
+    convolution then max pool where both lower as they are, the pool is 2-d, and the convolution takes
+    the packed path (_C.conv2d_packs_panels: the 3-channel stems; the other paths keep their own
+    kernels and a pool step after them)."""
+    def fusable(conv, pool):
+        try:  # a node the op itself would refuse stays apart, so that its error names it
+            geometry = _conv_geometry(ctx, conv)
+            if geometry is None or _max_pool_geometry(pool, ctx.shape(pool.inputs[0])) is None:
+                return False
+            x, w, _, _, strides, padding, dilations = geometry
+            return _C.conv2d_packs_panels(list(ctx.shape(x)), list(w.shape), tuple(strides), padding,
+                                          tuple(dilations), conv.attr("group", 1))
+        except NODE_ERRORS:
+            return False
+    return fusable
+
+
+@lowers("Conv", "FusedConv")
+def lower_conv(ctx, node):
+    geometry = _conv_geometry(ctx, node)
+    if geometry is None:
+        return None
+    x, w, b, z, strides, padding, dilations = geometry
+    shape = ctx.shape(x)
     low, high = node.attr("activation_params", [-INF, INF]) if node.attr("activation") else (-INF, INF)
     y = node.outputs[0]
+    weight, bias = _f32(w), None if b is None else _f32(b)
+    pool = node.attr("max_pool")
+    if pool is not None:  # passes.fuse_conv_max_pool: the pool's output, the convolution's never stored
+        pooled = _max_pool_geometry(pool, ctx.shape(pool.inputs[0]))
+        if pooled is None or z:
+            return None
+        kernel, pool_strides, pool_padding, pool_dilations, ceil_mode = pooled
+
+        def add_pooled(plan, offset):
+            plan.add_conv2d_max_pool(node.name, offset(y), offset(x), weight, bias, list(shape), tuple(strides),
+                                     padding, tuple(dilations), node.attr("group", 1), low, high, tuple(kernel),
+                                     tuple(pool_strides), tuple(pool_padding), tuple(pool_dilations), ceil_mode)
+        return Native([x], add_pooled)
 
     def add(plan, offset):
-        plan.add_conv2d(node.name, offset(y), offset(x), _f32(w), None if b is None else _f32(b), list(shape),
-                        tuple(strides), (top, left), tuple(dilations), node.attr("group", 1),
-                        offset(z) if z else -1, low, high)
+        plan.add_conv2d(node.name, offset(y), offset(x), weight, bias, list(shape), tuple(strides), padding,
+                        tuple(dilations), node.attr("group", 1), offset(z) if z else -1, low, high)
     return Native([x] + ([z] if z else []), add)
 
 

@@ -4,7 +4,8 @@ one arena (``_C.InferencePlan``), with no Python between ops.
 Per input shape (cached):
 1. the graph runs once in Python (no autograd) to learn every value's shape; shape subgraphs
    (Shape -> Gather -> Concat -> Reshape) become constants for that shape;
-2. ``fuse_conv`` fuses residual adds and ReLU/Clip into the convolutions;
+2. ``fuse_conv`` fuses residual adds and ReLU/Clip into the convolutions, ``fuse_conv_max_pool`` a
+   max pool into the convolution before it where the plan has that kernel (the stems);
 3. each node is lowered (pycnn.inference.lowering) to a C++ step, a view, or a Python step for what
    the C++ plan has no kernel for (it runs the op's own ``on_tensors`` on copies of its inputs);
 4. the arena is planned (pycnn.inference.arena) and the C++ steps are added with their offsets.
@@ -26,9 +27,9 @@ from ..onnx.weights import op_input
 from ..creation import from_numpy
 from ..tensor import Tensor, tensor
 from .arena import plan_arena
-from .lowering import LOWERINGS
+from .lowering import LOWERINGS, conv_max_pool_fusable
 
-OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip))
+OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]))
 
 
 def _copy(ir):
@@ -122,6 +123,7 @@ class CompiledPlan:
                 ir.constants[name], ir.kinds[name] = recorder.seen[name], CONSTANT
         ir.nodes = [n for n in ir.nodes if ir.kind_of(n) == DYNAMIC]
         passes.fuse_conv(ir, self.shapes)
+        passes.fuse_conv_max_pool(ir, self.shapes, conv_max_pool_fusable(_Context(ir, self.shapes)))
         self._lower()
 
     def _lower(self):

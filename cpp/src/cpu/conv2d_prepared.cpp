@@ -45,6 +45,7 @@
 #include "parallel.h"
 #include "pycnn/check.h"
 #include "pycnn/gemm.h"
+#include "pycnn/ops/max_pool2d.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
 
@@ -113,6 +114,23 @@ void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const 
 void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                    const ConvTileKernel& kern) {
   for (int64_t a = 0; a < l.SH; ++a) build_phase_rows(dst, x_c, s, l, kern, a, 0, l.Hq);
+}
+
+// The input copies of N images (xq[n * l.image ...] from x's images), built by the threads of the
+// enclosing parallel region together (a worksharing loop: every thread of the team must call it), in
+// blocks of rows of each row phase of each channel, enough of them for the threads to share evenly:
+// by channel, a 3-channel stem gave one thread two thirds of the copy (64 against 28 us of
+// ResNet-18's 7x7 stem, the other thread waiting at the barrier).
+static void build_images_shared(float* xq, const float* x, int64_t N, const Conv2dShape& s,
+                                const InputLayout& l, const ConvTileKernel& kern, int threads) {
+  const int64_t units = N * s.C_in * l.SH;
+  const int64_t blocks = std::min(l.Hq, (4 * threads + units - 1) / units);
+#pragma omp for schedule(static)
+  for (int64_t u = 0; u < units * blocks; ++u) {
+    const int64_t nc = u / (l.SH * blocks), a = u / blocks % l.SH, block = u % blocks;
+    build_phase_rows(xq + nc * l.channel, x + nc * s.H * s.W, s, l, kern, a, l.Hq * block / blocks,
+                     l.Hq * (block + 1) / blocks);
+  }
 }
 
 // Offset in xq of tap (c, kh, kw) for output pixel (0, 0), k = (c * KH + kh) * KW + kw.
@@ -480,19 +498,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     ParallelErrors errors;
 #pragma omp parallel if (parallel)
     {
-      if (xq_built) {
-        // In blocks of rows of each row phase of each channel, enough of them for the threads to
-        // share evenly: by channel, a 3-channel stem gave one thread two thirds of the copy (64
-        // against 28 us of ResNet-18's 7x7 stem, the other thread waiting at the barrier).
-        const int64_t units = N * s.C_in * l.SH;
-        const int64_t blocks = std::min(l.Hq, (4 * threads + units - 1) / units);
-#pragma omp for schedule(static)
-        for (int64_t u = 0; u < units * blocks; ++u) {
-          const int64_t nc = u / (l.SH * blocks), a = u / blocks % l.SH, block = u % blocks;
-          build_phase_rows(xq_built + nc * l.channel, x + nc * s.H * s.W, s, l, kern, a,
-                           l.Hq * block / blocks, l.Hq * (block + 1) / blocks);
-        }
-      }
+      if (xq_built) build_images_shared(xq_built, x, N, s, l, kern, threads);
       if (depthwise) {
         const int taps = static_cast<int>(K);
         std::vector<const float*> src;
@@ -606,6 +612,140 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     else if (wide_) forward_wide(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
     else forward_images(y_n, x_n, residual_n, std::min(chunk, s.N - n0));
   }
+}
+
+bool PreparedConv2d::packs_panels() const {
+  return !winograd_ && !row_tiles_ && !wide_ && !channel_vectors_ && !is_depthwise(s_);
+}
+
+bool PreparedConv2d::packs_panels(const Conv2dShape& s) {
+  const ConvTileKernel& kern = conv_tile_kernel();
+  return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw) == 0 &&
+         !use_wide(s, kern.mr, kern.nr) && !use_depthwise_vectors(s, kern.vw) && !is_depthwise(s);
+}
+
+// The convolution then max pool p, band by band (the plan's step for a stem: ResNet's 7x7 stride-2
+// convolution, whose 64 x 112 x 112 output per image is 3.2 MB, and its 3x3 stride-2 pool). A task is
+// a band of pool output rows of one image: the convolution's rows it reads are computed, every
+// channel, into the thread's band buffer (at most 64 K floats, in L2) by the packed path's loops, and
+// pooled from there into y; the rows shared with the band before (a 3x3 stride-2 window's first row
+// is the last row of the window above) are carried over when the same thread computed that band.
+// The threads take runs of consecutive bands, so a thread recomputes at most one shared row a run.
+void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpilogue& e,
+                                      const MaxPoolBands& pool) const {
+  const Conv2dShape& s = s_;
+  const Pool2dShape& p = pool.shape();
+  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows();
+  if (!packs_panels() || e.residual || p.N != s.N || p.C != s.C_out || p.H != OH || p.W != OW)
+    value_error(
+        "PreparedConv2d.forward_max_pool: expected a convolution on the packed path without a "
+        "residual and a pool of its output [",
+        s.N, ", ", s.C_out, ", ", OH, ", ", OW, "], got a pool of [", p.N, ", ", p.C, ", ", p.H,
+        ", ", p.W, "]");
+  if (s.N == 0) return;
+  const ConvTileKernel& kern = conv_tile_kernel();
+  const InputLayout l = input_layout(s, true);
+  const int64_t PH = p.out_h(), PW = p.out_w();
+  const int64_t cin_g = s.cin_per_group(), cout_g = s.cout_per_group();
+  const int64_t nr = kern.nr, mr = kern.mr, depth = slice_depth(K);
+  const int64_t weight_panels = (cout_g + mr - 1) / mr, matrix = weight_panels * mr * K;
+  // Pool rows a band: as many as keep the band's convolution rows within 64 K floats (256 KB: the
+  // band, the input copy and the weights share a core's L2), fewer where the threads would
+  // otherwise get no band of a single image.
+  const int threads = omp_get_max_threads();
+  const bool parallel = threads > 1 && s.N * s.C_out * P * K >= (int64_t(1) << 18);
+  auto band_rows = [&](int64_t b) {  // the most convolution rows a band of b pool rows reads
+    int64_t most = 0;
+    for (int64_t ph = 0; ph < PH; ph += b) {
+      int64_t first, last;
+      pool.input_rows(ph, std::min(PH, ph + b), first, last);
+      most = std::max(most, last - first);
+    }
+    return most;
+  };
+  int64_t band = PH;
+  while (band > 1 && s.C_out * band_rows(band) * OW > (int64_t(1) << 16)) band = (band + 1) / 2;
+  while (parallel && band > 1 && s.N * ((PH + band - 1) / band) < 2 * threads)
+    band = (band + 1) / 2;
+  const int64_t bands = (PH + band - 1) / band, rows_max = band_rows(band);
+  const int64_t ldb = rows_max * OW;  // floats a channel in the band buffer
+  // Images in chunks whose input copies fit in about 1 MB (as forward's).
+  const int64_t chunk =
+      l.in_place ? s.N : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
+  static thread_local Scratch input_scratch;
+  ParallelErrors errors;  // see forward_images
+  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.N - n0);
+    const float* x_n = x + n0 * s.C_in * s.H * s.W;
+    const float* xq = x_n;
+    float* xq_built = nullptr;
+    if (!l.in_place)
+      errors.run([&] { xq = xq_built = input_scratch.get(static_cast<size_t>(images * l.image)); });
+    if (errors.failed()) break;
+#pragma omp parallel if (parallel)
+    {
+      if (xq_built) build_images_shared(xq_built, x_n, images, s, l, kern, threads);
+      static thread_local Scratch panel_scratch, band_scratch;
+      float *panel = nullptr, *buffer = nullptr;
+      std::vector<int64_t> seg;
+      bool ready = false;
+      errors.run([&] {
+        panel = panel_scratch.get(static_cast<size_t>(depth * nr));
+        buffer = band_scratch.get(static_cast<size_t>(s.C_out * ldb));
+        seg.resize(static_cast<size_t>(3 * nr));
+        ready = true;
+      });
+      // The rows the buffer holds: [held_lo, held_hi) of image held_n.
+      int64_t held_n = -1, held_lo = 0, held_hi = 0;
+      // Runs of consecutive bands, in order: thread t takes the t-th share.
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < images * bands; ++task) {
+        if (!ready) continue;
+        const int64_t n = task / bands, ph0 = task % bands * band, ph1 = std::min(PH, ph0 + band);
+        int64_t lo, hi;
+        pool.input_rows(ph0, ph1, lo, hi);
+        int64_t from = lo;  // the first row to compute
+        if (held_n == n && held_lo <= lo && lo < held_hi && held_hi <= hi) {
+          const int64_t keep = held_hi - lo;  // rows shared with the band before: moved to the top
+          for (int64_t c = 0; c < s.C_out; ++c)
+            std::memmove(buffer + c * ldb, buffer + c * ldb + (lo - held_lo) * OW,
+                         static_cast<size_t>(keep * OW) * sizeof(float));
+          from = held_hi;
+        }
+        // Convolution rows [from, hi) of image n into the buffer (row r at (r - lo) * OW), every
+        // group: the packed path's loops over this band's pixels.
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const float* xq_g = xq + n * l.image + g * cin_g * l.channel;
+          const float* packed_g = packed_.data() + g * matrix;
+          const int64_t q_begin = from * OW, q_end = hi * OW;
+          for (int64_t k0 = 0; k0 < K; k0 += depth) {
+            const int64_t kc = std::min(depth, K - k0);
+            const int mode = (k0 == 0 ? kTileFirst : 0) | (k0 + kc == K ? kTileLast : 0);
+            const float* slice = packed_g + k0 * weight_panels * mr;
+            for (int64_t q0 = q_begin; q0 < q_end; q0 += nr) {
+              const int64_t cols = std::min(nr, q_end - q0);
+              const int nseg = panel_runs(seg.data(), q0, cols, OW, l.Wq);
+              kern.pack(panel, xq_g, tap_offset_.data() + k0, kc, seg.data(), nseg,
+                        static_cast<int>(cols));
+              for (int64_t wp = 0; wp < weight_panels; ++wp) {
+                const int64_t co = g * cout_g + wp * mr;
+                kern.tile(kc, slice + wp * kc * mr, panel, buffer + co * ldb + q0 - lo * OW, ldb,
+                          static_cast<int>(std::min(mr, cout_g - wp * mr)), static_cast<int>(cols),
+                          mode, bias_.data() + co, nullptr, e.clamp_min, e.clamp_max);
+              }
+            }
+          }
+        }
+        held_n = n, held_lo = lo, held_hi = hi;
+        errors.run([&] {
+          pool.run(y + ((n0 + n) * s.C_out * PH + ph0) * PW, PH * PW, buffer, ldb, lo, hi - lo,
+                   s.C_out, ph0, ph1);
+        });
+      }
+    }
+    errors.rethrow();
+  }
+  errors.rethrow();
 }
 
 // The channel-vector path (row_tile_channels) for N images of the batch, x, y and residual pointing at

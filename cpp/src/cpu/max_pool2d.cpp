@@ -254,6 +254,7 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
 // taps, the border windows) -> 280-290 us; 4 planes (in L2) 23 -> 14 us.
 // Per call: the rows' in-bounds kernel taps, where each kernel column reads, and the buffers' sizes.
 struct PoolRowGeometry {
+  int64_t out_h;         // output rows a plane: s.out_h(), or a band's (MaxPoolBands)
   const PoolTaps* taps;  // per output row oh
   const int64_t* tap;    // per kernel column kw: phase (kw * dil) % stride at (kw * dil) / stride
   int64_t phase_len;     // floats per phase (whole vectors, and a vector of slack)
@@ -392,29 +393,56 @@ static void max_pool2d_flat_values(float* y, const float* x, const Pool2dShape& 
   errors.rethrow();
 }
 
+// Where the column pass writes and the row pass reads (PoolRowGeometry's tap, phase_len, front and
+// col_len) for pool s.
+struct PoolRowLayout {
+  std::vector<int64_t> tap;
+  int64_t len, front, col_len;
+  explicit PoolRowLayout(const Pool2dShape& s) : tap(static_cast<size_t>(s.KW)) {
+    const int64_t OW = s.out_w();
+    // A phase runs to the last output's last tap, outputs counted in whole blocks of 4 vectors (the
+    // row pass reads them all), plus a vector of slack, in whole vectors; the padded row covers
+    // every phase, and pad_w + W + a vector (the column pass's last store).
+    const int64_t reach = (OW + 4 * kPoolMaxLanes - 1) / (4 * kPoolMaxLanes) * (4 * kPoolMaxLanes) +
+                          (s.dil_w * (s.KW - 1)) / s.stride_w + kPoolMaxLanes;
+    len = (reach + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes;
+    while (len * s.stride_w < s.pad_w + s.W + kPoolMaxLanes) len += kPoolMaxLanes;
+    for (int64_t kw = 0; kw < s.KW; ++kw)
+      tap[kw] = (kw * s.dil_w % s.stride_w) * len + kw * s.dil_w / s.stride_w;
+    front = (s.pad_w + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes - s.pad_w;
+    const int64_t slot = front + len * s.stride_w + kPoolMaxLanes;
+    col_len = (slot + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes;
+  }
+  // Floats of a thread's buffer (a group's padded rows, then their phases) and where its rows start
+  // (64-byte aligned), the rows' slots filled with -inf.
+  size_t buffer_floats(const Pool2dShape& s) const {
+    return static_cast<size_t>(kPoolGroup * col_len + kPoolGroup * s.stride_w * len +
+                               2 * kPoolMaxLanes);
+  }
+  float* rows(std::vector<float>& buffer) const {
+    float* cols = buffer.data();
+    cols += (kPoolMaxLanes - reinterpret_cast<uintptr_t>(cols) / 4 % kPoolMaxLanes) % kPoolMaxLanes;
+    std::fill(cols, cols + kPoolGroup * col_len, -INFINITY);
+    return cols;
+  }
+};
+
+static std::vector<PoolTaps> pool_row_taps(const Pool2dShape& s) {
+  std::vector<PoolTaps> taps(static_cast<size_t>(s.out_h()));
+  for (int64_t oh = 0; oh < s.out_h(); ++oh)
+    taps[oh] = pool_taps(oh * s.stride_h - s.pad_h, s.dil_h, s.KH, s.H);
+  return taps;
+}
+
 void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w(), rows = s.planes() * OH;
   if (rows == 0 || OW == 0) return;
-  std::vector<PoolTaps> taps(static_cast<size_t>(OH));
-  for (int64_t oh = 0; oh < OH; ++oh)
-    taps[oh] = pool_taps(oh * s.stride_h - s.pad_h, s.dil_h, s.KH, s.H);
+  const std::vector<PoolTaps> taps = pool_row_taps(s);
   const PoolColumns interior = pool_interior_columns(s);
   if (s.pad_h == 0 && interior.lo == 0 && interior.hi == OW && s.dil_w * (s.KW - 1) < s.stride_w)
     return max_pool2d_flat_values(y, x, s, taps.data());
-  // A phase runs to the last output's last tap, outputs counted in whole blocks of 4 vectors (the
-  // row pass reads them all), plus a vector of slack, in whole vectors; the padded row covers every
-  // phase, and pad_w + W + a vector (the column pass's last store).
-  const int64_t reach = (OW + 4 * kPoolMaxLanes - 1) / (4 * kPoolMaxLanes) * (4 * kPoolMaxLanes) +
-                        (s.dil_w * (s.KW - 1)) / s.stride_w + kPoolMaxLanes;
-  int64_t len = (reach + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes;
-  while (len * s.stride_w < s.pad_w + s.W + kPoolMaxLanes) len += kPoolMaxLanes;
-  std::vector<int64_t> tap(static_cast<size_t>(s.KW));
-  for (int64_t kw = 0; kw < s.KW; ++kw)
-    tap[kw] = (kw * s.dil_w % s.stride_w) * len + kw * s.dil_w / s.stride_w;
-  const int64_t front = (s.pad_w + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes - s.pad_w;
-  const int64_t slot = front + len * s.stride_w + kPoolMaxLanes;
-  PoolRowGeometry g{taps.data(), tap.data(), len, front,
-                    (slot + kPoolMaxLanes - 1) / kPoolMaxLanes * kPoolMaxLanes};
+  const PoolRowLayout layout(s);
+  PoolRowGeometry g{OH, taps.data(), layout.tap.data(), layout.len, layout.front, layout.col_len};
   const bool parallel = rows * OW * (s.KH + s.KW) > kParallelWork;
   const PoolRowsFn kernel = pool_rows_kernel();
   const float* x_end = x + s.planes() * s.H * s.W;
@@ -424,19 +452,15 @@ void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
     // Per thread: a group's padded rows (-inf outside the input's columns: only [pad_w, pad_w + W)
     // is ever written) and their phases.
     thread_local std::vector<float> buffer;
-    const int64_t col_floats = kPoolGroup * g.col_len;
     bool ready = false;
     errors.run([&] {
-      buffer.resize(
-          static_cast<size_t>(col_floats + kPoolGroup * s.stride_w * len + kPoolMaxLanes));
+      buffer.resize(layout.buffer_floats(s));
       ready = true;
     });
     const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
     if (ready) {
-      float* cols = buffer.data();
-      cols +=
-          (kPoolMaxLanes - reinterpret_cast<uintptr_t>(cols) / 4 % kPoolMaxLanes) % kPoolMaxLanes;
-      std::fill(cols, cols + col_floats, -INFINITY);
+      float* cols = layout.rows(buffer);
+      const int64_t col_floats = kPoolGroup * g.col_len;
       // Thread t takes the t-th band of output rows of every plane when there are fewer images
       // than threads (the convolution before a pool splits one image that way, conv2d_prepared.cpp,
       // so the rows it reads are the ones its own core wrote), else the t-th share of the images.
@@ -452,6 +476,52 @@ void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
     }
   }
   errors.rethrow();
+}
+
+MaxPoolBands::MaxPoolBands(const Pool2dShape& s) : s_(s) {
+  s_.validate("MaxPoolBands");
+  taps_ = pool_row_taps(s_);
+}
+
+void MaxPoolBands::input_rows(int64_t oh0, int64_t oh1, int64_t& first, int64_t& last) const {
+  first = s_.H, last = 0;
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const PoolTaps th = taps_[oh];
+    if (th.lo == th.hi) continue;
+    const int64_t top = oh * s_.stride_h - s_.pad_h;
+    first = std::min(first, top + th.lo * s_.dil_h);
+    last = std::max(last, top + (th.hi - 1) * s_.dil_h + 1);
+  }
+  if (first >= last) first = last = 0;
+}
+
+void MaxPoolBands::run(float* y, int64_t y_plane, const float* band, int64_t band_plane,
+                       int64_t first, int64_t rows, int64_t planes, int64_t oh0,
+                       int64_t oh1) const {
+  if (oh0 < 0 || oh1 > s_.out_h() || oh0 >= oh1) return;
+  int64_t need_first, need_last;
+  input_rows(oh0, oh1, need_first, need_last);
+  if (need_first < need_last && (need_first < first || need_last > first + rows))
+    value_error("MaxPoolBands: output rows [", oh0, ", ", oh1, ") read input rows [", need_first,
+                ", ", need_last, "), the band holds [", first, ", ", first + rows, ")");
+  // The band as the kernel's input: its rows [0, rows) are the input's [first, first + rows), so the
+  // window of band output row i starts at (oh0 + i) * stride - pad_h - first: a shape whose pad_h
+  // is pad_h + first - oh0 * stride, and the taps of rows oh0 on.
+  Pool2dShape b = s_;
+  b.H = rows;
+  b.pad_h = s_.pad_h + first - oh0 * s_.stride_h;
+  thread_local std::vector<float> buffer;
+  const PoolRowLayout layout(s_);
+  buffer.resize(layout.buffer_floats(s_));
+  float* cols = layout.rows(buffer);
+  const PoolRowGeometry g{oh1 - oh0,  taps_.data() + oh0, layout.tap.data(),
+                          layout.len, layout.front,       layout.col_len};
+  const PoolRowsFn kernel = pool_rows_kernel();
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* x = band + p * band_plane;
+    kernel(y + p * y_plane, cols, cols + kPoolGroup * g.col_len, x, x + rows * s_.W, b, 0,
+           oh1 - oh0, g);
+  }
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {

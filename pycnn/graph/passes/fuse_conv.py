@@ -12,12 +12,18 @@ What fuses: an Add whose one operand is a Conv's output read by that Add alone (
 and whose other operand is a network value of exactly the output's shape (no broadcasting); then a
 Relu, or a Clip with constant bounds, reading a Conv or FusedConv output read by it alone. Conv
 fusion needs the shapes of the values, so it runs once per input shape.
+
+``fuse_conv_max_pool`` then folds a MaxPool into the convolution before it (a network's stem: conv,
+ReLU, 3x3 stride-2 max pool), where the caller's ``fusable`` says the plan has a kernel for the pair:
+the FusedConv gains a ``max_pool`` attribute (the MaxPool node, whose first input names the
+convolution's output as before) and the pool's output, so the plan never stores the convolution's
+output whole (PreparedConv2d::forward_max_pool).
 """
 import numpy as np
 
 from ..ir import CONSTANT, DYNAMIC, Node, Op
 
-FUSED_ATTRS = ("activation", "activation_params")
+FUSED_ATTRS = ("activation", "activation_params", "max_pool")
 
 
 def _single_reader(ir, readers, name):
@@ -99,9 +105,35 @@ def fuse_conv(ir, shapes):
     return fused_count
 
 
-def fused_conv_op(conv_op, clip):
-    """The graph Op of FusedConv, built on the table's Conv op (``conv_op``) and a clip function on
-    Tensors (``clip(x, low, high)``), so that a plan can also run it in Python."""
+def fuse_conv_max_pool(ir, shapes, fusable):
+    """Folds each MaxPool (its values only: no Indices output) that reads a Conv or FusedConv output
+    read by it alone, the convolution adding no residual, into that convolution, where
+    ``fusable(conv, pool)`` is true (the plan lowers the pair to one kernel); see the module docstring.
+    Returns how many pools were folded."""
+    fused_count = 0
+    producer, readers = ir.producers(), ir.readers()
+    for pool in list(ir.nodes):
+        if pool.op != "MaxPool" or any(pool.outputs[1:]) or not pool.inputs:
+            continue
+        conv = producer.get(pool.inputs[0])
+        if conv is None or conv.op not in ("Conv", "FusedConv") or conv.attr("max_pool") is not None:
+            continue
+        if not _single_reader(ir, readers, pool.inputs[0]) or (len(conv.inputs) > 3 and conv.inputs[3]):
+            continue
+        if pool.inputs[0] not in shapes or not fusable(conv, pool):
+            continue
+        fused = _as_fused(conv)
+        fused.attrs = dict(fused.attrs, max_pool=pool.copy())
+        fused.outputs = [pool.outputs[0]]
+        _replace(ir, [conv, pool], fused)
+        fused_count += 1
+    return fused_count
+
+
+def fused_conv_op(conv_op, clip, max_pool_op):
+    """The graph Op of FusedConv, built on the table's Conv and MaxPool ops (``conv_op``,
+    ``max_pool_op``) and a clip function on Tensors (``clip(x, low, high)``), so that a plan can also
+    run it in Python."""
     def on_tensors(node, inputs, training):
         conv = Node(node.name, "Conv", node.opset, {k: v for k, v in node.attrs.items() if k not in FUSED_ATTRS},
                     node.inputs[:3], node.outputs)
@@ -111,5 +143,8 @@ def fused_conv_op(conv_op, clip):
         if node.attr("activation") is not None:
             low, high = node.attr("activation_params")
             y = clip(y, low, high)
+        pool = node.attr("max_pool")
+        if pool is not None:
+            y = max_pool_op.on_tensors(pool, [y], training)[0]
         return (y,)
     return Op(on_tensors=on_tensors, weights={1: "as_is", 2: "as_is"})

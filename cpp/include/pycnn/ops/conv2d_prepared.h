@@ -25,6 +25,8 @@
 
 namespace pycnn::cpu {
 
+class MaxPoolBands;  // pycnn/ops/max_pool2d.h
+
 // What the plan fuses into the convolution's store: y = clamp(conv(x, w) + b + residual, lo, hi).
 struct Conv2dEpilogue {
   const float* residual =
@@ -51,6 +53,16 @@ class PreparedConv2d {
   // residual. const and thread-safe: two threads may call forward on one object at once (scratch is
   // per call or thread_local).
   void forward(float* y, const float* x, const Conv2dEpilogue& e = {}) const;
+  // y = max_pool(forward(x, e)) for `pool`, a max pool of this convolution's output, without the
+  // convolution's output ever stored whole (bands of it in each thread's scratch: the inference
+  // plan's step for a stem convolution and the pool after it). Only for convolutions on the packed
+  // path (packs_panels()) and without a residual: ValueError otherwise.
+  void forward_max_pool(float* y, const float* x, const Conv2dEpilogue& e,
+                        const MaxPoolBands& pool) const;
+  // True where forward packs the input into panels for the tile kernel (no Winograd, row tiles, wide
+  // or depthwise path): the 3-channel stems, strided layers with few input channels.
+  bool packs_panels() const;
+  static bool packs_panels(const Conv2dShape& s);  // the same, before one is built
   const Conv2dShape& shape() const { return s_; }
 
  private:

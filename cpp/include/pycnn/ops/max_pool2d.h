@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "pycnn/ops/pool2d.h"
 
@@ -68,6 +69,28 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dShap
 void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s);
 // dx [N, C, H, W] = dy [N, C, OH, OW] routed to the argmax of its window (summed where they meet)
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s);
+
+// Max pool s's output (values only) computed a band of output rows at a time from a band of its
+// input's rows held elsewhere: the inference plan's convolution + max pool step computes the
+// convolution's rows a band of pool rows reads into a thread's scratch and pools them from there
+// (PreparedConv2d::forward_max_pool), so the convolution's output never goes to memory.
+class MaxPoolBands {
+ public:
+  explicit MaxPoolBands(const Pool2dShape& s);  // validates s (ValueError)
+  const Pool2dShape& shape() const { return s_; }
+  // The input rows [first, last) that output rows [oh0, oh1) read (their windows' in-bounds rows).
+  void input_rows(int64_t oh0, int64_t oh1, int64_t& first, int64_t& last) const;
+  // Output rows [oh0, oh1) of `planes` planes: plane p's input rows [first, first + rows) lie at
+  // band + p * band_plane (W floats a row) and must cover input_rows(oh0, oh1) (ValueError
+  // otherwise); its output rows go to y + p * y_plane (OW floats a row). Runs on the calling thread
+  // (its buffers are thread_local), so threads may run bands of one pool at once.
+  void run(float* y, int64_t y_plane, const float* band, int64_t band_plane, int64_t first,
+           int64_t rows, int64_t planes, int64_t oh0, int64_t oh1) const;
+
+ private:
+  Pool2dShape s_;
+  std::vector<PoolTaps> taps_;  // per output row: its windows' in-bounds kernel rows
+};
 }  // namespace cpu
 
 namespace cuda {
