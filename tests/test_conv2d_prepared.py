@@ -47,7 +47,7 @@ def random_case(rng):
     if depthwise:
         groups = cin = cout = int(rng.integers(1, 40))
     kh, kw = int(rng.choice([1, 2, 3, 5, 7])), int(rng.choice([1, 3, 5]))
-    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    stride = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
     padding = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
     dilation = (int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 3])))
     h = int(rng.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 40))
@@ -72,6 +72,9 @@ def test_random_shapes(case):
 LAYERS = [
     dict(n=1, cin=3, cout=64, h=45, w=45, k=7, stride=(2, 2), padding=(3, 3)),   # ResNet stem
     dict(n=1, cin=3, cout=64, h=99, w=101, k=7, stride=(2, 2), padding=(3, 3)),  # one image in equal runs
+    dict(n=2, cin=3, cout=64, h=99, w=127, k=11, stride=(4, 4), padding=(2, 2)),  # AlexNet stem: 16 phases
+    dict(n=1, cin=3, cout=96, h=67, w=70, k=11, stride=(4, 4)),                  # phase rows of 18 and 17
+    dict(n=1, cin=3, cout=20, h=30, w=150, k=(3, 5), stride=(2, 4), padding=(1, 2)),
     dict(n=2, cin=64, cout=64, h=14, w=14, k=3, padding=(1, 1)),
     dict(n=1, cin=64, cout=128, h=15, w=15, k=3, stride=(2, 2), padding=(1, 1)),
     dict(n=1, cin=64, cout=128, h=15, w=15, k=1, stride=(2, 2)),                 # downsample
@@ -167,12 +170,29 @@ def test_panels_split_among_threads(layer, threads):
     # The tasks' runs of pixel panels are sized so that each thread gets as many (counts that are a
     # multiple of the threads where one exists, runs that differ by a panel at most): every panel must
     # still be computed exactly once, whatever the thread count.
+    run_on_threads(threads, layer)
+
+
+def run_on_threads(threads, layer):
     before = pycnn.get_num_threads()
     pycnn.set_num_threads(threads)
     try:
         run_case(**layer, residual=True, lo=0.0)
     finally:
         pycnn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("layer, threads", [
+    (dict(n=12, cin=1, cout=24, h=364, w=364, k=11, stride=(4, 4), padding=(2, 2)), 2),  # 16-phase copies
+    (dict(n=12, cin=1, cout=24, h=364, w=364, k=11, stride=(4, 4), padding=(2, 2)), 3),
+    (dict(n=12, cin=1, cout=40, h=362, w=362, k=7, stride=(2, 2), padding=(3, 3)), 4),   # a stem's batch
+    (dict(n=17, cin=2, cout=14, h=212, w=318, k=5, stride=(2, 3), groups=2), 2),         # 17 for 2 threads
+], ids=["stride-4-t2", "stride-4-t3", "stem-t4", "grouped-17-t2"])
+def test_packed_chunks_dealt_to_threads(layer, threads):
+    # Packed-path batches whose images each fill a chunk (an input copy past 512 K floats) and whose
+    # chunks go round the threads evenly (or 8 times over) go to the threads whole, each thread copying
+    # and computing its images alone: every image once, with its own residual.
+    run_on_threads(threads, layer)
 
 
 def test_zero_images():

@@ -94,15 +94,17 @@ void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const 
                       const ConvTileKernel& kern, int64_t a, int64_t i0, int64_t i1) {
   if (l.SH == 1 && l.SW == 1)
     return kern.pad_rows(dst, x_c, s.H, s.W, s.pad_h, s.pad_w, l.Wq, i0, i1);
-  for (int64_t b = 0; b < l.SW; ++b) {
-    if (!l.reads(a, b)) continue;
-    float* plane = dst + (a * l.SW + b) * l.Hq * l.Wq;
-    // Columns j of this phase whose source column j*SW + b - pad_w lies in [0, W).
-    const int64_t lo = std::min(l.Wq, std::max<int64_t>(0, (s.pad_w - b + l.SW - 1) / l.SW));
-    const int64_t hi = std::max(lo, std::min(l.Wq, (s.W + s.pad_w - b + l.SW - 1) / l.SW));
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t r = i * l.SH + a - s.pad_h;
-      const bool inside = r >= 0 && r < s.H;
+  // Row by row, each source row split into its column phases one after another while it is in L1
+  // (phase by phase, a stride-4 stem read every source row four times, 3.5 KB apart each time).
+  for (int64_t i = i0; i < i1; ++i) {
+    const int64_t r = i * l.SH + a - s.pad_h;
+    const bool inside = r >= 0 && r < s.H;
+    for (int64_t b = 0; b < l.SW; ++b) {
+      if (!l.reads(a, b)) continue;
+      float* plane = dst + (a * l.SW + b) * l.Hq * l.Wq;
+      // Columns j of this phase whose source column j*SW + b - pad_w lies in [0, W).
+      const int64_t lo = std::min(l.Wq, std::max<int64_t>(0, (s.pad_w - b + l.SW - 1) / l.SW));
+      const int64_t hi = std::max(lo, std::min(l.Wq, (s.W + s.pad_w - b + l.SW - 1) / l.SW));
       kern.phase_row(plane + i * l.Wq, l.Wq, x_c + (inside ? r : 0) * s.W + b - s.pad_w,
                      inside ? lo : 0, inside ? hi : 0, l.SW);
     }
@@ -448,7 +450,11 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   const bool parallel = threads > 1 && s.N * s.C_out * P * K >= (int64_t(1) << 18);
 
   // The convolution of N images of the batch, x, y and residual pointing at the first.
-  auto forward_images = [&](float* y, const float* x, const float* residual, int64_t N) {
+  auto forward_images = [&](float* y, const float* x, const float* residual, int64_t N,
+                            bool alone) {
+    // alone: this thread runs the images by itself (forward hands whole chunks to the threads).
+    const int team = alone ? 1 : threads;
+    const bool parallel_here = !alone && parallel;
     static thread_local Scratch input_scratch;  // the calling thread's: callers never share it
     const float* xq = x;
     float* xq_built = nullptr;
@@ -465,7 +471,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     // Tasks: (image, group, a run of column panels, a run of weight panels).
     const int64_t nr = kern.nr, mr = kern.mr;
     const int64_t pixel_panels = (columns + nr - 1) / nr, weight_panels = (cout_g + mr - 1) / mr;
-    const int64_t want = parallel ? 4 * threads : 1, images = N * s.groups;
+    const int64_t want = parallel_here ? 4 * team : 1, images = N * s.groups;
     int64_t pixel_run = pixel_run_for(pixel_panels, images, want);
     // One large image shared by the threads (ResNet's 7x7 stem at batch 1: 392 panels): `want`
     // equal runs, which go in a fixed order (for_tasks), so thread t computes the t-th band of rows
@@ -473,7 +479,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     // reads what its own core wrote, from its own L2. ResNet-18's stem conv then pool, 2 threads,
     // caches filled with other data between images, min of 500 (2026-12-06, this and the copy's
     // row blocks below): conv 1013-1084 -> 894-918 us, pool 212-231 -> 130-136 us.
-    if (!winograd_ && images < threads && pixel_panels >= 8 * want)
+    if (!winograd_ && images < team && pixel_panels >= 8 * want)
       pixel_run = (pixel_panels + want - 1) / want;
     int64_t pixel_runs = (pixel_panels + pixel_run - 1) / pixel_run;
     int64_t weight_runs = 1;
@@ -484,9 +490,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     // a multiple of the threads, and runs of pixel panels that differ by one panel at most (run r is
     // panels [pixel_panels * r / pixel_runs, ...)). ResNet-18's 64-channel Winograd layers at batch
     // 1 (25 panels of tiles, 13 runs of 2) gave one thread 14 panels and the other 11 and a half.
-    const bool in_order = images * pixel_runs * weight_runs <= kInOrderTasks * threads;
+    const bool in_order = images * pixel_runs * weight_runs <= kInOrderTasks * team;
     for (int64_t runs = pixel_runs; in_order && runs <= pixel_panels; ++runs)
-      if (images * runs * weight_runs % threads == 0) {
+      if (images * runs * weight_runs % team == 0) {
         pixel_runs = runs;
         break;
       }
@@ -496,9 +502,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     // A thread whose scratch cannot be had skips its share; the error is raised after the region
     // (an exception leaving an OpenMP region would terminate the process).
     ParallelErrors errors;
-#pragma omp parallel if (parallel)
+#pragma omp parallel if (parallel_here)
     {
-      if (xq_built) build_images_shared(xq_built, x, N, s, l, kern, threads);
+      if (xq_built) build_images_shared(xq_built, x, N, s, l, kern, team);
       if (depthwise) {
         const int taps = static_cast<int>(K);
         std::vector<const float*> src;
@@ -602,6 +608,30 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // VGG images at 224x224 does not hold a 200 MB copy in the calling thread's scratch for good.
   const int64_t chunk =
       l.in_place ? s.N : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
+  // Packed-path chunks of their own copy enough to go round the threads evenly (a batch of stems:
+  // AlexNet's 11x11 stride-4 one takes a 624 KB copy an image) go to the threads whole, each thread
+  // copying and computing its images alone: no barrier per image, and no copy built by both cores
+  // and read by both. AlexNet's stem forward at batch 16, 2 threads, with the stride-4 phase rows
+  // vectorised (phase_row) and copied row by row (build_phase_rows): 0.94 of the time over six pairs
+  // of processes taking turns (14.0-17.3 against 14.9-17.1 ms).
+  const int64_t chunks = (s.N + chunk - 1) / chunk;
+  if (packs_panels() && parallel && !omp_in_parallel() && chunks >= 2 * threads &&
+      (chunks % threads == 0 || chunks >= 8 * threads)) {
+    ParallelErrors errors;  // see forward_images
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t n0 = c * chunk, images = std::min(chunk, s.N - n0);
+        errors.run([&] {
+          forward_images(y + n0 * s.C_out * P, x + n0 * s.C_in * s.H * s.W,
+                         e.residual ? e.residual + n0 * s.C_out * P : nullptr, images, true);
+        });
+      }
+    }
+    errors.rethrow();
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
     float* y_n = y + n0 * s.C_out * P;
     const float* x_n = x + n0 * s.C_in * s.H * s.W;
@@ -610,7 +640,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
       forward_depthwise_vectors(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
     else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
     else if (wide_) forward_wide(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
-    else forward_images(y_n, x_n, residual_n, std::min(chunk, s.N - n0));
+    else forward_images(y_n, x_n, residual_n, std::min(chunk, s.N - n0), false);
   }
 }
 
