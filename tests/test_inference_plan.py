@@ -268,11 +268,12 @@ def test_conv_max_pool_fusion_matches_eager_on_random_stems(seed):
     assert_close(python_reference(compiled.ir, [x])[0], expected)
 
 
-@pytest.mark.parametrize("batch, threads", [(1, 1), (1, 2), (1, 3), (2, 2), (3, 4)])
+@pytest.mark.parametrize("batch, threads", [(1, 1), (1, 2), (1, 3), (2, 2), (3, 4), (4, 2), (6, 3)])
 def test_resnet_stem_fuses_its_pool_and_matches_at_full_size(batch, threads):
     """ResNet's stem at 224x224 (7x7 stride-2 convolution, 64 channels, ReLU, 3x3 stride-2 pool with
     padding 1): one step, many bands (each thread carries the shared row from band to band), the same
-    numbers as the layers apart."""
+    numbers as the layers apart. Batches of 4 on 2 threads and 6 on 3 go to the threads an image at a
+    time (each copies its own)."""
     rng = np.random.default_rng(batch * 10 + threads)
     model = _stem(rng, 64, 7, 2, 3, 1, 1, nn.MaxPool2d(3, 2, 1))
     x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)

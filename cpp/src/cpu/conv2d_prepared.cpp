@@ -699,11 +699,96 @@ void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpil
     band = (band + 1) / 2;
   const int64_t bands = (PH + band - 1) / band, rows_max = band_rows(band);
   const int64_t ldb = rows_max * OW;  // floats a channel in the band buffer
-  // Images in chunks whose input copies fit in about 1 MB (as forward's).
+  // A thread's band state: its packed panel, band buffer and runs, and the rows the buffer holds
+  // ([held_lo, held_hi) of image held_n).
+  struct Bands {
+    float* panel = nullptr;
+    float* buffer = nullptr;
+    std::vector<int64_t> seg;
+    int64_t held_n = -1, held_lo = 0, held_hi = 0;
+  };
+  static thread_local Scratch panel_scratch, band_scratch;
+  auto ready = [&](Bands& st) {
+    st.panel = panel_scratch.get(static_cast<size_t>(depth * nr));
+    st.buffer = band_scratch.get(static_cast<size_t>(s.C_out * ldb));
+    st.seg.resize(static_cast<size_t>(3 * nr));
+  };
+  // Band b of image n (of the batch), whose input copy is xq_n: its convolution rows into the
+  // buffer (row r at (r - lo) * OW; the rows shared with the band before kept when this thread
+  // computed that band), then pooled into y.
+  auto band_task = [&](Bands& st, const float* xq_n, int64_t n, int64_t b) {
+    const int64_t ph0 = b * band, ph1 = std::min(PH, ph0 + band);
+    int64_t lo, hi;
+    pool.input_rows(ph0, ph1, lo, hi);
+    int64_t from = lo;  // the first row to compute
+    float* const buffer = st.buffer;
+    if (st.held_n == n && st.held_lo <= lo && lo < st.held_hi && st.held_hi <= hi) {
+      const int64_t keep = st.held_hi - lo;  // rows shared with the band before: moved to the top
+      for (int64_t c = 0; c < s.C_out; ++c)
+        std::memmove(buffer + c * ldb, buffer + c * ldb + (lo - st.held_lo) * OW,
+                     static_cast<size_t>(keep * OW) * sizeof(float));
+      from = st.held_hi;
+    }
+    for (int64_t g = 0; g < s.groups; ++g) {  // the packed path's loops over this band's pixels
+      const float* xq_g = xq_n + g * cin_g * l.channel;
+      const float* packed_g = packed_.data() + g * matrix;
+      const int64_t q_begin = from * OW, q_end = hi * OW;
+      for (int64_t k0 = 0; k0 < K; k0 += depth) {
+        const int64_t kc = std::min(depth, K - k0);
+        const int mode = (k0 == 0 ? kTileFirst : 0) | (k0 + kc == K ? kTileLast : 0);
+        const float* slice = packed_g + k0 * weight_panels * mr;
+        for (int64_t q0 = q_begin; q0 < q_end; q0 += nr) {
+          const int64_t cols = std::min(nr, q_end - q0);
+          const int nseg = panel_runs(st.seg.data(), q0, cols, OW, l.Wq);
+          kern.pack(st.panel, xq_g, tap_offset_.data() + k0, kc, st.seg.data(), nseg,
+                    static_cast<int>(cols));
+          for (int64_t wp = 0; wp < weight_panels; ++wp) {
+            const int64_t co = g * cout_g + wp * mr;
+            kern.tile(kc, slice + wp * kc * mr, st.panel, buffer + co * ldb + q0 - lo * OW, ldb,
+                      static_cast<int>(std::min(mr, cout_g - wp * mr)), static_cast<int>(cols),
+                      mode, bias_.data() + co, nullptr, e.clamp_min, e.clamp_max);
+          }
+        }
+      }
+    }
+    st.held_n = n, st.held_lo = lo, st.held_hi = hi;
+    pool.run(y + (n * s.C_out * PH + ph0) * PW, PH * PW, buffer, ldb, lo, hi - lo, s.C_out, ph0,
+             ph1);
+  };
+  // Images in chunks whose input copies fit in about 1 MB (as forward's); where they go round the
+  // threads evenly (or 8 times over), each thread takes whole chunks, copies them into its own
+  // scratch and runs all their bands alone (as forward does): ResNet-18 at batch 16 has 16 chunks
+  // of one image, which otherwise took a copy built by both threads and a barrier each.
   const int64_t chunk =
       l.in_place ? s.N : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
+  const int64_t chunks = (s.N + chunk - 1) / chunk;
   static thread_local Scratch input_scratch;
   ParallelErrors errors;  // see forward_images
+  if (parallel && chunks >= 2 * threads && (chunks % threads == 0 || chunks >= 8 * threads)) {
+#pragma omp parallel
+    {
+      Bands st;
+      errors.run([&] { ready(st); });
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < chunks; ++c)
+        errors.run([&] {
+          if (!st.buffer) return;
+          const int64_t n0 = c * chunk, images = std::min(chunk, s.N - n0);
+          const float* x_n = x + n0 * s.C_in * s.H * s.W;
+          const float* xq = x_n;
+          if (!l.in_place) {
+            float* own = input_scratch.get(static_cast<size_t>(images * l.image));
+            for (int64_t nc = 0; nc < images * s.C_in; ++nc)
+              build_channel(own + nc * l.channel, x_n + nc * s.H * s.W, s, l, kern);
+            xq = own;
+          }
+          for (int64_t n = 0; n < images; ++n)
+            for (int64_t b = 0; b < bands; ++b) band_task(st, xq + n * l.image, n0 + n, b);
+        });
+    }
+    errors.rethrow();
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
     const int64_t images = std::min(chunk, s.N - n0);
     const float* x_n = x + n0 * s.C_in * s.H * s.W;
@@ -715,63 +800,14 @@ void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpil
 #pragma omp parallel if (parallel)
     {
       if (xq_built) build_images_shared(xq_built, x_n, images, s, l, kern, threads);
-      static thread_local Scratch panel_scratch, band_scratch;
-      float *panel = nullptr, *buffer = nullptr;
-      std::vector<int64_t> seg;
-      bool ready = false;
-      errors.run([&] {
-        panel = panel_scratch.get(static_cast<size_t>(depth * nr));
-        buffer = band_scratch.get(static_cast<size_t>(s.C_out * ldb));
-        seg.resize(static_cast<size_t>(3 * nr));
-        ready = true;
-      });
-      // The rows the buffer holds: [held_lo, held_hi) of image held_n.
-      int64_t held_n = -1, held_lo = 0, held_hi = 0;
+      Bands st;
+      errors.run([&] { ready(st); });
       // Runs of consecutive bands, in order: thread t takes the t-th share.
 #pragma omp for schedule(static)
-      for (int64_t task = 0; task < images * bands; ++task) {
-        if (!ready) continue;
-        const int64_t n = task / bands, ph0 = task % bands * band, ph1 = std::min(PH, ph0 + band);
-        int64_t lo, hi;
-        pool.input_rows(ph0, ph1, lo, hi);
-        int64_t from = lo;  // the first row to compute
-        if (held_n == n && held_lo <= lo && lo < held_hi && held_hi <= hi) {
-          const int64_t keep = held_hi - lo;  // rows shared with the band before: moved to the top
-          for (int64_t c = 0; c < s.C_out; ++c)
-            std::memmove(buffer + c * ldb, buffer + c * ldb + (lo - held_lo) * OW,
-                         static_cast<size_t>(keep * OW) * sizeof(float));
-          from = held_hi;
-        }
-        // Convolution rows [from, hi) of image n into the buffer (row r at (r - lo) * OW), every
-        // group: the packed path's loops over this band's pixels.
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const float* xq_g = xq + n * l.image + g * cin_g * l.channel;
-          const float* packed_g = packed_.data() + g * matrix;
-          const int64_t q_begin = from * OW, q_end = hi * OW;
-          for (int64_t k0 = 0; k0 < K; k0 += depth) {
-            const int64_t kc = std::min(depth, K - k0);
-            const int mode = (k0 == 0 ? kTileFirst : 0) | (k0 + kc == K ? kTileLast : 0);
-            const float* slice = packed_g + k0 * weight_panels * mr;
-            for (int64_t q0 = q_begin; q0 < q_end; q0 += nr) {
-              const int64_t cols = std::min(nr, q_end - q0);
-              const int nseg = panel_runs(seg.data(), q0, cols, OW, l.Wq);
-              kern.pack(panel, xq_g, tap_offset_.data() + k0, kc, seg.data(), nseg,
-                        static_cast<int>(cols));
-              for (int64_t wp = 0; wp < weight_panels; ++wp) {
-                const int64_t co = g * cout_g + wp * mr;
-                kern.tile(kc, slice + wp * kc * mr, panel, buffer + co * ldb + q0 - lo * OW, ldb,
-                          static_cast<int>(std::min(mr, cout_g - wp * mr)), static_cast<int>(cols),
-                          mode, bias_.data() + co, nullptr, e.clamp_min, e.clamp_max);
-              }
-            }
-          }
-        }
-        held_n = n, held_lo = lo, held_hi = hi;
-        errors.run([&] {
-          pool.run(y + ((n0 + n) * s.C_out * PH + ph0) * PW, PH * PW, buffer, ldb, lo, hi - lo,
-                   s.C_out, ph0, ph1);
-        });
-      }
+      for (int64_t task = 0; task < images * bands; ++task)
+        if (st.buffer)
+          errors.run(
+              [&] { band_task(st, xq + task / bands * l.image, n0 + task / bands, task % bands); });
     }
     errors.rethrow();
   }
