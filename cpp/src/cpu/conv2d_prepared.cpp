@@ -608,10 +608,10 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // VGG images at 224x224 does not hold a 200 MB copy in the calling thread's scratch for good.
   const int64_t chunk =
       l.in_place ? s.N : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
-  // Packed-path chunks of their own copy enough to go round the threads evenly (a batch of stems:
-  // AlexNet's 11x11 stride-4 one takes a 624 KB copy an image) go to the threads whole, each thread
-  // copying and computing its images alone: no barrier per image, and no copy built by both cores
-  // and read by both. AlexNet's stem forward at batch 16, 2 threads, with the stride-4 phase rows
+  // Where a packed-path batch comes in enough chunks to go round the threads evenly (a batch of
+  // stems: AlexNet's 11x11 stride-4 one copies 624 KB an image, a chunk of one), the chunks go to
+  // the threads whole, each thread copying and computing its images alone: no barrier per image, and
+  // no copy built by both cores and read by both. AlexNet's stem forward at batch 16, 2 threads, with the stride-4 phase rows
   // vectorised (phase_row) and copied row by row (build_phase_rows): 0.94 of the time over six pairs
   // of processes taking turns (14.0-17.3 against 14.9-17.1 ms).
   const int64_t chunks = (s.N + chunk - 1) / chunk;
