@@ -611,9 +611,20 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // Where a packed-path batch comes in enough chunks to go round the threads evenly (a batch of
   // stems: AlexNet's 11x11 stride-4 one copies 624 KB an image, a chunk of one), the chunks go to
   // the threads whole, each thread copying and computing its images alone: no barrier per image, and
-  // no copy built by both cores and read by both. AlexNet's stem forward at batch 16, 2 threads, with the stride-4 phase rows
-  // vectorised (phase_row) and copied row by row (build_phase_rows): 0.94 of the time over six pairs
-  // of processes taking turns (14.0-17.3 against 14.9-17.1 ms).
+  // no copy built by both cores and read by both. AlexNet's stem forward at batch 16, 2 threads,
+  // with the stride-4 phase rows vectorised (phase_row) and copied row by row (build_phase_rows):
+  // 0.94 of the time over six pairs of processes taking turns (14.0-17.3 against 14.9-17.1 ms).
+  // The chunk of images from n0 on, by this layer's path (alone: see forward_images).
+  auto run_chunk = [&](int64_t n0, bool alone) {
+    const int64_t images = std::min(chunk, s.N - n0);
+    float* y_n = y + n0 * s.C_out * P;
+    const float* x_n = x + n0 * s.C_in * s.H * s.W;
+    const float* residual_n = e.residual ? e.residual + n0 * s.C_out * P : nullptr;
+    if (channel_vectors_) forward_depthwise_vectors(y_n, x_n, residual_n, images, e);
+    else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, images, e);
+    else if (wide_) forward_wide(y_n, x_n, residual_n, images, e);
+    else forward_images(y_n, x_n, residual_n, images, alone);
+  };
   const int64_t chunks = (s.N + chunk - 1) / chunk;
   if (packs_panels() && parallel && !omp_in_parallel() && chunks >= 2 * threads &&
       (chunks % threads == 0 || chunks >= 8 * threads)) {
@@ -621,32 +632,15 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
-      for (int64_t c = 0; c < chunks; ++c) {
-        const int64_t n0 = c * chunk, images = std::min(chunk, s.N - n0);
-        errors.run([&] {
-          forward_images(y + n0 * s.C_out * P, x + n0 * s.C_in * s.H * s.W,
-                         e.residual ? e.residual + n0 * s.C_out * P : nullptr, images, true);
-        });
-      }
+      for (int64_t c = 0; c < chunks; ++c) errors.run([&] { run_chunk(c * chunk, true); });
     }
     errors.rethrow();
     return;
   }
-  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-    float* y_n = y + n0 * s.C_out * P;
-    const float* x_n = x + n0 * s.C_in * s.H * s.W;
-    const float* residual_n = e.residual ? e.residual + n0 * s.C_out * P : nullptr;
-    if (channel_vectors_)
-      forward_depthwise_vectors(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
-    else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
-    else if (wide_) forward_wide(y_n, x_n, residual_n, std::min(chunk, s.N - n0), e);
-    else forward_images(y_n, x_n, residual_n, std::min(chunk, s.N - n0), false);
-  }
+  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) run_chunk(n0, false);
 }
 
-bool PreparedConv2d::packs_panels() const {
-  return !winograd_ && !row_tiles_ && !wide_ && !channel_vectors_ && !is_depthwise(s_);
-}
+bool PreparedConv2d::packs_panels() const { return packs_panels(s_); }
 
 bool PreparedConv2d::packs_panels(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();

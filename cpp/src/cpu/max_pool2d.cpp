@@ -481,6 +481,7 @@ void max_pool2d_forward_values(float* y, const float* x, const Pool2dShape& s) {
 MaxPoolBands::MaxPoolBands(const Pool2dShape& s) : s_(s) {
   s_.validate("MaxPoolBands");
   taps_ = pool_row_taps(s_);
+  layout_ = std::make_shared<const PoolRowLayout>(s_);
 }
 
 void MaxPoolBands::input_rows(int64_t oh0, int64_t oh1, int64_t& first, int64_t& last) const {
@@ -511,7 +512,7 @@ void MaxPoolBands::run(float* y, int64_t y_plane, const float* band, int64_t ban
   b.H = rows;
   b.pad_h = s_.pad_h + first - oh0 * s_.stride_h;
   thread_local std::vector<float> buffer;
-  const PoolRowLayout layout(s_);
+  const PoolRowLayout& layout = *layout_;
   buffer.resize(layout.buffer_floats(s_));
   float* cols = layout.rows(buffer);
   const PoolRowGeometry g{oh1 - oh0,  taps_.data() + oh0, layout.tap.data(),

@@ -62,7 +62,7 @@ class PreparedConv2d {
   // True where forward packs the input into panels for the tile kernel (no Winograd, row tiles, wide
   // or depthwise path): the 3-channel stems, strided layers with few input channels.
   bool packs_panels() const;
-  static bool packs_panels(const Conv2dShape& s);  // the same, before one is built
+  static bool packs_panels(const Conv2dShape& s);  // the same for any shape (one not built yet)
   const Conv2dShape& shape() const { return s_; }
 
  private:

@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "pycnn/ops/pool2d.h"
@@ -74,6 +75,7 @@ void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const P
 // input's rows held elsewhere: the inference plan's convolution + max pool step computes the
 // convolution's rows a band of pool rows reads into a thread's scratch and pools them from there
 // (PreparedConv2d::forward_max_pool), so the convolution's output never goes to memory.
+struct PoolRowLayout;  // max_pool2d.cpp: where the row kernel's buffers put a row
 class MaxPoolBands {
  public:
   explicit MaxPoolBands(const Pool2dShape& s);  // validates s (ValueError)
@@ -90,6 +92,7 @@ class MaxPoolBands {
  private:
   Pool2dShape s_;
   std::vector<PoolTaps> taps_;  // per output row: its windows' in-bounds kernel rows
+  std::shared_ptr<const PoolRowLayout> layout_;  // built once, not per band
 };
 }  // namespace cpu
 
