@@ -1,8 +1,9 @@
 """Every CPU gemm micro-kernel this processor can run, not only the widest one: PYCNN_GEMM_ISA picks
 the kernel for a subprocess, which runs the conv2d, conv2d_prepared and linear tests (forward and
-backward against torch float64, and the gemm paths against the plain reference) on it, and the
-max_pool2d tests (the inference plan's values-only pool picks its vector width the same way). The
-portable kernel is the one non-x86 machines (aarch64) use, so it is checked here on x86 too."""
+backward against torch float64, and the gemm paths against the plain reference) on it, the
+max_pool2d tests (the inference plan's values-only pool picks its vector width the same way) and the
+channel-block tests (a block is one vector of channels). The portable kernel is the one non-x86
+machines (aarch64) use, so it is checked here on x86 too."""
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def test_conv2d_and_linear_on_each_gemm_kernel(isa):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not cuda",
          str(TESTS / "test_conv2d.py"), str(TESTS / "test_linear.py"),
-         str(TESTS / "test_conv2d_prepared.py"), str(TESTS / "test_max_pool2d.py")],
+         str(TESTS / "test_conv2d_prepared.py"), str(TESTS / "test_max_pool2d.py"),
+         str(TESTS / "test_channel_blocks.py")],
         env=dict(subprocess_env(), PYCNN_GEMM_ISA=isa), capture_output=True, text=True,
         cwd=TESTS.parent.parent, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

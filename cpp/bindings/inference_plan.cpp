@@ -94,18 +94,40 @@ struct Plan {
     return d;
   }
 
+  static cpu::ChannelBlocks blocks_of(const std::optional<Pair>& halo) {
+    cpu::ChannelBlocks b;
+    if (halo) {
+      std::tie(b.halo_h, b.halo_w) = *halo;
+      if (b.halo_h < 0 || b.halo_w < 0)
+        value_error("InferencePlan.add_conv2d: expected a halo of at least (0, 0), got (", b.halo_h,
+                    ", ", b.halo_w, ")");
+    }
+    return b;
+  }
+
+  // input_blocks, output_blocks, residual_blocks: None (NCHW) or the halo (h, w) of a value kept
+  // in channel blocks (cpu::ChannelBlocks), for convolutions on the row-tile path only.
   void add_conv2d(const std::string& name, int64_t y, int64_t x, const Array& weight,
                   const std::optional<Array>& bias, const Dims& input, Pair stride, Pair padding,
-                  Pair dilation, int64_t groups, int64_t residual, float lo, float hi) {
+                  Pair dilation, int64_t groups, int64_t residual, float lo, float hi,
+                  const std::optional<Pair>& input_blocks, const std::optional<Pair>& output_blocks,
+                  const std::optional<Pair>& residual_blocks) {
     const Conv2dShape s = conv_shape(input, dims_of(weight), stride, padding, dilation, groups,
                                      "InferencePlan.add_conv2d");
-    const int64_t out = product({s.N, s.C_out, s.out_h(), s.out_w()});
-    range(x, product({s.N, s.C_in, s.H, s.W}), "conv2d input");
-    range(y, out, "conv2d output");
-    if (residual >= 0) range(residual, out, "conv2d residual");
+    cpu::Conv2dLayouts layouts{blocks_of(input_blocks), blocks_of(output_blocks),
+                               blocks_of(residual_blocks)};
+    if (residual < 0) layouts.residual = {};
+    const int64_t OH = s.out_h(), OW = s.out_w();
+    range(x, cpu::channel_blocks_floats(s.N, s.C_in, s.H, s.W, layouts.input), "conv2d input");
+    range(y, cpu::channel_blocks_floats(s.N, s.C_out, OH, OW, layouts.output), "conv2d output");
+    if (residual >= 0)
+      range(residual, cpu::channel_blocks_floats(s.N, s.C_out, OH, OW, layouts.residual),
+            "conv2d residual");
     Floats b = copy_array(bias, s.C_out, "bias");
     // Weights packed once, here; the step is shared by every run and thread (forward is const).
-    auto conv = std::make_shared<const cpu::PreparedConv2d>(weight.data(), data(b), s);
+    auto built = std::make_shared<cpu::PreparedConv2d>(weight.data(), data(b), s);
+    built->set_layouts(layouts);
+    std::shared_ptr<const cpu::PreparedConv2d> conv = built;
     plan.add(name, [=](float* a) {
       cpu::Conv2dEpilogue e;
       e.residual = residual >= 0 ? a + residual : nullptr;
@@ -399,6 +421,20 @@ void bind_inference_plan(nb::module_& m) {
       nb::arg("dilation"), nb::arg("groups"),
       "Whether the plan's convolution of this shape packs its input into panels (no Winograd, row "
       "tiles, wide or depthwise path): the convolutions add_conv2d_max_pool takes.");
+  m.def(
+      "conv2d_row_tiles",
+      [](const Dims& input, const Dims& weight, Pair stride, Pair padding, Pair dilation,
+         int64_t groups) {
+        return cpu::PreparedConv2d::row_tiles(
+            Plan::conv_shape(input, weight, stride, padding, dilation, groups, "conv2d_row_tiles"));
+      },
+      nb::arg("input_shape"), nb::arg("weight_shape"), nb::arg("stride"), nb::arg("padding"),
+      nb::arg("dilation"), nb::arg("groups"),
+      "Whether the plan's convolution of this shape takes the row-tile path (output channels along "
+      "the vectors), the convolutions whose input, output and residual may be channel blocks.");
+  m.def("channel_block_width", &cpu::channel_block_width,
+        "Channels a block of the plan's channel-block layout holds (the CPU's vector width in "
+        "floats: 16 with AVX-512, 8 with AVX2, 4 portable).");
   nb::class_<Plan>(m, "InferencePlan")
       .def(nb::init<int64_t>(), nb::arg("arena_floats"))
       .def_prop_ro("arena_floats", [](const Plan& p) { return p.plan.arena_floats(); })
@@ -407,7 +443,9 @@ void bind_inference_plan(nb::module_& m) {
       .def("add_conv2d", &Plan::add_conv2d, nb::arg("name"), nb::arg("y"), nb::arg("x"),
            nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"), nb::arg("stride"),
            nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
-           nb::arg("clamp_min"), nb::arg("clamp_max"))
+           nb::arg("clamp_min"), nb::arg("clamp_max"), nb::arg("input_blocks").none() = nb::none(),
+           nb::arg("output_blocks").none() = nb::none(),
+           nb::arg("residual_blocks").none() = nb::none())
       .def("add_conv2d_max_pool", &Plan::add_conv2d_max_pool, nb::arg("name"), nb::arg("y"),
            nb::arg("x"), nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"),
            nb::arg("stride"), nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"),

@@ -8,11 +8,14 @@ Per input shape (cached):
    max pool into the convolution before it where the plan has that kernel (the stems);
 3. each node is lowered (pycnn.inference.lowering) to a C++ step, a view, or a Python step for what
    the C++ plan has no kernel for (it runs the op's own ``on_tensors`` on copies of its inputs);
+   values that only row-tile convolutions read are kept in channel blocks (lowering.channel_blocks;
+   PYCNN_CHANNEL_BLOCKS=0 keeps every value NCHW);
 4. the arena is planned (pycnn.inference.arena) and the C++ steps are added with their offsets.
 Running copies the inputs into an arena, runs the C++ stretches (the GIL released) and the Python
 steps between them, and copies the outputs out. Arenas are pooled, so several threads may run one
 plan at once.
 """
+import os
 import threading
 import time
 
@@ -27,7 +30,7 @@ from ..onnx.weights import op_input
 from ..creation import from_numpy
 from ..tensor import Tensor, tensor
 from .arena import plan_arena
-from .lowering import LOWERINGS, conv_max_pool_fusable
+from .lowering import LOWERINGS, channel_blocks, channel_blocks_floats, conv_max_pool_fusable
 
 OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]))
 
@@ -95,6 +98,7 @@ class _Context:
 
     def __init__(self, ir, shapes):
         self.ir, self.shapes = ir, shapes
+        self.blocks = {}  # values in channel blocks: {name: halo}, set before the steps are added
 
     def dynamic(self, name):
         return bool(name) and self.ir.kinds.get(name) == DYNAMIC
@@ -143,6 +147,12 @@ class CompiledPlan:
                 steps.append((native.reads, outputs, native.inplace, native.view))
             lowered.append(native)
         sizes = {name: int(np.prod(shape, dtype=np.int64)) for name, shape in self.shapes.items()}
+        outputs = set(ir.outputs)
+        # Values kept in channel blocks between row-tile convolutions (PYCNN_CHANNEL_BLOCKS=0: none).
+        self.blocks = context.blocks = {} if os.environ.get("PYCNN_CHANNEL_BLOCKS") == "0" else \
+            channel_blocks(ir.nodes, lowered, outputs)
+        for name, halo in self.blocks.items():
+            sizes[name] = channel_blocks_floats(self.shapes[name], halo)
         self.offsets, arena_floats = plan_arena(steps, ir.inputs, [o for o in ir.outputs if o in self.shapes], sizes)
         self.native = _C.InferencePlan(arena_floats)
         self.segments = []  # ("native", begin, end) stretches of C++ steps, or ("python", node)
@@ -159,7 +169,7 @@ class CompiledPlan:
                     self.segments.append(("native", begin, len(self.native)))
         self.python_nodes = [node for kind, *rest in self.segments if kind == "python" for node in rest]
         self._spans = {name: (offset, offset + int(np.prod(self.shapes[name], dtype=np.int64)), self.shapes[name])
-                       for name, offset in self.offsets.items()}
+                       for name, offset in self.offsets.items() if name not in self.blocks}
         self._arenas = []  # idle (arena, input views, output views); list.pop/append are atomic
 
     def _view(self, arena, name):

@@ -23,7 +23,10 @@
 // way round, output channels along the vectors and output pixels broadcast straight from xq (no
 // packing, no phases: a row tile reads every stride-th float), so a 7x7 image wastes no columns;
 // its tiles accumulate in a per-task buffer [pixel][channel] that the epilogue transposes back
-// into y (forward_row_tiles).
+// into y (forward_row_tiles). Between two such layers the inference plan may keep a value in
+// channel blocks instead (ChannelBlocks, conv2d_prepared.h: a pixel's channels one vector, planes
+// padded by a zero halo): the next layer reads it in place, without the padded copy, and the
+// epilogue stores each pixel's vector as it is, without the transpose (set_layouts).
 // Stride-1 layers with few output channels (one or two weight panels: LeNet's, the 3-channel stems)
 // take the wide path (use_wide): packing a pixel panel costs as much as multiplying it when only one
 // or two weight panels share it, so the tile kernel reads its panel straight from the padded copy.
@@ -46,6 +49,7 @@
 #include "pycnn/check.h"
 #include "pycnn/gemm.h"
 #include "pycnn/ops/max_pool2d.h"
+#include "pycnn/tensor.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
 
@@ -151,7 +155,31 @@ std::vector<int64_t> tap_offsets(const Conv2dShape& s, const InputLayout& l) {
   return offsets;
 }
 
+int64_t channel_block_width() { return conv_tile_kernel().vw; }
+
+int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b) {
+  if (!b.on()) return numel_of({N, C, H, W}, "channel_blocks_floats");
+  if (b.halo_w < 0 || b.halo_h > kMaxHalo || b.halo_w > kMaxHalo)
+    value_error("channel blocks: expected halos in [0, ", kMaxHalo, "], got (", b.halo_h, ", ",
+                b.halo_w, ")");
+  if (N < 0 || C < 0 || H < 0 || W < 0 || C > (int64_t(1) << 60))
+    value_error("channel blocks: expected a shape of non-negative sizes, got [", N, ", ", C, ", ",
+                H, ", ", W, "]");
+  const int64_t vw = channel_block_width();
+  return numel_of({N, (C + vw - 1) / vw * vw, H + 2 * b.halo_h, W + 2 * b.halo_w},
+                  "channel_blocks_floats");
+}
+
 namespace {
+
+// Where pixel (h, w) of block `block` of image n lies in a value of C channels and plane H x W kept
+// in channel blocks b (see ChannelBlocks): the offset of its first lane.
+int64_t block_at(const ChannelBlocks& b, int64_t C, int64_t H, int64_t W, int64_t n, int64_t block,
+                 int64_t h, int64_t w) {
+  const int64_t vw = channel_block_width(), blocks = (C + vw - 1) / vw;
+  const int64_t hp = H + 2 * b.halo_h, wp = W + 2 * b.halo_w;
+  return (((n * blocks + block) * hp + h + b.halo_h) * wp + w + b.halo_w) * vw;
+}
 
 constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
 
@@ -360,6 +388,7 @@ PreparedConv2d::PreparedConv2d(const float* w_fwd, const Conv2dShape& s, FromFor
 
 void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) {
   s_.validate();
+  from_forward_ = from_forward;
   if (from_forward && (s_.groups != 1 || is_depthwise(s_)))
     value_error("PreparedConv2d: forward weights need one group and more than one channel, got ",
                 s_.groups, " group(s) of ", s_.C_in, " channel(s)");
@@ -606,8 +635,13 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // when the product reads it (ResNet-18 batch 16, 1 thread: 64 ch 56x56 46 -> 29 ms with 8 MB
   // chunks, -> 25 ms with 1 MB; copying the whole batch first went through DRAM), and a batch of
   // VGG images at 224x224 does not hold a 200 MB copy in the calling thread's scratch for good.
-  const int64_t chunk =
-      l.in_place ? s.N : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
+  const int64_t chunk = l.in_place || layouts_.input.on()
+                            ? s.N
+                            : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
+  // Floats an image of x, y and the residual, in their layouts.
+  const int64_t x_image = channel_blocks_floats(1, s.C_in, s.H, s.W, layouts_.input);
+  const int64_t y_image = channel_blocks_floats(1, s.C_out, OH, OW, layouts_.output);
+  const int64_t r_image = channel_blocks_floats(1, s.C_out, OH, OW, layouts_.residual);
   // Where a packed-path batch comes in enough chunks to go round the threads evenly (a batch of
   // stems: AlexNet's 11x11 stride-4 one copies 624 KB an image, a chunk of one), the chunks go to
   // the threads whole, each thread copying and computing its images alone: no barrier per image, and
@@ -617,9 +651,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // The chunk of images from n0 on, by this layer's path (alone: see forward_images).
   auto run_chunk = [&](int64_t n0, bool alone) {
     const int64_t images = std::min(chunk, s.N - n0);
-    float* y_n = y + n0 * s.C_out * P;
-    const float* x_n = x + n0 * s.C_in * s.H * s.W;
-    const float* residual_n = e.residual ? e.residual + n0 * s.C_out * P : nullptr;
+    float* y_n = y + n0 * y_image;
+    const float* x_n = x + n0 * x_image;
+    const float* residual_n = e.residual ? e.residual + n0 * r_image : nullptr;
     if (channel_vectors_) forward_depthwise_vectors(y_n, x_n, residual_n, images, e);
     else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, images, e);
     else if (wide_) forward_wide(y_n, x_n, residual_n, images, e);
@@ -641,6 +675,48 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
 }
 
 bool PreparedConv2d::packs_panels() const { return packs_panels(s_); }
+
+bool PreparedConv2d::row_tiles(const Conv2dShape& s) {
+  const ConvTileKernel& kern = conv_tile_kernel();
+  return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw) > 0;
+}
+
+void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
+  const Conv2dShape& s = s_;
+  const ChannelBlocks* all[] = {&layouts.input, &layouts.output, &layouts.residual};
+  for (const ChannelBlocks* b : all)
+    if (b->on() && (b->halo_w < 0 || b->halo_h > kMaxHalo || b->halo_w > kMaxHalo))
+      value_error("PreparedConv2d.set_layouts: expected halos in [0, ", kMaxHalo, "], got (",
+                  b->halo_h, ", ", b->halo_w, ")");
+  if (layouts.any() && !row_tiles_)
+    value_error(
+        "PreparedConv2d.set_layouts: channel blocks need a convolution on the row-tile path "
+        "(conv2d_row_tiles), got one of ",
+        s.C_in, " -> ", s.C_out, " channels, ", s.KH, "x", s.KW, " on ", s.H, "x", s.W);
+  const ChannelBlocks& in = layouts.input;
+  if (in.on() && (in.halo_h < s.pad_h || in.halo_w < s.pad_w))
+    value_error("PreparedConv2d.set_layouts: the input's halo (", in.halo_h, ", ", in.halo_w,
+                ") must cover the padding (", s.pad_h, ", ", s.pad_w, ")");
+  if (from_forward_ && layouts.any())
+    value_error("PreparedConv2d.set_layouts: channel blocks are for forward weights' convolutions");
+  const bool was_blocked = layouts_.input.on();
+  layouts_ = layouts;
+  if (!in.on()) {
+    if (was_blocked) tap_offset_ = tap_offsets(s, input_layout(s, false));
+    return;
+  }
+  // Tap (c, kh, kw) of output pixel (0, 0) reads padded pixel (kh * dil_h, kw * dil_w) of a plane
+  // padded by (pad_h, pad_w); the blocks' planes are padded by the halo.
+  const int64_t vw = channel_block_width(), wp = s.W + 2 * in.halo_w;
+  const int64_t plane = (s.H + 2 * in.halo_h) * wp * vw;
+  tap_offset_.clear();
+  for (int64_t c = 0; c < s.C_in; ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw)
+        tap_offset_.push_back(
+            c / vw * plane + c % vw +
+            ((kh * s.dil_h + in.halo_h - s.pad_h) * wp + kw * s.dil_w + in.halo_w - s.pad_w) * vw);
+}
 
 bool PreparedConv2d::packs_panels(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();
@@ -810,7 +886,8 @@ void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpil
 
 // The channel-vector path (row_tile_channels) for N images of the batch, x, y and residual pointing at
 // the first: each image's y[C_out, OH, OW] by row tiles of pixels x nr channels, accumulated over
-// the K slices in a per-task buffer t[pixel][channel] that the epilogue turns back into NCHW. Tasks
+// the K slices in a per-task buffer t[pixel][channel] that the epilogue turns back into NCHW, or
+// stores as it is into channel blocks (layouts_.output; the halo beside each row zeroed too). Tasks
 // (image, run of channel panels, run of output rows): the threads split the channels first where
 // the weights outweigh the image (each streams its own share of them once), the rows otherwise.
 // Loops per task: K slices > channel panels (a 256 x nr slice, 32 KB, stays in L1) > rows > tiles.
@@ -829,6 +906,15 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   // The output rows of all N images, one after another, are split into runs: a run may span images,
   // so a batch of 7x7 images shares each slice of the weights.
   const int64_t R = N * OH;
+  // The input: the padded copy below, or x itself in place (no padding, or channel blocks, whose
+  // halo is the padding: ChannelBlocks). x_image, x_row: floats an image and a padded row of what
+  // the tiles read; unit: floats a pixel.
+  const ChannelBlocks& in_blocks = layouts_.input;
+  const int64_t vw = kern.vw, unit = in_blocks.on() ? vw : 1;
+  const bool copied = !l.in_place && !in_blocks.on();
+  const int64_t x_image =
+      in_blocks.on() ? channel_blocks_floats(1, s.C_in, s.H, s.W, in_blocks) : l.image;
+  const int64_t x_row = in_blocks.on() ? (s.W + 2 * in_blocks.halo_w) * vw : l.Wq;
   // Every run of rows streams the weights of its channels once, every run of channels reads the
   // whole input copy once. Where the weights are more than the image (batch 1) each thread takes its
   // share of the channels; otherwise the split that streams least for the tasks wanted. 512 -> 512
@@ -838,7 +924,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   if (s.C_out > N * P) {
     while (channel_runs < panels && channel_runs < want) ++channel_runs;
   } else {
-    const double weights = double(K) * double(panels * nr), input = double(N) * double(l.image);
+    const double weights = double(K) * double(panels * nr), input = double(N) * double(x_image);
     double least = 0.0;
     for (int64_t c = 1; c <= std::min(panels, want); ++c) {
       const double streamed = double((want + c - 1) / c) * weights + double(c) * input;
@@ -870,10 +956,10 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   // at batch 1 5% less time. Where tasks split the channels too, every task reads every row, and
   // the threads build one copy together first; so they do for a copy past 1 MB (one image larger
   // than a chunk, see forward), which a copy per thread would hold once per thread for good.
-  const bool own_rows = channel_runs == 1 && !l.in_place && N * l.image <= (int64_t(1) << 18);
+  const bool own_rows = channel_runs == 1 && copied && N * l.image <= (int64_t(1) << 18);
   static thread_local Scratch input_scratch;
   float* xq_built = nullptr;
-  if (!l.in_place && !own_rows) xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
+  if (copied && !own_rows) xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
   // Padded rows [i0, i1) of every channel of image n, in `copy` (the layout has no phases).
   auto pad_image_rows = [&](float* copy, int64_t n, int64_t i0, int64_t i1) {
     for (int64_t c = 0; c < s.C_in; ++c)
@@ -927,27 +1013,67 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
           for (int64_t r = r0, rows; r < r1; r += rows) {
             const int64_t n = r / OH, oh = r % OH;
             rows = pair_rows && r + 1 < r1 ? 2 : 1;
-            const int64_t row_at = n * l.image + oh * s.stride_h * l.Wq;
+            const int64_t row_at = n * x_image + oh * s.stride_h * x_row;
             // The second row: the next one of this image, or the next image's first.
-            const int64_t ldx = oh + 1 < OH ? s.stride_h * l.Wq : (n + 1) * l.image - row_at;
+            const int64_t ldx = oh + 1 < OH ? s.stride_h * x_row : (n + 1) * x_image - row_at;
             for (int64_t tile = 0; tile < row_tiles; ++tile) {
               const int64_t ow0 = OW * tile / row_tiles, ow1 = OW * (tile + 1) / row_tiles;
-              kern.row_tile(vectors, static_cast<int>(s.stride_w), static_cast<int>(rows),
-                            static_cast<int>(ow1 - ow0), kc, xq + row_at + ow0 * s.stride_w, ldx,
-                            tap_offset_.data() + k0, slice + cp * kc * nr,
+              kern.row_tile(vectors, static_cast<int>(s.stride_w * unit), static_cast<int>(rows),
+                            static_cast<int>(ow1 - ow0), kc, xq + row_at + ow0 * s.stride_w * unit,
+                            ldx, tap_offset_.data() + k0, slice + cp * kc * nr,
                             t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldt, k0 == 0);
             }
           }
       }
-      // The epilogue, one image's rows at a time.
+      // The epilogue.
       const int64_t c0 = cp0 * nr, channels = std::min(s.C_out, cp1 * nr) - c0;
-      for (int64_t r = r0, end; r < r1; r = end) {
-        const int64_t n = r / OH;
-        end = std::min(r1, (n + 1) * OH);
-        const int64_t at = (n * s.C_out + c0) * P + (r % OH) * OW;
-        kern.row_tile_store(y + at, P, t + (r - r0) * OW * ldt, ldt, (end - r) * OW, channels,
-                            bias_.data() + c0, residual ? residual + at : nullptr, e.clamp_min,
-                            e.clamp_max);
+      const ChannelBlocks &out_blocks = layouts_.output, &res_blocks = layouts_.residual;
+      // A block's floats, in the output and in the residual, where they are channel blocks.
+      const int64_t ybs = (OH + 2 * out_blocks.halo_h) * (OW + 2 * out_blocks.halo_w) * vw;
+      const int64_t rbs = (OH + 2 * res_blocks.halo_h) * (OW + 2 * res_blocks.halo_w) * vw;
+      const bool res_in_blocks = residual && res_blocks.on();
+      if (!out_blocks.on()) {  // NCHW, one image's rows at a time
+        for (int64_t r = r0, end; r < r1; r = end) {
+          const int64_t n = r / OH;
+          end = std::min(r1, (n + 1) * OH);
+          const int64_t at = (n * s.C_out + c0) * P + (r % OH) * OW;
+          float* const tr = t + (r - r0) * OW * ldt;
+          if (res_in_blocks)  // added to the sums first, row by row
+            for (int64_t q = r; q < end; ++q)
+              kern.add_residual_blocks(
+                  tr + (q - r) * OW * ldt, ldt,
+                  residual + block_at(res_blocks, s.C_out, OH, OW, n, c0 / vw, q % OH, 0), rbs, OW,
+                  channels);
+          kern.row_tile_store(y + at, P, tr, ldt, (end - r) * OW, channels, bias_.data() + c0,
+                              residual && !res_in_blocks ? residual + at : nullptr, e.clamp_min,
+                              e.clamp_max);
+        }
+        return;
+      }
+      // Channel blocks, row by row: the row's pixels, then the halo beside it (and above or below
+      // it at the image's first or last row) zeroed, in this task's blocks.
+      const int64_t b0 = c0 / vw, blocks = (channels + vw - 1) / vw;
+      const int64_t hh = out_blocks.halo_h, hw = out_blocks.halo_w, wp = OW + 2 * hw;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / OH, oh = r % OH;
+        float* const tr = t + (r - r0) * OW * ldt;
+        const float* res = nullptr;
+        if (res_in_blocks) res = residual + block_at(res_blocks, s.C_out, OH, OW, n, b0, oh, 0);
+        else if (residual)
+          kern.add_residual_planes(tr, ldt, residual + (n * s.C_out + c0) * P + oh * OW, P, OW,
+                                   channels);
+        float* const yr = y + block_at(out_blocks, s.C_out, OH, OW, n, b0, oh, 0);
+        kern.row_tile_store_blocks(yr, ybs, tr, ldt, OW, channels, bias_.data() + c0, res, rbs,
+                                   e.clamp_min, e.clamp_max);
+        for (int64_t b = 0; b < blocks; ++b) {
+          float* const row = yr + b * ybs;  // pixel (oh, 0) of block b0 + b
+          std::fill(row - hw * vw, row, 0.0f);
+          std::fill(row + OW * vw, row + (OW + hw) * vw, 0.0f);
+          float* const plane = row - ((oh + hh) * wp + hw) * vw;
+          if (oh == 0) std::fill(plane, plane + hh * wp * vw, 0.0f);
+          if (oh == OH - 1)
+            std::fill(plane + (hh + OH) * wp * vw, plane + (2 * hh + OH) * wp * vw, 0.0f);
+        }
       }
     });
   }

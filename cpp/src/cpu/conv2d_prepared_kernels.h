@@ -54,11 +54,11 @@ struct ConvTileKernel {
                           int64_t rows, const int64_t* seg, int nseg, const float* bias,
                           const float* residual, float lo, float hi);
   // The channel-vector path (conv2d_prepared.cpp): out[(r * pixels + i) * ldo + j] (+)= sum_k
-  // x[koff[k] + r * ldx + i * stride] * W[k * c + j] for `rows` (1 or 2) runs of `pixels` pixels i
-  // (stride 1 or 2) and c = vectors * vw channels j (vectors: nr / vw, or 1), W a packed panel of c
-  // output channels (element (k, j) at W[k * c + j]); `first` overwrites out. rows * pixels is at
-  // most row_pixels * nr / c.
-  void (*row_tile)(int vectors, int stride, int rows, int pixels, int64_t kc, const float* x,
+  // x[koff[k] + r * ldx + i * step] * W[k * c + j] for `rows` (1 or 2) runs of `pixels` pixels i
+  // (step: the stride, 1 or 2, in planes; vw or 2 * vw in channel blocks) and c = vectors * vw
+  // channels j (vectors: nr / vw, or 1), W a packed panel of c output channels (element (k, j) at
+  // W[k * c + j]); `first` overwrites out. rows * pixels is at most row_pixels * nr / c.
+  void (*row_tile)(int vectors, int step, int rows, int pixels, int64_t kc, const float* x,
                    int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldo,
                    bool first);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
@@ -66,6 +66,19 @@ struct ConvTileKernel {
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,
                          int64_t channels, const float* bias, const float* residual, float lo,
                          float hi);
+  // Its epilogue into channel blocks (ChannelBlocks, conv2d_prepared.h), for `pixels` consecutive
+  // pixels of one output row: y[b * ybs + p * vw + l] = clamp(t[p * ldt + b * vw + l] + bias[c] +
+  // residual[b * rbs + p * vw + l], lo, hi) for c = b * vw + l < channels, zero in the lanes past
+  // them (residual, in channel blocks too, may be null).
+  void (*row_tile_store_blocks)(float* y, int64_t ybs, const float* t, int64_t ldt, int64_t pixels,
+                                int64_t channels, const float* bias, const float* residual,
+                                int64_t rbs, float lo, float hi);
+  // A residual of the other layout added to the sums first: t[p * ldt + c] += residual[c * ldr + p]
+  // (planes), or += residual[b * rbs + p * vw + c % vw] with b = c / vw (channel blocks).
+  void (*add_residual_planes)(float* t, int64_t ldt, const float* residual, int64_t ldr,
+                              int64_t pixels, int64_t channels);
+  void (*add_residual_blocks)(float* t, int64_t ldt, const float* residual, int64_t rbs,
+                              int64_t pixels, int64_t channels);
   // The wide path's copy out (conv2d_prepared.cpp): t[i * ldt + j], column q0 + j of a grid with
   // rows wq apart, to y[i * ldy + r * ow + c] = clamp(t + residual[same], lo, hi) where c < ow, for
   // rows i < rows and the cols columns of the panel (residual may be null).

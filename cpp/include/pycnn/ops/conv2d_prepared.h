@@ -35,6 +35,28 @@ struct Conv2dEpilogue {
   float clamp_max = std::numeric_limits<float>::infinity();
 };
 
+// A value [N, C, H, W] kept in channel blocks between the inference plan's row-tile convolutions
+// (onnxruntime's NCHWc, padded): [N][ceil(C / vw)][H + 2 * halo_h][W + 2 * halo_w][vw] with vw =
+// channel_block_width() (the instruction set's vector: 16 floats with AVX-512, 8 with AVX2, 4
+// portable), pixel (h, w) of channel c of image n at (((n * blocks + c / vw) * (H + 2 * halo_h) + h +
+// halo_h) * (W + 2 * halo_w) + w + halo_w) * vw + c % vw. The halo and the lanes past C are zero, so
+// a consumer whose padding is at most the halo reads its padded input in place: no copy, and one
+// pixel's channels are one vector for the producer's store (no transpose). halo_h < 0: plain NCHW.
+constexpr int64_t kMaxHalo = 64;  // the widest halo a value in channel blocks may have
+struct ChannelBlocks {
+  int64_t halo_h = -1, halo_w = -1;
+  bool on() const { return halo_h >= 0; }
+};
+int64_t channel_block_width();
+// Floats of a value [N, C, H, W] in layout b (N * C * H * W for NCHW); ValueError past 2^60.
+int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b);
+
+// The layouts of a convolution's input, output and residual (PreparedConv2d::set_layouts).
+struct Conv2dLayouts {
+  ChannelBlocks input, output, residual;
+  bool any() const { return input.on() || output.on() || residual.on(); }
+};
+
 class PreparedConv2d {
  public:
   // w [C_out, C_in/groups, KH, KW], b [C_out] or null; both copied/packed now (the caller may free
@@ -59,6 +81,16 @@ class PreparedConv2d {
   // path (packs_panels()) and without a residual: ValueError otherwise.
   void forward_max_pool(float* y, const float* x, const Conv2dEpilogue& e,
                         const MaxPoolBands& pool) const;
+  // Where forward reads x and writes y and the residual: NCHW by default; channel blocks only for a
+  // convolution on the row-tile path (row_tiles()), whose input halo covers its padding (ValueError
+  // otherwise). Called once, before the object is shared (the inference plan's add_conv2d).
+  void set_layouts(const Conv2dLayouts& layouts);
+  const Conv2dLayouts& layouts() const { return layouts_; }
+  // True where forward takes the row-tile path (output channels along the vectors: 3x3 and 1x1
+  // layers of small images, see conv2d_prepared.cpp), the layers that may read and write channel
+  // blocks.
+  bool row_tiles() const { return row_tiles_; }
+  static bool row_tiles(const Conv2dShape& s);  // the same for any shape (one not built yet)
   // True where forward packs the input into panels for the tile kernel (no Winograd, row tiles, wide
   // or depthwise path): the 3-channel stems, strided layers with few input channels.
   bool packs_panels() const;
@@ -82,6 +114,8 @@ class PreparedConv2d {
   bool wide_ = false;                  // panels read straight from the padded input (ditto)
   bool channel_vectors_ = false;       // depthwise with channels along the vectors (ditto)
   std::vector<int64_t> tap_offset_;    // per (c, kh, kw) of a group: where its tap reads the input
+  Conv2dLayouts layouts_;              // NCHW unless set_layouts said otherwise
+  bool from_forward_ = false;          // built from forward weights (FromForwardWeights)
 };
 
 }  // namespace pycnn::cpu

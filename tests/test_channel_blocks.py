@@ -1,0 +1,182 @@
+"""The inference plan's channel blocks (pycnn.inference.lowering.channel_blocks, cpu::ChannelBlocks in
+conv2d_prepared.h): values that only row-tile convolutions read are kept as [N][C / vw][H + 2 halo][W +
+2 halo][vw] between them, read in place by the next convolution and stored without a transpose. Random
+residual networks against the eager model and against the same plan in NCHW, every mix of input,
+output and residual layouts, which values get blocks (and their halos), and the binding's refusals.
+test_gemm_isa runs this file on every vector width (vw 4, 8 and 16)."""
+import numpy as np
+import pytest
+
+import pycnn
+from pycnn import nn
+from pycnn.inference.lowering import channel_blocks
+
+from test_inference_plan import assert_close, eager
+
+
+class Block(nn.Module):
+    """conv-ReLU-conv, plus the input (identity) or a 1x1 strided projection of it, then ReLU."""
+
+    def __init__(self, c_in, c_out, k, stride, dilation, shortcut):
+        super().__init__()
+        pad = dilation * (k // 2)
+        self.conv1 = nn.Conv2d(c_in, c_out, k, stride, pad, dilation)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.project = nn.Conv2d(c_in, c_out, 1, stride) if shortcut == "project" else None
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        y = self.conv2(nn.functional.relu(self.conv1(x)))
+        if self.shortcut == "identity":
+            y = y + x
+        elif self.shortcut == "project":
+            y = y + self.project(x)
+        return nn.functional.relu(y)
+
+
+class Net(nn.Module):
+    """A 3-channel stem (the packed path: its output is NCHW) and blocks, a max pool after some (an
+    NCHW reader), a global average pool and a linear head."""
+
+    def __init__(self, stem, blocks, pools, classes=5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, stem, 3, 1, 1)
+        self.blocks = nn.ModuleList(blocks)
+        self.pools = pools
+        self.head = nn.Linear(blocks[-1].conv2.out_channels, classes)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.stem(x))
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.pools:
+                x = nn.functional.max_pool2d(x, 2, 2, ceil_mode=True)
+        return self.head(nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def random_net(rng):
+    # Row tiles take 13-16, 26-32 and 52-64 channels on every vector width (ragged panels at most a
+    # quarter empty); 13 channels in is too few for them, so a block after a 13-channel one stays NCHW.
+    channels = stem = int(rng.choice([16, 27, 32]))
+    blocks = []
+    for i in range(int(rng.integers(2, 5))):  # the first block's inner value always in blocks
+        c_out = int(rng.choice([channels, channels, 13, 16, 29, 52])) if i else channels
+        stride = int(rng.choice([1, 1, 2]))
+        k = int(rng.choice([1, 3, 3, 5])) if i else 3
+        dilation = int(rng.choice([1, 1, 2])) if k > 1 else 1
+        shortcut = "identity" if c_out == channels and stride == 1 and rng.random() < 0.7 else \
+            str(rng.choice(["project", "none"]))
+        blocks.append(Block(channels, c_out, k, stride, dilation, shortcut))
+        channels = c_out
+    pools = {int(i) for i in rng.integers(0, len(blocks), int(rng.integers(0, 2)))}
+    return Net(stem, blocks, pools).eval()
+
+
+def conv_layouts(compiled):
+    """(input, output, residual) in channel blocks, per convolution of a compiled plan."""
+    blocks = compiled.blocks
+    seen = []
+    for node in compiled.ir.nodes:
+        if node.op in ("Conv", "FusedConv"):
+            z = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else None
+            seen.append((node.inputs[0] in blocks, node.outputs[0] in blocks, None if z is None else z in blocks))
+    return seen
+
+
+def plan_of(model, x, threads, monkeypatch, blocks):
+    if not blocks:
+        monkeypatch.setenv("PYCNN_CHANNEL_BLOCKS", "0")
+    try:
+        plan = pycnn.optimize_for_inference(model, x, threads=threads)
+        out = plan(x).numpy()
+        return plan, out
+    finally:
+        monkeypatch.delenv("PYCNN_CHANNEL_BLOCKS", raising=False)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_networks_in_channel_blocks_match_eager(seed, monkeypatch):
+    """Random blocks (13-52 channels, so the last block of vectors is ragged; 1x1, 3x3 and 5x5 kernels,
+    stride 2, dilation 2, identity and projected shortcuts, pools between blocks), images of 7-21
+    pixels a side, batches of 1-3 on 1-3 threads: the plan with channel blocks against the eager model
+    and against the same plan kept in NCHW."""
+    rng = np.random.default_rng(700 + seed)
+    model = random_net(rng)
+    size = [int(v) for v in rng.integers(7, 22, 2)]
+    x = rng.standard_normal((int(rng.integers(1, 4)), 3) + tuple(size)).astype(np.float32)
+    threads = int(rng.integers(1, 4))
+    plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
+    compiled = plan.compiled(x.shape)
+    assert compiled.blocks, conv_layouts(compiled)
+    assert plan.python_nodes(x.shape) == []
+    expected = eager(model, x)
+    assert_close(out, expected)
+    plain, nchw = plan_of(model, x, threads, monkeypatch, blocks=False)
+    assert plain.compiled(x.shape).blocks == {}
+    assert_close(out, nchw)
+    assert_close(plan(x).numpy(), out, rtol=0)  # a second run: halos from the first left no trace
+
+
+def test_every_mix_of_layouts_meets_in_one_network(monkeypatch):
+    """The NCHW stem feeds a block whose output is in blocks (residual NCHW, output blocks), a pool reads
+    the last block of a stage (residual blocks, output NCHW), the convolution after the pool reads NCHW:
+    all four residual mixes and both inputs occur, and the numbers match on batches 1 and 3."""
+    rng = np.random.default_rng(5)
+    blocks = [Block(16, 16, 3, 1, 1, "identity"), Block(16, 16, 3, 1, 1, "identity"),
+              Block(16, 32, 3, 1, 1, "project"), Block(32, 32, 3, 1, 1, "identity"),
+              Block(32, 32, 3, 1, 1, "identity")]
+    model = Net(16, blocks, {1}).eval()
+    for batch, threads in ((1, 2), (3, 3)):
+        x = rng.standard_normal((batch, 3, 12, 11)).astype(np.float32)
+        plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
+        seen = set(conv_layouts(plan.compiled(x.shape)))
+        for mix in [(True, True, False), (True, False, True), (True, True, True), (False, True, None)]:
+            assert any(s[:3] == mix for s in seen), (mix, seen)
+        assert (True, True, None) in seen or (True, False, None) in seen
+        assert_close(out, eager(model, x))
+
+
+def test_values_in_blocks_are_those_only_row_tile_convolutions_read():
+    """channel_blocks: a value gets blocks when a row-tile convolution computes it and only row-tile
+    convolutions read it (as input or residual), never a graph output; its halo is the largest padding
+    among its readers as input."""
+    from types import SimpleNamespace as NS
+
+    def conv(x, y, padding=(1, 1), z="", row_tiles=True):
+        native = NS(view=False, conv=NS(x=x, y=y, z=z, padding=padding, row_tiles=row_tiles))
+        return NS(inputs=[x, "w", "bias"] + ([z] if z else []), outputs=[y]), native
+
+    nodes = [conv("in", "a"), conv("a", "b", (2, 1)), conv("a", "c", (0, 0)), conv("b", "d", z="c"),
+             conv("d", "e", row_tiles=False), conv("d", "f"), (NS(inputs=["f"], outputs=["g"]), None),
+             conv("e", "out")]
+    found = channel_blocks([n for n, _ in nodes], [native for _, native in nodes], {"out"})
+    # a: read by two convolutions with paddings (2, 1) and (0, 0); b: input of d; c: d's residual;
+    # d: read by a convolution off the row-tile path; e: made off it; f: read by a Python step.
+    assert found == {"a": (2, 1), "b": (1, 1), "c": (0, 0)}
+
+
+def test_add_conv2d_refuses_channel_blocks_it_cannot_run():
+    vw = pycnn._C.channel_block_width()
+    assert vw in (4, 8, 16)
+    plan = pycnn._C.InferencePlan(10**6)
+    w = np.zeros((16, 16, 3, 3), np.float32)
+    args = dict(name="c", y=0, x=200_000, weight=w, bias=None, input_shape=[1, 16, 20, 20], stride=(1, 1),
+                padding=(1, 1), dilation=(1, 1), groups=1, residual=-1, clamp_min=0.0, clamp_max=1.0)
+    assert pycnn._C.conv2d_row_tiles([1, 16, 20, 20], [16, 16, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    plan.add_conv2d(**args, input_blocks=(1, 1), output_blocks=(0, 2))
+    with pytest.raises(ValueError, match="must cover the padding"):
+        plan.add_conv2d(**args, input_blocks=(0, 1))
+    with pytest.raises(ValueError, match="at least"):
+        plan.add_conv2d(**args, output_blocks=(-1, 0))
+    with pytest.raises(ValueError, match="in \\[0, 64\\]"):
+        plan.add_conv2d(**args, output_blocks=(65, 0))
+    stem = dict(args, weight=np.zeros((16, 3, 3, 3), np.float32), input_shape=[1, 3, 20, 20])
+    assert not pycnn._C.conv2d_row_tiles([1, 3, 20, 20], [16, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    with pytest.raises(ValueError, match="row-tile path"):
+        plan.add_conv2d(**stem, output_blocks=(1, 1))
+    # The range checks count the blocks' floats: 16 x 22 x 22 padded pixels, not 16 x 20 x 20.
+    padded = -(-16 // vw) * vw * 22 * 22
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_conv2d(**dict(args, y=10**6 - padded + 1), output_blocks=(1, 1))
+    plan.add_conv2d(**dict(args, y=10**6 - padded), output_blocks=(1, 1))
+    assert plan.step_names == ["c", "c"]
