@@ -32,6 +32,7 @@ cd "$work"
   tests/test_avg_pool2d.py tests/test_batch_norm.py tests/test_linear.py tests/test_cross_entropy.py \
   tests/test_local_response_norm.py tests/test_cat.py tests/test_conv2d_prepared.py \
   tests/test_inference_plan.py tests/test_autograd_safety.py tests/test_anomaly.py tests/test_hostile_calls.py \
-  tests/test_onnx_hostile.py tests/test_data.py tests/test_shape_rules.py tests/test_tensor.py
+  tests/test_onnx_hostile.py tests/test_data.py tests/test_shape_rules.py tests/test_tensor.py \
+  tests/test_channel_blocks.py
 "$python" tools/fuzz_bindings.py --calls "$calls"
 echo "sanitize: clean in $(( $(date +%s) - began )) s"
