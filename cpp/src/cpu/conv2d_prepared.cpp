@@ -698,7 +698,9 @@ void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
     value_error("PreparedConv2d.set_layouts: the input's halo (", in.halo_h, ", ", in.halo_w,
                 ") must cover the padding (", s.pad_h, ", ", s.pad_w, ")");
   if (from_forward_ && layouts.any())
-    value_error("PreparedConv2d.set_layouts: channel blocks are for forward weights' convolutions");
+    value_error(
+        "PreparedConv2d.set_layouts: channel blocks are for the inference plan's convolutions, "
+        "not one built from forward weights");
   const bool was_blocked = layouts_.input.on();
   layouts_ = layouts;
   if (!in.on()) {
