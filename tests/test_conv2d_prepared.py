@@ -123,6 +123,12 @@ LAYERS = [
     dict(n=1, cin=16, cout=15, h=33, w=31, k=3, stride=(2, 2), padding=(1, 1)),
     dict(n=2, cin=16, cout=8, h=10, w=19, k=3, padding=(1, 1)),  # one vector on avx2 (8 floats)
     dict(n=2, cin=17, cout=4, h=9, w=14, k=3, padding=(1, 1)),   # and on the portable kernel (4)
+    # 1x1 layers of large images with few output channels (one vector, or at most 64 from a batch
+    # input of at most 1 MB) take row tiles too, reading the image in place
+    dict(n=1, cin=32, cout=16, h=40, w=37, k=1),
+    dict(n=2, cin=96, cout=13, h=23, w=19, k=1),
+    dict(n=1, cin=144, cout=30, h=28, w=28, k=1),
+    dict(n=3, cin=64, cout=52, h=20, w=17, k=1),
     # weights that outweigh a batch's input (the threads split channels and rows): 3 panels of
     # channels, 5x5 images in runs of rows that span images
     dict(n=6, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1)),
@@ -193,6 +199,21 @@ def test_packed_chunks_dealt_to_threads(layer, threads):
     # chunks go round the threads evenly (or 8 times over) go to the threads whole, each thread copying
     # and computing its images alone: every image once, with its own residual.
     run_on_threads(threads, layer)
+
+
+def test_pointwise_layers_with_few_outputs_take_row_tiles():
+    """Which 1x1 stride-1 layers of images past 256 pixels take row tiles (no packing, the image read
+    in place): one vector of output channels, or at most 64 from at least as many inputs where the
+    batch's input is at most 1 MB; the others keep the packed path (MobileNetV2's expansions)."""
+    def row_tiles(n, cin, cout, hw):
+        return pycnn._C.conv2d_row_tiles([n, cin, hw, hw], [cout, cin, 1, 1], (1, 1), (0, 0), (1, 1), 1)
+
+    vw = pycnn._C.channel_block_width()
+    assert row_tiles(1, 32, vw, 112) and row_tiles(8, 96, vw, 56)
+    assert row_tiles(1, 144, 32, 28) and row_tiles(1, 192, 64, 28)
+    assert not row_tiles(8, 144, 32, 28)   # 3.6 MB of input
+    assert not row_tiles(1, 256, 64, 56)   # 3.2 MB
+    assert not row_tiles(1, 16, 96, 112)   # more outputs than inputs
 
 
 def test_zero_images():

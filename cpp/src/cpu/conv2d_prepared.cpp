@@ -19,9 +19,10 @@
 // kernel (see use_winograd). Depthwise convolutions (groups == C_in == C_out) skip the GEMM: each
 // channel's output is a sum of KH*KW shifted runs of xq, vectorised along the (wide) rows.
 // Smaller images (3x3 layers down to 28x28 and 7x7 outputs, stride 1 or 2, and 1x1 stride-2
-// downsamples) take the channel-vector path instead (row_tile_channels): the same product the other
-// way round, output channels along the vectors and output pixels broadcast straight from xq (no
-// packing, no phases: a row tile reads every stride-th float), so a 7x7 image wastes no columns;
+// downsamples), and 1x1 layers with few output channels, take the channel-vector path instead
+// (row_tile_channels): the same product the other way round, output channels along the vectors and
+// output pixels broadcast straight from xq (no packing, no phases: a row tile reads every
+// stride-th float), so a 7x7 image wastes no columns;
 // its tiles accumulate in a per-task buffer [pixel][channel] that the epilogue transposes back
 // into y (forward_row_tiles). Between two such layers the inference plan may keep a value in
 // channel blocks instead (ChannelBlocks, conv2d_prepared.h: a pixel's channels one vector, planes
@@ -314,12 +315,23 @@ PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, const float* __re
 // hold twice the pixels, where they took the tile kernel's 12 + 4-row panels: 16 -> 16 3x3 at 32x32,
 // batch 1, 2 threads (AMD EPYC VM, 2026-12-06), 36-37 -> 31-33 us; ResNet-20 at batch 1, two plans
 // alternating in one process, 4% less time.
+// 1x1 stride-1 layers of larger images take row tiles only with few output channels: packing a
+// pixel panel then costs as much as the few weight panels that share it (as for the wide path).
+// Measured (2 threads, AMD VM, step times inside the plan, 2026-12-07): one vector of outputs
+// 32 -> 16 at 112x112 119 -> 88 us, 96 -> 16 at 56x56 91 -> 58 (batch 8: 761 -> 488), 64 -> 16 at
+// 28x28 23 -> 14; at most 64 outputs from more inputs where the batch's input is at most 1 MB:
+// 144 -> 32 at 28x28 55 -> 38, 192 -> 64 109 -> 93, 64 -> 64 at 56x56 167 -> 158; past 1 MB the
+// packed path stays (256 -> 64 at 56x56, batch 8: 6.6 against 7.3 ms), and so do expansions
+// (16 -> 96 at 112x112: 268 against 356 us).
 // Returns the channels of a panel (nr, or vw for the narrow panels), 0 where the path does not fit.
 int64_t row_tile_channels(const Conv2dShape& s, int64_t nr, int64_t vw) {
   const int64_t c = s.C_out <= vw ? vw : nr, padded = (s.C_out + c - 1) / c * c;
   const bool pointwise = s.KH * s.KW == 1 && s.stride_h == 1 && s.stride_w == 1;
+  const int64_t P = s.out_h() * s.out_w();
+  const bool few_outputs = s.C_out <= vw || (s.C_out <= 64 && s.C_in >= s.C_out &&
+                                             s.N * s.C_in * P <= (int64_t(1) << 18));
   const bool fits = s.groups == 1 && s.stride_w <= 2 && s.C_in >= 16 && 4 * padded <= 5 * s.C_out &&
-                    (!pointwise || s.out_h() * s.out_w() <= 256);
+                    (!pointwise || P <= 256 || few_outputs);
   return fits ? c : 0;
 }
 
