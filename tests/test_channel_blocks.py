@@ -34,6 +34,24 @@ class Block(nn.Module):
         return nn.functional.relu(y)
 
 
+class Inverted(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, ReLU6, depthwise k x k (stride, dilation), ReLU6, 1x1
+    projection, plus the input where the shape allows."""
+
+    def __init__(self, c_in, c_out, k, stride, dilation, expand, shortcut):
+        super().__init__()
+        hidden = c_in * expand
+        self.expand = nn.Conv2d(c_in, hidden, 1)
+        self.depthwise = nn.Conv2d(hidden, hidden, k, stride, dilation * (k // 2), dilation, groups=hidden)
+        self.project = nn.Conv2d(hidden, c_out, 1)
+        self.shortcut = shortcut == "identity"
+
+    def forward(self, x):
+        y = nn.functional.relu6(self.depthwise(nn.functional.relu6(self.expand(x))))
+        y = self.project(y)
+        return y + x if self.shortcut else y
+
+
 class Net(nn.Module):
     """A 3-channel stem (the packed path: its output is NCHW) and blocks, a max pool after some (an
     NCHW reader), a global average pool and a linear head."""
@@ -43,7 +61,8 @@ class Net(nn.Module):
         self.stem = nn.Conv2d(3, stem, 3, 1, 1)
         self.blocks = nn.ModuleList(blocks)
         self.pools = pools
-        self.head = nn.Linear(blocks[-1].conv2.out_channels, classes)
+        last = blocks[-1]
+        self.head = nn.Linear((last.project if isinstance(last, Inverted) else last.conv2).out_channels, classes)
 
     def forward(self, x):
         x = nn.functional.relu(self.stem(x))
@@ -66,7 +85,11 @@ def random_net(rng):
         dilation = int(rng.choice([1, 1, 2])) if k > 1 else 1
         shortcut = "identity" if c_out == channels and stride == 1 and rng.random() < 0.7 else \
             str(rng.choice(["project", "none"]))
-        blocks.append(Block(channels, c_out, k, stride, dilation, shortcut))
+        if i and rng.random() < 0.4:
+            blocks.append(Inverted(channels, c_out, int(rng.choice([3, 5])), stride, dilation,
+                                   int(rng.choice([2, 4])), shortcut))
+        else:
+            blocks.append(Block(channels, c_out, k, stride, dilation, shortcut))
         channels = c_out
     pools = {int(i) for i in rng.integers(0, len(blocks), int(rng.integers(0, 2)))}
     return Net(stem, blocks, pools).eval()
@@ -136,22 +159,46 @@ def test_every_mix_of_layouts_meets_in_one_network(monkeypatch):
         assert_close(out, eager(model, x))
 
 
-def test_values_in_blocks_are_those_only_row_tile_convolutions_read():
-    """channel_blocks: a value gets blocks when a row-tile convolution computes it and only row-tile
+@pytest.mark.parametrize("batch, threads, stride", [(1, 2, 1), (2, 3, 2), (1, 1, 2)])
+def test_depthwise_layers_read_and_write_channel_blocks(batch, threads, stride, monkeypatch):
+    """Inverted residual blocks on 12x11 images: the depthwise layer (the channel-vector path) reads its
+    input's blocks in place, halo as padding, and stores its sums as blocks for the projection, where
+    this vector width takes it there (out_w < 2 vw or stride 2); the numbers match eager's."""
+    rng = np.random.default_rng(40 + batch + stride)
+    model = Net(16, [Block(16, 16, 3, 1, 1, "identity"), Inverted(16, 16, 3, stride, 1, 4, "identity"
+                                                                  if stride == 1 else "none"),
+                     Inverted(16, 32, 5, 1, 1, 2, "none"), Block(32, 32, 3, 1, 1, "identity")], set()).eval()
+    x = rng.standard_normal((batch, 3, 12, 11)).astype(np.float32)
+    plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
+    compiled = plan.compiled(x.shape)
+    for node in compiled.ir.nodes:
+        if node.op in ("Conv", "FusedConv") and node.attr("group", 1) > 1:
+            shape = list(compiled.shapes[node.inputs[0]])
+            w = list(compiled.ir.constants[node.inputs[1]].shape)
+            stride_of = tuple(node.attr("strides", [1, 1]))
+            pads = node.attr("pads", [0, 0, 0, 0])
+            takes = pycnn._C.conv2d_takes_channel_blocks(shape, w, stride_of, (pads[0], pads[1]),
+                                                          tuple(node.attr("dilations", [1, 1])), shape[1])
+            assert (node.inputs[0] in compiled.blocks) == takes and (node.outputs[0] in compiled.blocks) == takes
+    assert_close(out, eager(model, x))
+
+
+def test_values_in_blocks_are_those_only_block_taking_convolutions_read():
+    """channel_blocks: a value gets blocks when a convolution taking them computes it and only such
     convolutions read it (as input or residual), never a graph output; its halo is the largest padding
     among its readers as input."""
     from types import SimpleNamespace as NS
 
-    def conv(x, y, padding=(1, 1), z="", row_tiles=True):
-        native = NS(view=False, conv=NS(x=x, y=y, z=z, padding=padding, row_tiles=row_tiles))
+    def conv(x, y, padding=(1, 1), z="", blocks=True):
+        native = NS(view=False, conv=NS(x=x, y=y, z=z, padding=padding, blocks=blocks))
         return NS(inputs=[x, "w", "bias"] + ([z] if z else []), outputs=[y]), native
 
     nodes = [conv("in", "a"), conv("a", "b", (2, 1)), conv("a", "c", (0, 0)), conv("b", "d", z="c"),
-             conv("d", "e", row_tiles=False), conv("d", "f"), (NS(inputs=["f"], outputs=["g"]), None),
+             conv("d", "e", blocks=False), conv("d", "f"), (NS(inputs=["f"], outputs=["g"]), None),
              conv("e", "out")]
     found = channel_blocks([n for n, _ in nodes], [native for _, native in nodes], {"out"})
     # a: read by two convolutions with paddings (2, 1) and (0, 0); b: input of d; c: d's residual;
-    # d: read by a convolution off the row-tile path; e: made off it; f: read by a Python step.
+    # d: read by a convolution that takes no blocks; e: made by it; f: read by a Python step.
     assert found == {"a": (2, 1), "b": (1, 1), "c": (0, 0)}
 
 
@@ -171,11 +218,19 @@ def test_add_conv2d_refuses_channel_blocks_it_cannot_run():
     with pytest.raises(ValueError, match="in \\[0, 64\\]"):
         plan.add_conv2d(**args, output_blocks=(65, 0))
     stem = dict(args, weight=np.zeros((16, 3, 3, 3), np.float32), input_shape=[1, 3, 20, 20])
-    assert not pycnn._C.conv2d_row_tiles([1, 3, 20, 20], [16, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1)
-    with pytest.raises(ValueError, match="row-tile path"):
+    assert not pycnn._C.conv2d_takes_channel_blocks([1, 3, 20, 20], [16, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    with pytest.raises(ValueError, match="row-tile or the depthwise"):
         plan.add_conv2d(**stem, output_blocks=(1, 1))
-    # The range checks count the blocks' floats: 16 x 22 x 22 padded pixels, not 16 x 20 x 20.
-    padded = -(-16 // vw) * vw * 22 * 22
+    # a depthwise layer at stride 3 would read past the slack after a block
+    depthwise = dict(args, weight=np.zeros((16, 1, 3, 3), np.float32), groups=16, stride=(3, 3))
+    assert not pycnn._C.conv2d_takes_channel_blocks([1, 16, 20, 20], [16, 1, 3, 3], (3, 3), (1, 1), (1, 1), 16)
+    assert pycnn._C.conv2d_takes_channel_blocks([1, 16, 20, 20], [16, 1, 3, 3], (2, 2), (1, 1), (1, 1), 16)
+    with pytest.raises(ValueError, match="row-tile or the depthwise"):
+        plan.add_conv2d(**depthwise, input_blocks=(1, 1))
+    # The range checks count the blocks' floats: 16 x 22 x 22 padded pixels, not 16 x 20 x 20, and
+    # the slack after the last block.
+    padded = -(-16 // vw) * vw * 22 * 22 + 8 * vw
+    assert pycnn._C.channel_blocks_floats([1, 16, 20, 20], (1, 1)) == padded
     with pytest.raises(ValueError, match="arena"):
         plan.add_conv2d(**dict(args, y=10**6 - padded + 1), output_blocks=(1, 1))
     plan.add_conv2d(**dict(args, y=10**6 - padded), output_blocks=(1, 1))

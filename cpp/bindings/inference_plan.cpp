@@ -409,29 +409,43 @@ struct Plan {
 
 }  // namespace
 
-void bind_inference_plan(nb::module_& m) {
+// m.<name>(input_shape, weight_shape, stride, padding, dilation, groups): which path the plan's
+// convolution of that shape takes, as `rule` says (PreparedConv2d's static shape rules).
+template <bool (*rule)(const Conv2dShape&)>
+void def_conv_path(nb::module_& m, const char* name, const char* doc) {
   m.def(
-      "conv2d_packs_panels",
-      [](const Dims& input, const Dims& weight, Pair stride, Pair padding, Pair dilation,
-         int64_t groups) {
-        return cpu::PreparedConv2d::packs_panels(Plan::conv_shape(
-            input, weight, stride, padding, dilation, groups, "conv2d_packs_panels"));
+      name,
+      [name](const Dims& input, const Dims& weight, Pair stride, Pair padding, Pair dilation,
+             int64_t groups) {
+        return rule(Plan::conv_shape(input, weight, stride, padding, dilation, groups, name));
       },
       nb::arg("input_shape"), nb::arg("weight_shape"), nb::arg("stride"), nb::arg("padding"),
-      nb::arg("dilation"), nb::arg("groups"),
+      nb::arg("dilation"), nb::arg("groups"), doc);
+}
+
+void bind_inference_plan(nb::module_& m) {
+  def_conv_path<&cpu::PreparedConv2d::packs_panels>(
+      m, "conv2d_packs_panels",
       "Whether the plan's convolution of this shape packs its input into panels (no Winograd, row "
       "tiles, wide or depthwise path): the convolutions add_conv2d_max_pool takes.");
-  m.def(
-      "conv2d_row_tiles",
-      [](const Dims& input, const Dims& weight, Pair stride, Pair padding, Pair dilation,
-         int64_t groups) {
-        return cpu::PreparedConv2d::row_tiles(
-            Plan::conv_shape(input, weight, stride, padding, dilation, groups, "conv2d_row_tiles"));
-      },
-      nb::arg("input_shape"), nb::arg("weight_shape"), nb::arg("stride"), nb::arg("padding"),
-      nb::arg("dilation"), nb::arg("groups"),
+  def_conv_path<&cpu::PreparedConv2d::row_tiles>(
+      m, "conv2d_row_tiles",
       "Whether the plan's convolution of this shape takes the row-tile path (output channels along "
-      "the vectors), the convolutions whose input, output and residual may be channel blocks.");
+      "the vectors and pixels broadcast, no packing).");
+  def_conv_path<&cpu::PreparedConv2d::takes_channel_blocks>(
+      m, "conv2d_takes_channel_blocks",
+      "Whether the plan's convolution of this shape may read and write channel blocks (its input, "
+      "output and residual): the row-tile path, and small or strided depthwise layers.");
+  m.def(
+      "channel_blocks_floats",
+      [](const Dims& shape, Pair halo) {
+        require_ndim(shape, 4, "channel_blocks_floats", "shape", "(N, C, H, W)");
+        return cpu::channel_blocks_floats(shape[0], shape[1], shape[2], shape[3],
+                                          Plan::blocks_of(halo));
+      },
+      nb::arg("shape"), nb::arg("halo"),
+      "Floats a value of shape (N, C, H, W) takes in channel blocks with this halo (its slack "
+      "included).");
   m.def("channel_block_width", &cpu::channel_block_width,
         "Channels a block of the plan's channel-block layout holds (the CPU's vector width in "
         "floats: 16 with AVX-512, 8 with AVX2, 4 portable).");

@@ -129,22 +129,23 @@ def lower_conv(ctx, node):
                         blocks.get(x), blocks.get(y), blocks.get(z) if z else None)
     native = Native([x] + ([z] if z else []), add)
     try:
-        row_tiles = _C.conv2d_row_tiles(list(shape), list(w.shape), tuple(strides), padding, tuple(dilations),
-                                        node.attr("group", 1))
+        blocks = _C.conv2d_takes_channel_blocks(list(shape), list(w.shape), tuple(strides), padding,
+                                                tuple(dilations), node.attr("group", 1))
     except NODE_ERRORS:
-        row_tiles = False
-    native.conv = SimpleNamespace(x=x, y=y, z=z, padding=tuple(padding), row_tiles=row_tiles)
+        blocks = False
+    native.conv = SimpleNamespace(x=x, y=y, z=z, padding=tuple(padding), blocks=blocks)
     return native
 
 
 def channel_blocks(nodes, lowered, outputs):
     """{value: (halo_h, halo_w)} of the values the plan keeps in channel blocks (onnxruntime's NCHWc,
     padded: _C.channel_block_width() channels a pixel, one vector, and a zero halo around each plane)
-    instead of NCHW: those a row-tile convolution (_C.conv2d_row_tiles) computes and only row-tile
-    convolutions read, as their input or their residual; not the graph's outputs. The halo is the
-    largest padding among the convolutions reading the value as input, so they read it in place: no
-    padded copy, and the producer stores a pixel's channels as one vector instead of transposing
-    them back into planes. nodes, lowered: the graph's nodes and their Natives (None: run in Python)."""
+    instead of NCHW: those a convolution taking blocks (_C.conv2d_takes_channel_blocks: row tiles,
+    small or strided depthwise layers) computes and only such convolutions read, as their input or
+    their residual; not the graph's outputs. The halo is the largest padding among the convolutions
+    reading the value as input, so they read it in place: no padded or transposed copy, and the
+    producer stores a pixel's channels as one vector instead of transposing them back into planes.
+    nodes, lowered: the graph's nodes and their Natives (None: run in Python)."""
     readers = {}
     for node, native in zip(nodes, lowered):
         for index, name in enumerate(node.inputs):
@@ -153,12 +154,12 @@ def channel_blocks(nodes, lowered, outputs):
     blocks = {}
     for native in lowered:
         conv = getattr(native, "conv", None)
-        if conv is None or not conv.row_tiles or conv.y in outputs or not readers.get(conv.y):
+        if conv is None or not conv.blocks or conv.y in outputs or not readers.get(conv.y):
             continue
         halo = (0, 0)
         for reader, index in readers[conv.y]:
             other = getattr(reader, "conv", None)
-            if other is None or not other.row_tiles or index not in (0, 3):
+            if other is None or not other.blocks or index not in (0, 3):
                 break
             if index == 0:
                 halo = (max(halo[0], other.padding[0]), max(halo[1], other.padding[1]))
@@ -167,11 +168,6 @@ def channel_blocks(nodes, lowered, outputs):
     return blocks
 
 
-def channel_blocks_floats(shape, halo):
-    """Floats of a value of ``shape`` (N, C, H, W) kept in channel blocks with ``halo``."""
-    n, c, h, w = shape
-    width = _C.channel_block_width()
-    return n * -(-c // width) * width * (h + 2 * halo[0]) * (w + 2 * halo[1])
 
 
 def _linear(ctx, node, x, weight, bias):

@@ -8,7 +8,7 @@ Per input shape (cached):
    max pool into the convolution before it where the plan has that kernel (the stems);
 3. each node is lowered (pycnn.inference.lowering) to a C++ step, a view, or a Python step for what
    the C++ plan has no kernel for (it runs the op's own ``on_tensors`` on copies of its inputs);
-   values that only row-tile convolutions read are kept in channel blocks (lowering.channel_blocks;
+   values that only convolutions taking channel blocks read are kept so (lowering.channel_blocks;
    PYCNN_CHANNEL_BLOCKS=0 keeps every value NCHW);
 4. the arena is planned (pycnn.inference.arena) and the C++ steps are added with their offsets.
 Running copies the inputs into an arena, runs the C++ stretches (the GIL released) and the Python
@@ -30,7 +30,7 @@ from ..onnx.weights import op_input
 from ..creation import from_numpy
 from ..tensor import Tensor, tensor
 from .arena import plan_arena
-from .lowering import LOWERINGS, channel_blocks, channel_blocks_floats, conv_max_pool_fusable
+from .lowering import LOWERINGS, channel_blocks, conv_max_pool_fusable
 
 OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]))
 
@@ -152,7 +152,7 @@ class CompiledPlan:
         self.blocks = context.blocks = {} if os.environ.get("PYCNN_CHANNEL_BLOCKS") == "0" else \
             channel_blocks(ir.nodes, lowered, outputs)
         for name, halo in self.blocks.items():
-            sizes[name] = channel_blocks_floats(self.shapes[name], halo)
+            sizes[name] = _C.channel_blocks_floats(list(self.shapes[name]), halo)
         self.offsets, arena_floats = plan_arena(steps, ir.inputs, [o for o in ir.outputs if o in self.shapes], sizes)
         self.native = _C.InferencePlan(arena_floats)
         self.segments = []  # ("native", begin, end) stretches of C++ steps, or ("python", node)

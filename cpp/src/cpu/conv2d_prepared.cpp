@@ -35,7 +35,8 @@
 // columns a row, the last KW - 1 of each thrown away) and copied out (forward_wide).
 // Depthwise layers on small or strided planes take the channel-vector path (use_depthwise_vectors):
 // 16 channels transposed into one padded [H][W][16] copy, their taps summed a vector of channels at a
-// time, the sums transposed back by the row tiles' epilogue (forward_depthwise_vectors).
+// time, the sums transposed back by the row tiles' epilogue (forward_depthwise_vectors); in channel
+// blocks, neither transpose.
 #include "pycnn/ops/conv2d_prepared.h"
 
 #include <omp.h>
@@ -158,7 +159,11 @@ std::vector<int64_t> tap_offsets(const Conv2dShape& s, const InputLayout& l) {
 
 int64_t channel_block_width() { return conv_tile_kernel().vw; }
 
-int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b) {
+namespace {
+
+// The floats of N images of a value in layout b, without the slack after the last one (an image of
+// it is value_floats(1, ...) floats after the one before).
+int64_t value_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b) {
   if (!b.on()) return numel_of({N, C, H, W}, "channel_blocks_floats");
   if (b.halo_w < 0 || b.halo_h > kMaxHalo || b.halo_w > kMaxHalo)
     value_error("channel blocks: expected halos in [0, ", kMaxHalo, "], got (", b.halo_h, ", ",
@@ -171,6 +176,13 @@ int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const 
                   "channel_blocks_floats");
 }
 
+}  // namespace
+
+int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b) {
+  const int64_t floats = value_floats(N, C, H, W, b);  // at most 2^60 (numel_of)
+  return b.on() ? floats + kBlockSlack * channel_block_width() : floats;
+}
+
 namespace {
 
 // Where pixel (h, w) of block `block` of image n lies in a value of C channels and plane H x W kept
@@ -181,6 +193,10 @@ int64_t block_at(const ChannelBlocks& b, int64_t C, int64_t H, int64_t W, int64_
   const int64_t hp = H + 2 * b.halo_h, wp = W + 2 * b.halo_w;
   return (((n * blocks + block) * hp + h + b.halo_h) * wp + w + b.halo_w) * vw;
 }
+
+// Floats the depthwise kernel may read past the last padded row of its input (its last group of
+// four pixels runs up to three pixels, of stride_w floats, past the row's end).
+int64_t depthwise_slack(const Conv2dShape& s, int64_t vw) { return 4 * s.stride_w * vw; }
 
 constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
 
@@ -651,9 +667,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
                             ? s.N
                             : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
   // Floats an image of x, y and the residual, in their layouts.
-  const int64_t x_image = channel_blocks_floats(1, s.C_in, s.H, s.W, layouts_.input);
-  const int64_t y_image = channel_blocks_floats(1, s.C_out, OH, OW, layouts_.output);
-  const int64_t r_image = channel_blocks_floats(1, s.C_out, OH, OW, layouts_.residual);
+  const int64_t x_image = value_floats(1, s.C_in, s.H, s.W, layouts_.input);
+  const int64_t y_image = value_floats(1, s.C_out, OH, OW, layouts_.output);
+  const int64_t r_image = value_floats(1, s.C_out, OH, OW, layouts_.residual);
   // Where a packed-path batch comes in enough chunks to go round the threads evenly (a batch of
   // stems: AlexNet's 11x11 stride-4 one copies 624 KB an image, a chunk of one), the chunks go to
   // the threads whole, each thread copying and computing its images alone: no barrier per image, and
@@ -693,6 +709,12 @@ bool PreparedConv2d::row_tiles(const Conv2dShape& s) {
   return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw) > 0;
 }
 
+bool PreparedConv2d::takes_channel_blocks(const Conv2dShape& s) {
+  // The depthwise path reads up to 4 * stride_w vectors past a block (kBlockSlack covers 2).
+  return row_tiles(s) ||
+         (use_depthwise_vectors(s, conv_tile_kernel().vw) && 4 * s.stride_w <= kBlockSlack);
+}
+
 void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
   const Conv2dShape& s = s_;
   const ChannelBlocks* all[] = {&layouts.input, &layouts.output, &layouts.residual};
@@ -700,11 +722,12 @@ void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
     if (b->on() && (b->halo_w < 0 || b->halo_h > kMaxHalo || b->halo_w > kMaxHalo))
       value_error("PreparedConv2d.set_layouts: expected halos in [0, ", kMaxHalo, "], got (",
                   b->halo_h, ", ", b->halo_w, ")");
-  if (layouts.any() && !row_tiles_)
+  if (layouts.any() && !takes_channel_blocks(s))
     value_error(
-        "PreparedConv2d.set_layouts: channel blocks need a convolution on the row-tile path "
-        "(conv2d_row_tiles), got one of ",
-        s.C_in, " -> ", s.C_out, " channels, ", s.KH, "x", s.KW, " on ", s.H, "x", s.W);
+        "PreparedConv2d.set_layouts: channel blocks need a convolution on the row-tile or the "
+        "depthwise channel-vector path (conv2d_takes_channel_blocks), got one of ",
+        s.C_in, " -> ", s.C_out, " channels, ", s.KH, "x", s.KW, " stride ", s.stride_w, " on ",
+        s.H, "x", s.W, " in ", s.groups, " group(s)");
   const ChannelBlocks& in = layouts.input;
   if (in.on() && (in.halo_h < s.pad_h || in.halo_w < s.pad_w))
     value_error("PreparedConv2d.set_layouts: the input's halo (", in.halo_h, ", ", in.halo_w,
@@ -715,6 +738,7 @@ void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
         "not one built from forward weights");
   const bool was_blocked = layouts_.input.on();
   layouts_ = layouts;
+  if (channel_vectors_) return;  // reads its input's block as its padded plane (no tap table)
   if (!in.on()) {
     if (was_blocked) tap_offset_ = tap_offsets(s, input_layout(s, false));
     return;
@@ -926,8 +950,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   const ChannelBlocks& in_blocks = layouts_.input;
   const int64_t vw = kern.vw, unit = in_blocks.on() ? vw : 1;
   const bool copied = !l.in_place && !in_blocks.on();
-  const int64_t x_image =
-      in_blocks.on() ? channel_blocks_floats(1, s.C_in, s.H, s.W, in_blocks) : l.image;
+  const int64_t x_image = in_blocks.on() ? value_floats(1, s.C_in, s.H, s.W, in_blocks) : l.image;
   const int64_t x_row = in_blocks.on() ? (s.W + 2 * in_blocks.halo_w) * vw : l.Wq;
   // Every run of rows streams the weights of its channels once, every run of channels reads the
   // whole input copy once. Where the weights are more than the image (batch 1) each thread takes its
@@ -1039,59 +1062,69 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
             }
           }
       }
-      // The epilogue.
+      // The epilogue, one image's rows at a time.
       const int64_t c0 = cp0 * nr, channels = std::min(s.C_out, cp1 * nr) - c0;
-      const ChannelBlocks &out_blocks = layouts_.output, &res_blocks = layouts_.residual;
-      // A block's floats, in the output and in the residual, where they are channel blocks.
-      const int64_t ybs = (OH + 2 * out_blocks.halo_h) * (OW + 2 * out_blocks.halo_w) * vw;
-      const int64_t rbs = (OH + 2 * res_blocks.halo_h) * (OW + 2 * res_blocks.halo_w) * vw;
-      const bool res_in_blocks = residual && res_blocks.on();
-      if (!out_blocks.on()) {  // NCHW, one image's rows at a time
-        for (int64_t r = r0, end; r < r1; r = end) {
-          const int64_t n = r / OH;
-          end = std::min(r1, (n + 1) * OH);
-          const int64_t at = (n * s.C_out + c0) * P + (r % OH) * OW;
-          float* const tr = t + (r - r0) * OW * ldt;
-          if (res_in_blocks)  // added to the sums first, row by row
-            for (int64_t q = r; q < end; ++q)
-              kern.add_residual_blocks(
-                  tr + (q - r) * OW * ldt, ldt,
-                  residual + block_at(res_blocks, s.C_out, OH, OW, n, c0 / vw, q % OH, 0), rbs, OW,
-                  channels);
-          kern.row_tile_store(y + at, P, tr, ldt, (end - r) * OW, channels, bias_.data() + c0,
-                              residual && !res_in_blocks ? residual + at : nullptr, e.clamp_min,
-                              e.clamp_max);
-        }
-        return;
-      }
-      // Channel blocks, row by row: the row's pixels, then the halo beside it (and above or below
-      // it at the image's first or last row) zeroed, in this task's blocks.
-      const int64_t b0 = c0 / vw, blocks = (channels + vw - 1) / vw;
-      const int64_t hh = out_blocks.halo_h, hw = out_blocks.halo_w, wp = OW + 2 * hw;
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t n = r / OH, oh = r % OH;
-        float* const tr = t + (r - r0) * OW * ldt;
-        const float* res = nullptr;
-        if (res_in_blocks) res = residual + block_at(res_blocks, s.C_out, OH, OW, n, b0, oh, 0);
-        else if (residual)
-          kern.add_residual_planes(tr, ldt, residual + (n * s.C_out + c0) * P + oh * OW, P, OW,
-                                   channels);
-        float* const yr = y + block_at(out_blocks, s.C_out, OH, OW, n, b0, oh, 0);
-        kern.row_tile_store_blocks(yr, ybs, tr, ldt, OW, channels, bias_.data() + c0, res, rbs,
-                                   e.clamp_min, e.clamp_max);
-        for (int64_t b = 0; b < blocks; ++b) {
-          float* const row = yr + b * ybs;  // pixel (oh, 0) of block b0 + b
-          std::fill(row - hw * vw, row, 0.0f);
-          std::fill(row + OW * vw, row + (OW + hw) * vw, 0.0f);
-          float* const plane = row - ((oh + hh) * wp + hw) * vw;
-          if (oh == 0) std::fill(plane, plane + hh * wp * vw, 0.0f);
-          if (oh == OH - 1)
-            std::fill(plane + (hh + OH) * wp * vw, plane + (2 * hh + OH) * wp * vw, 0.0f);
-        }
+      for (int64_t r = r0, end; r < r1; r = end) {
+        const int64_t n = r / OH;
+        end = std::min(r1, (n + 1) * OH);
+        store_rows(kern, y, t + (r - r0) * OW * ldt, ldt, residual, n, r % OH, end - r, c0,
+                   channels, e);
       }
     });
   }
   errors.rethrow();
+}
+
+// Rows [oh0, oh0 + rows) of image n from a task's sums t (pixel rows of ldt floats, channels c0..c0
+// + channels), with bias, residual and clamp: back into NCHW planes (the transpose), or into channel
+// blocks as they are, with the halo beside each row (above and below the image's first and last
+// rows) zeroed. A residual of the other layout is added to the sums first.
+void PreparedConv2d::store_rows(const ConvTileKernel& kern, float* y, float* t, int64_t ldt,
+                                const float* residual, int64_t n, int64_t oh0, int64_t rows,
+                                int64_t c0, int64_t channels, const Conv2dEpilogue& e) const {
+  const Conv2dShape& s = s_;
+  const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, vw = kern.vw;
+  const ChannelBlocks &out_blocks = layouts_.output, &res_blocks = layouts_.residual;
+  // A block's floats, in the output and in the residual, where they are channel blocks.
+  const int64_t ybs = (OH + 2 * out_blocks.halo_h) * (OW + 2 * out_blocks.halo_w) * vw;
+  const int64_t rbs = (OH + 2 * res_blocks.halo_h) * (OW + 2 * res_blocks.halo_w) * vw;
+  const bool res_in_blocks = residual && res_blocks.on();
+  const int64_t b0 = c0 / vw;
+  if (!out_blocks.on()) {
+    const int64_t at = (n * s.C_out + c0) * P + oh0 * OW;
+    if (res_in_blocks)
+      for (int64_t i = 0; i < rows; ++i)
+        kern.add_residual_blocks(
+            t + i * OW * ldt, ldt,
+            residual + block_at(res_blocks, s.C_out, OH, OW, n, b0, oh0 + i, 0), rbs, OW, channels);
+    kern.row_tile_store(y + at, P, t, ldt, rows * OW, channels, bias_.data() + c0,
+                        residual && !res_in_blocks ? residual + at : nullptr, e.clamp_min,
+                        e.clamp_max);
+    return;
+  }
+  const int64_t blocks = (channels + vw - 1) / vw;
+  const int64_t hh = out_blocks.halo_h, hw = out_blocks.halo_w, wp = OW + 2 * hw;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t oh = oh0 + i;
+    float* const tr = t + i * OW * ldt;
+    const float* res = nullptr;
+    if (res_in_blocks) res = residual + block_at(res_blocks, s.C_out, OH, OW, n, b0, oh, 0);
+    else if (residual)
+      kern.add_residual_planes(tr, ldt, residual + (n * s.C_out + c0) * P + oh * OW, P, OW,
+                               channels);
+    float* const yr = y + block_at(out_blocks, s.C_out, OH, OW, n, b0, oh, 0);
+    kern.row_tile_store_blocks(yr, ybs, tr, ldt, OW, channels, bias_.data() + c0, res, rbs,
+                               e.clamp_min, e.clamp_max);
+    for (int64_t b = 0; b < blocks; ++b) {
+      float* const row = yr + b * ybs;  // pixel (oh, 0) of block b0 + b
+      std::fill(row - hw * vw, row, 0.0f);
+      std::fill(row + OW * vw, row + (OW + hw) * vw, 0.0f);
+      float* const plane = row - ((oh + hh) * wp + hw) * vw;
+      if (oh == 0) std::fill(plane, plane + hh * wp * vw, 0.0f);
+      if (oh == OH - 1)
+        std::fill(plane + (hh + OH) * wp * vw, plane + (2 * hh + OH) * wp * vw, 0.0f);
+    }
+  }
 }
 
 // The wide path (use_wide) for N images of the batch, x, y and residual pointing at the first. The
@@ -1163,16 +1196,18 @@ void PreparedConv2d::forward_wide(float* y, const float* x, const float* residua
 }
 
 // The channel-vector depthwise path (use_depthwise_vectors) for N images: per task (image, block of
-// vw channels), the block's input transposed into a padded [Hq][Wq][vw] copy in L1/L2, the taps
-// summed with vw channels a vector, and the sums transposed back into y by the row tiles' epilogue
-// (bias, residual, clamp).
+// vw channels), the block's input transposed into a padded [Hq][Wq][vw] copy in L1/L2 (or, in
+// channel blocks, that block itself: its halo is the padding), the taps summed with vw channels a
+// vector, and the sums stored by the row tiles' epilogue (store_rows: bias, residual, clamp; back
+// into planes, or as they are into channel blocks).
 void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const float* residual,
                                                int64_t N, const Conv2dEpilogue& e) const {
   const Conv2dShape& s = s_;
   const ConvTileKernel& kern = conv_tile_kernel();
   const int64_t vw = kern.vw, blocks = (s.C_out + vw - 1) / vw, K = s.KH * s.KW;
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, plane = s.H * s.W;
-  const int64_t hq = s.H + 2 * s.pad_h, wq = s.W + 2 * s.pad_w, slack = 4 * s.stride_w * vw;
+  const int64_t hq = s.H + 2 * s.pad_h, wq = s.W + 2 * s.pad_w, slack = depthwise_slack(s, vw);
+  const ChannelBlocks& in_blocks = layouts_.input;
   const int threads = omp_get_max_threads();
   const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 16);
   ParallelErrors errors;  // see forward_images
@@ -1181,23 +1216,30 @@ void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const f
     static thread_local Scratch input_scratch, sum_scratch;
     float *xt = nullptr, *t = nullptr;
     errors.run([&] {
-      xt = input_scratch.get(static_cast<size_t>(hq * wq * vw + slack));
+      if (!in_blocks.on()) xt = input_scratch.get(static_cast<size_t>(hq * wq * vw + slack));
       t = sum_scratch.get(static_cast<size_t>(P * vw));
     });
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < N * blocks; ++task) {
-      if (!t) continue;  // no scratch: the error is raised after the region
+      if (!t || (!xt && !in_blocks.on())) continue;  // no scratch: raised after the region
       const int64_t n = task / blocks, c0 = task % blocks * vw;
       const int channels = static_cast<int>(std::min(vw, s.C_out - c0));
-      kern.to_channel_vectors(xt, x + (n * s.C_in + c0) * plane, plane, channels, s.H, s.W, s.pad_h,
-                              s.pad_w, hq, wq, slack);
-      kern.depthwise_vectors(t, xt, wq, OH, OW, static_cast<int>(s.stride_h),
+      // The padded plane of these channels, a vector a pixel: the input's own block (its halo
+      // covers the padding), or a transposed copy.
+      const float* src = xt;
+      int64_t ld = wq;
+      if (in_blocks.on()) {
+        src = x + block_at(in_blocks, s.C_in, s.H, s.W, n, c0 / vw, -s.pad_h, -s.pad_w);
+        ld = s.W + 2 * in_blocks.halo_w;
+      } else {
+        kern.to_channel_vectors(xt, x + (n * s.C_in + c0) * plane, plane, channels, s.H, s.W,
+                                s.pad_h, s.pad_w, hq, wq, slack);
+      }
+      kern.depthwise_vectors(t, src, ld, OH, OW, static_cast<int>(s.stride_h),
                              static_cast<int>(s.stride_w), static_cast<int>(s.dil_h),
                              static_cast<int>(s.dil_w), static_cast<int>(s.KH),
                              static_cast<int>(s.KW), packed_.data() + c0 * K);
-      const int64_t at = (n * s.C_out + c0) * P;
-      kern.row_tile_store(y + at, P, t, vw, P, channels, bias_.data() + c0,
-                          residual ? residual + at : nullptr, e.clamp_min, e.clamp_max);
+      store_rows(kern, y, t, vw, residual, n, 0, OH, c0, channels, e);
     }
   }
   errors.rethrow();

@@ -25,7 +25,8 @@
 
 namespace pycnn::cpu {
 
-class MaxPoolBands;  // pycnn/ops/max_pool2d.h
+class MaxPoolBands;     // pycnn/ops/max_pool2d.h
+struct ConvTileKernel;  // conv2d_prepared_kernels.h
 
 // What the plan fuses into the convolution's store: y = clamp(conv(x, w) + b + residual, lo, hi).
 struct Conv2dEpilogue {
@@ -42,13 +43,16 @@ struct Conv2dEpilogue {
 // halo_h) * (W + 2 * halo_w) + w + halo_w) * vw + c % vw. The halo and the lanes past C are zero, so
 // a consumer whose padding is at most the halo reads its padded input in place: no copy, and one
 // pixel's channels are one vector for the producer's store (no transpose). halo_h < 0: plain NCHW.
-constexpr int64_t kMaxHalo = 64;  // the widest halo a value in channel blocks may have
+constexpr int64_t kMaxHalo = 64;    // the widest halo a value in channel blocks may have
+constexpr int64_t kBlockSlack = 8;  // vectors after a value in channel blocks that readers may read
 struct ChannelBlocks {
   int64_t halo_h = -1, halo_w = -1;
   bool on() const { return halo_h >= 0; }
 };
 int64_t channel_block_width();
-// Floats of a value [N, C, H, W] in layout b (N * C * H * W for NCHW); ValueError past 2^60.
+// Floats of a value [N, C, H, W] in layout b (N * C * H * W for NCHW; in channel blocks, with
+// kBlockSlack vectors after the last block, which the depthwise kernel may read and no one writes);
+// ValueError past 2^60.
 int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b);
 
 // The layouts of a convolution's input, output and residual (PreparedConv2d::set_layouts).
@@ -82,8 +86,8 @@ class PreparedConv2d {
   void forward_max_pool(float* y, const float* x, const Conv2dEpilogue& e,
                         const MaxPoolBands& pool) const;
   // Where forward reads x and writes y and the residual: NCHW by default; channel blocks only for a
-  // convolution on the row-tile path (row_tiles()), whose input halo covers its padding (ValueError
-  // otherwise). Called once, before the object is shared (the inference plan's add_conv2d).
+  // convolution that takes them (takes_channel_blocks), whose input halo covers its padding
+  // (ValueError otherwise). Called once, before the object is shared (the inference plan's add_conv2d).
   void set_layouts(const Conv2dLayouts& layouts);
   const Conv2dLayouts& layouts() const { return layouts_; }
   // True where forward takes the row-tile path (output channels along the vectors: 3x3 and 1x1
@@ -91,6 +95,9 @@ class PreparedConv2d {
   // blocks.
   bool row_tiles() const { return row_tiles_; }
   static bool row_tiles(const Conv2dShape& s);  // the same for any shape (one not built yet)
+  // The shapes set_layouts takes channel blocks for: the row-tile path, and the depthwise
+  // channel-vector path (small or strided depthwise layers) at strides up to 2.
+  static bool takes_channel_blocks(const Conv2dShape& s);
   // True where forward packs the input into panels for the tile kernel (no Winograd, row tiles, wide
   // or depthwise path): the 3-channel stems, strided layers with few input channels.
   bool packs_panels() const;
@@ -104,6 +111,9 @@ class PreparedConv2d {
                     const Conv2dEpilogue& e) const;
   void forward_depthwise_vectors(float* y, const float* x, const float* residual, int64_t N,
                                  const Conv2dEpilogue& e) const;
+  void store_rows(const ConvTileKernel& kern, float* y, float* t, int64_t ldt,
+                  const float* residual, int64_t n, int64_t oh0, int64_t rows, int64_t c0,
+                  int64_t channels, const Conv2dEpilogue& e) const;
   void prepare(const float* w, const float* b, bool from_forward);
   Conv2dShape s_;
   UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
