@@ -231,6 +231,9 @@ def test_add_conv2d_refuses_channel_blocks_it_cannot_run():
     # the slack after the last block.
     padded = -(-16 // vw) * vw * 22 * 22 + 8 * vw
     assert pycnn._C.channel_blocks_floats([1, 16, 20, 20], (1, 1)) == padded
+    for shape in ([3, 1, 3, 2**63 - 1], [1, 2**62, 1, 1], [2**40, 2**20, 2**10, 2**10], [1, -1, 2, 2]):
+        with pytest.raises(ValueError):  # sizes that would wrap the padded product (the fuzzer's)
+            pycnn._C.channel_blocks_floats(shape, (3, 3))
     with pytest.raises(ValueError, match="arena"):
         plan.add_conv2d(**dict(args, y=10**6 - padded + 1), output_blocks=(1, 1))
     plan.add_conv2d(**dict(args, y=10**6 - padded), output_blocks=(1, 1))

@@ -168,8 +168,9 @@ int64_t value_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBl
   if (b.halo_w < 0 || b.halo_h > kMaxHalo || b.halo_w > kMaxHalo)
     value_error("channel blocks: expected halos in [0, ", kMaxHalo, "], got (", b.halo_h, ", ",
                 b.halo_w, ")");
-  if (N < 0 || C < 0 || H < 0 || W < 0 || C > (int64_t(1) << 60))
-    value_error("channel blocks: expected a shape of non-negative sizes, got [", N, ", ", C, ", ",
+  constexpr int64_t most = int64_t(1) << 60;  // so the padded sizes below cannot wrap
+  if (N < 0 || C < 0 || H < 0 || W < 0 || C > most || H > most || W > most)
+    value_error("channel blocks: expected a shape of sizes in [0, 2^60], got [", N, ", ", C, ", ",
                 H, ", ", W, "]");
   const int64_t vw = channel_block_width();
   return numel_of({N, (C + vw - 1) / vw * vw, H + 2 * b.halo_h, W + 2 * b.halo_w},
