@@ -342,6 +342,20 @@ def test_add_conv2d_max_pool_refuses_what_it_cannot_run():
 
 
 # ----- the arena -------------------------------------------------------------------------------------
+def test_plan_arenas_start_on_a_cache_line():
+    """The planner aligns every value to 16 floats; the arena itself must start on a 64-byte line for
+    that to line values up with cache lines and vectors (numpy's buffers start 16 bytes into one)."""
+    model = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 8, 3, 1, 1)).eval()
+    x = RNG.standard_normal((1, 16, 9, 9)).astype(np.float32)
+    plan = pycnn.optimize_for_inference(model, x)
+    compiled = plan.compiled(x.shape)
+    slots = [compiled._take_arena() for _ in range(5)]  # a pool of several, as threads take them
+    for arena, _, _ in slots:
+        assert arena.ctypes.data % 64 == 0 and arena.size == compiled.native.arena_floats
+    compiled._arenas.extend(slots)
+    assert_close(plan(x).numpy(), eager(model, x))
+
+
 def test_plan_arena_reuses_memory_and_never_overlaps_live_values():
     # a chain x -> a -> b -> c -> y with one skip (a is read again by the last step)
     steps = [(["x"], ["a"], False, False), (["a"], ["b"], False, False), (["b"], ["c"], True, False),

@@ -29,10 +29,21 @@ from ..onnx.ops import IMPORTERS
 from ..onnx.weights import op_input
 from ..creation import from_numpy
 from ..tensor import Tensor, tensor
-from .arena import plan_arena
+from .arena import ALIGN, plan_arena
 from .lowering import LOWERINGS, channel_blocks, conv_max_pool_fusable
 
 OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]))
+
+
+def _cache_line_aligned(floats):
+    """An uninitialised float32 array whose first float starts a cache line (64 bytes): the arena
+    planner aligns every value's offset to 16 floats, which lines the values up with cache lines and
+    AVX-512 vectors only when the arena itself starts on one (numpy's own buffers start 16 bytes
+    into a line). The same plan on one buffer at three offsets, 15 rounds: ResNet-20 at batch 1 1.030x
+    the aligned time 16 bytes off, 1.018x 32 bytes off; ResNet-18 1.006x and 1.020x."""
+    raw = np.empty(floats + ALIGN, np.float32)
+    skip = (-raw.ctypes.data // 4) % ALIGN
+    return raw[skip:skip + floats]
 
 
 def _copy(ir):
@@ -182,7 +193,7 @@ class CompiledPlan:
         try:
             return self._arenas.pop()
         except IndexError:
-            arena = np.empty(self.native.arena_floats, np.float32)
+            arena = _cache_line_aligned(self.native.arena_floats)
             return (arena, [self._view(arena, name) for name in self.ir.inputs],
                     [self._view(arena, name) if name in self.shapes else None for name in self.ir.outputs])
 
