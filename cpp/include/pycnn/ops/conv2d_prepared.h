@@ -36,10 +36,10 @@ struct Conv2dEpilogue {
   float clamp_max = std::numeric_limits<float>::infinity();
 };
 
-// A value [N, C, H, W] kept in channel blocks between the inference plan's row-tile convolutions
-// (onnxruntime's NCHWc, padded): [N][ceil(C / vw)][H + 2 * halo_h][W + 2 * halo_w][vw] with vw =
-// channel_block_width() (the instruction set's vector: 16 floats with AVX-512, 8 with AVX2, 4
-// portable), pixel (h, w) of channel c of image n at (((n * blocks + c / vw) * (H + 2 * halo_h) + h +
+// A value [N, C, H, W] kept in channel blocks between the inference plan's convolutions that take
+// them (takes_channel_blocks; onnxruntime's NCHWc, padded): [N][ceil(C / vw)][H + 2 * halo_h]
+// [W + 2 * halo_w][vw] with vw = channel_block_width() (the instruction set's vector: 16 floats with
+// AVX-512, 8 with AVX2, 4 portable), pixel (h, w) of channel c of image n at (((n * blocks + c / vw) * (H + 2 * halo_h) + h +
 // halo_h) * (W + 2 * halo_w) + w + halo_w) * vw + c % vw. The halo and the lanes past C are zero, so
 // a consumer whose padding is at most the halo reads its padded input in place: no copy, and one
 // pixel's channels are one vector for the producer's store (no transpose). halo_h < 0: plain NCHW.
@@ -91,8 +91,7 @@ class PreparedConv2d {
   void set_layouts(const Conv2dLayouts& layouts);
   const Conv2dLayouts& layouts() const { return layouts_; }
   // True where forward takes the row-tile path (output channels along the vectors: 3x3 and 1x1
-  // layers of small images, see conv2d_prepared.cpp), the layers that may read and write channel
-  // blocks.
+  // layers of small images, 1x1 layers with few outputs; see conv2d_prepared.cpp).
   bool row_tiles() const { return row_tiles_; }
   static bool row_tiles(const Conv2dShape& s);  // the same for any shape (one not built yet)
   // The shapes set_layouts takes channel blocks for: the row-tile path, and the depthwise
