@@ -106,7 +106,8 @@ struct Plan {
   }
 
   // input_blocks, output_blocks, residual_blocks: None (NCHW) or the halo (h, w) of a value kept
-  // in channel blocks (cpu::ChannelBlocks), for convolutions on the row-tile path only.
+  // in channel blocks (cpu::ChannelBlocks), for convolutions that take them only
+  // (conv2d_takes_channel_blocks).
   void add_conv2d(const std::string& name, int64_t y, int64_t x, const Array& weight,
                   const std::optional<Array>& bias, const Dims& input, Pair stride, Pair padding,
                   Pair dilation, int64_t groups, int64_t residual, float lo, float hi,

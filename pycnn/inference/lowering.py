@@ -168,8 +168,6 @@ def channel_blocks(nodes, lowered, outputs):
     return blocks
 
 
-
-
 def _linear(ctx, node, x, weight, bias):
     """y = x @ weight.T + bias for a 2-d x; weight (out, in), bias (out,) or None."""
     shape, y = ctx.shape(x), node.outputs[0]

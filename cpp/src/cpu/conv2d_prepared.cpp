@@ -163,11 +163,16 @@ namespace {
 
 // The floats of N images of a value in layout b, without the slack after the last one (an image of
 // it is value_floats(1, ...) floats after the one before).
+// ValueError unless b is NCHW or its halos lie in [0, kMaxHalo].
+void check_halos(const ChannelBlocks& b, const char* who) {
+  if (b.on() && (b.halo_w < 0 || b.halo_h > kMaxHalo || b.halo_w > kMaxHalo))
+    value_error(who, ": expected halos in [0, ", kMaxHalo, "], got (", b.halo_h, ", ", b.halo_w,
+                ")");
+}
+
 int64_t value_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b) {
   if (!b.on()) return numel_of({N, C, H, W}, "channel_blocks_floats");
-  if (b.halo_w < 0 || b.halo_h > kMaxHalo || b.halo_w > kMaxHalo)
-    value_error("channel blocks: expected halos in [0, ", kMaxHalo, "], got (", b.halo_h, ", ",
-                b.halo_w, ")");
+  check_halos(b, "channel blocks");
   constexpr int64_t most = int64_t(1) << 60;  // so the padded sizes below cannot wrap
   if (N < 0 || C < 0 || H < 0 || W < 0 || C > most || H > most || W > most)
     value_error("channel blocks: expected a shape of sizes in [0, 2^60], got [", N, ", ", C, ", ",
@@ -198,6 +203,12 @@ int64_t block_at(const ChannelBlocks& b, int64_t C, int64_t H, int64_t W, int64_
 // Floats the depthwise kernel may read past the last padded row of its input (its last group of
 // four pixels runs up to three pixels, of stride_w floats, past the row's end).
 int64_t depthwise_slack(const Conv2dShape& s, int64_t vw) { return 4 * s.stride_w * vw; }
+
+// Whether chunks of images go to the threads whole (forward, forward_max_pool): at least two a
+// thread, and evenly (or 8 times over, where one more for some threads matters little).
+bool deal_whole_chunks(int64_t chunks, int threads) {
+  return chunks >= 2 * threads && (chunks % threads == 0 || chunks >= 8 * threads);
+}
 
 constexpr int64_t kMaxSlice = 256;  // K per slice: a 256 x 32 input panel is 32 KB, L1's share
 
@@ -418,6 +429,7 @@ PreparedConv2d::PreparedConv2d(const float* w_fwd, const Conv2dShape& s, FromFor
 void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) {
   s_.validate();
   from_forward_ = from_forward;
+  set_image_floats();
   if (from_forward && (s_.groups != 1 || is_depthwise(s_)))
     value_error("PreparedConv2d: forward weights need one group and more than one channel, got ",
                 s_.groups, " group(s) of ", s_.C_in, " channel(s)");
@@ -667,10 +679,6 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   const int64_t chunk = l.in_place || layouts_.input.on()
                             ? s.N
                             : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
-  // Floats an image of x, y and the residual, in their layouts.
-  const int64_t x_image = value_floats(1, s.C_in, s.H, s.W, layouts_.input);
-  const int64_t y_image = value_floats(1, s.C_out, OH, OW, layouts_.output);
-  const int64_t r_image = value_floats(1, s.C_out, OH, OW, layouts_.residual);
   // Where a packed-path batch comes in enough chunks to go round the threads evenly (a batch of
   // stems: AlexNet's 11x11 stride-4 one copies 624 KB an image, a chunk of one), the chunks go to
   // the threads whole, each thread copying and computing its images alone: no barrier per image, and
@@ -680,17 +688,16 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // The chunk of images from n0 on, by this layer's path (alone: see forward_images).
   auto run_chunk = [&](int64_t n0, bool alone) {
     const int64_t images = std::min(chunk, s.N - n0);
-    float* y_n = y + n0 * y_image;
-    const float* x_n = x + n0 * x_image;
-    const float* residual_n = e.residual ? e.residual + n0 * r_image : nullptr;
+    float* y_n = y + n0 * images_.y;
+    const float* x_n = x + n0 * images_.x;
+    const float* residual_n = e.residual ? e.residual + n0 * images_.residual : nullptr;
     if (channel_vectors_) forward_depthwise_vectors(y_n, x_n, residual_n, images, e);
     else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, images, e);
     else if (wide_) forward_wide(y_n, x_n, residual_n, images, e);
     else forward_images(y_n, x_n, residual_n, images, alone);
   };
   const int64_t chunks = (s.N + chunk - 1) / chunk;
-  if (packs_panels() && parallel && !omp_in_parallel() && chunks >= 2 * threads &&
-      (chunks % threads == 0 || chunks >= 8 * threads)) {
+  if (packs_panels() && parallel && !omp_in_parallel() && deal_whole_chunks(chunks, threads)) {
     ParallelErrors errors;  // see forward_images
 #pragma omp parallel
     {
@@ -705,24 +712,29 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
 
 bool PreparedConv2d::packs_panels() const { return packs_panels(s_); }
 
+void PreparedConv2d::set_image_floats() {
+  const Conv2dShape& s = s_;
+  images_ = {value_floats(1, s.C_in, s.H, s.W, layouts_.input),
+             value_floats(1, s.C_out, s.out_h(), s.out_w(), layouts_.output),
+             value_floats(1, s.C_out, s.out_h(), s.out_w(), layouts_.residual)};
+}
+
 bool PreparedConv2d::row_tiles(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();
   return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw) > 0;
 }
 
 bool PreparedConv2d::takes_channel_blocks(const Conv2dShape& s) {
-  // The depthwise path reads up to 4 * stride_w vectors past a block (kBlockSlack covers 2).
+  // The depthwise path reads up to depthwise_slack floats past a block: within kBlockSlack vectors.
+  const int64_t vw = conv_tile_kernel().vw;
   return row_tiles(s) ||
-         (use_depthwise_vectors(s, conv_tile_kernel().vw) && 4 * s.stride_w <= kBlockSlack);
+         (use_depthwise_vectors(s, vw) && depthwise_slack(s, vw) <= kBlockSlack * vw);
 }
 
 void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
   const Conv2dShape& s = s_;
-  const ChannelBlocks* all[] = {&layouts.input, &layouts.output, &layouts.residual};
-  for (const ChannelBlocks* b : all)
-    if (b->on() && (b->halo_w < 0 || b->halo_h > kMaxHalo || b->halo_w > kMaxHalo))
-      value_error("PreparedConv2d.set_layouts: expected halos in [0, ", kMaxHalo, "], got (",
-                  b->halo_h, ", ", b->halo_w, ")");
+  for (const ChannelBlocks* b : {&layouts.input, &layouts.output, &layouts.residual})
+    check_halos(*b, "PreparedConv2d.set_layouts");
   if (layouts.any() && !takes_channel_blocks(s))
     value_error(
         "PreparedConv2d.set_layouts: channel blocks need a convolution on the row-tile or the "
@@ -739,22 +751,22 @@ void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
         "not one built from forward weights");
   const bool was_blocked = layouts_.input.on();
   layouts_ = layouts;
+  set_image_floats();
   if (channel_vectors_) return;  // reads its input's block as its padded plane (no tap table)
   if (!in.on()) {
     if (was_blocked) tap_offset_ = tap_offsets(s, input_layout(s, false));
     return;
   }
-  // Tap (c, kh, kw) of output pixel (0, 0) reads padded pixel (kh * dil_h, kw * dil_w) of a plane
-  // padded by (pad_h, pad_w); the blocks' planes are padded by the halo.
-  const int64_t vw = channel_block_width(), wp = s.W + 2 * in.halo_w;
-  const int64_t plane = (s.H + 2 * in.halo_h) * wp * vw;
+  // Tap (c, kh, kw) of output pixel (0, 0) reads image pixel (kh * dil_h - pad_h, kw * dil_w -
+  // pad_w), lane c % vw of block c / vw.
+  const int64_t vw = channel_block_width();
   tap_offset_.clear();
   for (int64_t c = 0; c < s.C_in; ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw)
-        tap_offset_.push_back(
-            c / vw * plane + c % vw +
-            ((kh * s.dil_h + in.halo_h - s.pad_h) * wp + kw * s.dil_w + in.halo_w - s.pad_w) * vw);
+        tap_offset_.push_back(block_at(in, s.C_in, s.H, s.W, 0, c / vw, kh * s.dil_h - s.pad_h,
+                                       kw * s.dil_w - s.pad_w) +
+                              c % vw);
 }
 
 bool PreparedConv2d::packs_panels(const Conv2dShape& s) {
@@ -873,7 +885,7 @@ void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpil
   const int64_t chunks = (s.N + chunk - 1) / chunk;
   static thread_local Scratch input_scratch;
   ParallelErrors errors;  // see forward_images
-  if (parallel && chunks >= 2 * threads && (chunks % threads == 0 || chunks >= 8 * threads)) {
+  if (parallel && deal_whole_chunks(chunks, threads)) {
 #pragma omp parallel
     {
       Bands st;
@@ -951,7 +963,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   const ChannelBlocks& in_blocks = layouts_.input;
   const int64_t vw = kern.vw, unit = in_blocks.on() ? vw : 1;
   const bool copied = !l.in_place && !in_blocks.on();
-  const int64_t x_image = in_blocks.on() ? value_floats(1, s.C_in, s.H, s.W, in_blocks) : l.image;
+  const int64_t x_image = in_blocks.on() ? images_.x : l.image;
   const int64_t x_row = in_blocks.on() ? (s.W + 2 * in_blocks.halo_w) * vw : l.Wq;
   // Every run of rows streams the weights of its channels once, every run of channels reads the
   // whole input copy once. Where the weights are more than the image (batch 1) each thread takes its

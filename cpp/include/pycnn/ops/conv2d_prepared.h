@@ -114,6 +114,7 @@ class PreparedConv2d {
                   const float* residual, int64_t n, int64_t oh0, int64_t rows, int64_t c0,
                   int64_t channels, const Conv2dEpilogue& e) const;
   void prepare(const float* w, const float* b, bool from_forward);
+  void set_image_floats();  // images_ from s_ and layouts_
   Conv2dShape s_;
   UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
   std::vector<float> bias_;            // [C_out]; zeros when there is no bias
@@ -124,7 +125,10 @@ class PreparedConv2d {
   bool channel_vectors_ = false;       // depthwise with channels along the vectors (ditto)
   std::vector<int64_t> tap_offset_;    // per (c, kh, kw) of a group: where its tap reads the input
   Conv2dLayouts layouts_;              // NCHW unless set_layouts said otherwise
-  bool from_forward_ = false;          // built from forward weights (FromForwardWeights)
+  struct {
+    int64_t x, y, residual;  // floats an image of each, in its layout (set_image_floats)
+  } images_{};
+  bool from_forward_ = false;  // built from forward weights (FromForwardWeights)
 };
 
 }  // namespace pycnn::cpu
