@@ -99,6 +99,75 @@ def test_conv2d_weight_grad_elementwise(cfg, threads):
     np.testing.assert_allclose(pw.grad.numpy(), expected, rtol=0, atol=1e-5 * scale)
 
 
+def make_winograd_grad_config(rng):
+    """3x3 stride-1 layers whose weight gradient runs as Winograd F(3x3, 2x2): 32 channels and more each
+    side (past one, two and three vectors of channels, odd counts), paddings 0-2 per axis, odd and even
+    image sides, and enough 2x2 tiles of dy in the batch (at least 64)."""
+    cin, cout = int(rng.choice([32, 33, 47, 64, 70])), int(rng.choice([32, 35, 48, 61]))
+    padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    h, w = int(rng.integers(3, 18)), int(rng.integers(3, 18))
+    oh, ow = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
+    tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
+    return dict(n=max(1, -(-64 // tiles)) + int(rng.integers(0, 2)), cin=cin, cout=cout, h=h, w=w,
+                padding=padding, seed=int(rng.integers(1 << 30)))
+
+
+WINOGRAD_GRAD = random_configs(16, 31, make_winograd_grad_config) + [
+    # 56x56 images (ResNet-18's first stage): 56 tile rows in chunks of 36, the first ending inside
+    # the second image
+    dict(n=2, cin=64, cout=64, h=56, w=56, padding=(1, 1), seed=21),
+    # 7x7 images (ResNet-18's last stage, fewer channels): a dy row of 4 tiles, the last half empty
+    dict(n=5, cin=40, cout=96, h=7, w=7, padding=(1, 1), seed=22),
+    # more input channels than one chunk of products spans in columns (3 vectors) on every ISA
+    dict(n=2, cin=150, cout=33, h=11, w=13, padding=(2, 0), seed=23)]
+
+
+@pytest.mark.parametrize("cfg", WINOGRAD_GRAD, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}p{padding}".format(**c))
+def test_conv2d_weight_grad_winograd(cfg):
+    # Every element of dw against torch float64, on 1, 2 and 3 threads: the transform points' products
+    # are one thread's each, so the three are bitwise equal (default mode, not only deterministic).
+    shape, wshape = [cfg["n"], cfg["cin"], cfg["h"], cfg["w"]], [cfg["cout"], cfg["cin"], 3, 3]
+    assert pycnn._C.conv2d_winograd_weight_grad(shape, wshape, (1, 1), cfg["padding"], (1, 1), 1)
+    rng = np.random.default_rng(cfg["seed"])
+    x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
+    tw = torch.tensor(w, requires_grad=True)
+    ref = torch.nn.functional.conv2d(torch.tensor(x), tw, padding=cfg["padding"])
+    upstream = rng.standard_normal(ref.shape)
+    ref.backward(torch.tensor(upstream))
+    before, grads = pycnn.get_num_threads(), []
+    try:
+        for threads in (1, 2, 3):
+            pycnn.set_num_threads(threads)
+            pw = pycnn.tensor(w.astype(np.float32), requires_grad=True)
+            F.conv2d(pycnn.tensor(x.astype(np.float32)), pw, padding=cfg["padding"]).backward(
+                pycnn.tensor(upstream.astype(np.float32)))
+            grads.append(pw.grad.numpy())
+    finally:
+        pycnn.set_num_threads(before)
+    scale = np.abs(x).max() * np.abs(upstream).max() * np.sqrt(cfg["n"] * upstream[0, 0].size)
+    np.testing.assert_allclose(grads[0], tw.grad.numpy(), rtol=0, atol=1e-5 * scale)
+    assert np.array_equal(grads[0], grads[1]) and np.array_equal(grads[0], grads[2])
+
+
+@pytest.mark.parametrize("shape, wshape, stride, padding, dilation, groups", [
+    ([16, 31, 20, 20], [64, 31, 3, 3], 1, 1, 1, 1),   # fewer than 32 input channels
+    ([16, 64, 20, 20], [16, 64, 3, 3], 1, 1, 1, 1),   # fewer than 32 output channels
+    ([16, 64, 20, 20], [64, 64, 3, 3], 2, 1, 1, 1),   # stride 2
+    ([16, 64, 20, 20], [64, 64, 3, 3], 1, 2, 2, 1),   # dilation 2
+    ([16, 64, 20, 20], [64, 32, 3, 3], 1, 1, 1, 2),   # groups
+    ([16, 64, 20, 20], [64, 64, 5, 5], 1, 2, 1, 1),   # 5x5
+    ([16, 64, 20, 20], [64, 64, 3, 3], 1, 3, 1, 1),   # padding past 2
+    ([1, 64, 14, 14], [64, 64, 3, 3], 1, 1, 1, 1),    # 49 tiles
+    ([2, 2100, 8, 8], [2100, 2100, 3, 3], 1, 1, 1, 1),  # 16 sums of 2100 x 2100: past 2^26 floats
+    ([1, 64, 3, 40000], [64, 64, 3, 3], 1, 1, 1, 1),  # one row of tiles past 2^24 floats of U and V
+])
+def test_conv2d_weight_grad_winograd_rule(shape, wshape, stride, padding, dilation, groups):
+    # The layers the rule leaves to the direct sums (test_conv2d_weight_grad_elementwise checks those).
+    assert not pycnn._C.conv2d_winograd_weight_grad(shape, wshape, (stride, stride), (padding, padding),
+                                                    (dilation, dilation), groups)
+    assert pycnn._C.conv2d_winograd_weight_grad([2, 64, 14, 14], [64, 64, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+
+
 def make_transposed_config(rng):
     """Stride-1 layers whose input gradient runs as the forward convolution of dy (16 channels and more
     each side, at least 1024 output pixels in the batch): odd kernels and paddings up to KH - 1."""

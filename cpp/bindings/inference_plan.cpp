@@ -437,6 +437,10 @@ void bind_inference_plan(nb::module_& m) {
       m, "conv2d_takes_channel_blocks",
       "Whether the plan's convolution of this shape may read and write channel blocks (its input, "
       "output and residual): the row-tile path, and small or strided depthwise layers.");
+  def_conv_path<&cpu::conv2d_winograd_weight_grad>(
+      m, "conv2d_winograd_weight_grad",
+      "Whether conv2d's backward of this shape sums the weight gradient by Winograd F(3x3, 2x2) "
+      "(3x3 stride-1 layers of 32 channels and more each side, 64 tiles of 2x2 outputs and more).");
   m.def(
       "channel_blocks_floats",
       [](const Dims& shape, Pair halo) {

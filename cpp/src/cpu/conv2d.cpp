@@ -2,7 +2,9 @@
 // GEMM, Winograd, row tiles, no im2col) with the weights packed for the call: 1.2-1.8x the
 // im2col + gemm forward it replaced on ResNet-20's layers at batch 128. The weight gradient of a
 // layer is summed straight from a copy of the input, by channel vectors or with pixels along the
-// vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage), and the input
+// vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage), or for 3x3 stride-1
+// layers of 32 channels and more by Winograd F(3x3, 2x2) (weight_grad_winograd: 2.25x fewer
+// multiply-adds, the same channel-vector kernel summing the transforms), and the input
 // gradient of stride-1 layers is the forward convolution of dy with the weights transposed and
 // turned (input_grad_as_conv). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
 // one group at a time: per image and group, the input patch under every output position is
@@ -596,6 +598,155 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
   errors.rethrow();
 }
 
+// ---- The weight gradient by Winograd F(3x3, 2x2) ----------------------------------------------------
+// A 3x3 stride-1 layer's dw[co, ci] is the correlation of the padded input with dy: split dy into 2x2
+// blocks ("tiles"), each block's share is the 3x3 correlation of the block with the 4x4 input patch
+// under it, which is Winograd's F(3x3, 2x2). By the transposition principle (Lavin & Gray 2015;
+// cuDNN's non-fused Winograd filter gradient) its transforms are the forward F(2x2, 3x3)'s with two
+// roles swapped:
+//   dw[co, ci] = G^T [ sum over tiles t of (A g_t A^T) . (B^T d_t B) ] G
+// with g_t the 2x2 block of dy[co] (zero past it), d_t the 4x4 patch of the padded x[ci] (zero past
+// the image), B^T the forward input transform, A = [1 0; 1 1; 1 -1; 0 -1] and G^T = [1 .5 .5 0;
+// 0 .5 -.5 0; 0 .5 .5 1]. Summed over the tiles that is 16 products M[xi][C_out, C_in] += U[xi][C_out,
+// tiles] V[xi][tiles, C_in], one per transform point xi = 4k + l, with the tiles as their depth: 16
+// multiply-adds per tile and channel pair where the direct sum takes 36 (2.25x fewer). The products
+// are weight_grad_tile's channel-vector sums with tiles for pixels (U[xi] for dy, V[xi], vw input
+// channels a vector, for the copy). The tiles go through in chunks of whole tile rows, each
+// transform point's U and V of a chunk about 512 KB (they stay in L2 while its sums read them over
+// and over); each transform point's sums are one thread's, so they do not depend on the thread
+// count.
+bool use_winograd_weight_grad(const Conv2dShape& s) {
+  const int64_t TW = (s.out_w() + 1) / 2;
+  const double tiles = double(s.N) * double((s.out_h() + 1) / 2) * double(TW);  // no overflow
+  const int64_t widest = (s.C_in + 15) / 16 * 16;  // C_in rounded up to the widest vector
+  // Its buffers bounded: the 16 sums M (C_out x C_in each) at most 2^26 floats (256 MB, 16/9 of dw's
+  // size: a 2048 -> 2048 layer), U and V of one row of tiles at most 2^24 (a 64-channel image
+  // 16,000 pixels wide); larger layers keep the direct sums.
+  return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
+         s.dil_w == 1 && s.groups == 1 && s.pad_h <= 2 && s.pad_w <= 2 && s.C_in >= 32 &&
+         s.C_out >= 32 && tiles >= 64 && s.C_in <= (int64_t(1) << 13) &&
+         s.C_out <= (int64_t(1) << 13) && TW <= (int64_t(1) << 20) &&
+         16 * s.C_out * widest <= (int64_t(1) << 26) &&
+         16 * (widest + s.C_out) * TW <= (int64_t(1) << 24);
+}
+
+// dw[co, ci, :, :] += G^T M[:, co, ci] G for one output channel, ci < C_in: m points at M[0][co][0],
+// the transform points ld floats apart; tmp holds 12 * C_in floats.
+PYCNN_VECTOR_CLONES void winograd_grad_filter(float* __restrict dw, const float* __restrict m,
+                                              int64_t ld, float* __restrict tmp, int64_t C_in) {
+  // s[k][l] = (G^T M)[k][l]: rows 0..2 from M's rows 0..3
+  for (int l = 0; l < 4; ++l) {
+    const float* m0 = m + l * ld;
+    const float* m1 = m + (4 + l) * ld;
+    const float* m2 = m + (8 + l) * ld;
+    const float* m3 = m + (12 + l) * ld;
+    float* s0 = tmp + l * C_in;
+    float* s1 = tmp + (4 + l) * C_in;
+    float* s2 = tmp + (8 + l) * C_in;
+    for (int64_t c = 0; c < C_in; ++c) {
+      const float a = 0.5f * (m1[c] + m2[c]);
+      s0[c] = m0[c] + a, s1[c] = 0.5f * (m1[c] - m2[c]), s2[c] = a + m3[c];
+    }
+  }
+  for (int k = 0; k < 3; ++k) {
+    const float* s0 = tmp + 4 * k * C_in;
+    for (int64_t c = 0; c < C_in; ++c) {
+      const float a = 0.5f * (s0[C_in + c] + s0[2 * C_in + c]);
+      float* d = dw + c * 9 + 3 * k;
+      d[0] += s0[c] + a;
+      d[1] += 0.5f * (s0[C_in + c] - s0[2 * C_in + c]);
+      d[2] += a + s0[3 * C_in + c];
+    }
+  }
+}
+
+// dw (+)= the weight gradient over the batch, as the comment above says.
+void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv2dShape& s,
+                          const ConvTileKernel& k) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+  const int64_t C_in = s.C_in, C_out = s.C_out, vw = k.vw, blocks = (C_in + vw - 1) / vw;
+  const int64_t ldo = blocks * vw, rows = s.N * TH;  // M's rows; the tile rows of the batch
+  // Tile rows a chunk: each transform point's U and V about 128 K floats, at least one row.
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 17) / ((ldo + C_out) * TW), 1, rows);
+  const int64_t ldt = chunk * TW;             // tiles a chunk at most
+  const int64_t v_point = blocks * ldt * vw;  // V: [16][blocks][ldt][vw]
+  const int64_t u_point = C_out * ldt;        // U: [16][C_out][ldt]
+  const int64_t wq = 2 * TW + 2;              // the copy's pixels a row
+  const int64_t copy_rows = 2 * std::min(chunk, TH) + 2;
+  UninitializedVector<float> uv(static_cast<size_t>(16 * (v_point + u_point)));
+  UninitializedVector<float> m(static_cast<size_t>(16 * C_out * ldo));  // every float summed
+  float* const v = uv.data();
+  float* const u = v + 16 * v_point;
+  std::vector<int64_t> coff(static_cast<size_t>(blocks));
+  for (int64_t b = 0; b < blocks; ++b) coff[b] = b * ldt * vw;
+  // The blocks in near-equal tiles of columns: 4 as 2 + 2, not 3 + 1 (a one-column tile does 8
+  // multiply-adds per 9 loads).
+  const int64_t col_tiles = (blocks + k.wg_cols - 1) / k.wg_cols;
+  const int threads = omp_get_max_threads();
+  ParallelErrors errors;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    // Per thread: the channel-vector copy of one block's patch rows, or the filter transform's 12
+    // rows of C_in.
+    static thread_local Scratch copy_scratch;
+    float* copy = nullptr;
+    errors.run([&] {
+      copy = copy_scratch.get(static_cast<size_t>(std::max(copy_rows * wq * vw, 12 * C_in)));
+    });
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t r1 = std::min(rows, r0 + chunk);
+      // The transforms: a block of vw input channels (V), or an output channel (U), a task.
+#pragma omp for schedule(dynamic)
+      for (int64_t task = 0; task < blocks + C_out; ++task) {
+        if (!copy) continue;  // no scratch: raised after the region
+        if (task < blocks) {
+          const int64_t b = task, channels = std::min(vw, C_in - b * vw);
+          for (int64_t r = r0, end; r < r1; r = end) {  // the tile rows of one image at a time
+            const int64_t n = r / TH, th0 = r % TH;
+            end = std::min(r1, (n + 1) * TH);
+            const int64_t th1 = th0 + end - r;
+            // Padded rows [2 th0, 2 th1 + 2): image rows [h0, h1), the rest zero.
+            const int64_t top = 2 * th0 - s.pad_h, h0 = std::max<int64_t>(0, top);
+            const int64_t h1 = std::max(h0, std::min(s.H, 2 * th1 + 2 - s.pad_h));
+            k.to_channel_vectors(copy, x + (n * C_in + b * vw) * s.H * s.W + h0 * s.W, s.H * s.W,
+                                 static_cast<int>(channels), h1 - h0, s.W, h0 - top, s.pad_w,
+                                 2 * (th1 - th0) + 2, wq, 0);
+            for (int64_t th = th0; th < th1; ++th)
+              k.winograd_grad_input(v + (b * ldt + (r - r0 + th - th0) * TW) * vw, v_point,
+                                    copy + 2 * (th - th0) * wq * vw, wq, TW);
+          }
+        } else {
+          const int64_t co = task - blocks;
+          for (int64_t r = r0; r < r1; ++r) {
+            const int64_t n = r / TH, th = r % TH;
+            const float* plane = dy + (n * C_out + co) * OH * OW;
+            k.winograd_grad_dy(u + co * ldt + (r - r0) * TW, u_point, plane + 2 * th * OW,
+                               2 * th + 1 < OH ? plane + (2 * th + 1) * OW : nullptr, OW, TW);
+          }
+        }
+      }
+      // The 16 products (after the barrier above: every transform is done), a point a thread.
+      const int64_t tiles = (r1 - r0) * TW;
+#pragma omp for schedule(static)
+      for (int64_t xi = 0; xi < 16; ++xi)
+        for (int64_t c0 = 0; c0 < C_out; c0 += k.wg_rows)
+          for (int64_t j = 0; j < col_tiles; ++j) {
+            const int64_t j0 = blocks * j / col_tiles, j1 = blocks * (j + 1) / col_tiles;
+            k.weight_grad_tile(false, static_cast<int>(std::min<int64_t>(k.wg_rows, C_out - c0)),
+                               static_cast<int>(j1 - j0), u + xi * u_point + c0 * ldt, ldt,
+                               v + xi * v_point, coff.data() + j0, 1, 0, 0, 1, tiles, 0, vw,
+                               m.data() + (xi * C_out + c0) * ldo + j0 * vw, ldo, r0 == 0);
+          }
+    }
+    // dw += G^T M G, output channels split among the threads.
+#pragma omp for schedule(static)
+    for (int64_t co = 0; co < C_out; ++co)
+      if (copy)
+        winograd_grad_filter(dw + co * C_in * 9, m.data() + co * ldo, C_out * ldo, copy, C_in);
+  }
+  errors.rethrow();
+}
+
 // ---- The input gradient as a convolution -----------------------------------------------------------
 // At stride 1 (no dilation, one group), dx is the forward convolution of dy, padded by KH - 1 - ph
 // rows and KW - 1 - pw columns, with the weights transposed (C_in outputs of C_out channels) and
@@ -632,6 +783,8 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2d
 
 }  // namespace
 
+bool conv2d_winograd_weight_grad(const Conv2dShape& s) { return use_winograd_weight_grad(s); }
+
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dShape& s) {
   if (s.N == 0) return;
@@ -656,6 +809,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (s.N == 0) return;
   const ConvTileKernel& kern = conv_tile_kernel();
   const WeightGradKind kind = weight_grad_kind(s, kern);
+  if (dw && use_winograd_weight_grad(s)) {
+    weight_grad_winograd(dw, dy, x, s, kern);
+    dw = nullptr;  // done; what follows computes dx and db
+    if (!dx && !db) return;
+  }
   if (dw && kind != WeightGradKind::kIm2col) {
     weight_grad(dw, dy, x, s, kern, kind == WeightGradKind::kPixels);
     dw = nullptr;  // done; what follows computes dx and db

@@ -107,6 +107,16 @@ struct ConvTileKernel {
                            const float* xt, const int64_t* coff, int64_t images, int64_t dy_step,
                            int64_t xt_step, int64_t OH, int64_t OW, int64_t row_step,
                            int64_t col_step, float* out, int64_t ldo, bool first);
+  // conv2d's Winograd weight gradient (conv2d.cpp, weight_grad_winograd): the input transform of
+  // the TW tiles of a tile row from the channel-vector copy xt (rows wq pixels apart, the tile row's
+  // first patch row at xt): v[xi * ldv + tw * vw + c] = (B^T d B)[xi / 4][xi % 4] for the 4x4 patch
+  // d of tile tw, vw channels c a vector.
+  void (*winograd_grad_input)(float* v, int64_t ldv, const float* xt, int64_t wq, int64_t TW);
+  // And its transform of dy: u[xi * ldu + t] = (A g_t A^T)[xi / 4][xi % 4] for the TW tiles t of a
+  // tile row, g_t = [d0[2t] d0[2t + 1]; d1[2t] d1[2t + 1]] (the tile row's two rows of dy, OW floats
+  // each, zero past them; d1 null past dy), vw tiles a vector.
+  void (*winograd_grad_dy)(float* u, int64_t ldu, const float* d0, const float* d1, int64_t OW,
+                           int64_t TW);
   // A weight panel packed: dst[k * width + i] = a[i * lda + k] for rows i < rows <= width and
   // k < kc, and 0 in columns rows..width (every float of the panel is written). VW x VW blocks
   // transposed in registers.

@@ -88,6 +88,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
 // instead of in a separate add over the whole tensor.
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                      const float* w, const Conv2dShape& s, const float* dx_add = nullptr);
+// Whether conv2d_backward sums dw by Winograd F(3x3, 2x2) (3x3 stride-1 layers, see conv2d.cpp).
+bool conv2d_winograd_weight_grad(const Conv2dShape& s);
 }  // namespace cpu
 
 namespace cuda {
