@@ -247,11 +247,14 @@ def test_conv2d_gemm_matches_reference():
     # be packed whole (16 x 700) and too large for that (40 x 7000 and 24 x 9000, packed a chunk of K
     # at a time), each with a ragged last panel of B's rows (301 and 203 rows); and the dot products
     # of 1 to 4 rows against B^T (4 rows of B at a time, with 1 to 3 rows left over, K not a
-    # multiple of the vector width)
+    # multiple of the vector width); op(A)^T of at most one vector's rows in panels one vector wide
+    # (16, 9, 8, 5 rows); and products of 2^23 floats and more from one slice of K, stored past the
+    # caches, with ragged tiles at both edges (4099 x 2064) and without (4096 x 2048)
     for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 300, 257), (131, 17, 600), (256, 513, 64), (16, 300, 257),
                     (5, 131, 70), (1, 1000, 600), (9, 64, 64), (200, 301, 130), (250, 70, 300),
                     (257, 300, 100), (16, 301, 700), (40, 203, 7000), (24, 301, 9000), (3, 1001, 100),
-                    (4, 1003, 130), (8, 97, 1000), (2, 70, 64), (6, 5, 77)]:
+                    (4, 1003, 130), (8, 97, 1000), (2, 70, 64), (6, 5, 77), (4099, 2064, 16),
+                    (4096, 2048, 3)]:
         for ta in (False, True):
             for tb in (False, True):
                 a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)

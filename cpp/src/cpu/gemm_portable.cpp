@@ -1,10 +1,15 @@
 // The gemm micro-kernel compiled for portable (flags set per file in CMakeLists.txt); gemm.cpp picks
 // the widest one the processor supports at run time. Tile: 4 rows x 8 columns.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // store_streaming's non-temporal stores
+#endif
+
 #include <cstdint>
 
 #include "gemm_kernels.h"
 
 namespace {
+using pycnn::cpu::GemmKernel;
 #define MR 4
 #define NV 2
 #define VW 4
@@ -12,17 +17,5 @@ namespace {
 }  // namespace
 
 namespace pycnn::cpu {
-static void macro_kernel_portable(int64_t kc, const float* Ap, int64_t lda, int64_t rows,
-                                  const float* Bp, int64_t b_panel, int64_t ldbp, int64_t cols,
-                                  float* C, int64_t ldc, bool accumulate) {
-  macro_kernel(kc, Ap, lda, rows, Bp, b_panel, ldbp, cols, C, ldc, accumulate);
-}
-static void dot_rows_portable(const float* A, int64_t lda, int M, const float* B, int64_t ldb,
-                              int64_t K, int64_t n0, int64_t n1, float* C, int64_t ldc,
-                              bool accumulate) {
-  dot_rows(A, lda, M, B, ldb, K, n0, n1, C, ldc, accumulate);
-}
-GemmKernel gemm_kernel_portable() {
-  return {MR, NR, macro_kernel_portable, dot_rows_portable, "portable"};
-}
+GemmKernel gemm_kernel_portable() { return gemm_kernels("portable"); }
 }  // namespace pycnn::cpu
