@@ -119,7 +119,12 @@ WINOGRAD_GRAD = random_configs(16, 31, make_winograd_grad_config) + [
     # 7x7 images (ResNet-18's last stage, fewer channels): a dy row of 4 tiles, the last half empty
     dict(n=5, cin=40, cout=96, h=7, w=7, padding=(1, 1), seed=22),
     # more input channels than one chunk of products spans in columns (3 vectors) on every ISA
-    dict(n=2, cin=150, cout=33, h=11, w=13, padding=(2, 0), seed=23)]
+    dict(n=2, cin=150, cout=33, h=11, w=13, padding=(2, 0), seed=23),
+    # degenerate sides: 1x1 images (every tap but the centre reads padding), one row 300 wide, a
+    # column 3 wide and 130 tall without top padding
+    dict(n=64, cin=32, cout=33, h=1, w=1, padding=(1, 1), seed=24),
+    dict(n=2, cin=32, cout=32, h=1, w=300, padding=(1, 1), seed=25),
+    dict(n=1, cin=64, cout=40, h=130, w=3, padding=(0, 1), seed=26)]
 
 
 @pytest.mark.parametrize("cfg", WINOGRAD_GRAD, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}p{padding}".format(**c))
