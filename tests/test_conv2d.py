@@ -83,20 +83,30 @@ def test_conv2d_weight_grad_elementwise(cfg, threads):
     x = rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"]))
     w = rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], cfg["kh"], cfg["kw"]))
     kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"])
+    expected, (got,), atol = weight_grads(rng, x, w, [threads], **kw)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
+
+
+def weight_grads(rng, x, w, thread_counts, **kw):
+    """conv2d's weight gradient for a random upstream gradient (drawn from rng): torch's in float64,
+    pycnn's in float32 on each of thread_counts, and the tolerance for an element (1e-5 of the largest
+    input times the largest upstream value times the square root of the terms each sum adds up)."""
     tw = torch.tensor(w, requires_grad=True)
     ref = torch.nn.functional.conv2d(torch.tensor(x), tw, **kw)
     upstream = rng.standard_normal(ref.shape)
     ref.backward(torch.tensor(upstream))
-    before = pycnn.get_num_threads()
-    pycnn.set_num_threads(threads)
+    before, grads = pycnn.get_num_threads(), []
     try:
-        pw = pycnn.tensor(w.astype(np.float32), requires_grad=True)
-        F.conv2d(pycnn.tensor(x.astype(np.float32)), pw, **kw).backward(pycnn.tensor(upstream.astype(np.float32)))
+        for threads in thread_counts:
+            pycnn.set_num_threads(threads)
+            pw = pycnn.tensor(w.astype(np.float32), requires_grad=True)
+            F.conv2d(pycnn.tensor(x.astype(np.float32)), pw, **kw).backward(
+                pycnn.tensor(upstream.astype(np.float32)))
+            grads.append(pw.grad.numpy())
     finally:
         pycnn.set_num_threads(before)
-    expected = tw.grad.numpy()
-    scale = np.abs(x).max() * np.abs(upstream).max() * np.sqrt(cfg["n"] * upstream[0, 0].size)
-    np.testing.assert_allclose(pw.grad.numpy(), expected, rtol=0, atol=1e-5 * scale)
+    scale = np.abs(x).max() * np.abs(upstream).max() * np.sqrt(x.shape[0] * upstream[0, 0].size)
+    return tw.grad.numpy(), grads, 1e-5 * scale
 
 
 def make_winograd_grad_config(rng):
@@ -135,22 +145,8 @@ def test_conv2d_weight_grad_winograd(cfg):
     assert pycnn._C.conv2d_winograd_weight_grad(shape, wshape, (1, 1), cfg["padding"], (1, 1), 1)
     rng = np.random.default_rng(cfg["seed"])
     x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
-    tw = torch.tensor(w, requires_grad=True)
-    ref = torch.nn.functional.conv2d(torch.tensor(x), tw, padding=cfg["padding"])
-    upstream = rng.standard_normal(ref.shape)
-    ref.backward(torch.tensor(upstream))
-    before, grads = pycnn.get_num_threads(), []
-    try:
-        for threads in (1, 2, 3):
-            pycnn.set_num_threads(threads)
-            pw = pycnn.tensor(w.astype(np.float32), requires_grad=True)
-            F.conv2d(pycnn.tensor(x.astype(np.float32)), pw, padding=cfg["padding"]).backward(
-                pycnn.tensor(upstream.astype(np.float32)))
-            grads.append(pw.grad.numpy())
-    finally:
-        pycnn.set_num_threads(before)
-    scale = np.abs(x).max() * np.abs(upstream).max() * np.sqrt(cfg["n"] * upstream[0, 0].size)
-    np.testing.assert_allclose(grads[0], tw.grad.numpy(), rtol=0, atol=1e-5 * scale)
+    expected, grads, atol = weight_grads(rng, x, w, (1, 2, 3), padding=cfg["padding"])
+    np.testing.assert_allclose(grads[0], expected, rtol=0, atol=atol)
     assert np.array_equal(grads[0], grads[1]) and np.array_equal(grads[0], grads[2])
 
 
