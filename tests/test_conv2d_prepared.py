@@ -301,3 +301,30 @@ def test_bad_forward():
         conv.forward(_C.from_numpy(np.ones((1, 3, 8, 8), np.float32)), _C.from_numpy(np.ones((1, 4, 6, 5), np.float32)))
     with pytest.raises(TypeError):
         conv.forward(np.ones((1, 3, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("layer", [
+    dict(n=11, cin=64, cout=72, h=13, w=13, k=3, padding=(1, 1)),   # 49 tiles an image: panels span images
+    dict(n=20, cin=540, cout=64, h=12, w=12, k=3, padding=(1, 1)),  # 36 tiles; 4 MB chunks of 8 + 8 + 4 images
+    dict(n=11, cin=65, cout=64, h=15, w=15, k=3),                   # 7 x 7 tiles, no padding
+    dict(n=3, cin=64, cout=80, h=40, w=41, k=3, padding=(1, 1)),    # 420 tiles: a panel from image to image
+    dict(n=7, cin=300, cout=70, h=17, w=17, k=3, padding=(1, 1)),   # two K slices of the 16 matrices
+], ids=["13x13", "12x12-chunks", "unpadded", "40x41", "two-slices"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_winograd_panels_across_images(layer, threads):
+    # Winograd's panels of 2x2 tiles run on from one image into the next: each panel's input transform
+    # reads every image's own copy, and its output transform writes every image's own outputs (with
+    # its residual); images whose tiles fill no whole panel share them.
+    oh = layer["h"] + 2 * layer.get("padding", (0, 0))[0] - 2
+    ow = layer["w"] + 2 * layer.get("padding", (0, 0))[1] - 2
+    assert _C.conv2d_winograd([layer["n"], layer["cin"], layer["h"], layer["w"]],
+                              [layer["cout"], layer["cin"], 3, 3], (1, 1), layer.get("padding", (0, 0)), (1, 1), 1)
+    assert ((oh + 1) // 2) * ((ow + 1) // 2) % 8 != 0  # no whole panels of 8, 16 or 32 tiles per image
+    run_on_threads(threads, layer)
+
+
+def test_winograd_rule():
+    assert _C.conv2d_winograd([16, 256, 14, 14], [256, 256, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    assert not _C.conv2d_winograd([16, 256, 14, 14], [256, 256, 3, 3], (2, 2), (1, 1), (1, 1), 1)
+    assert not _C.conv2d_winograd([16, 32, 14, 14], [32, 32, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    assert not _C.conv2d_winograd([1, 256, 14, 14], [256, 256, 3, 3], (1, 1), (1, 1), (1, 1), 1)  # 49 tiles

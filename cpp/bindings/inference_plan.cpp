@@ -433,6 +433,10 @@ void bind_inference_plan(nb::module_& m) {
       m, "conv2d_row_tiles",
       "Whether the plan's convolution of this shape takes the row-tile path (output channels along "
       "the vectors and pixels broadcast, no packing).");
+  def_conv_path<&cpu::PreparedConv2d::winograd>(
+      m, "conv2d_winograd",
+      "Whether the plan's convolution of this shape (and conv2d's forward) runs as Winograd F(2x2, "
+      "3x3), its panels of 2x2 output tiles running on across the images of a batch.");
   def_conv_path<&cpu::PreparedConv2d::takes_channel_blocks>(
       m, "conv2d_takes_channel_blocks",
       "Whether the plan's convolution of this shape may read and write channel blocks (its input, "

@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "conv2d_prepared_kernels.h"
@@ -249,6 +250,29 @@ int64_t pixel_run_for(int64_t pixel_panels, int64_t images, int64_t want) {
   return run;
 }
 
+// The tiles of one image in a Winograd panel: its runs are seg[3 * first ...] (runs of them).
+struct WinogradPiece {
+  int64_t image;
+  int first, runs;
+};
+
+// The panel of tiles [q0, q0 + cols) of a chunk's images (`columns` tiles each, in rows of `row`)
+// as pieces, one per image, each a list of runs as panel_runs makes them with the column in the
+// panel (dst) counted from q0. Returns the number of pieces (at most cols).
+int winograd_pieces(WinogradPiece* pieces, int64_t* seg, int64_t q0, int64_t cols, int64_t columns,
+                    int64_t row, int64_t wq) {
+  int npieces = 0, runs = 0;
+  for (int64_t q = q0; q < q0 + cols;) {
+    const int64_t n = q / columns, end = std::min(q0 + cols, (n + 1) * columns);
+    const int first = runs;
+    runs += panel_runs(seg + 3 * first, q - n * columns, end - q, row, wq);
+    for (int r = first; r < runs; ++r) seg[3 * r] += q - q0;
+    pieces[npieces++] = {n, first, runs - first};
+    q = end;
+  }
+  return npieces;
+}
+
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups == s.C_out; }
 
 // Winograd F(2x2, 3x3) (Lavin & Gray 2015) for 3x3 stride-1 convolutions with enough channels: each
@@ -261,8 +285,10 @@ bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups 
 // channels, and against row tiles 1.9x on 256 channels at 14x14, batch 16 (9.6 against 17.9 ms);
 // slower below 32 channels (the transforms cost per channel what the product saves), below 128
 // tiles in all (512 channels at 7x7, batch 1: the 16 transformed weight matrices are streamed for
-// one panel of tiles) and on 7x7 images at any batch (16 tiles an image, and a panel never spans
-// two images: 512 channels at batch 16, 15.6 ms against 14.1 in row tiles).
+// one panel of tiles) and on 7x7 images at any batch (16 tiles an image: 512 channels at batch 16,
+// 15.6 ms against 14.1 in row tiles; with panels across images, 2026-12-07, still 46 against 38 ms
+// beside a busy process, before the filters were packed as they were transformed: the 16 matrices,
+// 16 MB, are streamed once per panel of 32 tiles, and the products ran at half the row tiles' rate).
 // Measured again against today's row tiles (1 thread, 2026-12-06): Winograd 1.1-1.5x on 64-256
 // channels with 784 tiles and more (256 at 56x56 batch 1: 25.8 against 37.6 ms; 128 at 28x28 batch
 // 16 1.25x; 64 at 32x32 batch 16 1.1x), even at 256 on 14x14 batch 16; slower with 32 channels (32
@@ -288,25 +314,26 @@ InputLayout winograd_layout(const Conv2dShape& s) {
   return l;
 }
 
-// U[xi = 4r + c] = (G g G^T)[r][c] for the 3x3 filters g of output channel co and its input
-// channels, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], written to U[(xi * C_out + co) * C_in + ci].
+// U[xi = 4r + c] = (G g G^T)[r][c] for the 3x3 filters g of output channel co and input channels
+// [ci0, ci0 + n), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], written to U[xi * ldu + ci - ci0].
 // Sixteen input channels at a time, the arithmetic across them in vectors and each U[xi] stored as
-// one run: a training step transforms every Winograd layer's weights on each forward call, and one
-// filter at a time (16 scalar stores into 16 matrices) was 12% of a 256 -> 256 layer's forward at
-// 14x14, batch 16, one thread.
+// one run: one filter at a time (16 scalar stores into 16 matrices) was 12% of a 256 -> 256 layer's
+// forward at 14x14, batch 16, one thread.
 // from_forward: w is the forward convolution's (PreparedConv2d::FromForwardWeights), the filter of
 // (co, ci) being w[ci, co] turned 180 degrees.
-PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, const float* __restrict w,
-                                          int64_t co, int64_t C_in, int64_t C_out,
+PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, int64_t ldu,
+                                          const float* __restrict w, int64_t co, int64_t ci0,
+                                          int64_t n, int64_t C_in, int64_t C_out,
                                           bool from_forward) {
   constexpr int L = 16;
-  for (int64_t ci0 = 0; ci0 < C_in; ci0 += L) {
-    const int n = static_cast<int>(std::min<int64_t>(L, C_in - ci0));
+  for (int64_t c0 = 0; c0 < n; c0 += L) {
+    const int m = static_cast<int>(std::min<int64_t>(L, n - c0));
     float g[9][L] = {}, u[16][L];
-    for (int l = 0; l < n; ++l)
+    for (int l = 0; l < m; ++l) {
+      const int64_t ci = ci0 + c0 + l;
       for (int k = 0; k < 9; ++k)
-        g[k][l] = from_forward ? w[((ci0 + l) * C_out + co) * 9 + 8 - k]
-                               : w[(co * C_in + ci0 + l) * 9 + k];
+        g[k][l] = from_forward ? w[(ci * C_out + co) * 9 + 8 - k] : w[(co * C_in + ci) * 9 + k];
+    }
 #pragma omp simd
     for (int l = 0; l < L; ++l) {
       float t[4][3];  // G g
@@ -324,8 +351,7 @@ PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, const float* __re
       }
     }
     for (int xi = 0; xi < 16; ++xi)
-      std::memcpy(U + (xi * C_out + co) * C_in + ci0, u[xi],
-                  static_cast<size_t>(n) * sizeof(float));
+      std::memcpy(U + xi * ldu + c0, u[xi], static_cast<size_t>(m) * sizeof(float));
   }
 }
 
@@ -464,34 +490,22 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
   }
   // Per group (or Winograd position xi), per K slice, per panel of MR output channels: element
   // (i, k) at k * MR + i, rows past C_out/g zero.
-  UninitializedVector<float> transformed;  // winograd_filters writes every float
-  const float* a = w;
-  int64_t matrices = s_.groups, depth_k = K;
-  if (winograd_) {  // 16 matrices U[xi][C_out, C_in]
-    const InputLayout wl = winograd_layout(s_);
-    tap_offset_.clear();
-    for (int64_t r = 0; r < 4; ++r)
-      for (int64_t c = 0; c < 4; ++c)
-        tap_offset_.push_back(((r % 2) * 2 + c % 2) * wl.Hq * wl.Wq + (r / 2) * wl.Wq + c / 2);
-    transformed.resize(static_cast<size_t>(16 * s_.C_out * s_.C_in));
-#pragma omp parallel for schedule(static) if (s_.C_out * s_.C_in >= (1 << 14))
-    for (int64_t co = 0; co < s_.C_out; ++co)
-      winograd_filters(transformed.data(), w, co, s_.C_in, s_.C_out, from_forward);
-    a = transformed.data();
-    matrices = 16;
-    depth_k = s_.C_in;
-  }
   const ConvTileKernel& kern = conv_tile_kernel();
   // Row tiles read panels of row_nr_ channels (element (k, j) at k * row_nr_ + j), the same layout.
   const int64_t mr = row_tiles_ ? row_nr_ : kern.mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
+  const int64_t matrices = winograd_ ? 16 : s_.groups, depth_k = winograd_ ? s_.C_in : K;
   const int64_t depth = slice_depth(depth_k);
   packed_.resize(
       static_cast<size_t>(matrices * panels * mr * depth_k));  // each float written below
-  // Every (matrix, slice, panel) on its own, threads sharing them: a training step packs each
-  // layer's weights on every forward call (512 -> 512 3x3 weights are 2.4 M floats, 2 ms alone).
   const int64_t slices = (depth_k + depth - 1) / depth;
   float* const packed = packed_.data();
+  if (winograd_) {
+    pack_winograd_filters(w, from_forward, mr, panels, depth);
+    return;
+  }
+  // Every (matrix, slice, panel) on its own, threads sharing them: a training step packs each
+  // layer's weights on every forward call (512 -> 512 3x3 weights are 2.4 M floats, 2 ms alone).
 #pragma omp parallel for collapse(3) \
     schedule(static) if (matrices * panels * mr * depth_k >= (1 << 18))
   for (int64_t g = 0; g < matrices; ++g)
@@ -500,12 +514,49 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
         const int64_t k0 = q * depth, kc = std::min(depth, depth_k - k0);
         float* dst = packed + (g * panels * depth_k + k0 * panels + p * kc) * mr;
         const int rows = static_cast<int>(std::min(mr, cout_g - p * mr));
-        if (from_forward && !winograd_)
-          pack_forward_panel(dst, w, s_.C_out, taps, p * mr, rows, k0, kc, mr);
+        if (from_forward) pack_forward_panel(dst, w, s_.C_out, taps, p * mr, rows, k0, kc, mr);
         else
-          kern.pack_panel(dst, a + (g * cout_g + p * mr) * depth_k + k0, depth_k, rows, kc,
+          kern.pack_panel(dst, w + (g * cout_g + p * mr) * depth_k + k0, depth_k, rows, kc,
                           static_cast<int>(mr));
       }
+}
+
+// Winograd's 16 matrices U[xi][C_out, C_in] (winograd_filters), packed as prepare packs a group's
+// weights, with the input transform's tap table. Each (K slice, panel of mr output channels) is
+// transformed into a buffer of the thread's ([16][mr][kc], in L2) and packed from there: transforming
+// every filter first and packing after wrote and read back 16/9 of the weights through memory (a
+// training step prepares each Winograd layer on every forward and input-gradient call).
+void PreparedConv2d::pack_winograd_filters(const float* w, bool from_forward, int64_t mr,
+                                           int64_t panels, int64_t depth) {
+  const Conv2dShape& s = s_;
+  const InputLayout wl = winograd_layout(s);
+  tap_offset_.clear();
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t c = 0; c < 4; ++c)
+      tap_offset_.push_back(((r % 2) * 2 + c % 2) * wl.Hq * wl.Wq + (r / 2) * wl.Wq + c / 2);
+  const ConvTileKernel& kern = conv_tile_kernel();
+  const int64_t slices = (s.C_in + depth - 1) / depth;
+  float* const packed = packed_.data();
+  ParallelErrors errors;  // see forward_images
+#pragma omp parallel if (16 * s.C_out * s.C_in >= (1 << 18))
+  {
+    std::vector<float> u;
+    errors.run([&] { u.resize(static_cast<size_t>(16 * mr * depth)); });
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t q = 0; q < slices; ++q)
+      for (int64_t p = 0; p < panels; ++p) {
+        if (u.empty()) continue;
+        const int64_t k0 = q * depth, kc = std::min(depth, s.C_in - k0);
+        const int rows = static_cast<int>(std::min(mr, s.C_out - p * mr));
+        for (int i = 0; i < rows; ++i)
+          winograd_filters(u.data() + i * kc, mr * kc, w, p * mr + i, k0, kc, s.C_in, s.C_out,
+                           from_forward);
+        for (int64_t xi = 0; xi < 16; ++xi)
+          kern.pack_panel(packed + (xi * panels * s.C_in + k0 * panels + p * kc) * mr,
+                          u.data() + xi * mr * kc, kc, rows, kc, static_cast<int>(mr));
+      }
+  }
+  errors.rethrow();
 }
 
 void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) const {
@@ -535,13 +586,19 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     if (!l.in_place && !depthwise)
       xq = xq_built = input_scratch.get(static_cast<size_t>(N * l.image));
 
-    // The GEMM's columns: output pixels, or for Winograd 2x2 tiles, in rows of `row`.
+    // The GEMM's columns: output pixels, or for Winograd 2x2 tiles, in rows of `row`. Winograd's
+    // panels of tiles run on from one image into the next (image n's tiles after image n - 1's, one
+    // column space for the chunk): a 7x7 image has 16 tiles, half a panel, and a panel of 16 ran
+    // at about half the rate of a full one.
     const int64_t row = winograd_ ? (OW + 1) / 2 : OW, columns = winograd_ ? (OH + 1) / 2 * row : P;
     const int64_t depth_k = winograd_ ? s.C_in : K, depth = slice_depth(depth_k);
-    // Tasks: (image, group, a run of column panels, a run of weight panels).
+    // Tasks: (image, group, a run of column panels, a run of weight panels); Winograd's (a run of
+    // panels of the chunk's tiles, a run of weight panels).
     const int64_t nr = kern.nr, mr = kern.mr;
-    const int64_t pixel_panels = (columns + nr - 1) / nr, weight_panels = (cout_g + mr - 1) / mr;
-    const int64_t want = parallel_here ? 4 * team : 1, images = N * s.groups;
+    const int64_t all_columns = winograd_ ? N * columns : columns;
+    const int64_t pixel_panels = (all_columns + nr - 1) / nr,
+                  weight_panels = (cout_g + mr - 1) / mr;
+    const int64_t want = parallel_here ? 4 * team : 1, images = winograd_ ? 1 : N * s.groups;
     int64_t pixel_run = pixel_run_for(pixel_panels, images, want);
     // One large image shared by the threads (ResNet's 7x7 stem at batch 1: 392 panels): `want`
     // equal runs, which go in a fixed order (for_tasks), so thread t computes the t-th band of rows
@@ -605,11 +662,14 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
         static thread_local Scratch panel_scratch, product_scratch;
         float *panel = nullptr, *product = nullptr;
         std::vector<int64_t> seg;
+        std::vector<WinogradPiece> pieces;
         bool ready = false;
         errors.run([&] {
           panel = panel_scratch.get(static_cast<size_t>((winograd_ ? 16 : 1) * depth_k * nr));
-          if (winograd_)
+          if (winograd_) {
             product = product_scratch.get(static_cast<size_t>(16 * weight_run * mr * nr));
+            pieces.resize(static_cast<size_t>(nr));
+          }
           seg.resize(static_cast<size_t>(3 * nr));
           ready = true;
         });
@@ -626,10 +686,17 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
           if (winograd_) {  // per tile panel: input transform, 16 products, output transform
             const int64_t co0 = w_begin * mr, rows = std::min(cout_g, w_end * mr) - co0;
             for (int64_t pp = p_begin; pp < p_end; ++pp) {
-              const int64_t q0 = pp * nr, cols = std::min(nr, columns - q0);
-              const int nseg = panel_runs(seg.data(), q0, cols, row, l.Wq);
-              kern.winograd_input(panel, xq_g, tap_offset_.data(), l.channel, s.C_in, seg.data(),
-                                  nseg, static_cast<int>(cols));
+              const int64_t q0 = pp * nr, cols = std::min(nr, all_columns - q0);
+              const int npieces =
+                  winograd_pieces(pieces.data(), seg.data(), q0, cols, columns, row, l.Wq);
+              // Each image's runs from its own input copy; the last call zeroes the columns past
+              // the panel's tiles.
+              for (int i = 0; i < npieces; ++i) {
+                const WinogradPiece& c = pieces[i];
+                kern.winograd_input(panel, xq + c.image * l.image, tap_offset_.data(), l.channel,
+                                    s.C_in, seg.data() + 3 * c.first, c.runs,
+                                    static_cast<int>(i + 1 == npieces ? cols : nr));
+              }
               for (int64_t xi = 0; xi < 16; ++xi)
                 for (int64_t k0 = 0; k0 < depth_k; k0 += depth) {
                   const int64_t kc = std::min(depth, depth_k - k0);
@@ -641,10 +708,13 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
                               static_cast<int>(cols), k0 == 0 ? kTileFirst : 0, nullptr, nullptr,
                               0.0f, 0.0f);
                 }
-              kern.winograd_output(y + out0 + co0 * P, OH, OW, l.Wq, product, rows, seg.data(),
-                                   nseg, bias_.data() + co0,
-                                   residual ? residual + out0 + co0 * P : nullptr, e.clamp_min,
-                                   e.clamp_max);
+              for (int i = 0; i < npieces; ++i) {
+                const WinogradPiece& c = pieces[i];
+                const int64_t at = (c.image * s.C_out + co0) * P;
+                kern.winograd_output(y + at, OH, OW, l.Wq, product, rows, seg.data() + 3 * c.first,
+                                     c.runs, bias_.data() + co0, residual ? residual + at : nullptr,
+                                     e.clamp_min, e.clamp_max);
+              }
             }
             return;
           }
@@ -676,9 +746,19 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   // when the product reads it (ResNet-18 batch 16, 1 thread: 64 ch 56x56 46 -> 29 ms with 8 MB
   // chunks, -> 25 ms with 1 MB; copying the whole batch first went through DRAM), and a batch of
   // VGG images at 224x224 does not hold a 200 MB copy in the calling thread's scratch for good.
-  const int64_t chunk = l.in_place || layouts_.input.on()
-                            ? s.N
-                            : std::clamp<int64_t>((int64_t(1) << 18) / l.image, 1, s.N);
+  // Winograd reads its copy once, panel by panel, and its panels run across the images of a chunk:
+  // chunks of up to 4 MB, of whole panels where they can be (AlexNet's 384 -> 256 at 13x13, batch
+  // 16, 2 threads beside a busy process: 1 MB chunks of 2 images, 98 tiles in 4 panels, 34.5 ms; 4
+  // MB chunks of 10 images, 490 tiles in 16 panels, 31.8 ms; 16 MB the same; ResNet-18's 64 at
+  // 56x56 and 128 at 28x28 the same either way).
+  const int64_t copy_floats = int64_t(1) << (winograd_ ? 20 : 18);
+  int64_t chunk =
+      l.in_place || layouts_.input.on() ? s.N : std::clamp<int64_t>(copy_floats / l.image, 1, s.N);
+  if (winograd_ && chunk < s.N) {
+    const int64_t tiles = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2);
+    const int64_t whole = kern.nr / std::gcd(tiles, int64_t(kern.nr));  // whole panels' images
+    if (chunk >= whole) chunk -= chunk % whole;
+  }
   // Where a packed-path batch comes in enough chunks to go round the threads evenly (a batch of
   // stems: AlexNet's 11x11 stride-4 one copies 624 KB an image, a chunk of one), the chunks go to
   // the threads whole, each thread copying and computing its images alone: no barrier per image, and
@@ -718,6 +798,8 @@ void PreparedConv2d::set_image_floats() {
              value_floats(1, s.C_out, s.out_h(), s.out_w(), layouts_.output),
              value_floats(1, s.C_out, s.out_h(), s.out_w(), layouts_.residual)};
 }
+
+bool PreparedConv2d::winograd(const Conv2dShape& s) { return use_winograd(s); }
 
 bool PreparedConv2d::row_tiles(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();

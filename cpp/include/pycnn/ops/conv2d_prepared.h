@@ -101,6 +101,9 @@ class PreparedConv2d {
   // or depthwise path): the 3-channel stems, strided layers with few input channels.
   bool packs_panels() const;
   static bool packs_panels(const Conv2dShape& s);  // the same for any shape (one not built yet)
+  // True where forward runs as Winograd F(2x2, 3x3) (3x3 stride-1 layers with enough channels and
+  // tiles; see use_winograd in conv2d_prepared.cpp).
+  static bool winograd(const Conv2dShape& s);
   const Conv2dShape& shape() const { return s_; }
 
  private:
@@ -114,6 +117,8 @@ class PreparedConv2d {
                   const float* residual, int64_t n, int64_t oh0, int64_t rows, int64_t c0,
                   int64_t channels, const Conv2dEpilogue& e) const;
   void prepare(const float* w, const float* b, bool from_forward);
+  void pack_winograd_filters(const float* w, bool from_forward, int64_t mr, int64_t panels,
+                             int64_t depth);
   void set_image_floats();  // images_ from s_ and layouts_
   Conv2dShape s_;
   UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
