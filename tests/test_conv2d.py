@@ -189,7 +189,10 @@ TRANSPOSED = random_configs(12, 5, make_transposed_config) + [
     dict(n=7, cin=64, cout=300, h=17, w=17, kh=3, kw=3, padding=(1, 1), seed=16),  # two K slices
     # 7x7 images: row tiles (ResNet-18's last stage, smaller), the forward weights packed as they lie
     dict(n=6, cin=64, cout=80, h=7, w=7, kh=3, kw=3, padding=(1, 1), seed=12),
-    dict(n=6, cin=33, cout=20, h=9, w=7, kh=3, kw=2, padding=(2, 0), seed=13)]
+    dict(n=6, cin=33, cout=20, h=9, w=7, kh=3, kw=2, padding=(2, 0), seed=13),
+    # row tiles whose rows skip the kernel rows that read padding: the input gradient's convolution
+    # pads dy by 2 rows above and below (one tap row left at the edges, two next to them)
+    dict(n=6, cin=64, cout=40, h=7, w=7, kh=3, kw=3, padding=(0, 1), seed=17)]
 
 
 @pytest.mark.parametrize("cfg", TRANSPOSED, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}k{kh}x{kw}p{padding}".format(**c))
@@ -204,6 +207,8 @@ def test_conv2d_input_grad_as_convolution(cfg):
     ref.backward(torch.tensor(upstream))
     if cfg["seed"] in (11, 14, 15, 16):  # the Winograd cases: the input gradient's convolution takes that path
         assert pycnn._C.conv2d_winograd(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    if cfg["seed"] == 17:
+        assert pycnn._C.conv2d_row_tiles(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (2, 1), (1, 1), 1)
     px = pycnn.tensor(x.astype(np.float32), requires_grad=True)
     F.conv2d(px, pycnn.tensor(w.astype(np.float32)), padding=cfg["padding"]).backward(
         pycnn.tensor(upstream.astype(np.float32)))

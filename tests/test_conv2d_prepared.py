@@ -328,3 +328,23 @@ def test_winograd_rule():
     assert not _C.conv2d_winograd([16, 256, 14, 14], [256, 256, 3, 3], (2, 2), (1, 1), (1, 1), 1)
     assert not _C.conv2d_winograd([16, 32, 14, 14], [32, 32, 3, 3], (1, 1), (1, 1), (1, 1), 1)
     assert not _C.conv2d_winograd([1, 256, 14, 14], [256, 256, 3, 3], (1, 1), (1, 1), (1, 1), 1)  # 49 tiles
+
+
+@pytest.mark.parametrize("layer", [
+    dict(n=5, cin=32, cout=64, h=7, w=7, k=3, padding=(1, 1)),                     # rows 0 and 6 skip a kernel row
+    dict(n=3, cin=64, cout=32, h=9, w=6, k=(5, 3), padding=(2, 1)),                # two rows at each edge
+    dict(n=2, cin=16, cout=32, h=5, w=5, k=3, padding=(3, 3)),                     # rows that read only padding
+    dict(n=2, cin=16, cout=32, h=9, w=9, k=17, padding=(16, 8)),                   # slices shorter than 289 taps
+    dict(n=3, cin=24, cout=32, h=8, w=7, k=3, padding=(2, 1), dilation=(2, 1)),    # dilated window
+    dict(n=4, cin=40, cout=64, h=14, w=13, k=3, stride=(2, 2), padding=(1, 1)),    # stride 2: the top row
+    dict(n=3, cin=32, cout=16, h=7, w=5, k=3, padding=(1, 1)),                     # one vector: 28-pixel tiles
+], ids=["7x7", "5x3", "padding-past-kernel", "17x17", "dilated", "stride-2", "one-vector"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_row_tiles_skip_padding_rows(layer, threads):
+    # A row tile whose output row's window reaches above or below the image skips the kernel rows that
+    # read padding there, and rows pair up with rows of the same window (across images): every sum
+    # still counts every tap inside the image, with its own residual.
+    assert _C.conv2d_row_tiles([layer["n"], layer["cin"], layer["h"], layer["w"]],
+                               [layer["cout"], layer["cin"]] + list(np.broadcast_to(layer["k"], 2)),
+                               layer.get("stride", (1, 1)), layer["padding"], layer.get("dilation", (1, 1)), 1)
+    run_on_threads(threads, layer)

@@ -42,6 +42,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -1065,10 +1066,36 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   }
   const int64_t channel_run = (panels + channel_runs - 1) / channel_runs;
   channel_runs = (panels + channel_run - 1) / channel_run;
-  // Rows of at most half a tile go two at a time (one tile: OW pixels each); their outputs follow
-  // each other in the buffer, as their pixels do in y. A pair may span two images (the last row of
-  // one, the first of the next): 7x7 images would otherwise end every image with a lone row, a
-  // quarter of the calls at half the tile.
+  // The taps each output row multiplies: a row whose window reaches above or below the image skips
+  // the taps of the kernel rows that read padding there (their products are zero), the first and
+  // last rows of a 7x7 image with a 3x3 window a third of them. window[oh] = {lo, hi}: the taps
+  // [lo, hi) of each channel's period (row-major (kh, kw); turned for forward weights, whose tap t
+  // reads the input of taps - 1 - t). A window with no tap inside the image (padding past the
+  // kernel) keeps every tap: its sums are zeros either way.
+  const int taps = static_cast<int>(s.KH * s.KW);
+  std::vector<std::pair<int, int>> window(static_cast<size_t>(OH), {0, taps});
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t top = oh * s.stride_h - s.pad_h;  // the input row kernel row 0 reads
+    const int64_t a = top >= 0 ? 0 : (-top + s.dil_h - 1) / s.dil_h;
+    const int64_t b = top > s.H - 1 ? 0 : std::min(s.KH, (s.H - 1 - top) / s.dil_h + 1);
+    if (a < b)
+      window[oh] = from_forward_ ? std::pair<int, int>(taps - b * s.KW, taps - a * s.KW)
+                                 : std::pair<int, int>(a * s.KW, b * s.KW);
+  }
+  // Each row's window as a class number (rows of one class pair up), and the classes' count.
+  std::vector<int> window_class(static_cast<size_t>(OH));
+  int classes = 0;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    int64_t same = 0;
+    while (window[same] != window[oh]) ++same;
+    window_class[oh] = same == oh ? classes++ : window_class[same];
+  }
+  // Rows of at most half a tile go two at a time (one tile: OW pixels each), a pair two rows of the
+  // same window, nearest first: a task's rows in order, each paired with the last unpaired one of its
+  // window (the interior rows of a 7x7 image 1 + 2, 3 + 4, 5 + the next image's 1; its first row
+  // with the next image's first). A lone row runs one row of the tile: 512 -> 512 at 7x7, batch 16,
+  // 1 thread, ran 4.5% faster with its first and last rows alone and the rest paired in order, and
+  // 9% faster paired by window. The pairs go in the order of their second rows.
   const bool pair_rows = 2 * OW <= row_pixels;
   // Rows per task: enough tasks, and a buffer of at most 256 K floats (1 MB: on one thread, 512 ->
   // 512 at 7x7 batch 16 then streams its weights twice instead of 7 times, 56-61 -> 49 ms).
@@ -1111,7 +1138,11 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     const int64_t ldt = channel_run * nr;
     float* t = nullptr;
     float* own = nullptr;
+    std::vector<std::array<int64_t, 2>> jobs;  // a task's row jobs: {row, paired row or -1}
+    std::vector<int64_t> unpaired;             // per window class: a row waiting for its pair
     errors.run([&] {
+      jobs.reserve(static_cast<size_t>(row_run));
+      unpaired.assign(static_cast<size_t>(classes), -1);
       t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt));
       if (own_rows) own = own_scratch.get(static_cast<size_t>(N * l.image));
     });
@@ -1138,22 +1169,43 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
             built_n = n, built_lo = lo, built_hi = hi;
           }
         }
+      // The task's row jobs: {first row, second row or -1}.
+      jobs.clear();
+      for (int64_t r = r0; r < r1; ++r) {
+        if (!pair_rows) {
+          jobs.push_back({r, -1});
+          continue;
+        }
+        int64_t& waiting = unpaired[static_cast<size_t>(window_class[r % OH])];
+        if (waiting >= r0) jobs.push_back({waiting, r}), waiting = -1;
+        else waiting = r;
+      }
+      for (int64_t& waiting : unpaired) {
+        if (waiting >= r0) jobs.push_back({waiting, -1});
+        waiting = -1;
+      }
+      auto row_at = [&](int64_t r) { return r / OH * x_image + r % OH * s.stride_h * x_row; };
       for (int64_t k0 = 0; k0 < K; k0 += depth) {
         const int64_t kc = std::min(depth, K - k0);
         const float* slice = packed_.data() + k0 * panels * nr;
+        const int phase = static_cast<int>(k0 % taps);
         for (int64_t cp = cp0; cp < cp1; ++cp)
-          for (int64_t r = r0, rows; r < r1; r += rows) {
-            const int64_t n = r / OH, oh = r % OH;
-            rows = pair_rows && r + 1 < r1 ? 2 : 1;
-            const int64_t row_at = n * x_image + oh * s.stride_h * x_row;
-            // The second row: the next one of this image, or the next image's first.
-            const int64_t ldx = oh + 1 < OH ? s.stride_h * x_row : (n + 1) * x_image - row_at;
+          for (const auto& [r, r2] : jobs) {
+            const auto [lo, hi] = window[r % OH];
+            // Whether the slice holds a tap of the window (one of a channel's period always does),
+            // and whether it is the row's first such slice: its sums start there.
+            if (kc < taps && !(phase < hi && lo < phase + kc) && !(lo + taps < phase + kc))
+              continue;
+            const bool first = k0 <= lo;
+            const int64_t at = row_at(r), ldx = r2 < 0 ? 0 : row_at(r2) - at;
+            const int64_t ldr = r2 < 0 ? 0 : (r2 - r) * OW * ldt;
             for (int64_t tile = 0; tile < row_tiles; ++tile) {
               const int64_t ow0 = OW * tile / row_tiles, ow1 = OW * (tile + 1) / row_tiles;
-              kern.row_tile(vectors, static_cast<int>(s.stride_w * unit), static_cast<int>(rows),
-                            static_cast<int>(ow1 - ow0), kc, xq + row_at + ow0 * s.stride_w * unit,
-                            ldx, tap_offset_.data() + k0, slice + cp * kc * nr,
-                            t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldt, k0 == 0);
+              kern.row_tile(vectors, static_cast<int>(s.stride_w * unit), r2 < 0 ? 1 : 2,
+                            static_cast<int>(ow1 - ow0), kc, xq + at + ow0 * s.stride_w * unit, ldx,
+                            tap_offset_.data() + k0, slice + cp * kc * nr,
+                            t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldr, ldt,
+                            RowTaps{taps, phase, lo, hi}, first);
             }
           }
       }

@@ -14,6 +14,15 @@ namespace pycnn::cpu {
 constexpr int kTileFirst = 1;  // the first K slice: C is overwritten, not accumulated into
 constexpr int kTileLast = 2;   // the last K slice: the epilogue runs as C is stored
 
+// The taps a row tile multiplies (ConvTileKernel::row_tile): k, counted from the slice's first, is
+// one where (phase + k) % period is in [lo, hi). A row of outputs whose window reaches into the
+// padding above or below the image skips the taps that read only padding rows there.
+struct RowTaps {
+  int period;  // taps a channel (KH * KW)
+  int phase;   // position of the slice's first k among its channel's taps
+  int lo, hi;  // the window, 0 <= lo < hi <= period (all taps: 0, period)
+};
+
 struct ConvTileKernel {
   int mr;  // rows (output channels) of a packed weight panel
   int nr;  // columns (output pixels) of a packed input panel
@@ -53,14 +62,15 @@ struct ConvTileKernel {
   void (*winograd_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M,
                           int64_t rows, const int64_t* seg, int nseg, const float* bias,
                           const float* residual, float lo, float hi);
-  // The channel-vector path (conv2d_prepared.cpp): out[(r * pixels + i) * ldo + j] (+)= sum_k
+  // The channel-vector path (conv2d_prepared.cpp): out[r * ldr + i * ldo + j] (+)= sum_k
   // x[koff[k] + r * ldx + i * step] * W[k * c + j] for `rows` (1 or 2) runs of `pixels` pixels i
   // (step: the stride, 1 or 2, in planes; vw or 2 * vw in channel blocks) and c = vectors * vw
   // channels j (vectors: nr / vw, or 1), W a packed panel of c output channels (element (k, j) at
-  // W[k * c + j]); `first` overwrites out. rows * pixels is at most row_pixels * nr / c.
+  // W[k * c + j]), over the k of the slice that `taps` takes; `first` overwrites out. rows * pixels
+  // is at most row_pixels * nr / c.
   void (*row_tile)(int vectors, int step, int rows, int pixels, int64_t kc, const float* x,
-                   int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldo,
-                   bool first);
+                   int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldr,
+                   int64_t ldo, RowTaps taps, bool first);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
   // + p], lo, hi) for p < pixels, c < channels (residual may be null; t's rows are whole vectors).
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,
