@@ -394,9 +394,14 @@ int64_t images_per_gemm(const Conv2dShape& s) {
 // layers at batch 64 1.47 -> 0.24 ms and 0.90 -> 0.55, the 3-channel stems 0.31x (ResNet-20), 0.47x
 // (MobileNet, stride 2) and 0.88x (ResNet-18, 7x7 stride 2). Stride 4 (AlexNet's 11x11: 16 phase
 // planes, 2.1x slower) keeps im2col + gemm (weight_grad_kind).
-enum class WeightGradKind { kIm2col, kVectors, kPixels };
+// 3x3 stride-1 layers with enough channels and tiles take Winograd F(3x3, 2x2) (see
+// weight_grad_winograd below).
+enum class WeightGradKind { kIm2col, kVectors, kPixels, kWinograd };
+
+bool use_winograd_weight_grad(const Conv2dShape& s);
 
 WeightGradKind weight_grad_kind(const Conv2dShape& s, const ConvTileKernel& k) {
+  if (use_winograd_weight_grad(s)) return WeightGradKind::kWinograd;
   if (s.cin_per_group() * 2 >= k.vw) return WeightGradKind::kVectors;
   if (s.stride_h <= 2 && s.stride_w <= 2) return WeightGradKind::kPixels;
   return WeightGradKind::kIm2col;
@@ -814,13 +819,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (s.N == 0) return;
   const ConvTileKernel& kern = conv_tile_kernel();
   const WeightGradKind kind = weight_grad_kind(s, kern);
-  if (dw && use_winograd_weight_grad(s)) {
-    weight_grad_winograd(dw, dy, x, s, kern);
-    dw = nullptr;  // done; what follows computes dx and db
-    if (!dx && !db) return;
-  }
   if (dw && kind != WeightGradKind::kIm2col) {
-    weight_grad(dw, dy, x, s, kern, kind == WeightGradKind::kPixels);
+    if (kind == WeightGradKind::kWinograd) weight_grad_winograd(dw, dy, x, s, kern);
+    else weight_grad(dw, dy, x, s, kern, kind == WeightGradKind::kPixels);
     dw = nullptr;  // done; what follows computes dx and db
     if (!dx && !db) return;
   }

@@ -499,12 +499,17 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
   const int64_t depth = slice_depth(depth_k);
   packed_.resize(
       static_cast<size_t>(matrices * panels * mr * depth_k));  // each float written below
-  const int64_t slices = (depth_k + depth - 1) / depth;
-  float* const packed = packed_.data();
-  if (winograd_) {
+  if (winograd_) {  // the input transform's 16 taps of a 4x4 patch in the stride-2 phases
+    const InputLayout wl = winograd_layout(s_);
+    tap_offset_.clear();
+    for (int64_t r = 0; r < 4; ++r)
+      for (int64_t c = 0; c < 4; ++c)
+        tap_offset_.push_back(((r % 2) * 2 + c % 2) * wl.Hq * wl.Wq + (r / 2) * wl.Wq + c / 2);
     pack_winograd_filters(w, from_forward, mr, panels, depth);
     return;
   }
+  const int64_t slices = (depth_k + depth - 1) / depth;
+  float* const packed = packed_.data();
   // Every (matrix, slice, panel) on its own, threads sharing them: a training step packs each
   // layer's weights on every forward call (512 -> 512 3x3 weights are 2.4 M floats, 2 ms alone).
 #pragma omp parallel for collapse(3) \
@@ -523,18 +528,13 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
 }
 
 // Winograd's 16 matrices U[xi][C_out, C_in] (winograd_filters), packed as prepare packs a group's
-// weights, with the input transform's tap table. Each (K slice, panel of mr output channels) is
-// transformed into a buffer of the thread's ([16][mr][kc], in L2) and packed from there: transforming
-// every filter first and packing after wrote and read back 16/9 of the weights through memory (a
-// training step prepares each Winograd layer on every forward and input-gradient call).
+// weights. Each (K slice, panel of mr output channels) is transformed into a buffer of the thread's
+// ([16][mr][kc], in L2) and packed from there: transforming every filter first and packing after
+// wrote and read back 16/9 of the weights through memory (a training step prepares each Winograd
+// layer on every forward and input-gradient call).
 void PreparedConv2d::pack_winograd_filters(const float* w, bool from_forward, int64_t mr,
                                            int64_t panels, int64_t depth) {
   const Conv2dShape& s = s_;
-  const InputLayout wl = winograd_layout(s);
-  tap_offset_.clear();
-  for (int64_t r = 0; r < 4; ++r)
-    for (int64_t c = 0; c < 4; ++c)
-      tap_offset_.push_back(((r % 2) * 2 + c % 2) * wl.Hq * wl.Wq + (r / 2) * wl.Wq + c / 2);
   const ConvTileKernel& kern = conv_tile_kernel();
   const int64_t slices = (s.C_in + depth - 1) / depth;
   float* const packed = packed_.data();
