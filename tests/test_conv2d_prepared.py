@@ -188,6 +188,24 @@ def run_on_threads(threads, layer):
         pycnn.set_num_threads(before)
 
 
+@pytest.mark.parametrize("layer", [
+    dict(n=9, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),    # LeNet-5's first layer, 9 images
+    dict(n=7, cin=3, cout=10, h=19, w=23, k=5, padding=(2, 2)),   # 7 images: uneven shares
+    dict(n=2, cin=40, cout=20, h=33, w=31, k=3, padding=(1, 1)),  # two K slices, runs of panels
+], ids=["lenet", "seven-images", "two-images"])
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_wide_path_split_among_threads(layer, threads):
+    # The wide path's tasks (image, run of pixel panels, run of weight panels) go to the threads in a
+    # fixed order, each thread on the images whose copy it built: every output computed once, whatever
+    # the thread count.
+    shape = [layer["n"], layer["cin"], layer["h"], layer["w"]]
+    weight = [layer["cout"], layer["cin"], layer["k"], layer["k"]]
+    geometry = ((1, 1), layer["padding"], (1, 1), 1)
+    assert not (_C.conv2d_packs_panels(shape, weight, *geometry) or _C.conv2d_row_tiles(shape, weight, *geometry)
+                or _C.conv2d_winograd(shape, weight, *geometry))  # the wide path
+    run_on_threads(threads, layer)
+
+
 @pytest.mark.parametrize("layer, threads", [
     (dict(n=12, cin=1, cout=24, h=364, w=364, k=11, stride=(4, 4), padding=(2, 2)), 2),  # 16-phase copies
     (dict(n=12, cin=1, cout=24, h=364, w=364, k=11, stride=(4, 4), padding=(2, 2)), 3),
