@@ -191,7 +191,7 @@ def run_on_threads(threads, layer):
 @pytest.mark.parametrize("layer", [
     dict(n=9, cin=1, cout=6, h=28, w=28, k=5, padding=(2, 2)),    # LeNet-5's first layer, 9 images
     dict(n=7, cin=3, cout=10, h=19, w=23, k=5, padding=(2, 2)),   # 7 images: uneven shares
-    dict(n=2, cin=40, cout=20, h=33, w=31, k=3, padding=(1, 1)),  # two K slices, runs of panels
+    dict(n=2, cin=40, cout=12, h=33, w=31, k=3, padding=(1, 1)),  # two K slices, runs of panels
 ], ids=["lenet", "seven-images", "two-images"])
 @pytest.mark.parametrize("threads", [1, 2, 3, 4])
 def test_wide_path_split_among_threads(layer, threads):
@@ -365,4 +365,25 @@ def test_row_tiles_skip_padding_rows(layer, threads):
     assert _C.conv2d_row_tiles([layer["n"], layer["cin"], layer["h"], layer["w"]],
                                [layer["cout"], layer["cin"]] + list(np.broadcast_to(layer["k"], 2)),
                                layer.get("stride", (1, 1)), layer["padding"], layer.get("dilation", (1, 1)), 1)
+    run_on_threads(threads, layer)
+
+
+@pytest.mark.parametrize("layer", [
+    dict(n=5, cin=32, cout=64, h=7, w=7, k=3, padding=(1, 1)),                     # one tile a row (both ends)
+    dict(n=2, cin=32, cout=32, h=5, w=40, k=3, padding=(1, 1)),                    # three tiles: first, middle, last
+    dict(n=3, cin=32, cout=16, h=6, w=32, k=3, padding=(1, 1)),                    # one vector: two 16-pixel tiles
+    dict(n=2, cin=24, cout=32, h=6, w=11, k=5, padding=(2, 2)),                    # two columns beside each end
+    dict(n=2, cin=16, cout=32, h=5, w=5, k=3, padding=(3, 3)),                     # ends that read only padding
+    dict(n=3, cin=24, cout=32, h=8, w=9, k=(3, 3), padding=(1, 2), dilation=(1, 2)),  # dilated columns
+    dict(n=2, cin=32, cout=32, h=9, w=9, k=(3, 1), padding=(1, 1)),                # 1-wide kernel: ends all padding
+    dict(n=2, cin=16, cout=32, h=9, w=9, k=17, padding=(16, 8)),                   # slices shorter than 289 taps
+], ids=["7x7", "three-tiles", "one-vector", "5x5", "padding-past-kernel", "dilated", "kw1", "17x17"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_row_tiles_skip_padding_columns(layer, threads):
+    # At stride 1, a row's first and last tiles leave out the products of the kernel columns that put
+    # the row's first or last pixel on the padding beside the image (per tap, by its kernel column,
+    # also inside the skipped rows' windows): every sum still counts every tap inside the image.
+    assert _C.conv2d_row_tiles([layer["n"], layer["cin"], layer["h"], layer["w"]],
+                               [layer["cout"], layer["cin"]] + list(np.broadcast_to(layer["k"], 2)),
+                               (1, 1), layer["padding"], layer.get("dilation", (1, 1)), 1)
     run_on_threads(threads, layer)

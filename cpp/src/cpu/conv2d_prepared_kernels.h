@@ -67,10 +67,12 @@ struct ConvTileKernel {
   // (step: the stride, 1 or 2, in planes; vw or 2 * vw in channel blocks) and c = vectors * vw
   // channels j (vectors: nr / vw, or 1), W a packed panel of c output channels (element (k, j) at
   // W[k * c + j]), over the k of the slice that `taps` takes; `first` overwrites out. rows * pixels
-  // is at most row_pixels * nr / c.
+  // is at most row_pixels * nr / c. edge (null where no product is left out; used at step 1 or vw):
+  // per k of the slice, which pixels of each row leave its product out as it reads only padding,
+  // bit 0 the first pixel, bit 1 the last.
   void (*row_tile)(int vectors, int step, int rows, int pixels, int64_t kc, const float* x,
                    int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldr,
-                   int64_t ldo, RowTaps taps, bool first);
+                   int64_t ldo, RowTaps taps, bool first, const unsigned char* edge);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
   // + p], lo, hi) for p < pixels, c < channels (residual may be null; t's rows are whole vectors).
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,

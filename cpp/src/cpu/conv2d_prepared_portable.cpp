@@ -2,6 +2,7 @@
 // conv2d_prepared.cpp picks the one matching gemm_isa() at run time. Tile: 6 rows x 8 columns.
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "conv2d_prepared_kernels.h"
