@@ -129,8 +129,10 @@ LAYERS = [
     dict(n=2, cin=96, cout=13, h=23, w=19, k=1),
     dict(n=1, cin=144, cout=30, h=28, w=28, k=1),
     dict(n=3, cin=64, cout=52, h=20, w=17, k=1),
-    # weights that outweigh a batch's input (the threads split channels and rows): 3 panels of
-    # channels, 5x5 images in runs of rows that span images
+    # weights that outweigh a batch's input and a core's L2 (the threads split channels and rows):
+    # 3 panels of channels, 5x5 images in runs of rows that span images
+    dict(n=6, cin=160, cout=96, h=5, w=5, k=3, padding=(1, 1)),
+    # weights that stay in L2 (rows only), more output channels than a panel
     dict(n=6, cin=64, cout=96, h=5, w=5, k=3, padding=(1, 1)),
     # The wide path (few output channels, stride 1, rows that are not whole panels): two K slices,
     # dilation and a non-square window, a ragged last panel of each image read into the next one.
