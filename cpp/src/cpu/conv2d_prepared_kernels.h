@@ -55,11 +55,12 @@ struct ConvTileKernel {
   void (*pad_rows)(float* plane, const float* x, int64_t H, int64_t W, int64_t ph, int64_t pw,
                    int64_t wq, int64_t i0, int64_t i1);
   // Winograd F(2x2, 3x3), see conv2d_prepared.cpp: the input transform of one panel of nr tiles into
-  // V[16][channels][nr], and the output transform of M[16][rows][nr] into y with the epilogue.
-  // Tile runs seg = {dst, len, th * wq + tw} as pack's; off16: the 4x4 patch's offsets in a channel.
-  void (*winograd_input)(float* V, const float* x, const int64_t* off16, int64_t channel,
-                         int64_t channels, const int64_t* seg, int nseg, int cols);
-  void (*winograd_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M,
+  // V[16][channels][nr], its 16 matrices ldv floats apart, and the output transform of
+  // M[16][rows][nr] (ldm apart) into y with the epilogue. Tile runs seg = {dst, len, th * wq + tw}
+  // as pack's; off16: the 4x4 patch's offsets in a channel.
+  void (*winograd_input)(float* V, int64_t ldv, const float* x, const int64_t* off16,
+                         int64_t channel, int64_t channels, const int64_t* seg, int nseg, int cols);
+  void (*winograd_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M, int64_t ldm,
                           int64_t rows, const int64_t* seg, int nseg, const float* bias,
                           const float* residual, float lo, float hi);
   // The channel-vector path (conv2d_prepared.cpp): out[r * ldr + i * ldo + j] (+)= sum_k
