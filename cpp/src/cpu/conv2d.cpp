@@ -678,10 +678,10 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
   const int64_t ldo = blocks * vw, rows = s.N * TH;  // M's rows; the tile rows of the batch
   // Tile rows a chunk: each transform point's U and V about 128 K floats, at least one row.
   const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 17) / ((ldo + C_out) * TW), 1, rows);
-  const int64_t ldt = chunk * TW;             // tiles a chunk at most
-  const int64_t v_point = blocks * ldt * vw;  // V: [16][blocks][ldt][vw]
-  const int64_t u_point = C_out * ldt;        // U: [16][C_out][ldt]
-  const int64_t wq = 2 * TW + 2;              // the copy's pixels a row
+  const int64_t ldt = chunk * TW;                    // tiles a chunk at most
+  const int64_t v_point = apart(blocks * ldt * vw);  // V: [16][blocks][ldt][vw] (apart: see there)
+  const int64_t u_point = apart(C_out * ldt);        // U: [16][C_out][ldt]
+  const int64_t wq = 2 * TW + 2;                     // the copy's pixels a row
   const int64_t copy_rows = 2 * std::min(chunk, TH) + 2;
   UninitializedVector<float> uv(static_cast<size_t>(16 * (v_point + u_point)));
   UninitializedVector<float> m(static_cast<size_t>(16 * C_out * ldo));  // every float summed

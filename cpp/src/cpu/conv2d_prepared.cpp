@@ -225,19 +225,6 @@ constexpr int64_t kWeightsInL2 = int64_t(1) << 17;  // floats of weights a core'
 // step at batch 16 was 5-10% slower (1.27-1.50 against 1.34-1.58 s over three pairs of processes).
 constexpr int64_t kInOrderTasks = 8;
 
-// The distance to keep between matrices of n floats that a kernel reads or writes at the same
-// offset in turn (Winograd's 16 V and M): n rounded up to whole cache lines, plus one where that is
-// an even count, so the 16 lines fall in 16 different sets of the L1 (64 lines of 4 KB) and do not
-// evict each other (V's were 8 KB apart for 64 channels x 32 tiles: every input transform wrote 16
-// lines into one 8-way set). Measured (AMD EPYC VM, 2026-12-07): ResNet-18's 64 -> 64 at 56x56,
-// batch 1, 1 thread 1.415 -> 1.240 ms, 2 threads 0.737 -> 0.644; batch 16, 1 thread, 64 at 56x56
-// 25.1 -> 23.4 ms, 128 at 28x28 21.1 -> 19.6, 256 at 14x14 20.0 -> 18.2, AlexNet's 384 -> 256 at
-// 13x13 29.3 -> 27.2.
-int64_t apart(int64_t n) {
-  const int64_t lines = (n + 15) / 16;
-  return (lines % 2 == 0 ? lines + 1 : lines) * 16;
-}
-
 // K in slices of (nearly) equal depth: 576 as 3 x 192, not 256 + 256 + 64.
 int64_t slice_depth(int64_t K) {
   const int64_t slices = (K + kMaxSlice - 1) / kMaxSlice;
