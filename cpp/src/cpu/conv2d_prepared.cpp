@@ -469,6 +469,7 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
   const InputLayout l = layout_of(s_, winograd_, row_tiles_, wide_);
   const int64_t K = s_.col_rows(), cout_g = s_.cout_per_group();
   tap_offset_ = tap_offsets(s_, l);
+  if (row_tiles_) set_row_edges();
   bias_.assign(static_cast<size_t>(s_.C_out), 0.0f);
   if (b) std::copy(b, b + s_.C_out, bias_.begin());
   const int64_t taps = s_.KH * s_.KW;
@@ -796,6 +797,45 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
 
 bool PreparedConv2d::packs_panels() const { return packs_panels(s_); }
 
+// At stride 1, the taps that read only the padding beside the image for a row's first pixel (bit
+// 0) and its last (bit 1), per k of K (turned for forward weights, as forward_row_tiles' row
+// windows): the first and the last tile of each row leave those products out
+// (ConvTileKernel::row_tile's edge), for every row alike. row_edges_[kind * (K + 1) + k] for kind 0
+// a row's first tile, 1 its last, 2 its only one, and at k = K whether that tile leaves anything
+// out; empty where no tap reads beside the image. Set once with the weights: it depends on the
+// shape alone. 1 thread, AMD EPYC VM, 2026-12-07: 512 -> 512 at 7x7, batch 16, 31.2 -> 28.4 ms
+// (9.5% fewer products), batch 1 1.87 -> 1.75 ms; 256 -> 256 at 14x14, batch 1, 1.95 -> 1.87 ms;
+// 64 -> 64 at 8x8, batch 128, 5.35 -> 5.2 ms (at batch 1 the same 42 us: its 8-pixel tiles gain
+// nothing). Taking each kernel column's taps in a loop of their own (edge[k] repeats every KW
+// taps), instead of choosing per k, was no faster.
+void PreparedConv2d::set_row_edges() {
+  const Conv2dShape& s = s_;
+  row_edges_.clear();
+  if (s.stride_w != 1) return;
+  const int64_t K = s.col_rows(), OW = s.out_w();
+  std::vector<unsigned char> beside(static_cast<size_t>(s.KW));  // per kernel column it reads
+  unsigned char any = 0;
+  for (int64_t kw = 0; kw < s.KW; ++kw) {
+    const int64_t first_col = kw * s.dil_w - s.pad_w, last_col = first_col + OW - 1;
+    beside[kw] = static_cast<unsigned char>((first_col < 0 || first_col >= s.W ? 1 : 0) |
+                                            (last_col < 0 || last_col >= s.W ? 2 : 0));
+    any |= beside[kw];
+  }
+  if (!any) return;
+  row_edges_.resize(static_cast<size_t>(3 * (K + 1)));
+  unsigned char* const first = row_edges_.data();
+  unsigned char* const last = first + (K + 1);
+  unsigned char* const only = last + (K + 1);
+  int64_t k = 0;
+  for (int64_t c = 0; c < s.cin_per_group(); ++c)  // the taps (c, kh, kw) in K's order
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw, ++k) {
+        const unsigned char bits = beside[from_forward_ ? s.KW - 1 - kw : kw];
+        first[k] = bits & 1, last[k] = bits & 2, only[k] = bits;
+      }
+  first[K] = any & 1, last[K] = any & 2, only[K] = any;
+}
+
 void PreparedConv2d::set_image_floats() {
   const Conv2dShape& s = s_;
   images_ = {value_floats(1, s.C_in, s.H, s.W, layouts_.input),
@@ -1090,36 +1130,6 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
       window[oh] = from_forward_ ? std::pair<int, int>(taps - b * s.KW, taps - a * s.KW)
                                  : std::pair<int, int>(a * s.KW, b * s.KW);
   }
-  // At stride 1, the taps that read only the padding beside the image for a row's first pixel (bit
-  // 0) and its last (bit 1), per k of K (turned for forward weights, as the windows): the first and
-  // the last tile of each row leave those products out (ConvTileKernel::row_tile's edge), for every
-  // row alike. edges[kind * K + k] for kind 0 a row's first tile, 1 its last, 2 its only one;
-  // has_edges[kind] false where that tile leaves nothing out. 1 thread, AMD EPYC VM, 2026-12-07:
-  // 512 -> 512 at 7x7, batch 16, 31.2 -> 28.4 ms (9.5% fewer products), batch 1 1.87 -> 1.75 ms;
-  // 256 -> 256 at 14x14, batch 1, 1.95 -> 1.87 ms; 64 -> 64 at 8x8, batch 128, 5.35 -> 5.2 ms (at
-  // batch 1 the same 42 us: its 8-pixel tiles gain nothing). Taking each kernel column's taps in a
-  // loop of their own (edge[k] repeats every KW taps), instead of choosing per k, was no faster.
-  std::vector<unsigned char> edges;
-  bool has_edges[3] = {false, false, false};
-  if (s.stride_w == 1) {
-    std::vector<unsigned char> beside(static_cast<size_t>(s.KW));  // per kernel column it reads
-    for (int64_t kw = 0; kw < s.KW; ++kw) {
-      const int64_t first_col = kw * s.dil_w - s.pad_w, last_col = first_col + OW - 1;
-      beside[kw] = static_cast<unsigned char>((first_col < 0 || first_col >= s.W ? 1 : 0) |
-                                              (last_col < 0 || last_col >= s.W ? 2 : 0));
-      has_edges[0] = has_edges[0] || (beside[kw] & 1);
-      has_edges[1] = has_edges[1] || (beside[kw] & 2);
-    }
-    has_edges[2] = has_edges[0] || has_edges[1];
-    if (has_edges[2]) {
-      edges.resize(static_cast<size_t>(3 * K));
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t kw = k % taps % s.KW;
-        const unsigned char bits = beside[from_forward_ ? s.KW - 1 - kw : kw];
-        edges[k] = bits & 1, edges[K + k] = bits & 2, edges[2 * K + k] = bits;
-      }
-    }
-  }
   // Each row's window as a class number (rows of one class pair up), and the classes' count.
   std::vector<int> window_class(static_cast<size_t>(OH));
   int classes = 0;
@@ -1248,7 +1258,9 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
                             tap_offset_.data() + k0, slice + cp * kc * nr,
                             t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldr, ldt,
                             RowTaps{taps, phase, lo, hi}, first,
-                            kind >= 0 && has_edges[kind] ? edges.data() + kind * K + k0 : nullptr);
+                            kind >= 0 && !row_edges_.empty() && row_edges_[kind * (K + 1) + K]
+                                ? row_edges_.data() + kind * (K + 1) + k0
+                                : nullptr);
             }
           }
       }

@@ -120,6 +120,7 @@ class PreparedConv2d {
   void pack_winograd_filters(const float* w, bool from_forward, int64_t mr, int64_t panels,
                              int64_t depth);
   void set_image_floats();  // images_ from s_ and layouts_
+  void set_row_edges();     // row_edges_ from s_ and from_forward_ (conv2d_prepared.cpp)
   Conv2dShape s_;
   UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
   std::vector<float> bias_;            // [C_out]; zeros when there is no bias
@@ -129,7 +130,8 @@ class PreparedConv2d {
   bool wide_ = false;                  // panels read straight from the padded input (ditto)
   bool channel_vectors_ = false;       // depthwise with channels along the vectors (ditto)
   std::vector<int64_t> tap_offset_;    // per (c, kh, kw) of a group: where its tap reads the input
-  Conv2dLayouts layouts_;              // NCHW unless set_layouts said otherwise
+  std::vector<unsigned char> row_edges_;  // row tiles: per (tile kind, k) the end pixels it skips
+  Conv2dLayouts layouts_;                 // NCHW unless set_layouts said otherwise
   struct {
     int64_t x, y, residual;  // floats an image of each, in its layout (set_image_floats)
   } images_{};
