@@ -180,10 +180,10 @@ def make_transposed_config(rng):
 
 
 TRANSPOSED = random_configs(12, 5, make_transposed_config) + [
-    # 64 channels and 512 Winograd tiles: the transposed convolution runs Winograd F(2x2, 3x3)
+    # 64 channels and 512 Winograd tiles: the transposed convolution runs Winograd F(4x4, 3x3) (32 columns)
     dict(n=2, cin=64, cout=64, h=32, w=32, kh=3, kw=3, padding=(1, 1), seed=11),
-    # and its panels of tiles run across images (49 and 36 tiles an image), the forward weights
-    # turned as the 16 matrices are packed
+    # and F(2x2, 3x3), its panels of tiles running across images (49 and 36 tiles an image), the forward
+    # weights turned as the 16 matrices are packed; F(4x4, 3x3) on 17x17 (36 matrices)
     dict(n=11, cin=72, cout=64, h=13, w=13, kh=3, kw=3, padding=(1, 1), seed=14),
     dict(n=20, cin=64, cout=96, h=12, w=12, kh=3, kw=3, padding=(1, 1), seed=15),
     dict(n=7, cin=64, cout=300, h=17, w=17, kh=3, kw=3, padding=(1, 1), seed=16),  # two K slices
@@ -206,7 +206,8 @@ def test_conv2d_input_grad_as_convolution(cfg):
     upstream = rng.standard_normal(ref.shape)
     ref.backward(torch.tensor(upstream))
     if cfg["seed"] in (11, 14, 15, 16):  # the Winograd cases: the input gradient's convolution takes that path
-        assert pycnn._C.conv2d_winograd(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (1, 1), (1, 1), 1)
+        assert pycnn._C.conv2d_winograd_tile(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (1, 1),
+                                             (1, 1), 1) == {11: 4, 14: 2, 15: 2, 16: 4}[cfg["seed"]]
     if cfg["seed"] == 17:
         assert pycnn._C.conv2d_row_tiles(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (2, 1), (1, 1), 1)
     px = pycnn.tensor(x.astype(np.float32), requires_grad=True)

@@ -323,23 +323,31 @@ def test_bad_forward():
         conv.forward(np.ones((1, 3, 8, 8), np.float32))
 
 
-@pytest.mark.parametrize("layer", [
-    dict(n=11, cin=64, cout=72, h=13, w=13, k=3, padding=(1, 1)),   # 49 tiles an image: panels span images
-    dict(n=20, cin=540, cout=64, h=12, w=12, k=3, padding=(1, 1)),  # 36 tiles; 4 MB chunks of 8 + 8 + 4 images
-    dict(n=11, cin=65, cout=64, h=15, w=15, k=3),                   # 7 x 7 tiles, no padding
-    dict(n=3, cin=64, cout=80, h=40, w=41, k=3, padding=(1, 1)),    # 420 tiles: a panel from image to image
-    dict(n=7, cin=300, cout=70, h=17, w=17, k=3, padding=(1, 1)),   # two K slices of the 16 matrices
-], ids=["13x13", "12x12-chunks", "unpadded", "40x41", "two-slices"])
+@pytest.mark.parametrize("layer, tile", [
+    # F(2x2, 3x3): 64-odd output channels on images under 16 columns
+    (dict(n=11, cin=64, cout=72, h=13, w=13, k=3, padding=(1, 1)), 2),   # 49 tiles an image: panels span images
+    (dict(n=20, cin=540, cout=64, h=12, w=12, k=3, padding=(1, 1)), 2),  # 36 tiles; 4 MB chunks of 8 + 8 + 4 images
+    (dict(n=11, cin=65, cout=64, h=15, w=15, k=3), 2),                   # 7 x 7 tiles, no padding
+    # F(4x4, 3x3): 6x6 patches in 16 stride-4 phases, 4x4 tiles cut at the image's last rows and columns
+    (dict(n=3, cin=64, cout=80, h=40, w=41, k=3, padding=(1, 1)), 4),    # 10 x 11 tiles: panels run from image to image
+    (dict(n=7, cin=300, cout=70, h=17, w=17, k=3, padding=(1, 1)), 4),   # two K slices of the 36 matrices
+    (dict(n=15, cin=64, cout=128, h=11, w=11, k=3, padding=(1, 1)), 4),  # 9 tiles an image, 3 a row
+    (dict(n=6, cin=70, cout=64, h=19, w=22, k=3), 4),                    # 17 x 20 outputs, no padding
+    (dict(n=20, cin=540, cout=128, h=12, w=12, k=3, padding=(1, 1)), 4),  # chunks of 7 + 7 + 6 images
+], ids=["13x13", "12x12-chunks", "unpadded", "40x41", "two-slices", "f4-11x11", "f4-unpadded", "f4-chunks"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_winograd_panels_across_images(layer, threads):
-    # Winograd's panels of 2x2 tiles run on from one image into the next: each panel's input transform
-    # reads every image's own copy, and its output transform writes every image's own outputs (with
-    # its residual); images whose tiles fill no whole panel share them.
+def test_winograd_panels_across_images(layer, tile, threads):
+    # Winograd's panels of 2x2 (4x4) tiles run on from one image into the next: each panel's input
+    # transform reads every image's own copy, and its output transform writes every image's own outputs
+    # (with its residual, only those inside the image); images whose tiles fill no whole panel share them.
     oh = layer["h"] + 2 * layer.get("padding", (0, 0))[0] - 2
     ow = layer["w"] + 2 * layer.get("padding", (0, 0))[1] - 2
-    assert _C.conv2d_winograd([layer["n"], layer["cin"], layer["h"], layer["w"]],
-                              [layer["cout"], layer["cin"], 3, 3], (1, 1), layer.get("padding", (0, 0)), (1, 1), 1)
-    assert ((oh + 1) // 2) * ((ow + 1) // 2) % 8 != 0  # no whole panels of 8, 16 or 32 tiles per image
+    shape = [layer["n"], layer["cin"], layer["h"], layer["w"]]
+    weight = [layer["cout"], layer["cin"], 3, 3]
+    geometry = ((1, 1), layer.get("padding", (0, 0)), (1, 1), 1)
+    assert _C.conv2d_winograd(shape, weight, *geometry)
+    assert _C.conv2d_winograd_tile(shape, weight, *geometry) == tile
+    assert (-(-oh // tile)) * (-(-ow // tile)) % 8 != 0  # no whole panels of 8, 16 or 32 tiles per image
     run_on_threads(threads, layer)
 
 
@@ -348,6 +356,20 @@ def test_winograd_rule():
     assert not _C.conv2d_winograd([16, 256, 14, 14], [256, 256, 3, 3], (2, 2), (1, 1), (1, 1), 1)
     assert not _C.conv2d_winograd([16, 32, 14, 14], [32, 32, 3, 3], (1, 1), (1, 1), (1, 1), 1)
     assert not _C.conv2d_winograd([1, 256, 14, 14], [256, 256, 3, 3], (1, 1), (1, 1), (1, 1), 1)  # 49 tiles
+    # F(4x4, 3x3) where its tiles waste few outputs at the edges (13x13 and 14x14 images waste a third)
+    # and its tile rows fill the vectors (16 columns and more) or the products outweigh the transforms
+    # (128 output channels and more); F(2x2, 3x3) elsewhere.
+    def tile(n, cin, cout, hw):
+        return _C.conv2d_winograd_tile([n, cin, hw, hw], [cout, cin, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+
+    assert tile(1, 64, 64, 56) == 4
+    assert tile(16, 384, 256, 13) == 2
+    assert tile(16, 256, 256, 14) == 2
+    assert tile(16, 64, 64, 18) == 4
+    assert tile(16, 64, 128, 11) == 4
+    assert tile(16, 128, 64, 15) == 2
+    assert tile(32, 64, 64, 12) == 2
+    assert tile(1, 256, 256, 14) == 0
 
 
 @pytest.mark.parametrize("layer", [

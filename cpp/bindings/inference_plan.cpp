@@ -412,8 +412,8 @@ struct Plan {
 
 // m.<name>(input_shape, weight_shape, stride, padding, dilation, groups): which path the plan's
 // convolution of that shape takes, as `rule` says (PreparedConv2d's static shape rules).
-template <bool (*rule)(const Conv2dShape&)>
-void def_conv_path(nb::module_& m, const char* name, const char* doc) {
+template <typename R, R (*rule)(const Conv2dShape&)>
+void def_conv_rule(nb::module_& m, const char* name, const char* doc) {
   m.def(
       name,
       [name](const Dims& input, const Dims& weight, Pair stride, Pair padding, Pair dilation,
@@ -422,6 +422,11 @@ void def_conv_path(nb::module_& m, const char* name, const char* doc) {
       },
       nb::arg("input_shape"), nb::arg("weight_shape"), nb::arg("stride"), nb::arg("padding"),
       nb::arg("dilation"), nb::arg("groups"), doc);
+}
+
+template <bool (*rule)(const Conv2dShape&)>
+void def_conv_path(nb::module_& m, const char* name, const char* doc) {
+  def_conv_rule<bool, rule>(m, name, doc);
 }
 
 void bind_inference_plan(nb::module_& m) {
@@ -436,7 +441,11 @@ void bind_inference_plan(nb::module_& m) {
   def_conv_path<&cpu::PreparedConv2d::winograd>(
       m, "conv2d_winograd",
       "Whether the plan's convolution of this shape (and conv2d's forward) runs as Winograd F(2x2, "
-      "3x3), its panels of 2x2 output tiles running on across the images of a batch.");
+      "3x3) or F(4x4, 3x3), its panels of output tiles running on across the images of a batch.");
+  def_conv_rule<int64_t, &cpu::PreparedConv2d::winograd_tile>(
+      m, "conv2d_winograd_tile",
+      "The side of the Winograd output tiles the plan's convolution of this shape computes: 2 for "
+      "F(2x2, 3x3), 4 for F(4x4, 3x3), 0 where it does not run as Winograd.");
   def_conv_path<&cpu::PreparedConv2d::takes_channel_blocks>(
       m, "conv2d_takes_channel_blocks",
       "Whether the plan's convolution of this shape may read and write channel blocks (its input, "

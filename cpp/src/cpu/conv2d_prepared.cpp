@@ -303,56 +303,109 @@ bool use_winograd(const Conv2dShape& s) {
          tiles >= 512;
 }
 
+// The Winograd tile's outputs a side: 0 (no Winograd), 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3).
+// F(4x4, 3x3) turns 6x6 input patches into 4x4 output tiles with 36 products a channel pair: 2.25
+// multiplies an output where F(2x2, 3x3) needs 4 (its float32 error about 15 times F(2x2)'s, 4e-6
+// to 8e-6 of the largest output on 64-300 channels against float64, well inside the 1e-4 parity
+// bound). It is taken where
+// - its tiles cut off few outputs at the image's edge: at most 0.7 of F(2x2)'s products (36 a 4x4
+//   tile against 16 a 2x2 one; 13x13 and 14x14 images compute 256 outputs for 169 or 196, 0.735);
+// - and its transforms fill the vectors or are outweighed by the products: they run along rows of
+//   tiles, VW tiles a vector, so images under 16 columns fill few lanes (3 or 4 tiles a row), and
+//   with few output channels the transforms cost what the products save.
+// Measured (1 thread, AMD EPYC VM, 2026-12-07, F(2x2) -> F(4x4), ms): 64 -> 64 at 56x56 batch 1
+// 1.25 -> 0.93 (2 threads 0.65 -> 0.57), batch 16 23.0 -> 20.5; 64 at 224x224 25.0 -> 19.1; 128 at
+// 112x112 19.6 -> 15.1; 256 at 56x56 18.0 -> 15.8; 128 at 28x28 batch 16 19.3 -> 15.4; 64 at 32x32
+// batch 16 8.0 -> 6.1; 128 at 16x16 batch 64 27.5 -> 22.4; 128 at 11x11 batch 64 16.4 -> 14.6;
+// 256 at 12x12 batch 16 13.7 -> 12.0. At 13x13 and 14x14, batch 16, mixed: 512 at 14x14 80 -> 69,
+// 256 at 14x14 18.4 -> 17.4, but AlexNet's 384 -> 256 at 13x13 28.0 -> 29.3 and 384 -> 192 21.6
+// -> 22.8 (the 36 transformed weight matrices, 14 MB, are streamed once per panel of 32 tiles), so
+// F(2x2) stays there. Slower with 64 channels on small images (64 at 11x11 batch 64 5.3 -> 5.8,
+// at 12x12 2.55 -> 2.77).
+int64_t pick_winograd_tile(const Conv2dShape& s) {
+  if (!use_winograd(s)) return 0;
+  const int64_t OH = s.out_h(), OW = s.out_w();
+  const int64_t f2 = 16 * ((OH + 1) / 2) * ((OW + 1) / 2),
+                f4 = 36 * ((OH + 3) / 4) * ((OW + 3) / 4);
+  return 10 * f4 <= 7 * f2 && (s.C_out >= 128 || OW >= 16) ? 4 : 2;
+}
+
 // The input copy the Winograd transform reads: four stride-2 phases, each (TH + 1) x (TW + 1) for
 // TH x TW tiles, zero past the padded image.
-InputLayout winograd_layout(const Conv2dShape& s) {
+InputLayout winograd_layout(const Conv2dShape& s, int64_t m) {
   InputLayout l;
   l.in_place = false;
-  l.SH = l.SW = 2;
-  l.Hq = (s.out_h() + 1) / 2 + 1;
-  l.Wq = (s.out_w() + 1) / 2 + 1;
-  l.channel = 4 * l.Hq * l.Wq;
+  l.SH = l.SW = m;
+  l.Hq = (s.out_h() + m - 1) / m + 1;
+  l.Wq = (s.out_w() + m - 1) / m + 1;
+  l.channel = m * m * l.Hq * l.Wq;
   l.image = s.C_in * l.channel;
   return l;
 }
 
-// U[xi = 4r + c] = (G g G^T)[r][c] for the 3x3 filters g of output channel co and input channels
-// [ci0, ci0 + n), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], written to U[xi * ldu + ci - ci0].
-// Sixteen input channels at a time, the arithmetic across them in vectors and each U[xi] stored as
-// one run: one filter at a time (16 scalar stores into 16 matrices) was 12% of a 256 -> 256 layer's
-// forward at 14x14, batch 16, one thread.
+// G of Winograd F(2x2, 3x3) (side 4: G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]) or F(4x4, 3x3)
+// (side 6: G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1])
+// applied to three values a, b, c: a column of g, then a row of G g.
+template <int S>
+inline void winograd_g(float a, float b, float c, float* o) {
+  if constexpr (S == 4) {
+    o[0] = a;
+    o[1] = 0.5f * (a + b + c);
+    o[2] = 0.5f * (a - b + c);
+    o[3] = c;
+  } else {
+    o[0] = a * (1.0f / 4);
+    o[1] = -(a + b + c) * (1.0f / 6);
+    o[2] = -(a - b + c) * (1.0f / 6);
+    o[3] = a * (1.0f / 24) + b * (1.0f / 12) + c * (1.0f / 6);
+    o[4] = a * (1.0f / 24) - b * (1.0f / 12) + c * (1.0f / 6);
+    o[5] = c;
+  }
+}
+
+// u[S r + c][l] = (G g_l G^T)[r][c] for the 16 filters g[k][l] (lanes l, taps k = 3 kh + kw).
+template <int S>
+__attribute__((always_inline)) inline void winograd_filter_lanes(const float (*g)[16],
+                                                                 float (*u)[16]) {
+#pragma omp simd
+  for (int l = 0; l < 16; ++l) {
+    float t[S][3];  // G g
+    for (int c = 0; c < 3; ++c) {
+      float o[S];
+      winograd_g<S>(g[c][l], g[3 + c][l], g[6 + c][l], o);
+      for (int r = 0; r < S; ++r) t[r][c] = o[r];
+    }
+    for (int r = 0; r < S; ++r) {
+      float o[S];
+      winograd_g<S>(t[r][0], t[r][1], t[r][2], o);
+      for (int c = 0; c < S; ++c) u[S * r + c][l] = o[c];
+    }
+  }
+}
+
+// U[xi = side r + c] = (G g G^T)[r][c] (side 4 for F(2x2, 3x3), 6 for F(4x4, 3x3); winograd_g)
+// for the 3x3 filters g of output channel co and input channels [ci0, ci0 + n), written to
+// U[xi * ldu + ci - ci0]. Sixteen input channels at a time, the arithmetic across them in vectors
+// and each U[xi] stored as one run: one filter at a time (16 scalar stores into 16 matrices) was
+// 12% of a 256 -> 256 layer's forward at 14x14, batch 16, one thread.
 // from_forward: w is the forward convolution's (PreparedConv2d::FromForwardWeights), the filter of
 // (co, ci) being w[ci, co] turned 180 degrees.
 PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, int64_t ldu,
                                           const float* __restrict w, int64_t co, int64_t ci0,
-                                          int64_t n, int64_t C_in, int64_t C_out,
-                                          bool from_forward) {
+                                          int64_t n, int64_t C_in, int64_t C_out, bool from_forward,
+                                          int side) {
   constexpr int L = 16;
   for (int64_t c0 = 0; c0 < n; c0 += L) {
     const int m = static_cast<int>(std::min<int64_t>(L, n - c0));
-    float g[9][L] = {}, u[16][L];
+    float g[9][L] = {}, u[36][L];
     for (int l = 0; l < m; ++l) {
       const int64_t ci = ci0 + c0 + l;
       for (int k = 0; k < 9; ++k)
         g[k][l] = from_forward ? w[(ci * C_out + co) * 9 + 8 - k] : w[(co * C_in + ci) * 9 + k];
     }
-#pragma omp simd
-    for (int l = 0; l < L; ++l) {
-      float t[4][3];  // G g
-      for (int c = 0; c < 3; ++c) {
-        t[0][c] = g[c][l];
-        t[1][c] = 0.5f * (g[c][l] + g[3 + c][l] + g[6 + c][l]);
-        t[2][c] = 0.5f * (g[c][l] - g[3 + c][l] + g[6 + c][l]);
-        t[3][c] = g[6 + c][l];
-      }
-      for (int r = 0; r < 4; ++r) {
-        u[4 * r][l] = t[r][0];
-        u[4 * r + 1][l] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-        u[4 * r + 2][l] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-        u[4 * r + 3][l] = t[r][2];
-      }
-    }
-    for (int xi = 0; xi < 16; ++xi)
+    if (side == 4) winograd_filter_lanes<4>(g, u);
+    else winograd_filter_lanes<6>(g, u);
+    for (int xi = 0; xi < side * side; ++xi)
       std::memcpy(U + xi * ldu + c0, u[xi], static_cast<size_t>(m) * sizeof(float));
   }
 }
@@ -423,8 +476,8 @@ InputLayout wide_layout(const Conv2dShape& s) {
   return l;
 }
 
-InputLayout layout_of(const Conv2dShape& s, bool winograd, bool row_tiles, bool wide) {
-  if (winograd) return winograd_layout(s);
+InputLayout layout_of(const Conv2dShape& s, int64_t winograd, bool row_tiles, bool wide) {
+  if (winograd) return winograd_layout(s, winograd);
   if (wide) return wide_layout(s);
   return input_layout(s, !row_tiles);
 }
@@ -461,7 +514,7 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
   if (from_forward && (s_.groups != 1 || is_depthwise(s_)))
     value_error("PreparedConv2d: forward weights need one group and more than one channel, got ",
                 s_.groups, " group(s) of ", s_.C_in, " channel(s)");
-  winograd_ = use_winograd(s_);
+  winograd_ = pick_winograd_tile(s_);
   row_nr_ = winograd_ ? 0 : row_tile_channels(s_, conv_tile_kernel().nr, conv_tile_kernel().vw);
   row_tiles_ = row_nr_ > 0;
   wide_ = !winograd_ && !row_tiles_ && use_wide(s_, conv_tile_kernel().mr, conv_tile_kernel().nr);
@@ -497,16 +550,18 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
   // Row tiles read panels of row_nr_ channels (element (k, j) at k * row_nr_ + j), the same layout.
   const int64_t mr = row_tiles_ ? row_nr_ : kern.mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
-  const int64_t matrices = winograd_ ? 16 : s_.groups, depth_k = winograd_ ? s_.C_in : K;
+  const int64_t points = (winograd_ + 2) * (winograd_ + 2);  // Winograd's transform points
+  const int64_t matrices = winograd_ ? points : s_.groups, depth_k = winograd_ ? s_.C_in : K;
   const int64_t depth = slice_depth(depth_k);
   packed_.resize(
       static_cast<size_t>(matrices * panels * mr * depth_k));  // each float written below
-  if (winograd_) {  // the input transform's 16 taps of a 4x4 patch in the stride-2 phases
-    const InputLayout wl = winograd_layout(s_);
+  if (winograd_) {  // the input transform's taps of an (m + 2)^2 patch in the stride-m phases
+    const int64_t m = winograd_, side = m + 2;
+    const InputLayout wl = winograd_layout(s_, m);
     tap_offset_.clear();
-    for (int64_t r = 0; r < 4; ++r)
-      for (int64_t c = 0; c < 4; ++c)
-        tap_offset_.push_back(((r % 2) * 2 + c % 2) * wl.Hq * wl.Wq + (r / 2) * wl.Wq + c / 2);
+    for (int64_t r = 0; r < side; ++r)
+      for (int64_t c = 0; c < side; ++c)
+        tap_offset_.push_back(((r % m) * m + c % m) * wl.Hq * wl.Wq + (r / m) * wl.Wq + c / m);
     pack_winograd_filters(w, from_forward, mr, panels, depth);
     return;
   }
@@ -539,12 +594,13 @@ void PreparedConv2d::pack_winograd_filters(const float* w, bool from_forward, in
   const Conv2dShape& s = s_;
   const ConvTileKernel& kern = conv_tile_kernel();
   const int64_t slices = (s.C_in + depth - 1) / depth;
+  const int64_t points = (winograd_ + 2) * (winograd_ + 2);
   float* const packed = packed_.data();
   ParallelErrors errors;  // see forward_images
-#pragma omp parallel if (16 * s.C_out * s.C_in >= (1 << 18))
+#pragma omp parallel if (points * s.C_out * s.C_in >= (1 << 18))
   {
     std::vector<float> u;
-    errors.run([&] { u.resize(static_cast<size_t>(16 * mr * depth)); });
+    errors.run([&] { u.resize(static_cast<size_t>(points * mr * depth)); });
 #pragma omp for collapse(2) schedule(static)
     for (int64_t q = 0; q < slices; ++q)
       for (int64_t p = 0; p < panels; ++p) {
@@ -553,8 +609,8 @@ void PreparedConv2d::pack_winograd_filters(const float* w, bool from_forward, in
         const int rows = static_cast<int>(std::min(mr, s.C_out - p * mr));
         for (int i = 0; i < rows; ++i)
           winograd_filters(u.data() + i * kc, mr * kc, w, p * mr + i, k0, kc, s.C_in, s.C_out,
-                           from_forward);
-        for (int64_t xi = 0; xi < 16; ++xi)
+                           from_forward, static_cast<int>(winograd_ + 2));
+        for (int64_t xi = 0; xi < points; ++xi)
           kern.pack_panel(packed + (xi * panels * s.C_in + k0 * panels + p * kc) * mr,
                           u.data() + xi * mr * kc, kc, rows, kc, static_cast<int>(mr));
       }
@@ -593,7 +649,8 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     // panels of tiles run on from one image into the next (image n's tiles after image n - 1's, one
     // column space for the chunk): a 7x7 image has 16 tiles, half a panel, and a panel of 16 ran
     // at about half the rate of a full one.
-    const int64_t row = winograd_ ? (OW + 1) / 2 : OW, columns = winograd_ ? (OH + 1) / 2 * row : P;
+    const int64_t wm = winograd_, points = (wm + 2) * (wm + 2);
+    const int64_t row = wm ? (OW + wm - 1) / wm : OW, columns = wm ? (OH + wm - 1) / wm * row : P;
     const int64_t depth_k = winograd_ ? s.C_in : K, depth = slice_depth(depth_k);
     // Tasks: (image, group, a run of column panels, a run of weight panels); Winograd's (a run of
     // panels of the chunk's tiles, a run of weight panels).
@@ -669,9 +726,10 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
         bool ready = false;
         errors.run([&] {
           panel = panel_scratch.get(
-              static_cast<size_t>(winograd_ ? 16 * apart(depth_k * nr) : depth_k * nr));
+              static_cast<size_t>(winograd_ ? points * apart(depth_k * nr) : depth_k * nr));
           if (winograd_) {
-            product = product_scratch.get(static_cast<size_t>(16 * apart(weight_run * mr * nr)));
+            product =
+                product_scratch.get(static_cast<size_t>(points * apart(weight_run * mr * nr)));
             pieces.resize(static_cast<size_t>(nr));
           }
           seg.resize(static_cast<size_t>(3 * nr));
@@ -698,11 +756,12 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
               // the panel's tiles.
               for (int i = 0; i < npieces; ++i) {
                 const WinogradPiece& c = pieces[i];
-                kern.winograd_input(panel, ldv, xq + c.image * l.image, tap_offset_.data(),
-                                    l.channel, s.C_in, seg.data() + 3 * c.first, c.runs,
-                                    static_cast<int>(i + 1 == npieces ? cols : nr));
+                (wm == 4 ? kern.winograd4_input : kern.winograd_input)(
+                    panel, ldv, xq + c.image * l.image, tap_offset_.data(), l.channel, s.C_in,
+                    seg.data() + 3 * c.first, c.runs,
+                    static_cast<int>(i + 1 == npieces ? cols : nr));
               }
-              for (int64_t xi = 0; xi < 16; ++xi)
+              for (int64_t xi = 0; xi < points; ++xi)
                 for (int64_t k0 = 0; k0 < depth_k; k0 += depth) {
                   const int64_t kc = std::min(depth, depth_k - k0);
                   const float* slice = packed_.data() + xi * matrix + k0 * weight_panels * mr;
@@ -716,9 +775,10 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
               for (int i = 0; i < npieces; ++i) {
                 const WinogradPiece& c = pieces[i];
                 const int64_t at = (c.image * s.C_out + co0) * P;
-                kern.winograd_output(y + at, OH, OW, l.Wq, product, ldm, rows,
-                                     seg.data() + 3 * c.first, c.runs, bias_.data() + co0,
-                                     residual ? residual + at : nullptr, e.clamp_min, e.clamp_max);
+                (wm == 4 ? kern.winograd4_output : kern.winograd_output)(
+                    y + at, OH, OW, l.Wq, product, ldm, rows, seg.data() + 3 * c.first, c.runs,
+                    bias_.data() + co0, residual ? residual + at : nullptr, e.clamp_min,
+                    e.clamp_max);
               }
             }
             return;
@@ -760,7 +820,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
   int64_t chunk =
       l.in_place || layouts_.input.on() ? s.N : std::clamp<int64_t>(copy_floats / l.image, 1, s.N);
   if (winograd_ && chunk < s.N) {
-    const int64_t tiles = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2);
+    const int64_t m = winograd_, tiles = ((s.out_h() + m - 1) / m) * ((s.out_w() + m - 1) / m);
     const int64_t whole = kern.nr / std::gcd(tiles, int64_t(kern.nr));  // whole panels' images
     if (chunk >= whole) chunk -= chunk % whole;
   }
@@ -844,6 +904,8 @@ void PreparedConv2d::set_image_floats() {
 }
 
 bool PreparedConv2d::winograd(const Conv2dShape& s) { return use_winograd(s); }
+
+int64_t PreparedConv2d::winograd_tile(const Conv2dShape& s) { return pick_winograd_tile(s); }
 
 bool PreparedConv2d::row_tiles(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();

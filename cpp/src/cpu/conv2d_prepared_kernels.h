@@ -77,6 +77,14 @@ struct ConvTileKernel {
   void (*winograd_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M, int64_t ldm,
                           int64_t rows, const int64_t* seg, int nseg, const float* bias,
                           const float* residual, float lo, float hi);
+  // The same for Winograd F(4x4, 3x3): V[36][channels][nr] from the 6x6 patches (off36) in the
+  // 16 stride-4 phases, M[36][rows][nr] into 4x4 output tiles.
+  void (*winograd4_input)(float* V, int64_t ldv, const float* x, const int64_t* off36,
+                          int64_t channel, int64_t channels, const int64_t* seg, int nseg,
+                          int cols);
+  void (*winograd4_output)(float* y, int64_t OH, int64_t OW, int64_t wq, const float* M,
+                           int64_t ldm, int64_t rows, const int64_t* seg, int nseg,
+                           const float* bias, const float* residual, float lo, float hi);
   // The channel-vector path (conv2d_prepared.cpp): out[r * ldr + i * ldo + j] (+)= sum_k
   // x[koff[k] + r * ldx + i * step] * W[k * c + j] for `rows` (1 or 2) runs of `pixels` pixels i
   // (step: the stride, 1 or 2, in planes; vw or 2 * vw in channel blocks) and c = vectors * vw

@@ -101,9 +101,11 @@ class PreparedConv2d {
   // or depthwise path): the 3-channel stems, strided layers with few input channels.
   bool packs_panels() const;
   static bool packs_panels(const Conv2dShape& s);  // the same for any shape (one not built yet)
-  // True where forward runs as Winograd F(2x2, 3x3) (3x3 stride-1 layers with enough channels and
-  // tiles; see use_winograd in conv2d_prepared.cpp).
+  // True where forward runs as Winograd (3x3 stride-1 layers with enough channels and tiles; see
+  // use_winograd in conv2d_prepared.cpp), and the side of its output tiles: F(2x2, 3x3) or F(4x4,
+  // 3x3) (winograd_tile there), 0 where it does not.
   static bool winograd(const Conv2dShape& s);
+  static int64_t winograd_tile(const Conv2dShape& s);
   const Conv2dShape& shape() const { return s_; }
 
  private:
@@ -124,12 +126,12 @@ class PreparedConv2d {
   Conv2dShape s_;
   UninitializedVector<float> packed_;  // the weights, packed once (see conv2d_prepared.cpp)
   std::vector<float> bias_;            // [C_out]; zeros when there is no bias
-  bool winograd_ = false;              // 3x3 stride 1: Winograd F(2x2, 3x3) (conv2d_prepared.cpp)
-  bool row_tiles_ = false;             // output channels in vectors (conv2d_prepared.cpp)
-  int64_t row_nr_ = 0;                 // and a panel's channels there: nr, or one vector
-  bool wide_ = false;                  // panels read straight from the padded input (ditto)
-  bool channel_vectors_ = false;       // depthwise with channels along the vectors (ditto)
-  std::vector<int64_t> tap_offset_;    // per (c, kh, kw) of a group: where its tap reads the input
+  int64_t winograd_ = 0;  // 3x3 stride 1: Winograd F(m x m, 3x3)'s m, 2 or 4 (conv2d_prepared.cpp)
+  bool row_tiles_ = false;           // output channels in vectors (conv2d_prepared.cpp)
+  int64_t row_nr_ = 0;               // and a panel's channels there: nr, or one vector
+  bool wide_ = false;                // panels read straight from the padded input (ditto)
+  bool channel_vectors_ = false;     // depthwise with channels along the vectors (ditto)
+  std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
   std::vector<unsigned char> row_edges_;  // row tiles: per (tile kind, k) the end pixels it skips
   Conv2dLayouts layouts_;                 // NCHW unless set_layouts said otherwise
   struct {
