@@ -110,7 +110,8 @@ def weight_grads(rng, x, w, thread_counts, **kw):
 
 
 def make_winograd_grad_config(rng):
-    """3x3 stride-1 layers whose weight gradient runs as Winograd F(3x3, 2x2): 32 channels and more each
+    """3x3 stride-1 layers whose weight gradient runs as Winograd F(3x3, 2x2) or F(3x3, 4x4) (by the image's
+    side): 32 channels and more each
     side (past one, two and three vectors of channels, odd counts), paddings 0-2 per axis, odd and even
     image sides, and enough 2x2 tiles of dy in the batch (at least 64)."""
     cin, cout = int(rng.choice([32, 33, 47, 64, 70])), int(rng.choice([32, 35, 48, 61]))
@@ -134,7 +135,13 @@ WINOGRAD_GRAD = random_configs(16, 31, make_winograd_grad_config) + [
     # column 3 wide and 130 tall without top padding
     dict(n=64, cin=32, cout=33, h=1, w=1, padding=(1, 1), seed=24),
     dict(n=2, cin=32, cout=32, h=1, w=300, padding=(1, 1), seed=25),
-    dict(n=1, cin=64, cout=40, h=130, w=3, padding=(0, 1), seed=26)]
+    dict(n=1, cin=64, cout=40, h=130, w=3, padding=(0, 1), seed=26),
+    # F(3x3, 2x2) where 4x4 blocks would cut off too much of dy (6x6 and 10x9 outputs), F(3x3, 4x4) with
+    # dy's last blocks one, two and three pixels short on each axis
+    dict(n=8, cin=40, cout=36, h=6, w=6, padding=(1, 1), seed=27),
+    dict(n=3, cin=33, cout=64, h=12, w=11, padding=(0, 0), seed=28),
+    dict(n=2, cin=48, cout=40, h=17, w=18, padding=(1, 0), seed=29),
+    dict(n=3, cin=35, cout=32, h=19, w=13, padding=(2, 1), seed=30)]
 
 
 @pytest.mark.parametrize("cfg", WINOGRAD_GRAD, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}p{padding}".format(**c))
@@ -143,11 +150,28 @@ def test_conv2d_weight_grad_winograd(cfg):
     # are one thread's each, so the three are bitwise equal (default mode, not only deterministic).
     shape, wshape = [cfg["n"], cfg["cin"], cfg["h"], cfg["w"]], [cfg["cout"], cfg["cin"], 3, 3]
     assert pycnn._C.conv2d_winograd_weight_grad(shape, wshape, (1, 1), cfg["padding"], (1, 1), 1)
+    if cfg["seed"] in (27, 28, 29, 30):
+        assert winograd_grad_tile(cfg) == {27: 2, 28: 2, 29: 4, 30: 4}[cfg["seed"]]
     rng = np.random.default_rng(cfg["seed"])
     x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
     expected, grads, atol = weight_grads(rng, x, w, (1, 2, 3), padding=cfg["padding"])
     np.testing.assert_allclose(grads[0], expected, rtol=0, atol=atol)
     assert np.array_equal(grads[0], grads[1]) and np.array_equal(grads[0], grads[2])
+
+
+def winograd_grad_tile(cfg):
+    return pycnn._C.conv2d_winograd_weight_grad_tile([cfg["n"], cfg["cin"], cfg["h"], cfg["w"]],
+                                                     [cfg["cout"], cfg["cin"], 3, 3], (1, 1), cfg["padding"], (1, 1), 1)
+
+
+def test_conv2d_weight_grad_winograd_tiles():
+    # The cases above run both: F(3x3, 4x4) on ResNet-18-like 56x56 and 7x7 images, F(3x3, 2x2) where 4x4
+    # blocks waste dy (5x5, 6x6, 9x9 and 10x10 outputs).
+    tiles = {winograd_grad_tile(cfg) for cfg in WINOGRAD_GRAD}
+    assert tiles == {2, 4}
+    assert winograd_grad_tile(dict(n=2, cin=64, cout=64, h=56, w=56, padding=(1, 1))) == 4
+    assert winograd_grad_tile(dict(n=16, cin=512, cout=512, h=7, w=7, padding=(1, 1))) == 4
+    assert winograd_grad_tile(dict(n=16, cin=64, cout=64, h=10, w=10, padding=(1, 1))) == 2
 
 
 @pytest.mark.parametrize("shape, wshape, stride, padding, dilation, groups", [

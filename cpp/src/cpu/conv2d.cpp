@@ -3,8 +3,8 @@
 // im2col + gemm forward it replaced on ResNet-20's layers at batch 128. The weight gradient of a
 // layer is summed straight from a copy of the input, by channel vectors or with pixels along the
 // vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage), or for 3x3 stride-1
-// layers of 32 channels and more by Winograd F(3x3, 2x2) (weight_grad_winograd: 2.25x fewer
-// multiply-adds, the same channel-vector kernel summing the transforms), and the input
+// layers of 32 channels and more by Winograd F(3x3, 2x2) or F(3x3, 4x4) (weight_grad_winograd:
+// 2.25x or 4x fewer multiply-adds, the same channel-vector kernel summing the transforms), and the input
 // gradient of stride-1 layers is the forward convolution of dy with the weights transposed and
 // turned (input_grad_as_conv). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
 // one group at a time: per image and group, the input patch under every output position is
@@ -394,7 +394,7 @@ int64_t images_per_gemm(const Conv2dShape& s) {
 // layers at batch 64 1.47 -> 0.24 ms and 0.90 -> 0.55, the 3-channel stems 0.31x (ResNet-20), 0.47x
 // (MobileNet, stride 2) and 0.88x (ResNet-18, 7x7 stride 2). Stride 4 (AlexNet's 11x11: 16 phase
 // planes, 2.1x slower) keeps im2col + gemm (weight_grad_kind).
-// 3x3 stride-1 layers with enough channels and tiles take Winograd F(3x3, 2x2) (see
+// 3x3 stride-1 layers with enough channels and tiles take Winograd F(3x3, 2x2) or F(3x3, 4x4) (see
 // weight_grad_winograd below).
 enum class WeightGradKind { kIm2col, kVectors, kPixels, kWinograd };
 
@@ -603,7 +603,7 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
   errors.rethrow();
 }
 
-// ---- The weight gradient by Winograd F(3x3, 2x2) ----------------------------------------------------
+// ---- The weight gradient by Winograd F(3x3, 2x2) and F(3x3, 4x4) ------------------------------------
 // A 3x3 stride-1 layer's dw[co, ci] is the correlation of the padded input with dy: split dy into 2x2
 // blocks ("tiles"), each block's share is the 3x3 correlation of the block with the 4x4 input patch
 // under it, which is Winograd's F(3x3, 2x2). By the transposition principle (Lavin & Gray 2015;
@@ -640,6 +640,28 @@ bool use_winograd_weight_grad(const Conv2dShape& s) {
          16 * (widest + s.C_out) * TW <= (int64_t(1) << 24);
 }
 
+// The side of dy's blocks: 2 for F(3x3, 2x2), 4 for F(3x3, 4x4), 0 where the weight gradient is
+// not Winograd's. F(3x3, 4x4) (the transposition of the forward F(4x4, 3x3): 6x6 patches of x, 4x4
+// blocks of dy, 36 products where the direct sums take 144, F(3x3, 2x2) 64 for the same outputs)
+// wherever its blocks cut off few of dy's pixels at the edges (at most 3/4 of F(3x3, 2x2)'s
+// products: 5x5, 6x6, 9x9 and 10x10 images keep F(3x3, 2x2)) and its buffers stay within the same
+// bounds. Its vectors run along the channels, so small images fill them as well as large ones.
+// Float32 error (against float64, of the largest dw): about 5x F(3x3, 2x2)'s, 2.4e-5 for ResNet-18's
+// 64 at 56x56 at batch 16 (F(3x3, 2x2) 5e-6, torch's float32 5e-6). Measured (1 thread, AMD EPYC
+// VM, batch 16, with the chunks below, F(3x3, 2x2) -> F(3x3, 4x4), ms): ResNet-18's 64 at 56x56
+// 20.2 -> 13.8, 128 at 28x28 20.0 -> 13.0, 256 at 14x14 21.0 -> 19.5, 512 at 7x7 31 -> 24;
+// AlexNet's 192 -> 384 and 384 -> 256 at 13x13 25.3 -> 24.9, 32.0 -> 31.0; ResNet-20's 32 at 16x16
+// and 64 at 8x8, batch 128, 4.9 -> 4.1 and 4.6 -> 3.6.
+int64_t winograd_weight_grad_tile(const Conv2dShape& s) {
+  if (!use_winograd_weight_grad(s)) return 0;
+  const int64_t OH = s.out_h(), OW = s.out_w(), widest = (s.C_in + 15) / 16 * 16;
+  const int64_t f2 = 16 * ((OH + 1) / 2) * ((OW + 1) / 2),
+                f4 = 36 * ((OH + 3) / 4) * ((OW + 3) / 4);
+  const bool fits = 36 * s.C_out * widest <= (int64_t(1) << 26) &&
+                    36 * (widest + s.C_out) * ((OW + 3) / 4) <= (int64_t(1) << 24);
+  return 4 * f4 <= 3 * f2 && fits ? 4 : 2;
+}
+
 // dw[co, ci, :, :] += G^T M[:, co, ci] G for one output channel, ci < C_in: m points at M[0][co][0],
 // the transform points ld floats apart; tmp holds 12 * C_in floats.
 PYCNN_VECTOR_CLONES void winograd_grad_filter(float* __restrict dw, const float* __restrict m,
@@ -670,23 +692,60 @@ PYCNN_VECTOR_CLONES void winograd_grad_filter(float* __restrict dw, const float*
   }
 }
 
+// The same for Winograd F(3x3, 4x4): dw[co, ci, :, :] += G^T M[:, co, ci] G with the forward F(4x4,
+// 3x3)'s G (6x3): G^T's rows (1/4 -1/6 -1/6 1/24 1/24 0), (0 -1/6 1/6 1/12 -1/12 0), (0 -1/6 -1/6
+// 1/6 1/6 1), m's 36 points ld floats apart; tmp holds 18 * C_in floats.
+PYCNN_VECTOR_CLONES void winograd4_grad_filter(float* __restrict dw, const float* __restrict m,
+                                               int64_t ld, float* __restrict tmp, int64_t C_in) {
+  // G^T applied to six values a[0..5] (every `stride` floats) into three.
+  auto gt = [](const float* a, int64_t stride, float& o0, float& o1, float& o2) {
+    const float p = a[stride] + a[2 * stride], q = a[stride] - a[2 * stride];
+    const float r = a[3 * stride] + a[4 * stride], t = a[3 * stride] - a[4 * stride];
+    o0 = a[0] * (1.0f / 4) - p * (1.0f / 6) + r * (1.0f / 24);
+    o1 = t * (1.0f / 12) - q * (1.0f / 6);
+    o2 = (r - p) * (1.0f / 6) + a[5 * stride];
+  };
+  // s[k][l] = (G^T M)[k][l] at tmp[(6 k + l) * C_in + c]: rows 0..2 from M's rows 0..5
+  for (int l = 0; l < 6; ++l)
+    for (int64_t c = 0; c < C_in; ++c)
+      gt(m + l * ld + c, 6 * ld, tmp[l * C_in + c], tmp[(6 + l) * C_in + c],
+         tmp[(12 + l) * C_in + c]);
+  for (int k = 0; k < 3; ++k)
+    for (int64_t c = 0; c < C_in; ++c) {
+      float o0, o1, o2;
+      gt(tmp + 6 * k * C_in + c, C_in, o0, o1, o2);
+      float* d = dw + c * 9 + 3 * k;
+      d[0] += o0, d[1] += o1, d[2] += o2;
+    }
+}
+
 // dw (+)= the weight gradient over the batch, as the comment above says.
 void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv2dShape& s,
                           const ConvTileKernel& k) {
-  const int64_t OH = s.out_h(), OW = s.out_w(), TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+  // dy's blocks a side (mt: 2 for F(3x3, 2x2), 4 for F(3x3, 4x4)), the patches' side and points.
+  const int64_t mt = winograd_weight_grad_tile(s), side = mt + 2, points = side * side;
+  const int64_t OH = s.out_h(), OW = s.out_w(), TH = (OH + mt - 1) / mt, TW = (OW + mt - 1) / mt;
   const int64_t C_in = s.C_in, C_out = s.C_out, vw = k.vw, blocks = (C_in + vw - 1) / vw;
   const int64_t ldo = blocks * vw, rows = s.N * TH;  // M's rows; the tile rows of the batch
   // Tile rows a chunk: each transform point's U and V about 128 K floats, at least one row.
-  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 17) / ((ldo + C_out) * TW), 1, rows);
-  const int64_t ldt = chunk * TW;                    // tiles a chunk at most
-  const int64_t v_point = apart(blocks * ldt * vw);  // V: [16][blocks][ldt][vw] (apart: see there)
-  const int64_t u_point = apart(C_out * ldt);        // U: [16][C_out][ldt]
-  const int64_t wq = 2 * TW + 2;                     // the copy's pixels a row
-  const int64_t copy_rows = 2 * std::min(chunk, TH) + 2;
-  UninitializedVector<float> uv(static_cast<size_t>(16 * (v_point + u_point)));
-  UninitializedVector<float> m(static_cast<size_t>(16 * C_out * ldo));  // every float summed
+  // F(3x3, 4x4) with small sums (M at most 1 M floats: up to 128 channels) takes chunks of U and V
+  // about 16 K floats a transform point, all 36 points' 2.4 MB for 64 channels: with 128 K, 18 MB
+  // went to memory and back between the transforms and the products (1 thread, batch 16, ResNet-18's
+  // 64 at 56x56 20.2 -> 13.8 ms, 128 at 28x28 16.5 -> 13.0; F(3x3, 2x2) gains nothing from it).
+  // Larger sums keep the large chunks: M is read and written once a chunk (512 at 7x7: 37 MB; 128
+  // K: 24 ms, 64 K: 38 ms).
+  const int shift = mt == 4 && points * C_out * ldo <= (int64_t(1) << 20) ? 14 : 17;
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << shift) / ((ldo + C_out) * TW), 1, rows);
+  const int64_t ldt = chunk * TW;  // tiles a chunk at most
+  const int64_t v_point =
+      apart(blocks * ldt * vw);                // V: [points][blocks][ldt][vw] (apart: see there)
+  const int64_t u_point = apart(C_out * ldt);  // U: [points][C_out][ldt]
+  const int64_t wq = mt * TW + 2;              // the copy's pixels a row
+  const int64_t copy_rows = mt * std::min(chunk, TH) + 2;
+  UninitializedVector<float> uv(static_cast<size_t>(points * (v_point + u_point)));
+  UninitializedVector<float> m(static_cast<size_t>(points * C_out * ldo));  // every float summed
   float* const v = uv.data();
-  float* const u = v + 16 * v_point;
+  float* const u = v + points * v_point;
   std::vector<int64_t> coff(static_cast<size_t>(blocks));
   for (int64_t b = 0; b < blocks; ++b) coff[b] = b * ldt * vw;
   // The blocks in near-equal tiles of columns: 4 as 2 + 2, not 3 + 1 (a one-column tile does 8
@@ -696,12 +755,12 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
   ParallelErrors errors;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    // Per thread: the channel-vector copy of one block's patch rows, or the filter transform's 12
-    // rows of C_in.
+    // Per thread: the channel-vector copy of one block's patch rows, or the filter transform's
+    // 3 x side rows of C_in.
     static thread_local Scratch copy_scratch;
     float* copy = nullptr;
     errors.run([&] {
-      copy = copy_scratch.get(static_cast<size_t>(std::max(copy_rows * wq * vw, 12 * C_in)));
+      copy = copy_scratch.get(static_cast<size_t>(std::max(copy_rows * wq * vw, 3 * side * C_in)));
     });
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t r1 = std::min(rows, r0 + chunk);
@@ -715,30 +774,37 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
             const int64_t n = r / TH, th0 = r % TH;
             end = std::min(r1, (n + 1) * TH);
             const int64_t th1 = th0 + end - r;
-            // Padded rows [2 th0, 2 th1 + 2): image rows [h0, h1), the rest zero.
-            const int64_t top = 2 * th0 - s.pad_h, h0 = std::max<int64_t>(0, top);
-            const int64_t h1 = std::max(h0, std::min(s.H, 2 * th1 + 2 - s.pad_h));
+            // Padded rows [mt th0, mt th1 + 2): image rows [h0, h1), the rest zero.
+            const int64_t top = mt * th0 - s.pad_h, h0 = std::max<int64_t>(0, top);
+            const int64_t h1 = std::max(h0, std::min(s.H, mt * th1 + 2 - s.pad_h));
             k.to_channel_vectors(copy, x + (n * C_in + b * vw) * s.H * s.W + h0 * s.W, s.H * s.W,
                                  static_cast<int>(channels), h1 - h0, s.W, h0 - top, s.pad_w,
-                                 2 * (th1 - th0) + 2, wq, 0);
+                                 mt * (th1 - th0) + 2, wq, 0);
             for (int64_t th = th0; th < th1; ++th)
-              k.winograd_grad_input(v + (b * ldt + (r - r0 + th - th0) * TW) * vw, v_point,
-                                    copy + 2 * (th - th0) * wq * vw, wq, TW);
+              (mt == 4 ? k.winograd4_grad_input : k.winograd_grad_input)(
+                  v + (b * ldt + (r - r0 + th - th0) * TW) * vw, v_point,
+                  copy + mt * (th - th0) * wq * vw, wq, TW);
           }
         } else {
           const int64_t co = task - blocks;
           for (int64_t r = r0; r < r1; ++r) {
             const int64_t n = r / TH, th = r % TH;
             const float* plane = dy + (n * C_out + co) * OH * OW;
-            k.winograd_grad_dy(u + co * ldt + (r - r0) * TW, u_point, plane + 2 * th * OW,
-                               2 * th + 1 < OH ? plane + (2 * th + 1) * OW : nullptr, OW, TW);
+            const float* rows_of_dy[4];  // the tile row's rows of dy, null past it
+            for (int64_t i = 0; i < mt; ++i)
+              rows_of_dy[i] = mt * th + i < OH ? plane + (mt * th + i) * OW : nullptr;
+            if (mt == 4)
+              k.winograd4_grad_dy(u + co * ldt + (r - r0) * TW, u_point, rows_of_dy, OW, TW);
+            else
+              k.winograd_grad_dy(u + co * ldt + (r - r0) * TW, u_point, rows_of_dy[0],
+                                 rows_of_dy[1], OW, TW);
           }
         }
       }
-      // The 16 products (after the barrier above: every transform is done), a point a thread.
+      // The products (after the barrier above: every transform is done), a point a thread.
       const int64_t tiles = (r1 - r0) * TW;
 #pragma omp for schedule(static)
-      for (int64_t xi = 0; xi < 16; ++xi)
+      for (int64_t xi = 0; xi < points; ++xi)
         for (int64_t c0 = 0; c0 < C_out; c0 += k.wg_rows)
           for (int64_t j = 0; j < col_tiles; ++j) {
             const int64_t j0 = blocks * j / col_tiles, j1 = blocks * (j + 1) / col_tiles;
@@ -752,7 +818,8 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
 #pragma omp for schedule(static)
     for (int64_t co = 0; co < C_out; ++co)
       if (copy)
-        winograd_grad_filter(dw + co * C_in * 9, m.data() + co * ldo, C_out * ldo, copy, C_in);
+        (mt == 4 ? winograd4_grad_filter : winograd_grad_filter)(
+            dw + co * C_in * 9, m.data() + co * ldo, C_out * ldo, copy, C_in);
   }
   errors.rethrow();
 }
@@ -794,6 +861,10 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const Conv2d
 }  // namespace
 
 bool conv2d_winograd_weight_grad(const Conv2dShape& s) { return use_winograd_weight_grad(s); }
+
+int64_t conv2d_winograd_weight_grad_tile(const Conv2dShape& s) {
+  return winograd_weight_grad_tile(s);
+}
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dShape& s) {

@@ -152,6 +152,11 @@ struct ConvTileKernel {
   // each, zero past them; d1 null past dy), vw tiles a vector.
   void (*winograd_grad_dy)(float* u, int64_t ldu, const float* d0, const float* d1, int64_t OW,
                            int64_t TW);
+  // The same for Winograd F(3x3, 4x4): 6x6 patches (six patch rows at xt, 4 TW + 2 pixels used of
+  // each), v[xi * ldv + tw * vw + c] for xi < 36; dy's four rows d[0..3] of the tile row (null past
+  // dy), u[xi * ldu + t] = (A g_t A^T)[xi / 6][xi % 6] for its 4x4 blocks g_t.
+  void (*winograd4_grad_input)(float* v, int64_t ldv, const float* xt, int64_t wq, int64_t TW);
+  void (*winograd4_grad_dy)(float* u, int64_t ldu, const float* const* d, int64_t OW, int64_t TW);
   // A weight panel packed: dst[k * width + i] = a[i * lda + k] for rows i < rows <= width and
   // k < kc, and 0 in columns rows..width (every float of the panel is written). VW x VW blocks
   // transposed in registers.

@@ -88,8 +88,10 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
 // instead of in a separate add over the whole tensor.
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                      const float* w, const Conv2dShape& s, const float* dx_add = nullptr);
-// Whether conv2d_backward sums dw by Winograd F(3x3, 2x2) (3x3 stride-1 layers, see conv2d.cpp).
+// Whether conv2d_backward sums dw by Winograd (3x3 stride-1 layers, see conv2d.cpp), and the side of
+// dy's blocks there: 2 for F(3x3, 2x2), 4 for F(3x3, 4x4), 0 where it does not.
 bool conv2d_winograd_weight_grad(const Conv2dShape& s);
+int64_t conv2d_winograd_weight_grad_tile(const Conv2dShape& s);
 }  // namespace cpu
 
 namespace cuda {
