@@ -64,6 +64,11 @@ struct ConvTileKernel {
   // for the rest of [0, width).
   void (*phase_row)(float* row, int64_t width, const float* src, int64_t lo, int64_t hi,
                     int64_t stride);
+  // Every column phase of one row of the padded input at a stride of sw (2 or 4): dst[b * plane + j]
+  // = src[j * sw + b - pw] for j < width where that column lies in [0, W), zero elsewhere (src null:
+  // a padding row, all zero). One pass over the row where phase_row takes it sw times.
+  void (*phase_split_row)(float* dst, int64_t plane, int64_t width, const float* src, int64_t W,
+                          int64_t pw, int sw);
   // Rows [i0, i1) of a padded plane without stride phases (wq floats a row): plane[i * wq + j] =
   // x[(i - ph) * W + j - pw] inside the image, zero elsewhere.
   void (*pad_rows)(float* plane, const float* x, int64_t H, int64_t W, int64_t ph, int64_t pw,
