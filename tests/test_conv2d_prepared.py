@@ -334,7 +334,9 @@ def test_bad_forward():
     (dict(n=15, cin=64, cout=128, h=11, w=11, k=3, padding=(1, 1)), 4),  # 9 tiles an image, 3 a row
     (dict(n=6, cin=70, cout=64, h=19, w=22, k=3), 4),                    # 17 x 20 outputs, no padding
     (dict(n=20, cin=540, cout=128, h=12, w=12, k=3, padding=(1, 1)), 4),  # chunks of 7 + 7 + 6 images
-], ids=["13x13", "12x12-chunks", "unpadded", "40x41", "two-slices", "f4-11x11", "f4-unpadded", "f4-chunks"])
+    (dict(n=1, cin=80, cout=72, h=41, w=28, k=3, padding=(1, 1)), 4),    # one image: 77 tiles, 3 panels
+], ids=["13x13", "12x12-chunks", "unpadded", "40x41", "two-slices", "f4-11x11", "f4-unpadded", "f4-chunks",
+        "f4-one-image"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_winograd_panels_across_images(layer, tile, threads):
     # Winograd's panels of 2x2 (4x4) tiles run on from one image into the next: each panel's input
@@ -370,6 +372,11 @@ def test_winograd_rule():
     assert tile(16, 128, 64, 15) == 2
     assert tile(32, 64, 64, 12) == 2
     assert tile(1, 256, 256, 14) == 0
+    # F(4x4, 3x3) also for a few tiles (a batch of one 28x28 image: 49), not on smaller images (its
+    # error through batch norm's statistics of a few pixels)
+    assert tile(1, 128, 128, 28) == 4
+    assert tile(1, 512, 256, 28) == 4
+    assert tile(1, 128, 128, 16) == 0
 
 
 @pytest.mark.parametrize("layer", [

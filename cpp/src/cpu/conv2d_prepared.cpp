@@ -290,6 +290,8 @@ int winograd_pieces(WinogradPiece* pieces, int64_t* seg, int64_t q0, int64_t col
 
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups == s.C_out; }
 
+bool winograd4_fits(const Conv2dShape& s);  // F(4x4, 3x3)'s shapes: see pick_winograd_tile
+
 // Winograd F(2x2, 3x3) (Lavin & Gray 2015) for 3x3 stride-1 convolutions with enough channels: each
 // 2x2 block of outputs ("tile") is y = A^T [(G g G^T) . (B^T d B)] A, with d the tile's 4x4 input
 // patch, so the 36 multiply-adds per tile and channel pair become 16 (2.25x fewer): 16 GEMMs
@@ -308,12 +310,14 @@ bool is_depthwise(const Conv2dShape& s) { return s.groups == s.C_in && s.groups 
 // channels with 784 tiles and more (256 at 56x56 batch 1: 25.8 against 37.6 ms; 128 at 28x28 batch
 // 16 1.25x; 64 at 32x32 batch 16 1.1x), even at 256 on 14x14 batch 16; slower with 32 channels (32
 // at 16x16 batch 128, ResNet-20's second stage: 6.6 against 5.1 ms) and with 196 tiles (128 at 28x28
-// batch 1: 2.4 against 1.6 ms; 512 at 28x28: 44.8 against 36.9).
+// batch 1: 2.4 against 1.6 ms; 512 at 28x28: 44.8 against 36.9). Those limits are F(2x2, 3x3)'s:
+// F(4x4, 3x3) (below) also takes fewer tiles where the images are 28x28 and larger.
 bool use_winograd(const Conv2dShape& s) {
   const int64_t image = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2), tiles = s.N * image;
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.groups == 1 && s.C_in >= 64 && s.C_out >= 64 && image >= 32 &&
-         tiles >= 512;
+         s.dil_w == 1 && s.groups == 1 && s.C_in >= 64 && s.C_out >= 64 &&
+         ((winograd4_fits(s) && s.out_h() >= 28 && s.out_w() >= 28) ||
+          (image >= 32 && tiles >= 512));
 }
 
 // The Winograd tile's outputs a side: 0 (no Winograd), 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3).
@@ -335,12 +339,26 @@ bool use_winograd(const Conv2dShape& s) {
 // -> 22.8 (the 36 transformed weight matrices, 14 MB, are streamed once per panel of 32 tiles), so
 // F(2x2) stays there. Slower with 64 channels on small images (64 at 11x11 batch 64 5.3 -> 5.8,
 // at 12x12 2.55 -> 2.77).
-int64_t pick_winograd_tile(const Conv2dShape& s) {
-  if (!use_winograd(s)) return 0;
+// Unlike F(2x2, 3x3), it wins at any count of tiles, down to a batch of one small image (the layers
+// row tiles ran before; 1 thread, batch 1, ms): 128 at 28x28 1.96 -> 0.89, 512 at 28x28 32.1 ->
+// 15.7 (2 threads 15.8 -> 8.3: VGG-16's), 256 -> 512 at 28x28 (2 threads) 7.8 -> 3.7, 64 at 32x32
+// 0.67 -> 0.33, 64 at 28x28 0.50 -> 0.32, 128 at 16x16 0.69 -> 0.28, 512 at 16x16 10.6 -> 4.2,
+// 512 at 12x12 5.6 -> 4.1, 128 at 11x11 (9 tiles) 0.29 -> 0.26. use_winograd takes it for so few
+// tiles only on images of 28x28 and larger: its error, passed through batch norm's statistics of
+// a few pixels, put ResNet-50 at 64x64 in training mode (2 images, 2x2 to 16x16 maps) at 1.4e-4 of
+// the float64 output where F(2x2) and row tiles give 7e-5 (test_models' bound is 1e-4). Its 36
+// weight matrices take 4x the weights' memory, and are kept at most 256 MB (a 1365 -> 1365 layer).
+bool winograd4_fits(const Conv2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w();
   const int64_t f2 = 16 * ((OH + 1) / 2) * ((OW + 1) / 2),
                 f4 = 36 * ((OH + 3) / 4) * ((OW + 3) / 4);
-  return 10 * f4 <= 7 * f2 && (s.C_out >= 128 || OW >= 16) ? 4 : 2;
+  return 10 * f4 <= 7 * f2 && (s.C_out >= 128 || OW >= 16) &&
+         36 * s.C_out * s.C_in <= (int64_t(1) << 26);
+}
+
+int64_t pick_winograd_tile(const Conv2dShape& s) {
+  if (!use_winograd(s)) return 0;
+  return winograd4_fits(s) ? 4 : 2;
 }
 
 // The input copy the Winograd transform reads: four stride-2 phases, each (TH + 1) x (TW + 1) for
