@@ -350,10 +350,11 @@ bool use_winograd(const Conv2dShape& s) {
 // weight matrices take 4x the weights' memory, and are kept at most 256 MB (a 1365 -> 1365 layer).
 bool winograd4_fits(const Conv2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w();
-  const int64_t f2 = 16 * ((OH + 1) / 2) * ((OW + 1) / 2),
-                f4 = 36 * ((OH + 3) / 4) * ((OW + 3) / 4);
+  // In doubles: a shape asked about without its tensors may be 2^31 wide.
+  const double f2 = 16.0 * double((OH + 1) / 2) * double((OW + 1) / 2),
+               f4 = 36.0 * double((OH + 3) / 4) * double((OW + 3) / 4);
   return 10 * f4 <= 7 * f2 && (s.C_out >= 128 || OW >= 16) &&
-         36 * s.C_out * s.C_in <= (int64_t(1) << 26);
+         36.0 * double(s.C_out) * double(s.C_in) <= double(int64_t(1) << 26);
 }
 
 int64_t pick_winograd_tile(const Conv2dShape& s) {
@@ -361,8 +362,8 @@ int64_t pick_winograd_tile(const Conv2dShape& s) {
   return winograd4_fits(s) ? 4 : 2;
 }
 
-// The input copy the Winograd transform reads: four stride-2 phases, each (TH + 1) x (TW + 1) for
-// TH x TW tiles, zero past the padded image.
+// The input copy the Winograd F(m x m, 3x3) transform reads: m x m stride-m phases, each (TH + 1) x
+// (TW + 1) for TH x TW tiles, zero past the padded image.
 InputLayout winograd_layout(const Conv2dShape& s, int64_t m) {
   InputLayout l;
   l.in_place = false;
