@@ -211,6 +211,8 @@ TRANSPOSED = random_configs(12, 5, make_transposed_config) + [
     dict(n=11, cin=72, cout=64, h=13, w=13, kh=3, kw=3, padding=(1, 1), seed=14),
     dict(n=20, cin=64, cout=96, h=12, w=12, kh=3, kw=3, padding=(1, 1), seed=15),
     dict(n=7, cin=64, cout=300, h=17, w=17, kh=3, kw=3, padding=(1, 1), seed=16),  # two K slices
+    # F(4x4, 3x3) with fewer channels (24 of dy into 32 of dx)
+    dict(n=6, cin=32, cout=24, h=20, w=20, kh=3, kw=3, padding=(1, 1), seed=18),
     # 7x7 images: row tiles (ResNet-18's last stage, smaller), the forward weights packed as they lie
     dict(n=6, cin=64, cout=80, h=7, w=7, kh=3, kw=3, padding=(1, 1), seed=12),
     dict(n=6, cin=33, cout=20, h=9, w=7, kh=3, kw=2, padding=(2, 0), seed=13),
@@ -229,9 +231,9 @@ def test_conv2d_input_grad_as_convolution(cfg):
     ref = torch.nn.functional.conv2d(tx, torch.tensor(w), padding=cfg["padding"])
     upstream = rng.standard_normal(ref.shape)
     ref.backward(torch.tensor(upstream))
-    if cfg["seed"] in (11, 14, 15, 16):  # the Winograd cases: the input gradient's convolution takes that path
+    if cfg["seed"] in (11, 14, 15, 16, 18):  # the Winograd cases: the input gradient's convolution takes that path
         assert pycnn._C.conv2d_winograd_tile(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (1, 1),
-                                             (1, 1), 1) == {11: 4, 14: 2, 15: 2, 16: 4}[cfg["seed"]]
+                                             (1, 1), 1) == {11: 4, 14: 2, 15: 2, 16: 4, 18: 4}[cfg["seed"]]
     if cfg["seed"] == 17:
         assert pycnn._C.conv2d_row_tiles(list(ref.shape), [cfg["cin"], cfg["cout"], 3, 3], (1, 1), (2, 1), (1, 1), 1)
     px = pycnn.tensor(x.astype(np.float32), requires_grad=True)

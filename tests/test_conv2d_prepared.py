@@ -335,8 +335,9 @@ def test_bad_forward():
     (dict(n=6, cin=70, cout=64, h=19, w=22, k=3), 4),                    # 17 x 20 outputs, no padding
     (dict(n=20, cin=540, cout=128, h=12, w=12, k=3, padding=(1, 1)), 4),  # chunks of 7 + 7 + 6 images
     (dict(n=1, cin=80, cout=72, h=41, w=28, k=3, padding=(1, 1)), 4),    # one image: 77 tiles, 3 panels
+    (dict(n=9, cin=24, cout=40, h=18, w=17, k=3, padding=(1, 1)), 4),    # fewer channels than F(2x2)'s 64
 ], ids=["13x13", "12x12-chunks", "unpadded", "40x41", "two-slices", "f4-11x11", "f4-unpadded", "f4-chunks",
-        "f4-one-image"])
+        "f4-one-image", "f4-24-channels"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_winograd_panels_across_images(layer, tile, threads):
     # Winograd's panels of 2x2 (4x4) tiles run on from one image into the next: each panel's input
@@ -377,6 +378,11 @@ def test_winograd_rule():
     assert tile(1, 128, 128, 28) == 4
     assert tile(1, 512, 256, 28) == 4
     assert tile(1, 128, 128, 16) == 0
+    # and with fewer channels than F(2x2)'s 64, 16 each side and a product of 512 or more
+    assert tile(128, 32, 32, 16) == 4
+    assert tile(32, 16, 32, 32) == 4
+    assert tile(128, 16, 16, 32) == 0
+    assert tile(128, 8, 64, 32) == 0
 
 
 @pytest.mark.parametrize("layer", [

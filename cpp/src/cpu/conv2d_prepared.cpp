@@ -310,14 +310,17 @@ bool winograd4_fits(const Conv2dShape& s);  // F(4x4, 3x3)'s shapes: see pick_wi
 // channels with 784 tiles and more (256 at 56x56 batch 1: 25.8 against 37.6 ms; 128 at 28x28 batch
 // 16 1.25x; 64 at 32x32 batch 16 1.1x), even at 256 on 14x14 batch 16; slower with 32 channels (32
 // at 16x16 batch 128, ResNet-20's second stage: 6.6 against 5.1 ms) and with 196 tiles (128 at 28x28
-// batch 1: 2.4 against 1.6 ms; 512 at 28x28: 44.8 against 36.9). Those limits are F(2x2, 3x3)'s:
-// F(4x4, 3x3) (below) also takes fewer tiles where the images are 28x28 and larger.
+// batch 1: 2.4 against 1.6 ms; 512 at 28x28: 44.8 against 36.9). Those limits are F(2x2, 3x3)'s
+// (many_tiles, 64 channels each side); F(4x4, 3x3) has its own (winograd4_fits, below).
+bool many_tiles(const Conv2dShape& s) {
+  const double image = double((s.out_h() + 1) / 2) * double((s.out_w() + 1) / 2);
+  return image >= 32 && double(s.N) * image >= 512;
+}
+
 bool use_winograd(const Conv2dShape& s) {
-  const int64_t image = ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2), tiles = s.N * image;
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.groups == 1 && s.C_in >= 64 && s.C_out >= 64 &&
-         ((winograd4_fits(s) && s.out_h() >= 28 && s.out_w() >= 28) ||
-          (image >= 32 && tiles >= 512));
+         s.dil_w == 1 && s.groups == 1 &&
+         (winograd4_fits(s) || (s.C_in >= 64 && s.C_out >= 64 && many_tiles(s)));
 }
 
 // The Winograd tile's outputs a side: 0 (no Winograd), 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3).
@@ -343,18 +346,26 @@ bool use_winograd(const Conv2dShape& s) {
 // row tiles ran before; 1 thread, batch 1, ms): 128 at 28x28 1.96 -> 0.89, 512 at 28x28 32.1 ->
 // 15.7 (2 threads 15.8 -> 8.3: VGG-16's), 256 -> 512 at 28x28 (2 threads) 7.8 -> 3.7, 64 at 32x32
 // 0.67 -> 0.33, 64 at 28x28 0.50 -> 0.32, 128 at 16x16 0.69 -> 0.28, 512 at 16x16 10.6 -> 4.2,
-// 512 at 12x12 5.6 -> 4.1, 128 at 11x11 (9 tiles) 0.29 -> 0.26. use_winograd takes it for so few
-// tiles only on images of 28x28 and larger: its error, passed through batch norm's statistics of
-// a few pixels, put ResNet-50 at 64x64 in training mode (2 images, 2x2 to 16x16 maps) at 1.4e-4 of
-// the float64 output where F(2x2) and row tiles give 7e-5 (test_models' bound is 1e-4). Its 36
-// weight matrices take 4x the weights' memory, and are kept at most 256 MB (a 1365 -> 1365 layer).
+// 512 at 12x12 5.6 -> 4.1, 128 at 11x11 (9 tiles) 0.29 -> 0.26. It takes so few tiles only on
+// images of 28x28 and larger: its error, passed through batch norm's statistics of a few pixels,
+// put ResNet-50 at 64x64 in training mode (2 images, 2x2 to 16x16 maps) at 1.4e-4 of the float64
+// output where F(2x2) and row tiles give 7e-5 (test_models' bound is 1e-4).
+// It also wins with fewer channels than F(2x2)'s 64, down to 16 each side where their product is
+// 512 or more (16 -> 16 at 32x32, batch 128, is no faster: 6.2 against 6.3 ms): 1 thread, ms, 32
+// at 16x16 batch 128 (ResNet-20's second stage) 5.8 -> 5.2, 32 at 32x32 batch 32 5.8 -> 3.8, 24
+// at 32x32 3.7 -> 2.5, 16 -> 32 2.9 -> 2.1, 32 -> 16 2.9 -> 2.3, 48 at 28x28 batch 16 6.1 -> 2.7, 32
+// -> 64 at 16x16 batch 64 6.0 -> 3.9, 32 at 56x56 batch 1 0.53 -> 0.28.
+// Its 36 weight matrices take 4x the weights' memory, and are kept at most 256 MB (a 1365 -> 1365
+// layer).
 bool winograd4_fits(const Conv2dShape& s) {
   const int64_t OH = s.out_h(), OW = s.out_w();
   // In doubles: a shape asked about without its tensors may be 2^31 wide.
   const double f2 = 16.0 * double((OH + 1) / 2) * double((OW + 1) / 2),
                f4 = 36.0 * double((OH + 3) / 4) * double((OW + 3) / 4);
-  return 10 * f4 <= 7 * f2 && (s.C_out >= 128 || OW >= 16) &&
-         36.0 * double(s.C_out) * double(s.C_in) <= double(int64_t(1) << 26);
+  const double channels = double(s.C_out) * double(s.C_in);
+  return 10 * f4 <= 7 * f2 && (s.C_out >= 128 || OW >= 16) && s.C_in >= 16 && s.C_out >= 16 &&
+         channels >= 512 && 36.0 * channels <= double(int64_t(1) << 26) &&
+         ((OH >= 28 && OW >= 28) || many_tiles(s));
 }
 
 int64_t pick_winograd_tile(const Conv2dShape& s) {
