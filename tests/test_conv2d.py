@@ -141,7 +141,10 @@ WINOGRAD_GRAD = random_configs(16, 31, make_winograd_grad_config) + [
     dict(n=8, cin=40, cout=36, h=6, w=6, padding=(1, 1), seed=27),
     dict(n=3, cin=33, cout=64, h=12, w=11, padding=(0, 0), seed=28),
     dict(n=2, cin=48, cout=40, h=17, w=18, padding=(1, 0), seed=29),
-    dict(n=3, cin=35, cout=32, h=19, w=13, padding=(2, 1), seed=30)]
+    dict(n=3, cin=35, cout=32, h=19, w=13, padding=(2, 1), seed=30),
+    # 16 to 31 channels: F(3x3, 4x4) only (one vector of 16 input channels, and 20 in two)
+    dict(n=4, cin=16, cout=20, h=20, w=19, padding=(1, 1), seed=31),
+    dict(n=3, cin=20, cout=16, h=13, w=17, padding=(1, 2), seed=32)]
 
 
 @pytest.mark.parametrize("cfg", WINOGRAD_GRAD, ids=lambda c: "n{n}c{cin}-{cout}h{h}w{w}p{padding}".format(**c))
@@ -150,8 +153,8 @@ def test_conv2d_weight_grad_winograd(cfg):
     # are one thread's each, so the three are bitwise equal (default mode, not only deterministic).
     shape, wshape = [cfg["n"], cfg["cin"], cfg["h"], cfg["w"]], [cfg["cout"], cfg["cin"], 3, 3]
     assert pycnn._C.conv2d_winograd_weight_grad(shape, wshape, (1, 1), cfg["padding"], (1, 1), 1)
-    if cfg["seed"] in (27, 28, 29, 30):
-        assert winograd_grad_tile(cfg) == {27: 2, 28: 2, 29: 4, 30: 4}[cfg["seed"]]
+    if cfg["seed"] in (27, 28, 29, 30, 31, 32):
+        assert winograd_grad_tile(cfg) == {27: 2, 28: 2, 29: 4, 30: 4, 31: 4, 32: 4}[cfg["seed"]]
     rng = np.random.default_rng(cfg["seed"])
     x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
     expected, grads, atol = weight_grads(rng, x, w, (1, 2, 3), padding=cfg["padding"])
@@ -172,11 +175,14 @@ def test_conv2d_weight_grad_winograd_tiles():
     assert winograd_grad_tile(dict(n=2, cin=64, cout=64, h=56, w=56, padding=(1, 1))) == 4
     assert winograd_grad_tile(dict(n=16, cin=512, cout=512, h=7, w=7, padding=(1, 1))) == 4
     assert winograd_grad_tile(dict(n=16, cin=64, cout=64, h=10, w=10, padding=(1, 1))) == 2
+    # 16 to 31 channels a side by F(3x3, 4x4) only (ResNet-20's first stage)
+    assert winograd_grad_tile(dict(n=128, cin=16, cout=16, h=32, w=32, padding=(1, 1))) == 4
 
 
 @pytest.mark.parametrize("shape, wshape, stride, padding, dilation, groups", [
-    ([16, 31, 20, 20], [64, 31, 3, 3], 1, 1, 1, 1),   # fewer than 32 input channels
-    ([16, 64, 20, 20], [16, 64, 3, 3], 1, 1, 1, 1),   # fewer than 32 output channels
+    ([16, 15, 20, 20], [64, 15, 3, 3], 1, 1, 1, 1),   # fewer than 16 input channels
+    ([16, 64, 20, 20], [15, 64, 3, 3], 1, 1, 1, 1),   # fewer than 16 output channels
+    ([16, 31, 10, 10], [64, 31, 3, 3], 1, 1, 1, 1),   # fewer than 32 and F(3x3, 4x4) wastes 10x10's blocks
     ([16, 64, 20, 20], [64, 64, 3, 3], 2, 1, 1, 1),   # stride 2
     ([16, 64, 20, 20], [64, 64, 3, 3], 1, 2, 2, 1),   # dilation 2
     ([16, 64, 20, 20], [64, 32, 3, 3], 1, 1, 1, 2),   # groups

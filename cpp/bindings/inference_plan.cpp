@@ -452,8 +452,10 @@ void bind_inference_plan(nb::module_& m) {
       "output and residual): the row-tile path, and small or strided depthwise layers.");
   def_conv_path<&cpu::conv2d_winograd_weight_grad>(
       m, "conv2d_winograd_weight_grad",
-      "Whether conv2d's backward of this shape sums the weight gradient by Winograd F(3x3, 2x2) "
-      "(3x3 stride-1 layers of 32 channels and more each side, 64 tiles of 2x2 outputs and more).");
+      "Whether conv2d's backward of this shape sums the weight gradient by Winograd F(3x3, 2x2) or "
+      "F(3x3, 4x4) (3x3 stride-1 layers of 32 channels and more each side, or 16 and more by "
+      "F(3x3, "
+      "4x4), 64 tiles of 2x2 outputs and more).");
   def_conv_rule<int64_t, &cpu::conv2d_winograd_weight_grad_tile>(
       m, "conv2d_winograd_weight_grad_tile",
       "The side of the blocks of dy conv2d's backward of this shape sums the weight gradient in: 2 "

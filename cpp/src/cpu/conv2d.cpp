@@ -3,12 +3,12 @@
 // im2col + gemm forward it replaced on ResNet-20's layers at batch 128. The weight gradient of a
 // layer is summed straight from a copy of the input, by channel vectors or with pixels along the
 // vectors (weight_grad below: 2.8x the im2col path on ResNet-20's first stage), or for 3x3 stride-1
-// layers of 32 channels and more by Winograd F(3x3, 2x2) or F(3x3, 4x4) (weight_grad_winograd:
-// 2.25x or 4x fewer multiply-adds, the same channel-vector kernel summing the transforms), and the input
-// gradient of stride-1 layers is the forward convolution of dy with the weights transposed and
-// turned (input_grad_as_conv). The rest of backward is im2col + the packed sgemm (pycnn/gemm.h),
-// one group at a time: per image and group, the input patch under every output position is
-// unrolled into a column of col[C_in/g * KH * KW, OH * OW]; then
+// layers of 32 channels and more (16 by F(3x3, 4x4)) by Winograd F(3x3, 2x2) or F(3x3, 4x4)
+// (weight_grad_winograd: 2.25x or 4x fewer multiply-adds, the same channel-vector kernel summing
+// the transforms), and the input gradient of stride-1 layers is the forward convolution of dy with
+// the weights transposed and turned (input_grad_as_conv). The rest of backward is im2col + the
+// packed sgemm (pycnn/gemm.h), one group at a time: per image and group, the input patch under
+// every output position is unrolled into a column of col[C_in/g * KH * KW, OH * OW]; then
 //   backward  dw_g[C_out/g, K] += dy_g[C_out/g, P] @ col[K, P]^T   (strided, few channels)
 //             dcol[K, P]        = w_g^T @ dy_g, folded back into dx by col2im (+= where windows overlap)
 // A 1x1 kernel with stride 1 and no padding needs no unrolling: the image is already col.
@@ -625,6 +625,8 @@ void weight_grad(float* dw, const float* dy, const float* x, const Conv2dShape& 
 // the direct sums), and so do fewer than 64 tiles (512 at 7x7, batch 1: 1.15x). In a whole training
 // step the transforms, which write 4x the input and dy, cost about as much as the products: a
 // version with each thread owning its transform points end to end (no barriers) measured no better.
+bool weight_grad_f4_fits(const Conv2dShape& s);  // see winograd_weight_grad_tile
+
 bool use_winograd_weight_grad(const Conv2dShape& s) {
   const int64_t TW = (s.out_w() + 1) / 2;
   const double tiles = double(s.N) * double((s.out_h() + 1) / 2) * double(TW);  // no overflow
@@ -632,12 +634,14 @@ bool use_winograd_weight_grad(const Conv2dShape& s) {
   // Its buffers bounded: the 16 sums M (C_out x C_in each) at most 2^26 floats (256 MB, 16/9 of dw's
   // size: a 2048 -> 2048 layer), U and V of one row of tiles at most 2^24 (a 64-channel image
   // 16,000 pixels wide); larger layers keep the direct sums.
+  // 16 to 31 channels a side only by F(3x3, 4x4) (F(3x3, 2x2) was 1.07x slower at 16).
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.groups == 1 && s.pad_h <= 2 && s.pad_w <= 2 && s.C_in >= 32 &&
-         s.C_out >= 32 && tiles >= 64 && s.C_in <= (int64_t(1) << 13) &&
+         s.dil_w == 1 && s.groups == 1 && s.pad_h <= 2 && s.pad_w <= 2 && s.C_in >= 16 &&
+         s.C_out >= 16 && tiles >= 64 && s.C_in <= (int64_t(1) << 13) &&
          s.C_out <= (int64_t(1) << 13) && TW <= (int64_t(1) << 20) &&
          16 * s.C_out * widest <= (int64_t(1) << 26) &&
-         16 * (widest + s.C_out) * TW <= (int64_t(1) << 24);
+         16 * (widest + s.C_out) * TW <= (int64_t(1) << 24) &&
+         ((s.C_in >= 32 && s.C_out >= 32) || weight_grad_f4_fits(s));
 }
 
 // The side of dy's blocks: 2 for F(3x3, 2x2), 4 for F(3x3, 4x4), 0 where the weight gradient is
@@ -646,20 +650,26 @@ bool use_winograd_weight_grad(const Conv2dShape& s) {
 // wherever its blocks cut off few of dy's pixels at the edges (at most 3/4 of F(3x3, 2x2)'s
 // products: 5x5, 6x6, 9x9 and 10x10 images keep F(3x3, 2x2)) and its buffers stay within the same
 // bounds. Its vectors run along the channels, so small images fill them as well as large ones.
+// With 16 to 31 channels a side only F(3x3, 4x4) is taken (1 thread, ms: ResNet-20's 16 at 32x32,
+// batch 128, 6.45 -> 4.60 against the direct sums; 16 -> 32 12.0 -> 8.3; 16 at 56x56 batch 32
+// 4.8 -> 3.6).
 // Float32 error (against float64, of the largest dw): about 5x F(3x3, 2x2)'s, 2.4e-5 for ResNet-18's
 // 64 at 56x56 at batch 16 (F(3x3, 2x2) 5e-6, torch's float32 5e-6). Measured (1 thread, AMD EPYC
 // VM, batch 16, with the chunks below, F(3x3, 2x2) -> F(3x3, 4x4), ms): ResNet-18's 64 at 56x56
 // 20.2 -> 13.8, 128 at 28x28 20.0 -> 13.0, 256 at 14x14 21.0 -> 19.5, 512 at 7x7 31 -> 24;
 // AlexNet's 192 -> 384 and 384 -> 256 at 13x13 25.3 -> 24.9, 32.0 -> 31.0; ResNet-20's 32 at 16x16
 // and 64 at 8x8, batch 128, 4.9 -> 4.1 and 4.6 -> 3.6.
+bool weight_grad_f4_fits(const Conv2dShape& s) {
+  const int64_t OH = s.out_h(), OW = s.out_w(), widest = (s.C_in + 15) / 16 * 16;
+  const double f2 = 16.0 * double((OH + 1) / 2) * double((OW + 1) / 2),
+               f4 = 36.0 * double((OH + 3) / 4) * double((OW + 3) / 4);
+  return 4 * f4 <= 3 * f2 && 36 * s.C_out * widest <= (int64_t(1) << 26) &&
+         36 * (widest + s.C_out) * ((OW + 3) / 4) <= (int64_t(1) << 24);
+}
+
 int64_t winograd_weight_grad_tile(const Conv2dShape& s) {
   if (!use_winograd_weight_grad(s)) return 0;
-  const int64_t OH = s.out_h(), OW = s.out_w(), widest = (s.C_in + 15) / 16 * 16;
-  const int64_t f2 = 16 * ((OH + 1) / 2) * ((OW + 1) / 2),
-                f4 = 36 * ((OH + 3) / 4) * ((OW + 3) / 4);
-  const bool fits = 36 * s.C_out * widest <= (int64_t(1) << 26) &&
-                    36 * (widest + s.C_out) * ((OW + 3) / 4) <= (int64_t(1) << 24);
-  return 4 * f4 <= 3 * f2 && fits ? 4 : 2;
+  return weight_grad_f4_fits(s) ? 4 : 2;
 }
 
 // dw[co, ci, :, :] += G^T M[:, co, ci] G for one output channel, ci < C_in: m points at M[0][co][0],
