@@ -734,6 +734,8 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
                           const ConvTileKernel& k) {
   // dy's blocks a side (mt: 2 for F(3x3, 2x2), 4 for F(3x3, 4x4)), the patches' side and points.
   const int64_t mt = winograd_weight_grad_tile(s), side = mt + 2, points = side * side;
+  const auto grad_input = mt == 4 ? k.winograd4_grad_input : k.winograd_grad_input;
+  const auto grad_filter = mt == 4 ? winograd4_grad_filter : winograd_grad_filter;
   const int64_t OH = s.out_h(), OW = s.out_w(), TH = (OH + mt - 1) / mt, TW = (OW + mt - 1) / mt;
   const int64_t C_in = s.C_in, C_out = s.C_out, vw = k.vw, blocks = (C_in + vw - 1) / vw;
   const int64_t ldo = blocks * vw, rows = s.N * TH;  // M's rows; the tile rows of the batch
@@ -791,9 +793,8 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
                                  static_cast<int>(channels), h1 - h0, s.W, h0 - top, s.pad_w,
                                  mt * (th1 - th0) + 2, wq, 0);
             for (int64_t th = th0; th < th1; ++th)
-              (mt == 4 ? k.winograd4_grad_input : k.winograd_grad_input)(
-                  v + (b * ldt + (r - r0 + th - th0) * TW) * vw, v_point,
-                  copy + mt * (th - th0) * wq * vw, wq, TW);
+              grad_input(v + (b * ldt + (r - r0 + th - th0) * TW) * vw, v_point,
+                         copy + mt * (th - th0) * wq * vw, wq, TW);
           }
         } else {
           const int64_t co = task - blocks;
@@ -827,9 +828,7 @@ void weight_grad_winograd(float* dw, const float* dy, const float* x, const Conv
     // dw += G^T M G, output channels split among the threads.
 #pragma omp for schedule(static)
     for (int64_t co = 0; co < C_out; ++co)
-      if (copy)
-        (mt == 4 ? winograd4_grad_filter : winograd_grad_filter)(
-            dw + co * C_in * 9, m.data() + co * ldo, C_out * ldo, copy, C_in);
+      if (copy) grad_filter(dw + co * C_in * 9, m.data() + co * ldo, C_out * ldo, copy, C_in);
   }
   errors.rethrow();
 }

@@ -368,6 +368,9 @@ bool winograd4_fits(const Conv2dShape& s) {
          ((OH >= 28 && OW >= 28) || many_tiles(s));
 }
 
+// The transform points of Winograd F(m x m, 3x3): (m + 2)^2, 16 or 36.
+inline int64_t winograd_points(int64_t m) { return (m + 2) * (m + 2); }
+
 int64_t pick_winograd_tile(const Conv2dShape& s) {
   if (!use_winograd(s)) return 0;
   return winograd4_fits(s) ? 4 : 2;
@@ -593,7 +596,7 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
   // Row tiles read panels of row_nr_ channels (element (k, j) at k * row_nr_ + j), the same layout.
   const int64_t mr = row_tiles_ ? row_nr_ : kern.mr;
   const int64_t panels = (cout_g + mr - 1) / mr;
-  const int64_t points = (winograd_ + 2) * (winograd_ + 2);  // Winograd's transform points
+  const int64_t points = winograd_points(winograd_);
   const int64_t matrices = winograd_ ? points : s_.groups, depth_k = winograd_ ? s_.C_in : K;
   const int64_t depth = slice_depth(depth_k);
   packed_.resize(
@@ -637,7 +640,7 @@ void PreparedConv2d::pack_winograd_filters(const float* w, bool from_forward, in
   const Conv2dShape& s = s_;
   const ConvTileKernel& kern = conv_tile_kernel();
   const int64_t slices = (s.C_in + depth - 1) / depth;
-  const int64_t points = (winograd_ + 2) * (winograd_ + 2);
+  const int64_t points = winograd_points(winograd_);
   float* const packed = packed_.data();
   ParallelErrors errors;  // see forward_images
 #pragma omp parallel if (points * s.C_out * s.C_in >= (1 << 18))
@@ -692,7 +695,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     // panels of tiles run on from one image into the next (image n's tiles after image n - 1's, one
     // column space for the chunk): a 7x7 image has 16 tiles, half a panel, and a panel of 16 ran
     // at about half the rate of a full one.
-    const int64_t wm = winograd_, points = (wm + 2) * (wm + 2);
+    const int64_t wm = winograd_, points = winograd_points(wm);
+    const auto winograd_input = wm == 4 ? kern.winograd4_input : kern.winograd_input;
+    const auto winograd_output = wm == 4 ? kern.winograd4_output : kern.winograd_output;
     const int64_t row = wm ? (OW + wm - 1) / wm : OW, columns = wm ? (OH + wm - 1) / wm * row : P;
     const int64_t depth_k = winograd_ ? s.C_in : K, depth = slice_depth(depth_k);
     // Tasks: (image, group, a run of column panels, a run of weight panels); Winograd's (a run of
@@ -799,10 +804,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
               // the panel's tiles.
               for (int i = 0; i < npieces; ++i) {
                 const WinogradPiece& c = pieces[i];
-                (wm == 4 ? kern.winograd4_input : kern.winograd_input)(
-                    panel, ldv, xq + c.image * l.image, tap_offset_.data(), l.channel, s.C_in,
-                    seg.data() + 3 * c.first, c.runs,
-                    static_cast<int>(i + 1 == npieces ? cols : nr));
+                winograd_input(panel, ldv, xq + c.image * l.image, tap_offset_.data(), l.channel,
+                               s.C_in, seg.data() + 3 * c.first, c.runs,
+                               static_cast<int>(i + 1 == npieces ? cols : nr));
               }
               for (int64_t xi = 0; xi < points; ++xi)
                 for (int64_t k0 = 0; k0 < depth_k; k0 += depth) {
@@ -818,10 +822,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
               for (int i = 0; i < npieces; ++i) {
                 const WinogradPiece& c = pieces[i];
                 const int64_t at = (c.image * s.C_out + co0) * P;
-                (wm == 4 ? kern.winograd4_output : kern.winograd_output)(
-                    y + at, OH, OW, l.Wq, product, ldm, rows, seg.data() + 3 * c.first, c.runs,
-                    bias_.data() + co0, residual ? residual + at : nullptr, e.clamp_min,
-                    e.clamp_max);
+                winograd_output(y + at, OH, OW, l.Wq, product, ldm, rows, seg.data() + 3 * c.first,
+                                c.runs, bias_.data() + co0, residual ? residual + at : nullptr,
+                                e.clamp_min, e.clamp_max);
               }
             }
             return;
