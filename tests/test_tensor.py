@@ -126,6 +126,35 @@ def test_flat_arithmetic_matches_numpy_on_either_side_of_the_parallel_threshold(
         pycnn.set_num_threads(before)
 
 
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((2, 37, 29, 31), (2, 37, 1, 1)),     # a squeeze-and-excitation scale: rows of 899 times one value
+    ((1, 37, 1, 1), (3, 37, 29, 31)),     # a bias on the left
+    ((3, 40, 23, 31), (1, 40, 23, 1)),    # no dimension merges on b's side
+    ((211, 1), (1, 617)),                 # an outer product: a held along each row, b read along it
+    ((23000, 3), (1, 3)),                 # rows of 3
+    ((5, 1, 7, 900), (1, 6, 7, 1)),       # both operands broadcast, on different dimensions
+    ((2, 3, 1, 5, 7000), (2, 1, 4, 5, 1)),
+])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_broadcast_rows_match_numpy_across_threads(a_shape, b_shape, threads):
+    # Broadcast operands merge the dimensions both walk alike and run rows of the innermost, split
+    # over the threads above 65536 outputs, each thread starting its odometer at its first row:
+    # every op, bit for bit numpy's float32 result, both operand orders.
+    rng = np.random.default_rng(sum(a_shape) + len(b_shape))
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = (np.sign(rng.standard_normal(b_shape)) * (rng.random(b_shape) + 0.5)).astype(np.float32)
+    before = pycnn.get_num_threads()
+    pycnn.set_num_threads(threads)
+    try:
+        for op, ref in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide)):
+            np.testing.assert_array_equal(pycnn.tensor_ops.binary(pycnn.tensor(a), pycnn.tensor(b), op).numpy(),
+                                          ref(a, b))
+            np.testing.assert_array_equal(pycnn.tensor_ops.binary(pycnn.tensor(b), pycnn.tensor(a), op).numpy(),
+                                          ref(b, a))
+    finally:
+        pycnn.set_num_threads(before)
+
+
 def test_python_operators_and_scalars():
     x = pycnn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     y = (2 * x + 1 - x / 4) * x

@@ -1,6 +1,8 @@
 // elementwise on the CPU. Same-shape operands (residual adds) and a scalar operand take a flat,
-// vectorisable loop; everything else walks the output with per-operand strides (0 on broadcast
-// dimensions), the innermost dimension as a tight loop.
+// vectorisable loop; everything else first merges neighbouring dimensions that both operands walk
+// alike ([N, C, H, W] * [N, C, 1, 1], a squeeze-and-excitation scale, becomes [N*C, H*W] * [N*C, 1])
+// and then walks rows of the innermost merged dimension, each row one vectorised loop (an operand
+// read along it or held for it), the rows split over the threads.
 #include "pycnn/ops/elementwise.h"
 
 #include <algorithm>
@@ -72,6 +74,76 @@ void flat(float* out, const float* a, const float* b, int64_t n, bool a_scalar, 
   }
 }
 
+// One row of the general case: n outputs, each operand read along the row (stride 1), held (0) or
+// strided; the common cases vectorise.
+template <BinaryOp OP>
+void row(float* __restrict o, const float* a, int64_t ia, const float* b, int64_t ib, int64_t n) {
+  if (ia == 1 && ib == 1) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) o[j] = apply(OP, a[j], b[j]);
+  } else if (ia == 1 && ib == 0) {
+    const float y = b[0];
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) o[j] = apply(OP, a[j], y);
+  } else if (ia == 0 && ib == 1) {
+    const float x = a[0];
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) o[j] = apply(OP, x, b[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) o[j] = apply(OP, a[j * ia], b[j * ib]);
+  }
+}
+
+// The general case: dimensions of size 1 dropped, and each dimension merged into the one inside it
+// where both operands step across the pair as across one dimension (both strides chain, or both
+// are 0); then rows of the innermost dimension, an odometer over the outer ones, started per
+// thread from its first row.
+template <BinaryOp OP>
+void strided(float* out, const float* a, const float* b, const BroadcastShape& s) {
+  std::vector<int64_t> size, sa, sb;  // innermost first
+  for (int i = static_cast<int>(s.out.size()) - 1; i >= 0; --i) {
+    if (s.out[i] == 1) continue;
+    const int64_t da = s.a_strides[i], db = s.b_strides[i];
+    if (!size.empty()) {
+      const int64_t n = size.back(), pa = sa.back(), pb = sb.back();
+      const bool chains_a = (da == 0 && pa == 0) || (da != 0 && da == pa * n);
+      const bool chains_b = (db == 0 && pb == 0) || (db != 0 && db == pb * n);
+      if (chains_a && chains_b) {
+        size.back() *= s.out[i];
+        continue;
+      }
+    }
+    size.push_back(s.out[i]), sa.push_back(da), sb.push_back(db);
+  }
+  if (size.empty()) size = {1}, sa = {0}, sb = {0};
+  const int nd = static_cast<int>(size.size());
+  const int64_t inner = size[0], rows = numel_of(s.out) / inner;
+  const int64_t grain = std::max<int64_t>(1, kElementwiseParallel / inner);
+  parallel_range(
+      rows,
+      [&](int64_t begin, int64_t end) {
+        std::vector<int64_t> index(nd, 0);
+        int64_t off_a = 0, off_b = 0;
+        for (int64_t d = 1, below = 1; d < nd; below *= size[d], ++d) {  // row `begin`'s indices
+          index[d] = begin / below % size[d];
+          off_a += index[d] * sa[d];
+          off_b += index[d] * sb[d];
+        }
+        for (int64_t r = begin; r < end; ++r) {
+          row<OP>(out + r * inner, a + off_a, sa[0], b + off_b, sb[0], inner);
+          for (int d = 1; d < nd; ++d) {
+            off_a += sa[d];
+            off_b += sb[d];
+            if (++index[d] < size[d]) break;
+            off_a -= sa[d] * size[d];
+            off_b -= sb[d] * size[d];
+            index[d] = 0;
+          }
+        }
+      },
+      grain);
+}
+
 }  // namespace
 
 void binary_forward(float* out, const float* a, const float* b, BinaryOp op,
@@ -97,21 +169,11 @@ void binary_forward(float* out, const float* a, const float* b, BinaryOp op,
       default: return flat<BinaryOp::Div>(out, a, b, n, a_scalar, b_scalar);
     }
   }
-  // General case: an odometer over the outer dimensions, a strided loop over the innermost.
-  const int64_t inner = s.out[nd - 1], ia = s.a_strides[nd - 1], ib = s.b_strides[nd - 1];
-  std::vector<int64_t> index(nd, 0);
-  int64_t off_a = 0, off_b = 0;
-  for (int64_t base = 0; base < n; base += inner) {
-    float* o = out + base;
-    for (int64_t j = 0; j < inner; ++j) o[j] = apply(op, a[off_a + j * ia], b[off_b + j * ib]);
-    for (int d = nd - 2; d >= 0; --d) {
-      off_a += s.a_strides[d];
-      off_b += s.b_strides[d];
-      if (++index[d] < s.out[d]) break;
-      off_a -= s.a_strides[d] * s.out[d];
-      off_b -= s.b_strides[d] * s.out[d];
-      index[d] = 0;
-    }
+  switch (op) {
+    case BinaryOp::Add: return strided<BinaryOp::Add>(out, a, b, s);
+    case BinaryOp::Sub: return strided<BinaryOp::Sub>(out, a, b, s);
+    case BinaryOp::Mul: return strided<BinaryOp::Mul>(out, a, b, s);
+    default: return strided<BinaryOp::Div>(out, a, b, s);
   }
 }
 
