@@ -220,6 +220,54 @@ def test_fuse_conv_does_not_fuse_a_broadcast_add():
     assert_close(plan.run([x])[0], a + a.mean(axis=(2, 3), keepdims=True))
 
 
+def _swish_graph(gate_op, gate_attrs, gate_input="a", second_reader=False):
+    """conv -> a; gate = gate_op(gate_input); y = a * gate (the gate on the left), plus a Relu of the
+    gate as a second output when ``second_reader``."""
+    constants = {"w": RNG.standard_normal((3, 3, 3, 3)).astype(np.float32)}  # a has x's shape
+    nodes = [Node("c", "Conv", 17, {"pads": [1, 1, 1, 1]}, ["x", "w"], ["a"]),
+             Node("gate", gate_op, 17, dict(gate_attrs), [gate_input], ["g"]),
+             Node("mul", "Mul", 17, {}, ["g", "a"], ["y"])]
+    outputs = ["y"]
+    if second_reader:
+        nodes.append(Node("also", "Relu", 17, {}, ["g"], ["z"]))
+        outputs.append("z")
+    return _ir(nodes, constants, outputs)
+
+
+@pytest.mark.parametrize("gate_op, attrs, fused_op", [
+    ("Sigmoid", {}, "Silu"),
+    ("HardSigmoid", {"alpha": float(np.float32(1 / 6)), "beta": 0.5}, "HardSwish"),
+])
+def test_fuse_swish_makes_one_activation_and_matches(gate_op, attrs, fused_op):
+    ir = _swish_graph(gate_op, attrs)
+    x = (RNG.standard_normal((2, 3, 7, 6)) * 3).astype(np.float32)
+    expected = _python(ir, x)
+    fused = _copy(ir)
+    assert passes.fuse_swish(fused) == 1
+    assert [n.op for n in fused.nodes] == ["Conv", fused_op] and fused.nodes[1].inputs == ["a"]
+    assert_close(_python(fused, x), expected, rtol=1e-6)  # the fused node run by the Python executor
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    assert [n.op for n in plan.compiled(x.shape).ir.nodes] == ["Conv", fused_op]
+    assert plan.python_nodes(x.shape) == []  # the plan's C++ silu / hardswish step
+    assert_close(plan.run([x])[0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["gate of another value", "gate read twice", "not hardswish's constants"])
+def test_fuse_swish_leaves_other_gates(case):
+    if case == "gate of another value":  # a squeeze-and-excitation scale multiplies x by a gate of x's pool
+        ir = _swish_graph("Sigmoid", {}, gate_input="x")
+    elif case == "gate read twice":
+        ir = _swish_graph("Sigmoid", {}, second_reader=True)
+    else:
+        ir = _swish_graph("HardSigmoid", {"alpha": 0.2, "beta": 0.5})
+    x = RNG.standard_normal((1, 3, 5, 4)).astype(np.float32)
+    expected = _python(ir, x)
+    before = [n.op for n in ir.nodes]
+    assert passes.fuse_swish(ir) == 0
+    assert [n.op for n in ir.nodes] == before
+    assert_close(_run(ir, x), expected, rtol=1e-6)
+
+
 def _stem(rng, c_out, kernel, stride, padding, dilation, groups, pool, activation="relu", bias=True):
     """A network's stem as a zoo model would build it: conv (3 input channels), activation, max pool."""
     conv = nn.Conv2d(3, c_out, kernel, stride, padding, dilation, groups=groups, bias=bias)

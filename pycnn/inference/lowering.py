@@ -269,6 +269,11 @@ def lower_elu(ctx, node):
     return _unary(ctx, node, "elu", node.attr("alpha", 1.0))
 
 
+@lowers("Silu")  # graph.passes.fuse_swish: x * Sigmoid(x)
+def lower_silu(ctx, node):
+    return _unary(ctx, node, "silu")
+
+
 @lowers("HardSwish")
 def lower_hard_swish(ctx, node):
     return _unary(ctx, node, "hardswish")

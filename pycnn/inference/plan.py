@@ -25,6 +25,7 @@ from .. import _C, tensor_ops
 from ..autograd import no_grad
 from ..graph import CONSTANT, DYNAMIC, SHAPE, GraphIR, execute, in_node, passes
 from ..graph.executor import NODE_ERRORS
+from ..nn import functional as F
 from ..onnx.ops import IMPORTERS
 from ..onnx.weights import op_input
 from ..creation import from_numpy
@@ -32,7 +33,8 @@ from ..tensor import Tensor, tensor
 from .arena import ALIGN, plan_arena
 from .lowering import LOWERINGS, channel_blocks, conv_max_pool_fusable
 
-OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]))
+OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]),
+           Silu=passes.silu_op(F.silu))
 
 
 def _cache_line_aligned(floats):
@@ -301,6 +303,7 @@ class InferencePlan:
         """The passes that hold for every input shape."""
         passes.remove_identity(ir)
         passes.fold_batch_norm(ir)
+        passes.fuse_swish(ir)
         passes.prune_unused(ir)
         return ir
 
