@@ -53,12 +53,13 @@ class Inverted(nn.Module):
 
 
 class Net(nn.Module):
-    """A 3-channel stem (the packed path: its output is NCHW) and blocks, a max pool after some (an
-    NCHW reader), a global average pool and a linear head."""
+    """A 3-channel stem and blocks, a max pool after some (an NCHW reader), a global average pool and a
+    linear head. A 3x3 stem takes row tiles where its output is kept in blocks (27 taps); a 1x1 stem
+    (3 taps) cannot, so its output is NCHW."""
 
-    def __init__(self, stem, blocks, pools, classes=5):
+    def __init__(self, stem, blocks, pools, classes=5, stem_kernel=3):
         super().__init__()
-        self.stem = nn.Conv2d(3, stem, 3, 1, 1)
+        self.stem = nn.Conv2d(3, stem, stem_kernel, 1, stem_kernel // 2)
         self.blocks = nn.ModuleList(blocks)
         self.pools = pools
         last = blocks[-1]
@@ -74,8 +75,9 @@ class Net(nn.Module):
 
 
 def random_net(rng):
-    # Row tiles take 13-16, 26-32 and 52-64 channels on every vector width (ragged panels at most a
-    # quarter empty); 13 channels in is too few for them, so a block after a 13-channel one stays NCHW.
+    # In NCHW row tiles take 13-16, 26-32 and 52-64 channels on every vector width (ragged panels at
+    # most a quarter empty) from 16 channels in; in channel blocks any count of at least 16 taps, so
+    # 13 and 29 channels (a last block partly empty) meet both.
     channels = stem = int(rng.choice([16, 27, 32]))
     blocks = []
     for i in range(int(rng.integers(2, 5))):  # the first block's inner value always in blocks
@@ -141,14 +143,14 @@ def test_random_networks_in_channel_blocks_match_eager(seed, monkeypatch):
 
 
 def test_every_mix_of_layouts_meets_in_one_network(monkeypatch):
-    """The NCHW stem feeds a block whose output is in blocks (residual NCHW, output blocks), a pool reads
-    the last block of a stage (residual blocks, output NCHW), the convolution after the pool reads NCHW:
-    all four residual mixes and both inputs occur, and the numbers match on batches 1 and 3."""
+    """The NCHW (1x1) stem feeds a block whose output is in blocks (residual NCHW, output blocks), a pool
+    reads the last block of a stage (residual blocks, output NCHW), the convolution after the pool reads
+    NCHW: all four residual mixes and both inputs occur, and the numbers match on batches 1 and 3."""
     rng = np.random.default_rng(5)
     blocks = [Block(16, 16, 3, 1, 1, "identity"), Block(16, 16, 3, 1, 1, "identity"),
               Block(16, 32, 3, 1, 1, "project"), Block(32, 32, 3, 1, 1, "identity"),
               Block(32, 32, 3, 1, 1, "identity")]
-    model = Net(16, blocks, {1}).eval()
+    model = Net(16, blocks, {1}, stem_kernel=1).eval()
     for batch, threads in ((1, 2), (3, 3)):
         x = rng.standard_normal((batch, 3, 12, 11)).astype(np.float32)
         plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
@@ -217,8 +219,11 @@ def test_add_conv2d_refuses_channel_blocks_it_cannot_run():
         plan.add_conv2d(**args, output_blocks=(-1, 0))
     with pytest.raises(ValueError, match="in \\[0, 64\\]"):
         plan.add_conv2d(**args, output_blocks=(65, 0))
-    stem = dict(args, weight=np.zeros((16, 3, 3, 3), np.float32), input_shape=[1, 3, 20, 20])
-    assert not pycnn._C.conv2d_takes_channel_blocks([1, 3, 20, 20], [16, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    # a 1x1 layer of 3 channels: 3 taps are too few for row tiles (a 3x3 stem's 27 take them)
+    stem = dict(args, weight=np.zeros((16, 3, 1, 1), np.float32), input_shape=[1, 3, 20, 20], padding=(0, 0))
+    assert not pycnn._C.conv2d_takes_channel_blocks([1, 3, 20, 20], [16, 3, 1, 1], (1, 1), (0, 0), (1, 1), 1)
+    assert pycnn._C.conv2d_takes_channel_blocks([1, 3, 20, 20], [16, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1)
+    assert not pycnn._C.conv2d_row_tiles([1, 3, 20, 20], [16, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1)
     with pytest.raises(ValueError, match="row-tile or the depthwise"):
         plan.add_conv2d(**stem, output_blocks=(1, 1))
     # a depthwise layer at stride 3 would read past the slack after a block
@@ -238,3 +243,33 @@ def test_add_conv2d_refuses_channel_blocks_it_cannot_run():
         plan.add_conv2d(**dict(args, y=10**6 - padded + 1), output_blocks=(1, 1))
     plan.add_conv2d(**dict(args, y=10**6 - padded), output_blocks=(1, 1))
     assert plan.step_names == ["c", "c"]
+
+
+@pytest.mark.parametrize("batch, threads", [(1, 2), (2, 3), (1, 1)])
+def test_mobile_layers_of_large_images_switch_to_channel_blocks(batch, threads, monkeypatch):
+    """Layers whose NCHW path is another (1x1 expansions of a 33-pixel-wide image: the packed path;
+    stride-1 depthwise layers that wide: the per-plane kernel; the 3x3 stem) take row tiles and the
+    depthwise channel-vector path where the plan keeps their values in blocks; 24 and 40 outputs (the
+    last panel partly empty, or one vector wide); the numbers match eager and the NCHW plan."""
+    rng = np.random.default_rng(90 + batch)
+    model = Net(16, [Inverted(16, 24, 3, 1, 1, 6, "none"), Inverted(24, 24, 3, 1, 1, 6, "identity"),
+                     Inverted(24, 40, 5, 2, 1, 4, "none"), Inverted(40, 40, 3, 1, 1, 3, "identity")], set()).eval()
+    x = rng.standard_normal((batch, 3, 33, 34)).astype(np.float32)
+    plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
+    compiled = plan.compiled(x.shape)
+    switched = 0
+    convs = [node for node in compiled.ir.nodes if node.op in ("Conv", "FusedConv")]
+    for node in convs:
+        shape = list(compiled.shapes[node.inputs[0]])
+        w = list(compiled.ir.constants[node.inputs[1]].shape)
+        geometry = (tuple(node.attr("strides", [1, 1])), tuple(node.attr("pads", [0, 0, 0, 0])[:2]),
+                    tuple(node.attr("dilations", [1, 1])), node.attr("group", 1))
+        assert pycnn._C.conv2d_takes_channel_blocks(shape, w, *geometry), (node.name, shape, w)
+        assert (node.outputs[0] in compiled.blocks) == (node is not convs[-1])  # the last: the pool's input
+        nchw_path = pycnn._C.conv2d_row_tiles(shape, w, *geometry) or \
+            (geometry[3] > 1 and (shape[3] < 2 * pycnn._C.channel_block_width() or geometry[0][1] > 1))
+        switched += not nchw_path
+    assert switched >= 5  # the stem, the large expansions and the stride-1 depthwise layers
+    assert_close(out, eager(model, x))
+    plain, nchw = plan_of(model, x, threads, monkeypatch, blocks=False)
+    assert_close(out, nchw)

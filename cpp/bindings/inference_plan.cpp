@@ -126,9 +126,7 @@ struct Plan {
             "conv2d residual");
     Floats b = copy_array(bias, s.C_out, "bias");
     // Weights packed once, here; the step is shared by every run and thread (forward is const).
-    auto built = std::make_shared<cpu::PreparedConv2d>(weight.data(), data(b), s);
-    built->set_layouts(layouts);
-    std::shared_ptr<const cpu::PreparedConv2d> conv = built;
+    auto conv = std::make_shared<const cpu::PreparedConv2d>(weight.data(), data(b), s, layouts);
     plan.add(name, [=](float* a) {
       cpu::Conv2dEpilogue e;
       e.residual = residual >= 0 ? a + residual : nullptr;

@@ -27,7 +27,9 @@
 // into y (forward_row_tiles). Between two such layers the inference plan may keep a value in
 // channel blocks instead (ChannelBlocks, conv2d_prepared.h: a pixel's channels one vector, planes
 // padded by a zero halo): the next layer reads it in place, without the padded copy, and the
-// epilogue stores each pixel's vector as it is, without the transpose (set_layouts).
+// epilogue stores each pixel's vector as it is, without the transpose (the constructor's layouts;
+// in blocks the row tiles and the depthwise channel-vector path also take the large-image 1x1 and
+// depthwise layers of MobileNet-style networks, see row_tile_channels).
 // Stride-1 layers with few output channels (one or two weight panels: LeNet's, the 3-channel stems)
 // take the wide path (use_wide): packing a pixel panel costs as much as multiplying it when only one
 // or two weight panels share it, so the tile kernel reads its panel straight from the padded copy.
@@ -478,15 +480,33 @@ PYCNN_VECTOR_CLONES void winograd_filters(float* __restrict U, int64_t ldu,
 // 144 -> 32 at 28x28 55 -> 38, 192 -> 64 109 -> 93, 64 -> 64 at 56x56 167 -> 158; past 1 MB the
 // packed path stays (256 -> 64 at 56x56, batch 8: 6.6 against 7.3 ms), and so do expansions
 // (16 -> 96 at 112x112: 268 against 356 us).
-// Returns the channels of a panel (nr, or vw for the narrow panels), 0 where the path does not fit.
-int64_t row_tile_channels(const Conv2dShape& s, int64_t nr, int64_t vw) {
-  const int64_t c = s.C_out <= vw ? vw : nr, padded = (s.C_out + c - 1) / c * c;
+// In channel blocks (blocks: the plan keeps this layer's input or output so; the constructor's
+// layouts) the row tiles take more: the 1x1 stride-1 layers of large images, the stems (any
+// channel count with at least 16 taps: 3x3 on 3 channels has 27), and any output count that wastes
+// less than a vector (24 channels: their blocks hold 32 anyway). There they store no transpose, and
+// the layers beside them (MobileNet's depthwise layers, which then take the channel-vector path
+// whatever their size) read and write blocks too, as onnxruntime's NCHWc convolutions do.
+// MobileNetV2 at batch 1, 1 thread, its layers from 1x1 expansions to depthwise 3x3 at 112x112
+// and 56x56 in blocks: 16 -> 96 at 112x112 672 -> 673 us (with a buffer of one row, see
+// forward_row_tiles), the 3 -> 32 stride-2 stem 484 -> 412, depthwise 32 at 112x112 298 -> 279,
+// 96 at stride 2 418 -> 279, 144 at 56x56 250 -> 191, projections 32 -> 16 267 -> 154, 96 -> 24
+// 257 -> 197; the whole network's steps 8.53 -> 8.13 ms.
+// Returns the channels of a panel (nr, or vw for the narrow panels), 0 where the path does not fit;
+// a last panel holding at most vw channels is packed and multiplied as one vector.
+int64_t row_tile_channels(const Conv2dShape& s, int64_t nr, int64_t vw, bool blocks) {
+  const int64_t c = s.C_out <= vw ? vw : nr, rem = s.C_out % c;
+  // The channels computed: whole panels, the last one a single vector where that holds the rest
+  // (the NCHW rule counts it whole, as it was measured).
+  const int64_t padded = s.C_out - rem + (rem == 0 ? 0 : rem <= vw ? vw : c);
+  const int64_t whole = (s.C_out + c - 1) / c * c;
   const bool pointwise = s.KH * s.KW == 1 && s.stride_h == 1 && s.stride_w == 1;
   const int64_t P = s.out_h() * s.out_w();
   const bool few_outputs = s.C_out <= vw || (s.C_out <= 64 && s.C_in >= s.C_out &&
                                              s.N * s.C_in * P <= (int64_t(1) << 18));
-  const bool fits = s.groups == 1 && s.stride_w <= 2 && s.C_in >= 16 && 4 * padded <= 5 * s.C_out &&
-                    (!pointwise || P <= 256 || few_outputs);
+  const bool fits = s.groups == 1 && s.stride_w <= 2 &&
+                    (blocks ? padded - s.C_out < vw && s.col_rows() >= 16
+                            : s.C_in >= 16 && 4 * whole <= 5 * s.C_out) &&
+                    (!pointwise || P <= 256 || few_outputs || blocks);
   return fits ? c : 0;
 }
 
@@ -510,8 +530,10 @@ bool use_wide(const Conv2dShape& s, int64_t mr, int64_t nr) {
 // 1, MobileNetV2's layers): 960 channels at 7x7 2.4x (112 -> 47 us), 576 at 14x14 1.5x and 5x at
 // stride 2, 384 at 14x14 2.1x, 192 at 28x28 1.1x and 2.2x at stride 2, 96 at 112x112 stride 2 1.14x;
 // slower on wide stride-1 planes (144 at 56x56 0.9x, 32 at 112x112 0.8x), which keep the other.
-bool use_depthwise_vectors(const Conv2dShape& s, int64_t vw) {
-  return is_depthwise(s) && (s.out_w() < 2 * vw || s.stride_w > 1);
+// In channel blocks (blocks) every depthwise layer takes it: no transposes then (see
+// row_tile_channels for the measurements).
+bool use_depthwise_vectors(const Conv2dShape& s, int64_t vw, bool blocks) {
+  return is_depthwise(s) && (s.out_w() < 2 * vw || s.stride_w > 1 || blocks);
 }
 
 // The wide path's input copy: padded, no phases, never in place (the panels read past the last
@@ -544,16 +566,19 @@ void pack_forward_panel(float* __restrict dst, const float* __restrict w_fwd, in
 
 }  // namespace
 
-PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape& s) : s_(s) {
-  prepare(w, b, false);
+PreparedConv2d::PreparedConv2d(const float* w, const float* b, const Conv2dShape& s,
+                               const Conv2dLayouts& layouts)
+    : s_(s) {
+  prepare(w, b, false, layouts.any());
+  if (layouts.any()) set_layouts(layouts);
 }
 
 PreparedConv2d::PreparedConv2d(const float* w_fwd, const Conv2dShape& s, FromForwardWeights)
     : s_(s) {
-  prepare(w_fwd, nullptr, true);
+  prepare(w_fwd, nullptr, true, false);
 }
 
-void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) {
+void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward, bool blocks) {
   s_.validate();
   from_forward_ = from_forward;
   set_image_floats();
@@ -561,10 +586,11 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
     value_error("PreparedConv2d: forward weights need one group and more than one channel, got ",
                 s_.groups, " group(s) of ", s_.C_in, " channel(s)");
   winograd_ = pick_winograd_tile(s_);
-  row_nr_ = winograd_ ? 0 : row_tile_channels(s_, conv_tile_kernel().nr, conv_tile_kernel().vw);
+  row_nr_ =
+      winograd_ ? 0 : row_tile_channels(s_, conv_tile_kernel().nr, conv_tile_kernel().vw, blocks);
   row_tiles_ = row_nr_ > 0;
   wide_ = !winograd_ && !row_tiles_ && use_wide(s_, conv_tile_kernel().mr, conv_tile_kernel().nr);
-  channel_vectors_ = use_depthwise_vectors(s_, conv_tile_kernel().vw);
+  channel_vectors_ = use_depthwise_vectors(s_, conv_tile_kernel().vw, blocks);
   const InputLayout l = layout_of(s_, winograd_, row_tiles_, wide_);
   const int64_t K = s_.col_rows(), cout_g = s_.cout_per_group();
   tap_offset_ = tap_offsets(s_, l);
@@ -623,10 +649,12 @@ void PreparedConv2d::prepare(const float* w, const float* b, bool from_forward) 
         const int64_t k0 = q * depth, kc = std::min(depth, depth_k - k0);
         float* dst = packed + (g * panels * depth_k + k0 * panels + p * kc) * mr;
         const int rows = static_cast<int>(std::min(mr, cout_g - p * mr));
-        if (from_forward) pack_forward_panel(dst, w, s_.C_out, taps, p * mr, rows, k0, kc, mr);
+        // A row-tile layer's last panel is one vector wide where that holds its channels.
+        const int64_t width = row_tiles_ && rows <= kern.vw ? kern.vw : mr;
+        if (from_forward) pack_forward_panel(dst, w, s_.C_out, taps, p * mr, rows, k0, kc, width);
         else
           kern.pack_panel(dst, w + (g * cout_g + p * mr) * depth_k + k0, depth_k, rows, kc,
-                          static_cast<int>(mr));
+                          static_cast<int>(width));
       }
 }
 
@@ -955,42 +983,39 @@ int64_t PreparedConv2d::winograd_tile(const Conv2dShape& s) { return pick_winogr
 
 bool PreparedConv2d::row_tiles(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();
-  return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw) > 0;
+  return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw, false) > 0;
 }
 
 bool PreparedConv2d::takes_channel_blocks(const Conv2dShape& s) {
   // The depthwise path reads up to depthwise_slack floats past a block: within kBlockSlack vectors.
-  const int64_t vw = conv_tile_kernel().vw;
-  return row_tiles(s) ||
-         (use_depthwise_vectors(s, vw) && depthwise_slack(s, vw) <= kBlockSlack * vw);
+  const ConvTileKernel& kern = conv_tile_kernel();
+  const int64_t vw = kern.vw;
+  return (!use_winograd(s) && row_tile_channels(s, kern.nr, vw, true) > 0) ||
+         (use_depthwise_vectors(s, vw, true) && depthwise_slack(s, vw) <= kBlockSlack * vw);
 }
 
 void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
   const Conv2dShape& s = s_;
   for (const ChannelBlocks* b : {&layouts.input, &layouts.output, &layouts.residual})
-    check_halos(*b, "PreparedConv2d.set_layouts");
+    check_halos(*b, "PreparedConv2d");
   if (layouts.any() && !takes_channel_blocks(s))
     value_error(
-        "PreparedConv2d.set_layouts: channel blocks need a convolution on the row-tile or the "
+        "PreparedConv2d: channel blocks need a convolution on the row-tile or the "
         "depthwise channel-vector path (conv2d_takes_channel_blocks), got one of ",
         s.C_in, " -> ", s.C_out, " channels, ", s.KH, "x", s.KW, " stride ", s.stride_w, " on ",
         s.H, "x", s.W, " in ", s.groups, " group(s)");
   const ChannelBlocks& in = layouts.input;
   if (in.on() && (in.halo_h < s.pad_h || in.halo_w < s.pad_w))
-    value_error("PreparedConv2d.set_layouts: the input's halo (", in.halo_h, ", ", in.halo_w,
+    value_error("PreparedConv2d: the input's halo (", in.halo_h, ", ", in.halo_w,
                 ") must cover the padding (", s.pad_h, ", ", s.pad_w, ")");
   if (from_forward_ && layouts.any())
     value_error(
-        "PreparedConv2d.set_layouts: channel blocks are for the inference plan's convolutions, "
+        "PreparedConv2d: channel blocks are for the inference plan's convolutions, "
         "not one built from forward weights");
-  const bool was_blocked = layouts_.input.on();
   layouts_ = layouts;
   set_image_floats();
-  if (channel_vectors_) return;  // reads its input's block as its padded plane (no tap table)
-  if (!in.on()) {
-    if (was_blocked) tap_offset_ = tap_offsets(s, input_layout(s, false));
-    return;
-  }
+  // The depthwise path reads its input's block as its padded plane (no tap table).
+  if (channel_vectors_ || !in.on()) return;
   // Tap (c, kh, kw) of output pixel (0, 0) reads image pixel (kh * dil_h - pad_h, kw * dil_w -
   // pad_w), lane c % vw of block c / vw.
   const int64_t vw = channel_block_width();
@@ -1005,8 +1030,8 @@ void PreparedConv2d::set_layouts(const Conv2dLayouts& layouts) {
 
 bool PreparedConv2d::packs_panels(const Conv2dShape& s) {
   const ConvTileKernel& kern = conv_tile_kernel();
-  return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw) == 0 &&
-         !use_wide(s, kern.mr, kern.nr) && !use_depthwise_vectors(s, kern.vw) && !is_depthwise(s);
+  return !use_winograd(s) && row_tile_channels(s, kern.nr, kern.vw, false) == 0 &&
+         !use_wide(s, kern.mr, kern.nr) && !is_depthwise(s);
 }
 
 // The convolution then max pool p, band by band (the plan's step for a stem: ResNet's 7x7 stride-2
@@ -1254,8 +1279,13 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   // 9% faster paired by window. The pairs go in the order of their second rows.
   const bool pair_rows = 2 * OW <= row_pixels;
   // Rows per task: enough tasks, and a buffer of at most 256 K floats (1 MB: on one thread, 512 ->
-  // 512 at 7x7 batch 16 then streams its weights twice instead of 7 times, 56-61 -> 49 ms).
-  int64_t row_run = std::max<int64_t>(1, std::min(R, (int64_t(1) << 18) / (OW * channel_run * nr)));
+  // 512 at 7x7 batch 16 then streams its weights twice instead of 7 times, 56-61 -> 49 ms). Where
+  // the weights are one slice and stay in L2 anyway, 16 K floats (about one row): long runs saved
+  // nothing there, and the buffer went to memory and back between the tiles and the epilogue (16 ->
+  // 96 at 112x112, 1 thread, in blocks: 565 -> 535 us).
+  const bool one_slice = K <= depth && weights <= double(kWeightsInL2);
+  const int64_t buffer = one_slice ? (int64_t(1) << 14) : (int64_t(1) << 18);
+  int64_t row_run = std::max<int64_t>(1, std::min(R, buffer / (OW * channel_run * nr)));
   while (row_run > 1 && channel_runs * ((R + row_run - 1) / row_run) < want)
     row_run = (row_run + 1) / 2;
   if (pair_rows && row_run % 2 == 1 && row_run < R) ++row_run;  // runs of whole pairs
@@ -1361,7 +1391,8 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
                                    : tile == 0             ? 0
                                    : tile == row_tiles - 1 ? 1
                                                            : -1;
-              kern.row_tile(vectors, static_cast<int>(s.stride_w * unit), r2 < 0 ? 1 : 2,
+              kern.row_tile(s.C_out - cp * nr <= vw ? 1 : vectors,
+                            static_cast<int>(s.stride_w * unit), r2 < 0 ? 1 : 2,
                             static_cast<int>(ow1 - ow0), kc, xq + at + ow0 * s.stride_w * unit, ldx,
                             tap_offset_.data() + k0, slice + cp * kc * nr,
                             t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldr, ldt,

@@ -55,7 +55,7 @@ int64_t channel_block_width();
 // ValueError past 2^60.
 int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const ChannelBlocks& b);
 
-// The layouts of a convolution's input, output and residual (PreparedConv2d::set_layouts).
+// The layouts of a convolution's input, output and residual (PreparedConv2d's constructor).
 struct Conv2dLayouts {
   ChannelBlocks input, output, residual;
   bool any() const { return input.on() || output.on() || residual.on(); }
@@ -66,7 +66,12 @@ class PreparedConv2d {
   // w [C_out, C_in/groups, KH, KW], b [C_out] or null; both copied/packed now (the caller may free
   // them). s is the full shape including N, H, W (a plan is built per input shape); validates s
   // (ValueError).
-  PreparedConv2d(const float* w, const float* b, const Conv2dShape& s);
+  // layouts: where forward reads x and writes y and the residual (NCHW by default; channel blocks
+  // only for a shape that takes them, takes_channel_blocks, whose input halo covers its padding:
+  // ValueError otherwise). The path is chosen for them: in blocks, layers whose NCHW path would be
+  // another take the row-tile or the depthwise channel-vector path (conv2d_prepared.cpp).
+  PreparedConv2d(const float* w, const float* b, const Conv2dShape& s,
+                 const Conv2dLayouts& layouts = {});
   // Weights given as the forward convolution's whose input gradient this one computes (conv2d's
   // backward): w_fwd [C_in, C_out, KH, KW] of this shape's channels (one group), this convolution's
   // weight (o, c, kh, kw) being w_fwd[c, o, KH - 1 - kh, KW - 1 - kw]. Packed from w_fwd in one pass:
@@ -85,17 +90,13 @@ class PreparedConv2d {
   // path (packs_panels()) and without a residual: ValueError otherwise.
   void forward_max_pool(float* y, const float* x, const Conv2dEpilogue& e,
                         const MaxPoolBands& pool) const;
-  // Where forward reads x and writes y and the residual: NCHW by default; channel blocks only for a
-  // convolution that takes them (takes_channel_blocks), whose input halo covers its padding
-  // (ValueError otherwise). Called once, before the object is shared (the inference plan's add_conv2d).
-  void set_layouts(const Conv2dLayouts& layouts);
   const Conv2dLayouts& layouts() const { return layouts_; }
   // True where forward takes the row-tile path (output channels along the vectors: 3x3 and 1x1
   // layers of small images, 1x1 layers with few outputs; see conv2d_prepared.cpp).
   bool row_tiles() const { return row_tiles_; }
   static bool row_tiles(const Conv2dShape& s);  // the same for any shape (one not built yet)
-  // The shapes set_layouts takes channel blocks for: the row-tile path, and the depthwise
-  // channel-vector path (small or strided depthwise layers) at strides up to 2.
+  // The shapes that take channel blocks (the constructor's layouts): those of the row-tile path
+  // (in blocks also 1x1 layers of large images), and depthwise layers at strides up to 2.
   static bool takes_channel_blocks(const Conv2dShape& s);
   // True where forward packs the input into panels for the tile kernel (no Winograd, row tiles, wide
   // or depthwise path): the 3-channel stems, strided layers with few input channels.
@@ -118,7 +119,8 @@ class PreparedConv2d {
   void store_rows(const ConvTileKernel& kern, float* y, float* t, int64_t ldt,
                   const float* residual, int64_t n, int64_t oh0, int64_t rows, int64_t c0,
                   int64_t channels, const Conv2dEpilogue& e) const;
-  void prepare(const float* w, const float* b, bool from_forward);
+  void prepare(const float* w, const float* b, bool from_forward, bool blocks);
+  void set_layouts(const Conv2dLayouts& layouts);  // the constructor's layouts, checked
   void pack_winograd_filters(const float* w, bool from_forward, int64_t mr, int64_t panels,
                              int64_t depth);
   void set_image_floats();  // images_ from s_ and layouts_
@@ -133,7 +135,7 @@ class PreparedConv2d {
   bool channel_vectors_ = false;     // depthwise with channels along the vectors (ditto)
   std::vector<int64_t> tap_offset_;  // per (c, kh, kw) of a group: where its tap reads the input
   std::vector<unsigned char> row_edges_;  // row tiles: per (tile kind, k) the end pixels it skips
-  Conv2dLayouts layouts_;                 // NCHW unless set_layouts said otherwise
+  Conv2dLayouts layouts_;                 // NCHW unless the constructor was told otherwise
   struct {
     int64_t x, y, residual;  // floats an image of each, in its layout (set_image_floats)
   } images_{};
