@@ -38,8 +38,9 @@ class Inverted(nn.Module):
     """MobileNetV2's block: 1x1 expansion, ReLU6, depthwise k x k (stride, dilation), ReLU6, 1x1
     projection, plus the input where the shape allows."""
 
-    def __init__(self, c_in, c_out, k, stride, dilation, expand, shortcut):
+    def __init__(self, c_in, c_out, k, stride, dilation, expand, shortcut, act=nn.functional.relu6):
         super().__init__()
+        self.act = act  # EfficientNet's SiLU, MobileNetV3's Hardswish: the convolutions' gates
         hidden = c_in * expand
         self.expand = nn.Conv2d(c_in, hidden, 1)
         self.depthwise = nn.Conv2d(hidden, hidden, k, stride, dilation * (k // 2), dilation, groups=hidden)
@@ -47,7 +48,7 @@ class Inverted(nn.Module):
         self.shortcut = shortcut == "identity"
 
     def forward(self, x):
-        y = nn.functional.relu6(self.depthwise(nn.functional.relu6(self.expand(x))))
+        y = self.act(self.depthwise(self.act(self.expand(x))))
         y = self.project(y)
         return y + x if self.shortcut else y
 
@@ -250,10 +251,14 @@ def test_mobile_layers_of_large_images_switch_to_channel_blocks(batch, threads, 
     """Layers whose NCHW path is another (1x1 expansions of a 33-pixel-wide image: the packed path;
     stride-1 depthwise layers that wide: the per-plane kernel; the 3x3 stem) take row tiles and the
     depthwise channel-vector path where the plan keeps their values in blocks; 24 and 40 outputs (the
-    last panel partly empty, or one vector wide); the numbers match eager and the NCHW plan."""
+    last panel partly empty, or one vector wide), SiLU and Hardswish gates (x * sigmoid(x) as PyTorch
+    exports it: the plan fuses it into the convolution, whose value stays in blocks); the numbers match
+    eager and the NCHW plan."""
     rng = np.random.default_rng(90 + batch)
-    model = Net(16, [Inverted(16, 24, 3, 1, 1, 6, "none"), Inverted(24, 24, 3, 1, 1, 6, "identity"),
-                     Inverted(24, 40, 5, 2, 1, 4, "none"), Inverted(40, 40, 3, 1, 1, 3, "identity")], set()).eval()
+    silu, hardswish = nn.functional.silu, nn.functional.hardswish
+    model = Net(16, [Inverted(16, 24, 3, 1, 1, 6, "none"), Inverted(24, 24, 3, 1, 1, 6, "identity", silu),
+                     Inverted(24, 40, 5, 2, 1, 4, "none", hardswish),
+                     Inverted(40, 40, 3, 1, 1, 3, "identity")], set()).eval()
     x = rng.standard_normal((batch, 3, 33, 34)).astype(np.float32)
     plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
     compiled = plan.compiled(x.shape)
@@ -270,6 +275,8 @@ def test_mobile_layers_of_large_images_switch_to_channel_blocks(batch, threads, 
             (geometry[3] > 1 and (shape[3] < 2 * pycnn._C.channel_block_width() or geometry[0][1] > 1))
         switched += not nchw_path
     assert switched >= 5  # the stem, the large expansions and the stride-1 depthwise layers
+    gates = [node.attr("activation") for node in convs]
+    assert gates.count("Silu") == 2 and gates.count("HardSwish") == 2, gates
     assert_close(out, eager(model, x))
     plain, nchw = plan_of(model, x, threads, monkeypatch, blocks=False)
     assert_close(out, nchw)

@@ -220,11 +220,12 @@ def test_fuse_conv_does_not_fuse_a_broadcast_add():
     assert_close(plan.run([x])[0], a + a.mean(axis=(2, 3), keepdims=True))
 
 
-def _swish_graph(gate_op, gate_attrs, gate_input="a", second_reader=False):
-    """conv -> a; gate = gate_op(gate_input); y = a * gate (the gate on the left), plus a Relu of the
-    gate as a second output when ``second_reader``."""
+def _swish_graph(gate_op, gate_attrs, gate_input="a", second_reader=False, producer="Conv"):
+    """conv (or x + x) -> a; gate = gate_op(gate_input); y = a * gate (the gate on the left), plus a
+    Relu of the gate as a second output when ``second_reader``."""
     constants = {"w": RNG.standard_normal((3, 3, 3, 3)).astype(np.float32)}  # a has x's shape
-    nodes = [Node("c", "Conv", 17, {"pads": [1, 1, 1, 1]}, ["x", "w"], ["a"]),
+    nodes = [Node("c", "Conv", 17, {"pads": [1, 1, 1, 1]}, ["x", "w"], ["a"]) if producer == "Conv" else
+             Node("c", "Add", 17, {}, ["x", "x"], ["a"]),
              Node("gate", gate_op, 17, dict(gate_attrs), [gate_input], ["g"]),
              Node("mul", "Mul", 17, {}, ["g", "a"], ["y"])]
     outputs = ["y"]
@@ -234,21 +235,31 @@ def _swish_graph(gate_op, gate_attrs, gate_input="a", second_reader=False):
     return _ir(nodes, constants, outputs)
 
 
+@pytest.mark.parametrize("producer", ["Conv", "Add"])
 @pytest.mark.parametrize("gate_op, attrs, fused_op", [
     ("Sigmoid", {}, "Silu"),
     ("HardSigmoid", {"alpha": float(np.float32(1 / 6)), "beta": 0.5}, "HardSwish"),
 ])
-def test_fuse_swish_makes_one_activation_and_matches(gate_op, attrs, fused_op):
-    ir = _swish_graph(gate_op, attrs)
+def test_fuse_swish_makes_one_activation_and_matches(gate_op, attrs, fused_op, producer):
+    """fuse_swish, then in the plan: after a convolution, fuse_conv takes the activation into it (the
+    convolution's gate, over its stored output); after an Add, the plan's own silu / hardswish step."""
+    ir = _swish_graph(gate_op, attrs, producer=producer)
     x = (RNG.standard_normal((2, 3, 7, 6)) * 3).astype(np.float32)
     expected = _python(ir, x)
     fused = _copy(ir)
     assert passes.fuse_swish(fused) == 1
-    assert [n.op for n in fused.nodes] == ["Conv", fused_op] and fused.nodes[1].inputs == ["a"]
+    assert [n.op for n in fused.nodes] == [producer, fused_op] and fused.nodes[1].inputs == ["a"]
     assert_close(_python(fused, x), expected, rtol=1e-6)  # the fused node run by the Python executor
     plan = pycnn.inference.InferencePlan(_copy(ir))
-    assert [n.op for n in plan.compiled(x.shape).ir.nodes] == ["Conv", fused_op]
-    assert plan.python_nodes(x.shape) == []  # the plan's C++ silu / hardswish step
+    nodes = plan.compiled(x.shape).ir.nodes
+    if producer == "Conv":
+        assert [n.op for n in nodes] == ["FusedConv"] and nodes[0].attr("activation") == fused_op
+        fused_conv = pycnn.inference.plan.OPS["FusedConv"]  # and its Python twin
+        y = fused_conv.on_tensors(nodes[0], [pycnn.tensor(x), pycnn.tensor(ir.constants["w"])], False)[0]
+        assert_close(y.numpy(), expected, rtol=1e-6)
+    else:
+        assert [n.op for n in nodes] == ["Add", fused_op]
+    assert plan.python_nodes(x.shape) == []
     assert_close(plan.run([x])[0], expected, rtol=1e-6)
 
 

@@ -107,12 +107,19 @@ struct Plan {
 
   // input_blocks, output_blocks, residual_blocks: None (NCHW) or the halo (h, w) of a value kept
   // in channel blocks (cpu::ChannelBlocks), for convolutions that take them only
-  // (conv2d_takes_channel_blocks).
+  // (conv2d_takes_channel_blocks). gate: "silu" or "hardswish" after the clamp (cpu::Conv2dGate),
+  // "" for none.
   void add_conv2d(const std::string& name, int64_t y, int64_t x, const Array& weight,
                   const std::optional<Array>& bias, const Dims& input, Pair stride, Pair padding,
                   Pair dilation, int64_t groups, int64_t residual, float lo, float hi,
                   const std::optional<Pair>& input_blocks, const std::optional<Pair>& output_blocks,
-                  const std::optional<Pair>& residual_blocks) {
+                  const std::optional<Pair>& residual_blocks, const std::string& gate) {
+    cpu::Conv2dGate g = cpu::Conv2dGate::None;
+    if (gate == "silu") g = cpu::Conv2dGate::Silu;
+    else if (gate == "hardswish") g = cpu::Conv2dGate::HardSwish;
+    else if (!gate.empty())
+      value_error("InferencePlan.add_conv2d: unknown gate '", gate,
+                  "' (expected '', 'silu' or 'hardswish')");
     const Conv2dShape s = conv_shape(input, dims_of(weight), stride, padding, dilation, groups,
                                      "InferencePlan.add_conv2d");
     cpu::Conv2dLayouts layouts{blocks_of(input_blocks), blocks_of(output_blocks),
@@ -132,6 +139,7 @@ struct Plan {
       e.residual = residual >= 0 ? a + residual : nullptr;
       e.clamp_min = lo;
       e.clamp_max = hi;
+      e.gate = g;
       conv->forward(a + y, a + x, e);
     });
   }
@@ -481,7 +489,7 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"), nb::arg("residual"),
            nb::arg("clamp_min"), nb::arg("clamp_max"), nb::arg("input_blocks").none() = nb::none(),
            nb::arg("output_blocks").none() = nb::none(),
-           nb::arg("residual_blocks").none() = nb::none())
+           nb::arg("residual_blocks").none() = nb::none(), nb::arg("gate") = "")
       .def("add_conv2d_max_pool", &Plan::add_conv2d_max_pool, nb::arg("name"), nb::arg("y"),
            nb::arg("x"), nb::arg("weight"), nb::arg("bias").none(), nb::arg("input_shape"),
            nb::arg("stride"), nb::arg("padding"), nb::arg("dilation"), nb::arg("groups"),

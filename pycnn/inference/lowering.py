@@ -107,12 +107,13 @@ def lower_conv(ctx, node):
     x, w, b, z, strides, padding, dilations = geometry
     shape = ctx.shape(x)
     low, high = node.attr("activation_params", [-INF, INF]) if node.attr("activation") else (-INF, INF)
+    gate = {"Silu": "silu", "HardSwish": "hardswish"}.get(node.attr("activation"), "")
     y = node.outputs[0]
     weight, bias = _f32(w), None if b is None else _f32(b)
     pool = node.attr("max_pool")
     if pool is not None:  # passes.fuse_conv_max_pool: the pool's output, the convolution's never stored
         pooled = _max_pool_geometry(pool, ctx.shape(pool.inputs[0]))
-        if pooled is None or z:
+        if pooled is None or z or gate:
             return None
         kernel, pool_strides, pool_padding, pool_dilations, ceil_mode = pooled
 
@@ -126,7 +127,7 @@ def lower_conv(ctx, node):
         blocks = ctx.blocks  # the values kept in channel blocks (channel_blocks), by their halos
         plan.add_conv2d(node.name, offset(y), offset(x), weight, bias, list(shape), tuple(strides), padding,
                         tuple(dilations), node.attr("group", 1), offset(z) if z else -1, low, high,
-                        blocks.get(x), blocks.get(y), blocks.get(z) if z else None)
+                        blocks.get(x), blocks.get(y), blocks.get(z) if z else None, gate)
     native = Native([x] + ([z] if z else []), add)
     try:
         blocks = _C.conv2d_takes_channel_blocks(list(shape), list(w.shape), tuple(strides), padding,

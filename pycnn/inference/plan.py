@@ -4,7 +4,7 @@ one arena (``_C.InferencePlan``), with no Python between ops.
 Per input shape (cached):
 1. the graph runs once in Python (no autograd) to learn every value's shape; shape subgraphs
    (Shape -> Gather -> Concat -> Reshape) become constants for that shape;
-2. ``fuse_conv`` fuses residual adds and ReLU/Clip into the convolutions, ``fuse_conv_max_pool`` a
+2. ``fuse_conv`` fuses residual adds and ReLU/Clip/SiLU/HardSwish into the convolutions, ``fuse_conv_max_pool`` a
    max pool into the convolution before it where the plan has that kernel (the stems);
 3. each node is lowered (pycnn.inference.lowering) to a C++ step, a view, or a Python step for what
    the C++ plan has no kernel for (it runs the op's own ``on_tensors`` on copies of its inputs);
@@ -33,7 +33,8 @@ from ..tensor import Tensor, tensor
 from .arena import ALIGN, plan_arena
 from .lowering import LOWERINGS, channel_blocks, conv_max_pool_fusable
 
-OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"]),
+OPS = dict(IMPORTERS, FusedConv=passes.fused_conv_op(IMPORTERS["Conv"], tensor_ops.clip, IMPORTERS["MaxPool"],
+                                                     {"Silu": F.silu, "HardSwish": F.hardswish}),
            Silu=passes.silu_op(F.silu))
 
 

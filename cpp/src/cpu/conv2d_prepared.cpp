@@ -54,7 +54,9 @@
 #include "parallel.h"
 #include "pycnn/check.h"
 #include "pycnn/gemm.h"
+#include "pycnn/ops/hardswish.h"
 #include "pycnn/ops/max_pool2d.h"
+#include "pycnn/ops/silu.h"
 #include "pycnn/tensor.h"
 #include "pycnn/vector_math.h"
 #include "scratch.h"
@@ -914,6 +916,9 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, images, e);
     else if (wide_) forward_wide(y_n, x_n, residual_n, images, e);
     else forward_images(y_n, x_n, residual_n, images, alone);
+    // The gate over the chunk just stored (halos and lanes past C_out included: they stay 0).
+    if (e.gate == Conv2dGate::Silu) silu_forward(y_n, y_n, images * images_.y);
+    else if (e.gate == Conv2dGate::HardSwish) hardswish_forward(y_n, y_n, images * images_.y);
   };
   const int64_t chunks = (s.N + chunk - 1) / chunk;
   if (packs_panels() && parallel && !omp_in_parallel() && deal_whole_chunks(chunks, threads)) {
@@ -1046,10 +1051,11 @@ void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpil
   const Conv2dShape& s = s_;
   const Pool2dShape& p = pool.shape();
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, K = s.col_rows();
-  if (!packs_panels() || e.residual || p.N != s.N || p.C != s.C_out || p.H != OH || p.W != OW)
+  if (!packs_panels() || e.residual || e.gate != Conv2dGate::None || p.N != s.N || p.C != s.C_out ||
+      p.H != OH || p.W != OW)
     value_error(
         "PreparedConv2d.forward_max_pool: expected a convolution on the packed path without a "
-        "residual and a pool of its output [",
+        "residual or gate and a pool of its output [",
         s.N, ", ", s.C_out, ", ", OH, ", ", OW, "], got a pool of [", p.N, ", ", p.C, ", ", p.H,
         ", ", p.W, "]");
   if (s.N == 0) return;

@@ -4,17 +4,19 @@
 
     FusedConv(X, W, B, Z) = activation(conv(X, W) + B + Z)
 
-with the Conv's attributes, ``activation`` ("Relu", "Clip" or absent) and ``activation_params``
-(Clip's [min, max]). The plan runs it as one kernel call whose store adds Z and clamps, instead of
-three passes over the output.
+with the Conv's attributes, ``activation`` ("Relu", "Clip", "Silu", "HardSwish" or absent) and
+``activation_params`` (Relu's and Clip's [min, max]). The plan runs it as one kernel call whose store
+adds Z and clamps, instead of three passes over the output; SiLU and HardSwish (from fuse_swish) run
+over each chunk of images the convolution has just stored, and let a value in channel blocks stay so.
 
 What fuses: an Add whose one operand is a Conv's output read by that Add alone (not a graph output),
 and whose other operand is a network value of exactly the output's shape (no broadcasting); then a
-Relu, or a Clip with constant bounds, reading a Conv or FusedConv output read by it alone. Conv
-fusion needs the shapes of the values, so it runs once per input shape.
+Relu, a Clip with constant bounds, a Silu or a HardSwish, reading a Conv or FusedConv output read by
+it alone. Conv fusion needs the shapes of the values, so it runs once per input shape.
 
 ``fuse_conv_max_pool`` then folds a MaxPool into the convolution before it (a network's stem: conv,
-ReLU, 3x3 stride-2 max pool), where the caller's ``fusable`` says the plan has a kernel for the pair:
+ReLU, 3x3 stride-2 max pool; not after a Silu or HardSwish), where the caller's ``fusable`` says the
+plan has a kernel for the pair:
 the FusedConv gains a ``max_pool`` attribute (the MaxPool node, whose first input names the
 convolution's output as before) and the pool's output, so the plan never stores the convolution's
 output whole (PreparedConv2d::forward_max_pool).
@@ -24,6 +26,7 @@ import numpy as np
 from ..ir import CONSTANT, DYNAMIC, Node, Op
 
 FUSED_ATTRS = ("activation", "activation_params", "max_pool")
+GATES = ("Silu", "HardSwish")  # activations that are not a clamp
 
 
 def _single_reader(ir, readers, name):
@@ -87,14 +90,15 @@ def fuse_conv(ir, shapes):
             break
     producer, readers = ir.producers(), ir.readers()
     for act in list(ir.nodes):
-        if act.op not in ("Relu", "Clip"):
+        if act.op not in ("Relu", "Clip") + GATES or ir.kind_of(act) != DYNAMIC:
             continue
         conv = producer.get(act.inputs[0])
         if conv is None or conv.op not in ("Conv", "FusedConv") or conv.attr("activation") is not None:
             continue
         if not _single_reader(ir, readers, act.inputs[0]):
             continue
-        bounds = (0.0, np.inf) if act.op == "Relu" else clip_bounds(ir, act)
+        bounds = (-np.inf, np.inf) if act.op in GATES else (0.0, np.inf) if act.op == "Relu" else \
+            clip_bounds(ir, act)
         if bounds is None:
             continue
         fused = _as_fused(conv)
@@ -118,6 +122,8 @@ def fuse_conv_max_pool(ir, shapes, fusable):
         conv = producer.get(pool.inputs[0])
         if conv is None or conv.op not in ("Conv", "FusedConv") or conv.attr("max_pool") is not None:
             continue
+        if conv.attr("activation") in GATES:
+            continue
         if not _single_reader(ir, readers, pool.inputs[0]) or (len(conv.inputs) > 3 and conv.inputs[3]):
             continue
         if pool.inputs[0] not in shapes or not fusable(conv, pool):
@@ -130,17 +136,19 @@ def fuse_conv_max_pool(ir, shapes, fusable):
     return fused_count
 
 
-def fused_conv_op(conv_op, clip, max_pool_op):
+def fused_conv_op(conv_op, clip, max_pool_op, gates):
     """The graph Op of FusedConv, built on the table's Conv and MaxPool ops (``conv_op``,
-    ``max_pool_op``) and a clip function on Tensors (``clip(x, low, high)``), so that a plan can also
-    run it in Python."""
+    ``max_pool_op``), a clip function on Tensors (``clip(x, low, high)``) and ``gates`` ({"Silu": f,
+    "HardSwish": f}, functions of Tensors), so that a plan can also run it in Python."""
     def on_tensors(node, inputs, training):
         conv = Node(node.name, "Conv", node.opset, {k: v for k, v in node.attrs.items() if k not in FUSED_ATTRS},
                     node.inputs[:3], node.outputs)
         y = conv_op.on_tensors(conv, [inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None], training)[0]
         if len(inputs) > 3 and inputs[3] is not None:
             y = y + inputs[3]
-        if node.attr("activation") is not None:
+        if node.attr("activation") in gates:
+            y = gates[node.attr("activation")](y)
+        elif node.attr("activation") is not None:
             low, high = node.attr("activation_params")
             y = clip(y, low, high)
         pool = node.attr("max_pool")

@@ -28,12 +28,18 @@ namespace pycnn::cpu {
 class MaxPoolBands;     // pycnn/ops/max_pool2d.h
 struct ConvTileKernel;  // conv2d_prepared_kernels.h
 
-// What the plan fuses into the convolution's store: y = clamp(conv(x, w) + b + residual, lo, hi).
+// An activation after the clamp that is not one: x * sigmoid(x) (SiLU) or x * relu6(x + 3) / 6
+// (HardSwish). Both keep 0 at 0, so a value in channel blocks keeps its zero halo and lanes.
+enum class Conv2dGate { None, Silu, HardSwish };
+
+// What the plan fuses into the convolution's store: y = gate(clamp(conv(x, w) + b + residual, lo,
+// hi)).
 struct Conv2dEpilogue {
   const float* residual =
       nullptr;  // [N, C_out, OH, OW], added after the bias (may alias nothing else)
   float clamp_min = -std::numeric_limits<float>::infinity();  // ReLU: (0, inf); ReLU6/Clip: (0, 6)
   float clamp_max = std::numeric_limits<float>::infinity();
+  Conv2dGate gate = Conv2dGate::None;  // over each chunk of images once stored, while in cache
 };
 
 // A value [N, C, H, W] kept in channel blocks between the inference plan's convolutions that take
