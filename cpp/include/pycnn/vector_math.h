@@ -66,32 +66,37 @@ inline float expm1_polynomial(float r) {
 // Edges as std::exp: NaN -> NaN, -inf -> 0, +inf -> +inf, overflow (x > ~88.72) -> +inf, and
 // results below FLT_MIN come out as subnormals rounding to 0 below ~-103.97.
 inline float exp_vectorizable(float x) {
-  // Clamping first keeps every step finite and in int range (NaN lands on the low bound and is put
-  // back at the end). Beyond these bounds the result is 0 or +inf anyway: exp(-105) is below half
-  // the smallest subnormal and exp(89) above FLT_MAX, so the scaling below rounds them there.
-  float xc = detail::select(x > -105.0f, x, -105.0f);
-  xc = detail::select(xc < 89.0f, xc, 89.0f);
-  // n = round(x / ln2) by truncating x*log2(e) +- 0.5 (cvttps2dq), then r = x - n*ln2 with ln2
-  // split in two so that n*kLn2Hi is exact (kLn2Hi has 9 significant bits, |n| <= 152): r is
-  // exact up to the rounding of kLn2Lo's product and lies in [-ln2/2, ln2/2].
+  // Clamping first keeps every step finite and in int range (written so that NaN, for which both
+  // compares are false, passes through every step and comes out NaN). Beyond these bounds the result
+  // is 0 or +inf anyway: exp(-105) is below half the smallest subnormal and exp(89) above FLT_MAX,
+  // so the scaling below rounds them there.
+  float xc = detail::select(x < -105.0f, -105.0f, x);
+  xc = detail::select(xc > 89.0f, 89.0f, xc);
+  // n = round(x / ln2) by adding 1.5 * 2^23 (the sum's low mantissa bits are then n, rounded to
+  // nearest: no conversion instruction, and the same in every instruction set), then r = x - n*ln2
+  // with ln2 split in two so that n*kLn2Hi is exact (kLn2Hi has 9 significant bits, |n| <= 152): r
+  // is exact up to the rounding of kLn2Lo's product and lies in [-ln2/2, ln2/2].
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f;
   constexpr float kLn2Lo = -2.12194440e-4f;
-  const float t = xc * kLog2e + std::copysign(0.5f, xc);
-  const int32_t n = static_cast<int32_t>(t);
-  const float nf = static_cast<float>(n);
+  constexpr float kRound = 12582912.0f;
+  const float shifted = xc * kLog2e + kRound;
+  const float nf = shifted - kRound;
+  int32_t bits, round_bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  std::memcpy(&round_bits, &kRound, sizeof round_bits);
+  const int32_t n = bits - round_bits;
   const float r = (xc - nf * kLn2Hi) - nf * kLn2Lo;
   const float er = detail::expm1_polynomial(r) + 1.0f;  // e^r = 1 + r + r^2 * P(r)
   // 2^n in two factors built from exponent bits, each a normal float for n in [-152, 129]: the
   // first product stays normal and the second rounds once, to a subnormal, 0 or +inf as due.
-  const int32_t n1 = n / 2, n2 = n - n1;
+  const int32_t n1 = n >> 1, n2 = n - n1;
   const uint32_t b1 = static_cast<uint32_t>(n1 + 127) << 23;
   const uint32_t b2 = static_cast<uint32_t>(n2 + 127) << 23;
   float s1, s2;
   std::memcpy(&s1, &b1, sizeof s1);
   std::memcpy(&s2, &b2, sizeof s2);
-  const float y = (er * s1) * s2;
-  return detail::select(x != x, x, y);
+  return (er * s1) * s2;
 }
 
 // e^x - 1 in float, accurate near 0 where exp_vectorizable(x) - 1 would cancel (x = 1e-6 gives
