@@ -263,6 +263,30 @@ def test_fuse_swish_makes_one_activation_and_matches(gate_op, attrs, fused_op, p
     assert_close(plan.run([x])[0], expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("gate", ["silu", "hardswish"])
+@pytest.mark.parametrize("c_in, c_out, k, stride, groups, hw", [
+    (3, 8, 3, 2, 1, 20),     # the packed path
+    (16, 16, 3, 1, 1, 9),    # row tiles, gated row by row as they are stored (NCHW here)
+    (64, 64, 3, 1, 1, 30),   # Winograd
+    (6, 8, 5, 1, 1, 24),     # the wide path
+    (32, 32, 3, 1, 32, 40),  # depthwise, per plane
+    (32, 32, 3, 1, 32, 9),   # depthwise, channel vectors (gated as they are stored)
+], ids=["packed", "row-tiles", "winograd", "wide", "depthwise-plane", "depthwise-vectors"])
+def test_conv_gate_on_every_path_matches_eager(gate, c_in, c_out, k, stride, groups, hw):
+    """A convolution then SiLU or Hardswish, the graph's output (NCHW): one FusedConv whose gate runs on
+    whichever path the shape takes, against the eager model, batches of 1 and 3 (chunks of images)."""
+    conv = nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups)
+    conv.weight.numpy()[...] *= 3  # outputs of a few units, so the gates' curves matter
+    model = nn.Sequential(conv, nn.SiLU() if gate == "silu" else nn.Hardswish()).eval()
+    for n in (1, 3):
+        x = RNG.standard_normal((n, c_in, hw, hw)).astype(np.float32)
+        plan = pycnn.optimize_for_inference(model, x)
+        nodes = plan.compiled(x.shape).ir.nodes
+        assert [node.op for node in nodes] == ["FusedConv"]
+        assert nodes[0].attr("activation") == {"silu": "Silu", "hardswish": "HardSwish"}[gate]
+        assert_close(plan(x).numpy(), eager(model, x), rtol=1e-5)
+
+
 @pytest.mark.parametrize("case", ["gate of another value", "gate read twice", "not hardswish's constants"])
 def test_fuse_swish_leaves_other_gates(case):
     if case == "gate of another value":  # a squeeze-and-excitation scale multiplies x by a gate of x's pool

@@ -538,6 +538,17 @@ bool use_depthwise_vectors(const Conv2dShape& s, int64_t vw, bool blocks) {
   return is_depthwise(s) && (s.out_w() < 2 * vw || s.stride_w > 1 || blocks);
 }
 
+// y = gate(y) over n floats on the calling thread (in pieces under the elementwise kernels' parallel
+// threshold, so a call from inside a parallel region never opens another).
+void gate_in_place(float* y, int64_t n, Conv2dGate gate) {
+  constexpr int64_t piece = int64_t(1) << 14;
+  for (int64_t i = 0; i < n; i += piece) {
+    const int64_t m = std::min(piece, n - i);
+    if (gate == Conv2dGate::Silu) silu_forward(y + i, y + i, m);
+    else if (gate == Conv2dGate::HardSwish) hardswish_forward(y + i, y + i, m);
+  }
+}
+
 // The wide path's input copy: padded, no phases, never in place (the panels read past the last
 // pixel, into slack the copy provides).
 InputLayout wide_layout(const Conv2dShape& s) {
@@ -916,9 +927,12 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     else if (row_tiles_) forward_row_tiles(y_n, x_n, residual_n, images, e);
     else if (wide_) forward_wide(y_n, x_n, residual_n, images, e);
     else forward_images(y_n, x_n, residual_n, images, alone);
-    // The gate over the chunk just stored (halos and lanes past C_out included: they stay 0).
-    if (e.gate == Conv2dGate::Silu) silu_forward(y_n, y_n, images * images_.y);
-    else if (e.gate == Conv2dGate::HardSwish) hardswish_forward(y_n, y_n, images * images_.y);
+    // The gate over the chunk just stored (halos and lanes past C_out included: they stay 0); the
+    // row tiles and the depthwise channel-vector path gate each row as they store it (store_rows).
+    if (e.gate == Conv2dGate::Silu && !row_tiles_ && !channel_vectors_)
+      silu_forward(y_n, y_n, images * images_.y);
+    else if (e.gate == Conv2dGate::HardSwish && !row_tiles_ && !channel_vectors_)
+      hardswish_forward(y_n, y_n, images * images_.y);
   };
   const int64_t chunks = (s.N + chunk - 1) / chunk;
   if (packs_panels() && parallel && !omp_in_parallel() && deal_whole_chunks(chunks, threads)) {
@@ -1447,6 +1461,8 @@ void PreparedConv2d::store_rows(const ConvTileKernel& kern, float* y, float* t, 
     kern.row_tile_store(y + at, P, t, ldt, rows * OW, channels, bias_.data() + c0,
                         residual && !res_in_blocks ? residual + at : nullptr, e.clamp_min,
                         e.clamp_max);
+    if (e.gate != Conv2dGate::None)  // while the rows are in cache
+      for (int64_t c = 0; c < channels; ++c) gate_in_place(y + at + c * P, rows * OW, e.gate);
     return;
   }
   const int64_t blocks = (channels + vw - 1) / vw;
@@ -1464,6 +1480,7 @@ void PreparedConv2d::store_rows(const ConvTileKernel& kern, float* y, float* t, 
                                e.clamp_min, e.clamp_max);
     for (int64_t b = 0; b < blocks; ++b) {
       float* const row = yr + b * ybs;  // pixel (oh, 0) of block b0 + b
+      if (e.gate != Conv2dGate::None) gate_in_place(row, OW * vw, e.gate);  // lanes past C_out: 0
       std::fill(row - hw * vw, row, 0.0f);
       std::fill(row + OW * vw, row + (OW + hw) * vw, 0.0f);
       float* const plane = row - ((oh + hh) * wp + hw) * vw;
