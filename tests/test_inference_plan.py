@@ -83,7 +83,7 @@ def test_plan_takes_tensors_and_arrays_and_keeps_its_own_weights():
         pycnn.optimize_for_inference(model, [[1.0]])
 
 
-class ChannelsLast(nn.Module):  # a Transpose: the C++ plan has no step for it
+class ChannelsLast(nn.Module):  # a Transpose: the plan's strided copy
     def forward(self, x):
         return x.permute(0, 2, 3, 1)
 
@@ -93,16 +93,21 @@ class ChannelsFirst(nn.Module):
         return x.permute(0, 3, 1, 2)
 
 
+class Upsample(nn.Module):  # a Resize: the C++ plan has no step for it
+    def forward(self, x):
+        return nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+
 def test_ops_without_a_plan_kernel_run_in_python_between_native_steps():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), ChannelsLast(), nn.Hardswish(), ChannelsFirst(), nn.Conv2d(4, 2, 1),
-                          nn.PReLU(2))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), ChannelsLast(), nn.Hardswish(), ChannelsFirst(), Upsample(),
+                          nn.Conv2d(4, 2, 1), nn.PReLU(2))
     model.eval()
     x = RNG.standard_normal((2, 3, 7, 7)).astype(np.float32)
     plan = pycnn.optimize_for_inference(model, x)
     assert_close(plan(x).numpy(), eager(model, x))
     python = plan.python_nodes(x.shape)
-    assert len(python) == 2 and all("Transpose" in name for name in python), \
-        f"Transpose has no plan kernel; HardSwish and PRelu have: {python}"
+    assert len(python) == 1 and "Resize" in python[0], \
+        f"Resize has no plan kernel; Transpose, HardSwish and PRelu have: {python}"
 
 
 def test_two_threads_share_one_plan():
@@ -496,7 +501,8 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
 
 def test_plan_profile_names_every_step_in_order():
     """profile(): one (node, op, seconds) per step, C++ and Python steps alike, in running order."""
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), ChannelsLast(), nn.Flatten(), nn.Linear(4 * 36, 5))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), Upsample(), ChannelsLast(), nn.Flatten(),
+                          nn.Linear(4 * 144, 5))
     model.eval()
     x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
     plan = pycnn.optimize_for_inference(model, x)
@@ -619,3 +625,117 @@ def test_plan_sizes_whose_product_overflows_are_refused():
     plan.add_prelu("p", 0, 32, slope, 4, 4)  # 32 floats at 0 and at 32: inside the 64-float arena
     with pytest.raises(ValueError, match=r"prelu input \[40, 40 \+ 32\) does not lie inside the arena of 64"):
         plan.add_prelu("p", 0, 40, slope, 4, 4)
+
+
+def _one_node(op, attrs, x_shape, extra=None, opset=17):
+    """x -> op(x, *constant inputs) -> y, as a graph; extra: {input name: array}."""
+    constants = dict(extra or {})
+    node = Node("n", op, opset, dict(attrs), ["x"] + list(constants), ["y"])
+    return _ir([node], constants)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_plan_transpose_is_a_strided_copy_matching_python(seed):
+    """Random permutations of rank 1-5 shapes (ShuffleNet's [N, 2, C/2, H, W] swap of axes 1 and 2
+    among them), the default (reversed) included: one C++ step, the numbers bit for bit numpy's."""
+    rng = np.random.default_rng(seed)
+    rank = int(rng.integers(1, 6))
+    shape = [int(d) for d in rng.integers(1, 7, rank)]
+    if seed == 0:
+        shape, perm = [2, 2, 24, 9, 7], [0, 2, 1, 3, 4]
+    else:
+        perm = [int(p) for p in rng.permutation(rank)]
+    attrs = {} if seed == 1 else {"perm": perm}
+    x = rng.standard_normal(shape).astype(np.float32)
+    ir = _one_node("Transpose", attrs, shape)
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    assert plan.python_nodes(x.shape) == []
+    expected = np.transpose(x, None if seed == 1 else perm)
+    np.testing.assert_array_equal(plan.run([x])[0], expected)
+
+
+@pytest.mark.parametrize("starts, ends, axes, steps", [
+    ([0], [24], [1], None),                          # ShuffleNet's channel split: the first half
+    ([24], [2**63 - 1], [1], None),                  # and the second, to the end
+    ([-3, 1], [-1, 100], [3, 2], [1, 2]),            # negative starts, ends past the size, a step of 2
+    ([5, -1], [0, -100], [1, 3], [-2, -1]),          # backwards, past the front
+    ([0, 0, 0, 0], [1, 48, 9, 7], None, None),       # every axis, axes left out
+    ([3], [3], [1], None),                           # empty
+])
+def test_plan_slice_is_a_strided_copy_matching_python(starts, ends, axes, steps):
+    shape = [2, 48, 9, 7]
+    extra = {"starts": np.array(starts, np.int64), "ends": np.array(ends, np.int64)}
+    if axes is not None:
+        extra["axes"] = np.array(axes, np.int64)
+    if steps is not None:
+        extra["steps"] = np.array(steps, np.int64)
+    ir = _one_node("Slice", {}, shape, extra)
+    x = RNG.standard_normal(shape).astype(np.float32)
+    expected = _python(ir, x)
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    assert plan.python_nodes(x.shape) == []
+    out = plan.run([x])[0]
+    assert out.shape == expected.shape
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("axes, keepdims, opset, native", [
+    ([2, 3], 0, 13, True),      # MnasNet's and ShuffleNet's global mean
+    ([-1, -2], 1, 13, True),
+    ([1, 2, 3], 1, 18, True),   # axes as input 1
+    (None, 0, 13, True),        # every axis
+    ([3], 1, 18, True),
+    ([1], 1, 13, False),        # not trailing: Python
+    ([0, 2], 0, 18, False),
+])
+def test_plan_reduce_mean_over_trailing_axes_is_a_pool(axes, keepdims, opset, native):
+    shape = [3, 5, 6, 7]
+    attrs, extra = {"keepdims": keepdims}, None
+    if axes is not None:
+        if opset >= 18:
+            extra = {"axes": np.array(axes, np.int64)}
+        else:
+            attrs["axes"] = axes
+    ir = _one_node("ReduceMean", attrs, shape, extra, opset=opset)
+    x = np.random.default_rng(opset + keepdims).standard_normal(shape).astype(np.float32)
+    expected = _python(ir, x)
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    assert (plan.python_nodes(x.shape) == []) == native
+    out = plan.run([x])[0]
+    assert out.shape == expected.shape
+    # means of a few hundred values that cancel: the error is the inputs' rounding, not the mean's
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6 * float(np.abs(x).max()))
+
+
+def test_add_strided_copy_refuses_views_outside_the_input():
+    plan = pycnn._C.InferencePlan(100)
+    plan.add_strided_copy("t", 50, 0, 24, [4, 6], [1, 4], 0)  # a transpose of [6, 4]
+    with pytest.raises(ValueError, match="reads floats"):
+        plan.add_strided_copy("t", 50, 0, 24, [4, 6], [1, 4], 1)  # one past the end
+    with pytest.raises(ValueError, match="reads floats"):
+        plan.add_strided_copy("t", 50, 0, 24, [4, 6], [-1, 4], 0)  # before the start
+    with pytest.raises(ValueError, match="one stride per dimension"):
+        plan.add_strided_copy("t", 50, 0, 24, [4, 6], [1], 0)
+    with pytest.raises(ValueError, match="2\\^62"):
+        plan.add_strided_copy("t", 50, 0, 24, [3, 2], [2**62, 1], 0)
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_strided_copy("t", 90, 0, 24, [4, 6], [1, 4], 0)  # the output past the arena
+    arena = np.zeros(100, np.float32)
+    arena[:24] = np.arange(24)
+    plan.run(arena, 0, 1)
+    np.testing.assert_array_equal(arena[50:74].reshape(4, 6), np.arange(24).reshape(6, 4).T)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_plan_strided_copy_splits_rows_over_threads(threads):
+    """A transpose and a strided slice of ~100K floats: rows split over the threads, each starting its
+    walk at its own first row; bit for bit numpy's."""
+    x = RNG.standard_normal((3, 64, 30, 17)).astype(np.float32)
+    ir = _one_node("Transpose", {"perm": [0, 2, 3, 1]}, list(x.shape))
+    plan = pycnn.inference.InferencePlan(_copy(ir), threads=threads)
+    np.testing.assert_array_equal(plan.run([x])[0], np.transpose(x, (0, 2, 3, 1)))
+    extra = {"starts": np.array([1, 20], np.int64), "ends": np.array([64, 0], np.int64),
+             "axes": np.array([1, 2], np.int64), "steps": np.array([2, -1], np.int64)}
+    ir = _one_node("Slice", {}, list(x.shape), extra)
+    plan = pycnn.inference.InferencePlan(_copy(ir), threads=threads)
+    np.testing.assert_array_equal(plan.run([x])[0], x[:, 1:64:2, 20:0:-1])

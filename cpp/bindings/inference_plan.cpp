@@ -36,6 +36,7 @@
 #include "pycnn/ops/silu.h"
 #include "pycnn/ops/softmax.h"
 #include "pycnn/ops/softplus.h"
+#include "pycnn/ops/strided_copy.h"
 #include "pycnn/ops/tanh.h"
 #include "pycnn/thread_governor.h"
 
@@ -379,6 +380,20 @@ struct Plan {
     });
   }
 
+  // y (contiguous, `shape`) = the view of the value at x (x_floats of it) with `strides` and
+  // `offset` (cpu::strided_copy): Transpose and Slice. ValueError where the view reads outside it.
+  void add_strided_copy(const std::string& name, int64_t y, int64_t x, int64_t x_floats,
+                        const Dims& shape, const Dims& strides, int64_t offset) {
+    const auto [lo, hi] = cpu::strided_reach(shape, strides, offset);
+    range(x, x_floats, "strided copy input");
+    if (lo <= hi && (lo < 0 || hi >= x_floats))
+      value_error("InferencePlan.add_strided_copy: the view reads floats [", lo, ", ", hi,
+                  "] of an input of ", x_floats);
+    const int64_t n = lo <= hi ? product(shape) : 0;
+    range(y, n, "strided copy output");
+    plan.add(name, [=](float* a) { cpu::strided_copy(a + y, a + x, shape, strides, offset); });
+  }
+
   void add_copy(const std::string& name, int64_t y, int64_t x, int64_t n) {
     range(x, n, "copy input");
     range(y, n, "copy output");
@@ -505,6 +520,8 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("ceil_mode"), nb::arg("count_include_pad"))
       .def("add_adaptive_avg_pool2d", &Plan::add_adaptive_avg_pool2d, nb::arg("name"), nb::arg("y"),
            nb::arg("x"), nb::arg("input_shape"), nb::arg("output_size"))
+      .def("add_strided_copy", &Plan::add_strided_copy, nb::arg("name"), nb::arg("y"), nb::arg("x"),
+           nb::arg("x_floats"), nb::arg("shape"), nb::arg("strides"), nb::arg("offset"))
       .def("add_unary", &Plan::add_unary, nb::arg("name"), nb::arg("kind"), nb::arg("y"),
            nb::arg("x"), nb::arg("n"), nb::arg("alpha") = 0.0f, nb::arg("beta") = 0.0f)
       .def("add_binary", &Plan::add_binary, nb::arg("name"), nb::arg("op"), nb::arg("y"),

@@ -15,6 +15,8 @@ from .. import _C
 from ..graph.executor import NODE_ERRORS
 from ..graph.passes.fuse_conv import clip_bounds
 from ..onnx.ops import pooling
+from ..onnx.ops.common import axis_index
+from ..onnx.ops.shape import _slice_arguments, slice_key
 from ..onnx.ops.window import spatial_pads
 
 INF = float("inf")
@@ -243,6 +245,82 @@ def lower_global_average_pool(ctx, node):
         return None
     return Native([x], lambda plan, offset: plan.add_adaptive_avg_pool2d(node.name, offset(y), offset(x), list(shape),
                                                                          (1, 1)))
+
+
+@lowers("ReduceMean")
+def lower_reduce_mean(ctx, node):
+    """A mean over trailing axes (MnasNet's and ShuffleNet's [2, 3], a global average pool) as the
+    adaptive average pool of the value seen as [outer, 1, inner, 1]; other axes run in Python."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape = ctx.shape(x)
+    if not ctx.dynamic(x) or not shape:
+        return None
+    if node.opset < 18:
+        axes = node.attr("axes")
+    elif len(node.inputs) > 1 and node.inputs[1]:
+        axes = ctx.const(node.inputs[1])
+        if axes is None:
+            return None
+        axes = [int(a) for a in np.asarray(axes).reshape(-1)] or None
+    else:
+        axes = None
+    if axes is None and node.attr("noop_with_empty_axes", 0):
+        return None
+    axes = sorted({axis_index(a, len(shape), node) for a in (axes if axes is not None else range(len(shape)))})
+    if axes != list(range(axes[0], len(shape))):
+        return None
+    outer, inner = _elements(shape[:axes[0]]), _elements(shape[axes[0]:])
+    if outer <= 0 or inner <= 0:
+        return None
+    return Native([x], lambda plan, offset: plan.add_adaptive_avg_pool2d(node.name, offset(y), offset(x),
+                                                                         [outer, 1, inner, 1], (1, 1)))
+
+
+# ----- copies through a view ------------------------------------------------------------------------
+def _row_major_strides(shape):
+    strides, step = [], 1
+    for dim in reversed(shape):
+        strides.append(step)
+        step *= dim
+    return strides[::-1]
+
+
+def _strided(ctx, node, shape, strides, offset):
+    x, y = node.inputs[0], node.outputs[0]
+    floats = _elements(ctx.shape(x))
+    return Native([x], lambda plan, offset_of: plan.add_strided_copy(node.name, offset_of(y), offset_of(x), floats,
+                                                                     list(shape), list(strides), int(offset)))
+
+
+@lowers("Transpose")
+def lower_transpose(ctx, node):
+    """The input's strides permuted (ShuffleNet's channel shuffle: [N, 2, C/2, H, W], axes 1 and 2)."""
+    shape = ctx.shape(node.inputs[0])
+    perm = node.attr("perm", list(range(len(shape)))[::-1])
+    if not ctx.dynamic(node.inputs[0]) or sorted(perm) != list(range(len(shape))):
+        return None
+    strides = _row_major_strides(shape)
+    return _strided(ctx, node, [shape[p] for p in perm], [strides[p] for p in perm], 0)
+
+
+@lowers("Slice")
+def lower_slice(ctx, node):
+    """Constant starts, ends, axes and steps (ShuffleNet's channel split): the start as the offset,
+    the steps times the strides, ONNX's clamping as the importer's (slice_key)."""
+    x = node.inputs[0]
+    if not ctx.dynamic(x) or any(name and ctx.const(name) is None for name in node.inputs[1:]):
+        return None
+    shape = ctx.shape(x)
+    inputs = [None] + [ctx.const(name) if name else None for name in node.inputs[1:]]
+    key = slice_key(node, shape, *_slice_arguments(node, inputs))
+    strides = _row_major_strides(shape)
+    out, steps, offset = [], [], 0
+    for dim, stride, part in zip(shape, strides, key):
+        picked = range(dim)[part]
+        out.append(len(picked))
+        steps.append(picked.step * stride)
+        offset += (picked.start if len(picked) else 0) * stride
+    return _strided(ctx, node, out, steps, offset)
 
 
 # ----- elementwise ---------------------------------------------------------------------------------
