@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from helpers.subprocess_env import subprocess_env
+from helpers.torchvision_import import import_torchvision
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "bench.py")
 
@@ -85,3 +86,20 @@ def test_train_workers_load_one_library_each(tmp_path):
         milliseconds, imports = done.stdout.strip().splitlines()[-2:]
         assert float(milliseconds) > 0
         assert imports == loaded, (lib, imports)
+
+
+def test_infer_takes_a_torchvision_classifier_by_name(tmp_path):
+    """`bench.py infer --models squeezenet1_1:1`: a classifier that is not in tools/reference_models comes
+    from torchvision (random weights); pycnn's zoo has no such Module, so the plan column is NaN and the
+    session, PyTorch and onnxruntime columns are times. No timing assertions."""
+    import_torchvision()  # a skip where the registry's torchvision is not installed
+    done = _bench(tmp_path, "infer", "--models", "squeezenet1_1:1", "--repeat", "1", "--threads", "1",
+                  "--rounds", "1", "--turns", "1")
+    assert done.returncode == 0, done.stderr
+    row = done.stdout.splitlines()[-1].split()
+    assert row[:2] == ["squeezenet1_1", "1"], done.stdout
+    plan, session, torch_ms, ort_ms = (float(v) for v in row[2:6])
+    assert math.isnan(plan)
+    assert all(math.isfinite(v) and v > 0 for v in (session, torch_ms, ort_ms)), row
+    done = _bench(tmp_path, "infer", "--models", "nosuch:1", "--repeat", "1", "--rounds", "1", "--turns", "1")
+    assert done.returncode != 0 and "no model 'nosuch'" in done.stderr

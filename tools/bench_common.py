@@ -105,20 +105,23 @@ class ServedWorker:
 
 
 def torch_model(name, classes):
-    """PyTorch's ``name`` (tools/reference_models, or torchvision's MobileNetV2) for ``classes``."""
+    """PyTorch's ``name`` for ``classes``: tools/reference_models' models, else torchvision's classifier of
+    that name (mobilenet_v2, efficientnet_b0, shufflenet_v2_x1_0, ...; random weights). ValueError for
+    a name neither has."""
     import torch
 
-    if name == "mobilenet_v2":  # torchvision's C ops are built for CUDA torch; its models need these two
-        for op in ("nms", "qnms"):
-            try:
-                torch.library.define(f"torchvision::{op}",
-                                     "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            except RuntimeError:
-                pass
-        import torchvision
-
-        return torchvision.models.mobilenet_v2(weights=None, num_classes=classes)
     sys.path.insert(0, TOOLS)
     import reference_models
 
-    return reference_models.MODELS[name](num_classes=classes)
+    if name in reference_models.MODELS:
+        return reference_models.MODELS[name](num_classes=classes)
+    for op in ("nms", "qnms"):  # torchvision's C ops are built for CUDA torch; its models need these two
+        try:
+            torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        except RuntimeError:
+            pass
+    import torchvision
+
+    if name not in torchvision.models.list_models(torchvision.models):
+        raise ValueError(f"bench: no model {name!r} in tools/reference_models.py or torchvision's classifiers")
+    return torchvision.models.get_model(name, weights=None, num_classes=classes)
