@@ -739,3 +739,26 @@ def test_plan_strided_copy_splits_rows_over_threads(threads):
     ir = _one_node("Slice", {}, list(x.shape), extra)
     plan = pycnn.inference.InferencePlan(_copy(ir), threads=threads)
     np.testing.assert_array_equal(plan.run([x])[0], x[:, 1:64:2, 20:0:-1])
+
+
+@pytest.mark.parametrize("attrs, split, opset, outputs", [
+    ({"axis": 1}, [16, 32], 13, 2),       # a CSP block's uneven halves, sizes as input 1
+    ({"axis": 1}, None, 13, 3),           # equal thirds
+    ({"axis": -1, "split": [2, 5]}, None, 11, 2),
+    ({"axis": 2, "num_outputs": 3}, None, 18, 3),  # 9 rows as 3 + 3 + 3
+])
+def test_plan_split_is_one_strided_copy_a_part(attrs, split, opset, outputs):
+    shape = [2, 48, 9, 7]
+    constants = {"split": np.array(split, np.int64)} if split is not None else {}
+    names = [f"y{k}" for k in range(outputs)]
+    node = Node("n", "Split", opset, dict(attrs), ["x"] + list(constants), names)
+    ir = _ir([node], constants, names)
+    x = RNG.standard_normal(shape).astype(np.float32)
+    expected = python_reference(ir, [x])
+    plan = pycnn.inference.InferencePlan(_copy(ir))
+    assert plan.python_nodes(x.shape) == []
+    got = plan.run([x])
+    assert len(got) == outputs
+    for ours, theirs in zip(got, expected):
+        assert ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, theirs)

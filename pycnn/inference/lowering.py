@@ -16,7 +16,7 @@ from ..graph.executor import NODE_ERRORS
 from ..graph.passes.fuse_conv import clip_bounds
 from ..onnx.ops import pooling
 from ..onnx.ops.common import axis_index
-from ..onnx.ops.shape import _slice_arguments, slice_key
+from ..onnx.ops.shape import _slice_arguments, _split_sizes, slice_key
 from ..onnx.ops.window import spatial_pads
 
 INF = float("inf")
@@ -321,6 +321,30 @@ def lower_slice(ctx, node):
         steps.append(picked.step * stride)
         offset += (picked.start if len(picked) else 0) * stride
     return _strided(ctx, node, out, steps, offset)
+
+
+@lowers("Split")
+def lower_split(ctx, node):
+    """Constant parts along one axis (a CSP block's or a channel split's halves): one strided copy a
+    part, the importer's own sizes (_split_sizes)."""
+    x = node.inputs[0]
+    if not ctx.dynamic(x) or (len(node.inputs) > 1 and node.inputs[1] and ctx.const(node.inputs[1]) is None):
+        return None
+    shape = ctx.shape(x)
+    axis = axis_index(node.attr("axis", 0), len(shape), node)
+    inputs = [None] + [ctx.const(name) if name else None for name in node.inputs[1:]]
+    sizes = _split_sizes(node, inputs, shape[axis])
+    strides, floats = _row_major_strides(shape), _elements(shape)
+
+    def add(plan, offset_of):
+        begin = 0
+        for name, size in zip(node.outputs, sizes):
+            if name and name in ctx.shapes:
+                part = shape[:axis] + [size] + shape[axis + 1:]
+                plan.add_strided_copy(node.name, offset_of(name), offset_of(x), floats, part, strides,
+                                      begin * strides[axis])
+            begin += size
+    return Native([x], add)
 
 
 # ----- elementwise ---------------------------------------------------------------------------------
