@@ -483,6 +483,9 @@ def test_inference_plan_refuses_offsets_outside_its_arena():
     with pytest.raises(ValueError, match="arena"):
         plan.add_conv2d("c", 0, 60, np.zeros((2, 3, 3, 3), np.float32), None, [1, 3, 5, 5], (1, 1), (1, 1), (1, 1), 1,
                         -1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="unknown gate 'swish'"):
+        plan.add_conv2d("c", 0, 0, np.zeros((2, 3, 1, 1), np.float32), None, [1, 3, 2, 2], (1, 1), (0, 0), (1, 1), 1,
+                        -1, 0.0, 1.0, gate="swish")
     plan.add_unary("r", "relu", 50, 0, 50)
     with pytest.raises(ValueError, match="arena of at least 100"):
         plan.run(np.zeros(10, np.float32), 0, 1)
