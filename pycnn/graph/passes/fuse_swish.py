@@ -4,7 +4,7 @@
     Mul(x, Sigmoid(x))                              -> Silu(x)       (pycnn's internal op: ONNX has no SiLU)
     Mul(x, HardSigmoid(x, alpha=1/6, beta=1/2))     -> HardSwish(x)  (ONNX's, from opset 14)
 
-PyTorch exports nn.SiLU (EfficientNet, RegNet's SE-free blocks, YOLO-style heads) as the first and
+PyTorch exports nn.SiLU (EfficientNet, YOLO-style detectors) as the first and
 nn.Hardswish below opset 14 as the second. The plan then runs one pass over the value instead of
 two, and never stores the gate.
 
