@@ -4,7 +4,8 @@ pycnn.onnx.InferenceSession on top of it).
 - capture.py: a Module (traced) or an imported ONNX Graph as a pycnn.graph IR with constant weights;
 - plan.py: the passes (identity removal, batch-norm folding, conv epilogue fusion), shape inference
   per input shape, and running;
-- lowering.py: each graph op as a step of the C++ plan (cpp/bindings/inference_plan.cpp);
+- lowering.py: each graph op as a step of the C++ plan (cpp/bindings/inference_plan.cpp); the shape ops
+  (views, copies, Concat, Transpose, Slice, Split) in lowering_shapes.py;
 - arena.py: the static memory plan.
 """
 import numpy as np

@@ -16,7 +16,7 @@ from ..graph.executor import NODE_ERRORS
 from ..graph.passes.fuse_conv import clip_bounds
 from ..onnx.ops import pooling
 from ..onnx.ops.common import axis_index
-from ..onnx.ops.shape import _slice_arguments, _split_sizes, slice_key
+from ..onnx.ops.reduction import _reduce_axes
 from ..onnx.ops.window import spatial_pads
 
 INF = float("inf")
@@ -255,15 +255,9 @@ def lower_reduce_mean(ctx, node):
     shape = ctx.shape(x)
     if not ctx.dynamic(x) or not shape:
         return None
-    if node.opset < 18:
-        axes = node.attr("axes")
-    elif len(node.inputs) > 1 and node.inputs[1]:
-        axes = ctx.const(node.inputs[1])
-        if axes is None:
-            return None
-        axes = [int(a) for a in np.asarray(axes).reshape(-1)] or None
-    else:
-        axes = None
+    if len(node.inputs) > 1 and node.inputs[1] and ctx.const(node.inputs[1]) is None:
+        return None  # axes the network computes
+    axes = _reduce_axes(node, [None] + [ctx.const(name) if name else None for name in node.inputs[1:]])
     if axes is None and node.attr("noop_with_empty_axes", 0):
         return None
     axes = sorted({axis_index(a, len(shape), node) for a in (axes if axes is not None else range(len(shape)))})
@@ -274,77 +268,6 @@ def lower_reduce_mean(ctx, node):
         return None
     return Native([x], lambda plan, offset: plan.add_adaptive_avg_pool2d(node.name, offset(y), offset(x),
                                                                          [outer, 1, inner, 1], (1, 1)))
-
-
-# ----- copies through a view ------------------------------------------------------------------------
-def _row_major_strides(shape):
-    strides, step = [], 1
-    for dim in reversed(shape):
-        strides.append(step)
-        step *= dim
-    return strides[::-1]
-
-
-def _strided(ctx, node, shape, strides, offset):
-    x, y = node.inputs[0], node.outputs[0]
-    floats = _elements(ctx.shape(x))
-    return Native([x], lambda plan, offset_of: plan.add_strided_copy(node.name, offset_of(y), offset_of(x), floats,
-                                                                     list(shape), list(strides), int(offset)))
-
-
-@lowers("Transpose")
-def lower_transpose(ctx, node):
-    """The input's strides permuted (ShuffleNet's channel shuffle: [N, 2, C/2, H, W], axes 1 and 2)."""
-    shape = ctx.shape(node.inputs[0])
-    perm = node.attr("perm", list(range(len(shape)))[::-1])
-    if not ctx.dynamic(node.inputs[0]) or sorted(perm) != list(range(len(shape))):
-        return None
-    strides = _row_major_strides(shape)
-    return _strided(ctx, node, [shape[p] for p in perm], [strides[p] for p in perm], 0)
-
-
-@lowers("Slice")
-def lower_slice(ctx, node):
-    """Constant starts, ends, axes and steps (ShuffleNet's channel split): the start as the offset,
-    the steps times the strides, ONNX's clamping as the importer's (slice_key)."""
-    x = node.inputs[0]
-    if not ctx.dynamic(x) or any(name and ctx.const(name) is None for name in node.inputs[1:]):
-        return None
-    shape = ctx.shape(x)
-    inputs = [None] + [ctx.const(name) if name else None for name in node.inputs[1:]]
-    key = slice_key(node, shape, *_slice_arguments(node, inputs))
-    strides = _row_major_strides(shape)
-    out, steps, offset = [], [], 0
-    for dim, stride, part in zip(shape, strides, key):
-        picked = range(dim)[part]
-        out.append(len(picked))
-        steps.append(picked.step * stride)
-        offset += (picked.start if len(picked) else 0) * stride
-    return _strided(ctx, node, out, steps, offset)
-
-
-@lowers("Split")
-def lower_split(ctx, node):
-    """Constant parts along one axis (a CSP block's or a channel split's halves): one strided copy a
-    part, the importer's own sizes (_split_sizes)."""
-    x = node.inputs[0]
-    if not ctx.dynamic(x) or (len(node.inputs) > 1 and node.inputs[1] and ctx.const(node.inputs[1]) is None):
-        return None
-    shape = ctx.shape(x)
-    axis = axis_index(node.attr("axis", 0), len(shape), node)
-    inputs = [None] + [ctx.const(name) if name else None for name in node.inputs[1:]]
-    sizes = _split_sizes(node, inputs, shape[axis])
-    strides, floats = _row_major_strides(shape), _elements(shape)
-
-    def add(plan, offset_of):
-        begin = 0
-        for name, size in zip(node.outputs, sizes):
-            if name and name in ctx.shapes:
-                part = shape[:axis] + [size] + shape[axis + 1:]
-                plan.add_strided_copy(node.name, offset_of(name), offset_of(x), floats, part, strides,
-                                      begin * strides[axis])
-            begin += size
-    return Native([x], add)
 
 
 # ----- elementwise ---------------------------------------------------------------------------------
@@ -468,42 +391,6 @@ def lower_batch_norm(ctx, node):
                   inplace=True)
 
 
-# ----- shapes --------------------------------------------------------------------------------------
-@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze")
-def lower_view(ctx, node):
-    return Native([node.inputs[0]], view=True) if ctx.dynamic(node.inputs[0]) else None
-
-
-@lowers("Identity", "Dropout")
-def lower_copy(ctx, node):
-    x, y = node.inputs[0], node.outputs[0]
-    if not ctx.dynamic(x) or any(node.outputs[1:]):
-        return None
-    n = _elements(ctx.shape(x))
-    return Native([x], lambda plan, offset: plan.add_copy(node.name, offset(y), offset(x), n))
-
-
-@lowers("Concat")
-def lower_concat(ctx, node):
-    consts = [ctx.const(name) for name in node.inputs]
-    reads = [name for name, c in zip(node.inputs, consts) if c is None]
-    if not reads or any(c is not None and c.dtype != np.float32 for c in consts) or \
-            not all(ctx.dynamic(name) for name in reads):
-        return None
-    shapes = [ctx.shape(name) for name in node.inputs]
-    rank = len(shapes[0])
-    axis = node.attr("axis", 1)
-    if not -rank <= axis < rank:
-        return None
-    axis %= rank
-    y = node.outputs[0]
-    outer, inner = _elements(shapes[0][:axis]), _elements(shapes[0][axis + 1:])
-    sizes = [s[axis] for s in shapes]
-    return Native(reads, lambda plan, offset: plan.add_cat(
-        node.name, offset(y), [-1 if c is not None else offset(name) for name, c in zip(node.inputs, consts)],
-        [None if c is None else _f32(c) for c in consts], outer, inner, sizes))
-
-
 @lowers("Softmax", "LogSoftmax")
 def lower_softmax(ctx, node):
     x, y = node.inputs[0], node.outputs[0]
@@ -532,3 +419,8 @@ def lower_local_response_norm(ctx, node):
     return Native([x], lambda plan, offset: plan.add_local_response_norm(
         node.name, offset(y), offset(x), list(shape), size, node.attr("window_before", (size - 1) // 2),
         node.attr("alpha", 1e-4), node.attr("beta", 0.75), node.attr("bias", 1.0)))
+
+
+# The shape family (views, copies, Concat, Transpose, Slice, Split) lives in lowering_shapes.py; importing
+# it registers its lowerings in LOWERINGS (it imports this module's Native and lowers, defined above).
+from . import lowering_shapes  # noqa: E402,F401

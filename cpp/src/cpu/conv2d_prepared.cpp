@@ -538,15 +538,17 @@ bool use_depthwise_vectors(const Conv2dShape& s, int64_t vw, bool blocks) {
   return is_depthwise(s) && (s.out_w() < 2 * vw || s.stride_w > 1 || blocks);
 }
 
-// y = gate(y) over n floats on the calling thread (in pieces under the elementwise kernels' parallel
-// threshold, so a call from inside a parallel region never opens another).
+// y = gate(y) over n floats, split over the threads where n is large (the elementwise kernels).
+void apply_gate(float* y, int64_t n, Conv2dGate gate) {
+  if (gate == Conv2dGate::Silu) silu_forward(y, y, n);
+  else if (gate == Conv2dGate::HardSwish) hardswish_forward(y, y, n);
+}
+
+// The same on the calling thread (in pieces under the elementwise kernels' parallel threshold, so a
+// call from inside a parallel region never opens another).
 void gate_in_place(float* y, int64_t n, Conv2dGate gate) {
   constexpr int64_t piece = int64_t(1) << 14;
-  for (int64_t i = 0; i < n; i += piece) {
-    const int64_t m = std::min(piece, n - i);
-    if (gate == Conv2dGate::Silu) silu_forward(y + i, y + i, m);
-    else if (gate == Conv2dGate::HardSwish) hardswish_forward(y + i, y + i, m);
-  }
+  for (int64_t i = 0; i < n; i += piece) apply_gate(y + i, std::min(piece, n - i), gate);
 }
 
 // The wide path's input copy: padded, no phases, never in place (the panels read past the last
@@ -929,10 +931,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
     else forward_images(y_n, x_n, residual_n, images, alone);
     // The gate over the chunk just stored (halos and lanes past C_out included: they stay 0); the
     // row tiles and the depthwise channel-vector path gate each row as they store it (store_rows).
-    if (e.gate == Conv2dGate::Silu && !row_tiles_ && !channel_vectors_)
-      silu_forward(y_n, y_n, images * images_.y);
-    else if (e.gate == Conv2dGate::HardSwish && !row_tiles_ && !channel_vectors_)
-      hardswish_forward(y_n, y_n, images * images_.y);
+    if (!row_tiles_ && !channel_vectors_) apply_gate(y_n, images * images_.y, e.gate);
   };
   const int64_t chunks = (s.N + chunk - 1) / chunk;
   if (packs_panels() && parallel && !omp_in_parallel() && deal_whole_chunks(chunks, threads)) {
