@@ -280,3 +280,53 @@ def test_mobile_layers_of_large_images_switch_to_channel_blocks(batch, threads, 
     assert_close(out, eager(model, x))
     plain, nchw = plan_of(model, x, threads, monkeypatch, blocks=False)
     assert_close(out, nchw)
+
+
+@pytest.mark.parametrize("kernel, batch, threads, residual", [(1, 1, 1, False), (1, 2, 2, True), (3, 3, 2, True),
+                                                                (3, 1, 3, False)])
+def test_row_tiles_store_blocks_from_registers(kernel, batch, threads, residual):
+    """A row-tile convolution whose sums are final in one K slice (at most 256 taps) stores them into
+    channel blocks straight from its registers (cpu::RowTileEpilogue), not through store_rows' copy:
+    the arena itself read back, 20 outputs (the last block partly empty on 8 and 16 lanes) with a clamp
+    whose floor is 0.5 and a residual in blocks of another halo. Every real lane is clamp(conv + bias +
+    residual) in float64; every lane past the 20 channels, and the halo, is zero (a clamp of the empty
+    lanes' zero sums would make them 0.5). 5x5 images at batch 3 pair rows across images."""
+    vw = pycnn._C.channel_block_width()
+    rng = np.random.default_rng(kernel * 10 + batch)
+    c_in, c_out, h, w = 16, 20, (5 if kernel == 3 else 9), (5 if kernel == 3 else 11)
+    pad, halo, res_halo = kernel // 2, (1, 2), (0, 1)
+    x = rng.standard_normal((batch, c_in, h, w)).astype(np.float32)
+    weight = rng.standard_normal((c_out, c_in, kernel, kernel)).astype(np.float32) * 0.3
+    bias = rng.standard_normal(c_out).astype(np.float32)
+    blocks = -(-c_out // vw)
+
+    def to_blocks(a, hh, hw):  # NCHW -> [N][blocks][H + 2hh][W + 2hw][vw], zero padded
+        out = np.zeros((a.shape[0], blocks * vw, h + 2 * hh, w + 2 * hw), a.dtype)
+        out[:, :c_out, hh:hh + h, hw:hw + w] = a
+        return out.reshape(a.shape[0], blocks, vw, h + 2 * hh, w + 2 * hw).transpose(0, 1, 3, 4, 2)
+
+    z = rng.standard_normal((batch, c_out, h, w)).astype(np.float32)
+    y_floats = pycnn._C.channel_blocks_floats([batch, c_out, h, w], halo)
+    z_floats = pycnn._C.channel_blocks_floats([batch, c_out, h, w], res_halo)
+    x_at, y_at, z_at = 0, x.size, x.size + y_floats
+    plan = pycnn._C.InferencePlan(z_at + z_floats)
+    assert pycnn._C.conv2d_takes_channel_blocks(list(x.shape), list(weight.shape), (1, 1), (pad, pad), (1, 1), 1)
+    plan.add_conv2d(name="c", y=y_at, x=x_at, weight=weight, bias=bias, input_shape=list(x.shape), stride=(1, 1),
+                    padding=(pad, pad), dilation=(1, 1), groups=1, residual=z_at if residual else -1,
+                    clamp_min=0.5, clamp_max=4.0, output_blocks=halo,
+                    residual_blocks=res_halo if residual else None)
+    arena = np.full(plan.arena_floats, np.nan, np.float32)  # the output's halo must be written too
+    arena[:x.size] = x.ravel()
+    zb = to_blocks(z, *res_halo)
+    arena[z_at:z_at + zb.size] = zb.ravel()
+    plan.run(arena, 0, 1, threads)
+    t = torch_conv(x, weight, bias, pad) + (z.astype(np.float64) if residual else 0.0)
+    expected = to_blocks(np.clip(t, 0.5, 4.0), *halo)
+    got = arena[y_at:y_at + expected.size].reshape(expected.shape)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)  # the empty lanes and halo: 0
+
+
+def torch_conv(x, weight, bias, pad):
+    import torch
+    return torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(weight).double(),
+                                      torch.from_numpy(bias).double(), padding=pad).numpy()

@@ -212,6 +212,11 @@ namespace {
 
 // Where pixel (h, w) of block `block` of image n lies in a value of C channels and plane H x W kept
 // in channel blocks b (see ChannelBlocks): the offset of its first lane.
+// Floats from one block of a value in channel blocks to the next.
+int64_t block_floats(const ChannelBlocks& b, int64_t H, int64_t W) {
+  return (H + 2 * b.halo_h) * (W + 2 * b.halo_w) * channel_block_width();
+}
+
 int64_t block_at(const ChannelBlocks& b, int64_t C, int64_t H, int64_t W, int64_t n, int64_t block,
                  int64_t h, int64_t w) {
   const int64_t vw = channel_block_width(), blocks = (C + vw - 1) / vw;
@@ -1216,7 +1221,8 @@ void PreparedConv2d::forward_max_pool(float* y, const float* x, const Conv2dEpil
 // The channel-vector path (row_tile_channels) for N images of the batch, x, y and residual pointing at
 // the first: each image's y[C_out, OH, OW] by row tiles of pixels x nr channels, accumulated over
 // the K slices in a per-task buffer t[pixel][channel] that the epilogue turns back into NCHW, or
-// stores as it is into channel blocks (layouts_.output; the halo beside each row zeroed too). Tasks
+// stores as it is into channel blocks (layouts_.output; the halo beside each row zeroed too); with
+// one K slice and the output in blocks, the tiles store their sums there themselves. Tasks
 // (image, run of channel panels, run of output rows): the threads split the channels first where
 // the weights outweigh the image (each streams its own share of them once), the rows otherwise.
 // Loops per task: K slices > channel panels (a 256 x nr slice, 32 KB, stays in L1) > rows > tiles.
@@ -1303,6 +1309,12 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   // nothing there, and the buffer went to memory and back between the tiles and the epilogue (16 ->
   // 96 at 112x112, 1 thread, in blocks: 565 -> 535 us).
   const bool one_slice = K <= depth && weights <= double(kWeightsInL2);
+  // Sums that are final in their one K slice go straight from the tiles' registers into an output
+  // in channel blocks with the epilogue (RowTileEpilogue), not through the buffer t and store_rows'
+  // copy: a 1x1 expansion of few input channels spends as long on that copy as on its products.
+  const ChannelBlocks &out_blocks = layouts_.output, &res_blocks = layouts_.residual;
+  const bool direct = out_blocks.on() && K <= depth && (!residual || res_blocks.on());
+  const int64_t ybs = block_floats(out_blocks, OH, OW), rbs = block_floats(res_blocks, OH, OW);
   const int64_t buffer = one_slice ? (int64_t(1) << 14) : (int64_t(1) << 18);
   int64_t row_run = std::max<int64_t>(1, std::min(R, buffer / (OW * channel_run * nr)));
   while (row_run > 1 && channel_runs * ((R + row_run - 1) / row_run) < want)
@@ -1404,8 +1416,30 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
             const bool first = k0 <= lo;
             const int64_t at = row_at(r), ldx = r2 < 0 ? 0 : row_at(r2) - at;
             const int64_t ldr = r2 < 0 ? 0 : (r2 - r) * OW * ldt;
+            RowTileEpilogue epi{};
+            if (direct) {  // rows r and r2 of blocks cp * nr / vw on, in the output and residual
+              const int64_t b = cp * nr / vw;
+              const int64_t y_at = block_at(out_blocks, s.C_out, OH, OW, r / OH, b, r % OH, 0);
+              const int64_t r_at = block_at(res_blocks, s.C_out, OH, OW, r / OH, b, r % OH, 0);
+              epi = {
+                  y + y_at,
+                  r2 < 0 ? 0 : block_at(out_blocks, s.C_out, OH, OW, r2 / OH, b, r2 % OH, 0) - y_at,
+                  ybs,
+                  bias_.data() + cp * nr,
+                  residual ? residual + r_at : nullptr,
+                  r2 < 0 ? 0 : block_at(res_blocks, s.C_out, OH, OW, r2 / OH, b, r2 % OH, 0) - r_at,
+                  rbs,
+                  e.clamp_min,
+                  e.clamp_max,
+                  static_cast<int>(std::min(nr, s.C_out - cp * nr))};
+            }
             for (int64_t tile = 0; tile < row_tiles; ++tile) {
               const int64_t ow0 = OW * tile / row_tiles, ow1 = OW * (tile + 1) / row_tiles;
+              RowTileEpilogue at_tile = epi;
+              if (direct) {
+                at_tile.y += ow0 * vw;
+                if (at_tile.residual) at_tile.residual += ow0 * vw;
+              }
               const int64_t kind = row_tiles == 1          ? 2
                                    : tile == 0             ? 0
                                    : tile == row_tiles - 1 ? 1
@@ -1418,7 +1452,8 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
                             RowTaps{taps, phase, lo, hi}, first,
                             kind >= 0 && !row_edges_.empty() && row_edges_[kind * (K + 1) + K]
                                 ? row_edges_.data() + kind * (K + 1) + k0
-                                : nullptr);
+                                : nullptr,
+                            direct ? &at_tile : nullptr);
             }
           }
       }
@@ -1428,7 +1463,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
         const int64_t n = r / OH;
         end = std::min(r1, (n + 1) * OH);
         store_rows(kern, y, t + (r - r0) * OW * ldt, ldt, residual, n, r % OH, end - r, c0,
-                   channels, e);
+                   channels, e, direct);
       }
     });
   }
@@ -1438,16 +1473,17 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
 // Rows [oh0, oh0 + rows) of image n from a task's sums t (pixel rows of ldt floats, channels c0..c0
 // + channels), with bias, residual and clamp: back into NCHW planes (the transpose), or into channel
 // blocks as they are, with the halo beside each row (above and below the image's first and last
-// rows) zeroed. A residual of the other layout is added to the sums first.
+// rows) zeroed. A residual of the other layout is added to the sums first. stored: the row tiles
+// have stored the rows in channel blocks themselves (RowTileEpilogue): the gate and halo only.
 void PreparedConv2d::store_rows(const ConvTileKernel& kern, float* y, float* t, int64_t ldt,
                                 const float* residual, int64_t n, int64_t oh0, int64_t rows,
-                                int64_t c0, int64_t channels, const Conv2dEpilogue& e) const {
+                                int64_t c0, int64_t channels, const Conv2dEpilogue& e,
+                                bool stored) const {
   const Conv2dShape& s = s_;
   const int64_t OH = s.out_h(), OW = s.out_w(), P = OH * OW, vw = kern.vw;
   const ChannelBlocks &out_blocks = layouts_.output, &res_blocks = layouts_.residual;
   // A block's floats, in the output and in the residual, where they are channel blocks.
-  const int64_t ybs = (OH + 2 * out_blocks.halo_h) * (OW + 2 * out_blocks.halo_w) * vw;
-  const int64_t rbs = (OH + 2 * res_blocks.halo_h) * (OW + 2 * res_blocks.halo_w) * vw;
+  const int64_t ybs = block_floats(out_blocks, OH, OW), rbs = block_floats(res_blocks, OH, OW);
   const bool res_in_blocks = residual && res_blocks.on();
   const int64_t b0 = c0 / vw;
   if (!out_blocks.on()) {
@@ -1471,12 +1507,13 @@ void PreparedConv2d::store_rows(const ConvTileKernel& kern, float* y, float* t, 
     float* const tr = t + i * OW * ldt;
     const float* res = nullptr;
     if (res_in_blocks) res = residual + block_at(res_blocks, s.C_out, OH, OW, n, b0, oh, 0);
-    else if (residual)
+    else if (residual && !stored)
       kern.add_residual_planes(tr, ldt, residual + (n * s.C_out + c0) * P + oh * OW, P, OW,
                                channels);
     float* const yr = y + block_at(out_blocks, s.C_out, OH, OW, n, b0, oh, 0);
-    kern.row_tile_store_blocks(yr, ybs, tr, ldt, OW, channels, bias_.data() + c0, res, rbs,
-                               e.clamp_min, e.clamp_max);
+    if (!stored)
+      kern.row_tile_store_blocks(yr, ybs, tr, ldt, OW, channels, bias_.data() + c0, res, rbs,
+                                 e.clamp_min, e.clamp_max);
     for (int64_t b = 0; b < blocks; ++b) {
       float* const row = yr + b * ybs;  // pixel (oh, 0) of block b0 + b
       if (e.gate != Conv2dGate::None) gate_in_place(row, OW * vw, e.gate);  // lanes past C_out: 0

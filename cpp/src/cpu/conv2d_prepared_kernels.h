@@ -37,6 +37,20 @@ struct RowTaps {
   int lo, hi;  // the window, 0 <= lo < hi <= period (all taps: 0, period)
 };
 
+// The row tile's epilogue where its sums are final (one K slice) and its output is in channel
+// blocks (ConvTileKernel::row_tile): pixel i of row r, vector v of the panel goes to y[r * ldr + i *
+// vw + v * ldv] as clamp(sum + bias[v * vw + l] + residual[r * rldr + i * vw + v * rldv + l], lo,
+// hi), zero in the lanes l with v * vw + l >= channels (residual, in channel blocks, may be null).
+struct RowTileEpilogue {
+  float* y;
+  int64_t ldr, ldv;
+  const float* bias;
+  const float* residual;
+  int64_t rldr, rldv;
+  float lo, hi;
+  int channels;  // of the panel, at most its vectors * vw
+};
+
 struct ConvTileKernel {
   int mr;  // rows (output channels) of a packed weight panel
   int nr;  // columns (output pixels) of a packed input panel
@@ -97,10 +111,12 @@ struct ConvTileKernel {
   // W[k * c + j]), over the k of the slice that `taps` takes; `first` overwrites out. rows * pixels
   // is at most row_pixels * nr / c. edge (null where no product is left out; used at step 1 or vw):
   // per k of the slice, which pixels of each row leave its product out as it reads only padding,
-  // bit 0 the first pixel, bit 1 the last.
+  // bit 0 the first pixel, bit 1 the last. epi (not null: the slice is the only one and first is
+  // true): the sums go through the epilogue straight into channel blocks, not to out.
   void (*row_tile)(int vectors, int step, int rows, int pixels, int64_t kc, const float* x,
                    int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldr,
-                   int64_t ldo, RowTaps taps, bool first, const unsigned char* edge);
+                   int64_t ldo, RowTaps taps, bool first, const unsigned char* edge,
+                   const RowTileEpilogue* epi);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
   // + p], lo, hi) for p < pixels, c < channels (residual may be null; t's rows are whole vectors).
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,

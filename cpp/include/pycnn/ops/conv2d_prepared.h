@@ -124,7 +124,7 @@ class PreparedConv2d {
                                  const Conv2dEpilogue& e) const;
   void store_rows(const ConvTileKernel& kern, float* y, float* t, int64_t ldt,
                   const float* residual, int64_t n, int64_t oh0, int64_t rows, int64_t c0,
-                  int64_t channels, const Conv2dEpilogue& e) const;
+                  int64_t channels, const Conv2dEpilogue& e, bool stored = false) const;
   void prepare(const float* w, const float* b, bool from_forward, bool blocks);
   void set_layouts(const Conv2dLayouts& layouts);  // the constructor's layouts, checked
   void pack_winograd_filters(const float* w, bool from_forward, int64_t mr, int64_t panels,
