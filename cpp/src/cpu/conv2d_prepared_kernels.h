@@ -112,11 +112,12 @@ struct ConvTileKernel {
   // is at most row_pixels * nr / c. edge (null where no product is left out; used at step 1 or vw):
   // per k of the slice, which pixels of each row leave its product out as it reads only padding,
   // bit 0 the first pixel, bit 1 the last. epi (not null: the slice is the only one and first is
-  // true): the sums go through the epilogue straight into channel blocks, not to out.
+  // true): the sums go through the epilogue straight into channel blocks, not to out. next (may be
+  // null): the kc x c weights the caller multiplies after these, prefetched into L2 meanwhile.
   void (*row_tile)(int vectors, int step, int rows, int pixels, int64_t kc, const float* x,
                    int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldr,
                    int64_t ldo, RowTaps taps, bool first, const unsigned char* edge,
-                   const RowTileEpilogue* epi);
+                   const RowTileEpilogue* epi, const float* next);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
   // + p], lo, hi) for p < pixels, c < channels (residual may be null; t's rows are whole vectors).
   void (*row_tile_store)(float* y, int64_t ldy, const float* t, int64_t ldt, int64_t pixels,
