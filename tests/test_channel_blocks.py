@@ -282,6 +282,47 @@ def test_mobile_layers_of_large_images_switch_to_channel_blocks(batch, threads, 
     assert_close(out, nchw)
 
 
+def to_blocks(a, vw, halo):
+    """NCHW -> [N][C / vw][H + 2 halo_h][W + 2 halo_w][vw], zero in the halo and past the channels."""
+    n, c, h, w = a.shape
+    blocks, (hh, hw) = -(-c // vw), halo
+    out = np.zeros((n, blocks * vw, h + 2 * hh, w + 2 * hw), a.dtype)
+    out[:, :c, hh:hh + h, hw:hw + w] = a
+    return out.reshape(n, blocks, vw, h + 2 * hh, w + 2 * hw).transpose(0, 1, 3, 4, 2)
+
+
+def run_in_blocks(x, weight, bias, z, stride, pad, dilation, threads, input_halo=None, halo=(1, 2),
+                  res_halo=(0, 1), floor=0.5):
+    """One convolution as a native plan step with its output (and residual z, and input where
+    input_halo is given) in channel blocks; the arena read back as blocks, and what they should hold:
+    clamp(conv + bias + z, floor, 4) in float64, zero in the halo and past the channels."""
+    import torch
+    vw = pycnn._C.channel_block_width()
+    groups = x.shape[1] // weight.shape[1]
+    t = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(weight).double(),
+                                   torch.from_numpy(bias).double(), stride, pad, dilation, groups).numpy()
+    y_shape = list(t.shape)
+    xb = to_blocks(x, vw, input_halo) if input_halo else x
+    x_floats = pycnn._C.channel_blocks_floats(list(x.shape), input_halo) if input_halo else x.size
+    y_floats = pycnn._C.channel_blocks_floats(y_shape, halo)
+    z_floats = pycnn._C.channel_blocks_floats(y_shape, res_halo)
+    y_at, z_at = x_floats, x_floats + y_floats
+    plan = pycnn._C.InferencePlan(z_at + z_floats)
+    plan.add_conv2d(name="c", y=y_at, x=0, weight=weight, bias=bias, input_shape=list(x.shape), stride=stride,
+                    padding=pad, dilation=dilation, groups=groups, residual=z_at if z is not None else -1,
+                    clamp_min=floor, clamp_max=4.0, input_blocks=input_halo, output_blocks=halo,
+                    residual_blocks=res_halo if z is not None else None)
+    arena = np.full(plan.arena_floats, np.nan, np.float32)  # the output's halo must be written too
+    arena[:xb.size] = xb.ravel()
+    if z is not None:
+        zb = to_blocks(z, vw, res_halo)
+        arena[z_at:z_at + zb.size] = zb.ravel()
+        t = t + z
+    plan.run(arena, 0, 1, threads)
+    expected = to_blocks(np.clip(t, floor, 4.0), vw, halo)
+    return arena[y_at:y_at + expected.size].reshape(expected.shape), expected
+
+
 @pytest.mark.parametrize("kernel, batch, threads, residual", [(1, 1, 1, False), (1, 2, 2, True), (3, 3, 2, True),
                                                                 (3, 1, 3, False)])
 def test_row_tiles_store_blocks_from_registers(kernel, batch, threads, residual):
@@ -291,42 +332,37 @@ def test_row_tiles_store_blocks_from_registers(kernel, batch, threads, residual)
     whose floor is 0.5 and a residual in blocks of another halo. Every real lane is clamp(conv + bias +
     residual) in float64; every lane past the 20 channels, and the halo, is zero (a clamp of the empty
     lanes' zero sums would make them 0.5). 5x5 images at batch 3 pair rows across images."""
-    vw = pycnn._C.channel_block_width()
     rng = np.random.default_rng(kernel * 10 + batch)
-    c_in, c_out, h, w = 16, 20, (5 if kernel == 3 else 9), (5 if kernel == 3 else 11)
-    pad, halo, res_halo = kernel // 2, (1, 2), (0, 1)
-    x = rng.standard_normal((batch, c_in, h, w)).astype(np.float32)
-    weight = rng.standard_normal((c_out, c_in, kernel, kernel)).astype(np.float32) * 0.3
-    bias = rng.standard_normal(c_out).astype(np.float32)
-    blocks = -(-c_out // vw)
-
-    def to_blocks(a, hh, hw):  # NCHW -> [N][blocks][H + 2hh][W + 2hw][vw], zero padded
-        out = np.zeros((a.shape[0], blocks * vw, h + 2 * hh, w + 2 * hw), a.dtype)
-        out[:, :c_out, hh:hh + h, hw:hw + w] = a
-        return out.reshape(a.shape[0], blocks, vw, h + 2 * hh, w + 2 * hw).transpose(0, 1, 3, 4, 2)
-
-    z = rng.standard_normal((batch, c_out, h, w)).astype(np.float32)
-    y_floats = pycnn._C.channel_blocks_floats([batch, c_out, h, w], halo)
-    z_floats = pycnn._C.channel_blocks_floats([batch, c_out, h, w], res_halo)
-    x_at, y_at, z_at = 0, x.size, x.size + y_floats
-    plan = pycnn._C.InferencePlan(z_at + z_floats)
-    assert pycnn._C.conv2d_takes_channel_blocks(list(x.shape), list(weight.shape), (1, 1), (pad, pad), (1, 1), 1)
-    plan.add_conv2d(name="c", y=y_at, x=x_at, weight=weight, bias=bias, input_shape=list(x.shape), stride=(1, 1),
-                    padding=(pad, pad), dilation=(1, 1), groups=1, residual=z_at if residual else -1,
-                    clamp_min=0.5, clamp_max=4.0, output_blocks=halo,
-                    residual_blocks=res_halo if residual else None)
-    arena = np.full(plan.arena_floats, np.nan, np.float32)  # the output's halo must be written too
-    arena[:x.size] = x.ravel()
-    zb = to_blocks(z, *res_halo)
-    arena[z_at:z_at + zb.size] = zb.ravel()
-    plan.run(arena, 0, 1, threads)
-    t = torch_conv(x, weight, bias, pad) + (z.astype(np.float64) if residual else 0.0)
-    expected = to_blocks(np.clip(t, 0.5, 4.0), *halo)
-    got = arena[y_at:y_at + expected.size].reshape(expected.shape)
+    h, w = (5, 5) if kernel == 3 else (9, 11)
+    x = rng.standard_normal((batch, 16, h, w)).astype(np.float32)
+    weight = rng.standard_normal((20, 16, kernel, kernel)).astype(np.float32) * 0.3
+    bias = rng.standard_normal(20).astype(np.float32)
+    z = rng.standard_normal((batch, 20, h, w)).astype(np.float32) if residual else None
+    pad = (kernel // 2,) * 2
+    assert pycnn._C.conv2d_takes_channel_blocks(list(x.shape), list(weight.shape), (1, 1), pad, (1, 1), 1)
+    got, expected = run_in_blocks(x, weight, bias, z, (1, 1), pad, (1, 1), threads)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)  # the empty lanes and halo: 0
 
 
-def torch_conv(x, weight, bias, pad):
-    import torch
-    return torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(weight).double(),
-                                      torch.from_numpy(bias).double(), padding=pad).numpy()
+@pytest.mark.parametrize("kernel, stride, dilation, width", [(3, 1, 1, 29), (3, 2, 1, 30), (5, 1, 1, 7), (5, 2, 1, 17),
+                                                             (7, 1, 1, 12), (7, 2, 1, 9), (3, 1, 2, 19), (4, 1, 1, 10),
+                                                             (3, 1, 1, 8)])
+def test_depthwise_layers_in_blocks_by_kernel_size(kernel, stride, dilation, width):
+    """The channel-vector depthwise path between channel blocks: 3, 5 and 7 wide windows at stride 1
+    and 2 take the kernel that loads each input vector of a kernel row once (8 pixels at a time, the
+    rest of a row one by one: widths 7-30 leave 0-7 over); a dilated or 4-wide window the general one.
+    20 channels (a partly empty block on 8 and 16 lanes), a residual in blocks, a clamp floor of 0.5,
+    batches of 2 on 1-3 threads (the rows of a block split between the threads), against float64."""
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + width)
+    pad = dilation * (kernel // 2)
+    x = rng.standard_normal((2, 20, 11, width)).astype(np.float32)
+    weight = rng.standard_normal((20, 1, kernel, kernel)).astype(np.float32) * 0.3
+    bias = rng.standard_normal(20).astype(np.float32)
+    out_h = (11 + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+    out_w = (width + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+    z = rng.standard_normal((2, 20, out_h, out_w)).astype(np.float32)
+    geometry = ((stride, stride), (pad, pad), (dilation, dilation))
+    assert pycnn._C.conv2d_takes_channel_blocks(list(x.shape), list(weight.shape), *geometry, 20)
+    for threads in (1, 2, 3):
+        got, expected = run_in_blocks(x, weight, bias, z, *geometry, threads, input_halo=(pad, pad + 1))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

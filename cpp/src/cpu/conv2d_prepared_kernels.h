@@ -144,12 +144,15 @@ struct ConvTileKernel {
                      float hi);
   // The channel-vector depthwise path (conv2d_prepared.cpp): `vw` channels of the input transposed
   // into xt [hq][wq][vw] with zero padding (ph, pw) and `slack` zeroed floats after it; then the
-  // sums t[(oh * OW + ow) * vw + c] of each output pixel's taps, weights wv [KH * KW][vw].
+  // sums t[((oh - oh0) * OW + ow) * vw + c] of each output pixel's taps for the rows [oh0, oh1),
+  // weights wv [KH * KW][vw]; with epi (its vector 0 only: ldv, rldv unused) through the epilogue
+  // into channel blocks instead.
   void (*to_channel_vectors)(float* xt, const float* x, int64_t plane, int channels, int64_t H,
                              int64_t W, int64_t ph, int64_t pw, int64_t hq, int64_t wq,
                              int64_t slack);
-  void (*depthwise_vectors)(float* t, const float* xt, int64_t wq, int64_t OH, int64_t OW, int sh,
-                            int sw, int dh, int dw, int KH, int KW, const float* wv);
+  void (*depthwise_vectors)(float* t, const float* xt, int64_t wq, int64_t oh0, int64_t oh1,
+                            int64_t OW, int sh, int sw, int dh, int dw, int KH, int KW,
+                            const float* wv, const RowTileEpilogue* epi);
   // conv2d's weight gradient (conv2d.cpp, backward): out[r * ldo + j * VW + c] (+)= sum over
   // images i and output pixels (oh, ow) of dy[i * dy_step + r * ldd + oh * OW + ow] times column j
   // of the input copy xt at that pixel, for rows <= wg_rows output channels and cols <= wg_cols
