@@ -210,13 +210,13 @@ int64_t channel_blocks_floats(int64_t N, int64_t C, int64_t H, int64_t W, const 
 
 namespace {
 
-// Where pixel (h, w) of block `block` of image n lies in a value of C channels and plane H x W kept
-// in channel blocks b (see ChannelBlocks): the offset of its first lane.
 // Floats from one block of a value in channel blocks to the next.
 int64_t block_floats(const ChannelBlocks& b, int64_t H, int64_t W) {
   return (H + 2 * b.halo_h) * (W + 2 * b.halo_w) * channel_block_width();
 }
 
+// Where pixel (h, w) of block `block` of image n lies in a value of C channels and plane H x W kept
+// in channel blocks b (see ChannelBlocks): the offset of its first lane.
 int64_t block_at(const ChannelBlocks& b, int64_t C, int64_t H, int64_t W, int64_t n, int64_t block,
                  int64_t h, int64_t w) {
   const int64_t vw = channel_block_width(), blocks = (C + vw - 1) / vw;
