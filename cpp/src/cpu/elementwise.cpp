@@ -94,54 +94,14 @@ void row(float* __restrict o, const float* a, int64_t ia, const float* b, int64_
   }
 }
 
-// The general case: dimensions of size 1 dropped, and each dimension merged into the one inside it
-// where both operands step across the pair as across one dimension (both strides chain, or both
-// are 0); then rows of the innermost dimension, an odometer over the outer ones, started per
-// thread from its first row.
+// The general case: rows of the merged dimensions (StridedRows), each one vectorised loop.
 template <BinaryOp OP>
 void strided(float* out, const float* a, const float* b, const BroadcastShape& s) {
-  std::vector<int64_t> size, sa, sb;  // innermost first
-  for (int i = static_cast<int>(s.out.size()) - 1; i >= 0; --i) {
-    if (s.out[i] == 1) continue;
-    const int64_t da = s.a_strides[i], db = s.b_strides[i];
-    if (!size.empty()) {
-      const int64_t n = size.back(), pa = sa.back(), pb = sb.back();
-      const bool chains_a = (da == 0 && pa == 0) || (da != 0 && da == pa * n);
-      const bool chains_b = (db == 0 && pb == 0) || (db != 0 && db == pb * n);
-      if (chains_a && chains_b) {
-        size.back() *= s.out[i];
-        continue;
-      }
-    }
-    size.push_back(s.out[i]), sa.push_back(da), sb.push_back(db);
-  }
-  if (size.empty()) size = {1}, sa = {0}, sb = {0};
-  const int nd = static_cast<int>(size.size());
-  const int64_t inner = size[0], rows = numel_of(s.out) / inner;
-  const int64_t grain = std::max<int64_t>(1, kElementwiseParallel / inner);
-  parallel_range(
-      rows,
-      [&](int64_t begin, int64_t end) {
-        std::vector<int64_t> index(nd, 0);
-        int64_t off_a = 0, off_b = 0;
-        for (int64_t d = 1, below = 1; d < nd; below *= size[d], ++d) {  // row `begin`'s indices
-          index[d] = begin / below % size[d];
-          off_a += index[d] * sa[d];
-          off_b += index[d] * sb[d];
-        }
-        for (int64_t r = begin; r < end; ++r) {
-          row<OP>(out + r * inner, a + off_a, sa[0], b + off_b, sb[0], inner);
-          for (int d = 1; d < nd; ++d) {
-            off_a += sa[d];
-            off_b += sb[d];
-            if (++index[d] < size[d]) break;
-            off_a -= sa[d] * size[d];
-            off_b -= sb[d] * size[d];
-            index[d] = 0;
-          }
-        }
-      },
-      grain);
+  const StridedRows<2> walk(s.out, {s.a_strides.data(), s.b_strides.data()});
+  const int64_t inner = walk.inner(), ia = walk.step(0), ib = walk.step(1);
+  walk.for_rows({0, 0}, [&](int64_t r, const std::array<int64_t, 2>& at) {
+    row<OP>(out + r * inner, a + at[0], ia, b + at[1], ib, inner);
+  });
 }
 
 }  // namespace

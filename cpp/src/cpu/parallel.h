@@ -10,9 +10,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <vector>
 
 namespace pycnn::cpu {
 
@@ -38,6 +40,76 @@ void parallel_range(int64_t n, Body body, int64_t min_parallel = kElementwisePar
     if (begin < end) body(begin, end);
   }
 }
+
+// A strided walk of M operands over one shape (outermost first), in rows: dimensions of size 1
+// dropped, and each merged into the one inside it where every operand steps across the pair as
+// across one dimension (its stride is the inner one's times that one's size, or both are 0: a
+// channel slice keeps each image's planes one run, a broadcast [32, 112, 112] * [32, 1, 1] is 32
+// rows of 12544). for_rows(base, body) calls body(r, at) for each row r of the innermost merged
+// dimension (inner() elements, operand m's stride step(m)), at[m] the offset of the row's first
+// element in operand m (from base[m]), the rows split over the threads above kElementwiseParallel
+// elements, an odometer over the outer dimensions started at each thread's first row. Serves the
+// broadcast binary ops (elementwise.cpp) and strided_copy.
+template <int M>
+class StridedRows {
+ public:
+  StridedRows(const std::vector<int64_t>& shape, const std::array<const int64_t*, M>& strides) {
+    for (int k = static_cast<int>(shape.size()) - 1; k >= 0; --k) {
+      if (shape[k] == 0) empty_ = true;
+      if (shape[k] == 1) continue;
+      bool chains = !size_.empty();
+      for (int m = 0; m < M && chains; ++m) {
+        const int64_t d = strides[m][k], inside = stride_[m].back();
+        chains = (d == 0 && inside == 0) || (d != 0 && d == inside * size_.back());
+      }
+      if (chains) {
+        size_.back() *= shape[k];
+        continue;
+      }
+      size_.push_back(shape[k]);
+      for (int m = 0; m < M; ++m) stride_[m].push_back(strides[m][k]);
+    }
+    if (size_.empty()) {
+      size_ = {1};
+      for (auto& st : stride_) st = {0};
+    }
+  }
+  int64_t inner() const { return size_[0]; }
+  int64_t step(int m) const { return stride_[m][0]; }
+
+  template <typename Body>
+  void for_rows(std::array<int64_t, M> base, Body body) const {
+    if (empty_) return;
+    const int nd = static_cast<int>(size_.size());
+    int64_t rows = 1;
+    for (int d = 1; d < nd; ++d) rows *= size_[d];
+    parallel_range(
+        rows,
+        [&](int64_t begin, int64_t end) {
+          std::vector<int64_t> index(static_cast<size_t>(nd), 0);
+          std::array<int64_t, M> at = base;
+          for (int64_t d = 1, below = 1; d < nd; below *= size_[d], ++d) {  // row `begin`'s
+            index[d] = begin / below % size_[d];
+            for (int m = 0; m < M; ++m) at[m] += index[d] * stride_[m][d];
+          }
+          for (int64_t r = begin; r < end; ++r) {
+            body(r, at);
+            for (int d = 1; d < nd; ++d) {
+              for (int m = 0; m < M; ++m) at[m] += stride_[m][d];
+              if (++index[d] < size_[d]) break;
+              for (int m = 0; m < M; ++m) at[m] -= stride_[m][d] * size_[d];
+              index[d] = 0;
+            }
+          }
+        },
+        std::max<int64_t>(1, kElementwiseParallel / size_[0]));
+  }
+
+ private:
+  std::vector<int64_t> size_;                   // innermost first
+  std::array<std::vector<int64_t>, M> stride_;  // each operand's, innermost first
+  bool empty_ = false;                          // a dimension of size 0
+};
 
 // A worksharing loop over tasks [0, n), inside a parallel region (every thread calls it): in a fixed
 // order when `in_order` (thread t takes the t-th block of tasks, the same in every call) and first

@@ -35,44 +35,14 @@ std::pair<int64_t, int64_t> strided_reach(const std::vector<int64_t>& shape,
 
 void strided_copy(float* y, const float* x, const std::vector<int64_t>& shape,
                   const std::vector<int64_t>& strides, int64_t offset) {
-  std::vector<int64_t> size, stride;  // innermost first
-  for (int k = static_cast<int>(shape.size()) - 1; k >= 0; --k) {
-    if (shape[k] == 0) return;
-    if (shape[k] == 1) continue;
-    if (!size.empty() && strides[k] == stride.back() * size.back()) {
-      size.back() *= shape[k];
-      continue;
-    }
-    size.push_back(shape[k]), stride.push_back(strides[k]);
-  }
-  if (size.empty()) size = {1}, stride = {1};
-  const int nd = static_cast<int>(size.size());
-  const int64_t inner = size[0], step = stride[0];
-  int64_t rows = 1;
-  for (int d = 1; d < nd; ++d) rows *= size[d];
-  parallel_range(
-      rows,
-      [&](int64_t begin, int64_t end) {
-        std::vector<int64_t> index(nd, 0);
-        int64_t at = offset;
-        for (int64_t d = 1, below = 1; d < nd; below *= size[d], ++d) {  // row `begin`'s indices
-          index[d] = begin / below % size[d];
-          at += index[d] * stride[d];
-        }
-        for (int64_t r = begin; r < end; ++r) {
-          float* out = y + r * inner;
-          if (step == 1) std::memcpy(out, x + at, static_cast<size_t>(inner) * sizeof(float));
-          else
-            for (int64_t j = 0; j < inner; ++j) out[j] = x[at + j * step];
-          for (int d = 1; d < nd; ++d) {
-            at += stride[d];
-            if (++index[d] < size[d]) break;
-            at -= stride[d] * size[d];
-            index[d] = 0;
-          }
-        }
-      },
-      std::max<int64_t>(1, kElementwiseParallel / inner));
+  const StridedRows<1> walk(shape, {strides.data()});
+  const int64_t inner = walk.inner(), step = walk.step(0);
+  walk.for_rows({offset}, [&](int64_t r, const std::array<int64_t, 1>& at) {
+    float* out = y + r * inner;
+    if (step == 1) std::memcpy(out, x + at[0], static_cast<size_t>(inner) * sizeof(float));
+    else
+      for (int64_t j = 0; j < inner; ++j) out[j] = x[at[0] + j * step];
+  });
 }
 
 }  // namespace pycnn::cpu
