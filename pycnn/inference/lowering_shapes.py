@@ -44,7 +44,6 @@ def lower_concat(ctx, node):
         [None if c is None else _f32(c) for c in consts], outer, inner, sizes))
 
 
-
 # ----- copies through a view: one strided copy (cpu::strided_copy) -----------------------------------
 def _row_major_strides(shape):
     strides, step = [], 1
