@@ -13,6 +13,14 @@
 #include <cstring>
 #include <limits>
 
+// AVX-512 versions of the exp below (pycnn::avx512), for the files that pick them at run time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define PYCNN_AVX512_MATH 1
+#include <immintrin.h>
+
+#include "pycnn/gemm.h"
+#endif
+
 // PYCNN_VECTOR_CLONES on a hot loop function: GCC compiles it once per instruction set (AVX-512,
 // AVX2, baseline) and picks the clone at load time, so exp_vectorizable runs 16 lanes wide where
 // the processor has them, while the library still runs on any x86-64.
@@ -98,6 +106,64 @@ inline float exp_vectorizable(float x) {
   std::memcpy(&s2, &b2, sizeof s2);
   return (er * s1) * s2;
 }
+
+// The same e^x on 16 lanes with AVX-512's own instructions, for the exp-bound activations (silu,
+// sigmoid) where the instruction set is there (their files pick it as the gemm's, gemm_isa()): the
+// rounding is vrndscaleps and the scaling by 2^n one vscalefps, which rounds once into the normal,
+// subnormal, zero or infinite result (no clamp against n's range), in place of the generic
+// version's magic-number round and the two exponent-bit factors. The argument is still clamped to
+// [-105, 89] so that r stays small (beyond, n * ln2 is not exact and r would be garbage); vmaxps and
+// vminps return their second operand where either is NaN, so NaN passes through. The same Cephes
+// polynomial: results within an ulp of exp_vectorizable's. Measured (Intel Xeon, AVX-512, 1 core,
+// silu over 64 K floats in L1): 0.33 -> 0.25 ns a float.
+#ifdef PYCNN_AVX512_MATH
+namespace avx512 {
+// Whether the kernels below run: the gemm's instruction set is AVX-512 (gemm_isa() honours
+// PYCNN_GEMM_ISA, so the tests run the generic loops too).
+inline bool on() {
+  static const bool avx512 = std::strcmp(cpu::gemm_isa(), "avx512") == 0;
+  return avx512;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+// (The zero-masked forms with every lane on are the plain instructions: GCC 12 warns of an
+// uninitialised source in the unmasked intrinsics' _mm512_undefined_ps.)
+inline __m512 exp(__m512 x) {
+  constexpr __mmask16 all = 0xffff;
+  x = _mm512_maskz_max_ps(all, _mm512_set1_ps(-105.0f), x);
+  x = _mm512_maskz_min_ps(all, _mm512_set1_ps(89.0f), x);
+  const __m512 n =
+      _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  return _mm512_maskz_scalef_ps(all, p, n);
+}
+
+// 1 / (1 + e^-x) (sigmoid), or x times it (silu, kTimesX), for y[0, n) from x[0, n), the last
+// vector masked; as the generic loops over exp_vectorizable: x < -89 gives 0 (-0 for silu, whose
+// -inf gives NaN: -inf / inf).
+template <bool kTimesX>
+inline void logistic(float* y, const float* x, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 d = _mm512_add_ps(one, exp(_mm512_sub_ps(_mm512_setzero_ps(), v)));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(kTimesX ? v : one, d));
+  }
+}
+#pragma GCC pop_options
+}  // namespace avx512
+#endif
 
 // e^x - 1 in float, accurate near 0 where exp_vectorizable(x) - 1 would cancel (x = 1e-6 gives
 // 1e-6 to ~1 ulp, not the 9.5e-7 of e^x - 1). For |x| < ln2/2 exp_vectorizable's range reduction is

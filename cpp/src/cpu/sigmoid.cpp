@@ -3,7 +3,8 @@
 // x < -88.7 and the quotient to 0, and underflows to 0 for large x giving 1, so no branch is needed.
 // It still costs ~20 flops an element, so OpenMP starts earlier than for the pure selects of relu;
 // the forward is cloned per instruction set (baseline SSE2 took 2.8 ns an element, with AVX-512
-// about 0.3); the backward is a vectorisable multiply.
+// about 0.3), or runs on avx512::exp where the gemm runs AVX-512 (silu.cpp does the same); the
+// backward is a vectorisable multiply.
 #include "pycnn/ops/sigmoid.h"
 
 #include "parallel.h"
@@ -23,7 +24,12 @@ PYCNN_VECTOR_CLONES void sigmoid_forward_range(float* y, const float* x, int64_t
 void sigmoid_forward(float* y, const float* x, int64_t n) {
   parallel_range(
       n,
-      [=](int64_t begin, int64_t end) { sigmoid_forward_range(y + begin, x + begin, end - begin); },
+      [=](int64_t begin, int64_t end) {
+#ifdef PYCNN_AVX512_MATH
+        if (avx512::on()) return avx512::logistic<false>(y + begin, x + begin, end - begin);
+#endif
+        sigmoid_forward_range(y + begin, x + begin, end - begin);
+      },
       int64_t(1) << 14);
 }
 
