@@ -205,6 +205,32 @@ def test_values_in_blocks_are_those_only_block_taking_convolutions_read():
     assert found == {"a": (2, 1), "b": (1, 1), "c": (0, 0)}
 
 
+def test_squeeze_excitation_values_take_blocks_in_pairs():
+    """channel_blocks with the squeeze-and-excitation steps: a global average pool (Native.channel_mean)
+    reads blocks; a Mul by a channel scale (Native.scale) keeps its x and its product in blocks together
+    or neither (its product read by a Python step, or its x by one, sends both back to NCHW), and the
+    two share the larger of their halos."""
+    from types import SimpleNamespace as NS
+
+    def conv(x, y, padding=(1, 1)):
+        native = NS(view=False, conv=NS(x=x, y=y, z="", padding=padding, blocks=True))
+        return NS(inputs=[x, "w", "bias"], outputs=[y]), native
+
+    def scale(x, s, y):
+        return NS(inputs=[s, x], outputs=[y]), NS(view=False, scale=NS(x=x, s=s, y=y, images=1))
+
+    def pool(x, y):
+        return NS(inputs=[x], outputs=[y]), NS(view=False, channel_mean=x)
+
+    nodes = [conv("in", "a"), pool("a", "p"), conv("p", "s", (0, 0)), scale("a", "s", "b"), conv("b", "c", (2, 0)),
+             conv("c", "d"), pool("d", "q"), scale("d", "q", "e"), (NS(inputs=["e"], outputs=["f"]), None),
+             conv("f", "g"), scale("g", "q", "h"), conv("h", "out", (0, 3)), (NS(inputs=["g"], outputs=["k"]), None)]
+    found = channel_blocks([n for n, _ in nodes], [native for _, native in nodes], {"out"})
+    # a and b: a Mul's pair, halo (2, 0) from b's reader; s: read as a scale, not as x; c: read by
+    # a convolution and a pool; d, e: e read in Python; g, h: g read in Python.
+    assert found == {"a": (2, 0), "b": (2, 0), "c": (1, 1)}
+
+
 def test_add_conv2d_refuses_channel_blocks_it_cannot_run():
     vw = pycnn._C.channel_block_width()
     assert vw in (4, 8, 16)
@@ -270,7 +296,7 @@ def test_mobile_layers_of_large_images_switch_to_channel_blocks(batch, threads, 
         geometry = (tuple(node.attr("strides", [1, 1])), tuple(node.attr("pads", [0, 0, 0, 0])[:2]),
                     tuple(node.attr("dilations", [1, 1])), node.attr("group", 1))
         assert pycnn._C.conv2d_takes_channel_blocks(shape, w, *geometry), (node.name, shape, w)
-        assert (node.outputs[0] in compiled.blocks) == (node is not convs[-1])  # the last: the pool's input
+        assert node.outputs[0] in compiled.blocks  # the last one's too: the global pool reads blocks
         nchw_path = pycnn._C.conv2d_row_tiles(shape, w, *geometry) or \
             (geometry[3] > 1 and (shape[3] < 2 * pycnn._C.channel_block_width() or geometry[0][1] > 1))
         switched += not nchw_path
@@ -366,3 +392,95 @@ def test_depthwise_layers_in_blocks_by_kernel_size(kernel, stride, dilation, wid
     for threads in (1, 2, 3):
         got, expected = run_in_blocks(x, weight, bias, z, *geometry, threads, input_halo=(pad, pad + 1))
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+class SqueezeExcite(nn.Module):
+    """EfficientNet's block after its expansion: depthwise k x k with SiLU, then the squeeze-and-excitation
+    product (global average pool, 1x1 down, SiLU, 1x1 up, sigmoid, times the depthwise output: y * s or
+    s * y), read by a 1x1 projection and by a 3x3 layer (padding 1), whose sum is the output."""
+
+    def __init__(self, c_in, hidden, c_out, k, stride, scale_first):
+        super().__init__()
+        self.expand = nn.Conv2d(c_in, hidden, 1)
+        self.depthwise = nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden)
+        self.down, self.up = nn.Conv2d(hidden, 5, 1), nn.Conv2d(5, hidden, 1)
+        self.project, self.side = nn.Conv2d(hidden, c_out, 1), nn.Conv2d(hidden, c_out, 3, 1, 1)
+        self.scale_first = scale_first
+
+    def forward(self, x):
+        silu = nn.functional.silu
+        y = silu(self.depthwise(silu(self.expand(x))))
+        s = nn.functional.sigmoid(self.up(silu(self.down(nn.functional.adaptive_avg_pool2d(y, 1)))))
+        y = s * y if self.scale_first else y * s
+        return self.project(y) + self.side(y)
+
+
+@pytest.mark.parametrize("batch, threads, hidden, size, stride, scale_first",
+                         [(1, 2, 20, 9, 1, False), (3, 3, 37, 12, 2, True), (2, 1, 16, 7, 1, True),
+                          (1, 2, 48, 23, 2, False)])
+def test_squeeze_excitation_stays_in_channel_blocks(batch, threads, hidden, size, stride, scale_first,
+                                                    monkeypatch):
+    """The depthwise output, which only the global average pool and the Mul read, and the Mul's product,
+    which only convolutions read, are kept in channel blocks (channel_blocks_mean and channel_blocks_scale
+    run on them), both with the halo of the product's 3x3 reader; ragged last blocks (20, 37 channels),
+    batches sharing no scale; the numbers match eager's and the NCHW plan's."""
+    rng = np.random.default_rng(90 + hidden)
+    model = SqueezeExcite(6, hidden, 8, 3, stride, scale_first).eval()
+    x = rng.standard_normal((batch, 6, size, size + 1)).astype(np.float32)
+    plan, out = plan_of(model, x, threads, monkeypatch, blocks=True)
+    compiled = plan.compiled(x.shape)
+    ops = {node.outputs[0]: node for node in compiled.ir.nodes}
+    mul = next(node for node in compiled.ir.nodes if node.op == "Mul")
+    depthwise = next(name for name in mul.inputs if ops[name].op in ("Conv", "FusedConv"))
+    assert compiled.blocks[mul.outputs[0]] == compiled.blocks[depthwise] == (1, 1), compiled.blocks
+    assert plan.python_nodes(x.shape) == []
+    assert_close(out, eager(model, x))
+    plain, nchw = plan_of(model, x, threads, monkeypatch, blocks=False)
+    assert plain.compiled(x.shape).blocks == {}
+    assert_close(out, nchw)
+    assert_close(plan(x).numpy(), out, rtol=0)
+
+
+@pytest.mark.parametrize("batch, channels, threads", [(1, 20, 1), (3, 5, 2), (2, 33, 3)])
+def test_channel_blocks_scale_and_mean_steps(batch, channels, threads):
+    """The two steps on a value in channel blocks (halo (1, 2)) as native plan steps, the arena read back:
+    the mean of each channel's plane against float64, and x * s into another buffer and in place: the
+    pixels scaled, the halo and the lanes past the channels zero whatever the scale (inf, NaN: 0 * inf
+    would be NaN in the padding a next convolution reads), a [1, C, 1, 1] scale shared by the batch."""
+    vw, halo = pycnn._C.channel_block_width(), (1, 2)
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((batch, channels, 6, 7)).astype(np.float32)
+    xb = to_blocks(x, vw, halo)
+    floats = pycnn._C.channel_blocks_floats(list(x.shape), halo)
+    for images in sorted({1, batch}):
+        s = rng.standard_normal((images, channels)).astype(np.float32)
+        s[0, 0], s[-1, -1] = np.inf, np.nan
+        mean_at, s_at, y_at = floats, floats + batch * channels, floats + batch * channels + images * channels
+        plan = pycnn._C.InferencePlan(y_at + floats)
+        plan.add_channel_blocks_mean(name="mean", y=mean_at, x=0, input_shape=list(x.shape), halo=halo)
+        plan.add_channel_blocks_scale(name="apart", y=y_at, x=0, scale=s_at, scale_images=images,
+                                      input_shape=list(x.shape), halo=halo)
+        plan.add_channel_blocks_scale(name="in place", y=0, x=0, scale=s_at, scale_images=images,
+                                      input_shape=list(x.shape), halo=halo)
+        arena = np.full(plan.arena_floats, np.nan, np.float32)  # y's halo must be written
+        arena[:xb.size] = xb.ravel()
+        arena[s_at:s_at + s.size] = s.ravel()
+        plan.run(arena, 0, 3, threads)
+        np.testing.assert_allclose(arena[mean_at:mean_at + batch * channels].reshape(batch, channels),
+                                   x.astype(np.float64).mean(axis=(2, 3)), rtol=1e-6, atol=1e-7)
+        with np.errstate(invalid="ignore"):
+            expected = to_blocks(x * np.broadcast_to(s, (batch, channels))[:, :, None, None], vw, halo)
+        for at in (y_at, 0):
+            np.testing.assert_array_equal(arena[at:at + expected.size].reshape(expected.shape), expected)
+    plan = pycnn._C.InferencePlan(10**5)
+    args = dict(name="s", y=0, x=0, scale=9000, scale_images=1, input_shape=[3, 5, 6, 7], halo=(1, 1))
+    with pytest.raises(ValueError, match="scale for 1 or 3 images, got 2"):
+        plan.add_channel_blocks_scale(**dict(args, scale_images=2))
+    with pytest.raises(ValueError, match="add_channel_blocks_scale: expected a halo of at least"):
+        plan.add_channel_blocks_scale(**dict(args, halo=(-1, 0)))
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_channel_blocks_scale(**dict(args, scale=10**5 - 4))
+    with pytest.raises(ValueError, match="positive sizes"):
+        plan.add_channel_blocks_mean(name="m", y=0, x=10, input_shape=[1, 0, 6, 7], halo=(1, 1))
+    with pytest.raises(ValueError, match="arena"):
+        plan.add_channel_blocks_mean(name="m", y=0, x=10**5 - 10, input_shape=[1, 5, 6, 7], halo=(1, 1))

@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "pycnn/ops/adaptive_avg_pool2d.h"
 #include "pycnn/ops/avg_pool2d.h"
 #include "pycnn/ops/cat.h"
+#include "pycnn/ops/channel_blocks.h"
 #include "pycnn/ops/clip.h"
 #include "pycnn/ops/conv2d.h"
 #include "pycnn/ops/conv2d_prepared.h"
@@ -95,15 +97,24 @@ struct Plan {
     return d;
   }
 
-  static cpu::ChannelBlocks blocks_of(const std::optional<Pair>& halo) {
+  static cpu::ChannelBlocks blocks_of(const std::optional<Pair>& halo,
+                                      const char* op = "InferencePlan.add_conv2d") {
     cpu::ChannelBlocks b;
     if (halo) {
       std::tie(b.halo_h, b.halo_w) = *halo;
       if (b.halo_h < 0 || b.halo_w < 0)
-        value_error("InferencePlan.add_conv2d: expected a halo of at least (0, 0), got (", b.halo_h,
-                    ", ", b.halo_w, ")");
+        value_error(op, ": expected a halo of at least (0, 0), got (", b.halo_h, ", ", b.halo_w,
+                    ")");
     }
     return b;
+  }
+
+  // The (N, C, H, W) of a value in channel blocks: ValueError unless 4-d with positive sizes.
+  static std::array<int64_t, 4> blocks_shape(const Dims& shape, const char* op) {
+    require_ndim(shape, 4, op, "input_shape", "(N, C, H, W)");
+    if (product(shape) <= 0)
+      value_error(op, ": expected positive sizes, got input ", shape_str(shape));
+    return {shape[0], shape[1], shape[2], shape[3]};
   }
 
   // input_blocks, output_blocks, residual_blocks: None (NCHW) or the halo (h, w) of a value kept
@@ -231,6 +242,36 @@ struct Plan {
     range(x, product(input), "adaptive_avg_pool2d input");
     range(y, product({s.N, s.C, s.OH, s.OW}), "adaptive_avg_pool2d output");
     plan.add(name, [=](float* a) { cpu::adaptive_avg_pool2d_forward(a + y, a + x, s); });
+  }
+
+  // A squeeze-and-excitation block's halves on a value x [N, C, H, W] kept in channel blocks of
+  // this halo (cpu::channel_blocks_mean, cpu::channel_blocks_scale): y [N, C, 1, 1] (NCHW) its
+  // global average pool; or y = x * s, s [scale_images, C, 1, 1] (scale_images 1 or N) in the
+  // arena, y in x's layout (may be x).
+  void add_channel_blocks_mean(const std::string& name, int64_t y, int64_t x, const Dims& input,
+                               Pair halo) {
+    const char* op = "InferencePlan.add_channel_blocks_mean";
+    const auto [N, C, H, W] = blocks_shape(input, op);
+    const cpu::ChannelBlocks b = blocks_of(halo, op);
+    range(x, cpu::channel_blocks_floats(N, C, H, W, b), "channel_blocks_mean input");
+    range(y, N * C, "channel_blocks_mean output");
+    plan.add(name, [=](float* a) { cpu::channel_blocks_mean(a + y, a + x, N, C, H, W, b); });
+  }
+
+  void add_channel_blocks_scale(const std::string& name, int64_t y, int64_t x, int64_t scale,
+                                int64_t scale_images, const Dims& input, Pair halo) {
+    const char* op = "InferencePlan.add_channel_blocks_scale";
+    const auto [N, C, H, W] = blocks_shape(input, op);
+    if (scale_images != 1 && scale_images != N)
+      value_error(op, ": expected the scale for 1 or ", N, " images, got ", scale_images);
+    const cpu::ChannelBlocks b = blocks_of(halo, op);
+    const int64_t floats = cpu::channel_blocks_floats(N, C, H, W, b);
+    range(x, floats, "channel_blocks_scale input");
+    range(y, floats, "channel_blocks_scale output");
+    range(scale, scale_images * C, "channel_blocks_scale scale");
+    plan.add(name, [=](float* a) {
+      cpu::channel_blocks_scale(a + y, a + x, a + scale, scale_images, N, C, H, W, b);
+    });
   }
 
   // An elementwise activation over n floats; alpha and beta are its parameters (clip's bounds,
@@ -520,6 +561,11 @@ void bind_inference_plan(nb::module_& m) {
            nb::arg("ceil_mode"), nb::arg("count_include_pad"))
       .def("add_adaptive_avg_pool2d", &Plan::add_adaptive_avg_pool2d, nb::arg("name"), nb::arg("y"),
            nb::arg("x"), nb::arg("input_shape"), nb::arg("output_size"))
+      .def("add_channel_blocks_mean", &Plan::add_channel_blocks_mean, nb::arg("name"), nb::arg("y"),
+           nb::arg("x"), nb::arg("input_shape"), nb::arg("halo"))
+      .def("add_channel_blocks_scale", &Plan::add_channel_blocks_scale, nb::arg("name"),
+           nb::arg("y"), nb::arg("x"), nb::arg("scale"), nb::arg("scale_images"),
+           nb::arg("input_shape"), nb::arg("halo"))
       .def("add_strided_copy", &Plan::add_strided_copy, nb::arg("name"), nb::arg("y"), nb::arg("x"),
            nb::arg("x_floats"), nb::arg("shape"), nb::arg("strides"), nb::arg("offset"))
       .def("add_unary", &Plan::add_unary, nb::arg("name"), nb::arg("kind"), nb::arg("y"),

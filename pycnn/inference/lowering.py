@@ -143,31 +143,54 @@ def lower_conv(ctx, node):
 def channel_blocks(nodes, lowered, outputs):
     """{value: (halo_h, halo_w)} of the values the plan keeps in channel blocks (onnxruntime's NCHWc,
     padded: _C.channel_block_width() channels a pixel, one vector, and a zero halo around each plane)
-    instead of NCHW: those a convolution taking blocks (_C.conv2d_takes_channel_blocks: row tiles,
-    small or strided depthwise layers) computes and only such convolutions read, as their input or
-    their residual; not the graph's outputs. The halo is the largest padding among the convolutions
-    reading the value as input, so they read it in place: no padded or transposed copy, and the
-    producer stores a pixel's channels as one vector instead of transposing them back into planes.
+    instead of NCHW: those that a step able to write blocks computes and only steps able to read them
+    read; not the graph's outputs. Writers: a convolution taking blocks (_C.conv2d_takes_channel_blocks:
+    row tiles, small or strided depthwise layers), and a squeeze-and-excitation Mul (x by a [N, C, 1, 1]
+    scale: Native.scale) whose x is in blocks. Readers: such a convolution (its input or its residual),
+    the Mul (its x) and a global average pool (Native.channel_mean). The halo is the largest padding
+    among the convolutions reading the value as input, so they read it in place: no padded or
+    transposed copy, and the producer stores a pixel's channels as one vector instead of transposing
+    them back into planes; a Mul's x and output share one halo (it scales every float of a block).
     nodes, lowered: the graph's nodes and their Natives (None: run in Python)."""
     readers = {}
     for node, native in zip(nodes, lowered):
         for index, name in enumerate(node.inputs):
             if name:
-                readers.setdefault(name, []).append((native, index))
+                readers.setdefault(name, []).append((native, index, name))
+
+    def reads_blocks(native, index, name):
+        conv, scale = getattr(native, "conv", None), getattr(native, "scale", None)
+        if conv is not None:
+            return conv.blocks and index in (0, 3)
+        if scale is not None:
+            return name == scale.x
+        return getattr(native, "channel_mean", None) == name
+
+    convs = [n.conv for n in lowered if getattr(n, "conv", None) is not None and n.conv.blocks]
+    scales = [n.scale for n in lowered if getattr(n, "scale", None) is not None]
+    kept = {v.y for v in convs + scales
+            if v.y not in outputs and readers.get(v.y) and all(reads_blocks(*r) for r in readers[v.y])}
+    # A Mul writes blocks only from blocks, and reads blocks only into blocks.
+    while any((s.y in kept) != (s.x in kept) for s in scales):
+        for s in scales:
+            if (s.y in kept) != (s.x in kept):
+                kept.discard(s.x), kept.discard(s.y)
     blocks = {}
-    for native in lowered:
-        conv = getattr(native, "conv", None)
-        if conv is None or not conv.blocks or conv.y in outputs or not readers.get(conv.y):
-            continue
+    for name in kept:
         halo = (0, 0)
-        for reader, index in readers[conv.y]:
-            other = getattr(reader, "conv", None)
-            if other is None or not other.blocks or index not in (0, 3):
-                break
-            if index == 0:
-                halo = (max(halo[0], other.padding[0]), max(halo[1], other.padding[1]))
-        else:
-            blocks[conv.y] = halo
+        for native, index, _ in readers[name]:
+            conv = getattr(native, "conv", None)
+            if conv is not None and index == 0:
+                halo = (max(halo[0], conv.padding[0]), max(halo[1], conv.padding[1]))
+        blocks[name] = halo
+    changed = True
+    while changed:  # a Mul's two values take the larger of their halos
+        changed = False
+        for s in scales:
+            if s.y in blocks:
+                halo = tuple(max(a, b) for a, b in zip(blocks[s.x], blocks[s.y]))
+                changed |= blocks[s.x] != halo or blocks[s.y] != halo
+                blocks[s.x] = blocks[s.y] = halo
     return blocks
 
 
@@ -243,8 +266,15 @@ def lower_global_average_pool(ctx, node):
     shape = ctx.shape(x)
     if not ctx.dynamic(x) or len(shape) != 4:
         return None
-    return Native([x], lambda plan, offset: plan.add_adaptive_avg_pool2d(node.name, offset(y), offset(x), list(shape),
-                                                                         (1, 1)))
+
+    def add(plan, offset):
+        if x in ctx.blocks:  # channel_blocks: its input in channel blocks
+            plan.add_channel_blocks_mean(node.name, offset(y), offset(x), list(shape), ctx.blocks[x])
+        else:
+            plan.add_adaptive_avg_pool2d(node.name, offset(y), offset(x), list(shape), (1, 1))
+    native = Native([x], add)
+    native.channel_mean = x
+    return native
 
 
 @lowers("ReduceMean")
@@ -365,11 +395,34 @@ def lower_binary(ctx, node):
     # In place over the first operand read from the arena, when it has the output's shape.
     inplace = bool(reads) and ctx.shape(reads[0]) == ctx.shape(y)
 
+    scale = _channel_scale(ctx, node) if node.op == "Mul" else None
+
     def add(plan, offset):
+        if scale is not None and scale.x in ctx.blocks:  # channel_blocks: x and y in channel blocks
+            plan.add_channel_blocks_scale(node.name, offset(y), offset(scale.x), offset(scale.s), scale.images,
+                                          ctx.shape(scale.x), ctx.blocks[scale.x])
+            return
         plan.add_binary(node.name, _BINARY[node.op], offset(y), -1 if ca is not None else offset(a), shape_a,
                         None if ca is None else _f32(ca), -1 if cb is not None else offset(b), shape_b,
                         None if cb is None else _f32(cb))
-    return Native(reads, add, inplace=inplace)
+    native = Native(reads, add, inplace=inplace)
+    native.scale = scale
+    return native
+
+
+def _channel_scale(ctx, node):
+    """A squeeze-and-excitation Mul, x [N, C, H, W] times a computed s [N or 1, C, 1, 1] (either
+    order), as SimpleNamespace(x, s, y, images), or None: channel_blocks may keep x and y in channel
+    blocks."""
+    a, b = node.inputs
+    for x, s in ((a, b), (b, a)):
+        if not (ctx.dynamic(x) and ctx.dynamic(s)) or x == s:
+            continue
+        shape, scale = ctx.shape(x), ctx.shape(s)
+        if len(shape) == 4 and shape[2] * shape[3] > 1 and ctx.shape(node.outputs[0]) == shape and \
+                len(scale) == 4 and scale[0] in (1, shape[0]) and scale[1:] == [shape[1], 1, 1]:
+            return SimpleNamespace(x=x, s=s, y=node.outputs[0], images=scale[0])
+    return None
 
 
 @lowers("BatchNormalization")
