@@ -1315,8 +1315,17 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
   const ChannelBlocks &out_blocks = layouts_.output, &res_blocks = layouts_.residual;
   const bool direct = out_blocks.on() && K <= depth && (!residual || res_blocks.on());
   const int64_t ybs = block_floats(out_blocks, OH, OW), rbs = block_floats(res_blocks, OH, OW);
+  // The tiles storing their sums themselves (direct) use no buffer: as long runs as give the tasks
+  // wanted, which the threads then take in a fixed order (for_tasks): thread t computes the same
+  // band of rows of every block on every call, the band the next layer's thread t reads (those
+  // split their rows alike). Runs of one row (the 16 K-float buffer's, 24 -> 144 at 56x56) made 56
+  // tasks, past kInOrderTasks a thread, taken first come, first served: the two cores' rows
+  // interleaved differently on each call, and each read its input from, and wrote its output over,
+  // lines the other core held (Intel Xeon, 2 threads, 2026-12-07: that layer 150 -> 102 us, one
+  // thread 190 us either way).
   const int64_t buffer = one_slice ? (int64_t(1) << 14) : (int64_t(1) << 18);
-  int64_t row_run = std::max<int64_t>(1, std::min(R, buffer / (OW * channel_run * nr)));
+  int64_t row_run =
+      direct ? R : std::max<int64_t>(1, std::min(R, buffer / (OW * channel_run * nr)));
   while (row_run > 1 && channel_runs * ((R + row_run - 1) / row_run) < want)
     row_run = (row_run + 1) / 2;
   if (pair_rows && row_run % 2 == 1 && row_run < R) ++row_run;  // runs of whole pairs
@@ -1360,7 +1369,7 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
     errors.run([&] {
       jobs.reserve(static_cast<size_t>(row_run));
       unpaired.assign(static_cast<size_t>(classes), -1);
-      t = buffer_scratch.get(static_cast<size_t>(row_run * OW * ldt));
+      t = buffer_scratch.get(static_cast<size_t>(direct ? 1 : row_run * OW * ldt));
       if (own_rows) own = own_scratch.get(static_cast<size_t>(N * l.image));
     });
     const float* xq = own_rows ? own : xq_built ? xq_built : x;
@@ -1629,11 +1638,19 @@ void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const f
                       &res_blocks = layouts_.residual;
   const int threads = omp_get_max_threads();
   const bool parallel = threads > 1 && N * s.C_out * P * K >= (int64_t(1) << 16);
-  // Tasks: (image, block, run of output rows). An input in blocks is read in place, so the rows of a
-  // block split where the blocks are few for the threads: MobileNetV2's 144 channels at 56x56 are
-  // 9 blocks, 5 for one thread and 4 for the other. A transposed copy is made once a task, whole.
+  // Tasks: (image, run of output rows, block), in that order. An input in blocks is read in place,
+  // so the rows of a block split where the blocks are few for the threads (MobileNetV2's 144
+  // channels at 56x56 are 9 blocks, 5 for one thread and 4 for the other), and then into a band a
+  // thread at least: thread t takes band t of every block, the rows that the row tiles before it
+  // computed on its core (they split rows: forward_row_tiles) and that the ones after it read
+  // there. 2 threads, batch 1, 2026-12-07: MobileNetV2 0.97 of the time, EfficientNet-B0 0.99;
+  // bands where the blocks were many too (72 at 7x7) made EfficientNet 3% slower. A transposed copy
+  // is made once a task, whole.
   const int64_t want = parallel ? 8 * threads : 1;
-  const int64_t runs = in_blocks.on() ? std::clamp<int64_t>(want / (N * blocks), 1, OH) : 1;
+  const int64_t bands = parallel ? (threads + N - 1) / N : 1;
+  const int64_t runs = in_blocks.on() && N * blocks < want
+                           ? std::clamp<int64_t>(std::max(bands, want / (N * blocks)), 1, OH)
+                           : 1;
   const int64_t row_run = (OH + runs - 1) / runs, row_runs = (OH + row_run - 1) / row_run;
   // An output in blocks takes the sums from the registers (RowTileEpilogue), as the row tiles do;
   // store_rows then gates and zeroes the halo. 144 at 56x56 wrote 800 KB of sums and read them
@@ -1652,8 +1669,8 @@ void PreparedConv2d::forward_depthwise_vectors(float* y, const float* x, const f
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < N * blocks * row_runs; ++task) {
       if (!t || (!xt && !in_blocks.on())) continue;  // no scratch: raised after the region
-      const int64_t n = task / (blocks * row_runs), b = task / row_runs % blocks;
-      const int64_t oh0 = task % row_runs * row_run, oh1 = std::min(OH, oh0 + row_run);
+      const int64_t n = task / (blocks * row_runs), b = task % blocks;
+      const int64_t oh0 = task / blocks % row_runs * row_run, oh1 = std::min(OH, oh0 + row_run);
       const int64_t c0 = b * vw;
       const int channels = static_cast<int>(std::min(vw, s.C_out - c0));
       // The padded plane of these channels, a vector a pixel: the input's own block (its halo
