@@ -172,7 +172,11 @@ def test_batch_in_chunks(layer):
     dict(n=1, cin=16, cout=16, h=32, w=32, k=3, padding=(1, 1)),
     dict(n=3, cin=24, cout=14, h=13, w=9, k=(5, 3), stride=(2, 1), padding=(2, 1), dilation=(2, 1)),
     dict(n=5, cin=32, cout=64, h=7, w=7, k=3, padding=(1, 1)),
-], ids=["winograd", "direct", "two-images", "row-tiles-16", "row-tiles-dilated", "row-tiles-7x7"])
+    # More outputs than pixels: the threads split the channel panels, in runs of near-equal lengths
+    # (10 panels of 32 channels in 8 runs at 2 threads: 1 or 2 each), two K slices of 432 taps.
+    dict(n=1, cin=48, cout=290, h=5, w=6, k=3, padding=(1, 1)),
+], ids=["winograd", "direct", "two-images", "row-tiles-16", "row-tiles-dilated", "row-tiles-7x7",
+        "row-tiles-channel-runs"])
 @pytest.mark.parametrize("threads", [1, 2, 3, 4])
 def test_panels_split_among_threads(layer, threads):
     # The tasks' runs of pixel panels are sized so that each thread gets as many (counts that are a
