@@ -370,6 +370,28 @@ def test_row_tiles_store_blocks_from_registers(kernel, batch, threads, residual)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)  # the empty lanes and halo: 0
 
 
+@pytest.mark.parametrize("kernel, stride, width, outputs, inputs", [(1, 1, 101, 20, 16), (1, 1, 64, 40, 16),
+                                                                    (3, 1, 75, 16, 16), (1, 2, 131, 20, 16),
+                                                                    (3, 2, 90, 33, 16), (3, 1, 80, 40, 40)])
+def test_row_tiles_of_a_wide_row_in_one_call(kernel, stride, width, outputs, inputs):
+    """Rows of 4 to 14 tiles (ConvTileKernel::row_tile's tiles: those of one width whose taps all read
+    inside the row go in one call): every tile's pixels land where they belong, the residual read at
+    each tile's own pixels, in channel blocks (the arena read back) against float64; two ragged widths
+    in a row (101 pixels: tiles of 14 and 15 on 16 lanes), stride 2, 3x3 layers whose first and last
+    tiles leave edge products out and go alone, and 40 input channels (360 taps: two K slices, the
+    sums through the task's buffer, not the tiles' registers)."""
+    rng = np.random.default_rng(width)
+    x = rng.standard_normal((1, inputs, 3, width)).astype(np.float32)
+    weight = rng.standard_normal((outputs, inputs, kernel, kernel)).astype(np.float32) * 0.3
+    bias = rng.standard_normal(outputs).astype(np.float32)
+    pad = (kernel // 2,) * 2
+    out_w = (width + 2 * pad[1] - kernel) // stride + 1
+    z = rng.standard_normal((1, outputs, (3 + 2 * pad[0] - kernel) // stride + 1, out_w)).astype(np.float32)
+    for threads in (1, 2):
+        got, expected = run_in_blocks(x, weight, bias, z, (stride, stride), pad, (1, 1), threads)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kernel, stride, dilation, width", [(3, 1, 1, 29), (3, 2, 1, 30), (5, 1, 1, 7), (5, 2, 1, 17),
                                                              (7, 1, 1, 12), (7, 2, 1, 9), (3, 1, 2, 19), (4, 1, 1, 10),
                                                              (3, 1, 1, 8)])

@@ -1414,6 +1414,14 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
         waiting = -1;
       }
       auto row_at = [&](int64_t r) { return r / OH * x_image + r % OH * s.stride_h * x_row; };
+      // The edge products a row's tile leaves out (ConvTileKernel::row_tile's edge) from tap k0 on:
+      // its first, last or only tile's, where any; none for the others.
+      auto edge_of = [&](int64_t tile, int64_t k0) -> const unsigned char* {
+        const int64_t kind = row_tiles == 1 ? 2 : tile == 0 ? 0 : tile == row_tiles - 1 ? 1 : -1;
+        return kind >= 0 && !row_edges_.empty() && row_edges_[kind * (K + 1) + K]
+                   ? row_edges_.data() + kind * (K + 1) + k0
+                   : nullptr;
+      };
       for (int64_t k0 = 0; k0 < K; k0 += depth) {
         const int64_t kc = std::min(depth, K - k0);
         const float* slice = packed_.data() + k0 * panels * nr;
@@ -1457,26 +1465,26 @@ void PreparedConv2d::forward_row_tiles(float* y, const float* x, const float* re
                   e.clamp_max,
                   static_cast<int>(std::min(nr, s.C_out - cp * nr))};
             }
-            for (int64_t tile = 0; tile < row_tiles; ++tile) {
-              const int64_t ow0 = OW * tile / row_tiles, ow1 = OW * (tile + 1) / row_tiles;
+            // The row's tiles: those of one width that leave no product out at the edges go in one
+            // call (ConvTileKernel::row_tile's tiles).
+            for (int64_t tile = 0, count; tile < row_tiles; tile += count) {
+              const int64_t ow0 = OW * tile / row_tiles, width = OW * (tile + 1) / row_tiles - ow0;
+              const unsigned char* edge = edge_of(tile, k0);
+              count = 1;
+              while (!edge && tile + count < row_tiles && !edge_of(tile + count, k0) &&
+                     OW * (tile + count + 1) / row_tiles - OW * (tile + count) / row_tiles == width)
+                ++count;
               RowTileEpilogue at_tile = epi;
               if (direct) {
                 at_tile.y += ow0 * vw;
                 if (at_tile.residual) at_tile.residual += ow0 * vw;
               }
-              const int64_t kind = row_tiles == 1          ? 2
-                                   : tile == 0             ? 0
-                                   : tile == row_tiles - 1 ? 1
-                                                           : -1;
               kern.row_tile(s.C_out - cp * nr <= vw ? 1 : vectors,
                             static_cast<int>(s.stride_w * unit), r2 < 0 ? 1 : 2,
-                            static_cast<int>(ow1 - ow0), kc, xq + at + ow0 * s.stride_w * unit, ldx,
-                            tap_offset_.data() + k0, slice + cp * kc * nr,
-                            t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr, ldr, ldt,
-                            RowTaps{taps, phase, lo, hi}, first,
-                            kind >= 0 && !row_edges_.empty() && row_edges_[kind * (K + 1) + K]
-                                ? row_edges_.data() + kind * (K + 1) + k0
-                                : nullptr,
+                            static_cast<int>(width), static_cast<int>(count), kc,
+                            xq + at + ow0 * s.stride_w * unit, ldx, tap_offset_.data() + k0,
+                            slice + cp * kc * nr, t + ((r - r0) * OW + ow0) * ldt + (cp - cp0) * nr,
+                            ldr, ldt, RowTaps{taps, phase, lo, hi}, first, edge,
                             direct ? &at_tile : nullptr, first_job && tile == 0 ? next : nullptr);
             }
             first_job = false;

@@ -114,9 +114,12 @@ struct ConvTileKernel {
   // bit 0 the first pixel, bit 1 the last. epi (not null: the slice is the only one and first is
   // true): the sums go through the epilogue straight into channel blocks, not to out. next (may be
   // null): the kc x c weights the caller multiplies after these, prefetched into L2 meanwhile.
-  void (*row_tile)(int vectors, int step, int rows, int pixels, int64_t kc, const float* x,
-                   int64_t ldx, const int64_t* koff, const float* W, float* out, int64_t ldr,
-                   int64_t ldo, RowTaps taps, bool first, const unsigned char* edge,
+  // tiles: that many tiles of `pixels` pixels side by side along the rows in one call (x, out and
+  // the epilogue's pointers moving on by a tile's pixels; edge applies to each, next is fetched
+  // during the first).
+  void (*row_tile)(int vectors, int step, int rows, int pixels, int tiles, int64_t kc,
+                   const float* x, int64_t ldx, const int64_t* koff, const float* W, float* out,
+                   int64_t ldr, int64_t ldo, RowTaps taps, bool first, const unsigned char* edge,
                    const RowTileEpilogue* epi, const float* next);
   // Its epilogue, back to NCHW: y[c * ldy + p] = clamp(t[p * ldt + c] + bias[c] + residual[c * ldy
   // + p], lo, hi) for p < pixels, c < channels (residual may be null; t's rows are whole vectors).
