@@ -463,15 +463,17 @@ def test_squeeze_excitation_stays_in_channel_blocks(batch, threads, hidden, size
     assert_close(plan(x).numpy(), out, rtol=0)
 
 
-@pytest.mark.parametrize("batch, channels, threads", [(1, 20, 1), (3, 5, 2), (2, 33, 3)])
-def test_channel_blocks_scale_and_mean_steps(batch, channels, threads):
+@pytest.mark.parametrize("batch, channels, size, threads", [(1, 20, (6, 7), 1), (3, 5, (6, 7), 2),
+                                                           (2, 33, (13, 17), 3), (1, 40, (45, 50), 2)])
+def test_channel_blocks_scale_and_mean_steps(batch, channels, size, threads):
     """The two steps on a value in channel blocks (halo (1, 2)) as native plan steps, the arena read back:
     the mean of each channel's plane against float64, and x * s into another buffer and in place: the
     pixels scaled, the halo and the lanes past the channels zero whatever the scale (inf, NaN: 0 * inf
-    would be NaN in the padding a next convolution reads), a [1, C, 1, 1] scale shared by the batch."""
+    would be NaN in the padding a next convolution reads), a [1, C, 1, 1] scale shared by the batch;
+    values large enough for the threads to split the blocks (the mean) and the rows (the scale)."""
     vw, halo = pycnn._C.channel_block_width(), (1, 2)
     rng = np.random.default_rng(channels)
-    x = rng.standard_normal((batch, channels, 6, 7)).astype(np.float32)
+    x = rng.standard_normal((batch, channels) + size).astype(np.float32)  # 15 K and 90 K floats: split
     xb = to_blocks(x, vw, halo)
     floats = pycnn._C.channel_blocks_floats(list(x.shape), halo)
     for images in sorted({1, batch}):
