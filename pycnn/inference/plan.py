@@ -8,8 +8,9 @@ Per input shape (cached):
    max pool into the convolution before it where the plan has that kernel (the stems);
 3. each node is lowered (pycnn.inference.lowering) to a C++ step, a view, or a Python step for what
    the C++ plan has no kernel for (it runs the op's own ``on_tensors`` on copies of its inputs);
-   values that only convolutions taking channel blocks read are kept so (lowering.channel_blocks;
-   PYCNN_CHANNEL_BLOCKS=0 keeps every value NCHW);
+   values that only steps taking channel blocks read (convolutions, a squeeze-and-excitation Mul, a
+   global average pool) are kept so (lowering.channel_blocks; PYCNN_CHANNEL_BLOCKS=0 keeps every
+   value NCHW);
 4. the arena is planned (pycnn.inference.arena) and the C++ steps are added with their offsets.
 Running copies the inputs into an arena, runs the C++ stretches (the GIL released) and the Python
 steps between them, and copies the outputs out. Arenas are pooled, so several threads may run one
