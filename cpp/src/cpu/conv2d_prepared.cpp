@@ -785,7 +785,14 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
         pixel_runs = runs;
         break;
       }
-    const int64_t tasks = images * pixel_runs * weight_runs;
+    // Winograd in a fixed order deals its (tile panel, weight panel) products as one range a task,
+    // tile panel by tile panel (units u = panel * weight_panels + weight panel): each thread then
+    // multiplies as many panel pairs, and only the panel where two ranges meet has its input
+    // transformed twice. ResNet-18's 64 -> 64 at 56x56 (196 tiles: 7 panels, the last of 4 tiles
+    // but as costly to multiply) took 4 panels on one thread and 3 on the other.
+    const bool unit_ranges = winograd_ && in_order && parallel_here;
+    const int64_t tasks = unit_ranges ? team : images * pixel_runs * weight_runs;
+    const int64_t units = pixel_panels * weight_panels;
     const int64_t matrix = weight_panels * mr * depth_k;  // packed floats per group or Winograd xi
 
     // A thread whose scratch cannot be had skips its share; the error is raised after the region
@@ -830,8 +837,8 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
           panel = panel_scratch.get(
               static_cast<size_t>(winograd_ ? points * apart(depth_k * nr) : depth_k * nr));
           if (winograd_) {
-            product =
-                product_scratch.get(static_cast<size_t>(points * apart(weight_run * mr * nr)));
+            product = product_scratch.get(static_cast<size_t>(
+                points * apart((unit_ranges ? weight_panels : weight_run) * mr * nr)));
             pieces.resize(static_cast<size_t>(nr));
           }
           seg.resize(static_cast<size_t>(3 * nr));
@@ -848,9 +855,17 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
           const int64_t w_begin = wr * weight_run,
                         w_end = std::min(weight_panels, w_begin + weight_run);
           if (winograd_) {  // per tile panel: input transform, 16 products, output transform
-            const int64_t co0 = w_begin * mr, rows = std::min(cout_g, w_end * mr) - co0;
-            const int64_t ldv = apart(depth_k * nr), ldm = apart(rows * nr);
-            for (int64_t pp = p_begin; pp < p_end; ++pp) {
+            const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+            const int64_t ldv = apart(depth_k * nr);
+            for (int64_t pp = unit_ranges ? u0 / weight_panels : p_begin;
+                 unit_ranges ? pp * weight_panels < u1 : pp < p_end; ++pp) {
+              const int64_t wb =
+                  unit_ranges ? std::max(u0, pp * weight_panels) - pp * weight_panels : w_begin;
+              const int64_t we =
+                  unit_ranges ? std::min(u1, (pp + 1) * weight_panels) - pp * weight_panels : w_end;
+              if (wb >= we) continue;  // an empty range (more tasks than units)
+              const int64_t co0 = wb * mr, rows = std::min(cout_g, we * mr) - co0;
+              const int64_t ldm = apart(rows * nr);
               const int64_t q0 = pp * nr, cols = std::min(nr, all_columns - q0);
               const int npieces =
                   winograd_pieces(pieces.data(), seg.data(), q0, cols, columns, row, l.Wq);
@@ -866,7 +881,7 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
                 for (int64_t k0 = 0; k0 < depth_k; k0 += depth) {
                   const int64_t kc = std::min(depth, depth_k - k0);
                   const float* slice = packed_.data() + xi * matrix + k0 * weight_panels * mr;
-                  for (int64_t wp = w_begin; wp < w_end; ++wp)
+                  for (int64_t wp = wb; wp < we; ++wp)
                     kern.tile(kc, slice + wp * kc * mr, panel + xi * ldv + k0 * nr,
                               product + xi * ldm + (wp * mr - co0) * nr, nr,
                               static_cast<int>(std::min(mr, cout_g - wp * mr)),
