@@ -148,6 +148,11 @@ inline __m512 exp(__m512 x) {
   return _mm512_maskz_scalef_ps(all, p, n);
 }
 
+// The lanes of y[i, i + 16) that lie in [0, n): all 16, or the first n - i of the last vector.
+inline __mmask16 lanes_below(int64_t n, int64_t i) {
+  return n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+}
+
 // 1 / (1 + e^-x) (sigmoid), or x times it (silu, kTimesX), for y[0, n) from x[0, n), the last
 // vector masked; as the generic loops over exp_vectorizable: x < -89 gives 0 (-0 for silu, whose
 // -inf gives NaN: -inf / inf).
@@ -155,7 +160,7 @@ template <bool kTimesX>
 inline void logistic(float* y, const float* x, int64_t n) {
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __mmask16 m = lanes_below(n, i);
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
     const __m512 d = _mm512_add_ps(one, exp(_mm512_sub_ps(_mm512_setzero_ps(), v)));
     _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(kTimesX ? v : one, d));

@@ -6,10 +6,10 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "parallel.h"
 #include "pycnn/vector_math.h"
+#include "scratch.h"
 
 namespace pycnn::cpu {
 
@@ -81,10 +81,15 @@ void channel_blocks_scale(float* y, const float* x, const float* s, int64_t scal
   const int64_t vw = channel_block_width(), blocks = (C + vw - 1) / vw;
   const int64_t hp = H + 2 * b.halo_h, row = (W + 2 * b.halo_w) * vw, plane = hp * row;
   const int64_t side = b.halo_w * vw;  // the halo's floats at each end of an image row
-  // Each image's block scales, the lanes past C zero (x's floats there are zero: they stay so).
-  std::vector<float> lanes(static_cast<size_t>(scale_images * blocks * vw), 0.0f);
-  for (int64_t n = 0; n < scale_images; ++n)
-    for (int64_t c = 0; c < C; ++c) lanes[static_cast<size_t>(n * blocks * vw + c)] = s[n * C + c];
+  // Each image's block scales, the lanes past C zero (x's floats there are zero: they stay so), in
+  // the calling thread's scratch: no allocation per squeeze-and-excitation block.
+  static thread_local Scratch lanes_scratch;
+  float* const lanes = lanes_scratch.get(static_cast<size_t>(scale_images * blocks * vw));
+  for (int64_t n = 0; n < scale_images; ++n) {
+    float* const row = lanes + n * blocks * vw;
+    std::copy(s + n * C, s + (n + 1) * C, row);
+    std::fill(row + C, row + blocks * vw, 0.0f);
+  }
   // The threads split each block's rows, the halo's included (thread t takes the same band of every
   // block), as the 1x1 projection reading y splits its output rows: each core then reads the rows
   // it scaled from its own cache (split by blocks, each read half its rows from the other core's).
@@ -95,7 +100,7 @@ void channel_blocks_scale(float* y, const float* x, const float* s, int64_t scal
       [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           const int64_t n = r / hp, h = r % hp;
-          const float* scale = lanes.data() + (scale_images == 1 ? 0 : n * blocks * vw);
+          const float* scale = lanes + (scale_images == 1 ? 0 : n * blocks * vw);
           const bool halo = h < b.halo_h || h >= H + b.halo_h;
           for (int64_t k = 0; k < blocks; ++k) {
             const int64_t at = (n * blocks + k) * plane + h * row;

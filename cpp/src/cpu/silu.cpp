@@ -33,7 +33,7 @@ PYCNN_VECTOR_CLONES void silu_backward_range(float* dx, const float* dy, const f
 void silu_backward_avx512(float* dx, const float* dy, const float* x, int64_t n) {
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __mmask16 m = avx512::lanes_below(n, i);
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i), g = _mm512_maskz_loadu_ps(m, dy + i);
     const __m512 s =
         _mm512_div_ps(one, _mm512_add_ps(one, avx512::exp(_mm512_sub_ps(_mm512_setzero_ps(), v))));
