@@ -109,6 +109,62 @@ def weight_grads(rng, x, w, thread_counts, **kw):
     return tw.grad.numpy(), grads, 1e-5 * scale
 
 
+# Layers whose weight gradient the pixels kernel sums from column copies of the input (a copy per
+# kernel column, each tap's pixels of an image one run): (n, cin, cout, h, w, kernel, stride, padding,
+# dilation). One input channel keeps them on the pixels kernel on every instruction set.
+COLUMN_COPIES = {
+    # LeNet-5's first layer: 28-pixel rows, an image in two bands of 14 rows on AVX-512
+    "lenet-1": (5, 1, 6, 28, 28, (5, 5), (1, 1), (2, 2), (1, 1)),
+    # LeNet-5's second layer (6 channels: pixels only where a vector holds 16 floats)
+    "lenet-2": (9, 6, 16, 14, 14, (5, 5), (1, 1), (0, 0), (1, 1)),
+    # strided windows gathered from the source rows (stride 2 across, and down only), a 1-pixel
+    # wide image whose first and last kernel columns read only padding
+    "stride-2": (3, 1, 5, 15, 13, (3, 3), (2, 2), (1, 1), (1, 1)),
+    "stride-2-down": (4, 2, 3, 11, 9, (3, 2), (2, 1), (1, 0), (1, 1)),
+    "stride-2-across": (2, 1, 7, 9, 17, (2, 3), (1, 2), (0, 1), (1, 1)),
+    "one-column": (6, 1, 4, 5, 1, (3, 3), (2, 2), (1, 1), (1, 1)),
+    # dilation and padding past the window's reach: windows that hang off both sides of a row
+    "dilated": (3, 1, 9, 6, 4, (3, 3), (1, 1), (3, 3), (2, 2)),
+    # one image of 68 output rows of 39 pixels: bands of rows, each band one run
+    "bands": (1, 1, 3, 70, 41, (3, 3), (1, 1), (0, 0), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("layer", list(COLUMN_COPIES.values()), ids=list(COLUMN_COPIES))
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv2d_weight_grad_from_column_copies(layer, threads):
+    # Every element against torch float64: a tap offset into the wrong kernel column's plane, a row
+    # phase mixed up or a window's zeros misplaced changes single elements.
+    n, cin, cout, h, w, kernel, stride, padding, dilation = layer
+    geometry = (stride, padding, dilation, 1)
+    wshape = [cout, cin, *kernel]
+    if pycnn._C.channel_block_width() == 16:  # the path these layers take with AVX-512's vectors
+        assert pycnn._C.conv2d_weight_grad_column_copies([n, cin, h, w], wshape, *geometry)
+    rng = np.random.default_rng(sum(layer[:5]))
+    x = rng.standard_normal((n, cin, h, w))
+    expected, (got,), atol = weight_grads(rng, x, rng.standard_normal(wshape), [threads], stride=stride,
+                                          padding=padding, dilation=dilation)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
+
+
+def test_conv2d_weight_grad_column_copies_rule():
+    # Column copies where an image's pixels in runs of a vector take at least a tenth fewer vector
+    # steps than its rows one by one (a row's last vector partly empty), for this machine's vectors:
+    # LeNet-5's 28-pixel rows on AVX-512 and AVX2; never rows of whole vectors (32x32 images, the
+    # 112 outputs a row of a 224x224 stem at stride 2), nor layers on the channel-vector kernel.
+    vw = pycnn._C.channel_block_width()
+
+    def column_copies(shape, wshape, stride=(1, 1), padding=(0, 0)):
+        return pycnn._C.conv2d_weight_grad_column_copies(shape, wshape, stride, padding, (1, 1), 1)
+
+    oh = ow = 28
+    assert column_copies([64, 1, 28, 28], [6, 1, 5, 5], padding=(2, 2)) == (
+        10 * -(-oh * ow // vw) <= 9 * oh * -(-ow // vw))
+    assert not column_copies([8, 1, 32, 32], [16, 1, 3, 3], padding=(1, 1))
+    assert not column_copies([2, 1, 224, 224], [64, 1, 7, 7], (2, 2), (3, 3))
+    assert not column_copies([8, 32, 14, 14], [16, 32, 5, 5])
+
+
 def make_winograd_grad_config(rng):
     """3x3 stride-1 layers whose weight gradient runs as Winograd F(3x3, 2x2) or F(3x3, 4x4) (by the image's
     side): 32 channels and more each

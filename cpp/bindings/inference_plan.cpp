@@ -522,6 +522,11 @@ void bind_inference_plan(nb::module_& m) {
       m, "conv2d_winograd_weight_grad_tile",
       "The side of the blocks of dy conv2d's backward of this shape sums the weight gradient in: 2 "
       "for Winograd F(3x3, 2x2), 4 for F(3x3, 4x4), 0 where it is not Winograd's.");
+  def_conv_path<&cpu::conv2d_weight_grad_column_copies>(
+      m, "conv2d_weight_grad_column_copies",
+      "Whether conv2d's backward of this shape sums the weight gradient with pixels along the "
+      "vectors from column copies of the input (a copy per kernel column, each tap's pixels of an "
+      "image one run): few input channels and rows short of a whole number of vectors.");
   m.def(
       "channel_blocks_floats",
       [](const Dims& shape, Pair halo) {

@@ -407,6 +407,11 @@ WeightGradKind weight_grad_kind(const Conv2dShape& s, const ConvTileKernel& k) {
   return WeightGradKind::kIm2col;
 }
 
+// The pixels kernel's copy as column copies (see weight_grad_geometry).
+bool weight_grad_column_copies(const Conv2dShape& s, const ConvTileKernel& k) {
+  return column_copies_pay(s, k.vw, s.out_h() * ((s.out_w() + k.vw - 1) / k.vw));
+}
+
 struct WeightGradGeometry {
   bool pixels;         // which kernel
   bool in_place;       // pixels, stride 1 and no padding: the kernel reads x itself
@@ -431,8 +436,11 @@ WeightGradGeometry weight_grad_geometry(const Conv2dShape& s, const ConvTileKern
   g.coff.resize(g.cols);
   if (pixels) {
     // The input as the inference kernels copy it: zero padded and split into stride phases, so
-    // that a tap reads consecutive floats of its phase plane for consecutive output pixels.
-    g.layout = input_layout(s);
+    // that a tap reads consecutive floats of its phase plane for consecutive output pixels; or as
+    // column copies, where an image's pixels in runs of VW take a tenth fewer loads than its rows
+    // one by one: a tap's pixels are then one run (LeNet-5's 6 -> 16 on 14x14 loaded 10 of 16
+    // lanes a row, 7 vectors for 100 pixels where there were 10).
+    g.layout = weight_grad_column_copies(s, k) ? column_copies_layout(s) : input_layout(s);
     g.in_place = g.layout.in_place;
     g.blocks = cin_g;
     g.copy = cin_g * g.layout.channel;
@@ -490,10 +498,13 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
   int64_t chunk, band;
   if (g.pixels) {
     // The pixels kernel loads whole vectors of dy as well: its tile's rows of dy (as many images
-    // or output rows as 24 KB hold) stay in L1 while every column tile streams past them.
+    // or output rows as 24 KB hold, the bands of an image near-equal) stay in L1 while every
+    // column tile streams past them.
     const int64_t l1 = 6144 / k.wg_rows;
     chunk = std::max<int64_t>(1, std::min(n1 - n0, l1 / P));
     band = chunk > 1 ? OH : std::max<int64_t>(1, std::min(OH, l1 / OW));
+    const int64_t bands = (OH + band - 1) / band;
+    band = (OH + bands - 1) / bands;
   } else {
     const int64_t per_image = g.copy + cout_g * P;  // floats the kernel reads per image
     chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 18) / per_image));
@@ -518,13 +529,17 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
       for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
         const int64_t rows = std::min(band, OH - oh0);
         const bool first = c0 == n0 && oh0 == 0;
+        // Rows that follow one another in the copy as in dy (the column copies, a 1x1 layer read in
+        // place) are one run of pixels for the kernel.
+        const bool run = g.pixels && g.row_step == OW;
         for (int64_t r0 = r_begin; r0 < r_end; r0 += k.wg_rows)
           for (int64_t j0 = 0; j0 < g.cols; j0 += k.wg_cols)
             k.weight_grad_tile(g.pixels, static_cast<int>(std::min<int64_t>(k.wg_rows, r_end - r0)),
                                static_cast<int>(std::min<int64_t>(k.wg_cols, g.cols - j0)),
                                dy_g + r0 * P + oh0 * OW, P, copy + oh0 * g.row_step,
-                               g.coff.data() + j0, images, out_size, copy_step, rows, OW,
-                               g.row_step, g.col_step, wt_g + r0 * g.ldo + j0 * k.vw, g.ldo, first);
+                               g.coff.data() + j0, images, out_size, copy_step, run ? 1 : rows,
+                               run ? rows * OW : OW, g.row_step, g.col_step,
+                               wt_g + r0 * g.ldo + j0 * k.vw, g.ldo, first);
       }
     }
   }
@@ -873,6 +888,11 @@ bool conv2d_winograd_weight_grad(const Conv2dShape& s) { return use_winograd_wei
 
 int64_t conv2d_winograd_weight_grad_tile(const Conv2dShape& s) {
   return winograd_weight_grad_tile(s);
+}
+
+bool conv2d_weight_grad_column_copies(const Conv2dShape& s) {
+  const ConvTileKernel& k = conv_tile_kernel();
+  return weight_grad_kind(s, k) == WeightGradKind::kPixels && weight_grad_column_copies(s, k);
 }
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,

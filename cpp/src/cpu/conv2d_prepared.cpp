@@ -100,10 +100,30 @@ InputLayout input_layout(const Conv2dShape& s, bool phases) {
   return l;
 }
 
+InputLayout column_copies_layout(const Conv2dShape& s) {
+  InputLayout l = input_layout(s, true);
+  l.in_place = false;
+  l.column_copies = true;
+  l.SW = 1;
+  l.Wq = s.out_w();
+  l.col_phases = ~uint64_t(0);
+  l.channel = s.KW * l.SH * l.Hq * l.Wq;
+  l.image = s.C_in * l.channel;
+  return l;
+}
+
+bool column_copies_pay(const Conv2dShape& s, int64_t lanes, int64_t steps) {
+  const int64_t OW = s.out_w(), P = s.out_h() * OW;
+  return s.KW * OW <= 8 * (s.W + 2 * s.pad_w) && 10 * ((P + lanes - 1) / lanes) <= 9 * steps;
+}
+
 // Rows [i0, i1) of the phase planes of row phase a (every column phase a tap reads) of xq's channel,
 // from x's plane x_c[H, W]; zeros where the pixel is padding.
 void build_phase_rows(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                       const ConvTileKernel& kern, int64_t a, int64_t i0, int64_t i1) {
+  if (l.column_copies)
+    return kern.column_copy_rows(dst, l.Hq * l.Wq, x_c, s.H, s.W, s.pad_h, s.pad_w, l.SH, a, s.KW,
+                                 s.dil_w, s.stride_w, l.Wq, i0, i1);
   if (l.SH == 1 && l.SW == 1)
     return kern.pad_rows(dst, x_c, s.H, s.W, s.pad_h, s.pad_w, l.Wq, i0, i1);
   // Strides 2 and 4 with every column phase read: each row split into all its phases in one pass
@@ -163,6 +183,8 @@ static void build_images_shared(float* xq, const float* x, int64_t N, const Conv
 // Offset in xq of tap (c, kh, kw) for output pixel (0, 0), k = (c * KH + kh) * KW + kw.
 int64_t tap_offset(const Conv2dShape& s, const InputLayout& l, int64_t c, int64_t kh, int64_t kw) {
   const int64_t rh = kh * s.dil_h, rw = kw * s.dil_w;  // in padded pixels
+  if (l.column_copies)
+    return c * l.channel + (kw * l.SH + rh % l.SH) * l.Hq * l.Wq + (rh / l.SH) * l.Wq;
   const int64_t phase = (rh % l.SH) * l.SW + rw % l.SW;
   return c * l.channel + phase * l.Hq * l.Wq + (rh / l.SH) * l.Wq + rw / l.SW;
 }

@@ -87,6 +87,12 @@ struct ConvTileKernel {
   // x[(i - ph) * W + j - pw] inside the image, zero elsewhere.
   void (*pad_rows)(float* plane, const float* x, int64_t H, int64_t W, int64_t ph, int64_t pw,
                    int64_t wq, int64_t i0, int64_t i1);
+  // Rows [i0, i1) of row phase a of one channel's column copies (InputLayout::column_copies: sh
+  // row phases, ow floats a row, planes `plane` floats apart): row i of kernel column kw's plane
+  // holds x[(i * sh + a - ph) * W + j * sw + kw * dw - pw] for j < ow, zero outside the image.
+  void (*column_copy_rows)(float* dst, int64_t plane, const float* x, int64_t H, int64_t W,
+                           int64_t ph, int64_t pw, int64_t sh, int64_t a, int64_t KW, int64_t dw,
+                           int64_t sw, int64_t ow, int64_t i0, int64_t i1);
   // Winograd F(2x2, 3x3), see conv2d_prepared.cpp: the input transform of one panel of nr tiles into
   // V[16][channels][nr], its 16 matrices ldv floats apart, and the output transform of
   // M[16][rows][nr] (ldm apart) into y with the epilogue. Tile runs seg = {dst, len, th * wq + tw}
@@ -208,6 +214,13 @@ struct InputLayout {
   bool in_place;           // no padding and stride 1: xq is x
   int64_t SH, SW, Hq, Wq;  // phases per axis and each phase plane's size
   int64_t channel, image;  // floats per channel (all its phases) and per image
+  // Column copies (column_copies_layout; conv2d.cpp's weight gradient): a plane per kernel column
+  // kw and row phase a, Hq rows of Wq = OW pixels, pixel (i, j) the padded input's (i * SH + a,
+  // j * stride_w + kw * dil_w); SW = 1. Output row oh then follows row oh - 1 in every tap's plane,
+  // so a tap's pixels of a whole image (or band of rows) are one run, where the phase planes' rows
+  // of OW pixels Wq apart cut them at every row's end (10 of every 16 lanes loaded on LeNet-5's
+  // second layer). KW times the padded copy's floats.
+  bool column_copies = false;
   // Bit a (b) set when some tap reads phase row a (column b): a 1x1 stride-2 convolution reads a
   // quarter of the padded image, and only that quarter is copied. Phases past 63 are always copied.
   uint64_t row_phases = ~uint64_t(0), col_phases = ~uint64_t(0);
@@ -221,6 +234,11 @@ struct InputLayout {
 // it built from x's plane, and where tap (c, kh, kw) of output pixel (0, 0) reads it. Defined in
 // conv2d_prepared.cpp; conv2d.cpp's weight gradient reads the same copy.
 InputLayout input_layout(const Conv2dShape& s, bool phases = true);
+// The column copies (InputLayout::column_copies), and whether they pay: where the copy is at most 8
+// padded inputs and an image's pixels in runs of `lanes` take at least a tenth fewer steps than
+// `steps` (the other layout's), the caller's kernel wasting fewer lanes on the rows' ends.
+InputLayout column_copies_layout(const Conv2dShape& s);
+bool column_copies_pay(const Conv2dShape& s, int64_t lanes, int64_t steps);
 void build_channel(float* dst, const float* x_c, const Conv2dShape& s, const InputLayout& l,
                    const ConvTileKernel& kern);
 // Rows [i0, i1) of row phase a of that channel (build_channel is every row of every phase).

@@ -92,6 +92,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 // dy's blocks there: 2 for F(3x3, 2x2), 4 for F(3x3, 4x4), 0 where it does not.
 bool conv2d_winograd_weight_grad(const Conv2dShape& s);
 int64_t conv2d_winograd_weight_grad_tile(const Conv2dShape& s);
+// Whether conv2d_backward sums dw with pixels along the vectors from column copies of the input
+// (few input channels, short rows: LeNet-5's layers; see conv2d.cpp's weight gradient).
+bool conv2d_weight_grad_column_copies(const Conv2dShape& s);
 }  // namespace cpu
 
 namespace cuda {
