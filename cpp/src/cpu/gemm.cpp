@@ -68,7 +68,7 @@ const GemmKernel& kernel() {
 // Works for both operands: an A panel holds rows of op(A), a B panel columns of op(B).
 // When the stored matrix has k as its row index (A transposed, B not), each source row is contiguous
 // across panels, so we stream rows (threads split k); otherwise each panel gathers `width` source
-// rows, 16 k at a time, so reads stay sequential and the written block stays in L1.
+// rows, a vector of k at a time, transposed in registers (GemmKernel::transpose_rows).
 void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t extent, int64_t k0,
           int64_t kc, int width, bool parallel) {
   const int64_t panels = (extent + width - 1) / width;
@@ -90,21 +90,11 @@ void pack(float* dst, const float* X, int64_t ld, bool rows_are_k, int64_t exten
     }
     return;
   }
+  const GemmKernel& kern = kernel();
 #pragma omp parallel for if (parallel && panels > 1) schedule(static)
-  for (int64_t p = 0; p < panels; ++p) {
-    float* d = dst + p * kc * width;
-    const int cols = static_cast<int>(std::min<int64_t>(width, extent - p * width));
-    // A ragged panel is zeroed in one contiguous pass; zeroing its missing columns one by one
-    // would be kc * (width - cols) strided scalar stores.
-    if (cols < width) std::fill(d, d + kc * width, 0.0f);
-    for (int64_t k = 0; k < kc; k += 16) {
-      const int64_t kb = std::min<int64_t>(16, kc - k);
-      for (int c = 0; c < cols; ++c) {
-        const float* sp = X + (p * width + c) * ld + k0 + k;
-        for (int64_t kk = 0; kk < kb; ++kk) d[(k + kk) * width + c] = sp[kk];
-      }
-    }
-  }
+  for (int64_t p = 0; p < panels; ++p)
+    kern.transpose_rows(dst + p * kc * width, width, X + p * width * ld + k0, ld,
+                        std::min<int64_t>(width, extent - p * width), width, kc, false);
 }
 
 }  // namespace
@@ -149,7 +139,7 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
   for (int64_t c0 = 0; c0 < K; c0 += chunk) {
     const int64_t c1 = std::min(K, c0 + chunk);  // slice k0 at Bw + (k0 - c0) * m_pad
     for (int64_t k0 = c0; k0 < c1; k0 += KC)
-      pack(Bw + (k0 - c0) * m_pad, A, lda, trans_a, M, k0, std::min(KC, c1 - k0), width, false);
+      pack(Bw + (k0 - c0) * m_pad, A, lda, trans_a, M, k0, std::min(KC, c1 - k0), width, threads);
 #pragma omp parallel for if (threads && panels > 1) schedule(static)
     for (int64_t p = 0; p < panels; ++p)
       for (int64_t k0 = c0; k0 < c1; k0 += KC) {
@@ -160,22 +150,14 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
     for (int64_t k0 = c0; full_rows < N && k0 < c1; k0 += KC)
       tail_slice(k0, std::min(KC, c1 - k0), Bw + (k0 - c0) * m_pad);
   }
-  // C = T^T in 32 x 32 blocks: a row of C read T with a stride of M floats, one cache line per
-  // element, which took a fifth of conv2d's dw on 256 channels.
-  constexpr int64_t kBlock = 32;
-#pragma omp parallel for if (threads) schedule(static)
-  for (int64_t i0 = 0; i0 < M; i0 += kBlock)
-    for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
-      const int64_t i1 = std::min(M, i0 + kBlock), j1 = std::min(N, j0 + kBlock);
-      for (int64_t i = i0; i < i1; ++i) {
-        float* __restrict c = C + i * ldc;
-        const float* __restrict t = T + i;
-        if (accumulate)
-          for (int64_t j = j0; j < j1; ++j) c[j] += t[j * M];
-        else
-          for (int64_t j = j0; j < j1; ++j) c[j] = t[j * M];
-      }
-    }
+  // C = T^T in blocks of rows of C, transposed in registers (a row of C read T with a stride of M
+  // floats, one cache line per element, which took a fifth of conv2d's dw on 256 channels).
+  const int64_t blocks = (M + 31) / 32;
+#pragma omp parallel for if (threads && blocks > 1) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t i0 = b * 32, i1 = std::min(M, i0 + 32);
+    kern.transpose_rows(C + i0 * ldc, ldc, T + i0, M, N, N, i1 - i0, accumulate);
+  }
 }
 
 // C[M, N] (+)= op(A)[M, K] * B^T with B stored [N, K] and M <= kGemmDotRows: a fully connected layer's

@@ -28,6 +28,10 @@ struct GemmKernel {
   // C[m, n] (+)= A[m, :] . B[n, :] (both row-major, K long) for m < M <= 4, n in [n0, n1).
   void (*dot_rows)(const float* A, int64_t lda, int M, const float* B, int64_t ldb, int64_t K,
                    int64_t n0, int64_t n1, float* C, int64_t ldc, bool accumulate);
+  // d[k * ldd + c] (+)= X[c * ld + k] for c < cols, k < kc, and (not accumulating) zero for cols <=
+  // c < width: a transpose in registers (a gathering pack's panel: ldd = width; C = T^T).
+  void (*transpose_rows)(float* d, int64_t ldd, const float* X, int64_t ld, int64_t cols,
+                         int64_t width, int64_t kc, bool accumulate);
   const char* isa;
 };
 
