@@ -31,11 +31,14 @@ PYCNN_VECTOR_CLONES void adam_range(float* param, float* exp_avg, float* exp_avg
 void adam_update(float* param, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
                  const float* grad, const AdamConfig& c) {
   const AdamConfig config = c;
-  parallel_range(config.numel, [=](int64_t begin, int64_t end) {
-    if (max_exp_avg_sq)
-      adam_range_amsgrad(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, begin, end, config);
-    else adam_range(param, exp_avg, exp_avg_sq, grad, begin, end, config);
-  });
+  parallel_range(
+      config.numel,
+      [=](int64_t begin, int64_t end) {
+        if (max_exp_avg_sq)
+          adam_range_amsgrad(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, begin, end, config);
+        else adam_range(param, exp_avg, exp_avg_sq, grad, begin, end, config);
+      },
+      kOptimizerParallel);
 }
 
 }  // namespace pycnn::cpu

@@ -41,9 +41,12 @@ PYCNN_VECTOR_CLONES void rmsprop_range(float* param, float* square_avg, float* g
 void rmsprop_update(float* param, float* square_avg, float* grad_avg, float* momentum_buffer,
                     const float* grad, const RmspropConfig& c) {
   const RmspropConfig config = c;
-  parallel_range(config.numel, [=](int64_t begin, int64_t end) {
-    rmsprop_range(param, square_avg, grad_avg, momentum_buffer, grad, begin, end, config);
-  });
+  parallel_range(
+      config.numel,
+      [=](int64_t begin, int64_t end) {
+        rmsprop_range(param, square_avg, grad_avg, momentum_buffer, grad, begin, end, config);
+      },
+      kOptimizerParallel);
 }
 
 }  // namespace pycnn::cpu
