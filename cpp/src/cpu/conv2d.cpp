@@ -510,6 +510,9 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
     chunk = std::max<int64_t>(1, std::min(n1 - n0, (int64_t(1) << 18) / per_image));
     band = chunk > 1 ? OH : g.band;
   }
+  // Rows that follow one another in the copy as in dy (the column copies, a 1x1 layer read in
+  // place) are one run of pixels for the kernel.
+  const bool run = g.pixels && g.row_step == OW;
   static thread_local Scratch xt_scratch;
   float* xt = g.in_place ? nullptr : xt_scratch.get(static_cast<size_t>(chunk * g.copy));
   for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
@@ -529,9 +532,6 @@ void weight_grad_sums(float* wt, const float* dy, const float* x, const Conv2dSh
       for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
         const int64_t rows = std::min(band, OH - oh0);
         const bool first = c0 == n0 && oh0 == 0;
-        // Rows that follow one another in the copy as in dy (the column copies, a 1x1 layer read in
-        // place) are one run of pixels for the kernel.
-        const bool run = g.pixels && g.row_step == OW;
         for (int64_t r0 = r_begin; r0 < r_end; r0 += k.wg_rows)
           for (int64_t j0 = 0; j0 < g.cols; j0 += k.wg_cols)
             k.weight_grad_tile(g.pixels, static_cast<int>(std::min<int64_t>(k.wg_rows, r_end - r0)),

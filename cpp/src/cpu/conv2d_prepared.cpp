@@ -877,14 +877,18 @@ void PreparedConv2d::forward(float* y, const float* x, const Conv2dEpilogue& e) 
           const int64_t w_begin = wr * weight_run,
                         w_end = std::min(weight_panels, w_begin + weight_run);
           if (winograd_) {  // per tile panel: input transform, 16 products, output transform
+            // The task's tile panels, and each one's weight panels [wb, we): a rectangle, or the
+            // units [u0, u1) of a unit range.
             const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+            const int64_t pp0 = unit_ranges ? u0 / weight_panels : p_begin;
+            const int64_t pp1 = unit_ranges ? (u1 + weight_panels - 1) / weight_panels : p_end;
             const int64_t ldv = apart(depth_k * nr);
-            for (int64_t pp = unit_ranges ? u0 / weight_panels : p_begin;
-                 unit_ranges ? pp * weight_panels < u1 : pp < p_end; ++pp) {
-              const int64_t wb =
-                  unit_ranges ? std::max(u0, pp * weight_panels) - pp * weight_panels : w_begin;
-              const int64_t we =
-                  unit_ranges ? std::min(u1, (pp + 1) * weight_panels) - pp * weight_panels : w_end;
+            for (int64_t pp = pp0; pp < pp1; ++pp) {
+              int64_t wb = w_begin, we = w_end;
+              if (unit_ranges) {
+                wb = std::max<int64_t>(0, u0 - pp * weight_panels);
+                we = std::min(weight_panels, u1 - pp * weight_panels);
+              }
               if (wb >= we) continue;  // an empty range (more tasks than units)
               const int64_t co0 = wb * mr, rows = std::min(cout_g, we * mr) - co0;
               const int64_t ldm = apart(rows * nr);

@@ -152,11 +152,12 @@ static void gemm_small_m_trans_b(float* C, int64_t ldc, const float* A, int64_t 
   }
   // C = T^T in blocks of rows of C, transposed in registers (a row of C read T with a stride of M
   // floats, one cache line per element, which took a fifth of conv2d's dw on 256 channels).
-  const int64_t blocks = (M + 31) / 32;
+  constexpr int64_t kRows = 32;
+  const int64_t blocks = (M + kRows - 1) / kRows;
 #pragma omp parallel for if (threads && blocks > 1) schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t i0 = b * 32, i1 = std::min(M, i0 + 32);
-    kern.transpose_rows(C + i0 * ldc, ldc, T + i0, M, N, N, i1 - i0, accumulate);
+    const int64_t i0 = b * kRows;
+    kern.transpose_rows(C + i0 * ldc, ldc, T + i0, M, N, N, std::min(kRows, M - i0), accumulate);
   }
 }
 
