@@ -234,6 +234,37 @@ def test_max_pool2d_bad_arguments_raise(shape, kwargs, error, match, device):
         F.max_pool2d(x, **kwargs)
 
 
+def test_max_pool2d_window_of_padding_only_is_minus_inf_with_no_gradient(device):
+    # Dilation 3 with padding 1 over 2 rows: output row 0's kernel rows read input rows -1 and 2, both
+    # padding. Its outputs are -inf with index -1 and route no gradient; row 0's neighbours are the
+    # only windows here, so the whole gradient is zero. (torch gives such windows the index of a
+    # position past the window, 40-53 in a plane of 40 floats, and its backward writes there.)
+    x = pycnn.tensor(np.random.default_rng(3).standard_normal((3, 2, 2, 20)).astype(np.float32),
+                     device=device, requires_grad=True)
+    out, indices = F.max_pool2d(x, (2, 5), 1, (1, 2), (3, 2), return_indices=True)
+    assert out.shape == (3, 2, 1, 16)
+    assert np.all(out.numpy() == -np.inf)
+    np.testing.assert_array_equal(indices.numpy(), -1)
+    out.backward(pycnn.ones(*out.shape, device=device))
+    np.testing.assert_array_equal(x.grad.numpy(), 0.0)
+
+
+def test_max_pool2d_backward_refuses_indices_outside_the_plane():
+    # The CPU backward adds dy at each index: an index past the plane (or below -1) raises instead of
+    # writing past dx, whether it reaches the binding directly or through indices edited behind the
+    # tape's back (a numpy view does not bump the version the tape checks).
+    dy = pycnn.ones(1, 1, 2, 2)._data
+    for bad in (16, 10**7, -2):
+        idx = pycnn.tensor(np.full((1, 1, 2, 2), bad, np.int64))._data
+        with pytest.raises(ValueError, match=rf"expected indices in \[-1, 16\).*got {bad}"):
+            pycnn._C.max_pool2d_backward(dy, idx, [1, 1, 4, 4], (2, 2), (2, 2), (0, 0), (1, 1), False)
+    x = pycnn.tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4), requires_grad=True)
+    out, indices = F.max_pool2d(x, 2, return_indices=True)
+    indices.numpy()[...] = 1000
+    with pytest.raises(ValueError, match="expected indices"):
+        out.backward(pycnn.ones(1, 1, 2, 2))
+
+
 def test_max_pool2d_int64_input_raises(device):
     x = pycnn.tensor(np.zeros((1, 1, 4, 4), np.int64), device=device)
     with pytest.raises(TypeError, match="max_pool2d: expected input to be float32, got int64"):
