@@ -31,6 +31,9 @@ MODULES = [
     (lambda: nn.GroupNorm(1, 4, affine=False), lambda: torch.nn.GroupNorm(1, 4, affine=False), (3, 4, 7)),
     (lambda: nn.InstanceNorm2d(5, affine=True), lambda: torch.nn.InstanceNorm2d(5, affine=True), (2, 5, 7, 3)),
     (lambda: nn.InstanceNorm1d(4), lambda: torch.nn.InstanceNorm1d(4), (3, 4, 11)),
+    # rows of one element: x - mean is 0, the output the bias, every input gradient 0
+    (lambda: nn.LayerNorm(1), lambda: torch.nn.LayerNorm(1), (3, 5, 1)),
+    (lambda: nn.GroupNorm(4, 4), lambda: torch.nn.GroupNorm(4, 4), (2, 4)),
 ]
 
 

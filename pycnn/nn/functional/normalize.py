@@ -49,6 +49,11 @@ def normalize(input, start, groups=1, eps=1e-5):
     rest = math.prod(shape[start:])
     if groups < 1 or rest % groups:
         raise ValueError(f"normalize: {groups} groups do not divide the {rest} elements of each row of shape {shape}")
+    if rest == groups:
+        # Rows of one element (layer_norm over a last dimension of 1, group_norm with a channel a group
+        # and no positions): x - mean is 0, NaN where x is infinite or NaN, and its gradient 0, as torch
+        # computes them; batch norm's kernels want two values a row.
+        return input * 0.0
     return NormalizeFunction.apply(input, int(start), int(groups), eps)
 
 
