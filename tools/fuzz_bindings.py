@@ -110,7 +110,12 @@ class Generator:
         shape = self.shape() if shape is None else shape
         values = self.rng.standard_normal(shape) * 3
         if dtype == np.int64:
-            return np.ascontiguousarray(np.abs(values).astype(np.int64) % 5)
+            small = np.abs(values).astype(np.int64) % 5
+            if self.rng.random() < 0.25:  # hostile indices: past any plane, negative, the extremes
+                hostile = self.rng.choice(np.array([-1, -2, -100, 5, 1000, 2**31, 2**62, -2**63, 2**63 - 1]),
+                                          size=small.shape)
+                small = np.where(self.rng.random(small.shape) < 0.5, hostile, small)
+            return np.ascontiguousarray(small, dtype=np.int64)
         return np.ascontiguousarray(values, dtype=dtype)
 
     def tensor(self, shape=None, name=""):
