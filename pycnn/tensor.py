@@ -252,11 +252,13 @@ class Tensor:
     def chunk(self, chunks, dim=0):
         return tensor_ops.chunk(self, chunks, dim)
 
-    def sum(self):
-        return tensor_ops.sum(self)
+    def sum(self, dim=None, keepdim=False):
+        """The sum of all elements, or over ``dim`` (int or tuple), as torch.sum."""
+        return tensor_ops.sum(self, dim, keepdim)
 
-    def mean(self):
-        return tensor_ops.mean(self)
+    def mean(self, dim=None, keepdim=False):
+        """The mean of all elements, or over ``dim`` (int or tuple), as torch.mean."""
+        return tensor_ops.mean(self, dim, keepdim)
 
     # ----- indexing, shapes, reductions (see pycnn.tensor_ops for what runs on the host) ------
     def __getitem__(self, key):

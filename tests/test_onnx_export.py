@@ -142,3 +142,31 @@ def test_permute_exports_as_transpose_and_matches_onnxruntime(tmp_path):
         assert ours.shape == (batch, 5, 5, 7)
         np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(pycnn.onnx.load(str(path))(pycnn.tensor(x)).numpy(), ours, rtol=1e-5, atol=1e-6)
+
+
+class Reductions(nn.Module):
+    """Tensor.sum/mean over dims (SumToFunction): a pooled head, a channel sum kept as 1 and a sum
+    over two dims named from both ends."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y.mean((2, 3)) + y.sum(1, keepdim=True).mean((2, 3)) * 0.5 + y.sum(dim=(-1, 2)) * 0.01
+
+
+@pytest.mark.parametrize("opset", [13, 17, 21])
+def test_sum_and_mean_over_dims_export_as_reduce_sum(tmp_path, opset):
+    pycnn.manual_seed(3)
+    model = Reductions().eval()
+    path = tmp_path / "reductions.onnx"
+    pycnn.onnx.export(model, str(path), (2, 3, 8, 8), opset=opset)
+    assert sum(n.op_type == "ReduceSum" for n in onnx.load(str(path)).graph.node) == 4
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
+        with pycnn.no_grad():
+            ours = model(pycnn.tensor(x)).numpy()
+        assert ours.shape == (batch, 4)
+        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
+

@@ -172,6 +172,46 @@ def test_max_min_match_torch(case, device):
         assert values is ours.values and indices is ours.indices
 
 
+def _sum_mean_case(rng):
+    shape = tuple(int(s) for s in rng.integers(1, 6, rng.integers(0, 5)))
+    n = max(len(shape), 1)
+    dims = [int(d) for d in rng.choice(np.arange(-n, n), int(rng.integers(1, n + 1)), replace=False)
+            if len(shape) or d in (0, -1)]
+    dim = dims[0] if len(dims) == 1 and rng.random() < 0.5 else tuple(
+        d for d in dims if (d % n) not in [e % n for e in dims[:dims.index(d)]])
+    return shape, dim, bool(rng.integers(2)), int(rng.integers(1 << 30))
+
+
+@pytest.mark.parametrize("case", random_configs(24, 17, _sum_mean_case), ids=lambda c: str(c[:3]))
+def test_sum_and_mean_over_dims_match_torch(case, device):
+    # Tensor.sum/mean(dim, keepdim) as torch's: an int or a tuple of dims (negative ones too), each
+    # dropped or kept as 1; values and the gradient spread back over each reduced dimension.
+    shape, dim, keepdim, seed = case
+    data = _rand(shape, seed)
+    for name in ("sum", "mean"):
+        check_op(lambda x: getattr(x, name)(dim, keepdim=keepdim),
+                 lambda x: getattr(x, name)(dim, keepdim=keepdim), [data], device=device)
+
+
+def test_sum_and_mean_over_dims_edges(device):
+    x = pycnn.tensor(_rand((2, 3, 4)), device=device)
+    assert x.sum(dim=()).shape == () and x.mean(()).shape == ()  # (): every dimension, as torch
+    assert x.sum(None, keepdim=True).shape == (1, 1, 1)
+    counts = pycnn.tensor(np.arange(6, dtype=np.int64).reshape(2, 3), device=device)
+    summed = counts.sum(1)  # integers sum exactly to int64
+    assert summed.dtype == "int64"
+    np.testing.assert_array_equal(summed.numpy(), [3, 12])
+    assert np.all(np.isnan(pycnn.zeros(2, 0, device=device).mean(1).numpy()))  # the mean of nothing
+    np.testing.assert_array_equal(pycnn.zeros(2, 0, device=device).sum(1).numpy(), [0.0, 0.0])
+    assert pycnn.tensor(3.0, device=device).sum(0).shape == ()
+    with pytest.raises(RuntimeError, match=r"sum\(\): dim 1 appears multiple times"):
+        x.sum((1, -2))
+    with pytest.raises(IndexError, match=r"Dimension out of range"):
+        x.mean(3)
+    with pytest.raises(TypeError, match=r"mean\(\): could not infer output dtype"):
+        counts.mean(1)
+
+
 def test_reduction_errors_match_torch():
     empty = pycnn.tensor(np.zeros((0, 3), np.float32))
     with pytest.raises(RuntimeError, match=r"max\(\): Expected reduction dim to be specified"):

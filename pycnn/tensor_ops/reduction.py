@@ -12,6 +12,7 @@ from .._arguments import as_bool
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 from .common import dim_index, from_host, scalar
+from .shape import reshape
 
 
 class SumFunction(Function):
@@ -26,21 +27,60 @@ class SumFunction(Function):
         return (g if self.scale == 1.0 else _C.binary_forward(g, scalar(self.scale, g), 2)), None
 
 
-def sum(input):
-    """The sum of all elements, as a 0-d tensor. An int64 tensor (a comparison's 0/1) sums exactly
-    to an int64 tensor, as torch (on the host: a CUDA tensor makes one round trip)."""
+def _reduced_dims(input, dim, op):
+    """The dimensions ``dim`` (an int, a sequence of ints, or None or () for all) names, as sorted
+    non-negative ints; IndexError out of range, RuntimeError for one named twice (torch's)."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return list(range(input.ndim))
+    dims = [dim_index(d, input.ndim, op) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+    for d in dims:
+        if dims.count(d) > 1:
+            raise RuntimeError(f"{op}(): dim {d} appears multiple times in the list of dims")
+    return sorted(d for d in dims if d < input.ndim)  # a 0-d tensor's dim 0 reduces nothing
+
+
+def _reduce(input, dim, keepdim, op, mean):
+    """sum or mean over ``dim`` (see _reduced_dims), keeping each reduced dimension as size 1 when
+    ``keepdim``: SumToFunction down to the kept shape, then scaled and reshaped (differentiable)."""
+    keepdim = as_bool(keepdim, op, "keepdim")
+    dims = _reduced_dims(input, dim, op)
+    shape = list(input.shape)
+    kept = [1 if i in dims else n for i, n in enumerate(shape)]
+    out_shape = kept if keepdim else [n for i, n in enumerate(shape) if i not in dims]
+    if input.dtype == "int64":  # exact, on the host, as torch sums integers to int64
+        a = np.sum(input.numpy(), axis=tuple(dims), dtype=np.int64, keepdims=True)
+        return Tensor._wrap(from_host(a.reshape(out_shape), input.device))
+    count = 1
+    for d in dims:
+        count *= shape[d]
+    out = SumToFunction.apply(input, tuple(kept))
+    if mean:
+        out = out * (1.0 / count if count else float("nan"))  # torch: the mean of nothing is NaN
+    return out if out_shape == kept else reshape(out, tuple(out_shape))
+
+
+def sum(input, dim=None, keepdim=False):
+    """The sum of all elements as a 0-d tensor, or over ``dim`` (an int or a tuple of ints) with each
+    reduced dimension dropped, or kept as size 1 with ``keepdim``, as torch.sum. An int64 tensor (a
+    comparison's 0/1) sums exactly to an int64 tensor, as torch (on the host: a CUDA tensor makes one
+    round trip)."""
     as_tensor(input, "sum", "input")
+    if dim is not None or keepdim:
+        return _reduce(input, dim, keepdim, "sum", False)
     if input.dtype == "int64":
         return Tensor._wrap(from_host(np.sum(input.numpy(), dtype=np.int64), input.device))
     return SumFunction.apply(input, 1.0)
 
 
-def mean(input):
-    """The mean of all elements, as a 0-d tensor."""
+def mean(input, dim=None, keepdim=False):
+    """The mean of all elements as a 0-d tensor, or over ``dim`` (an int or a tuple of ints), with
+    ``keepdim`` as :func:`sum`'s, as torch.mean (float32 only)."""
     as_tensor(input, "mean", "input")
     if input.dtype != "float32":
         raise TypeError(f"mean(): could not infer output dtype. Input dtype must be floating point, "
                         f"got {input.dtype} (use .float().mean(), as in torch)")
+    if dim is not None or keepdim:
+        return _reduce(input, dim, keepdim, "mean", True)
     if input.numel() == 0:
         raise ValueError("mean: the input has no elements")
     return SumFunction.apply(input, 1.0 / input.numel())

@@ -5,7 +5,7 @@ import numpy as np
 from ... import tensor_ops
 from ...creation import tensor
 from ...nn import functional as F
-from ...tensor_ops.reduction import SumFunction
+from ...tensor_ops.reduction import SumFunction, SumToFunction
 from .common import axis_index, ints, shape_of
 from .registry import exporter, importer
 
@@ -125,3 +125,14 @@ def import_reduce(node, inputs, training):
 def export_sum(trace, out, x, scale):  # pycnn's sum and mean: the sum of all elements, times scale
     total = trace.node("ReduceSum", [trace.name_of(x)], keepdims=0)
     trace.node("Mul", [total, trace.const(np.asarray(scale, dtype=np.float32))], out)
+
+
+@exporter(SumToFunction)
+def export_sum_to(trace, out, x, shape):
+    """sum_to (Tensor.sum/mean over dims, an imported ReduceSum): ReduceSum over the axes that
+    shrink to 1, the reduced dimensions kept."""
+    axes = [i for i, (n, m) in enumerate(zip(x.shape, shape)) if m == 1 and n != 1]
+    if not axes:
+        trace.node("Identity", [trace.name_of(x)], out)
+        return
+    trace.node("ReduceSum", [trace.name_of(x), trace.const(np.asarray(axes, dtype=np.int64))], out, keepdims=1)
