@@ -170,3 +170,31 @@ def test_sum_and_mean_over_dims_export_as_reduce_sum(tmp_path, opset):
         assert ours.shape == (batch, 4)
         np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
 
+
+class ChannelMix(nn.Module):
+    """Tensor.matmul of stacks: a Gram matrix per image (batched, both operands computed), a stack
+    times a parameter matrix (one 2-d gemm), and the two stacks multiplied."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.mix = nn.Linear(6, 5)
+
+    def forward(self, x):
+        y = self.conv(x).reshape(x.shape[0], 4, 36)
+        gram = y @ y.transpose(1, 2)  # (N, 4, 4)
+        head = self.conv(x).mean(2) @ self.mix.weight.t()  # (N, 4, 6) @ (6, 5): one 2-d gemm
+        return gram @ head  # (N, 4, 5)
+
+
+def test_batched_matmul_exports_as_matmul(tmp_path):
+    pycnn.manual_seed(4)
+    model = ChannelMix().eval()
+    path = tmp_path / "mix.onnx"
+    pycnn.onnx.export(model, str(path), (2, 3, 8, 8))
+    for batch in (2, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
+        with pycnn.no_grad():
+            ours = model(pycnn.tensor(x)).numpy()
+        assert ours.shape == (batch, 4, 5)
+        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-4, atol=1e-4)
+

@@ -395,12 +395,42 @@ def test_matmul_matches_torch(case, device):
     check_op(lambda x, y: x.matmul(y), lambda x, y: x.matmul(y), [a, (b, False)], device=device)
 
 
+def _batched_matmul_case(rng):
+    """Stacks of matrices (batch dimensions that broadcast: 1s, missing leading ones) against a stack, a
+    matrix or a vector, either side."""
+    n, k, m = (int(s) for s in rng.integers(1, 6, 3))
+    batch = [int(s) for s in rng.integers(1, 4, rng.integers(1, 3))]
+    other = [1 if rng.random() < 0.3 else d for d in batch][int(rng.integers(0, len(batch) + 1)):]
+    a, b = tuple(batch) + (n, k), tuple(other) + (k, m)
+    if rng.random() < 0.5:
+        a, b = tuple(other) + (n, k), tuple(batch) + (k, m)
+    kind = rng.choice(["stacks", "matrix", "vector"])
+    if kind == "matrix":
+        a, b = (a, (k, m)) if rng.random() < 0.5 else ((n, k), b)
+    elif kind == "vector":
+        a, b = (a, (k,)) if rng.random() < 0.5 else ((k,), b)
+    return a, b, int(rng.integers(1 << 30))
+
+
+@pytest.mark.parametrize("case", random_configs(30, 18, _batched_matmul_case), ids=str)
+def test_batched_matmul_matches_torch(case, device):
+    # torch.matmul's batched rules: both gradients summed back over the broadcast batch dimensions.
+    a_shape, b_shape, seed = case
+    a, b = _rand(a_shape, seed), _rand(b_shape, seed + 1)
+    check_op(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], device=device)
+
+
 def test_matmul_errors_and_empty(device):
     a = pycnn.tensor(_rand((2, 3)), device=device)
     with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(2, 3\) cannot be multiplied"):
         a @ a
-    with pytest.raises(ValueError, match=r"matmul: expected 1-d or 2-d operands"):
+    with pytest.raises(ValueError, match=r"matmul: the batch dimensions of shapes \(2, 3, 4\) and "
+                                         r"\(3, 4, 5\) do not broadcast"):
+        pycnn.tensor(_rand((2, 3, 4)), device=device) @ pycnn.tensor(_rand((3, 4, 5)), device=device)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(3, 2, 2\) cannot be multiplied"):
         a @ pycnn.tensor(_rand((3, 2, 2)), device=device)
+    with pytest.raises(ValueError, match=r"matmul: both arguments need at least 1 dimension"):
+        a @ pycnn.tensor(2.0, device=device)
     e = pycnn.tensor(np.zeros((2, 0), np.float32), device=device, requires_grad=True)
     f = pycnn.tensor(np.zeros((0, 4), np.float32), device=device, requires_grad=True)
     out = e @ f

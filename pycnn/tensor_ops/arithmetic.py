@@ -12,7 +12,7 @@ from .. import _C
 from .._arguments import as_float
 from ..autograd import Function
 from ..tensor import Tensor, as_float_tensor, as_tensor
-from .common import from_host, scalar
+from .common import from_host, scalar, unbroadcast
 from .shape import reshape
 
 
@@ -230,25 +230,115 @@ class MatmulFunction(Function):
         return da, db
 
 
+class BatchedMatmulFunction(Function):
+    """torch.matmul where an operand has more than 2 dimensions: the batch dimensions (all but the
+    last two) broadcast, a 1-d operand is a vector whose dimension is dropped; numpy's matmul on the
+    host (a CUDA operand makes one round trip), as pycnn's other host ops. The forward and gradient
+    run on arrays (_forward_arrays, _gradient_arrays) so that ONNX's MatMul, whose B arrives with its
+    last two axes swapped, shares them (pycnn.onnx.ops.linear.MatMulFunction)."""
+
+    def forward(self, a, b):
+        self.device = a.device
+        return from_host(self._forward_arrays(a.to("cpu").numpy(), b.to("cpu").numpy()), self.device,
+                         np.float32)
+
+    def backward(self, grad):
+        da, db = self._gradient_arrays(grad)
+        if db is not None and len(self.b_shape) == 1:
+            db = db[:, 0]
+        return (None if da is None else from_host(da, self.device, np.float32),
+                None if db is None else from_host(db, self.device, np.float32))
+
+    def _forward_arrays(self, a, b):
+        """a (..., M, K) or (K,) @ b (..., K, N) or (K,)."""
+        self.a_shape, self.b_shape = a.shape, b.shape
+        self.a = a[None, :] if a.ndim == 1 else a  # (..., M, K)
+        self.b = b[:, None] if b.ndim == 1 else b  # (..., K, N)
+        out = np.matmul(self.a, self.b)
+        if a.ndim == 1:
+            out = out[..., 0, :]
+        if b.ndim == 1:
+            out = out[..., 0]
+        return out
+
+    def _gradient_arrays(self, grad):
+        """(dA shaped like a, dB shaped like b as a (..., K, N) matrix), None where not needed."""
+        g = grad.to("cpu").numpy()
+        if len(self.a_shape) == 1:
+            g = g[..., None, :] if len(self.b_shape) > 1 else g[..., None]
+        if len(self.b_shape) == 1:
+            g = g[..., None]
+        need_a, need_b = self.needs_input_grad
+        da = db = None
+        if need_a:
+            da = unbroadcast(np.matmul(g, np.swapaxes(self.b, -1, -2)), self.a.shape).reshape(self.a_shape)
+        if need_b:
+            db = unbroadcast(np.matmul(np.swapaxes(self.a, -1, -2), g), self.b.shape)
+        return da, db
+
+
+class StackMatmulFunction(Function):
+    """A stack of matrices a (..., n, k) times one matrix b (k, m) -> (..., n, m): one gemm of the
+    stack viewed as (... * n, k) on the device (ONNX: one MatMul, any batch size)."""
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        rows = a.view([a.numel() // a.shape[-1], a.shape[-1]])
+        out_shape = list(a.shape[:-1]) + [b.shape[1]]
+        if a.numel() == 0 or b.numel() == 0:
+            return _C.zeros(out_shape, "float32", a.device)
+        return _C.gemm(rows, b).view(out_shape)
+
+    def backward(self, grad):
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        k, m = b.shape
+        rows, g = a.view([a.numel() // k, k]), grad.view([grad.numel() // m, m])
+        empty = a.numel() == 0 or b.numel() == 0
+        da = db = None
+        if need_a:  # dA = dC @ B^T, as the stack
+            da = (_C.zeros(list(a.shape), "float32", a.device) if empty
+                  else _C.gemm(g, b, False, True).view(list(a.shape)))
+        if need_b:  # dB = A^T @ dC over every row of the stack
+            db = _C.zeros(list(b.shape), "float32", b.device) if empty else _C.gemm(rows, g, True, False)
+        return da, db
+
+
 def matmul(input, other):
-    """The matrix product, as torch.matmul for 1-d and 2-d operands: (n, k) @ (k, m) -> (n, m); a 1-d
-    operand is a row (left) or a column (right) vector whose dimension is dropped from the result.
-    On the device (pycnn's gemm); differentiable."""
+    """The matrix product, as torch.matmul: (n, k) @ (k, m) -> (n, m); a 1-d operand is a row (left)
+    or a column (right) vector whose dimension is dropped from the result; operands of more than 2
+    dimensions are stacks of matrices whose batch dimensions broadcast ((b, n, k) @ (k, m), (b, 1, n,
+    k) @ (c, k, m), ...). 1-d and 2-d operands, and a stack times one matrix, run on the device
+    (pycnn's gemm, the stack as one (b * n, k) matrix: StackMatmulFunction); other stacks, and a stack
+    times a vector, run on the host (BatchedMatmulFunction). Differentiable."""
     as_float_tensor(input, "matmul")
     as_tensor(other, "matmul", "other")
     if other.dtype != "float32":
         raise TypeError(f"matmul: expected other to be float32, got {other.dtype}")
-    if not (1 <= input.ndim <= 2 and 1 <= other.ndim <= 2):
-        raise ValueError(f"matmul: expected 1-d or 2-d operands, got shapes {tuple(input.shape)} and "
-                         f"{tuple(other.shape)}")
+    if input.ndim == 0 or other.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(input.shape)} and {tuple(other.shape)}")
+    k_a = input.shape[-1]
+    k_b = other.shape[0] if other.ndim == 1 else other.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be "
+                         f"multiplied ({k_a} != {k_b})")
+    if input.device != other.device:
+        raise ValueError(f"matmul: expected both operands on the same device, got {input.device} and "
+                         f"{other.device}")
+    if input.ndim > 2 and other.ndim == 2:  # a stack times one matrix: one gemm
+        return StackMatmulFunction.apply(input, other)
+    if input.ndim > 2 or other.ndim > 2:
+        batch_a = tuple(input.shape[:-2]) if input.ndim > 1 else ()
+        batch_b = tuple(other.shape[:-2]) if other.ndim > 1 else ()
+        try:
+            np.broadcast_shapes(batch_a, batch_b)
+        except ValueError:
+            raise ValueError(f"matmul: the batch dimensions of shapes {tuple(input.shape)} and "
+                             f"{tuple(other.shape)} do not broadcast ({batch_a} and {batch_b})") from None
+        return BatchedMatmulFunction.apply(input, other)
     a = reshape(input, (1, input.shape[0])) if input.ndim == 1 else input
     b = reshape(other, (other.shape[0], 1)) if other.ndim == 1 else other
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be "
-                         f"multiplied ({a.shape[1]} != {b.shape[0]})")
-    if a.device != b.device:
-        raise ValueError(f"matmul: expected both operands on the same device, got {a.device} and "
-                         f"{b.device}")
     out = MatmulFunction.apply(a, b)
     shape = tuple(out.shape)
     if input.ndim == 1:

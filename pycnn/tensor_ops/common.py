@@ -33,3 +33,12 @@ def dim_index(dim, ndim, op="dim"):
 def scalar(value, like):
     """A 0-d float32 raw tensor holding ``value`` on the device of the raw tensor ``like``."""
     return _C.from_numpy(np.array(value, dtype=np.float32)).to(like.device)
+
+
+def unbroadcast(g, shape):
+    """``g`` summed down to ``shape``, which broadcast to g's shape (numpy's rules)."""
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
+    return (g.sum(axis=axes, keepdims=True) if axes else g).reshape(shape)

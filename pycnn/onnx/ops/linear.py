@@ -4,12 +4,11 @@ of two computed values (batched, broadcasting, vectors) runs as :class:`MatMulFu
 import numpy as np
 
 from ... import tensor_ops
-from ...autograd import Function
 from ...nn import functional as F
 from ...nn.functional.linear import LinearFunction
 from ...tensor_ops.common import from_host
 from .common import shape_of
-from .math import unbroadcast
+from ...tensor_ops.arithmetic import BatchedMatmulFunction, MatmulFunction, StackMatmulFunction
 from .registry import exporter, importer
 
 
@@ -52,41 +51,24 @@ def import_gemm(node, inputs, training):
     return (y,)
 
 
-class MatMulFunction(Function):
+class MatMulFunction(BatchedMatmulFunction):
     """numpy's matmul of two computed Tensors (batch dimensions broadcast, a 1-d operand a vector), with
     B given with its last two axes swapped (the "transposed" layout MatMul's second input arrives in),
-    on the host. Batched MatMuls of activations (attention, a channel mix) are small next to the
-    network's convolutions."""
+    on the host (tensor_ops' BatchedMatmulFunction's arrays). Batched MatMuls of activations
+    (attention, a channel mix) are small next to the network's convolutions."""
 
     def forward(self, a, bt):
         self.device = a.device
-        a, bt = a.to("cpu").numpy(), bt.to("cpu").numpy()
-        self.a_shape, self.b_shape = a.shape, bt.shape
-        self.a = a[None, :] if a.ndim == 1 else a  # (..., M, K)
-        self.b = bt[:, None] if bt.ndim == 1 else np.swapaxes(bt, -1, -2)  # (..., K, N)
-        out = np.matmul(self.a, self.b)
-        if a.ndim == 1:
-            out = out[..., 0, :]
-        if bt.ndim == 1:
-            out = out[..., 0]
-        return from_host(out, self.device, np.float32)
+        bt = bt.to("cpu").numpy()
+        b = bt if bt.ndim == 1 else np.swapaxes(bt, -1, -2)
+        return from_host(self._forward_arrays(a.to("cpu").numpy(), b), self.device, np.float32)
 
     def backward(self, grad):
-        g = grad.to("cpu").numpy()
-        if len(self.a_shape) == 1:
-            g = g[..., None, :] if len(self.b_shape) > 1 else g[..., None]
-        if len(self.b_shape) == 1:
-            g = g[..., None]
-        need_a, need_b = self.needs_input_grad
-        da = db = None
-        if need_a:
-            da = from_host(unbroadcast(np.matmul(g, np.swapaxes(self.b, -1, -2)), self.a.shape).reshape(self.a_shape),
-                           self.device, np.float32)
-        if need_b:
-            d = unbroadcast(np.matmul(np.swapaxes(self.a, -1, -2), g), self.b.shape)  # (..., K, N)
-            d = d[:, 0] if len(self.b_shape) == 1 else np.swapaxes(d, -1, -2)
-            db = from_host(d, self.device, np.float32)
-        return da, db
+        da, db = self._gradient_arrays(grad)
+        if db is not None:
+            db = db[:, 0] if len(self.b_shape) == 1 else np.swapaxes(db, -1, -2)
+        return (None if da is None else from_host(da, self.device, np.float32),
+                None if db is None else from_host(db, self.device, np.float32))
 
 
 @importer("MatMul", ranks={0: (1, None)}, weights={1: "transposed"}, inputs=(2, 2))
@@ -131,3 +113,10 @@ def export_matmul(trace, out, a, bt):
         perm[-2:] = perm[-1], perm[-2]
         b = trace.node("Transpose", [b], perm=perm)
     trace.node("MatMul", [trace.name_of(a), b], out)
+
+
+@exporter(BatchedMatmulFunction, MatmulFunction, StackMatmulFunction)
+def export_batched_matmul(trace, out, a, b):
+    """Tensor.matmul (2-d operands, and stacks of matrices): ONNX's MatMul has numpy's (and torch's)
+    semantics."""
+    trace.node("MatMul", [trace.name_of(a), trace.name_of(b)], out)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ...autograd import Function
-from ...tensor_ops.common import from_host
+from ...tensor_ops.common import from_host, unbroadcast
 from .common import axis_index, shape_of
 from .registry import exporter, importer
 
@@ -60,15 +60,6 @@ OPS = {
     "Where": (lambda c, a, b: np.where(c != 0, a, b),
               lambda g, y, c, a, b: (None, np.where(c != 0, g, 0.0), np.where(c != 0, 0.0, g))),
 }
-
-
-def unbroadcast(g, shape):
-    """``g`` summed down to ``shape``, which broadcast to g's shape (numpy's rules)."""
-    extra = g.ndim - len(shape)
-    if extra:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
-    return (g.sum(axis=axes, keepdims=True) if axes else g).reshape(shape)
 
 
 class ElementwiseFunction(Function):

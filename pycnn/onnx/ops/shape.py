@@ -13,7 +13,7 @@ from ...autograd import Function
 from ...tensor_ops.common import from_host
 from ...tensor_ops.shape import CatFunction, PermuteFunction, ReshapeFunction, ToDeviceFunction
 from .common import axis_index, ints, reshape, shape_of
-from .math import unbroadcast
+from ...tensor_ops.common import unbroadcast
 from .registry import ANY_NUMBER, exporter, importer, inputs_by_opset
 
 
