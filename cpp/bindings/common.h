@@ -65,6 +65,35 @@ inline void require_like_param(const Tensor& t, const Tensor& param, const char*
   require_same_device(param, t, op, "param", arg);
 }
 
+// A loss's input and target (mse_loss, the pointwise losses): float32, one device, the same shape
+// (pycnn does not broadcast them), and a reduction code 0 none, 1 mean, 2 sum.
+inline void require_loss_operands(const Tensor& x, const Tensor& t, int64_t reduction,
+                                  const char* op) {
+  require_float(x, op, "input");
+  require_float(t, op, "target");
+  require_same_device(x, t, op, "input", "target");
+  if (x.shape() != t.shape())
+    value_error(op, ": expected input and target of the same shape, got input ",
+                shape_str(x.shape()), " and target ", shape_str(t.shape()),
+                " (pycnn does not broadcast a loss's operands)");
+  if (reduction < 0 || reduction > 2)
+    value_error(op, ": unknown reduction code ", reduction, " (0 none, 1 mean, 2 sum)");
+}
+
+// A loss backward's grad_output checked against the loss's shape (x's with reduction None, a scalar
+// otherwise), and its (dx, dt), each allocated like x where asked for.
+inline std::tuple<std::optional<Tensor>, std::optional<Tensor>> loss_gradients(
+    const Tensor& dloss, const Tensor& x, bool per_element, bool need_dx, bool need_dt,
+    const char* op) {
+  require_float(dloss, op, "grad_output");
+  require_shape(dloss, per_element ? x.shape() : Shape{}, op, "grad_output");
+  require_same_device(dloss, x, op, "grad_output", "input");
+  std::optional<Tensor> dx, dt;
+  if (need_dx) dx = Tensor::empty(x.shape(), DType::Float32, x.device());
+  if (need_dt) dt = Tensor::empty(x.shape(), DType::Float32, x.device());
+  return {dx, dt};
+}
+
 inline Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda" || name == "cuda:0") return Device::CUDA;
@@ -108,6 +137,7 @@ void bind_softmax(nb::module_& m);
 void bind_log_softmax(nb::module_& m);
 void bind_cross_entropy(nb::module_& m);
 void bind_mse_loss(nb::module_& m);
+void bind_pointwise_loss(nb::module_& m);
 void bind_sgd(nb::module_& m);
 void bind_adam(nb::module_& m);
 void bind_rmsprop(nb::module_& m);

@@ -68,6 +68,7 @@ NB_MODULE(_C, m) {
   bind_log_softmax(m);
   bind_cross_entropy(m);
   bind_mse_loss(m);
+  bind_pointwise_loss(m);
   bind_sgd(m);
   bind_adam(m);
   bind_rmsprop(m);

@@ -7,15 +7,7 @@ namespace pycnn {
 
 static MseLossShape mse_loss_shape(const Tensor& x, const Tensor& t, int64_t reduction,
                                    const char* op) {
-  require_float(x, op, "input");
-  require_float(t, op, "target");
-  require_same_device(x, t, op, "input", "target");
-  if (x.shape() != t.shape())
-    value_error(op, ": expected input and target of the same shape, got input ",
-                shape_str(x.shape()), " and target ", shape_str(t.shape()),
-                " (pycnn does not broadcast a loss's operands)");
-  if (reduction < 0 || reduction > 2)
-    value_error(op, ": unknown reduction code ", reduction, " (0 none, 1 mean, 2 sum)");
+  require_loss_operands(x, t, reduction, op);
   return {x.numel(), Reduction(reduction)};
 }
 
@@ -35,13 +27,8 @@ static std::tuple<std::optional<Tensor>, std::optional<Tensor>> mse_loss_backwar
     const Tensor& dloss, const Tensor& x, const Tensor& t, int64_t reduction, bool need_dx,
     bool need_dt) {
   const MseLossShape s = mse_loss_shape(x, t, reduction, "mse_loss backward");
-  require_float(dloss, "mse_loss backward", "grad_output");
-  require_shape(dloss, s.reduction == Reduction::None ? x.shape() : Shape{}, "mse_loss backward",
-                "grad_output");
-  require_same_device(dloss, x, "mse_loss backward", "grad_output", "input");
-  std::optional<Tensor> dx, dt;
-  if (need_dx) dx = Tensor::empty(x.shape(), DType::Float32, x.device());
-  if (need_dt) dt = Tensor::empty(x.shape(), DType::Float32, x.device());
+  auto [dx, dt] = loss_gradients(dloss, x, s.reduction == Reduction::None, need_dx, need_dt,
+                                 "mse_loss backward");
   if (s.n == 0 || !(need_dx || need_dt)) return {dx, dt};
   float* pdx = dx ? dx->f32() : nullptr;
   float* pdt = dt ? dt->f32() : nullptr;

@@ -1,7 +1,8 @@
 """pycnn.nn: layers (Modules) and the functional ops they are built from."""
 from . import functional
 from . import init
-from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d,
+from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss,
+                     BCEWithLogitsLoss, Conv1d, Conv2d, HuberLoss, L1Loss, SmoothL1Loss,
                      ConvTranspose2d, MaxPool1d,
                      CrossEntropyLoss, Dropout, Flatten, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
                      InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm,

@@ -15,7 +15,8 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     dropout.py        dropout (and manual_seed for its masks)
     activation.py     relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, hardtanh, relu6,
                       hardsigmoid, hardswish, prelu, softmax, log_softmax
-    loss.py           cross_entropy, nll_loss, mse_loss
+    loss.py           cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
+                      binary_cross_entropy, binary_cross_entropy_with_logits
 
 Each op checks the Python-level arguments (types, pairs) and leaves shape checks to its C++ binding
 (cpp/bindings/<op>.cpp), which names the op, what was expected and what came. The tensor-level ops
@@ -50,7 +51,8 @@ from .conv import conv2d
 from .conv_transpose import conv_transpose2d
 from .dropout import dropout, manual_seed
 from .linear import linear
-from .loss import cross_entropy, mse_loss, nll_loss
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss,
+                   mse_loss, nll_loss, smooth_l1_loss)
 from .normalization import batch_norm, local_response_norm
 from .normalize import group_norm, instance_norm, layer_norm
 from .interpolate import interpolate
@@ -60,11 +62,12 @@ from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "cat", "clip", "conv1d", "conv2d",
-           "conv_transpose2d", "cross_entropy", "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid",
-           "hardswish", "hardtanh", "instance_norm", "interpolate", "layer_norm", "leaky_relu", "linear",
-           "local_response_norm", "log_softmax", "manual_seed", "max_pool1d", "max_pool2d", "mse_loss", "nll_loss",
-           "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "softmax",
+__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "cat", "clip", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy",
+           "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss",
+           "instance_norm", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm",
+           "log_softmax", "manual_seed", "max_pool1d", "max_pool2d", "mse_loss", "nll_loss", "pixel_shuffle",
+           "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "smooth_l1_loss", "softmax",
            "softplus", "stack", "tanh"]
 
 

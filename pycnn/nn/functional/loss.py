@@ -1,13 +1,17 @@
-"""Losses: cross_entropy, nll_loss and mse_loss with torch's arguments (weights, ignore_index,
-label smoothing, probability targets, the legacy size_average/reduce flags). Index targets without
-weights run one fused C++ kernel (cpp/src/{cpu,cuda}/cross_entropy.*); the other forms are composed
-from log_softmax and the tensor ops, so their gradients come from those ops' backward passes."""
+"""Losses: cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
+binary_cross_entropy and binary_cross_entropy_with_logits with torch's arguments (weights,
+ignore_index, label smoothing, probability targets, pos_weight, the legacy size_average/reduce
+flags). Index targets without weights run one fused C++ kernel (cpp/src/{cpu,cuda}/cross_entropy.*),
+mse_loss its own (mse_loss.*), the pointwise losses one kernel of each kind
+(pointwise_loss.*: l1, smooth L1, Huber, BCE, BCE with logits); the other forms are composed from
+those, log_softmax and the tensor ops, so their gradients come from those ops' backward passes."""
 import numpy as np
 
 from ... import _C
 from ..._arguments import as_bool, as_float, as_int
 from ...autograd import Function
 from ...tensor import Tensor, as_float_tensor, as_tensor
+from ...creation import zeros
 from ...tensor_ops import binary, mean, reshape, sum, sum_to
 from ...tensor_ops.common import scalar
 from .activation import log_softmax
@@ -247,3 +251,155 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         return weighted
     total = sum(weighted)
     return total if reduction == "sum" else binary(total, sum(weight), "div")
+
+
+# ----- the pointwise losses (cpp/src/{cpu,cuda}/pointwise_loss.*) --------------------------------------
+_L1, _SMOOTH_L1, _HUBER, _BCE, _BCE_LOGITS = range(5)
+
+
+class PointwiseLossFunction(Function):
+    """One of the pointwise losses (kind: _L1 ... _BCE_LOGITS) of input and target of one shape, with
+    pos_weight (BCE with logits) broadcast to that shape or None. Gradients for input and target from
+    the kernel; pos_weight's, where asked, on the host: t * log(1 + e^-x) times the upstream one."""
+
+    def forward(self, x, target, pos_weight, kind, param, reduction):
+        self.saved = (x, target, pos_weight, kind, param, reduction)
+        return _C.pointwise_loss_forward(x, target, pos_weight, kind, param, reduction)
+
+    def backward(self, grad):
+        x, t, p, kind, param, reduction = self.saved
+        need_x, need_t, need_p = self.needs_input_grad[:3]
+        dx, dt = _C.pointwise_loss_backward(grad, x, t, p, kind, param, reduction, need_x, need_t)
+        dp = None
+        if need_p:
+            xs, ts, g = x.to("cpu").numpy(), t.to("cpu").numpy(), grad.to("cpu").numpy()
+            softplus = np.log1p(np.exp(-np.abs(xs))) + np.maximum(-xs, 0.0)
+            scale = g if reduction == 0 else g / (xs.size if reduction == 1 else 1)
+            dp = _C.from_numpy(np.ascontiguousarray(ts * softplus * scale, dtype=np.float32)).to(x.device)
+        return dx, dt, dp, None, None, None
+
+
+def _pair(input, target, op, same_shape_error=None):
+    as_float_tensor(input, op)
+    as_tensor(target, op, "target")
+    if target.dtype != "float32":
+        raise TypeError(f"{op}: expected target to be float32, got {target.dtype}")
+    if target.device != input.device:
+        raise ValueError(f"{op}: expected target on the input's device {input.device}, got {target.device}")
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(same_shape_error or
+                         f"{op}: expected input and target of the same shape, got input {tuple(input.shape)} "
+                         f"and target {tuple(target.shape)} (pycnn does not broadcast a loss's operands)")
+
+
+def _pointwise(input, target, kind, param, reduction, weight, op, mean_over_weight, pos_weight=None):
+    """The loss of ``kind``, with ``weight`` (None or broadcast to the input) scaling each element's
+    loss: then 'mean' divides by sum(weight) (l1_loss, as torch's) or by the element count
+    (mean_over_weight False: huber_loss and the BCE losses, as torch's)."""
+    code = _reduction(reduction, op)
+    p = None
+    if pos_weight is not None:
+        as_float_tensor(pos_weight, op)
+        try:
+            np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape))
+        except ValueError:
+            raise ValueError(f"{op}: expected pos_weight broadcastable to the input's shape {tuple(input.shape)}, "
+                             f"got {tuple(pos_weight.shape)}") from None
+        p = binary(pos_weight, zeros(*input.shape, device=input.device), "add")  # the input's shape
+    if weight is None:
+        return PointwiseLossFunction.apply(input, target, p, kind, float(param), code)
+    as_float_tensor(weight, op)
+    if weight.device != input.device:
+        raise ValueError(f"{op}: expected weight on the input's device {input.device}, got {weight.device}")
+    each = binary(PointwiseLossFunction.apply(input, target, p, kind, float(param), 0), weight, "mul")
+    if tuple(each.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: expected weight broadcastable to the input's shape {tuple(input.shape)}, got "
+                         f"{tuple(weight.shape)}")
+    if reduction == "none":
+        return each
+    total = sum(each)
+    if reduction == "sum":
+        return total
+    # (l1_loss' weight has the input's shape; the mean of no elements is NaN)
+    return binary(total, sum(weight), "div") if mean_over_weight else total / float(input.numel())
+
+
+def _same_size_weight(weight, input, op):
+    if weight is not None:
+        as_tensor(weight, op, "weight")
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError(f"{op}: expected weight of the input's shape {tuple(input.shape)}, got "
+                             f"{tuple(weight.shape)}")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error |input - target| reduced by 'mean', 'sum' or 'none', as
+    torch.nn.functional.l1_loss (same arguments, same order); input and target of the same shape (pycnn
+    does not broadcast them); the gradient at input == target is 0. ``weight`` (input's shape) scales
+    each error and 'mean' then divides by sum(weight), as torch."""
+    _pair(input, target, "l1_loss")
+    reduction = legacy_reduction(size_average, reduce, reduction, "l1_loss")
+    _same_size_weight(weight, input, "l1_loss")
+    return _pointwise(input, target, _L1, 0.0, reduction, weight, "l1_loss", True)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 (input - target)^2 / beta where |input - target| < beta, else |input - target| - 0.5 beta
+    (beta 0: l1_loss), as torch.nn.functional.smooth_l1_loss."""
+    _pair(input, target, "smooth_l1_loss")
+    reduction = legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
+    beta = as_float(beta, "smooth_l1_loss", "beta")
+    if not beta >= 0 or not np.isfinite(beta):
+        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+    return _pointwise(input, target, _SMOOTH_L1, beta, reduction, None, "smooth_l1_loss", True)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 (input - target)^2 where |input - target| <= delta, else delta (|input - target| - 0.5
+    delta), as torch.nn.functional.huber_loss; ``weight`` (input's shape) scales each element's loss,
+    and 'mean' then divides by the element count, as torch (l1_loss divides by sum(weight))."""
+    _pair(input, target, "huber_loss")
+    delta = as_float(delta, "huber_loss", "delta")
+    if not delta > 0 or not np.isfinite(delta):
+        raise ValueError(f"huber_loss does not support non-positive values for delta, got {delta}")
+    _same_size_weight(weight, input, "huber_loss")
+    return _pointwise(input, target, _HUBER, delta, reduction, weight, "huber_loss", False)
+
+
+def _bce_sizes(input, target, op):
+    return (f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}) is not supported; ensure they have the same size")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-(target log(input) + (1 - target) log(1 - input)) of probabilities ``input`` in [0, 1] (each
+    log at least -100, as torch), as torch.nn.functional.binary_cross_entropy; ``weight``
+    (broadcastable to the input) rescales each element's loss, 'mean' divides by the element count.
+    Input outside [0, 1] (or NaN) raises ValueError. The target's gradient is the clamped logs'
+    log(1 - x) - log(x), so +-100 where x is 0 or 1 (torch's is +-inf there, past its own clamp)."""
+    op = "binary_cross_entropy"
+    as_float_tensor(input, op)
+    as_tensor(target, op, "target")
+    _pair(input, target, op, _bce_sizes(input, target, op))
+    values = input.numpy()  # on the host: a CUDA input makes one round trip
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        bad = values[~((values >= 0) & (values <= 1))].flat[0]
+        raise ValueError(f"{op}: all elements of input should be between 0 and 1 (probabilities; for logits use "
+                         f"binary_cross_entropy_with_logits), got {bad}")
+    reduction = legacy_reduction(size_average, reduce, reduction, op)
+    return _pointwise(input, target, _BCE, 0.0, reduction, weight, op, False)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """binary_cross_entropy of sigmoid(input), computed from the logits without overflow
+    ((1 - t) x + (1 + (p - 1) t) log(1 + e^-x)), as torch.nn.functional.binary_cross_entropy_with_logits;
+    ``pos_weight`` (broadcastable to the input, usually one per class) weighs the positive targets,
+    ``weight`` as binary_cross_entropy's. Gradients for input, target and pos_weight."""
+    op = "binary_cross_entropy_with_logits"
+    as_float_tensor(input, op)
+    as_tensor(target, op, "target")
+    _pair(input, target, op, _bce_sizes(input, target, op))
+    reduction = legacy_reduction(size_average, reduce, reduction, op)
+    return _pointwise(input, target, _BCE_LOGITS, 0.0, reduction, weight, op, False, pos_weight)
+

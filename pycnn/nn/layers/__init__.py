@@ -11,7 +11,8 @@ from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU,
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .linear import Flatten, Linear
-from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss,
+                   SmoothL1Loss)
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
                             LocalResponseNorm, _BatchNorm)
 from .one_dimensional import AvgPool1d, Conv1d, MaxPool1d

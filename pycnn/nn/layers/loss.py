@@ -69,3 +69,66 @@ class MSELoss(_Loss):
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error between input and target of the same shape (*), as torch.nn.L1Loss: a
+    scalar, or (*) with reduction='none'."""
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error below ``beta``, absolute error (less beta / 2) above it, as torch.nn.SmoothL1Loss."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = as_float(beta, "SmoothL1Loss", "beta")
+        if not self.beta >= 0:
+            raise ValueError(f"SmoothL1Loss: smooth_l1_loss does not support negative values for beta, got {beta}")
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Squared error up to ``delta``, delta times the absolute error (less delta / 2) past it, as
+    torch.nn.HuberLoss."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction=reduction)
+        self.delta = as_float(delta, "HuberLoss", "delta")
+        if not self.delta > 0:
+            raise ValueError(f"HuberLoss: huber_loss does not support non-positive values for delta, got {delta}")
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities in [0, 1] against targets of the same shape, as
+    torch.nn.BCELoss; ``weight`` (a buffer, broadcastable to the input) rescales each element."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits (sigmoid and BCE in one, without overflow), as
+    torch.nn.BCEWithLogitsLoss; ``weight`` and ``pos_weight`` (buffers, broadcastable to the input,
+    pos_weight usually one per class) weigh each element and the positive targets."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
+
