@@ -2,7 +2,9 @@
 from . import functional
 from . import init
 from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss,
-                     BCEWithLogitsLoss, Conv1d, Conv2d, HuberLoss, L1Loss, SmoothL1Loss,
+                     BCEWithLogitsLoss, ConstantPad1d, ConstantPad2d, Conv1d, Conv2d, HuberLoss, L1Loss,
+                     ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, SmoothL1Loss,
+                     ZeroPad1d, ZeroPad2d,
                      ConvTranspose2d, MaxPool1d,
                      CrossEntropyLoss, Dropout, Flatten, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
                      InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm,

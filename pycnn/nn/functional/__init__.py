@@ -10,6 +10,7 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     normalization.py  batch_norm, local_response_norm
     normalize.py      layer_norm, group_norm, instance_norm (one row normalisation)
     pixel_shuffle.py  pixel_shuffle, pixel_unshuffle
+    padding.py        pad (and the Pad Function ONNX's Pad import shares)
     interpolate.py    interpolate (and the resize ONNX Resize/Upsample import to)
     one_dimensional.py conv1d, max_pool1d, avg_pool1d (the 2-d kernels on (N, C, 1, L))
     dropout.py        dropout (and manual_seed for its masks)
@@ -57,6 +58,7 @@ from .normalization import batch_norm, local_response_norm
 from .normalize import group_norm, instance_norm, layer_norm
 from .interpolate import interpolate
 from .one_dimensional import avg_pool1d, conv1d, max_pool1d
+from .padding import pad
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .dropout import DropoutFunction as _DropoutFunction
@@ -66,7 +68,7 @@ __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "bin
            "binary_cross_entropy_with_logits", "cat", "clip", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy",
            "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss",
            "instance_norm", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm",
-           "log_softmax", "manual_seed", "max_pool1d", "max_pool2d", "mse_loss", "nll_loss", "pixel_shuffle",
+           "log_softmax", "manual_seed", "max_pool1d", "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle",
            "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "smooth_l1_loss", "softmax",
            "softplus", "stack", "tanh"]
 

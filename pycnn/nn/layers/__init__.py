@@ -1,7 +1,7 @@
 """Layers: Modules that hold an op's parameters and hyper-parameters and call pycnn.nn.functional,
 one file per family as pycnn.nn.functional and torch.nn.modules: conv, linear (and Flatten),
 pooling, normalization (BatchNorm1d/2d, LocalResponseNorm, LayerNorm, GroupNorm, InstanceNorm1d/2d),
-dropout, activation, loss.
+dropout, activation, loss, padding.
 
 Constructors, attribute names, default initialisation and ``extra_repr`` follow torch.nn, so a model
 written for PyTorch reads the same here and its state_dict keys match.
@@ -16,6 +16,8 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Lo
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
                             LocalResponseNorm, _BatchNorm)
 from .one_dimensional import AvgPool1d, Conv1d, MaxPool1d
+from .padding import (ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
+                      ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .upsampling import Upsample
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
