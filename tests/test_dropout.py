@@ -129,3 +129,41 @@ def test_dropout_bad_input(device):
         F.dropout(x, 0.5, seed=-1)
     with pytest.raises(TypeError, match="manual_seed: expected seed to be an int"):
         F.manual_seed(1.5)
+
+
+@pytest.mark.parametrize("op, shape, channel_dims", [
+    ("dropout2d", (16, 24, 3, 5), 2), ("dropout2d", (40, 2, 7), 1),  # batched, and unbatched (C, H, W)
+    ("dropout1d", (16, 24, 9), 2), ("dropout1d", (50, 6), 1)])
+@pytest.mark.parametrize("p", [0.2, 0.6])
+def test_channel_dropout_zeroes_whole_channels(op, shape, channel_dims, p, device):
+    # Each (sample, channel) is all zero or all 1 / (1 - p) times the input, about a fraction p of them
+    # dropped; the gradient is the same mask; the same seed draws the same channels.
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal(shape).astype(np.float32)
+    x = pycnn.tensor(data, device=device, requires_grad=True)
+    y = getattr(F, op)(x, p, seed=11)
+    ratio = (y.numpy() / data).reshape(int(np.prod(shape[:channel_dims])), -1)
+    dropped = np.all(ratio == 0, axis=1)
+    kept = np.all(np.isclose(ratio, 1 / (1 - p), rtol=1e-6), axis=1)
+    assert np.all(dropped | kept)
+    assert abs(dropped.mean() - p) < 4 * np.sqrt(p * (1 - p) / dropped.size) + 0.02
+    upstream = rng.standard_normal(shape).astype(np.float32)
+    y.backward(pycnn.tensor(upstream, device=device))
+    np.testing.assert_allclose(x.grad.numpy(), upstream * (y.numpy() / data), rtol=1e-6)
+    np.testing.assert_array_equal(getattr(F, op)(x, p, seed=11).numpy(), y.numpy())
+    assert getattr(F, op)(x, p, training=False) is x
+
+
+def test_channel_dropout_layers_and_errors():
+    x = pycnn.ones(2, 3, 4, 5)
+    layer = pycnn.nn.Dropout2d(0.25)
+    assert repr(layer) == "Dropout2d(p=0.25, inplace=False)"
+    assert layer.eval()(x) is x
+    np.testing.assert_array_equal(pycnn.nn.Dropout1d(1.0)(pycnn.ones(2, 3, 4)).numpy(), 0.0)
+    np.testing.assert_array_equal(F.dropout2d(x, 0.0).numpy(), 1.0)
+    with pytest.raises(ValueError, match=r"dropout2d: expected a 3-d or 4-d input"):
+        F.dropout2d(pycnn.ones(2, 3), 0.5)
+    with pytest.raises(ValueError, match=r"dropout1d: expected p in \[0, 1\], got 1.5"):
+        F.dropout1d(pycnn.ones(2, 3), 1.5)
+    with pytest.raises(TypeError, match=r"dropout2d: expected a float32 input, got int64"):
+        F.dropout2d(pycnn.tensor(np.ones((2, 3, 4), np.int64)), 0.5)

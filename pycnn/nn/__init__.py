@@ -1,14 +1,13 @@
 """pycnn.nn: layers (Modules) and the functional ops they are built from."""
 from . import functional
 from . import init
-from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss,
-                     BCEWithLogitsLoss, ConstantPad1d, ConstantPad2d, Conv1d, Conv2d, HuberLoss, L1Loss,
-                     ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, SmoothL1Loss,
-                     ZeroPad1d, ZeroPad2d,
-                     ConvTranspose2d, MaxPool1d,
-                     CrossEntropyLoss, Dropout, Flatten, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
-                     InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm,
-                     LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PixelShuffle, PixelUnshuffle, PReLU, ReLU,
-                     ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh, Upsample)
+from .layers import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss,
+                     ConstantPad1d, ConstantPad2d, Conv1d, Conv2d, ConvTranspose2d, CrossEntropyLoss, Dropout,
+                     Dropout1d, Dropout2d, ELU, Flatten, GELU, GroupNorm, Hardsigmoid, Hardswish, Hardtanh,
+                     HuberLoss, InstanceNorm1d, InstanceNorm2d, L1Loss, LayerNorm, LeakyReLU, Linear,
+                     LocalResponseNorm, LogSoftmax, MaxPool1d, MaxPool2d, MSELoss, NLLLoss, PixelShuffle,
+                     PixelUnshuffle, PReLU, ReflectionPad1d, ReflectionPad2d, ReLU, ReLU6, ReplicationPad1d,
+                     ReplicationPad2d, Sigmoid, SiLU, SmoothL1Loss, Softmax, Softplus, Tanh, Upsample, ZeroPad1d,
+                     ZeroPad2d)
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
 from . import parallel

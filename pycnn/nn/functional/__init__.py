@@ -13,7 +13,7 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     padding.py        pad (and the Pad Function ONNX's Pad import shares)
     interpolate.py    interpolate (and the resize ONNX Resize/Upsample import to)
     one_dimensional.py conv1d, max_pool1d, avg_pool1d (the 2-d kernels on (N, C, 1, L))
-    dropout.py        dropout (and manual_seed for its masks)
+    dropout.py        dropout, dropout1d, dropout2d (and manual_seed for their masks)
     activation.py     relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, hardtanh, relu6,
                       hardsigmoid, hardswish, prelu, softmax, log_softmax
     loss.py           cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
@@ -50,7 +50,7 @@ from .activation import (elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu
                          prelu, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
 from .conv import conv2d
 from .conv_transpose import conv_transpose2d
-from .dropout import dropout, manual_seed
+from .dropout import dropout, dropout1d, dropout2d, manual_seed
 from .linear import linear
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss,
                    mse_loss, nll_loss, smooth_l1_loss)
@@ -65,12 +65,12 @@ from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "cat", "clip", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy",
-           "dropout", "elu", "flatten", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss",
-           "instance_norm", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm",
-           "log_softmax", "manual_seed", "max_pool1d", "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle",
-           "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "sigmoid", "silu", "smooth_l1_loss", "softmax",
-           "softplus", "stack", "tanh"]
+           "binary_cross_entropy_with_logits", "cat", "clip", "conv1d", "conv2d", "conv_transpose2d",
+           "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu", "group_norm",
+           "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "instance_norm", "interpolate", "l1_loss",
+           "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax", "manual_seed", "max_pool1d",
+           "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6",
+           "reshape", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "stack", "tanh"]
 
 
 def _moved_names():

@@ -9,7 +9,7 @@ written for PyTorch reads the same here and its state_dict keys match.
 from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, PReLU, ReLU,
                          ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
 from .conv import Conv2d, ConvTranspose2d
-from .dropout import Dropout
+from .dropout import Dropout, Dropout1d, Dropout2d
 from .linear import Flatten, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss,
                    SmoothL1Loss)

@@ -22,3 +22,20 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """Zeroes each channel of (N, C, L) or (C, L) whole with probability p while training, scaling the
+    rest by 1/(1-p); the identity in eval mode."""
+
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zeroes each channel of (N, C, H, W) or (C, H, W) whole with probability p while training,
+    scaling the rest by 1/(1-p); the identity in eval mode."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training)
+
