@@ -163,12 +163,11 @@ def test_sum_and_mean_over_dims_export_as_reduce_sum(tmp_path, opset):
     path = tmp_path / "reductions.onnx"
     pycnn.onnx.export(model, str(path), (2, 3, 8, 8), opset=opset)
     assert sum(n.op_type == "ReduceSum" for n in onnx.load(str(path)).graph.node) == 4
-    for batch in (1, 3):
-        x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
-        with pycnn.no_grad():
-            ours = model(pycnn.tensor(x)).numpy()
-        assert ours.shape == (batch, 4)
-        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
+    x = np.random.default_rng(opset).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    with pycnn.no_grad():
+        ours = model(pycnn.tensor(x)).numpy()
+    assert ours.shape == (3, 4)
+    np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-5, atol=1e-6)
 
 
 class ChannelMix(nn.Module):
@@ -187,14 +186,8 @@ class ChannelMix(nn.Module):
 
 
 def test_batched_matmul_exports_as_matmul(tmp_path):
-    pycnn.manual_seed(4)
-    model = ChannelMix().eval()
-    path = tmp_path / "mix.onnx"
-    pycnn.onnx.export(model, str(path), (2, 3, 8, 8))
-    for batch in (2, 3):
-        x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
-        with pycnn.no_grad():
-            ours = model(pycnn.tensor(x)).numpy()
-        assert ours.shape == (batch, 4, 5)
-        np.testing.assert_allclose(run_onnxruntime(path, {"input": x})[0], ours, rtol=1e-4, atol=1e-4)
+    from helpers.onnx_torch import check_export
 
+    pycnn.manual_seed(4)
+    x = np.random.default_rng(3).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    check_export(ChannelMix().eval(), str(tmp_path / "mix.onnx"), x)  # exported at batch 1, run at 3

@@ -15,7 +15,8 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     one_dimensional.py conv1d, max_pool1d, avg_pool1d (the 2-d kernels on (N, C, 1, L))
     dropout.py        dropout, dropout1d, dropout2d (and manual_seed for their masks)
     activation.py     relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, hardtanh, relu6,
-                      hardsigmoid, hardswish, prelu, softmax, log_softmax
+                      hardsigmoid, hardswish, prelu, softmax, log_softmax; composed of those: selu,
+                      celu, mish, logsigmoid, softsign, tanhshrink, softmin, glu
     loss.py           cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
                       binary_cross_entropy, binary_cross_entropy_with_logits
 
@@ -46,8 +47,9 @@ from . import conv as _conv
 from . import loss as _loss
 from . import normalization as _normalization
 from . import pooling as _pooling
-from .activation import (elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax,
-                         prelu, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
+from .activation import (celu, elu, gelu, glu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax,
+                         logsigmoid, mish, prelu, relu, relu6, selu, sigmoid, silu, softmax, softmin, softplus,
+                         softsign, tanh, tanhshrink)
 from .conv import conv2d
 from .conv_transpose import conv_transpose2d
 from .dropout import dropout, dropout1d, dropout2d, manual_seed
@@ -65,12 +67,13 @@ from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "cat", "clip", "conv1d", "conv2d", "conv_transpose2d",
-           "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu", "group_norm",
+           "binary_cross_entropy_with_logits", "cat", "celu", "clip", "conv1d", "conv2d", "conv_transpose2d",
+           "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu", "glu", "group_norm",
            "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "instance_norm", "interpolate", "l1_loss",
-           "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax", "manual_seed", "max_pool1d",
-           "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6",
-           "reshape", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "stack", "tanh"]
+           "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax", "logsigmoid", "manual_seed",
+           "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "pad", "pixel_shuffle", "pixel_unshuffle",
+           "prelu", "relu", "relu6", "reshape", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softmin",
+           "softplus", "softsign", "stack", "tanh", "tanhshrink"]
 
 
 def _moved_names():

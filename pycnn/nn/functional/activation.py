@@ -287,3 +287,70 @@ class LogSoftmaxFunction(ActivationFunction):
 def log_softmax(input, dim=None):
     """log(softmax(input, dim)), computed stably as (x - max) - log(sum(exp(x - max)))."""
     return LogSoftmaxFunction.apply(as_float_tensor(input, "log_softmax"), _dim(dim, "log_softmax"))
+
+
+# ----- activations composed of the kernels above (their gradients are those kernels' backward) -------
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(input, alpha) with Klambauer et al.'s alpha 1.6733 and scale 1.0507 (self-normalising
+    networks), as torch.nn.functional.selu: the elu kernel times the scale. ``inplace`` as in elu."""
+    return elu(input, _SELU_ALPHA, inplace) * _SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), as torch.nn.functional.celu: alpha * elu(x /
+    alpha). alpha 0 raises ValueError, as torch."""
+    alpha = as_float(alpha, "celu", "alpha")
+    if alpha == 0:
+        raise ValueError("celu: ZeroDivisionError, expected alpha != 0 (celu divides by alpha)")
+    as_float_tensor(input, "celu")
+    return elu(input * (1.0 / alpha), 1.0, inplace) * alpha
+
+
+def mish(input, inplace=False):
+    """input * tanh(softplus(input)) (Misra 2019), as torch.nn.functional.mish."""
+    as_float_tensor(input, "mish")
+    as_bool(inplace, "mish", "inplace")
+    return input * tanh(softplus(input))
+
+
+def logsigmoid(input):
+    """log(sigmoid(input)) = -softplus(-input), stable for large |input|, as torch.nn.functional.logsigmoid."""
+    as_float_tensor(input, "logsigmoid")
+    return -softplus(-input)
+
+
+def softsign(input):
+    """input / (1 + |input|), as torch.nn.functional.softsign."""
+    as_float_tensor(input, "softsign")
+    return input / (input.abs() + 1.0)
+
+
+def tanhshrink(input):
+    """input - tanh(input), as torch.nn.functional.tanhshrink."""
+    return as_float_tensor(input, "tanhshrink") - tanh(input)
+
+
+def softmin(input, dim=None):
+    """softmax(-input, dim), as torch.nn.functional.softmin (dim required)."""
+    return softmax(-as_float_tensor(input, "softmin"), _dim(dim, "softmin"))
+
+
+def glu(input, dim=-1):
+    """The gated linear unit a * sigmoid(b), a and b the halves of ``input`` along ``dim`` (of even
+    size), as torch.nn.functional.glu."""
+    as_float_tensor(input, "glu")
+    dim = as_int(dim, "glu", "dim")
+    if input.ndim == 0:
+        raise ValueError("glu: does not support scalars because halving size must be even")
+    if not -input.ndim <= dim < input.ndim:
+        raise IndexError(f"glu: dimension out of range (expected to be in range of [{-input.ndim}, "
+                         f"{input.ndim - 1}], but got {dim})")
+    size = input.shape[dim]
+    if size % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dimension {dim % input.ndim} is size {size}")
+    a, b = input.split(size // 2, dim)
+    return a * sigmoid(b)
+

@@ -6,8 +6,9 @@ dropout, activation, loss, padding.
 Constructors, attribute names, default initialisation and ``extra_repr`` follow torch.nn, so a model
 written for PyTorch reads the same here and its state_dict keys match.
 """
-from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, PReLU, ReLU,
-                         ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh)
+from .activation import (CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
+                         LogSoftmax, Mish, PReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softmin, Softplus, Softsign,
+                         Tanh, Tanhshrink)
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .linear import Flatten, Linear

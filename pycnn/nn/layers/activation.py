@@ -192,6 +192,65 @@ class LogSoftmax(_SoftmaxFamily):
     function = staticmethod(F.log_softmax)
 
 
+class SELU(_InplaceActivation):
+    """scale * elu(x, alpha) with the self-normalising constants, as torch.nn.SELU: (*) -> (*)."""
+
+    function = staticmethod(F.selu)
+
+
+class CELU(_InplaceActivation):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), as torch.nn.CELU: (*) -> (*)."""
+
+    function = staticmethod(F.celu)
+    arguments = ("alpha",)
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+
+class Mish(_InplaceActivation):
+    """x * tanh(softplus(x)), as torch.nn.Mish: (*) -> (*)."""
+
+    function = staticmethod(F.mish)
+
+
+class LogSigmoid(_Activation):
+    """log(sigmoid(x)), as torch.nn.LogSigmoid: (*) -> (*)."""
+
+    function = staticmethod(F.logsigmoid)
+
+
+class Softsign(_Activation):
+    """x / (1 + |x|), as torch.nn.Softsign: (*) -> (*)."""
+
+    function = staticmethod(F.softsign)
+
+
+class Tanhshrink(_Activation):
+    """x - tanh(x), as torch.nn.Tanhshrink: (*) -> (*)."""
+
+    function = staticmethod(F.tanhshrink)
+
+
+class Softmin(_SoftmaxFamily):
+    """softmax(-x) along dim: (*) -> (*)."""
+
+    function = staticmethod(F.softmin)
+
+
+class GLU(_Activation):
+    """a * sigmoid(b) of the halves of the input along ``dim``, as torch.nn.GLU: the size along dim
+    halves."""
+
+    function = staticmethod(F.glu)
+    arguments = ("dim",)
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+
 class PReLU(Module):
     """x if x >= 0 else a * x with a learned slope ``a``: one shared (num_parameters=1) or one per
     channel (dim 1 of the input), initialised to ``init``, as torch.nn.PReLU.

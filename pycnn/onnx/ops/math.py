@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ...autograd import Function
+from ...tensor_ops.arithmetic import AbsFunction
 from ...tensor_ops.common import from_host, unbroadcast
 from .common import axis_index, shape_of
 from .registry import exporter, importer
@@ -234,3 +235,9 @@ def export_mask(trace, out, *xs, node, compute):
         attrs = {"to": int(_cast_to(node))}
     result = trace.node(node.op, names, **attrs)
     trace.node("Cast", [result], out, to=_FLOAT)
+
+
+@exporter(AbsFunction)
+def export_abs(trace, out, x):
+    trace.node("Abs", [trace.name_of(x)], out)
+

@@ -10,10 +10,10 @@ import numpy as np
 
 from ... import tensor_ops
 from ...autograd import Function
-from ...tensor_ops.common import from_host
-from ...tensor_ops.shape import CatFunction, PermuteFunction, ReshapeFunction, ToDeviceFunction
+from ...tensor_ops.common import from_host, unbroadcast
+from ...tensor_ops.shape import (CatFunction, PermuteFunction, ReshapeFunction, SplitFunction, SplitPartFunction,
+                                 ToDeviceFunction)
 from .common import axis_index, ints, reshape, shape_of
-from ...tensor_ops.common import unbroadcast
 from .registry import ANY_NUMBER, exporter, importer, inputs_by_opset
 
 
@@ -434,3 +434,22 @@ def export_expand(trace, out, x, shape, repeats):
         trace.node("Tile", [trace.name_of(x), trace.const(np.asarray(repeats, np.int64), "repeats")], out)
     else:
         trace.node("Expand", [trace.name_of(x), trace.const(np.asarray(shape, np.int64), "shape")], out)
+
+
+@exporter(SplitFunction)
+def export_split(trace, out, x, shapes, dim, parts_out):
+    """split's parts become Slices of its input: each part's (raw tensor) bounds are filed here for
+    export_split_part (the handle, an empty tensor, exports as nothing)."""
+    parts = trace.__dict__.setdefault("split_parts", {})
+    start = 0
+    for shape, part in zip(shapes, parts_out):
+        parts[id(part)] = (trace.name_of(x), start, start + shape[dim], dim)
+        start += shape[dim]
+
+
+@exporter(SplitPartFunction)
+def export_split_part(trace, out, handle, split, index, part):
+    name, *bounds = trace.split_parts[id(part)]
+    inputs = [name] + [trace.const(np.asarray([v], np.int64), stem)
+                       for v, stem in zip(bounds, ("starts", "ends", "axes"))]
+    trace.node("Slice", inputs, out)
