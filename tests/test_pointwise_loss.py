@@ -148,6 +148,9 @@ def test_bad_arguments_name_what_was_expected():
     with pytest.raises(ValueError, match=r"expected pos_weight broadcastable to the input's shape \(2, 3\), "
                                          r"got \(2,\)"):
         F.binary_cross_entropy_with_logits(x, x, pos_weight=pycnn.tensor(np.ones(2, np.float32)))
+    with pytest.raises(ValueError, match=r"expected pos_weight broadcastable to the input's shape \(2, 3\), "
+                                         r"got \(1, 2, 3\)"):
+        F.binary_cross_entropy_with_logits(x, x, pos_weight=pycnn.tensor(np.ones((1, 2, 3), np.float32)))
     with pytest.raises(ValueError, match=r"l1_loss: expected weight of the input's shape"):
         F.l1_loss(x, x, weight=pycnn.tensor(np.ones(3, np.float32)))
     with pytest.raises(TypeError, match=r"huber_loss: expected target to be float32, got int64"):

@@ -437,6 +437,18 @@ def test_matmul_errors_and_empty(device):
     assert out.shape == (2, 4) and not out.numpy().any()
     out.sum().backward()
     assert e.grad.shape == (2, 0) and f.grad.shape == (0, 4)
+    for a_shape, b_shape, out_shape in [((2, 3, 0), (0, 4), (2, 3, 4)), ((2, 0, 3), (3, 4), (2, 0, 4)),
+                                        ((2, 3, 4), (4, 0), (2, 3, 0)), ((0, 3, 4), (2, 4, 5), None)]:
+        a = pycnn.tensor(np.zeros(a_shape, np.float32), device=device, requires_grad=True)
+        b = pycnn.tensor(np.zeros(b_shape, np.float32), device=device, requires_grad=True)
+        if out_shape is None:  # a batch of 0 against one of 2: torch refuses too
+            with pytest.raises(ValueError, match="do not broadcast"):
+                a @ b
+            continue
+        out = a @ b  # empty stacks: zeros, and zero gradients of each operand's shape
+        assert out.shape == out_shape and not out.numpy().any()
+        out.sum().backward()
+        assert a.grad.shape == a_shape and b.grad.shape == b_shape
 
 
 def test_masks_survive_shape_ops_and_combine(device):

@@ -6,6 +6,8 @@
 Each op is an autograd Function; a gradient flowing to a broadcast operand is summed back to its
 shape. exp/log/sqrt/abs/pow and casts run in numpy on the host (see tensor_ops.common).
 """
+import math
+
 import numpy as np
 
 from .. import _C
@@ -283,24 +285,24 @@ class StackMatmulFunction(Function):
 
     def forward(self, a, b):
         self.saved = (a, b)
-        rows = a.view([a.numel() // a.shape[-1], a.shape[-1]])
         out_shape = list(a.shape[:-1]) + [b.shape[1]]
         if a.numel() == 0 or b.numel() == 0:
             return _C.zeros(out_shape, "float32", a.device)
-        return _C.gemm(rows, b).view(out_shape)
+        return _C.gemm(a.view([math.prod(a.shape[:-1]), a.shape[-1]]), b).view(out_shape)
 
     def backward(self, grad):
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
-        k, m = b.shape
-        rows, g = a.view([a.numel() // k, k]), grad.view([grad.numel() // m, m])
-        empty = a.numel() == 0 or b.numel() == 0
+        if a.numel() == 0 or b.numel() == 0:
+            return (_C.zeros(list(a.shape), "float32", a.device) if need_a else None,
+                    _C.zeros(list(b.shape), "float32", b.device) if need_b else None)
+        rows, m = math.prod(a.shape[:-1]), b.shape[1]
+        g = grad.view([rows, m])
         da = db = None
         if need_a:  # dA = dC @ B^T, as the stack
-            da = (_C.zeros(list(a.shape), "float32", a.device) if empty
-                  else _C.gemm(g, b, False, True).view(list(a.shape)))
+            da = _C.gemm(g, b, False, True).view(list(a.shape))
         if need_b:  # dB = A^T @ dC over every row of the stack
-            db = _C.zeros(list(b.shape), "float32", b.device) if empty else _C.gemm(rows, g, True, False)
+            db = _C.gemm(a.view([rows, a.shape[-1]]), g, True, False)
         return da, db
 
 

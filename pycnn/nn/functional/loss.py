@@ -301,10 +301,12 @@ def _pointwise(input, target, kind, param, reduction, weight, op, mean_over_weig
     if pos_weight is not None:
         as_float_tensor(pos_weight, op)
         try:
-            np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape))
+            fits = np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape)) == tuple(input.shape)
         except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"{op}: expected pos_weight broadcastable to the input's shape {tuple(input.shape)}, "
-                             f"got {tuple(pos_weight.shape)}") from None
+                             f"got {tuple(pos_weight.shape)}")
         p = binary(pos_weight, zeros(*input.shape, device=input.device), "add")  # the input's shape
     if weight is None:
         return PointwiseLossFunction.apply(input, target, p, kind, float(param), code)
