@@ -8,7 +8,8 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     linear.py         linear
     pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d
     normalization.py  batch_norm, local_response_norm
-    normalize.py      layer_norm, group_norm, instance_norm (one row normalisation)
+    layer_norm.py     layer_norm, group_norm, instance_norm (one row normalisation)
+    normalize.py      normalize (rows divided by their p-norm)
     pixel_shuffle.py  pixel_shuffle, pixel_unshuffle
     padding.py        pad (and the Pad Function ONNX's Pad import shares)
     interpolate.py    interpolate (and the resize ONNX Resize/Upsample import to)
@@ -28,8 +29,9 @@ other names the single functional.py module held (the tensor-level ops such as `
 ``max_reduce``, every op's Function class) still resolve here, with a DeprecationWarning naming
 their new home.
 
-Two files share their name with their op (linear.py, dropout.py): ``F.linear`` is the function; the
-module is reached by import, ``from pycnn.nn.functional.linear import LinearFunction``.
+Files that share their name with their op (linear.py, dropout.py, layer_norm.py, normalize.py,
+padding's pad excepted): ``F.linear`` is the function; the module is reached by import,
+``from pycnn.nn.functional.linear import LinearFunction``.
 """
 import warnings
 
@@ -57,7 +59,8 @@ from .linear import linear
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss,
                    mse_loss, nll_loss, smooth_l1_loss)
 from .normalization import batch_norm, local_response_norm
-from .normalize import group_norm, instance_norm, layer_norm
+from .layer_norm import group_norm, instance_norm, layer_norm
+from .normalize import normalize
 from .interpolate import interpolate
 from .one_dimensional import avg_pool1d, conv1d, max_pool1d
 from .padding import pad
@@ -71,9 +74,9 @@ __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "bin
            "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu", "glu", "group_norm",
            "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "instance_norm", "interpolate", "l1_loss",
            "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax", "logsigmoid", "manual_seed",
-           "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "pad", "pixel_shuffle", "pixel_unshuffle",
-           "prelu", "relu", "relu6", "reshape", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softmin",
-           "softplus", "softsign", "stack", "tanh", "tanhshrink"]
+           "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "pad", "pixel_shuffle",
+           "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "selu", "sigmoid", "silu", "smooth_l1_loss",
+           "softmax", "softmin", "softplus", "softsign", "stack", "tanh", "tanhshrink"]
 
 
 def _moved_names():

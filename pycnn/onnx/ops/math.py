@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ...autograd import Function
+from ...nn.functional.normalize import LpNormFunction
 from ...tensor_ops.arithmetic import AbsFunction
 from ...tensor_ops.common import from_host, unbroadcast
 from .common import axis_index, shape_of
@@ -240,4 +241,12 @@ def export_mask(trace, out, *xs, node, compute):
 @exporter(AbsFunction)
 def export_abs(trace, out, x):
     trace.node("Abs", [trace.name_of(x)], out)
+
+
+@exporter(LpNormFunction)
+def export_lp_norm(trace, out, x, p, dim):
+    """F.normalize's norm: (ReduceSum |x|^p over dim, kept)^(1/p)."""
+    powered = trace.node("Pow", [trace.node("Abs", [trace.name_of(x)]), trace.const(np.asarray(p, np.float32))])
+    total = trace.node("ReduceSum", [powered, trace.const(np.asarray([dim], np.int64), "axes")], keepdims=1)
+    trace.node("Pow", [total, trace.const(np.asarray(1.0 / p, np.float32))], out)
 

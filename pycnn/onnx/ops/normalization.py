@@ -1,6 +1,6 @@
 """ONNX BatchNormalization, LRN, InstanceNormalization, LayerNormalization, GroupNormalization <-> pycnn
 batch_norm, local_response_norm, instance_norm/layer_norm/group_norm (one normalisation of rows,
-pycnn.nn.functional.normalize, with the affine transform as broadcast products and sums).
+pycnn.nn.functional.layer_norm, with the affine transform as broadcast products and sums).
 
 Batch norm's scale and bias are Parameters, its mean and variance buffers. ONNX's momentum weighs the
 old statistics where torch's weighs the new batch: one is 1 minus the other."""
@@ -10,7 +10,7 @@ from ... import tensor_ops
 from ...creation import tensor
 from ...nn import functional as F
 from ...nn.functional.normalization import BatchNormFunction, LocalResponseNormFunction
-from ...nn.functional.normalize import NormalizeFunction, normalize
+from ...nn.functional.layer_norm import NormalizeFunction, normalize
 from ..errors import OnnxExportError
 from .common import axis_index, only_first_outputs_used, shape_of
 from .math import elementwise
