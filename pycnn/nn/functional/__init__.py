@@ -9,7 +9,7 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d
     normalization.py  batch_norm, local_response_norm
     layer_norm.py     layer_norm, group_norm, instance_norm (one row normalisation)
-    normalize.py      normalize (rows divided by their p-norm)
+    normalize.py      normalize (rows divided by their p-norm), cosine_similarity
     pixel_shuffle.py  pixel_shuffle, pixel_unshuffle
     padding.py        pad (and the Pad Function ONNX's Pad import shares)
     interpolate.py    interpolate (and the resize ONNX Resize/Upsample import to)
@@ -19,7 +19,8 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
                       hardsigmoid, hardswish, prelu, softmax, log_softmax; composed of those: selu,
                       celu, mish, logsigmoid, softsign, tanhshrink, softmin, glu
     loss.py           cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
-                      binary_cross_entropy, binary_cross_entropy_with_logits
+                      binary_cross_entropy, binary_cross_entropy_with_logits, kl_div
+    one_hot.py        one_hot
 
 Each op checks the Python-level arguments (types, pairs) and leaves shape checks to its C++ binding
 (cpp/bindings/<op>.cpp), which names the op, what was expected and what came. The tensor-level ops
@@ -56,13 +57,14 @@ from .conv import conv2d
 from .conv_transpose import conv_transpose2d
 from .dropout import dropout, dropout1d, dropout2d, manual_seed
 from .linear import linear
-from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss,
-                   mse_loss, nll_loss, smooth_l1_loss)
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
+                   l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from .normalization import batch_norm, local_response_norm
 from .layer_norm import group_norm, instance_norm, layer_norm
-from .normalize import normalize
+from .normalize import cosine_similarity, normalize
 from .interpolate import interpolate
 from .one_dimensional import avg_pool1d, conv1d, max_pool1d
+from .one_hot import one_hot
 from .padding import pad
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
@@ -71,12 +73,13 @@ from .linear import LinearFunction as _LinearFunction
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "cat", "celu", "clip", "conv1d", "conv2d", "conv_transpose2d",
-           "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu", "glu", "group_norm",
-           "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "instance_norm", "interpolate", "l1_loss",
-           "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax", "logsigmoid", "manual_seed",
-           "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "pad", "pixel_shuffle",
-           "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "selu", "sigmoid", "silu", "smooth_l1_loss",
-           "softmax", "softmin", "softplus", "softsign", "stack", "tanh", "tanhshrink"]
+           "cosine_similarity", "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu",
+           "glu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "instance_norm", "interpolate",
+           "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax",
+           "logsigmoid", "manual_seed", "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize",
+           "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "selu",
+           "sigmoid", "silu", "smooth_l1_loss", "softmax", "softmin", "softplus", "softsign", "stack", "tanh",
+           "tanhshrink"]
 
 
 def _moved_names():

@@ -1,10 +1,11 @@
 """Losses: cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
-binary_cross_entropy and binary_cross_entropy_with_logits with torch's arguments (weights,
+binary_cross_entropy, binary_cross_entropy_with_logits and kl_div with torch's arguments (weights,
 ignore_index, label smoothing, probability targets, pos_weight, the legacy size_average/reduce
 flags). Index targets without weights run one fused C++ kernel (cpp/src/{cpu,cuda}/cross_entropy.*),
 mse_loss its own (mse_loss.*), the pointwise losses one kernel of each kind
 (pointwise_loss.*: l1, smooth L1, Huber, BCE, BCE with logits); the other forms are composed from
-those, log_softmax and the tensor ops, so their gradients come from those ops' backward passes."""
+those, log_softmax and the tensor ops, so their gradients come from those ops' backward passes;
+kl_div runs on the host (numpy, float64 inside: a distillation loss over logits-sized tensors)."""
 import numpy as np
 
 from ... import _C
@@ -13,7 +14,7 @@ from ...autograd import Function
 from ...tensor import Tensor, as_float_tensor, as_tensor
 from ...creation import zeros
 from ...tensor_ops import binary, mean, reshape, sum, sum_to
-from ...tensor_ops.common import scalar
+from ...tensor_ops.common import from_host, scalar
 from .activation import log_softmax
 
 
@@ -404,4 +405,60 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _pair(input, target, op, _bce_sizes(input, target, op))
     reduction = legacy_reduction(size_average, reduce, reduction, op)
     return _pointwise(input, target, _BCE_LOGITS, 0.0, reduction, weight, op, False, pos_weight)
+
+
+# ----- kl_div (on the host) ---------------------------------------------------------------------------
+class KlDivFunction(Function):
+    """The elementwise Kullback-Leibler terms of log-probabilities x against target t: t (log t - x),
+    0 where t is 0 (torch's xlogy), or with log_target exp(t) (t - x); reduced by 'none', 'sum', 'mean'
+    (over every element) or 'batchmean' (over the first dimension). Gradients for both, as torch's:
+    dl/dx = -t (exp(t)), dl/dt = log t + 1 - x (exp(t) (t - x + 1)), NaN at t = 0 as torch's."""
+
+    def forward(self, x, t, reduction, log_target):
+        self.device, self.reduction, self.log_target = x.device, reduction, log_target
+        self.x = x.to("cpu").numpy().astype(np.float64)
+        self.t = t.to("cpu").numpy().astype(np.float64)
+        with np.errstate(all="ignore"):
+            if log_target:
+                each = np.exp(self.t) * (self.t - self.x)
+            else:
+                each = np.where(self.t == 0, 0.0, self.t * np.log(self.t)) - self.t * self.x
+        batch = self.x.shape[0] if self.x.ndim else 1
+        self.divisor = {"none": 1, "sum": 1, "mean": each.size, "batchmean": batch}[reduction]
+        if reduction == "none":
+            return from_host(each.astype(np.float32), self.device)
+        with np.errstate(all="ignore"):
+            total = each.sum() / self.divisor if reduction != "sum" else each.sum()
+        return from_host(np.asarray(total, np.float32), self.device)
+
+    def backward(self, grad):
+        g = grad.to("cpu").numpy().astype(np.float64)
+        if self.reduction != "none":
+            g = g / self.divisor if self.reduction != "sum" else g
+        need_x, need_t = self.needs_input_grad[:2]
+        with np.errstate(all="ignore"):
+            if self.log_target:
+                dx = -np.exp(self.t) * g
+                dt = np.exp(self.t) * (self.t - self.x + 1.0) * g
+            else:
+                dx = -self.t * g
+                dt = np.where(self.t == 0, np.nan, np.log(self.t) + 1.0 - self.x) * g  # torch's NaN at t = 0
+        def wrap(a):
+            return from_host(np.broadcast_to(a, self.x.shape).astype(np.float32), self.device)
+
+        return (wrap(dx) if need_x else None), (wrap(dt) if need_t else None), None, None
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """The Kullback-Leibler divergence of the distribution ``target`` from log-probabilities ``input``
+    (knowledge distillation: ``kl_div(log_softmax(student / T), softmax(teacher / T), 'batchmean')``), as
+    torch.nn.functional.kl_div: reduction 'batchmean' (the mathematical KL, summed and divided by the
+    batch), 'sum', 'none' or 'mean' (over every element, as torch's default); ``log_target`` when the
+    target is log-probabilities. input and target of the same shape; both get gradients."""
+    op = "kl_div"
+    _pair(input, target, op)
+    reduction = legacy_reduction(size_average, reduce, reduction, op)
+    if not isinstance(reduction, str) or reduction not in ("none", "mean", "sum", "batchmean"):
+        raise ValueError(f"kl_div: expected reduction to be 'none', 'mean', 'sum' or 'batchmean', got {reduction!r}")
+    return KlDivFunction.apply(input, target, reduction, as_bool(log_target, op, "log_target"))
 

@@ -1,10 +1,12 @@
 """normalize (torch.nn.functional.normalize): ``input`` divided by its p-norm along a dimension,
-the norm clamped below at eps. The norm is :class:`LpNormFunction`, on the host (numpy, float64 inside);
+the norm clamped below at eps; cosine_similarity, the sum of two such L2-normalised tensors' product.
+The norm is :class:`LpNormFunction`, on the host (numpy, float64 inside);
 the division and the clamp are pycnn's elementwise kernels."""
 import numpy as np
 
 from ..._arguments import as_float, as_int
 from ...autograd import Function
+from ...creation import zeros
 from ...tensor import as_float_tensor
 from ...tensor_ops.common import from_host
 
@@ -47,3 +49,28 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
                          f"{input.ndim - 1}], but got {dim})")
     norm = LpNormFunction.apply(input, p, dim % input.ndim)
     return input / norm.clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """The cosine of the angle between x1 and x2 along ``dim`` (of their broadcast shape, which the
+    result drops), each normalised by max(its norm, eps) first, as torch.nn.functional.cosine_similarity."""
+    op = "cosine_similarity"
+    as_float_tensor(x1, op)
+    as_float_tensor(x2, op)
+    try:
+        shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    except ValueError:
+        raise ValueError(f"cosine_similarity: shapes {tuple(x1.shape)} and {tuple(x2.shape)} do not "
+                         "broadcast") from None
+    eps = as_float(eps, op, "eps")
+    if len(shape) == 0:
+        raise ValueError("cosine_similarity: expected inputs with at least one dimension")
+    dim = as_int(dim, op, "dim")
+    if not -len(shape) <= dim < len(shape):
+        raise IndexError(f"cosine_similarity: dimension out of range (expected to be in range of [{-len(shape)}, "
+                         f"{len(shape) - 1}], but got {dim})")
+    if tuple(x1.shape) != shape:
+        x1 = x1 + zeros(*shape, device=x1.device)
+    if tuple(x2.shape) != shape:
+        x2 = x2 + zeros(*shape, device=x2.device)
+    return (normalize(x1, 2.0, dim, eps) * normalize(x2, 2.0, dim, eps)).sum(dim)

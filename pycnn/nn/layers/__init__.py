@@ -1,7 +1,7 @@
 """Layers: Modules that hold an op's parameters and hyper-parameters and call pycnn.nn.functional,
 one file per family as pycnn.nn.functional and torch.nn.modules: conv, linear (and Flatten),
 pooling, normalization (BatchNorm1d/2d, LocalResponseNorm, LayerNorm, GroupNorm, InstanceNorm1d/2d),
-dropout, activation, loss, padding.
+dropout, activation, loss, padding, distance.
 
 Constructors, attribute names, default initialisation and ``extra_repr`` follow torch.nn, so a model
 written for PyTorch reads the same here and its state_dict keys match.
@@ -10,9 +10,10 @@ from .activation import (CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Har
                          LogSoftmax, Mish, PReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softmin, Softplus, Softsign,
                          Tanh, Tanhshrink)
 from .conv import Conv2d, ConvTranspose2d
+from .distance import CosineSimilarity
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .linear import Flatten, Linear
-from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss,
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
                    SmoothL1Loss)
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
                             LocalResponseNorm, _BatchNorm)

@@ -132,3 +132,19 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
 
+
+class KLDivLoss(Module):
+    """The Kullback-Leibler divergence of a target distribution from log-probabilities, as
+    torch.nn.KLDivLoss: reduction 'mean' (default, over every element), 'batchmean', 'sum' or 'none';
+    ``log_target`` when the target is log-probabilities."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__()
+        reduction = legacy_reduction(size_average, reduce, reduction, "KLDivLoss")
+        if not isinstance(reduction, str) or reduction not in _REDUCTIONS + ("batchmean",):
+            raise ValueError(f"KLDivLoss: expected reduction in {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+        self.reduction, self.log_target = reduction, bool(log_target)
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
