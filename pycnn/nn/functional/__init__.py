@@ -6,7 +6,7 @@ One file per family, as torch.nn.functional's sections and pycnn.nn.layers:
     conv.py           conv2d
     conv_transpose.py conv_transpose2d
     linear.py         linear
-    pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d
+    pooling.py        max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
     normalization.py  batch_norm, local_response_norm
     layer_norm.py     layer_norm, group_norm, instance_norm (one row normalisation)
     normalize.py      normalize (rows divided by their p-norm), cosine_similarity
@@ -67,19 +67,19 @@ from .one_dimensional import avg_pool1d, conv1d, max_pool1d
 from .one_hot import one_hot
 from .padding import pad
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle
-from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .pooling import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from .dropout import DropoutFunction as _DropoutFunction
 from .linear import LinearFunction as _LinearFunction
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "cat", "celu", "clip", "conv1d", "conv2d", "conv_transpose2d",
-           "cosine_similarity", "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "flatten", "gelu",
-           "glu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "instance_norm", "interpolate",
-           "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax",
-           "logsigmoid", "manual_seed", "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize",
-           "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6", "reshape", "selu",
-           "sigmoid", "silu", "smooth_l1_loss", "softmax", "softmin", "softplus", "softsign", "stack", "tanh",
-           "tanhshrink"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cat", "celu", "clip", "conv1d", "conv2d",
+           "conv_transpose2d", "cosine_similarity", "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu",
+           "flatten", "gelu", "glu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss",
+           "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
+           "local_response_norm", "log_softmax", "logsigmoid", "manual_seed", "max_pool1d", "max_pool2d", "mish",
+           "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu",
+           "relu", "relu6", "reshape", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softmin", "softplus",
+           "softsign", "stack", "tanh", "tanhshrink"]
 
 
 def _moved_names():

@@ -1,12 +1,16 @@
 """Pooling: max_pool2d, avg_pool2d and adaptive_avg_pool2d over the C++ kernels
-cpp/src/{cpu,cuda}/<op>.* (bindings: cpp/bindings/<op>.cpp). Output sizes follow torch: floor
-unless ceil_mode, and with ceil_mode a last window must start inside the input or its left padding.
+cpp/src/{cpu,cuda}/<op>.* (bindings: cpp/bindings/<op>.cpp); adaptive_max_pool2d on the host
+(numpy). Output sizes follow torch: floor unless ceil_mode, and with ceil_mode a last window must
+start inside the input or its left padding.
 """
+import numpy as np
+
 from ... import _C
 from ..._arguments import as_bool, as_int, as_pair
 from ...autograd import Function
 from ...tensor import Tensor, as_tensor
 from ...tensor_ops import reshape
+from ...tensor_ops.common import from_host
 
 
 def _pool_input(input, op):
@@ -115,6 +119,73 @@ class AdaptiveAvgPool2dFunction(Function):
         return _C.adaptive_avg_pool2d_backward(grad, in_shape, output_size), None
 
 
+def _adaptive_output_size(x, output_size, op):
+    """``output_size`` (an int, or a pair whose None entries keep x's size) as a checked pair."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"{op}: expected output_size to be an int or a pair (h, w), "
+                             f"got {output_size!r}")
+        return tuple(x.shape[2 + i] if v is None else as_int(v, op, "output_size")
+                     for i, v in enumerate(output_size))
+    return as_pair(output_size, op, "output_size")
+
+
+def _adaptive_bounds(size, out):
+    """Output i of an adaptive pool reads rows floor(i * size / out) .. ceil((i + 1) * size / out) - 1."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+class AdaptiveMaxPool2dFunction(Function):
+    """Adaptive max pooling on the host (numpy): each window's first maximum (NaN wins), as torch's
+    scan; the gradient goes to that element (summed where windows overlap). indices_out, when a list,
+    receives the int64 argmax (flat h * W + w within its plane)."""
+
+    def forward(self, x, output_size, indices_out=None):
+        a = x.to("cpu").numpy()
+        n, c, h, w = a.shape
+        oh, ow = output_size
+        y = np.empty((n, c, oh, ow), np.float32)
+        idx = np.empty((n, c, oh, ow), np.int64)
+        for i, (h0, h1) in enumerate(_adaptive_bounds(h, oh)):
+            for j, (w0, w1) in enumerate(_adaptive_bounds(w, ow)):
+                window = a[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+                k = np.argmax(window, axis=2)  # numpy's argmax: the first maximum, a NaN first of all
+                y[:, :, i, j] = np.take_along_axis(window, k[..., None], axis=2)[..., 0]
+                idx[:, :, i, j] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)
+        self.idx, self.in_shape, self.device = idx, (n, c, h, w), x.device
+        if indices_out is not None:
+            indices_out.append(from_host(idx, x.device, np.int64))
+        return from_host(y, x.device, np.float32)
+
+    def backward(self, grad):
+        n, c, h, w = self.in_shape
+        g = grad.to("cpu").numpy().reshape(n * c, -1)
+        dx = np.zeros((n * c, h * w), np.float32)
+        np.add.at(dx, (np.arange(n * c)[:, None], self.idx.reshape(n * c, -1)), g)
+        return from_host(dx.reshape(self.in_shape), self.device, np.float32), None, None
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed output size, as torch.nn.functional.adaptive_max_pool2d: input (N, C, H, W)
+    or (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)); windows as adaptive_avg_pool2d's; with
+    ``return_indices`` also the int64 argmax of each window (flat h * W + w in its plane). On the host."""
+    op = "adaptive_max_pool2d"
+    x, added_batch = _pool_input(input, op)
+    output_size = _adaptive_output_size(x, output_size, op)
+    if any(v <= 0 for v in output_size):
+        raise ValueError(f"{op}: expected a positive output size, got {output_size}")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise ValueError(f"{op}: expected an input with non-empty spatial dimensions, got shape {tuple(input.shape)}")
+    indices = [] if return_indices else None
+    out = AdaptiveMaxPool2dFunction.apply(x, output_size, indices)
+    if added_batch:
+        out = reshape(out, tuple(out.shape[1:]))
+    if not return_indices:
+        return out
+    idx = Tensor._wrap(indices[0])
+    return out, (reshape(idx, tuple(idx.shape[1:])) if added_batch else idx)
+
+
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size. input (N, C, H, W) or (C, H, W) -> (N, C, OH, OW) (or
     (C, OH, OW)); ``output_size`` is an int or a pair whose None entries keep the input's size.
@@ -122,13 +193,5 @@ def adaptive_avg_pool2d(input, output_size):
     output_size 1 is global average pooling."""
     op = "adaptive_avg_pool2d"
     x, added_batch = _pool_input(input, op)
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != 2:
-            raise ValueError(f"{op}: expected output_size to be an int or a pair (h, w), "
-                             f"got {output_size!r}")
-        output_size = tuple(x.shape[2 + i] if v is None else as_int(v, op, "output_size")
-                            for i, v in enumerate(output_size))
-    else:
-        output_size = as_pair(output_size, op, "output_size")
-    out = AdaptiveAvgPool2dFunction.apply(x, output_size)
+    out = AdaptiveAvgPool2dFunction.apply(x, _adaptive_output_size(x, output_size, op))
     return reshape(out, tuple(out.shape[1:])) if added_batch else out

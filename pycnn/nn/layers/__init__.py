@@ -22,4 +22,4 @@ from .padding import (ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionP
                       ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .upsampling import Upsample
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d

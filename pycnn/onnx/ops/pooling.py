@@ -14,7 +14,8 @@ import numpy as np
 
 from ... import _C
 from ...nn import functional as F
-from ...nn.functional.pooling import AdaptiveAvgPool2dFunction, AvgPool2dFunction, MaxPool2dFunction
+from ...nn.functional.pooling import (AdaptiveAvgPool2dFunction, AdaptiveMaxPool2dFunction, AvgPool2dFunction,
+                                      MaxPool2dFunction)
 from ...tensor import tensor
 from ..errors import OnnxExportError
 from .common import INF, shape_of
@@ -209,15 +210,24 @@ def export_avg_pool2d(trace, out, x, kernel, stride, padding, ceil_mode, count_i
                pads=pads, count_include_pad=int(include))
 
 
-@exporter(AdaptiveAvgPool2dFunction)
-def export_adaptive_avg_pool2d(trace, out, x, output_size):
+def _export_adaptive(trace, out, x, output_size, op, whole, window):
+    """An adaptive pool as ``whole`` (GlobalMaxPool, GlobalAveragePool) to 1x1, or as ``window``
+    (MaxPool, AveragePool) where the windows tile the input; overlapping windows have no ONNX form."""
     h, w = x.shape[2:]
     oh, ow = output_size
     if (oh, ow) == (1, 1):
-        trace.node("GlobalAveragePool", [trace.name_of(x)], out)
+        trace.node(whole, [trace.name_of(x)], out)
     elif h % oh == 0 and w % ow == 0:
-        trace.node("AveragePool", [trace.name_of(x)], out, kernel_shape=[h // oh, w // ow],
-                   strides=[h // oh, w // ow])
+        trace.node(window, [trace.name_of(x)], out, kernel_shape=[h // oh, w // ow], strides=[h // oh, w // ow])
     else:
-        raise OnnxExportError(f"adaptive_avg_pool2d from {h}x{w} to {oh}x{ow} has overlapping windows, "
-                              "which ONNX cannot express")
+        raise OnnxExportError(f"{op} from {h}x{w} to {oh}x{ow} has overlapping windows, which ONNX cannot express")
+
+
+@exporter(AdaptiveMaxPool2dFunction)
+def export_adaptive_max_pool2d(trace, out, x, output_size, indices_out=None):
+    _export_adaptive(trace, out, x, output_size, "adaptive_max_pool2d", "GlobalMaxPool", "MaxPool")
+
+
+@exporter(AdaptiveAvgPool2dFunction)
+def export_adaptive_avg_pool2d(trace, out, x, output_size):
+    _export_adaptive(trace, out, x, output_size, "adaptive_avg_pool2d", "GlobalAveragePool", "AveragePool")
