@@ -161,6 +161,8 @@ def test_channel_dropout_layers_and_errors():
     assert layer.eval()(x) is x
     np.testing.assert_array_equal(pycnn.nn.Dropout1d(1.0)(pycnn.ones(2, 3, 4)).numpy(), 0.0)
     np.testing.assert_array_equal(F.dropout2d(x, 0.0).numpy(), 1.0)
+    with pytest.raises(ValueError, match=r"Dropout2d: expected p to be a probability between 0 and 1, got 2"):
+        pycnn.nn.Dropout2d(2)
     with pytest.raises(ValueError, match=r"dropout2d: expected a 3-d or 4-d input"):
         F.dropout2d(pycnn.ones(2, 3), 0.5)
     with pytest.raises(ValueError, match=r"dropout1d: expected p in \[0, 1\], got 1.5"):

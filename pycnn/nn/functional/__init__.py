@@ -31,7 +31,7 @@ other names the single functional.py module held (the tensor-level ops such as `
 their new home.
 
 Files that share their name with their op (linear.py, dropout.py, layer_norm.py, normalize.py,
-padding's pad excepted): ``F.linear`` is the function; the module is reached by import,
+one_hot.py): ``F.linear`` is the function; the module is reached by import,
 ``from pycnn.nn.functional.linear import LinearFunction``.
 """
 import warnings

@@ -14,7 +14,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: expected p to be a probability between 0 and 1, got {p!r}")
+            raise ValueError(f"{type(self).__name__}: expected p to be a probability between 0 and 1, got {p!r}")
         self.p, self.inplace = float(p), inplace
 
     def forward(self, input):
