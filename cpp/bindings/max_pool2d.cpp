@@ -33,17 +33,6 @@ static Tensor max_pool2d_backward(const Tensor& dy, const Tensor& idx, const Sha
   require_shape(dy, out_shape, "max_pool2d backward", "grad_output");
   require_shape(idx, out_shape, "max_pool2d backward", "indices");
   require_same_device(dy, idx, "max_pool2d backward", "grad_output", "indices");
-  if (!idx.is_cuda()) {
-    // The CPU kernel adds dy at each index: one outside the plane would write past dx. (The CUDA
-    // kernel gathers, each input element reading only the windows over it, and cannot.)
-    const int64_t plane = s.H * s.W, count = idx.numel();
-    const int64_t* at = idx.i64();
-    for (int64_t i = 0; i < count; ++i)
-      if (at[i] < -1 || at[i] >= plane)
-        value_error("max_pool2d backward: expected indices in [-1, ", plane,
-                    ") (h * W + w within an input plane of ", s.H, "x", s.W,
-                    ", -1 for a window with no input), got ", at[i], " at flat position ", i);
-  }
   Tensor dx = Tensor::empty(input_shape, DType::Float32, dy.device());
   if (dy.is_cuda())
     PYCNN_ON_CUDA("max_pool2d", cuda::max_pool2d_backward(dx.f32(), dy.f32(), idx.i64(), s));
