@@ -252,12 +252,10 @@ class Tensor:
     def chunk(self, chunks, dim=0):
         return tensor_ops.chunk(self, chunks, dim)
 
-    def sum(self, dim=None, keepdim=False):
-        """The sum of all elements, or over ``dim`` (int or tuple), as torch.sum."""
+    def sum(self, dim=None, keepdim=False):  # as torch.sum: every element, or over dim (int or tuple)
         return tensor_ops.sum(self, dim, keepdim)
 
-    def mean(self, dim=None, keepdim=False):
-        """The mean of all elements, or over ``dim`` (int or tuple), as torch.mean."""
+    def mean(self, dim=None, keepdim=False):  # as torch.mean
         return tensor_ops.mean(self, dim, keepdim)
 
     # ----- indexing, shapes, reductions (see pycnn.tensor_ops for what runs on the host) ------

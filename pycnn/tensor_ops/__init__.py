@@ -11,12 +11,12 @@ Each op is an autograd Function with a forward and a backward, like pycnn.nn.fun
 the ones torch keeps on ``torch`` and ``torch.Tensor`` rather than in ``torch.nn.functional``.
 pycnn.tensor imports this package once, after Tensor is defined.
 """
-from .arithmetic import absolute, binary, cast, clip, exp, log, matmul, power, rpow, sqrt
+from .arithmetic import absolute, binary, broadcast_to, cast, clip, exp, log, matmul, power, rpow, sqrt
 from .comparison import compare
 from .indexing import index
 from .reduction import argmax, argmin, max, mean, min, sum, sum_to
 from .shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze
 
-__all__ = ["absolute", "argmax", "argmin", "binary", "cast", "cat", "chunk", "clip", "compare", "exp", "flatten",
-           "index", "log", "matmul", "max", "mean", "min", "permute", "power", "reshape", "rpow", "split",
-           "sqrt", "squeeze", "stack", "sum", "sum_to", "to_device", "transpose", "unsqueeze"]
+__all__ = ["absolute", "argmax", "argmin", "binary", "broadcast_to", "cast", "cat", "chunk", "clip", "compare",
+           "exp", "flatten", "index", "log", "matmul", "max", "mean", "min", "permute", "power", "reshape", "rpow",
+           "split", "sqrt", "squeeze", "stack", "sum", "sum_to", "to_device", "transpose", "unsqueeze"]

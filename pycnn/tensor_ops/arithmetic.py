@@ -214,22 +214,32 @@ def clip(input, min=None, max=None):
 
 
 class MatmulFunction(Function):
+    """a (..., n, k) @ b (k, m) -> (..., n, m) on the device: one gemm, a stack of matrices viewed as
+    one (... * n, k) matrix (ONNX: one MatMul, any batch size); a 2-d a is a stack of one."""
+
     def forward(self, a, b):
         self.saved = (a, b)
+        out_shape = list(a.shape[:-1]) + [b.shape[1]]
         if a.numel() == 0 or b.numel() == 0:
-            return _C.zeros([a.shape[0], b.shape[1]], "float32", a.device)
-        return _C.gemm(a, b)
+            return _C.zeros(out_shape, "float32", a.device)
+        return _C.gemm(_rows(a), b).view(out_shape)
 
     def backward(self, grad):
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
-        empty = a.numel() == 0 or b.numel() == 0 or grad.numel() == 0
+        empty = a.numel() == 0 or b.numel() == 0
         da = db = None
-        if need_a:  # dA = dC @ B^T
-            da = _C.zeros(list(a.shape), "float32", a.device) if empty else _C.gemm(grad, b, False, True)
-        if need_b:  # dB = A^T @ dC
-            db = _C.zeros(list(b.shape), "float32", b.device) if empty else _C.gemm(a, grad, True, False)
+        if need_a:  # dA = dC @ B^T, as the stack
+            da = (_C.zeros(list(a.shape), "float32", a.device) if empty
+                  else _C.gemm(_rows(grad), b, False, True).view(list(a.shape)))
+        if need_b:  # dB = A^T @ dC over every row of the stack
+            db = _C.zeros(list(b.shape), "float32", b.device) if empty else _C.gemm(_rows(a), _rows(grad), True, False)
         return da, db
+
+
+def _rows(t):
+    """A raw tensor (..., k) viewed as the (... , k) matrix of its rows."""
+    return t if t.ndim == 2 else t.view([math.prod(t.shape[:-1]), t.shape[-1]])
 
 
 class BatchedMatmulFunction(Function):
@@ -279,39 +289,12 @@ class BatchedMatmulFunction(Function):
         return da, db
 
 
-class StackMatmulFunction(Function):
-    """A stack of matrices a (..., n, k) times one matrix b (k, m) -> (..., n, m): one gemm of the
-    stack viewed as (... * n, k) on the device (ONNX: one MatMul, any batch size)."""
-
-    def forward(self, a, b):
-        self.saved = (a, b)
-        out_shape = list(a.shape[:-1]) + [b.shape[1]]
-        if a.numel() == 0 or b.numel() == 0:
-            return _C.zeros(out_shape, "float32", a.device)
-        return _C.gemm(a.view([math.prod(a.shape[:-1]), a.shape[-1]]), b).view(out_shape)
-
-    def backward(self, grad):
-        a, b = self.saved
-        need_a, need_b = self.needs_input_grad
-        if a.numel() == 0 or b.numel() == 0:
-            return (_C.zeros(list(a.shape), "float32", a.device) if need_a else None,
-                    _C.zeros(list(b.shape), "float32", b.device) if need_b else None)
-        rows, m = math.prod(a.shape[:-1]), b.shape[1]
-        g = grad.view([rows, m])
-        da = db = None
-        if need_a:  # dA = dC @ B^T, as the stack
-            da = _C.gemm(g, b, False, True).view(list(a.shape))
-        if need_b:  # dB = A^T @ dC over every row of the stack
-            db = _C.gemm(a.view([rows, a.shape[-1]]), g, True, False)
-        return da, db
-
-
 def matmul(input, other):
     """The matrix product, as torch.matmul: (n, k) @ (k, m) -> (n, m); a 1-d operand is a row (left)
     or a column (right) vector whose dimension is dropped from the result; operands of more than 2
     dimensions are stacks of matrices whose batch dimensions broadcast ((b, n, k) @ (k, m), (b, 1, n,
     k) @ (c, k, m), ...). 1-d and 2-d operands, and a stack times one matrix, run on the device
-    (pycnn's gemm, the stack as one (b * n, k) matrix: StackMatmulFunction); other stacks, and a stack
+    (pycnn's gemm, the stack as one (b * n, k) matrix: MatmulFunction); other stacks, and a stack
     times a vector, run on the host (BatchedMatmulFunction). Differentiable."""
     as_float_tensor(input, "matmul")
     as_tensor(other, "matmul", "other")
@@ -329,7 +312,7 @@ def matmul(input, other):
         raise ValueError(f"matmul: expected both operands on the same device, got {input.device} and "
                          f"{other.device}")
     if input.ndim > 2 and other.ndim == 2:  # a stack times one matrix: one gemm
-        return StackMatmulFunction.apply(input, other)
+        return MatmulFunction.apply(input, other)
     if input.ndim > 2 or other.ndim > 2:
         batch_a = tuple(input.shape[:-2]) if input.ndim > 1 else ()
         batch_b = tuple(other.shape[:-2]) if other.ndim > 1 else ()
@@ -348,3 +331,20 @@ def matmul(input, other):
     if other.ndim == 1:
         shape = shape[:-1]
     return out if shape == tuple(out.shape) else reshape(out, shape)
+
+
+def broadcast_to(input, shape):
+    """``input`` broadcast to ``shape`` (a new tensor, torch.broadcast_to's values), differentiable:
+    the gradient sums back over the broadcast dimensions (binary's). ValueError where it does not
+    broadcast to exactly ``shape``."""
+    shape = tuple(shape)
+    try:
+        fits = np.broadcast_shapes(tuple(input.shape), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"broadcast_to: shape {tuple(input.shape)} does not broadcast to {shape}")
+    if tuple(input.shape) == shape:
+        return input
+    return binary(input, Tensor._wrap(_C.zeros(list(shape), "float32", input.device)), "add")
+

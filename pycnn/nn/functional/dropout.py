@@ -6,6 +6,7 @@ import numpy as np
 from ... import _C
 from ..._arguments import as_bool, as_float, as_int
 from ...autograd import Function
+from ...creation import ones
 from ...tensor import Tensor, as_tensor
 from ...tensor_ops import binary
 
@@ -86,8 +87,7 @@ def _channel_dropout(input, p, training, inplace, seed, op, ranks):
     shape = list(input.shape)
     batched = input.ndim == max(ranks)
     mask_shape = shape[:2 if batched else 1] + [1] * (input.ndim - (2 if batched else 1))
-    ones = _C.from_numpy(np.ones(mask_shape, np.float32)).to(input.device)
-    mask, _ = _C.dropout_forward(ones, p, _seed(seed, op))
+    mask, _ = _C.dropout_forward(ones(*mask_shape, device=input.device)._data, p, _seed(seed, op))
     return binary(input, Tensor._wrap(mask), "mul")
 
 

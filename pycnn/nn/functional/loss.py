@@ -12,8 +12,7 @@ from ... import _C
 from ..._arguments import as_bool, as_float, as_int
 from ...autograd import Function
 from ...tensor import Tensor, as_float_tensor, as_tensor
-from ...creation import zeros
-from ...tensor_ops import binary, mean, reshape, sum, sum_to
+from ...tensor_ops import binary, broadcast_to, mean, reshape, sum, sum_to
 from ...tensor_ops.common import from_host, scalar
 from .activation import log_softmax
 
@@ -302,13 +301,10 @@ def _pointwise(input, target, kind, param, reduction, weight, op, mean_over_weig
     if pos_weight is not None:
         as_float_tensor(pos_weight, op)
         try:
-            fits = np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape)) == tuple(input.shape)
+            p = broadcast_to(pos_weight, input.shape)
         except ValueError:
-            fits = False
-        if not fits:
             raise ValueError(f"{op}: expected pos_weight broadcastable to the input's shape {tuple(input.shape)}, "
-                             f"got {tuple(pos_weight.shape)}")
-        p = binary(pos_weight, zeros(*input.shape, device=input.device), "add")  # the input's shape
+                             f"got {tuple(pos_weight.shape)}") from None
     if weight is None:
         return PointwiseLossFunction.apply(input, target, p, kind, float(param), code)
     as_float_tensor(weight, op)
@@ -427,14 +423,11 @@ class KlDivFunction(Function):
         self.divisor = {"none": 1, "sum": 1, "mean": each.size, "batchmean": batch}[reduction]
         if reduction == "none":
             return from_host(each.astype(np.float32), self.device)
-        with np.errstate(all="ignore"):
-            total = each.sum() / self.divisor if reduction != "sum" else each.sum()
-        return from_host(np.asarray(total, np.float32), self.device)
+        with np.errstate(all="ignore"):  # the mean of no elements is NaN
+            return from_host(np.asarray(each.sum() / self.divisor, np.float32), self.device)
 
     def backward(self, grad):
-        g = grad.to("cpu").numpy().astype(np.float64)
-        if self.reduction != "none":
-            g = g / self.divisor if self.reduction != "sum" else g
+        g = grad.to("cpu").numpy().astype(np.float64) / self.divisor  # 1 for 'none' and 'sum'
         need_x, need_t = self.needs_input_grad[:2]
         with np.errstate(all="ignore"):
             if self.log_target:

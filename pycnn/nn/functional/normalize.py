@@ -6,8 +6,8 @@ import numpy as np
 
 from ..._arguments import as_float, as_int
 from ...autograd import Function
-from ...creation import zeros
 from ...tensor import as_float_tensor
+from ...tensor_ops import broadcast_to
 from ...tensor_ops.common import from_host
 
 
@@ -69,8 +69,5 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     if not -len(shape) <= dim < len(shape):
         raise IndexError(f"cosine_similarity: dimension out of range (expected to be in range of [{-len(shape)}, "
                          f"{len(shape) - 1}], but got {dim})")
-    if tuple(x1.shape) != shape:
-        x1 = x1 + zeros(*shape, device=x1.device)
-    if tuple(x2.shape) != shape:
-        x2 = x2 + zeros(*shape, device=x2.device)
+    x1, x2 = broadcast_to(x1, shape), broadcast_to(x2, shape)
     return (normalize(x1, 2.0, dim, eps) * normalize(x2, 2.0, dim, eps)).sum(dim)

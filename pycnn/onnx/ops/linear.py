@@ -8,7 +8,7 @@ from ...nn import functional as F
 from ...nn.functional.linear import LinearFunction
 from ...tensor_ops.common import from_host
 from .common import shape_of
-from ...tensor_ops.arithmetic import BatchedMatmulFunction, MatmulFunction, StackMatmulFunction
+from ...tensor_ops.arithmetic import BatchedMatmulFunction, MatmulFunction
 from .registry import exporter, importer
 
 
@@ -115,7 +115,7 @@ def export_matmul(trace, out, a, bt):
     trace.node("MatMul", [trace.name_of(a), b], out)
 
 
-@exporter(BatchedMatmulFunction, MatmulFunction, StackMatmulFunction)
+@exporter(BatchedMatmulFunction, MatmulFunction)
 def export_batched_matmul(trace, out, a, b):
     """Tensor.matmul (2-d operands, and stacks of matrices): ONNX's MatMul has numpy's (and torch's)
     semantics."""
